@@ -1,0 +1,180 @@
+// Backend bootstrap: picks and initialises the TensorFlow.js backend every other package runs on.
+// Order of preference (DESIGN.md section 2): native TensorFlow (`@tensorflow/tfjs-node-gpu`, then
+// `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD), then
+// `cpu` (pure JS reference). MODEROUTE_BACKEND overrides the order.
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import '@tensorflow/tfjs-backend-cpu';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { tf } from './tf.js';
+import { BackendError } from './errors.js';
+
+/** Backend names accepted by `initBackend` and `MODEROUTE_BACKEND`. */
+export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** The native packages, in the order they are tried for the `tensorflow` backend. */
+export const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+/** What is active after `initBackend`. */
+export interface BackendInfo {
+  /** moderoute's name of the backend. */
+  readonly name: BackendName;
+  /** The npm package that provides it. */
+  readonly package: string;
+  /** Whether wasm runs its SIMD build (null where the notion does not apply). */
+  readonly simd: boolean | null;
+  /** Threads the backend's kernels use. */
+  readonly threads: number;
+  /** Whether kernels run on a GPU (native CUDA build with a visible device). */
+  readonly gpu: boolean;
+  /** Why earlier backends in the preference order were passed over (empty when none were). */
+  readonly skipped: readonly { readonly name: BackendName; readonly reason: string }[];
+}
+
+export interface InitBackendOptions {
+  /** Backend to use; overrides MODEROUTE_BACKEND and the default order. */
+  readonly backend?: string;
+  /** Environment to read MODEROUTE_BACKEND from (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Loads a package by name; tests replace it to simulate present or absent native packages. */
+  readonly importPackage?: (name: string) => Promise<unknown>;
+}
+
+let active: BackendInfo | undefined;
+
+/** The backend chosen by the last `initBackend`, or undefined before the first call. */
+export function activeBackend(): BackendInfo | undefined {
+  return active;
+}
+
+/** Formats a BackendInfo as one line for logs: `wasm (SIMD, 1 thread)`. */
+export function describeBackend(info: BackendInfo): string {
+  const parts: string[] = [];
+  if (info.simd !== null) parts.push(info.simd ? 'SIMD' : 'no SIMD');
+  if (info.gpu) parts.push('GPU');
+  parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
+  return `${info.name} (${parts.join(', ')}) from ${info.package}`;
+}
+
+/** Imports a package from this package's location, then from the working directory's. */
+async function defaultImport(name: string): Promise<unknown> {
+  try {
+    return await import(name);
+  } catch (first) {
+    let resolved: string;
+    try {
+      resolved = createRequire(pathToFileURL(`${process.cwd()}/`).href).resolve(name);
+    } catch {
+      throw first;
+    }
+    return import(pathToFileURL(resolved).href);
+  }
+}
+
+function parseName(value: string, source: string): BackendName {
+  const name = value.trim().toLowerCase();
+  if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
+  throw new BackendError(
+    value,
+    `${source} (${JSON.stringify(value)}) must be one of ${BACKEND_NAMES.map((n) => `"${n}"`).join(', ')}`,
+  );
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0] ?? text;
+}
+
+async function tryNative(importPackage: (name: string) => Promise<unknown>): Promise<BackendInfo> {
+  const failures: string[] = [];
+  for (const pkg of NATIVE_PACKAGES) {
+    try {
+      // Importing either package registers the `tensorflow` backend in tfjs's global registry.
+      await importPackage(pkg);
+    } catch (error) {
+      failures.push(`${pkg}: ${errorText(error)}`);
+      continue;
+    }
+    if (!(await tf.setBackend('tensorflow'))) {
+      failures.push(`${pkg}: loaded, but the "tensorflow" backend failed to initialise`);
+      continue;
+    }
+    const backend = tf.backend() as { isUsingGpuDevice?: boolean };
+    return {
+      name: 'tensorflow',
+      package: pkg,
+      simd: null,
+      threads: availableParallelism(),
+      gpu: backend.isUsingGpuDevice === true,
+      skipped: [],
+    };
+  }
+  throw new BackendError(
+    'tensorflow',
+    'The "tensorflow" backend needs @tensorflow/tfjs-node (CPU) or @tensorflow/tfjs-node-gpu (CUDA GPU). ' +
+      'Install one beside moderoute, for example `npm install @tensorflow/tfjs-node-gpu`; its install ' +
+      'step downloads libtensorflow, so it needs internet access. Or choose another backend with ' +
+      `MODEROUTE_BACKEND=wasm (embedded, no install). Tried: ${failures.join('; ')}`,
+  );
+}
+
+async function tryWasm(): Promise<BackendInfo> {
+  if (!(await tf.setBackend('wasm'))) throw new BackendError('wasm', 'The "wasm" backend failed to initialise');
+  return {
+    name: 'wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
+    threads: getThreadsCount(),
+    gpu: false,
+    skipped: [],
+  };
+}
+
+async function tryCpu(): Promise<BackendInfo> {
+  if (!(await tf.setBackend('cpu'))) throw new BackendError('cpu', 'The "cpu" backend failed to initialise');
+  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', simd: null, threads: 1, gpu: false, skipped: [] };
+}
+
+/**
+ * Chooses, initialises and activates a backend, and returns what is active.
+ *
+ * `options.backend`, else `MODEROUTE_BACKEND`, names one backend: it is used or an error says
+ * why not (for `tensorflow`, how to install it). Without either, the first of
+ * tensorflow -> wasm -> cpu that initialises is used, and `skipped` says why others were not.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const env = options.env ?? process.env;
+  const importPackage = options.importPackage ?? defaultImport;
+  // tfjs's Node banner and debug warnings go through backend_util.warn, which PROD silences.
+  tf.env().set('PROD', true);
+
+  const requested =
+    options.backend !== undefined
+      ? parseName(options.backend, 'backend')
+      : env['MODEROUTE_BACKEND']
+        ? parseName(env['MODEROUTE_BACKEND'], 'MODEROUTE_BACKEND')
+        : undefined;
+
+  const attempts: Record<BackendName, () => Promise<BackendInfo>> = {
+    tensorflow: () => tryNative(importPackage),
+    wasm: tryWasm,
+    cpu: tryCpu,
+  };
+
+  if (requested !== undefined) {
+    active = await attempts[requested]();
+    return active;
+  }
+  const skipped: { name: BackendName; reason: string }[] = [];
+  for (const name of BACKEND_NAMES) {
+    try {
+      active = { ...(await attempts[name]()), skipped };
+      return active;
+    } catch (error) {
+      skipped.push({ name, reason: errorText(error) });
+    }
+  }
+  throw new BackendError('any', `No backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}

@@ -1,0 +1,143 @@
+// Multi-head self-attention (Vaswani et al. 2017, eq. 1), causal by default, with an optional
+// key-padding mask, and a hand-written gradient for the attention core.
+// Axis legend: B batch, T tokens, D model width, H heads, Dh = D / H head width.
+//
+// Core: O = softmax(Q K^T / sqrt(Dh) + M) V, with M = -1e9 where a query may not see a key (a
+// later position when causal, a padded key when masked) and 0 elsewhere. A finite -1e9 rather
+// than -inf keeps a row whose keys are all masked finite (uniform) instead of NaN.
+// Backward, with P the softmax output:
+//   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ = dS K / sqrt(Dh),
+//   dK = dS^T Q / sqrt(Dh).
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import { linear } from './linear.js';
+
+/** Additive logit for a masked (query, key) pair. */
+export const MASKED_LOGIT = -1e9;
+
+/** Parameters of one multi-head self-attention layer. */
+export interface AttentionParams {
+  /** float32[D, 3D]: the query, key and value projections side by side (in that order). */
+  readonly wQkv: Tensor2D;
+  /** float32[3D], optional. */
+  readonly bQkv?: Tensor1D;
+  /** float32[D, D]: the output projection. */
+  readonly wOut: Tensor2D;
+  /** float32[D], optional. */
+  readonly bOut?: Tensor1D;
+}
+
+export interface AttentionOptions {
+  /** Number of heads H; must divide D. */
+  readonly numHeads: number;
+  /** Whether a query sees only keys at or before its own position (default true). */
+  readonly causal?: boolean;
+  /** float32 or bool [B, T]: 1/true for a real token, 0/false for padding (keys never attended). */
+  readonly mask?: Tensor;
+}
+
+/**
+ * Additive attention bias float32[B or 1, 1, T, T] from causality and a key mask; undefined when
+ * neither applies. A constant: it carries no gradient.
+ */
+export function attentionBias(t: number, causal: boolean, mask?: Tensor): Tensor4D | undefined {
+  if (!causal && mask === undefined) return undefined;
+  return tf.tidy(() => {
+    let bias: Tensor | undefined;
+    if (causal) {
+      // Shape: [T, T], 1 on and below the diagonal.
+      const lower = tf.linalg.bandPart(tf.ones([t, t]), -1, 0);
+      bias = tf.reshape(tf.mul(tf.sub(1, lower), MASKED_LOGIT), [1, 1, t, t]);
+    }
+    if (mask !== undefined) {
+      // Shape: [B, T] -> [B, 1, 1, T]
+      const keep = tf.reshape(tf.cast(mask, 'float32'), [mask.shape[0] as number, 1, 1, t]);
+      const keyBias = tf.mul(tf.sub(1, keep), MASKED_LOGIT);
+      bias = bias === undefined ? keyBias : tf.maximum(tf.add(bias, keyBias), MASKED_LOGIT);
+    }
+    return bias as Tensor4D;
+  });
+}
+
+function makeCore(bias: Tensor4D | undefined, scale: number) {
+  return tf.customGrad(((q: Tensor4D, k: Tensor4D, v: Tensor4D, save: (t: Tensor[]) => void) => {
+    // Shape: [B,H,T,Dh] x [B,H,T,Dh]^T -> [B,H,T,T]
+    let scores = tf.mul(tf.matMul(q, k, false, true), scale);
+    if (bias !== undefined) scores = tf.add(scores, bias);
+    const p = tf.softmax(scores);
+    save([q, k, v, p]);
+    return {
+      // Shape: [B,H,T,T] x [B,H,T,Dh] -> [B,H,T,Dh]
+      value: tf.matMul(p, v),
+      gradFunc: (dO: Tensor4D, saved: Tensor[]) => {
+        const [sq, sk, sv, sp] = saved as [Tensor4D, Tensor4D, Tensor4D, Tensor4D];
+        const dV = tf.matMul(sp, dO, true, false);
+        const dP = tf.matMul(dO, sv, false, true);
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true)));
+        const dQ = tf.mul(tf.matMul(dS, sk), scale);
+        const dK = tf.mul(tf.matMul(dS, sq, true, false), scale);
+        return [dQ, dK, dV];
+      },
+    };
+  }) as never) as unknown as (q: Tensor4D, k: Tensor4D, v: Tensor4D) => Tensor4D;
+}
+
+/**
+ * Scaled dot-product attention over heads: q, k, v float32[B, H, T, Dh] -> float32[B, H, T, Dh].
+ * `bias` is an additive float32[B or 1, 1, T, T] constant (see attentionBias).
+ */
+export function scaledDotProductAttention(q: Tensor4D, k: Tensor4D, v: Tensor4D, bias?: Tensor4D): Tensor4D {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.rank !== 4) throw new ShapeError(`${name}.shape`, t.shape, 'of rank 4, [B, H, T, Dh]');
+  }
+  if (!tf.util.arraysEqual(q.shape, k.shape) || !tf.util.arraysEqual(q.shape, v.shape)) {
+    throw new ShapeError('k.shape and v.shape', `${JSON.stringify(k.shape)} and ${JSON.stringify(v.shape)}`, `equal to q.shape ${JSON.stringify(q.shape)}`);
+  }
+  return makeCore(bias, 1 / Math.sqrt(q.shape[3]))(q, k, v);
+}
+
+/** Splits heads: float32[B, T, D] -> float32[B, H, T, Dh] (4-D transposes, fast on wasm). */
+export function splitHeads(x: Tensor3D, numHeads: number): Tensor4D {
+  const [b, t, d] = x.shape;
+  // Shape: [B,T,D] -> [B,T,H,Dh] -> [B,H,T,Dh]
+  return tf.transpose(tf.reshape(x, [b, t, numHeads, d / numHeads]), [0, 2, 1, 3]);
+}
+
+/** Merges heads: float32[B, H, T, Dh] -> float32[B, T, D]. */
+export function mergeHeads(x: Tensor4D): Tensor3D {
+  const [b, h, t, dh] = x.shape;
+  // Shape: [B,H,T,Dh] -> [B,T,H,Dh] -> [B,T,D]
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
+}
+
+/**
+ * Multi-head self-attention: float32[B, T, D] -> float32[B, T, D].
+ * Q, K, V = x Wqkv (+ bqkv) split in three; heads attend independently (causal unless
+ * `causal: false`, padded keys never attended); the merged heads go through Wout (+ bout).
+ */
+export function multiHeadAttention(x: Tensor3D, params: AttentionParams, options: AttentionOptions): Tensor3D {
+  const { numHeads, causal = true, mask } = options;
+  if (x.rank !== 3) throw new ShapeError('x.shape', x.shape, 'of rank 3, [B, T, D]');
+  const [b, t, d] = x.shape;
+  if (!Number.isInteger(numHeads) || numHeads < 1 || d % numHeads !== 0) {
+    throw new ConfigError('numHeads', numHeads, `a positive integer dividing the model width ${d}`);
+  }
+  if (params.wQkv.rank !== 2 || params.wQkv.shape[0] !== d || params.wQkv.shape[1] !== 3 * d) {
+    throw new ShapeError('wQkv.shape', params.wQkv.shape, `[${d}, ${3 * d}]`);
+  }
+  if (params.wOut.rank !== 2 || params.wOut.shape[0] !== d || params.wOut.shape[1] !== d) {
+    throw new ShapeError('wOut.shape', params.wOut.shape, `[${d}, ${d}]`);
+  }
+  if (mask !== undefined && (mask.rank !== 2 || mask.shape[0] !== b || mask.shape[1] !== t)) {
+    throw new ShapeError('mask.shape', mask.shape, `[${b}, ${t}] (one flag per token)`);
+  }
+  return tf.tidy(() => {
+    // The bias is used by the forward pass only, so the tidy may dispose it.
+    const bias = attentionBias(t, causal, mask);
+    // Shape: [B,T,D] -> [B,T,3D] -> 3 x [B,T,D]
+    const qkv = linear(x, params.wQkv, params.bQkv);
+    const [q, k, v] = tf.split(qkv, 3, 2) as [Tensor3D, Tensor3D, Tensor3D];
+    const o = scaledDotProductAttention(splitHeads(q, numHeads), splitHeads(k, numHeads), splitHeads(v, numHeads), bias);
+    return linear(mergeHeads(o), params.wOut, params.bOut);
+  });
+}

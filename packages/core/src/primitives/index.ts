@@ -1,0 +1,40 @@
+// The differentiable primitives every later package builds on, as one injectable record.
+import { gelu } from './activations.js';
+import { multiHeadAttention, scaledDotProductAttention } from './attention.js';
+import { embedding, gatherRows, scatterAddRows } from './gather.js';
+import { layerNorm } from './layerNorm.js';
+import { linear } from './linear.js';
+
+export * from './activations.js';
+export * from './attention.js';
+export * from './gather.js';
+export * from './layerNorm.js';
+export * from './linear.js';
+export { columnSum, matmul2d, prefersExplicitTranspose } from './matmul.js';
+
+/**
+ * The primitive set blocks use, bound under CORE_IDS.Primitives. A consumer can rebind it (for
+ * example to an attention kernel of its own) without touching the blocks.
+ */
+export interface Primitives {
+  readonly linear: typeof linear;
+  readonly gatherRows: typeof gatherRows;
+  readonly scatterAddRows: typeof scatterAddRows;
+  readonly embedding: typeof embedding;
+  readonly gelu: typeof gelu;
+  readonly layerNorm: typeof layerNorm;
+  readonly multiHeadAttention: typeof multiHeadAttention;
+  readonly scaledDotProductAttention: typeof scaledDotProductAttention;
+}
+
+/** moderoute's own primitives. */
+export const defaultPrimitives: Primitives = Object.freeze({
+  linear,
+  gatherRows,
+  scatterAddRows,
+  embedding,
+  gelu,
+  layerNorm,
+  multiHeadAttention,
+  scaledDotProductAttention,
+});
