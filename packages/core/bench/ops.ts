@@ -11,6 +11,9 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import {
   BACKEND_NAMES,
+  PEAK_SHAPE,
+  bestTimeMs,
+  matmulPeakGflops,
   describeBackend,
   embedding,
   gatherRows,
@@ -50,26 +53,6 @@ interface BackendReport {
   primitives: Record<string, Measurement>;
 }
 
-/**
- * Best wall time of `body` over `reps` runs, in ms (kernels run synchronously on these
- * backends). The best, not the median: on a shared machine other work only ever adds time, so
- * the minimum is the figure least disturbed by it, for the peak and the primitives alike.
- */
-function timeMs(body: () => tf.TensorContainer, reps: number, warmup = 2): number {
-  const times: number[] = [];
-  for (let i = 0; i < warmup + reps; i++) {
-    const start = performance.now();
-    const out = tf.tidy(body);
-    // Reading one value waits for any asynchronous backend to finish.
-    const first = tf.util.flatten([out as never]).find((t: unknown) => t instanceof tf.Tensor) as Tensor | undefined;
-    first?.dataSync();
-    const elapsed = performance.now() - start;
-    tf.dispose(out);
-    if (i >= warmup) times.push(elapsed);
-  }
-  return Math.min(...times);
-}
-
 function rnd(shape: number[], seed: number): Tensor {
   return tf.randomNormal(shape, 0, 1, 'float32', seed);
 }
@@ -83,14 +66,13 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const keep: Tensor[] = [];
   const hold = <T extends Tensor>(t: T): T => (keep.push(t), t);
 
-  // Peak: plain 2-D matmul, the fast path on every backend.
-  const [m, k, n] = [512, 256, 1024];
+  // Peak: plain 2-D matmul, the fast path on every backend, measured before and after the
+  // primitives; the better of the two is the peak.
+  const { m, k, n } = PEAK_SHAPE;
   const a = hold(rnd([m, k], 1)) as Tensor2D;
   const b = hold(rnd([k, n], 2)) as Tensor2D;
   const mmFlops = 2 * m * k * n;
-  const peakNow = () => mmFlops / timeMs(() => tf.matMul(a, b), reps) / 1e6;
-  // Measured before and after the primitives; the better of the two is the peak.
-  const peakBefore = peakNow();
+  const peakBefore = matmulPeakGflops(reps);
 
   const prims: Record<string, Measurement> = {};
   const add = ([name, value]: [string, Measurement]) => (prims[name] = value);
@@ -99,9 +81,9 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const bias = hold(rnd([n], 3)) as Tensor1D;
   const dy = hold(rnd([m, n], 4));
   const linearGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) => linear(x as Tensor2D, w as Tensor2D, bb as Tensor1D));
-  add(measure('linear', 3 * mmFlops, timeMs(() => linearGrads([a, b, bias], dy), reps)));
+  add(measure('linear', 3 * mmFlops, bestTimeMs(() => linearGrads([a, b, bias], dy), reps)));
   const builtinGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) => tf.add(tf.matMul(x as Tensor2D, w as Tensor2D), bb));
-  add(measure('linear (tfjs built-in gradient)', 3 * mmFlops, timeMs(() => builtinGrads([a, b, bias], dy), reps)));
+  add(measure('linear (tfjs built-in gradient)', 3 * mmFlops, bestTimeMs(() => builtinGrads([a, b, bias], dy), reps)));
 
   // Row gather from a [8192, 256] table, forward + backward, at two numbers of rows touched. The
   // backward must scale with the rows touched (plus the output's zero fill), not with a dense
@@ -113,12 +95,12 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
     const idx = hold(tf.tensor1d(Array.from({ length: touched }, (_, i) => (i * 7919) % rows), 'int32'));
     const g = hold(rnd([touched, feat], 6));
     const grads = tf.grads((t: Tensor) => gatherRows(t, idx));
-    return { ms: timeMs(() => grads([table], g), reps), idx, g };
+    return { ms: bestTimeMs(() => grads([table], g), reps), idx, g };
   };
   const small = gatherCase(512);
   const large = gatherCase(4096);
   const oneHotGrads = tf.grads((t: Tensor) => tf.matMul(tf.oneHot(small.idx, rows).cast('float32'), t as Tensor2D));
-  const oneHotMs = timeMs(() => oneHotGrads([table], small.g), Math.max(1, Math.min(reps, 3)), 1);
+  const oneHotMs = bestTimeMs(() => oneHotGrads([table], small.g), Math.max(1, Math.min(reps, 3)), 1);
   add(
     measure('gatherRows', 2 * 4096 * feat, large.ms, {
       rowsTouched: 4096,
@@ -133,17 +115,17 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const ids = hold(tf.randomUniform([BENCH.batch, BENCH.seq], 0, BENCH.vocab, 'int32', 8));
   const embDy = hold(rnd([BENCH.batch, BENCH.seq, BENCH.width], 9));
   const embGrads = tf.grads((t: Tensor) => embedding(t, ids));
-  add(measure('embedding', 2 * BENCH.batch * BENCH.seq * BENCH.width, timeMs(() => embGrads([emb], embDy), reps)));
+  add(measure('embedding', 2 * BENCH.batch * BENCH.seq * BENCH.width, bestTimeMs(() => embGrads([emb], embDy), reps)));
 
   // Elementwise: [1024, 512].
   const ew = hold(rnd([1024, 512], 10));
   const ewDy = hold(rnd([1024, 512], 11));
   const geluGrads = tf.grads((x: Tensor) => gelu(x));
-  add(measure('gelu', NOMINAL_FLOPS.gelu * ew.size, timeMs(() => geluGrads([ew], ewDy), reps)));
+  add(measure('gelu', NOMINAL_FLOPS.gelu * ew.size, bestTimeMs(() => geluGrads([ew], ewDy), reps)));
   const gamma = hold(tf.ones([512]));
   const beta = hold(tf.zeros([512]));
   const lnGrads = tf.grads((x: Tensor, g: Tensor, bb: Tensor) => layerNorm(x, g as Tensor1D, bb as Tensor1D));
-  add(measure('layerNorm', NOMINAL_FLOPS.layerNorm * ew.size, timeMs(() => lnGrads([ew, gamma, beta], ewDy), reps)));
+  add(measure('layerNorm', NOMINAL_FLOPS.layerNorm * ew.size, bestTimeMs(() => lnGrads([ew, gamma, beta], ewDy), reps)));
 
   // Causal multi-head attention at the bench config: projections + scores + weighted values.
   const { batch: B, seq: T, width: D, heads: H } = BENCH;
@@ -157,12 +139,12 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const projFlops = 2 * B * T * D * 3 * D + 2 * B * T * D * D;
   const coreFlops = 2 * 2 * B * T * T * D; // scores and weighted values, all heads
   add(
-    measure('multiHeadAttention', 3 * (projFlops + coreFlops), timeMs(() => attGrads([x, wQkv, wOut], attDy), reps), {
+    measure('multiHeadAttention', 3 * (projFlops + coreFlops), bestTimeMs(() => attGrads([x, wQkv, wOut], attDy), reps), {
       config: `B${B} T${T} D${D} H${H}, causal`,
     }),
   );
 
-  const peak = Math.max(peakBefore, peakNow());
+  const peak = Math.max(peakBefore, matmulPeakGflops(reps));
   for (const p of Object.values(prims)) p.fractionOfPeak = p.gflops / peak;
   tf.dispose(keep);
   return { backend: info.name, info: describeBackend(info), matmulPeakGflops: peak, matmulShape: `[${m}x${k}]x[${k}x${n}]`, primitives: prims };

@@ -7,3 +7,4 @@ export * from './backend.js';
 export * from './primitives/index.js';
 export { CORE_IDS } from './ids.js';
 export { coreModule } from './coreModule.js';
+export * from './bench.js';

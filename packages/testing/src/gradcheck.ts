@@ -6,9 +6,12 @@ import { expectClose, type Tolerance } from './assertions.js';
 /** Relative rounding error of a float32 reduction of a few dozen terms. */
 const FLOAT32_REDUCTION_ERROR = 4e-6;
 
-/** Deterministic float32 tensor with entries from N(0, scale^2). */
+/**
+ * Deterministic float32 tensor with entries from N(0, scale^2). tfjs treats a seed of 0 as no
+ * seed at all, so the seed is shifted by one.
+ */
 export function randomTensor(shape: number[], seed: number, scale = 1): Tensor {
-  return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), scale));
+  return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed + 1), scale));
 }
 
 export interface DirectionalCheckOptions {
@@ -37,7 +40,7 @@ export function checkDirectionalDerivatives(
   try {
     for (let d = 0; d < directions; d++) {
       const [analytic, numeric, magnitude] = tf.tidy(() => {
-        const vs = inputs.map((x, i) => tf.randomNormal(x.shape, 0, 1, 'float32', seed + 101 * d + i));
+        const vs = inputs.map((x, i) => tf.randomNormal(x.shape, 0, 1, 'float32', seed + 101 * d + i + 1));
         const dot = grads.reduce((acc, g, i) => tf.add(acc, tf.sum(tf.mul(g, vs[i] as Tensor))), tf.scalar(0));
         const plus = f(...inputs.map((x, i) => tf.add(x, tf.mul(vs[i] as Tensor, epsilon))));
         const minus = f(...inputs.map((x, i) => tf.sub(x, tf.mul(vs[i] as Tensor, epsilon))));
@@ -70,7 +73,7 @@ export function checkSameGradients(
     const ya = actual(...inputs);
     const yr = reference(...inputs);
     expectClose(ya, yr, tolerance, 'value');
-    const cot = tf.randomNormal(yr.shape, 0, 1, 'float32', seed);
+    const cot = tf.randomNormal(yr.shape, 0, 1, 'float32', seed + 1);
     const ga = tf.grads((...xs: Tensor[]) => tf.sum(tf.mul(actual(...xs), cot)))(inputs);
     const gr = tf.grads((...xs: Tensor[]) => tf.sum(tf.mul(reference(...xs), cot)))(inputs);
     ga.forEach((g, i) => expectClose(g, gr[i] as Tensor, tolerance, `gradient of input ${i}`));

@@ -1,5 +1,7 @@
-// @moderoute/testing: shared fixtures, assertions, gradient checks and arbitraries.
+// @moderoute/testing: shared fixtures, assertions, gradient checks, arbitraries and law suites.
 export * from './backends.js';
 export * from './assertions.js';
 export * from './gradcheck.js';
 export * from './arbitraries.js';
+export * from './routerLaws.js';
+export * from './blockLaws.js';

@@ -1,0 +1,87 @@
+// The dense pre-LN decoder block (Radford et al. 2019; Xiong et al. 2020):
+//   h = x + Attn(LN1(x)),  out = h + MLP(LN2(h)).
+// Axis legend: B batch, T tokens, D model width, F MLP hidden width.
+import { tf, type Primitives, type Tensor3D } from '@moderoute/core';
+import type { Router } from '@moderoute/routing';
+import type { Block, BlockFlops, BlockForwardOptions, BlockOutput } from './Block.js';
+import { attentionCoreFlops, attentionProjectionFlops, mlpFlops } from './flops.js';
+import { AttentionLayer, LayerNormLayer, MlpLayer } from './layers.js';
+import type { ScopedStore } from './ParameterStore.js';
+
+/** Shapes every block shares. */
+export interface BlockDims {
+  /** Model width D. */
+  readonly width: number;
+  /** Attention heads H (must divide D). */
+  readonly numHeads: number;
+  /** MLP hidden width F. */
+  readonly mlpHidden: number;
+  /** Standard deviation of the residual output projections (GPT-2: 0.02 / sqrt(2 * layers)). */
+  readonly residualStd: number;
+}
+
+/**
+ * The attention half and the MLP of a pre-LN block, as parts routed blocks reuse: `attend`
+ * returns x + Attn(LN1(x)), `mlpUpdate` returns MLP(LN2(h)) (the update, not yet added).
+ */
+export class BlockParts {
+  readonly ln1: LayerNormLayer;
+  readonly attention: AttentionLayer;
+  readonly ln2: LayerNormLayer;
+  readonly mlp: MlpLayer | undefined;
+
+  constructor(store: ScopedStore, dims: BlockDims, ops: Primitives, withMlp = true) {
+    this.ln1 = new LayerNormLayer(store.scope('ln1'), dims.width, ops);
+    this.attention = new AttentionLayer(store.scope('attn'), dims.width, dims.numHeads, dims.residualStd, ops);
+    this.ln2 = new LayerNormLayer(store.scope('ln2'), dims.width, ops);
+    this.mlp = withMlp ? new MlpLayer(store.scope('mlp'), dims.width, dims.mlpHidden, dims.residualStd, ops) : undefined;
+  }
+
+  /** x + Attn(LN1(x)): float32[B, T, D] -> float32[B, T, D]. */
+  attend(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
+    return tf.add(x, this.attention.apply(this.ln1.apply(x), mask));
+  }
+
+  /**
+   * The block's residual update f(x) = a + MLP(LN2(x + a)) with a = Attn(LN1(x)), so that the
+   * whole block is x + f(x) (Raposo et al. 2024, eq. 1 weighs exactly this f by the router).
+   */
+  update(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
+    const a = this.attention.apply(this.ln1.apply(x), mask);
+    if (this.mlp === undefined) return a;
+    return tf.add(a, this.mlp.apply(this.ln2.apply(tf.add(x, a))));
+  }
+
+  /** Attention then MLP, both residual: the whole dense block, x + f(x). */
+  full(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
+    return tf.add(x, this.update(x, mask));
+  }
+}
+
+export class DenseBlock implements Block {
+  readonly kind = 'dense' as const;
+  readonly parts: BlockParts;
+
+  constructor(
+    store: ScopedStore,
+    readonly dims: BlockDims,
+    ops: Primitives,
+  ) {
+    this.parts = new BlockParts(store, dims, ops);
+  }
+
+  forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
+    return { output: this.parts.full(x, options.mask), auxLosses: {} };
+  }
+
+  routers(): readonly Router[] {
+    return [];
+  }
+
+  flops(seqLen: number): BlockFlops {
+    const { width, mlpHidden } = this.dims;
+    const attention = attentionProjectionFlops(seqLen, width) + attentionCoreFlops(seqLen, width);
+    const mlp = mlpFlops(seqLen, width, mlpHidden);
+    return { attention, mlp, router: 0, total: attention + mlp };
+  }
+}

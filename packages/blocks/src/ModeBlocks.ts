@@ -1,0 +1,118 @@
+// Mixture-of-Depths-and-Experts blocks (Raposo et al. 2024, section 3.6, figure 7).
+// Axis legend: B batch, T tokens, D width, S selected per sequence, N assignments, E experts.
+import { tf, type Scalar, type Tensor3D } from '@moderoute/core';
+import { combineRows, type ExpertRoutingPlan, type MixtureOfDepthsPlan, type Router } from '@moderoute/routing';
+import type { Block, BlockFlops, BlockForwardOptions, BlockOutput } from './Block.js';
+import type { BlockDims, BlockParts } from './DenseBlock.js';
+import type { ExpertBank } from './ExpertBank.js';
+import { attentionCoreFlops, attentionProjectionFlops, mlpFlops } from './flops.js';
+import { requireRouterKind, routeOptions, type CapacityOf } from './ModBlock.js';
+import { EXPERT_PLAN_KINDS, expertUpdate } from './MoeBlock.js';
+import { packSubsequence } from './subsequence.js';
+
+/** Prefixes loss names by stage: {mod.causalBce, experts.loadBalancing, ...}. */
+function prefixed(prefix: string, losses: Readonly<Record<string, Scalar>>): Record<string, Scalar> {
+  return Object.fromEntries(Object.entries(losses).map(([k, v]) => [`${prefix}.${k}`, v]));
+}
+
+/**
+ * Staged MoDE: MoD routing first (a token may skip the whole block), then MoE routing among the
+ * selected tokens. With a = Attn(LN1(X~)) on the selected subsequence X~, h~ = X~ + a and
+ * m = MoE(LN2(h~)), a selected token gets out_i = x_i + g(r_i) * (a_i + m_i); others keep x_i.
+ */
+export class StagedModeBlock implements Block {
+  readonly kind = 'mode-staged' as const;
+
+  constructor(
+    readonly parts: BlockParts,
+    readonly depthRouter: Router<MixtureOfDepthsPlan>,
+    readonly expertRouter: Router<ExpertRoutingPlan>,
+    readonly experts: ExpertBank,
+    readonly dims: BlockDims & { readonly expertHidden: number },
+    /** Tokens the MoD stage selects per sequence (training capacity). */
+    readonly capacityOf: CapacityOf,
+    /** Expert assignments per sequence of the given (selected) length. */
+    readonly assignmentsOf: CapacityOf,
+    readonly routerFlopsPerToken: { readonly depth: number; readonly experts: number },
+  ) {
+    requireRouterKind('A staged MoDE block (depth stage)', depthRouter, 'mixture-of-depths');
+    requireRouterKind('A staged MoDE block (expert stage)', expertRouter, EXPERT_PLAN_KINDS);
+  }
+
+  forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
+    const depthPlan = this.depthRouter.route(x, routeOptions(options));
+    if (depthPlan.tokenIndex.shape[0] === 0) {
+      return { output: tf.clone(x), auxLosses: prefixed('mod', depthPlan.auxLosses), routing: { mod: depthPlan } };
+    }
+    const sub = packSubsequence(depthPlan, x);
+    const a = this.parts.attention.apply(this.parts.ln1.apply(sub.x), sub.mask);
+    const u = this.parts.ln2.apply(tf.add(sub.x, a) as Tensor3D);
+    // Expert-choice over the selected subsequence; padded slots are never routed.
+    const expertPlan = this.expertRouter.route(u, routeOptions(options, sub.mask));
+    const output = tf.tidy(() => {
+      const update = tf.add(a, expertUpdate(expertPlan, u, this.experts)) as Tensor3D;
+      return tf.add(x, combineRows(depthPlan, sub.unpack(update))) as Tensor3D;
+    });
+    return {
+      output,
+      auxLosses: { ...prefixed('mod', depthPlan.auxLosses), ...prefixed('experts', expertPlan.auxLosses) },
+      routing: { mod: depthPlan, experts: expertPlan },
+    };
+  }
+
+  flops(seqLen: number): BlockFlops {
+    const { width, expertHidden } = this.dims;
+    const k = this.capacityOf(seqLen);
+    const attention = attentionProjectionFlops(k, width) + attentionCoreFlops(k, width);
+    const mlp = mlpFlops(this.assignmentsOf(k), width, expertHidden);
+    const router = seqLen * this.routerFlopsPerToken.depth + k * this.routerFlopsPerToken.experts;
+    return { attention, mlp, router, total: attention + mlp + router };
+  }
+
+  routers(): readonly Router[] {
+    return [this.depthRouter, this.expertRouter];
+  }
+}
+
+/**
+ * Integrated MoDE: attention on every token; one router over E expert MLPs plus N no-op experts.
+ * A token whose assignment is a no-op takes the residual path: out_t = h_t + (expert outputs of
+ * its real assignments only). The no-op experts have the same capacity as the real ones, so the
+ * router's capacity policy, with numExperts = E + N, states the no-op capacity explicitly.
+ */
+export class IntegratedModeBlock implements Block {
+  readonly kind = 'mode-integrated' as const;
+
+  constructor(
+    readonly parts: BlockParts,
+    readonly router: Router<ExpertRoutingPlan>,
+    readonly experts: ExpertBank,
+    readonly numNoopExperts: number,
+    readonly dims: BlockDims & { readonly expertHidden: number },
+    /** Assignments to real experts per sequence (training capacity). */
+    readonly assignmentsOf: CapacityOf,
+    readonly routerFlopsPerToken: number,
+  ) {
+    requireRouterKind('An integrated MoDE block', router, EXPERT_PLAN_KINDS);
+  }
+
+  forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
+    const h = this.parts.attend(x, options.mask);
+    const u = this.parts.ln2.apply(h);
+    const plan = this.router.route(u, routeOptions(options));
+    const output = tf.tidy(() => tf.add(h, expertUpdate(plan, u, this.experts)) as Tensor3D);
+    return { output, auxLosses: plan.auxLosses, routing: { experts: plan } };
+  }
+
+  flops(seqLen: number): BlockFlops {
+    const { width, expertHidden } = this.dims;
+    const attention = attentionProjectionFlops(seqLen, width) + attentionCoreFlops(seqLen, width);
+    const mlp = mlpFlops(this.assignmentsOf(seqLen), width, expertHidden);
+    const router = seqLen * this.routerFlopsPerToken;
+    return { attention, mlp, router, total: attention + mlp + router };
+  }
+
+  routers(): readonly Router[] {
+    return [this.router];
+  }
+}

@@ -1,0 +1,111 @@
+// Named, seeded parameters. Every trainable tensor of a model lives in one store under a stable
+// dotted name ("blocks.3.attn.wQkv"); checkpoints are keyed by these names. Initial values depend
+// only on (seed, name, shape), never on creation order, so adding a parameter does not change
+// the others.
+import { ConfigError, tf, type Tensor, type Variable } from '@moderoute/core';
+
+/** How a parameter starts: N(0, std^2), or a constant. */
+export type Initializer = { readonly kind: 'normal'; readonly std: number } | { readonly kind: 'zeros' } | { readonly kind: 'ones' };
+
+export const normal = (std: number): Initializer => ({ kind: 'normal', std });
+export const zeros: Initializer = { kind: 'zeros' };
+export const ones: Initializer = { kind: 'ones' };
+
+/** 32-bit FNV-1a of a string: the per-parameter seed offset. */
+export function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+export class ParameterStore {
+  private readonly vars = new Map<string, Variable>();
+
+  constructor(readonly seed: number) {
+    if (!Number.isInteger(seed) || seed < 0) throw new ConfigError('seed', seed, 'an integer >= 0');
+  }
+
+  /** Creates the parameter `name`; names are unique within a store. */
+  create(name: string, shape: number[], init: Initializer, trainable = true): Variable {
+    if (this.vars.has(name)) throw new ConfigError('parameter name', name, 'unique within the model');
+    const value = tf.tidy(() => {
+      switch (init.kind) {
+        case 'normal':
+          // tfjs treats a seed of 0 as unseeded: map it to 1.
+          return tf.randomNormal(shape, 0, init.std, 'float32', ((this.seed * 0x9e3779b1 + hashName(name)) >>> 0) || 1);
+        case 'zeros':
+          return tf.zeros(shape);
+        case 'ones':
+          return tf.ones(shape);
+      }
+    });
+    // tfjs names variables uniquely itself; the store's names are ours.
+    const v = tf.variable(value, trainable);
+    value.dispose();
+    this.vars.set(name, v);
+    return v;
+  }
+
+  /** A view that prefixes every name with `prefix.`. */
+  scope(prefix: string): ScopedStore {
+    return new ScopedStore(this, prefix);
+  }
+
+  get(name: string): Variable | undefined {
+    return this.vars.get(name);
+  }
+
+  /** Every parameter by name, in creation order. */
+  named(): ReadonlyMap<string, Variable> {
+    return this.vars;
+  }
+
+  /** Every trainable variable. */
+  trainable(): Variable[] {
+    return [...this.vars.values()].filter((v) => v.trainable);
+  }
+
+  /** Total number of scalar parameters. */
+  count(): number {
+    let n = 0;
+    for (const v of this.vars.values()) n += v.size;
+    return n;
+  }
+
+  /** Replaces values by name (shapes must match); names missing from `values` are kept. */
+  assign(values: ReadonlyMap<string, Tensor> | Record<string, Tensor>): void {
+    const entries = values instanceof Map ? [...values.entries()] : Object.entries(values);
+    for (const [name, t] of entries) {
+      const v = this.vars.get(name);
+      if (v === undefined) throw new ConfigError('parameter name', name, `one of the model's parameters`);
+      if (!tf.util.arraysEqual(v.shape, t.shape)) {
+        throw new ConfigError(`shape of ${name}`, t.shape, `[${v.shape.join(', ')}]`);
+      }
+      v.assign(t);
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+  }
+}
+
+/** A prefixed view of a ParameterStore. */
+export class ScopedStore {
+  constructor(
+    readonly root: ParameterStore,
+    readonly prefix: string,
+  ) {}
+
+  create(name: string, shape: number[], init: Initializer, trainable = true): Variable {
+    return this.root.create(`${this.prefix}.${name}`, shape, init, trainable);
+  }
+
+  scope(prefix: string): ScopedStore {
+    return new ScopedStore(this.root, `${this.prefix}.${prefix}`);
+  }
+}

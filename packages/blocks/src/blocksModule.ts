@@ -1,0 +1,9 @@
+// The ContainerModule of @moderoute/blocks. Load after coreModule and routingModule.
+import { ContainerModule } from 'inversify';
+import { BlockFactory, defaultExpertFactoryProvider } from './BlockFactory.js';
+import { BLOCKS_IDS } from './ids.js';
+
+export const blocksModule = new ContainerModule(({ bind }) => {
+  bind(BLOCKS_IDS.ExpertFactoryProvider).toConstantValue(defaultExpertFactoryProvider);
+  bind(BLOCKS_IDS.BlockFactory).to(BlockFactory).inSingletonScope();
+});

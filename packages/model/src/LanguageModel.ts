@@ -1,0 +1,182 @@
+// Decoder-only language model over a layer schedule of dense and routed blocks:
+//   h_0 = E[x_t] + P[t],  h_l = Block_l(h_{l-1}),  logits = LN_f(h_L) W_head + b_head,
+// (GPT-2, Radford et al. 2019: learned positions, pre-LN blocks, final layer norm). The head is
+// a separate [D, V] matrix unless tieEmbeddings (then logits = LN_f(h_L) E^T, no bias).
+// Axis legend: B batch, T tokens, D width, V vocabulary, L layers.
+import {
+  ShapeError,
+  embedding,
+  layerNorm,
+  linear,
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
+import { INIT_STD, ParameterStore, normal, ones, zeros, type Block, type BlockFactory, type BlockFlops, type BlockOutput } from '@moderoute/blocks';
+import type { DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
+import { resolveConfig, type LanguageModelConfig, type ResolvedLanguageModelConfig } from './config.js';
+import { sparseCrossEntropy } from './crossEntropy.js';
+
+export interface ForwardOptions {
+  /** Training mode (router jitter, training capacity). Default false. */
+  readonly training?: boolean;
+  /** float32[B, T]: 1 for real tokens, 0 for padding. */
+  readonly mask?: Tensor;
+  /** Decision rule of MoD routers: 'top-k' (default) or a causal rule. */
+  readonly mode?: DecisionMode;
+}
+
+export interface ForwardResult {
+  /** float32[B, T, V]. */
+  readonly logits: Tensor3D;
+  /** Sum of every block's auxiliary losses, each times its auxLossWeights entry. */
+  readonly auxLoss: Scalar;
+  /** Each auxiliary loss, unweighted by the model, as `blocks.<i>.<name>`. */
+  readonly auxLosses: Readonly<Record<string, Scalar>>;
+  /** Per block: the routing plans it acted on (empty for dense blocks). */
+  readonly routing: readonly Readonly<Record<string, RoutingPlan>>[];
+}
+
+export interface LossResult extends ForwardResult {
+  /** Mean next-token cross-entropy in nats over real tokens. */
+  readonly lmLoss: Scalar;
+  /** lmLoss + auxLoss: what training minimises. */
+  readonly loss: Scalar;
+}
+
+/** FLOPs of one forward pass over one sequence, by part. */
+export interface ModelFlops {
+  readonly blocks: readonly BlockFlops[];
+  readonly head: number;
+  /** Forward FLOPs per sequence. */
+  readonly forward: number;
+  /** Training FLOPs per sequence: 3 x forward (backward = 2 x forward). */
+  readonly training: number;
+}
+
+export class LanguageModel {
+  static readonly className = 'LanguageModel';
+  readonly config: ResolvedLanguageModelConfig;
+  readonly store: ParameterStore;
+  readonly blocks: readonly Block[];
+  private readonly tokens: Variable;
+  private readonly positions: Variable;
+  private readonly lnGamma: Variable;
+  private readonly lnBeta: Variable;
+  private readonly headW: Variable | undefined;
+  private readonly headB: Variable | undefined;
+  private readonly routerNames = new Map<string, Variable>();
+
+  constructor(config: LanguageModelConfig, factory: BlockFactory) {
+    this.config = resolveConfig(config);
+    const { vocabSize: V, contextLength, width: D, numHeads, numLayers, mlpRatio, seed } = this.config;
+    this.store = new ParameterStore(seed);
+    this.tokens = this.store.create('embed.tokens', [V, D], normal(INIT_STD));
+    this.positions = this.store.create('embed.positions', [contextLength, D], normal(0.01));
+    const dims = { width: D, numHeads, mlpHidden: Math.round(mlpRatio * D), residualStd: INIT_STD / Math.sqrt(2 * numLayers) };
+    this.blocks = this.config.blocks.map((spec, i) =>
+      factory.create(spec, dims, { store: this.store.scope(`blocks.${i}`), seed: (seed * 1000003 + 7 * i + 1) >>> 0 }),
+    );
+    this.lnGamma = this.store.create('lnF.gamma', [D], ones);
+    this.lnBeta = this.store.create('lnF.beta', [D], zeros);
+    if (!this.config.tieEmbeddings) {
+      this.headW = this.store.create('head.w', [D, V], normal(INIT_STD));
+      this.headB = this.store.create('head.b', [V], zeros);
+    }
+    this.blocks.forEach((block, i) => {
+      block.routers().forEach((router, r) => {
+        for (const [name, v] of Object.entries(routerVariables(router))) this.routerNames.set(`blocks.${i}.routers.${r}.${name}`, v);
+      });
+    });
+  }
+
+  /** Every parameter by stable name: the store's and the routers'. Checkpoints use these names. */
+  namedParameters(): Map<string, Variable> {
+    return new Map([...this.store.named(), ...this.routerNames]);
+  }
+
+  /** Every trainable variable. */
+  trainableVariables(): Variable[] {
+    return [...this.namedParameters().values()].filter((v) => v.trainable);
+  }
+
+  /** Number of scalar parameters. */
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.namedParameters().values()) n += v.size;
+    return n;
+  }
+
+  /** ids int32[B, T] -> logits, auxiliary losses and routing plans. Call inside tf.tidy. */
+  forward(ids: Tensor2D, options: ForwardOptions = {}): ForwardResult {
+    if (ids.rank !== 2 || ids.dtype !== 'int32') throw new ShapeError('ids', `${ids.dtype}${JSON.stringify(ids.shape)}`, 'int32 of rank 2, [B, T]');
+    const [b, t] = ids.shape;
+    if (t > this.config.contextLength) {
+      throw new ShapeError('ids.shape', ids.shape, `[B, T] with T <= contextLength (${this.config.contextLength}); longer input needs a sliding window`);
+    }
+    const blockOptions = { training: options.training ?? false, ...(options.mask ? { mask: options.mask } : {}), ...(options.mode ? { mode: options.mode } : {}) };
+    // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B
+    let h = tf.add(embedding(this.tokens, ids), tf.slice(this.positions, [0, 0], [t, this.config.width])) as Tensor3D;
+    const auxLosses: Record<string, Scalar> = {};
+    const routing: Readonly<Record<string, RoutingPlan>>[] = [];
+    let auxLoss = tf.scalar(0);
+    this.blocks.forEach((block, i) => {
+      const out: BlockOutput = block.forward(h, blockOptions);
+      h = out.output;
+      for (const [name, loss] of Object.entries(out.auxLosses)) {
+        auxLosses[`blocks.${i}.${name}`] = loss;
+        auxLoss = tf.add(auxLoss, tf.mul(loss, this.config.auxLossWeights[name] ?? 1));
+      }
+      routing.push(out.routing ?? {});
+    });
+    const final = layerNorm(h, this.lnGamma as Tensor1D, this.lnBeta as Tensor1D);
+    // Shape: [B, T, D] -> [B, T, V]
+    const logits = this.headW
+      ? linear(final, this.headW as Tensor2D, this.headB as Tensor1D)
+      : (tf.reshape(tf.matMul(tf.reshape(final, [b * t, this.config.width]) as Tensor2D, this.tokens as Tensor2D, false, true), [b, t, this.config.vocabSize]) as Tensor3D);
+    return { logits, auxLoss: auxLoss as Scalar, auxLosses, routing };
+  }
+
+  /** Next-token loss: inputs and targets int32[B, T]; padding (mask 0) is not scored. */
+  loss(inputs: Tensor2D, targets: Tensor2D, options: ForwardOptions = {}): LossResult {
+    const result = this.forward(inputs, options);
+    const [b, t] = inputs.shape;
+    // Shape: [B, T, V] -> [B*T, V]; targets [B, T] -> [B*T]
+    const lmLoss = sparseCrossEntropy(
+      tf.reshape(result.logits, [b * t, this.config.vocabSize]) as Tensor2D,
+      tf.reshape(targets, [b * t]) as Tensor1D,
+      options.mask ? (tf.reshape(tf.cast(options.mask, 'float32'), [b * t]) as Tensor1D) : undefined,
+    );
+    return { ...result, lmLoss, loss: tf.add(lmLoss, result.auxLoss) as Scalar };
+  }
+
+  /** Analytic FLOPs for one sequence of `seqLen` tokens (default: the context length). */
+  flops(seqLen = this.config.contextLength): ModelFlops {
+    const blocks = this.blocks.map((block) => block.flops(seqLen));
+    const head = 2 * seqLen * this.config.width * this.config.vocabSize;
+    const forward = blocks.reduce((a, f) => a + f.total, 0) + head;
+    return { blocks, head, forward, training: 3 * forward };
+  }
+
+  /** The config as JSON: `new LanguageModel(getConfig(), factory)` rebuilds the same model. */
+  getConfig(): LanguageModelConfig {
+    const { blocks: _blocks, ...config } = this.config;
+    return JSON.parse(JSON.stringify(config)) as LanguageModelConfig;
+  }
+
+  dispose(): void {
+    this.store.dispose();
+    for (const block of this.blocks) for (const router of block.routers()) router.dispose();
+  }
+}
+
+/** A router's variables by name: its own names when it gives them, else by position. */
+export function routerVariables(router: Router): Record<string, Variable> {
+  const named = (router as { namedVariables?: () => Record<string, Variable> }).namedVariables;
+  if (typeof named === 'function') return named.call(router);
+  return Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]));
+}

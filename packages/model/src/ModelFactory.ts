@@ -1,0 +1,14 @@
+// Builds language models with the container's block factory (and so its routers and experts).
+import { inject, injectable } from 'inversify';
+import { BLOCKS_IDS, type BlockFactory } from '@moderoute/blocks';
+import type { LanguageModelConfig } from './config.js';
+import { LanguageModel } from './LanguageModel.js';
+
+@injectable()
+export class ModelFactory {
+  constructor(@inject(BLOCKS_IDS.BlockFactory) private readonly blocks: BlockFactory) {}
+
+  create(config: LanguageModelConfig = {}): LanguageModel {
+    return new LanguageModel(config, this.blocks);
+  }
+}

@@ -1,0 +1,33 @@
+// Sparse softmax cross-entropy with a fused gradient.
+// Axis legend: N rows (tokens), V classes.
+//
+// loss = (1 / W) * sum_n w_n * (logsumexp(z_n) - z_n[y_n]), W = sum_n w_n (weights mark real
+// tokens). Gradient: dz_n = (w_n / W) * (softmax(z_n) - onehot(y_n)).
+import { ShapeError, tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@moderoute/core';
+
+/** Mean cross-entropy in nats of logits float32[N, V] against int32[N] targets, weighted by float32[N] (default 1). */
+export function sparseCrossEntropy(logits: Tensor2D, targets: Tensor1D, weights?: Tensor1D): Scalar {
+  const [n, v] = logits.shape;
+  if (targets.rank !== 1 || targets.shape[0] !== n || targets.dtype !== 'int32') {
+    throw new ShapeError('targets', `${targets.dtype}${JSON.stringify(targets.shape)}`, `int32[${n}] (one class per row of logits)`);
+  }
+  const w = weights ?? (tf.ones([n]) as Tensor1D);
+  const op = tf.customGrad(((z: Tensor2D, save: (ts: Tensor[]) => void) => {
+    const onehot = tf.oneHot(targets, v).cast('float32');
+    const lse = tf.logSumExp(z, -1);
+    const picked = tf.sum(tf.mul(z, onehot), -1);
+    const total = tf.maximum(tf.sum(w), 1e-9);
+    // Everything the backward reads is saved: tf.grads disposes the forward's other tensors,
+    // including ones this function closes over, before backprop.
+    save([z, onehot, total, w]);
+    return {
+      value: tf.div(tf.sum(tf.mul(tf.sub(lse, picked), w)), total) as Scalar,
+      gradFunc: (dy: Scalar, [sz, soh, stotal, sw]: Tensor[]) => {
+        // Shape: weights [N] -> [N, 1]
+        const scale = tf.reshape(tf.div(tf.mul(sw as Tensor, dy), stotal as Tensor), [n, 1]);
+        return tf.mul(tf.sub(tf.softmax(sz as Tensor2D), soh as Tensor), scale);
+      },
+    };
+  }) as never) as unknown as (z: Tensor2D) => Scalar;
+  return op(logits);
+}

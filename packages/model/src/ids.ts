@@ -1,0 +1,8 @@
+// Service identifiers of @moderoute/model.
+import type { ServiceIdentifier } from 'inversify';
+import type { ModelFactory } from './ModelFactory.js';
+
+export const MODEL_IDS = {
+  /** Builds language models from configs (ModelFactory). */
+  ModelFactory: Symbol.for('@moderoute/model/ModelFactory') as ServiceIdentifier<ModelFactory>,
+} as const;

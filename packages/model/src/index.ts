@@ -1,0 +1,8 @@
+// Public API of @moderoute/model.
+export * from './config.js';
+export * from './crossEntropy.js';
+export * from './LanguageModel.js';
+export { ModelFactory } from './ModelFactory.js';
+export { MODEL_IDS } from './ids.js';
+export { modelModule } from './modelModule.js';
+export { createContainer } from './container.js';

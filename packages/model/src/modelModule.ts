@@ -1,0 +1,8 @@
+// The ContainerModule of @moderoute/model. Load after core, routing and blocks modules.
+import { ContainerModule } from 'inversify';
+import { MODEL_IDS } from './ids.js';
+import { ModelFactory } from './ModelFactory.js';
+
+export const modelModule = new ContainerModule(({ bind }) => {
+  bind(MODEL_IDS.ModelFactory).to(ModelFactory).inSingletonScope();
+});

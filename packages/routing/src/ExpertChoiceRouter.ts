@@ -1,0 +1,166 @@
+// Expert-choice routing (Zhou et al. 2022, "Mixture-of-Experts with Expert Choice Routing",
+// section 3.1): S = softmax(X W) over experts; each expert takes the C tokens of its group with
+// the highest score, C = n * c / E for capacity factor c; the combine weight of (token, expert)
+// is S[token, expert]. A token may get several experts or none; with none it contributes
+// exactly zero. Not causal: a token's routing depends on the other tokens of its group.
+// Axis legend: B batch, T tokens, D width, M = B*T, E experts, G groups, n tokens per group,
+// C capacity, N assignments (= E * G * min(C, real tokens of the group)).
+import { ConfigError, gatherRows, requireInt, requireNumber, tf, type Scalar, type Tensor1D, type Tensor3D, type Variable } from '@moderoute/core';
+import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
+import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
+import { emptySlots, flattenSlots, gatherWeights, routerDistribution } from './expertAssignments.js';
+import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
+import type { ExpertChoicePlan, RouteOptions } from './plan.js';
+import type { Router } from './Router.js';
+import { topKOf } from './selection.js';
+
+export interface ExpertChoiceRouterConfig {
+  /** Model width D (required). */
+  readonly dModel: number;
+  /** Number of experts E (default 8). */
+  readonly numExperts?: number;
+  /** Capacity policy (default c = 1 in train and eval, ceil, per sequence; must not be dropless). */
+  readonly capacity?: CapacitySpec;
+  /** Multiplicative jitter eps on the router input in training (default 0). */
+  readonly jitter?: number;
+  /** beta of the router z-loss (default 0: Zhou et al. use no auxiliary loss); 0 leaves it out. */
+  readonly zLossCoefficient?: number;
+  /** Router weights start from a truncated normal with std sqrt(initScale / D) (default 0.1). */
+  readonly initScale?: number;
+  /** Seed of the initial weights and of the jitter (default 0). */
+  readonly seed?: number;
+}
+
+export interface ResolvedExpertChoiceRouterConfig extends Required<Omit<ExpertChoiceRouterConfig, 'capacity'>> {
+  readonly capacity: CapacityPolicyConfig;
+}
+
+const KEYS = ['dModel', 'numExperts', 'capacity', 'jitter', 'zLossCoefficient', 'initScale', 'seed'];
+
+export class ExpertChoiceRouter implements Router<ExpertChoicePlan> {
+  static readonly className = 'expert-choice';
+  readonly className = ExpertChoiceRouter.className;
+  readonly kind = 'expert-choice' as const;
+  readonly combineWeightRange = [0, 1] as const;
+  readonly config: ResolvedExpertChoiceRouterConfig;
+  readonly capacity: CapacityPolicy;
+  /** float32[D, E] router weights. */
+  readonly weight: Variable;
+  private trainingCalls = 0;
+  private disposed = false;
+
+  constructor(config: ExpertChoiceRouterConfig) {
+    if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
+    checkKeys(config, KEYS);
+    const dModel = requireInt('dModel', config.dModel, { min: 1 });
+    const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
+    this.capacity = CapacityPolicy.from(config.capacity, { trainFactor: 1, evalFactor: 1, rounding: 'ceil', minimum: 1 });
+    if (this.capacity.config.dropless) {
+      throw new ConfigError('capacity.dropless', true, 'false for expert-choice routing (each expert takes a fixed number of tokens)');
+    }
+    this.config = Object.freeze({
+      dModel,
+      numExperts,
+      capacity: this.capacity.getConfig(),
+      jitter: requireNumber('jitter', config.jitter ?? 0, { min: 0, max: 1 }),
+      zLossCoefficient: requireNumber('zLossCoefficient', config.zLossCoefficient ?? 0, { min: 0 }),
+      initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
+      seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
+    });
+    this.weight = seededVariable([dModel, numExperts], Math.sqrt(this.config.initScale / dModel), this.config.seed);
+  }
+
+  route(x: Tensor3D, options: RouteOptions = {}): ExpertChoicePlan {
+    requireLive(this.disposed, this.className);
+    checkRouteInput(x, this.config.dModel, options.mask);
+    const { numExperts: e, jitter } = this.config;
+    const training = options.training ?? false;
+    const [b, t] = x.shape;
+    const m = b * t;
+    const n = this.capacity.config.group === 'sequence' ? t : m;
+    const groups = m / n;
+    const valid = readValidity(options.mask, m);
+    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
+    const capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: 1, training }), n);
+
+    return tf.tidy(() => {
+      const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);
+      const p = probs.dataSync() as Float32Array;
+
+      // Each expert's top-C real tokens of each group (ties to the lower position), kept in
+      // ascending position order in its buffer.
+      const slots = emptySlots(e, groups);
+      const perToken = new Int32Array(m);
+      for (let g = 0; g < groups; g++) {
+        const candidates: number[] = [];
+        for (let tok = g * n; tok < (g + 1) * n; tok++) if (valid[tok]) candidates.push(tok);
+        for (let ex = 0; ex < e; ex++) {
+          const chosen = topKOf(candidates, capacity, (tok) => p[tok * e + ex] as number).sort((i, j) => i - j);
+          for (const tok of chosen) {
+            slots[ex]![g]!.push({ token: tok, source: tok * e + ex });
+            perToken[tok]! += 1;
+          }
+        }
+      }
+      const assignments = flattenSlots(slots, groups, capacity);
+      // Shape: probs [M, E] -> [M*E], gathered at token * E + expert -> [N]
+      const combineWeights = gatherWeights(tf.reshape(probs, [m * e]) as Tensor1D, assignments.sources, gatherRows);
+
+      const auxLosses: Record<string, Scalar> = {};
+      if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits, meanWeights(valid), this.config.zLossCoefficient);
+
+      let real = 0;
+      const histogram = new Array<number>(e + 1).fill(0);
+      let totalExperts = 0;
+      for (let tok = 0; tok < m; tok++) {
+        if (!valid[tok]) continue;
+        real++;
+        histogram[perToken[tok] as number]! += 1;
+        totalExperts += perToken[tok] as number;
+      }
+      const expertsPerToken = histogram.map((c) => (real > 0 ? c / real : 0));
+
+      const plan: ExpertChoicePlan = {
+        kind: 'expert-choice',
+        batchSize: b,
+        seqLen: t,
+        numExperts: e,
+        numGroups: groups,
+        groupSize: n,
+        capacity,
+        tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
+        expertIndex: int32(assignments.expertIndex) as Tensor1D,
+        slotIndex: int32(assignments.slotIndex) as Tensor1D,
+        bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
+        expertCounts: assignments.expertCounts,
+        combineWeights,
+        // Shape: [M, E] -> [B, T, E]
+        routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D,
+        routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
+        auxLosses,
+        metrics: {
+          load: assignments.expertCounts,
+          droppedFraction: real > 0 ? (expertsPerToken[0] as number) : 0,
+          entropy: meanEntropy(p, valid, e),
+          expertsPerToken,
+          meanExpertsPerToken: real > 0 ? totalExperts / real : 0,
+        },
+      };
+      return plan as never;
+    }) as ExpertChoicePlan;
+  }
+
+  trainableVariables(): readonly Variable[] {
+    return [this.weight];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...this.config, capacity: { ...this.config.capacity } };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weight.dispose();
+  }
+}

@@ -1,0 +1,272 @@
+// Expert-choice Mixture-of-Depths routing (Raposo et al. 2024, arXiv 2404.02258, section 3).
+// Axis legend: B batch, T tokens, D width, M = B*T, H predictor width, k tokens kept per
+// sequence, N selected tokens.
+//
+// Section 3.2-3.3: a scalar router weight r_i = w . x_i per token; per sequence the k tokens with
+// the largest r (k = capacity * T, default 12.5%) go through the block; the others skip it.
+// Selected tokens are returned in ascending position order, so the block can run causal
+// attention on the subsequence. The block output is weighed by g(r_i): out_i = x_i + g(r_i) f(x_i)
+// for selected tokens and x_i for the rest; g is the identity in the paper (default), or
+// sigmoid / tanh. The router learns through g(r) (combineWeights, gathered with core's gatherRows).
+//
+// Section 3.5, sampling: top-k over a sequence is not causal. Two causal rules:
+// - 'threshold': an auxiliary binary cross-entropy loss on the router logits with top-k
+//   membership as target; decide by sigmoid(r) > 0.5, i.e. r > 0.
+// - 'predictor': a small MLP on stop-gradient(x), trained with the same BCE; decide by its
+//   logit > 0 (its sigmoid > 0.5). Its loss does not touch the router or the model.
+// Both report accuracy, precision and recall against top-k (the paper reports 97-99%).
+import {
+  ConfigError,
+  gatherRows,
+  gelu,
+  linear,
+  requireInt,
+  requireNumber,
+  requireOneOf,
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
+import { CapacityPolicy } from './CapacityPolicy.js';
+import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
+import { bceWithLogits, meanWeights, stopGradient } from './losses.js';
+import { DECISION_MODES, type CausalScores, type DecisionMode, type MixtureOfDepthsPlan, type RouteOptions } from './plan.js';
+import type { Router } from './Router.js';
+import { topKOf } from './selection.js';
+
+export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
+export type ModGate = (typeof MOD_GATES)[number];
+export const CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
+export type CausalMode = (typeof CAUSAL_MODES)[number];
+
+export interface MixtureOfDepthsRouterConfig {
+  /** Model width D (required). */
+  readonly dModel: number;
+  /** Fraction of each sequence that goes through the block, in (0, 1] (default 0.125). */
+  readonly capacity?: number;
+  /** g applied to r for the combine weight (default 'identity', the paper's). */
+  readonly gate?: ModGate;
+  /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
+  readonly causalMode?: CausalMode;
+  /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
+  readonly causalLossCoefficient?: number;
+  /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
+  readonly predictorHidden?: number;
+  /** w starts from a truncated normal with std sqrt(initScale / D) (default 1). */
+  readonly initScale?: number;
+  /** Seed of the initial weights (default 0). */
+  readonly seed?: number;
+}
+
+export type ResolvedMixtureOfDepthsRouterConfig = Required<MixtureOfDepthsRouterConfig>;
+
+const KEYS = ['dModel', 'capacity', 'gate', 'causalMode', 'causalLossCoefficient', 'predictorHidden', 'initScale', 'seed'];
+
+interface Predictor {
+  readonly w1: Variable;
+  readonly b1: Variable;
+  readonly w2: Variable;
+  readonly b2: Variable;
+}
+
+/** Accuracy, precision and recall of `decided` against `target` over real tokens. */
+export function causalScores(decided: Uint8Array, target: Uint8Array, valid: Uint8Array): CausalScores {
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  let agree = 0;
+  let real = 0;
+  for (let i = 0; i < valid.length; i++) {
+    if (!valid[i]) continue;
+    real++;
+    if (decided[i] === target[i]) agree++;
+    if (decided[i] && target[i]) tp++;
+    else if (decided[i]) fp++;
+    else if (target[i]) fn++;
+  }
+  return {
+    accuracy: real > 0 ? agree / real : 0,
+    precision: tp + fp > 0 ? tp / (tp + fp) : 0,
+    recall: tp + fn > 0 ? tp / (tp + fn) : 0,
+  };
+}
+
+export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
+  static readonly className = 'mixture-of-depths';
+  readonly className = MixtureOfDepthsRouter.className;
+  readonly kind = 'mixture-of-depths' as const;
+  readonly combineWeightRange: readonly [number, number];
+  readonly config: ResolvedMixtureOfDepthsRouterConfig;
+  /** k = max(1, floor(capacity * T)), per sequence. */
+  readonly capacityPolicy: CapacityPolicy;
+  /** float32[D, 1] router weight w. */
+  readonly weight: Variable;
+  private readonly predictor: Predictor | undefined;
+  private disposed = false;
+
+  constructor(config: MixtureOfDepthsRouterConfig) {
+    if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
+    checkKeys(config, KEYS);
+    const dModel = requireInt('dModel', config.dModel, { min: 1 });
+    const capacity = config.capacity ?? 0.125;
+    if (typeof capacity !== 'number' || !Number.isFinite(capacity) || capacity <= 0 || capacity > 1) {
+      throw new ConfigError('capacity', capacity, 'a fraction of the sequence in (0, 1]');
+    }
+    const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', CAUSAL_MODES);
+    this.config = Object.freeze({
+      dModel,
+      capacity,
+      gate: requireOneOf('gate', config.gate ?? 'identity', MOD_GATES),
+      causalMode,
+      causalLossCoefficient: requireNumber('causalLossCoefficient', config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2), { min: 0 }),
+      predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
+      initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
+      seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
+    });
+    this.capacityPolicy = new CapacityPolicy({ trainFactor: capacity, evalFactor: capacity, rounding: 'floor', minimum: 1 });
+    this.combineWeightRange = this.config.gate === 'identity' ? [-Infinity, Infinity] : this.config.gate === 'sigmoid' ? [0, 1] : [-1, 1];
+    const seed = this.config.seed;
+    this.weight = seededVariable([dModel, 1], Math.sqrt(this.config.initScale / dModel), seed);
+    if (causalMode === 'predictor') {
+      const h = this.config.predictorHidden;
+      this.predictor = {
+        w1: seededVariable([dModel, h], Math.sqrt(1 / dModel), seed + 1),
+        b1: seededVariable([h], 0, seed + 2),
+        w2: seededVariable([h, 1], Math.sqrt(1 / h), seed + 3),
+        b2: seededVariable([1], 0, seed + 4),
+      };
+    }
+  }
+
+  /** Tokens kept per sequence of length T in top-k mode. */
+  tokensPerSequence(seqLen: number): number {
+    return Math.min(seqLen, this.capacityPolicy.capacity({ groupSize: seqLen, numExperts: 1 }));
+  }
+
+  route(x: Tensor3D, options: RouteOptions = {}): MixtureOfDepthsPlan {
+    requireLive(this.disposed, this.className);
+    checkRouteInput(x, this.config.dModel, options.mask);
+    const mode: DecisionMode = requireOneOf('mode', options.mode ?? 'top-k', DECISION_MODES);
+    if (mode === 'predictor' && this.predictor === undefined) {
+      throw new ConfigError('mode', mode, `a mode this router was configured for (causalMode is "${this.config.causalMode}"; use "predictor" to train one)`);
+    }
+    const [b, t, d] = x.shape;
+    const m = b * t;
+    const k = this.tokensPerSequence(t);
+    const valid = readValidity(options.mask, m);
+
+    return tf.tidy(() => {
+      // Shape: [B, T, D] -> [M, D] -> [M, 1] -> [M]
+      const x2 = tf.reshape(x, [m, d]) as Tensor2D;
+      const r = tf.reshape(linear(x2, this.weight as unknown as Tensor2D), [m]) as Tensor1D;
+      const rHost = r.dataSync() as Float32Array;
+      let predictorLogits: Tensor1D | undefined;
+      let predHost: Float32Array | undefined;
+      if (this.predictor !== undefined) {
+        const { w1, b1, w2, b2 } = this.predictor;
+        const hidden = gelu(linear(stopGradient(x2), w1 as unknown as Tensor2D, b1 as unknown as Tensor1D));
+        // Shape: [M, 1] -> [M]
+        predictorLogits = tf.reshape(linear(hidden, w2 as unknown as Tensor2D, b2 as unknown as Tensor1D), [m]) as Tensor1D;
+        predHost = predictorLogits.dataSync() as Float32Array;
+      }
+
+      // Top-k membership per sequence over real tokens, ties to the lower position.
+      const member = new Uint8Array(m);
+      for (let row = 0; row < b; row++) {
+        const candidates: number[] = [];
+        for (let tok = row * t; tok < (row + 1) * t; tok++) if (valid[tok]) candidates.push(tok);
+        for (const tok of topKOf(candidates, k, (i) => rHost[i] as number)) member[tok] = 1;
+      }
+      const thresholdDecision = new Uint8Array(m);
+      for (let i = 0; i < m; i++) thresholdDecision[i] = valid[i] && (rHost[i] as number) > 0 ? 1 : 0;
+      let predictorDecision: Uint8Array | undefined;
+      if (predHost !== undefined) {
+        predictorDecision = new Uint8Array(m);
+        for (let i = 0; i < m; i++) predictorDecision[i] = valid[i] && (predHost[i] as number) > 0 ? 1 : 0;
+      }
+      const selected = mode === 'top-k' ? member : mode === 'threshold' ? thresholdDecision : (predictorDecision as Uint8Array);
+
+      // Flat (b, t)-ordered lists: ascending positions within each sequence.
+      const tokenList: number[] = [];
+      const positionList: number[] = [];
+      const rowCounts = new Array<number>(b).fill(0);
+      for (let i = 0; i < m; i++) {
+        if (!selected[i]) continue;
+        tokenList.push(i);
+        positionList.push(i % t);
+        rowCounts[Math.floor(i / t)]! += 1;
+      }
+      const tokenIndex = int32(tokenList) as Tensor1D;
+      let combineWeights: Tensor1D;
+      if (tokenList.length === 0) {
+        combineWeights = tf.zeros([0]);
+      } else {
+        const gathered = gatherRows(r, tokenIndex);
+        combineWeights = this.config.gate === 'identity' ? gathered : this.config.gate === 'sigmoid' ? tf.sigmoid(gathered) : tf.tanh(gathered);
+      }
+
+      // Section 3.5 auxiliary losses: BCE against top-k membership, mean over real tokens.
+      const auxLosses: Record<string, Scalar> = {};
+      const coefficient = this.config.causalLossCoefficient;
+      if (this.config.causalMode !== 'none' && coefficient > 0) {
+        const target = tf.tensor1d(Float32Array.from(member));
+        const weights = meanWeights(valid);
+        const bce = (logits: Tensor) => tf.mul(tf.sum(tf.mul(bceWithLogits(logits, target), weights)), coefficient) as Scalar;
+        if (this.config.causalMode === 'threshold') auxLosses['causalBce'] = bce(r);
+        else auxLosses['predictorBce'] = bce(predictorLogits as Tensor1D);
+      }
+
+      let real = 0;
+      let entropy = 0;
+      for (let i = 0; i < m; i++) {
+        if (!valid[i]) continue;
+        real++;
+        const s = 1 / (1 + Math.exp(-(rHost[i] as number)));
+        if (s > 0 && s < 1) entropy -= s * Math.log(s) + (1 - s) * Math.log(1 - s);
+      }
+      const causal: { threshold?: CausalScores; predictor?: CausalScores } = { threshold: causalScores(thresholdDecision, member, valid) };
+      if (predictorDecision !== undefined) causal.predictor = causalScores(predictorDecision, member, valid);
+
+      const plan: MixtureOfDepthsPlan = {
+        kind: 'mixture-of-depths',
+        mode,
+        batchSize: b,
+        seqLen: t,
+        capacity: k,
+        rowCounts,
+        tokenIndex,
+        positions: int32(positionList) as Tensor1D,
+        combineWeights,
+        // Shape: [M] -> [B, T]
+        routerLogits: tf.reshape(r, [b, t]) as Tensor2D,
+        auxLosses,
+        metrics: {
+          load: [tokenList.length],
+          droppedFraction: real > 0 ? 1 - tokenList.length / real : 0,
+          entropy: real > 0 ? entropy / real : 0,
+          causal,
+        },
+      };
+      return plan as never;
+    }) as MixtureOfDepthsPlan;
+  }
+
+  trainableVariables(): readonly Variable[] {
+    const p = this.predictor;
+    return p === undefined ? [this.weight] : [this.weight, p.w1, p.b1, p.w2, p.b2];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...this.config };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    tf.dispose(this.trainableVariables() as Variable[]);
+  }
+}

@@ -1,0 +1,24 @@
+// The Router contract every routing scheme implements, built-in or plugin.
+import type { Tensor3D, Variable } from '@moderoute/core';
+import type { RouteOptions, RoutingKind, RoutingPlan } from './plan.js';
+
+export interface Router<P extends RoutingPlan = RoutingPlan> {
+  /** The registry name of the scheme (stable, used in configs). */
+  readonly className: string;
+  /** The kind of plan `route` returns. */
+  readonly kind: RoutingKind;
+  /** Documented closed range of the combine weights (may be infinite). */
+  readonly combineWeightRange: readonly [number, number];
+  /**
+   * Routes float32[B, T, D]. Deterministic given inputs, config (seed included) and the number
+   * of earlier training calls (jitter); ties go to the lower position. The caller owns the plan's
+   * tensors (dispose with disposePlan, or call inside tf.tidy).
+   */
+  route(x: Tensor3D, options?: RouteOptions): P;
+  /** The router's own trainable variables. */
+  trainableVariables(): readonly Variable[];
+  /** The resolved config, as JSON: `new Router(getConfig())` rebuilds an equal router. */
+  getConfig(): Record<string, unknown>;
+  /** Frees the router's variables; routing afterwards throws. */
+  dispose(): void;
+}

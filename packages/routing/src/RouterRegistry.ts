@@ -1,0 +1,58 @@
+// The router registry: scheme name -> factory. Configs select routers by name; plugins add
+// theirs through a ContainerModule that binds a RouterRegistration (see routingModule.ts).
+import { RegistryError } from '@moderoute/core';
+import { ExpertChoiceRouter, type ExpertChoiceRouterConfig } from './ExpertChoiceRouter.js';
+import { MixtureOfDepthsRouter, type MixtureOfDepthsRouterConfig } from './MixtureOfDepthsRouter.js';
+import type { Router } from './Router.js';
+import { TokenChoiceRouter, type TokenChoiceRouterConfig } from './TokenChoiceRouter.js';
+
+/** Builds a new, independent router from a JSON config (validated by the router). */
+export type RouterFactory = (config: Record<string, unknown>) => Router;
+
+export interface RouterRegistration {
+  readonly name: string;
+  readonly factory: RouterFactory;
+}
+
+/** The built-in schemes, registered by routingModule. */
+export const BUILTIN_ROUTERS: readonly RouterRegistration[] = Object.freeze([
+  { name: TokenChoiceRouter.className, factory: (c) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig) },
+  { name: ExpertChoiceRouter.className, factory: (c) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig) },
+  { name: MixtureOfDepthsRouter.className, factory: (c) => new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig) },
+]);
+
+export class RouterRegistry {
+  private readonly factories = new Map<string, RouterFactory>();
+
+  constructor(registrations: Iterable<RouterRegistration> = []) {
+    for (const { name, factory } of registrations) this.register(name, factory);
+  }
+
+  /** Adds a scheme; a name registered twice throws a RegistryError. */
+  register(name: string, factory: RouterFactory): this {
+    if (typeof name !== 'string' || name.length === 0) throw new RegistryError(`Router name (${JSON.stringify(name)}) must be a non-empty string`);
+    if (typeof factory !== 'function') throw new RegistryError(`Router "${name}" must be registered with a factory function`);
+    if (this.factories.has(name)) throw new RegistryError(`A router named "${name}" is already registered; choose another name`);
+    this.factories.set(name, factory);
+    return this;
+  }
+
+  has(name: string): boolean {
+    return this.factories.has(name);
+  }
+
+  /** Registered names, sorted. */
+  names(): string[] {
+    return [...this.factories.keys()].sort();
+  }
+
+  /** A new router of the named scheme; an unknown name throws, listing the registered names. */
+  create(name: string, config: Record<string, unknown>): Router {
+    const factory = this.factories.get(name);
+    if (factory === undefined) {
+      const known = this.names().map((n) => `"${n}"`).join(', ');
+      throw new RegistryError(`Unknown router ${JSON.stringify(name)}; registered routers: ${known || '(none)'}`);
+    }
+    return factory(config);
+  }
+}

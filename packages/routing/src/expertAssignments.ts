@@ -1,0 +1,74 @@
+// Shared pieces of the expert routers (token-choice and expert-choice): router logits and
+// probabilities, and the flat (expert, group, slot)-ordered assignment lists built from the host
+// selection. Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, G groups,
+// n tokens per group, C capacity, N assignments.
+import { linear, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import { int32 } from './common.js';
+
+/** One kept assignment: token m and the index of its weight in the weight table. */
+export interface Slot {
+  readonly token: number;
+  readonly source: number;
+}
+
+/** Host arrays of a plan's assignments, ordered by (expert, group, slot). */
+export interface AssignmentArrays {
+  readonly tokenIndex: Int32Array;
+  readonly expertIndex: Int32Array;
+  readonly slotIndex: Int32Array;
+  readonly bufferIndex: Int32Array;
+  readonly sources: Int32Array;
+  readonly expertCounts: number[];
+}
+
+/** Flattens slots[e][g] (each in slot order) into assignment arrays. */
+export function flattenSlots(slots: Slot[][][], numGroups: number, capacity: number): AssignmentArrays {
+  const numExperts = slots.length;
+  const expertCounts = slots.map((perGroup) => perGroup.reduce((s, list) => s + list.length, 0));
+  const total = expertCounts.reduce((a, b) => a + b, 0);
+  const tokenIndex = new Int32Array(total);
+  const expertIndex = new Int32Array(total);
+  const slotIndex = new Int32Array(total);
+  const bufferIndex = new Int32Array(total);
+  const sources = new Int32Array(total);
+  let n = 0;
+  for (let e = 0; e < numExperts; e++) {
+    for (let g = 0; g < numGroups; g++) {
+      const list = slots[e]![g]!;
+      for (let s = 0; s < list.length; s++) {
+        tokenIndex[n] = list[s]!.token;
+        sources[n] = list[s]!.source;
+        expertIndex[n] = e;
+        slotIndex[n] = s;
+        bufferIndex[n] = (e * numGroups + g) * capacity + s;
+        n++;
+      }
+    }
+  }
+  return { tokenIndex, expertIndex, slotIndex, bufferIndex, sources, expertCounts };
+}
+
+/** Empty slots[E][G]. */
+export function emptySlots(numExperts: number, numGroups: number): Slot[][][] {
+  return Array.from({ length: numExperts }, () => Array.from({ length: numGroups }, () => [] as Slot[]));
+}
+
+/**
+ * Router logits and probabilities: x float32[B, T, D] (optionally jittered) through W float32[D, E].
+ * Switch (Fedus et al. 2021, section 2.4): the router runs in float32; jitter multiplies the
+ * router input by U(1 - eps, 1 + eps) in training only.
+ */
+export function routerDistribution(x: Tensor3D, weight: Variable, jitter: number, jitterSeed: number | undefined): { logits: Tensor2D; probs: Tensor2D } {
+  const [b, t, d] = x.shape;
+  let input: Tensor = x;
+  if (jitterSeed !== undefined && jitter > 0) input = tf.mul(x, tf.randomUniform(x.shape, 1 - jitter, 1 + jitter, 'float32', jitterSeed));
+  // Shape: [B, T, D] -> [M, D] -> [M, E]
+  const logits = linear(tf.reshape(input, [b * t, d]) as Tensor2D, weight as unknown as Tensor2D);
+  return { logits, probs: tf.softmax(logits) };
+}
+
+/** Combine weights: the weight table gathered at `sources` (differentiable; N = 0 gives []). */
+export function gatherWeights(table: Tensor1D, sources: Int32Array, gather: (t: Tensor1D, i: Tensor1D) => Tensor1D): Tensor1D {
+  if (sources.length === 0) return tf.zeros([0]);
+  return gather(table, int32(sources) as Tensor1D);
+}

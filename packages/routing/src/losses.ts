@@ -1,0 +1,102 @@
+// Auxiliary losses of the routers, as differentiable scalars.
+// Axis legend: M routed tokens (B*T flattened), E experts, G groups.
+import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@moderoute/core';
+
+/**
+ * Coefficients of the Switch load-balancing loss as a constant matrix float32[M, E], so that
+ * loss = sum(probs * coefficients) (one multiply, one sum on the device).
+ *
+ * Switch Transformer (Fedus et al. 2021) eq. 4-6: loss = alpha * E * sum_i f_i * P_i, with f_i the
+ * fraction of tokens dispatched to expert i (eq. 5, before capacity) and P_i the mean router
+ * probability of expert i (eq. 6). For K > 1, f_i counts (token, choice) pairs and divides by
+ * M * K, so sum_i f_i = 1 and uniform routing gives exactly alpha for every K (MegaBlocks' form;
+ * flaxformer's top-k form is K times this). Computed per group over real tokens and averaged
+ * over the groups that have any: a constant c[m, e] = alpha * E * f_{g(m), e} / (n_g * G').
+ */
+export function loadBalancingCoefficients(
+  choices: Int32Array,
+  valid: Uint8Array,
+  numTokens: number,
+  numExperts: number,
+  topK: number,
+  groupSize: number,
+  alpha: number,
+): Float32Array {
+  const coefficients = new Float32Array(numTokens * numExperts);
+  const numGroups = numTokens / groupSize;
+  const perGroup: { real: number; counts: Float64Array }[] = [];
+  for (let g = 0; g < numGroups; g++) {
+    const counts = new Float64Array(numExperts);
+    let real = 0;
+    for (let m = g * groupSize; m < (g + 1) * groupSize; m++) {
+      if (!valid[m]) continue;
+      real++;
+      for (let k = 0; k < topK; k++) counts[choices[m * topK + k] as number]! += 1;
+    }
+    perGroup.push({ real, counts });
+  }
+  const liveGroups = perGroup.filter((p) => p.real > 0).length;
+  if (liveGroups === 0) return coefficients;
+  for (let m = 0; m < numTokens; m++) {
+    if (!valid[m]) continue;
+    const { real, counts } = perGroup[Math.floor(m / groupSize)]!;
+    for (let e = 0; e < numExperts; e++) {
+      const f = (counts[e] as number) / (real * topK);
+      coefficients[m * numExperts + e] = (alpha * numExperts * f) / (real * liveGroups);
+    }
+  }
+  return coefficients;
+}
+
+/** loss = sum(probs * coefficients): float32[M, E] x float32[M, E] -> scalar. */
+export function loadBalancingLoss(probs: Tensor2D, coefficients: Float32Array): Scalar {
+  return tf.sum(tf.mul(probs, tf.tensor2d(coefficients, probs.shape))) as Scalar;
+}
+
+/**
+ * Router z-loss (ST-MoE, Zoph et al. 2022, eq. 5): beta * mean over real tokens of
+ * (log sum_j exp(logits_j))^2. logits float32[M, E]; weights float32[M] are 1 / (real tokens)
+ * for real tokens and 0 for padding.
+ */
+export function routerZLoss(logits: Tensor2D, tokenWeights: Tensor1D, beta: number): Scalar {
+  const lse = tf.logSumExp(logits, 1);
+  return tf.mul(tf.sum(tf.mul(tf.square(lse), tokenWeights)), beta) as Scalar;
+}
+
+/**
+ * Binary cross-entropy on logits, elementwise and numerically stable:
+ * max(z, 0) - z * y + log(1 + exp(-|z|)).
+ */
+export function bceWithLogits(logits: Tensor, targets: Tensor): Tensor {
+  return tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.softplus(tf.neg(tf.abs(logits))));
+}
+
+/** Weights float32[M]: 1 / (number of real tokens) for real tokens, 0 for padding. */
+export function meanWeights(valid: Uint8Array): Tensor1D {
+  let real = 0;
+  for (const v of valid) real += v;
+  const w = new Float32Array(valid.length);
+  if (real > 0) for (let i = 0; i < valid.length; i++) w[i] = valid[i] ? 1 / real : 0;
+  return tf.tensor1d(w);
+}
+
+/** Identity forward, zero gradient backward: the predictor learns on stop-gradient(x). */
+export const stopGradient: <T extends Tensor>(x: T) => T = tf.customGrad(((x: Tensor) => ({
+  value: tf.clone(x),
+  gradFunc: (dy: Tensor) => tf.zerosLike(dy),
+})) as never) as never;
+
+/** Mean entropy in nats of the rows of a probability table [M, E] over real rows. */
+export function meanEntropy(probs: Float32Array, valid: Uint8Array, numExperts: number): number {
+  let total = 0;
+  let real = 0;
+  for (let m = 0; m < valid.length; m++) {
+    if (!valid[m]) continue;
+    real++;
+    for (let e = 0; e < numExperts; e++) {
+      const p = probs[m * numExperts + e] as number;
+      if (p > 0) total -= p * Math.log(p);
+    }
+  }
+  return real > 0 ? total / real : 0;
+}

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { ConfigError, ShapeError, tf, type Tensor3D } from '@moderoute/core';
+import { TokenChoiceRouter, combineRows, disposePlan, dispatchRows, type TokenChoicePlan } from '@moderoute/routing';
+import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
+
+// Golden problem: D = 2, E = 3, K = 2, one sequence of 4 tokens, W picks the features out.
+// logits = [[1,0,0], [0,1,0], [1,1,0], [2,0,0]]; softmax rows:
+const e = Math.E;
+const P = [
+  [e / (e + 2), 1 / (e + 2), 1 / (e + 2)],
+  [1 / (e + 2), e / (e + 2), 1 / (e + 2)],
+  [e / (2 * e + 1), e / (2 * e + 1), 1 / (2 * e + 1)],
+  [e * e / (e * e + 2), 1 / (e * e + 2), 1 / (e * e + 2)],
+];
+const X = [[[1, 0], [0, 1], [1, 1], [2, 0]]];
+const W = [[1, 0, 0], [0, 1, 0]];
+
+function golden(extra: Record<string, unknown> = {}): TokenChoiceRouter {
+  // capacity floor(1 * 4/3 * 2) = 2 per expert
+  const router = new TokenChoiceRouter({ dModel: 2, numExperts: 3, topK: 2, capacity: { trainFactor: 1, evalFactor: 1, rounding: 'floor', minimum: 0, scaleByK: true }, ...extra });
+  router.weight.assign(tf.tensor2d(W));
+  return router;
+}
+
+function read(plan: TokenChoicePlan) {
+  return {
+    tokens: Array.from(plan.tokenIndex.dataSync()),
+    experts: Array.from(plan.expertIndex.dataSync()),
+    slots: Array.from(plan.slotIndex.dataSync()),
+    buffers: Array.from(plan.bufferIndex.dataSync()),
+    choices: plan.choices.arraySync(),
+    kept: plan.choiceKept.arraySync(),
+  };
+}
+
+describe(TokenChoiceRouter.name, () => {
+  forEachBackend(() => {
+    describe('.route', () => {
+      it('should place top-1 choices first, by position, and drop what overflows (golden)', () => {
+        const router = golden();
+        tf.tidy(() => {
+          const plan = router.route(tf.tensor3d(X));
+          const r = read(plan);
+          assert.equal(plan.capacity, 2);
+          // Rank 1: t0->e0, t1->e1, t2->e0 (tie with e1 goes to the lower expert), t3->e0 dropped.
+          // Rank 2: t0->e1 fits, t1->e0, t2->e1, t3->e1 find their experts full.
+          assert.deepEqual(r.choices, [[[0, 1], [1, 0], [0, 1], [0, 1]]]);
+          assert.deepEqual(r.kept, [[[1, 1], [1, 0], [1, 0], [0, 0]]]);
+          assert.deepEqual(r.tokens, [0, 2, 1, 0]);
+          assert.deepEqual(r.experts, [0, 0, 1, 1]);
+          assert.deepEqual(r.slots, [0, 1, 0, 1]);
+          assert.deepEqual(r.buffers, [0, 1, 2, 3]);
+          assert.deepEqual(plan.expertCounts, [2, 2, 0]);
+          expectClose(plan.combineWeights, [P[0]![0]!, P[2]![0]!, P[1]![1]!, P[0]![1]!]);
+          assert.equal(plan.metrics.droppedFraction, 4 / 8);
+          // Dropped token 3 gets exactly zero from the experts.
+          const out = combineRows(plan, dispatchRows(plan, tf.tensor3d(X))).arraySync();
+          assert.deepEqual(out[0]![3], [0, 0]);
+        });
+        router.dispose();
+      });
+
+      it('should let the most confident tokens go first with score priority (golden)', () => {
+        const router = golden({ priority: 'score' });
+        tf.tidy(() => {
+          const r = read(router.route(tf.tensor3d(X)));
+          // Top-1 probabilities order the tokens t3, t0, t1 (tie with t0: lower position), t2.
+          assert.deepEqual(r.kept, [[[1, 0], [1, 0], [0, 0], [1, 1]]]);
+          assert.deepEqual(r.tokens, [3, 0, 1, 3]);
+          assert.deepEqual(r.experts, [0, 0, 1, 1]);
+        });
+        router.dispose();
+      });
+
+      it('should renormalize the K weights over the chosen experts, before drops', () => {
+        const router = golden({ renormalize: true, capacity: { dropless: true } });
+        tf.tidy(() => {
+          const plan = router.route(tf.tensor3d(X));
+          const weights = Array.from(plan.combineWeights.dataSync());
+          const tokens = Array.from(plan.tokenIndex.dataSync());
+          const sums = new Map<number, number>();
+          tokens.forEach((t, i) => sums.set(t, (sums.get(t) ?? 0) + weights[i]!));
+          for (const [t, s] of sums) assert.ok(Math.abs(s - 1) < 1e-6, `token ${t} weights sum to ${s}`);
+          assert.equal(plan.metrics.droppedFraction, 0);
+          assert.equal(plan.capacity, 4);
+        });
+        router.dispose();
+      });
+
+      it('should compute the load-balancing and z losses in closed form (golden)', () => {
+        const router = golden();
+        tf.tidy(() => {
+          const plan = router.route(tf.tensor3d(X));
+          // f: expert 0 chosen 4 times, expert 1 four times, of 8 choices; P = column means.
+          const pMean = [0, 1, 2].map((j) => P.reduce((a, row) => a + row[j]!, 0) / 4);
+          const lbl = 1e-2 * 3 * (0.5 * pMean[0]! + 0.5 * pMean[1]!);
+          expectClose(plan.auxLosses['loadBalancing']!, [lbl]);
+          const lse = [[1, 0, 0], [0, 1, 0], [1, 1, 0], [2, 0, 0]].map((row) => Math.log(row.reduce((a, v) => a + Math.exp(v), 0)));
+          expectClose(plan.auxLosses['zLoss']!, [(1e-3 * lse.reduce((a, v) => a + v * v, 0)) / 4]);
+        });
+        router.dispose();
+      });
+
+      it('should apply jitter in training only, reproducibly', () => {
+        const a = new TokenChoiceRouter({ dModel: 4, numExperts: 4, jitter: 0.5, seed: 3 });
+        const b = new TokenChoiceRouter({ dModel: 4, numExperts: 4, jitter: 0.5, seed: 3 });
+        tf.tidy(() => {
+          const x = tf.randomNormal([2, 6, 4], 0, 1, 'float32', 9) as Tensor3D;
+          const evalLogits = a.route(x).routerLogits!;
+          expectClose(a.route(x).routerLogits!, evalLogits, { rtol: 0, atol: 0 });
+          const trainA = a.route(x, { training: true }).routerLogits!;
+          assert.ok(tf.max(tf.abs(tf.sub(trainA, evalLogits))).dataSync()[0]! > 1e-4, 'jitter changed nothing');
+          expectClose(b.route(x, { training: true }).routerLogits!, trainA, { rtol: 0, atol: 0 });
+        });
+        a.dispose();
+        b.dispose();
+      });
+
+      it('should not leak tensors', () => {
+        const router = golden();
+        const x = tf.tensor3d(X);
+        expectNoLeaks(() => disposePlan(router.route(x, { training: true })), 'route');
+        tf.dispose(x);
+        router.dispose();
+      });
+    });
+  });
+
+  describe('.getConfig', () => {
+    it('should list every default and rebuild an equal router', () => {
+      const router = new TokenChoiceRouter({ dModel: 4 });
+      const config = router.getConfig();
+      assert.deepEqual(
+        { ...config, capacity: undefined },
+        { dModel: 4, numExperts: 8, topK: 1, capacity: undefined, priority: 'position', renormalize: false, jitter: 0, loadBalancingCoefficient: 1e-2, zLossCoefficient: 1e-3, initScale: 0.1, seed: 0 },
+      );
+      assert.equal((config['capacity'] as { preset: string }).preset, 'switch');
+      const again = new TokenChoiceRouter(JSON.parse(JSON.stringify(config)));
+      assert.deepEqual(again.getConfig(), config);
+      tf.tidy(() => expectClose(again.weight, router.weight, { rtol: 0, atol: 0 }));
+      router.dispose();
+      again.dispose();
+    });
+  });
+
+  describe('when the config is invalid', () => {
+    it('should throw a ConfigError naming the parameter, the value and the rule', () => {
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [{ dModel: 4, numExperts: 4, topK: 5 }, /^topK \(5\) must be <= numExperts \(4\)$/],
+        [{ dModel: 4, topK: 0 }, /^topK \(0\) must be an integer >= 1$/],
+        [{ dModel: 4, topK: 1.5 }, /^topK \(1\.5\) must be an integer >= 1$/],
+        [{ dModel: 4, numExperts: 0 }, /^numExperts \(0\) must be an integer >= 1$/],
+        [{ dModel: 0 }, /^dModel \(0\) must be an integer >= 1$/],
+        [{ dModel: 4, capacity: { trainFactor: 0 } }, /^capacity\.trainFactor \(0\) must be a finite number > 0$/],
+        [{ dModel: 4, capacity: { evalFactor: Number.NaN } }, /^capacity\.evalFactor \(NaN\) must be a finite number > 0$/],
+        [{ dModel: 4, priority: 'random' }, /^priority \("random"\) must be one of "position", "score"$/],
+        [{ dModel: 4, topk: 2 }, /^config\.topk \(2\) must be a known option/],
+      ];
+      for (const [config, message] of cases) {
+        assert.throws(() => new TokenChoiceRouter(config as never), (err: unknown) => err instanceof ConfigError && message.test(err.message), String(message));
+      }
+    });
+  });
+
+  describe('when the input is invalid', () => {
+    it('should throw a ShapeError naming the tensor, its shape or dtype and the rule', () => {
+      const router = new TokenChoiceRouter({ dModel: 4, numExperts: 2 });
+      tf.tidy(() => {
+        const cases: [() => unknown, RegExp][] = [
+          [() => router.route(tf.zeros([2, 4]) as never), /^x\.shape \(\[2, 4\]\) must be of rank 3, \[B, T, D\]$/],
+          [() => router.route(tf.zeros([1, 2, 5]) as Tensor3D), /^x\.shape \(\[1, 2, 5\]\) must be \[B, T, 4\]/],
+          [() => router.route(tf.zeros([1, 2, 4], 'int32') as Tensor3D), /^x\.dtype \(int32\) must be "float32"$/],
+          [() => router.route(tf.zeros([1, 0, 4]) as Tensor3D), /^x\.shape \(\[1, 0, 4\]\) must be \[B >= 1, T >= 1, 4\]$/],
+          [() => router.route(tf.zeros([1, 2, 4]) as Tensor3D, { mask: tf.ones([2, 2]) }), /^mask\.shape \(\[2, 2\]\) must be \[1, 2\]/],
+        ];
+        for (const [call, message] of cases) {
+          assert.throws(call, (err: unknown) => err instanceof ShapeError && message.test(err.message), String(message));
+        }
+      });
+      router.dispose();
+      assert.throws(() => router.route(tf.zeros([1, 2, 4]) as Tensor3D), /has been disposed/);
+    });
+  });
+});

@@ -1,0 +1,75 @@
+// Every built-in router, in several configurations, through the shared router law suite.
+import { tf } from '@moderoute/core';
+import { ExpertChoiceRouter, MixtureOfDepthsRouter, TokenChoiceRouter, type Router } from '@moderoute/routing';
+import { routerLaws, type RouterLawCase } from '@moderoute/testing';
+
+const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase) =>
+  new TokenChoiceRouter({
+    dModel: c.dModel,
+    numExperts: c.numExperts,
+    topK: c.topK,
+    capacity: { preset: 'switch', trainFactor: c.capacityFactor, evalFactor: c.capacityFactor, minimum: 1, dropless: c.dropless },
+    seed: c.seed,
+    ...extra,
+  });
+
+/** Zero weights: every probability is 1 / E. */
+const uniform = (router: Router) => {
+  const [w] = router.trainableVariables();
+  w!.assign(tf.zerosLike(w!));
+};
+/** Only expert 0's column is positive: positive features all go to expert 0 with p > 1 / E. */
+const imbalanced = (router: Router) => {
+  const [w] = router.trainableVariables();
+  const [d, e] = w!.shape as [number, number];
+  w!.assign(tf.tidy(() => tf.concat([tf.ones([d, 1]), tf.zeros([d, e - 1])], 1)));
+};
+
+describe('built-in routers', () => {
+  routerLaws('TokenChoiceRouter (top-K, position priority)', tokenChoice({}), {
+    supportsDropless: true,
+    closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 },
+    balance: { uniform, imbalanced },
+  });
+
+  routerLaws('TokenChoiceRouter (score priority, renormalized, jitter)', tokenChoice({ priority: 'score', renormalize: true, jitter: 0.1, loadBalancingCoefficient: 0.5 }), {
+    supportsDropless: true,
+    closedForms: { loadBalancing: 0.5, zLoss: 1e-3 },
+  });
+
+  routerLaws(
+    'TokenChoiceRouter (batch-wide groups)',
+    (c) =>
+      new TokenChoiceRouter({
+        dModel: c.dModel,
+        numExperts: c.numExperts,
+        topK: c.topK,
+        capacity: { preset: 'tutel', trainFactor: c.capacityFactor, evalFactor: c.capacityFactor, group: 'batch', dropless: c.dropless },
+        seed: c.seed,
+      }),
+    { supportsDropless: true, perSequence: false, closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 } },
+  );
+
+  routerLaws(
+    'ExpertChoiceRouter',
+    (c) =>
+      new ExpertChoiceRouter({
+        dModel: c.dModel,
+        numExperts: c.numExperts,
+        capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor },
+        zLossCoefficient: 1e-3,
+        jitter: 0.05,
+        seed: c.seed,
+      }),
+    { closedForms: { zLoss: 1e-3 } },
+  );
+
+  routerLaws('MixtureOfDepthsRouter (identity gate, threshold)', (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, seed: c.seed }));
+
+  routerLaws(
+    'MixtureOfDepthsRouter (sigmoid gate, predictor)',
+    (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, gate: 'sigmoid', causalMode: 'predictor', predictorHidden: 3, seed: c.seed }),
+  );
+
+  routerLaws('MixtureOfDepthsRouter (tanh gate, no causal loss)', (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, gate: 'tanh', causalMode: 'none', seed: c.seed }));
+});

@@ -1,0 +1,131 @@
+// The law suite every decoder block runs, routed or dense, built-in or assembled from plugins:
+// output shape equals input shape, tokens a routed block did not process pass through unchanged,
+// gradients reach every router, deterministic, no leaked tensors.
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor3D, type Variable } from '@moderoute/core';
+import { expectClose } from './assertions.js';
+import { forEachBackend, type TEST_BACKENDS } from './backends.js';
+import { runs } from './arbitraries.js';
+import { randomTensor } from './gradcheck.js';
+
+/** The structural surface of a block the laws need (matches @moderoute/blocks' Block). */
+export interface LawBlock {
+  forward(
+    x: Tensor3D,
+    options: { training: boolean; mask?: Tensor },
+  ): {
+    output: Tensor3D;
+    auxLosses: Readonly<Record<string, Scalar>>;
+    routing?: Readonly<Record<string, { readonly kind: string; readonly tokenIndex: Tensor1D; readonly batchSize: number; readonly seqLen: number }>>;
+  };
+  routers(): readonly { trainableVariables(): readonly Variable[] }[];
+}
+
+export interface BlockLawCase {
+  readonly batch: number;
+  readonly seqLen: number;
+}
+
+export interface BlockLawOptions {
+  /** Model width the factory builds blocks for. */
+  readonly width: number;
+  /** Backends to run on (default cpu and wasm). */
+  readonly backends?: typeof TEST_BACKENDS;
+  /** Whether tokens absent from every plan's tokenIndex must pass through unchanged (routed blocks whose routing wraps the whole block: MoD, staged MoDE). */
+  readonly unprocessedPassThrough?: boolean;
+  /** Property runs per law (default 4). */
+  readonly numRuns?: number;
+}
+
+/** Flat tokens (b * T + t) that appear in any of a block output's plans of the given kinds. */
+function routedTokens(routing: NonNullable<ReturnType<LawBlock['forward']>['routing']>, stage: string): Set<number> {
+  const plan = routing[stage];
+  return new Set(plan ? Array.from(plan.tokenIndex.dataSync()) : []);
+}
+
+/** Declares the block laws for `makeBlock` (a fresh block per call; the suite disposes nothing it did not make). */
+export function blockLaws(name: string, makeBlock: () => { block: LawBlock; dispose(): void }, options: BlockLawOptions): void {
+  const { width, numRuns = 4 } = options;
+  const cases = fc.record({ batch: fc.integer({ min: 1, max: 3 }), seqLen: fc.integer({ min: 1, max: 12 }), seed: fc.nat(1e6) });
+
+  describe(`${name} (block laws)`, () => {
+    forEachBackend(() => {
+      let made: { block: LawBlock; dispose(): void };
+      before(() => {
+        made = makeBlock();
+      });
+      after(() => made.dispose());
+
+      it('should return the input shape, finite, deterministically', () => {
+        fc.assert(
+          fc.property(cases, ({ batch, seqLen, seed }) => {
+            tf.tidy(() => {
+              const x = randomTensor([batch, seqLen, width], seed) as Tensor3D;
+              const a = made.block.forward(x, { training: false });
+              const b = made.block.forward(x, { training: false });
+              assert.deepEqual(a.output.shape, [batch, seqLen, width]);
+              assert.ok(Number.isFinite(tf.sum(tf.abs(a.output)).dataSync()[0] as number), 'output is not finite');
+              expectClose(b.output, a.output, { rtol: 0, atol: 0 }, 'second forward');
+            });
+          }),
+          runs(numRuns),
+        );
+      });
+
+      if (options.unprocessedPassThrough) {
+        it('should pass tokens it did not process through unchanged', () => {
+          fc.assert(
+            fc.property(cases, ({ batch, seqLen, seed }) => {
+              tf.tidy(() => {
+                const x = randomTensor([batch, seqLen, width], seed) as Tensor3D;
+                const out = made.block.forward(x, { training: true });
+                const processed = routedTokens(out.routing ?? {}, 'mod');
+                const xs = x.reshape([batch * seqLen, width]).arraySync() as number[][];
+                const ys = out.output.reshape([batch * seqLen, width]).arraySync() as number[][];
+                for (let i = 0; i < batch * seqLen; i++) {
+                  if (!processed.has(i)) assert.deepEqual(ys[i], xs[i], `token ${i} was not processed but changed`);
+                }
+              });
+            }),
+            runs(numRuns),
+          );
+        });
+      }
+
+      it('should send a non-zero gradient to every router variable', () => {
+        tf.tidy(() => {
+          const x = randomTensor([2, 8, width], 3) as Tensor3D;
+          const cot = randomTensor([2, 8, width], 4);
+          const vars = made.block.routers().flatMap((r) => [...r.trainableVariables()]);
+          if (vars.length === 0) return;
+          const { grads } = tf.variableGrads(() => {
+            const out = made.block.forward(x, { training: true });
+            const aux = Object.values(out.auxLosses).reduce<Tensor>((acc, l) => tf.add(acc, l), tf.scalar(0));
+            return tf.add(tf.sum(tf.mul(out.output, cot)), aux) as Scalar;
+          }, vars as Variable[]);
+          // At least the routers' scoring weights (the first variable of each) must learn.
+          for (const router of made.block.routers()) {
+            const first = router.trainableVariables()[0];
+            if (first === undefined) continue;
+            const g = grads[first.name];
+            assert.ok(g !== undefined, `no gradient for router variable ${first.name}`);
+            assert.ok((tf.max(tf.abs(g)).dataSync()[0] as number) > 0, `zero gradient for router variable ${first.name}`);
+          }
+        });
+      });
+
+      it('should not leak tensors across forward and backward', () => {
+        const before = tf.memory().numTensors;
+        const x = randomTensor([2, 6, width], 5) as Tensor3D;
+        tf.tidy(() => {
+          made.block.forward(x, { training: true });
+        });
+        const vars = made.block.routers().flatMap((r) => [...r.trainableVariables()]);
+        const result = tf.variableGrads(() => tf.sum(made.block.forward(x, { training: true }).output) as Scalar, vars.length ? (vars as Variable[]) : undefined);
+        tf.dispose([result.value, ...Object.values(result.grads), x]);
+        assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+      });
+    }, options.backends);
+  });
+}

