@@ -13,3 +13,5 @@ export * from './checkpoint/CheckpointStore.js';
 export * from './metrics/jsonl.js';
 export * from './report/plots.js';
 export * from './report/ProgressReporter.js';
+export * from './TrainConfig.js';
+export * from './Trainer.js';

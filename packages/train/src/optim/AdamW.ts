@@ -96,8 +96,12 @@ export class AdamW {
     const decay = config.decay ?? defaultDecayPredicate;
     for (const [name, p] of params) {
       this.decays.set(name, decay(name, p.shape));
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      // tf.variable keeps its initial tensor alive beside it: dispose that one.
+      for (const moments of [this.m, this.v]) {
+        const zeros = tf.zerosLike(p);
+        moments.set(name, tf.variable(zeros, false));
+        zeros.dispose();
+      }
     }
   }
 

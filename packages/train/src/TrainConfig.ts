@@ -1,0 +1,75 @@
+// The training run's JSON config: defaults and validation (once).
+import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
+import { resolveConfig, type LanguageModelConfig } from '@moderoute/model';
+import type { CorpusSource } from './data/corpus.js';
+
+export interface TrainConfig {
+  /** The model to train. */
+  readonly model: LanguageModelConfig;
+  /** Training text: the embedded corpus (default) or a file or folder. */
+  readonly data?: CorpusSource;
+  /** Sequences per batch B (default 8). */
+  readonly batchSize?: number;
+  /** Tokens per training sequence T (default: the model's contextLength). */
+  readonly seqLen?: number;
+  /** Optimizer updates in all. */
+  readonly steps: number;
+  /** Peak learning rate (default 3e-3). */
+  readonly learningRate?: number;
+  /** Linear warm-up steps (default: 10% of steps, at most 200). */
+  readonly warmupSteps?: number;
+  /** Final learning rate as a fraction of the peak (default 0.1). */
+  readonly minLrRatio?: number;
+  /** AdamW beta1, beta2, weight decay and clipping (defaults 0.9, 0.95, 0.1, 1). */
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly weightDecay?: number;
+  readonly clipNorm?: number;
+  /** Evaluate every N steps, and at the end (0: only at the end; default 0). */
+  readonly evalEvery?: number;
+  /** Validation windows per evaluation, evenly spaced over the split (default 32). */
+  readonly evalWindows?: number;
+  /** Checkpoint every N steps, and at the end (0: only at the end; default 0). */
+  readonly checkpointEvery?: number;
+  /** Checkpoints kept (default 2). */
+  readonly keepCheckpoints?: number;
+  /** Seed of the data order (the model has its own, in model.seed). Default 0. */
+  readonly seed?: number;
+}
+
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'model'>> & { readonly model: LanguageModelConfig };
+
+const KEYS = ['model', 'data', 'batchSize', 'seqLen', 'steps', 'learningRate', 'warmupSteps', 'minLrRatio', 'beta1', 'beta2', 'weightDecay', 'clipNorm', 'evalEvery', 'evalWindows', 'checkpointEvery', 'keepCheckpoints', 'seed'];
+
+export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
+  if (config === null || typeof config !== 'object') throw new ConfigError('train config', config, 'an object');
+  for (const key of Object.keys(config)) {
+    if (!KEYS.includes(key)) throw new ConfigError(key, (config as unknown as Record<string, unknown>)[key], `absent: known fields are ${KEYS.join(', ')}`);
+  }
+  const model = resolveConfig(config.model ?? {});
+  const steps = requireInt('steps', config.steps, { min: 1 });
+  const seqLen = requireInt('seqLen', config.seqLen ?? model.contextLength, { min: 1, max: model.contextLength });
+  const data = config.data ?? { kind: 'sotu' };
+  if (data.kind !== 'sotu' && !(data.kind === 'path' && typeof data.path === 'string' && data.path.length > 0)) {
+    throw new ConfigError('data', data, '{ kind: "sotu" } or { kind: "path", path: "..." }');
+  }
+  return Object.freeze({
+    model: config.model ?? {},
+    data,
+    batchSize: requireInt('batchSize', config.batchSize ?? 8, { min: 1 }),
+    seqLen,
+    steps,
+    learningRate: requireNumber('learningRate', config.learningRate ?? 3e-3, { min: 0, minInclusive: false }),
+    warmupSteps: requireInt('warmupSteps', config.warmupSteps ?? Math.min(200, Math.floor(steps / 10)), { min: 0 }),
+    minLrRatio: requireNumber('minLrRatio', config.minLrRatio ?? 0.1, { min: 0, max: 1 }),
+    beta1: requireNumber('beta1', config.beta1 ?? 0.9, { min: 0, max: 1 }),
+    beta2: requireNumber('beta2', config.beta2 ?? 0.95, { min: 0, max: 1 }),
+    weightDecay: requireNumber('weightDecay', config.weightDecay ?? 0.1, { min: 0 }),
+    clipNorm: requireNumber('clipNorm', config.clipNorm ?? 1, { min: 0 }),
+    evalEvery: requireInt('evalEvery', config.evalEvery ?? 0, { min: 0 }),
+    evalWindows: requireInt('evalWindows', config.evalWindows ?? 32, { min: 1 }),
+    checkpointEvery: requireInt('checkpointEvery', config.checkpointEvery ?? 0, { min: 0 }),
+    keepCheckpoints: requireInt('keepCheckpoints', config.keepCheckpoints ?? 2, { min: 1 }),
+    seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
+  });
+}

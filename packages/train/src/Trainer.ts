@@ -1,0 +1,275 @@
+// The training loop: AdamW with warm-up and cosine decay on next-token loss plus the routers'
+// auxiliary losses, evaluation in bits per byte, a JSONL metrics log, atomic checkpoints, exact
+// resume, Ctrl-C (an AbortSignal) saving and stopping cleanly, and a stop on a non-finite loss
+// that keeps the last good checkpoint.
+// Axis legend: B batch, T tokens per sequence.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModerouteError, tf, type Scalar, type Tensor, type Tensor2D } from '@moderoute/core';
+import { createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
+import type { RoutingPlan } from '@moderoute/routing';
+import { CheckpointStore, shapesOf, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
+import { bitsPerByte } from './data/bytes.js';
+import { CorpusCache, type Corpus } from './data/corpus.js';
+import { TrainWindows, batchTensors, validationBatches } from './data/batches.js';
+import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
+import { AdamW } from './optim/AdamW.js';
+import { cosineLearningRate } from './optim/schedule.js';
+import { resolveTrainConfig, type ResolvedTrainConfig, type TrainConfig } from './TrainConfig.js';
+
+/** Routing summary of one block over a step: what fraction of tokens its block computation saw. */
+export interface BlockRoutingSummary {
+  readonly block: number;
+  readonly kind: string;
+  /** Fraction of real tokens processed (MoD: selected; MoE: with at least one kept choice). */
+  readonly routedFraction: number;
+  /** Tokens per expert (MoD: [selected]). */
+  readonly load: readonly number[];
+}
+
+export interface StepEvent {
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly loss: number;
+  readonly lmLoss: number;
+  readonly auxLosses: Readonly<Record<string, number>>;
+  readonly gradNorm: number;
+  readonly learningRate: number;
+  readonly tokensPerSecond: number;
+  /** Training FLOPs so far (analytic: 3 x forward per sequence x sequences). */
+  readonly trainingFlops: number;
+  readonly routing: readonly BlockRoutingSummary[];
+}
+
+export interface EvalEvent {
+  readonly step: number;
+  readonly validationBitsPerByte: number;
+  readonly trainingFlops: number;
+  readonly tokensSeen: number;
+}
+
+export type StopReason = 'completed' | 'interrupted' | 'non-finite';
+
+export interface TrainResult {
+  readonly outDir: string;
+  readonly stopReason: StopReason;
+  /** Human-readable reason when not completed. */
+  readonly message?: string;
+  readonly step: number;
+  readonly resumedFrom?: number;
+  readonly evals: readonly EvalEvent[];
+  readonly finalValidationBitsPerByte?: number;
+  readonly parameters: number;
+  readonly forwardFlopsPerSequence: number;
+  readonly trainingFlops: number;
+  readonly tokensSeen: number;
+  readonly wallSeconds: number;
+  /** Mean routed fraction per block over the run's steps (1 for dense blocks). */
+  readonly routedFractionPerBlock: readonly number[];
+  readonly lastCheckpoint?: string;
+}
+
+export interface TrainOptions {
+  /** Run directory: checkpoints/, metrics.jsonl. */
+  readonly outDir: string;
+  /** Continue from the directory's latest checkpoint when there is one (default true). */
+  readonly resume?: boolean;
+  /** Builds the model (default: a container with the built-in modules). */
+  readonly modelFactory?: ModelFactory;
+  /** Shares loaded corpora between runs. */
+  readonly corpusCache?: CorpusCache;
+  /** Stops after the current step, saving a checkpoint (Ctrl-C). */
+  readonly signal?: AbortSignal;
+  readonly onStep?: (event: StepEvent) => void;
+  readonly onEval?: (event: EvalEvent) => void;
+  /** Called once the model exists (e.g. to start a progress bar at the resumed step). */
+  readonly onStart?: (info: { step: number; totalSteps: number; model: LanguageModel }) => void;
+}
+
+/** Thrown when a checkpoint cannot continue this run (different model). Nothing is overwritten. */
+export class ResumeError extends ModerouteError {
+  override readonly name = 'ResumeError';
+}
+
+/** Summarises the routing plans of one forward pass per block. */
+export function summariseRouting(routing: readonly Readonly<Record<string, RoutingPlan>>[], kinds: readonly string[]): BlockRoutingSummary[] {
+  return routing.map((plans, block) => {
+    const outer = plans['mod'] ?? plans['experts'];
+    if (outer === undefined) return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
+    const m = outer.metrics;
+    const routedFraction = outer.kind === 'mixture-of-depths' ? 1 - m.droppedFraction : outer.kind === 'expert-choice' ? 1 - (m.expertsPerToken?.[0] ?? 0) : 1 - m.droppedFraction;
+    return { block, kind: kinds[block] ?? outer.kind, routedFraction, load: m.load };
+  });
+}
+
+/** Validation bits per byte of `model` over evenly spaced windows of `tokens`. */
+export function evaluateBitsPerByte(model: LanguageModel, tokens: Uint8Array, options: { batchSize: number; seqLen: number; maxWindows: number; mode?: 'top-k' | 'threshold' | 'predictor' }): number {
+  let nats = 0;
+  let count = 0;
+  for (const batch of validationBatches(tokens, { batchSize: options.batchSize, seqLen: options.seqLen, maxWindows: options.maxWindows })) {
+    const n = batch.batchSize * batch.seqLen;
+    nats +=
+      tf.tidy(() => {
+        const { inputs, targets } = batchTensors(batch);
+        return model.loss(inputs as Tensor2D, targets as Tensor2D, { training: false, ...(options.mode ? { mode: options.mode } : {}) }).lmLoss.dataSync()[0] as number;
+      }) * n;
+    count += n;
+  }
+  return bitsPerByte(nats / Math.max(1, count));
+}
+
+export class Trainer {
+  readonly config: ResolvedTrainConfig;
+
+  constructor(config: TrainConfig) {
+    this.config = resolveTrainConfig(config);
+  }
+
+  async run(options: TrainOptions): Promise<TrainResult> {
+    const c = this.config;
+    const started = performance.now();
+    mkdirSync(options.outDir, { recursive: true });
+    const corpus: Corpus = (options.corpusCache ?? new CorpusCache()).load(c.data, { seqLen: c.seqLen });
+    const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
+    const model = factory.create(c.model);
+    const params = model.namedParameters();
+    const optimizer = new AdamW(params, { beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, clipNorm: c.clipNorm });
+    const store = new CheckpointStore(join(options.outDir, 'checkpoints'), { keep: c.keepCheckpoints });
+    const metricsPath = join(options.outDir, 'metrics.jsonl');
+    const kinds = model.config.blocks.map((b) => b.kind);
+    const flopsPerSequence = model.flops(c.seqLen);
+    const flopsPerStep = flopsPerSequence.training * c.batchSize;
+    const tokensPerStep = c.batchSize * c.seqLen;
+    const evals: EvalEvent[] = [];
+    const routedSums = new Array<number>(kinds.length).fill(0);
+    let routedSteps = 0;
+    let step = 0;
+    let resumedFrom: number | undefined;
+    let lastCheckpoint: string | undefined;
+    const configJson = { model: model.getConfig(), train: { ...c, model: undefined } } as unknown as JsonValue;
+
+    try {
+      // Resume: same model config, same shapes, else a clear error and nothing overwritten.
+      const latest = options.resume === false ? undefined : store.latest();
+      let windows = new TrainWindows(corpus.train, { batchSize: c.batchSize, seqLen: c.seqLen, seed: c.seed, fingerprint: corpus.fingerprint });
+      if (latest !== undefined) {
+        const saved = store.load(latest, { expectWeights: shapesOf(params) });
+        const savedModel = (saved.config as { model?: unknown } | null)?.model;
+        if (JSON.stringify(savedModel) !== JSON.stringify(model.getConfig())) {
+          throw new ResumeError(`The checkpoint ${latest} was trained with another model config; choose another --out directory, or start afresh with --no-resume`);
+        }
+        assignWeights(params, saved.weights);
+        optimizer.setState(saved.optimizer);
+        step = saved.step;
+        resumedFrom = step;
+        if (saved.state.dataPosition) windows = TrainWindows.resume(corpus.train, saved.state.dataPosition, corpus.fingerprint);
+        const previous = (saved.state.metrics as { evals?: EvalEvent[] } | undefined)?.evals;
+        if (Array.isArray(previous)) evals.push(...previous);
+        lastCheckpoint = latest;
+      }
+      // A resumed run's log is the uninterrupted run's: drop what came after the checkpoint.
+      if (resumedFrom !== undefined) filterJsonl(metricsPath, (row) => typeof row['step'] === 'number' && (row['step'] as number) <= step);
+      else filterJsonl(metricsPath, () => false);
+      const log = new JsonlWriter(metricsPath);
+      options.onStart?.({ step, totalSteps: c.steps, model });
+
+      const save = async (): Promise<string> => {
+        const weights = new Map<string, Tensor>([...params]);
+        const optState = optimizer.getState();
+        try {
+          lastCheckpoint = await store.save({
+            weights,
+            optimizer: optState,
+            config: configJson,
+            state: { step, dataPosition: windows.position(step), metrics: { evals: evals as unknown as JsonValue } },
+          });
+        } finally {
+          tf.dispose([...optState.values()]);
+        }
+        return lastCheckpoint;
+      };
+      const evaluate = (): void => {
+        const bpb = evaluateBitsPerByte(model, corpus.validation, { batchSize: c.batchSize, seqLen: c.seqLen, maxWindows: c.evalWindows });
+        const event: EvalEvent = { step, validationBitsPerByte: bpb, trainingFlops: step * flopsPerStep, tokensSeen: step * tokensPerStep };
+        evals.push(event);
+        log.append({ kind: 'eval', ...event });
+        options.onEval?.(event);
+      };
+
+      let stopReason: StopReason = 'completed';
+      let message: string | undefined;
+      const vars = [...params.values()].filter((v) => v.trainable);
+      const nameOf = new Map([...params].map(([name, v]) => [v.name, name]));
+      while (step < c.steps) {
+        if (options.signal?.aborted) {
+          stopReason = 'interrupted';
+          message = `interrupted at step ${step}; the run continues from ${options.outDir} when started again`;
+          break;
+        }
+        const t0 = performance.now();
+        const lr = cosineLearningRate({ peak: c.learningRate, warmupSteps: c.warmupSteps, totalSteps: c.steps, minRatio: c.minLrRatio }, step);
+        const { inputs, targets } = windows.tensors(step);
+        let parts: { lm: Scalar; aux: Record<string, Scalar> } | undefined;
+        let routing: BlockRoutingSummary[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const r = model.loss(inputs as Tensor2D, targets as Tensor2D, { training: true });
+          parts = { lm: tf.keep(r.lmLoss), aux: Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)])) };
+          routing = summariseRouting(r.routing, kinds);
+          return r.loss;
+        }, vars);
+        const loss = value.dataSync()[0] as number;
+        const named = new Map<string, Tensor>(Object.entries(grads).map(([vname, g]) => [nameOf.get(vname) ?? vname, g]));
+        const applied = Number.isFinite(loss) ? optimizer.apply(named, lr) : { applied: false, gradNorm: Number.NaN, step };
+        const lmLoss = parts!.lm.dataSync()[0] as number;
+        const auxLosses = Object.fromEntries(Object.entries(parts!.aux).map(([k, v]) => [k, v.dataSync()[0] as number]));
+        tf.dispose([value, inputs, targets, parts!.lm, ...Object.values(parts!.aux), ...Object.values(grads)]);
+        if (!Number.isFinite(loss) || !applied.applied) {
+          stopReason = 'non-finite';
+          message = `the loss or its gradient became non-finite at step ${step} (loss ${loss}, gradient norm ${applied.gradNorm}); training stopped, and the last good checkpoint (${lastCheckpoint ?? 'none yet'}) is kept`;
+          break;
+        }
+        step += 1;
+        routing.forEach((r, i) => (routedSums[i]! += r.routedFraction));
+        routedSteps += 1;
+        const event: StepEvent = {
+          step,
+          totalSteps: c.steps,
+          loss,
+          lmLoss,
+          auxLosses,
+          gradNorm: applied.gradNorm,
+          learningRate: lr,
+          tokensPerSecond: tokensPerStep / ((performance.now() - t0) / 1000),
+          trainingFlops: step * flopsPerStep,
+          routing,
+        };
+        log.append({ kind: 'step', ...event, routing: routing.map((r) => r.routedFraction) });
+        options.onStep?.(event);
+        const last = step === c.steps;
+        if ((c.evalEvery > 0 && step % c.evalEvery === 0) || last) evaluate();
+        if ((c.checkpointEvery > 0 && step % c.checkpointEvery === 0) || last) await save();
+      }
+      if (stopReason === 'interrupted') await save();
+      log.close();
+      return {
+        outDir: options.outDir,
+        stopReason,
+        ...(message ? { message } : {}),
+        step,
+        ...(resumedFrom !== undefined ? { resumedFrom } : {}),
+        evals,
+        ...(evals.length ? { finalValidationBitsPerByte: evals[evals.length - 1]!.validationBitsPerByte } : {}),
+        parameters: model.parameterCount(),
+        forwardFlopsPerSequence: flopsPerSequence.forward,
+        trainingFlops: step * flopsPerStep,
+        tokensSeen: step * tokensPerStep,
+        wallSeconds: (performance.now() - started) / 1000,
+        routedFractionPerBlock: routedSums.map((s) => (routedSteps ? s / routedSteps : 1)),
+        ...(lastCheckpoint ? { lastCheckpoint } : {}),
+      };
+    } finally {
+      optimizer.dispose();
+      model.dispose();
+    }
+  }
+}
