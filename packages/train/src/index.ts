@@ -15,3 +15,4 @@ export * from './report/plots.js';
 export * from './report/ProgressReporter.js';
 export * from './TrainConfig.js';
 export * from './Trainer.js';
+export * from './restore.js';

@@ -1,0 +1,54 @@
+// `moderoute eval`: validation bits per byte of a checkpoint, with top-k or causal routing.
+import { Command } from 'commander';
+import { initBackend } from '@moderoute/core';
+import { CorpusCache, evaluateBitsPerByte, restoreModel, type TrainConfig } from '@moderoute/train';
+import type { LanguageModel } from '@moderoute/model';
+import type { Io } from '../output.js';
+import { choiceOption, intOption } from '../options.js';
+
+interface EvalFlags {
+  checkpoint: string;
+  data?: string;
+  windows: number;
+  batchSize: number;
+  routing: 'top-k' | 'causal';
+  backend?: string;
+  json: boolean;
+}
+
+/** The causal rule a model's MoD routers were trained for: the predictor if any uses one. */
+export function causalModeOf(model: LanguageModel): 'threshold' | 'predictor' {
+  for (const block of model.blocks) {
+    for (const router of block.routers()) if (router.getConfig()['causalMode'] === 'predictor') return 'predictor';
+  }
+  return 'threshold';
+}
+
+export function evalCommand(io: Io): Command {
+  return new Command('eval')
+    .description('Evaluate a checkpoint: validation bits per byte, with top-k (training) or causal (sampling) routing decisions')
+    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory')
+    .option('--data <path>', 'evaluate on this text file or folder instead of the checkpoint run\'s data')
+    .option('--windows <n>', 'validation windows (default 64)', intOption('--windows', 1), 64)
+    .option('--batch-size <n>', 'windows per batch (default 8)', intOption('--batch-size', 1), 8)
+    .option('--routing <rule>', 'top-k, or causal (the rule sampling uses: threshold or predictor, from the model)', choiceOption('--routing', ['top-k', 'causal'] as const), 'top-k')
+    .option('--backend <name>', 'tensorflow, wasm or cpu')
+    .option('--json', 'print one JSON object', false)
+    .action(async (flags: EvalFlags) => {
+      await initBackend(flags.backend ? { backend: flags.backend } : {});
+      const { model, checkpoint } = restoreModel(flags.checkpoint);
+      try {
+        const train = (checkpoint.config as { train?: TrainConfig } | null)?.train;
+        const source = flags.data !== undefined ? { kind: 'path' as const, path: flags.data } : (train?.data ?? { kind: 'sotu' as const });
+        const seqLen = train?.seqLen ?? model.config.contextLength;
+        const corpus = new CorpusCache().load(source, { seqLen });
+        const mode = flags.routing === 'causal' ? causalModeOf(model) : 'top-k';
+        const bitsPerByte = evaluateBitsPerByte(model, corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows, mode });
+        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, windows: flags.windows, seqLen, validationBitsPerByte: bitsPerByte };
+        if (flags.json) io.out(JSON.stringify(result));
+        else io.out(`${checkpoint.dir} (step ${checkpoint.step}): ${bitsPerByte.toFixed(4)} bits/byte on validation, ${mode} routing, ${flags.windows} windows of ${seqLen}`);
+      } finally {
+        model.dispose();
+      }
+    });
+}

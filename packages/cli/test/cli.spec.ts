@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT, main, type Io } from '../src/index.js';
+
+/** Runs the command line with captured output. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s) };
+  const code = await main(['node', 'moderoute', ...args], io);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const TINY = ['--width', '16', '--layers', '2', '--heads', '2', '--context', '16', '--batch-size', '2', '--backend', 'wasm'];
+
+describe('moderoute', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'moderoute-cli-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('--help', () => {
+    it('should list every command, and explain every option of train', async () => {
+      const top = await run('--help');
+      assert.equal(top.code, EXIT.ok);
+      for (const cmd of ['train', 'eval', 'inspect']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
+      const train = await run('train', '--help');
+      for (const opt of ['--config', '--variant', '--steps', '--lr', '--data', '--out', '--no-resume', '--json', '--backend']) assert.ok(train.out.includes(opt), opt);
+    });
+  });
+
+  describe('train, inspect and eval', () => {
+    it('should train a tiny MoD model, resume it, inspect its routing and evaluate it', async () => {
+      const out = join(dir, 'run');
+      const first = await run('train', '--variant', 'mod', ...TINY, '--steps', '4', '--out', out, '--json');
+      assert.equal(first.code, EXIT.ok, first.err);
+      const result = JSON.parse(first.out) as { step: number; stopReason: string; finalValidationBitsPerByte: number };
+      assert.equal(result.step, 4);
+      assert.equal(result.stopReason, 'completed');
+      // More steps on the same run directory continue it.
+      const more = await run('train', '--variant', 'mod', ...TINY, '--steps', '6', '--out', out, '--json');
+      assert.equal((JSON.parse(more.out) as { resumedFrom: number }).resumedFrom, 4);
+
+      const svg = join(dir, 'routing.svg');
+      const inspect = await run('inspect', '--checkpoint', out, '--text', 'Fellow citizens', '--svg', svg, '--backend', 'wasm');
+      assert.equal(inspect.code, EXIT.ok, inspect.err);
+      assert.match(inspect.out, /block 1 \(mod\) [█·]{15}/);
+      assert.ok(readFileSync(svg, 'utf8').startsWith('<svg'));
+
+      const json = await run('inspect', '--checkpoint', out, '--text', 'Fellow citizens', '--json', '--backend', 'wasm');
+      const pattern = JSON.parse(json.out) as { processed: number[][]; tokens: string[] };
+      assert.equal(pattern.tokens.length, 15);
+      // MoD at 12.5% of 15 tokens selects one token per sequence.
+      assert.equal(pattern.processed[0]!.reduce((a, b) => a + b, 0), 1);
+
+      for (const routing of ['top-k', 'causal']) {
+        const ev = await run('eval', '--checkpoint', out, '--windows', '4', '--routing', routing, '--json', '--backend', 'wasm');
+        assert.equal(ev.code, EXIT.ok, ev.err);
+        const r = JSON.parse(ev.out) as { validationBitsPerByte: number; routing: string };
+        assert.ok(r.validationBitsPerByte > 0 && r.validationBitsPerByte < 9);
+        assert.equal(r.routing, routing === 'causal' ? 'threshold' : 'top-k');
+      }
+    });
+  });
+
+  describe('when the input is bad', () => {
+    it('should name the option and the value, and exit 2', async () => {
+      const r = await run('train', '--steps', 'many');
+      assert.equal(r.code, EXIT.usage);
+      assert.match(r.err, /--steps \("many"\) must be an integer >= 1/);
+      const v = await run('train', '--variant', 'moo');
+      assert.match(v.err, /--variant \("moo"\) must be one of dense, mod/);
+    });
+
+    it('should explain a missing checkpoint and an unreadable config', async () => {
+      const r = await run('inspect', '--checkpoint', join(dir, 'nowhere'), '--text', 'x', '--backend', 'wasm');
+      assert.equal(r.code, EXIT.usage);
+      assert.match(r.err, /nowhere.*no checkpoint here/);
+      const cfg = join(dir, 'bad.json');
+      writeFileSync(cfg, '{ "steps": ');
+      const c = await run('train', '--config', cfg, '--out', join(dir, 'x'));
+      assert.equal(c.code, EXIT.usage);
+      assert.match(c.err, /--config .* must be a readable JSON train config/);
+      assert.ok(!existsSync(join(dir, 'x')));
+    });
+
+    it('should refuse binary training data', async () => {
+      const bin = join(dir, 'data.bin.txt');
+      writeFileSync(bin, Buffer.from([0, 1, 2, 255, 0, 0, 3, 4, 0, 0, 0, 9, 8, 7, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+      const r = await run('train', ...TINY, '--steps', '1', '--data', bin, '--out', join(dir, 'b'));
+      assert.equal(r.code, EXIT.usage);
+      assert.match(r.err, /binary/);
+    });
+  });
+});
