@@ -154,6 +154,11 @@ export class ExpertChoiceRouter implements Router<ExpertChoicePlan> {
     return [this.weight];
   }
 
+  /** `weight` float32[D, E]: the router's logits are x W. */
+  namedVariables(): Readonly<Record<string, Variable>> {
+    return { weight: this.weight };
+  }
+
   getConfig(): Record<string, unknown> {
     return { ...this.config, capacity: { ...this.config.capacity } };
   }

@@ -256,8 +256,15 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   }
 
   trainableVariables(): readonly Variable[] {
+    return Object.values(this.namedVariables());
+  }
+
+  /** `weight` float32[D, 1]; with the predictor also `predictor.w1` [D, H], `.b1` [H], `.w2` [H, 1], `.b2` [1]. */
+  namedVariables(): Readonly<Record<string, Variable>> {
     const p = this.predictor;
-    return p === undefined ? [this.weight] : [this.weight, p.w1, p.b1, p.w2, p.b2];
+    return p === undefined
+      ? { weight: this.weight }
+      : { weight: this.weight, 'predictor.w1': p.w1, 'predictor.b1': p.b1, 'predictor.w2': p.w2, 'predictor.b2': p.b2 };
   }
 
   getConfig(): Record<string, unknown> {

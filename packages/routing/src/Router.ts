@@ -17,6 +17,11 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
   route(x: Tensor3D, options?: RouteOptions): P;
   /** The router's own trainable variables. */
   trainableVariables(): readonly Variable[];
+  /**
+   * The same variables by stable name (checkpoints key them as `blocks.<i>.routers.<r>.<name>`);
+   * without it they are named by their position in trainableVariables().
+   */
+  namedVariables?(): Readonly<Record<string, Variable>>;
   /** The resolved config, as JSON: `new Router(getConfig())` rebuilds an equal router. */
   getConfig(): Record<string, unknown>;
   /** Frees the router's variables; routing afterwards throws. */
