@@ -114,13 +114,12 @@ export class LanguageModel {
   /** ids int32[B, T] -> logits, auxiliary losses and routing plans. Call inside tf.tidy. */
   forward(ids: Tensor2D, options: ForwardOptions = {}): ForwardResult {
     if (ids.rank !== 2 || ids.dtype !== 'int32') throw new ShapeError('ids', `${ids.dtype}${JSON.stringify(ids.shape)}`, 'int32 of rank 2, [B, T]');
-    const [b, t] = ids.shape;
+    const t = ids.shape[1];
     if (t > this.config.contextLength) {
       throw new ShapeError('ids.shape', ids.shape, `[B, T] with T <= contextLength (${this.config.contextLength}); longer input needs a sliding window`);
     }
     const blockOptions = { training: options.training ?? false, ...(options.mask ? { mask: options.mask } : {}), ...(options.mode ? { mode: options.mode } : {}) };
-    // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B
-    let h = tf.add(embedding(this.tokens, ids), tf.slice(this.positions, [0, 0], [t, this.config.width])) as Tensor3D;
+    let h = this.embed(ids);
     const auxLosses: Record<string, Scalar> = {};
     const routing: Readonly<Record<string, RoutingPlan>>[] = [];
     let auxLoss = tf.scalar(0);
@@ -133,12 +132,31 @@ export class LanguageModel {
       }
       routing.push(out.routing ?? {});
     });
+    return { logits: this.head(h), auxLoss: auxLoss as Scalar, auxLosses, routing };
+  }
+
+  /**
+   * The input of the first block: token plus position embeddings, ids int32[B, T] at positions
+   * start..start+T-1 -> float32[B, T, D]. Incremental decoding (generate.ts) embeds new tokens
+   * at their positions with it. Call inside tf.tidy.
+   */
+  embed(ids: Tensor2D, start = 0): Tensor3D {
+    const t = ids.shape[1];
+    if (!Number.isInteger(start) || start < 0 || start + t > this.config.contextLength) {
+      throw new ShapeError('positions', `${start}..${start + t - 1}`, `within the position table [0, contextLength (${this.config.contextLength}))`);
+    }
+    // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B
+    return tf.add(embedding(this.tokens, ids), tf.slice(this.positions, [start, 0], [t, this.config.width])) as Tensor3D;
+  }
+
+  /** The output of the last block float32[B, T, D] -> logits float32[B, T, V] (final LN, head). Call inside tf.tidy. */
+  head(h: Tensor3D): Tensor3D {
+    const [b, t] = h.shape;
     const final = layerNorm(h, this.lnGamma as Tensor1D, this.lnBeta as Tensor1D);
     // Shape: [B, T, D] -> [B, T, V]
-    const logits = this.headW
+    return this.headW
       ? linear(final, this.headW as Tensor2D, this.headB as Tensor1D)
       : (tf.reshape(tf.matMul(tf.reshape(final, [b * t, this.config.width]) as Tensor2D, this.tokens as Tensor2D, false, true), [b, t, this.config.vocabSize]) as Tensor3D);
-    return { logits, auxLoss: auxLoss as Scalar, auxLosses, routing };
   }
 
   /** Next-token loss: inputs and targets int32[B, T]; padding (mask 0) is not scored. */

@@ -1,0 +1,304 @@
+// One decoding step of each block kind, over n new tokens of one sequence with the block's
+// key/value cache: the incremental form of the blocks' forward passes under causal routing.
+// Raposo et al. 2024, section 3.5: at sampling time a routed block decides for each new token
+// without seeing later tokens (threshold on the router logit, or the predictor), never by top-k
+// over the step; a token that skips a block leaves no key or value in that block's cache.
+// Axis legend: n new tokens, D width, E experts (real, then integrated MoDE's no-ops), K
+// experts per token, s tokens a MoD stage selected among the n.
+import { ConfigError, gatherRows, linear, scatterAddRows, tf, type Tensor1D, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import type {
+  Block,
+  BlockParts,
+  ExpertBank,
+  IntegratedModeBlock,
+  ModBlock,
+  MoeBlock,
+  StagedModeBlock,
+} from '@moderoute/blocks';
+import { CapacityPolicy, MixtureOfDepthsRouter, TokenChoiceRouter, type ExpertRoutingPlan, type MixtureOfDepthsPlan, type Router } from '@moderoute/routing';
+import { attendCached } from './cachedAttention.js';
+import { BlockDecodeState } from './kvCache.js';
+
+/** The causal decision rules of Mixture-of-Depths routers (section 3.5). */
+export type CausalDecisionMode = 'threshold' | 'predictor';
+export const CAUSAL_DECISION_MODES: readonly CausalDecisionMode[] = ['threshold', 'predictor'];
+
+/**
+ * How token-choice capacity applies while decoding: 'router' (the router's own capacity policy,
+ * evaluated for a sequence of `capacityLength` tokens, with running per-expert loads, so a token
+ * is dropped exactly when the full-sequence forward of that length drops it), or 'dropless'
+ * (every token keeps its top-K experts).
+ */
+export type ExpertCapacityMode = 'router' | 'dropless';
+
+export interface DecodeOptions {
+  /**
+   * Decision rule of every Mixture-of-Depths router. Default: each router's configured
+   * `causalMode` ('threshold' for routers trained with 'none', the rule sigmoid(r) > 0.5).
+   * 'top-k' is refused: over a decoding step it would route every token.
+   */
+  readonly mode?: CausalDecisionMode;
+  /** Token-choice capacity while decoding (default 'router'). */
+  readonly expertCapacity?: ExpertCapacityMode;
+  /** Sequence length at which 'router' capacity is evaluated (default: the model's contextLength). */
+  readonly capacityLength?: number;
+}
+
+export interface ResolvedDecodeOptions {
+  readonly mode: CausalDecisionMode | undefined;
+  readonly expertCapacity: ExpertCapacityMode;
+  readonly capacityLength: number;
+}
+
+/** A block's incremental step: x float32[n, D] of new tokens -> the block's output float32[n, D]. */
+export interface BlockDecoder {
+  readonly state: BlockDecodeState;
+  /** Call inside tf.tidy; updates the cache and the loads. */
+  step(x: Tensor2D): Tensor2D;
+}
+
+interface DepthRule {
+  readonly router: Router<MixtureOfDepthsPlan>;
+  readonly mode: CausalDecisionMode;
+}
+
+interface ExpertRule {
+  readonly router: Router<ExpertRoutingPlan>;
+  readonly experts: ExpertBank;
+  /** Experts the router chooses among (real plus no-op). */
+  readonly numExperts: number;
+  readonly topK: number;
+  readonly renormalize: boolean;
+  /** Per-expert capacity for the whole sequence; Infinity when dropless. */
+  readonly capacity: number;
+}
+
+function depthRule(router: Router<MixtureOfDepthsPlan>, where: string, options: ResolvedDecodeOptions): DepthRule {
+  const configured = router.getConfig()['causalMode'];
+  if (options.mode === undefined) return { router, mode: configured === 'predictor' ? 'predictor' : 'threshold' };
+  if (options.mode === 'predictor' && configured !== undefined && configured !== 'predictor') {
+    throw new ConfigError('mode', options.mode, `a decision rule ${where}'s router was trained for: its causalMode is ${JSON.stringify(configured)}, so it has no predictor (use 'threshold')`);
+  }
+  return { router, mode: options.mode };
+}
+
+function expertRule(router: Router<ExpertRoutingPlan>, experts: ExpertBank, where: string, options: ResolvedDecodeOptions): ExpertRule {
+  if (router.kind !== 'token-choice') {
+    throw new ConfigError(
+      `${where}.expertRouter`,
+      router.className,
+      'a token-choice router for causal decoding: expert-choice routing lets each expert pick its top-C tokens of the whole sequence, so a token\'s experts depend on later tokens (Zhou et al. 2022); train with token-choice routing (top-1 with position priority, or dropless) to sample',
+    );
+  }
+  const config = router.getConfig();
+  const numExperts = typeof config['numExperts'] === 'number' ? config['numExperts'] : experts.size;
+  const topK = typeof config['topK'] === 'number' ? config['topK'] : 1;
+  const renormalize = config['renormalize'] === true;
+  const base = { router, experts, numExperts, topK, renormalize };
+  if (options.expertCapacity === 'dropless') return { ...base, capacity: Infinity };
+  const policy = (router as unknown as { capacity?: unknown }).capacity;
+  if (!(policy instanceof CapacityPolicy)) {
+    throw new ConfigError(`${where}.expertRouter`, router.className, "a router exposing its CapacityPolicy as `capacity`, or decoding with expertCapacity: 'dropless'");
+  }
+  if (policy.config.dropless) return { ...base, capacity: Infinity };
+  // With a finite capacity, a token's assignment must depend on earlier tokens only: one choice
+  // per token, placed in position order (GShard places every top-1 choice before any top-2).
+  if (topK !== 1) {
+    throw new ConfigError(`${where}.expertRouter.topK`, topK, "1 for causal decoding with a finite capacity (top-2 choices are placed after every top-1 choice of the sequence); use a dropless router or expertCapacity: 'dropless'");
+  }
+  if (config['priority'] !== undefined && config['priority'] !== 'position') {
+    throw new ConfigError(`${where}.expertRouter.priority`, config['priority'], "'position' for causal decoding with a finite capacity ('score' priority ranks a token against later ones); use a dropless router or expertCapacity: 'dropless'");
+  }
+  const n = options.capacityLength;
+  return { ...base, capacity: Math.min(policy.capacity({ groupSize: n, numExperts, topK, training: false }), n) };
+}
+
+/**
+ * The MoD stage: which of the n tokens go through the block, and their combine weights g(r).
+ * For the built-in router's threshold rule this computes r = x w and g(r) directly (the same
+ * ops as its route(), without the top-k selection, losses and metrics a decoding step does not
+ * use); anything else goes through route() with the causal mode.
+ */
+function decideDepth(rule: DepthRule, x: Tensor2D): { count: number; tokenIndex: Tensor1D; weights: Tensor1D } {
+  const [n, d] = x.shape;
+  const router = rule.router;
+  if (rule.mode === 'threshold' && router instanceof MixtureOfDepthsRouter) {
+    // Shape: [n, D] x [D, 1] -> [n, 1] -> [n]
+    const r = tf.reshape(linear(x, router.weight as unknown as Tensor2D), [n]) as Tensor1D;
+    const rHost = r.dataSync();
+    const selected: number[] = [];
+    for (let i = 0; i < n; i++) if ((rHost[i] as number) > 0) selected.push(i);
+    const tokenIndex = tf.tensor1d(Int32Array.from(selected), 'int32') as Tensor1D;
+    if (selected.length === 0) return { count: 0, tokenIndex, weights: tf.zeros([0]) };
+    const gathered = gatherRows(r, tokenIndex);
+    const gate = router.config.gate;
+    return { count: selected.length, tokenIndex, weights: gate === 'identity' ? gathered : gate === 'sigmoid' ? tf.sigmoid(gathered) : tf.tanh(gathered) };
+  }
+  // Shape: [n, D] -> [1, n, D]; one sequence, every token real.
+  const plan = rule.router.route(tf.reshape(x, [1, n, d]) as Tensor3D, { mode: rule.mode });
+  return { count: plan.tokenIndex.shape[0], tokenIndex: plan.tokenIndex, weights: plan.combineWeights };
+}
+
+/**
+ * Token-choice expert stage over u float32[n, D]: sum over each token's kept assignments of
+ * w * Expert_e(u) -> float32[n, D] (zero for tokens with no real expert). Capacity is applied
+ * with the block's running loads, token by token in position order.
+ */
+/**
+ * Each token's top-K experts (best first, ties to the lower expert) and the router
+ * probabilities float32[n * E], host arrays. The built-in router's are computed directly
+ * (softmax(u W), as its route() does in evaluation, without capacity, losses and metrics);
+ * others come from route()'s plan.
+ */
+function tokenChoices(rule: ExpertRule, u: Tensor2D): { choices: ArrayLike<number>; probs: ArrayLike<number>; k: number; e: number } {
+  const [n, d] = u.shape;
+  const router = rule.router;
+  if (router instanceof TokenChoiceRouter) {
+    const { numExperts: e, topK: k } = router.config;
+    const probs = tf.softmax(linear(u, router.weight as unknown as Tensor2D)).dataSync() as Float32Array;
+    const choices = new Int32Array(n * k);
+    for (let tok = 0; tok < n; tok++) {
+      for (let r = 0; r < k; r++) {
+        let best = -1;
+        for (let ex = 0; ex < e; ex++) {
+          let taken = false;
+          for (let q = 0; q < r; q++) if (choices[tok * k + q] === ex) taken = true;
+          if (!taken && (best < 0 || (probs[tok * e + ex] as number) > (probs[tok * e + best] as number))) best = ex;
+        }
+        choices[tok * k + r] = best;
+      }
+    }
+    return { choices, probs, k, e };
+  }
+  // Shape: [n, D] -> [1, n, D]
+  const plan = router.route(tf.reshape(u, [1, n, d]) as Tensor3D, {});
+  if (plan.kind !== 'token-choice' || plan.routerProbs === undefined) {
+    throw new ConfigError('expertRouter', router.className, 'a token-choice router whose plans carry choices and routerProbs');
+  }
+  return { choices: plan.choices.dataSync(), probs: plan.routerProbs.dataSync(), k: plan.topK, e: plan.numExperts };
+}
+
+function expertStage(rule: ExpertRule, state: BlockDecodeState, u: Tensor2D): { update: Tensor2D; computed: number } {
+  const [n, d] = u.shape;
+  const { choices, probs, k, e } = tokenChoices(rule, u);
+  const real = rule.experts.size;
+  const byExpert: { token: number; weight: number }[][] = Array.from({ length: real }, () => []);
+  const tokensWithExpert = new Set<number>();
+  for (let t = 0; t < n; t++) {
+    let norm = 0;
+    if (rule.renormalize) for (let r = 0; r < k; r++) norm += probs[t * e + (choices[t * k + r] as number)] as number;
+    for (let r = 0; r < k; r++) {
+      const ex = choices[t * k + r] as number;
+      if ((state.expertLoads[ex] as number) >= rule.capacity) continue;
+      state.expertLoads[ex] = (state.expertLoads[ex] as number) + 1;
+      if (ex >= real) continue; // a no-op expert (integrated MoDE): the residual path
+      const p = probs[t * e + ex] as number;
+      byExpert[ex]!.push({ token: t, weight: rule.renormalize ? p / norm : p });
+      tokensWithExpert.add(t);
+    }
+  }
+  const rows = byExpert.flat();
+  if (rows.length === 0) return { update: tf.zeros([n, d]), computed: 0 };
+  const tokenIndex = tf.tensor1d(Int32Array.from(rows, (r) => r.token), 'int32') as Tensor1D;
+  // Shape: [n, D] -> expert-major rows [N, D] -> experts -> [N, D], weighted by [N, 1]
+  const y = rule.experts.apply(gatherRows(u, tokenIndex), byExpert.map((list) => list.length));
+  const weighted = tf.mul(y, tf.tensor2d(Float32Array.from(rows, (r) => r.weight), [rows.length, 1]));
+  // Shape: scatter-add [N, D] -> [n, D]
+  return { update: scatterAddRows(weighted as Tensor2D, tokenIndex, n), computed: tokensWithExpert.size };
+}
+
+/** Attention over the cache, then the dense MLP: the residual update f(x) of BlockParts.update. */
+function denseUpdate(parts: BlockParts, state: BlockDecodeState, x: Tensor2D): Tensor2D {
+  const a = attendCached(parts.attention, parts.ln1.apply(x), state.attention);
+  if (parts.mlp === undefined) return a;
+  return tf.add(a, parts.mlp.apply(parts.ln2.apply(tf.add(x, a) as Tensor2D))) as Tensor2D;
+}
+
+/**
+ * The incremental decoder of a model's block `index`. Throws a ConfigError for routing that has
+ * no causal form (expert-choice, top-K > 1 or score priority with a finite capacity).
+ */
+export function blockDecoder(block: Block, index: number, options: ResolvedDecodeOptions): BlockDecoder {
+  const where = `blocks[${index}]`;
+  switch (block.kind) {
+    case 'dense': {
+      const { parts } = block as unknown as { parts: BlockParts };
+      const state = new BlockDecodeState('dense', 0);
+      return {
+        state,
+        step(x) {
+          const n = x.shape[0];
+          state.stats.seen += n;
+          state.stats.attended += n;
+          state.stats.computed += n;
+          return tf.add(x, denseUpdate(parts, state, x)) as Tensor2D;
+        },
+      };
+    }
+    case 'mod': {
+      const mod = block as ModBlock;
+      const rule = depthRule(mod.router, where, options);
+      const state = new BlockDecodeState('mod', 0);
+      return {
+        state,
+        step(x) {
+          const n = x.shape[0];
+          state.stats.seen += n;
+          const { count, tokenIndex, weights } = decideDepth(rule, x);
+          if (count === 0) return tf.clone(x);
+          state.stats.attended += count;
+          state.stats.computed += count;
+          // Shape: [n, D] -> selected [s, D]; f on them; weighted rows scattered back to [n, D]
+          const f = denseUpdate(mod.parts, state, gatherRows(x, tokenIndex));
+          const rows = tf.mul(f, tf.reshape(weights, [count, 1])) as Tensor2D;
+          return tf.add(x, scatterAddRows(rows, tokenIndex, n)) as Tensor2D;
+        },
+      };
+    }
+    case 'moe':
+    case 'mode-integrated': {
+      const routed = block as MoeBlock | IntegratedModeBlock;
+      const rule = expertRule(routed.router, routed.experts, where, options);
+      const state = new BlockDecodeState(block.kind, rule.numExperts);
+      return {
+        state,
+        step(x) {
+          const n = x.shape[0];
+          state.stats.seen += n;
+          state.stats.attended += n;
+          const h = tf.add(x, attendCached(routed.parts.attention, routed.parts.ln1.apply(x), state.attention)) as Tensor2D;
+          const { update, computed } = expertStage(rule, state, routed.parts.ln2.apply(h));
+          state.stats.computed += computed;
+          return tf.add(h, update) as Tensor2D;
+        },
+      };
+    }
+    case 'mode-staged': {
+      const staged = block as StagedModeBlock;
+      const depth = depthRule(staged.depthRouter, where, options);
+      const experts = expertRule(staged.expertRouter, staged.experts, where, options);
+      const state = new BlockDecodeState('mode-staged', experts.numExperts);
+      return {
+        state,
+        step(x) {
+          const n = x.shape[0];
+          state.stats.seen += n;
+          const { count, tokenIndex, weights } = decideDepth(depth, x);
+          if (count === 0) return tf.clone(x);
+          state.stats.attended += count;
+          // Shape: [n, D] -> selected [s, D]
+          const xs = gatherRows(x, tokenIndex);
+          const a = attendCached(staged.parts.attention, staged.parts.ln1.apply(xs), state.attention);
+          const { update, computed } = expertStage(experts, state, staged.parts.ln2.apply(tf.add(xs, a) as Tensor2D));
+          state.stats.computed += computed;
+          const rows = tf.mul(tf.add(a, update), tf.reshape(weights, [count, 1])) as Tensor2D;
+          return tf.add(x, scatterAddRows(rows, tokenIndex, n)) as Tensor2D;
+        },
+      };
+    }
+    default: {
+      const kind: never = block.kind;
+      throw new ConfigError(`${where}.kind`, kind, 'a block kind with a decoder (dense, mod, moe, mode-staged, mode-integrated)');
+    }
+  }
+}
