@@ -2,6 +2,7 @@
 // to stderr; typed errors print one line and exit 2.
 import { Command, CommanderError } from 'commander';
 import { evalCommand } from './commands/eval.js';
+import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, processIo, reportError, type Io } from './output.js';
@@ -15,6 +16,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program.addCommand(trainCommand(io, setExit));
   program.addCommand(evalCommand(io));
   program.addCommand(inspectCommand(io));
+  program.addCommand(generateCommand(io));
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }

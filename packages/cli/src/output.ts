@@ -3,13 +3,18 @@
 import { ModerouteError } from '@moderoute/core';
 
 export interface Io {
+  /** A line of results (stdout). */
   readonly out: (text: string) => void;
+  /** A line of progress or notes (stderr). */
   readonly err: (text: string) => void;
+  /** Streamed result text without a line break (stdout). */
+  readonly write: (text: string) => void;
 }
 
 export const processIo: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  write: (text) => process.stdout.write(text),
 };
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input or state (a typed moderoute error), 3 training stopped on a non-finite loss, 130 interrupted. */

@@ -8,7 +8,7 @@ import { EXIT, main, type Io } from '../src/index.js';
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s) };
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), write: (s) => out.push(s) };
   const code = await main(['node', 'moderoute', ...args], io);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
@@ -26,7 +26,7 @@ describe('moderoute', () => {
     it('should list every command, and explain every option of train', async () => {
       const top = await run('--help');
       assert.equal(top.code, EXIT.ok);
-      for (const cmd of ['train', 'eval', 'inspect']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
+      for (const cmd of ['train', 'eval', 'inspect', 'generate']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
       const train = await run('train', '--help');
       for (const opt of ['--config', '--variant', '--steps', '--lr', '--data', '--out', '--no-resume', '--json', '--backend']) assert.ok(train.out.includes(opt), opt);
     });
@@ -62,7 +62,25 @@ describe('moderoute', () => {
         const r = JSON.parse(ev.out) as { validationBitsPerByte: number; routing: string };
         assert.ok(r.validationBitsPerByte > 0 && r.validationBitsPerByte < 9);
         assert.equal(r.routing, routing === 'causal' ? 'threshold' : 'top-k');
+        if (routing === 'causal') {
+          const c = r as unknown as { agreement: { block: number; threshold: { accuracy: number } }[]; bitsPerByte: Record<string, number> };
+          assert.equal(c.agreement[0]!.block, 1);
+          assert.ok(c.agreement[0]!.threshold.accuracy >= 0 && c.agreement[0]!.threshold.accuracy <= 1);
+          assert.ok(c.bitsPerByte['top-k']! > 0 && c.bitsPerByte['threshold']! > 0);
+        }
       }
+
+      const gen = await run('generate', '--checkpoint', out, '--prompt', 'We the', '--max-tokens', '12', '--seed', '4', '--json', '--backend', 'wasm');
+      assert.equal(gen.code, EXIT.ok, gen.err);
+      const g = JSON.parse(gen.out) as { tokens: number[]; text: string };
+      assert.equal(g.tokens.length, 12);
+      const again = await run('generate', '--checkpoint', out, '--prompt', 'We the', '--max-tokens', '12', '--seed', '4', '--json', '--backend', 'wasm');
+      assert.deepEqual((JSON.parse(again.out) as { tokens: number[] }).tokens, g.tokens);
+      const streamed = await run('generate', '--checkpoint', out, '--prompt', 'We the', '--max-tokens', '12', '--seed', '4', '--backend', 'wasm');
+      assert.ok(streamed.out.startsWith('We the'));
+      const noPredictor = await run('generate', '--checkpoint', out, '--prompt', 'We', '--max-tokens', '2', '--mode', 'predictor', '--backend', 'wasm');
+      assert.equal(noPredictor.code, EXIT.usage);
+      assert.match(noPredictor.err, /predictor/);
     });
   });
 

@@ -1,8 +1,8 @@
 // `moderoute eval`: validation bits per byte of a checkpoint, with top-k or causal routing.
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
-import { CorpusCache, evaluateBitsPerByte, restoreModel, type TrainConfig } from '@moderoute/train';
-import type { LanguageModel } from '@moderoute/model';
+import { CorpusCache, evaluateBitsPerByte, restoreModel, validationStarts, type TrainConfig } from '@moderoute/train';
+import { evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
 import type { Io } from '../output.js';
 import { choiceOption, intOption } from '../options.js';
 
@@ -42,11 +42,34 @@ export function evalCommand(io: Io): Command {
         const source = flags.data !== undefined ? { kind: 'path' as const, path: flags.data } : (train?.data ?? { kind: 'sotu' as const });
         const seqLen = train?.seqLen ?? model.config.contextLength;
         const corpus = new CorpusCache().load(source, { seqLen });
-        const mode = flags.routing === 'causal' ? causalModeOf(model) : 'top-k';
-        const bitsPerByte = evaluateBitsPerByte(model, corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows, mode });
-        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, windows: flags.windows, seqLen, validationBitsPerByte: bitsPerByte };
-        if (flags.json) io.out(JSON.stringify(result));
-        else io.out(`${checkpoint.dir} (step ${checkpoint.step}): ${bitsPerByte.toFixed(4)} bits/byte on validation, ${mode} routing, ${flags.windows} windows of ${seqLen}`);
+        if (flags.routing === 'top-k') {
+          const bitsPerByte = evaluateBitsPerByte(model, corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
+          const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: 'top-k', windows: flags.windows, seqLen, validationBitsPerByte: bitsPerByte };
+          if (flags.json) io.out(JSON.stringify(result));
+          else io.out(`${checkpoint.dir} (step ${checkpoint.step}): ${bitsPerByte.toFixed(4)} bits/byte on validation, top-k routing, ${flags.windows} windows of ${seqLen}`);
+          return;
+        }
+        // Causal: every rule the routers support against top-k, loss and per-block agreement.
+        const windows = validationStarts(corpus.validation.length, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows }).map((s) => corpus.validation.subarray(s, s + seqLen + 1));
+        const evaluation = evaluateCausalRouting(model, windows, { batchSize: flags.batchSize });
+        const mode = causalModeOf(model);
+        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation };
+        if (flags.json) {
+          io.out(JSON.stringify(result));
+          return;
+        }
+        io.out(`${checkpoint.dir} (step ${checkpoint.step}), ${windows.length} validation windows of ${seqLen}:`);
+        for (const [rule, bpb] of Object.entries(evaluation.bitsPerByte)) {
+          const rel = rule === 'top-k' ? '' : ` (${(100 * (evaluation.relativeLossIncrease[rule as 'threshold'] ?? 0)).toFixed(2)}% vs top-k)`;
+          io.out(`  ${rule.padEnd(9)} ${bpb.toFixed(4)} bits/byte${rel}`);
+        }
+        for (const a of evaluation.agreement) {
+          for (const rule of ['threshold', 'predictor'] as const) {
+            const s = a[rule];
+            if (s === undefined) continue;
+            io.out(`  block ${a.block} (${a.kind}) ${rule}: accuracy ${(100 * s.accuracy).toFixed(1)}%, precision ${(100 * s.precision).toFixed(1)}%, recall ${(100 * s.recall).toFixed(1)}%, selects ${(100 * s.selectedFraction).toFixed(1)}% (top-k ${(100 * a.topKFraction).toFixed(1)}%)`);
+          }
+        }
       } finally {
         model.dispose();
       }
