@@ -16,3 +16,8 @@ export * from './report/ProgressReporter.js';
 export * from './TrainConfig.js';
 export * from './Trainer.js';
 export * from './restore.js';
+export * from './reproduce/spec.js';
+export * from './reproduce/presets.js';
+export * from './reproduce/inspectRun.js';
+export * from './reproduce/report.js';
+export * from './reproduce/runReproduction.js';

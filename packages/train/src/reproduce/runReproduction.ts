@@ -1,0 +1,212 @@
+// Runs an isoFLOP comparison (a preset or a custom spec) variant after variant with the Trainer,
+// each in <outDir>/runs/<variant>, then writes the report directory. Resumable: a finished run
+// (runs/<variant>/run.json with status "complete" and the same train config) is not re-run; an
+// interrupted one continues from its latest checkpoint.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, tf } from '@moderoute/core';
+import { createContainer, MODEL_IDS, resolveConfig, type ModelFactory } from '@moderoute/model';
+import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
+import { CorpusCache } from '../data/corpus.js';
+import { readJsonl } from '../metrics/jsonl.js';
+import { ResumeError, Trainer, type EvalEvent, type StepEvent, type StopReason, type TrainResult } from '../Trainer.js';
+import { inspectRun, type RunInspection } from './inspectRun.js';
+import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
+import { writeReproductionReport, type ReportPaths, type ReproductionRow } from './report.js';
+import { planReproduction, resolveReproductionSpec, type PlannedRun, type ReproductionSpec, type ResolvedReproductionSpec } from './spec.js';
+
+export interface RunStartInfo {
+  readonly variant: string;
+  /** 0-based position among the variants. */
+  readonly index: number;
+  readonly count: number;
+  /** Step the run starts at (> 0 when it resumes). */
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly plannedFlops: number;
+}
+
+export interface ReproductionOptions {
+  /** The report directory: runs/<variant>/, plots/, report.md, results.json. */
+  readonly outDir: string;
+  /** Shares the loaded corpus with the caller. */
+  readonly corpusCache?: CorpusCache;
+  /** Stops after the current step (the run saves a checkpoint; starting again continues). */
+  readonly signal?: AbortSignal;
+  readonly modelFactory?: ModelFactory;
+  /** A run starts or resumes (not called for runs already finished). */
+  readonly onRunStart?: (info: RunStartInfo) => void;
+  readonly onStep?: (variant: string, event: StepEvent) => void;
+  readonly onEval?: (variant: string, event: EvalEvent) => void;
+  /** A run finished, or was found finished (`skipped`). */
+  readonly onRunEnd?: (row: ReproductionRow, info: { readonly skipped: boolean; readonly index: number; readonly count: number }) => void;
+}
+
+export interface ReproductionResult {
+  /** 'completed': every run finished (some may have stopped on a non-finite loss) and the report is written. */
+  readonly stopReason: 'completed' | 'interrupted';
+  readonly spec: ResolvedReproductionSpec;
+  /** Finished runs, in variant order. */
+  readonly rows: readonly ReproductionRow[];
+  /** Variants that were already finished and not re-run. */
+  readonly skipped: readonly string[];
+  /** Present when the report was written. */
+  readonly paths?: ReportPaths;
+  /** Wall time of this call. */
+  readonly wallSeconds: number;
+}
+
+/** runs/<variant>/run.json: progress of one run across sessions. */
+interface RunRecord {
+  readonly format: 'moderoute-reproduction-run';
+  readonly version: 1;
+  readonly status: 'partial' | 'complete';
+  /** The train config the run was started with (a different one refuses to continue). */
+  readonly trainConfig: unknown;
+  /** Wall time of all sessions so far. */
+  readonly wallSeconds: number;
+  readonly row?: ReproductionRow;
+}
+
+const RUN_FILE = 'run.json';
+
+function readRecord(path: string): RunRecord | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const record = JSON.parse(readFileSync(path, 'utf8')) as RunRecord;
+    return record?.format === 'moderoute-reproduction-run' ? record : undefined;
+  } catch {
+    return undefined; // a damaged record: the checkpoints decide what is left to do
+  }
+}
+
+/** The spec of a preset name, or the (validated) custom spec. */
+export function reproductionSpec(presetOrSpec: PresetName | ReproductionSpec): ResolvedReproductionSpec {
+  if (typeof presetOrSpec === 'string') {
+    const preset = (REPRODUCTION_PRESETS as Readonly<Record<string, ReproductionSpec>>)[presetOrSpec];
+    if (preset === undefined) throw new ConfigError('preset', presetOrSpec, `one of ${Object.keys(REPRODUCTION_PRESETS).map((p) => JSON.stringify(p)).join(', ')}, or a custom spec`);
+    return resolveReproductionSpec(preset);
+  }
+  return resolveReproductionSpec(presetOrSpec);
+}
+
+/** Median of the step times in a run's metrics log, in ms (tokens per step / tokens per second). */
+function logStats(metricsPath: string, tokensPerStep: number, blocks: number): { msPerStep: number; routed: number[] } {
+  const steps = existsSync(metricsPath) ? readJsonl<{ kind?: string; tokensPerSecond?: number; routing?: number[] }>(metricsPath).filter((r) => r.kind === 'step') : [];
+  const ms = steps
+    .map((r) => (r.tokensPerSecond ? (1000 * tokensPerStep) / r.tokensPerSecond : Number.NaN))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  const routed = new Array<number>(blocks).fill(0);
+  let n = 0;
+  for (const r of steps) {
+    if (!Array.isArray(r.routing) || r.routing.length !== blocks) continue;
+    r.routing.forEach((f, i) => (routed[i]! += f));
+    n += 1;
+  }
+  return { msPerStep: ms.length ? ms[Math.floor(ms.length / 2)]! : Number.NaN, routed: n ? routed.map((s) => s / n) : new Array<number>(blocks).fill(1) };
+}
+
+function rowOf(plan: PlannedRun, spec: ResolvedReproductionSpec, result: TrainResult, runDir: string, wallSeconds: number): ReproductionRow {
+  const blockKinds = resolveConfig(plan.trainConfig.model).blocks.map((b) => b.kind);
+  const tokensPerStep = spec.batchSize * spec.seqLen;
+  const { msPerStep, routed } = logStats(join(runDir, 'metrics.jsonl'), tokensPerStep, blockKinds.length);
+  return {
+    variant: plan.variant.name,
+    ...(plan.variant.description !== undefined ? { description: plan.variant.description } : {}),
+    blockKinds,
+    status: result.stopReason,
+    parameters: result.parameters,
+    forwardFlopsPerSequence: result.forwardFlopsPerSequence,
+    trainingFlops: result.trainingFlops,
+    budgetFraction: result.trainingFlops / spec.budgetFlops,
+    steps: result.step,
+    tokensSeen: result.tokensSeen,
+    wallSeconds,
+    msPerStep,
+    tokensPerSecond: (1000 * tokensPerStep) / msPerStep,
+    ...(result.finalValidationBitsPerByte !== undefined ? { finalValidationBitsPerByte: result.finalValidationBitsPerByte } : {}),
+    routedFractionPerBlock: routed,
+    evals: result.evals,
+    runDir,
+  };
+}
+
+/**
+ * Runs every variant of a preset (`'demo' | 'quick' | 'full'`) or custom spec at the same
+ * training-FLOP budget, one after another, then writes report.md, results.json and plots/ under
+ * `options.outDir`. The caller initialises the backend (initBackend) first.
+ */
+export async function runReproduction(presetOrSpec: PresetName | ReproductionSpec, options: ReproductionOptions): Promise<ReproductionResult> {
+  const started = performance.now();
+  const spec = reproductionSpec(presetOrSpec);
+  const outDir = resolve(options.outDir);
+  const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
+  const corpusCache = options.corpusCache ?? new CorpusCache();
+  const plans = planReproduction(spec, factory);
+  mkdirSync(join(outDir, 'runs'), { recursive: true });
+
+  const rows: ReproductionRow[] = [];
+  const skipped: string[] = [];
+  const count = plans.length;
+  const elapsed = () => (performance.now() - started) / 1000;
+  const interrupted = (): ReproductionResult => ({ stopReason: 'interrupted', spec, rows, skipped, wallSeconds: elapsed() });
+
+  for (const [index, plan] of plans.entries()) {
+    const name = plan.variant.name;
+    const runDir = join(outDir, 'runs', name);
+    const recordPath = join(runDir, RUN_FILE);
+    const record = readRecord(recordPath);
+    const configJson = JSON.parse(JSON.stringify(plan.trainConfig)) as unknown;
+    if (record !== undefined && JSON.stringify(record.trainConfig) !== JSON.stringify(configJson)) {
+      throw new ResumeError(`${runDir} holds a run of "${name}" with another train config (another preset or spec); choose another --out directory or remove it`);
+    }
+    if (record?.status === 'complete' && record.row !== undefined) {
+      rows.push(record.row);
+      skipped.push(name);
+      options.onRunEnd?.(record.row, { skipped: true, index, count });
+      continue;
+    }
+    if (options.signal?.aborted) return interrupted();
+    const previousWall = record?.wallSeconds ?? 0;
+    mkdirSync(runDir, { recursive: true });
+    if (record === undefined) writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds: 0 } satisfies RunRecord, null, 2)}\n`);
+    const result = await new Trainer(plan.trainConfig).run({
+      outDir: runDir,
+      corpusCache,
+      modelFactory: factory,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onStart: ({ step, totalSteps }) => options.onRunStart?.({ variant: name, index, count, step, totalSteps, plannedFlops: plan.plannedFlops }),
+      ...(options.onStep ? { onStep: (e: StepEvent) => options.onStep!(name, e) } : {}),
+      ...(options.onEval ? { onEval: (e: EvalEvent) => options.onEval!(name, e) } : {}),
+    });
+    const wallSeconds = previousWall + result.wallSeconds;
+    if (result.stopReason === 'interrupted') {
+      writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds } satisfies RunRecord, null, 2)}\n`);
+      return interrupted();
+    }
+    const row = rowOf(plan, spec, result, runDir, wallSeconds);
+    writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'complete', trainConfig: configJson, wallSeconds, row } satisfies RunRecord, null, 2)}\n`);
+    rows.push(row);
+    options.onRunEnd?.(row, { skipped: false, index, count });
+  }
+
+  // Inspect each finished run's routers from its final checkpoint, then write the report.
+  const corpus = corpusCache.load(spec.data, { seqLen: spec.seqLen });
+  const inspections: Record<string, RunInspection> = {};
+  for (const row of rows) {
+    if (row.blockKinds.every((k) => k === 'dense')) continue;
+    const latest = new CheckpointStore(join(row.runDir, 'checkpoints')).latest();
+    if (latest === undefined) continue; // stopped before its first checkpoint
+    inspections[row.variant] = inspectRun(latest, {
+      validation: corpus.validation,
+      seqLen: spec.seqLen,
+      batchSize: spec.batchSize,
+      heatmapTokens: spec.heatmapTokens,
+      evalWindows: spec.evalWindows,
+      factory,
+    });
+  }
+  const paths = await writeReproductionReport(outDir, { spec, rows, inspections, backend: tf.getBackend() ?? 'unknown', sessionSeconds: elapsed() });
+  return { stopReason: 'completed', spec, rows, skipped, paths, wallSeconds: elapsed() };
+}
