@@ -91,14 +91,30 @@ export class ResumeError extends ModerouteError {
   override readonly name = 'ResumeError';
 }
 
-/** Summarises the routing plans of one forward pass per block. */
-export function summariseRouting(routing: readonly Readonly<Record<string, RoutingPlan>>[], kinds: readonly string[]): BlockRoutingSummary[] {
+/**
+ * Summarises the routing plans of one forward pass per block. `realExperts[i]` is block i's
+ * number of real experts: assignments to later experts (integrated MoDE's no-ops) do not count
+ * as processing a token.
+ */
+export function summariseRouting(
+  routing: readonly Readonly<Record<string, RoutingPlan>>[],
+  kinds: readonly string[],
+  realExperts: readonly number[] = [],
+): BlockRoutingSummary[] {
   return routing.map((plans, block) => {
     const outer = plans['mod'] ?? plans['experts'];
     if (outer === undefined) return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
     const m = outer.metrics;
-    const routedFraction = outer.kind === 'mixture-of-depths' ? 1 - m.droppedFraction : outer.kind === 'expert-choice' ? 1 - (m.expertsPerToken?.[0] ?? 0) : 1 - m.droppedFraction;
-    return { block, kind: kinds[block] ?? outer.kind, routedFraction, load: m.load };
+    if (outer.kind === 'mixture-of-depths') return { block, kind: kinds[block] ?? outer.kind, routedFraction: 1 - m.droppedFraction, load: m.load };
+    // Expert plans: the fraction of tokens with at least one assignment to a real expert.
+    const real = realExperts[block] ?? outer.numExperts;
+    const experts = outer.expertIndex.dataSync();
+    const tokens = outer.tokenIndex.dataSync();
+    const processed = new Set<number>();
+    tokens.forEach((tok, n) => {
+      if ((experts[n] as number) < real) processed.add(tok);
+    });
+    return { block, kind: kinds[block] ?? outer.kind, routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen), load: m.load };
   });
 }
 
@@ -137,6 +153,7 @@ export class Trainer {
     const store = new CheckpointStore(join(options.outDir, 'checkpoints'), { keep: c.keepCheckpoints });
     const metricsPath = join(options.outDir, 'metrics.jsonl');
     const kinds = model.config.blocks.map((b) => b.kind);
+    const realExperts = model.config.blocks.map((b) => b.numExperts);
     const flopsPerSequence = model.flops(c.seqLen);
     const flopsPerStep = flopsPerSequence.training * c.batchSize;
     const tokensPerStep = c.batchSize * c.seqLen;
@@ -214,7 +231,7 @@ export class Trainer {
         const { value, grads } = tf.variableGrads(() => {
           const r = model.loss(inputs as Tensor2D, targets as Tensor2D, { training: true });
           parts = { lm: tf.keep(r.lmLoss), aux: Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)])) };
-          routing = summariseRouting(r.routing, kinds);
+          routing = summariseRouting(r.routing, kinds, realExperts);
           return r.loss;
         }, vars);
         const loss = value.dataSync()[0] as number;
