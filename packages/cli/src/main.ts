@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
+import { reproduceCommand } from './commands/reproduce.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, processIo, reportError, type Io } from './output.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program.addCommand(evalCommand(io));
   program.addCommand(inspectCommand(io));
   program.addCommand(generateCommand(io));
+  program.addCommand(reproduceCommand(io, setExit));
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }

@@ -1,0 +1,72 @@
+// `moderoute reproduce`: the Mixture-of-Depths paper's isoFLOP comparison at small scale on the
+// embedded corpus, with a progress bar per run and a report directory (report.md, plots, JSON).
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
+import { PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
+import { EXIT, formatFlops, type Io } from '../output.js';
+import { choiceOption } from '../options.js';
+import { withInterrupt } from '../signals.js';
+
+interface ReproduceFlags {
+  preset: (typeof PRESET_NAMES)[number];
+  spec?: string;
+  out?: string;
+  backend?: string;
+  json: boolean;
+}
+
+export function reproduceCommand(io: Io, setExit: (code: number) => void): Command {
+  return new Command('reproduce')
+    .description('Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one training-FLOP budget and write a report (resumable: finished runs are kept)')
+    .option('--preset <name>', `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 25, full hours (see docs/reproduction.md)`, choiceOption('--preset', PRESET_NAMES), 'demo')
+    .option('--spec <file>', 'a JSON ReproductionSpec of your own instead of a preset')
+    .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)')
+    .option('--backend <name>', 'tensorflow, wasm or cpu')
+    .option('--json', 'print one JSON object with every row instead of text', false)
+    .action(async (flags: ReproduceFlags) => {
+      let spec: ReproductionSpec | (typeof PRESET_NAMES)[number] = flags.preset;
+      if (flags.spec !== undefined) {
+        try {
+          spec = JSON.parse(readFileSync(flags.spec, 'utf8')) as ReproductionSpec;
+        } catch (error) {
+          throw new ConfigError('--spec', flags.spec, `a readable JSON reproduction spec (${error instanceof Error ? error.message : String(error)})`);
+        }
+      }
+      const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
+      const info = await initBackend(flags.backend ? { backend: flags.backend } : {});
+      if (!flags.json) io.err(`backend: ${describeBackend(info)}; report in ${outDir}`);
+      let progress: ProgressReporter | undefined;
+      const result: ReproductionResult = await withInterrupt(io, (signal) =>
+        runReproduction(spec, {
+          outDir,
+          signal,
+          onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
+            progress?.stop();
+            if (!flags.json) io.err(`[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`);
+            progress = new ProgressReporter({ total: totalSteps, label: variant.padEnd(16), json: flags.json });
+            progress.start(step);
+          },
+          onStep: (_variant, e) => progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
+          onRunEnd: (row, { skipped }) => {
+            progress?.stop();
+            progress = undefined;
+            if (!flags.json) io.err(`  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`);
+          },
+        }),
+      ).finally(() => progress?.stop());
+      if (flags.json) io.out(JSON.stringify(result));
+      else if (result.stopReason === 'completed') {
+        io.out(`| variant | parameters | training FLOPs | steps | validation bits/byte | routed fraction per block |`);
+        io.out(`|---|---|---|---|---|---|`);
+        for (const r of result.rows) {
+          io.out(`| ${r.variant} | ${r.parameters} | ${formatFlops(r.trainingFlops)} | ${r.steps} | ${r.finalValidationBitsPerByte?.toFixed(4) ?? '-'} | ${r.routedFractionPerBlock.map((f) => f.toFixed(2)).join(' ')} |`);
+        }
+        if (result.paths) io.out(`report: ${result.paths.report}`);
+        io.err(`${result.wallSeconds.toFixed(0)} s`);
+      } else {
+        io.err(`interrupted; run the same command again to continue from ${outDir}`);
+      }
+      setExit(result.stopReason === 'completed' ? EXIT.ok : EXIT.interrupted);
+    });
+}
