@@ -71,7 +71,7 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
 export function trainCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('train')
     .description('Train a model on the embedded corpus (or --data), with checkpoints and a metrics log in --out; an interrupted run continues when started again')
-    .option('--config <file>', 'JSON train config ({"model": {...}, "steps": ..., ...}; see docs/training.md); flags override it')
+    .option('--config <file>', 'JSON train config ({"model": {...}, "steps": ..., ...}; see docs/cli.md); flags override it')
     .option('--variant <name>', `model variant at the bench size: ${VARIANT_NAMES.join(', ')}`, choiceOption('--variant', VARIANT_NAMES))
     .option('--width <n>', 'model width D', intOption('--width', 1))
     .option('--layers <n>', 'number of blocks', intOption('--layers', 1))
