@@ -1,0 +1,166 @@
+// The plugin router: its own unit tests, the whole router law suite through its ContainerModule,
+// a model that names it, and the check that docs/plugins.md quotes only code from these files.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@moderoute/routing';
+import { routerLaws } from '@moderoute/testing';
+import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
+import { pluginModelConfig, trainWithPlugin, type PluginRunResult } from '../src/trainWithPlugin.js';
+
+describe(ProjectionHashRouter.name, () => {
+  before(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  describe('constructor', () => {
+    describe('when topK exceeds numExperts', () => {
+      it('should throw a ConfigError naming the parameter and the value', () => {
+        assert.throws(() => new ProjectionHashRouter({ dModel: 4, numExperts: 2, topK: 3 }), (e: unknown) => e instanceof ConfigError && e.parameter === 'topK' && e.value === 3);
+      });
+    });
+
+    describe('when the config has an unknown key', () => {
+      it('should throw a ConfigError', () => {
+        assert.throws(() => new ProjectionHashRouter({ dModel: 4, topk: 2 } as never), (e: unknown) => e instanceof ConfigError && e.parameter === 'config.topk');
+      });
+    });
+  });
+
+  describe('.route', () => {
+    // [docs:unit-test]
+    it('should send equal tokens to equal experts, whatever the gate learns', () => {
+      const router = new ProjectionHashRouter({ dModel: 8, numExperts: 4, capacityFactor: 4, seed: 5 });
+      const [a, b] = [tf.randomNormal([1, 1, 8], 0, 1, 'float32', 1), tf.randomNormal([1, 1, 8], 0, 1, 'float32', 2)];
+      const x = tf.concat([a, b, a, b, a], 1) as Tensor3D; // tokens 0, 2, 4 equal; 1, 3 equal
+      const choicesOf = () => tf.tidy(() => {
+        const plan = router.route(x) as TokenChoicePlan;
+        const choices = Array.from(plan.choices.dataSync());
+        disposePlan(plan);
+        return choices;
+      });
+      const before = choicesOf();
+      assert.deepEqual([before[2], before[4], before[3]], [before[0], before[0], before[1]]);
+      // A gradient step on the gate changes the weights, never the assignment.
+      const { grads } = tf.variableGrads(() => tf.sum(router.route(x).combineWeights), [...router.trainableVariables()]);
+      for (const v of router.trainableVariables()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
+      assert.deepEqual(choicesOf(), before);
+      router.dispose();
+      tf.dispose([a, b, x, ...Object.values(grads)]);
+    });
+    // [docs:unit-test]
+
+    it('should rebuild an equal router from getConfig()', () => {
+      const router = new ProjectionHashRouter({ dModel: 6, numExperts: 3, topK: 2, seed: 9 });
+      const copy = new ProjectionHashRouter(router.getConfig() as never);
+      const x = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 4) as Tensor3D;
+      const read = (r: ProjectionHashRouter) => tf.tidy(() => {
+        const plan = r.route(x);
+        const out = [Array.from(plan.tokenIndex.dataSync()), Array.from(plan.combineWeights.dataSync())];
+        disposePlan(plan);
+        return out;
+      });
+      assert.deepEqual(read(copy), read(router));
+      tf.dispose([x]);
+      router.dispose();
+      copy.dispose();
+    });
+  });
+});
+
+// [docs:laws]
+describe('projection-hash through its ContainerModule', () => {
+  const container = new Container();
+  container.load(routingModule, projectionHashModule);
+  routerLaws(
+    'ProjectionHashRouter',
+    (c) =>
+      container.get(ROUTING_IDS.RouterRegistry).create('projection-hash', {
+        dModel: c.dModel,
+        numExperts: c.numExperts,
+        topK: c.topK,
+        capacityFactor: c.capacityFactor,
+        dropless: c.dropless,
+        seed: c.seed,
+      }),
+    { supportsDropless: true },
+  );
+});
+// [docs:laws]
+
+describe('example 02-custom-router-plugin', () => {
+  before(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  describe('a model that names the plugin', () => {
+    it('should get one new ProjectionHashRouter per MoE block, its gate among the checkpoint names', () => {
+      const model = createContainer(projectionHashModule).get(MODEL_IDS.ModelFactory).create({ ...pluginModelConfig('tiny'), numLayers: 4 });
+      try {
+        const routers = model.blocks.flatMap((block) => block.routers());
+        assert.equal(routers.length, 2);
+        assert.ok(routers.every((r) => r instanceof ProjectionHashRouter));
+        assert.notEqual(routers[0], routers[1]);
+        assert.notEqual(routers[0]!.getConfig()['seed'], routers[1]!.getConfig()['seed'], 'each block hashes differently');
+        const names = [...model.namedParameters().keys()];
+        assert.ok(names.includes('blocks.1.routers.0.gateWeight') && names.includes('blocks.3.routers.0.gateBias'), names.join(', '));
+      } finally {
+        model.dispose();
+      }
+    });
+
+    describe('when the container lacks the plugin module', () => {
+      it('should fail, listing the registered routers', () => {
+        assert.throws(() => createContainer().get(MODEL_IDS.ModelFactory).create(pluginModelConfig('tiny')), /Unknown router "projection-hash"; registered routers: "expert-choice", "mixture-of-depths", "token-choice"/);
+      });
+    });
+  });
+
+  describe('trainWithPlugin', () => {
+    let hash: PluginRunResult;
+    let builtin: PluginRunResult;
+    before(async () => {
+      [hash, builtin] = (await trainWithPlugin({ size: 'tiny' })) as [PluginRunResult, PluginRunResult];
+    });
+
+    it('should train the plugin model: the loss falls and the gate learns', () => {
+      assert.equal(hash.router, 'projection-hash');
+      assert.ok(hash.lastLoss < hash.firstLoss, `${hash.firstLoss} -> ${hash.lastLoss}`);
+      assert.ok(hash.validationBitsPerByte > 0 && hash.validationBitsPerByte < 9, String(hash.validationBitsPerByte));
+      assert.equal(hash.gateBias![0], 2, 'the gate starts at its configured bias');
+      assert.notEqual(hash.gateBias![1], 2, 'the gate bias did not move');
+    });
+
+    it('should keep every expert within capacity: ceil(1.25 * 16 / 4) = 5 tokens per sequence, 2 sequences', () => {
+      assert.equal(hash.expertLoad.length, 4);
+      assert.ok(hash.expertLoad.every((n) => n <= 10), hash.expertLoad.join(' '));
+      assert.ok(hash.routedFraction > 0 && hash.routedFraction <= 1);
+    });
+
+    it('should train the built-in router on the same model for comparison', () => {
+      assert.equal(builtin.router, 'token-choice');
+      assert.equal(builtin.gateBias, undefined);
+      assert.ok(builtin.lastLoss < builtin.firstLoss);
+      assert.ok(Math.abs(builtin.firstLoss - hash.firstLoss) < 0.5, 'the two models start from the same weights but for the router');
+    });
+  });
+});
+
+describe('docs/plugins.md', () => {
+  it('should quote only code that exists verbatim in the file each block names', () => {
+    const root = new URL('../../../', import.meta.url);
+    const doc = readFileSync(new URL('docs/plugins.md', root), 'utf8');
+    const blocks = [...doc.matchAll(/<!-- quote: (\S+) -->\n```ts\n([\s\S]*?)```/g)];
+    const fences = [...doc.matchAll(/```ts\n/g)].length;
+    assert.ok(blocks.length >= 4, `only ${blocks.length} quoted blocks`);
+    assert.equal(blocks.length, fences, 'every ts block must be preceded by <!-- quote: path -->');
+    for (const [, path, code] of blocks) {
+      const source = readFileSync(fileURLToPath(new URL(path!, root)), 'utf8');
+      assert.ok(source.includes(code!), `docs/plugins.md quotes code that is not in ${path}:\n${code}`);
+    }
+  });
+});
