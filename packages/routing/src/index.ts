@@ -10,3 +10,7 @@ export { bceWithLogits, loadBalancingCoefficients, loadBalancingLoss, routerZLos
 export { topKOf, ranksBefore } from './selection.js';
 export { ROUTING_IDS } from './ids.js';
 export { routingModule, routerModule } from './routingModule.js';
+// The plugin kit: what the built-in routers are made of, for routers of other packages.
+export { checkKeys, checkRouteInput, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
+export { emptySlots, flattenSlots, type AssignmentArrays, type Slot } from './expertAssignments.js';
+export { meanEntropy, meanWeights } from './losses.js';
