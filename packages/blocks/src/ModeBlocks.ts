@@ -7,7 +7,7 @@ import type { BlockDims, BlockParts } from './DenseBlock.js';
 import type { ExpertBank } from './ExpertBank.js';
 import { attentionCoreFlops, attentionProjectionFlops, mlpFlops } from './flops.js';
 import { requireRouterKind, routeOptions, type CapacityOf } from './ModBlock.js';
-import { EXPERT_PLAN_KINDS, expertUpdate } from './MoeBlock.js';
+import { EXPERT_PLAN_KINDS, MoeBlock, expertUpdate } from './MoeBlock.js';
 import { packSubsequence } from './subsequence.js';
 
 /** Prefixes loss names by stage: {mod.causalBce, experts.loadBalancing, ...}. */
@@ -79,40 +79,22 @@ export class StagedModeBlock implements Block {
  * A token whose assignment is a no-op takes the residual path: out_t = h_t + (expert outputs of
  * its real assignments only). The no-op experts have the same capacity as the real ones, so the
  * router's capacity policy, with numExperts = E + N, states the no-op capacity explicitly.
+ * Computed as a MoE block whose router has N more outputs than it has experts (expertUpdate runs
+ * only the real experts' assignments).
  */
-export class IntegratedModeBlock implements Block {
-  readonly kind = 'mode-integrated' as const;
+export class IntegratedModeBlock extends MoeBlock {
+  override readonly kind = 'mode-integrated' as const;
 
   constructor(
-    readonly parts: BlockParts,
-    readonly router: Router<ExpertRoutingPlan>,
-    readonly experts: ExpertBank,
+    parts: BlockParts,
+    router: Router<ExpertRoutingPlan>,
+    experts: ExpertBank,
     readonly numNoopExperts: number,
-    readonly dims: BlockDims & { readonly expertHidden: number },
+    dims: BlockDims & { readonly expertHidden: number },
     /** Assignments to real experts per sequence (training capacity). */
-    readonly assignmentsOf: CapacityOf,
-    readonly routerFlopsPerToken: number,
+    assignmentsOf: CapacityOf,
+    routerFlopsPerToken: number,
   ) {
-    requireRouterKind('An integrated MoDE block', router, EXPERT_PLAN_KINDS);
-  }
-
-  forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
-    const h = this.parts.attend(x, options.mask);
-    const u = this.parts.ln2.apply(h);
-    const plan = this.router.route(u, routeOptions(options));
-    const output = tf.tidy(() => tf.add(h, expertUpdate(plan, u, this.experts)) as Tensor3D);
-    return { output, auxLosses: plan.auxLosses, routing: { experts: plan } };
-  }
-
-  flops(seqLen: number): BlockFlops {
-    const { width, expertHidden } = this.dims;
-    const attention = attentionProjectionFlops(seqLen, width) + attentionCoreFlops(seqLen, width);
-    const mlp = mlpFlops(this.assignmentsOf(seqLen), width, expertHidden);
-    const router = seqLen * this.routerFlopsPerToken;
-    return { attention, mlp, router, total: attention + mlp + router };
-  }
-
-  routers(): readonly Router[] {
-    return [this.router];
+    super(parts, router, experts, dims, assignmentsOf, routerFlopsPerToken);
   }
 }

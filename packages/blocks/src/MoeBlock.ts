@@ -36,7 +36,7 @@ export function expertUpdate(plan: ExpertRoutingPlan, u: Tensor3D, experts: Expe
 }
 
 export class MoeBlock implements Block {
-  readonly kind = 'moe' as const;
+  readonly kind: 'moe' | 'mode-integrated' = 'moe';
 
   constructor(
     readonly parts: BlockParts,
@@ -48,7 +48,7 @@ export class MoeBlock implements Block {
     /** Router FLOPs per token (2 D E for a linear router). */
     readonly routerFlopsPerToken: number,
   ) {
-    requireRouterKind('A MoE block', router, EXPERT_PLAN_KINDS);
+    requireRouterKind('A MoE or integrated MoDE block', router, EXPERT_PLAN_KINDS);
   }
 
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
