@@ -1,0 +1,272 @@
+// Example 5: sampling from a Mixture-of-Depths model (Raposo et al. 2024, section 3.5). MoD
+// trains with top-k routing over each sequence, which is not causal: whether a token is among the
+// top k depends on the tokens after it. To sample, a small predictor MLP (causalMode
+// 'predictor') learns, on stop-gradient inputs, to guess the top-k decision from the token
+// alone; decoding then decides token by token with the predictor, and a token the predictor
+// skips neither runs the block nor writes to its key/value cache.
+//
+// The example trains a MoD model (12.5% capacity, every other block, predictor) and a dense
+// model of the same size the same way with the Trainer, then:
+//   1. measures how often the predictor's decisions agree with top-k on validation windows, and
+//      the validation loss with each decision rule (evaluateCausalRouting);
+//   2. samples a continuation of a prompt with `generate` (streamed, seeded);
+//   3. times greedy decoding of the same prompt and token count for both models, side by side,
+//      and reads from the MoD run's per-block statistics the fraction of tokens each block
+//      processed while decoding.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { evaluateCausalRouting, generate, generateText, type BlockDecodeStats, type CausalEvaluation, type GenerateResult, type LanguageModel, type LanguageModelConfig } from '@moderoute/model';
+import { CorpusCache, Trainer, restoreModel, validationStarts, type TrainConfig, type TrainResult } from '@moderoute/train';
+
+export type Size = 'tiny' | 'full';
+
+export interface SizeSettings {
+  /** The model shape shared by the MoD and the dense model. */
+  readonly model: LanguageModelConfig;
+  /** The run, the same for both. */
+  readonly train: Omit<TrainConfig, 'model'>;
+  /** Validation windows of the agreement and loss evaluation. */
+  readonly evalWindows: number;
+  /** The prompt of the sample and of the timed decoding. */
+  readonly prompt: string;
+  /** Tokens sampled in the shown sample. */
+  readonly sampleTokens: number;
+  /** Tokens decoded in each timed run (prompt + tokens - 1 <= contextLength). */
+  readonly timedTokens: number;
+  /** Timed runs per model, interleaved, after one untimed warm-up run each. */
+  readonly reps: number;
+}
+
+const PROMPT = 'The state of the Union is';
+
+export const SIZES: Record<Size, SizeSettings> = {
+  tiny: {
+    model: { width: 16, numHeads: 2, numLayers: 2, contextLength: 32, seed: 5 },
+    train: { batchSize: 2, seqLen: 32, steps: 12, learningRate: 1e-2, warmupSteps: 1, evalWindows: 2 },
+    evalWindows: 4,
+    prompt: PROMPT,
+    sampleTokens: 8,
+    timedTokens: 8,
+    reps: 1,
+  },
+  full: {
+    model: { width: 64, numHeads: 4, numLayers: 4, contextLength: 128, seed: 5 },
+    train: { batchSize: 8, seqLen: 128, steps: 250, learningRate: 3e-3, warmupSteps: 25, evalWindows: 32 },
+    evalWindows: 64,
+    prompt: PROMPT,
+    sampleTokens: 100,
+    timedTokens: 100,
+    reps: 15,
+  },
+};
+
+/** The routed block: MoD at 12.5% capacity whose causal decisions come from a trained predictor. */
+export const MOD_BLOCK = { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125, causalMode: 'predictor' } } } as const;
+
+/** The MoD model (dense and MoD blocks alternating, the paper's placement) or the dense one. */
+export function modelConfig(variant: 'mod' | 'dense', size: Size): LanguageModelConfig {
+  return variant === 'mod' ? { ...SIZES[size].model, schedule: { pattern: ['dense', MOD_BLOCK] } } : { ...SIZES[size].model };
+}
+
+/** One model's timed decoding. */
+export interface DecodeTiming {
+  readonly tokens: number;
+  /** Wall time of each timed run (prompt prefill and every decode step), in ms. */
+  readonly runsMs: readonly number[];
+  /** Generated tokens per second at the median run. */
+  readonly tokensPerSecond: number;
+}
+
+/** Per block, what decoding one sequence did (from the GenerateResult's statistics). */
+export interface BlockDecodeSummary extends BlockDecodeStats {
+  readonly block: number;
+  /** computed / seen: the fraction of the tokens the block's attention and MLP processed. */
+  readonly processedFraction: number;
+}
+
+export interface Measurement {
+  /** Predictor (and threshold) agreement with top-k per MoD block, bits per byte per rule. */
+  readonly evaluation: CausalEvaluation;
+  /** The sampled continuation (temperature 0.8, top-k 40, seeded). */
+  readonly sample: GenerateResult;
+  readonly dense: DecodeTiming;
+  /** The MoD model decoding with its predictor. */
+  readonly mod: DecodeTiming;
+  /** The MoD model decoding with the threshold rule (r > 0) instead. */
+  readonly modThreshold: DecodeTiming;
+  /** mod tokens/s over dense tokens/s. */
+  readonly speedup: number;
+  /** modThreshold tokens/s over dense tokens/s. */
+  readonly thresholdSpeedup: number;
+  /** The MoD model's blocks during a timed (greedy) run with the predictor. */
+  readonly modBlocks: readonly BlockDecodeSummary[];
+  /** The same with the threshold rule. */
+  readonly modThresholdBlocks: readonly BlockDecodeSummary[];
+  /** The dense model's blocks during a timed run. */
+  readonly denseBlocks: readonly BlockDecodeSummary[];
+}
+
+export interface CausalSamplingResult extends Measurement {
+  readonly size: Size;
+  readonly training: { readonly mod: TrainResult; readonly dense: TrainResult };
+}
+
+export interface MeasureOptions {
+  readonly size: Size;
+  /** Validation split (bytes) the evaluation windows come from. */
+  readonly validation: Uint8Array;
+  readonly seed?: number;
+  /** Called with each streamed sample token's text (e.g. to print it as it comes). */
+  readonly onSampleText?: (text: string) => void;
+}
+
+/** Evenly spaced validation windows of seqLen + 1 tokens (inputs then targets). */
+export function validationWindows(validation: Uint8Array, seqLen: number, count: number): Uint8Array[] {
+  return validationStarts(validation.length, { batchSize: 1, seqLen, maxWindows: count }).map((s) => validation.subarray(s, s + seqLen + 1));
+}
+
+function summarise(blocks: readonly BlockDecodeStats[]): BlockDecodeSummary[] {
+  return blocks.map((b, block) => ({ ...b, block, processedFraction: b.seen > 0 ? b.computed / b.seen : 0 }));
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/**
+ * Evaluates, samples and times two trained models (the caller owns and disposes them). Creates
+ * no tensors that outlive the call.
+ */
+export async function measure(mod: LanguageModel, dense: LanguageModel, options: MeasureOptions): Promise<Measurement> {
+  const s = SIZES[options.size];
+  const seqLen = s.train.seqLen ?? s.model.contextLength!;
+  // 1. Causal decisions against top-k, and the loss under each rule.
+  const evaluation = evaluateCausalRouting(mod, validationWindows(options.validation, seqLen, s.evalWindows));
+
+  // 2. A sample, streamed: each token's text arrives as it is decoded.
+  const stream = generate(mod, s.prompt, { maxTokens: s.sampleTokens, temperature: 0.8, topK: 40, seed: options.seed ?? 1 });
+  let next = await stream.next();
+  while (!next.done) {
+    options.onSampleText?.(next.value.text);
+    next = await stream.next();
+  }
+  const sample = next.value;
+
+  // 3. Decode speed: greedy, same prompt and token count, the models alternating so that all see
+  // the same machine load; one untimed warm-up run each. The MoD model decodes with its
+  // predictor (its causalMode, the default), and once more with the threshold rule r > 0 for
+  // comparison (no predictor MLP to run per token).
+  const decodeOptions = { maxTokens: s.timedTokens, temperature: 0 } as const;
+  const contenders = [
+    ['dense', dense, decodeOptions],
+    ['mod', mod, decodeOptions],
+    ['modThreshold', mod, { ...decodeOptions, mode: 'threshold' }],
+  ] as const;
+  const runs = { dense: [] as number[], mod: [] as number[], modThreshold: [] as number[] };
+  const last: Partial<Record<keyof typeof runs, GenerateResult>> = {};
+  for (let rep = -1; rep < s.reps; rep++) {
+    for (const [name, model, decode] of contenders) {
+      const t0 = performance.now();
+      const result = await generateText(model, s.prompt, decode);
+      const ms = performance.now() - t0;
+      if (rep >= 0) runs[name].push(ms);
+      last[name] = result;
+    }
+  }
+  const timing = (ms: number[]): DecodeTiming => ({ tokens: s.timedTokens, runsMs: ms, tokensPerSecond: (1000 * s.timedTokens) / median(ms) });
+  const timings = { dense: timing(runs.dense), mod: timing(runs.mod), modThreshold: timing(runs.modThreshold) };
+  return {
+    evaluation,
+    sample,
+    ...timings,
+    speedup: timings.mod.tokensPerSecond / timings.dense.tokensPerSecond,
+    thresholdSpeedup: timings.modThreshold.tokensPerSecond / timings.dense.tokensPerSecond,
+    modBlocks: summarise(last.mod!.blocks),
+    modThresholdBlocks: summarise(last.modThreshold!.blocks),
+    denseBlocks: summarise(last.dense!.blocks),
+  };
+}
+
+export interface CausalSamplingOptions {
+  readonly size?: Size;
+  /** Where the two runs go (default a temporary directory, removed afterwards). */
+  readonly outDir?: string;
+  readonly onTrained?: (variant: 'mod' | 'dense', result: TrainResult) => void;
+  readonly onSampleText?: (text: string) => void;
+}
+
+/** Trains the MoD and the dense model, then evaluates, samples and times them (see `measure`). */
+export async function causalSampling(options: CausalSamplingOptions = {}): Promise<CausalSamplingResult> {
+  const size = options.size ?? 'tiny';
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'moderoute-causal-sampling-'));
+  const corpusCache = new CorpusCache();
+  const s = SIZES[size];
+  try {
+    const training = {} as { mod: TrainResult; dense: TrainResult };
+    for (const variant of ['mod', 'dense'] as const) {
+      const result = await new Trainer({ ...s.train, model: modelConfig(variant, size) }).run({ outDir: join(outDir, variant), resume: false, corpusCache });
+      if (result.stopReason !== 'completed') throw new Error(`training ${variant} stopped: ${result.message ?? result.stopReason}`);
+      training[variant] = result;
+      options.onTrained?.(variant, result);
+    }
+    // The Trainer disposes its model; rebuild both from their final checkpoints.
+    const mod = restoreModel(training.mod.outDir).model;
+    try {
+      const dense = restoreModel(training.dense.outDir).model;
+      try {
+        const { validation } = corpusCache.load(s.train.data ?? { kind: 'sotu' }, { seqLen: s.train.seqLen ?? s.model.contextLength! });
+        const measured = await measure(mod, dense, { size, validation, ...(options.onSampleText ? { onSampleText: options.onSampleText } : {}) });
+        return { size, training, ...measured };
+      } finally {
+        dense.dispose();
+      }
+    } finally {
+      mod.dispose();
+    }
+  } finally {
+    if (options.outDir === undefined) rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+const pct = (f: number): string => `${(100 * f).toFixed(1)}%`;
+const relative = (f: number | undefined): string => (f === undefined ? '-' : `${f >= 0 ? '+' : ''}${(100 * f).toFixed(2)}% of top-k`);
+
+/** The results as text: training, causal agreement per MoD block, loss per rule, decode speed. */
+export function formatReport(r: Measurement & Partial<Pick<CausalSamplingResult, 'training'>>): string {
+  const lines: string[] = [];
+  if (r.training) {
+    lines.push('training (same steps, data and schedule):');
+    for (const v of ['mod', 'dense'] as const) {
+      const t = r.training[v];
+      lines.push(`  ${v.padEnd(5)}  ${t.step} steps  ${(t.trainingFlops / 1e9).toFixed(2)} GFLOPs  ${t.parameters} params  val ${t.finalValidationBitsPerByte?.toFixed(3)} bits/byte (top-k)  ${t.wallSeconds.toFixed(1)} s`);
+    }
+    lines.push('');
+  }
+  const e = r.evaluation;
+  lines.push(`causal decisions against top-k (${e.windows} validation windows of ${e.tokensPerWindow} tokens):`);
+  lines.push('  block  top-k selects  rule       selects  accuracy  precision  recall');
+  for (const b of e.agreement) {
+    for (const rule of ['predictor', 'threshold'] as const) {
+      const a = b[rule];
+      if (a === undefined) continue;
+      lines.push(`  ${String(b.block).padStart(5)}  ${pct(b.topKFraction).padStart(13)}  ${rule.padEnd(9)}  ${pct(a.selectedFraction).padStart(7)}  ${pct(a.accuracy).padStart(8)}  ${pct(a.precision).padStart(9)}  ${pct(a.recall).padStart(6)}`);
+    }
+  }
+  const bits = e.bitsPerByte;
+  lines.push(
+    `validation bits/byte: top-k ${bits['top-k']?.toFixed(4)}, predictor ${bits.predictor?.toFixed(4)} (${relative(e.relativeLossIncrease.predictor)}), threshold ${bits.threshold?.toFixed(4)} (${relative(e.relativeLossIncrease.threshold)})`,
+    '',
+  );
+  lines.push(`sample (temperature 0.8, top-k 40, seed 1): ${JSON.stringify(new TextDecoder().decode(Uint8Array.from(r.sample.promptTokens)) + r.sample.text)}`, '');
+  const runs = (t: DecodeTiming) => t.runsMs.map((ms) => ms.toFixed(0)).join(' ');
+  const fractions = (blocks: readonly BlockDecodeSummary[]) => blocks.filter((b) => b.kind !== 'dense').map((b) => `block ${b.block} ${b.computed}/${b.seen} = ${pct(b.processedFraction)}`).join(', ');
+  lines.push(`greedy decoding, ${r.mod.tokens} tokens after the same prompt, ${r.mod.runsMs.length} interleaved runs each (median):`);
+  lines.push(`  dense            ${r.dense.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  1.00x  (runs ms: ${runs(r.dense)})`);
+  lines.push(`  mod, predictor   ${r.mod.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ${r.speedup.toFixed(2)}x  (runs ms: ${runs(r.mod)})`);
+  lines.push(`  mod, threshold   ${r.modThreshold.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ${r.thresholdSpeedup.toFixed(2)}x  (runs ms: ${runs(r.modThreshold)})`);
+  lines.push(`speed-up of the MoD model decoding with its predictor: ${r.speedup.toFixed(2)}x`);
+  lines.push(`tokens each MoD block processed while decoding (prompt included): predictor ${fractions(r.modBlocks)}; threshold ${fractions(r.modThresholdBlocks)}`);
+  return lines.join('\n');
+}
