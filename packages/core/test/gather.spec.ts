@@ -107,3 +107,25 @@ describe('embedding', () => {
     });
   });
 });
+
+describe('gatherRows and scatterAddRows, index checks', () => {
+  forEachBackend(() => {
+    it('should throw, not write outside the table, for an index out of range', () => {
+      tf.tidy(() => {
+        const table = tf.tensor2d([[1, 2], [3, 4]]);
+        assert.throws(() => gatherRows(table, tf.tensor1d([0, 2], 'int32')).dataSync());
+        assert.throws(() => scatterAddRows(table, tf.tensor1d([0, -1], 'int32'), 2).dataSync());
+      });
+    });
+
+    it('should equal tf.gather and tf.scatterND on embedding-sized tables', () => {
+      tf.tidy(() => {
+        const table = randomTensor([64, 32], 5);
+        const idx = indicesFor(64, 200, 9);
+        expectClose(gatherRows(table, idx), tf.gather(table, idx, 0), { rtol: 0, atol: 0 });
+        const rows = randomTensor([200, 32], 6);
+        expectClose(scatterAddRows(rows, idx, 64), tf.scatterND(tf.reshape(idx, [-1, 1]), rows, [64, 32]), { rtol: 1e-5, atol: 1e-5 });
+      });
+    });
+  });
+});

@@ -2,29 +2,70 @@
 // side by side in one run, with the backend's 2-D matmul peak; and the cost of routing itself
 // (router + selection + dispatch + combine, forward and backward) against the dense block it routes.
 //
-//   pnpm bench [--backend wasm] [--steps N] [--json]
+//   pnpm bench [--backend wasm] [--steps N] [--only dense,mod] [--baseline] [--no-peer] [--json]
 //
-// Bench config (the issues'): vocabulary 256, width 128, 4 layers, 4 heads, sequence 128,
-// batch 8, MLP 4x, Adam. Routed variants put their block every other layer (["dense", X]).
+// Bench config (config.ts, the issues'): vocabulary 256, width 128, 4 layers, 4 heads, sequence
+// 128, batch 8, MLP 4x, Adam. Routed variants put their block every other layer (["dense", X]).
+// In the same run, where Python with PyTorch is installed, the peer script
+// ../shared/peers/torch_tiny_lm.py (beside the repository) trains the same config, dense and MoD,
+// and the report gives moderoute's step time over the peer's (issue 7).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ContainerModule } from 'inversify';
 import Table from 'cli-table3';
-import { bestTimeMs, describeBackend, initBackend, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import { CORE_IDS, bestTimeMs, defaultPrimitives, describeBackend, initBackend, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import { combineRows, dispatchRows } from '@moderoute/routing';
 import { ParameterStore, resolveBlockSpec, type Block, BLOCKS_IDS } from '@moderoute/blocks';
-import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
+import { MODEL_IDS, createContainer, type LanguageModelConfig } from "@moderoute/model";
+import { baselinePrimitives } from './baselineAttention.js';
+import { BATCH, BENCH, SEQ, VARIANTS } from './config.js';
 
-const BENCH = { vocabSize: 256, width: 128, numLayers: 4, numHeads: 4, contextLength: 128, mlpRatio: 4 } as const;
-const BATCH = 8;
-const SEQ = 128;
+/** The peer script, resolved from the repository root (shared/ sits beside the clone). */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DEFAULT_PEER_SCRIPT = resolve(REPO_ROOT, '../shared/peers/torch_tiny_lm.py');
 
-/** The variants, by their JSON names. */
-export const VARIANTS: Record<string, LanguageModelConfig> = {
-  dense: { ...BENCH },
-  mod: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } } }] } },
-  moe: { ...BENCH, schedule: { pattern: ['dense', { kind: 'moe', numExperts: 4, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } } } }] } },
-  staged_mode: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mode-staged', numExperts: 4, depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } } }] } },
-  integrated_mode: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mode-integrated', numExperts: 4, numNoopExperts: 4 }] } },
-};
+/** The peer's figures, or why there are none. */
+export type PeerResult =
+  | { available: true; denseMsPerStep: number; modMsPerStep: number; torch: string; threads: number; python: string }
+  | { available: false; reason: string };
+
+/**
+ * Runs the PyTorch peer script once and parses its JSON line. Never throws: a missing Python,
+ * a missing torch or a failing script is reported as unavailable, with the reason.
+ */
+export function runPeer(script: string): PeerResult {
+  if (!existsSync(script)) return { available: false, reason: `peer script not found at ${script}` };
+  // Debian's interpreter first: python3-torch installs for it, not for a user's own Python.
+  const pythons = [...new Set(['/usr/bin/python3', 'python3'])];
+  let reason = 'no python3';
+  for (const python of pythons) {
+    if (python.startsWith('/') && !existsSync(python)) continue;
+    const run = spawnSync(python, [script], { encoding: 'utf8', timeout: 300_000 });
+    if (run.error !== undefined) {
+      reason = `${python}: ${run.error.message}`;
+      continue;
+    }
+    if (run.status !== 0) {
+      const last = run.stderr.trim().split('\n').pop() ?? '';
+      reason = `${python} exited with ${run.status}${last ? `: ${last}` : ''}`;
+      continue;
+    }
+    const line = run.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+    try {
+      const out = JSON.parse(line ?? '') as Record<string, unknown>;
+      const dense = Number(out['dense_ms_per_step']);
+      const mod = Number(out['mod_ms_per_step']);
+      if (!(dense > 0 && mod > 0)) throw new Error('no dense_ms_per_step / mod_ms_per_step');
+      return { available: true, denseMsPerStep: dense, modMsPerStep: mod, torch: String(out['torch']), threads: Number(out['threads']), python };
+    } catch (error) {
+      reason = `${python}: unreadable peer output (${error instanceof Error ? error.message : String(error)})`;
+    }
+  }
+  return { available: false, reason };
+}
 
 interface VariantResult {
   msPerStep: number;
@@ -35,8 +76,21 @@ interface VariantResult {
   parameters: number;
 }
 
-function benchVariant(config: LanguageModelConfig, steps: number): VariantResult {
-  const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
+/** The faster of two peer runs, figure by figure. */
+function betterPeer(a: PeerResult & { available: true }, b: PeerResult): PeerResult {
+  if (!b.available) return a;
+  return { ...a, denseMsPerStep: Math.min(a.denseMsPerStep, b.denseMsPerStep), modMsPerStep: Math.min(a.modMsPerStep, b.modMsPerStep) };
+}
+
+/** A container whose blocks use core's attention before issue 7 (`--baseline`). */
+function baselineContainer() {
+  return createContainer(new ContainerModule(({ rebind }) => {
+    rebind(CORE_IDS.Primitives).toConstantValue(baselinePrimitives(defaultPrimitives));
+  }));
+}
+
+function benchVariant(config: LanguageModelConfig, steps: number, container = createContainer()): VariantResult {
+  const model = container.get(MODEL_IDS.ModelFactory).create(config);
   const optimizer = tf.train.adam(1e-3);
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
@@ -102,57 +156,111 @@ async function main(): Promise<void> {
     options: {
       backend: { type: 'string', default: 'wasm' },
       steps: { type: 'string', default: '5' },
+      only: { type: 'string' },
+      baseline: { type: 'boolean', default: false },
+      peer: { type: 'string', default: DEFAULT_PEER_SCRIPT },
+      'no-peer': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('Usage: pnpm bench [--backend wasm|cpu|tensorflow] [--steps N] [--json]\n  --steps  timed training steps per variant after 2 warm-up steps (default 5; the best is reported)\n  --json   one JSON object instead of tables');
+    console.log([
+      'Usage: pnpm bench [--backend wasm|cpu|tensorflow] [--steps N] [--only NAMES] [--baseline] [--peer PATH | --no-peer] [--json]',
+      '  --steps     timed training steps per variant after 2 warm-up steps (default 5; the best is reported)',
+      `  --only      comma-separated variants to run (default all: ${Object.keys(VARIANTS).join(', ')}); skips the routing table`,
+      '  --baseline  also train dense with the attention of before issue 7, right after dense (A/B in one run)',
+      `  --peer      the PyTorch peer script (default ${DEFAULT_PEER_SCRIPT}); --no-peer skips it`,
+      '  --json      one JSON object instead of tables',
+    ].join('\n'));
     return;
   }
   const steps = Number(values.steps);
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps (${values.steps}) must be an integer >= 1`);
+  const only = values.only?.split(',');
+  for (const name of only ?? []) if (!(name in VARIANTS)) throw new Error(`--only (${name}) must name variants among ${Object.keys(VARIANTS).join(', ')}`);
   const info = await initBackend({ backend: values.backend ?? 'wasm' });
   const log = (s: string) => values.json || console.error(s);
   log(`benchmarking training steps on ${describeBackend(info)} ...`);
   const peakBefore = matmulPeakGflops();
+  // The peer runs before and after moderoute's variants; each figure is the better of the two
+  // (as the matmul peak), since other work on a shared machine only ever adds time.
+  const runPeerOnce = (): PeerResult => {
+    if (values['no-peer']) return { available: false, reason: '--no-peer' };
+    log(`  peer (${values.peer}) ...`);
+    return runPeer(values.peer as string);
+  };
+  const peerBefore = runPeerOnce();
   const variants: Record<string, VariantResult> = {};
   for (const [name, config] of Object.entries(VARIANTS)) {
+    if (only !== undefined && !only.includes(name)) continue;
     log(`  ${name} ...`);
     variants[name] = benchVariant(config, steps);
+    if (name === 'dense' && values.baseline) {
+      log('  dense_baseline_attention ...');
+      variants['dense_baseline_attention'] = benchVariant(config, steps, baselineContainer());
+    }
   }
-  log('  routing overhead ...');
-  const routing = benchRouting(steps * 2);
+  let routing: ReturnType<typeof benchRouting> | undefined;
+  if (only === undefined) {
+    log('  routing overhead ...');
+    routing = benchRouting(steps * 2);
+  }
   const peak = Math.max(peakBefore, matmulPeakGflops());
   for (const v of Object.values(variants)) v.fractionOfPeak = v.gflops / peak;
-  const dense = variants['dense']!;
-  const mod = variants['mod']!;
+  const peer = peerBefore.available ? betterPeer(peerBefore, runPeerOnce()) : peerBefore;
+  const peakRssMb = process.resourceUsage().maxRSS / 1024;
+  const dense = variants['dense'];
+  const mod = variants['mod'];
+  const moe = variants['moe'];
   const report = {
     backend: info.name,
     info: describeBackend(info),
     matmulPeakGflops: peak,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb,
     config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: 'adam' },
     variants,
-    modOverDense: { measured: mod.msPerStep / dense.msPerStep, analytic: mod.flopsPerStep / dense.flopsPerStep },
-    moeOverDense: variants['moe']!.msPerStep / dense.msPerStep,
-    routing,
+    ...(dense && mod ? { modOverDense: { measured: mod.msPerStep / dense.msPerStep, analytic: mod.flopsPerStep / dense.flopsPerStep } } : {}),
+    ...(dense && moe ? { moeOverDense: moe.msPerStep / dense.msPerStep } : {}),
+    ...(routing ? { routing } : {}),
+    ...(peer.available
+      ? {
+          peer: { denseMsPerStep: peer.denseMsPerStep, modMsPerStep: peer.modMsPerStep, torch: peer.torch, threads: peer.threads },
+          overPeer: { dense: dense ? dense.msPerStep / peer.denseMsPerStep : null, mod: mod ? mod.msPerStep / peer.modMsPerStep : null },
+        }
+      : { peerUnavailable: peer.reason }),
   };
   if (values.json) {
     console.log(JSON.stringify(report));
     return;
   }
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  console.log(`\n${report.info}; plain 2-D matmul peak ${peak.toFixed(2)} GFLOP/s; peak RSS ${report.peakRssMb.toFixed(0)} MB`);
-  const t = new Table({ head: ['variant', 'ms/step', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'of peak', 'x dense time', 'x dense FLOPs', 'params'], ...style });
+  console.log(`\n${report.info}; plain 2-D matmul peak ${peak.toFixed(2)} GFLOP/s; peak RSS ${peakRssMb.toFixed(0)} MB`);
+  const peerMs: Record<string, number> = peer.available ? { dense: peer.denseMsPerStep, mod: peer.modMsPerStep } : {};
+  const t = new Table({ head: ['variant', 'ms/step', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'of peak', 'x dense time', 'x dense FLOPs', 'x peer time', 'params'], ...style });
   for (const [name, v] of Object.entries(variants)) {
-    t.push([name, v.msPerStep.toFixed(1), v.tokensPerSec.toFixed(0), (v.flopsPerStep / 1e9).toFixed(2), v.gflops.toFixed(2), `${(100 * v.fractionOfPeak).toFixed(0)}%`, (v.msPerStep / dense.msPerStep).toFixed(2), (v.flopsPerStep / dense.flopsPerStep).toFixed(2), String(v.parameters)]);
+    const p = peerMs[name];
+    t.push([
+      name, v.msPerStep.toFixed(1), v.tokensPerSec.toFixed(0), (v.flopsPerStep / 1e9).toFixed(2), v.gflops.toFixed(2), `${(100 * v.fractionOfPeak).toFixed(0)}%`,
+      dense ? (v.msPerStep / dense.msPerStep).toFixed(2) : '-', dense ? (v.flopsPerStep / dense.flopsPerStep).toFixed(2) : '-',
+      p !== undefined ? (v.msPerStep / p).toFixed(2) : '-', String(v.parameters),
+    ]);
   }
   console.log(t.toString());
-  console.log(`MoD/dense step time ${report.modOverDense.measured.toFixed(3)} vs analytic FLOP ratio ${report.modOverDense.analytic.toFixed(3)} (target: at most 1.1x: ${(report.modOverDense.measured / report.modOverDense.analytic).toFixed(2)}x)`);
-  const r = new Table({ head: ['routing (fwd+bwd)', 'ms', 'dense block ms', 'of dense block'], ...style });
-  for (const [name, v] of Object.entries(routing)) r.push([name, v.ms.toFixed(2), v.denseBlockMs.toFixed(2), `${(100 * v.fractionOfDenseBlock).toFixed(1)}%`]);
-  console.log(r.toString());
+  if (peer.available) {
+    console.log(`peer: PyTorch ${peer.torch}, ${peer.threads} thread(s), same config, same run (better of a run before and one after): dense ${peer.denseMsPerStep} ms/step, MoD ${peer.modMsPerStep} ms/step (target: moderoute at most 2x)`);
+  } else {
+    console.log(`peer: skipped (${peer.reason})`);
+  }
+  if (report.modOverDense) {
+    const m = report.modOverDense;
+    console.log(`MoD/dense step time ${m.measured.toFixed(3)} vs analytic FLOP ratio ${m.analytic.toFixed(3)} (target: at most 1.1x: ${(m.measured / m.analytic).toFixed(2)}x)`);
+  }
+  if (routing) {
+    const r = new Table({ head: ['routing (fwd+bwd)', 'ms', 'dense block ms', 'of dense block'], ...style });
+    for (const [name, v] of Object.entries(routing)) r.push([name, v.ms.toFixed(2), v.denseBlockMs.toFixed(2), `${(100 * v.fractionOfDenseBlock).toFixed(1)}%`]);
+    console.log(r.toString());
+  }
 }
 
 main().catch((error: unknown) => {

@@ -15,11 +15,13 @@ export const gelu: <T extends Tensor>(x: T) => T = tf.customGrad(((x: Tensor, sa
   save([x, s]);
   return {
     value: tf.mul(x, s),
-    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+    // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope, so its
+    // temporaries would otherwise live until the whole backward pass ends.
+    gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => {
       const [sx, ss] = saved as [Tensor, Tensor];
       // ds/dx = 1.702 s (1 - s)
       const inner = tf.add(ss, tf.mul(tf.mul(sx, GELU_SIGMOID_ALPHA), tf.mul(ss, tf.sub(1, ss))));
       return tf.mul(dy, inner);
-    },
+    }),
   };
 }) as never) as never;

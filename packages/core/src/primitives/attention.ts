@@ -8,9 +8,13 @@
 // Backward, with P the softmax output:
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ = dS K / sqrt(Dh),
 //   dK = dS^T Q / sqrt(Dh).
+// The products run per (batch, head) pair through core's batchMatMul (issue 7: on wasm, plain
+// 2-D products at about 8x the speed of its batched kernel).
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { linear } from './linear.js';
+import { splitOuter } from './layout.js';
+import { batchMatMul } from './matmul.js';
 
 /** Additive logit for a masked (query, key) pair. */
 export const MASKED_LOGIT = -1e9;
@@ -45,9 +49,11 @@ export function attentionBias(t: number, causal: boolean, mask?: Tensor): Tensor
   return tf.tidy(() => {
     let bias: Tensor | undefined;
     if (causal) {
-      // Shape: [T, T], 1 on and below the diagonal.
-      const lower = tf.linalg.bandPart(tf.ones([t, t]), -1, 0);
-      bias = tf.reshape(tf.mul(tf.sub(1, lower), MASKED_LOGIT), [1, 1, t, t]);
+      // Shape: [1, 1, T, T], MASKED_LOGIT above the diagonal. Built on the host: bandPart is about
+      // 20 kernels, 2 ms per call on wasm; this is one upload of T * T floats.
+      const values = new Float32Array(t * t);
+      for (let i = 0; i < t; i++) values.fill(MASKED_LOGIT, i * t + i + 1, (i + 1) * t);
+      bias = tf.tensor4d(values, [1, 1, t, t]);
     }
     if (mask !== undefined) {
       // Shape: [B, T] -> [B, 1, 1, T]
@@ -61,23 +67,37 @@ export function attentionBias(t: number, causal: boolean, mask?: Tensor): Tensor
 
 function makeCore(bias: Tensor4D | undefined, scale: number) {
   return tf.customGrad(((q: Tensor4D, k: Tensor4D, v: Tensor4D, save: (t: Tensor[]) => void) => {
-    // Shape: [B,H,T,Dh] x [B,H,T,Dh]^T -> [B,H,T,T]
-    let scores = tf.mul(tf.matMul(q, k, false, true), scale);
+    const [b, h, t, dh] = q.shape;
+    // Shape: [B,H,T,Dh] -> [N,T,Dh] with N = B H: each (batch, head) pair is one 2-D product.
+    const qs = tf.reshape(tf.mul(q, scale), [b * h, t, dh]) as Tensor3D;
+    const k3 = tf.reshape(k, [b * h, t, dh]) as Tensor3D;
+    const v3 = tf.reshape(v, [b * h, t, dh]) as Tensor3D;
+    // Shape: [N,T,Dh] x [N,T,Dh]^T -> [N,T,T] -> [B,H,T,T]
+    let scores: Tensor = tf.reshape(batchMatMul(qs, k3, false, true), [b, h, t, t]);
     if (bias !== undefined) scores = tf.add(scores, bias);
-    const p = tf.softmax(scores);
-    save([q, k, v, p]);
+    // Shape: [B,H,T,T] -> [N,T,T]
+    const p = tf.reshape(tf.softmax(scores), [b * h, t, t]) as Tensor3D;
+    save([qs, k3, v3, p]);
     return {
-      // Shape: [B,H,T,T] x [B,H,T,Dh] -> [B,H,T,Dh]
-      value: tf.matMul(p, v),
-      gradFunc: (dO: Tensor4D, saved: Tensor[]) => {
-        const [sq, sk, sv, sp] = saved as [Tensor4D, Tensor4D, Tensor4D, Tensor4D];
-        const dV = tf.matMul(sp, dO, true, false);
-        const dP = tf.matMul(dO, sv, false, true);
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true)));
-        const dQ = tf.mul(tf.matMul(dS, sk), scale);
-        const dK = tf.mul(tf.matMul(dS, sq, true, false), scale);
-        return [dQ, dK, dV];
-      },
+      // Shape: [N,T,T] x [N,T,Dh] -> [N,T,Dh] -> [B,H,T,Dh]
+      value: tf.reshape(batchMatMul(p, v3), [b, h, t, dh]),
+      // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope, so dP, dS
+      // and the transposes would otherwise live until the whole backward pass ends.
+      gradFunc: (dO: Tensor4D, saved: Tensor[]) => tf.tidy(() => {
+        const [sqs, sk, sv, sp] = saved as [Tensor3D, Tensor3D, Tensor3D, Tensor3D];
+        // Shape: [B,H,T,Dh] -> [N,T,Dh]
+        const dO3 = tf.reshape(dO, [b * h, t, dh]) as Tensor3D;
+        // (dO^T P)^T would transpose only [N,T,Dh] tensors, but its products have Dh rows and
+        // run about 1.4x slower on wasm than P^T dO with its blocked [N,T,T] transpose.
+        const dV = batchMatMul(sp, dO3, true, false);
+        const dP = batchMatMul(dO3, sv, false, true);
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as Tensor3D;
+        const dQ = tf.mul(batchMatMul(dS, sk), scale);
+        // dK = dS^T (Q / sqrt(Dh)); the scaled Q was saved.
+        const dK = batchMatMul(dS, sqs, true, false);
+        // Shape: [N,T,Dh] -> [B,H,T,Dh]
+        return [dQ, dK, dV].map((g) => tf.reshape(g, [b, h, t, dh]));
+      }),
     };
   }) as never) as unknown as (q: Tensor4D, k: Tensor4D, v: Tensor4D) => Tensor4D;
 }
@@ -134,9 +154,10 @@ export function multiHeadAttention(x: Tensor3D, params: AttentionParams, options
   return tf.tidy(() => {
     // The bias is used by the forward pass only, so the tidy may dispose it.
     const bias = attentionBias(t, causal, mask);
-    // Shape: [B,T,D] -> [B,T,3D] -> 3 x [B,T,D]
+    // Shape: [B,T,D] -> [B,T,3D] -> [B*T,3,D] -> [3,B*T,D] -> 3 x [B*T,D] -> 3 x [B,T,D]
+    // (a split along the outer axis is a block copy; along the last axis, wasm's is slow)
     const qkv = linear(x, params.wQkv, params.bQkv);
-    const [q, k, v] = tf.split(qkv, 3, 2) as [Tensor3D, Tensor3D, Tensor3D];
+    const [q, k, v] = splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map((r) => tf.reshape(r, [b, t, d])) as [Tensor3D, Tensor3D, Tensor3D];
     const o = scaledDotProductAttention(splitHeads(q, numHeads), splitHeads(k, numHeads), splitHeads(v, numHeads), bias);
     return linear(mergeHeads(o), params.wOut, params.bOut);
   });

@@ -10,7 +10,8 @@ export * from './attention.js';
 export * from './gather.js';
 export * from './layerNorm.js';
 export * from './linear.js';
-export { columnSum, matmul2d, prefersExplicitTranspose } from './matmul.js';
+export { concatOuter, splitOuter, CONCAT_OUTER, SPLIT_OUTER } from './layout.js';
+export { batchMatMul, columnSum, matmul2d, prefersExplicitTranspose, transpose2d, transposeLast, SLICED_BATCH_MATMUL, SLICED_MIN_MACS } from './matmul.js';
 
 /**
  * The primitive set blocks use, bound under CORE_IDS.Primitives. A consumer can rebind it (for

@@ -22,14 +22,15 @@ function makeLayerNorm(eps: number) {
     save([xhat, rstd, gamma]);
     return {
       value: tf.add(tf.mul(xhat, gamma), beta),
-      gradFunc: (dy: Tensor2D, saved: Tensor[]) => {
+      // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope.
+      gradFunc: (dy: Tensor2D, saved: Tensor[]) => tf.tidy(() => {
         const [sxhat, srstd, sgamma] = saved as [Tensor2D, Tensor2D, Tensor1D];
         const g = tf.mul(dy, sgamma);
         const meanG = tf.mean(g, -1, true);
         const meanGX = tf.mean(tf.mul(g, sxhat), -1, true);
         const dx = tf.mul(srstd, tf.sub(tf.sub(g, meanG), tf.mul(sxhat, meanGX)));
         return [dx, columnSum(tf.mul(dy, sxhat) as Tensor2D), columnSum(dy)];
-      },
+      }),
     };
   }) as never) as unknown as (x: Tensor2D, gamma: Tensor1D, beta: Tensor1D) => Tensor2D;
 }

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ShapeError, concatOuter, splitOuter, tf, type Tensor } from '@moderoute/core';
+import { checkSameGradients, dim, expectClose, expectNoLeaks, forEachBackend, randomTensor, runs } from '@moderoute/testing';
+
+describe('splitOuter', () => {
+  forEachBackend(() => {
+    it('should equal tf.split along axis 0, value and gradients, on random shapes', () => {
+      fc.assert(
+        fc.property(dim(2, 4), dim(1, 3), fc.array(dim(1, 5), { minLength: 0, maxLength: 2 }), fc.nat(1e6), (n, rows, rest, seed) => {
+          tf.tidy(() => {
+            const x = randomTensor([n * rows, ...rest], seed);
+            // n >= 2: tfjs's own SplitV gradient (the reference) fails for a single part.
+            // Weigh the parts differently so that each part's gradient is checked.
+            const weigh = (parts: Tensor[]) => tf.stack(parts.map((p, i) => tf.mul(p, i + 1)));
+            checkSameGradients((xx) => weigh(splitOuter(xx as Tensor, n)), (xx) => weigh(tf.split(xx as Tensor, n, 0)), [x]);
+          });
+        }),
+        runs(20),
+      );
+    });
+
+    it('should give zero gradients to parts that are not used', () => {
+      tf.tidy(() => {
+        const x = randomTensor([6, 2], 3);
+        const [g] = tf.grads((xx: Tensor) => tf.sum(splitOuter(xx, 3)[1] as Tensor))([x]);
+        expectClose(g as Tensor, tf.tensor2d([[0, 0], [0, 0], [1, 1], [1, 1], [0, 0], [0, 0]]));
+      });
+    });
+
+    it('should not leak tensors, forward or backward', () => {
+      const x = randomTensor([4, 3], 1);
+      expectNoLeaks(() => splitOuter(x, 2), 'forward');
+      expectNoLeaks(() => tf.grads((xx: Tensor) => tf.sum(tf.mul(splitOuter(xx, 2)[0] as Tensor, 2)))([x]), 'backward');
+      x.dispose();
+    });
+
+    it('should name an outer axis that does not divide', () => {
+      tf.tidy(() => {
+        assert.throws(() => splitOuter(tf.zeros([5, 2]), 2), (e: unknown) => e instanceof ShapeError && /x\.shape/.test(e.message));
+      });
+    });
+  });
+});
+
+describe('concatOuter', () => {
+  forEachBackend(() => {
+    it('should equal tf.concat along axis 0, value and gradients, on random shapes', () => {
+      fc.assert(
+        fc.property(fc.array(dim(1, 4), { minLength: 1, maxLength: 4 }), fc.array(dim(1, 4), { minLength: 0, maxLength: 2 }), fc.nat(1e6), (sizes, rest, seed) => {
+          tf.tidy(() => {
+            const parts = sizes.map((s, i) => randomTensor([s, ...rest], seed + i));
+            checkSameGradients((...ps) => concatOuter(ps), (...ps) => tf.concat(ps, 0), parts);
+          });
+        }),
+        runs(20),
+      );
+    });
+
+    it('should not leak tensors, forward or backward', () => {
+      const a = randomTensor([2, 3], 1);
+      const b = randomTensor([1, 3], 2);
+      expectNoLeaks(() => concatOuter([a, b]), 'forward');
+      expectNoLeaks(() => tf.grads((x: Tensor, y: Tensor) => tf.sum(tf.square(concatOuter([x, y]))))([a, b]), 'backward');
+      tf.dispose([a, b]);
+    });
+  });
+});

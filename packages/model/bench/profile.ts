@@ -1,0 +1,97 @@
+// `pnpm bench:profile`: where one training step's time goes, per kernel, at the bench config.
+// Runs tf.profile around a few training steps of one variant and prints kernel time grouped by
+// kernel name and by (kernel, input shapes), with the untimed remainder (dispatch, tape, JS).
+//
+//   tsx bench/profile.ts [--variant dense] [--backend wasm] [--steps 3] [--top 25] [--json]
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { BATCH, SEQ, VARIANTS } from './config.js';
+
+interface Group {
+  ms: number;
+  calls: number;
+}
+
+function add(map: Map<string, Group>, key: string, ms: number): void {
+  const g = map.get(key) ?? { ms: 0, calls: 0 };
+  g.ms += ms;
+  g.calls += 1;
+  map.set(key, g);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      variant: { type: 'string', default: 'dense' },
+      backend: { type: 'string', default: 'wasm' },
+      steps: { type: 'string', default: '3' },
+      top: { type: 'string', default: '25' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const config = VARIANTS[values.variant as string];
+  if (config === undefined) throw new Error(`--variant (${values.variant}) must be one of ${Object.keys(VARIANTS).join(', ')}`);
+  const steps = Number(values.steps);
+  const info = await initBackend({ backend: values.backend ?? 'wasm' });
+  // The per-output NaN check reads every kernel's output back; it is not part of a real step.
+  tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
+  const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
+  const optimizer = tf.train.adam(1e-3);
+  const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
+  const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
+  const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;
+  const vars = model.trainableVariables();
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, vars);
+    optimizer.applyGradients(grads as never);
+    tf.dispose(grads);
+    value.dataSync();
+    value.dispose();
+  };
+  step();
+  step();
+  const byName = new Map<string, Group>();
+  const byShape = new Map<string, Group>();
+  let wall = 0;
+  let kernelMs = 0;
+  for (let i = 0; i < steps; i++) {
+    const start = performance.now();
+    const profile = await tf.profile(step);
+    wall += performance.now() - start;
+    for (const k of profile.kernels) {
+      // customGrad wrappers are recorded too, around the kernels they run: count kernels only.
+      if (tf.getKernel(k.name, tf.getBackend()) === undefined) continue;
+      const ms = k.kernelTimeMs as number;
+      kernelMs += ms;
+      add(byName, k.name, ms);
+      add(byShape, `${k.name} ${k.inputShapes.map((s) => JSON.stringify(s)).join(' ')}`, ms);
+    }
+  }
+  optimizer.dispose();
+  model.dispose();
+  tf.dispose([batch, inputs, targets]);
+  const perStep = (m: Map<string, Group>) =>
+    [...m.entries()].map(([key, g]) => ({ key, ms: g.ms / steps, calls: g.calls / steps })).sort((a, b) => b.ms - a.ms);
+  const names = perStep(byName);
+  const shapes = perStep(byShape).slice(0, Number(values.top));
+  const report = { backend: describeBackend(info), variant: values.variant, profiledWallMsPerStep: wall / steps, kernelMsPerStep: kernelMs / steps, byKernel: names, byKernelAndShape: shapes };
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
+  console.log(`${report.backend}; variant ${report.variant}; profiled step ${report.profiledWallMsPerStep.toFixed(1)} ms wall, ${report.kernelMsPerStep.toFixed(1)} ms in kernels`);
+  const t = new Table({ head: ['kernel', 'ms/step', 'of kernel time', 'calls/step'], ...style });
+  for (const r of names) t.push([r.key, r.ms.toFixed(2), `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`, String(r.calls)]);
+  console.log(t.toString());
+  const s = new Table({ head: ['kernel, input shapes', 'ms/step', 'of kernel time', 'calls/step'], ...style });
+  for (const r of shapes) s.push([r.key, r.ms.toFixed(2), `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`, String(r.calls)]);
+  console.log(s.toString());
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack : error);
+  process.exitCode = 1;
+});
