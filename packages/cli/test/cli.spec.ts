@@ -35,13 +35,13 @@ describe('moderoute', () => {
   describe('train, inspect and eval', () => {
     it('should train a tiny MoD model, resume it, inspect its routing and evaluate it', async () => {
       const out = join(dir, 'run');
-      const first = await run('train', '--variant', 'mod', ...TINY, '--steps', '4', '--out', out, '--json');
+      const first = await run('train', '--variant', 'mod-every-other', ...TINY, '--steps', '4', '--out', out, '--json');
       assert.equal(first.code, EXIT.ok, first.err);
       const result = JSON.parse(first.out) as { step: number; stopReason: string; finalValidationBitsPerByte: number };
       assert.equal(result.step, 4);
       assert.equal(result.stopReason, 'completed');
       // More steps on the same run directory continue it.
-      const more = await run('train', '--variant', 'mod', ...TINY, '--steps', '6', '--out', out, '--json');
+      const more = await run('train', '--variant', 'mod-every-other', ...TINY, '--steps', '6', '--out', out, '--json');
       assert.equal((JSON.parse(more.out) as { resumedFrom: number }).resumedFrom, 4);
 
       const svg = join(dir, 'routing.svg');
@@ -90,7 +90,7 @@ describe('moderoute', () => {
       assert.equal(r.code, EXIT.usage);
       assert.match(r.err, /--steps \("many"\) must be an integer >= 1/);
       const v = await run('train', '--variant', 'moo');
-      assert.match(v.err, /--variant \("moo"\) must be one of dense, mod/);
+      assert.match(v.err, /--variant \("moo"\) must be one of dense, mod-every-other, mod-every-block/);
     });
 
     it('should explain a missing checkpoint and an unreadable config', async () => {
