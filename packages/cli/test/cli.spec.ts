@@ -26,7 +26,7 @@ describe('moderoute', () => {
     it('should list every command, and explain every option of train', async () => {
       const top = await run('--help');
       assert.equal(top.code, EXIT.ok);
-      for (const cmd of ['train', 'eval', 'inspect', 'generate']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
+      for (const cmd of ['train', 'eval', 'inspect', 'generate', 'reproduce']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
       const train = await run('train', '--help');
       for (const opt of ['--config', '--variant', '--steps', '--lr', '--data', '--out', '--no-resume', '--json', '--backend']) assert.ok(train.out.includes(opt), opt);
     });
@@ -81,6 +81,39 @@ describe('moderoute', () => {
       const noPredictor = await run('generate', '--checkpoint', out, '--prompt', 'We', '--max-tokens', '2', '--mode', 'predictor', '--backend', 'wasm');
       assert.equal(noPredictor.code, EXIT.usage);
       assert.match(noPredictor.err, /predictor/);
+    });
+  });
+
+  describe('reproduce', () => {
+    it('should run a spec file end to end, write the report and skip finished runs when run again', async () => {
+      const model = { width: 16, numLayers: 2, numHeads: 2, contextLength: 16 };
+      const spec = {
+        name: 'smoke',
+        budgetFlops: 4e8,
+        batchSize: 2,
+        seqLen: 16,
+        evalPoints: 2,
+        evalWindows: 2,
+        variants: [
+          { name: 'dense', model },
+          { name: 'mod', model: { ...model, schedule: { pattern: ['dense', { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.25 } } }] } } },
+        ],
+      };
+      const file = join(dir, 'spec.json');
+      writeFileSync(file, JSON.stringify(spec));
+      const out = join(dir, 'repro');
+      const r = await run('reproduce', '--spec', file, '--out', out, '--backend', 'wasm', '--json');
+      assert.equal(r.code, EXIT.ok, r.err);
+      const result = JSON.parse(r.out) as { rows: { variant: string; steps: number; trainingFlops: number; routedFractionPerBlock: number[] }[]; paths: { report: string } };
+      assert.deepEqual(result.rows.map((row) => row.variant), ['dense', 'mod']);
+      for (const row of result.rows) assert.ok(row.trainingFlops <= 4e8 && row.trainingFlops > 0.9 * 4e8, String(row.trainingFlops));
+      assert.ok(result.rows[1]!.steps > result.rows[0]!.steps, 'MoD takes more steps at the same budget');
+      assert.equal(result.rows[1]!.routedFractionPerBlock[1], 0.25);
+      assert.match(readFileSync(result.paths.report, 'utf8'), /\| mod \|/);
+      const again = await run('reproduce', '--spec', file, '--out', out, '--backend', 'wasm');
+      assert.equal(again.code, EXIT.ok, again.err);
+      assert.match(again.err, /dense: already finished/);
+      assert.match(again.out, /\| mod \|/);
     });
   });
 
