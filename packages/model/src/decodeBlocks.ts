@@ -5,18 +5,20 @@
 // over the step; a token that skips a block leaves no key or value in that block's cache.
 // Axis legend: n new tokens, D width, E experts (real, then integrated MoDE's no-ops), K
 // experts per token, s tokens a MoD stage selected among the n.
-import { ConfigError, gatherRows, linear, scatterAddRows, tf, type Tensor1D, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import { ConfigError, gatherRows, gelu, layerNorm, linear, scatterAddRows, tf, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
 import type {
   Block,
   BlockParts,
   ExpertBank,
+  LayerNormLayer,
   IntegratedModeBlock,
   ModBlock,
   MoeBlock,
   StagedModeBlock,
 } from '@moderoute/blocks';
+import { MlpLayer } from '@moderoute/blocks';
 import { CapacityPolicy, MixtureOfDepthsRouter, TokenChoiceRouter, type ExpertRoutingPlan, type MixtureOfDepthsPlan, type Router } from '@moderoute/routing';
-import { attendCached } from './cachedAttention.js';
+import { affine, attendCached, layerNormRow } from './cachedAttention.js';
 import { BlockDecodeState } from './kvCache.js';
 
 /** The causal decision rules of Mixture-of-Depths routers (section 3.5). */
@@ -113,30 +115,96 @@ function expertRule(router: Router<ExpertRoutingPlan>, experts: ExpertBank, wher
   return { ...base, capacity: Math.min(policy.capacity({ groupSize: n, numExperts, topK, training: false }), n) };
 }
 
+/** Which of the n tokens a MoD stage sends through its block, and their combine weights g(r) float32[s]. */
+interface DepthDecision {
+  readonly count: number;
+  /** int32[s] selected token indices, ascending; undefined when every token (s = n) or none is selected. */
+  readonly tokenIndex: Tensor1D | undefined;
+  readonly weights: Tensor1D | undefined;
+}
+
+/** The predictor MLP's variables of the built-in router, or undefined. */
+function predictorOf(router: MixtureOfDepthsRouter): { w1: Variable; b1: Variable; w2: Variable; b2: Variable } | undefined {
+  const v = router.namedVariables();
+  const [w1, b1, w2, b2] = [v['predictor.w1'], v['predictor.b1'], v['predictor.w2'], v['predictor.b2']];
+  return w1 && b1 && w2 && b2 ? { w1, b1, w2, b2 } : undefined;
+}
+
+function gateOf(router: MixtureOfDepthsRouter, r: Tensor1D): Tensor1D {
+  const gate = router.config.gate;
+  return gate === 'identity' ? r : gate === 'sigmoid' ? tf.sigmoid(r) : tf.tanh(r);
+}
+
 /**
  * The MoD stage: which of the n tokens go through the block, and their combine weights g(r).
- * For the built-in router's threshold rule this computes r = x w and g(r) directly (the same
- * ops as its route(), without the top-k selection, losses and metrics a decoding step does not
- * use); anything else goes through route() with the causal mode.
+ * For the built-in router this computes the rule directly with the ops its route() uses for the
+ * decision (threshold: r = x w; predictor: logit = gelu(x W1 + b1) w2 + b2, then r for the
+ * selected tokens only), reading the n decision values back once, without the top-k selection,
+ * losses and metrics a decoding step does not use; when no token is selected it creates no
+ * tensor. Any other router goes through route() with the causal mode.
  */
-function decideDepth(rule: DepthRule, x: Tensor2D): { count: number; tokenIndex: Tensor1D; weights: Tensor1D } {
+function decideDepth(rule: DepthRule, x: Tensor2D): DepthDecision {
   const [n, d] = x.shape;
   const router = rule.router;
-  if (rule.mode === 'threshold' && router instanceof MixtureOfDepthsRouter) {
+  const predictor = router instanceof MixtureOfDepthsRouter && rule.mode === 'predictor' ? predictorOf(router) : undefined;
+  if (router instanceof MixtureOfDepthsRouter && (rule.mode === 'threshold' || predictor !== undefined)) {
+    const w = router.weight as unknown as Tensor2D;
     // Shape: [n, D] x [D, 1] -> [n, 1] -> [n]
-    const r = tf.reshape(linear(x, router.weight as unknown as Tensor2D), [n]) as Tensor1D;
-    const rHost = r.dataSync();
+    let r: Tensor1D | undefined;
+    let decision: Tensor1D;
+    if (predictor === undefined) {
+      r = tf.reshape(linear(x, w), [n]) as Tensor1D;
+      decision = r;
+    } else {
+      // Shape: [n, D] -> [n, H] -> [n, 1] -> [n]
+      const hidden = gelu(linear(x, predictor.w1 as unknown as Tensor2D, predictor.b1 as unknown as Tensor1D));
+      decision = tf.reshape(linear(hidden, predictor.w2 as unknown as Tensor2D, predictor.b2 as unknown as Tensor1D), [n]) as Tensor1D;
+    }
+    const host = decision.dataSync();
     const selected: number[] = [];
-    for (let i = 0; i < n; i++) if ((rHost[i] as number) > 0) selected.push(i);
+    for (let i = 0; i < n; i++) if ((host[i] as number) > 0) selected.push(i);
+    const count = selected.length;
+    if (count === 0) return { count, tokenIndex: undefined, weights: undefined };
+    if (count === n) return { count, tokenIndex: undefined, weights: gateOf(router, r ?? (tf.reshape(linear(x, w), [n]) as Tensor1D)) };
     const tokenIndex = tf.tensor1d(Int32Array.from(selected), 'int32') as Tensor1D;
-    if (selected.length === 0) return { count: 0, tokenIndex, weights: tf.zeros([0]) };
-    const gathered = gatherRows(r, tokenIndex);
-    const gate = router.config.gate;
-    return { count: selected.length, tokenIndex, weights: gate === 'identity' ? gathered : gate === 'sigmoid' ? tf.sigmoid(gathered) : tf.tanh(gathered) };
+    // Shape: [n] -> [s], or [s, D] x [D, 1] -> [s]
+    const rs = r !== undefined ? gatherRows(r, tokenIndex) : (tf.reshape(linear(gatherRows(x, tokenIndex), w), [count]) as Tensor1D);
+    return { count, tokenIndex, weights: gateOf(router, rs) };
   }
   // Shape: [n, D] -> [1, n, D]; one sequence, every token real.
   const plan = rule.router.route(tf.reshape(x, [1, n, d]) as Tensor3D, { mode: rule.mode });
   return { count: plan.tokenIndex.shape[0], tokenIndex: plan.tokenIndex, weights: plan.combineWeights };
+}
+
+/** Rows of x float32[n, D] a decision selected: x itself when it selected every token. */
+function selectRows(x: Tensor2D, decision: DepthDecision): Tensor2D {
+  return decision.tokenIndex === undefined ? x : gatherRows(x, decision.tokenIndex);
+}
+
+/** x + the selected rows' update f float32[s, D] weighted by g(r), scattered back to float32[n, D]. */
+function addSelected(x: Tensor2D, f: Tensor2D, decision: DepthDecision): Tensor2D {
+  // Shape: [s, D] * [s, 1]
+  const rows = tf.mul(f, tf.reshape(decision.weights as Tensor1D, [decision.count, 1])) as Tensor2D;
+  return tf.add(x, decision.tokenIndex === undefined ? rows : scatterAddRows(rows, decision.tokenIndex, x.shape[0])) as Tensor2D;
+}
+
+/** The primitives a layer computes with (core's defaults unless a container rebinds them). */
+function opsOf(layer: LayerNormLayer | MlpLayer): { layerNorm?: unknown; linear?: unknown; gelu?: unknown } {
+  return (layer as unknown as { ops?: { layerNorm?: unknown; linear?: unknown; gelu?: unknown } }).ops ?? {};
+}
+
+/**
+ * Layer norm of the new tokens: one row (a decoding step) in fewer kernels (layerNormRow) when
+ * the layer uses core's layer norm; otherwise the layer's own.
+ */
+function norm(ln: LayerNormLayer, x: Tensor2D): Tensor2D {
+  return x.shape[0] === 1 && opsOf(ln).layerNorm === layerNorm ? layerNormRow(x, ln.gamma as unknown as Tensor1D, ln.beta as unknown as Tensor1D) : ln.apply(x);
+}
+
+/** The MLP gelu(x W1 + b1) W2 + b2 with fused products when the layer uses core's linear and gelu; otherwise the layer's own. */
+function mlp(layer: BlockParts['mlp'] & object, x: Tensor2D): Tensor2D {
+  if (!(layer instanceof MlpLayer) || opsOf(layer).linear !== linear || opsOf(layer).gelu !== gelu) return layer.apply(x);
+  return affine(gelu(affine(x, layer.w1 as unknown as Tensor2D, layer.b1 as unknown as Tensor1D)), layer.w2 as unknown as Tensor2D, layer.b2 as unknown as Tensor1D);
 }
 
 /**
@@ -209,9 +277,9 @@ function expertStage(rule: ExpertRule, state: BlockDecodeState, u: Tensor2D): { 
 
 /** Attention over the cache, then the dense MLP: the residual update f(x) of BlockParts.update. */
 function denseUpdate(parts: BlockParts, state: BlockDecodeState, x: Tensor2D): Tensor2D {
-  const a = attendCached(parts.attention, parts.ln1.apply(x), state.attention);
+  const a = attendCached(parts.attention, norm(parts.ln1, x), state.attention);
   if (parts.mlp === undefined) return a;
-  return tf.add(a, parts.mlp.apply(parts.ln2.apply(tf.add(x, a) as Tensor2D))) as Tensor2D;
+  return tf.add(a, mlp(parts.mlp, norm(parts.ln2, tf.add(x, a) as Tensor2D))) as Tensor2D;
 }
 
 /**
@@ -244,14 +312,13 @@ export function blockDecoder(block: Block, index: number, options: ResolvedDecod
         step(x) {
           const n = x.shape[0];
           state.stats.seen += n;
-          const { count, tokenIndex, weights } = decideDepth(rule, x);
-          if (count === 0) return tf.clone(x);
-          state.stats.attended += count;
-          state.stats.computed += count;
+          const decision = decideDepth(rule, x);
+          // A token that skips the block keeps x and writes nothing to the cache.
+          if (decision.count === 0) return x;
+          state.stats.attended += decision.count;
+          state.stats.computed += decision.count;
           // Shape: [n, D] -> selected [s, D]; f on them; weighted rows scattered back to [n, D]
-          const f = denseUpdate(mod.parts, state, gatherRows(x, tokenIndex));
-          const rows = tf.mul(f, tf.reshape(weights, [count, 1])) as Tensor2D;
-          return tf.add(x, scatterAddRows(rows, tokenIndex, n)) as Tensor2D;
+          return addSelected(x, denseUpdate(mod.parts, state, selectRows(x, decision)), decision);
         },
       };
     }
@@ -266,8 +333,8 @@ export function blockDecoder(block: Block, index: number, options: ResolvedDecod
           const n = x.shape[0];
           state.stats.seen += n;
           state.stats.attended += n;
-          const h = tf.add(x, attendCached(routed.parts.attention, routed.parts.ln1.apply(x), state.attention)) as Tensor2D;
-          const { update, computed } = expertStage(rule, state, routed.parts.ln2.apply(h));
+          const h = tf.add(x, attendCached(routed.parts.attention, norm(routed.parts.ln1, x), state.attention)) as Tensor2D;
+          const { update, computed } = expertStage(rule, state, norm(routed.parts.ln2, h));
           state.stats.computed += computed;
           return tf.add(h, update) as Tensor2D;
         },
@@ -283,16 +350,15 @@ export function blockDecoder(block: Block, index: number, options: ResolvedDecod
         step(x) {
           const n = x.shape[0];
           state.stats.seen += n;
-          const { count, tokenIndex, weights } = decideDepth(depth, x);
-          if (count === 0) return tf.clone(x);
-          state.stats.attended += count;
+          const decision = decideDepth(depth, x);
+          if (decision.count === 0) return x;
+          state.stats.attended += decision.count;
           // Shape: [n, D] -> selected [s, D]
-          const xs = gatherRows(x, tokenIndex);
-          const a = attendCached(staged.parts.attention, staged.parts.ln1.apply(xs), state.attention);
-          const { update, computed } = expertStage(experts, state, staged.parts.ln2.apply(tf.add(xs, a) as Tensor2D));
+          const xs = selectRows(x, decision);
+          const a = attendCached(staged.parts.attention, norm(staged.parts.ln1, xs), state.attention);
+          const { update, computed } = expertStage(experts, state, norm(staged.parts.ln2, tf.add(xs, a) as Tensor2D));
           state.stats.computed += computed;
-          const rows = tf.mul(tf.add(a, update), tf.reshape(weights, [count, 1])) as Tensor2D;
-          return tf.add(x, scatterAddRows(rows, tokenIndex, n)) as Tensor2D;
+          return addSelected(x, tf.add(a, update) as Tensor2D, decision);
         },
       };
     }

@@ -3,13 +3,13 @@
 // MoDE blocks process every token; a Mixture-of-Depths block (and the MoD stage of staged MoDE)
 // caches only the tokens its causal decision sent through it (Raposo et al. 2024, section 3.5: a
 // token that skips a block produces no key or value there).
-// Axis legend: H heads, Dh head width, S cached tokens, E experts (real plus no-op).
+// Axis legend: H heads, Dh head width, S cached tokens, n new tokens, E experts (real plus no-op).
 import { tf, type Tensor3D } from '@moderoute/core';
 import type { BlockKind } from '@moderoute/blocks';
 
 /** Keys and values of the tokens one block's attention has processed, in position order. */
 export class AttentionCache {
-  /** float32[H, Dh, S]: keys, stored transposed so that scores are a plain product q K. */
+  /** float32[H, S, Dh]: keys (scores are q K^T; appending copies H contiguous blocks, not H Dh strided rows). */
   private keyTensor: Tensor3D | undefined;
   /** float32[H, S, Dh]. */
   private valueTensor: Tensor3D | undefined;
@@ -28,14 +28,14 @@ export class AttentionCache {
   }
 
   /**
-   * Appends the keys float32[H, Dh, n] and values float32[H, n, Dh] of n new tokens. The new
+   * Appends the keys and values float32[H, n, Dh] of n new tokens. The new
    * cache tensors are kept out of any enclosing tf.tidy; the old ones are disposed.
    */
   append(keys: Tensor3D, values: Tensor3D): void {
     const oldK = this.keyTensor;
     const oldV = this.valueTensor;
-    // Shape: [H, Dh, S] ++ [H, Dh, n] -> [H, Dh, S + n]; [H, S, Dh] ++ [H, n, Dh] -> [H, S + n, Dh]
-    this.keyTensor = tf.keep(oldK === undefined ? tf.clone(keys) : (tf.concat([oldK, keys], 2) as Tensor3D));
+    // Shape: [H, S, Dh] ++ [H, n, Dh] -> [H, S + n, Dh]
+    this.keyTensor = tf.keep(oldK === undefined ? tf.clone(keys) : (tf.concat([oldK, keys], 1) as Tensor3D));
     this.valueTensor = tf.keep(oldV === undefined ? tf.clone(values) : (tf.concat([oldV, values], 1) as Tensor3D));
     if (oldK !== undefined) oldK.dispose();
     if (oldV !== undefined) oldV.dispose();

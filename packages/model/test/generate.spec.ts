@@ -41,6 +41,11 @@ const VARIANTS: Variant[] = [
     routed: { kind: 'mode-staged', numExperts: 3, depthRouter: 'mixture-of-depths', expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } } },
     mode: 'threshold',
   },
+  {
+    name: 'staged MoDE, predictor then dropless token-choice',
+    routed: { kind: 'mode-staged', numExperts: 2, depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor' } }, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } } },
+    mode: 'predictor',
+  },
   { name: 'integrated MoDE, token-choice top-1 over real and no-op experts, finite capacity', routed: { kind: 'mode-integrated', numExperts: 2, numNoopExperts: 2, expertRouter: positionTopOne } },
 ];
 
@@ -163,6 +168,31 @@ describe('Decoder', () => {
         } finally {
           decoder.dispose();
           model.dispose();
+        }
+      });
+    });
+
+    describe('when every token skips a MoD block (the decoding fast path)', () => {
+      it('should run only the decision there: no attention, MLP, gather or scatter kernel, and write nothing', async () => {
+        for (const causalMode of ['threshold', 'predictor'] as const) {
+          const model = create({ vocabSize: V, contextLength: 8, width: 8, numHeads: 2, numLayers: 2, seed: 4, schedule: { pattern: [{ kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode } } }, 'dense'] } });
+          // The rules select r > 0 (threshold) or logit > 0 (predictor): zero weights skip every token.
+          for (const v of Object.values(model.blocks[0]!.routers()[0]!.namedVariables?.() ?? {})) v.assign(tf.zeros(v.shape));
+          const decoder = new Decoder(model, { mode: causalMode });
+          try {
+            tf.dispose(decoder.feed([1, 2]));
+            const profile = await tf.profile(() => {
+              tf.dispose(decoder.feed([3]));
+            });
+            const names = profile.kernels.map((k) => k.name);
+            assert.equal(names.filter((k) => k === 'Softmax').length, 1, `${causalMode}: one attention (the dense block's): ${names.join(',')}`);
+            assert.equal(names.filter((k) => /Gather/.test(k)).length, 1, `${causalMode}: one gather (the token embedding): ${names.join(',')}`);
+            assert.ok(!names.some((k) => /Scatter/.test(k)), `${causalMode}: no scatter: ${names.join(',')}`);
+            assert.deepEqual(decoder.cacheLengths(), [0, 3]);
+          } finally {
+            decoder.dispose();
+            model.dispose();
+          }
         }
       });
     });
