@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ShapeError, concatOuter, splitOuter, tf, type Tensor } from '@moderoute/core';
+import { ShapeError, concatFlat, concatOuter, splitFlat, splitOuter, tf, type Tensor } from '@moderoute/core';
 import { checkSameGradients, dim, expectClose, expectNoLeaks, forEachBackend, randomTensor, runs } from '@moderoute/testing';
 
 describe('splitOuter', () => {
@@ -63,6 +63,65 @@ describe('concatOuter', () => {
       expectNoLeaks(() => concatOuter([a, b]), 'forward');
       expectNoLeaks(() => tf.grads((x: Tensor, y: Tensor) => tf.sum(tf.square(concatOuter([x, y]))))([a, b]), 'backward');
       tf.dispose([a, b]);
+    });
+  });
+});
+
+describe('concatFlat / splitFlat', () => {
+  const shapesArb = fc.array(fc.array(dim(1, 4), { maxLength: 3 }), { minLength: 1, maxLength: 5 });
+
+  forEachBackend(() => {
+    it('should equal tf.concat of the flattened tensors, value and gradients, on random shapes', () => {
+      fc.assert(
+        fc.property(shapesArb, fc.nat(1e6), (shapes, seed) => {
+          tf.tidy(() => {
+            const parts = shapes.map((s, i) => randomTensor(s, seed + i));
+            const flat = concatFlat(parts);
+            assert.deepEqual(flat.shape, [parts.reduce((n, p) => n + p.size, 0)]);
+            checkSameGradients((...ps) => concatFlat(ps), (...ps) => tf.concat(ps.map((p) => tf.reshape(p, [-1])), 0), parts);
+          });
+        }),
+        runs(20),
+      );
+    });
+
+    it('should split back to the original tensors, value and gradients, on random shapes', () => {
+      fc.assert(
+        fc.property(shapesArb, fc.nat(1e6), (shapes, seed) => {
+          tf.tidy(() => {
+            const parts = shapes.map((s, i) => randomTensor(s, seed + i));
+            const back = splitFlat(concatFlat(parts), shapes);
+            back.forEach((b, i) => {
+              assert.deepEqual(b.shape, shapes[i]);
+              assert.deepEqual(Array.from(b.dataSync()), Array.from((parts[i] as Tensor).dataSync()));
+            });
+            // Weigh the parts differently so that each part's gradient is checked.
+            const weigh = (ps: Tensor[]) => tf.concat(ps.map((p, i) => tf.reshape(tf.mul(p, i + 1), [-1])), 0);
+            const total = parts.reduce((n, p) => n + p.size, 0);
+            const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+            const x = randomTensor([total], seed + 99);
+            checkSameGradients((xx) => weigh(splitFlat(xx, shapes)), (xx) => weigh(shapes.length === 1 ? [xx] : tf.split(xx, sizes, 0)), [x]);
+          });
+        }),
+        runs(20),
+      );
+    });
+
+    it('should refuse a vector of another size', () => {
+      tf.tidy(() => {
+        assert.throws(() => splitFlat(tf.zeros([5]), [[2, 2]]), (e: unknown) => e instanceof ShapeError && /x\.shape/.test(e.message));
+      });
+    });
+
+    it('should not leak tensors, forward or backward', () => {
+      const a = randomTensor([2, 3], 1);
+      const b = randomTensor([4], 2);
+      expectNoLeaks(() => concatFlat([a, b]), 'forward');
+      expectNoLeaks(() => tf.grads((x: Tensor, y: Tensor) => tf.sum(tf.square(concatFlat([x, y]))))([a, b]), 'backward');
+      const flat = randomTensor([6], 3);
+      expectNoLeaks(() => splitFlat(flat, [[2], [2, 2]]), 'split forward');
+      expectNoLeaks(() => tf.grads((x: Tensor) => tf.sum(tf.square(splitFlat(x, [[2], [2, 2]])[1] as Tensor)))([flat]), 'split backward');
+      tf.dispose([a, b, flat]);
     });
   });
 });

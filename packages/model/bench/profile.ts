@@ -2,12 +2,12 @@
 // Runs tf.profile around a few training steps of one variant and prints kernel time grouped by
 // kernel name and by (kernel, input shapes), with the untimed remainder (dispatch, tape, JS).
 //
-//   tsx bench/profile.ts [--variant dense] [--backend wasm] [--steps 3] [--top 25] [--json]
+//   tsx bench/profile.ts [--variant dense] [--optimizer adamw|adam] [--backend wasm] [--steps 3] [--top 25] [--json]
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { BATCH, SEQ, VARIANTS } from './config.js';
+import { BATCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
 
 interface Group {
   ms: number;
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       variant: { type: 'string', default: 'dense' },
+      optimizer: { type: 'string', default: 'adamw' },
       backend: { type: 'string', default: 'wasm' },
       steps: { type: 'string', default: '3' },
       top: { type: 'string', default: '25' },
@@ -38,14 +39,15 @@ async function main(): Promise<void> {
   // The per-output NaN check reads every kernel's output back; it is not part of a real step.
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
-  const optimizer = tf.train.adam(1e-3);
+  if (!OPTIMIZERS.includes(values.optimizer as OptimizerName)) throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
+  const optimizer = await createBenchOptimizer(values.optimizer as OptimizerName, model.namedParameters());
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;
   const vars = model.trainableVariables();
   const step = () => {
     const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, vars);
-    optimizer.applyGradients(grads as never);
+    optimizer.apply(grads);
     tf.dispose(grads);
     value.dataSync();
     value.dispose();

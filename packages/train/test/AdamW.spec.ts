@@ -14,6 +14,63 @@ function grads(values: Record<string, number[]>): Map<string, Tensor> {
 
 const read = (p: Map<string, Variable>, name: string) => Array.from((p.get(name) as Variable).dataSync());
 
+/**
+ * The per-parameter formulation AdamW had before its moments moved to flat buffers (issue 7):
+ * the reference the flat update must agree with.
+ */
+class ReferenceAdamW {
+  readonly m = new Map<string, Tensor>();
+  readonly v = new Map<string, Tensor>();
+  t = 0;
+  constructor(
+    readonly params: Map<string, Variable>,
+    readonly c: { beta1: number; beta2: number; epsilon: number; weightDecay: number; clipNorm: number; decays: (name: string) => boolean },
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.zerosLike(p));
+      this.v.set(name, tf.zerosLike(p));
+    }
+  }
+  apply(grads: Map<string, Tensor>, lr: number): number {
+    const entries = [...grads.entries()];
+    const gradNorm = tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))).dataSync()[0] as number);
+    const t = ++this.t;
+    const scale = this.c.clipNorm > 0 ? Math.min(1, this.c.clipNorm / (gradNorm + 1e-6)) : 1;
+    const bc1 = 1 - this.c.beta1 ** t;
+    const bc2 = 1 - this.c.beta2 ** t;
+    for (const [name, grad] of entries) {
+      const p = this.params.get(name) as Variable;
+      const [mNew, vNew] = tf.tidy(() => {
+        const g = scale === 1 ? grad : tf.mul(grad, scale);
+        const mN = tf.add(tf.mul(this.m.get(name) as Tensor, this.c.beta1), tf.mul(g, 1 - this.c.beta1));
+        const vN = tf.add(tf.mul(this.v.get(name) as Tensor, this.c.beta2), tf.mul(tf.square(g), 1 - this.c.beta2));
+        const adam = tf.div(tf.div(mN, bc1), tf.add(tf.sqrt(tf.div(vN, bc2)), this.c.epsilon));
+        const lambda = this.c.decays(name) ? this.c.weightDecay : 0;
+        const delta = lambda > 0 ? tf.add(adam, tf.mul(p, lambda)) : adam;
+        p.assign(tf.sub(p, tf.mul(delta, lr)));
+        return [mN, vN];
+      });
+      tf.dispose([this.m.get(name) as Tensor, this.v.get(name) as Tensor]);
+      this.m.set(name, mNew);
+      this.v.set(name, vNew);
+    }
+    return gradNorm;
+  }
+  dispose(): void {
+    tf.dispose([...this.m.values(), ...this.v.values()]);
+  }
+}
+
+/** A random parameter set: 1-5 parameters of rank 0-3, some of them exempt from decay. */
+const paramSets = fc.record({
+  shapes: fc.array(fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 3 }), { minLength: 1, maxLength: 5 }),
+  biases: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+  missing: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+  clipNorm: fc.constantFrom(0, 0.5, 100),
+  weightDecay: fc.constantFrom(0, 0.1),
+  seed: fc.nat(1e5),
+});
+
 describe('AdamW', () => {
   forEachBackend(() => {
     describe('.apply', () => {
@@ -91,6 +148,75 @@ describe('AdamW', () => {
         opt.dispose();
       });
 
+      it('should agree with the per-parameter formulation on random parameter sets, with and without every gradient', () => {
+        fc.assert(
+          fc.property(paramSets, ({ shapes, biases, missing, clipNorm, weightDecay, seed }) => {
+            const names = shapes.map((_, i) => (biases[i] ? `l${i}.bias` : `l${i}.w`));
+            const init = shapes.map((shape, i) => randomTensor(shape, seed + i));
+            const pa = new Map(names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]));
+            const pb = new Map(names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]));
+            const config = { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay, clipNorm };
+            const fast = new AdamW(pa, config);
+            const ref = new ReferenceAdamW(pb, { ...config, decays: (n) => defaultDecayPredicate(n, []) });
+            const allGrads: Map<string, Tensor>[] = [];
+            for (let step = 0; step < 3; step++) {
+              // Step 1 leaves out the parameters marked missing (but never all of them).
+              const keep = names.filter((_, i) => step !== 1 || !missing[i] || i === 0);
+              const g = new Map(keep.map((n) => [n, randomTensor((pa.get(n) as Variable).shape, seed + 100 * (step + 1) + names.indexOf(n))]));
+              allGrads.push(g);
+              const { gradNorm } = fast.apply(g, 0.05);
+              const refNorm = ref.apply(g, 0.05);
+              expectClose([gradNorm], [refNorm], { rtol: 1e-5 });
+            }
+            const state = fast.getState();
+            for (const n of names) {
+              expectClose(pa.get(n) as Variable, pb.get(n) as Variable, { rtol: 1e-5, atol: 1e-6 });
+              expectClose(state.get(`m.${n}`) as Tensor, ref.m.get(n) as Tensor, { rtol: 1e-5, atol: 1e-7 });
+              expectClose(state.get(`v.${n}`) as Tensor, ref.v.get(n) as Tensor, { rtol: 1e-5, atol: 1e-9 });
+              assert.deepEqual((state.get(`m.${n}`) as Tensor).shape, (pa.get(n) as Variable).shape);
+            }
+            tf.dispose([...init, ...state.values(), ...allGrads.flatMap((g) => [...g.values()]), ...pa.values(), ...pb.values()]);
+            fast.dispose();
+            ref.dispose();
+          }),
+          runs(15),
+        );
+      });
+
+      it('should leave the weights and moments of parameters without a gradient exactly as they were', () => {
+        const p = params({ 'a.w': [1, 2], 'b.w': [3], 'c.bias': [4, 5, 6] });
+        const opt = new AdamW(p, { weightDecay: 0.1 });
+        const g1 = grads({ 'a.w': [1, 1], 'b.w': [2], 'c.bias': [1, -1, 1] });
+        opt.apply(g1, 0.1);
+        const before = opt.getState();
+        const b = read(p, 'b.w');
+        const g2 = grads({ 'a.w': [1, 1], 'c.bias': [1, 1, 1] });
+        opt.apply(g2, 0.1);
+        const after = opt.getState();
+        assert.deepEqual(read(p, 'b.w'), b);
+        assert.deepEqual(Array.from((after.get('m.b.w') as Tensor).dataSync()), Array.from((before.get('m.b.w') as Tensor).dataSync()));
+        assert.deepEqual(Array.from((after.get('v.b.w') as Tensor).dataSync()), Array.from((before.get('v.b.w') as Tensor).dataSync()));
+        assert.notDeepEqual(Array.from((after.get('m.a.w') as Tensor).dataSync()), Array.from((before.get('m.a.w') as Tensor).dataSync()));
+        tf.dispose([...before.values(), ...after.values(), ...g1.values(), ...g2.values(), ...p.values()]);
+        opt.dispose();
+      });
+
+      it('should not leak tensors with a partial gradient set, and free everything on dispose', () => {
+        const start = tf.memory().numTensors;
+        const init = [randomTensor([3, 4], 1), tf.ones([4]), randomTensor([2], 5)];
+        const p = new Map([['w', tf.variable(init[0] as Tensor)], ['ln.gamma', tf.variable(init[1] as Tensor)], ['u', tf.variable(init[2] as Tensor)]]);
+        const opt = new AdamW(p);
+        const g = new Map<string, Tensor>([['w', randomTensor([3, 4], 2)], ['ln.gamma', randomTensor([4], 3)]]);
+        opt.apply(g, 1e-3);
+        expectNoLeaks(() => {
+          opt.apply(g, 1e-3);
+          opt.apply(g, 1e-3);
+        }, 'apply with a partial gradient set');
+        opt.dispose();
+        tf.dispose([...init, ...g.values(), ...p.values()]);
+        assert.equal(tf.memory().numTensors, start);
+      });
+
       it('should not leak tensors', () => {
         const p = new Map([['w', tf.variable(randomTensor([3, 4], 1))], ['ln.gamma', tf.variable(tf.ones([4]))]]);
         const opt = new AdamW(p);
@@ -134,6 +260,24 @@ describe('AdamW', () => {
           }),
           runs(5),
         );
+      });
+
+      it('should restore from host tensors as a checkpoint reads them', () => {
+        const p = params({ 'a.w': [1, 2], 'b.bias': [3] });
+        const opt = new AdamW(p);
+        const host = new Map([
+          ['step', { dtype: 'I32' as const, shape: [], data: Int32Array.from([4]) }],
+          ['m.a.w', { dtype: 'F32' as const, shape: [2], data: Float32Array.from([0.5, -0.5]) }],
+          ['v.a.w', { dtype: 'F32' as const, shape: [2], data: Float32Array.from([0.25, 0.125]) }],
+          ['m.b.bias', { dtype: 'F32' as const, shape: [1], data: Float32Array.from([2]) }],
+          ['v.b.bias', { dtype: 'F32' as const, shape: [1], data: Float32Array.from([3]) }],
+        ]);
+        opt.setState(host);
+        assert.equal(opt.step, 4);
+        const state = opt.getState();
+        for (const [k, x] of host) if (k !== 'step') assert.deepEqual(Array.from((state.get(k) as Tensor).dataSync()), Array.from(x.data), k);
+        tf.dispose([...state.values(), ...p.values()]);
+        opt.dispose();
       });
 
       it('should refuse a state for other parameters and change nothing', () => {

@@ -1,4 +1,5 @@
 // The differentiable primitives every later package builds on, as one injectable record.
+import './identity.js';
 import { gelu } from './activations.js';
 import { multiHeadAttention, scaledDotProductAttention } from './attention.js';
 import { embedding, gatherRows, scatterAddRows } from './gather.js';
@@ -10,7 +11,8 @@ export * from './attention.js';
 export * from './gather.js';
 export * from './layerNorm.js';
 export * from './linear.js';
-export { concatOuter, splitOuter, CONCAT_OUTER, SPLIT_OUTER } from './layout.js';
+export { concatFlat, concatOuter, splitFlat, splitOuter, CONCAT_FLAT, CONCAT_OUTER, SPLIT_FLAT, SPLIT_OUTER } from './layout.js';
+export { SHARED_IDENTITY } from './identity.js';
 export { batchMatMul, columnSum, matmul2d, prefersExplicitTranspose, transpose2d, transposeLast, SLICED_BATCH_MATMUL, SLICED_MIN_MACS } from './matmul.js';
 
 /**

@@ -14,6 +14,8 @@ import { prefersExplicitTranspose, type WasmHeapBackend } from './matmul.js';
 /** Kernel names of the wasm implementations. */
 export const SPLIT_OUTER = 'ModerouteSplitOuter';
 export const CONCAT_OUTER = 'ModerouteConcatOuter';
+export const CONCAT_FLAT = 'ModerouteConcatFlat';
+export const SPLIT_FLAT = 'ModerouteSplitFlat';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
@@ -46,6 +48,51 @@ function concatOuterKernel({ inputs, backend }: KernelArgs): TensorInfo {
     offset += src.length;
   }
   return out;
+}
+
+/** wasm: tensors of any shapes -> float32[sum of sizes], their row-major values one after another. */
+function concatFlatKernel({ inputs, backend }: KernelArgs): TensorInfo {
+  const be = backend as WasmHeapBackend;
+  const parts = Object.keys(inputs).sort((a, b) => Number(a) - Number(b)).map((k) => inputs[k] as TensorInfo);
+  const out = be.makeOutput([parts.reduce((s, p) => s + tf.util.sizeFromShape(p.shape), 0)], 'float32');
+  const dst = be.typedArrayFromHeap(out);
+  let offset = 0;
+  for (const p of parts) {
+    const src = be.typedArrayFromHeap(p);
+    dst.set(src, offset);
+    offset += src.length;
+  }
+  return out;
+}
+
+/** wasm: float32[N] -> consecutive blocks of it, as tensors of the given shapes. */
+function splitFlatKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const be = backend as WasmHeapBackend;
+  const x = inputs['x'] as TensorInfo;
+  const { shapes } = attrs as unknown as { shapes: number[][] };
+  const outs = shapes.map((shape) => be.makeOutput(shape, 'float32'));
+  const src = be.typedArrayFromHeap(x);
+  let offset = 0;
+  for (const o of outs) {
+    const dst = be.typedArrayFromHeap(o);
+    dst.set(src.subarray(offset, offset + dst.length));
+    offset += dst.length;
+  }
+  return outs;
+}
+
+if (tf.getKernel(CONCAT_FLAT, 'wasm') === undefined) {
+  tf.registerKernel({ kernelName: CONCAT_FLAT, backendName: 'wasm', kernelFunc: concatFlatKernel as never });
+  tf.registerKernel({ kernelName: SPLIT_FLAT, backendName: 'wasm', kernelFunc: splitFlatKernel as never });
+  tf.registerGradient({
+    kernelName: CONCAT_FLAT,
+    inputsToSave: [],
+    gradFunc: (dy, _saved, attrs) => {
+      const parts = splitFlat(dy as Tensor, (attrs as unknown as { shapes: number[][] }).shapes);
+      return Object.fromEntries(parts.map((p, i) => [String(i), () => p]));
+    },
+  });
+  tf.registerGradient({ kernelName: SPLIT_FLAT, gradFunc: (dy) => ({ x: () => concatFlat(dy as Tensor[]) }) });
 }
 
 if (tf.getKernel(SPLIT_OUTER, 'wasm') === undefined) {
@@ -97,4 +144,27 @@ export function concatOuter(parts: Tensor[]): Tensor {
   if (!parts.every(useKernels)) return tf.concat(parts, 0);
   const inputs = Object.fromEntries(parts.map((p, i) => [String(i), p]));
   return tf.engine().runKernel(CONCAT_OUTER, inputs, { sizes: parts.map((p) => p.shape[0] as number) }) as Tensor;
+}
+
+/**
+ * Tensors of any shapes -> float32[sum of sizes]: each one's values in row-major order, one after
+ * another (tf.concat of the flattened tensors, without a Reshape per tensor on wasm).
+ */
+export function concatFlat(parts: Tensor[]): Tensor {
+  if (parts.length === 0) throw new ShapeError('parts', '[]', 'at least one tensor');
+  if (parts.length === 1) return tf.reshape(parts[0] as Tensor, [(parts[0] as Tensor).size]);
+  if (!parts.every(useKernels)) return tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [p.size])), 0));
+  const inputs = Object.fromEntries(parts.map((p, i) => [String(i), p]));
+  return tf.engine().runKernel(CONCAT_FLAT, inputs, { shapes: parts.map((p) => [...p.shape]) } as never) as Tensor;
+}
+
+/** float32[N] -> consecutive blocks as tensors of `shapes` (sizes summing to N); concatFlat's inverse. */
+export function splitFlat(x: Tensor, shapes: readonly (readonly number[])[]): Tensor[] {
+  const sizes = shapes.map((s) => tf.util.sizeFromShape(s as number[]));
+  if (x.rank !== 1 || shapes.length < 1 || sizes.reduce((a, b) => a + b, 0) !== x.size) {
+    throw new ShapeError('x.shape', x.shape, `[N] with N the total size of ${JSON.stringify(shapes)}`);
+  }
+  if (shapes.length === 1) return [tf.reshape(x, shapes[0] as number[])];
+  if (!useKernels(x)) return tf.tidy(() => tf.split(x, sizes, 0).map((p, i) => tf.reshape(p, shapes[i] as number[])));
+  return tf.engine().runKernel(SPLIT_FLAT, { x }, { shapes: shapes.map((s) => [...s]) } as never) as Tensor[];
 }

@@ -15,7 +15,7 @@
 // GPT-style configs. lambda is 0 for parameters the decay predicate excludes (biases and norm
 // gains by default). Parameters without a gradient in an update are left untouched (no moment
 // update, no decay), as in PyTorch.
-import { ConfigError, requireInt, requireNumber, tf, type NamedTensorMap, type Tensor, type Variable } from '@moderoute/core';
+import { ConfigError, concatFlat, requireInt, requireNumber, splitFlat, tf, type NamedTensorMap, type Tensor, type Variable } from '@moderoute/core';
 import type { HostTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError } from '../errors.js';
 
@@ -68,7 +68,27 @@ export interface AdamWStepResult {
 /** Prefixes of the optimizer state tensors (`m.<name>`, `v.<name>`) and the step tensor. */
 export const OPTIMIZER_STATE = { step: 'step', m: 'm.', v: 'v.' } as const;
 
-/** AdamW over named variables. Owns its moment variables: call dispose() when done. */
+/** Where one parameter's moments sit in the flat moment buffers. */
+interface Slot {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly offset: number;
+  readonly size: number;
+  readonly decays: boolean;
+}
+
+/**
+ * AdamW over named variables. Owns its moment variables: call dispose() when done.
+ *
+ * The moments of all parameters live in two flat float32 buffers (parameter order, each
+ * parameter one contiguous block), so that an update runs each equation above once over every
+ * parameter: the gradients and parameters are flattened and concatenated (core's concatFlat),
+ * the update is a dozen elementwise kernels on the flat vectors, and the new parameters are
+ * split back (splitFlat) and assigned: 23 kernels per update. Per-parameter updates took 1028
+ * kernels for the bench model's 54 parameters (10.6-12.3 ms on wasm against 7.0-7.3 now),
+ * which cost more in dispatch than in arithmetic. The state is still exported and imported per parameter name (`m.<name>`,
+ * `v.<name>`), so checkpoints do not depend on this layout.
+ */
 export class AdamW {
   readonly className = 'AdamW';
   private readonly beta1: number;
@@ -76,9 +96,16 @@ export class AdamW {
   private readonly epsilon: number;
   private readonly weightDecay: number;
   private readonly clipNorm: number;
-  private readonly decays = new Map<string, boolean>();
-  private readonly m = new Map<string, Variable>();
-  private readonly v = new Map<string, Variable>();
+  private readonly slots: readonly Slot[];
+  private readonly slotOf = new Map<string, Slot>();
+  private readonly total: number;
+  /** float32[total] first and second moments, parameter blocks in `slots` order. */
+  private m: Variable | undefined;
+  private v: Variable | undefined;
+  /** float32[total]: lambda for decayed parameters, 0 elsewhere (undefined when all or none decay). */
+  private decayVector: Tensor | undefined;
+  /** bool[total] for the last partial gradient set, by its presence signature. */
+  private presence: { key: string; mask: Tensor } | undefined;
   private t = 0;
 
   constructor(
@@ -94,14 +121,27 @@ export class AdamW {
     const clip = config.clipNorm ?? 1;
     this.clipNorm = clip === Infinity ? 0 : requireNumber('clipNorm', clip, { min: 0 });
     const decay = config.decay ?? defaultDecayPredicate;
+    const slots: Slot[] = [];
+    let offset = 0;
     for (const [name, p] of params) {
-      this.decays.set(name, decay(name, p.shape));
-      // tf.variable keeps its initial tensor alive beside it: dispose that one.
-      for (const moments of [this.m, this.v]) {
-        const zeros = tf.zerosLike(p);
-        moments.set(name, tf.variable(zeros, false));
-        zeros.dispose();
-      }
+      if (p.dtype !== 'float32') throw new ConfigError(`params["${name}"].dtype`, p.dtype, 'float32');
+      const slot = { name, shape: [...p.shape], offset, size: p.size, decays: decay(name, p.shape) };
+      slots.push(slot);
+      this.slotOf.set(name, slot);
+      offset += p.size;
+    }
+    this.slots = slots;
+    this.total = offset;
+    // tf.variable keeps its initial tensor alive beside it: dispose that one.
+    const zeros = tf.zeros([offset]);
+    this.m = tf.variable(zeros, false);
+    this.v = tf.variable(zeros, false);
+    zeros.dispose();
+    const decayed = slots.filter((s) => s.decays).reduce((n, s) => n + s.size, 0);
+    if (this.weightDecay > 0 && decayed > 0 && decayed < offset) {
+      const lambda = new Float32Array(offset);
+      for (const s of slots) if (s.decays) lambda.fill(this.weightDecay, s.offset, s.offset + s.size);
+      this.decayVector = tf.tensor1d(lambda);
     }
   }
 
@@ -112,11 +152,28 @@ export class AdamW {
 
   /** Whether `name` gets weight decay. */
   decaysParameter(name: string): boolean {
-    return this.decays.get(name) ?? false;
+    return this.slotOf.get(name)?.decays ?? false;
   }
 
   getConfig(): { beta1: number; beta2: number; epsilon: number; weightDecay: number; clipNorm: number } {
     return { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, weightDecay: this.weightDecay, clipNorm: this.clipNorm };
+  }
+
+  private moments(): [Variable, Variable] {
+    if (this.m === undefined || this.v === undefined) throw new ConfigError('optimizer', 'disposed', 'an AdamW that was not disposed');
+    return [this.m, this.v];
+  }
+
+  /** bool[total]: true where the parameter has a gradient in this update (cached by signature). */
+  private presenceMask(present: readonly boolean[]): Tensor {
+    const key = present.map((x) => (x ? '1' : '0')).join('');
+    if (this.presence?.key !== key) {
+      this.presence?.mask.dispose();
+      const mask = new Uint8Array(this.total);
+      this.slots.forEach((s, i) => present[i] && mask.fill(1, s.offset, s.offset + s.size));
+      this.presence = { key, mask: tf.keep(tf.tensor1d(mask, 'bool')) };
+    }
+    return this.presence.mask;
   }
 
   /**
@@ -125,42 +182,69 @@ export class AdamW {
    */
   apply(grads: ReadonlyMap<string, Tensor> | NamedTensorMap, lr: number): AdamWStepResult {
     requireNumber('lr', lr, { min: 0 });
+    const [m, v] = this.moments();
     const entries = grads instanceof Map ? [...grads.entries()] : Object.entries(grads as NamedTensorMap);
+    const byName = new Map<string, Tensor>();
     for (const [name, g] of entries) {
       const p = this.params.get(name);
       if (p === undefined) throw new ConfigError('grads', name, `a parameter name of this optimizer (${this.params.size} known)`);
       if (!tf.util.arraysEqual(g.shape, p.shape)) throw new ConfigError(`grads["${name}"].shape`, g.shape, `[${p.shape.join(', ')}] like the parameter`);
+      byName.set(name, g);
     }
+    const present = this.slots.map((s) => byName.has(s.name));
+    const some = present.some((x) => x);
+    const all = present.every((x) => x);
+    // Every gradient as one flat vector, zeros for parameters without one (kept in a tidy-free
+    // closure: the norm is read back before anything is assigned).
+    const flatGrad = (): Tensor =>
+      concatFlat(this.slots.map((s) => {
+        const g = byName.get(s.name);
+        if (g === undefined) return tf.zeros([s.size]);
+        return g.dtype === 'float32' ? g : tf.cast(g, 'float32');
+      }));
     // ||G||_2 over every gradient; read back once (it decides whether to apply, and is logged).
-    const gradNorm = tf.tidy(() => {
-      const sq = entries.map(([, g]) => tf.sum(tf.square(tf.cast(g, 'float32'))));
-      return sq.length === 0 ? 0 : tf.sqrt(tf.addN(sq)).dataSync()[0] as number;
-    });
-    if (!Number.isFinite(gradNorm)) return { gradNorm, applied: false, step: this.t };
+    const g0 = some ? tf.tidy(() => tf.keep(flatGrad())) : undefined;
+    let gradNorm = 0;
+    try {
+      if (g0 !== undefined) gradNorm = tf.tidy(() => tf.sqrt(tf.sum(tf.square(g0))).dataSync()[0] as number);
+      if (!Number.isFinite(gradNorm)) return { gradNorm, applied: false, step: this.t };
 
-    const t = this.t + 1;
-    const scale = this.clipNorm > 0 ? Math.min(1, this.clipNorm / (gradNorm + 1e-6)) : 1;
-    const bc1 = 1 - this.beta1 ** t;
-    const bc2 = 1 - this.beta2 ** t;
-    tf.tidy(() => {
-      for (const [name, grad] of entries) {
-        const p = this.params.get(name) as Variable;
-        const m = this.m.get(name) as Variable;
-        const v = this.v.get(name) as Variable;
-        const g = scale === 1 ? grad : tf.mul(grad, scale);
-        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        // mhat / (sqrt(vhat) + eps)
-        const adam = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon));
-        const lambda = this.decays.get(name) ? this.weightDecay : 0;
-        const delta = lambda > 0 ? tf.add(adam, tf.mul(p, lambda)) : adam;
-        m.assign(mNew);
-        v.assign(vNew);
-        p.assign(tf.sub(p, tf.mul(delta, lr)));
+      const t = this.t + 1;
+      const scale = this.clipNorm > 0 ? Math.min(1, this.clipNorm / (gradNorm + 1e-6)) : 1;
+      const bc1 = 1 - this.beta1 ** t;
+      const bc2 = 1 - this.beta2 ** t;
+      if (g0 !== undefined) {
+        tf.tidy(() => {
+          const withGrad = this.slots.filter((_, i) => present[i]);
+          const p = concatFlat(this.slots.map((s) => this.params.get(s.name) as Variable));
+          const g = scale === 1 ? g0 : tf.mul(g0, scale);
+          let mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+          let vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+          // mhat / (sqrt(vhat) + eps)
+          const adam = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon));
+          const anyDecay = this.weightDecay > 0 && withGrad.some((s) => s.decays);
+          const delta = !anyDecay ? adam : tf.add(adam, this.decayVector !== undefined ? tf.mul(p, this.decayVector) : tf.mul(p, this.weightDecay));
+          let pNew = tf.sub(p, tf.mul(delta, lr));
+          if (!all) {
+            // Parameters without a gradient keep their weights and moments.
+            const mask = this.presenceMask(present);
+            mNew = tf.where(mask, mNew, m);
+            vNew = tf.where(mask, vNew, v);
+            pNew = tf.where(mask, pNew, p);
+          }
+          m.assign(mNew);
+          v.assign(vNew);
+          const parts = splitFlat(pNew, this.slots.map((s) => s.shape));
+          this.slots.forEach((s, i) => {
+            if (present[i]) (this.params.get(s.name) as Variable).assign(parts[i] as Tensor);
+          });
+        });
       }
-    });
-    this.t = t;
-    return { gradNorm, applied: true, step: t };
+      this.t = t;
+      return { gradNorm, applied: true, step: t };
+    } finally {
+      g0?.dispose();
+    }
   }
 
   /**
@@ -168,11 +252,15 @@ export class AdamW {
    * `m.<name>` and `v.<name>` float32 of its shape. The caller disposes them.
    */
   getState(): Map<string, Tensor> {
+    const [m, v] = this.moments();
     const out = new Map<string, Tensor>();
     out.set(OPTIMIZER_STATE.step, tf.scalar(this.t, 'int32'));
-    for (const name of this.params.keys()) {
-      out.set(OPTIMIZER_STATE.m + name, tf.clone(this.m.get(name) as Variable));
-      out.set(OPTIMIZER_STATE.v + name, tf.clone(this.v.get(name) as Variable));
+    // One read of each buffer; every slice is copied into a tensor of its own.
+    const mHost = m.dataSync() as Float32Array;
+    const vHost = v.dataSync() as Float32Array;
+    for (const s of this.slots) {
+      out.set(OPTIMIZER_STATE.m + s.name, tf.tensor(mHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
+      out.set(OPTIMIZER_STATE.v + s.name, tf.tensor(vHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
     }
     return out;
   }
@@ -182,6 +270,7 @@ export class AdamW {
    * assigned, so a mismatched state changes nothing. `file` names the source in errors.
    */
   setState(state: ReadonlyMap<string, Tensor | HostTensor>, file = 'optimizer state'): void {
+    const [m, v] = this.moments();
     const expected = new Map<string, readonly number[]>([[OPTIMIZER_STATE.step, []]]);
     for (const [name, p] of this.params) {
       expected.set(OPTIMIZER_STATE.m + name, p.shape);
@@ -192,22 +281,28 @@ export class AdamW {
     const stepEntry = state.get(OPTIMIZER_STATE.step) as Tensor | HostTensor;
     const step = (stepEntry instanceof tf.Tensor ? stepEntry.dataSync()[0] : stepEntry.data[0]) as number;
     if (!Number.isInteger(step) || step < 0) throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
-    const asFloat = (x: Tensor | HostTensor): Tensor =>
-      x instanceof tf.Tensor ? tf.cast(x, 'float32') : tf.tensor(Float32Array.from(x.data), [...x.shape], 'float32');
-    tf.tidy(() => {
-      for (const name of this.params.keys()) {
-        (this.m.get(name) as Variable).assign(asFloat(state.get(OPTIMIZER_STATE.m + name) as Tensor | HostTensor));
-        (this.v.get(name) as Variable).assign(asFloat(state.get(OPTIMIZER_STATE.v + name) as Tensor | HostTensor));
+    const flat = (prefix: string): Tensor => {
+      const host = new Float32Array(this.total);
+      for (const s of this.slots) {
+        const x = state.get(prefix + s.name) as Tensor | HostTensor;
+        host.set(x instanceof tf.Tensor ? x.dataSync() : x.data, s.offset);
       }
+      return tf.tensor1d(host);
+    };
+    tf.tidy(() => {
+      m.assign(flat(OPTIMIZER_STATE.m));
+      v.assign(flat(OPTIMIZER_STATE.v));
     });
     this.t = step;
   }
 
   /** Frees the moment variables (not the parameters). */
   dispose(): void {
-    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
-    this.m.clear();
-    this.v.clear();
+    tf.dispose([this.m, this.v, this.decayVector, this.presence?.mask].filter((x): x is Tensor => x !== undefined));
+    this.m = undefined;
+    this.v = undefined;
+    this.decayVector = undefined;
+    this.presence = undefined;
   }
 }
 
