@@ -1,6 +1,7 @@
 // The moderoute command line: one subcommand per job. Results go to stdout, progress and notes
 // to stderr; typed errors print one line and exit 2.
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -19,6 +20,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program.addCommand(inspectCommand(io));
   program.addCommand(generateCommand(io));
   program.addCommand(reproduceCommand(io, setExit));
+  program.addCommand(benchCommand(io));
   for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   return program;
 }

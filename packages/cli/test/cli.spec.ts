@@ -26,7 +26,7 @@ describe('moderoute', () => {
     it('should list every command, and explain every option of train', async () => {
       const top = await run('--help');
       assert.equal(top.code, EXIT.ok);
-      for (const cmd of ['train', 'eval', 'inspect', 'generate', 'reproduce']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
+      for (const cmd of ['train', 'eval', 'inspect', 'generate', 'reproduce', 'bench']) assert.match(top.out, new RegExp(`\\b${cmd}\\b`));
       const train = await run('train', '--help');
       for (const opt of ['--config', '--variant', '--steps', '--lr', '--data', '--out', '--no-resume', '--json', '--backend']) assert.ok(train.out.includes(opt), opt);
     });
@@ -114,6 +114,21 @@ describe('moderoute', () => {
       assert.equal(again.code, EXIT.ok, again.err);
       assert.match(again.err, /dense: already finished/);
       assert.match(again.out, /\| mod \|/);
+    });
+  });
+
+  describe('bench', () => {
+    it('should time a variant at the bench config and report against the matmul peak', async () => {
+      const r = await run('bench', '--only', 'dense', '--steps', '1', '--passes', '1', '--no-peer', '--json');
+      assert.equal(r.code, EXIT.ok, r.err);
+      const report = JSON.parse(r.out) as { backend: string; matmulPeakGflops: number; peakRssMb: number; variants: Record<string, { msPerStep: number; flopsPerStep: number; fractionOfPeak: number }>; peerUnavailable: string };
+      assert.equal(report.backend, 'wasm');
+      assert.ok(report.matmulPeakGflops > 0 && report.peakRssMb > 0);
+      const dense = report.variants['dense']!;
+      assert.ok(dense.msPerStep > 0 && dense.fractionOfPeak > 0 && dense.fractionOfPeak < 1.5);
+      // 5.84 GFLOP per step at the bench config (PERF-NOTES.md), from the analytic count.
+      assert.ok(Math.abs(dense.flopsPerStep - 5.84e9) < 0.02e9, String(dense.flopsPerStep));
+      assert.equal(report.peerUnavailable, '--no-peer');
     });
   });
 

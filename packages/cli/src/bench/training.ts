@@ -1,8 +1,7 @@
-// `pnpm bench`: training steps at the bench config on one backend, for every block kind, measured
-// side by side in one run, with the backend's 2-D matmul peak; and the cost of routing itself
-// (router + selection + dispatch + combine, forward and backward) against the dense block it routes.
-//
-//   pnpm bench [--backend wasm] [--steps N] [--passes N] [--only dense,mod] [--baseline] [--optimizer adamw|adam] [--compare-adam] [--no-peer] [--json]
+// The training-step benchmark behind `moderoute bench` (and `pnpm bench`): training steps at the
+// bench config on one backend, for every block kind, measured side by side in one run, with the
+// backend's 2-D matmul peak; and the cost of routing itself (router + selection + dispatch +
+// combine, forward and backward) against the dense block it routes.
 //
 // Bench config (config.ts, the issues'): vocabulary 256, width 128, 4 layers, 4 heads, sequence
 // 128, batch 8, MLP 4x, trained with @moderoute/train's AdamW (the trainer's optimizer). Routed
@@ -12,21 +11,18 @@
 // and the report gives moderoute's step time over the peer's (issue 7).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { ContainerModule } from 'inversify';
 import Table from 'cli-table3';
-import { CORE_IDS, bestTimeMs, defaultPrimitives, describeBackend, initBackend, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import { CORE_IDS, ConfigError, bestTimeMs, defaultPrimitives, describeBackend, initBackend, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import { combineRows, dispatchRows } from '@moderoute/routing';
 import { ParameterStore, resolveBlockSpec, type Block, BLOCKS_IDS } from '@moderoute/blocks';
-import { MODEL_IDS, createContainer, type LanguageModelConfig } from "@moderoute/model";
+import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
 import { baselinePrimitives } from './baselineAttention.js';
 import { BATCH, BENCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
 
-/** The peer script, resolved from the repository root (shared/ sits beside the clone). */
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const DEFAULT_PEER_SCRIPT = resolve(REPO_ROOT, '../shared/peers/torch_tiny_lm.py');
+/** The peer script: shared/ sits beside the repository, whose root is the working directory. */
+export const DEFAULT_PEER_SCRIPT = resolve(process.cwd(), '../shared/peers/torch_tiny_lm.py');
 
 /** The peer's figures, or why there are none. */
 export type PeerResult =
@@ -152,54 +148,40 @@ function benchRouting(reps: number): Record<string, { ms: number; denseBlockMs: 
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      backend: { type: 'string', default: 'wasm' },
-      steps: { type: 'string', default: '5' },
-      passes: { type: 'string', default: '2' },
-      only: { type: 'string' },
-      baseline: { type: 'boolean', default: false },
-      optimizer: { type: 'string', default: 'adamw' },
-      'compare-adam': { type: 'boolean', default: false },
-      peer: { type: 'string', default: DEFAULT_PEER_SCRIPT },
-      'no-peer': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log([
-      'Usage: pnpm bench [--backend wasm|cpu|tensorflow] [--steps N] [--passes N] [--only NAMES] [--baseline] [--optimizer adamw|adam] [--compare-adam] [--peer PATH | --no-peer] [--json]',
-      '  --steps     timed training steps per variant after 2 warm-up steps (default 5; the best is reported)',
-      '  --passes    passes over all variants, each on a fresh model (default 2; each variant keeps its best)',
-      `  --only      comma-separated variants to run (default all: ${Object.keys(VARIANTS).join(', ')}); skips the routing table`,
-      '  --baseline  also train dense with the attention of before issue 7, right after dense (A/B in one run)',
-      "  --optimizer adamw (default: @moderoute/train's AdamW, decay 0.1, clipping at 1, as the trainer runs it) or adam (tf.train.adam)",
-      '  --compare-adam  also train dense and MoD with tf.train.adam, each right after its AdamW run',
-      `  --peer      the PyTorch peer script (default ${DEFAULT_PEER_SCRIPT}); --no-peer skips it`,
-      '  --json      one JSON object instead of tables',
-    ].join('\n'));
-    return;
-  }
-  const steps = Number(values.steps);
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps (${values.steps}) must be an integer >= 1`);
-  const passes = Number(values.passes);
-  if (!Number.isInteger(passes) || passes < 1) throw new Error(`--passes (${values.passes}) must be an integer >= 1`);
-  const optimizerName = values.optimizer as OptimizerName;
-  if (!OPTIMIZERS.includes(optimizerName)) throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
-  const only = values.only?.split(',');
-  for (const name of only ?? []) if (!(name in VARIANTS)) throw new Error(`--only (${name}) must name variants among ${Object.keys(VARIANTS).join(', ')}`);
-  const info = await initBackend({ backend: values.backend ?? 'wasm' });
-  const log = (s: string) => values.json || console.error(s);
+export interface TrainingBenchOptions {
+  readonly backend: string;
+  /** Timed training steps per variant after 2 warm-up steps (the best is reported). */
+  readonly steps: number;
+  /** Passes over all variants, each on a fresh model; each variant keeps its best pass. */
+  readonly passes: number;
+  /** Variants to run (default all); skips the routing table. */
+  readonly only?: readonly string[];
+  /** Also train dense with the attention of before issue 7, right after dense. */
+  readonly baseline: boolean;
+  readonly optimizer: OptimizerName;
+  /** Also train dense and MoD with tf.train.adam, each right after its AdamW run. */
+  readonly compareAdam: boolean;
+  /** The PyTorch peer script, or undefined to skip it. */
+  readonly peer: string | undefined;
+  /** Progress notes (stderr). */
+  readonly log: (line: string) => void;
+}
+
+/** Runs the benchmark; returns the report (the JSON of `--json`). */
+export async function benchmarkTraining(options: TrainingBenchOptions) {
+  const { steps, passes, only } = options;
+  const optimizerName = options.optimizer;
+  for (const name of only ?? []) if (!(name in VARIANTS)) throw new ConfigError('--only', name, `variants among ${Object.keys(VARIANTS).join(', ')}`);
+  const info = await initBackend({ backend: options.backend });
+  const log = options.log;
   log(`benchmarking training steps on ${describeBackend(info)} ...`);
   const peakBefore = matmulPeakGflops();
   // The peer runs before and after moderoute's variants; each figure is the better of the two
   // (as the matmul peak), since other work on a shared machine only ever adds time.
   const runPeerOnce = (): PeerResult => {
-    if (values['no-peer']) return { available: false, reason: '--no-peer' };
-    log(`  peer (${values.peer}) ...`);
-    return runPeer(values.peer as string);
+    if (options.peer === undefined) return { available: false, reason: '--no-peer' };
+    log(`  peer (${options.peer}) ...`);
+    return runPeer(options.peer);
   };
   const peerBefore = runPeerOnce();
   const variants: Record<string, VariantResult> = {};
@@ -214,11 +196,11 @@ async function main(): Promise<void> {
       if (only !== undefined && !only.includes(name)) continue;
       log(`  ${name} (pass ${pass + 1} of ${passes}) ...`);
       better(name, await benchVariant(config, steps, optimizerName));
-      if (name === 'dense' && values.baseline) {
+      if (name === 'dense' && options.baseline) {
         log('  dense_baseline_attention ...');
         better('dense_baseline_attention', await benchVariant(config, steps, optimizerName, baselineContainer()));
       }
-      if ((name === 'dense' || name === 'mod') && values['compare-adam'] && optimizerName !== 'adam') {
+      if ((name === 'dense' || name === 'mod') && options.compareAdam && optimizerName !== 'adam') {
         log(`  ${name}_tf_adam ...`);
         better(`${name}_tf_adam`, await benchVariant(config, steps, 'adam'));
       }
@@ -253,13 +235,21 @@ async function main(): Promise<void> {
         }
       : { peerUnavailable: peer.reason }),
   };
-  if (values.json) {
-    console.log(JSON.stringify(report));
-    return;
-  }
-  const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  console.log(`\n${report.info}; plain 2-D matmul peak ${peak.toFixed(2)} GFLOP/s; peak RSS ${peakRssMb.toFixed(0)} MB`);
-  const peerMs: Record<string, number> = peer.available ? { dense: peer.denseMsPerStep, mod: peer.modMsPerStep } : {};
+  return report;
+}
+
+export type TrainingBenchReport = Awaited<ReturnType<typeof benchmarkTraining>>;
+
+/** The report as tables and lines of text. */
+export function formatTrainingReport(report: TrainingBenchReport, tty: boolean): string[] {
+  const lines: string[] = [];
+  const { variants, routing } = report;
+  const peak = report.matmulPeakGflops;
+  const dense = variants['dense'];
+  const peer = 'peer' in report ? report.peer : undefined;
+  const style = tty ? {} : { style: { head: [], border: [] } };
+  lines.push(`\n${report.info}; plain 2-D matmul peak ${peak.toFixed(2)} GFLOP/s; peak RSS ${report.peakRssMb.toFixed(0)} MB`);
+  const peerMs: Record<string, number> = peer ? { dense: peer.denseMsPerStep, mod: peer.modMsPerStep } : {};
   const t = new Table({ head: ['variant', 'ms/step', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'of peak', 'x dense time', 'x dense FLOPs', 'x peer time', 'params'], ...style });
   for (const [name, v] of Object.entries(variants)) {
     const p = peerMs[name];
@@ -269,24 +259,20 @@ async function main(): Promise<void> {
       p !== undefined ? (v.msPerStep / p).toFixed(2) : '-', String(v.parameters),
     ]);
   }
-  console.log(t.toString());
-  if (peer.available) {
-    console.log(`peer: PyTorch ${peer.torch}, ${peer.threads} thread(s), same config, same run (better of a run before and one after): dense ${peer.denseMsPerStep} ms/step, MoD ${peer.modMsPerStep} ms/step (target: moderoute at most 2x)`);
+  lines.push(t.toString());
+  if (peer) {
+    lines.push(`peer: PyTorch ${peer.torch}, ${peer.threads} thread(s), same config, same run (better of a run before and one after): dense ${peer.denseMsPerStep} ms/step, MoD ${peer.modMsPerStep} ms/step (target: moderoute at most 2x)`);
   } else {
-    console.log(`peer: skipped (${peer.reason})`);
+    lines.push(`peer: skipped (${'peerUnavailable' in report ? report.peerUnavailable : 'unavailable'})`);
   }
   if (report.modOverDense) {
     const m = report.modOverDense;
-    console.log(`MoD/dense step time ${m.measured.toFixed(3)} vs analytic FLOP ratio ${m.analytic.toFixed(3)} (target: at most 1.1x: ${(m.measured / m.analytic).toFixed(2)}x)`);
+    lines.push(`MoD/dense step time ${m.measured.toFixed(3)} vs analytic FLOP ratio ${m.analytic.toFixed(3)} (target: at most 1.1x: ${(m.measured / m.analytic).toFixed(2)}x)`);
   }
   if (routing) {
     const r = new Table({ head: ['routing (fwd+bwd)', 'ms', 'dense block ms', 'of dense block'], ...style });
     for (const [name, v] of Object.entries(routing)) r.push([name, v.ms.toFixed(2), v.denseBlockMs.toFixed(2), `${(100 * v.fractionOfDenseBlock).toFixed(1)}%`]);
-    console.log(r.toString());
+    lines.push(r.toString());
   }
+  return lines;
 }
-
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 1;
-});

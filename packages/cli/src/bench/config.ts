@@ -1,9 +1,8 @@
 // The bench config (the issues'): vocabulary 256, width 128, 4 layers, 4 heads, sequence 128,
 // batch 8, MLP 4x. Routed variants put their block every other layer (["dense", X]).
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tf, type NamedTensorMap, type Tensor, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig } from '@moderoute/model';
+import { AdamW } from '@moderoute/train';
 
 export const BENCH = { vocabSize: 256, width: 128, numLayers: 4, numHeads: 4, contextLength: 128, mlpRatio: 4 } as const;
 export const BATCH = 8;
@@ -39,16 +38,13 @@ interface AdamWLike {
  * The optimizer of a bench run, at learning rate 1e-3. 'adamw' is @moderoute/train's AdamW with
  * its defaults (beta2 0.95, decoupled weight decay 0.1 except biases and norms, global-norm
  * clipping at 1), as `moderoute train` runs it; 'adam' is tf.train.adam (the bench before
- * issue 7's second round, and the PyTorch peer's torch.optim.Adam). train depends on model, so
- * its AdamW is loaded from the source tree at run time rather than as a package dependency.
+ * issue 7's second round, and the PyTorch peer's torch.optim.Adam).
  */
 export async function createBenchOptimizer(name: OptimizerName, params: ReadonlyMap<string, Variable>): Promise<BenchOptimizer> {
   if (name === 'adam') {
     const adam = tf.train.adam(1e-3);
     return { name, apply: (grads) => adam.applyGradients(grads as never), dispose: () => adam.dispose() };
   }
-  const url = pathToFileURL(resolve(dirname(fileURLToPath(import.meta.url)), '../../train/src/optim/AdamW.ts')).href;
-  const { AdamW } = (await import(url)) as { AdamW: new (params: ReadonlyMap<string, Variable>) => AdamWLike };
   const optimizer = new AdamW(params);
   const nameOf = new Map([...params].map(([pname, v]) => [v.name, pname]));
   return {

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { BATCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
+import { BATCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from '../src/bench/config.js';
 
 interface Group {
   ms: number;
