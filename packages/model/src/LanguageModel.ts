@@ -193,8 +193,6 @@ export class LanguageModel {
 }
 
 /** A router's variables by name: its own names when it gives them, else by position. */
-export function routerVariables(router: Router): Record<string, Variable> {
-  const named = (router as { namedVariables?: () => Record<string, Variable> }).namedVariables;
-  if (typeof named === 'function') return named.call(router);
-  return Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]));
+export function routerVariables(router: Router): Readonly<Record<string, Variable>> {
+  return router.namedVariables?.() ?? Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]));
 }
