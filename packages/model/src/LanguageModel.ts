@@ -6,6 +6,7 @@
 import {
   ShapeError,
   embedding,
+  gatherRows,
   layerNorm,
   linear,
   tf,
@@ -145,8 +146,10 @@ export class LanguageModel {
     if (!Number.isInteger(start) || start < 0 || start + t > this.config.contextLength) {
       throw new ShapeError('positions', `${start}..${start + t - 1}`, `within the position table [0, contextLength (${this.config.contextLength}))`);
     }
-    // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B
-    return tf.add(embedding(this.tokens, ids), tf.slice(this.positions, [start, 0], [t, this.config.width])) as Tensor3D;
+    // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B. A row gather, not a slice:
+    // wasm's Slice reads its whole input back to JS, and decoding takes one row per step.
+    const rows = tf.range(start, start + t, 1, 'int32') as Tensor1D;
+    return tf.add(embedding(this.tokens, ids), gatherRows(this.positions, rows)) as Tensor3D;
   }
 
   /** The output of the last block float32[B, T, D] -> logits float32[B, T, V] (final LN, head). Call inside tf.tidy. */

@@ -186,7 +186,7 @@ describe('Decoder', () => {
             });
             const names = profile.kernels.map((k) => k.name);
             assert.equal(names.filter((k) => k === 'Softmax').length, 1, `${causalMode}: one attention (the dense block's): ${names.join(',')}`);
-            assert.equal(names.filter((k) => /Gather/.test(k)).length, 1, `${causalMode}: one gather (the token embedding): ${names.join(',')}`);
+            assert.equal(names.filter((k) => /Gather/.test(k)).length, 2, `${causalMode}: two gathers (the token embedding and its position row): ${names.join(',')}`);
             assert.ok(!names.some((k) => /Scatter/.test(k)), `${causalMode}: no scatter: ${names.join(',')}`);
             assert.deepEqual(decoder.cacheLengths(), [0, 3]);
           } finally {
