@@ -6,12 +6,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModerouteError, tf, type Scalar, type Tensor, type Tensor2D } from '@moderoute/core';
-import { createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
+import { bitsPerByte as windowBitsPerByte, createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
 import type { RoutingPlan } from '@moderoute/routing';
 import { CheckpointStore, shapesOf, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
-import { bitsPerByte } from './data/bytes.js';
 import { CorpusCache, type Corpus } from './data/corpus.js';
-import { TrainWindows, batchTensors, validationBatches } from './data/batches.js';
+import { TrainWindows, validationWindows } from './data/batches.js';
 import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
 import { AdamW } from './optim/AdamW.js';
 import { cosineLearningRate } from './optim/schedule.js';
@@ -118,20 +117,13 @@ export function summariseRouting(
   });
 }
 
-/** Validation bits per byte of `model` over evenly spaced windows of `tokens`. */
+/**
+ * Validation bits per byte of `model` over evenly spaced windows of `tokens` (the model's
+ * window evaluator, on the split's validation windows).
+ */
 export function evaluateBitsPerByte(model: LanguageModel, tokens: Uint8Array, options: { batchSize: number; seqLen: number; maxWindows: number; mode?: 'top-k' | 'threshold' | 'predictor' }): number {
-  let nats = 0;
-  let count = 0;
-  for (const batch of validationBatches(tokens, { batchSize: options.batchSize, seqLen: options.seqLen, maxWindows: options.maxWindows })) {
-    const n = batch.batchSize * batch.seqLen;
-    nats +=
-      tf.tidy(() => {
-        const { inputs, targets } = batchTensors(batch);
-        return model.loss(inputs as Tensor2D, targets as Tensor2D, { training: false, ...(options.mode ? { mode: options.mode } : {}) }).lmLoss.dataSync()[0] as number;
-      }) * n;
-    count += n;
-  }
-  return bitsPerByte(nats / Math.max(1, count));
+  const windows = validationWindows(tokens, { batchSize: options.batchSize, seqLen: options.seqLen, maxWindows: options.maxWindows });
+  return windowBitsPerByte(model, windows, { batchSize: options.batchSize, ...(options.mode ? { mode: options.mode } : {}) });
 }
 
 export class Trainer {

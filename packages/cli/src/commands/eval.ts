@@ -1,7 +1,7 @@
 // `moderoute eval`: validation bits per byte of a checkpoint, with top-k or causal routing.
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
-import { CorpusCache, evaluateBitsPerByte, restoreModel, validationStarts, type TrainConfig } from '@moderoute/train';
+import { CorpusCache, evaluateBitsPerByte, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
 import { evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
 import type { Io } from '../output.js';
 import { choiceOption, intOption } from '../options.js';
@@ -50,7 +50,7 @@ export function evalCommand(io: Io): Command {
           return;
         }
         // Causal: every rule the routers support against top-k, loss and per-block agreement.
-        const windows = validationStarts(corpus.validation.length, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows }).map((s) => corpus.validation.subarray(s, s + seqLen + 1));
+        const windows = validationWindows(corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
         const evaluation = evaluateCausalRouting(model, windows, { batchSize: flags.batchSize });
         const mode = causalModeOf(model);
         const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation };

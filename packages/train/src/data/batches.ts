@@ -159,6 +159,18 @@ export function validationStarts(length: number, options: ValidationOptions): nu
   return Array.from({ length: limit }, (_, i) => Math.floor((i * total) / limit) * seqLen);
 }
 
+/**
+ * The validation windows of T + 1 tokens (views into `tokens`), evenly spaced as
+ * validationStarts gives them; a split too short for one window is a DataError.
+ */
+export function validationWindows(tokens: Uint8Array, options: ValidationOptions): Uint8Array[] {
+  const starts = validationStarts(tokens.length, options);
+  if (starts.length === 0) {
+    throw new DataError('validation split', 'too-short', `has ${tokens.length} tokens, fewer than one window of seqLen + 1 = ${options.seqLen + 1}`);
+  }
+  return starts.map((start) => tokens.subarray(start, start + options.seqLen + 1));
+}
+
 /** Deterministic sequential validation batches (plain arrays; see batchTensors). */
 export function* validationBatches(tokens: Uint8Array, options: ValidationOptions): Generator<TokenBatch> {
   const batchSize = requireInt('batchSize', options.batchSize, { min: 1 });
