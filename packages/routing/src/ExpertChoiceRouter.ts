@@ -7,6 +7,7 @@
 // C capacity, N assignments (= E * G * min(C, real tokens of the group)).
 import { ConfigError, gatherRows, requireInt, requireNumber, tf, type Scalar, type Tensor1D, type Tensor3D, type Variable } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
+import { LinearExpertRouter } from './LinearExpertRouter.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
 import { emptySlots, flattenSlots, gatherWeights, routerDistribution } from './expertAssignments.js';
 import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
@@ -37,19 +38,18 @@ export interface ResolvedExpertChoiceRouterConfig extends Required<Omit<ExpertCh
 
 const KEYS = ['dModel', 'numExperts', 'capacity', 'jitter', 'zLossCoefficient', 'initScale', 'seed'];
 
-export class ExpertChoiceRouter implements Router<ExpertChoicePlan> {
+export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceRouterConfig> implements Router<ExpertChoicePlan> {
   static readonly className = 'expert-choice';
   readonly className = ExpertChoiceRouter.className;
   readonly kind = 'expert-choice' as const;
   readonly combineWeightRange = [0, 1] as const;
   readonly config: ResolvedExpertChoiceRouterConfig;
   readonly capacity: CapacityPolicy;
-  /** float32[D, E] router weights. */
   readonly weight: Variable;
   private trainingCalls = 0;
-  private disposed = false;
 
   constructor(config: ExpertChoiceRouterConfig) {
+    super();
     if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
@@ -148,24 +148,5 @@ export class ExpertChoiceRouter implements Router<ExpertChoicePlan> {
       };
       return plan as never;
     }) as ExpertChoicePlan;
-  }
-
-  trainableVariables(): readonly Variable[] {
-    return [this.weight];
-  }
-
-  /** `weight` float32[D, E]: the router's logits are x W. */
-  namedVariables(): Readonly<Record<string, Variable>> {
-    return { weight: this.weight };
-  }
-
-  getConfig(): Record<string, unknown> {
-    return { ...this.config, capacity: { ...this.config.capacity } };
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.weight.dispose();
   }
 }

@@ -23,6 +23,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
+import { LinearExpertRouter } from './LinearExpertRouter.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
 import { emptySlots, flattenSlots, gatherWeights, routerDistribution, type Slot } from './expertAssignments.js';
 import { loadBalancingCoefficients, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
@@ -63,19 +64,18 @@ export interface ResolvedTokenChoiceRouterConfig extends Required<Omit<TokenChoi
 
 const KEYS = ['dModel', 'numExperts', 'topK', 'capacity', 'priority', 'renormalize', 'jitter', 'loadBalancingCoefficient', 'zLossCoefficient', 'initScale', 'seed'];
 
-export class TokenChoiceRouter implements Router<TokenChoicePlan> {
+export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRouterConfig> implements Router<TokenChoicePlan> {
   static readonly className = 'token-choice';
   readonly className = TokenChoiceRouter.className;
   readonly kind = 'token-choice' as const;
   readonly combineWeightRange = [0, 1] as const;
   readonly config: ResolvedTokenChoiceRouterConfig;
   readonly capacity: CapacityPolicy;
-  /** float32[D, E] router weights. */
   readonly weight: Variable;
   private trainingCalls = 0;
-  private disposed = false;
 
   constructor(config: TokenChoiceRouterConfig) {
+    super();
     if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
@@ -224,24 +224,5 @@ export class TokenChoiceRouter implements Router<TokenChoicePlan> {
       };
       return plan as never;
     }) as TokenChoicePlan;
-  }
-
-  trainableVariables(): readonly Variable[] {
-    return [this.weight];
-  }
-
-  /** `weight` float32[D, E]: the router's logits are x W. */
-  namedVariables(): Readonly<Record<string, Variable>> {
-    return { weight: this.weight };
-  }
-
-  getConfig(): Record<string, unknown> {
-    return { ...this.config, capacity: { ...this.config.capacity } };
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.weight.dispose();
   }
 }
