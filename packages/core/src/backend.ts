@@ -6,9 +6,10 @@ import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import '@tensorflow/tfjs-backend-cpu';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf.js';
 import { BackendError } from './errors.js';
+import { createThreadedWasmBackend, MAX_WASM_THREADS, registerWasmBackend } from './wasmThreads.js';
 
 /** Backend names accepted by `initBackend` and `MODEROUTE_BACKEND`. */
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -31,13 +32,22 @@ export interface BackendInfo {
   readonly gpu: boolean;
   /** Why earlier backends in the preference order were passed over (empty when none were). */
   readonly skipped: readonly { readonly name: BackendName; readonly reason: string }[];
+  /** Anything that did not go as asked, such as the threaded wasm build falling back to 1 thread. */
+  readonly notes: readonly string[];
 }
 
 export interface InitBackendOptions {
   /** Backend to use; overrides MODEROUTE_BACKEND and the default order. */
   readonly backend?: string;
-  /** Environment to read MODEROUTE_BACKEND from (default `process.env`). */
+  /** Environment to read MODEROUTE_BACKEND and MODEROUTE_THREADS from (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Threads for the wasm backend's kernels (XNNPACK's pool), 1 to 8; overrides MODEROUTE_THREADS.
+   * Default: the machine's available parallelism, at most 8. More than 1 runs tfjs's threaded
+   * SIMD build (see wasmThreads.ts); 1 runs its single-thread SIMD build. Fixed for the process
+   * once wasm has been initialised.
+   */
+  readonly threads?: number;
   /** Loads a package by name; tests replace it to simulate present or absent native packages. */
   readonly importPackage?: (name: string) => Promise<unknown>;
 }
@@ -55,7 +65,8 @@ export function describeBackend(info: BackendInfo): string {
   if (info.simd !== null) parts.push(info.simd ? 'SIMD' : 'no SIMD');
   if (info.gpu) parts.push('GPU');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
-  return `${info.name} (${parts.join(', ')}) from ${info.package}`;
+  const notes = info.notes.length > 0 ? `; ${info.notes.join('; ')}` : '';
+  return `${info.name} (${parts.join(', ')}) from ${info.package}${notes}`;
 }
 
 /** Imports a package from this package's location, then from the working directory's. */
@@ -109,6 +120,7 @@ async function tryNative(importPackage: (name: string) => Promise<unknown>): Pro
       threads: availableParallelism(),
       gpu: backend.isUsingGpuDevice === true,
       skipped: [],
+      notes: [],
     };
   }
   throw new BackendError(
@@ -120,7 +132,57 @@ async function tryNative(importPackage: (name: string) => Promise<unknown>): Pro
   );
 }
 
-async function tryWasm(): Promise<BackendInfo> {
+/** Threads asked for: `options.threads`, else MODEROUTE_THREADS, else the machine's parallelism. */
+interface ThreadsRequest {
+  readonly threads: number;
+  /** Whether the count was asked for (option or environment) rather than defaulted. */
+  readonly explicit: boolean;
+}
+
+function parseThreads(value: unknown, source: string): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
+    throw new BackendError('wasm', `${source} (${JSON.stringify(value)}) must be an integer from 1 to ${MAX_WASM_THREADS}`);
+  }
+  return n;
+}
+
+function threadsRequest(options: InitBackendOptions, env: Readonly<Record<string, string | undefined>>): ThreadsRequest {
+  if (options.threads !== undefined) return { threads: parseThreads(options.threads, 'threads'), explicit: true };
+  const fromEnv = env['MODEROUTE_THREADS'];
+  if (fromEnv !== undefined && fromEnv !== '') return { threads: parseThreads(fromEnv, 'MODEROUTE_THREADS'), explicit: true };
+  return { threads: Math.min(availableParallelism(), MAX_WASM_THREADS), explicit: false };
+}
+
+/** Whether tfjs already holds an initialised `wasm` backend (its thread count is then fixed). */
+function wasmInitialised(): boolean {
+  return (tf.engine() as unknown as { registry: Record<string, unknown> }).registry['wasm'] !== undefined;
+}
+
+/** Notes from the first wasm initialisation, repeated in every later BackendInfo. */
+let wasmNotes: string[] = [];
+
+async function tryWasm(request: ThreadsRequest): Promise<BackendInfo> {
+  if (!wasmInitialised()) {
+    wasmNotes = [];
+    if (request.threads > 1) {
+      try {
+        registerWasmBackend(await createThreadedWasmBackend(request.threads));
+      } catch (error) {
+        // tfjs's own single-thread loader stays registered.
+        setThreadsCount(1);
+        wasmNotes = [`threaded build unavailable (${errorText(error)}), running 1 thread; MODEROUTE_THREADS=1 skips the attempt`];
+      }
+    } else {
+      setThreadsCount(1);
+    }
+  } else if (request.explicit && getThreadsCount() !== request.threads && wasmNotes.length === 0) {
+    throw new BackendError(
+      'wasm',
+      `threads (${request.threads}) cannot change once wasm is initialised in this process; it runs ${getThreadsCount()}. ` +
+        'Choose threads in the first initBackend call, or with MODEROUTE_THREADS',
+    );
+  }
   if (!(await tf.setBackend('wasm'))) throw new BackendError('wasm', 'The "wasm" backend failed to initialise');
   return {
     name: 'wasm',
@@ -129,12 +191,13 @@ async function tryWasm(): Promise<BackendInfo> {
     threads: getThreadsCount(),
     gpu: false,
     skipped: [],
+    notes: [...wasmNotes],
   };
 }
 
 async function tryCpu(): Promise<BackendInfo> {
   if (!(await tf.setBackend('cpu'))) throw new BackendError('cpu', 'The "cpu" backend failed to initialise');
-  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', simd: null, threads: 1, gpu: false, skipped: [] };
+  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', simd: null, threads: 1, gpu: false, skipped: [], notes: [] };
 }
 
 /**
@@ -157,9 +220,11 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
         ? parseName(env['MODEROUTE_BACKEND'], 'MODEROUTE_BACKEND')
         : undefined;
 
+  // Checked first: a bad value is an error, never a reason to fall through to cpu.
+  const threads = threadsRequest(options, env);
   const attempts: Record<BackendName, () => Promise<BackendInfo>> = {
     tensorflow: () => tryNative(importPackage),
-    wasm: tryWasm,
+    wasm: () => tryWasm(threads),
     cpu: tryCpu,
   };
 

@@ -78,6 +78,32 @@ export interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   disposeData(dataId: DataId): boolean;
+  /** Byte offset of a tensor's data in the wasm heap. */
+  getMemoryOffset(dataId: DataId): number;
+  /** The next tensor id BackendWasm hands out; ids taken here are never reused by it. */
+  dataIdNextNumber: number;
+  readonly wasm: {
+    cwrap(name: string, returns: null, args: string[]): (...args: unknown[]) => void;
+    readonly tfjs: {
+      registerTensor(id: number, size: number, memoryOffset: number): void;
+      disposeData(id: number): void;
+    };
+  };
+}
+
+type WasmBatchMatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, transposeA: boolean, transposeB: boolean, outId: number) => void;
+
+/** wasm's BatchMatMul entry point, bound once per backend instance. */
+const wasmBatchMatMuls = new WeakMap<object, WasmBatchMatMul>();
+
+function wasmBatchMatMul(be: WasmHeapBackend): WasmBatchMatMul {
+  let fn = wasmBatchMatMuls.get(be);
+  if (fn === undefined) {
+    // The signature tfjs-backend-wasm's own BatchMatMul kernel binds (ids, shapes as int32 bytes).
+    fn = be.wasm.cwrap(tf.BatchMatMul, null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as WasmBatchMatMul;
+    wasmBatchMatMuls.set(be, fn);
+  }
+  return fn;
 }
 
 /**
@@ -85,8 +111,11 @@ export interface WasmHeapBackend {
  * wasm's own BatchMatMul runs a batch > 1 on its slow generic loop (about 3 GFLOP/s against
  * about 30 for XNNPACK's 2-D path). Getting 2-D slices through tf.slice/split does not help
  * either: wasm's Slice reads the whole input back to JS for every slice (2 MB: about 5 ms).
- * Here each slice is one copy inside the wasm heap into a fresh [1, M, K] buffer, the product is
- * wasm's own BatchMatMul on batch 1 (its XNNPACK path), and its output is copied into place.
+ * Here each slice is a tensor id registered with wasm's runtime at the slice's place inside the
+ * input or output buffer (no copy, no allocation), and each product is wasm's own BatchMatMul
+ * entry point on batch 1 (its XNNPACK path), writing straight into its part of the output. The
+ * right slice takes a fresh id every time: wasm caches the XNNPACK operator (with the packed
+ * right operand) under the right tensor's id, and drops it when the id is disposed.
  */
 function slicedBatchMatMul({ inputs, backend }: { inputs: NamedTensorInfoMap; backend: unknown }): TensorInfo {
   const be = backend as WasmHeapBackend;
@@ -94,26 +123,25 @@ function slicedBatchMatMul({ inputs, backend }: { inputs: NamedTensorInfoMap; ba
   const b = inputs['b'] as TensorInfo;
   const [n, m, k] = a.shape as [number, number, number];
   const p = b.shape[2] as number;
-  const inner = tf.getKernel(tf.BatchMatMul, 'wasm');
-  if (inner === undefined) throw new Error(`${SLICED_BATCH_MATMUL} needs the wasm backend's ${tf.BatchMatMul} kernel`);
+  const product = wasmBatchMatMul(be);
   const out = be.makeOutput([n, m, p], 'float32');
-  const aSize = m * k;
-  const bSize = k * p;
-  const outSize = m * p;
-  // One buffer serves every left slice. The right slice needs a fresh tensor each time: wasm
-  // caches the XNNPACK operator (with the packed right operand) under the right tensor's id.
-  const ai = be.makeOutput([1, m, k], 'float32');
+  const [aOffset, bOffset, outOffset] = [be.getMemoryOffset(a.dataId), be.getMemoryOffset(b.dataId), be.getMemoryOffset(out.dataId)];
+  const [aSize, bSize, outSize] = [m * k, k * p, m * p];
+  const aShape = new Uint8Array(new Int32Array([1, m, k]).buffer);
+  const bShape = new Uint8Array(new Int32Array([1, k, p]).buffer);
+  const { registerTensor, disposeData } = be.wasm.tfjs;
   for (let i = 0; i < n; i++) {
-    const bi = be.makeOutput([1, k, p], 'float32');
-    // Views are taken after every allocation: a growing wasm heap detaches the older ones.
-    be.typedArrayFromHeap(ai).set(be.typedArrayFromHeap(a).subarray(i * aSize, (i + 1) * aSize));
-    be.typedArrayFromHeap(bi).set(be.typedArrayFromHeap(b).subarray(i * bSize, (i + 1) * bSize));
-    const oi = inner.kernelFunc({ inputs: { a: ai, b: bi }, backend: backend as never, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
-    be.typedArrayFromHeap(out).set(be.typedArrayFromHeap(oi), i * outSize);
-    be.disposeData(bi.dataId);
-    be.disposeData(oi.dataId);
+    const [ai, bi, oi] = [be.dataIdNextNumber++, be.dataIdNextNumber++, be.dataIdNextNumber++];
+    // Offsets in bytes (float32).
+    registerTensor(ai, aSize, aOffset + 4 * i * aSize);
+    registerTensor(bi, bSize, bOffset + 4 * i * bSize);
+    registerTensor(oi, outSize, outOffset + 4 * i * outSize);
+    product(ai, aShape, 3, bi, bShape, 3, false, false, oi);
+    // Forgets the ids (and the operator cached under the right one); frees no memory.
+    disposeData(ai);
+    disposeData(bi);
+    disposeData(oi);
   }
-  be.disposeData(ai.dataId);
   return out;
 }
 
