@@ -121,8 +121,9 @@ describe('moderoute', () => {
     it('should time a variant at the bench config and report against the matmul peak', async () => {
       const r = await run('bench', '--only', 'dense', '--steps', '1', '--passes', '1', '--no-peer', '--json');
       assert.equal(r.code, EXIT.ok, r.err);
-      const report = JSON.parse(r.out) as { backend: string; matmulPeakGflops: number; peakRssMb: number; variants: Record<string, { msPerStep: number; flopsPerStep: number; fractionOfPeak: number }>; peerUnavailable: string };
+      const report = JSON.parse(r.out) as { backend: string; threads: number; matmulPeakGflops: number; peakRssMb: number; variants: Record<string, { msPerStep: number; flopsPerStep: number; fractionOfPeak: number }>; peerUnavailable: string };
       assert.equal(report.backend, 'wasm');
+      assert.ok(Number.isInteger(report.threads) && report.threads >= 1);
       assert.ok(report.matmulPeakGflops > 0 && report.peakRssMb > 0);
       const dense = report.variants['dense']!;
       assert.ok(dense.msPerStep > 0 && dense.fractionOfPeak > 0 && dense.fractionOfPeak < 1.5);
@@ -139,6 +140,11 @@ describe('moderoute', () => {
       assert.match(r.err, /--steps \("many"\) must be an integer >= 1/);
       const v = await run('train', '--variant', 'moo');
       assert.match(v.err, /--variant \("moo"\) must be one of dense, mod-every-other, mod-every-block/);
+      for (const command of ['train', 'eval', 'generate', 'inspect', 'reproduce', 'bench']) {
+        const t = await run(command, '--threads', '9');
+        assert.equal(t.code, EXIT.usage, command);
+        assert.match(t.err, /--threads \("9"\) must be an integer from 1 to 8/, command);
+      }
     });
 
     it('should explain a missing checkpoint and an unreadable config', async () => {

@@ -150,6 +150,8 @@ function benchRouting(reps: number): Record<string, { ms: number; denseBlockMs: 
 
 export interface TrainingBenchOptions {
   readonly backend: string;
+  /** wasm kernel threads (default: MODEROUTE_THREADS, else all cores). */
+  readonly threads?: number;
   /** Timed training steps per variant after 2 warm-up steps (the best is reported). */
   readonly steps: number;
   /** Passes over all variants, each on a fresh model; each variant keeps its best pass. */
@@ -172,7 +174,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
   const { steps, passes, only } = options;
   const optimizerName = options.optimizer;
   for (const name of only ?? []) if (!(name in VARIANTS)) throw new ConfigError('--only', name, `variants among ${Object.keys(VARIANTS).join(', ')}`);
-  const info = await initBackend({ backend: options.backend });
+  const info = await initBackend({ backend: options.backend, ...(options.threads !== undefined ? { threads: options.threads } : {}) });
   const log = options.log;
   log(`benchmarking training steps on ${describeBackend(info)} ...`);
   const peakBefore = matmulPeakGflops();
@@ -220,6 +222,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
   const moe = variants['moe'];
   const report = {
     backend: info.name,
+    threads: info.threads,
     info: describeBackend(info),
     matmulPeakGflops: peak,
     peakRssMb,

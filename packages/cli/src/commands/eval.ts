@@ -4,7 +4,7 @@ import { initBackend } from '@moderoute/core';
 import { CorpusCache, evaluateBitsPerByte, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
 import { evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
 import type { Io } from '../output.js';
-import { choiceOption, intOption } from '../options.js';
+import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
 
 interface EvalFlags {
   checkpoint: string;
@@ -13,6 +13,7 @@ interface EvalFlags {
   batchSize: number;
   routing: 'top-k' | 'causal';
   backend?: string;
+  threads?: number;
   json: boolean;
 }
 
@@ -33,9 +34,10 @@ export function evalCommand(io: Io): Command {
     .option('--batch-size <n>', 'windows per batch', intOption('--batch-size', 1), 8)
     .option('--routing <rule>', 'top-k, or causal (the rule sampling uses: threshold or predictor, from the model)', choiceOption('--routing', ['top-k', 'causal'] as const), 'top-k')
     .option('--backend <name>', 'tensorflow, wasm or cpu')
+    .addOption(threadsOption())
     .option('--json', 'print one JSON object', false)
     .action(async (flags: EvalFlags) => {
-      await initBackend(flags.backend ? { backend: flags.backend } : {});
+      await initBackend(backendRequest(flags));
       const { model, checkpoint } = restoreModel(flags.checkpoint);
       try {
         const train = (checkpoint.config as { train?: TrainConfig } | null)?.train;

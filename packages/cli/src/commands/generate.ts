@@ -5,7 +5,7 @@ import { initBackend } from '@moderoute/core';
 import { generate, type GenerateResult } from '@moderoute/model';
 import { restoreModel } from '@moderoute/train';
 import type { Io } from '../output.js';
-import { choiceOption, intOption } from '../options.js';
+import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
 
 interface GenerateFlags {
   checkpoint: string;
@@ -18,6 +18,7 @@ interface GenerateFlags {
   mode?: 'threshold' | 'predictor';
   contextPolicy: 'refuse' | 'slide';
   backend?: string;
+  threads?: number;
   json: boolean;
 }
 
@@ -42,9 +43,10 @@ export function generateCommand(io: Io): Command {
     .option('--mode <rule>', 'MoD decision rule: threshold or predictor (default: the rule each router was trained with)', choiceOption('--mode', ['threshold', 'predictor'] as const))
     .option('--context-policy <policy>', 'past the position table: refuse (error up front) or slide (re-encode the last tokens)', choiceOption('--context-policy', ['refuse', 'slide'] as const), 'slide')
     .option('--backend <name>', 'tensorflow, wasm or cpu')
+    .addOption(threadsOption())
     .option('--json', 'print one JSON object with the text and per-block decode statistics', false)
     .action(async (flags: GenerateFlags) => {
-      await initBackend(flags.backend ? { backend: flags.backend } : {});
+      await initBackend(backendRequest(flags));
       const { model } = restoreModel(flags.checkpoint);
       try {
         const stream = generate(model, flags.prompt, {

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
 import { restoreModel, routingHeatmapSvg, routingPattern } from '@moderoute/train';
 import type { Io } from '../output.js';
-import { choiceOption } from '../options.js';
+import { choiceOption, backendRequest, threadsOption } from '../options.js';
 
 interface InspectFlags {
   checkpoint: string;
@@ -13,6 +13,7 @@ interface InspectFlags {
   svg?: string;
   mode: 'top-k' | 'threshold' | 'predictor';
   backend?: string;
+  threads?: number;
   json: boolean;
 }
 
@@ -26,9 +27,10 @@ export function inspectCommand(io: Io): Command {
     .option('--svg <file>', 'also write the heatmap as SVG to this file')
     .option('--mode <rule>', `routing decision: ${MODES.join(', ')} (top-k as in training; the others are the causal rules used for sampling)`, choiceOption('--mode', MODES), 'top-k')
     .option('--backend <name>', 'tensorflow, wasm or cpu')
+    .addOption(threadsOption())
     .option('--json', 'print the pattern as JSON', false)
     .action(async (flags: InspectFlags) => {
-      await initBackend(flags.backend ? { backend: flags.backend } : {});
+      await initBackend(backendRequest(flags));
       const { model } = restoreModel(flags.checkpoint);
       try {
         const pattern = routingPattern(model, flags.text, flags.mode);

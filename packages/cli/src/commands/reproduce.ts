@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
 import { PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption } from '../options.js';
+import { choiceOption, backendRequest, threadsOption } from '../options.js';
 import { withInterrupt } from '../signals.js';
 
 interface ReproduceFlags {
@@ -13,6 +13,7 @@ interface ReproduceFlags {
   spec?: string;
   out?: string;
   backend?: string;
+  threads?: number;
   json: boolean;
 }
 
@@ -23,6 +24,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--spec <file>', 'a JSON ReproductionSpec of your own instead of a preset')
     .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)')
     .option('--backend <name>', 'tensorflow, wasm or cpu')
+    .addOption(threadsOption())
     .option('--json', 'print one JSON object with every row instead of text', false)
     .action(async (flags: ReproduceFlags) => {
       let spec: ReproductionSpec | (typeof PRESET_NAMES)[number] = flags.preset;
@@ -34,7 +36,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         }
       }
       const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
-      const info = await initBackend(flags.backend ? { backend: flags.backend } : {});
+      const info = await initBackend(backendRequest(flags));
       if (!flags.json) io.err(`backend: ${describeBackend(info)}; report in ${outDir}`);
       let progress: ProgressReporter | undefined;
       const result: ReproductionResult = await withInterrupt(io, (signal) =>

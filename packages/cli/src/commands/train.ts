@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
 import { ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, floatOption, intOption } from '../options.js';
+import { choiceOption, floatOption, intOption, backendRequest, threadsOption } from '../options.js';
 import { VARIANT_NAMES, variantModel, type VariantName } from '../variants.js';
 import { withInterrupt } from '../signals.js';
 
@@ -29,6 +29,7 @@ export interface TrainFlags {
   out: string;
   resume: boolean;
   backend?: string;
+  threads?: number;
   json: boolean;
 }
 
@@ -90,11 +91,12 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     .option('--out <dir>', 'run directory', 'runs/train')
     .option('--no-resume', 'start afresh even if --out holds a checkpoint (fails rather than overwrite another model)')
     .option('--backend <name>', 'tensorflow, wasm or cpu (default: the best available; MODEROUTE_BACKEND also works)')
+    .addOption(threadsOption())
     .option('--json', 'print one JSON object with the result instead of text', false)
     .action(async (flags: TrainFlags) => {
       const config = trainConfigFrom(flags);
       const trainer = new Trainer(config);
-      const info = await initBackend(flags.backend ? { backend: flags.backend } : {});
+      const info = await initBackend(backendRequest(flags));
       if (!flags.json) io.err(`backend: ${describeBackend(info)}`);
       const progress = new ProgressReporter({ total: trainer.config.steps, label: flags.out, json: flags.json });
       const result: TrainResult = await withInterrupt(io, (signal) =>
