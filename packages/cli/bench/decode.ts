@@ -15,7 +15,7 @@
 // the bench config (vocabulary 256, width 128, 4 layers, 4 heads, MLP 4x, contextLength 512) on
 // the embedded corpus, the same data, seed, steps and schedule for each:
 //   dense; mod (12.5% capacity every other block, threshold rule: the router's BCE, coefficient
-//   1e-2); mod_predictor (the same with causalMode 'predictor': a BCE-trained MLP decides);
+//   1e-1, the default); mod_predictor (the same with causalMode 'predictor': a BCE-trained MLP decides);
 //   staged_mode (the mod stage, then 4 experts top-1 dropless).
 // Trained checkpoints are cached under runs/bench-decode/<variant>-<config hash> (gitignored):
 // a re-run with the same settings skips training (--retrain forces it).

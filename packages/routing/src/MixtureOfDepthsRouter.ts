@@ -52,7 +52,7 @@ export interface MixtureOfDepthsRouterConfig {
   readonly gate?: ModGate;
   /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
   readonly causalMode?: CausalMode;
-  /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
+  /** Coefficient of the causal BCE loss (default 1e-1 for 'threshold', 1 for 'predictor'). */
   readonly causalLossCoefficient?: number;
   /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
   readonly predictorHidden?: number;
@@ -122,7 +122,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       capacity,
       gate: requireOneOf('gate', config.gate ?? 'identity', MOD_GATES),
       causalMode,
-      causalLossCoefficient: requireNumber('causalLossCoefficient', config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2), { min: 0 }),
+      causalLossCoefficient: requireNumber('causalLossCoefficient', config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-1), { min: 0 }),
       predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
       initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
