@@ -58,10 +58,13 @@ async function main(): Promise<void> {
   const byShape = new Map<string, Group>();
   let wall = 0;
   let kernelMs = 0;
+  let peakBytes = 0;
   for (let i = 0; i < steps; i++) {
     const start = performance.now();
     const profile = await tf.profile(step);
     wall += performance.now() - start;
+    // Tensor bytes alive at the step's high point, over what was alive before it (model, optimizer state, batch).
+    peakBytes = Math.max(peakBytes, profile.peakBytes);
     for (const k of profile.kernels) {
       // customGrad wrappers are recorded too, around the kernels they run: count kernels only.
       if (tf.getKernel(k.name, tf.getBackend()) === undefined) continue;
@@ -78,13 +81,13 @@ async function main(): Promise<void> {
     [...m.entries()].map(([key, g]) => ({ key, ms: g.ms / steps, calls: g.calls / steps })).sort((a, b) => b.ms - a.ms);
   const names = perStep(byName);
   const shapes = perStep(byShape).slice(0, Number(values.top));
-  const report = { backend: describeBackend(info), variant: values.variant, profiledWallMsPerStep: wall / steps, kernelMsPerStep: kernelMs / steps, byKernel: names, byKernelAndShape: shapes };
+  const report = { backend: describeBackend(info), variant: values.variant, profiledWallMsPerStep: wall / steps, kernelMsPerStep: kernelMs / steps, peakStepTensorMb: peakBytes / 2 ** 20, byKernel: names, byKernelAndShape: shapes };
   if (values.json) {
     console.log(JSON.stringify(report));
     return;
   }
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  console.log(`${report.backend}; variant ${report.variant}; profiled step ${report.profiledWallMsPerStep.toFixed(1)} ms wall, ${report.kernelMsPerStep.toFixed(1)} ms in kernels`);
+  console.log(`${report.backend}; variant ${report.variant}; profiled step ${report.profiledWallMsPerStep.toFixed(1)} ms wall, ${report.kernelMsPerStep.toFixed(1)} ms in kernels; step's peak tensor memory ${report.peakStepTensorMb.toFixed(1)} MB`);
   const t = new Table({ head: ['kernel', 'ms/step', 'of kernel time', 'calls/step'], ...style });
   for (const r of names) t.push([r.key, r.ms.toFixed(2), `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`, String(r.calls)]);
   console.log(t.toString());
