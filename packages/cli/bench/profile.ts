@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
   if (!OPTIMIZERS.includes(values.optimizer as OptimizerName)) throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
-  const optimizer = await createBenchOptimizer(values.optimizer as OptimizerName, model.namedParameters());
+  const optimizer = await createBenchOptimizer(values.optimizer as OptimizerName, model.trainableParameters());
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;

@@ -100,15 +100,23 @@ export class LanguageModel {
     return new Map([...this.store.named(), ...this.routerNames]);
   }
 
-  /** Every trainable variable. */
-  trainableVariables(): Variable[] {
-    return [...this.namedParameters().values()].filter((v) => v.trainable);
+  /**
+   * The trainable ones, by the same names: what an optimizer updates. namedParameters() also
+   * holds state that is saved but not trained (the MoD threshold rule's top-k cut estimate).
+   */
+  trainableParameters(): Map<string, Variable> {
+    return new Map([...this.namedParameters()].filter(([, v]) => v.trainable));
   }
 
-  /** Number of scalar parameters. */
+  /** Every trainable variable. */
+  trainableVariables(): Variable[] {
+    return [...this.trainableParameters().values()];
+  }
+
+  /** Number of scalar trainable parameters. */
   parameterCount(): number {
     let n = 0;
-    for (const v of this.namedParameters().values()) n += v.size;
+    for (const v of this.trainableParameters().values()) n += v.size;
     return n;
   }
 

@@ -62,6 +62,8 @@ export interface BlockDecoder {
 interface DepthRule {
   readonly router: Router<MixtureOfDepthsPlan>;
   readonly mode: CausalDecisionMode;
+  /** The threshold rule's cut: r > tau (the built-in router's tau, read once per decoder). */
+  readonly tau: number;
 }
 
 interface ExpertRule {
@@ -77,11 +79,12 @@ interface ExpertRule {
 
 function depthRule(router: Router<MixtureOfDepthsPlan>, where: string, options: ResolvedDecodeOptions): DepthRule {
   const configured = router.getConfig()['causalMode'];
-  if (options.mode === undefined) return { router, mode: configured === 'predictor' ? 'predictor' : 'threshold' };
+  const tau = router instanceof MixtureOfDepthsRouter ? router.thresholdValue() : 0;
+  if (options.mode === undefined) return { router, mode: configured === 'predictor' ? 'predictor' : 'threshold', tau };
   if (options.mode === 'predictor' && configured !== undefined && configured !== 'predictor') {
     throw new ConfigError('mode', options.mode, `a decision rule ${where}'s router was trained for: its causalMode is ${JSON.stringify(configured)}, so it has no predictor (use 'threshold')`);
   }
-  return { router, mode: options.mode };
+  return { router, mode: options.mode, tau };
 }
 
 function expertRule(router: Router<ExpertRoutingPlan>, experts: ExpertBank, where: string, options: ResolvedDecodeOptions): ExpertRule {
@@ -138,7 +141,7 @@ function gateOf(router: MixtureOfDepthsRouter, r: Tensor1D): Tensor1D {
 /**
  * The MoD stage: which of the n tokens go through the block, and their combine weights g(r).
  * For the built-in router this computes the rule directly with the ops its route() uses for the
- * decision (threshold: r = x w; predictor: logit = gelu(x W1 + b1) w2 + b2, then r for the
+ * decision (threshold: r = x w against tau; predictor: logit = gelu(x W1 + b1) w2 + b2, then r for the
  * selected tokens only), reading the n decision values back once, without the top-k selection,
  * losses and metrics a decoding step does not use; when no token is selected it creates no
  * tensor. Any other router goes through route() with the causal mode.
@@ -161,8 +164,10 @@ function decideDepth(rule: DepthRule, x: Tensor2D): DepthDecision {
       decision = tf.reshape(linear(hidden, predictor.w2 as unknown as Tensor2D, predictor.b2 as unknown as Tensor1D), [n]) as Tensor1D;
     }
     const host = decision.dataSync();
+    // Threshold: r > tau; predictor: logit > 0.
+    const cut = predictor === undefined ? rule.tau : 0;
     const selected: number[] = [];
-    for (let i = 0; i < n; i++) if ((host[i] as number) > 0) selected.push(i);
+    for (let i = 0; i < n; i++) if ((host[i] as number) > cut) selected.push(i);
     const count = selected.length;
     if (count === 0) return { count, tokenIndex: undefined, weights: undefined };
     if (count === n) return { count, tokenIndex: undefined, weights: gateOf(router, r ?? (tf.reshape(linear(x, w), [n]) as Tensor1D)) };

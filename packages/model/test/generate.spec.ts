@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, ShapeError, tf, type Tensor2D } from '@moderoute/core';
 import type { BlockSpec } from '@moderoute/blocks';
-import type { MixtureOfDepthsPlan } from '@moderoute/routing';
+import { MixtureOfDepthsRouter, type MixtureOfDepthsPlan } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, expectNoLeaksAsync, forEachBackend, runs } from '@moderoute/testing';
 import {
   Decoder,
@@ -91,6 +91,16 @@ function decodeMatchesForward(variant: Variant, c: { seed: number; width: number
   const model = create(configOf(variant, c));
   const ids = tokens(c.t, c.seed);
   try {
+    // One training-mode pass first: threshold routers then hold a non-zero tau (their estimate
+    // of the top-k cut), which both the full pass and the decoder must apply.
+    tf.tidy(() => {
+      model.forward(tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D, { training: true });
+    });
+    for (const block of model.blocks) {
+      for (const router of block.routers()) {
+        if (router instanceof MixtureOfDepthsRouter && router.threshold !== undefined) assert.notEqual(router.thresholdValue(), 0);
+      }
+    }
     // Per block: positions its attention processed in the full forward pass.
     const { logits: expected, processed } = tf.tidy(() => {
       const out = model.forward(tf.tensor2d(ids, [1, c.t], 'int32') as Tensor2D, variant.mode ? { mode: variant.mode } : {});

@@ -22,7 +22,12 @@ describe('LanguageModel', () => {
         assert.ok(names.includes('blocks.1.mlp.fc2.w'));
         assert.ok(names.includes('lnF.gamma') && names.includes('head.w') && names.includes('head.b'));
         assert.ok(names.some((n) => n.startsWith('blocks.1.routers.0.')), names.join(', '));
-        assert.equal(model.parameterCount(), [...model.namedParameters().values()].reduce((a, v) => a + v.size, 0));
+        // Parameters are the trainable variables; the MoD threshold rule's state is saved, not trained.
+        const trainable = model.trainableParameters();
+        assert.equal(model.parameterCount(), [...trainable.values()].reduce((a, v) => a + v.size, 0));
+        const buffers = names.filter((n) => !trainable.has(n));
+        for (const n of buffers) assert.match(n, /^blocks\.\d+\.routers\.0\.threshold$/);
+        assert.deepEqual(buffers, ['blocks.1.routers.0.threshold']);
       } finally {
         model.dispose();
       }

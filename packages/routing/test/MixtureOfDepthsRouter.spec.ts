@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
-import { MixtureOfDepthsRouter, combineRows, disposePlan, dispatchRows } from '@moderoute/routing';
+import { MixtureOfDepthsRouter, THRESHOLD_RATE, combineRows, disposePlan, dispatchRows, topKCut } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 
 // Golden problem: w = [1, -1] and x = [r, 0], so r is the first feature.
@@ -29,9 +29,9 @@ describe(MixtureOfDepthsRouter.name, () => {
           assert.deepEqual(Array.from(plan.positions.dataSync()), [1, 5]);
           assert.deepEqual(plan.rowCounts, [2]);
           expectClose(plan.combineWeights, [2, 3]);
-          // BCE on r against membership {1, 5}, mean over tokens, coefficient 1e-1 (the default).
+          // BCE on r against membership {1, 5}, mean over tokens, coefficient 1e-2 (the default).
           const target = R.map((_, i) => (i === 1 || i === 5 ? 1 : 0));
-          expectClose(plan.auxLosses['causalBce']!, [(1e-1 * R.reduce((a, r, i) => a + bce(r, target[i]!), 0)) / 8]);
+          expectClose(plan.auxLosses['causalBce']!, [(1e-2 * R.reduce((a, r, i) => a + bce(r, target[i]!), 0)) / 8]);
           // sigmoid(r) > 0.5 selects t0, t1, t3, t4, t5: agrees on 5 of 8, precision 2/5, recall 1.
           assert.deepEqual(plan.metrics.causal?.threshold, { accuracy: 5 / 8, precision: 2 / 5, recall: 1 });
           assert.equal(plan.metrics.droppedFraction, 6 / 8);
@@ -44,7 +44,7 @@ describe(MixtureOfDepthsRouter.name, () => {
         router.dispose();
       });
 
-      it('should decide causally by sigmoid(r) > 0.5 in threshold mode', () => {
+      it('should decide causally by r > tau in threshold mode, tau 0 before any training batch', () => {
         const router = golden();
         tf.tidy(() => {
           const plan = router.route(tf.tensor3d(X), { mode: 'threshold' });
@@ -52,6 +52,68 @@ describe(MixtureOfDepthsRouter.name, () => {
           assert.equal(plan.mode, 'threshold');
         });
         router.dispose();
+      });
+
+      it('should move tau to the top-k cut of training batches only, and decide against it (golden)', () => {
+        const router = golden();
+        tf.tidy(() => {
+          const x = tf.tensor3d(X);
+          // Not in training, or not top-k: tau stays 0.
+          router.route(x);
+          router.route(x, { mode: 'threshold', training: true });
+          assert.equal(router.thresholdValue(), 0);
+          const loss = router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0];
+          // k = 2 of R: 3 and 2 are in, the next is 2 (a tie, left out): the cut is (2 + 2) / 2.
+          assert.equal(router.thresholdValue(), 2);
+          assert.deepEqual(Array.from(router.threshold!.dataSync()), [2, 1]);
+          // The BCE is on r itself: updating tau leaves the loss (and its gradient) unchanged.
+          assert.equal(router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0], loss);
+          // The second batch's cut is 2 again: the running mean of (2, 2).
+          assert.equal(router.thresholdValue(), 2);
+          // r > 2 selects t5 (r = 3) only.
+          assert.deepEqual(Array.from(router.route(x, { mode: 'threshold' }).tokenIndex.dataSync()), [5]);
+        });
+        router.dispose();
+      });
+
+      it('should average the cuts as a running mean, then with rate THRESHOLD_RATE', () => {
+        const router = golden({ capacity: 0.125 });
+        tf.tidy(() => {
+          // One sequence of two tokens with k = 1: the cut is the midpoint of its two r values.
+          const batch = (a: number, b: number) => tf.tensor3d([[[a, 0], [b, 0]]]);
+          const expected: number[] = [];
+          let tau = 0;
+          for (let i = 1; i <= 103; i++) {
+            const cut = i % 2 === 0 ? 1 : 3;
+            router.route(batch(cut - 1, cut + 1), { training: true });
+            tau += Math.max(1 / i, THRESHOLD_RATE) * (cut - tau);
+            if (i === 2 || i === 100 || i === 103) expected.push(tau);
+            if (i === 2 || i === 100 || i === 103) assert.ok(Math.abs(router.thresholdValue() - tau) < 1e-5, `batch ${i}: ${router.thresholdValue()} vs ${tau}`);
+          }
+          assert.ok(Math.abs((expected[0] as number) - 2) < 1e-6 && Math.abs((expected[1] as number) - 2) < 1e-6);
+        });
+        router.dispose();
+      });
+
+      it('should agree exactly with top-k on a one-sequence batch it was calibrated on (property)', () => {
+        fc.assert(
+          fc.property(fc.integer({ min: 2, max: 40 }), fc.double({ min: 0.05, max: 0.9, noNaN: true }), fc.nat(1000), (t, capacity, seed) => {
+            const router = new MixtureOfDepthsRouter({ dModel: 4, capacity, seed });
+            try {
+              tf.tidy(() => {
+                const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 7) as Tensor3D;
+                const k = router.tokensPerSequence(t);
+                router.route(x, { training: true });
+                const plan = router.route(x);
+                const causal = plan.metrics.causal!.threshold!;
+                if (k < t) assert.deepEqual(causal, { accuracy: 1, precision: 1, recall: 1 }, `T ${t}, k ${k}, tau ${router.thresholdValue()}`);
+              });
+            } finally {
+              router.dispose();
+            }
+          }),
+          runs(30),
+        );
       });
 
       it('should gate with sigmoid or tanh when asked', () => {

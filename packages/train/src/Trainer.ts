@@ -141,7 +141,7 @@ export class Trainer {
     const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
     const model = factory.create(c.model);
     const params = model.namedParameters();
-    const optimizer = new AdamW(params, { beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, clipNorm: c.clipNorm });
+    const optimizer = new AdamW(model.trainableParameters(), { beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, clipNorm: c.clipNorm });
     const store = new CheckpointStore(join(options.outDir, 'checkpoints'), { keep: c.keepCheckpoints });
     const metricsPath = join(options.outDir, 'metrics.jsonl');
     const kinds = model.config.blocks.map((b) => b.kind);

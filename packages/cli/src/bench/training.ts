@@ -88,7 +88,7 @@ function baselineContainer() {
 
 async function benchVariant(config: LanguageModelConfig, steps: number, optimizerName: OptimizerName, container = createContainer()): Promise<VariantResult> {
   const model = container.get(MODEL_IDS.ModelFactory).create(config);
-  const optimizer = await createBenchOptimizer(optimizerName, model.namedParameters());
+  const optimizer = await createBenchOptimizer(optimizerName, model.trainableParameters());
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;
