@@ -36,7 +36,7 @@ export type ExpertCapacityMode = 'router' | 'dropless';
 export interface DecodeOptions {
   /**
    * Decision rule of every Mixture-of-Depths router. Default: each router's configured
-   * `causalMode` ('threshold' for routers trained with 'none', the rule sigmoid(r) > 0.5).
+   * `causalMode` ('threshold', r > tau, for routers trained with 'none' too, where tau is 0).
    * 'top-k' is refused: over a decoding step it would route every token.
    */
   readonly mode?: CausalDecisionMode;
@@ -62,7 +62,7 @@ export interface BlockDecoder {
 interface DepthRule {
   readonly router: Router<MixtureOfDepthsPlan>;
   readonly mode: CausalDecisionMode;
-  /** The threshold rule's cut: r > tau (the built-in router's tau, read once per decoder). */
+  /** The rule's cut, read once per decoder: r > tau (threshold) or logit > cut (predictor). */
   readonly tau: number;
 }
 
@@ -79,12 +79,16 @@ interface ExpertRule {
 
 function depthRule(router: Router<MixtureOfDepthsPlan>, where: string, options: ResolvedDecodeOptions): DepthRule {
   const configured = router.getConfig()['causalMode'];
-  const tau = router instanceof MixtureOfDepthsRouter ? router.thresholdValue() : 0;
-  if (options.mode === undefined) return { router, mode: configured === 'predictor' ? 'predictor' : 'threshold', tau };
+  const cutOf = (mode: CausalDecisionMode) =>
+    router instanceof MixtureOfDepthsRouter ? (mode === 'predictor' ? router.predictorCutValue() : router.thresholdValue()) : 0;
+  if (options.mode === undefined) {
+    const mode = configured === 'predictor' ? 'predictor' : 'threshold';
+    return { router, mode, tau: cutOf(mode) };
+  }
   if (options.mode === 'predictor' && configured !== undefined && configured !== 'predictor') {
     throw new ConfigError('mode', options.mode, `a decision rule ${where}'s router was trained for: its causalMode is ${JSON.stringify(configured)}, so it has no predictor (use 'threshold')`);
   }
-  return { router, mode: options.mode, tau };
+  return { router, mode: options.mode, tau: cutOf(options.mode) };
 }
 
 function expertRule(router: Router<ExpertRoutingPlan>, experts: ExpertBank, where: string, options: ResolvedDecodeOptions): ExpertRule {
@@ -164,10 +168,9 @@ function decideDepth(rule: DepthRule, x: Tensor2D): DepthDecision {
       decision = tf.reshape(linear(hidden, predictor.w2 as unknown as Tensor2D, predictor.b2 as unknown as Tensor1D), [n]) as Tensor1D;
     }
     const host = decision.dataSync();
-    // Threshold: r > tau; predictor: logit > 0.
-    const cut = predictor === undefined ? rule.tau : 0;
+    // Threshold: r > tau; predictor: logit > its cut.
     const selected: number[] = [];
-    for (let i = 0; i < n; i++) if ((host[i] as number) > cut) selected.push(i);
+    for (let i = 0; i < n; i++) if ((host[i] as number) > rule.tau) selected.push(i);
     const count = selected.length;
     if (count === 0) return { count, tokenIndex: undefined, weights: undefined };
     if (count === n) return { count, tokenIndex: undefined, weights: gateOf(router, r ?? (tf.reshape(linear(x, w), [n]) as Tensor1D)) };

@@ -99,6 +99,7 @@ function decodeMatchesForward(variant: Variant, c: { seed: number; width: number
     for (const block of model.blocks) {
       for (const router of block.routers()) {
         if (router instanceof MixtureOfDepthsRouter && router.threshold !== undefined) assert.notEqual(router.thresholdValue(), 0);
+        if (router instanceof MixtureOfDepthsRouter && router.config.causalMode === 'predictor') assert.notEqual(router.predictorCutValue(), 0);
       }
     }
     // Per block: positions its attention processed in the full forward pass.

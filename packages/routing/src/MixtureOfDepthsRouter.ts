@@ -17,7 +17,8 @@
 //   left the rule over-selecting (16.7% for 12.5%, 95.8% agreement); at 1e-1 it agreed but cost
 //   language-model quality (docs/sampling.md). The BCE still shapes r's ranking.
 // - 'predictor': a small MLP on stop-gradient(x), trained with the same BCE; decide by its
-//   logit > 0 (its sigmoid > 0.5). Its loss does not touch the router or the model.
+//   logit > its own running top-k cut (the paper: logit > 0). Its loss does not touch the
+//   router or the model.
 // Both report accuracy, precision and recall against top-k (the paper reports 97-99%).
 import {
   ConfigError,
@@ -100,6 +101,23 @@ interface Predictor {
   readonly b1: Variable;
   readonly w2: Variable;
   readonly b2: Variable;
+  /** float32[2] [cut, batches], not trainable: the predictor logits' top-k cut, as `threshold`. */
+  readonly threshold: Variable;
+}
+
+/** A [cut, batches] buffer, starting at 0 (the paper's rule: logit > 0). */
+function cutBuffer(): Variable {
+  return tf.tidy(() => tf.variable(tf.zeros([2]), false));
+}
+
+/** Moves a [cut, batches] buffer towards this batch's top-k cut of `values` (see THRESHOLD_RATE). */
+function trackCut(state: Variable, values: Float32Array, valid: Uint8Array, batch: number, seqLen: number, k: number): void {
+  const cut = topKCut(values, valid, batch, seqLen, k);
+  if (cut === undefined) return;
+  const [current, batches] = state.dataSync() as Float32Array;
+  const seen = (batches as number) + 1;
+  const rate = Math.max(1 / seen, THRESHOLD_RATE);
+  state.assign(tf.tensor1d([(current as number) + rate * (cut - (current as number)), seen]));
 }
 
 /** Accuracy, precision and recall of `decided` against `target` over real tokens. */
@@ -166,7 +184,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     this.combineWeightRange = this.config.gate === 'identity' ? [-Infinity, Infinity] : this.config.gate === 'sigmoid' ? [0, 1] : [-1, 1];
     const seed = this.config.seed;
     this.weight = seededVariable([dModel, 1], Math.sqrt(this.config.initScale / dModel), seed);
-    this.threshold = causalMode === 'threshold' ? tf.tidy(() => tf.variable(tf.zeros([2]), false)) : undefined;
+    this.threshold = causalMode === 'threshold' ? cutBuffer() : undefined;
     if (causalMode === 'predictor') {
       const h = this.config.predictorHidden;
       this.predictor = {
@@ -174,6 +192,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         b1: seededVariable([h], 0, seed + 2),
         w2: seededVariable([h, 1], Math.sqrt(1 / h), seed + 3),
         b2: seededVariable([1], 0, seed + 4),
+        threshold: cutBuffer(),
       };
     }
   }
@@ -220,19 +239,16 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       const tau = this.thresholdValue();
       const thresholdDecision = new Uint8Array(m);
       for (let i = 0; i < m; i++) thresholdDecision[i] = valid[i] && (rHost[i] as number) > tau ? 1 : 0;
-      if (options.training === true && mode === 'top-k' && this.threshold !== undefined) {
-        // The loss does not depend on tau, so updating it here leaves gradients untouched.
-        const cut = topKCut(rHost, valid, b, t, k);
-        if (cut !== undefined) {
-          const seen = (this.threshold.dataSync()[1] as number) + 1;
-          const rate = Math.max(1 / seen, THRESHOLD_RATE);
-          this.threshold.assign(tf.tensor1d([tau + rate * (cut - tau), seen]));
-        }
-      }
       let predictorDecision: Uint8Array | undefined;
       if (predHost !== undefined) {
+        const cut = this.predictorCutValue();
         predictorDecision = new Uint8Array(m);
-        for (let i = 0; i < m; i++) predictorDecision[i] = valid[i] && (predHost[i] as number) > 0 ? 1 : 0;
+        for (let i = 0; i < m; i++) predictorDecision[i] = valid[i] && (predHost[i] as number) > cut ? 1 : 0;
+      }
+      if (options.training === true && mode === 'top-k') {
+        // No loss depends on the cuts, so updating them here leaves gradients untouched.
+        if (this.threshold !== undefined) trackCut(this.threshold, rHost, valid, b, t, k);
+        if (this.predictor !== undefined && predHost !== undefined) trackCut(this.predictor.threshold, predHost, valid, b, t, k);
       }
       const selected = mode === 'top-k' ? member : mode === 'threshold' ? thresholdDecision : (predictorDecision as Uint8Array);
 
@@ -306,17 +322,25 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     return this.threshold === undefined ? 0 : (this.threshold.dataSync()[0] as number);
   }
 
+  /** The predictor rule's cut on its logits (0 without a predictor: logit > 0, the paper's). */
+  predictorCutValue(): number {
+    return this.predictor === undefined ? 0 : (this.predictor.threshold.dataSync()[0] as number);
+  }
+
   trainableVariables(): readonly Variable[] {
     return Object.values(this.namedVariables()).filter((v) => v.trainable);
   }
 
   /**
    * `weight` float32[D, 1]; with the threshold rule also `threshold` [2] (not trainable); with
-   * the predictor `predictor.w1` [D, H], `.b1` [H], `.w2` [H, 1], `.b2` [1].
+   * the predictor `predictor.w1` [D, H], `.b1` [H], `.w2` [H, 1], `.b2` [1] and
+   * `predictor.threshold` [2] (not trainable: the cut on its logits).
    */
   namedVariables(): Readonly<Record<string, Variable>> {
     const p = this.predictor;
-    if (p !== undefined) return { weight: this.weight, 'predictor.w1': p.w1, 'predictor.b1': p.b1, 'predictor.w2': p.w2, 'predictor.b2': p.b2 };
+    if (p !== undefined) {
+      return { weight: this.weight, 'predictor.w1': p.w1, 'predictor.b1': p.b1, 'predictor.w2': p.w2, 'predictor.b2': p.b2, 'predictor.threshold': p.threshold };
+    }
     return this.threshold === undefined ? { weight: this.weight } : { weight: this.weight, threshold: this.threshold };
   }
 

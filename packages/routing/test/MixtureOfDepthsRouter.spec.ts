@@ -116,6 +116,28 @@ describe(MixtureOfDepthsRouter.name, () => {
         );
       });
 
+      it('should calibrate the predictor rule to its own top-k cut: k tokens of the batch it saw (property)', () => {
+        fc.assert(
+          fc.property(fc.integer({ min: 2, max: 40 }), fc.nat(1000), (t, seed) => {
+            const router = new MixtureOfDepthsRouter({ dModel: 4, causalMode: 'predictor', seed });
+            try {
+              tf.tidy(() => {
+                const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 3) as Tensor3D;
+                assert.equal(router.predictorCutValue(), 0);
+                router.route(x, { training: true });
+                const k = router.tokensPerSequence(t);
+                if (k < t) assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k);
+                assert.equal(router.namedVariables()['predictor.threshold']?.trainable, false);
+                assert.ok(!router.trainableVariables().includes(router.namedVariables()['predictor.threshold']!));
+              });
+            } finally {
+              router.dispose();
+            }
+          }),
+          runs(20),
+        );
+      });
+
       it('should gate with sigmoid or tanh when asked', () => {
         for (const [gate, g] of [['sigmoid', (v: number) => 1 / (1 + Math.exp(-v))], ['tanh', Math.tanh]] as const) {
           const router = golden({ gate });

@@ -101,6 +101,22 @@ describe('CheckpointStore', () => {
           });
         });
 
+        it('should leave untrained state a checkpoint lacks at its value, but refuse a missing parameter', async () => {
+          const store = new CheckpointStore(fresh());
+          await save(store, 3);
+          const loaded = store.load();
+          const buffer = tf.variable(tf.tensor1d([0.5, 2]), false);
+          const trained = tf.variable(tf.tensor1d([1, 2]));
+          try {
+            // A buffer added after the checkpoint was written (the MoD threshold rule's tau).
+            assignWeights(new Map([...weights, ['blocks.1.routers.0.threshold', buffer]]), loaded.weights);
+            assert.deepEqual(Array.from(buffer.dataSync()), [0.5, 2]);
+            assert.throws(() => assignWeights(new Map([...weights, ['head.b', trained]]), loaded.weights), isError('mismatch', /head\.b/));
+          } finally {
+            tf.dispose([buffer, trained]);
+          }
+        });
+
         it('should keep the newest N checkpoints and point latest at the newest', async () => {
           const store = new CheckpointStore(fresh(), { keep: 2 });
           for (const step of [1, 2, 3, 4]) await save(store, step);

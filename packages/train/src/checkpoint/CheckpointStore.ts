@@ -308,9 +308,12 @@ export function shapesOf(variables: ReadonlyMap<string, Variable | Tensor>): Map
  * mismatched checkpoint changes no variable. `file` names the source in errors.
  */
 export function assignWeights(variables: ReadonlyMap<string, Variable>, weights: ReadonlyMap<string, HostTensor>, file = CHECKPOINT_FILES.model): void {
-  const problems = compareShapes(shapesOf(variables), new Map([...weights].map(([k, t]) => [k, t.shape])));
+  // Untrained state a checkpoint lacks (v.trainable false: the MoD threshold rule's tau, added
+  // after the first checkpoints were written) keeps its initial value, so those still load.
+  const expected = new Map([...variables].filter(([name, v]) => v.trainable || weights.has(name)));
+  const problems = compareShapes(shapesOf(expected), new Map([...weights].map(([k, t]) => [k, t.shape])));
   if (problems.length > 0) throw new CheckpointError(file, 'mismatch', `does not match the model: ${problems.join('; ')}`);
-  for (const [name, v] of variables) {
+  for (const [name, v] of expected) {
     tf.tidy(() => {
       const t = fromHostTensor(weights.get(name) as HostTensor);
       v.assign(t.dtype === v.dtype ? t : tf.cast(t, v.dtype));

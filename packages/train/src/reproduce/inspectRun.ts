@@ -48,7 +48,7 @@ export interface RunInspection {
   readonly processedFraction: readonly number[];
   /**
    * Models with depth routers: validation bits per byte when every MoD router decides causally
-   * (sigmoid(r) > 0.5, the 'threshold' rule its auxiliary loss trains), as sampling would; the
+   * (r > tau, the 'threshold' rule, tau the router's running estimate of the top-k cut), as sampling would; the
    * table's figure uses non-causal top-k over each window, as training does.
    */
   readonly causalBitsPerByte?: number;

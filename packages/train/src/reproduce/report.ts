@@ -120,7 +120,7 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
   if (causal.length > 0) {
     lines.push('## Causal routing', '');
     lines.push(
-      'The table evaluates depth-routed models as they train: top-k over each whole window, which looks at later tokens. Sampling cannot; it decides token by token with sigmoid(r) > 0.5 (the rule the routers\' auxiliary loss trains). The same validation windows under that causal rule:',
+      'The table evaluates depth-routed models as they train: top-k over each whole window, which looks at later tokens. Sampling cannot; it decides token by token with r > tau (the threshold rule: tau is each router\'s running estimate of the top-k cut over training batches). The same validation windows under that causal rule:',
       '',
     );
     lines.push('| variant | top-k bits/byte | causal bits/byte |', '|---|--:|--:|');
