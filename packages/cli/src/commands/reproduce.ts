@@ -20,7 +20,7 @@ interface ReproduceFlags {
 export function reproduceCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('reproduce')
     .description('Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one training-FLOP budget and write a report (resumable: finished runs are kept)')
-    .option('--preset <name>', `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 25, full hours (see docs/reproduction.md)`, choiceOption('--preset', PRESET_NAMES), 'demo')
+    .option('--preset <name>', `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 10 (at most 30), full hours (see docs/reproduction.md)`, choiceOption('--preset', PRESET_NAMES), 'demo')
     .option('--spec <file>', 'a JSON ReproductionSpec of your own instead of a preset')
     .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)')
     .option('--backend <name>', 'tensorflow, wasm or cpu')

@@ -105,7 +105,7 @@ const QUICK: ReproductionSpec = {
   evalWindows: 64,
   checkpointsPerRun: 4,
   seed: 0,
-  expectedMinutes: 22,
+  expectedMinutes: 10,
   variants: isoFlopVariants({
     dense: [
       { width: 64, numLayers: 4, numHeads: 4 },
