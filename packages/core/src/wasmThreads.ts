@@ -29,6 +29,8 @@ import { tf } from './tf.js';
 export const MAX_WASM_THREADS = 8;
 
 const BUILD = 'tfjs-backend-wasm-threaded-simd';
+/** How long the build may take to start its workers before the caller falls back (about 0.5 s here). */
+const START_TIMEOUT_MS = 30_000;
 /** tfjs registers `wasm` at this priority (below native TensorFlow, above cpu). */
 const WASM_PRIORITY = 2;
 
@@ -85,8 +87,14 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   const worker = workerFile(directory);
   const factory = require(mainScript) as Factory;
   const binary = readFileSync(join(directory, `${BUILD}.wasm`));
-  let failure: unknown;
-  const module = await factory({
+  // Emscripten's promise never settles when instantiation fails asynchronously or a worker never
+  // reports in; `failed` rejects instead (or after START_TIMEOUT_MS), so the caller can fall back.
+  let fail: (reason: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  const timer = setTimeout(() => fail(`no answer from its workers within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+  const started = factory({
     locateFile: (path: string) => (path.endsWith('.worker.js') ? worker : join(directory, path)),
     mainScriptUrlOrBlob: mainScript,
     instantiateWasm: (imports: WasmImports, receive: (instance: unknown, module: unknown) => void) => {
@@ -95,20 +103,19 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
       }
       // The build divides this by two (backend.cc: "2 threads per core").
       imports.env['emscripten_num_logical_cores'] = () => 2 * threads;
-      wasmApi.instantiate(binary, imports).then(
-        (result) => receive(result.instance, result.module),
-        (error: unknown) => {
-          failure = error;
-        },
-      );
+      wasmApi.instantiate(binary, imports).then((result) => receive(result.instance, result.module), fail);
       return {};
     },
-    onAbort: (what: unknown) => {
-      failure ??= what;
-    },
-  }).catch((error: unknown) => {
-    throw new Error(`the threaded wasm build failed to start: ${String(failure ?? error)}`);
+    onAbort: (what: unknown) => fail(what),
   });
+  let module: EmscriptenModule;
+  try {
+    module = await Promise.race([started, failed]);
+  } catch (error) {
+    throw new Error(`the threaded wasm build failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
   // The same bridge tfjs's own loader adds (BackendWasm calls these).
   module.tfjs = {
     init: module.cwrap('init', null, []),
