@@ -99,6 +99,25 @@ describe('AdamW', () => {
         opt.dispose();
       });
 
+      it('should hold few parameter-sized buffers at once during an update (memory)', async () => {
+        // Each flat buffer has one float per parameter; the update needs the gradient, the
+        // parameters, the two moments and their new values, and a few temporaries at a time.
+        // One tidy around the whole update kept about 19 such buffers alive at its peak.
+        const n = 40_000;
+        const p = params({ 'a.w': Array.from({ length: n }, (_, i) => Math.sin(i)), 'b.w': Array.from({ length: n }, (_, i) => Math.cos(i)) });
+        const opt = new AdamW(p, { weightDecay: 0.1, clipNorm: 1 });
+        const g = grads({ 'a.w': Array.from({ length: n }, (_, i) => Math.cos(3 * i)), 'b.w': Array.from({ length: n }, (_, i) => Math.sin(5 * i)) });
+        opt.apply(g, 0.01);
+        const before = tf.memory().numBytes;
+        const profile = await tf.profile(() => {
+          opt.apply(g, 0.01);
+        });
+        const buffers = (profile.peakBytes - before) / (4 * 2 * n);
+        assert.ok(buffers <= 12, `the update held ${buffers.toFixed(1)} parameter-sized buffers at its peak`);
+        tf.dispose([...g.values(), ...p.values()]);
+        opt.dispose();
+      });
+
       it('should clip gradients to the global norm and report the norm before clipping', () => {
         // Global norm of (3) and (4) is 5; clipped to 1, g becomes (0.6) and (0.8): m = 0.1 g.
         const p = params({ a: [0], b: [0] });
