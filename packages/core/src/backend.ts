@@ -165,16 +165,14 @@ let wasmNotes: string[] = [];
 async function tryWasm(request: ThreadsRequest): Promise<BackendInfo> {
   if (!wasmInitialised()) {
     wasmNotes = [];
+    // tfjs's own single-thread loader, unless the threaded build starts (it sets its own count).
+    setThreadsCount(1);
     if (request.threads > 1) {
       try {
         registerWasmBackend(await createThreadedWasmBackend(request.threads));
       } catch (error) {
-        // tfjs's own single-thread loader stays registered.
-        setThreadsCount(1);
         wasmNotes = [`threaded build unavailable (${errorText(error)}), running 1 thread; MODEROUTE_THREADS=1 skips the attempt`];
       }
-    } else {
-      setThreadsCount(1);
     }
   } else if (request.explicit && getThreadsCount() !== request.threads && wasmNotes.length === 0) {
     throw new BackendError(

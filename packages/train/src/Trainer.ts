@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ModerouteError, tf, type Scalar, type Tensor, type Tensor2D } from '@moderoute/core';
 import { bitsPerByte as windowBitsPerByte, createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
 import type { RoutingPlan } from '@moderoute/routing';
-import { CheckpointStore, shapesOf, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
+import { CHECKPOINT_FILES, CheckpointStore, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
 import { CorpusCache, type Corpus } from './data/corpus.js';
 import { TrainWindows, validationWindows } from './data/batches.js';
 import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
@@ -162,12 +162,14 @@ export class Trainer {
       const latest = options.resume === false ? undefined : store.latest();
       let windows = new TrainWindows(corpus.train, { batchSize: c.batchSize, seqLen: c.seqLen, seed: c.seed, fingerprint: corpus.fingerprint });
       if (latest !== undefined) {
-        const saved = store.load(latest, { expectWeights: shapesOf(params) });
+        // Names and shapes are checked by assignWeights, before anything is assigned, with the
+        // rule restore uses (untrained state a checkpoint lacks keeps its initial value).
+        const saved = store.load(latest);
         const savedModel = (saved.config as { model?: unknown } | null)?.model;
         if (JSON.stringify(savedModel) !== JSON.stringify(model.getConfig())) {
           throw new ResumeError(`The checkpoint ${latest} was trained with another model config; choose another --out directory, or start afresh with --no-resume`);
         }
-        assignWeights(params, saved.weights);
+        assignWeights(params, saved.weights, join(latest, CHECKPOINT_FILES.model));
         optimizer.setState(saved.optimizer);
         step = saved.step;
         resumedFrom = step;
@@ -207,7 +209,7 @@ export class Trainer {
 
       let stopReason: StopReason = 'completed';
       let message: string | undefined;
-      const vars = [...params.values()].filter((v) => v.trainable);
+      const vars = model.trainableVariables();
       const nameOf = new Map([...params].map(([name, v]) => [v.name, name]));
       while (step < c.steps) {
         if (options.signal?.aborted) {

@@ -307,7 +307,7 @@ export function shapesOf(variables: ReadonlyMap<string, Variable | Tensor>): Map
  * Assigns checkpoint weights to variables by name. Every name and shape is checked first, so a
  * mismatched checkpoint changes no variable. `file` names the source in errors.
  */
-export function assignWeights(variables: ReadonlyMap<string, Variable>, weights: ReadonlyMap<string, HostTensor>, file = CHECKPOINT_FILES.model): void {
+export function assignWeights(variables: ReadonlyMap<string, Variable>, weights: ReadonlyMap<string, HostTensor>, file: string = CHECKPOINT_FILES.model): void {
   // Untrained state a checkpoint lacks (v.trainable false: the MoD threshold rule's tau, added
   // after the first checkpoints were written) keeps its initial value, so those still load.
   const expected = new Map([...variables].filter(([name, v]) => v.trainable || weights.has(name)));
