@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, initBackend, tf } from '@moderoute/core';
-import { CheckpointError, CorpusCache, Trainer, readJsonl, ResumeError, type TrainConfig } from '../src/index.js';
+import { CheckpointError, CheckpointStore, CorpusCache, Trainer, fromHostTensors, readJsonl, ResumeError, type TrainConfig } from '../src/index.js';
 import { useTempDir } from './helpers.js';
 
 const TINY: TrainConfig = {
@@ -81,6 +81,28 @@ describe('Trainer', () => {
     const latest = readFileSync(join(out, 'checkpoints', 'latest'), 'utf8');
     await assert.rejects(new Trainer({ ...TINY, model: { ...TINY.model, width: 32 } }).run({ outDir: out, corpusCache: corpora }), (e: unknown) => e instanceof ResumeError || e instanceof CheckpointError);
     assert.equal(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8'), latest);
+  });
+
+  it("should resume a checkpoint written before the MoD router's threshold state existed", async () => {
+    const out = join(tmp(), 'old-format');
+    await new Trainer({ ...TINY, steps: 2 }).run({ outDir: out, corpusCache: corpora });
+    // Rewrite the checkpoint without the untrained `threshold` tensor, as older versions wrote it.
+    const store = new CheckpointStore(join(out, 'checkpoints'));
+    const saved = store.load();
+    assert.ok(saved.weights.has('blocks.1.routers.0.threshold'));
+    const weights = fromHostTensors(new Map([...saved.weights].filter(([name]) => !name.endsWith('.threshold'))));
+    const optimizer = fromHostTensors(saved.optimizer);
+    try {
+      await store.save({ weights, optimizer, config: saved.config, state: saved.state });
+    } finally {
+      tf.dispose([...weights.values(), ...optimizer.values()]);
+    }
+    assert.ok(!store.load().weights.has('blocks.1.routers.0.threshold'));
+    const result = await new Trainer({ ...TINY, steps: 4 }).run({ outDir: out, corpusCache: corpora });
+    assert.equal(result.resumedFrom, 2);
+    assert.equal(result.stopReason, 'completed');
+    // The resumed run saves the state again.
+    assert.ok(store.load().weights.has('blocks.1.routers.0.threshold'));
   });
 
   it('should name bad config values', () => {
