@@ -18,8 +18,10 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
   /** The router's own trainable variables. */
   trainableVariables(): readonly Variable[];
   /**
-   * The same variables by stable name (checkpoints key them as `blocks.<i>.routers.<r>.<name>`);
-   * without it they are named by their position in trainableVariables().
+   * The same variables by stable name (checkpoints key them as `blocks.<i>.routers.<r>.<name>`),
+   * plus any state the router saves but does not train (variables with `trainable` false, such as
+   * the MoD threshold rule's cut); without it they are named by their position in
+   * trainableVariables().
    */
   namedVariables?(): Readonly<Record<string, Variable>>;
   /** The resolved config, as JSON: `new Router(getConfig())` rebuilds an equal router. */
