@@ -5,26 +5,17 @@
 // Axis legend: B batch, T tokens per sequence.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModerouteError, tf, type Scalar, type Tensor, type Tensor2D } from '@moderoute/core';
+import { ConfigError, ModerouteError, tf, type Tensor, type Tensor2D } from '@moderoute/core';
 import { bitsPerByte as windowBitsPerByte, createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
-import type { RoutingPlan } from '@moderoute/routing';
 import { CHECKPOINT_FILES, CheckpointStore, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
 import { CorpusCache, type Corpus } from './data/corpus.js';
 import { TrainWindows, validationWindows } from './data/batches.js';
 import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
 import { AdamW } from './optim/AdamW.js';
 import { cosineLearningRate } from './optim/schedule.js';
+import { DataParallel } from './parallel/DataParallel.js';
+import { shardGradients, type BlockRoutingSummary } from './parallel/shardStep.js';
 import { resolveTrainConfig, type ResolvedTrainConfig, type TrainConfig } from './TrainConfig.js';
-
-/** Routing summary of one block over a step: what fraction of tokens its block computation saw. */
-export interface BlockRoutingSummary {
-  readonly block: number;
-  readonly kind: string;
-  /** Fraction of real tokens processed (MoD: selected; MoE: with at least one kept choice). */
-  readonly routedFraction: number;
-  /** Tokens per expert (MoD: [selected]). */
-  readonly load: readonly number[];
-}
 
 export interface StepEvent {
   readonly step: number;
@@ -82,39 +73,21 @@ export interface TrainOptions {
   readonly onStep?: (event: StepEvent) => void;
   readonly onEval?: (event: EvalEvent) => void;
   /** Called once the model exists (e.g. to start a progress bar at the resumed step). */
-  readonly onStart?: (info: { step: number; totalSteps: number; model: LanguageModel }) => void;
+  readonly onStart?: (info: { step: number; totalSteps: number; model: LanguageModel; replicas: number }) => void;
+  /**
+   * Data-parallel replicas (default 1): each step's rows are split among the training thread and
+   * `replicas - 1` worker threads, each on its own backend instance (parallel/DataParallel.ts).
+   * Run the training thread's backend on one thread when using more than one replica (the CLI
+   * does). Same loss and gradients as one replica for dense and MoD models; routing decided
+   * across the batch (MoE capacity, load balancing) is decided per replica's rows. Replicas build
+   * their models from the built-in modules, so this cannot be combined with `modelFactory`.
+   */
+  readonly replicas?: number;
 }
 
 /** Thrown when a checkpoint cannot continue this run (different model). Nothing is overwritten. */
 export class ResumeError extends ModerouteError {
   override readonly name = 'ResumeError';
-}
-
-/**
- * Summarises the routing plans of one forward pass per block. `realExperts[i]` is block i's
- * number of real experts: assignments to later experts (integrated MoDE's no-ops) do not count
- * as processing a token.
- */
-export function summariseRouting(
-  routing: readonly Readonly<Record<string, RoutingPlan>>[],
-  kinds: readonly string[],
-  realExperts: readonly number[] = [],
-): BlockRoutingSummary[] {
-  return routing.map((plans, block) => {
-    const outer = plans['mod'] ?? plans['experts'];
-    if (outer === undefined) return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
-    const m = outer.metrics;
-    if (outer.kind === 'mixture-of-depths') return { block, kind: kinds[block] ?? outer.kind, routedFraction: 1 - m.droppedFraction, load: m.load };
-    // Expert plans: the fraction of tokens with at least one assignment to a real expert.
-    const real = realExperts[block] ?? outer.numExperts;
-    const experts = outer.expertIndex.dataSync();
-    const tokens = outer.tokenIndex.dataSync();
-    const processed = new Set<number>();
-    tokens.forEach((tok, n) => {
-      if ((experts[n] as number) < real) processed.add(tok);
-    });
-    return { block, kind: kinds[block] ?? outer.kind, routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen), load: m.load };
-  });
 }
 
 /**
@@ -138,6 +111,11 @@ export class Trainer {
     const started = performance.now();
     mkdirSync(options.outDir, { recursive: true });
     const corpus: Corpus = (options.corpusCache ?? new CorpusCache()).load(c.data, { seqLen: c.seqLen });
+    const replicas = options.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas', replicas, 'a positive integer');
+    if (replicas > 1 && options.modelFactory !== undefined) {
+      throw new ConfigError('replicas', replicas, '1 with a custom modelFactory (worker replicas build their models from the built-in modules and cannot receive a container)');
+    }
     const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
     const model = factory.create(c.model);
     const params = model.namedParameters();
@@ -145,7 +123,6 @@ export class Trainer {
     const store = new CheckpointStore(join(options.outDir, 'checkpoints'), { keep: c.keepCheckpoints });
     const metricsPath = join(options.outDir, 'metrics.jsonl');
     const kinds = model.config.blocks.map((b) => b.kind);
-    const realExperts = model.config.blocks.map((b) => b.numExperts);
     const flopsPerSequence = model.flops(c.seqLen);
     const flopsPerStep = flopsPerSequence.training * c.batchSize;
     const tokensPerStep = c.batchSize * c.seqLen;
@@ -155,6 +132,7 @@ export class Trainer {
     let step = 0;
     let resumedFrom: number | undefined;
     let lastCheckpoint: string | undefined;
+    let pool: DataParallel | undefined;
     const configJson = { model: model.getConfig(), train: { ...c, model: undefined } } as unknown as JsonValue;
 
     try {
@@ -182,7 +160,8 @@ export class Trainer {
       if (resumedFrom !== undefined) filterJsonl(metricsPath, (row) => typeof row['step'] === 'number' && (row['step'] as number) <= step);
       else filterJsonl(metricsPath, () => false);
       const log = new JsonlWriter(metricsPath);
-      options.onStart?.({ step, totalSteps: c.steps, model });
+      if (replicas > 1) pool = await DataParallel.start(model, { replicas });
+      options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
       const save = async (): Promise<string> => {
         const weights = new Map<string, Tensor>([...params]);
@@ -209,8 +188,6 @@ export class Trainer {
 
       let stopReason: StopReason = 'completed';
       let message: string | undefined;
-      const vars = model.trainableVariables();
-      const nameOf = new Map([...params].map(([name, v]) => [v.name, name]));
       while (step < c.steps) {
         if (options.signal?.aborted) {
           stopReason = 'interrupted';
@@ -220,20 +197,15 @@ export class Trainer {
         const t0 = performance.now();
         const lr = cosineLearningRate({ peak: c.learningRate, warmupSteps: c.warmupSteps, totalSteps: c.steps, minRatio: c.minLrRatio }, step);
         const { inputs, targets } = windows.tensors(step);
-        let parts: { lm: Scalar; aux: Record<string, Scalar> } | undefined;
-        let routing: BlockRoutingSummary[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const r = model.loss(inputs as Tensor2D, targets as Tensor2D, { training: true });
-          parts = { lm: tf.keep(r.lmLoss), aux: Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)])) };
-          routing = summariseRouting(r.routing, kinds, realExperts);
-          return r.loss;
-        }, vars);
-        const loss = value.dataSync()[0] as number;
-        const named = new Map<string, Tensor>(Object.entries(grads).map(([vname, g]) => [nameOf.get(vname) ?? vname, g]));
-        const applied = Number.isFinite(loss) ? optimizer.apply(named, lr) : { applied: false, gradNorm: Number.NaN, step };
-        const lmLoss = parts!.lm.dataSync()[0] as number;
-        const auxLosses = Object.fromEntries(Object.entries(parts!.aux).map(([k, v]) => [k, v.dataSync()[0] as number]));
-        tf.dispose([value, inputs, targets, parts!.lm, ...Object.values(parts!.aux), ...Object.values(grads)]);
+        let shard;
+        try {
+          shard = pool ? await pool.step(inputs as Tensor2D, targets as Tensor2D) : shardGradients(model, inputs as Tensor2D, targets as Tensor2D);
+        } finally {
+          tf.dispose([inputs, targets]);
+        }
+        const { loss, lmLoss, auxLosses, routing } = shard;
+        const applied = Number.isFinite(loss) ? optimizer.apply(shard.grads, lr) : { applied: false, gradNorm: Number.NaN, step };
+        tf.dispose([...shard.grads.values()]);
         if (!Number.isFinite(loss) || !applied.applied) {
           stopReason = 'non-finite';
           message = `the loss or its gradient became non-finite at step ${step} (loss ${loss}, gradient norm ${applied.gradNorm}); training stopped, and the last good checkpoint (${lastCheckpoint ?? 'none yet'}) is kept`;
@@ -279,6 +251,7 @@ export class Trainer {
         ...(lastCheckpoint ? { lastCheckpoint } : {}),
       };
     } finally {
+      await pool?.close();
       optimizer.dispose();
       model.dispose();
     }

@@ -15,6 +15,8 @@ export * from './report/plots.js';
 export * from './report/ProgressReporter.js';
 export * from './TrainConfig.js';
 export * from './Trainer.js';
+export * from './parallel/shardStep.js';
+export * from './parallel/DataParallel.js';
 export * from './restore.js';
 export * from './reproduce/spec.js';
 export * from './reproduce/presets.js';

@@ -1,0 +1,63 @@
+// Messages between the training thread and its replica workers (DataParallel.ts,
+// replicaWorker.ts), and the packing of named variables into one Float32Array (one transfer
+// per message instead of one per parameter).
+import { tf, type Tensor, type Variable } from '@moderoute/core';
+import type { LanguageModelConfig } from '@moderoute/model';
+import type { BlockRoutingSummary, LossValues } from './shardStep.js';
+
+export interface InitMessage {
+  readonly type: 'init';
+  readonly replica: number;
+  readonly config: LanguageModelConfig;
+  /** tfjs backend name of the training thread ('wasm', 'cpu', ...); replicas run one thread each. */
+  readonly backend: string;
+  /** Every variable of the model in packing order (namedParameters order), with its shape. */
+  readonly variables: readonly { readonly name: string; readonly shape: readonly number[]; readonly trainable: boolean }[];
+}
+
+export interface StepMessage {
+  readonly type: 'step';
+  readonly id: number;
+  /** Every variable's value (InitMessage.variables order). */
+  readonly weights: Float32Array;
+  /** int32 [rows, seqLen], row-major. */
+  readonly inputs: Int32Array;
+  readonly targets: Int32Array;
+  readonly rows: number;
+  readonly seqLen: number;
+}
+
+export type ToReplica = InitMessage | StepMessage | { readonly type: 'close' };
+
+export interface StepReply extends LossValues {
+  readonly type: 'result';
+  readonly id: number;
+  /** Gradients of the trainable variables (InitMessage.variables order, trainable only). */
+  readonly grads: Float32Array;
+  /** The untrained variables after the step (their training-mode updates), same order. */
+  readonly state: Float32Array;
+  readonly routing: BlockRoutingSummary[];
+}
+
+export type FromReplica = { readonly type: 'ready'; readonly replica: number } | StepReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+
+/** Copies tensors, in order, into one new Float32Array. */
+export function packTensors(tensors: readonly Tensor[]): Float32Array {
+  const out = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
+  let offset = 0;
+  for (const t of tensors) {
+    out.set(t.dataSync() as Float32Array, offset);
+    offset += t.size;
+  }
+  return out;
+}
+
+/** Assigns consecutive slices of `values` to `variables`, in order. */
+export function assignPacked(variables: readonly Variable[], values: Float32Array): void {
+  let offset = 0;
+  for (const v of variables) {
+    tf.tidy(() => v.assign(tf.tensor(values.subarray(offset, offset + v.size), v.shape, 'float32')));
+    offset += v.size;
+  }
+  if (offset !== values.length) throw new Error(`packed values hold ${values.length} numbers; the variables take ${offset}`);
+}

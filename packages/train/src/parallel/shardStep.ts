@@ -1,0 +1,105 @@
+// One shard's share of a training step: the loss of a batch of rows and its gradients, by
+// parameter name. The Trainer runs it on the whole batch (one replica); data-parallel training
+// runs it on each replica's rows (DataParallel.ts, replicaWorker.ts) and combines the results.
+// Axis legend: B batch, T tokens per sequence.
+import { tf, type Tensor, type Tensor2D } from '@moderoute/core';
+import type { LanguageModel } from '@moderoute/model';
+import type { RoutingPlan } from '@moderoute/routing';
+
+/** Routing summary of one block over a step: what fraction of tokens its block computation saw. */
+export interface BlockRoutingSummary {
+  readonly block: number;
+  readonly kind: string;
+  /** Fraction of real tokens processed (MoD: selected; MoE: with at least one kept choice). */
+  readonly routedFraction: number;
+  /** Tokens per expert (MoD: [selected]). */
+  readonly load: readonly number[];
+}
+
+/**
+ * Summarises the routing plans of one forward pass per block. `realExperts[i]` is block i's
+ * number of real experts: assignments to later experts (integrated MoDE's no-ops) do not count
+ * as processing a token.
+ */
+export function summariseRouting(
+  routing: readonly Readonly<Record<string, RoutingPlan>>[],
+  kinds: readonly string[],
+  realExperts: readonly number[] = [],
+): BlockRoutingSummary[] {
+  return routing.map((plans, block) => {
+    const outer = plans['mod'] ?? plans['experts'];
+    if (outer === undefined) return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
+    const m = outer.metrics;
+    if (outer.kind === 'mixture-of-depths') return { block, kind: kinds[block] ?? outer.kind, routedFraction: 1 - m.droppedFraction, load: m.load };
+    // Expert plans: the fraction of tokens with at least one assignment to a real expert.
+    const real = realExperts[block] ?? outer.numExperts;
+    const experts = outer.expertIndex.dataSync();
+    const tokens = outer.tokenIndex.dataSync();
+    const processed = new Set<number>();
+    tokens.forEach((tok, n) => {
+      if ((experts[n] as number) < real) processed.add(tok);
+    });
+    return { block, kind: kinds[block] ?? outer.kind, routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen), load: m.load };
+  });
+}
+
+/**
+ * Merges the summaries of shards of one batch: routed fractions weighted by the shards' shares
+ * of the batch, loads (token counts) added.
+ */
+export function mergeRoutingSummaries(parts: readonly (readonly BlockRoutingSummary[])[], weights: readonly number[]): BlockRoutingSummary[] {
+  const first = parts[0] ?? [];
+  return first.map((b, i) => ({
+    block: b.block,
+    kind: b.kind,
+    routedFraction: parts.reduce((s, p, r) => s + (weights[r] ?? 0) * (p[i]?.routedFraction ?? 0), 0),
+    load: b.load.map((_, e) => parts.reduce((s, p) => s + (p[i]?.load[e] ?? 0), 0)),
+  }));
+}
+
+/** The scalars of a step's loss (host numbers). */
+export interface LossValues {
+  /** Next-token loss plus the routers' auxiliary losses: what the gradients are of. */
+  readonly loss: number;
+  readonly lmLoss: number;
+  readonly auxLosses: Readonly<Record<string, number>>;
+}
+
+export interface ShardGradients extends LossValues {
+  /** Gradient of `loss` for every trainable parameter, by name, in the model's parameter order (caller disposes). */
+  readonly grads: Map<string, Tensor>;
+  readonly routing: BlockRoutingSummary[];
+}
+
+/**
+ * The training-mode loss of `model` on `inputs` -> `targets` (int32 [B, T]) and its gradients
+ * for the trainable parameters. Runs the routers' training-mode updates of their untrained
+ * state (the MoD threshold's cut estimate) once, as any training forward pass does.
+ */
+export function shardGradients(model: LanguageModel, inputs: Tensor2D, targets: Tensor2D): ShardGradients {
+  const kinds = model.config.blocks.map((b) => b.kind);
+  const realExperts = model.config.blocks.map((b) => b.numExperts);
+  const trainable = model.trainableParameters();
+  let lm: Tensor | undefined;
+  let aux: Record<string, Tensor> = {};
+  let routing: BlockRoutingSummary[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const r = model.loss(inputs, targets, { training: true });
+    lm = tf.keep(r.lmLoss);
+    aux = Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)]));
+    routing = summariseRouting(r.routing, kinds, realExperts);
+    return r.loss;
+  }, [...trainable.values()]);
+  try {
+    return {
+      loss: value.dataSync()[0] as number,
+      lmLoss: lm!.dataSync()[0] as number,
+      auxLosses: Object.fromEntries(Object.entries(aux).map(([k, v]) => [k, v.dataSync()[0] as number])),
+      // In the model's parameter order (the grads object's own order puts numeric names first).
+      grads: new Map([...trainable].map(([name, v]) => [name, grads[v.name]!])),
+      routing,
+    };
+  } finally {
+    tf.dispose([value, lm!, ...Object.values(aux)]);
+  }
+}
