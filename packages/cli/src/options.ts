@@ -1,6 +1,8 @@
 // Option parsers shared by the commands: each names the option and the value it refused.
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option } from 'commander';
-import { MAX_WASM_THREADS, type InitBackendOptions } from '@moderoute/core';
+import { MAX_WASM_THREADS, initBackend, type BackendInfo, type InitBackendOptions } from '@moderoute/core';
+import { MAX_REPLICAS } from '@moderoute/train';
 
 export function intOption(name: string, min = 0): (value: string) => number {
   return (value) => {
@@ -32,6 +34,43 @@ export function threadsOption(): Option {
     if (n > MAX_WASM_THREADS) throw new InvalidArgumentError(`--threads (${JSON.stringify(value)}) must be an integer from 1 to ${MAX_WASM_THREADS}`);
     return n;
   });
+}
+
+/** `--replicas <n|auto>` of the training commands: data-parallel replicas (worker threads). */
+export function replicasOption(): Option {
+  return new Option(
+    '--replicas <n>',
+    `data-parallel replicas, each on one core with its own single-thread backend: "auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow) or 1 to ${MAX_REPLICAS}`,
+  )
+    .default('auto')
+    .argParser((value): ReplicasFlag => {
+      if (value === 'auto') return 'auto';
+      const n = intOption('--replicas', 1)(value);
+      if (n > MAX_REPLICAS) throw new InvalidArgumentError(`--replicas (${JSON.stringify(value)}) must be "auto" or an integer from 1 to ${MAX_REPLICAS}`);
+      return n;
+    });
+}
+
+export type ReplicasFlag = number | 'auto';
+
+/** Cores auto replicas may use: the machine's available parallelism, at most 8. */
+export function autoReplicaCores(): number {
+  return Math.min(availableParallelism(), 8);
+}
+
+/**
+ * Starts the backend for a training command with `--replicas`: with more than one replica the
+ * training thread's wasm prefers one kernel thread (each replica has a core) unless --threads or
+ * MODEROUTE_THREADS says otherwise. Returns the backend and the replicas to use: "auto" means every core (at most the
+ * batch size) on wasm and cpu, and 1 on tensorflow, whose native kernels use every core already.
+ */
+export async function initTrainingBackend(flags: BackendFlags & { replicas?: ReplicasFlag }, batchSize: number): Promise<{ info: BackendInfo; replicas: number }> {
+  const asked = flags.replicas ?? 'auto';
+  const wanted = asked === 'auto' ? Math.min(autoReplicaCores(), batchSize) : asked;
+  const request = backendRequest(flags);
+  const info = await initBackend(wanted > 1 ? { ...request, preferredThreads: 1 } : request);
+  const replicas = asked === 'auto' && info.name === 'tensorflow' ? 1 : wanted;
+  return { info, replicas };
 }
 
 /** The flags every command has for its backend. */

@@ -48,6 +48,12 @@ export interface InitBackendOptions {
    * once wasm has been initialised.
    */
   readonly threads?: number;
+  /**
+   * Threads to use when neither `threads` nor MODEROUTE_THREADS chooses (instead of every core),
+   * for example 1 when data-parallel replicas take the other cores. A preference: a wasm backend
+   * already running another count keeps it, without an error.
+   */
+  readonly preferredThreads?: number;
   /** Loads a package by name; tests replace it to simulate present or absent native packages. */
   readonly importPackage?: (name: string) => Promise<unknown>;
 }
@@ -151,6 +157,7 @@ function threadsRequest(options: InitBackendOptions, env: Readonly<Record<string
   if (options.threads !== undefined) return { threads: parseThreads(options.threads, 'threads'), explicit: true };
   const fromEnv = env['MODEROUTE_THREADS'];
   if (fromEnv !== undefined && fromEnv !== '') return { threads: parseThreads(fromEnv, 'MODEROUTE_THREADS'), explicit: true };
+  if (options.preferredThreads !== undefined) return { threads: parseThreads(options.preferredThreads, 'preferredThreads'), explicit: false };
   return { threads: Math.min(availableParallelism(), MAX_WASM_THREADS), explicit: false };
 }
 

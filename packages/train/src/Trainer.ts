@@ -13,7 +13,7 @@ import { TrainWindows, validationWindows } from './data/batches.js';
 import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
 import { AdamW } from './optim/AdamW.js';
 import { cosineLearningRate } from './optim/schedule.js';
-import { DataParallel } from './parallel/DataParallel.js';
+import { DataParallel, ReplicaPool } from './parallel/DataParallel.js';
 import { shardGradients, type BlockRoutingSummary } from './parallel/shardStep.js';
 import { resolveTrainConfig, type ResolvedTrainConfig, type TrainConfig } from './TrainConfig.js';
 
@@ -76,13 +76,15 @@ export interface TrainOptions {
   readonly onStart?: (info: { step: number; totalSteps: number; model: LanguageModel; replicas: number }) => void;
   /**
    * Data-parallel replicas (default 1): each step's rows are split among the training thread and
-   * `replicas - 1` worker threads, each on its own backend instance (parallel/DataParallel.ts).
-   * Run the training thread's backend on one thread when using more than one replica (the CLI
-   * does). Same loss and gradients as one replica for dense and MoD models; routing decided
-   * across the batch (MoE capacity, load balancing) is decided per replica's rows. Replicas build
-   * their models from the built-in modules, so this cannot be combined with `modelFactory`.
+   * worker threads, each on its own backend instance (parallel/DataParallel.ts). A number starts
+   * `replicas - 1` workers for this run; a ReplicaPool is used as is and left running (runs in
+   * turn can share one). Run the training thread's backend on one thread with more than one
+   * replica (the CLI does). Same loss and gradients as one replica for dense and MoD models;
+   * routing decided across the batch (MoE capacity, load balancing) is decided per replica's
+   * rows. Workers build their models from the built-in modules, so this cannot be combined with
+   * `modelFactory`.
    */
-  readonly replicas?: number;
+  readonly replicas?: number | ReplicaPool;
 }
 
 /** Thrown when a checkpoint cannot continue this run (different model). Nothing is overwritten. */
@@ -111,8 +113,9 @@ export class Trainer {
     const started = performance.now();
     mkdirSync(options.outDir, { recursive: true });
     const corpus: Corpus = (options.corpusCache ?? new CorpusCache()).load(c.data, { seqLen: c.seqLen });
-    const replicas = options.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas', replicas, 'a positive integer');
+    const sharedPool = options.replicas instanceof ReplicaPool ? options.replicas : undefined;
+    const replicas = sharedPool ? sharedPool.replicas : (options.replicas as number | undefined) ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas', replicas, 'a positive integer, or a ReplicaPool');
     if (replicas > 1 && options.modelFactory !== undefined) {
       throw new ConfigError('replicas', replicas, '1 with a custom modelFactory (worker replicas build their models from the built-in modules and cannot receive a container)');
     }
@@ -160,7 +163,8 @@ export class Trainer {
       if (resumedFrom !== undefined) filterJsonl(metricsPath, (row) => typeof row['step'] === 'number' && (row['step'] as number) <= step);
       else filterJsonl(metricsPath, () => false);
       const log = new JsonlWriter(metricsPath);
-      if (replicas > 1) pool = await DataParallel.start(model, { replicas });
+      if (sharedPool) pool = await sharedPool.attach(model);
+      else if (replicas > 1) pool = await DataParallel.start(model, { replicas });
       options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
       const save = async (): Promise<string> => {

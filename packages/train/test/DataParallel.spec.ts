@@ -1,10 +1,13 @@
 // Data-parallel steps (parallel/DataParallel.ts): the combined loss, gradients and untrained
 // state of replicas in worker threads against one replica on the whole batch.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { ConfigError, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { createContainer, MODEL_IDS, type LanguageModel, type LanguageModelConfig } from '@moderoute/model';
-import { CorpusCache, DataParallel, ReplicaError, Trainer, shardGradients, shardRows, type ShardGradients, type TrainConfig } from '../src/index.js';
+import { CorpusCache, DataParallel, ReplicaError, ReplicaPool, Trainer, shardGradients, shardRows, type ShardGradients, type TrainConfig } from '../src/index.js';
 import { useTempDir } from './helpers.js';
 
 const BASE = { vocabSize: 256, width: 16, numHeads: 2, numLayers: 2, contextLength: 8, seed: 3 } as const;
@@ -75,32 +78,34 @@ describe('DataParallel', () => {
     }
   });
 
-  describe('with worker replicas', () => {
+  describe('with a pool of worker replicas', () => {
+    // One pool of 3 replicas (the training thread and 2 workers) serves every model in turn.
+    let pool: ReplicaPool;
     const models: LanguageModel[] = [];
-    const pools: DataParallel[] = [];
-    const start = async (config: LanguageModelConfig, replicas: number) => {
-      const model = build(config);
-      models.push(model);
-      const pool = await DataParallel.start(model, { replicas });
-      pools.push(pool);
-      return { model, pool };
-    };
+    before(async () => {
+      pool = await ReplicaPool.start({ replicas: 3 });
+    });
     after(async () => {
-      await Promise.all(pools.map((p) => p.close()));
+      await pool.close();
       models.forEach((m) => m.dispose());
     });
+    const attach = async (config: LanguageModelConfig) => {
+      const model = build(config);
+      models.push(model);
+      return { model, stepper: await pool.attach(model) };
+    };
 
     // MoD decides top-k per sequence, and its losses are means over sequences: the split is exact.
     for (const [name, config] of [['dense', BASE], ['MoD', MOD]] as const) {
       it(`should give one replica's loss, gradients, routing and threshold state on ${name}, with uneven shards`, async () => {
-        const { model, pool } = await start(config, 3);
+        const { model, stepper } = await attach(config);
         const before = tf.memory().numTensors;
         const { inputs, targets } = batch(5, 8, 11); // rows 2, 2, 1
         const initial = untrained(model);
         const expected = shardGradients(model, inputs, targets);
         const expectedState = untrained(model);
         restore(model, initial);
-        const actual = await pool.step(inputs, targets);
+        const actual = await stepper.step(inputs, targets);
         assertSameStep(actual, expected);
         untrained(model).forEach(([n, v], i) => assertClose(v, expectedState[i]![1], `state ${n}`, 1e-5));
         if (name === 'MoD') assert.ok(expectedState.length > 0 && expectedState.some(([, v]) => v.some((x) => x !== 0)), 'the MoD threshold state moved');
@@ -109,35 +114,76 @@ describe('DataParallel', () => {
       });
     }
 
-    it('should decide batch-level routing (MoE capacity, load balancing) per replica, as the mean of its shards', async () => {
-      const { model, pool } = await start(MOE, 2);
+    it('should decide batch-level routing (MoE capacity, load balancing) per replica: the row-weighted mean of its shards', async () => {
+      const { model, stepper } = await attach(MOE);
       const { inputs, targets } = batch(4, 8, 12);
-      const halves = [0, 2].map((r) => tf.tidy(() => ({ inputs: tf.slice(inputs, [r, 0], [2, 8]) as Tensor2D, targets: tf.slice(targets, [r, 0], [2, 8]) as Tensor2D })));
-      const parts = halves.map((h) => shardGradients(model, h.inputs, h.targets));
-      const mean = (f: (s: ShardGradients) => number) => (f(parts[0]!) + f(parts[1]!)) / 2;
-      const actual = await pool.step(inputs, targets);
-      assertClose([actual.loss, actual.lmLoss], [mean((s) => s.loss), mean((s) => s.lmLoss)], 'loss, lmLoss', 1e-5);
-      for (const [name, g] of parts[0]!.grads) {
-        const expected = tf.tidy(() => tf.mul(tf.add(g, parts[1]!.grads.get(name)!), 0.5));
+      const rows = shardRows(4, 3); // 2, 1, 1
+      let start = 0;
+      const parts = rows.map((n) => {
+        const shard = tf.tidy(() => ({ inputs: tf.slice(inputs, [start, 0], [n, 8]) as Tensor2D, targets: tf.slice(targets, [start, 0], [n, 8]) as Tensor2D }));
+        start += n;
+        const g = shardGradients(model, shard.inputs, shard.targets);
+        tf.dispose([shard.inputs, shard.targets]);
+        return g;
+      });
+      const w = rows.map((n) => n / 4);
+      const mean = (f: (s: ShardGradients) => number) => parts.reduce((acc, p, r) => acc + w[r]! * f(p), 0);
+      const actual = await stepper.step(inputs, targets);
+      assertClose([actual.loss, actual.lmLoss], [mean((p) => p.loss), mean((p) => p.lmLoss)], 'loss, lmLoss', 1e-5);
+      for (const name of parts[0]!.grads.keys()) {
+        const expected = tf.tidy(() => tf.addN(parts.map((p, r) => tf.mul(p.grads.get(name)!, w[r]!))));
         assertClose(actual.grads.get(name)!.dataSync(), expected.dataSync(), `grad ${name}`);
         expected.dispose();
       }
-      assert.deepEqual(actual.routing[1]!.load, parts[0]!.routing[1]!.load.map((n, e) => n + parts[1]!.routing[1]!.load[e]!));
-      tf.dispose([inputs, targets, ...halves.flatMap((h) => [h.inputs, h.targets]), ...parts.flatMap((p) => [...p.grads.values()]), ...actual.grads.values()]);
+      assert.deepEqual(actual.routing[1]!.load, parts[0]!.routing[1]!.load.map((_, e) => parts.reduce((acc, p) => acc + p.routing[1]!.load[e]!, 0)));
+      tf.dispose([inputs, targets, ...parts.flatMap((p) => [...p.grads.values()]), ...actual.grads.values()]);
     });
 
-    it("should report a replica's failure as a ReplicaError, without leaking tensors", async () => {
-      const { pool } = await start(BASE, 2);
+    it("should report a replica's failure as a ReplicaError, leak no tensors, and stay usable", async () => {
+      const { stepper } = await attach(BASE);
       const before = tf.memory().numTensors;
-      // Row 1 goes to the worker replica, whose embedding refuses the out-of-range id.
-      const inputs = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 300, 5, 6, 7, 8]], undefined, 'int32') as Tensor2D;
-      const targets = tf.tensor2d([[2, 3, 4, 5, 6, 7, 8, 9], [2, 3, 4, 5, 6, 7, 8, 9]], undefined, 'int32') as Tensor2D;
+      // Row 2 goes to worker replica 2, whose embedding refuses the out-of-range id.
+      const rows = [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 300, 5, 6, 7, 8]];
+      const inputs = tf.tensor2d(rows, undefined, 'int32') as Tensor2D;
+      const targets = tf.tensor2d(rows.map((r) => r.map((x) => (x + 1) % 256)), undefined, 'int32') as Tensor2D;
       try {
-        await assert.rejects(pool.step(inputs, targets), (e: unknown) => e instanceof ReplicaError && /replica 1 failed: ids \(300\) must be token ids from 0 to 255/.test(e.message));
+        await assert.rejects(stepper.step(inputs, targets), (e: unknown) => e instanceof ReplicaError && /replica 2 failed: ids \(300\) must be token ids from 0 to 255/.test(e.message));
       } finally {
         tf.dispose([inputs, targets]);
       }
       assert.equal(tf.memory().numTensors, before);
+      const good = batch(3, 8, 14);
+      const r = await stepper.step(good.inputs, good.targets);
+      assert.ok(Number.isFinite(r.loss));
+      tf.dispose([good.inputs, good.targets, ...r.grads.values()]);
+    });
+
+    it('should refuse steps of a model it no longer serves', async () => {
+      const first = await attach(BASE);
+      await attach(BASE);
+      const { inputs, targets } = batch(3, 8, 15);
+      try {
+        await assert.rejects(first.stepper.step(inputs, targets), (e: unknown) => e instanceof ReplicaError && /detached/.test(e.message));
+      } finally {
+        tf.dispose([inputs, targets]);
+      }
+    });
+
+    it('should serve runs in turn, giving each the losses of one replica', async () => {
+      const corpora = new CorpusCache();
+      const dir = mkdtempSync(join(tmpdir(), 'moderoute-dp-'));
+      try {
+        const config: TrainConfig = { model: MOD, batchSize: 4, seqLen: 8, steps: 3, learningRate: 1e-2, warmupSteps: 1, evalEvery: 0, evalWindows: 2, checkpointEvery: 0 };
+        for (const seed of [1, 2]) {
+          const one: number[] = [];
+          const shared: number[] = [];
+          await new Trainer({ ...config, seed }).run({ outDir: join(dir, `one-${seed}`), corpusCache: corpora, onStep: (e) => one.push(e.loss) });
+          await new Trainer({ ...config, seed }).run({ outDir: join(dir, `pool-${seed}`), corpusCache: corpora, replicas: pool, onStep: (e) => shared.push(e.loss) });
+          assertClose(shared, one, `losses of run ${seed}`, 1e-4);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
@@ -146,7 +192,7 @@ describe('DataParallel', () => {
     const corpora = new CorpusCache();
     const TINY: TrainConfig = { model: MOD, batchSize: 4, seqLen: 8, steps: 4, learningRate: 1e-2, warmupSteps: 1, evalEvery: 0, evalWindows: 2, checkpointEvery: 0 };
 
-    it('should train to the losses of one replica', async () => {
+    it('should train to the losses of one replica, with a pool of its own', async () => {
       const one: number[] = [];
       const two: number[] = [];
       await new Trainer(TINY).run({ outDir: `${tmp()}/one`, corpusCache: corpora, onStep: (e) => one.push(e.loss) });

@@ -18,6 +18,7 @@ import { CORE_IDS, ConfigError, bestTimeMs, defaultPrimitives, describeBackend, 
 import { combineRows, dispatchRows } from '@moderoute/routing';
 import { ParameterStore, resolveBlockSpec, type Block, BLOCKS_IDS } from '@moderoute/blocks';
 import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
+import { ReplicaPool } from '@moderoute/train';
 import { baselinePrimitives } from './baselineAttention.js';
 import { BATCH, BENCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
 
@@ -86,20 +87,47 @@ function baselineContainer() {
   }));
 }
 
-async function benchVariant(config: LanguageModelConfig, steps: number, optimizerName: OptimizerName, container = createContainer()): Promise<VariantResult> {
+/** Best wall time of `body` over `reps` runs after `warmup` runs, in ms (bestTimeMs for async steps). */
+async function bestTimeMsAsync(body: () => Promise<void>, reps: number, warmup = 2): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < warmup + reps; i++) {
+    const start = performance.now();
+    await body();
+    if (i >= warmup) best = Math.min(best, performance.now() - start);
+  }
+  return best;
+}
+
+/**
+ * Trains `steps` timed steps of a fresh model. With a replica pool each step is data-parallel
+ * (DataParallel: the rows split among the training thread and the pool's worker threads).
+ */
+async function benchVariant(config: LanguageModelConfig, steps: number, optimizerName: OptimizerName, container = createContainer(), replicaPool?: ReplicaPool): Promise<VariantResult> {
   const model = container.get(MODEL_IDS.ModelFactory).create(config);
   const optimizer = await createBenchOptimizer(optimizerName, model.trainableParameters());
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;
   const vars = model.trainableVariables();
+  const varName = new Map([...model.trainableParameters()].map(([name, v]) => [name, v.name]));
+  const pool = replicaPool ? await replicaPool.attach(model) : undefined;
   try {
-    const ms = bestTimeMs(() => {
-      const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, vars);
-      optimizer.apply(grads);
-      tf.dispose(grads);
-      return value;
-    }, steps);
+    let ms: number;
+    if (pool) {
+      ms = await bestTimeMsAsync(async () => {
+        const r = await pool.step(inputs, targets);
+        // The bench optimizers take gradients by variable name, as tf.variableGrads gives them.
+        tf.tidy(() => optimizer.apply(Object.fromEntries([...r.grads].map(([name, g]) => [varName.get(name)!, g]))));
+        tf.dispose([...r.grads.values()]);
+      }, steps);
+    } else {
+      ms = bestTimeMs(() => {
+        const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, vars);
+        optimizer.apply(grads);
+        tf.dispose(grads);
+        return value;
+      }, steps);
+    }
     const flopsPerStep = model.flops(SEQ).training * BATCH;
     return { msPerStep: ms, tokensPerSec: (BATCH * SEQ) / (ms / 1000), flopsPerStep, gflops: flopsPerStep / ms / 1e6, fractionOfPeak: Number.NaN, parameters: model.parameterCount() };
   } finally {
@@ -150,8 +178,10 @@ function benchRouting(reps: number): Record<string, { ms: number; denseBlockMs: 
 
 export interface TrainingBenchOptions {
   readonly backend: string;
-  /** wasm kernel threads (default: MODEROUTE_THREADS, else all cores). */
+  /** wasm kernel threads (default: MODEROUTE_THREADS, else all cores; 1 with replicas). */
   readonly threads?: number;
+  /** Data-parallel replicas of each variant's steps (1: one thread of control, the backend's own kernel threads). */
+  readonly replicas: number;
   /** Timed training steps per variant after 2 warm-up steps (the best is reported). */
   readonly steps: number;
   /** Passes over all variants, each on a fresh model; each variant keeps its best pass. */
@@ -174,71 +204,81 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
   const { steps, passes, only } = options;
   const optimizerName = options.optimizer;
   for (const name of only ?? []) if (!(name in VARIANTS)) throw new ConfigError('--only', name, `variants among ${Object.keys(VARIANTS).join(', ')}`);
-  const info = await initBackend({ backend: options.backend, ...(options.threads !== undefined ? { threads: options.threads } : {}) });
+  const replicas = options.replicas;
+  const info = await initBackend({ backend: options.backend, ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(replicas > 1 ? { preferredThreads: 1 } : {}) });
   const log = options.log;
-  log(`benchmarking training steps on ${describeBackend(info)} ...`);
-  const peakBefore = matmulPeakGflops();
-  // The peer runs before and after moderoute's variants; each figure is the better of the two
-  // (as the matmul peak), since other work on a shared machine only ever adds time.
-  const runPeerOnce = (): PeerResult => {
-    if (options.peer === undefined) return { available: false, reason: '--no-peer' };
-    log(`  peer (${options.peer}) ...`);
-    return runPeer(options.peer);
-  };
-  const peerBefore = runPeerOnce();
-  const variants: Record<string, VariantResult> = {};
-  const better = (key: string, r: VariantResult) => {
-    const prev = variants[key];
-    variants[key] = prev === undefined || r.msPerStep < prev.msPerStep ? r : prev;
-  };
-  // Every variant is trained in each pass (a fresh model each time) and keeps its best pass: on a
-  // shared machine a variant then does not owe its figure to where in the run it happened to be.
-  for (let pass = 0; pass < passes; pass++) {
-    for (const [name, config] of Object.entries(VARIANTS)) {
-      if (only !== undefined && !only.includes(name)) continue;
-      log(`  ${name} (pass ${pass + 1} of ${passes}) ...`);
-      better(name, await benchVariant(config, steps, optimizerName));
-      if (name === 'dense' && options.baseline) {
-        log('  dense_baseline_attention ...');
-        better('dense_baseline_attention', await benchVariant(config, steps, optimizerName, baselineContainer()));
-      }
-      if ((name === 'dense' || name === 'mod') && options.compareAdam && optimizerName !== 'adam') {
-        log(`  ${name}_tf_adam ...`);
-        better(`${name}_tf_adam`, await benchVariant(config, steps, 'adam'));
+  log(`benchmarking training steps on ${describeBackend(info)}${replicas > 1 ? `, ${replicas} data-parallel replicas` : ''} ...`);
+  // One pool of worker replicas serves every variant in turn (warm threads, as in a long run); the
+  // peak is then the replicas' matmul throughput at once.
+  const pool = replicas > 1 ? await ReplicaPool.start({ replicas }) : undefined;
+  try {
+    const peakBefore = pool ? await pool.matmulPeakGflops() : matmulPeakGflops();
+    // The peer runs before and after moderoute's variants; each figure is the better of the two
+    // (as the matmul peak), since other work on a shared machine only ever adds time.
+    const runPeerOnce = (): PeerResult => {
+      if (options.peer === undefined) return { available: false, reason: '--no-peer' };
+      log(`  peer (${options.peer}) ...`);
+      return runPeer(options.peer);
+    };
+    const peerBefore = runPeerOnce();
+    const variants: Record<string, VariantResult> = {};
+    const better = (key: string, r: VariantResult) => {
+      const prev = variants[key];
+      variants[key] = prev === undefined || r.msPerStep < prev.msPerStep ? r : prev;
+    };
+    // Every variant is trained in each pass (a fresh model each time) and keeps its best pass: on a
+    // shared machine a variant then does not owe its figure to where in the run it happened to be.
+    for (let pass = 0; pass < passes; pass++) {
+      for (const [name, config] of Object.entries(VARIANTS)) {
+        if (only !== undefined && !only.includes(name)) continue;
+        log(`  ${name} (pass ${pass + 1} of ${passes}) ...`);
+        better(name, await benchVariant(config, steps, optimizerName, createContainer(), pool));
+        if (name === 'dense' && options.baseline) {
+          // A container of its own cannot reach worker replicas: the baseline trains on this thread alone.
+          log('  dense_baseline_attention ...');
+          better('dense_baseline_attention', await benchVariant(config, steps, optimizerName, baselineContainer()));
+        }
+        if ((name === 'dense' || name === 'mod') && options.compareAdam && optimizerName !== 'adam') {
+          log(`  ${name}_tf_adam ...`);
+          better(`${name}_tf_adam`, await benchVariant(config, steps, 'adam', createContainer(), pool));
+        }
       }
     }
+    let routing: ReturnType<typeof benchRouting> | undefined;
+    if (only === undefined) {
+      log('  routing overhead ...');
+      routing = benchRouting(steps * 2);
+    }
+    const peak = Math.max(peakBefore, pool ? await pool.matmulPeakGflops() : matmulPeakGflops());
+    for (const v of Object.values(variants)) v.fractionOfPeak = v.gflops / peak;
+    const peer = peerBefore.available ? betterPeer(peerBefore, runPeerOnce()) : peerBefore;
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+    const dense = variants['dense'];
+    const mod = variants['mod'];
+    const moe = variants['moe'];
+    const report = {
+      backend: info.name,
+      threads: info.threads,
+      replicas,
+      info: describeBackend(info),
+      matmulPeakGflops: peak,
+      peakRssMb,
+      config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
+      variants,
+      ...(dense && mod ? { modOverDense: { measured: mod.msPerStep / dense.msPerStep, analytic: mod.flopsPerStep / dense.flopsPerStep } } : {}),
+      ...(dense && moe ? { moeOverDense: moe.msPerStep / dense.msPerStep } : {}),
+      ...(routing ? { routing } : {}),
+      ...(peer.available
+        ? {
+            peer: { denseMsPerStep: peer.denseMsPerStep, modMsPerStep: peer.modMsPerStep, torch: peer.torch, threads: peer.threads },
+            overPeer: { dense: dense ? dense.msPerStep / peer.denseMsPerStep : null, mod: mod ? mod.msPerStep / peer.modMsPerStep : null },
+          }
+        : { peerUnavailable: peer.reason }),
+    };
+    return report;
+  } finally {
+    await pool?.close();
   }
-  let routing: ReturnType<typeof benchRouting> | undefined;
-  if (only === undefined) {
-    log('  routing overhead ...');
-    routing = benchRouting(steps * 2);
-  }
-  const peak = Math.max(peakBefore, matmulPeakGflops());
-  for (const v of Object.values(variants)) v.fractionOfPeak = v.gflops / peak;
-  const peer = peerBefore.available ? betterPeer(peerBefore, runPeerOnce()) : peerBefore;
-  const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  const dense = variants['dense'];
-  const mod = variants['mod'];
-  const moe = variants['moe'];
-  const report = {
-    backend: info.name,
-    threads: info.threads,
-    info: describeBackend(info),
-    matmulPeakGflops: peak,
-    peakRssMb,
-    config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
-    variants,
-    ...(dense && mod ? { modOverDense: { measured: mod.msPerStep / dense.msPerStep, analytic: mod.flopsPerStep / dense.flopsPerStep } } : {}),
-    ...(dense && moe ? { moeOverDense: moe.msPerStep / dense.msPerStep } : {}),
-    ...(routing ? { routing } : {}),
-    ...(peer.available
-      ? {
-          peer: { denseMsPerStep: peer.denseMsPerStep, modMsPerStep: peer.modMsPerStep, torch: peer.torch, threads: peer.threads },
-          overPeer: { dense: dense ? dense.msPerStep / peer.denseMsPerStep : null, mod: mod ? mod.msPerStep / peer.modMsPerStep : null },
-        }
-      : { peerUnavailable: peer.reason }),
-  };
-  return report;
 }
 
 export type TrainingBenchReport = Awaited<ReturnType<typeof benchmarkTraining>>;
@@ -251,7 +291,8 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   const dense = variants['dense'];
   const peer = 'peer' in report ? report.peer : undefined;
   const style = tty ? {} : { style: { head: [], border: [] } };
-  lines.push(`\n${report.info}; plain 2-D matmul peak ${peak.toFixed(2)} GFLOP/s; peak RSS ${report.peakRssMb.toFixed(0)} MB`);
+  const how = report.replicas > 1 ? `${report.replicas} data-parallel replicas; plain 2-D matmul peak of the replicas at once` : 'plain 2-D matmul peak';
+  lines.push(`\n${report.info}; ${how} ${peak.toFixed(2)} GFLOP/s; peak RSS ${report.peakRssMb.toFixed(0)} MB`);
   const peerMs: Record<string, number> = peer ? { dense: peer.denseMsPerStep, mod: peer.modMsPerStep } : {};
   const t = new Table({ head: ['variant', 'ms/step', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'of peak', 'x dense time', 'x dense FLOPs', 'x peer time', 'params'], ...style });
   for (const [name, v] of Object.entries(variants)) {

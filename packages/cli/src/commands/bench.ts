@@ -4,11 +4,12 @@ import { Command } from 'commander';
 import { OPTIMIZERS, VARIANTS, type OptimizerName } from '../bench/config.js';
 import { DEFAULT_PEER_SCRIPT, benchmarkTraining, formatTrainingReport } from '../bench/training.js';
 import type { Io } from '../output.js';
-import { choiceOption, intOption, threadsOption } from '../options.js';
+import { autoReplicaCores, choiceOption, intOption, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
 
 interface BenchFlags {
   backend: string;
   threads?: number;
+  replicas: ReplicasFlag;
   steps: number;
   passes: number;
   only?: string;
@@ -24,6 +25,7 @@ export function benchCommand(io: Io): Command {
     .description('Time training steps of every variant at the bench config (vocab 256, width 128, 4 layers, 4 heads, T 128, batch 8) side by side, with the matmul peak, the PyTorch peer where installed, and routing overhead')
     .option('--backend <name>', 'tensorflow, wasm or cpu', 'wasm')
     .addOption(threadsOption())
+    .addOption(replicasOption())
     .option('--steps <n>', 'timed steps per variant after 2 warm-up steps; the best is reported', intOption('--steps', 1), 5)
     .option('--passes <n>', 'passes over all variants, each on a fresh model; each variant keeps its best', intOption('--passes', 1), 2)
     .option('--only <names>', `comma-separated variants (default all: ${Object.keys(VARIANTS).join(', ')}); skips the routing table`)
@@ -37,6 +39,8 @@ export function benchCommand(io: Io): Command {
       const report = await benchmarkTraining({
         backend: flags.backend,
         ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+        // "auto": every core on wasm and cpu (the bench batch has 8 rows), 1 on tensorflow.
+        replicas: flags.replicas === 'auto' ? (flags.backend === 'tensorflow' ? 1 : Math.min(autoReplicaCores(), 8)) : flags.replicas,
         steps: flags.steps,
         passes: flags.passes,
         ...(flags.only ? { only: flags.only.split(',') } : {}),

@@ -2,10 +2,10 @@
 // embedded corpus, with a progress bar per run and a report directory (report.md, plots, JSON).
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
+import { ConfigError, describeBackend } from '@moderoute/core';
 import { PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, backendRequest, threadsOption } from '../options.js';
+import { choiceOption, initTrainingBackend, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
 import { withInterrupt } from '../signals.js';
 
 interface ReproduceFlags {
@@ -14,6 +14,7 @@ interface ReproduceFlags {
   out?: string;
   backend?: string;
   threads?: number;
+  replicas?: ReplicasFlag;
   json: boolean;
 }
 
@@ -25,6 +26,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)')
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())
+    .addOption(replicasOption())
     .option('--json', 'print one JSON object with every row instead of text', false)
     .action(async (flags: ReproduceFlags) => {
       let spec: ReproductionSpec | (typeof PRESET_NAMES)[number] = flags.preset;
@@ -36,12 +38,14 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         }
       }
       const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
-      const info = await initBackend(backendRequest(flags));
-      if (!flags.json) io.err(`backend: ${describeBackend(info)}; report in ${outDir}`);
+      // Each run's batch bounds its replicas; spare replicas sit a step out (DataParallel).
+      const { info, replicas } = await initTrainingBackend(flags, Number.POSITIVE_INFINITY);
+      if (!flags.json) io.err(`backend: ${describeBackend(info)}${replicas > 1 ? `; ${replicas} data-parallel replicas` : ''}; report in ${outDir}`);
       let progress: ProgressReporter | undefined;
       const result: ReproductionResult = await withInterrupt(io, (signal) =>
         runReproduction(spec, {
           outDir,
+          replicas,
           signal,
           onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
             progress?.stop();

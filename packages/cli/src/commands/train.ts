@@ -2,10 +2,10 @@
 // progress bar, a JSONL log and checkpoints in --out.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
+import { ConfigError, describeBackend } from '@moderoute/core';
 import { ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, floatOption, intOption, backendRequest, threadsOption } from '../options.js';
+import { choiceOption, floatOption, initTrainingBackend, intOption, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
 import { VARIANT_NAMES, variantModel, type VariantName } from '../variants.js';
 import { withInterrupt } from '../signals.js';
 
@@ -30,6 +30,7 @@ export interface TrainFlags {
   resume: boolean;
   backend?: string;
   threads?: number;
+  replicas?: ReplicasFlag;
   json: boolean;
 }
 
@@ -92,17 +93,19 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     .option('--no-resume', 'start afresh even if --out holds a checkpoint (fails rather than overwrite another model)')
     .option('--backend <name>', 'tensorflow, wasm or cpu (default: the best available; MODEROUTE_BACKEND also works)')
     .addOption(threadsOption())
+    .addOption(replicasOption())
     .option('--json', 'print one JSON object with the result instead of text', false)
     .action(async (flags: TrainFlags) => {
       const config = trainConfigFrom(flags);
       const trainer = new Trainer(config);
-      const info = await initBackend(backendRequest(flags));
-      if (!flags.json) io.err(`backend: ${describeBackend(info)}`);
+      const { info, replicas } = await initTrainingBackend(flags, trainer.config.batchSize);
+      if (!flags.json) io.err(`backend: ${describeBackend(info)}${replicas > 1 ? `; ${replicas} data-parallel replicas` : ''}`);
       const progress = new ProgressReporter({ total: trainer.config.steps, label: flags.out, json: flags.json });
       const result: TrainResult = await withInterrupt(io, (signal) =>
         trainer.run({
           outDir: flags.out,
           resume: flags.resume,
+          replicas,
           signal,
           onStart: ({ step, model }) => {
             if (!flags.json) {

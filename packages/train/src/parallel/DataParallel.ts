@@ -3,8 +3,10 @@
 // elementwise kernels and dispatch stay on one core. Splitting the batch's rows among replicas
 // that each run a single-thread backend keeps every core busy with all of the step.
 //
-// Replica 0 is the training thread's model itself; replicas 1..R-1 are worker threads
-// (replicaWorker.ts) holding copies built from the same config. Per step:
+// Replica 0 is the training thread's model itself; replicas 1..R-1 are worker threads of a
+// ReplicaPool (replicaWorker.ts), which outlives models: DataParallel attaches one model at a
+// time, and the workers build copies from its config (a pool kept across runs keeps its threads
+// warm and starts once). Per step:
 //   1. the training thread sends every variable's value and each replica's rows;
 //   2. every replica computes its rows' loss L_r and gradients g_r (shardStep.ts), and runs the
 //      routers' training-mode updates of their untrained state on its rows;
@@ -20,9 +22,9 @@
 // The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
 import { Worker } from 'node:worker_threads';
-import { ConfigError, ModerouteError, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
+import { ConfigError, ModerouteError, matmulPeakGflops, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
-import { assignPacked, packTensors, type FromReplica, type InitMessage, type StepReply, type ToReplica } from './protocol.js';
+import { assignPacked, packTensors, type FromReplica, type ModelMessage, type PeakReply, type ReadyReply, type StepReply, type ToReplica } from './protocol.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
 
 /** Most replicas a run may ask for. */
@@ -49,70 +51,50 @@ function workerEntry(): { file: URL; workerData: Record<string, unknown> } {
   return { file: new URL('./replicaWorker.js', here), workerData: {} };
 }
 
+type Reply = ReadyReply | StepReply | PeakReply;
+
 interface Pending {
-  readonly resolve: (reply: StepReply) => void;
+  readonly resolve: (reply: Reply) => void;
   readonly reject: (error: Error) => void;
 }
 
+/** One worker thread: one request at a time, each answered by one reply or an error. */
 class ReplicaThread {
   private pending: Pending | undefined;
   private failure: Error | undefined;
   private closing = false;
 
-  private constructor(
+  constructor(
     readonly index: number,
     private readonly worker: Worker,
   ) {
     worker.on('message', (message: FromReplica) => {
-      if (message.type === 'result') this.settle(undefined, message);
-      else if (message.type === 'error') this.fail(new ReplicaError(`data-parallel replica ${index} failed: ${message.message}`));
+      if (message.type === 'error') this.settle(new ReplicaError(`data-parallel replica ${index} failed: ${message.message}`));
+      else this.settle(undefined, message);
     });
     worker.on('error', (error) => this.fail(new ReplicaError(`data-parallel replica ${index} failed: ${error.message}`)));
     worker.on('exit', (code) => {
       if (!this.closing) this.fail(new ReplicaError(`data-parallel replica ${index} stopped unexpectedly (exit code ${code})`));
     });
-  }
-
-  static async start(index: number, init: InitMessage, timeoutMs: number): Promise<ReplicaThread> {
-    const entry = workerEntry();
-    const worker = new Worker(entry.file, { workerData: entry.workerData });
-    const thread = new ReplicaThread(index, worker);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ReplicaError(`data-parallel replica ${index} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
-      const onMessage = (message: FromReplica) => {
-        if (message.type === 'ready') done();
-        else if (message.type === 'error') done(new ReplicaError(`data-parallel replica ${index} could not start: ${message.message}`));
-      };
-      const onExit = (code: number) => done(new ReplicaError(`data-parallel replica ${index} exited while starting (exit code ${code})`));
-      const onError = (error: Error) => done(new ReplicaError(`data-parallel replica ${index} could not start: ${error.message}`));
-      const done = (error?: Error) => {
-        clearTimeout(timer);
-        worker.off('message', onMessage).off('exit', onExit).off('error', onError);
-        if (error) reject(error);
-        else resolve();
-      };
-      worker.on('message', onMessage).on('exit', onExit).on('error', onError);
-      worker.postMessage(init satisfies ToReplica);
-    }).catch(async (error: unknown) => {
-      thread.closing = true;
-      await worker.terminate();
-      throw error;
-    });
-    // Idle replicas do not keep the process alive; a step in flight does (ref below).
+    // Idle replicas do not keep the process alive; a request in flight does (ref in post).
     worker.unref();
-    return thread;
   }
 
-  /** Sends one step; the reply arrives through `result`. */
-  post(message: ToReplica, transfer: ArrayBuffer[]): Promise<StepReply> {
+  /** Sends one request and resolves with its reply; rejects on an error reply or a dead thread. */
+  post<R extends Reply>(message: ToReplica, transfer: ArrayBuffer[] = [], timeoutMs?: number): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.pending) return Promise.reject(new ReplicaError(`data-parallel replica ${this.index} is busy: one request at a time`));
     this.worker.ref();
-    const reply = new Promise<StepReply>((resolve, reject) => (this.pending = { resolve, reject }));
+    const reply = new Promise<R>((resolve, reject) => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.settle(new ReplicaError(`data-parallel replica ${this.index} did not answer "${message.type}" within ${timeoutMs / 1000} s`)), timeoutMs);
+      const clear = () => clearTimeout(timer);
+      this.pending = { resolve: (r) => (clear(), resolve(r as R)), reject: (e) => (clear(), reject(e)) };
+    });
     this.worker.postMessage(message, transfer);
     return reply;
   }
 
-  private settle(error: Error | undefined, reply?: StepReply): void {
+  private settle(error: Error | undefined, reply?: Reply): void {
     const pending = this.pending;
     this.pending = undefined;
     this.worker.unref();
@@ -128,61 +110,142 @@ class ReplicaThread {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.pending?.reject(new ReplicaError(`data-parallel replica ${this.index} was closed during a step`));
-    this.pending = undefined;
+    this.settle(new ReplicaError(`data-parallel replica ${this.index} was closed during a request`));
     await this.worker.terminate();
   }
 }
 
-/** Options of `DataParallel.start`. */
-export interface DataParallelOptions {
-  /** Replicas including the training thread's own model, 2 to MAX_REPLICAS. */
+/** Options of `ReplicaPool.start` and `DataParallel.start`. */
+export interface ReplicaPoolOptions {
+  /** Replicas including the training thread, 2 to MAX_REPLICAS. */
   readonly replicas: number;
-  /** How long a worker may take to load its backend and build its model (default 120 s). */
+  /** How long a worker may take to start its backend, or to build a model (default 120 s). */
   readonly startTimeoutMs?: number;
 }
 
 /**
- * Replicas of a model in worker threads, for data-parallel training steps. Built from the
- * model's config with the built-in modules (a model from a custom container cannot cross
- * threads). Close it when done; idle replicas do not keep the process alive.
+ * The worker threads of data-parallel training: `replicas - 1` threads, each with its own
+ * backend instance (the training thread's backend, one kernel thread). Attach a model to train
+ * it data-parallel; a pool serves one attached model at a time and may serve many in turn (the
+ * reproduction's runs, the bench's variants). Close it when done; idle, it does not keep the
+ * process alive.
  */
-export class DataParallel {
-  private nextId = 0;
+export class ReplicaPool {
+  private attached: DataParallel | undefined;
+  private closed = false;
 
   private constructor(
-    private readonly model: LanguageModel,
     private readonly threads: readonly ReplicaThread[],
-    private readonly variables: readonly Variable[],
-    private readonly stateVariables: readonly Variable[],
+    private readonly timeoutMs: number,
   ) {}
 
-  /** Starts `replicas - 1` worker replicas of `model` on the active backend, one thread each. */
-  static async start(model: LanguageModel, options: DataParallelOptions): Promise<DataParallel> {
+  static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
     const { replicas } = options;
     if (!Number.isInteger(replicas) || replicas < 2 || replicas > MAX_REPLICAS) throw new ConfigError('replicas', replicas, `an integer from 2 to ${MAX_REPLICAS} for data-parallel steps`);
-    const named = model.namedParameters();
-    const init = (replica: number): InitMessage => ({
-      type: 'init',
-      replica,
-      config: model.getConfig(),
-      backend: tf.getBackend(),
-      variables: [...named].map(([name, v]) => ({ name, shape: v.shape, trainable: v.trainable })),
-    });
-    const started = await Promise.allSettled(Array.from({ length: replicas - 1 }, (_, i) => ReplicaThread.start(i + 1, init(i + 1), options.startTimeoutMs ?? 120_000)));
-    const threads = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const timeoutMs = options.startTimeoutMs ?? 120_000;
+    const entry = workerEntry();
+    const threads = Array.from({ length: replicas - 1 }, (_, i) => new ReplicaThread(i + 1, new Worker(entry.file, { workerData: entry.workerData })));
+    const started = await Promise.allSettled(threads.map((t) => t.post<ReadyReply>({ type: 'init', replica: t.index, backend: tf.getBackend() }, [], timeoutMs)));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
       await Promise.all(threads.map((t) => t.close()));
-      throw failed.reason;
+      const reason = failed.reason instanceof Error ? failed.reason.message.replace(/ failed: /, ' could not start: ') : String(failed.reason);
+      throw new ReplicaError(reason);
     }
-    const variables = [...named.values()];
-    return new DataParallel(model, threads, variables, variables.filter((v) => !v.trainable));
+    return new ReplicaPool(threads, timeoutMs);
+  }
+
+  /** Replicas, the training thread included. */
+  get replicas(): number {
+    return this.threads.length + 1;
+  }
+
+  /**
+   * Builds copies of `model` on the workers (from its config, with the built-in modules) and
+   * returns the DataParallel stepper of it. A model attached before is detached: its stepper
+   * refuses further steps.
+   */
+  async attach(model: LanguageModel): Promise<DataParallel> {
+    if (this.closed) throw new ReplicaError('this replica pool is closed');
+    this.attached = undefined;
+    const named = model.namedParameters();
+    const message: ModelMessage = { type: 'model', config: model.getConfig(), variables: [...named].map(([name, v]) => ({ name, shape: v.shape, trainable: v.trainable })) };
+    await Promise.all(this.threads.map((t) => t.post<ReadyReply>(message, [], this.timeoutMs)));
+    const stepper = new DataParallel(model, this);
+    this.attached = stepper;
+    return stepper;
+  }
+
+  /** Whether `stepper` is the attached one. */
+  isAttached(stepper: DataParallel): boolean {
+    return this.attached === stepper && !this.closed;
+  }
+
+  /** The worker threads (for DataParallel). */
+  workers(): readonly ReplicaThread[] {
+    return this.threads;
+  }
+
+  /**
+   * Plain 2-D matmul throughput of all replicas running at once, in GFLOP/s (the sum of each
+   * replica's best, core's matmulPeakGflops, the training thread's included): the peak a
+   * data-parallel step is measured against.
+   */
+  async matmulPeakGflops(reps = 30): Promise<number> {
+    const others = this.threads.map((t) => t.post<PeakReply>({ type: 'peak', reps }));
+    const own = matmulPeakGflops(reps);
+    return own + (await Promise.all(others)).reduce((s, r) => s + r.gflops, 0);
+  }
+
+  /** Stops the worker threads. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.attached = undefined;
+    await Promise.all(this.threads.map((t) => t.close()));
+  }
+}
+
+/**
+ * Data-parallel training steps of one model: its rows split among the training thread and the
+ * workers of a ReplicaPool (see the top of this file). From `ReplicaPool.attach`, or from
+ * `DataParallel.start`, which starts a pool of its own that `close` stops.
+ */
+export class DataParallel {
+  private nextId = 0;
+  private ownsPool = false;
+  private readonly variables: readonly Variable[];
+  private readonly stateVariables: readonly Variable[];
+
+  /** Use ReplicaPool.attach or DataParallel.start. */
+  constructor(
+    private readonly model: LanguageModel,
+    private readonly pool: ReplicaPool,
+  ) {
+    this.variables = [...model.namedParameters().values()];
+    this.stateVariables = this.variables.filter((v) => !v.trainable);
+  }
+
+  /** Starts a pool of `replicas - 1` workers for `model` alone; `close` stops it. */
+  static async start(model: LanguageModel, options: ReplicaPoolOptions): Promise<DataParallel> {
+    const pool = await ReplicaPool.start(options);
+    try {
+      const stepper = await pool.attach(model);
+      stepper.ownsPool = true;
+      return stepper;
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
   }
 
   /** Replicas, the training thread's included. */
   get replicas(): number {
-    return this.threads.length + 1;
+    return this.pool.replicas;
+  }
+
+  /** The pool's matmul peak (ReplicaPool.matmulPeakGflops). */
+  matmulPeakGflops(reps?: number): Promise<number> {
+    return this.pool.matmulPeakGflops(reps);
   }
 
   /**
@@ -192,6 +255,7 @@ export class DataParallel {
    */
   async step(inputs: Tensor2D, targets: Tensor2D): Promise<ShardGradients> {
     const model = this.model;
+    if (!this.pool.isAttached(this)) throw new ReplicaError('this DataParallel is detached: its pool was closed or another model was attached');
     const [batch, seqLen] = inputs.shape;
     const rows = shardRows(batch, this.replicas);
     const weights = rows.map((n) => n / batch);
@@ -201,7 +265,7 @@ export class DataParallel {
     // Replicas with no rows (a batch smaller than the pool) sit the step out.
     const replies: Promise<StepReply>[] = [];
     let start = rows[0]!;
-    this.threads.forEach((thread, i) => {
+    this.pool.workers().forEach((thread, i) => {
       const n = rows[i + 1]!;
       if (n > 0) {
         const message = {
@@ -213,7 +277,7 @@ export class DataParallel {
           rows: n,
           seqLen,
         };
-        replies.push(thread.post(message, [message.weights.buffer, message.inputs.buffer, message.targets.buffer]));
+        replies.push(thread.post<StepReply>(message, [message.weights.buffer, message.inputs.buffer, message.targets.buffer]));
       }
       start += n;
     });
@@ -261,8 +325,8 @@ export class DataParallel {
     };
   }
 
-  /** Stops the worker replicas. */
+  /** Stops the pool if this stepper started it (DataParallel.start); a shared pool stays up. */
   async close(): Promise<void> {
-    await Promise.all(this.threads.map((t) => t.close()));
+    if (this.ownsPool) await this.pool.close();
   }
 }

@@ -5,12 +5,18 @@ import { tf, type Tensor, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig } from '@moderoute/model';
 import type { BlockRoutingSummary, LossValues } from './shardStep.js';
 
+/** Starts the replica's backend. */
 export interface InitMessage {
   readonly type: 'init';
   readonly replica: number;
-  readonly config: LanguageModelConfig;
   /** tfjs backend name of the training thread ('wasm', 'cpu', ...); replicas run one thread each. */
   readonly backend: string;
+}
+
+/** Builds (or replaces) the replica's model. */
+export interface ModelMessage {
+  readonly type: 'model';
+  readonly config: LanguageModelConfig;
   /** Every variable of the model in packing order (namedParameters order), with its shape. */
   readonly variables: readonly { readonly name: string; readonly shape: readonly number[]; readonly trainable: boolean }[];
 }
@@ -18,7 +24,7 @@ export interface InitMessage {
 export interface StepMessage {
   readonly type: 'step';
   readonly id: number;
-  /** Every variable's value (InitMessage.variables order). */
+  /** Every variable's value (ModelMessage.variables order). */
   readonly weights: Float32Array;
   /** int32 [rows, seqLen], row-major. */
   readonly inputs: Int32Array;
@@ -27,19 +33,35 @@ export interface StepMessage {
   readonly seqLen: number;
 }
 
-export type ToReplica = InitMessage | StepMessage | { readonly type: 'close' };
+/** Asks for the replica's plain 2-D matmul throughput (core's matmulPeakGflops), run at once on every replica. */
+export interface PeakMessage {
+  readonly type: 'peak';
+  readonly reps: number;
+}
+
+export type ToReplica = InitMessage | ModelMessage | StepMessage | PeakMessage | { readonly type: 'close' };
 
 export interface StepReply extends LossValues {
   readonly type: 'result';
   readonly id: number;
-  /** Gradients of the trainable variables (InitMessage.variables order, trainable only). */
+  /** Gradients of the trainable variables (ModelMessage.variables order, trainable only). */
   readonly grads: Float32Array;
   /** The untrained variables after the step (their training-mode updates), same order. */
   readonly state: Float32Array;
   readonly routing: BlockRoutingSummary[];
 }
 
-export type FromReplica = { readonly type: 'ready'; readonly replica: number } | StepReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+export interface PeakReply {
+  readonly type: 'peak';
+  readonly gflops: number;
+}
+
+/** The init or model message was carried out. */
+export interface ReadyReply {
+  readonly type: 'ready';
+}
+
+export type FromReplica = ReadyReply | StepReply | PeakReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
 
 /** Copies tensors, in order, into one new Float32Array. */
 export function packTensors(tensors: readonly Tensor[]): Float32Array {

@@ -1,16 +1,18 @@
-// A data-parallel replica (worker thread): builds the model from the training thread's config
-// on its own backend instance (one kernel thread), and for each step message loads the weights,
-// computes its rows' loss and gradients (shardStep.ts) and sends them back with its untrained
-// state. The training thread owns the optimizer and every checkpoint; see DataParallel.ts.
+// A data-parallel replica (worker thread of a ReplicaPool): starts its own backend instance on
+// one kernel thread, builds the model the training thread attaches (from its config, with the
+// built-in modules), and for each step message loads the weights, computes its rows' loss and
+// gradients (shardStep.ts) and sends them back with its untrained state. The training thread
+// owns the optimizer and every checkpoint; see DataParallel.ts.
 import { parentPort } from 'node:worker_threads';
-import { initBackend, type Variable, type Tensor2D, tf } from '@moderoute/core';
+import { initBackend, matmulPeakGflops, type Variable, type Tensor2D, tf } from '@moderoute/core';
 import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model';
-import { assignPacked, packTensors, type FromReplica, type InitMessage, type StepMessage, type ToReplica } from './protocol.js';
+import { assignPacked, packTensors, type FromReplica, type ModelMessage, type StepMessage, type ToReplica } from './protocol.js';
 import { shardGradients } from './shardStep.js';
 
 const port = parentPort;
-if (port === null) throw new Error('replicaWorker.ts runs as a worker thread (started by DataParallel)');
+if (port === null) throw new Error('replicaWorker runs as a worker thread (started by ReplicaPool)');
 
+let replica = 0;
 let model: LanguageModel | undefined;
 let variables: Variable[] = [];
 let trainableNames: string[] = [];
@@ -18,41 +20,61 @@ let stateVariables: Variable[] = [];
 
 const send = (message: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
-async function init(message: InitMessage): Promise<void> {
-  await initBackend({ backend: message.backend, threads: 1 });
-  model = createContainer().get(MODEL_IDS.ModelFactory).create(message.config);
-  const named = model.namedParameters();
+function attach(message: ModelMessage): void {
+  model?.dispose();
+  model = undefined;
+  const built = createContainer().get(MODEL_IDS.ModelFactory).create(message.config);
+  const named = built.namedParameters();
   const expected = message.variables.map((v) => `${v.name}${JSON.stringify(v.shape)}`).join(',');
   const actual = [...named].map(([name, v]) => `${name}${JSON.stringify(v.shape)}`).join(',');
-  if (expected !== actual) throw new Error(`replica ${message.replica} built a different model from the same config (variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`);
+  if (expected !== actual) {
+    built.dispose();
+    throw new Error(`replica ${replica} built a different model from the same config (variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`);
+  }
+  model = built;
   variables = [...named.values()];
   trainableNames = message.variables.filter((v) => v.trainable).map((v) => v.name);
   stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
-  send({ type: 'ready', replica: message.replica });
 }
 
 function step(message: StepMessage): void {
-  const m = model!;
+  if (model === undefined) throw new Error(`replica ${replica} has no model: attach one before a step`);
   assignPacked(variables, message.weights);
   const inputs = tf.tensor2d(message.inputs, [message.rows, message.seqLen], 'int32') as Tensor2D;
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
-  const shard = shardGradients(m, inputs, targets);
+  let shard: ReturnType<typeof shardGradients> | undefined;
   try {
-    const grads = packTensors(trainableNames.map((name) => shard.grads.get(name)!));
+    shard = shardGradients(model, inputs, targets);
+    const grads = packTensors(trainableNames.map((name) => shard!.grads.get(name)!));
     const state = packTensors(stateVariables);
     send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, grads, state }, [grads.buffer as ArrayBuffer, state.buffer as ArrayBuffer]);
   } finally {
-    tf.dispose([inputs, targets, ...shard.grads.values()]);
+    tf.dispose([inputs, targets, ...(shard ? shard.grads.values() : [])]);
   }
 }
 
 port.on('message', (message: ToReplica) => {
   const run = async () => {
-    if (message.type === 'init') await init(message);
-    else if (message.type === 'step') step(message);
-    else {
-      model?.dispose();
-      port.close();
+    switch (message.type) {
+      case 'init':
+        replica = message.replica;
+        await initBackend({ backend: message.backend, threads: 1 });
+        send({ type: 'ready' });
+        break;
+      case 'model':
+        attach(message);
+        send({ type: 'ready' });
+        break;
+      case 'step':
+        step(message);
+        break;
+      case 'peak':
+        send({ type: 'peak', gflops: matmulPeakGflops(message.reps) });
+        break;
+      case 'close':
+        model?.dispose();
+        port.close();
+        break;
     }
   };
   run().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import { createContainer, MODEL_IDS, resolveConfig, type ModelFactory } from '@m
 import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
 import { CorpusCache } from '../data/corpus.js';
 import { readJsonl } from '../metrics/jsonl.js';
+import { ReplicaPool } from '../parallel/DataParallel.js';
 import { ResumeError, Trainer, type EvalEvent, type StepEvent, type StopReason, type TrainResult } from '../Trainer.js';
 import { inspectRun, type RunInspection } from './inspectRun.js';
 import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
@@ -34,6 +35,8 @@ export interface ReproductionOptions {
   /** Stops after the current step (the run saves a checkpoint; starting again continues). */
   readonly signal?: AbortSignal;
   readonly modelFactory?: ModelFactory;
+  /** Data-parallel replicas of every run (Trainer's `replicas`; default 1); one pool serves every run. */
+  readonly replicas?: number | ReplicaPool;
   /** A run starts or resumes (not called for runs already finished). */
   readonly onRunStart?: (info: RunStartInfo) => void;
   readonly onStep?: (variant: string, event: StepEvent) => void;
@@ -138,6 +141,19 @@ function rowOf(plan: PlannedRun, spec: ResolvedReproductionSpec, result: TrainRe
  * `options.outDir`. The caller initialises the backend (initBackend) first.
  */
 export async function runReproduction(presetOrSpec: PresetName | ReproductionSpec, options: ReproductionOptions): Promise<ReproductionResult> {
+  const replicas = options.replicas;
+  if (replicas instanceof ReplicaPool) return reproduce(presetOrSpec, options, () => Promise.resolve(replicas));
+  if (replicas === undefined || replicas === 1) return reproduce(presetOrSpec, options, undefined);
+  // One pool for every run, started when the first run trains and stopped at the end.
+  let own: ReplicaPool | undefined;
+  try {
+    return await reproduce(presetOrSpec, options, async () => (own ??= await ReplicaPool.start({ replicas })));
+  } finally {
+    await own?.close();
+  }
+}
+
+async function reproduce(presetOrSpec: PresetName | ReproductionSpec, options: ReproductionOptions, replicaPool: (() => Promise<ReplicaPool>) | undefined): Promise<ReproductionResult> {
   const started = performance.now();
   const spec = reproductionSpec(presetOrSpec);
   const outDir = resolve(options.outDir);
@@ -171,10 +187,12 @@ export async function runReproduction(presetOrSpec: PresetName | ReproductionSpe
     const previousWall = record?.wallSeconds ?? 0;
     mkdirSync(runDir, { recursive: true });
     if (record === undefined) writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds: 0 } satisfies RunRecord, null, 2)}\n`);
+    const pool = replicaPool ? await replicaPool() : undefined;
     const result = await new Trainer(plan.trainConfig).run({
       outDir: runDir,
       corpusCache,
-      modelFactory: factory,
+      ...(options.modelFactory ? { modelFactory: options.modelFactory } : {}),
+      ...(pool ? { replicas: pool } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       onStart: ({ step, totalSteps }) => options.onRunStart?.({ variant: name, index, count, step, totalSteps, plannedFlops: plan.plannedFlops }),
       ...(options.onStep ? { onStep: (e: StepEvent) => options.onStep!(name, e) } : {}),
