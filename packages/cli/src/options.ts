@@ -40,9 +40,9 @@ export function threadsOption(): Option {
 export function replicasOption(): Option {
   return new Option(
     '--replicas <n>',
-    `data-parallel replicas, each on one core with its own single-thread backend: "auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow) or 1 to ${MAX_REPLICAS}`,
+    `data-parallel replicas, each on one core with its own single-thread backend: 1 to ${MAX_REPLICAS}, or "auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow)`,
   )
-    .default('auto')
+    .default(1)
     .argParser((value): ReplicasFlag => {
       if (value === 'auto') return 'auto';
       const n = intOption('--replicas', 1)(value);
@@ -61,11 +61,12 @@ export function autoReplicaCores(): number {
 /**
  * Starts the backend for a training command with `--replicas`: with more than one replica the
  * training thread's wasm prefers one kernel thread (each replica has a core) unless --threads or
- * MODEROUTE_THREADS says otherwise. Returns the backend and the replicas to use: "auto" means every core (at most the
- * batch size) on wasm and cpu, and 1 on tensorflow, whose native kernels use every core already.
+ * MODEROUTE_THREADS says otherwise. Returns the backend and the replicas to use (default 1):
+ * "auto" means every core (at most the batch size) on wasm and cpu, and 1 on tensorflow, whose
+ * native kernels use every core already.
  */
 export async function initTrainingBackend(flags: BackendFlags & { replicas?: ReplicasFlag }, batchSize: number): Promise<{ info: BackendInfo; replicas: number }> {
-  const asked = flags.replicas ?? 'auto';
+  const asked = flags.replicas ?? 1;
   const wanted = asked === 'auto' ? Math.min(autoReplicaCores(), batchSize) : asked;
   const request = backendRequest(flags);
   const info = await initBackend(wanted > 1 ? { ...request, preferredThreads: 1 } : request);

@@ -117,6 +117,29 @@ describe('moderoute', () => {
     });
   });
 
+  describe('--replicas', () => {
+    it('should train data-parallel to the losses of one replica, and say so', async () => {
+      const losses: number[][] = [];
+      for (const replicas of ['1', '2']) {
+        const out = join(dir, `replicas-${replicas}`);
+        const r = await run('train', '--variant', 'mod-every-other', ...TINY, '--steps', '3', '--out', out, '--replicas', replicas);
+        assert.equal(r.code, EXIT.ok, r.err);
+        if (replicas === '2') assert.match(r.err, /; 2 data-parallel replicas/);
+        losses.push(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; loss: number }).filter((e) => e.kind === 'step').map((e) => e.loss));
+      }
+      assert.equal(losses[1]!.length, 3);
+      losses[1]!.forEach((loss, i) => assert.ok(Math.abs(loss - losses[0]![i]!) < 1e-4 * Math.abs(losses[0]![i]!), `step ${i + 1}: ${loss} vs ${losses[0]![i]}`));
+    });
+
+    it('should time the bench data-parallel against the replicas\' peak', async () => {
+      const r = await run('bench', '--only', 'mod', '--steps', '1', '--passes', '1', '--no-peer', '--replicas', '2', '--json');
+      assert.equal(r.code, EXIT.ok, r.err);
+      const report = JSON.parse(r.out) as { replicas: number; matmulPeakGflops: number; variants: Record<string, { msPerStep: number; fractionOfPeak: number }> };
+      assert.equal(report.replicas, 2);
+      assert.ok(report.matmulPeakGflops > 0 && report.variants['mod']!.msPerStep > 0 && report.variants['mod']!.fractionOfPeak > 0);
+    });
+  });
+
   describe('bench', () => {
     it('should time a variant at the bench config and report against the matmul peak', async () => {
       const r = await run('bench', '--only', 'dense', '--steps', '1', '--passes', '1', '--no-peer', '--json');
@@ -144,6 +167,13 @@ describe('moderoute', () => {
         const t = await run(command, '--threads', '9');
         assert.equal(t.code, EXIT.usage, command);
         assert.match(t.err, /--threads \("9"\) must be an integer from 1 to 8/, command);
+      }
+      for (const command of ['train', 'reproduce', 'bench']) {
+        for (const value of ['0', '17', 'many']) {
+          const t = await run(command, '--replicas', value);
+          assert.equal(t.code, EXIT.usage, `${command} --replicas ${value}`);
+          assert.match(t.err, new RegExp(`--replicas \\("${value}"\\) must be`), command);
+        }
       }
     });
 

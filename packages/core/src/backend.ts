@@ -169,7 +169,30 @@ function wasmInitialised(): boolean {
 /** Notes from the first wasm initialisation, repeated in every later BackendInfo. */
 let wasmNotes: string[] = [];
 
+/**
+ * Runs `body`, then removes the process 'uncaughtException' and 'unhandledRejection' listeners it
+ * added. tfjs's Emscripten builds install listeners that rethrow, so every later uncaught error
+ * is reported at the rethrow, a minified line of tens of kilobytes, instead of where it was
+ * thrown; without them Node's own handling (print the error and exit) applies, as before.
+ */
+async function withoutRethrowListeners<T>(body: () => Promise<T>): Promise<T> {
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const listeners = (event: string) => process.listeners(event as 'uncaughtException') as unknown[];
+  const before = events.map((e) => new Set(listeners(e)));
+  try {
+    return await body();
+  } finally {
+    events.forEach((e, i) => {
+      for (const listener of listeners(e)) if (!before[i]!.has(listener)) process.off(e as 'uncaughtException', listener as () => void);
+    });
+  }
+}
+
 async function tryWasm(request: ThreadsRequest): Promise<BackendInfo> {
+  return withoutRethrowListeners(() => startWasm(request));
+}
+
+async function startWasm(request: ThreadsRequest): Promise<BackendInfo> {
   if (!wasmInitialised()) {
     wasmNotes = [];
     // tfjs's own single-thread loader, unless the threaded build starts (it sets its own count).

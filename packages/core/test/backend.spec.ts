@@ -14,6 +14,7 @@ interface ChildReport {
   description: string;
   plainDiff: number;
   batchedDiff: number;
+  processListeners: number;
 }
 
 /** Runs the fixture in a fresh process (wasm's thread count is fixed per process). */
@@ -137,13 +138,15 @@ describe('initBackend', () => {
     });
 
     for (const threads of [1, 2]) {
-      it(`should run ${threads === 1 ? "tfjs's single-thread build" : 'the threaded build'} with MODEROUTE_THREADS=${threads}, agreeing with cpu, and let the process exit`, function () {
+      it(`should run ${threads === 1 ? "tfjs's single-thread build" : 'the threaded build'} with MODEROUTE_THREADS=${threads}, agreeing with cpu, and let the process exit, leaving no error listeners`, function () {
         this.timeout(120_000);
         const report = runChild({ MODEROUTE_THREADS: String(threads) });
         assert.equal(report.threads, threads);
         assert.deepEqual(report.notes, []);
         assert.ok(report.plainDiff < 1e-4, `plain product differs from cpu by ${report.plainDiff}`);
         assert.ok(report.batchedDiff < 1e-4, `batched product differs from cpu by ${report.batchedDiff}`);
+        // No rethrowing 'uncaughtException'/'unhandledRejection' listeners left by the Emscripten build.
+        assert.equal(report.processListeners, 0);
       });
     }
 

@@ -300,13 +300,23 @@ export class DataParallel {
       throw error;
     }
     const w = [weights[0]!, ...weights.slice(1).filter((x) => x > 0)];
-    // Replies pack gradients in the model's parameter order, as local.grads is.
+    // Replies pack the gradients they have in the model's parameter order; a replica whose rows
+    // do not reach a parameter contributes zero to it, and one no replica reaches gets no entry.
     const grads = new Map<string, Tensor>();
-    let offset = 0;
-    for (const [name, g] of local.grads) {
-      const size = g.size;
-      grads.set(name, tf.tidy(() => others.reduce<Tensor>((acc, reply, r) => tf.add(acc, tf.mul(tf.tensor(reply.grads.subarray(offset, offset + size), g.shape, 'float32'), w[r + 1]!)), tf.mul(g, w[0]!))));
-      offset += size;
+    const offsets = others.map(() => 0);
+    let k = 0;
+    for (const [name, v] of model.trainableParameters()) {
+      const parts: { g: Tensor | Float32Array; w: number }[] = [];
+      const own = local.grads.get(name);
+      if (own) parts.push({ g: own, w: w[0]! });
+      others.forEach((reply, r) => {
+        if (!reply.present[k]) return;
+        parts.push({ g: reply.grads.subarray(offsets[r]!, offsets[r]! + v.size), w: w[r + 1]! });
+        offsets[r]! += v.size;
+      });
+      k++;
+      if (parts.length === 0) continue;
+      grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tf.tensor(g, v.shape, 'float32') : g, share)).reduce((a, b) => tf.add(a, b))));
     }
     tf.dispose([...local.grads.values()]);
     if (this.stateVariables.length > 0) {

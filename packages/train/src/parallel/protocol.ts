@@ -44,7 +44,9 @@ export type ToReplica = InitMessage | ModelMessage | StepMessage | PeakMessage |
 export interface StepReply extends LossValues {
   readonly type: 'result';
   readonly id: number;
-  /** Gradients of the trainable variables (ModelMessage.variables order, trainable only). */
+  /** Which trainable variables (ModelMessage.variables order, trainable only) have a gradient. */
+  readonly present: boolean[];
+  /** Their gradients, packed in that order (the present ones only). */
   readonly grads: Float32Array;
   /** The untrained variables after the step (their training-mode updates), same order. */
   readonly state: Float32Array;

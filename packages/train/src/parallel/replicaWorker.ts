@@ -45,9 +45,10 @@ function step(message: StepMessage): void {
   let shard: ReturnType<typeof shardGradients> | undefined;
   try {
     shard = shardGradients(model, inputs, targets);
-    const grads = packTensors(trainableNames.map((name) => shard!.grads.get(name)!));
+    const present = trainableNames.map((name) => shard!.grads.has(name));
+    const grads = packTensors(trainableNames.flatMap((name) => shard!.grads.get(name) ?? []));
     const state = packTensors(stateVariables);
-    send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, grads, state }, [grads.buffer as ArrayBuffer, state.buffer as ArrayBuffer]);
+    send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present, grads, state }, [grads.buffer as ArrayBuffer, state.buffer as ArrayBuffer]);
   } finally {
     tf.dispose([inputs, targets, ...(shard ? shard.grads.values() : [])]);
   }

@@ -66,7 +66,10 @@ export interface LossValues {
 }
 
 export interface ShardGradients extends LossValues {
-  /** Gradient of `loss` for every trainable parameter, by name, in the model's parameter order (caller disposes). */
+  /**
+   * Gradient of `loss` for the trainable parameters it reaches, by name, in the model's parameter
+   * order (caller disposes).
+   */
   readonly grads: Map<string, Tensor>;
   readonly routing: BlockRoutingSummary[];
 }
@@ -95,8 +98,9 @@ export function shardGradients(model: LanguageModel, inputs: Tensor2D, targets: 
       loss: value.dataSync()[0] as number,
       lmLoss: lm!.dataSync()[0] as number,
       auxLosses: Object.fromEntries(Object.entries(aux).map(([k, v]) => [k, v.dataSync()[0] as number])),
-      // In the model's parameter order (the grads object's own order puts numeric names first).
-      grads: new Map([...trainable].map(([name, v]) => [name, grads[v.name]!])),
+      // In the model's parameter order (the grads object's own order puts numeric names first);
+      // a parameter the loss does not reach has no gradient and no entry.
+      grads: new Map([...trainable].flatMap(([name, v]) => (grads[v.name] ? [[name, grads[v.name]!] as const] : []))),
       routing,
     };
   } finally {
