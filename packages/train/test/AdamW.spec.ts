@@ -68,6 +68,8 @@ const paramSets = fc.record({
   missing: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
   clipNorm: fc.constantFrom(0, 0.5, 100),
   weightDecay: fc.constantFrom(0, 0.1),
+  // Update chunks of one float, a few parameters, or all of them (the default).
+  chunkFloats: fc.constantFrom(1, 7, 30, 1 << 18),
   seed: fc.nat(1e5),
 });
 
@@ -114,6 +116,24 @@ describe('AdamW', () => {
         });
         const buffers = (profile.peakBytes - before) / (4 * 2 * n);
         assert.ok(buffers <= 12, `the update held ${buffers.toFixed(1)} parameter-sized buffers at its peak`);
+        tf.dispose([...g.values(), ...p.values()]);
+        opt.dispose();
+      });
+
+      it('should hold a few chunks, not a few parameter sets, at once when parameters span many chunks (memory)', async () => {
+        const n = 20_000;
+        const names = Array.from({ length: 8 }, (_, i) => `l${i}.w`);
+        const p = params(Object.fromEntries(names.map((name, k) => [name, Array.from({ length: n }, (_, i) => Math.sin(i + k))])));
+        const opt = new AdamW(p, { weightDecay: 0.1, clipNorm: 1, chunkFloats: n });
+        const g = grads(Object.fromEntries(names.map((name, k) => [name, Array.from({ length: n }, (_, i) => Math.cos(3 * i + k))])));
+        opt.apply(g, 0.01);
+        const before = tf.memory().numBytes;
+        const profile = await tf.profile(() => {
+          opt.apply(g, 0.01);
+        });
+        // In units of all 8 parameters together: one flat update held about 12 of them.
+        const sets = (profile.peakBytes - before) / (4 * 8 * n);
+        assert.ok(sets <= 2.5, `the update held ${sets.toFixed(2)} parameter sets at its peak`);
         tf.dispose([...g.values(), ...p.values()]);
         opt.dispose();
       });
@@ -167,15 +187,15 @@ describe('AdamW', () => {
         opt.dispose();
       });
 
-      it('should agree with the per-parameter formulation on random parameter sets, with and without every gradient', () => {
+      it('should agree with the per-parameter formulation on random parameter sets and update chunks, with and without every gradient', () => {
         fc.assert(
-          fc.property(paramSets, ({ shapes, biases, missing, clipNorm, weightDecay, seed }) => {
+          fc.property(paramSets, ({ shapes, biases, missing, clipNorm, weightDecay, chunkFloats, seed }) => {
             const names = shapes.map((_, i) => (biases[i] ? `l${i}.bias` : `l${i}.w`));
             const init = shapes.map((shape, i) => randomTensor(shape, seed + i));
             const pa = new Map(names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]));
             const pb = new Map(names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]));
             const config = { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay, clipNorm };
-            const fast = new AdamW(pa, config);
+            const fast = new AdamW(pa, { ...config, chunkFloats });
             const ref = new ReferenceAdamW(pb, { ...config, decays: (n) => defaultDecayPredicate(n, []) });
             const allGrads: Map<string, Tensor>[] = [];
             for (let step = 0; step < 3; step++) {

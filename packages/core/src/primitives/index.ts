@@ -9,6 +9,7 @@ import { linear } from './linear.js';
 export * from './activations.js';
 export * from './attention.js';
 export * from './gather.js';
+export * from './hostCopy.js';
 export * from './layerNorm.js';
 export * from './linear.js';
 export { concatFlat, concatOuter, splitFlat, splitOuter, CONCAT_FLAT, CONCAT_OUTER, SPLIT_FLAT, SPLIT_OUTER } from './layout.js';

@@ -53,6 +53,13 @@ export interface AdamWConfig {
   readonly clipNorm?: number;
   /** Which parameters get weight decay; default `defaultDecayPredicate`. */
   readonly decay?: DecayPredicate;
+  /**
+   * Floats per update chunk; default 2^18 (1 MB). Parameters are updated in chunks of about this
+   * size (a larger parameter is a chunk of its own), each as one flat vector: a few kernels per
+   * chunk instead of per parameter, and temporaries a few chunks large instead of a few times all
+   * parameters.
+   */
+  readonly chunkFloats?: number;
 }
 
 /** What one update did. */
@@ -72,10 +79,26 @@ export const OPTIMIZER_STATE = { step: 'step', m: 'm.', v: 'v.' } as const;
 interface Slot {
   readonly name: string;
   readonly shape: readonly number[];
+  /** Offset in its chunk's flat vectors. */
   readonly offset: number;
   readonly size: number;
   readonly decays: boolean;
 }
+
+/** Consecutive parameters updated as one flat vector, with their moments. */
+interface Chunk {
+  readonly slots: readonly Slot[];
+  readonly size: number;
+  /** float32[size] first and second moments, parameter blocks in `slots` order. */
+  readonly m: Variable;
+  readonly v: Variable;
+  /** float32[size]: lambda for decayed parameters, 0 elsewhere (undefined when all or none decay). */
+  readonly decayVector: Tensor | undefined;
+  /** bool[size] for the last partial gradient set, by its presence signature. */
+  presence: { key: string; mask: Tensor } | undefined;
+}
+
+const DEFAULT_CHUNK_FLOATS = 1 << 18;
 
 /**
  * AdamW over named variables. Owns its moment variables: call dispose() when done.
@@ -98,14 +121,7 @@ export class AdamW {
   private readonly clipNorm: number;
   private readonly slots: readonly Slot[];
   private readonly slotOf = new Map<string, Slot>();
-  private readonly total: number;
-  /** float32[total] first and second moments, parameter blocks in `slots` order. */
-  private m: Variable | undefined;
-  private v: Variable | undefined;
-  /** float32[total]: lambda for decayed parameters, 0 elsewhere (undefined when all or none decay). */
-  private decayVector: Tensor | undefined;
-  /** bool[total] for the last partial gradient set, by its presence signature. */
-  private presence: { key: string; mask: Tensor } | undefined;
+  private chunks: Chunk[] | undefined;
   private t = 0;
 
   constructor(
@@ -121,28 +137,40 @@ export class AdamW {
     const clip = config.clipNorm ?? 1;
     this.clipNorm = clip === Infinity ? 0 : requireNumber('clipNorm', clip, { min: 0 });
     const decay = config.decay ?? defaultDecayPredicate;
-    const slots: Slot[] = [];
+    const chunkFloats = requireInt('chunkFloats', config.chunkFloats ?? DEFAULT_CHUNK_FLOATS, { min: 1 });
+    const groups: Slot[][] = [];
+    let group: Slot[] = [];
     let offset = 0;
     for (const [name, p] of params) {
       if (p.dtype !== 'float32') throw new ConfigError(`params["${name}"].dtype`, p.dtype, 'float32');
+      if (group.length > 0 && offset + p.size > chunkFloats) {
+        groups.push(group);
+        group = [];
+        offset = 0;
+      }
       const slot = { name, shape: [...p.shape], offset, size: p.size, decays: decay(name, p.shape) };
-      slots.push(slot);
+      group.push(slot);
       this.slotOf.set(name, slot);
       offset += p.size;
     }
-    this.slots = slots;
-    this.total = offset;
-    // tf.variable keeps its initial tensor alive beside it: dispose that one.
-    const zeros = tf.zeros([offset]);
-    this.m = tf.variable(zeros, false);
-    this.v = tf.variable(zeros, false);
-    zeros.dispose();
-    const decayed = slots.filter((s) => s.decays).reduce((n, s) => n + s.size, 0);
-    if (this.weightDecay > 0 && decayed > 0 && decayed < offset) {
-      const lambda = new Float32Array(offset);
-      for (const s of slots) if (s.decays) lambda.fill(this.weightDecay, s.offset, s.offset + s.size);
-      this.decayVector = tf.tensor1d(lambda);
-    }
+    if (group.length > 0) groups.push(group);
+    this.slots = groups.flat();
+    this.chunks = groups.map((slots) => {
+      const size = slots.reduce((n, s) => n + s.size, 0);
+      // tf.variable keeps its initial tensor alive beside it: dispose that one.
+      const zeros = tf.zeros([size]);
+      const m = tf.variable(zeros, false);
+      const v = tf.variable(zeros, false);
+      zeros.dispose();
+      const decayed = slots.filter((s) => s.decays).reduce((n, s) => n + s.size, 0);
+      let decayVector: Tensor | undefined;
+      if (this.weightDecay > 0 && decayed > 0 && decayed < size) {
+        const lambda = new Float32Array(size);
+        for (const s of slots) if (s.decays) lambda.fill(this.weightDecay, s.offset, s.offset + s.size);
+        decayVector = tf.tensor1d(lambda);
+      }
+      return { slots, size, m, v, decayVector, presence: undefined };
+    });
   }
 
   /** The number of updates applied so far (t). */
@@ -159,21 +187,21 @@ export class AdamW {
     return { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, weightDecay: this.weightDecay, clipNorm: this.clipNorm };
   }
 
-  private moments(): [Variable, Variable] {
-    if (this.m === undefined || this.v === undefined) throw new ConfigError('optimizer', 'disposed', 'an AdamW that was not disposed');
-    return [this.m, this.v];
+  private chunkList(): Chunk[] {
+    if (this.chunks === undefined) throw new ConfigError('optimizer', 'disposed', 'an AdamW that was not disposed');
+    return this.chunks;
   }
 
-  /** bool[total]: true where the parameter has a gradient in this update (cached by signature). */
-  private presenceMask(present: readonly boolean[]): Tensor {
+  /** bool[size]: true where a chunk's parameter has a gradient in this update (cached by signature). */
+  private presenceMask(chunk: Chunk, present: readonly boolean[]): Tensor {
     const key = present.map((x) => (x ? '1' : '0')).join('');
-    if (this.presence?.key !== key) {
-      this.presence?.mask.dispose();
-      const mask = new Uint8Array(this.total);
-      this.slots.forEach((s, i) => present[i] && mask.fill(1, s.offset, s.offset + s.size));
-      this.presence = { key, mask: tf.keep(tf.tensor1d(mask, 'bool')) };
+    if (chunk.presence?.key !== key) {
+      chunk.presence?.mask.dispose();
+      const mask = new Uint8Array(chunk.size);
+      chunk.slots.forEach((s, i) => present[i] && mask.fill(1, s.offset, s.offset + s.size));
+      chunk.presence = { key, mask: tf.keep(tf.tensor1d(mask, 'bool')) };
     }
-    return this.presence.mask;
+    return chunk.presence.mask;
   }
 
   /**
@@ -182,7 +210,6 @@ export class AdamW {
    */
   apply(grads: ReadonlyMap<string, Tensor> | NamedTensorMap, lr: number): AdamWStepResult {
     requireNumber('lr', lr, { min: 0 });
-    const [m, v] = this.moments();
     const entries = grads instanceof Map ? [...grads.entries()] : Object.entries(grads as NamedTensorMap);
     const byName = new Map<string, Tensor>();
     for (const [name, g] of entries) {
@@ -191,83 +218,72 @@ export class AdamW {
       if (!tf.util.arraysEqual(g.shape, p.shape)) throw new ConfigError(`grads["${name}"].shape`, g.shape, `[${p.shape.join(', ')}] like the parameter`);
       byName.set(name, g);
     }
-    const present = this.slots.map((s) => byName.has(s.name));
-    const some = present.some((x) => x);
-    const all = present.every((x) => x);
-    // Every gradient as one flat vector, zeros for parameters without one (kept in a tidy-free
-    // closure: the norm is read back before anything is assigned).
-    const flatGrad = (): Tensor =>
-      concatFlat(this.slots.map((s) => {
-        const g = byName.get(s.name);
-        if (g === undefined) return tf.zeros([s.size]);
-        return g.dtype === 'float32' ? g : tf.cast(g, 'float32');
-      }));
+    const chunks = this.chunkList();
     // ||G||_2 over every gradient; read back once (it decides whether to apply, and is logged).
-    const g0 = some ? tf.tidy(() => tf.keep(flatGrad())) : undefined;
-    let gradNorm = 0;
-    try {
-      if (g0 !== undefined) gradNorm = tf.tidy(() => tf.sqrt(tf.sum(tf.square(g0))).dataSync()[0] as number);
-      if (!Number.isFinite(gradNorm)) return { gradNorm, applied: false, step: this.t };
+    const gradNorm = byName.size === 0 ? 0 : tf.tidy(() => tf.sqrt(tf.addN([...byName.values()].map((g) => tf.sum(tf.square(g.dtype === 'float32' ? g : tf.cast(g, 'float32')))))).dataSync()[0] as number);
+    if (!Number.isFinite(gradNorm)) return { gradNorm, applied: false, step: this.t };
 
-      const t = this.t + 1;
-      const scale = this.clipNorm > 0 ? Math.min(1, this.clipNorm / (gradNorm + 1e-6)) : 1;
-      const bc1 = 1 - this.beta1 ** t;
-      const bc2 = 1 - this.beta2 ** t;
-      if (g0 !== undefined) {
-        // Every buffer here is as large as all parameters together, so each expression runs in
-        // its own tidy and frees its temporaries at once: one tidy around the whole update kept
-        // about 19 such buffers alive (127 MB for the bench's MoE model), and the wasm heap grew
-        // to hold them.
-        tf.tidy(() => {
-          const withGrad = this.slots.filter((_, i) => present[i]);
-          const g = scale === 1 ? g0 : tf.mul(g0, scale);
-          let mNew = tf.tidy(() => tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
-          let vNew = tf.tidy(() => tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
-          if (g !== g0) g.dispose();
-          const p = concatFlat(this.slots.map((s) => this.params.get(s.name) as Variable));
-          const anyDecay = this.weightDecay > 0 && withGrad.some((s) => s.decays);
-          let pNew = tf.tidy(() => {
-            // mhat / (sqrt(vhat) + eps)
-            const adam = tf.tidy(() => tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon)));
-            const delta = !anyDecay ? adam : tf.tidy(() => tf.add(adam, this.decayVector !== undefined ? tf.mul(p, this.decayVector) : tf.mul(p, this.weightDecay)));
-            return tf.sub(p, tf.mul(delta, lr));
-          });
-          if (!all) {
-            // Parameters without a gradient keep their weights and moments.
-            const mask = this.presenceMask(present);
-            mNew = tf.where(mask, mNew, m);
-            vNew = tf.where(mask, vNew, v);
-            pNew = tf.where(mask, pNew, p);
-          }
-          m.assign(mNew);
-          v.assign(vNew);
-          const parts = splitFlat(pNew, this.slots.map((s) => s.shape));
-          this.slots.forEach((s, i) => {
-            if (present[i]) (this.params.get(s.name) as Variable).assign(parts[i] as Tensor);
-          });
+    const t = this.t + 1;
+    const scale = this.clipNorm > 0 ? Math.min(1, this.clipNorm / (gradNorm + 1e-6)) : 1;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    for (const chunk of chunks) {
+      const present = chunk.slots.map((s) => byName.has(s.name));
+      if (!present.some((x) => x)) continue;
+      // The chunk's gradients as one flat vector, zeros for parameters without one. Each
+      // expression runs in its own tidy and frees its temporaries at once, so an update holds
+      // only a few chunk-sized buffers.
+      tf.tidy(() => {
+        const { m, v } = chunk;
+        const g = tf.tidy(() => {
+          const flat = concatFlat(chunk.slots.map((s) => {
+            const grad = byName.get(s.name);
+            if (grad === undefined) return tf.zeros([s.size]);
+            return grad.dtype === 'float32' ? grad : tf.cast(grad, 'float32');
+          }));
+          return scale === 1 ? flat : tf.mul(flat, scale);
         });
-      }
-      this.t = t;
-      return { gradNorm, applied: true, step: t };
-    } finally {
-      g0?.dispose();
+        let mNew = tf.tidy(() => tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        let vNew = tf.tidy(() => tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        g.dispose();
+        const p = concatFlat(chunk.slots.map((s) => this.params.get(s.name) as Variable));
+        const anyDecay = this.weightDecay > 0 && chunk.slots.some((s, i) => present[i] && s.decays);
+        let pNew = tf.tidy(() => {
+          // mhat / (sqrt(vhat) + eps)
+          const adam = tf.tidy(() => tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon)));
+          const delta = !anyDecay ? adam : tf.tidy(() => tf.add(adam, chunk.decayVector !== undefined ? tf.mul(p, chunk.decayVector) : tf.mul(p, this.weightDecay)));
+          return tf.sub(p, tf.mul(delta, lr));
+        });
+        if (!present.every((x) => x)) {
+          // Parameters without a gradient keep their weights and moments.
+          const mask = this.presenceMask(chunk, present);
+          mNew = tf.where(mask, mNew, m);
+          vNew = tf.where(mask, vNew, v);
+          pNew = tf.where(mask, pNew, p);
+        }
+        m.assign(mNew);
+        v.assign(vNew);
+        const parts = splitFlat(pNew, chunk.slots.map((s) => s.shape));
+        chunk.slots.forEach((s, i) => {
+          if (present[i]) (this.params.get(s.name) as Variable).assign(parts[i] as Tensor);
+        });
+      });
     }
+    this.t = t;
+    return { gradNorm, applied: true, step: t };
   }
 
-  /**
-   * The optimizer state as named tensors for a checkpoint: `step` int32[] and, per parameter,
-   * `m.<name>` and `v.<name>` float32 of its shape. The caller disposes them.
-   */
   getState(): Map<string, Tensor> {
-    const [m, v] = this.moments();
     const out = new Map<string, Tensor>();
     out.set(OPTIMIZER_STATE.step, tf.scalar(this.t, 'int32'));
-    // One read of each buffer; every slice is copied into a tensor of its own.
-    const mHost = m.dataSync() as Float32Array;
-    const vHost = v.dataSync() as Float32Array;
-    for (const s of this.slots) {
-      out.set(OPTIMIZER_STATE.m + s.name, tf.tensor(mHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
-      out.set(OPTIMIZER_STATE.v + s.name, tf.tensor(vHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
+    for (const chunk of this.chunkList()) {
+      // One read of each buffer; every slice is copied into a tensor of its own.
+      const mHost = chunk.m.dataSync() as Float32Array;
+      const vHost = chunk.v.dataSync() as Float32Array;
+      for (const s of chunk.slots) {
+        out.set(OPTIMIZER_STATE.m + s.name, tf.tensor(mHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
+        out.set(OPTIMIZER_STATE.v + s.name, tf.tensor(vHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
+      }
     }
     return out;
   }
@@ -277,7 +293,7 @@ export class AdamW {
    * assigned, so a mismatched state changes nothing. `file` names the source in errors.
    */
   setState(state: ReadonlyMap<string, Tensor | HostTensor>, file = 'optimizer state'): void {
-    const [m, v] = this.moments();
+    this.chunkList();
     const expected = new Map<string, readonly number[]>([[OPTIMIZER_STATE.step, []]]);
     for (const [name, p] of this.params) {
       expected.set(OPTIMIZER_STATE.m + name, p.shape);
@@ -288,28 +304,27 @@ export class AdamW {
     const stepEntry = state.get(OPTIMIZER_STATE.step) as Tensor | HostTensor;
     const step = (stepEntry instanceof tf.Tensor ? stepEntry.dataSync()[0] : stepEntry.data[0]) as number;
     if (!Number.isInteger(step) || step < 0) throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
-    const flat = (prefix: string): Tensor => {
-      const host = new Float32Array(this.total);
-      for (const s of this.slots) {
+    const flat = (chunk: Chunk, prefix: string): Tensor => {
+      const host = new Float32Array(chunk.size);
+      for (const s of chunk.slots) {
         const x = state.get(prefix + s.name) as Tensor | HostTensor;
         host.set(x instanceof tf.Tensor ? x.dataSync() : x.data, s.offset);
       }
       return tf.tensor1d(host);
     };
     tf.tidy(() => {
-      m.assign(flat(OPTIMIZER_STATE.m));
-      v.assign(flat(OPTIMIZER_STATE.v));
+      for (const chunk of this.chunkList()) {
+        chunk.m.assign(flat(chunk, OPTIMIZER_STATE.m));
+        chunk.v.assign(flat(chunk, OPTIMIZER_STATE.v));
+      }
     });
     this.t = step;
   }
 
   /** Frees the moment variables (not the parameters). */
   dispose(): void {
-    tf.dispose([this.m, this.v, this.decayVector, this.presence?.mask].filter((x): x is Tensor => x !== undefined));
-    this.m = undefined;
-    this.v = undefined;
-    this.decayVector = undefined;
-    this.presence = undefined;
+    for (const chunk of this.chunks ?? []) tf.dispose([chunk.m, chunk.v, chunk.decayVector, chunk.presence?.mask].filter((x): x is Tensor => x !== undefined));
+    this.chunks = undefined;
   }
 }
 

@@ -22,7 +22,7 @@
 // The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
 import { Worker } from 'node:worker_threads';
-import { ConfigError, ModerouteError, matmulPeakGflops, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
+import { ConfigError, ModerouteError, matmulPeakGflops, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { assignPacked, packTensors, type FromReplica, type ModelMessage, type PeakReply, type ReadyReply, type StepReply, type ToReplica } from './protocol.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
@@ -132,6 +132,7 @@ export interface ReplicaPoolOptions {
  */
 export class ReplicaPool {
   private attached: DataParallel | undefined;
+  private shared: { weights: SharedArrayBuffer; replies: { grads: SharedArrayBuffer; state: SharedArrayBuffer }[] } | undefined;
   private closed = false;
 
   private constructor(
@@ -169,11 +170,30 @@ export class ReplicaPool {
     if (this.closed) throw new ReplicaError('this replica pool is closed');
     this.attached = undefined;
     const named = model.namedParameters();
-    const message: ModelMessage = { type: 'model', config: model.getConfig(), variables: [...named].map(([name, v]) => ({ name, shape: v.shape, trainable: v.trainable })) };
-    await Promise.all(this.threads.map((t) => t.post<ReadyReply>(message, [], this.timeoutMs)));
-    const stepper = new DataParallel(model, this);
+    const variables = [...named].map(([name, v]) => ({ name, shape: v.shape, trainable: v.trainable }));
+    const floats = (filter: (v: Variable) => boolean) => [...named.values()].filter(filter).reduce((n, v) => n + v.size, 0);
+    const shared = this.sharedBuffers(floats(() => true), floats((v) => v.trainable), floats((v) => !v.trainable));
+    await Promise.all(this.threads.map((t, i) => t.post<ReadyReply>({ type: 'model', config: model.getConfig(), variables, weights: shared.weights, ...shared.replies[i]! } satisfies ModelMessage, [], this.timeoutMs)));
+    const stepper = new DataParallel(model, this, new Float32Array(shared.weights, 0, floats(() => true)), shared.replies.map((b) => ({ grads: new Float32Array(b.grads), state: new Float32Array(b.state) })));
     this.attached = stepper;
     return stepper;
+  }
+
+  /**
+   * The shared buffers for a model of `weights` floats (`grads` of them trainable, `state` not):
+   * kept from the last model when large enough, since shared memory is only freed once every
+   * thread has let go of it.
+   */
+  private sharedBuffers(weights: number, grads: number, state: number) {
+    const fits = (buffer: SharedArrayBuffer | undefined, floats: number) => buffer !== undefined && buffer.byteLength >= 4 * floats;
+    const kept = this.shared;
+    if (kept && fits(kept.weights, weights) && kept.replies.every((r) => fits(r.grads, grads) && fits(r.state, state))) return kept;
+    const grow = (buffer: SharedArrayBuffer | undefined, floats: number) => (fits(buffer, floats) ? buffer! : new SharedArrayBuffer(4 * floats));
+    this.shared = {
+      weights: grow(kept?.weights, weights),
+      replies: this.threads.map((_, i) => ({ grads: grow(kept?.replies[i]?.grads, grads), state: grow(kept?.replies[i]?.state, state) })),
+    };
+    return this.shared;
   }
 
   /** Whether `stepper` is the attached one. */
@@ -220,6 +240,10 @@ export class DataParallel {
   constructor(
     private readonly model: LanguageModel,
     private readonly pool: ReplicaPool,
+    /** Shared with every worker: the weights a step starts from. */
+    private readonly weights: Float32Array,
+    /** Per worker, shared with it: its gradients and untrained state after a step. */
+    private readonly replies: readonly { readonly grads: Float32Array; readonly state: Float32Array }[],
   ) {
     this.variables = [...model.namedParameters().values()];
     this.stateVariables = this.variables.filter((v) => !v.trainable);
@@ -261,9 +285,10 @@ export class DataParallel {
     const weights = rows.map((n) => n / batch);
     const inputHost = inputs.dataSync() as Int32Array;
     const targetHost = targets.dataSync() as Int32Array;
-    const packed = packTensors(this.variables as Variable[]);
+    packTensors(this.variables as Variable[], this.weights);
     // Replicas with no rows (a batch smaller than the pool) sit the step out.
     const replies: Promise<StepReply>[] = [];
+    const answering: number[] = [];
     let start = rows[0]!;
     this.pool.workers().forEach((thread, i) => {
       const n = rows[i + 1]!;
@@ -271,13 +296,13 @@ export class DataParallel {
         const message = {
           type: 'step' as const,
           id: this.nextId++,
-          weights: packed.slice(),
           inputs: inputHost.slice(start * seqLen, (start + n) * seqLen),
           targets: targetHost.slice(start * seqLen, (start + n) * seqLen),
           rows: n,
           seqLen,
         };
-        replies.push(thread.post<StepReply>(message, [message.weights.buffer, message.inputs.buffer, message.targets.buffer]));
+        replies.push(thread.post<StepReply>(message, [message.inputs.buffer, message.targets.buffer]));
+        answering.push(i);
       }
       start += n;
     });
@@ -311,17 +336,17 @@ export class DataParallel {
       if (own) parts.push({ g: own, w: w[0]! });
       others.forEach((reply, r) => {
         if (!reply.present[k]) return;
-        parts.push({ g: reply.grads.subarray(offsets[r]!, offsets[r]! + v.size), w: w[r + 1]! });
+        parts.push({ g: this.replies[answering[r]!]!.grads.subarray(offsets[r]!, offsets[r]! + v.size), w: w[r + 1]! });
         offsets[r]! += v.size;
       });
       k++;
       if (parts.length === 0) continue;
-      grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tf.tensor(g, v.shape, 'float32') : g, share)).reduce((a, b) => tf.add(a, b))));
+      grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tensorFromView(g, v.shape) : g, share)).reduce((a, b) => tf.add(a, b))));
     }
     tf.dispose([...local.grads.values()]);
     if (this.stateVariables.length > 0) {
       const own = packTensors(this.stateVariables as Variable[]);
-      const mean = own.map((x, k) => others.reduce((s, reply, r) => s + w[r + 1]! * reply.state[k]!, w[0]! * x));
+      const mean = own.map((x, k) => others.reduce((s, _, r) => s + w[r + 1]! * this.replies[answering[r]!]!.state[k]!, w[0]! * x));
       assignPacked(this.stateVariables, mean);
     }
     const all = [local as { loss: number; lmLoss: number; auxLosses: Readonly<Record<string, number>> }, ...others];

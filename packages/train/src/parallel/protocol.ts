@@ -1,7 +1,9 @@
 // Messages between the training thread and its replica workers (DataParallel.ts,
-// replicaWorker.ts), and the packing of named variables into one Float32Array (one transfer
-// per message instead of one per parameter).
-import { tf, type Tensor, type Variable } from '@moderoute/core';
+// replicaWorker.ts), and the packing of named variables into one Float32Array. Weights,
+// gradients and untrained state travel through SharedArrayBuffers set up when a model is
+// attached (no allocation or copy per message); a message only says when a buffer is ready,
+// and the next write waits for the reply.
+import { readInto, tensorFromView, tf, type Tensor, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig } from '@moderoute/model';
 import type { BlockRoutingSummary, LossValues } from './shardStep.js';
 
@@ -19,14 +21,18 @@ export interface ModelMessage {
   readonly config: LanguageModelConfig;
   /** Every variable of the model in packing order (namedParameters order), with its shape. */
   readonly variables: readonly { readonly name: string; readonly shape: readonly number[]; readonly trainable: boolean }[];
+  /** float32 values of every variable, written by the training thread before each step (shared by all replicas). */
+  readonly weights: SharedArrayBuffer;
+  /** float32 gradients of the trainable variables, written by this replica (its own). */
+  readonly grads: SharedArrayBuffer;
+  /** float32 untrained state after a step, written by this replica (its own). */
+  readonly state: SharedArrayBuffer;
 }
 
 export interface StepMessage {
   readonly type: 'step';
   readonly id: number;
-  /** Every variable's value (ModelMessage.variables order). */
-  readonly weights: Float32Array;
-  /** int32 [rows, seqLen], row-major. */
+  /** int32 [rows, seqLen], row-major; the weights are in ModelMessage.weights. */
   readonly inputs: Int32Array;
   readonly targets: Int32Array;
   readonly rows: number;
@@ -44,12 +50,12 @@ export type ToReplica = InitMessage | ModelMessage | StepMessage | PeakMessage |
 export interface StepReply extends LossValues {
   readonly type: 'result';
   readonly id: number;
-  /** Which trainable variables (ModelMessage.variables order, trainable only) have a gradient. */
+  /**
+   * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient;
+   * ModelMessage.grads holds those, packed in that order. ModelMessage.state holds the untrained
+   * variables after the step (their training-mode updates), same order.
+   */
   readonly present: boolean[];
-  /** Their gradients, packed in that order (the present ones only). */
-  readonly grads: Float32Array;
-  /** The untrained variables after the step (their training-mode updates), same order. */
-  readonly state: Float32Array;
   readonly routing: BlockRoutingSummary[];
 }
 
@@ -65,23 +71,24 @@ export interface ReadyReply {
 
 export type FromReplica = ReadyReply | StepReply | PeakReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
 
-/** Copies tensors, in order, into one new Float32Array. */
-export function packTensors(tensors: readonly Tensor[]): Float32Array {
-  const out = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
+/** Copies tensors, in order, into `out` (default: a new Float32Array of their total size). */
+export function packTensors(tensors: readonly Tensor[], out: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0))): Float32Array<ArrayBufferLike> {
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  if (total > out.length) throw new Error(`the tensors hold ${total} numbers; the buffer takes ${out.length}`);
   let offset = 0;
   for (const t of tensors) {
-    out.set(t.dataSync() as Float32Array, offset);
+    readInto(t, out, offset);
     offset += t.size;
   }
   return out;
 }
 
 /** Assigns consecutive slices of `values` to `variables`, in order. */
-export function assignPacked(variables: readonly Variable[], values: Float32Array): void {
+export function assignPacked(variables: readonly Variable[], values: Float32Array<ArrayBufferLike>): void {
   let offset = 0;
   for (const v of variables) {
-    tf.tidy(() => v.assign(tf.tensor(values.subarray(offset, offset + v.size), v.shape, 'float32')));
+    tf.tidy(() => v.assign(tensorFromView(values.subarray(offset, offset + v.size), v.shape)));
     offset += v.size;
   }
-  if (offset !== values.length) throw new Error(`packed values hold ${values.length} numbers; the variables take ${offset}`);
+  if (offset > values.length) throw new Error(`packed values hold ${values.length} numbers; the variables take ${offset}`);
 }

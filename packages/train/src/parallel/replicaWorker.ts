@@ -17,6 +17,7 @@ let model: LanguageModel | undefined;
 let variables: Variable[] = [];
 let trainableNames: string[] = [];
 let stateVariables: Variable[] = [];
+let buffers: { weights: Float32Array; grads: Float32Array; state: Float32Array } | undefined;
 
 const send = (message: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
@@ -35,20 +36,21 @@ function attach(message: ModelMessage): void {
   variables = [...named.values()];
   trainableNames = message.variables.filter((v) => v.trainable).map((v) => v.name);
   stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
+  buffers = { weights: new Float32Array(message.weights), grads: new Float32Array(message.grads), state: new Float32Array(message.state) };
 }
 
 function step(message: StepMessage): void {
-  if (model === undefined) throw new Error(`replica ${replica} has no model: attach one before a step`);
-  assignPacked(variables, message.weights);
+  if (model === undefined || buffers === undefined) throw new Error(`replica ${replica} has no model: attach one before a step`);
+  assignPacked(variables, buffers.weights);
   const inputs = tf.tensor2d(message.inputs, [message.rows, message.seqLen], 'int32') as Tensor2D;
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
   let shard: ReturnType<typeof shardGradients> | undefined;
   try {
     shard = shardGradients(model, inputs, targets);
     const present = trainableNames.map((name) => shard!.grads.has(name));
-    const grads = packTensors(trainableNames.flatMap((name) => shard!.grads.get(name) ?? []));
-    const state = packTensors(stateVariables);
-    send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present, grads, state }, [grads.buffer as ArrayBuffer, state.buffer as ArrayBuffer]);
+    packTensors(trainableNames.flatMap((name) => shard!.grads.get(name) ?? []), buffers.grads);
+    packTensors(stateVariables, buffers.state);
+    send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present });
   } finally {
     tf.dispose([inputs, targets, ...(shard ? shard.grads.values() : [])]);
   }
