@@ -1,8 +1,8 @@
 // Option parsers shared by the commands: each names the option and the value it refused.
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option } from 'commander';
-import { MAX_WASM_THREADS, initBackend, type BackendInfo, type InitBackendOptions } from '@moderoute/core';
-import { MAX_REPLICAS } from '@moderoute/train';
+import { MAX_WASM_THREADS, describeBackend, initBackend, type BackendInfo, type InitBackendOptions } from '@moderoute/core';
+import { MAX_REPLICAS, ReplicaPool } from '@moderoute/train';
 
 export function intOption(name: string, min = 0): (value: string) => number {
   return (value) => {
@@ -40,9 +40,9 @@ export function threadsOption(): Option {
 export function replicasOption(): Option {
   return new Option(
     '--replicas <n>',
-    `data-parallel replicas, each on one core with its own single-thread backend: 1 to ${MAX_REPLICAS}, or "auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow)`,
+    `data-parallel replicas, each on one core with its own single-thread backend: "auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow) or 1 to ${MAX_REPLICAS}`,
   )
-    .default(1)
+    .default('auto')
     .argParser((value): ReplicasFlag => {
       if (value === 'auto') return 'auto';
       const n = intOption('--replicas', 1)(value);
@@ -58,20 +58,44 @@ export function autoReplicaCores(): number {
   return Math.min(availableParallelism(), 8);
 }
 
+/** What a training command runs on: the backend, and the replicas with their pool. */
+export interface TrainingSetup {
+  readonly info: BackendInfo;
+  /** Data-parallel replicas, the training thread included (1: no pool). */
+  readonly replicas: number;
+  /** The worker replicas when `replicas` > 1; the caller closes it. */
+  readonly pool?: ReplicaPool;
+  /** Why "auto" runs fewer replicas than cores, when it does for a failure. */
+  readonly note?: string;
+}
+
 /**
- * Starts the backend for a training command with `--replicas`: with more than one replica the
- * training thread's wasm prefers one kernel thread (each replica has a core) unless --threads or
- * MODEROUTE_THREADS says otherwise. Returns the backend and the replicas to use (default 1):
- * "auto" means every core (at most the batch size) on wasm and cpu, and 1 on tensorflow, whose
- * native kernels use every core already.
+ * Starts the backend and the replica pool of a training command with `--replicas` (default
+ * "auto"). With more than one replica the training thread's wasm prefers one kernel thread (each
+ * replica has a core) unless --threads or MODEROUTE_THREADS says otherwise. "auto" means every
+ * core (at most the batch size) on wasm and cpu, and 1 on tensorflow, whose native kernels use
+ * every core already; if its workers cannot start, it runs one replica and says why. An explicit
+ * count that cannot start fails with the reason.
  */
-export async function initTrainingBackend(flags: BackendFlags & { replicas?: ReplicasFlag }, batchSize: number): Promise<{ info: BackendInfo; replicas: number }> {
-  const asked = flags.replicas ?? 1;
+export async function startTraining(flags: BackendFlags & { replicas?: ReplicasFlag }, batchSize: number): Promise<TrainingSetup> {
+  const asked = flags.replicas ?? 'auto';
   const wanted = asked === 'auto' ? Math.min(autoReplicaCores(), batchSize) : asked;
   const request = backendRequest(flags);
   const info = await initBackend(wanted > 1 ? { ...request, preferredThreads: 1 } : request);
   const replicas = asked === 'auto' && info.name === 'tensorflow' ? 1 : wanted;
-  return { info, replicas };
+  if (replicas === 1) return { info, replicas };
+  try {
+    return { info, replicas, pool: await ReplicaPool.start({ replicas }) };
+  } catch (error) {
+    if (asked !== 'auto') throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    return { info, replicas: 1, note: `data-parallel replicas unavailable (${reason}); training on one replica. --replicas 1 runs wasm on every core instead` };
+  }
+}
+
+/** The first line a training command prints about what runs. */
+export function describeTraining(setup: TrainingSetup): string {
+  return `${describeBackend(setup.info)}${setup.replicas > 1 ? `; ${setup.replicas} data-parallel replicas` : ''}${setup.note ? `; ${setup.note}` : ''}`;
 }
 
 /** The flags every command has for its backend. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ReplicaError, ReplicaPool } from '@moderoute/train';
 import { EXIT, main, type Io } from '../src/index.js';
 
 /** Runs the command line with captured output. */
@@ -129,6 +130,21 @@ describe('moderoute', () => {
       }
       assert.equal(losses[1]!.length, 3);
       losses[1]!.forEach((loss, i) => assert.ok(Math.abs(loss - losses[0]![i]!) < 1e-4 * Math.abs(losses[0]![i]!), `step ${i + 1}: ${loss} vs ${losses[0]![i]}`));
+    });
+
+    it('should train on one replica, saying why, when "auto" replicas cannot start; and fail when asked for a number', async () => {
+      const start = ReplicaPool.start;
+      ReplicaPool.start = () => Promise.reject(new ReplicaError('data-parallel replica 1 could not start: no threads here'));
+      try {
+        const auto = await run('train', '--variant', 'dense', ...TINY, '--steps', '1', '--out', join(dir, 'fallback'));
+        assert.equal(auto.code, EXIT.ok, auto.err);
+        assert.match(auto.err, /data-parallel replicas unavailable \(data-parallel replica 1 could not start: no threads here\); training on one replica/);
+        const two = await run('train', '--variant', 'dense', ...TINY, '--steps', '1', '--out', join(dir, 'fallback-2'), '--replicas', '2');
+        assert.notEqual(two.code, EXIT.ok);
+        assert.match(two.err, /no threads here/);
+      } finally {
+        ReplicaPool.start = start;
+      }
     });
 
     it('should time the bench data-parallel against the replicas\' peak', async () => {

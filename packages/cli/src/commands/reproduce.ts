@@ -2,10 +2,10 @@
 // embedded corpus, with a progress bar per run and a report directory (report.md, plots, JSON).
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { ConfigError, describeBackend } from '@moderoute/core';
+import { ConfigError } from '@moderoute/core';
 import { PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, initTrainingBackend, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
+import { choiceOption, describeTraining, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
 import { withInterrupt } from '../signals.js';
 
 interface ReproduceFlags {
@@ -39,13 +39,13 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       }
       const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
       // Each run's batch bounds its replicas; spare replicas sit a step out (DataParallel).
-      const { info, replicas } = await initTrainingBackend(flags, Number.POSITIVE_INFINITY);
-      if (!flags.json) io.err(`backend: ${describeBackend(info)}${replicas > 1 ? `; ${replicas} data-parallel replicas` : ''}; report in ${outDir}`);
+      const setup = await startTraining(flags, Number.POSITIVE_INFINITY);
+      if (!flags.json) io.err(`backend: ${describeTraining(setup)}; report in ${outDir}`);
       let progress: ProgressReporter | undefined;
       const result: ReproductionResult = await withInterrupt(io, (signal) =>
         runReproduction(spec, {
           outDir,
-          replicas,
+          replicas: setup.pool ?? 1,
           signal,
           onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
             progress?.stop();
@@ -60,7 +60,10 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
             if (!flags.json) io.err(`  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`);
           },
         }),
-      ).finally(() => progress?.stop());
+      ).finally(async () => {
+        progress?.stop();
+        await setup.pool?.close();
+      });
       if (flags.json) io.out(JSON.stringify(result));
       else if (result.stopReason === 'completed') {
         io.out(`| variant | parameters | training FLOPs | steps | validation bits/byte | routed fraction per block |`);

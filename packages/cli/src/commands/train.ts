@@ -2,10 +2,10 @@
 // progress bar, a JSONL log and checkpoints in --out.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { ConfigError, describeBackend } from '@moderoute/core';
+import { ConfigError } from '@moderoute/core';
 import { ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, floatOption, initTrainingBackend, intOption, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
+import { choiceOption, describeTraining, floatOption, intOption, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
 import { VARIANT_NAMES, variantModel, type VariantName } from '../variants.js';
 import { withInterrupt } from '../signals.js';
 
@@ -98,14 +98,14 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     .action(async (flags: TrainFlags) => {
       const config = trainConfigFrom(flags);
       const trainer = new Trainer(config);
-      const { info, replicas } = await initTrainingBackend(flags, trainer.config.batchSize);
-      if (!flags.json) io.err(`backend: ${describeBackend(info)}${replicas > 1 ? `; ${replicas} data-parallel replicas` : ''}`);
+      const setup = await startTraining(flags, trainer.config.batchSize);
+      if (!flags.json) io.err(`backend: ${describeTraining(setup)}`);
       const progress = new ProgressReporter({ total: trainer.config.steps, label: flags.out, json: flags.json });
       const result: TrainResult = await withInterrupt(io, (signal) =>
         trainer.run({
           outDir: flags.out,
           resume: flags.resume,
-          replicas,
+          replicas: setup.pool ?? 1,
           signal,
           onStart: ({ step, model }) => {
             if (!flags.json) {
@@ -118,7 +118,10 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
             if (!flags.json && !progress.enabled) io.err(`step ${e.step}: validation ${e.validationBitsPerByte.toFixed(4)} bits/byte`);
           },
         }),
-      ).finally(() => progress.stop());
+      ).finally(async () => {
+        progress.stop();
+        await setup.pool?.close();
+      });
       if (flags.json) io.out(JSON.stringify(result));
       else {
         io.out(`${result.stopReason === 'completed' ? 'finished' : result.stopReason}: step ${result.step}/${trainer.config.steps}, ${formatFlops(result.trainingFlops)} trained, ${result.tokensSeen} tokens, ${result.wallSeconds.toFixed(1)} s`);
