@@ -54,6 +54,8 @@ export interface TrainResult {
   readonly trainingFlops: number;
   readonly tokensSeen: number;
   readonly wallSeconds: number;
+  /** Data-parallel replicas the run trained on (1: the training thread alone). */
+  readonly replicas: number;
   /** Mean routed fraction per block over the run's steps (1 for dense blocks). */
   readonly routedFractionPerBlock: readonly number[];
   readonly lastCheckpoint?: string;
@@ -251,6 +253,7 @@ export class Trainer {
         trainingFlops: step * flopsPerStep,
         tokensSeen: step * tokensPerStep,
         wallSeconds: (performance.now() - started) / 1000,
+        replicas,
         routedFractionPerBlock: routedSums.map((s) => (routedSteps ? s / routedSteps : 1)),
         ...(lastCheckpoint ? { lastCheckpoint } : {}),
       };

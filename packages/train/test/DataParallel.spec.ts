@@ -203,8 +203,9 @@ describe('DataParallel', () => {
       const two: number[] = [];
       await new Trainer(TINY).run({ outDir: `${tmp()}/one`, corpusCache: corpora, onStep: (e) => one.push(e.loss) });
       let replicas = 0;
-      await new Trainer(TINY).run({ outDir: `${tmp()}/two`, corpusCache: corpora, replicas: 2, onStart: (i) => (replicas = i.replicas), onStep: (e) => two.push(e.loss) });
+      const result = await new Trainer(TINY).run({ outDir: `${tmp()}/two`, corpusCache: corpora, replicas: 2, onStart: (i) => (replicas = i.replicas), onStep: (e) => two.push(e.loss) });
       assert.equal(replicas, 2);
+      assert.equal(result.replicas, 2);
       assertClose(two, one, 'losses', 1e-4);
     });
 

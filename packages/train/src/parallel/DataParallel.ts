@@ -22,7 +22,7 @@
 // The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
 import { Worker } from 'node:worker_threads';
-import { ConfigError, ModerouteError, matmulPeakGflops, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
+import { ConfigError, ModerouteError, matmulPeakGflops, readInto, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { assignPacked, packTensors, type FromReplica, type ModelMessage, type PeakReply, type ReadyReply, type StepReply, type ToReplica } from './protocol.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
@@ -267,6 +267,14 @@ export class DataParallel {
     return this.pool.replicas;
   }
 
+  private sumBuffer: Float32Array | undefined;
+
+  /** Host scratch for one parameter's combined gradient (as large as the largest parameter). */
+  private combineBuffer(): Float32Array {
+    this.sumBuffer ??= new Float32Array(Math.max(1, ...this.variables.map((v) => v.size)));
+    return this.sumBuffer;
+  }
+
   /** The pool's matmul peak (ReplicaPool.matmulPeakGflops). */
   matmulPeakGflops(reps?: number): Promise<number> {
     return this.pool.matmulPeakGflops(reps);
@@ -327,21 +335,32 @@ export class DataParallel {
     const w = [weights[0]!, ...weights.slice(1).filter((x) => x > 0)];
     // Replies pack the gradients they have in the model's parameter order; a replica whose rows
     // do not reach a parameter contributes zero to it, and one no replica reaches gets no entry.
+    // The weighted sum runs on the host, one pass per parameter, and each result is uploaded
+    // once: as tensor ops it cost about four kernels per parameter.
     const grads = new Map<string, Tensor>();
     const offsets = others.map(() => 0);
+    const sum = this.combineBuffer();
     let k = 0;
     for (const [name, v] of model.trainableParameters()) {
-      const parts: { g: Tensor | Float32Array; w: number }[] = [];
+      const out = sum.subarray(0, v.size);
+      let any = false;
       const own = local.grads.get(name);
-      if (own) parts.push({ g: own, w: w[0]! });
+      if (own) {
+        readInto(own, out);
+        for (let i = 0; i < v.size; i++) out[i]! *= w[0]!;
+        any = true;
+      }
       others.forEach((reply, r) => {
         if (!reply.present[k]) return;
-        parts.push({ g: this.replies[answering[r]!]!.grads.subarray(offsets[r]!, offsets[r]! + v.size), w: w[r + 1]! });
+        const theirs = this.replies[answering[r]!]!.grads.subarray(offsets[r]!, offsets[r]! + v.size);
+        const share = w[r + 1]!;
+        if (any) for (let i = 0; i < v.size; i++) out[i]! += share * theirs[i]!;
+        else for (let i = 0; i < v.size; i++) out[i] = share * theirs[i]!;
+        any = true;
         offsets[r]! += v.size;
       });
       k++;
-      if (parts.length === 0) continue;
-      grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tensorFromView(g, v.shape) : g, share)).reduce((a, b) => tf.add(a, b))));
+      if (any) grads.set(name, tensorFromView(out, v.shape));
     }
     tf.dispose([...local.grads.values()]);
     if (this.stateVariables.length > 0) {
