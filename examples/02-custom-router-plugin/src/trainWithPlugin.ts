@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
 import { CorpusCache, Trainer, type TrainConfig } from '@moderoute/train';
-import { projectionHashModule } from './projectionHashModule.js';
+import { PROJECTION_HASH_MODULE_URL, projectionHashModule } from './projectionHashModule.js';
 import { ProjectionHashRouter } from './ProjectionHashRouter.js';
 
 export type Size = 'tiny' | 'full';
@@ -95,6 +95,32 @@ export async function trainWithPlugin(options: { size?: Size; routers?: readonly
     rmSync(outDir, { recursive: true, force: true });
   }
   return results;
+}
+
+/**
+ * Trains the plugin model on `replicas` data-parallel replicas: worker threads build their copies
+ * of the model with the plugin's module, which they import from its URL. Returns the losses per
+ * step.
+ */
+export async function trainPluginDataParallel(options: { size?: Size; replicas: number }): Promise<number[]> {
+  const size = options.size ?? 'tiny';
+  const outDir = mkdtempSync(join(tmpdir(), 'moderoute-plugin-dp-'));
+  const losses: number[] = [];
+  try {
+    // [docs:data-parallel]
+    const container = createContainer(projectionHashModule);
+    await new Trainer({ ...SIZES[size].train, model: pluginModelConfig(size) }).run({
+      outDir,
+      modelFactory: container.get(MODEL_IDS.ModelFactory),
+      replicas: options.replicas,
+      replicaModules: PROJECTION_HASH_MODULE_URL,
+      onStep: (event) => losses.push(event.loss),
+    });
+    // [docs:data-parallel]
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+  return losses;
 }
 
 /** The comparison as a fixed-width table. */

@@ -1,7 +1,9 @@
 // The plugin router: its own unit tests, the whole router law suite through its ContainerModule,
 // a model that names it, and the check that docs/plugins.md quotes only code from these files.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import 'reflect-metadata';
 import { Container } from 'inversify';
@@ -9,8 +11,9 @@ import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@moderoute/routing';
 import { routerLaws } from '@moderoute/testing';
+import { ReplicaError, ReplicaPool, Trainer } from '@moderoute/train';
 import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
-import { pluginModelConfig, trainWithPlugin, type PluginRunResult } from '../src/trainWithPlugin.js';
+import { SIZES, pluginModelConfig, trainPluginDataParallel, trainWithPlugin, type PluginRunResult } from '../src/trainWithPlugin.js';
 
 describe(ProjectionHashRouter.name, () => {
   before(async () => {
@@ -147,6 +150,33 @@ describe('example 02-custom-router-plugin', () => {
       assert.ok(builtin.lastLoss < builtin.firstLoss);
       assert.ok(Math.abs(builtin.firstLoss - hash.firstLoss) < 0.5, 'the two models start from the same weights but for the router');
     });
+  });
+});
+
+describe('trainPluginDataParallel', () => {
+  it('should train the plugin model on 2 replicas to the losses of one', async () => {
+    const one = await trainPluginDataParallel({ replicas: 1 });
+    const two = await trainPluginDataParallel({ replicas: 2 });
+    assert.equal(two.length, one.length);
+    // MoE routing is decided per replica's rows: each replica holds one of the 2 sequences.
+    two.forEach((loss, i) => assert.ok(Number.isFinite(loss) && Math.abs(loss - one[i]!) < 0.05, `step ${i + 1}: ${loss} vs ${one[i]}`));
+  });
+
+  it('should refuse a plugin model on replicas without the module, and name the missing router', async () => {
+    const container = createContainer(projectionHashModule);
+    const trainer = new Trainer({ ...SIZES.tiny.train, model: pluginModelConfig('tiny') });
+    const outDir = mkdtempSync(join(tmpdir(), 'moderoute-plugin-dp-'));
+    try {
+      await assert.rejects(trainer.run({ outDir, modelFactory: container.get(MODEL_IDS.ModelFactory), replicas: 2 }), (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas' && /replicaModules/.test(e.message));
+      const pool = await ReplicaPool.start({ replicas: 2 });
+      try {
+        await assert.rejects(trainer.run({ outDir, modelFactory: container.get(MODEL_IDS.ModelFactory), replicas: pool }), (e: unknown) => e instanceof ReplicaError && /Unknown router "projection-hash"/.test(e.message));
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -83,10 +83,16 @@ export interface TrainOptions {
    * turn can share one). Run the training thread's backend on one thread with more than one
    * replica (the CLI does). Same loss and gradients as one replica for dense and MoD models;
    * routing decided across the batch (MoE capacity, load balancing) is decided per replica's
-   * rows. Workers build their models from the built-in modules, so this cannot be combined with
-   * `modelFactory`.
+   * rows. Workers build their models from the model's config with moderoute's modules plus
+   * `replicaModules`; with a custom `modelFactory`, give the modules it was built with there (a
+   * pool gets them at its start instead).
    */
   readonly replicas?: number | ReplicaPool;
+  /**
+   * For `replicas` as a number: the URL or absolute path of an ES module whose `containerModules`
+   * export lists the ContainerModules the model needs beyond moderoute's own (ReplicaPoolOptions.modules).
+   */
+  readonly replicaModules?: string | URL;
 }
 
 /** Thrown when a checkpoint cannot continue this run (different model). Nothing is overwritten. */
@@ -118,8 +124,12 @@ export class Trainer {
     const sharedPool = options.replicas instanceof ReplicaPool ? options.replicas : undefined;
     const replicas = sharedPool ? sharedPool.replicas : (options.replicas as number | undefined) ?? 1;
     if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas', replicas, 'a positive integer, or a ReplicaPool');
-    if (replicas > 1 && options.modelFactory !== undefined) {
-      throw new ConfigError('replicas', replicas, '1 with a custom modelFactory (worker replicas build their models from the built-in modules and cannot receive a container)');
+    if (replicas > 1 && options.modelFactory !== undefined && sharedPool === undefined && options.replicaModules === undefined) {
+      throw new ConfigError(
+        'replicas',
+        replicas,
+        '1 with a custom modelFactory unless replicaModules names the module of its ContainerModules (worker replicas cannot receive a container), or a ReplicaPool started with them',
+      );
     }
     const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
     const model = factory.create(c.model);
@@ -166,7 +176,7 @@ export class Trainer {
       else filterJsonl(metricsPath, () => false);
       const log = new JsonlWriter(metricsPath);
       if (sharedPool) pool = await sharedPool.attach(model);
-      else if (replicas > 1) pool = await DataParallel.start(model, { replicas });
+      else if (replicas > 1) pool = await DataParallel.start(model, { replicas, ...(options.replicaModules !== undefined ? { modules: options.replicaModules } : {}) });
       options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
       const save = async (): Promise<string> => {

@@ -79,6 +79,12 @@ describe('DataParallel', () => {
     }
   });
 
+  it('should refuse a relative modules path, and a module without containerModules, naming them', async () => {
+    await assert.rejects(ReplicaPool.start({ replicas: 2, modules: './plugin.js' }), (e: unknown) => e instanceof ConfigError && e.parameter === 'modules');
+    const helpers = new URL('./helpers.ts', import.meta.url);
+    await assert.rejects(ReplicaPool.start({ replicas: 2, modules: helpers }), (e: unknown) => e instanceof ReplicaError && e.message.includes(`modules (${helpers.href}) must export containerModules`));
+  });
+
   describe('with a pool of worker replicas', () => {
     // One pool of 3 replicas (the training thread and 2 workers) serves every model in turn.
     let pool: ReplicaPool;

@@ -21,6 +21,8 @@
 // device in GShard and Switch Transformers (docs/training.md).
 // The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, ModerouteError, matmulPeakGflops, readInto, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
@@ -40,6 +42,14 @@ export function shardRows(batch: number, replicas: number): number[] {
   const base = Math.floor(batch / replicas);
   const extra = batch % replicas;
   return Array.from({ length: replicas }, (_, r) => base + (r < extra ? 1 : 0));
+}
+
+/** `modules` as a file URL string: URLs as given, absolute paths converted; anything else is refused. */
+function moduleUrl(modules: string | URL): string {
+  if (modules instanceof URL) return modules.href;
+  if (isAbsolute(modules)) return pathToFileURL(modules).href;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(modules)) return modules;
+  throw new ConfigError('modules', modules, 'the URL or absolute path of an ES module exporting containerModules (a relative path would resolve inside the worker)');
 }
 
 /** How a worker thread starts the replica entry: built .js directly, sources through tsx. */
@@ -121,6 +131,13 @@ export interface ReplicaPoolOptions {
   readonly replicas: number;
   /** How long a worker may take to start its backend, or to build a model (default 120 s). */
   readonly startTimeoutMs?: number;
+  /**
+   * The ContainerModules the models need beyond moderoute's own (a plugin's routerModule): the
+   * URL or absolute path of an ES module whose `containerModules` export is an array of them (or
+   * a function returning one). Workers build models with `createContainer(...containerModules)`;
+   * without it they know the built-in routers and blocks only.
+   */
+  readonly modules?: string | URL;
 }
 
 /**
@@ -146,7 +163,8 @@ export class ReplicaPool {
     const timeoutMs = options.startTimeoutMs ?? 120_000;
     const entry = workerEntry();
     const threads = Array.from({ length: replicas - 1 }, (_, i) => new ReplicaThread(i + 1, new Worker(entry.file, { workerData: entry.workerData })));
-    const started = await Promise.allSettled(threads.map((t) => t.post<ReadyReply>({ type: 'init', replica: t.index, backend: tf.getBackend() }, [], timeoutMs)));
+    const modules = options.modules === undefined ? undefined : moduleUrl(options.modules);
+    const started = await Promise.allSettled(threads.map((t) => t.post<ReadyReply>({ type: 'init', replica: t.index, backend: tf.getBackend(), ...(modules ? { modules } : {}) }, [], timeoutMs)));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
       await Promise.all(threads.map((t) => t.close()));

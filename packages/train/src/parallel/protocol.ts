@@ -13,6 +13,8 @@ export interface InitMessage {
   readonly replica: number;
   /** tfjs backend name of the training thread ('wasm', 'cpu', ...); replicas run one thread each. */
   readonly backend: string;
+  /** URL of an ES module whose `containerModules` export the replica adds to its container. */
+  readonly modules?: string;
 }
 
 /** Builds (or replaces) the replica's model. */

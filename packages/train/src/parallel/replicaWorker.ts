@@ -6,6 +6,9 @@
 import { parentPort } from 'node:worker_threads';
 import { initBackend, matmulPeakGflops, type Variable, type Tensor2D, tf } from '@moderoute/core';
 import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model';
+
+/** The ContainerModules createContainer takes (inversify's, through @moderoute/model). */
+type ContainerModule = Parameters<typeof createContainer>[number];
 import { assignPacked, packTensors, type FromReplica, type ModelMessage, type StepMessage, type ToReplica } from './protocol.js';
 import { shardGradients } from './shardStep.js';
 
@@ -13,6 +16,7 @@ const port = parentPort;
 if (port === null) throw new Error('replicaWorker runs as a worker thread (started by ReplicaPool)');
 
 let replica = 0;
+let extraModules: ContainerModule[] = [];
 let model: LanguageModel | undefined;
 let variables: Variable[] = [];
 let trainableNames: string[] = [];
@@ -24,7 +28,7 @@ const send = (message: FromReplica, transfer: ArrayBuffer[] = []) => port.postMe
 function attach(message: ModelMessage): void {
   model?.dispose();
   model = undefined;
-  const built = createContainer().get(MODEL_IDS.ModelFactory).create(message.config);
+  const built = createContainer(...extraModules).get(MODEL_IDS.ModelFactory).create(message.config);
   const named = built.namedParameters();
   const expected = message.variables.map((v) => `${v.name}${JSON.stringify(v.shape)}`).join(',');
   const actual = [...named].map(([name, v]) => `${name}${JSON.stringify(v.shape)}`).join(',');
@@ -56,12 +60,21 @@ function step(message: StepMessage): void {
   }
 }
 
+/** The `containerModules` export of the module at `url`: ContainerModules, or a function returning them. */
+async function loadModules(url: string): Promise<ContainerModule[]> {
+  const loaded = (await import(url)) as { containerModules?: unknown };
+  const found = typeof loaded.containerModules === 'function' ? await (loaded.containerModules as () => unknown)() : loaded.containerModules;
+  if (!Array.isArray(found)) throw new Error(`modules (${url}) must export containerModules: an array of ContainerModules, or a function returning one`);
+  return found as ContainerModule[];
+}
+
 port.on('message', (message: ToReplica) => {
   const run = async () => {
     switch (message.type) {
       case 'init':
         replica = message.replica;
         await initBackend({ backend: message.backend, threads: 1 });
+        if (message.modules !== undefined) extraModules = await loadModules(message.modules);
         send({ type: 'ready' });
         break;
       case 'model':
