@@ -199,6 +199,35 @@ describe('DataParallel', () => {
     });
   });
 
+  it('should serve runs in turn from one pool started from code, as docs/architecture.md shows', async () => {
+    const shape = { vocabSize: 256, width: 16, numLayers: 2, numHeads: 2, contextLength: 8 };
+    const models: Record<string, LanguageModelConfig> = {
+      dense: shape,
+      'mod-every-other': { ...shape, schedule: { pattern: ['dense', 'mod'] } },
+    };
+    const steps = 2;
+    const runs = mkdtempSync(join(tmpdir(), 'moderoute-dp-doc-'));
+    const results: [string, number, number | undefined][] = [];
+    try {
+      // [docs:shared-pool]
+      await initBackend({ backend: 'wasm', preferredThreads: 1 }); // each replica takes a core
+      const pool = await ReplicaPool.start({ replicas: 2 });
+      try {
+        for (const [name, model] of Object.entries(models)) {
+          const result = await new Trainer({ model, steps, batchSize: 8 }).run({ outDir: join(runs, name), replicas: pool });
+          results.push([name, result.replicas, result.finalValidationBitsPerByte]);
+        }
+      } finally {
+        await pool.close();
+      }
+      // [docs:shared-pool]
+    } finally {
+      rmSync(runs, { recursive: true, force: true });
+    }
+    assert.deepEqual(results.map(([name, replicas]) => [name, replicas]), [['dense', 2], ['mod-every-other', 2]]);
+    for (const [, , bpb] of results) assert.ok(bpb !== undefined && bpb > 0 && bpb < 9, String(bpb));
+  });
+
   describe('in the Trainer', () => {
     const tmp = useTempDir();
     const corpora = new CorpusCache();
