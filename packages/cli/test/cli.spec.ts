@@ -184,6 +184,9 @@ describe('moderoute', () => {
         assert.equal(t.code, EXIT.usage, command);
         assert.match(t.err, /--threads \("9"\) must be an integer from 1 to 8/, command);
       }
+      const baseline = await run('bench', '--baseline', '--replicas', '2', '--no-peer');
+      assert.equal(baseline.code, EXIT.usage);
+      assert.match(baseline.err, /--baseline \(true\) must be used with --replicas 1/);
       for (const command of ['train', 'reproduce', 'bench']) {
         for (const value of ['0', '17', 'many']) {
           const t = await run(command, '--replicas', value);

@@ -204,6 +204,9 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
   const { steps, passes, only } = options;
   const optimizerName = options.optimizer;
   for (const name of only ?? []) if (!(name in VARIANTS)) throw new ConfigError('--only', name, `variants among ${Object.keys(VARIANTS).join(', ')}`);
+  // The baseline's attention is bound in a container of its own, which worker replicas cannot
+  // load: its A/B against dense would compare one replica with several.
+  if (options.baseline && options.replicas > 1) throw new ConfigError('--baseline', true, 'used with --replicas 1 (the baseline attention trains on one replica only)');
   const replicas = options.replicas;
   const info = await initBackend({ backend: options.backend, ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(replicas > 1 ? { preferredThreads: 1 } : {}) });
   const log = options.log;

@@ -29,7 +29,7 @@ export function benchCommand(io: Io): Command {
     .option('--steps <n>', 'timed steps per variant after 2 warm-up steps; the best is reported', intOption('--steps', 1), 5)
     .option('--passes <n>', 'passes over all variants, each on a fresh model; each variant keeps its best', intOption('--passes', 1), 2)
     .option('--only <names>', `comma-separated variants (default all: ${Object.keys(VARIANTS).join(', ')}); skips the routing table`)
-    .option('--baseline', 'also train dense with the attention of before issue 7 (A/B in one run)', false)
+    .option('--baseline', 'also train dense with the attention of before issue 7 (A/B in one run; with --replicas 1)', false)
     .option('--optimizer <name>', "adamw (the trainer's) or adam (tf.train.adam)", choiceOption('--optimizer', OPTIMIZERS), 'adamw')
     .option('--compare-adam', 'also train dense and MoD with tf.train.adam', false)
     .option('--peer <script>', 'the PyTorch peer script', DEFAULT_PEER_SCRIPT)
