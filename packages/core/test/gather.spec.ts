@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ConfigError, ShapeError, embedding, gatherRows, scatterAddRows, tf, type Tensor, type Tensor1D } from '@moderoute/core';
+import { ShapeError, embedding, gatherRows, scatterAddRows, tf, type Tensor, type Tensor1D } from '@moderoute/core';
 import { checkSameGradients, expectClose, expectNoLeaks, forEachBackend, randomTensor, runs } from '@moderoute/testing';
 
 /** float32[M, N] one-hot rows (tf.oneHot refuses a depth of 1). */
@@ -93,17 +93,17 @@ describe('gatherRows and scatterAddRows', () => {
 });
 
 describe('embedding', () => {
-  it('should refuse ids outside the table, naming the id and its position', () => {
-    const table = tf.zeros([4, 2]);
-    for (const [id, at] of [[4, 3], [-1, 3], [400, 3]] as const) {
-      const ids = tf.tensor2d([[0, 1], [2, id]], undefined, 'int32');
-      assert.throws(() => embedding(table, ids), (e: unknown) => e instanceof ConfigError && e.parameter === 'ids' && e.value === id && e.message.includes(`0 to 3`) && e.message.includes(`position ${at}`));
-      ids.dispose();
-    }
-    table.dispose();
-  });
-
   forEachBackend(() => {
+    it('should refuse ids outside the table, naming the id (the row kernels check on the device)', () => {
+      const table = tf.zeros([4, 2]);
+      for (const id of [4, -1, 400]) {
+        const ids = tf.tensor2d([[0, 1], [2, id]], undefined, 'int32');
+        assert.throws(() => embedding(table, ids), (e: unknown) => e instanceof Error && e.message.includes(String(id)) && /\[0, 3\]|\[0, 4\)/.test(e.message));
+        ids.dispose();
+      }
+      table.dispose();
+    });
+
     it('should look up ids of any shape', () => {
       tf.tidy(() => {
         const table = tf.tensor2d([[0, 0], [1, 10], [2, 20]]);
