@@ -119,7 +119,6 @@ export class AdamW {
   private readonly epsilon: number;
   private readonly weightDecay: number;
   private readonly clipNorm: number;
-  private readonly slots: readonly Slot[];
   private readonly slotOf = new Map<string, Slot>();
   private chunks: Chunk[] | undefined;
   private t = 0;
@@ -154,7 +153,6 @@ export class AdamW {
       offset += p.size;
     }
     if (group.length > 0) groups.push(group);
-    this.slots = groups.flat();
     this.chunks = groups.map((slots) => {
       const size = slots.reduce((n, s) => n + s.size, 0);
       // tf.variable keeps its initial tensor alive beside it: dispose that one.

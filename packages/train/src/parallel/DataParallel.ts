@@ -24,7 +24,7 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ConfigError, ModerouteError, matmulPeakGflops, readInto, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
+import { ConfigError, ModerouteError, matmulPeakGflops, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { assignPacked, packTensors, type FromReplica, type ModelMessage, type PeakReply, type ReadyReply, type StepReply, type ToReplica } from './protocol.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
@@ -285,19 +285,6 @@ export class DataParallel {
     return this.pool.replicas;
   }
 
-  private sumBuffer: Float32Array | undefined;
-
-  /** Host scratch for one parameter's combined gradient (as large as the largest parameter). */
-  private combineBuffer(): Float32Array {
-    this.sumBuffer ??= new Float32Array(Math.max(1, ...this.variables.map((v) => v.size)));
-    return this.sumBuffer;
-  }
-
-  /** The pool's matmul peak (ReplicaPool.matmulPeakGflops). */
-  matmulPeakGflops(reps?: number): Promise<number> {
-    return this.pool.matmulPeakGflops(reps);
-  }
-
   /**
    * The loss and gradients of one training step on `inputs` -> `targets` (int32 [B, T]),
    * computed by splitting the rows among the replicas and combining as described above, with the
@@ -353,32 +340,21 @@ export class DataParallel {
     const w = [weights[0]!, ...weights.slice(1).filter((x) => x > 0)];
     // Replies pack the gradients they have in the model's parameter order; a replica whose rows
     // do not reach a parameter contributes zero to it, and one no replica reaches gets no entry.
-    // The weighted sum runs on the host, one pass per parameter, and each result is uploaded
-    // once: as tensor ops it cost about four kernels per parameter.
     const grads = new Map<string, Tensor>();
     const offsets = others.map(() => 0);
-    const sum = this.combineBuffer();
     let k = 0;
     for (const [name, v] of model.trainableParameters()) {
-      const out = sum.subarray(0, v.size);
-      let any = false;
+      const parts: { g: Tensor | Float32Array; w: number }[] = [];
       const own = local.grads.get(name);
-      if (own) {
-        readInto(own, out);
-        for (let i = 0; i < v.size; i++) out[i]! *= w[0]!;
-        any = true;
-      }
+      if (own) parts.push({ g: own, w: w[0]! });
       others.forEach((reply, r) => {
         if (!reply.present[k]) return;
-        const theirs = this.replies[answering[r]!]!.grads.subarray(offsets[r]!, offsets[r]! + v.size);
-        const share = w[r + 1]!;
-        if (any) for (let i = 0; i < v.size; i++) out[i]! += share * theirs[i]!;
-        else for (let i = 0; i < v.size; i++) out[i] = share * theirs[i]!;
-        any = true;
+        parts.push({ g: this.replies[answering[r]!]!.grads.subarray(offsets[r]!, offsets[r]! + v.size), w: w[r + 1]! });
         offsets[r]! += v.size;
       });
       k++;
-      if (any) grads.set(name, tensorFromView(out, v.shape));
+      if (parts.length === 0) continue;
+      grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tensorFromView(g, v.shape) : g, share)).reduce((x, y) => tf.add(x, y))));
     }
     tf.dispose([...local.grads.values()]);
     if (this.stateVariables.length > 0) {
