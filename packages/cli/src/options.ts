@@ -54,7 +54,7 @@ export function replicasOption(): Option {
 export type ReplicasFlag = number | 'auto';
 
 /** Cores auto replicas may use: the machine's available parallelism, at most 8. */
-export function autoReplicaCores(): number {
+function autoReplicaCores(): number {
   return Math.min(availableParallelism(), 8);
 }
 

@@ -14,11 +14,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ContainerModule } from 'inversify';
 import Table from 'cli-table3';
-import { CORE_IDS, ConfigError, bestTimeMs, defaultPrimitives, describeBackend, initBackend, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import { CORE_IDS, ConfigError, bestTimeMs, defaultPrimitives, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import { combineRows, dispatchRows } from '@moderoute/routing';
 import { ParameterStore, resolveBlockSpec, type Block, BLOCKS_IDS } from '@moderoute/blocks';
 import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
-import { ReplicaPool } from '@moderoute/train';
+import type { ReplicaPool } from '@moderoute/train';
+import { describeTraining, startTraining, type ReplicasFlag } from '../options.js';
 import { baselinePrimitives } from './baselineAttention.js';
 import { BATCH, BENCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
 
@@ -180,8 +181,8 @@ export interface TrainingBenchOptions {
   readonly backend: string;
   /** wasm kernel threads (default: MODEROUTE_THREADS, else all cores; 1 with replicas). */
   readonly threads?: number;
-  /** Data-parallel replicas of each variant's steps (1: one thread of control, the backend's own kernel threads). */
-  readonly replicas: number;
+  /** Data-parallel replicas of each variant's steps, as `--replicas` (1: one thread of control on the backend's own kernel threads). */
+  readonly replicas: ReplicasFlag;
   /** Timed training steps per variant after 2 warm-up steps (the best is reported). */
   readonly steps: number;
   /** Passes over all variants, each on a fresh model; each variant keeps its best pass. */
@@ -206,14 +207,15 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
   for (const name of only ?? []) if (!(name in VARIANTS)) throw new ConfigError('--only', name, `variants among ${Object.keys(VARIANTS).join(', ')}`);
   // The baseline's attention is bound in a container of its own, which worker replicas cannot
   // load: its A/B against dense would compare one replica with several.
-  if (options.baseline && options.replicas > 1) throw new ConfigError('--baseline', true, 'used with --replicas 1 (the baseline attention trains on one replica only)');
-  const replicas = options.replicas;
-  const info = await initBackend({ backend: options.backend, ...(options.threads !== undefined ? { threads: options.threads } : {}), ...(replicas > 1 ? { preferredThreads: 1 } : {}) });
+  // ("auto" then means one replica.)
+  if (options.baseline && options.replicas !== 'auto' && options.replicas > 1) throw new ConfigError('--baseline', true, 'used with --replicas 1 (the baseline attention trains on one replica only)');
+  // The backend and replicas as the training commands choose them. One pool of worker replicas
+  // serves every variant in turn (warm threads, as in a long run); the peak is then the
+  // replicas' matmul throughput at once.
+  const setup = await startTraining({ backend: options.backend, ...(options.threads !== undefined ? { threads: options.threads } : {}), replicas: options.baseline ? 1 : options.replicas }, BATCH);
+  const { info, replicas, pool } = setup;
   const log = options.log;
-  log(`benchmarking training steps on ${describeBackend(info)}${replicas > 1 ? `, ${replicas} data-parallel replicas` : ''} ...`);
-  // One pool of worker replicas serves every variant in turn (warm threads, as in a long run); the
-  // peak is then the replicas' matmul throughput at once.
-  const pool = replicas > 1 ? await ReplicaPool.start({ replicas }) : undefined;
+  log(`benchmarking training steps on ${describeTraining(setup)} ...`);
   try {
     const peakBefore = pool ? await pool.matmulPeakGflops() : matmulPeakGflops();
     // The peer runs before and after moderoute's variants; each figure is the better of the two
@@ -237,8 +239,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
         log(`  ${name} (pass ${pass + 1} of ${passes}) ...`);
         better(name, await benchVariant(config, steps, optimizerName, createContainer(), pool));
         if (name === 'dense' && options.baseline) {
-          // A container of its own cannot reach worker replicas: the baseline trains on this thread alone.
-          log('  dense_baseline_attention ...');
+            log('  dense_baseline_attention ...');
           better('dense_baseline_attention', await benchVariant(config, steps, optimizerName, baselineContainer()));
         }
         if ((name === 'dense' || name === 'mod') && options.compareAdam && optimizerName !== 'adam') {
@@ -263,7 +264,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions) {
       backend: info.name,
       threads: info.threads,
       replicas,
-      info: describeBackend(info),
+      info: describeTraining(setup),
       matmulPeakGflops: peak,
       peakRssMb,
       config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
@@ -294,7 +295,7 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   const dense = variants['dense'];
   const peer = 'peer' in report ? report.peer : undefined;
   const style = tty ? {} : { style: { head: [], border: [] } };
-  const how = report.replicas > 1 ? `${report.replicas} data-parallel replicas; plain 2-D matmul peak of the replicas at once` : 'plain 2-D matmul peak';
+  const how = report.replicas > 1 ? 'plain 2-D matmul peak of the replicas at once' : 'plain 2-D matmul peak';
   lines.push(`\n${report.info}; ${how} ${peak.toFixed(2)} GFLOP/s; peak RSS ${report.peakRssMb.toFixed(0)} MB`);
   const peerMs: Record<string, number> = peer ? { dense: peer.denseMsPerStep, mod: peer.modMsPerStep } : {};
   const t = new Table({ head: ['variant', 'ms/step', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'of peak', 'x dense time', 'x dense FLOPs', 'x peer time', 'params'], ...style });

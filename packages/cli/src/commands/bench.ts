@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { OPTIMIZERS, VARIANTS, type OptimizerName } from '../bench/config.js';
 import { DEFAULT_PEER_SCRIPT, benchmarkTraining, formatTrainingReport } from '../bench/training.js';
 import type { Io } from '../output.js';
-import { autoReplicaCores, choiceOption, intOption, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
+import { choiceOption, intOption, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
 
 interface BenchFlags {
   backend: string;
@@ -39,8 +39,7 @@ export function benchCommand(io: Io): Command {
       const report = await benchmarkTraining({
         backend: flags.backend,
         ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
-        // "auto": every core on wasm and cpu (the bench batch has 8 rows), 1 on tensorflow.
-        replicas: flags.replicas === 'auto' ? (flags.backend === 'tensorflow' ? 1 : Math.min(autoReplicaCores(), 8)) : flags.replicas,
+        replicas: flags.replicas,
         steps: flags.steps,
         passes: flags.passes,
         ...(flags.only ? { only: flags.only.split(',') } : {}),
