@@ -19,12 +19,8 @@ export const SPLIT_FLAT = 'ModerouteSplitFlat';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
-function splitOuterKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
-  const be = backend as WasmHeapBackend;
-  const x = inputs['x'] as TensorInfo;
-  const { sizes } = attrs as { sizes: number[] };
-  // Allocate first: a growing heap detaches views taken before.
-  const outs = sizes.map((s) => be.makeOutput([s, ...x.shape.slice(1)], 'float32'));
+/** Copies consecutive blocks of x's data into `outs` (allocated before: a growing heap detaches views). */
+function copyBlocks(be: WasmHeapBackend, x: TensorInfo, outs: TensorInfo[]): TensorInfo[] {
   const src = be.typedArrayFromHeap(x);
   let offset = 0;
   for (const o of outs) {
@@ -33,6 +29,15 @@ function splitOuterKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] 
     offset += dst.length;
   }
   return outs;
+}
+
+function splitOuterKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const be = backend as WasmHeapBackend;
+  const x = inputs['x'] as TensorInfo;
+  const { sizes } = attrs as { sizes: number[] };
+  // Allocate first: a growing heap detaches views taken before.
+  const outs = sizes.map((s) => be.makeOutput([s, ...x.shape.slice(1)], 'float32'));
+  return copyBlocks(be, x, outs);
 }
 
 function concatOuterKernel({ inputs, backend }: KernelArgs): TensorInfo {
@@ -71,14 +76,7 @@ function splitFlatKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const x = inputs['x'] as TensorInfo;
   const { shapes } = attrs as unknown as { shapes: number[][] };
   const outs = shapes.map((shape) => be.makeOutput(shape, 'float32'));
-  const src = be.typedArrayFromHeap(x);
-  let offset = 0;
-  for (const o of outs) {
-    const dst = be.typedArrayFromHeap(o);
-    dst.set(src.subarray(offset, offset + dst.length));
-    offset += dst.length;
-  }
-  return outs;
+  return copyBlocks(be, x, outs);
 }
 
 if (tf.getKernel(CONCAT_FLAT, 'wasm') === undefined) {
