@@ -2,7 +2,9 @@
 // Runs tf.profile around a few training steps of one variant and prints kernel time grouped by
 // kernel name and by (kernel, input shapes), with the untimed remainder (dispatch, tape, JS).
 //
-//   tsx bench/profile.ts [--variant dense] [--optimizer adamw|adam] [--backend wasm] [--steps 3] [--top 25] [--json]
+//   tsx bench/profile.ts [--variant dense] [--optimizer adamw|adam] [--backend wasm] [--threads N]
+//                        [--batch 8] [--steps 3] [--top 25] [--json]
+// `--batch 4 --threads 1` profiles what one of two data-parallel replicas runs.
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
@@ -27,6 +29,8 @@ async function main(): Promise<void> {
       variant: { type: 'string', default: 'dense' },
       optimizer: { type: 'string', default: 'adamw' },
       backend: { type: 'string', default: 'wasm' },
+      threads: { type: 'string' },
+      batch: { type: 'string', default: String(BATCH) },
       steps: { type: 'string', default: '3' },
       top: { type: 'string', default: '25' },
       json: { type: 'boolean', default: false },
@@ -35,15 +39,18 @@ async function main(): Promise<void> {
   const config = VARIANTS[values.variant as string];
   if (config === undefined) throw new Error(`--variant (${values.variant}) must be one of ${Object.keys(VARIANTS).join(', ')}`);
   const steps = Number(values.steps);
-  const info = await initBackend({ backend: values.backend ?? 'wasm' });
+  const rows = Number(values.batch);
+  if (!Number.isInteger(rows) || rows < 1) throw new Error(`--batch (${values.batch}) must be a positive integer`);
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  const info = await initBackend({ backend: values.backend ?? 'wasm', ...(threads === undefined ? {} : { threads }) });
   // The per-output NaN check reads every kernel's output back; it is not part of a real step.
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
   if (!OPTIMIZERS.includes(values.optimizer as OptimizerName)) throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
   const optimizer = await createBenchOptimizer(values.optimizer as OptimizerName, model.trainableParameters());
-  const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
-  const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
-  const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;
+  const batch = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
+  const inputs = tf.slice(batch, [0, 0], [rows, SEQ]) as Tensor2D;
+  const targets = tf.slice(batch, [0, 1], [rows, SEQ]) as Tensor2D;
   const vars = model.trainableVariables();
   const step = () => {
     const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, vars);

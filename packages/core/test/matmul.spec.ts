@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SLICED_MIN_MACS, batchMatMul, columnSum, matmul2d, tf, transpose2d, transposeLast, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import { SLICED_MIN_MACS, batchMatMul, columnSum, matmul2d, swapsTransposedProduct, tf, transpose2d, transposeLast, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import { dim, expectClose, expectNoLeaks, forEachBackend, randomTensor, runs } from '@moderoute/testing';
 
 /** Sizes that take the blocked-transpose path on wasm (multiples of 8) as well as ones that do not. */
@@ -54,6 +54,19 @@ describe('matmul2d', () => {
         }),
         runs(20),
       );
+    });
+
+    it('should equal tf.matMul for a @ b^T in both of its wasm forms', () => {
+      // [64, 512] @ [128, 512]^T runs as (b @ a^T)^T on wasm; [512, 128] @ [512, 128]^T does not.
+      assert.equal(swapsTransposedProduct(64, 512, 128), true);
+      assert.equal(swapsTransposedProduct(512, 128, 512), false);
+      for (const [m, k, n] of [[64, 512, 128], [512, 128, 512], [8, 24, 16]] as const) {
+        tf.tidy(() => {
+          const a = randomTensor([m, k], m + k) as Tensor2D;
+          const b = randomTensor([n, k], n) as Tensor2D;
+          expectClose(matmul2d(a, b, false, true), tf.matMul(a, b, false, true), { rtol: 1e-4, atol: 1e-4 });
+        });
+      }
     });
   });
 });
