@@ -38,7 +38,7 @@ import {
 } from '@moderoute/core';
 import { CapacityPolicy } from './CapacityPolicy.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
-import { bceWithLogits, meanWeights, stopGradient } from './losses.js';
+import { meanBceWithLogits, stopGradient } from './losses.js';
 import { DECISION_MODES, type CausalScores, type DecisionMode, type MixtureOfDepthsPlan, type RouteOptions } from './plan.js';
 import type { Router } from './Router.js';
 import { topKOf } from './selection.js';
@@ -275,11 +275,8 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       const auxLosses: Record<string, Scalar> = {};
       const coefficient = this.config.causalLossCoefficient;
       if (this.config.causalMode !== 'none' && coefficient > 0) {
-        const target = tf.tensor1d(Float32Array.from(member));
-        const weights = meanWeights(valid);
-        const bce = (logits: Tensor) => tf.mul(tf.sum(tf.mul(bceWithLogits(logits, target), weights)), coefficient) as Scalar;
-        if (this.config.causalMode === 'threshold') auxLosses['causalBce'] = bce(r);
-        else auxLosses['predictorBce'] = bce(predictorLogits as Tensor1D);
+        if (this.config.causalMode === 'threshold') auxLosses['causalBce'] = meanBceWithLogits(r, rHost, member, valid, coefficient);
+        else auxLosses['predictorBce'] = meanBceWithLogits(predictorLogits as Tensor1D, predHost as Float32Array, member, valid, coefficient);
       }
 
       let real = 0;
