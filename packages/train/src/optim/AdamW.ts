@@ -292,7 +292,16 @@ export class AdamW {
    */
   setState(state: ReadonlyMap<string, Tensor | HostTensor>, file = 'optimizer state'): void {
     this.chunkList();
-    const step = checkOptimizerState(this.params, state, file);
+    const expected = new Map<string, readonly number[]>([[OPTIMIZER_STATE.step, []]]);
+    for (const [name, p] of this.params) {
+      expected.set(OPTIMIZER_STATE.m + name, p.shape);
+      expected.set(OPTIMIZER_STATE.v + name, p.shape);
+    }
+    const problems = compareShapes(expected, new Map([...state].map(([k, t]) => [k, t.shape])));
+    if (problems.length > 0) throw new CheckpointError(file, 'mismatch', `does not match the model's parameters: ${problems.join('; ')}`);
+    const stepEntry = state.get(OPTIMIZER_STATE.step) as Tensor | HostTensor;
+    const step = (stepEntry instanceof tf.Tensor ? stepEntry.dataSync()[0] : stepEntry.data[0]) as number;
+    if (!Number.isInteger(step) || step < 0) throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
     const flat = (chunk: Chunk, prefix: string): Tensor => {
       const host = new Float32Array(chunk.size);
       for (const s of chunk.slots) {
@@ -315,25 +324,6 @@ export class AdamW {
     for (const chunk of this.chunks ?? []) tf.dispose([chunk.m, chunk.v, chunk.decayVector, chunk.presence?.mask].filter((x): x is Tensor => x !== undefined));
     this.chunks = undefined;
   }
-}
-
-/**
- * Checks an optimizer state (AdamW.getState's names: `step`, `m.<name>`, `v.<name>`) against
- * `params`, naming `file` in a CheckpointError on any missing, unexpected or misshapen entry or
- * a bad step; returns the step.
- */
-export function checkOptimizerState(params: ReadonlyMap<string, Variable>, state: ReadonlyMap<string, Tensor | HostTensor>, file: string): number {
-  const expected = new Map<string, readonly number[]>([[OPTIMIZER_STATE.step, []]]);
-  for (const [name, p] of params) {
-    expected.set(OPTIMIZER_STATE.m + name, p.shape);
-    expected.set(OPTIMIZER_STATE.v + name, p.shape);
-  }
-  const problems = compareShapes(expected, new Map([...state].map(([k, t]) => [k, t.shape])));
-  if (problems.length > 0) throw new CheckpointError(file, 'mismatch', `does not match the model's parameters: ${problems.join('; ')}`);
-  const stepEntry = state.get(OPTIMIZER_STATE.step) as Tensor | HostTensor;
-  const step = (stepEntry instanceof tf.Tensor ? stepEntry.dataSync()[0] : stepEntry.data[0]) as number;
-  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
-  return step;
 }
 
 /**

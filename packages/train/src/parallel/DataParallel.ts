@@ -335,7 +335,7 @@ export class DataParallel {
   /**
    * Takes over `optimizer` (its configuration, decay rule, moments and step count) for sharded
    * updates of this model with trainStep; the returned ShardedAdamW holds the optimizer's state
-   * from then on (getState and setState for checkpoints), and `optimizer` is disposed.
+   * from then on (getState and setState for checkpoints). `optimizer` itself is left as it was.
    */
   async shardOptimizer(optimizer: AdamW): Promise<ShardedAdamW> {
     if (!this.pool.isAttached(this)) throw new ReplicaError('this DataParallel is detached: its pool was closed or another model was attached');

@@ -9,7 +9,7 @@
 import { tf, type Tensor, type Variable } from '@moderoute/core';
 import type { HostTensor } from '../checkpoint/safetensors.js';
 import type { AdamW } from '../optim/AdamW.js';
-import { OPTIMIZER_STATE, checkOptimizerState } from '../optim/AdamW.js';
+import { OPTIMIZER_STATE } from '../optim/AdamW.js';
 import { ReplicaError } from './errors.js';
 import { splitSlots, type HostSlot } from '../optim/hostUpdate.js';
 
@@ -37,10 +37,10 @@ export class ShardedAdamW {
   /**
    * Takes over `optimizer`'s configuration, decay rule and state (its moments and step count) for
    * `params` (the trainable variables in the model's order; `weightOffset` gives each one's block
-   * in the shared weights), and frees `optimizer`'s moments: it is disposed.
+   * in the shared weights). `optimizer` itself is left as it was.
    */
   constructor(
-    optimizer: AdamW,
+    private readonly optimizer: AdamW,
     private readonly params: ReadonlyMap<string, Variable>,
     weightOffset: ReadonlyMap<string, number>,
     replicas: number,
@@ -61,14 +61,7 @@ export class ShardedAdamW {
     this.v = new Float32Array(buffers.v, 0, offset);
     this.bounds = splitSlots(this.slots, replicas);
     this.t = 0;
-    const state = optimizer.getState();
-    try {
-      this.load(state, 'the optimizer sharded');
-    } finally {
-      tf.dispose([...state.values()]);
-    }
-    // The state lives here from now on: free the optimizer's copy of the moments.
-    optimizer.dispose();
+    this.loadFrom(optimizer);
   }
 
   /** The number of updates applied so far (t). */
@@ -104,21 +97,25 @@ export class ShardedAdamW {
    */
   setState(state: ReadonlyMap<string, Tensor | HostTensor>, file = 'optimizer state'): void {
     this.requireLive();
-    this.load(state, file);
+    this.optimizer.setState(state, file);
+    this.loadFrom(this.optimizer);
   }
 
   private requireLive(): void {
     if (!this.live()) throw new ReplicaError('this ShardedAdamW is no longer in use: its model was detached from the pool, or another optimizer was sharded for it');
   }
 
-  private load(state: ReadonlyMap<string, Tensor | HostTensor>, file: string): void {
-    const step = checkOptimizerState(this.params, state, file);
-    const values = (x: Tensor | HostTensor) => (x instanceof tf.Tensor ? (x.dataSync() as Float32Array) : x.data);
-    [...this.params.keys()].forEach((name, i) => {
-      const { g } = this.slots[i]!;
-      this.m.set(values(state.get(OPTIMIZER_STATE.m + name)!), g);
-      this.v.set(values(state.get(OPTIMIZER_STATE.v + name)!), g);
-    });
-    this.t = step;
+  private loadFrom(optimizer: AdamW): void {
+    const state = optimizer.getState();
+    try {
+      [...this.params.keys()].forEach((name, i) => {
+        const { g } = this.slots[i]!;
+        this.m.set(state.get(OPTIMIZER_STATE.m + name)!.dataSync() as Float32Array, g);
+        this.v.set(state.get(OPTIMIZER_STATE.v + name)!.dataSync() as Float32Array, g);
+      });
+      this.t = state.get(OPTIMIZER_STATE.step)!.dataSync()[0] as number;
+    } finally {
+      tf.dispose([...state.values()]);
+    }
   }
 }
