@@ -13,7 +13,7 @@ import { TrainWindows, validationWindows } from './data/batches.js';
 import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
 import { AdamW } from './optim/AdamW.js';
 import { cosineLearningRate } from './optim/schedule.js';
-import { DataParallel, ReplicaPool, type TrainStepResult } from './parallel/DataParallel.js';
+import { DataParallel, ReplicaPool } from './parallel/DataParallel.js';
 import { shardGradients, type BlockRoutingSummary } from './parallel/shardStep.js';
 import { resolveTrainConfig, type ResolvedTrainConfig, type TrainConfig } from './TrainConfig.js';
 
@@ -177,13 +177,11 @@ export class Trainer {
       const log = new JsonlWriter(metricsPath);
       if (sharedPool) pool = await sharedPool.attach(model);
       else if (replicas > 1) pool = await DataParallel.start(model, { replicas, ...(options.replicaModules !== undefined ? { modules: options.replicaModules } : {}) });
-      // With replicas the update is sharded among them, and the state moves to the shared one.
-      const sharded = pool ? await pool.shardOptimizer(optimizer) : undefined;
       options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
       const save = async (): Promise<string> => {
         const weights = new Map<string, Tensor>([...params]);
-        const optState = (sharded ?? optimizer).getState();
+        const optState = optimizer.getState();
         try {
           lastCheckpoint = await store.save({
             weights,
@@ -215,22 +213,15 @@ export class Trainer {
         const t0 = performance.now();
         const lr = cosineLearningRate({ peak: c.learningRate, warmupSteps: c.warmupSteps, totalSteps: c.steps, minRatio: c.minLrRatio }, step);
         const { inputs, targets } = windows.tensors(step);
-        let result: Pick<TrainStepResult, 'loss' | 'lmLoss' | 'auxLosses' | 'routing' | 'gradNorm' | 'applied'>;
+        let shard;
         try {
-          if (pool && sharded) result = await pool.trainStep(inputs as Tensor2D, targets as Tensor2D, sharded, lr);
-          else {
-            const shard = shardGradients(model, inputs as Tensor2D, targets as Tensor2D);
-            try {
-              result = { ...shard, ...(Number.isFinite(shard.loss) ? optimizer.apply(shard.grads, lr) : { applied: false, gradNorm: Number.NaN }) };
-            } finally {
-              tf.dispose([...shard.grads.values()]);
-            }
-          }
+          shard = pool ? await pool.step(inputs as Tensor2D, targets as Tensor2D) : shardGradients(model, inputs as Tensor2D, targets as Tensor2D);
         } finally {
           tf.dispose([inputs, targets]);
         }
-        const { loss, lmLoss, auxLosses, routing, gradNorm } = result;
-        const applied = { applied: result.applied, gradNorm };
+        const { loss, lmLoss, auxLosses, routing } = shard;
+        const applied = Number.isFinite(loss) ? optimizer.apply(shard.grads, lr) : { applied: false, gradNorm: Number.NaN, step };
+        tf.dispose([...shard.grads.values()]);
         if (!Number.isFinite(loss) || !applied.applied) {
           stopReason = 'non-finite';
           message = `the loss or its gradient became non-finite at step ${step} (loss ${loss}, gradient norm ${applied.gradNorm}); training stopped, and the last good checkpoint (${lastCheckpoint ?? 'none yet'}) is kept`;

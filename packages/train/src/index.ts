@@ -17,7 +17,6 @@ export * from './TrainConfig.js';
 export * from './Trainer.js';
 export * from './parallel/shardStep.js';
 export * from './parallel/DataParallel.js';
-export * from './parallel/ShardedAdamW.js';
 export * from './restore.js';
 export * from './reproduce/spec.js';
 export * from './reproduce/presets.js';

@@ -25,8 +25,6 @@ export type OptimizerName = (typeof OPTIMIZERS)[number];
 /** One optimizer update from tf.variableGrads's output (gradients keyed by variable name). */
 export interface BenchOptimizer {
   readonly name: OptimizerName;
-  /** The AdamW behind 'adamw' (data-parallel steps shard it). */
-  readonly adamw?: AdamW;
   apply(grads: NamedTensorMap): void;
   dispose(): void;
 }
@@ -51,7 +49,6 @@ export async function createBenchOptimizer(name: OptimizerName, params: Readonly
   const nameOf = new Map([...params].map(([pname, v]) => [v.name, pname]));
   return {
     name,
-    adamw: optimizer,
     apply: (grads) => optimizer.apply(new Map(Object.entries(grads).map(([vname, g]) => [nameOf.get(vname) ?? vname, g])), 1e-3),
     dispose: () => optimizer.dispose(),
   };

@@ -101,8 +101,7 @@ async function bestTimeMsAsync(body: () => Promise<void>, reps: number, warmup =
 
 /**
  * Trains `steps` timed steps of a fresh model. With a replica pool each step is data-parallel
- * (DataParallel: the rows split among the training thread and the pool's worker threads), and
- * AdamW's update is sharded among them as the trainer runs it.
+ * (DataParallel: the rows split among the training thread and the pool's worker threads).
  */
 async function benchVariant(config: LanguageModelConfig, steps: number, optimizerName: OptimizerName, container = createContainer(), replicaPool?: ReplicaPool): Promise<VariantResult> {
   const model = container.get(MODEL_IDS.ModelFactory).create(config);
@@ -115,13 +114,7 @@ async function benchVariant(config: LanguageModelConfig, steps: number, optimize
   const pool = replicaPool ? await replicaPool.attach(model) : undefined;
   try {
     let ms: number;
-    if (pool && optimizer.adamw) {
-      // AdamW with replicas: the trainer's sharded step (DataParallel.trainStep).
-      const sharded = await pool.shardOptimizer(optimizer.adamw);
-      ms = await bestTimeMsAsync(async () => {
-        await pool.trainStep(inputs, targets, sharded, 1e-3);
-      }, steps);
-    } else if (pool) {
+    if (pool) {
       ms = await bestTimeMsAsync(async () => {
         const r = await pool.step(inputs, targets);
         // The bench optimizers take gradients by variable name, as tf.variableGrads gives them.

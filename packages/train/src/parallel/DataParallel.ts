@@ -19,26 +19,23 @@
 // weighted average is exactly the one-replica update. Routing decided across the batch (MoE
 // capacity, load-balancing losses) is decided per replica's rows, as expert capacity is per
 // device in GShard and Switch Transformers (docs/training.md).
-// trainStep also shards the AdamW update (ShardedAdamW.ts): every replica combines and updates
-// its own range of the parameters, in shared memory. Checkpoints and evaluation stay on the
-// training thread.
+// The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ConfigError, matmulPeakGflops, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
+import { ConfigError, ModerouteError, matmulPeakGflops, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
-import { combinedSumOfSquares, hostAdamWUpdate, type GradientSource } from '../optim/hostUpdate.js';
-import type { AdamW } from '../optim/AdamW.js';
-import { assignPacked, packGradients, packTensors, type FromReplica, type ModelMessage, type OptimizerMessage, type PeakReply, type ReadyReply, type StepReply, type StepSources, type SumReply, type ToReplica } from './protocol.js';
-import { ReplicaError } from './errors.js';
-import { ShardedAdamW } from './ShardedAdamW.js';
+import { assignPacked, packTensors, type FromReplica, type ModelMessage, type PeakReply, type ReadyReply, type StepReply, type ToReplica } from './protocol.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
 
 /** Most replicas a run may ask for. */
 export const MAX_REPLICAS = 16;
 
-export { ReplicaError } from './errors.js';
+/** A replica worker failed (its model, its backend, or the thread itself). */
+export class ReplicaError extends ModerouteError {
+  override readonly name = 'ReplicaError';
+}
 
 /** Rows of a batch of `batch` per replica: as even as possible, the first replicas one more. */
 export function shardRows(batch: number, replicas: number): number[] {
@@ -64,7 +61,7 @@ function workerEntry(): { file: URL; workerData: Record<string, unknown> } {
   return { file: new URL('./replicaWorker.js', here), workerData: {} };
 }
 
-type Reply = ReadyReply | StepReply | PeakReply | SumReply;
+type Reply = ReadyReply | StepReply | PeakReply;
 
 interface Pending {
   readonly resolve: (reply: Reply) => void;
@@ -152,8 +149,7 @@ export interface ReplicaPoolOptions {
  */
 export class ReplicaPool {
   private attached: DataParallel | undefined;
-  private shared: { weights: SharedArrayBuffer; own: SharedArrayBuffer; replies: { grads: SharedArrayBuffer; state: SharedArrayBuffer }[] } | undefined;
-  private moments: { m: SharedArrayBuffer; v: SharedArrayBuffer } | undefined;
+  private shared: { weights: SharedArrayBuffer; replies: { grads: SharedArrayBuffer; state: SharedArrayBuffer }[] } | undefined;
   private closed = false;
 
   private constructor(
@@ -196,7 +192,7 @@ export class ReplicaPool {
     const floats = (filter: (v: Variable) => boolean) => [...named.values()].filter(filter).reduce((n, v) => n + v.size, 0);
     const shared = this.sharedBuffers(floats(() => true), floats((v) => v.trainable), floats((v) => !v.trainable));
     await Promise.all(this.threads.map((t, i) => t.post<ReadyReply>({ type: 'model', config: model.getConfig(), variables, weights: shared.weights, ...shared.replies[i]! } satisfies ModelMessage, [], this.timeoutMs)));
-    const stepper = new DataParallel(model, this, shared);
+    const stepper = new DataParallel(model, this, new Float32Array(shared.weights, 0, floats(() => true)), shared.replies.map((b) => ({ grads: new Float32Array(b.grads), state: new Float32Array(b.state) })));
     this.attached = stepper;
     return stepper;
   }
@@ -209,20 +205,13 @@ export class ReplicaPool {
   private sharedBuffers(weights: number, grads: number, state: number) {
     const fits = (buffer: SharedArrayBuffer | undefined, floats: number) => buffer !== undefined && buffer.byteLength >= 4 * floats;
     const kept = this.shared;
-    if (kept && fits(kept.weights, weights) && fits(kept.own, grads) && kept.replies.every((r) => fits(r.grads, grads) && fits(r.state, state))) return kept;
+    if (kept && fits(kept.weights, weights) && kept.replies.every((r) => fits(r.grads, grads) && fits(r.state, state))) return kept;
     const grow = (buffer: SharedArrayBuffer | undefined, floats: number) => (fits(buffer, floats) ? buffer! : new SharedArrayBuffer(4 * floats));
     this.shared = {
       weights: grow(kept?.weights, weights),
-      own: grow(kept?.own, grads),
       replies: this.threads.map((_, i) => ({ grads: grow(kept?.replies[i]?.grads, grads), state: grow(kept?.replies[i]?.state, state) })),
     };
     return this.shared;
-  }
-
-  /** Shared buffers for a sharded optimizer's moments of `floats` parameters, kept across models as the others. */
-  optimizerBuffers(floats: number): { m: SharedArrayBuffer; v: SharedArrayBuffer } {
-    if (this.moments === undefined || this.moments.m.byteLength < 4 * floats) this.moments = { m: new SharedArrayBuffer(4 * floats), v: new SharedArrayBuffer(4 * floats) };
-    return this.moments;
   }
 
   /** Whether `stepper` is the attached one. */
@@ -264,29 +253,18 @@ export class DataParallel {
   private ownsPool = false;
   private readonly variables: readonly Variable[];
   private readonly stateVariables: readonly Variable[];
-  private readonly trainable: readonly (readonly [string, Variable])[];
-  private readonly trainableSizes: readonly number[];
-  /** Shared with every worker: the weights a step starts from (the sharded update writes them). */
-  private readonly weights: Float32Array;
-  /** The training thread's gradients after a step (for the sharded update), shared likewise. */
-  private readonly ownGrads: Float32Array;
-  /** Per worker, shared with it: its gradients and untrained state after a step. */
-  private readonly replies: readonly { readonly grads: Float32Array; readonly state: Float32Array }[];
-  private optimizer: ShardedAdamW | undefined;
 
   /** Use ReplicaPool.attach or DataParallel.start. */
   constructor(
     private readonly model: LanguageModel,
     private readonly pool: ReplicaPool,
-    private readonly shared: { readonly weights: SharedArrayBuffer; readonly own: SharedArrayBuffer; readonly replies: readonly { readonly grads: SharedArrayBuffer; readonly state: SharedArrayBuffer }[] },
+    /** Shared with every worker: the weights a step starts from. */
+    private readonly weights: Float32Array,
+    /** Per worker, shared with it: its gradients and untrained state after a step. */
+    private readonly replies: readonly { readonly grads: Float32Array; readonly state: Float32Array }[],
   ) {
     this.variables = [...model.namedParameters().values()];
     this.stateVariables = this.variables.filter((v) => !v.trainable);
-    this.trainable = [...model.trainableParameters()];
-    this.trainableSizes = this.trainable.map(([, v]) => v.size);
-    this.weights = new Float32Array(shared.weights, 0, this.variables.reduce((n, v) => n + v.size, 0));
-    this.ownGrads = new Float32Array(shared.own);
-    this.replies = shared.replies.map((b) => ({ grads: new Float32Array(b.grads), state: new Float32Array(b.state) }));
   }
 
   /** Starts a pool of `replicas - 1` workers for `model` alone; `close` stops it. */
@@ -313,101 +291,6 @@ export class DataParallel {
    * model's current weights. The model's untrained state ends averaged over the replicas.
    */
   async step(inputs: Tensor2D, targets: Tensor2D): Promise<ShardGradients> {
-    const { local, others, answering, w, values } = await this.runShards(inputs, targets);
-    // Replies pack every gradient in the model's parameter order, zeros where their rows did not
-    // reach a parameter; one no replica reaches gets no entry.
-    const grads = new Map<string, Tensor>();
-    let offset = 0;
-    this.trainable.forEach(([name, v], k) => {
-      const parts: { g: Tensor | Float32Array; w: number }[] = [];
-      const own = local.grads.get(name);
-      if (own) parts.push({ g: own, w: w[0]! });
-      others.forEach((reply, r) => {
-        if (reply.present[k]) parts.push({ g: this.replies[answering[r]!]!.grads.subarray(offset, offset + v.size), w: w[r + 1]! });
-      });
-      offset += v.size;
-      if (parts.length > 0) grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tensorFromView(g, v.shape) : g, share)).reduce((x, y) => tf.add(x, y))));
-    });
-    tf.dispose([...local.grads.values()]);
-    return { ...values, grads };
-  }
-
-  /**
-   * Takes over `optimizer` (its configuration, decay rule, moments and step count) for sharded
-   * updates of this model with trainStep; the returned ShardedAdamW holds the optimizer's state
-   * from then on (getState and setState for checkpoints). `optimizer` itself is left as it was.
-   */
-  async shardOptimizer(optimizer: AdamW): Promise<ShardedAdamW> {
-    if (!this.pool.isAttached(this)) throw new ReplicaError('this DataParallel is detached: its pool was closed or another model was attached');
-    const offsets = new Map<string, number>();
-    let offset = 0;
-    for (const [name, v] of this.model.namedParameters()) {
-      offsets.set(name, offset);
-      offset += v.size;
-    }
-    const params = new Map(this.trainable);
-    const total = this.trainableSizes.reduce((n, x) => n + x, 0);
-    const sharded: ShardedAdamW = new ShardedAdamW(optimizer, params, offsets, this.replicas, this.pool.optimizerBuffers(total), () => this.optimizer === sharded && this.pool.isAttached(this));
-    const { beta1, beta2, epsilon } = sharded.constants;
-    const grads = [this.shared.own, ...this.shared.replies.map((r) => r.grads)];
-    await Promise.all(
-      this.pool.workers().map((thread, i) =>
-        thread.post<ReadyReply>({ type: 'optimizer', slots: sharded.slots, from: sharded.bounds[i + 1]!, to: sharded.bounds[i + 2]!, grads, m: sharded.m.buffer, v: sharded.v.buffer, beta1, beta2, epsilon } satisfies OptimizerMessage),
-      ),
-    );
-    this.optimizer = sharded;
-    return sharded;
-  }
-
-  /**
-   * One whole training step: the loss and gradients as `step` computes them, then the AdamW
-   * update of `optimizer` (from shardOptimizer) at learning rate `lr`, sharded: every replica
-   * combines the gradients of its own range of parameters straight from the replicas' shared
-   * buffers, the global norm is the sum of the ranges' squared norms, and each replica updates
-   * its range of the weights and moments in shared memory (hostUpdate.ts), as AdamW.apply would
-   * (clipping, decoupled decay, parameters no replica reached left alone). The training thread's
-   * variables then take the new weights; the workers take them as their next step starts. When
-   * the loss or the gradient norm is not finite, nothing is updated (`applied` false).
-   */
-  async trainStep(inputs: Tensor2D, targets: Tensor2D, optimizer: ShardedAdamW, lr: number): Promise<TrainStepResult> {
-    if (optimizer !== this.optimizer) throw new ReplicaError('trainStep needs the ShardedAdamW this DataParallel made (shardOptimizer)');
-    const { local, others, answering, w, values } = await this.runShards(inputs, targets);
-    try {
-      packGradients(this.trainable.map(([name]) => name), this.trainableSizes, local.grads, this.ownGrads);
-    } finally {
-      tf.dispose([...local.grads.values()]);
-    }
-    const present = this.trainable.map(([name], k) => local.grads.has(name) || others.some((reply) => reply.present[k]));
-    const sources: StepSources = { sources: [{ replica: 0, share: w[0]! }, ...answering.map((i, r) => ({ replica: i + 1, share: w[r + 1]! }))], present };
-    const own: GradientSource[] = sources.sources.map(({ replica, share }) => ({ data: replica === 0 ? this.ownGrads : this.replies[replica - 1]!.grads, share }));
-    const [from, to] = [optimizer.bounds[0]!, optimizer.bounds[1]!];
-    const workers = this.pool.workers();
-    const skipped = (gradNorm: number): TrainStepResult => ({ ...values, gradNorm, applied: false, step: optimizer.step });
-    if (!Number.isFinite(values.loss)) return skipped(Number.NaN);
-    // ||G||^2, each replica over its range; AdamW.ts's clipping and update from there.
-    const sums = workers.map((thread) => thread.post<SumReply>({ type: 'norm', ...sources }));
-    const ownSum = combinedSumOfSquares(optimizer.slots, present, own, from, to);
-    const gradNorm = Math.sqrt((await Promise.all(sums)).reduce((total, r) => total + r.value, ownSum));
-    if (!Number.isFinite(gradNorm)) return skipped(gradNorm);
-    const { clipNorm, beta1, beta2, epsilon } = optimizer.constants;
-    const scale = clipNorm > 0 ? Math.min(1, clipNorm / (gradNorm + 1e-6)) : 1;
-    const t = optimizer.step + 1;
-    const done = workers.map((thread) => thread.post<ReadyReply>({ type: 'update', ...sources, lr, scale, t }));
-    hostAdamWUpdate(optimizer.slots, present, own, this.weights, optimizer.m, optimizer.v, { beta1, beta2, epsilon, lr, scale, t }, from, to);
-    await Promise.all(done);
-    optimizer.advance(t);
-    this.trainable.forEach(([, v], k) => {
-      const { p, size } = optimizer.slots[k]!;
-      if (present[k]) tf.tidy(() => v.assign(tensorFromView(this.weights.subarray(p, p + size), v.shape)));
-    });
-    return { ...values, gradNorm, applied: true, step: t };
-  }
-
-  /**
-   * Sends each worker its rows, computes the training thread's, and combines what is not a
-   * gradient: losses, routing summaries, and the untrained state (averaged into the model).
-   */
-  private async runShards(inputs: Tensor2D, targets: Tensor2D) {
     const model = this.model;
     if (!this.pool.isAttached(this)) throw new ReplicaError('this DataParallel is detached: its pool was closed or another model was attached');
     const [batch, seqLen] = inputs.shape;
@@ -455,34 +338,43 @@ export class DataParallel {
       throw error;
     }
     const w = [weights[0]!, ...weights.slice(1).filter((x) => x > 0)];
+    // Replies pack the gradients they have in the model's parameter order; a replica whose rows
+    // do not reach a parameter contributes zero to it, and one no replica reaches gets no entry.
+    const grads = new Map<string, Tensor>();
+    const offsets = others.map(() => 0);
+    let k = 0;
+    for (const [name, v] of model.trainableParameters()) {
+      const parts: { g: Tensor | Float32Array; w: number }[] = [];
+      const own = local.grads.get(name);
+      if (own) parts.push({ g: own, w: w[0]! });
+      others.forEach((reply, r) => {
+        if (!reply.present[k]) return;
+        parts.push({ g: this.replies[answering[r]!]!.grads.subarray(offsets[r]!, offsets[r]! + v.size), w: w[r + 1]! });
+        offsets[r]! += v.size;
+      });
+      k++;
+      if (parts.length === 0) continue;
+      grads.set(name, tf.tidy(() => parts.map(({ g, w: share }) => tf.mul(g instanceof Float32Array ? tensorFromView(g, v.shape) : g, share)).reduce((x, y) => tf.add(x, y))));
+    }
+    tf.dispose([...local.grads.values()]);
     if (this.stateVariables.length > 0) {
-      const mine = packTensors(this.stateVariables as Variable[]);
-      const mean = mine.map((x, k) => others.reduce((s, _, r) => s + w[r + 1]! * this.replies[answering[r]!]!.state[k]!, w[0]! * x));
+      const own = packTensors(this.stateVariables as Variable[]);
+      const mean = own.map((x, k) => others.reduce((s, _, r) => s + w[r + 1]! * this.replies[answering[r]!]!.state[k]!, w[0]! * x));
       assignPacked(this.stateVariables, mean);
     }
     const all = [local as { loss: number; lmLoss: number; auxLosses: Readonly<Record<string, number>> }, ...others];
     const auxNames = Object.keys(local.auxLosses);
-    const values = {
+    return {
       loss: all.reduce((s, p, r) => s + w[r]! * p.loss, 0),
       lmLoss: all.reduce((s, p, r) => s + w[r]! * p.lmLoss, 0),
       auxLosses: Object.fromEntries(auxNames.map((k) => [k, all.reduce((s, p, r) => s + w[r]! * (p.auxLosses[k] ?? 0), 0)])),
+      grads,
       routing: mergeRoutingSummaries([local.routing, ...others.map((o) => o.routing)], w),
     };
-    return { local, others, answering, w, values };
   }
 
   /** Stops the pool if this stepper started it (DataParallel.start); a shared pool stays up. */
   async close(): Promise<void> {
     if (this.ownsPool) await this.pool.close();
   }
-}
-
-/** What DataParallel.trainStep did: the step's losses and routing, and the update's outcome. */
-export interface TrainStepResult extends Omit<ShardGradients, 'grads'> {
-  /** Global L2 norm of the combined gradients before clipping (NaN when the loss was not finite). */
-  readonly gradNorm: number;
-  /** False when the loss or the gradient norm was not finite: then nothing was changed. */
-  readonly applied: boolean;
-  /** The optimizer's update count after this step. */
-  readonly step: number;
 }

@@ -5,7 +5,6 @@
 // and the next write waits for the reply.
 import { readInto, tensorFromView, tf, type Tensor, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig } from '@moderoute/model';
-import type { HostSlot } from '../optim/hostUpdate.js';
 import type { BlockRoutingSummary, LossValues } from './shardStep.js';
 
 /** Starts the replica's backend. */
@@ -42,67 +41,21 @@ export interface StepMessage {
   readonly seqLen: number;
 }
 
-/**
- * Sets up the replica's share of a sharded AdamW (ShardedAdamW.ts) for the attached model: the
- * layout of the parameters, the slots this replica updates, and the shared buffers it reads and
- * writes (the weights are ModelMessage.weights).
- */
-export interface OptimizerMessage {
-  readonly type: 'optimizer';
-  readonly slots: readonly HostSlot[];
-  /** This replica updates slots [from, to). */
-  readonly from: number;
-  readonly to: number;
-  /** Every replica's gradient buffer, by replica index (0: the training thread's). */
-  readonly grads: readonly SharedArrayBuffer[];
-  readonly m: SharedArrayBuffer;
-  readonly v: SharedArrayBuffer;
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly epsilon: number;
-}
-
-/** The replicas whose gradients a step combines, with their shares of the batch. */
-export interface StepSources {
-  readonly sources: readonly { readonly replica: number; readonly share: number }[];
-  /** Per trainable parameter: whether any replica's rows reached it (the others are not updated). */
-  readonly present: readonly boolean[];
-}
-
-/** Asks for the squared norm of the combined gradient over the replica's slots (a SumReply). */
-export interface NormMessage extends StepSources {
-  readonly type: 'norm';
-}
-
-/** Runs the replica's share of the update (hostAdamWUpdate's constants) and answers ready. */
-export interface UpdateMessage extends StepSources {
-  readonly type: 'update';
-  readonly lr: number;
-  readonly scale: number;
-  readonly t: number;
-}
-
-export interface SumReply {
-  readonly type: 'sum';
-  readonly value: number;
-}
-
 /** Asks for the replica's plain 2-D matmul throughput (core's matmulPeakGflops), run at once on every replica. */
 export interface PeakMessage {
   readonly type: 'peak';
   readonly reps: number;
 }
 
-export type ToReplica = InitMessage | ModelMessage | StepMessage | PeakMessage | OptimizerMessage | NormMessage | UpdateMessage | { readonly type: 'close' };
+export type ToReplica = InitMessage | ModelMessage | StepMessage | PeakMessage | { readonly type: 'close' };
 
 export interface StepReply extends LossValues {
   readonly type: 'result';
   readonly id: number;
   /**
-   * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient.
-   * ModelMessage.grads holds every trainable variable's gradient, packed in that order, zeros
-   * for those without one. ModelMessage.state holds the untrained variables after the step
-   * (their training-mode updates), same order.
+   * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient;
+   * ModelMessage.grads holds those, packed in that order. ModelMessage.state holds the untrained
+   * variables after the step (their training-mode updates), same order.
    */
   readonly present: boolean[];
   readonly routing: BlockRoutingSummary[];
@@ -118,7 +71,7 @@ export interface ReadyReply {
   readonly type: 'ready';
 }
 
-export type FromReplica = ReadyReply | StepReply | PeakReply | SumReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+export type FromReplica = ReadyReply | StepReply | PeakReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
 
 /** Copies tensors, in order, into `out` (default: a new Float32Array of their total size). */
 export function packTensors(tensors: readonly Tensor[], out: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0))): Float32Array<ArrayBufferLike> {
@@ -130,21 +83,6 @@ export function packTensors(tensors: readonly Tensor[], out: Float32Array<ArrayB
     offset += t.size;
   }
   return out;
-}
-
-/**
- * Writes every gradient of `names` (trainable variables in packing order, of `sizes` floats) into
- * `out` at its place, zeros for those `grads` lacks (a replica's rows did not reach them).
- */
-export function packGradients(names: readonly string[], sizes: readonly number[], grads: ReadonlyMap<string, Tensor>, out: Float32Array<ArrayBufferLike>): void {
-  let offset = 0;
-  names.forEach((name, k) => {
-    const g = grads.get(name);
-    const size = sizes[k]!;
-    if (g === undefined) out.fill(0, offset, offset + size);
-    else readInto(g, out, offset);
-    offset += size;
-  });
 }
 
 /** Assigns consecutive slices of `values` to `variables`, in order. */

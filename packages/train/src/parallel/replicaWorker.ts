@@ -9,8 +9,7 @@ import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model
 
 /** The ContainerModules createContainer takes (inversify's, through @moderoute/model). */
 type ContainerModule = Parameters<typeof createContainer>[number];
-import { combinedSumOfSquares, hostAdamWUpdate, type GradientSource } from '../optim/hostUpdate.js';
-import { assignPacked, packGradients, packTensors, type FromReplica, type ModelMessage, type OptimizerMessage, type StepMessage, type StepSources, type ToReplica } from './protocol.js';
+import { assignPacked, packTensors, type FromReplica, type ModelMessage, type StepMessage, type ToReplica } from './protocol.js';
 import { shardGradients } from './shardStep.js';
 
 const port = parentPort;
@@ -21,11 +20,8 @@ let extraModules: ContainerModule[] = [];
 let model: LanguageModel | undefined;
 let variables: Variable[] = [];
 let trainableNames: string[] = [];
-let trainableSizes: number[] = [];
 let stateVariables: Variable[] = [];
 let buffers: { weights: Float32Array; grads: Float32Array; state: Float32Array } | undefined;
-/** This replica's share of a sharded AdamW (ShardedAdamW.ts), for the attached model. */
-let optimizer: (OptimizerMessage & { readonly gradViews: Float32Array[]; readonly mView: Float32Array; readonly vView: Float32Array }) | undefined;
 
 const send = (message: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
@@ -43,8 +39,6 @@ function attach(message: ModelMessage): void {
   model = built;
   variables = [...named.values()];
   trainableNames = message.variables.filter((v) => v.trainable).map((v) => v.name);
-  trainableSizes = message.variables.filter((v) => v.trainable).map((v) => v.shape.reduce((n, d) => n * d, 1));
-  optimizer = undefined;
   stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
   buffers = { weights: new Float32Array(message.weights), grads: new Float32Array(message.grads), state: new Float32Array(message.state) };
 }
@@ -58,21 +52,12 @@ function step(message: StepMessage): void {
   try {
     shard = shardGradients(model, inputs, targets);
     const present = trainableNames.map((name) => shard!.grads.has(name));
-    packGradients(trainableNames, trainableSizes, shard.grads, buffers.grads);
+    packTensors(trainableNames.flatMap((name) => shard!.grads.get(name) ?? []), buffers.grads);
     packTensors(stateVariables, buffers.state);
     send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present });
   } finally {
     tf.dispose([inputs, targets, ...(shard ? shard.grads.values() : [])]);
   }
-}
-
-function sharded(): NonNullable<typeof optimizer> {
-  if (optimizer === undefined) throw new Error(`replica ${replica} has no optimizer share: set one up after attaching the model`);
-  return optimizer;
-}
-
-function sourcesOf(o: NonNullable<typeof optimizer>, message: StepSources): GradientSource[] {
-  return message.sources.map(({ replica: r, share }) => ({ data: o.gradViews[r]!, share }));
 }
 
 /** The `containerModules` export of the module at `url`: ContainerModules, or a function returning them. */
@@ -99,22 +84,6 @@ port.on('message', (message: ToReplica) => {
       case 'step':
         step(message);
         break;
-      case 'optimizer':
-        optimizer = { ...message, gradViews: message.grads.map((b) => new Float32Array(b)), mView: new Float32Array(message.m), vView: new Float32Array(message.v) };
-        send({ type: 'ready' });
-        break;
-      case 'norm': {
-        const o = sharded();
-        send({ type: 'sum', value: combinedSumOfSquares(o.slots, message.present, sourcesOf(o, message), o.from, o.to) });
-        break;
-      }
-      case 'update': {
-        const o = sharded();
-        const { lr, scale, t } = message;
-        hostAdamWUpdate(o.slots, message.present, sourcesOf(o, message), buffers!.weights, o.mView, o.vView, { beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, lr, scale, t }, o.from, o.to);
-        send({ type: 'ready' });
-        break;
-      }
       case 'peak':
         send({ type: 'peak', gflops: matmulPeakGflops(message.reps) });
         break;
