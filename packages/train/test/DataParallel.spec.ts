@@ -244,6 +244,26 @@ describe('DataParallel', () => {
       assertClose(two, one, 'losses', 1e-4);
     });
 
+    it('should resume with another replica count to the losses of an uninterrupted run', async () => {
+      const config = { ...TINY, checkpointEvery: 2 };
+      const whole: number[] = [];
+      await new Trainer(config).run({ outDir: `${tmp()}/whole`, corpusCache: corpora, onStep: (e) => whole.push(e.loss) });
+      for (const [first, second] of [[2, 1], [1, 2]] as const) {
+        const losses: number[] = [];
+        const out = `${tmp()}/from-${first}`;
+        const stop = new AbortController();
+        const onStep = (e: { step: number; loss: number }) => {
+          losses.push(e.loss);
+          if (e.step === 2) stop.abort();
+        };
+        const a = await new Trainer(config).run({ outDir: out, corpusCache: corpora, replicas: first, signal: stop.signal, onStep });
+        assert.equal(a.stopReason, 'interrupted');
+        const b = await new Trainer(config).run({ outDir: out, corpusCache: corpora, replicas: second, onStep });
+        assert.equal(b.resumedFrom, 2);
+        assertClose(losses, whole, `losses, ${first} then ${second} replicas`, 1e-4);
+      }
+    });
+
     it('should refuse replicas with a custom modelFactory, and a bad replica count', async () => {
       const modelFactory = createContainer().get(MODEL_IDS.ModelFactory);
       await assert.rejects(new Trainer(TINY).run({ outDir: `${tmp()}/x`, corpusCache: corpora, replicas: 2, modelFactory }), (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas');
