@@ -85,6 +85,21 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const builtinGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) => tf.add(tf.matMul(x as Tensor2D, w as Tensor2D), bb));
   add(measure('linear (tfjs built-in gradient)', 3 * mmFlops, bestTimeMs(() => builtinGrads([a, b, bias], dy), reps)));
 
+  // Linear at the bench config's MLP shape, [rows, 128] x [128, 512] + b, forward + backward, with
+  // a weight matrix new to the backend on every call, as every training step makes it (wasm's
+  // XNNPACK packs a product's right-hand matrix once per tensor, which costs about as much as a
+  // small product): 512 rows (one replica's 4 sequences of 128) against 64 rows (the same
+  // replica's tokens in a 12.5% MoD block). The copy making the new weights (0.01-0.02 ms) is
+  // timed with it.
+  const mlpW = hold(rnd([BENCH.width, 4 * BENCH.width], 11)) as Tensor2D;
+  const mlpB = hold(rnd([4 * BENCH.width], 12)) as Tensor1D;
+  for (const r of [512, 64]) {
+    const x = hold(rnd([r, BENCH.width], 13)) as Tensor2D;
+    const dyR = hold(rnd([r, 4 * BENCH.width], 14));
+    const ms = bestTimeMs(() => linearGrads([x, tf.add(mlpW, 0) as Tensor2D, mlpB], dyR), reps);
+    add(measure(`linear, ${r} rows, fresh weights`, 3 * 2 * r * BENCH.width * 4 * BENCH.width, ms));
+  }
+
   // Row gather from a [8192, 256] table, forward + backward, at two numbers of rows touched. The
   // backward must scale with the rows touched (plus the output's zero fill), not with a dense
   // one-hot [M, N] product, which is timed beside it.
