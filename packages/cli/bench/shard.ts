@@ -1,0 +1,79 @@
+// `bench/shard.ts`: one replica's share of a training step, variant against variant. Times the
+// forward and backward pass (no optimizer) of each variant at a given number of rows on one
+// thread, interleaved step by step so that the machine's load falls on all of them alike, and
+// prints the medians with each variant's time and analytic FLOPs over dense's. With 2 replicas
+// of the bench's batch of 8, each replica runs 4 rows: `--rows 4` is what a replica computes.
+//
+//   tsx bench/shard.ts [--variants dense,mod] [--rows 4] [--steps 20] [--threads 1] [--json]
+import { parseArgs } from 'node:util';
+import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { SEQ, VARIANTS } from '../src/bench/config.js';
+
+function positiveInt(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} (${value}) must be a positive integer`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      variants: { type: 'string', default: 'dense,mod' },
+      rows: { type: 'string', default: '4' },
+      steps: { type: 'string', default: '20' },
+      threads: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const names = (values.variants as string).split(',');
+  for (const name of names) if (VARIANTS[name] === undefined) throw new Error(`--variants: ${name} is not one of ${Object.keys(VARIANTS).join(', ')}`);
+  if (!names.includes('dense')) names.unshift('dense');
+  const rows = positiveInt('rows', values.rows);
+  const steps = positiveInt('steps', values.steps);
+  const info = await initBackend({ backend: 'wasm', threads: positiveInt('threads', values.threads) });
+  const models = names.map((name) => createContainer().get(MODEL_IDS.ModelFactory).create(VARIANTS[name]!));
+  const ids = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
+  const inputs = tf.slice(ids, [0, 0], [rows, SEQ]) as Tensor2D;
+  const targets = tf.slice(ids, [0, 1], [rows, SEQ]) as Tensor2D;
+  const times = names.map(() => [] as number[]);
+  const warmup = 3;
+  for (let i = 0; i < warmup + steps; i++) {
+    models.forEach((model, v) => {
+      const start = performance.now();
+      const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, model.trainableVariables());
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+      if (i >= warmup) times[v]!.push(performance.now() - start);
+    });
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const flops = models.map((m) => m.flops(SEQ).training * rows);
+  const dense = median(times[0]!);
+  const report = {
+    backend: describeBackend(info),
+    rows,
+    steps,
+    variants: Object.fromEntries(
+      names.map((name, v) => {
+        const ms = median(times[v]!);
+        return [name, { msForwardBackward: ms, overDense: ms / dense, analyticOverDense: flops[v]! / flops[0]!, overAnalytic: ms / dense / (flops[v]! / flops[0]!) }];
+      }),
+    ),
+  };
+  models.forEach((m) => m.dispose());
+  tf.dispose([ids, inputs, targets]);
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  console.log(`${report.backend}; ${rows} rows of ${SEQ}, forward and backward, median of ${steps} interleaved steps`);
+  for (const [name, r] of Object.entries(report.variants)) {
+    console.log(`  ${name.padEnd(16)} ${r.msForwardBackward.toFixed(1).padStart(7)} ms  x dense ${r.overDense.toFixed(3)}  analytic ${r.analyticOverDense.toFixed(3)}  over analytic ${r.overAnalytic.toFixed(2)}x`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack : error);
+  process.exitCode = 1;
+});
