@@ -53,9 +53,11 @@ export interface StepReply extends LossValues {
   readonly type: 'result';
   readonly id: number;
   /**
-   * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient;
-   * ModelMessage.grads holds those, packed in that order. ModelMessage.state holds the untrained
-   * variables after the step (their training-mode updates), same order.
+   * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient.
+   * ModelMessage.grads holds every trainable variable's gradient, packed in that order, with
+   * zeros for those without one (so the training thread combines them as one vector).
+   * ModelMessage.state holds the untrained variables after the step (their training-mode
+   * updates), same order.
    */
   readonly present: boolean[];
   readonly routing: BlockRoutingSummary[];

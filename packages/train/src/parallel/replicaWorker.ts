@@ -4,7 +4,7 @@
 // gradients (shardStep.ts) and sends them back with its untrained state. The training thread
 // owns the optimizer and every checkpoint; see DataParallel.ts.
 import { parentPort } from 'node:worker_threads';
-import { initBackend, matmulPeakGflops, type Variable, type Tensor2D, tf } from '@moderoute/core';
+import { initBackend, matmulPeakGflops, readInto, type Tensor, type Variable, type Tensor2D, tf } from '@moderoute/core';
 import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model';
 
 /** The ContainerModules createContainer takes (inversify's, through @moderoute/model). */
@@ -20,6 +20,7 @@ let extraModules: ContainerModule[] = [];
 let model: LanguageModel | undefined;
 let variables: Variable[] = [];
 let trainableNames: string[] = [];
+let trainableSizes: number[] = [];
 let stateVariables: Variable[] = [];
 let buffers: { weights: Float32Array; grads: Float32Array; state: Float32Array } | undefined;
 
@@ -39,8 +40,21 @@ function attach(message: ModelMessage): void {
   model = built;
   variables = [...named.values()];
   trainableNames = message.variables.filter((v) => v.trainable).map((v) => v.name);
+  trainableSizes = message.variables.filter((v) => v.trainable).map((v) => v.shape.reduce((n, d) => n * d, 1));
   stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
   buffers = { weights: new Float32Array(message.weights), grads: new Float32Array(message.grads), state: new Float32Array(message.state) };
+}
+
+/** Every trainable variable's gradient at its place in `out`, zeros where there is none. */
+function packGradients(grads: ReadonlyMap<string, Tensor>, out: Float32Array): void {
+  let offset = 0;
+  trainableNames.forEach((name, k) => {
+    const g = grads.get(name);
+    const size = trainableSizes[k]!;
+    if (g === undefined) out.fill(0, offset, offset + size);
+    else readInto(g, out, offset);
+    offset += size;
+  });
 }
 
 function step(message: StepMessage): void {
@@ -52,7 +66,7 @@ function step(message: StepMessage): void {
   try {
     shard = shardGradients(model, inputs, targets);
     const present = trainableNames.map((name) => shard!.grads.has(name));
-    packTensors(trainableNames.flatMap((name) => shard!.grads.get(name) ?? []), buffers.grads);
+    packGradients(shard.grads, buffers.grads);
     packTensors(stateVariables, buffers.state);
     send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present });
   } finally {
