@@ -37,6 +37,9 @@ export class ReplicaError extends ModerouteError {
   override readonly name = 'ReplicaError';
 }
 
+/** Floats per chunk of the replicas' gradient combine (DataParallel's combine): 1 MB, as AdamW's. */
+const COMBINE_CHUNK_FLOATS = 1 << 18;
+
 /** Rows of a batch of `batch` per replica: as even as possible, the first replicas one more. */
 export function shardRows(batch: number, replicas: number): number[] {
   const base = Math.floor(batch / replicas);
@@ -357,30 +360,43 @@ export class DataParallel {
   }
 
   /**
-   * g = sum_r w_r g_r over every trainable parameter at once, as flat vectors: the training
-   * thread's gradients concatenated in parameter order (zeros for those its rows did not reach),
-   * each worker's straight from its shared buffer (packed in the same order, zeros likewise).
-   * About 4 kernels per replica in all, where a combine per parameter takes about 4 per parameter
-   * and replica: at the bench config 2.0 against 2.3 ms a step with 2 replicas, 3.3 against 5.7
-   * ms with 4 and 5.8 against 11.3 ms with 8 (measured on 2 cores, after the replicas' rows). A
-   * parameter no replica reached gets no entry, as in a one-replica step.
+   * g = sum_r w_r g_r as flat vectors, chunk by chunk (consecutive parameters of at most
+   * COMBINE_CHUNK_FLOATS floats, a larger one alone): the training thread's gradients of a chunk
+   * concatenated (zeros for parameters its rows did not reach), each worker's part of its buffer
+   * uploaded whole (packed in the same order, zeros likewise), a weighted sum, one split. A few
+   * kernels per chunk and replica, where a combine per parameter takes about 4 per parameter and
+   * replica: at the bench config 2.0 against 2.3 ms a step with 2 replicas, 2.7 against 5.7 ms
+   * with 4 and 5.5 against 11.3 ms with 8 (measured on 2 cores, after the replicas' rows). The
+   * chunks keep the temporaries to a few chunks' size: one flat vector of every parameter held
+   * 10-20 MB more peak RSS with 2 replicas. A parameter no replica reached gets no entry, as in a
+   * one-replica step.
    */
   private combine(own: ReadonlyMap<string, Tensor>, others: readonly StepReply[], answering: readonly number[], w: readonly number[]): Map<string, Tensor> {
     const params = [...this.model.trainableParameters()];
     const reached = params.map(([name], k) => own.has(name) || others.some((reply) => reply.present[k]));
     const grads = new Map<string, Tensor>();
-    if (!reached.some((x) => x)) return grads;
-    const total = params.reduce((n, [, v]) => n + v.size, 0);
-    let sum = tf.tidy(() => tf.mul(concatFlat(params.map(([name, v]) => own.get(name) ?? tf.zeros(v.shape))), w[0]!));
-    // One worker at a time, so that a step holds a few parameter-set-sized vectors, not a few per replica.
-    others.forEach((_, r) => {
-      const next = tf.tidy(() => tf.add(sum, tf.mul(tensorFromView(this.replies[answering[r]!]!.grads.subarray(0, total), [total]), w[r + 1]!)));
-      sum.dispose();
-      sum = next;
-    });
-    const parts = splitFlat(sum, params.map(([, v]) => v.shape));
-    sum.dispose();
-    params.forEach(([name], k) => (reached[k] ? grads.set(name, parts[k]!) : parts[k]!.dispose()));
+    let start = 0;
+    let offset = 0;
+    while (start < params.length) {
+      // The chunk [start, end) of the parameters, at `offset` floats into the packed buffers.
+      let end = start + 1;
+      let size = params[start]![1].size;
+      while (end < params.length && size + params[end]![1].size <= COMBINE_CHUNK_FLOATS) size += params[end++]![1].size;
+      const chunk = params.slice(start, end);
+      if (reached.slice(start, end).some((x) => x)) {
+        let sum = tf.tidy(() => tf.mul(concatFlat(chunk.map(([name, v]) => own.get(name) ?? tf.zeros(v.shape))), w[0]!));
+        others.forEach((_, r) => {
+          const next = tf.tidy(() => tf.add(sum, tf.mul(tensorFromView(this.replies[answering[r]!]!.grads.subarray(offset, offset + size), [size]), w[r + 1]!)));
+          sum.dispose();
+          sum = next;
+        });
+        const parts = splitFlat(sum, chunk.map(([, v]) => v.shape));
+        sum.dispose();
+        chunk.forEach(([name], i) => (reached[start + i] ? grads.set(name, parts[i]!) : parts[i]!.dispose()));
+      }
+      start = end;
+      offset += size;
+    }
     return grads;
   }
 
