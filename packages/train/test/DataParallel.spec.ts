@@ -103,7 +103,9 @@ describe('DataParallel', () => {
     };
 
     // MoD decides top-k per sequence, and its losses are means over sequences: the split is exact.
-    for (const [name, config] of [['dense', BASE], ['MoD', MOD]] as const) {
+    // WIDE has about 430k parameters: the combine (2^18 floats per chunk) spans two chunks.
+    const WIDE: LanguageModelConfig = { ...BASE, width: 128 };
+    for (const [name, config] of [['dense', BASE], ['MoD', MOD], ['dense over several combine chunks', WIDE]] as const) {
       it(`should give one replica's loss, gradients, routing and threshold state on ${name}, with uneven shards`, async () => {
         const { model, stepper } = await attach(config);
         const before = tf.memory().numTensors;
