@@ -19,8 +19,8 @@ let replica = 0;
 let extraModules: ContainerModule[] = [];
 let model: LanguageModel | undefined;
 let variables: Variable[] = [];
-let trainableNames: string[] = [];
-let trainableSizes: number[] = [];
+/** The trainable variables by name, in packing order. */
+let trainable: (readonly [string, Variable])[] = [];
 let stateVariables: Variable[] = [];
 let buffers: { weights: Float32Array; grads: Float32Array; state: Float32Array } | undefined;
 
@@ -39,8 +39,7 @@ function attach(message: ModelMessage): void {
   }
   model = built;
   variables = [...named.values()];
-  trainableNames = message.variables.filter((v) => v.trainable).map((v) => v.name);
-  trainableSizes = message.variables.filter((v) => v.trainable).map((v) => v.shape.reduce((n, d) => n * d, 1));
+  trainable = message.variables.filter((v) => v.trainable).map((v) => [v.name, named.get(v.name)!] as const);
   stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
   buffers = { weights: new Float32Array(message.weights), grads: new Float32Array(message.grads), state: new Float32Array(message.state) };
 }
@@ -48,13 +47,12 @@ function attach(message: ModelMessage): void {
 /** Every trainable variable's gradient at its place in `out`, zeros where there is none. */
 function packGradients(grads: ReadonlyMap<string, Tensor>, out: Float32Array): void {
   let offset = 0;
-  trainableNames.forEach((name, k) => {
+  for (const [name, v] of trainable) {
     const g = grads.get(name);
-    const size = trainableSizes[k]!;
-    if (g === undefined) out.fill(0, offset, offset + size);
+    if (g === undefined) out.fill(0, offset, offset + v.size);
     else readInto(g, out, offset);
-    offset += size;
-  });
+    offset += v.size;
+  }
 }
 
 function step(message: StepMessage): void {
@@ -65,7 +63,7 @@ function step(message: StepMessage): void {
   let shard: ReturnType<typeof shardGradients> | undefined;
   try {
     shard = shardGradients(model, inputs, targets);
-    const present = trainableNames.map((name) => shard!.grads.has(name));
+    const present = trainable.map(([name]) => shard!.grads.has(name));
     packGradients(shard.grads, buffers.grads);
     packTensors(stateVariables, buffers.state);
     send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present });
