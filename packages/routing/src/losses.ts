@@ -92,7 +92,8 @@ export function meanBceWithLogits(logits: Tensor1D, host: Float32Array, targets:
     grad[i] = scale * (1 / (1 + Math.exp(-z)) - y);
   }
   const value = loss * scale;
-  const op = tf.customGrad(((_z: Tensor1D) => ({ value: tf.scalar(value), gradFunc: (dy: Scalar) => tf.mul(dy, tf.tensor1d(grad)) })) as never) as unknown as (z: Tensor1D) => Scalar;
+  // gradFunc in a tidy: tfjs runs a customGrad's gradFunc outside any per-node scope.
+  const op = tf.customGrad(((_z: Tensor1D) => ({ value: tf.scalar(value), gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))) })) as never) as unknown as (z: Tensor1D) => Scalar;
   return op(logits);
 }
 
