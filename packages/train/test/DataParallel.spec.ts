@@ -154,10 +154,13 @@ describe('DataParallel', () => {
     });
 
     it("should report a replica's failure as a ReplicaError, leak no tensors, and stay usable", async () => {
-      const { stepper } = await attach(BASE);
+      // Worker replica 1's row is long on a wide model, so it is still computing when replica 2
+      // fails at its first kernel: the step must wait for it, or the next step finds it busy.
+      const { stepper } = await attach({ ...BASE, width: 128, contextLength: 256 });
       const before = tf.memory().numTensors;
       // Row 2 goes to worker replica 2, whose embedding refuses the out-of-range id (the row kernel checks).
-      const rows = [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 300, 5, 6, 7, 8]];
+      const row = Array.from({ length: 256 }, (_, i) => 1 + (i % 200));
+      const rows = [row, row, row.map((x, i) => (i === 3 ? 300 : x))];
       const inputs = tf.tensor2d(rows, undefined, 'int32') as Tensor2D;
       const targets = tf.tensor2d(rows.map((r) => r.map((x) => (x + 1) % 256)), undefined, 'int32') as Tensor2D;
       try {

@@ -333,13 +333,15 @@ export class DataParallel {
     } finally {
       tf.dispose([own.inputs, own.targets]);
     }
-    let others: StepReply[];
-    try {
-      others = await Promise.all(replies);
-    } catch (error) {
+    // Every reply is waited for before a failure is rethrown: a replica still busy with this
+    // step would refuse the next one ("is busy").
+    const settled = await Promise.allSettled(replies);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       tf.dispose([...local.grads.values()]);
-      throw error;
+      throw failed.reason;
     }
+    const others = settled.map((r) => (r as PromiseFulfilledResult<StepReply>).value);
     const w = [weights[0]!, ...weights.slice(1).filter((x) => x > 0)];
     const grads = this.combine(local.grads, others, answering, w);
     tf.dispose([...local.grads.values()]);
