@@ -72,7 +72,10 @@ interface ExpertRule {
   /** Experts the router chooses among (real plus no-op). */
   readonly numExperts: number;
   readonly topK: number;
-  readonly renormalize: boolean;
+  /** How a token's weights are normalized (TokenChoiceRouterConfig.renormalize). */
+  readonly renormalize: 'none' | 'before-drops' | 'after-drops';
+  /** Factor on every weight (TokenChoiceRouterConfig.routedScale). */
+  readonly routedScale: number;
   /** Per-expert capacity for the whole sequence; Infinity when dropless. */
   readonly capacity: number;
 }
@@ -102,21 +105,23 @@ function expertRule(router: Router<ExpertRoutingPlan>, experts: ExpertBank, wher
   const config = router.getConfig();
   const numExperts = typeof config['numExperts'] === 'number' ? config['numExperts'] : experts.size;
   const topK = typeof config['topK'] === 'number' ? config['topK'] : 1;
-  const renormalize = config['renormalize'] === true;
-  const base = { router, experts, numExperts, topK, renormalize };
+  const renormalize = config['renormalize'] === true ? 'before-drops' : config['renormalize'] === 'before-drops' || config['renormalize'] === 'after-drops' ? config['renormalize'] : 'none';
+  const routedScale = typeof config['routedScale'] === 'number' ? config['routedScale'] : 1;
+  const base = { router, experts, numExperts, topK, renormalize, routedScale } as const;
   if (options.expertCapacity === 'dropless') return { ...base, capacity: Infinity };
   const policy = (router as unknown as { capacity?: unknown }).capacity;
   if (!(policy instanceof CapacityPolicy)) {
     throw new ConfigError(`${where}.expertRouter`, router.className, "a router exposing its CapacityPolicy as `capacity`, or decoding with expertCapacity: 'dropless'");
   }
   if (policy.config.dropless) return { ...base, capacity: Infinity };
-  // With a finite capacity, a token's assignment must depend on earlier tokens only: one choice
-  // per token, placed in position order (GShard places every top-1 choice before any top-2).
-  if (topK !== 1) {
-    throw new ConfigError(`${where}.expertRouter.topK`, topK, "1 for causal decoding with a finite capacity (top-2 choices are placed after every top-1 choice of the sequence); use a dropless router or expertCapacity: 'dropless'");
+  // With a finite capacity, a token's assignment must depend on earlier tokens only: choices
+  // placed token by token in position order (top-1, or token-major placement; rank-major places
+  // every top-1 choice of the sequence before any top-2).
+  if (topK !== 1 && config['placement'] !== 'token-major') {
+    throw new ConfigError(`${where}.expertRouter.topK`, topK, "1 for causal decoding with a finite capacity and rank-major placement (top-2 choices are placed after every top-1 choice of the sequence); use placement 'token-major', a dropless router or expertCapacity: 'dropless'");
   }
   if (config['priority'] !== undefined && config['priority'] !== 'position') {
-    throw new ConfigError(`${where}.expertRouter.priority`, config['priority'], "'position' for causal decoding with a finite capacity ('score' priority ranks a token against later ones); use a dropless router or expertCapacity: 'dropless'");
+    throw new ConfigError(`${where}.expertRouter.priority`, config['priority'], "'position' for causal decoding with a finite capacity ('score' and 'probs' priorities rank a token against later ones); use a dropless router or expertCapacity: 'dropless'");
   }
   const n = options.capacityLength;
   return { ...base, capacity: Math.min(policy.capacity({ groupSize: n, numExperts, topK, training: false }), n) };
@@ -230,21 +235,8 @@ function tokenChoices(rule: ExpertRule, u: Tensor2D): { choices: ArrayLike<numbe
   const [n, d] = u.shape;
   const router = rule.router;
   if (router instanceof TokenChoiceRouter) {
-    const { numExperts: e, topK: k } = router.config;
-    const probs = tf.softmax(linear(u, router.weight as unknown as Tensor2D)).dataSync() as Float32Array;
-    const choices = new Int32Array(n * k);
-    for (let tok = 0; tok < n; tok++) {
-      for (let r = 0; r < k; r++) {
-        let best = -1;
-        for (let ex = 0; ex < e; ex++) {
-          let taken = false;
-          for (let q = 0; q < r; q++) if (choices[tok * k + q] === ex) taken = true;
-          if (!taken && (best < 0 || (probs[tok * e + ex] as number) > (probs[tok * e + best] as number))) best = ex;
-        }
-        choices[tok * k + r] = best;
-      }
-    }
-    return { choices, probs, k, e };
+    const { choices, scores } = router.chooseTokens(u);
+    return { choices, probs: scores, k: router.config.topK, e: router.config.numExperts };
   }
   // Shape: [n, D] -> [1, n, D]
   const plan = router.route(tf.reshape(u, [1, n, d]) as Tensor3D, {});
@@ -261,15 +253,20 @@ function expertStage(rule: ExpertRule, state: BlockDecodeState, u: Tensor2D): { 
   const byExpert: { token: number; weight: number }[][] = Array.from({ length: real }, () => []);
   const tokensWithExpert = new Set<number>();
   for (let t = 0; t < n; t++) {
-    let norm = 0;
-    if (rule.renormalize) for (let r = 0; r < k; r++) norm += probs[t * e + (choices[t * k + r] as number)] as number;
+    // Token by token, each in its choice order: the token-major placement (with top-1, or with
+    // a dropless capacity, the same as rank-major).
+    const kept: number[] = [];
     for (let r = 0; r < k; r++) {
       const ex = choices[t * k + r] as number;
       if ((state.expertLoads[ex] as number) >= rule.capacity) continue;
       state.expertLoads[ex] = (state.expertLoads[ex] as number) + 1;
+      kept.push(ex);
+    }
+    const normOver = rule.renormalize === 'before-drops' ? Array.from({ length: k }, (_, r) => choices[t * k + r] as number) : kept;
+    const norm = rule.renormalize === 'none' ? 1 : Math.max(normOver.reduce((sum, ex) => sum + (probs[t * e + ex] as number), 0), 1.1920929e-7);
+    for (const ex of kept) {
       if (ex >= real) continue; // a no-op expert (integrated MoDE): the residual path
-      const p = probs[t * e + ex] as number;
-      byExpert[ex]!.push({ token: t, weight: rule.renormalize ? p / norm : p });
+      byExpert[ex]!.push({ token: t, weight: (rule.routedScale * (probs[t * e + ex] as number)) / norm });
       tokensWithExpert.add(t);
     }
   }

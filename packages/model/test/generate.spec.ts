@@ -35,6 +35,11 @@ const VARIANTS: Variant[] = [
   { name: 'MoD, threshold decisions', routed: { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'threshold' } } }, mode: 'threshold' },
   { name: 'MoD, predictor decisions', routed: { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor', gate: 'sigmoid' } } }, mode: 'predictor' },
   { name: 'MoE, token-choice top-1, position priority, finite capacity', routed: { kind: 'moe', numExperts: 3, expertRouter: positionTopOne } },
+  {
+    name: 'MoE, token-choice top-2, token-major placement, finite capacity, normalized after drops',
+    routed: { kind: 'moe', numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, placement: 'token-major', renormalize: 'after-drops', capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1, scaleByK: true } } } },
+  },
+  { name: 'MoE, sigmoid scores, group-limited top-2, dropless, scaled', routed: { kind: 'moe', numExperts: 4, expertRouter: { name: 'token-choice', config: { topK: 2, scoreFunction: 'sigmoid', expertGroups: 2, topKGroups: 1, groupScore: 'top2-sum', renormalize: true, routedScale: 2.5, capacity: { dropless: true } } } } },
   { name: 'MoE, token-choice top-2, dropless, renormalized', routed: { kind: 'moe', numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, renormalize: true, capacity: { dropless: true } } } } },
   {
     name: 'staged MoDE, threshold then dropless token-choice',
@@ -215,6 +220,7 @@ describe('Decoder', () => {
           [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } }, {}, /expertRouter.*token-choice router for causal decoding/],
           [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } }] } }, {}, /topK \(2\) must be 1 for causal decoding/],
           [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { priority: 'score' } } }] } }, {}, /priority \("score"\) must be 'position'/],
+          [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { priority: 'probs' } } }] } }, {}, /priority \("probs"\) must be 'position'/],
           [{ ...base, schedule: { pattern: ['mod'] } }, { mode: 'top-k' }, /mode \("top-k"\) must be 'threshold' or 'predictor'/],
           [{ ...base, schedule: { pattern: ['mod'] } }, { mode: 'predictor' }, /causalMode is "threshold", so it has no predictor/],
         ];

@@ -1,37 +1,56 @@
-// Token-choice routing (Switch Transformer, Fedus et al. 2021; GShard, Lepikhin et al. 2020):
-// each token picks its top-K experts by router probability; each expert keeps at most C tokens
-// per group. Axis legend: B batch, T tokens, D width, M = B*T, E experts, K experts per token,
-// G groups, n tokens per group, C capacity, N kept assignments.
+// Token-choice routing (Switch Transformer, Fedus et al. 2021; GShard, Lepikhin et al. 2020;
+// DeepSeek-V3, DeepSeek-AI 2024): each token picks its top-K experts by router score; each expert
+// keeps at most C tokens per group. Axis legend: B batch, T tokens, D width, M = B*T, E experts,
+// K experts per token, G groups, n tokens per group, C capacity, N kept assignments.
 //
-// Order of placement: every top-1 choice of a group is placed before any top-2 choice (GShard
-// section 2.2, flaxformer's rank-major cumsum); within a rank tokens go by position, or by their
-// top-1 probability, highest first ('score', batch-prioritized routing, Riquelme et al. 2021).
-// A choice that finds its expert full is dropped: it has no assignment, so it contributes
-// exactly zero. Top-K and placement run on the host over detached probabilities; the combine
-// weights are the probabilities gathered at the kept (token, expert) pairs with core's
-// gatherRows, so the router weights get gradients through them.
+// The rules (tokenChoiceRules.ts, docs/routing.md "Token-choice options" with their sources):
+// scores are softmax(logits) or sigmoid(logits); the K choices may be limited to a token's best
+// expert groups; choices claim capacity rank-major (every top-1 choice of a group before any
+// top-2 choice, GShard section 2.2) or token-major (DeepSpeed, MaxText), tokens by position or by
+// top-1 score ('score', batch-prioritized routing, Riquelme et al. 2021), or each expert keeps its
+// highest-logit assignments ('probs', DeepSpeed). A choice that finds its expert full is dropped:
+// it has no assignment, so it contributes exactly zero. Selection and placement run on the host
+// over detached scores; the combine weights are the scores gathered at the kept (token, expert)
+// pairs with core's gatherRows (then optionally normalized and scaled), so the router weights, or
+// the given scores of routeScores, get gradients through them.
 import {
   ConfigError,
+  ShapeError,
   gatherRows,
   requireInt,
   requireNumber,
   requireOneOf,
   tf,
   type Scalar,
+  type Tensor,
   type Tensor1D,
+  type Tensor2D,
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
-import { checkKeys, checkRouteInput, int32, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
-import { emptySlots, flattenSlots, gatherWeights, routerDistribution, type Slot } from './expertAssignments.js';
-import { loadBalancingCoefficients, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
+import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
+import { flattenSlots, gatherWeights, routerDistribution } from './expertAssignments.js';
+import { importanceLoss, loadBalancingCoefficients, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
 import type { RouteOptions, TokenChoicePlan } from './plan.js';
 import type { Router } from './Router.js';
-
-export const OVERFLOW_PRIORITIES = ['position', 'score'] as const;
-export type OverflowPriority = (typeof OVERFLOW_PRIORITIES)[number];
+import {
+  GROUP_SCORES,
+  NORMALIZATIONS,
+  OVERFLOW_PRIORITIES,
+  PLACEMENTS,
+  SCORE_FUNCTIONS,
+  checkExpertGroups,
+  chooseExperts,
+  placeChoices,
+  type ExpertGroupRule,
+  type GroupScore,
+  type Normalization,
+  type OverflowPriority,
+  type Placement,
+  type ScoreFunction,
+} from './tokenChoiceRules.js';
 
 export interface TokenChoiceRouterConfig {
   /** Model width D (required). */
@@ -42,187 +61,279 @@ export interface TokenChoiceRouterConfig {
   readonly topK?: number;
   /** Capacity policy: preset name, config or policy (default the 'switch' preset, per sequence). */
   readonly capacity?: CapacitySpec;
-  /** Who gets a full expert's last slots: 'position' (default) or 'score' (batch-prioritized). */
+  /** Router scores from logits: 'softmax' (default) or 'sigmoid' (DeepSeek-V3). */
+  readonly scoreFunction?: ScoreFunction;
+  /** H: split the experts into H groups of E / H and let each token use only its best topKGroups of them (default 1: off). */
+  readonly expertGroups?: number;
+  /** Hk: groups a token may use with expertGroups > 1 (default expertGroups). */
+  readonly topKGroups?: number;
+  /** Score of an expert group: 'max' (DeepSeek-V2, default) or 'top2-sum' (DeepSeek-V3). */
+  readonly groupScore?: GroupScore;
+  /** Order in which choices claim capacity: 'rank-major' (default, GShard) or 'token-major' (DeepSpeed, MaxText). */
+  readonly placement?: Placement;
+  /** Who keeps a full expert's slots: 'position' (default), 'score' (batch-prioritized) or 'probs' (DeepSpeed). */
   readonly priority?: OverflowPriority;
-  /** Divide each token's K weights by their sum (GShard top-2; default false). */
-  readonly renormalize?: boolean;
+  /**
+   * Divide each token's weights by their sum: false or 'none' (default), true or 'before-drops'
+   * (over its K choices, GShard top-2), 'after-drops' (over the choices kept, DeepSpeed topkgating).
+   */
+  readonly renormalize?: boolean | Normalization;
+  /** Multiplies every combine weight (DeepSeek-V3's routed_scaling_factor; default 1). */
+  readonly routedScale?: number;
   /** Multiplicative jitter eps on the router input in training (default 0; Switch used 1e-2). */
   readonly jitter?: number;
   /** alpha of the load-balancing loss (default 1e-2, Switch); 0 leaves the loss out. */
   readonly loadBalancingCoefficient?: number;
-  /** beta of the router z-loss (default 1e-3, ST-MoE); 0 leaves the loss out. */
+  /** beta of the router z-loss (default 1e-3 with softmax scores, ST-MoE; 0 with sigmoid); 0 leaves the loss out. */
   readonly zLossCoefficient?: number;
+  /** w of the importance loss w * CV(importance)^2 (Shazeer et al. 2017, eq. 6; default 0: off). */
+  readonly importanceCoefficient?: number;
   /** Router weights start from a truncated normal with std sqrt(initScale / D) (default 0.1, Switch). */
   readonly initScale?: number;
   /** Seed of the initial weights and of the jitter (default 0). */
   readonly seed?: number;
 }
 
-export interface ResolvedTokenChoiceRouterConfig extends Required<Omit<TokenChoiceRouterConfig, 'capacity'>> {
+export interface ResolvedTokenChoiceRouterConfig extends Required<Omit<TokenChoiceRouterConfig, 'capacity' | 'renormalize'>> {
   readonly capacity: CapacityPolicyConfig;
+  readonly renormalize: Normalization;
 }
 
-const KEYS = ['dModel', 'numExperts', 'topK', 'capacity', 'priority', 'renormalize', 'jitter', 'loadBalancingCoefficient', 'zLossCoefficient', 'initScale', 'seed'];
+/** What `routeScores` is given: router logits, or scores already passed through the score function. */
+export type GivenScores = 'logits' | 'scores';
+
+export interface RouteScoresOptions extends RouteOptions {
+  /** 'logits' (default): float32[B, T, E] before the score function; 'scores': after it (probabilities for softmax). */
+  readonly given?: GivenScores;
+}
+
+const KEYS = [
+  'dModel',
+  'numExperts',
+  'topK',
+  'capacity',
+  'scoreFunction',
+  'expertGroups',
+  'topKGroups',
+  'groupScore',
+  'placement',
+  'priority',
+  'renormalize',
+  'routedScale',
+  'jitter',
+  'loadBalancingCoefficient',
+  'zLossCoefficient',
+  'importanceCoefficient',
+  'initScale',
+  'seed',
+];
+
+/** false/true (the original boolean form) or a Normalization name. */
+function normalizationOf(value: unknown): Normalization {
+  if (value === false) return 'none';
+  if (value === true) return 'before-drops';
+  return requireOneOf('renormalize', value, NORMALIZATIONS);
+}
 
 export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRouterConfig> implements Router<TokenChoicePlan> {
   static readonly className = 'token-choice';
   readonly className = TokenChoiceRouter.className;
   readonly kind = 'token-choice' as const;
-  readonly combineWeightRange = [0, 1] as const;
+  readonly combineWeightRange: readonly [number, number];
   readonly config: ResolvedTokenChoiceRouterConfig;
   readonly capacity: CapacityPolicy;
   readonly weight: Variable;
+  private readonly expertGroups: ExpertGroupRule | undefined;
   private trainingCalls = 0;
 
   constructor(config: TokenChoiceRouterConfig) {
     super();
-    if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
     const topK = requireInt('topK', config.topK ?? 1, { min: 1 });
     if (topK > numExperts) throw new ConfigError('topK', topK, `<= numExperts (${numExperts})`);
+    const scoreFunction = requireOneOf('scoreFunction', config.scoreFunction ?? 'softmax', SCORE_FUNCTIONS);
+    const zLossCoefficient = requireNumber('zLossCoefficient', config.zLossCoefficient ?? (scoreFunction === 'softmax' ? 1e-3 : 0), { min: 0 });
+    if (scoreFunction === 'sigmoid' && zLossCoefficient > 0) {
+      throw new ConfigError('zLossCoefficient', zLossCoefficient, '0 with scoreFunction "sigmoid" (the router z-loss penalizes the log-partition of a softmax, ST-MoE eq. 5)');
+    }
+    const expertGroups = requireInt('expertGroups', config.expertGroups ?? 1, { min: 1 });
+    const topKGroups = requireInt('topKGroups', config.topKGroups ?? expertGroups, { min: 1 });
+    const groupScore = requireOneOf('groupScore', config.groupScore ?? 'max', GROUP_SCORES);
+    this.expertGroups = checkExpertGroups(numExperts, topK, { count: expertGroups, keep: topKGroups, score: groupScore });
     this.capacity = CapacityPolicy.from(config.capacity, { preset: 'switch' });
+    const routedScale = requireNumber('routedScale', config.routedScale ?? 1, { min: 0, minInclusive: false });
     this.config = Object.freeze({
       dModel,
       numExperts,
       topK,
       capacity: this.capacity.getConfig(),
+      scoreFunction,
+      expertGroups,
+      topKGroups,
+      groupScore,
+      placement: requireOneOf('placement', config.placement ?? 'rank-major', PLACEMENTS),
       priority: requireOneOf('priority', config.priority ?? 'position', OVERFLOW_PRIORITIES),
-      renormalize: requireBoolean('renormalize', config.renormalize ?? false),
+      renormalize: normalizationOf(config.renormalize ?? false),
+      routedScale,
       jitter: requireNumber('jitter', config.jitter ?? 0, { min: 0, max: 1 }),
       loadBalancingCoefficient: requireNumber('loadBalancingCoefficient', config.loadBalancingCoefficient ?? 1e-2, { min: 0 }),
-      zLossCoefficient: requireNumber('zLossCoefficient', config.zLossCoefficient ?? 1e-3, { min: 0 }),
+      zLossCoefficient,
+      importanceCoefficient: requireNumber('importanceCoefficient', config.importanceCoefficient ?? 0, { min: 0 }),
       initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
+    this.combineWeightRange = [0, routedScale];
     this.weight = seededVariable([dModel, numExperts], Math.sqrt(this.config.initScale / dModel), this.config.seed);
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
-    const { numExperts: e, topK: k, priority, renormalize, jitter } = this.config;
+    const training = options.training ?? false;
+    const jitter = this.config.jitter;
+    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
+    const [b, t] = x.shape;
+    return tf.tidy(() => {
+      const { logits } = routerDistribution(x, this.weight, jitter, jitterSeed);
+      return this.planFrom(logits, this.scoresOf(logits), b, t, options) as never;
+    }) as TokenChoicePlan;
+  }
+
+  /**
+   * Routes given router outputs float32[B, T, E] with this router's rules and capacity, as route()
+   * would had its gating network produced them: the logits (default), or the scores after the
+   * score function (`given: 'scores'`; the z-loss and 'probs' priority need logits). The combine
+   * weights are differentiable in the given tensor. The router's own weight is not used.
+   */
+  routeScores(scores: Tensor3D, options: RouteScoresOptions = {}): TokenChoicePlan {
+    requireLive(this.disposed, this.className);
+    const e = this.config.numExperts;
+    if (!(scores instanceof tf.Tensor) || scores.rank !== 3 || scores.shape[2] !== e || scores.dtype !== 'float32') {
+      throw new ShapeError('scores', scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores, `float32[B, T, ${e}] (numExperts is ${e})`);
+    }
+    const [b, t] = scores.shape;
+    tf.tidy(() => checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, options.mask));
+    const given = requireOneOf('given', options.given ?? 'logits', ['logits', 'scores'] as const);
+    if (given === 'scores' && this.config.zLossCoefficient > 0) throw new ConfigError('given', given, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
+    if (given === 'scores' && this.config.priority === 'probs') throw new ConfigError('given', given, '"logits" with priority "probs" (it ranks assignments by logit)');
+    return tf.tidy(() => {
+      // Shape: [B, T, E] -> [M, E]
+      const flat = tf.reshape(scores, [b * t, e]) as Tensor2D;
+      return (given === 'logits' ? this.planFrom(flat, this.scoresOf(flat), b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
+    }) as TokenChoicePlan;
+  }
+
+  /**
+   * Each of n tokens' K experts, decided token by token with no capacity (a causal decision: a
+   * token's choices depend on it alone): u float32[n, D] -> choices int32[n * K] (best first) and
+   * the scores float32[n * E] its weights are read from, as route() chooses in evaluation.
+   */
+  chooseTokens(u: Tensor2D): { readonly choices: Int32Array; readonly scores: Float32Array } {
+    requireLive(this.disposed, this.className);
+    const [n, d] = u.shape;
+    // Shape: [n, D] -> [1, n, D]
+    const scores = tf.tidy(() => {
+      const x = tf.reshape(u, [1, n, d]) as Tensor3D;
+      checkRouteInput(x, this.config.dModel, undefined);
+      return this.scoresOf(routerDistribution(x, this.weight, 0, undefined).logits);
+    });
+    const host = scores.dataSync() as Float32Array;
+    scores.dispose();
+    return { choices: chooseExperts(host, n, this.config.numExperts, this.config.topK, this.expertGroups), scores: host };
+  }
+
+  /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
+  private scoresOf(logits: Tensor2D): Tensor2D {
+    return this.config.scoreFunction === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
+  }
+
+  /** The plan from logits (absent when scores were given) and scores float32[M, E]; call inside a tidy. */
+  private planFrom(logits: Tensor2D | undefined, scores: Tensor2D, b: number, t: number, options: RouteOptions): TokenChoicePlan {
+    const { numExperts: e, topK: k, priority, placement, renormalize, routedScale } = this.config;
     const policy = this.capacity.config;
     const training = options.training ?? false;
-    const [b, t] = x.shape;
     const m = b * t;
     const n = policy.group === 'sequence' ? t : m;
     const groups = m / n;
     const valid = readValidity(options.mask, m);
-    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
+    const p = scores.dataSync() as Float32Array;
+    const choices = chooseExperts(p, m, e, k, this.expertGroups);
 
-    return tf.tidy(() => {
-      const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);
-      const p = probs.dataSync() as Float32Array;
-
-      // Top-K experts per token, best first, ties to the lower expert index.
-      const choices = new Int32Array(m * k);
+    // Capacity: the policy's formula (at most n: a token takes an expert once), or the
+    // largest load of any expert in any group when dropless.
+    let capacity: number;
+    if (policy.dropless) {
+      const load = new Int32Array(groups * e);
       for (let tok = 0; tok < m; tok++) {
-        for (let r = 0; r < k; r++) {
-          let best = -1;
-          for (let ex = 0; ex < e; ex++) {
-            let taken = false;
-            for (let q = 0; q < r; q++) if (choices[tok * k + q] === ex) taken = true;
-            if (!taken && (best < 0 || (p[tok * e + ex] as number) > (p[tok * e + best] as number))) best = ex;
-          }
-          choices[tok * k + r] = best;
-        }
+        if (!valid[tok]) continue;
+        for (let r = 0; r < k; r++) load[Math.floor(tok / n) * e + (choices[tok * k + r] as number)]! += 1;
       }
+      capacity = load.reduce((a, v) => Math.max(a, v), 0);
+    } else {
+      capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }), n);
+    }
+    const placed = placeChoices({ choices, valid, gates: p, logits: priority === 'probs' ? (logits!.dataSync() as Float32Array) : p, numExperts: e, topK: k, groupSize: n, capacity, placement, priority });
+    // Without normalization a slot's weight is scores[token, expert] (one gather from [M*E]);
+    // with it, scores at the K choices [M*K] normalized, gathered at the slot's choice.
+    const assignments = flattenSlots(placed.slots, groups, capacity);
+    if (renormalize === 'none') assignments.sources.forEach((c, i) => (assignments.sources[i] = Math.floor(c / k) * e + (choices[c] as number)));
 
-      // Capacity: the policy's formula (at most n: a token takes an expert once), or the
-      // largest load of any expert in any group when dropless.
-      let capacity: number;
-      if (policy.dropless) {
-        const load = new Int32Array(groups * e);
-        for (let tok = 0; tok < m; tok++) {
-          if (!valid[tok]) continue;
-          for (let r = 0; r < k; r++) load[Math.floor(tok / n) * e + (choices[tok * k + r] as number)]! += 1;
-        }
-        capacity = load.reduce((a, v) => Math.max(a, v), 0);
-      } else {
-        capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }), n);
-      }
+    // Shape: scores [M, E] -> [M*E]
+    const flatScores = tf.reshape(scores, [m * e]) as Tensor1D;
+    let table = flatScores;
+    if (renormalize !== 'none') {
+      const choiceSources = new Int32Array(m * k);
+      for (let c = 0; c < m * k; c++) choiceSources[c] = Math.floor(c / k) * e + (choices[c] as number);
+      // Shape: gather [M*K] -> [M, K], normalized over K (the kept ones after drops) -> [M*K]
+      let top: Tensor = tf.reshape(gatherRows(flatScores, int32(choiceSources) as Tensor1D), [m, k]);
+      if (renormalize === 'after-drops') top = tf.mul(top, tf.tensor2d(Float32Array.from(placed.kept), [m, k]));
+      const denominator = renormalize === 'after-drops' ? tf.maximum(tf.sum(top, 1, true), 1.1920929e-7) : tf.sum(top, 1, true);
+      table = tf.reshape(tf.div(top, denominator), [m * k]) as Tensor1D;
+    }
+    if (routedScale !== 1) table = tf.mul(table, routedScale) as Tensor1D;
+    const combineWeights = gatherWeights(table, assignments.sources, gatherRows);
 
-      // Placement: rank-major, then priority order within each group.
-      const slots = emptySlots(e, groups);
-      const kept = new Int32Array(m * k);
-      const filled = new Int32Array(groups * e);
-      let realChoices = 0;
-      let dropped = 0;
-      for (let g = 0; g < groups; g++) {
-        const order = Array.from({ length: n }, (_, i) => g * n + i);
-        if (priority === 'score') {
-          const top1 = (tok: number) => p[tok * e + (choices[tok * k] as number)] as number;
-          order.sort((i, j) => (top1(i) === top1(j) ? i - j : top1(j) > top1(i) ? 1 : -1));
-        }
-        for (let r = 0; r < k; r++) {
-          for (const tok of order) {
-            if (!valid[tok]) continue;
-            realChoices++;
-            const ex = choices[tok * k + r] as number;
-            const used = filled[g * e + ex] as number;
-            if (used < capacity) {
-              filled[g * e + ex] = used + 1;
-              kept[tok * k + r] = 1;
-              (slots[ex]![g] as Slot[]).push({ token: tok, source: renormalize ? tok * k + r : tok * e + ex });
-            } else {
-              dropped++;
-            }
-          }
-        }
-      }
-      const assignments = flattenSlots(slots, groups, capacity);
+    // The distribution the balancing losses read: the softmax probabilities, or the sigmoid
+    // scores normalized per token (DeepSeek-V3 eq. 19-20).
+    const distribution = this.config.scoreFunction === 'softmax' ? scores : (tf.div(scores, tf.sum(scores, 1, true)) as Tensor2D);
+    const auxLosses: Record<string, Scalar> = {};
+    if (this.config.loadBalancingCoefficient > 0) {
+      const coefficients = loadBalancingCoefficients(choices, valid, m, e, k, n, this.config.loadBalancingCoefficient);
+      auxLosses['loadBalancing'] = loadBalancingLoss(distribution, coefficients);
+    }
+    if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
+    if (this.config.importanceCoefficient > 0) auxLosses['importance'] = importanceLoss(distribution, choices, valid, k, this.config.importanceCoefficient);
 
-      // Combine weights, differentiable: probabilities (optionally renormalized over the K
-      // choices, before any drop) gathered at the kept pairs.
-      // Shape: probs [M, E] -> [M*E]
-      const flatProbs = tf.reshape(probs, [m * e]) as Tensor1D;
-      let table = flatProbs;
-      if (renormalize) {
-        const choiceSources = new Int32Array(m * k);
-        for (let tok = 0; tok < m; tok++) for (let r = 0; r < k; r++) choiceSources[tok * k + r] = tok * e + (choices[tok * k + r] as number);
-        // Shape: gather [M*K] -> [M, K], normalized over K -> [M*K]
-        const top = tf.reshape(gatherRows(flatProbs, int32(choiceSources) as Tensor1D), [m, k]);
-        table = tf.reshape(tf.div(top, tf.sum(top, 1, true)), [m * k]) as Tensor1D;
-      }
-      const combineWeights = gatherWeights(table, assignments.sources, gatherRows);
-
-      const auxLosses: Record<string, Scalar> = {};
-      if (this.config.loadBalancingCoefficient > 0) {
-        const coefficients = loadBalancingCoefficients(choices, valid, m, e, k, n, this.config.loadBalancingCoefficient);
-        auxLosses['loadBalancing'] = loadBalancingLoss(probs, coefficients);
-      }
-      if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits, meanWeights(valid), this.config.zLossCoefficient);
-
-      const plan: TokenChoicePlan = {
-        kind: 'token-choice',
-        batchSize: b,
-        seqLen: t,
-        numExperts: e,
-        topK: k,
-        numGroups: groups,
-        groupSize: n,
-        capacity,
-        tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
-        expertIndex: int32(assignments.expertIndex) as Tensor1D,
-        slotIndex: int32(assignments.slotIndex) as Tensor1D,
-        bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
-        expertCounts: assignments.expertCounts,
-        combineWeights,
-        // Shape: [M, E] -> [B, T, E]; [M*K] -> [B, T, K]
-        routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D,
-        routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
-        choices: int32(choices, [b, t, k]) as Tensor3D,
-        choiceKept: int32(kept, [b, t, k]) as Tensor3D,
-        auxLosses,
-        metrics: {
-          load: assignments.expertCounts,
-          droppedFraction: realChoices > 0 ? dropped / realChoices : 0,
-          entropy: meanEntropy(p, valid, e),
-        },
-      };
-      return plan as never;
-    }) as TokenChoicePlan;
+    const entropyOf = this.config.scoreFunction === 'softmax' ? p : (distribution.dataSync() as Float32Array);
+    return {
+      kind: 'token-choice',
+      batchSize: b,
+      seqLen: t,
+      numExperts: e,
+      topK: k,
+      numGroups: groups,
+      groupSize: n,
+      capacity,
+      tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
+      expertIndex: int32(assignments.expertIndex) as Tensor1D,
+      slotIndex: int32(assignments.slotIndex) as Tensor1D,
+      bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
+      expertCounts: assignments.expertCounts,
+      combineWeights,
+      // Shape: [M, E] -> [B, T, E]; [M*K] -> [B, T, K]
+      ...(logits ? { routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D } : {}),
+      routerProbs: tf.reshape(scores, [b, t, e]) as Tensor3D,
+      choices: int32(choices, [b, t, k]) as Tensor3D,
+      choiceKept: int32(placed.kept, [b, t, k]) as Tensor3D,
+      auxLosses,
+      metrics: {
+        load: assignments.expertCounts,
+        droppedFraction: placed.realChoices > 0 ? placed.dropped / placed.realChoices : 0,
+        entropy: meanEntropy(entropyOf, valid, e),
+      },
+    };
   }
 }

@@ -6,8 +6,9 @@ export * from './TokenChoiceRouter.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
-export { bceWithLogits, loadBalancingCoefficients, meanBceWithLogits, loadBalancingLoss, routerZLoss, stopGradient } from './losses.js';
+export { bceWithLogits, importanceLoss, loadBalancingCoefficients, meanBceWithLogits, loadBalancingLoss, routerZLoss, stopGradient } from './losses.js';
 export { topKOf, ranksBefore } from './selection.js';
+export * from './tokenChoiceRules.js';
 export { ROUTING_IDS } from './ids.js';
 export { routingModule, routerModule } from './routingModule.js';
 // The plugin kit: what the built-in routers are made of, for routers of other packages.

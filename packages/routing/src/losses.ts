@@ -126,3 +126,19 @@ export function meanEntropy(probs: Float32Array, valid: Uint8Array, numExperts: 
   }
   return real > 0 ? total / real : 0;
 }
+
+/**
+ * Importance loss (Shazeer et al. 2017, eq. 6): w * CV(Importance)^2, Importance_e = the sum over
+ * real tokens of the gate of expert e where the token chose it (0 elsewhere), CV^2 = variance /
+ * mean^2 over experts (population variance, plus 1e-10 in the denominator as tensor2tensor's
+ * cv_squared), over the whole batch. probs float32[M, E]; choices int32[M * K].
+ */
+export function importanceLoss(probs: Tensor2D, choices: Int32Array, valid: Uint8Array, topK: number, w: number): Scalar {
+  const [m, e] = probs.shape;
+  const chosen = new Float32Array(m * e);
+  for (let tok = 0; tok < m; tok++) if (valid[tok]) for (let r = 0; r < topK; r++) chosen[tok * e + (choices[tok * topK + r] as number)] = 1;
+  // Shape: [M, E] masked -> importance [E]
+  const importance = tf.sum(tf.mul(probs, tf.tensor2d(chosen, [m, e])), 0);
+  const { mean, variance } = tf.moments(importance);
+  return tf.mul(tf.div(variance, tf.add(tf.square(mean), 1e-10)), w) as Scalar;
+}

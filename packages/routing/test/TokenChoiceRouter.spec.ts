@@ -132,7 +132,26 @@ describe(TokenChoiceRouter.name, () => {
       const config = router.getConfig();
       assert.deepEqual(
         { ...config, capacity: undefined },
-        { dModel: 4, numExperts: 8, topK: 1, capacity: undefined, priority: 'position', renormalize: false, jitter: 0, loadBalancingCoefficient: 1e-2, zLossCoefficient: 1e-3, initScale: 0.1, seed: 0 },
+        {
+          dModel: 4,
+          numExperts: 8,
+          topK: 1,
+          capacity: undefined,
+          scoreFunction: 'softmax',
+          expertGroups: 1,
+          topKGroups: 1,
+          groupScore: 'max',
+          placement: 'rank-major',
+          priority: 'position',
+          renormalize: 'none',
+          routedScale: 1,
+          jitter: 0,
+          loadBalancingCoefficient: 1e-2,
+          zLossCoefficient: 1e-3,
+          importanceCoefficient: 0,
+          initScale: 0.1,
+          seed: 0,
+        },
       );
       assert.equal((config['capacity'] as { preset: string }).preset, 'switch');
       const again = new TokenChoiceRouter(JSON.parse(JSON.stringify(config)));
@@ -153,7 +172,16 @@ describe(TokenChoiceRouter.name, () => {
         [{ dModel: 0 }, /^dModel \(0\) must be an integer >= 1$/],
         [{ dModel: 4, capacity: { trainFactor: 0 } }, /^capacity\.trainFactor \(0\) must be a finite number > 0$/],
         [{ dModel: 4, capacity: { evalFactor: Number.NaN } }, /^capacity\.evalFactor \(NaN\) must be a finite number > 0$/],
-        [{ dModel: 4, priority: 'random' }, /^priority \("random"\) must be one of "position", "score"$/],
+        [{ dModel: 4, priority: 'random' }, /^priority \("random"\) must be one of "position", "score", "probs"$/],
+        [{ dModel: 4, placement: 'random' }, /^placement \("random"\) must be one of "rank-major", "token-major"$/],
+        [{ dModel: 4, renormalize: 'always' }, /^renormalize \("always"\) must be one of "none", "before-drops", "after-drops"$/],
+        [{ dModel: 4, scoreFunction: 'relu' }, /^scoreFunction \("relu"\) must be one of "softmax", "sigmoid"$/],
+        [{ dModel: 4, scoreFunction: 'sigmoid', zLossCoefficient: 1e-3 }, /^zLossCoefficient \(0\.001\) must be 0 with scoreFunction "sigmoid"/],
+        [{ dModel: 4, numExperts: 8, expertGroups: 3 }, /^expertGroups \(3\) must be a divisor of numExperts \(8\)$/],
+        [{ dModel: 4, numExperts: 8, expertGroups: 4, topKGroups: 5 }, /^topKGroups \(5\) must be <= expertGroups \(4\)$/],
+        [{ dModel: 4, numExperts: 8, topK: 5, expertGroups: 4, topKGroups: 2 }, /^topK \(5\) must be <= topKGroups \* numExperts \/ expertGroups \(2 \* 2 = 4/],
+        [{ dModel: 4, numExperts: 4, expertGroups: 4, groupScore: 'top2-sum' }, /^groupScore \("top2-sum"\) must be "max" when a group holds one expert/],
+        [{ dModel: 4, routedScale: 0 }, /^routedScale \(0\) must be a finite number > 0$/],
         [{ dModel: 4, topk: 2 }, /^config\.topk \(2\) must be a known option/],
       ];
       for (const [config, message] of cases) {

@@ -38,6 +38,17 @@ describe('built-in routers', () => {
   });
 
   routerLaws(
+    'TokenChoiceRouter (token-major placement, probs priority, normalized after drops, scaled)',
+    tokenChoice({ placement: 'token-major', priority: 'probs', renormalize: 'after-drops', routedScale: 2.5, importanceCoefficient: 0.1 }),
+    { supportsDropless: true, rankMajor: false, closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 } },
+  );
+
+  routerLaws('TokenChoiceRouter (sigmoid scores, normalized before drops)', tokenChoice({ scoreFunction: 'sigmoid', renormalize: 'before-drops' }), {
+    supportsDropless: true,
+    closedForms: { loadBalancing: 1e-2 },
+  });
+
+  routerLaws(
     'TokenChoiceRouter (batch-wide groups)',
     (c) =>
       new TokenChoiceRouter({
