@@ -5,7 +5,7 @@
 // exactly zero. Not causal: a token's routing depends on the other tokens of its group.
 // Axis legend: B batch, T tokens, D width, M = B*T, E experts, G groups, n tokens per group,
 // C capacity, N assignments (= E * G * min(C, real tokens of the group)).
-import { ConfigError, gatherRows, requireInt, requireNumber, tf, type Scalar, type Tensor1D, type Tensor3D, type Variable } from '@moderoute/core';
+import { ConfigError, ShapeError, gatherRows, requireInt, requireNumber, requireOneOf, tf, type Scalar, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
@@ -22,6 +22,11 @@ export interface ExpertChoiceRouterConfig {
   readonly numExperts?: number;
   /** Capacity policy (default c = 1 in train and eval, ceil, per sequence; must not be dropless). */
   readonly capacity?: CapacitySpec;
+  /**
+   * Order of an expert's slots: 'position' (default, ascending position) or 'score' (descending
+   * router probability, V-MoE's expert-choice routing fills slots best first; ties to the lower position).
+   */
+  readonly slotOrder?: SlotOrder;
   /** Multiplicative jitter eps on the router input in training (default 0). */
   readonly jitter?: number;
   /** beta of the router z-loss (default 0: Zhou et al. use no auxiliary loss); 0 leaves it out. */
@@ -36,7 +41,10 @@ export interface ResolvedExpertChoiceRouterConfig extends Required<Omit<ExpertCh
   readonly capacity: CapacityPolicyConfig;
 }
 
-const KEYS = ['dModel', 'numExperts', 'capacity', 'jitter', 'zLossCoefficient', 'initScale', 'seed'];
+export const SLOT_ORDERS = ['position', 'score'] as const;
+export type SlotOrder = (typeof SLOT_ORDERS)[number];
+
+const KEYS = ['dModel', 'numExperts', 'capacity', 'slotOrder', 'jitter', 'zLossCoefficient', 'initScale', 'seed'];
 
 export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceRouterConfig> implements Router<ExpertChoicePlan> {
   static readonly className = 'expert-choice';
@@ -62,6 +70,7 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
       dModel,
       numExperts,
       capacity: this.capacity.getConfig(),
+      slotOrder: requireOneOf('slotOrder', config.slotOrder ?? 'position', SLOT_ORDERS),
       jitter: requireNumber('jitter', config.jitter ?? 0, { min: 0, max: 1 }),
       zLossCoefficient: requireNumber('zLossCoefficient', config.zLossCoefficient ?? 0, { min: 0 }),
       initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
@@ -73,80 +82,107 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
   route(x: Tensor3D, options: RouteOptions = {}): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
-    const { numExperts: e, jitter } = this.config;
+    const jitter = this.config.jitter;
+    const jitterSeed = (options.training ?? false) && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
+    return tf.tidy(() => {
+      const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);
+      return this.planFrom(logits, probs, x.shape[0], x.shape[1], options) as never;
+    }) as ExpertChoicePlan;
+  }
+
+  /**
+   * Routes given router logits float32[B, T, E] (or, with `given: 'scores'`, probabilities; the
+   * z-loss needs logits) with this router's rule and capacity, as route() would had its gating
+   * network produced them; the combine weights are differentiable in the given tensor.
+   */
+  routeScores(scores: Tensor3D, options: RouteOptions & { readonly given?: 'logits' | 'scores' } = {}): ExpertChoicePlan {
+    requireLive(this.disposed, this.className);
+    const e = this.config.numExperts;
+    if (!(scores instanceof tf.Tensor) || scores.rank !== 3 || scores.shape[2] !== e || scores.dtype !== 'float32') {
+      throw new ShapeError('scores', scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores, `float32[B, T, ${e}] (numExperts is ${e})`);
+    }
+    const [b, t] = scores.shape;
+    tf.tidy(() => checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, options.mask));
+    const given = requireOneOf('given', options.given ?? 'logits', ['logits', 'scores'] as const);
+    if (given === 'scores' && this.config.zLossCoefficient > 0) throw new ConfigError('given', given, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
+    return tf.tidy(() => {
+      // Shape: [B, T, E] -> [M, E]
+      const flat = tf.reshape(scores, [b * t, e]) as Tensor2D;
+      return (given === 'logits' ? this.planFrom(flat, tf.softmax(flat) as Tensor2D, b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
+    }) as ExpertChoicePlan;
+  }
+
+  /** The plan from logits (absent when probabilities were given) and probabilities float32[M, E]; call inside a tidy. */
+  private planFrom(logits: Tensor2D | undefined, probs: Tensor2D, b: number, t: number, options: RouteOptions): ExpertChoicePlan {
+    const e = this.config.numExperts;
     const training = options.training ?? false;
-    const [b, t] = x.shape;
     const m = b * t;
     const n = this.capacity.config.group === 'sequence' ? t : m;
     const groups = m / n;
     const valid = readValidity(options.mask, m);
-    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
     const capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: 1, training }), n);
+    const p = probs.dataSync() as Float32Array;
 
-    return tf.tidy(() => {
-      const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);
-      const p = probs.dataSync() as Float32Array;
-
-      // Each expert's top-C real tokens of each group (ties to the lower position), kept in
-      // ascending position order in its buffer.
-      const slots = emptySlots(e, groups);
-      const perToken = new Int32Array(m);
-      for (let g = 0; g < groups; g++) {
-        const candidates: number[] = [];
-        for (let tok = g * n; tok < (g + 1) * n; tok++) if (valid[tok]) candidates.push(tok);
-        for (let ex = 0; ex < e; ex++) {
-          const chosen = topKOf(candidates, capacity, (tok) => p[tok * e + ex] as number).sort((i, j) => i - j);
-          for (const tok of chosen) {
-            slots[ex]![g]!.push({ token: tok, source: tok * e + ex });
-            perToken[tok]! += 1;
-          }
+    // Each expert's top-C real tokens of each group (ties to the lower position), in its
+    // buffer by ascending position, or best first with slotOrder 'score'.
+    const slots = emptySlots(e, groups);
+    const perToken = new Int32Array(m);
+    for (let g = 0; g < groups; g++) {
+      const candidates: number[] = [];
+      for (let tok = g * n; tok < (g + 1) * n; tok++) if (valid[tok]) candidates.push(tok);
+      for (let ex = 0; ex < e; ex++) {
+        const chosen = topKOf(candidates, capacity, (tok) => p[tok * e + ex] as number);
+        if (this.config.slotOrder === 'position') chosen.sort((i, j) => i - j);
+        for (const tok of chosen) {
+          slots[ex]![g]!.push({ token: tok, source: tok * e + ex });
+          perToken[tok]! += 1;
         }
       }
-      const assignments = flattenSlots(slots, groups, capacity);
-      // Shape: probs [M, E] -> [M*E], gathered at token * E + expert -> [N]
-      const combineWeights = gatherWeights(tf.reshape(probs, [m * e]) as Tensor1D, assignments.sources, gatherRows);
+    }
+    const assignments = flattenSlots(slots, groups, capacity);
+    // Shape: probs [M, E] -> [M*E], gathered at token * E + expert -> [N]
+    const combineWeights = gatherWeights(tf.reshape(probs, [m * e]) as Tensor1D, assignments.sources, gatherRows);
 
-      const auxLosses: Record<string, Scalar> = {};
-      if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits, meanWeights(valid), this.config.zLossCoefficient);
+    const auxLosses: Record<string, Scalar> = {};
+    if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
 
-      let real = 0;
-      const histogram = new Array<number>(e + 1).fill(0);
-      let totalExperts = 0;
-      for (let tok = 0; tok < m; tok++) {
-        if (!valid[tok]) continue;
-        real++;
-        histogram[perToken[tok] as number]! += 1;
-        totalExperts += perToken[tok] as number;
-      }
-      const expertsPerToken = histogram.map((c) => (real > 0 ? c / real : 0));
+    let real = 0;
+    const histogram = new Array<number>(e + 1).fill(0);
+    let totalExperts = 0;
+    for (let tok = 0; tok < m; tok++) {
+      if (!valid[tok]) continue;
+      real++;
+      histogram[perToken[tok] as number]! += 1;
+      totalExperts += perToken[tok] as number;
+    }
+    const expertsPerToken = histogram.map((c) => (real > 0 ? c / real : 0));
 
-      const plan: ExpertChoicePlan = {
-        kind: 'expert-choice',
-        batchSize: b,
-        seqLen: t,
-        numExperts: e,
-        numGroups: groups,
-        groupSize: n,
-        capacity,
-        tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
-        expertIndex: int32(assignments.expertIndex) as Tensor1D,
-        slotIndex: int32(assignments.slotIndex) as Tensor1D,
-        bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
-        expertCounts: assignments.expertCounts,
-        combineWeights,
-        // Shape: [M, E] -> [B, T, E]
-        routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D,
-        routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
-        auxLosses,
-        metrics: {
-          load: assignments.expertCounts,
-          droppedFraction: real > 0 ? (expertsPerToken[0] as number) : 0,
-          entropy: meanEntropy(p, valid, e),
-          expertsPerToken,
-          meanExpertsPerToken: real > 0 ? totalExperts / real : 0,
-        },
-      };
-      return plan as never;
-    }) as ExpertChoicePlan;
+    const plan: ExpertChoicePlan = {
+      kind: 'expert-choice',
+      batchSize: b,
+      seqLen: t,
+      numExperts: e,
+      numGroups: groups,
+      groupSize: n,
+      capacity,
+      tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
+      expertIndex: int32(assignments.expertIndex) as Tensor1D,
+      slotIndex: int32(assignments.slotIndex) as Tensor1D,
+      bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
+      expertCounts: assignments.expertCounts,
+      combineWeights,
+      // Shape: [M, E] -> [B, T, E]
+      ...(logits ? { routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D } : {}),
+      routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
+      auxLosses,
+      metrics: {
+        load: assignments.expertCounts,
+        droppedFraction: real > 0 ? (expertsPerToken[0] as number) : 0,
+        entropy: meanEntropy(p, valid, e),
+        expertsPerToken,
+        meanExpertsPerToken: real > 0 ? totalExperts / real : 0,
+      },
+    };
+    return plan;
   }
 }

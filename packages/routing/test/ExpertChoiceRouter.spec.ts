@@ -36,6 +36,38 @@ describe(ExpertChoiceRouter.name, () => {
         router.dispose();
       });
 
+      it("should fill each expert's slots best first with slotOrder 'score' (V-MoE) (golden)", () => {
+        const router = new ExpertChoiceRouter({ dModel: 2, numExperts: 3, slotOrder: 'score' });
+        router.weight.assign(tf.tensor2d([[1, 0, 0], [0, 1, 0]]));
+        tf.tidy(() => {
+          const plan = router.route(tf.tensor3d(X));
+          // The same tokens as position order, each expert's best first: expert 0 t3 (P 0.787) before t0.
+          assert.deepEqual(Array.from(plan.tokenIndex.dataSync()), [3, 0, 1, 2, 0, 1]);
+          assert.deepEqual(Array.from(plan.slotIndex.dataSync()), [0, 1, 0, 1, 0, 1]);
+          expectClose(plan.combineWeights, [P[3]![0]!, P[0]![0]!, P[1]![1]!, P[2]![1]!, P[0]![2]!, P[1]![2]!]);
+        });
+        router.dispose();
+      });
+
+      it('should route given logits as route() does, and given probabilities with gradients into them', () => {
+        const router = new ExpertChoiceRouter({ dModel: 2, numExperts: 3 });
+        router.weight.assign(tf.tensor2d([[1, 0, 0], [0, 1, 0]]));
+        tf.tidy(() => {
+          const a = router.route(tf.tensor3d(X));
+          const logits = tf.tensor3d([[[1, 0, 0], [0, 1, 0], [1, 1, 0], [2, 0, 0]]]);
+          const b = router.routeScores(logits);
+          assert.deepEqual(Array.from(b.tokenIndex.dataSync()), Array.from(a.tokenIndex.dataSync()));
+          expectClose(b.combineWeights, a.combineWeights.dataSync());
+          const probs = tf.tensor3d([P]);
+          const c = router.routeScores(probs, { given: 'scores' });
+          assert.deepEqual(Array.from(c.tokenIndex.dataSync()), Array.from(a.tokenIndex.dataSync()));
+          const grad = tf.grad((p) => tf.sum(router.routeScores(p as typeof probs, { given: 'scores' }).combineWeights))(probs);
+          // Each assignment's weight is its own probability: gradient 1 there, 0 elsewhere.
+          expectClose(grad, [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0]);
+        });
+        router.dispose();
+      });
+
       it('should leave a token no expert wants out, and skip padding', () => {
         const router = new ExpertChoiceRouter({ dModel: 2, numExperts: 3, capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1 } });
         router.weight.assign(tf.tensor2d([[1, 0, 0], [0, 1, 0]]));

@@ -75,6 +75,11 @@ describe('built-in routers', () => {
     { closedForms: { zLoss: 1e-3 } },
   );
 
+  routerLaws(
+    'ExpertChoiceRouter (slots best first)',
+    (c) => new ExpertChoiceRouter({ dModel: c.dModel, numExperts: c.numExperts, capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor }, slotOrder: 'score', seed: c.seed }),
+  );
+
   routerLaws('MixtureOfDepthsRouter (identity gate, threshold)', (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, seed: c.seed }));
 
   routerLaws(
