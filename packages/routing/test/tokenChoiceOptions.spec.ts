@@ -239,6 +239,18 @@ describe('TokenChoiceRouter options', () => {
       router.dispose();
     });
 
+    it('should run the example of docs/routing.md', () => {
+      const router = new TokenChoiceRouter({ dModel: 1, numExperts: 3, topK: 2, placement: 'token-major', renormalize: 'after-drops', capacity: { dropless: true } });
+      const logits = tf.tensor3d([[[2, 1, 0], [0, 3, 1]]]);
+      const plan = router.routeScores(logits);
+      // Token 0 -> experts 0 and 1, token 1 -> experts 1 and 2 (assignments in expert order).
+      assert.deepEqual(Array.from(plan.expertIndex.dataSync()), [0, 1, 1, 2]);
+      assert.deepEqual(Array.from(plan.tokenIndex.dataSync()), [0, 0, 1, 1]);
+      disposePlan(plan);
+      logits.dispose();
+      router.dispose();
+    });
+
     it('should refuse scores of the wrong shape, naming numExperts', () => {
       const router = new TokenChoiceRouter({ dModel: 2, numExperts: 3 });
       const bad = tf.zeros([1, 2, 4]) as Tensor3D;
