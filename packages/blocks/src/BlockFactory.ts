@@ -81,7 +81,8 @@ export class BlockFactory {
       case 'moe': {
         const router = this.router(spec.expertRouter, dims, site.seed, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
         const experts = this.experts(store, spec, dims);
-        return new MoeBlock(new BlockParts(store, dims, this.ops, false), router, experts, { ...dims, expertHidden: spec.expertHidden }, expertAssignmentsOf(router, spec.numExperts), 2 * dims.width * spec.numExperts);
+        const shared = spec.numSharedExperts > 0 ? this.experts(store, spec, dims, 'shared', spec.numSharedExperts) : undefined;
+        return new MoeBlock(new BlockParts(store, dims, this.ops, false), router, experts, { ...dims, expertHidden: spec.expertHidden }, expertAssignmentsOf(router, spec.numExperts), 2 * dims.width * spec.numExperts, shared);
       }
       case 'mode-staged': {
         const depth = this.router(spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
@@ -113,9 +114,9 @@ export class BlockFactory {
     }
   }
 
-  private experts(store: ScopedStore, spec: ResolvedBlockSpec, dims: BlockDims): ExpertBank {
+  private experts(store: ScopedStore, spec: ResolvedBlockSpec, dims: BlockDims, scope = 'experts', count = spec.numExperts): ExpertBank {
     const factory: ExpertFactory = this.expertFactory({ width: dims.width, hidden: spec.expertHidden, residualStd: dims.residualStd, ops: this.ops });
-    return new ExpertBank(store.scope('experts'), spec.numExperts, factory);
+    return new ExpertBank(store.scope(scope), count, factory);
   }
 
   private router(spec: RouterSpec | null, dims: BlockDims, seed: number, fixed: Record<string, number>): Router {

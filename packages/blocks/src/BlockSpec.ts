@@ -22,6 +22,8 @@ export interface BlockSpec {
   readonly expertHidden?: number;
   /** Integrated MoDE: no-op experts beside the real ones (default 1). */
   readonly numNoopExperts?: number;
+  /** MoE: shared experts every token goes through beside the routed ones (DeepSeekMoE; default 0). */
+  readonly numSharedExperts?: number;
 }
 
 export interface ResolvedBlockSpec {
@@ -31,12 +33,13 @@ export interface ResolvedBlockSpec {
   readonly numExperts: number;
   readonly expertHidden: number;
   readonly numNoopExperts: number;
+  readonly numSharedExperts: number;
 }
 
 export const DEFAULT_DEPTH_ROUTER: RouterSpec = Object.freeze({ name: 'mixture-of-depths', config: Object.freeze({ capacity: 0.125 }) });
 export const DEFAULT_EXPERT_ROUTER: RouterSpec = Object.freeze({ name: 'token-choice', config: Object.freeze({ topK: 1 }) });
 
-const SPEC_KEYS = ['kind', 'depthRouter', 'expertRouter', 'numExperts', 'expertHidden', 'numNoopExperts'];
+const SPEC_KEYS = ['kind', 'depthRouter', 'expertRouter', 'numExperts', 'expertHidden', 'numNoopExperts', 'numSharedExperts'];
 
 function routerSpec(parameter: string, value: unknown, fallback: RouterSpec): RouterSpec {
   if (value === undefined) return fallback;
@@ -60,6 +63,8 @@ export function resolveBlockSpec(spec: BlockSpec, mlpHidden: number, where = 'bl
   const kind = requireOneOf(`${where}.kind`, spec.kind, BLOCK_KINDS);
   const usesDepth = kind === 'mod' || kind === 'mode-staged';
   const usesExperts = kind === 'moe' || kind === 'mode-staged' || kind === 'mode-integrated';
+  const numSharedExperts = requireInt(`${where}.numSharedExperts`, spec.numSharedExperts ?? 0, { min: 0 });
+  if (numSharedExperts > 0 && kind !== 'moe') throw new ConfigError(`${where}.numSharedExperts`, numSharedExperts, `0 for a ${kind} block (shared experts belong to moe blocks)`);
   return {
     kind,
     depthRouter: usesDepth ? routerSpec(`${where}.depthRouter`, spec.depthRouter, DEFAULT_DEPTH_ROUTER) : null,
@@ -67,5 +72,6 @@ export function resolveBlockSpec(spec: BlockSpec, mlpHidden: number, where = 'bl
     numExperts: requireInt(`${where}.numExperts`, spec.numExperts ?? 4, { min: 1 }),
     expertHidden: requireInt(`${where}.expertHidden`, spec.expertHidden ?? mlpHidden, { min: 1 }),
     numNoopExperts: requireInt(`${where}.numNoopExperts`, spec.numNoopExperts ?? (kind === 'mode-integrated' ? 1 : 0), { min: 0 }),
+    numSharedExperts,
   };
 }

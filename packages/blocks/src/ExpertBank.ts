@@ -40,4 +40,13 @@ export class ExpertBank {
     const outs = parts.map((p, i) => (this.experts[p.expert] as MlpLayer).apply(pieces[i] as Tensor2D));
     return (outs.length === 1 ? outs[0] : tf.concat(outs, 0)) as Tensor2D;
   }
+
+  /**
+   * Every expert on every row, summed: rows float32[N, D] -> sum_e Expert_e(rows) float32[N, D]
+   * (DeepSeekMoE's shared experts, always on; Dai et al. 2024, eq. 9).
+   */
+  applyAll(rows: Tensor2D): Tensor2D {
+    const outs = this.experts.map((expert) => expert.apply(rows));
+    return (outs.length === 1 ? outs[0] : tf.addN(outs)) as Tensor2D;
+  }
 }

@@ -2,7 +2,8 @@
 // every token, then the MLP replaced by E expert MLPs behind a router (token-choice or
 // expert-choice). With h = x + Attn(LN1(x)) and u = LN2(h):
 //   out_t = h_t + sum over t's assignments n of w_n * Expert_{e_n}(u_t),
-// and a token no expert took (dropped) gets exactly h_t.
+// and a token no expert took (dropped) gets exactly h_t. With shared experts (DeepSeekMoE, Dai et
+// al. 2024, eq. 9) every token also gets sum_s Shared_s(u_t), outside the routing.
 // Axis legend: B batch, T tokens, D width, N assignments, E experts.
 import { tf, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import { combineRows, dispatchRows, type ExpertRoutingPlan, type Router } from '@moderoute/routing';
@@ -35,6 +36,13 @@ export function expertUpdate(plan: ExpertRoutingPlan, u: Tensor3D, experts: Expe
   return combineRows(restricted, y);
 }
 
+/** The shared experts' sum over every token: u float32[B, T, D] -> float32[B, T, D]. */
+export function sharedUpdate(shared: ExpertBank, u: Tensor3D): Tensor3D {
+  const [b, t, d] = u.shape;
+  // Shape: [B, T, D] -> [B*T, D] -> [B, T, D]
+  return tf.reshape(shared.applyAll(tf.reshape(u, [b * t, d]) as Tensor2D), [b, t, d]);
+}
+
 export class MoeBlock implements Block {
   readonly kind: 'moe' | 'mode-integrated' = 'moe';
 
@@ -47,6 +55,8 @@ export class MoeBlock implements Block {
     readonly assignmentsOf: CapacityOf,
     /** Router FLOPs per token (2 D E for a linear router). */
     readonly routerFlopsPerToken: number,
+    /** Shared experts every token goes through (none by default). */
+    readonly shared?: ExpertBank,
   ) {
     requireRouterKind('A MoE or integrated MoDE block', router, EXPERT_PLAN_KINDS);
   }
@@ -55,14 +65,17 @@ export class MoeBlock implements Block {
     const h = this.parts.attend(x, options.mask);
     const u = this.parts.ln2.apply(h);
     const plan = this.router.route(u, routeOptions(options));
-    const output = tf.tidy(() => tf.add(h, expertUpdate(plan, u, this.experts)) as Tensor3D);
+    const output = tf.tidy(() => {
+      const routed = tf.add(h, expertUpdate(plan, u, this.experts)) as Tensor3D;
+      return this.shared === undefined ? routed : (tf.add(routed, sharedUpdate(this.shared, u)) as Tensor3D);
+    });
     return { output, auxLosses: plan.auxLosses, routing: { experts: plan } };
   }
 
   flops(seqLen: number): BlockFlops {
     const { width, expertHidden } = this.dims;
     const attention = attentionProjectionFlops(seqLen, width) + attentionCoreFlops(seqLen, width);
-    const mlp = mlpFlops(this.assignmentsOf(seqLen), width, expertHidden);
+    const mlp = mlpFlops(this.assignmentsOf(seqLen) + (this.shared?.size ?? 0) * seqLen, width, expertHidden);
     const router = seqLen * this.routerFlopsPerToken;
     return { attention, mlp, router, total: attention + mlp + router };
   }

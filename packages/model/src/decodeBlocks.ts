@@ -339,9 +339,11 @@ export function blockDecoder(block: Block, index: number, options: ResolvedDecod
           state.stats.seen += n;
           state.stats.attended += n;
           const h = tf.add(x, attendCached(routed.parts.attention, norm(routed.parts.ln1, x), state.attention)) as Tensor2D;
-          const { update, computed } = expertStage(rule, state, norm(routed.parts.ln2, h));
+          const u = norm(routed.parts.ln2, h);
+          const { update, computed } = expertStage(rule, state, u);
           state.stats.computed += computed;
-          return tf.add(h, update) as Tensor2D;
+          const out = tf.add(h, update) as Tensor2D;
+          return routed.shared === undefined ? out : (tf.add(out, routed.shared.applyAll(u)) as Tensor2D);
         },
       };
     }

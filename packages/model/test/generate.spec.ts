@@ -40,6 +40,7 @@ const VARIANTS: Variant[] = [
     routed: { kind: 'moe', numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, placement: 'token-major', renormalize: 'after-drops', capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1, scaleByK: true } } } },
   },
   { name: 'MoE, sigmoid scores, group-limited top-2, dropless, scaled', routed: { kind: 'moe', numExperts: 4, expertRouter: { name: 'token-choice', config: { topK: 2, scoreFunction: 'sigmoid', expertGroups: 2, topKGroups: 1, groupScore: 'top2-sum', renormalize: true, routedScale: 2.5, capacity: { dropless: true } } } } },
+  { name: 'MoE with 2 shared experts beside token-choice top-1, finite capacity', routed: { kind: 'moe', numExperts: 3, numSharedExperts: 2, expertRouter: positionTopOne } },
   { name: 'MoE, token-choice top-2, dropless, renormalized', routed: { kind: 'moe', numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, renormalize: true, capacity: { dropless: true } } } } },
   {
     name: 'staged MoDE, threshold then dropless token-choice',
