@@ -8,7 +8,7 @@
 // expert groups; choices claim capacity rank-major (every top-1 choice of a group before any
 // top-2 choice, GShard section 2.2) or token-major (DeepSpeed, MaxText), tokens by position or by
 // top-1 score ('score', batch-prioritized routing, Riquelme et al. 2021), or each expert keeps its
-// highest-logit assignments ('probs', DeepSpeed). A choice that finds its expert full is dropped:
+// highest-score assignments ('probs', DeepSpeed). A choice that finds its expert full is dropped:
 // it has no assignment, so it contributes exactly zero. Selection and placement run on the host
 // over detached scores; the combine weights are the scores gathered at the kept (token, expert)
 // pairs with core's gatherRows (then optionally normalized and scaled), so the router weights, or
@@ -205,7 +205,7 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
   /**
    * Routes given router outputs float32[B, T, E] with this router's rules and capacity, as route()
    * would had its gating network produced them: the logits (default), or the scores after the
-   * score function (`given: 'scores'`; the z-loss and 'probs' priority need logits). The combine
+   * score function (`given: 'scores'`; the z-loss needs logits). The combine
    * weights are differentiable in the given tensor. The router's own weight is not used.
    */
   routeScores(scores: Tensor3D, options: RouteScoresOptions = {}): TokenChoicePlan {
@@ -218,7 +218,6 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     tf.tidy(() => checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, options.mask));
     const given = requireOneOf('given', options.given ?? 'logits', ['logits', 'scores'] as const);
     if (given === 'scores' && this.config.zLossCoefficient > 0) throw new ConfigError('given', given, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
-    if (given === 'scores' && this.config.priority === 'probs') throw new ConfigError('given', given, '"logits" with priority "probs" (it ranks assignments by logit)');
     return tf.tidy(() => {
       // Shape: [B, T, E] -> [M, E]
       const flat = tf.reshape(scores, [b * t, e]) as Tensor2D;
@@ -275,7 +274,7 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     } else {
       capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }), n);
     }
-    const placed = placeChoices({ choices, valid, gates: p, logits: priority === 'probs' ? (logits!.dataSync() as Float32Array) : p, numExperts: e, topK: k, groupSize: n, capacity, placement, priority });
+    const placed = placeChoices({ choices, valid, gates: p, numExperts: e, topK: k, groupSize: n, capacity, placement, priority });
     // Without normalization a slot's weight is scores[token, expert] (one gather from [M*E]);
     // with it, scores at the K choices [M*K] normalized, gathered at the slot's choice.
     const assignments = flattenSlots(placed.slots, groups, capacity);

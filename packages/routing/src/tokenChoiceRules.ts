@@ -27,8 +27,7 @@ export const OVERFLOW_PRIORITIES = ['position', 'score', 'probs'] as const;
 /**
  * Who keeps a full expert's slots: the earlier position ('position'); the token with the higher
  * top-1 score first ('score', batch-prioritized routing, Riquelme et al. 2021); or, per expert,
- * the assignments with the highest router logit ('probs', DeepSpeed's drop_policy='probs', which
- * ranks by the top-k logits).
+ * the assignments with the highest score ('probs', DeepSpeed's drop_policy='probs').
  */
 export type OverflowPriority = (typeof OVERFLOW_PRIORITIES)[number];
 
@@ -115,10 +114,8 @@ export interface PlacementProblem {
   readonly choices: Int32Array;
   /** 1 for a real token, 0 for padding (never placed). */
   readonly valid: Uint8Array;
-  /** float32[M * E]: the weights 'score' priority ranks tokens by (their top-1 entry). */
+  /** float32[M * E]: the scores 'score' priority ranks tokens by (their top-1 entry) and 'probs' an expert's assignments by. */
   readonly gates: ArrayLike<number>;
-  /** float32[M * E]: the logits 'probs' priority ranks an expert's assignments by. */
-  readonly logits: ArrayLike<number>;
   readonly numExperts: number;
   readonly topK: number;
   /** n: tokens per capacity group (groups are consecutive tokens). */
@@ -145,11 +142,11 @@ export interface Placed {
  * position, or by top-1 gate, highest first, ties to the lower position) and claim slots
  * rank-major (all first choices before any second choice; GShard section 2.2) or token-major
  * (each token's choices in turn, DeepSpeed/MaxText). 'probs' keeps, per expert and group, the C
- * assignments with the highest logit (ties to the lower position), in position order.
+ * assignments with the highest score (ties to the lower position), in position order.
  * Slot sources are choice indices tok * K + r.
  */
 export function placeChoices(problem: PlacementProblem): Placed {
-  const { choices, valid, gates, logits, numExperts: e, topK: k, groupSize: n, capacity, placement, priority } = problem;
+  const { choices, valid, gates, numExperts: e, topK: k, groupSize: n, capacity, placement, priority } = problem;
   const m = valid.length;
   const groups = m / n;
   const kept = new Int32Array(m * k);
@@ -165,8 +162,8 @@ export function placeChoices(problem: PlacementProblem): Placed {
           if (!valid[tok]) continue;
           for (let r = 0; r < k; r++) if (choices[tok * k + r] === ex) wanting.push(tok * k + r);
         }
-        const logit = (c: number) => logits[Math.floor(c / k) * e + ex] as number;
-        wanting.sort((a, b) => (logit(a) === logit(b) ? a - b : logit(b) > logit(a) ? 1 : -1));
+        const score = (c: number) => gates[Math.floor(c / k) * e + ex] as number;
+        wanting.sort((a, b) => (score(a) === score(b) ? a - b : score(b) > score(a) ? 1 : -1));
         const winners = wanting.slice(0, capacity).sort((a, b) => a - b);
         dropped += wanting.length - winners.length;
         for (const c of winners) {

@@ -48,26 +48,80 @@ describe('TokenChoiceRouter options', () => {
   });
 
   describe("priority 'probs' (DeepSpeed drop_policy='probs')", () => {
-    it("should keep, per expert, the assignments with the highest logits, in position order (golden)", () => {
+    it('should keep, per expert, the assignments with the highest probabilities, in position order (golden)', () => {
       const router = golden({ priority: 'probs' });
       tf.tidy(() => {
         const plan = router.route(tf.tensor3d(X));
-        // e0 is wanted by t0 (logit 1), t1 (0), t2 (1), t3 (2): keeps t3, then t0 (tie with t2 to the lower position).
-        // e1 is wanted by t0 (0), t1 (1), t2 (1), t3 (0): keeps t1 and t2.
+        // e0 is wanted by t0 (p 0.576), t1 (0.212), t2 (0.422), t3 (0.787): keeps t3 and t0.
+        // e1 is wanted by t0 (0.212), t1 (0.576), t2 (0.422), t3 (0.106): keeps t1 and t2.
         assert.deepEqual(kept(plan), [[[1, 0], [1, 0], [0, 1], [1, 0]]]);
         assert.deepEqual(tokens(plan), [0, 3, 1, 2]);
         assert.deepEqual(experts(plan), [0, 0, 1, 1]);
       });
       router.dispose();
     });
+  });
 
-    it("should refuse given scores without logits ('probs' ranks by logit)", () => {
-      const router = golden({ priority: 'probs', zLossCoefficient: 0 });
-      const scores = tf.tensor3d([[[0.5, 0.3, 0.2]]]);
-      assert.throws(() => router.routeScores(scores, { given: 'scores' }), (err: unknown) => err instanceof ConfigError && /given \("scores"\) must be "logits" with priority "probs"/.test(err.message));
-      tf.dispose(scores);
-      router.dispose();
-    });
+  describe("DeepSpeed's topkgating test vectors", () => {
+    // deepspeedai/DeepSpeed tests/unit/moe/test_moe.py (commit 0c691a52a6e00461dfd59eff07a840aaecb30d89),
+    // TestTopkGate.test: logits, k, capacity factor 1 and min_capacity 1, and the asserted
+    // (token, expert, slot) entries of the dispatch mask, for drop_policy 'probs' and 'position'.
+    // (Older DeepSpeed ranked 'probs' by the top-k logits and asserted other entries for case 2.)
+    // DeepSpeed's topkgating: softmax, top-k, capacity ceil(S / E * f * k) over the whole input,
+    // token-major placement, weights normalized over the kept choices.
+    const cases = [
+      {
+        logits: [[0.11, 0.2, 0.1, 0.3], [0.3, 0.4, 0.11, 0.1], [0.11, 0.1, 0.6, 0.5], [0.1, 0.11, 0.7, 0.8]],
+        k: 2,
+        probs: [[0, 1, 0], [1, 0, 0], [1, 1, 1], [2, 2, 0], [2, 3, 0], [3, 2, 1], [3, 3, 1]],
+        position: [[0, 1, 0], [0, 3, 0], [1, 0, 0], [1, 1, 1], [2, 2, 0], [2, 3, 1], [3, 2, 1]],
+      },
+      {
+        logits: [
+          [0.5858, 0.4801, 0.6269, 0.5397, 0.9722, 0.7034],
+          [0.5445, 0.6332, 0.4519, 0.6308, 0.0519, 0.645],
+          [0.4874, 0.811, 0.7467, 0.8474, 0.0277, 0.3068],
+          [0.857, 0.6714, 0.531, 0.3274, 0.4836, 0.9892],
+        ],
+        k: 3,
+        probs: [[0, 2, 0], [0, 4, 0], [1, 1, 0], [1, 3, 0], [1, 5, 0], [2, 1, 1], [2, 2, 1], [2, 3, 1], [3, 0, 0], [3, 5, 1]],
+        position: [[0, 2, 0], [0, 4, 0], [0, 5, 0], [1, 1, 0], [1, 3, 0], [1, 5, 1], [2, 1, 1], [2, 2, 1], [2, 3, 1], [3, 0, 0]],
+      },
+    ];
+    for (const [i, c] of cases.entries()) {
+      for (const priority of ['probs', 'position'] as const) {
+        it(`should dispatch case ${i + 1} (top-${c.k}, drop_policy '${priority}') as DeepSpeed asserts`, () => {
+          const e = c.logits[0]!.length;
+          const router = new TokenChoiceRouter({
+            dModel: 1,
+            numExperts: e,
+            topK: c.k,
+            placement: 'token-major',
+            priority,
+            renormalize: 'after-drops',
+            capacity: { preset: 'deepspeed', minimum: 1, group: 'batch' },
+          });
+          tf.tidy(() => {
+            const plan = router.routeScores(tf.tensor3d([c.logits]));
+            assert.equal(plan.capacity, Math.ceil((4 / e) * c.k));
+            const t = tokens(plan);
+            const x = experts(plan);
+            const slots = Array.from(plan.slotIndex.dataSync());
+            const entries = t.map((tok, n) => [tok, x[n]!, slots[n]!]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+            assert.deepEqual(entries, c[priority]);
+            // Weights: each token's kept probabilities, normalized over what it kept.
+            const weights = plan.combineWeights.dataSync();
+            const probs = c.logits.map((row) => row.map((v) => Math.exp(v) / row.reduce((a, u) => a + Math.exp(u), 0)));
+            t.forEach((tok, n) => {
+              const keptExperts = t.map((u, j) => (u === tok ? x[j]! : -1)).filter((ex) => ex >= 0);
+              const expected = probs[tok]![x[n]!]! / keptExperts.reduce((a, ex) => a + probs[tok]![ex]!, 0);
+              assert.ok(Math.abs(weights[n]! - expected) < 1e-5, `weight of (${tok}, ${x[n]}): ${weights[n]} vs ${expected}`);
+            });
+          });
+          router.dispose();
+        });
+      }
+    }
   });
 
   describe("renormalize 'after-drops' (DeepSpeed topkgating)", () => {
