@@ -5,11 +5,11 @@
 // exactly zero. Not causal: a token's routing depends on the other tokens of its group.
 // Axis legend: B batch, T tokens, D width, M = B*T, E experts, G groups, n tokens per group,
 // C capacity, N assignments (= E * G * min(C, real tokens of the group)).
-import { ConfigError, ShapeError, gatherRows, requireInt, requireNumber, requireOneOf, tf, type Scalar, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import { ConfigError, gatherRows, requireInt, requireNumber, requireOneOf, tf, type Scalar, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
-import { emptySlots, flattenSlots, gatherWeights, routerDistribution } from './expertAssignments.js';
+import { emptySlots, flattenSlots, gatherWeights, givenScores, routerDistribution, type GivenScores } from './expertAssignments.js';
 import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
 import type { ExpertChoicePlan, RouteOptions } from './plan.js';
 import type { Router } from './Router.js';
@@ -95,19 +95,11 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
    * z-loss needs logits) with this router's rule and capacity, as route() would had its gating
    * network produced them; the combine weights are differentiable in the given tensor.
    */
-  routeScores(scores: Tensor3D, options: RouteOptions & { readonly given?: 'logits' | 'scores' } = {}): ExpertChoicePlan {
+  routeScores(scores: Tensor3D, options: RouteOptions & { readonly given?: GivenScores } = {}): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
-    const e = this.config.numExperts;
-    if (!(scores instanceof tf.Tensor) || scores.rank !== 3 || scores.shape[2] !== e || scores.dtype !== 'float32') {
-      throw new ShapeError('scores', scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores, `float32[B, T, ${e}] (numExperts is ${e})`);
-    }
-    const [b, t] = scores.shape;
-    tf.tidy(() => checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, options.mask));
-    const given = requireOneOf('given', options.given ?? 'logits', ['logits', 'scores'] as const);
-    if (given === 'scores' && this.config.zLossCoefficient > 0) throw new ConfigError('given', given, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
     return tf.tidy(() => {
-      // Shape: [B, T, E] -> [M, E]
-      const flat = tf.reshape(scores, [b * t, e]) as Tensor2D;
+      const { flat, given } = givenScores(scores, this.config.numExperts, options.mask, options.given, this.config.zLossCoefficient);
+      const [b, t] = scores.shape;
       return (given === 'logits' ? this.planFrom(flat, tf.softmax(flat) as Tensor2D, b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
     }) as ExpertChoicePlan;
   }

@@ -15,7 +15,6 @@
 // the given scores of routeScores, get gradients through them.
 import {
   ConfigError,
-  ShapeError,
   gatherRows,
   requireInt,
   requireNumber,
@@ -31,7 +30,7 @@ import {
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
-import { flattenSlots, gatherWeights, routerDistribution } from './expertAssignments.js';
+import { flattenSlots, gatherWeights, givenScores, routerDistribution, type GivenScores } from './expertAssignments.js';
 import { importanceLoss, loadBalancingCoefficients, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
 import type { RouteOptions, TokenChoicePlan } from './plan.js';
 import type { Router } from './Router.js';
@@ -98,9 +97,6 @@ export interface ResolvedTokenChoiceRouterConfig extends Required<Omit<TokenChoi
   readonly capacity: CapacityPolicyConfig;
   readonly renormalize: Normalization;
 }
-
-/** What `routeScores` is given: router logits, or scores already passed through the score function. */
-export type GivenScores = 'logits' | 'scores';
 
 export interface RouteScoresOptions extends RouteOptions {
   /** 'logits' (default): float32[B, T, E] before the score function; 'scores': after it (probabilities for softmax). */
@@ -210,17 +206,9 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
    */
   routeScores(scores: Tensor3D, options: RouteScoresOptions = {}): TokenChoicePlan {
     requireLive(this.disposed, this.className);
-    const e = this.config.numExperts;
-    if (!(scores instanceof tf.Tensor) || scores.rank !== 3 || scores.shape[2] !== e || scores.dtype !== 'float32') {
-      throw new ShapeError('scores', scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores, `float32[B, T, ${e}] (numExperts is ${e})`);
-    }
-    const [b, t] = scores.shape;
-    tf.tidy(() => checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, options.mask));
-    const given = requireOneOf('given', options.given ?? 'logits', ['logits', 'scores'] as const);
-    if (given === 'scores' && this.config.zLossCoefficient > 0) throw new ConfigError('given', given, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
     return tf.tidy(() => {
-      // Shape: [B, T, E] -> [M, E]
-      const flat = tf.reshape(scores, [b * t, e]) as Tensor2D;
+      const { flat, given } = givenScores(scores, this.config.numExperts, options.mask, options.given, this.config.zLossCoefficient);
+      const [b, t] = scores.shape;
       return (given === 'logits' ? this.planFrom(flat, this.scoresOf(flat), b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
     }) as TokenChoicePlan;
   }

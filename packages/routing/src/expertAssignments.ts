@@ -2,8 +2,8 @@
 // probabilities, and the flat (expert, group, slot)-ordered assignment lists built from the host
 // selection. Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, G groups,
 // n tokens per group, C capacity, N assignments.
-import { linear, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
-import { int32 } from './common.js';
+import { ConfigError, ShapeError, linear, requireOneOf, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import { checkRouteInput, int32 } from './common.js';
 
 /** One kept assignment: token m and the index of its weight in the weight table. */
 export interface Slot {
@@ -71,4 +71,25 @@ export function routerDistribution(x: Tensor3D, weight: Variable, jitter: number
 export function gatherWeights(table: Tensor1D, sources: Int32Array, gather: (t: Tensor1D, i: Tensor1D) => Tensor1D): Tensor1D {
   if (sources.length === 0) return tf.zeros([0]);
   return gather(table, int32(sources) as Tensor1D);
+}
+
+/** What an expert router's routeScores is given: router logits, or scores after the score function. */
+export type GivenScores = 'logits' | 'scores';
+
+/**
+ * Validates routeScores' input: scores float32[B, T, E], an optional mask [B, T], and `given`
+ * (the z-loss needs logits). Returns the scores flattened to float32[M, E] (call inside a tidy)
+ * and what they are.
+ */
+export function givenScores(scores: unknown, numExperts: number, mask: unknown, given: unknown, zLossCoefficient: number): { flat: Tensor2D; given: GivenScores } {
+  const e = numExperts;
+  if (!(scores instanceof tf.Tensor) || scores.rank !== 3 || scores.shape[2] !== e || scores.dtype !== 'float32') {
+    throw new ShapeError('scores', scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores, `float32[B, T, ${e}] (numExperts is ${e})`);
+  }
+  const [b, t] = scores.shape as [number, number, number];
+  checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, mask);
+  const kind = requireOneOf('given', given ?? 'logits', ['logits', 'scores'] as const);
+  if (kind === 'scores' && zLossCoefficient > 0) throw new ConfigError('given', kind, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
+  // Shape: [B, T, E] -> [M, E]
+  return { flat: tf.reshape(scores, [b * t, e]), given: kind };
 }

@@ -13,5 +13,5 @@ export { ROUTING_IDS } from './ids.js';
 export { routingModule, routerModule } from './routingModule.js';
 // The plugin kit: what the built-in routers are made of, for routers of other packages.
 export { checkKeys, checkRouteInput, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
-export { emptySlots, flattenSlots, type AssignmentArrays, type Slot } from './expertAssignments.js';
+export { emptySlots, flattenSlots, type AssignmentArrays, type GivenScores, type Slot } from './expertAssignments.js';
 export { meanEntropy, meanWeights } from './losses.js';
