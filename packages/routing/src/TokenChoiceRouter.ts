@@ -16,6 +16,7 @@
 import {
   ConfigError,
   gatherRows,
+  linear,
   requireInt,
   requireNumber,
   requireOneOf,
@@ -29,9 +30,9 @@ import {
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
-import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
+import { checkKeys, checkRouteInput, int32, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
 import { flattenSlots, gatherWeights, givenScores, routerDistribution, type GivenScores } from './expertAssignments.js';
-import { importanceLoss, loadBalancingCoefficients, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
+import { countLoadLoss, importanceLoss, loadBalancingCoefficients, noisyLoadLoss, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
 import type { RouteOptions, TokenChoicePlan } from './plan.js';
 import type { Router } from './Router.js';
 import {
@@ -87,6 +88,14 @@ export interface TokenChoiceRouterConfig {
   readonly zLossCoefficient?: number;
   /** w of the importance loss w * CV(importance)^2 (Shazeer et al. 2017, eq. 6; default 0: off). */
   readonly importanceCoefficient?: number;
+  /**
+   * Noisy top-k gating (Shazeer et al. 2017, eq. 4): in training the logits get
+   * StandardNormal() * (softplus(x W_noise) + 1e-2) added, W_noise float32[D, E] learned from zero
+   * (default false).
+   */
+  readonly noisyGating?: boolean;
+  /** w of the load loss w * CV(load)^2 (Shazeer et al. 2017, eq. 8-10; needs noisyGating; default 0: off). */
+  readonly loadCoefficient?: number;
   /** Router weights start from a truncated normal with std sqrt(initScale / D) (default 0.1, Switch). */
   readonly initScale?: number;
   /** Seed of the initial weights and of the jitter (default 0). */
@@ -120,6 +129,8 @@ const KEYS = [
   'loadBalancingCoefficient',
   'zLossCoefficient',
   'importanceCoefficient',
+  'noisyGating',
+  'loadCoefficient',
   'initScale',
   'seed',
 ];
@@ -140,6 +151,8 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
   readonly capacity: CapacityPolicy;
   readonly weight: Variable;
   private readonly expertGroups: ExpertGroupRule | undefined;
+  /** float32[D, E] W_noise of noisy top-k gating (absent without it). */
+  readonly noiseWeight: Variable | undefined;
   private trainingCalls = 0;
 
   constructor(config: TokenChoiceRouterConfig) {
@@ -178,11 +191,18 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
       loadBalancingCoefficient: requireNumber('loadBalancingCoefficient', config.loadBalancingCoefficient ?? 1e-2, { min: 0 }),
       zLossCoefficient,
       importanceCoefficient: requireNumber('importanceCoefficient', config.importanceCoefficient ?? 0, { min: 0 }),
+      noisyGating: requireBoolean('noisyGating', config.noisyGating ?? false),
+      loadCoefficient: requireNumber('loadCoefficient', config.loadCoefficient ?? 0, { min: 0 }),
       initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     this.combineWeightRange = [0, routedScale];
+    if (this.config.loadCoefficient > 0 && !this.config.noisyGating) {
+      throw new ConfigError('loadCoefficient', this.config.loadCoefficient, '0 without noisyGating (the load loss is defined through the gating noise, Shazeer et al. 2017 eq. 8-10)');
+    }
+    if (this.config.noisyGating && this.expertGroups !== undefined) throw new ConfigError('noisyGating', true, 'false with expertGroups > 1 (the load loss ranks a token against all experts)');
     this.weight = seededVariable([dModel, numExperts], Math.sqrt(this.config.initScale / dModel), this.config.seed);
+    this.noiseWeight = this.config.noisyGating ? seededVariable([dModel, numExperts], 0, this.config.seed) : undefined;
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
@@ -190,11 +210,17 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     checkRouteInput(x, this.config.dModel, options.mask);
     const training = options.training ?? false;
     const jitter = this.config.jitter;
-    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
-    const [b, t] = x.shape;
+    const call = training && (jitter > 0 || this.noiseWeight !== undefined) ? ++this.trainingCalls : 0;
+    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * call : undefined;
+    const [b, t, d] = x.shape;
     return tf.tidy(() => {
-      const { logits } = routerDistribution(x, this.weight, jitter, jitterSeed);
-      return this.planFrom(logits, this.scoresOf(logits), b, t, options) as never;
+      const { logits: clean } = routerDistribution(x, this.weight, jitter, jitterSeed);
+      if (this.noiseWeight === undefined) return this.planFrom(clean, this.scoresOf(clean), b, t, options) as never;
+      // Shazeer et al. 2017 eq. 4: H = x W_g + StandardNormal() * softplus(x W_noise), in training;
+      // the standard deviation gets tensor2tensor's noise_epsilon 1e-2. Shape: [B, T, D] -> [M, D] -> [M, E]
+      const std = tf.add(tf.softplus(linear(tf.reshape(x, [b * t, d]) as Tensor2D, this.noiseWeight as Tensor2D)), 1e-2) as Tensor2D;
+      const noisy = training ? (tf.add(clean, tf.mul(tf.randomNormal(clean.shape, 0, 1, 'float32', this.config.seed * 7919 + 104729 * call + 1), std)) as Tensor2D) : clean;
+      return this.planFrom(noisy, this.scoresOf(noisy), b, t, options, { clean, std }) as never;
     }) as TokenChoicePlan;
   }
 
@@ -211,6 +237,20 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
       const [b, t] = scores.shape;
       return (given === 'logits' ? this.planFrom(flat, this.scoresOf(flat), b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
     }) as TokenChoicePlan;
+  }
+
+  override trainableVariables(): readonly Variable[] {
+    return this.noiseWeight === undefined ? [this.weight] : [this.weight, this.noiseWeight];
+  }
+
+  /** `weight` float32[D, E] (logits x W), and `noiseWeight` float32[D, E] with noisy gating. */
+  override namedVariables(): Readonly<Record<string, Variable>> {
+    return this.noiseWeight === undefined ? { weight: this.weight } : { weight: this.weight, noiseWeight: this.noiseWeight };
+  }
+
+  override dispose(): void {
+    if (!this.disposed) this.noiseWeight?.dispose();
+    super.dispose();
   }
 
   /**
@@ -237,8 +277,11 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     return this.config.scoreFunction === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
   }
 
-  /** The plan from logits (absent when scores were given) and scores float32[M, E]; call inside a tidy. */
-  private planFrom(logits: Tensor2D | undefined, scores: Tensor2D, b: number, t: number, options: RouteOptions): TokenChoicePlan {
+  /**
+   * The plan from logits (absent when scores were given) and scores float32[M, E]; with noisy
+   * gating, the clean logits and the noise's standard deviation too. Call inside a tidy.
+   */
+  private planFrom(logits: Tensor2D | undefined, scores: Tensor2D, b: number, t: number, options: RouteOptions, noise?: { clean: Tensor2D; std: Tensor2D }): TokenChoicePlan {
     const { numExperts: e, topK: k, priority, placement, renormalize, routedScale } = this.config;
     const policy = this.capacity.config;
     const training = options.training ?? false;
@@ -292,7 +335,11 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
       auxLosses['loadBalancing'] = loadBalancingLoss(distribution, coefficients);
     }
     if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
-    if (this.config.importanceCoefficient > 0) auxLosses['importance'] = importanceLoss(distribution, choices, valid, k, this.config.importanceCoefficient);
+    if (this.config.importanceCoefficient > 0) auxLosses['importance'] = importanceLoss(scores, choices, valid, k, this.config.importanceCoefficient, renormalize !== 'none');
+    if (this.config.loadCoefficient > 0) {
+      if (noise === undefined) throw new ConfigError('loadCoefficient', this.config.loadCoefficient, '0 when routing given scores (the load loss needs the router\'s own noisy gating)');
+      auxLosses['load'] = training ? noisyLoadLoss(logits!, noise.clean, noise.std, valid, k, this.config.loadCoefficient) : countLoadLoss(choices, valid, e, k, this.config.loadCoefficient);
+    }
 
     const entropyOf = this.config.scoreFunction === 'softmax' ? p : (distribution.dataSync() as Float32Array);
     return {

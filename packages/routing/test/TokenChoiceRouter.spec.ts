@@ -149,6 +149,8 @@ describe(TokenChoiceRouter.name, () => {
           loadBalancingCoefficient: 1e-2,
           zLossCoefficient: 1e-3,
           importanceCoefficient: 0,
+          noisyGating: false,
+          loadCoefficient: 0,
           initScale: 0.1,
           seed: 0,
         },
@@ -182,6 +184,9 @@ describe(TokenChoiceRouter.name, () => {
         [{ dModel: 4, numExperts: 8, topK: 5, expertGroups: 4, topKGroups: 2 }, /^topK \(5\) must be <= topKGroups \* numExperts \/ expertGroups \(2 \* 2 = 4/],
         [{ dModel: 4, numExperts: 4, expertGroups: 4, groupScore: 'top2-sum' }, /^groupScore \("top2-sum"\) must be "max" when a group holds one expert/],
         [{ dModel: 4, routedScale: 0 }, /^routedScale \(0\) must be a finite number > 0$/],
+        [{ dModel: 4, loadCoefficient: 0.1 }, /^loadCoefficient \(0\.1\) must be 0 without noisyGating/],
+        [{ dModel: 4, numExperts: 4, noisyGating: true, expertGroups: 2 }, /^noisyGating \(true\) must be false with expertGroups > 1/],
+        [{ dModel: 4, noisyGating: 'yes' }, /^noisyGating \("yes"\) must be a boolean$/],
         [{ dModel: 4, topk: 2 }, /^config\.topk \(2\) must be a known option/],
       ];
       for (const [config, message] of cases) {

@@ -43,6 +43,11 @@ describe('built-in routers', () => {
     { supportsDropless: true, rankMajor: false, closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 } },
   );
 
+  routerLaws('TokenChoiceRouter (noisy top-k gating with the importance and load losses)', tokenChoice({ noisyGating: true, loadCoefficient: 0.1, importanceCoefficient: 0.1, renormalize: true }), {
+    supportsDropless: true,
+    closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 },
+  });
+
   routerLaws('TokenChoiceRouter (sigmoid scores, normalized before drops)', tokenChoice({ scoreFunction: 'sigmoid', renormalize: 'before-drops' }), {
     supportsDropless: true,
     closedForms: { loadBalancing: 1e-2 },
