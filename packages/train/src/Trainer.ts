@@ -327,6 +327,9 @@ export class Trainer {
       let stopReason: StopReason = 'completed';
       let message: string | undefined;
       while (step < c.steps) {
+        // Let the event loop run between steps: a step on the training thread alone never
+        // awaits, and signal handlers (which abort the signal) only run from the event loop.
+        if (options.signal !== undefined) await new Promise<void>((r) => setImmediate(r));
         if (options.signal?.aborted) {
           stopReason = 'interrupted';
           message = `interrupted at step ${step}; the run continues from ${options.outDir} when started again`;

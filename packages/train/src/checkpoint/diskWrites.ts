@@ -11,8 +11,11 @@ export interface WriteFaults {
   /** Sleep this long before each write whose path contains `delayMatch` (default ".tmp-"). */
   readonly delayMs?: number;
   readonly delayMatch?: string;
-  /** Fail writes whose path contains `match` with this error code (e.g. "ENOSPC"). */
-  readonly fail?: { readonly match: string; readonly code: string };
+  /**
+   * Fail writes whose path contains `match` with this error code (e.g. "ENOSPC"), once
+   * `afterWrites` such writes (default 0) have succeeded.
+   */
+  readonly fail?: { readonly match: string; readonly code: string; readonly afterWrites?: number };
 }
 
 function fromEnvironment(): WriteFaults | undefined {
@@ -22,10 +25,12 @@ function fromEnvironment(): WriteFaults | undefined {
 }
 
 let faults: WriteFaults | undefined = fromEnvironment();
+let matched = 0;
 
 /** Sets (or with no argument clears) the injected faults. Test-only. */
 export function setWriteFaults(next?: WriteFaults): void {
   faults = next;
+  matched = 0;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -35,7 +40,7 @@ export function writeAllSync(fd: number, bytes: Uint8Array, path: string): void 
   if (faults !== undefined) {
     if (faults.delayMs !== undefined && path.includes(faults.delayMatch ?? '.tmp-')) Atomics.wait(sleeper, 0, 0, faults.delayMs);
     const fail = faults.fail;
-    if (fail !== undefined && path.includes(fail.match)) {
+    if (fail !== undefined && path.includes(fail.match) && matched++ >= (fail.afterWrites ?? 0)) {
       throw Object.assign(new Error(`${fail.code}: injected write failure, write '${path}'`), { code: fail.code, syscall: 'write', path });
     }
   }
