@@ -53,7 +53,8 @@ const checkpointSteps = (out: string) =>
         .map((e) => Number(e.slice(5)))
     : [];
 
-describe('moderoute in a child process', () => {
+describe('moderoute in a child process', function () {
+  this.timeout(600_000); // three process starts; the machine may be busy
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'moderoute-signals-'));
