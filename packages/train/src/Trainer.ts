@@ -256,7 +256,7 @@ export class Trainer {
     try {
       // This process holds the lock: what interrupted writers left behind is dead.
       store.removeLeftovers();
-      removeDeadTemporaries(options.outDir, 'metrics.jsonl.tmp-');
+      removeDeadTemporaries(options.outDir);
       // Resume by the rules in the file header, else a clear error and nothing overwritten.
       if (options.resume === false) this.startOver(store, model.getConfig(), options.outDir);
       const latest = options.resume === false ? undefined : store.latest();
@@ -406,11 +406,13 @@ function describeData(data: ResolvedTrainConfig['data']): string {
   return data.kind === 'path' ? `data ${data.path}` : 'the embedded corpus';
 }
 
-/** Removes `<dir>/<prefix><pid>-*` temp files of processes that no longer run (or of this one). */
-function removeDeadTemporaries(dir: string, prefix: string): void {
+/**
+ * Removes the temp files of atomic writes (`<name>.tmp-<pid>-<hex>`: metrics.jsonl, run.json,
+ * the lock) in `dir` whose writer no longer runs (or is this process, which is not writing now).
+ */
+function removeDeadTemporaries(dir: string): void {
   for (const entry of readdirSync(dir)) {
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)-/.exec(entry.slice(prefix.length))?.[1]);
+    const pid = Number(/\.tmp-(\d+)-[0-9a-f]+$/.exec(entry)?.[1]);
     if (!Number.isInteger(pid)) continue;
     let alive = pid !== process.pid;
     if (alive) {
@@ -420,6 +422,6 @@ function removeDeadTemporaries(dir: string, prefix: string): void {
         alive = (error as { code?: string }).code !== 'ESRCH';
       }
     }
-    if (!alive) rmSync(join(dir, entry), { force: true });
+    if (!alive) rmSync(join(dir, entry), { recursive: true, force: true });
   }
 }

@@ -253,7 +253,7 @@ describe('Trainer and its run directory', () => {
   it("should remove what killed writers left, once it holds the lock", async () => {
     const out = join(tmp(), 'leftovers');
     await new Trainer({ ...TINY, steps: 2 }).run({ outDir: out, corpusCache: corpora });
-    const stale = [join(out, 'checkpoints', `ckpt-00000004.tmp-${DEAD_PID}-abcd`), join(out, `metrics.jsonl.tmp-${DEAD_PID}-abcd`)];
+    const stale = [join(out, 'checkpoints', `ckpt-00000004.tmp-${DEAD_PID}-abcd`), join(out, `metrics.jsonl.tmp-${DEAD_PID}-abcd`), join(out, `${LOCK_FILE}.tmp-${DEAD_PID}-abcd`)];
     mkdirSync(stale[0]!);
     writeFileSync(join(stale[0]!, 'model.safetensors'), 'partial');
     writeFileSync(stale[1]!, '{"kind":"step"');
