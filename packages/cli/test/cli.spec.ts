@@ -83,6 +83,24 @@ describe('moderoute', () => {
       assert.equal(noPredictor.code, EXIT.usage);
       assert.match(noPredictor.err, /predictor/);
     });
+
+    it('should report the windows it evaluated when asked for more than the split holds', async () => {
+      const out = join(dir, 'run'); // trained above
+      // A small text, so that its validation split holds few windows.
+      const data = join(dir, 'small.txt');
+      writeFileSync(data, Array.from({ length: 40 }, (_, i) => `Line ${i}: we the people, in order to form a more perfect union.\n`).join(''));
+      for (const routing of ['top-k', 'causal']) {
+        const ev = await run('eval', '--checkpoint', out, '--data', data, '--windows', '1000000', '--routing', routing, '--json', '--backend', 'wasm');
+        assert.equal(ev.code, EXIT.ok, ev.err);
+        const r = JSON.parse(ev.out) as { windows: number; windowsRequested: number };
+        assert.ok(r.windows > 0 && r.windows < 1000000, String(r.windows));
+        assert.equal(r.windowsRequested, 1000000);
+        const text = await run('eval', '--checkpoint', out, '--data', data, '--windows', '1000000', '--routing', routing, '--backend', 'wasm');
+        assert.match(text.out, new RegExp(`${r.windows} validation windows of 16 \\(all the split has; 1000000 asked for\\)`));
+      }
+      const few = JSON.parse((await run('eval', '--checkpoint', out, '--data', data, '--windows', '3', '--json', '--backend', 'wasm')).out) as { windows: number; windowsRequested?: number };
+      assert.deepEqual([few.windows, few.windowsRequested], [3, undefined]);
+    });
   });
 
   describe('reproduce', () => {

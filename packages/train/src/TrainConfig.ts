@@ -31,6 +31,11 @@ export interface TrainConfig {
   readonly evalWindows?: number;
   /** Checkpoint every N steps, and at the end (0: only at the end; default 0). */
   readonly checkpointEvery?: number;
+  /**
+   * Also checkpoint when this many minutes have passed since the last checkpoint (or the start),
+   * bounding the work a crash loses (0: off; default 5).
+   */
+  readonly checkpointMinutes?: number;
   /** Checkpoints kept (default 2). */
   readonly keepCheckpoints?: number;
   /** Seed of the data order (the model has its own, in model.seed). Default 0. */
@@ -39,7 +44,10 @@ export interface TrainConfig {
 
 export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'model'>> & { readonly model: LanguageModelConfig };
 
-const KEYS = ['model', 'data', 'batchSize', 'seqLen', 'steps', 'learningRate', 'warmupSteps', 'minLrRatio', 'beta1', 'beta2', 'weightDecay', 'clipNorm', 'evalEvery', 'evalWindows', 'checkpointEvery', 'keepCheckpoints', 'seed'];
+/** Default of checkpointMinutes: a crash loses at most this many minutes of training (plus one step). */
+export const DEFAULT_CHECKPOINT_MINUTES = 5;
+
+const KEYS = ['model', 'data', 'batchSize', 'seqLen', 'steps', 'learningRate', 'warmupSteps', 'minLrRatio', 'beta1', 'beta2', 'weightDecay', 'clipNorm', 'evalEvery', 'evalWindows', 'checkpointEvery', 'checkpointMinutes', 'keepCheckpoints', 'seed'];
 
 export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
   if (config === null || typeof config !== 'object') throw new ConfigError('train config', config, 'an object');
@@ -69,6 +77,7 @@ export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
     evalEvery: requireInt('evalEvery', config.evalEvery ?? 0, { min: 0 }),
     evalWindows: requireInt('evalWindows', config.evalWindows ?? 32, { min: 1 }),
     checkpointEvery: requireInt('checkpointEvery', config.checkpointEvery ?? 0, { min: 0 }),
+    checkpointMinutes: requireNumber('checkpointMinutes', config.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES, { min: 0 }),
     keepCheckpoints: requireInt('keepCheckpoints', config.keepCheckpoints ?? 2, { min: 1 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });

@@ -10,6 +10,8 @@ export * from './optim/AdamW.js';
 export * from './checkpoint/safetensors.js';
 export * from './checkpoint/hostTensors.js';
 export * from './checkpoint/CheckpointStore.js';
+export * from './checkpoint/RunLock.js';
+export * from './checkpoint/diskWrites.js';
 export * from './metrics/jsonl.js';
 export * from './report/plots.js';
 export * from './report/ProgressReporter.js';

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor, type Variable } from '@moderoute/core';
 import { expectNoLeaksAsync, forEachBackend } from '@moderoute/testing';
@@ -10,7 +12,10 @@ import {
   CheckpointStore,
   assignWeights,
   checkpointName,
+  decodeSafetensors,
+  encodeSafetensors,
   fromHostTensors,
+  setWriteFaults,
   loadCheckpoint,
   shapesOf,
   type CheckpointContents,
@@ -168,6 +173,57 @@ describe('CheckpointStore', () => {
         });
       });
 
+      describe('when a disk write fails', () => {
+        afterEach(() => setWriteFaults());
+
+        it('should say the disk is full, how much the checkpoint needs, and keep the last good one', async () => {
+          const store = new CheckpointStore(fresh());
+          const good = await save(store, 1);
+          const before = snapshot(store.root);
+          setWriteFaults({ fail: { match: 'optimizer.safetensors', code: 'ENOSPC' } });
+          await assert.rejects(
+            save(store, 2),
+            isError('unwritable', new RegExp(`ckpt-00000002\\.tmp-[^ ]*/optimizer\\.safetensors cannot be written: no space left on the device \\(ENOSPC\\); the checkpoint needs \\d+ bytes(, [\\d.]+ \\w+ free)?; the last good checkpoint ${good.replace(/[.]/g, '\\.')} is kept; free some space`)),
+          );
+          assert.deepEqual(snapshot(store.root), before);
+          setWriteFaults();
+          assert.equal(store.load().step, 1);
+        });
+
+        it('should say so when the first checkpoint cannot be written, or the directory is not writable', async () => {
+          const store = new CheckpointStore(fresh());
+          setWriteFaults({ fail: { match: 'model.safetensors', code: 'ENOSPC' } });
+          await assert.rejects(save(store, 1), isError('unwritable', /\(ENOSPC\); the checkpoint needs \d+ bytes.*; no earlier checkpoint exists/));
+          setWriteFaults({ fail: { match: 'MANIFEST', code: 'EACCES' } });
+          await assert.rejects(save(store, 1), isError('unwritable', /MANIFEST\.json cannot be written: permission denied \(EACCES\).*make .* writable, or use another run directory/));
+          assert.deepEqual(readdirSync(store.root), []);
+        });
+      });
+
+      describe('.removeLeftovers', () => {
+        it("should remove dead writers' temporaries, restore a checkpoint moved aside, and spare a live writer's", async () => {
+          const store = new CheckpointStore(fresh());
+          await save(store, 1);
+          await save(store, 2);
+          const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+          try {
+            const dead = 2 ** 22 + 17; // above Linux's default pid_max (4194304 is the largest possible)
+            for (const name of [`ckpt-00000003.tmp-${dead}-abcd`, `ckpt-00000004.tmp-${live.pid}-abcd`, `ckpt-00000005.tmp-${process.pid}-ab12`]) {
+              mkdirSync(join(store.root, name));
+              writeFileSync(join(store.root, name, 'model.safetensors'), 'partial');
+            }
+            writeFileSync(join(store.root, `latest.tmp-${dead}-0f0f`), 'ckpt-00000003\n');
+            // Killed between "move the old step 2 aside" and "rename the new one in".
+            renameSync(join(store.root, 'ckpt-00000002'), join(store.root, 'ckpt-00000002.replaced-beef'));
+            assert.deepEqual(store.removeLeftovers().sort(), [`ckpt-00000002.replaced-beef`, `ckpt-00000003.tmp-${dead}-abcd`, `ckpt-00000005.tmp-${process.pid}-ab12`, `latest.tmp-${dead}-0f0f`]);
+            assert.deepEqual(readdirSync(store.root).sort(), ['ckpt-00000001', 'ckpt-00000002', `ckpt-00000004.tmp-${live.pid}-abcd`, 'latest']);
+            assert.equal(store.load().step, 2);
+          } finally {
+            live.kill('SIGKILL');
+          }
+        });
+      });
+
       describe('when a checkpoint is damaged', () => {
         const damaged = async (damage: (dir: string) => void) => {
           const store = new CheckpointStore(fresh());
@@ -183,6 +239,37 @@ describe('CheckpointStore', () => {
           });
           assert.throws(() => store.load(), isError('truncated', new RegExp(`${join(dir, 'model.safetensors').replace(/[.]/g, '\\.')} is truncated: 40 bytes, the manifest says \\d+`)));
           assert.deepEqual(snapshot(store.root), before);
+        });
+
+        it('should refuse NaN or infinite weights behind a matching manifest, naming the tensor', async () => {
+          for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+            const { store } = await damaged((d) => {
+              const p = join(d, CHECKPOINT_FILES.model);
+              const file = decodeSafetensors(new Uint8Array(readFileSync(p)));
+              const ln = file.tensors.get('ln.gamma')!;
+              const data = Float32Array.from(ln.data as Float32Array);
+              data[1] = bad;
+              file.tensors.set('ln.gamma', { ...ln, data });
+              const bytes = encodeSafetensors(file.tensors, file.metadata);
+              writeFileSync(p, bytes);
+              // Rewrite the manifest to match, as a writer of non-finite weights would have.
+              const mp = join(d, CHECKPOINT_FILES.manifest);
+              const manifest = JSON.parse(readFileSync(mp, 'utf8')) as { files: Record<string, { bytes: number; sha256: string }> };
+              manifest.files[CHECKPOINT_FILES.model] = { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+              writeFileSync(mp, JSON.stringify(manifest));
+            });
+            assert.throws(() => store.load(), isError('corrupt', new RegExp(`model\\.safetensors has non-finite values in tensor "ln\\.gamma": 1 of 3 values are NaN or infinite \\(the first, ${bad}, at index 1\\)`)));
+          }
+        });
+
+        it('should call a complete file of another size replaced, not truncated', async () => {
+          const { store } = await damaged((d) => {
+            const p = join(d, CHECKPOINT_FILES.model);
+            const file = decodeSafetensors(new Uint8Array(readFileSync(p)));
+            file.tensors.delete('ln.gamma'); // a valid, shorter safetensors file
+            writeFileSync(p, encodeSafetensors(file.tensors, file.metadata));
+          });
+          assert.throws(() => store.load(), isError('corrupt', /model\.safetensors is not the file this checkpoint wrote: \d+ bytes, the manifest says \d+ \(it was replaced or changed/));
         });
 
         it('should name a flipped header byte', async () => {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, initBackend, tf } from '@moderoute/core';
 import {
   CorpusCache,
+  LockError,
   PRESET_NAMES,
+  RunLock,
   REPRODUCTION_PRESETS,
   ResumeError,
   isoFlopVariants,
@@ -130,6 +132,18 @@ describe('runReproduction', () => {
     it('should refuse an output directory holding another comparison\'s run of a variant', async () => {
       const out = join(tmp(), 'micro');
       await assert.rejects(runReproduction({ ...MICRO, budgetFlops: 2 * MICRO.budgetFlops }, { outDir: out, corpusCache: corpora }), ResumeError);
+    });
+
+    it('should refuse an output directory another process is using, naming it', async () => {
+      const out = join(tmp(), 'busy');
+      mkdirSync(out, { recursive: true });
+      const lock = RunLock.acquire(out);
+      try {
+        await assert.rejects(runReproduction(MICRO, { outDir: out, corpusCache: corpora }), (e: unknown) => e instanceof LockError && new RegExp(`busy is in use by pid ${process.pid} `).test(e.message));
+      } finally {
+        lock.release();
+      }
+      assert.ok(!existsSync(join(out, 'runs', MICRO.variants[0]!.name)), 'no run was started');
     });
   });
 

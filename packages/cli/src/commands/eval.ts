@@ -1,8 +1,8 @@
 // `moderoute eval`: validation bits per byte of a checkpoint, with top-k or causal routing.
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
-import { CorpusCache, evaluateBitsPerByte, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
-import { evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
+import { CorpusCache, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
+import { bitsPerByte, evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
 import type { Io } from '../output.js';
 import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
 
@@ -44,23 +44,27 @@ export function evalCommand(io: Io): Command {
         const source = flags.data !== undefined ? { kind: 'path' as const, path: flags.data } : (train?.data ?? { kind: 'sotu' as const });
         const seqLen = train?.seqLen ?? model.config.contextLength;
         const corpus = new CorpusCache().load(source, { seqLen });
+        // The split may hold fewer windows than asked for: report the ones evaluated.
+        const windows = validationWindows(corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
+        const capped = windows.length < flags.windows;
+        const count = { windows: windows.length, ...(capped ? { windowsRequested: flags.windows } : {}) };
+        const countText = `${windows.length} validation windows of ${seqLen}${capped ? ` (all the split has; ${flags.windows} asked for)` : ''}`;
         if (flags.routing === 'top-k') {
-          const bitsPerByte = evaluateBitsPerByte(model, corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
-          const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: 'top-k', windows: flags.windows, seqLen, validationBitsPerByte: bitsPerByte };
+          const bpb = bitsPerByte(model, windows, { batchSize: flags.batchSize });
+          const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: 'top-k', ...count, seqLen, validationBitsPerByte: bpb };
           if (flags.json) io.out(JSON.stringify(result));
-          else io.out(`${checkpoint.dir} (step ${checkpoint.step}): ${bitsPerByte.toFixed(4)} bits/byte on validation, top-k routing, ${flags.windows} windows of ${seqLen}`);
+          else io.out(`${checkpoint.dir} (step ${checkpoint.step}): ${bpb.toFixed(4)} bits/byte, top-k routing, ${countText}`);
           return;
         }
         // Causal: every rule the routers support against top-k, loss and per-block agreement.
-        const windows = validationWindows(corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
         const evaluation = evaluateCausalRouting(model, windows, { batchSize: flags.batchSize });
         const mode = causalModeOf(model);
-        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation };
+        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, ...count, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation };
         if (flags.json) {
           io.out(JSON.stringify(result));
           return;
         }
-        io.out(`${checkpoint.dir} (step ${checkpoint.step}), ${windows.length} validation windows of ${seqLen}:`);
+        io.out(`${checkpoint.dir} (step ${checkpoint.step}), ${countText}:`);
         for (const [rule, bpb] of Object.entries(evaluation.bitsPerByte)) {
           const rel = rule === 'top-k' ? '' : ` (${(100 * (evaluation.relativeLossIncrease[rule as 'threshold'] ?? 0)).toFixed(2)}% vs top-k)`;
           io.out(`  ${rule.padEnd(9)} ${bpb.toFixed(4)} bits/byte${rel}`);

@@ -6,7 +6,7 @@ import { ConfigError } from '@moderoute/core';
 import { PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
 import { choiceOption, describeTraining, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
-import { withInterrupt } from '../signals.js';
+import { interruptExitCode, withInterrupt } from '../signals.js';
 
 interface ReproduceFlags {
   preset: (typeof PRESET_NAMES)[number];
@@ -42,25 +42,27 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       const setup = await startTraining(flags, Number.POSITIVE_INFINITY);
       if (!flags.json) io.err(`backend: ${describeTraining(setup)}; report in ${outDir}`);
       let progress: ProgressReporter | undefined;
-      const result: ReproductionResult = await withInterrupt(io, (signal) =>
-        runReproduction(spec, {
-          outDir,
-          replicas: setup.pool ?? 1,
-          signal,
-          onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
-            progress?.stop();
-            if (!flags.json) io.err(`[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`);
-            progress = new ProgressReporter({ total: totalSteps, label: variant.padEnd(16), json: flags.json });
-            progress.start(step);
-          },
-          onStep: (_variant, e) => progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
-          onRunEnd: (row, { skipped }) => {
-            progress?.stop();
-            progress = undefined;
-            if (!flags.json) io.err(`  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`);
-          },
-        }),
-      ).finally(async () => {
+      let stopSignal: AbortSignal | undefined;
+      const result: ReproductionResult = await withInterrupt(io, (signal) => {
+        stopSignal = signal;
+        return runReproduction(spec, {
+            outDir,
+            replicas: setup.pool ?? 1,
+            signal,
+            onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
+              progress?.stop();
+              if (!flags.json) io.err(`[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`);
+              progress = new ProgressReporter({ total: totalSteps, label: variant.padEnd(16), json: flags.json });
+              progress.start(step);
+            },
+            onStep: (_variant, e) => progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
+            onRunEnd: (row, { skipped }) => {
+              progress?.stop();
+              progress = undefined;
+              if (!flags.json) io.err(`  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`);
+            },
+          });
+      }).finally(async () => {
         progress?.stop();
         await setup.pool?.close();
       });
@@ -76,6 +78,6 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       } else {
         io.err(`interrupted; run the same command again to continue from ${outDir}`);
       }
-      setExit(result.stopReason === 'completed' ? EXIT.ok : EXIT.interrupted);
+      setExit(result.stopReason === 'completed' ? EXIT.ok : stopSignal ? interruptExitCode(stopSignal) : EXIT.interrupted);
     });
 }

@@ -1,13 +1,13 @@
 // `moderoute train`: one training run from a config file and/or flags, resumable, with a
 // progress bar, a JSONL log and checkpoints in --out.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '@moderoute/core';
-import { ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
+import { DEFAULT_CHECKPOINT_MINUTES, ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
 import { choiceOption, describeTraining, floatOption, intOption, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
 import { VARIANT_NAMES, variantModel, type VariantName } from '../variants.js';
-import { withInterrupt } from '../signals.js';
+import { interruptExitCode, withInterrupt } from '../signals.js';
 
 export interface TrainFlags {
   config?: string;
@@ -24,6 +24,7 @@ export interface TrainFlags {
   evalEvery?: number;
   evalWindows?: number;
   checkpointEvery?: number;
+  checkpointMinutes?: number;
   data?: string;
   seed?: number;
   out: string;
@@ -65,8 +66,18 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
     ...set('evalEvery', flags.evalEvery),
     ...set('evalWindows', flags.evalWindows),
     ...set('checkpointEvery', flags.checkpointEvery),
+    ...set('checkpointMinutes', flags.checkpointMinutes),
     ...set('seed', flags.seed),
     ...(flags.data !== undefined ? { data: { kind: 'path' as const, path: flags.data } } : {}),
+  };
+}
+
+/** A number of minutes >= 0. */
+function minutesOption(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be a number of minutes >= 0`);
+    return n;
   };
 }
 
@@ -86,11 +97,12 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     .option('--warmup <n>', 'warm-up steps (default 10% of steps, at most 200)', intOption('--warmup', 0))
     .option('--eval-every <n>', 'evaluate validation bits per byte every n steps (default: at the end)', intOption('--eval-every', 0))
     .option('--eval-windows <n>', 'validation windows per evaluation (default 32)', intOption('--eval-windows', 1))
-    .option('--checkpoint-every <n>', 'checkpoint every n steps (default: at the end)', intOption('--checkpoint-every', 0))
+    .option('--checkpoint-every <n>', 'also checkpoint every n steps (default 0: by time only, and at the end)', intOption('--checkpoint-every', 0))
+    .option('--checkpoint-minutes <x>', `also checkpoint when x minutes passed since the last checkpoint, bounding the work a crash loses (default ${DEFAULT_CHECKPOINT_MINUTES}; 0: off)`, minutesOption('--checkpoint-minutes'))
     .option('--data <path>', 'train on this text file or folder of .txt/.md files instead of the embedded corpus')
     .option('--seed <n>', 'seed of the model and the data order (default 0)', intOption('--seed', 0))
     .option('--out <dir>', 'run directory', 'runs/train')
-    .option('--no-resume', 'start afresh even if --out holds a checkpoint (fails rather than overwrite another model)')
+    .option('--no-resume', 'start over even if --out holds checkpoints of this model, removing them and the metrics log (fails rather than overwrite another model)')
     .option('--backend <name>', 'tensorflow, wasm or cpu (default: the best available; MODEROUTE_BACKEND also works)')
     .addOption(threadsOption())
     .addOption(replicasOption())
@@ -101,24 +113,26 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
       const setup = await startTraining(flags, trainer.config.batchSize);
       if (!flags.json) io.err(`backend: ${describeTraining(setup)}`);
       const progress = new ProgressReporter({ total: trainer.config.steps, label: flags.out, json: flags.json });
-      const result: TrainResult = await withInterrupt(io, (signal) =>
-        trainer.run({
-          outDir: flags.out,
-          resume: flags.resume,
-          replicas: setup.pool ?? 1,
-          signal,
-          onStart: ({ step, model }) => {
-            if (!flags.json) {
-              io.err(`model: ${model.parameterCount()} parameters, ${formatFlops(model.flops(trainer.config.seqLen).forward)} per sequence forward${step > 0 ? `; resuming at step ${step}` : ''}`);
-            }
-            progress.start(step);
-          },
-          onStep: (e) => progress.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
-          onEval: (e) => {
-            if (!flags.json && !progress.enabled) io.err(`step ${e.step}: validation ${e.validationBitsPerByte.toFixed(4)} bits/byte`);
-          },
-        }),
-      ).finally(async () => {
+      let stopSignal: AbortSignal | undefined;
+      const result: TrainResult = await withInterrupt(io, (signal) => {
+        stopSignal = signal;
+        return trainer.run({
+            outDir: flags.out,
+            resume: flags.resume,
+            replicas: setup.pool ?? 1,
+            signal,
+            onStart: ({ step, model }) => {
+              if (!flags.json) {
+                io.err(`model: ${model.parameterCount()} parameters, ${formatFlops(model.flops(trainer.config.seqLen).forward)} per sequence forward${step > 0 ? `; resuming at step ${step}` : ''}`);
+              }
+              progress.start(step);
+            },
+            onStep: (e) => progress.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
+            onEval: (e) => {
+              if (!flags.json && !progress.enabled) io.err(`step ${e.step}: validation ${e.validationBitsPerByte.toFixed(4)} bits/byte`);
+            },
+          });
+      }).finally(async () => {
         progress.stop();
         await setup.pool?.close();
       });
@@ -129,6 +143,6 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
         if (result.message) io.err(result.message);
         if (result.lastCheckpoint) io.out(`checkpoint: ${result.lastCheckpoint}`);
       }
-      setExit(result.stopReason === 'completed' ? EXIT.ok : result.stopReason === 'interrupted' ? EXIT.interrupted : EXIT.diverged);
+      setExit(result.stopReason === 'completed' ? EXIT.ok : result.stopReason === 'interrupted' ? (stopSignal ? interruptExitCode(stopSignal) : EXIT.interrupted) : EXIT.diverged);
     });
 }

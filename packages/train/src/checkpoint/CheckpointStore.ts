@@ -14,14 +14,19 @@
 // last; the directory is fsynced and renamed to `ckpt-<step>/` (one atomic rename); then
 // `latest` is replaced atomically (temp file, fsync, rename) and checkpoints beyond the newest
 // `keep` are removed. A crash at any point leaves the previous checkpoint and `latest` intact; a
-// leftover `.tmp-` directory is ignored. Load checks the manifest, each file's size, structure
-// and hash, and (optionally) the parameter names and shapes, and writes nothing.
+// leftover `.tmp-` directory is ignored, and removeLeftovers() (called by the trainer once it
+// holds the run directory's lock) deletes those of dead writers. A write that fails for a full
+// disk or missing permission is a CheckpointError ('unwritable') saying how many bytes the
+// checkpoint needs; the previous checkpoint stays. Load checks the manifest, each file's size,
+// structure and hash, that every floating-point value is finite, and (optionally) the parameter
+// names and shapes, and writes nothing.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { requireInt, tf, type Tensor, type Variable } from '@moderoute/core';
 import type { DataPosition } from '../data/batches.js';
-import { CheckpointError } from '../errors.js';
+import { CheckpointError, describeOsError, osErrorCode } from '../errors.js';
+import { writeAllSync } from './diskWrites.js';
 import { compareShapes } from '../optim/AdamW.js';
 import { fromHostTensor, toHostTensors } from './hostTensors.js';
 import { decodeSafetensors, encodeSafetensors, type HostTensor } from './safetensors.js';
@@ -91,14 +96,30 @@ export function checkpointName(step: number): string {
   return `ckpt-${String(step).padStart(8, '0')}`;
 }
 
+/** Whether a process with this pid runs on this host. */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code !== 'ESRCH';
+  }
+}
+
+/** 1258291 -> "1.2 MiB". */
+export function formatBytes(bytes: number): string {
+  const units: [number, string][] = [[2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
+  for (const [scale, unit] of units) if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
+  return `${bytes} bytes`;
+}
+
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /** Writes a file and fsyncs it before returning. */
 function writeSynced(path: string, bytes: Uint8Array): void {
   const fd = openSync(path, 'w');
   try {
-    let at = 0;
-    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+    writeAllSync(fd, bytes, path);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -155,7 +176,6 @@ export class CheckpointStore {
   /** Writes a checkpoint atomically (see the file header); returns its directory. */
   async save(contents: CheckpointContents): Promise<string> {
     const step = requireInt('state.step', contents.state.step, { min: 0 });
-    mkdirSync(this.root, { recursive: true });
     const name = checkpointName(step);
     const final = join(this.root, name);
     const tmp = join(this.root, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -168,15 +188,26 @@ export class CheckpointStore {
       [CHECKPOINT_FILES.config, new TextEncoder().encode(`${JSON.stringify(contents.config, null, 2)}\n`)],
       [CHECKPOINT_FILES.state, new TextEncoder().encode(`${JSON.stringify(contents.state, null, 2)}\n`)],
     ];
-    mkdirSync(tmp);
+    const needed = files.reduce((sum, [, bytes]) => sum + bytes.length, 0);
+    const previous = this.latest();
+    let writing = tmp;
+    try {
+      mkdirSync(this.root, { recursive: true });
+      mkdirSync(tmp);
+    } catch (error) {
+      throw this.unwritable(error, this.root, needed, previous);
+    }
     try {
       const manifest: Manifest = { format: FORMAT, version: FORMAT_VERSION, step, files: {} };
       for (const [file, bytes] of files) {
-        writeSynced(join(tmp, file), bytes);
+        writing = join(tmp, file);
+        writeSynced(writing, bytes);
         manifest.files[file] = { bytes: bytes.length, sha256: sha256(bytes) };
       }
-      writeSynced(join(tmp, CHECKPOINT_FILES.manifest), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+      writing = join(tmp, CHECKPOINT_FILES.manifest);
+      writeSynced(writing, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
       fsyncDir(tmp);
+      writing = final;
       if (existsSync(final)) {
         // Saving a step twice (e.g. interrupted right after a resume): move the old one aside
         // first; loaders fall back to scanning if `latest` dangles for that instant.
@@ -189,12 +220,71 @@ export class CheckpointStore {
       }
     } catch (error) {
       rmSync(tmp, { recursive: true, force: true });
-      throw error;
+      throw this.unwritable(error, writing, needed, previous);
     }
     fsyncDir(this.root);
-    writeFileAtomic(join(this.root, LATEST_FILE), `${name}\n`);
+    try {
+      writeFileAtomic(join(this.root, LATEST_FILE), `${name}\n`);
+    } catch (error) {
+      // The checkpoint is complete; loaders find it by scanning when `latest` is stale.
+      throw this.unwritable(error, join(this.root, LATEST_FILE), needed, previous);
+    }
     this.prune(name);
     return final;
+  }
+
+  /** A CheckpointError for a write that failed for a reason the user can fix; others unchanged. */
+  private unwritable(error: unknown, path: string, needed: number, previous: string | undefined): unknown {
+    const code = osErrorCode(error);
+    const cause = describeOsError(code);
+    if (cause === undefined) return error;
+    let free = '';
+    try {
+      const fs = statfsSync(existsSync(this.root) ? this.root : resolve(this.root, '..'));
+      free = `, ${formatBytes(fs.bavail * fs.bsize)} free`;
+    } catch {
+      // statfs is not available everywhere; the size needed is still said.
+    }
+    const kept = previous !== undefined ? `the last good checkpoint ${previous} is kept` : 'no earlier checkpoint exists';
+    const fix = code === 'ENOSPC' || code === 'EDQUOT' ? 'free some space and run the same command again to continue' : `make ${this.root} writable, or use another run directory`;
+    return new CheckpointError(path, 'unwritable', `cannot be written: ${cause} (${code}); the checkpoint needs ${formatBytes(needed)}${free}; ${kept}; ${fix}`, { cause: error });
+  }
+
+  /**
+   * Removes what interrupted saves left behind: `ckpt-*.tmp-<pid>-*` directories and `latest`
+   * temp files of writers that are no longer running (or of this process, which is not writing
+   * now), and restores a checkpoint left moved aside (`.replaced-`) by a save that was killed
+   * between its two renames. Call it only while holding the run directory's lock (RunLock), so
+   * that no live writer's temporaries are touched. Returns the entries removed.
+   */
+  removeLeftovers(): string[] {
+    if (!existsSync(this.root)) return [];
+    const removed: string[] = [];
+    for (const entry of readdirSync(this.root)) {
+      const aside = /^(ckpt-\d+)\.replaced-[0-9a-f]+$/.exec(entry);
+      if (aside !== null) {
+        const final = join(this.root, aside[1]!);
+        if (!existsSync(final)) renameSync(join(this.root, entry), final);
+        else rmSync(join(this.root, entry), { recursive: true, force: true });
+        removed.push(entry);
+        continue;
+      }
+      const tmp = /\.tmp-(\d+)-[0-9a-f]+$/.exec(entry);
+      if (tmp === null || !(entry.startsWith('ckpt-') || entry.startsWith(`${LATEST_FILE}.`))) continue;
+      const pid = Number(tmp[1]);
+      if (pid !== process.pid && processRuns(pid)) continue;
+      rmSync(join(this.root, entry), { recursive: true, force: true });
+      removed.push(entry);
+    }
+    return removed;
+  }
+
+  /** Removes every checkpoint (complete or not) and `latest`: a run starting over. */
+  clear(): void {
+    if (!existsSync(this.root)) return;
+    for (const entry of readdirSync(this.root)) {
+      if (entry.startsWith('ckpt-') || entry === LATEST_FILE) rmSync(join(this.root, entry), { recursive: true, force: true });
+    }
   }
 
   /** Complete checkpoints (with a manifest), oldest first. */
@@ -235,6 +325,36 @@ export class CheckpointStore {
   }
 }
 
+/** Whether `bytes` is a whole file of its kind (a safetensors file that decodes, or JSON that parses). */
+function isComplete(file: string, bytes: Uint8Array): boolean {
+  try {
+    if (file.endsWith('.safetensors')) decodeSafetensors(bytes, file);
+    else JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses NaN and infinite values: training stops before saving non-finite weights, so such a
+ * checkpoint was damaged or written by something else, and would evaluate to NaN and sample NUL
+ * bytes. Names the first tensor and element at fault.
+ */
+function requireFinite(tensors: ReadonlyMap<string, HostTensor>, file: string): void {
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'F32' && t.dtype !== 'F64') continue;
+    const data = t.data;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        let bad = 0;
+        for (let j = i; j < data.length; j++) if (!Number.isFinite(data[j]!)) bad++;
+        throw new CheckpointError(file, 'corrupt', `has non-finite values in tensor "${name}": ${bad} of ${data.length} values are NaN or infinite (the first, ${data[i]}, at index ${i}); the checkpoint cannot be used`);
+      }
+    }
+  }
+}
+
 function readJson(file: string, bytes: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -261,8 +381,15 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
     if (entry === undefined) throw new CheckpointError(manifestPath, 'corrupt', `does not list ${file}`);
     if (!existsSync(path)) throw new CheckpointError(path, 'missing', 'is missing');
     const bytes = new Uint8Array(readFileSync(path));
-    if (bytes.length < entry.bytes) throw new CheckpointError(path, 'truncated', `is truncated: ${bytes.length} bytes, the manifest says ${entry.bytes}`);
-    if (bytes.length > entry.bytes) throw new CheckpointError(path, 'corrupt', `has ${bytes.length} bytes, the manifest says ${entry.bytes}`);
+    if (bytes.length !== entry.bytes) {
+      // A complete file of another size was put there (another checkpoint's, an edit); only a
+      // file that is shorter and does not hold together is a cut-off write.
+      if (isComplete(file, bytes)) {
+        throw new CheckpointError(path, 'corrupt', `is not the file this checkpoint wrote: ${bytes.length} bytes, the manifest says ${entry.bytes} (it was replaced or changed after the checkpoint was written)`);
+      }
+      if (bytes.length < entry.bytes) throw new CheckpointError(path, 'truncated', `is truncated: ${bytes.length} bytes, the manifest says ${entry.bytes}`);
+      throw new CheckpointError(path, 'corrupt', `has ${bytes.length} bytes, the manifest says ${entry.bytes}`);
+    }
     return bytes;
   };
   const verify = (file: string, bytes: Uint8Array): void => {
@@ -275,6 +402,7 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
     // Structural errors first (they say what is wrong), then the hash (it catches the rest).
     const decoded = decodeSafetensors(bytes, join(root, file));
     verify(file, bytes);
+    requireFinite(decoded.tensors, join(root, file));
     return decoded.tensors;
   };
   const json = (file: string): unknown => {

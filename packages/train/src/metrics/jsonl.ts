@@ -1,9 +1,11 @@
 // Metrics logs as JSON Lines: one JSON object per line, appended and handed to the OS on every
 // write (no buffering in the process), so a crash loses at most the line being written.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ModerouteError } from '@moderoute/core';
 import { writeFileAtomic } from '../checkpoint/CheckpointStore.js';
+import { writeAllSync } from '../checkpoint/diskWrites.js';
+import { storageError } from '../errors.js';
 
 /** A JSONL file cannot be parsed: names the file and the line. */
 export class JsonlError extends ModerouteError {
@@ -24,8 +26,12 @@ export class JsonlWriter<T extends object = Record<string, unknown>> {
 
   constructor(path: string) {
     this.path = resolve(path);
-    mkdirSync(dirname(this.path), { recursive: true });
-    this.fd = openSync(this.path, 'a');
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      this.fd = openSync(this.path, 'a');
+    } catch (error) {
+      throw storageError(error, this.path, `metrics log ${this.path}`);
+    }
   }
 
   /** Writes `record` as one line; it is in the file when this returns. */
@@ -33,9 +39,11 @@ export class JsonlWriter<T extends object = Record<string, unknown>> {
     if (this.fd === undefined) throw new ModerouteError(`metrics log ${this.path} is closed`);
     const line = JSON.stringify(record);
     if (line === undefined || !line.startsWith('{')) throw new JsonlError(this.path, 0, `record must be a JSON object, got ${line}`);
-    const bytes = new TextEncoder().encode(`${line}\n`);
-    let at = 0;
-    while (at < bytes.length) at += writeSync(this.fd, bytes, at, bytes.length - at);
+    try {
+      writeAllSync(this.fd, new TextEncoder().encode(`${line}\n`), this.path);
+    } catch (error) {
+      throw storageError(error, this.path, `metrics log ${this.path}`, 'the last checkpoint is kept: free some space (or fix the permissions) and run the same command again to continue from it');
+    }
   }
 
   close(): void {

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, tf } from '@moderoute/core';
 import { createContainer, MODEL_IDS, resolveConfig, type ModelFactory } from '@moderoute/model';
 import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
+import { RunLock } from '../checkpoint/RunLock.js';
 import { CorpusCache } from '../data/corpus.js';
 import { readJsonl } from '../metrics/jsonl.js';
 import { ReplicaPool } from '../parallel/DataParallel.js';
@@ -161,7 +162,25 @@ async function reproduce(presetOrSpec: PresetName | ReproductionSpec, options: R
   const corpusCache = options.corpusCache ?? new CorpusCache();
   const plans = planReproduction(spec, factory);
   mkdirSync(join(outDir, 'runs'), { recursive: true });
+  // One process per report directory (each run's directory is locked again by its Trainer).
+  const lock = RunLock.acquire(outDir);
+  try {
+    return await reproduceLocked(spec, outDir, options, factory, corpusCache, plans, started, replicaPool);
+  } finally {
+    lock.release();
+  }
+}
 
+async function reproduceLocked(
+  spec: ResolvedReproductionSpec,
+  outDir: string,
+  options: ReproductionOptions,
+  factory: ModelFactory,
+  corpusCache: CorpusCache,
+  plans: readonly PlannedRun[],
+  started: number,
+  replicaPool: (() => Promise<ReplicaPool>) | undefined,
+): Promise<ReproductionResult> {
   const rows: ReproductionRow[] = [];
   const skipped: string[] = [];
   const count = plans.length;
