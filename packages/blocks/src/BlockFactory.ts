@@ -68,25 +68,39 @@ export class BlockFactory {
     @inject(BLOCKS_IDS.ExpertFactoryProvider) private readonly expertFactory: ExpertFactoryProvider,
   ) {}
 
-  /** A new block of the spec's kind, with new routers and parameters created under `site.store`. */
+  /**
+   * A new block of the spec's kind, with new routers and parameters created under `site.store`.
+   * If it cannot be built (a parameter over the model size limit), the routers made for it are
+   * disposed; its parameters are the store's, which its owner disposes.
+   */
   create(spec: ResolvedBlockSpec, dims: BlockDims, site: BlockSite): Block {
+    const made: Router[] = [];
+    try {
+      return this.build(spec, dims, site, made);
+    } catch (error) {
+      for (const router of made) router.dispose();
+      throw error;
+    }
+  }
+
+  private build(spec: ResolvedBlockSpec, dims: BlockDims, site: BlockSite, made: Router[]): Block {
     const { store } = site;
     switch (spec.kind) {
       case 'dense':
         return new DenseBlock(store, dims, this.ops);
       case 'mod': {
-        const router = this.router(spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
+        const router = this.router(made, spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
         return new ModBlock(new BlockParts(store, dims, this.ops), router, dims, depthCapacityOf(router), this.depthRouterFlops(router, dims.width));
       }
       case 'moe': {
-        const router = this.router(spec.expertRouter, dims, site.seed, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
+        const router = this.router(made, spec.expertRouter, dims, site.seed, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
         const experts = this.experts(store, spec, dims);
         const shared = spec.numSharedExperts > 0 ? this.experts(store, spec, dims, 'shared', spec.numSharedExperts) : undefined;
         return new MoeBlock(new BlockParts(store, dims, this.ops, false), router, experts, { ...dims, expertHidden: spec.expertHidden }, expertAssignmentsOf(router, spec.numExperts), 2 * dims.width * spec.numExperts, shared);
       }
       case 'mode-staged': {
-        const depth = this.router(spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
-        const expertRouter = this.router(spec.expertRouter, dims, site.seed + 7919, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
+        const depth = this.router(made, spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
+        const expertRouter = this.router(made, spec.expertRouter, dims, site.seed + 7919, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
         return new StagedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           depth,
@@ -100,7 +114,7 @@ export class BlockFactory {
       }
       case 'mode-integrated': {
         const total = spec.numExperts + spec.numNoopExperts;
-        const router = this.router(spec.expertRouter, dims, site.seed, { numExperts: total }) as Router<ExpertRoutingPlan>;
+        const router = this.router(made, spec.expertRouter, dims, site.seed, { numExperts: total }) as Router<ExpertRoutingPlan>;
         return new IntegratedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           router,
@@ -119,7 +133,7 @@ export class BlockFactory {
     return new ExpertBank(store.scope(scope), count, factory);
   }
 
-  private router(spec: RouterSpec | null, dims: BlockDims, seed: number, fixed: Record<string, number>): Router {
+  private router(made: Router[], spec: RouterSpec | null, dims: BlockDims, seed: number, fixed: Record<string, number>): Router {
     if (spec === null) throw new ConfigError('router', spec, 'set for a routed block');
     const given = spec.config ?? {};
     for (const [key, value] of Object.entries(fixed)) {
@@ -127,7 +141,9 @@ export class BlockFactory {
         throw new ConfigError(`${spec.name} router config.${key}`, given[key], `${value}, as the block defines it (or left out)`);
       }
     }
-    return this.registry.create(spec.name, { ...given, ...fixed, dModel: dims.width, seed: (given['seed'] as number | undefined) ?? seed });
+    const router = this.registry.create(spec.name, { ...given, ...fixed, dModel: dims.width, seed: (given['seed'] as number | undefined) ?? seed });
+    made.push(router);
+    return router;
   }
 
   private depthRouterFlops(router: Router, width: number): number {

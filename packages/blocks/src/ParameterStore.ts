@@ -21,8 +21,18 @@ export function hashName(name: string): number {
   return h;
 }
 
+/**
+ * The most scalar parameters one store (one model) may hold: 2^28, about 268 million, 1 GiB of
+ * float32 weights. Training also holds a gradient and AdamW's two moments per parameter, 4 GiB in
+ * all: the whole memory of the wasm backend (32-bit addresses). A larger size is refused before
+ * its tensor is allocated, rather than failing inside tfjs ("Invalid typed array length") or
+ * running the machine out of memory.
+ */
+export const MAX_MODEL_PARAMETERS = 2 ** 28;
+
 export class ParameterStore {
   private readonly vars = new Map<string, Variable>();
+  private total = 0;
 
   constructor(readonly seed: number) {
     if (!Number.isInteger(seed) || seed < 0) throw new ConfigError('seed', seed, 'an integer >= 0');
@@ -31,6 +41,17 @@ export class ParameterStore {
   /** Creates the parameter `name`; names are unique within a store. */
   create(name: string, shape: number[], init: Initializer, trainable = true): Variable {
     if (this.vars.has(name)) throw new ConfigError('parameter name', name, 'unique within the model');
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (this.total + size > MAX_MODEL_PARAMETERS) {
+      const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+      throw new ConfigError(
+        'model size',
+        this.total + size,
+        `at most ${MAX_MODEL_PARAMETERS} parameters (${gib(4 * MAX_MODEL_PARAMETERS)} of float32 weights, ${gib(16 * MAX_MODEL_PARAMETERS)} with gradients and AdamW moments); ` +
+          `parameter ${name} [${shape.join(', ')}] brings it to ${gib(4 * (this.total + size))} of weights, about ${gib(16 * (this.total + size))} to train: ` +
+          'lower the width, layers, context length or experts',
+      );
+    }
     const value = tf.tidy(() => {
       switch (init.kind) {
         case 'normal':
@@ -46,6 +67,7 @@ export class ParameterStore {
     const v = tf.variable(value, trainable);
     value.dispose();
     this.vars.set(name, v);
+    this.total += size;
     return v;
   }
 
@@ -91,6 +113,7 @@ export class ParameterStore {
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
+    this.total = 0;
   }
 }
 

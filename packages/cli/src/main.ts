@@ -21,8 +21,29 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program.addCommand(generateCommand(io));
   program.addCommand(reproduceCommand(io, setExit));
   program.addCommand(benchCommand(io));
-  for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  for (const sub of program.commands) {
+    sub.exitOverride().configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      outputError: (s, write) => write(withOptionSuggestion(sub, s)),
+    });
+  }
   return program;
+}
+
+/**
+ * Commander suggests an option within edit distance 3 of a mistyped one; a shortened option
+ * (`--batch` for `--batch-size`) is further away, so an unknown option that begins one or more
+ * options' names gets those names suggested too.
+ */
+export function withOptionSuggestion(command: Command, message: string): string {
+  const unknown = /^error: unknown option '(--[^']+)'\n?$/.exec(message);
+  if (unknown === null) return message;
+  const typed = unknown[1]!.split('=')[0]!;
+  const longs = command.options.map((o) => o.long).filter((l): l is string => l !== undefined && !l.startsWith('--no-'));
+  const matches = longs.filter((l) => l.startsWith(typed));
+  if (matches.length === 0) return message;
+  return `error: unknown option '${unknown[1]}'\n(Did you mean ${matches.join(' or ')}?)\n`;
 }
 
 /** Runs the command line; returns the exit code. */

@@ -4,18 +4,27 @@ import { InvalidArgumentError, Option } from 'commander';
 import { MAX_WASM_THREADS, describeBackend, initBackend, type BackendInfo, type InitBackendOptions } from '@moderoute/core';
 import { MAX_REPLICAS, ReplicaPool } from '@moderoute/train';
 
-export function intOption(name: string, min = 0): (value: string) => number {
+/** An integer option from `min` to `max` (default Number.MAX_SAFE_INTEGER, 2^53 - 1). */
+export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
-    const n = Number(value);
+    const n = value.trim() === '' ? Number.NaN : Number(value);
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be an integer >= ${min}`);
+    if (n > max) {
+      const limit = max === Number.MAX_SAFE_INTEGER ? `${max} (2^53 - 1, the largest integer a double holds exactly)` : String(max);
+      throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) is too large: at most ${limit}`);
+    }
     return n;
   };
 }
 
-export function floatOption(name: string): (value: string) => number {
+/** A finite number option above `min` (exclusive, default 0), at most `max` when given. */
+export function floatOption(name: string, range: { min?: number; minInclusive?: boolean; max?: number } = {}): (value: string) => number {
+  const { min = 0, minInclusive = false, max } = range;
+  const bounds = `${minInclusive ? '>=' : '>'} ${min}${max !== undefined ? ` and <= ${max}` : ''}`;
   return (value) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be a number > 0`);
+    const n = value.trim() === '' ? Number.NaN : Number(value);
+    const ok = Number.isFinite(n) && (minInclusive ? n >= min : n > min) && (max === undefined || n <= max);
+    if (!ok) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be a finite number ${bounds}`);
     return n;
   };
 }

@@ -1,6 +1,6 @@
 // How commands talk to the user: results on stdout (a table or one JSON object with --json),
 // progress and notes on stderr, errors as one clear line and a non-zero exit code.
-import { ModerouteError } from '@moderoute/core';
+import { ModerouteError, PathError, isFileSystemError } from '@moderoute/core';
 
 export interface Io {
   /** A line of results (stdout). */
@@ -17,11 +17,20 @@ export const processIo: Io = {
   write: (text) => process.stdout.write(text),
 };
 
-/** Exit codes: 0 success, 1 unexpected failure, 2 bad input or state (a typed moderoute error), 3 training stopped on a non-finite loss, 130 interrupted. */
+/**
+ * Exit codes (docs/cli.md, "Exit codes"): 0 success; 1 an unexpected failure (a bug: the message
+ * carries a stack); 2 bad input or state (a typed moderoute error, a refused option, or an
+ * operating-system error on a file); 3 training stopped on a non-finite loss; 130 interrupted.
+ */
 export const EXIT = { ok: 0, failure: 1, usage: 2, diverged: 3, interrupted: 130 } as const;
 
-/** Prints an error for a user: typed errors as their message, others with their stack. */
+/**
+ * Prints an error for a user: typed errors as their message; an operating-system error on a file
+ * (ENOSPC, EACCES...) as the path, the operation and what to do; anything else, a bug, with its
+ * stack.
+ */
 export function reportError(io: Io, error: unknown): number {
+  if (isFileSystemError(error)) error = PathError.fromSystemError('path', error.path, error);
   if (error instanceof ModerouteError) {
     io.err(`moderoute: ${error.name}: ${error.message}`);
     return EXIT.usage;

@@ -81,7 +81,12 @@ describe('moderoute', () => {
       assert.ok(streamed.out.startsWith('We the'));
       const noPredictor = await run('generate', '--checkpoint', out, '--prompt', 'We', '--max-tokens', '2', '--mode', 'predictor', '--backend', 'wasm');
       assert.equal(noPredictor.code, EXIT.usage);
-      assert.match(noPredictor.err, /predictor/);
+      // Checked before the prompt is echoed, and the message says how to train a predictor.
+      assert.equal(noPredictor.out, '');
+      assert.match(noPredictor.err, /has no predictor: use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" \(in a train --config file: /);
+      const inspectPredictor = await run('inspect', '--checkpoint', out, '--text', 'We', '--mode', 'predictor', '--backend', 'wasm');
+      assert.equal(inspectPredictor.code, EXIT.usage);
+      assert.match(inspectPredictor.err, /it has no predictor \(its causalMode is "threshold"\); use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor"/);
     });
 
     it('should report the windows it evaluated when asked for more than the split holds', async () => {

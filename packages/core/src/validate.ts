@@ -12,15 +12,19 @@ export interface IntRange {
 export function requireInt(parameter: string, value: unknown, range: IntRange = {}): number {
   const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    // Past the safe-integer range (1e99 is an integer to JavaScript), say that range is the limit.
+    const unsafe = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
+    const hi = range.max !== undefined ? range.max : unsafe ? Number.MAX_SAFE_INTEGER : undefined;
+    const lo = range.min !== undefined ? range.min : unsafe ? Number.MIN_SAFE_INTEGER : undefined;
     const bounds =
-      range.min !== undefined && range.max !== undefined
-        ? `an integer in [${min}, ${max}]`
-        : range.min !== undefined
-          ? `an integer >= ${min}`
-          : range.max !== undefined
-            ? `an integer <= ${max}`
+      lo !== undefined && hi !== undefined
+        ? `an integer in [${lo}, ${hi}]`
+        : lo !== undefined
+          ? `an integer >= ${lo}`
+          : hi !== undefined
+            ? `an integer <= ${hi}`
             : 'an integer';
-    throw new ConfigError(parameter, value, bounds);
+    throw new ConfigError(parameter, value, unsafe && range.max === undefined ? `${bounds} (the safe-integer range of a double, 2^53 - 1)` : bounds);
   }
   return value;
 }

@@ -76,17 +76,25 @@ export class LanguageModel {
     this.config = resolveConfig(config);
     const { vocabSize: V, contextLength, width: D, numHeads, numLayers, mlpRatio, seed } = this.config;
     this.store = new ParameterStore(seed);
-    this.tokens = this.store.create('embed.tokens', [V, D], normal(INIT_STD));
-    this.positions = this.store.create('embed.positions', [contextLength, D], normal(0.01));
-    const dims = { width: D, numHeads, mlpHidden: Math.round(mlpRatio * D), residualStd: INIT_STD / Math.sqrt(2 * numLayers) };
-    this.blocks = this.config.blocks.map((spec, i) =>
-      factory.create(spec, dims, { store: this.store.scope(`blocks.${i}`), seed: (seed * 1000003 + 7 * i + 1) >>> 0 }),
-    );
-    this.lnGamma = this.store.create('lnF.gamma', [D], ones);
-    this.lnBeta = this.store.create('lnF.beta', [D], zeros);
-    if (!this.config.tieEmbeddings) {
-      this.headW = this.store.create('head.w', [D, V], normal(INIT_STD));
-      this.headB = this.store.create('head.b', [V], zeros);
+    const blocks: Block[] = [];
+    this.blocks = blocks;
+    // A model that cannot be built (too large: ParameterStore.create) frees what it allocated.
+    try {
+      this.tokens = this.store.create('embed.tokens', [V, D], normal(INIT_STD));
+      this.positions = this.store.create('embed.positions', [contextLength, D], normal(0.01));
+      const dims = { width: D, numHeads, mlpHidden: Math.round(mlpRatio * D), residualStd: INIT_STD / Math.sqrt(2 * numLayers) };
+      this.config.blocks.forEach((spec, i) => {
+        blocks.push(factory.create(spec, dims, { store: this.store.scope(`blocks.${i}`), seed: (seed * 1000003 + 7 * i + 1) >>> 0 }));
+      });
+      this.lnGamma = this.store.create('lnF.gamma', [D], ones);
+      this.lnBeta = this.store.create('lnF.beta', [D], zeros);
+      if (!this.config.tieEmbeddings) {
+        this.headW = this.store.create('head.w', [D, V], normal(INIT_STD));
+        this.headB = this.store.create('head.b', [V], zeros);
+      }
+    } catch (error) {
+      this.dispose();
+      throw error;
     }
     this.blocks.forEach((block, i) => {
       block.routers().forEach((router, r) => {

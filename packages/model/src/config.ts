@@ -65,7 +65,7 @@ function entrySpec(entry: ScheduleEntry, where: string): BlockSpec {
 
 /** Validates a config and fills its defaults. */
 export function resolveConfig(config: LanguageModelConfig = {}): ResolvedLanguageModelConfig {
-  if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('config', config, 'an object');
   for (const key of Object.keys(config)) {
     if (!KEYS.includes(key)) throw new ConfigError(key, (config as Record<string, unknown>)[key], `absent: known fields are ${KEYS.join(', ')}`);
   }

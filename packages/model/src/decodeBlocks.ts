@@ -17,7 +17,7 @@ import type {
   StagedModeBlock,
 } from '@moderoute/blocks';
 import { MlpLayer } from '@moderoute/blocks';
-import { CapacityPolicy, MixtureOfDepthsRouter, TokenChoiceRouter, type ExpertRoutingPlan, type MixtureOfDepthsPlan, type Router } from '@moderoute/routing';
+import { CapacityPolicy, MixtureOfDepthsRouter, PREDICTOR_HINT, TokenChoiceRouter, type ExpertRoutingPlan, type MixtureOfDepthsPlan, type Router } from '@moderoute/routing';
 import { affine, attendCached, layerNormRow } from './cachedAttention.js';
 import { BlockDecodeState } from './kvCache.js';
 
@@ -89,7 +89,7 @@ function depthRule(router: Router<MixtureOfDepthsPlan>, where: string, options: 
     return { router, mode, tau: cutOf(mode) };
   }
   if (options.mode === 'predictor' && configured !== undefined && configured !== 'predictor') {
-    throw new ConfigError('mode', options.mode, `a decision rule ${where}'s router was trained for: its causalMode is ${JSON.stringify(configured)}, so it has no predictor (use 'threshold')`);
+    throw new ConfigError('mode', options.mode, `a decision rule ${where}'s router was trained for: its causalMode is ${JSON.stringify(configured)}, so it has no predictor: ${PREDICTOR_HINT}`);
   }
   return { router, mode: options.mode, tau: cutOf(options.mode) };
 }

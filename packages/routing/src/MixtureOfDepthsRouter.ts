@@ -69,6 +69,11 @@ export interface MixtureOfDepthsRouterConfig {
 
 export type ResolvedMixtureOfDepthsRouterConfig = Required<MixtureOfDepthsRouterConfig>;
 
+/** What to do when a router without a predictor is asked for the predictor rule. */
+export const PREDICTOR_HINT =
+  'use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" (in a train --config file: ' +
+  '{"model": {"schedule": {"pattern": ["dense", {"kind": "mod", "depthRouter": {"name": "mixture-of-depths", "config": {"causalMode": "predictor"}}}]}}})';
+
 const KEYS = ['dModel', 'capacity', 'gate', 'causalMode', 'causalLossCoefficient', 'predictorHidden', 'initScale', 'seed'];
 
 /**
@@ -207,7 +212,11 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     checkRouteInput(x, this.config.dModel, options.mask);
     const mode: DecisionMode = requireOneOf('mode', options.mode ?? 'top-k', DECISION_MODES);
     if (mode === 'predictor' && this.predictor === undefined) {
-      throw new ConfigError('mode', mode, `a mode this router was configured for (causalMode is "${this.config.causalMode}"; use "predictor" to train one)`);
+      throw new ConfigError(
+        'mode',
+        mode,
+        `a mode this router was configured for: it has no predictor (its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
+      );
     }
     const [b, t, d] = x.shape;
     const m = b * t;

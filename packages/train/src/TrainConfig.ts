@@ -50,7 +50,7 @@ export const DEFAULT_CHECKPOINT_MINUTES = 5;
 const KEYS = ['model', 'data', 'batchSize', 'seqLen', 'steps', 'learningRate', 'warmupSteps', 'minLrRatio', 'beta1', 'beta2', 'weightDecay', 'clipNorm', 'evalEvery', 'evalWindows', 'checkpointEvery', 'checkpointMinutes', 'keepCheckpoints', 'seed'];
 
 export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
-  if (config === null || typeof config !== 'object') throw new ConfigError('train config', config, 'an object');
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('train config', config, 'an object');
   for (const key of Object.keys(config)) {
     if (!KEYS.includes(key)) throw new ConfigError(key, (config as unknown as Record<string, unknown>)[key], `absent: known fields are ${KEYS.join(', ')}`);
   }

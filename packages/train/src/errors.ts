@@ -3,7 +3,7 @@
 import { ModerouteError } from '@moderoute/core';
 
 /** What is wrong with a data source. */
-export type DataProblem = 'missing' | 'empty' | 'binary' | 'too-short' | 'unreadable';
+export type DataProblem = 'missing' | 'empty' | 'binary' | 'too-short' | 'unreadable' | 'not-regular' | 'too-large';
 
 /** A data source cannot be used: `data (/tmp/x.bin) is binary: 12 NUL bytes in the first 1 MB`. */
 export class DataError extends ModerouteError {

@@ -1,14 +1,16 @@
 // `moderoute eval`: validation bits per byte of a checkpoint, with top-k or causal routing.
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
-import { CorpusCache, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
+import { CorpusCache, DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_LIMIT, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
 import { bitsPerByte, evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
 import type { Io } from '../output.js';
 import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
+import { dataPath, inputFolder } from '../paths.js';
 
 interface EvalFlags {
   checkpoint: string;
   data?: string;
+  maxDataBytes?: number;
   windows: number;
   batchSize: number;
   routing: 'top-k' | 'causal';
@@ -28,8 +30,9 @@ export function causalModeOf(model: LanguageModel): 'threshold' | 'predictor' {
 export function evalCommand(io: Io): Command {
   return new Command('eval')
     .description('Evaluate a checkpoint: validation bits per byte, with top-k (training) or causal (sampling) routing decisions')
-    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory')
-    .option('--data <path>', 'evaluate on this text file or folder instead of the checkpoint run\'s data')
+    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory', inputFolder('--checkpoint', 'a run directory or a checkpoint directory'))
+    .option('--data <path>', 'evaluate on this text file or folder instead of the checkpoint run\'s data', dataPath('--data'))
+    .option('--max-data-bytes <n>', `the most bytes of --data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`, intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT))
     .option('--windows <n>', 'validation windows', intOption('--windows', 1), 64)
     .option('--batch-size <n>', 'windows per batch', intOption('--batch-size', 1), 8)
     .option('--routing <rule>', 'top-k, or causal (the rule sampling uses: threshold or predictor, from the model)', choiceOption('--routing', ['top-k', 'causal'] as const), 'top-k')
@@ -43,7 +46,7 @@ export function evalCommand(io: Io): Command {
         const train = (checkpoint.config as { train?: TrainConfig } | null)?.train;
         const source = flags.data !== undefined ? { kind: 'path' as const, path: flags.data } : (train?.data ?? { kind: 'sotu' as const });
         const seqLen = train?.seqLen ?? model.config.contextLength;
-        const corpus = new CorpusCache().load(source, { seqLen });
+        const corpus = new CorpusCache(flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {}).load(source, { seqLen });
         // The split may hold fewer windows than asked for: report the ones evaluated.
         const windows = validationWindows(corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
         const capped = windows.length < flags.windows;

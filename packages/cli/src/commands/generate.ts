@@ -5,7 +5,8 @@ import { initBackend } from '@moderoute/core';
 import { generate, type GenerateResult } from '@moderoute/model';
 import { restoreModel } from '@moderoute/train';
 import type { Io } from '../output.js';
-import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
+import { choiceOption, floatOption, intOption, backendRequest, threadsOption } from '../options.js';
+import { inputFolder } from '../paths.js';
 
 interface GenerateFlags {
   checkpoint: string;
@@ -22,23 +23,15 @@ interface GenerateFlags {
   json: boolean;
 }
 
-function nonNegative(name: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} (${JSON.stringify(value)}) must be a number >= 0`);
-    return n;
-  };
-}
-
 export function generateCommand(io: Io): Command {
   return new Command('generate')
     .description('Generate text from a checkpoint: KV cache per block, causal MoD decisions (never top-k over the step), streamed to stdout')
-    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory')
+    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory', inputFolder('--checkpoint', 'a run directory or a checkpoint directory'))
     .requiredOption('--prompt <text>', 'the text to continue')
     .option('--max-tokens <n>', 'tokens (bytes) to generate', intOption('--max-tokens', 1), 200)
-    .option('--temperature <x>', 'sampling temperature; 0 is greedy', nonNegative('--temperature'), 0.8)
+    .option('--temperature <x>', 'sampling temperature; 0 is greedy', floatOption('--temperature', { min: 0, minInclusive: true }), 0.8)
     .option('--top-k <n>', 'sample among the k most likely tokens only', intOption('--top-k', 1))
-    .option('--top-p <x>', 'nucleus sampling: the smallest set of tokens with probability >= p', nonNegative('--top-p'))
+    .option('--top-p <x>', 'nucleus sampling: the smallest set of tokens with probability >= p', floatOption('--top-p', { min: 0, max: 1 }))
     .option('--seed <n>', 'sampling seed (same seed, same text)', intOption('--seed', 0), 0)
     .option('--mode <rule>', 'MoD decision rule: threshold or predictor (default: the rule each router was trained with)', choiceOption('--mode', ['threshold', 'predictor'] as const))
     .option('--context-policy <policy>', 'past the position table: refuse (error up front) or slide (re-encode the last tokens)', choiceOption('--context-policy', ['refuse', 'slide'] as const), 'slide')
@@ -59,8 +52,10 @@ export function generateCommand(io: Io): Command {
           ...(flags.mode !== undefined ? { mode: flags.mode } : {}),
         });
         const started = performance.now();
-        if (!flags.json) io.write(flags.prompt);
+        // The first token comes after every option and the prompt are checked: nothing is
+        // printed for a run that fails validation.
         let next = await stream.next();
+        if (!flags.json) io.write(flags.prompt);
         while (!next.done) {
           if (!flags.json) io.write(next.value.text);
           next = await stream.next();

@@ -6,6 +6,7 @@ import { initBackend } from '@moderoute/core';
 import { restoreModel, routingHeatmapSvg, routingPattern } from '@moderoute/train';
 import type { Io } from '../output.js';
 import { choiceOption, backendRequest, threadsOption } from '../options.js';
+import { inputFolder, outputFile } from '../paths.js';
 
 interface InspectFlags {
   checkpoint: string;
@@ -22,9 +23,9 @@ const MODES = ['top-k', 'threshold', 'predictor'] as const;
 export function inspectCommand(io: Io): Command {
   return new Command('inspect')
     .description('Show, for each token of --text, which routed blocks processed it (terminal and SVG heatmap)')
-    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory')
+    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory', inputFolder('--checkpoint', 'a run directory or a checkpoint directory'))
     .requiredOption('--text <text>', 'text to route (cut to the model context)')
-    .option('--svg <file>', 'also write the heatmap as SVG to this file')
+    .option('--svg <file>', 'also write the heatmap as SVG to this file (its folder must exist)', outputFile('--svg'))
     .option('--mode <rule>', `routing decision: ${MODES.join(', ')} (top-k as in training; the others are the causal rules used for sampling)`, choiceOption('--mode', MODES), 'top-k')
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())

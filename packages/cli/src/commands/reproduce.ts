@@ -3,15 +3,17 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '@moderoute/core';
-import { PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
+import { CorpusCache, DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_LIMIT, PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, describeTraining, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
+import { choiceOption, describeTraining, intOption, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
 import { interruptExitCode, withInterrupt } from '../signals.js';
+import { inputFile, outputFolder } from '../paths.js';
 
 interface ReproduceFlags {
   preset: (typeof PRESET_NAMES)[number];
   spec?: string;
   out?: string;
+  maxDataBytes?: number;
   backend?: string;
   threads?: number;
   replicas?: ReplicasFlag;
@@ -22,8 +24,9 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
   return new Command('reproduce')
     .description('Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one training-FLOP budget and write a report (resumable: finished runs are kept)')
     .option('--preset <name>', `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 10 (at most 30), full hours (see docs/reproduction.md)`, choiceOption('--preset', PRESET_NAMES), 'demo')
-    .option('--spec <file>', 'a JSON ReproductionSpec of your own instead of a preset')
-    .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)')
+    .option('--spec <file>', 'a JSON ReproductionSpec of your own instead of a preset', inputFile('--spec'))
+    .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)', outputFolder('--out'))
+    .option('--max-data-bytes <n>', `the most bytes of the spec's data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`, intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT))
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())
     .addOption(replicasOption())
@@ -36,6 +39,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         } catch (error) {
           throw new ConfigError('--spec', flags.spec, `a readable JSON reproduction spec (${error instanceof Error ? error.message : String(error)})`);
         }
+        if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new ConfigError('--spec', flags.spec, 'a JSON object (a ReproductionSpec)');
       }
       const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
       // Each run's batch bounds its replicas; spare replicas sit a step out (DataParallel).
@@ -47,6 +51,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         stopSignal = signal;
         return runReproduction(spec, {
             outDir,
+            corpusCache: new CorpusCache(flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {}),
             replicas: setup.pool ?? 1,
             signal,
             onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {

@@ -3,11 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '@moderoute/core';
-import { DEFAULT_CHECKPOINT_MINUTES, ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
+import { CorpusCache, DEFAULT_CHECKPOINT_MINUTES, DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_LIMIT, ProgressReporter, Trainer, type TrainConfig, type TrainResult } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
 import { choiceOption, describeTraining, floatOption, intOption, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
 import { VARIANT_NAMES, variantModel, type VariantName } from '../variants.js';
 import { interruptExitCode, withInterrupt } from '../signals.js';
+import { dataPath, inputFile, outputFolder } from '../paths.js';
 
 export interface TrainFlags {
   config?: string;
@@ -26,6 +27,7 @@ export interface TrainFlags {
   checkpointEvery?: number;
   checkpointMinutes?: number;
   data?: string;
+  maxDataBytes?: number;
   seed?: number;
   out: string;
   resume: boolean;
@@ -43,6 +45,9 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
       file = JSON.parse(readFileSync(flags.config, 'utf8')) as Partial<TrainConfig>;
     } catch (error) {
       throw new ConfigError('--config', flags.config, `a readable JSON train config (${error instanceof Error ? error.message : String(error)})`);
+    }
+    if (file === null || typeof file !== 'object' || Array.isArray(file)) {
+      throw new ConfigError('--config', flags.config, `a JSON object ({"model": {...}, "steps": ...}), not ${file === null ? 'null' : Array.isArray(file) ? 'an array' : `a ${typeof file}`}`);
     }
   }
   const base = { ...(file.model ?? {}) };
@@ -84,7 +89,7 @@ function minutesOption(name: string): (value: string) => number {
 export function trainCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('train')
     .description('Train a model on the embedded corpus (or --data), with checkpoints and a metrics log in --out; an interrupted run continues when started again')
-    .option('--config <file>', 'JSON train config ({"model": {...}, "steps": ..., ...}; see docs/cli.md); flags override it')
+    .option('--config <file>', 'JSON train config ({"model": {...}, "steps": ..., ...}; see docs/cli.md); flags override it', inputFile('--config'))
     .option('--variant <name>', `model variant at the bench size: ${VARIANT_NAMES.join(', ')}`, choiceOption('--variant', VARIANT_NAMES))
     .option('--width <n>', 'model width D', intOption('--width', 1))
     .option('--layers <n>', 'number of blocks', intOption('--layers', 1))
@@ -99,9 +104,10 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     .option('--eval-windows <n>', 'validation windows per evaluation (default 32)', intOption('--eval-windows', 1))
     .option('--checkpoint-every <n>', 'also checkpoint every n steps (default 0: by time only, and at the end)', intOption('--checkpoint-every', 0))
     .option('--checkpoint-minutes <x>', `also checkpoint when x minutes passed since the last checkpoint, bounding the work a crash loses (default ${DEFAULT_CHECKPOINT_MINUTES}; 0: off)`, minutesOption('--checkpoint-minutes'))
-    .option('--data <path>', 'train on this text file or folder of .txt/.md files instead of the embedded corpus')
+    .option('--data <path>', 'train on this text file or folder of .txt/.md files instead of the embedded corpus (regular files only, at most 1 GiB in all; see docs/cli.md)', dataPath('--data'))
+    .option('--max-data-bytes <n>', `the most bytes of --data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`, intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT))
     .option('--seed <n>', 'seed of the model and the data order (default 0)', intOption('--seed', 0))
-    .option('--out <dir>', 'run directory', 'runs/train')
+    .option('--out <dir>', 'run directory', outputFolder('--out'), 'runs/train')
     .option('--no-resume', 'start over even if --out holds checkpoints of this model, removing them and the metrics log (fails rather than overwrite another model)')
     .option('--backend <name>', 'tensorflow, wasm or cpu (default: the best available; MODEROUTE_BACKEND also works)')
     .addOption(threadsOption())
@@ -119,6 +125,7 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
         return trainer.run({
             outDir: flags.out,
             resume: flags.resume,
+            corpusCache: new CorpusCache(flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {}),
             replicas: setup.pool ?? 1,
             signal,
             onStart: ({ step, model }) => {

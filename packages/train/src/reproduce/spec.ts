@@ -89,7 +89,7 @@ export type ResolvedReproductionSpec = Required<Omit<ReproductionSpec, 'descript
 
 /** Validates a spec (every field, every variant's model) and fills its defaults. */
 export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReproductionSpec {
-  if (spec === null || typeof spec !== 'object') throw new ConfigError('reproduction spec', spec, 'an object');
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new ConfigError('reproduction spec', spec, 'an object');
   for (const key of Object.keys(spec)) {
     if (!SPEC_KEYS.includes(key)) throw new ConfigError(key, (spec as unknown as Record<string, unknown>)[key], `absent: known fields are ${SPEC_KEYS.join(', ')}`);
   }

@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { ConfigError } from '@moderoute/core';
+import { resolveTrainConfig, resolveReproductionSpec, type ReproductionSpec, type TrainConfig } from '../src/index.js';
+
+describe('resolveTrainConfig', () => {
+  describe('when the config is not an object', () => {
+    it('should refuse an array, a string and null instead of ignoring them', () => {
+      // A --config file holding [] used to train 200 default steps.
+      for (const config of [[], 'steps', null]) {
+        assert.throws(() => resolveTrainConfig(config as unknown as TrainConfig), (e: unknown) => e instanceof ConfigError && /^train config \(.*\) must be an object$/.test(e.message));
+      }
+    });
+  });
+
+  describe('when steps is past the safe-integer range', () => {
+    it('should say the range is the limit, not that 1e99 is no integer', () => {
+      assert.throws(
+        () => resolveTrainConfig({ model: {}, steps: 1e99 }),
+        (e: unknown) => e instanceof ConfigError && e.message === 'steps (1e+99) must be an integer in [1, 9007199254740991] (the safe-integer range of a double, 2^53 - 1)',
+      );
+    });
+  });
+});
+
+describe('resolveReproductionSpec', () => {
+  it('should refuse an array as the spec', () => {
+    assert.throws(() => resolveReproductionSpec([] as unknown as ReproductionSpec), (e: unknown) => e instanceof ConfigError && /^reproduction spec \(\[\]\) must be an object$/.test(e.message));
+  });
+});
