@@ -1,12 +1,13 @@
 // The training loop: AdamW with warm-up and cosine decay on next-token loss plus the routers'
 // auxiliary losses, evaluation in bits per byte, a JSONL metrics log, atomic checkpoints, exact
 // resume, Ctrl-C (an AbortSignal) saving and stopping cleanly, and a stop on a non-finite loss
-// that keeps the last good checkpoint.
+// that keeps the last good checkpoint. Before writing a checkpoint it calibrates the MoD routers'
+// causal cuts with the weights being saved (calibrateCausalRouting, on training windows).
 // Axis legend: B batch, T tokens per sequence.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, ModerouteError, tf, type Tensor, type Tensor2D } from '@moderoute/core';
-import { bitsPerByte as windowBitsPerByte, createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
+import { bitsPerByte as windowBitsPerByte, calibrateCausalRouting, createContainer, hasCalibratableRouting, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
 import { CHECKPOINT_FILES, CheckpointStore, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
 import { CorpusCache, type Corpus } from './data/corpus.js';
 import { TrainWindows, validationWindows } from './data/batches.js';
@@ -109,6 +110,13 @@ export function evaluateBitsPerByte(model: LanguageModel, tokens: Uint8Array, op
   return windowBitsPerByte(model, windows, { batchSize: options.batchSize, ...(options.mode ? { mode: options.mode } : {}) });
 }
 
+/**
+ * Training windows (evenly spaced over the training split) over which the Mixture-of-Depths
+ * routers' causal cuts are calibrated before each checkpoint: 32 windows of T tokens, whose
+ * pooled router logits give the exact top-k quantile (k / T of 32 T tokens).
+ */
+export const CALIBRATION_WINDOWS = 32;
+
 export class Trainer {
   readonly config: ResolvedTrainConfig;
 
@@ -179,7 +187,12 @@ export class Trainer {
       else if (replicas > 1) pool = await DataParallel.start(model, { replicas, ...(options.replicaModules !== undefined ? { modules: options.replicaModules } : {}) });
       options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
+      const calibrationWindows = hasCalibratableRouting(model) ? validationWindows(corpus.train, { batchSize: c.batchSize, seqLen: c.seqLen, maxWindows: CALIBRATION_WINDOWS }) : [];
       const save = async (): Promise<string> => {
+        // The causal rules decide against cuts the routers estimate from past training batches,
+        // which lag r as it drifts (docs/sampling.md): set them from the weights being saved.
+        // No loss depends on the cuts, so training continues exactly as without this.
+        if (calibrationWindows.length > 0) calibrateCausalRouting(model, calibrationWindows, { batchSize: c.batchSize });
         const weights = new Map<string, Tensor>([...params]);
         const optState = optimizer.getState();
         try {
