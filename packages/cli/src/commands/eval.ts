@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
 import { CorpusCache, evaluateBitsPerByte, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
-import { evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
+import { checkCausalSelection, evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
+import { reportCausalSelection } from '../causalSelection.js';
 import type { Io } from '../output.js';
 import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
 
@@ -55,7 +56,8 @@ export function evalCommand(io: Io): Command {
         const windows = validationWindows(corpus.validation, { batchSize: flags.batchSize, seqLen, maxWindows: flags.windows });
         const evaluation = evaluateCausalRouting(model, windows, { batchSize: flags.batchSize });
         const mode = causalModeOf(model);
-        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation };
+        const guard = reportCausalSelection(io, checkCausalSelection(evaluation.agreement));
+        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation, ...guard };
         if (flags.json) {
           io.out(JSON.stringify(result));
           return;
