@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
-import { MixtureOfDepthsRouter, THRESHOLD_RATE, combineRows, disposePlan, dispatchRows, topKCut } from '@moderoute/routing';
+import { MixtureOfDepthsRouter, THRESHOLD_RATE, combineRows, disposePlan, dispatchRows, quantileCut, topKCut } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 
 // Golden problem: w = [1, -1] and x = [r, 0], so r is the first feature.
@@ -132,6 +132,45 @@ describe(MixtureOfDepthsRouter.name, () => {
               });
             } finally {
               router.dispose();
+            }
+          }),
+          runs(20),
+        );
+      });
+
+      it('should cut between the K-th and (K+1)-th largest value, K = round(fraction n) in [1, n - 1]', () => {
+        assert.equal(quantileCut(Float32Array.from([3, 1, 2, 0]), 0.25), 2.5);
+        assert.equal(quantileCut(Float32Array.from([3, 1, 2, 0]), 0.5), 1.5);
+        assert.equal(quantileCut(Float32Array.from([3, 1, 2, 0]), 0.01), 2.5);
+        assert.equal(quantileCut(Float32Array.from([3, 1, 2, 0]), 1), 0.5);
+        assert.equal(quantileCut(Float32Array.from([3]), 0.5), undefined);
+      });
+
+      it('should set both causal cuts to the exact top-k quantile of pooled samples, keeping the batch count (property)', () => {
+        fc.assert(
+          fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 8, max: 40 }), fc.nat(1000), fc.double({ min: -20, max: 20, noNaN: true }), (b, t, seed, stale) => {
+            const router = new MixtureOfDepthsRouter({ dModel: 4, causalMode: 'predictor', seed });
+            const thresholdRouter = new MixtureOfDepthsRouter({ dModel: 4, seed });
+            try {
+              tf.tidy(() => {
+                // Sequences of different levels, so that per-sequence cuts differ from the pooled one.
+                const x = tf.add(tf.randomNormal([b, t, 4], 0, 1, 'float32', seed + 3), tf.reshape(tf.range(0, b), [b, 1, 1])) as Tensor3D;
+                // A stale cut, as a lagging running estimate leaves it.
+                thresholdRouter.threshold!.assign(tf.tensor1d([stale, 7]));
+                const plan = router.route(x);
+                const samples = { seqLen: t, threshold: plan.routerLogits.dataSync() as Float32Array, predictor: plan.predictorLogits!.dataSync() as Float32Array };
+                router.calibrateCausalCuts(samples);
+                const r = thresholdRouter.route(x).routerLogits.dataSync() as Float32Array;
+                thresholdRouter.calibrateCausalCuts({ seqLen: t, threshold: r });
+                // K = round(k / T * B T) = k B tokens of the pool pass each rule (distinct values).
+                const k = router.tokensPerSequence(t);
+                assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k * b);
+                assert.equal(thresholdRouter.route(x, { mode: 'threshold' }).tokenIndex.shape[0], k * b);
+                assert.equal(thresholdRouter.threshold!.dataSync()[1], 7);
+              });
+            } finally {
+              router.dispose();
+              thresholdRouter.dispose();
             }
           }),
           runs(20),

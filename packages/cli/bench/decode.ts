@@ -8,14 +8,19 @@
 //   - with --profile, kernels and host reads per decode step (context 256).
 //
 //   pnpm bench:decode [--backend wasm] [--reps N] [--json] [--profile]
-//                     [--checkpoint NAME=DIR ...] [--steps N] [--retrain] [--runs DIR]
+//                     [--checkpoint NAME=DIR ...] [--steps N] [--retrain] [--runs DIR] [--seeds 0,1,2]
+//
+// Targets (issue 21), checked for every routed block of every model and retrain: the causal rule
+// agrees with top-k >= 97% and selects within 2 points of top-k's fraction (never zero), and MoD
+// decodes >= 1.5x dense; each miss is a FAILED TARGET line, the spread over seeds a table.
 //
 // Models: each `--checkpoint NAME=DIR` (a run or checkpoint directory; its model must have
 // contextLength >= 512), or by default four models the bench trains itself with the Trainer at
 // the bench config (vocabulary 256, width 128, 4 layers, 4 heads, MLP 4x, contextLength 512) on
-// the embedded corpus, the same data, seed, steps and schedule for each:
+// the embedded corpus, the same data, seed, steps and schedule for each (with --seeds, the routed
+// models once per seed: the seed of the model's initialisation and of the data order):
 //   dense; mod (12.5% capacity every other block, threshold rule: the router's BCE, coefficient
-//   1e-1, the default); mod_predictor (the same with causalMode 'predictor': a BCE-trained MLP decides);
+//   1e-2, the default, and the cut the Trainer calibrates at save); mod_predictor (the same with causalMode 'predictor': a BCE-trained MLP decides);
 //   staged_mode (the mod stage, then 4 experts top-1 dropless).
 // Trained checkpoints are cached under runs/bench-decode/<variant>-<config hash> (gitignored):
 // a re-run with the same settings skips training (--retrain forces it).
@@ -30,6 +35,8 @@ import {
   Decoder,
   evaluateCausalRouting,
   generate,
+  SELECTION_MARGIN,
+  checkCausalSelection,
   supportedCausalModes,
   type CausalDecisionMode,
   type CausalEvaluation,
@@ -54,9 +61,15 @@ export const DECODE_VARIANTS: Record<string, LanguageModelConfig> = {
 };
 
 /** The training run of the default models (the same for each). */
-function trainSettings(steps: number): Omit<TrainConfig, 'model'> {
-  return { batchSize: 2, seqLen: CONTEXT, steps, learningRate: 3e-3, warmupSteps: Math.max(1, Math.floor(steps / 10)), evalWindows: 8, seed: 0 };
+function trainSettings(steps: number, seed = 0): Omit<TrainConfig, 'model'> {
+  return { batchSize: 2, seqLen: CONTEXT, steps, learningRate: 3e-3, warmupSteps: Math.max(1, Math.floor(steps / 10)), evalWindows: 8, seed };
 }
+
+/** Bumped when the bench's cached checkpoints must be retrained (2: causal cuts calibrated at save). */
+const CACHE_VERSION = 2;
+
+/** The targets every retrain must meet (issue 21), checked over every routed block of every model. */
+const TARGETS = { agreement: 0.97, selectionMargin: SELECTION_MARGIN, modSpeedup: 1.5 } as const;
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -160,14 +173,58 @@ async function profileSteps(model: LanguageModel, prompt: readonly number[], mod
   }
 }
 
+/** The variant a contender retrains ('mod@2' -> 'mod'). */
+function variantOf(name: string): string {
+  return name.replace(/@\d+$/, '');
+}
+
+/**
+ * The issue-21 targets over every contender: each routed block's causal rule agrees with top-k
+ * >= 97% and selects within 2 points of top-k's fraction (never zero: checkCausalSelection), and
+ * MoD (threshold rule) decodes >= 1.5x dense; plus the spread of each figure over the retrains.
+ */
+function targetReport(contenders: readonly Contender[], evaluations: Record<string, CausalEvaluation>, rows: readonly DecodeRow[], best: Record<string, DecodeResult>, denseTps: number | undefined) {
+  const failures: string[] = [];
+  const spreads = new Map<string, { variant: string; block: number; agreement: [number, number]; selected: [number, number]; overDense?: [number, number] }>();
+  const widen = (range: [number, number] | undefined, x: number): [number, number] => (range ? [Math.min(range[0], x), Math.max(range[1], x)] : [x, x]);
+  for (const c of contenders) {
+    const row = rows.find((r) => r.name.startsWith(`${c.name} (`));
+    const rule = row?.mode ?? 'threshold';
+    const overDense = row && denseTps ? best[row.name]!.tokensPerSec / denseTps : undefined;
+    const agreement = evaluations[c.name]!.agreement;
+    for (const check of checkCausalSelection(agreement)) {
+      if (check.rule !== rule) continue;
+      const acc = agreement.find((a) => a.block === check.block)![rule]!.accuracy;
+      if (!check.ok || Math.abs(check.selectedFraction - check.capacity) > TARGETS.selectionMargin) failures.push(`${c.name} block ${check.block} ${rule}: selects ${(100 * check.selectedFraction).toFixed(1)}% (top-k ${(100 * check.capacity).toFixed(1)}%)`);
+      if (acc < TARGETS.agreement) failures.push(`${c.name} block ${check.block} ${rule}: agreement ${(100 * acc).toFixed(1)}% < ${100 * TARGETS.agreement}%`);
+      const key = `${variantOf(c.name)} (${rule})#${check.block}`;
+      const prev = spreads.get(key);
+      spreads.set(key, {
+        variant: `${variantOf(c.name)} (${rule})`,
+        block: check.block,
+        agreement: widen(prev?.agreement, acc),
+        selected: widen(prev?.selected, check.selectedFraction),
+        ...(overDense !== undefined ? { overDense: widen(prev?.overDense, overDense) } : {}),
+      });
+    }
+    if (variantOf(c.name) === 'mod' && overDense !== undefined && overDense < TARGETS.modSpeedup) failures.push(`${c.name}: decodes ${overDense.toFixed(2)}x dense < ${TARGETS.modSpeedup}x`);
+  }
+  const retrains = new Set(contenders.map((c) => c.name.match(/@(\d+)$/)?.[1] ?? '0')).size;
+  return { ...TARGETS, retrains, spread: [...spreads.values()], failures };
+}
+
 function configHash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 10);
 }
 
 /** Trains (or finds in the cache) one default variant; returns its run directory. */
-async function trainedRun(name: string, settings: Omit<TrainConfig, 'model'>, runsDir: string, retrain: boolean, corpusCache: CorpusCache, log: (s: string) => void): Promise<{ dir: string; seconds?: number }> {
-  const config: TrainConfig = { ...settings, model: DECODE_VARIANTS[name]! };
-  const dir = join(runsDir, `${name}-${configHash(config)}`);
+async function trainedRun(name: string, seed: number, settings: Omit<TrainConfig, 'model'>, runsDir: string, retrain: boolean, corpusCache: CorpusCache, log: (s: string) => void): Promise<{ dir: string; seconds?: number }> {
+  // Seed 0 keeps the variant's config as it was (and so its cache directory).
+  const config: TrainConfig = { ...settings, model: seed === 0 ? DECODE_VARIANTS[name]! : { ...DECODE_VARIANTS[name]!, seed } };
+  // The version salt keeps checkpoints trained before the Trainer calibrated the causal cuts
+  // (issue 21) out of use.
+  const dir = join(runsDir, `${name}-${configHash([config, CACHE_VERSION])}`);
+  name = seed === 0 ? name : `${name}@${seed}`;
   const done = join(dir, 'bench-done.json');
   if (!retrain && existsSync(done)) {
     const summary = JSON.parse(readFileSync(done, 'utf8')) as { wallSeconds: number; finalValidationBitsPerByte: number };
@@ -215,6 +272,7 @@ async function main(): Promise<void> {
       variants: { type: 'string', default: Object.keys(DECODE_VARIANTS).join(',') },
       'eval-windows': { type: 'string', default: '16' },
       'prompt-tokens': { type: 'string', default: '64' },
+      seeds: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -229,6 +287,8 @@ async function main(): Promise<void> {
         '  --reps          decode runs per model, interleaved; the fastest is reported (default 5)',
         '  --eval-windows  validation windows of the agreement and loss (default 16)',
         '  --prompt-tokens validation-text prompt; sampled tokens then fill the 512-token context (default 64)',
+        '  --seeds         retrain the routed models with each of these seeds (model init and data order; default 0);',
+        '                  dense is trained once (seed 0) and timed beside every retrain',
         '  --profile       also count kernels and host reads per decode step',
         '  --json          one JSON object instead of tables',
       ].join('\n'),
@@ -243,6 +303,8 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} (${v}) must be an integer >= 1`);
   }
   if (promptTokens >= CONTEXT) throw new Error(`--prompt-tokens (${promptTokens}) must be < ${CONTEXT}`);
+  const seeds = (values.seeds as string).split(',').map((x) => Number(x));
+  if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0) || new Set(seeds).size !== seeds.length) throw new Error(`--seeds (${values.seeds}) must be distinct integers >= 0, comma-separated`);
   const info = await initBackend({ backend: values.backend ?? 'wasm' });
   const log = (s: string) => values.json || console.error(s);
   const corpusCache = new CorpusCache();
@@ -264,11 +326,17 @@ async function main(): Promise<void> {
     } else {
       const names = (values.variants as string).split(',').filter((s) => s.length > 0);
       for (const n of names) if (DECODE_VARIANTS[n] === undefined) throw new Error(`--variants: unknown ${n} (known: ${Object.keys(DECODE_VARIANTS).join(', ')})`);
-      const settings = trainSettings(steps);
-      log(`models: ${names.join(', ')} at the bench config, ${steps} steps of ${settings.batchSize} x ${settings.seqLen} tokens each (cached under ${values.runs})`);
-      for (const n of names) {
-        const { dir, seconds } = await trainedRun(n, settings, values.runs as string, values.retrain === true, corpusCache, log);
-        contenders.push({ name: n, model: restoreModel(dir).model, seqLen: settings.seqLen as number, source: dir, ...(seconds !== undefined ? { trainSeconds: seconds } : {}) });
+      log(`models: ${names.join(', ')} at the bench config, ${steps} steps of 2 x ${CONTEXT} tokens each, seeds ${seeds.join(', ')} (cached under ${values.runs})`);
+      for (const seed of seeds) {
+        const settings = trainSettings(steps, seed);
+        for (const n of names) {
+          // Dense is the speed baseline: one training run (seed 0) serves every retrain.
+          if (n === 'dense' && seed !== seeds[0]) continue;
+          const runSeed = n === 'dense' ? 0 : seed;
+          const { dir, seconds } = await trainedRun(n, runSeed, trainSettings(steps, runSeed), values.runs as string, values.retrain === true, corpusCache, log);
+          const name = runSeed === 0 ? n : `${n}@${runSeed}`;
+          contenders.push({ name, model: restoreModel(dir).model, seqLen: settings.seqLen as number, source: dir, ...(seconds !== undefined ? { trainSeconds: seconds } : {}) });
+        }
       }
     }
 
@@ -300,12 +368,14 @@ async function main(): Promise<void> {
     const denseTps = denseRow ? best[denseRow.name]!.tokensPerSec : undefined;
     const report = {
       info: describeBackend(info),
-      config: { ...BENCH, promptTokens, decodedTokens: CONTEXT - promptTokens, tailSteps: TAIL, sampling: 'temperature 0.8, top-k 40, seed 1', training: values.checkpoint ? 'checkpoints' : trainSettings(steps), evalWindows },
+      config: { ...BENCH, promptTokens, decodedTokens: CONTEXT - promptTokens, tailSteps: TAIL, sampling: 'temperature 0.8, top-k 40, seed 1', training: values.checkpoint ? 'checkpoints' : trainSettings(steps), seeds, evalWindows },
       models: Object.fromEntries(contenders.map((c) => [c.name, { source: c.source, trainSeconds: c.trainSeconds, parameters: c.model.parameterCount() }])),
       decode: Object.fromEntries(rows.map((r) => [r.name, { ...best[r.name]!, overDense: denseTps ? best[r.name]!.tokensPerSec / denseTps : undefined, ...(profiles[r.name] ? { profile: profiles[r.name] } : {}) }])),
       evaluation: evaluations,
+      targets: targetReport(contenders, evaluations, rows, best, denseTps),
       wallSeconds: (performance.now() - wallStart) / 1000,
     };
+    for (const w of report.targets.failures) console.error(`FAILED TARGET: ${w}`);
     if (values.json) {
       console.log(JSON.stringify(report));
       return;
@@ -340,6 +410,13 @@ async function main(): Promise<void> {
     console.log(a.toString());
     console.log('\nvalidation loss by decision rule:');
     console.log(l.toString());
+    const tr = report.targets;
+    const spread = ([lo, hi]: readonly [number, number], f: (x: number) => string) => (lo === hi ? f(lo) : `${f(lo)} - ${f(hi)}`);
+    console.log(`\ntargets over ${tr.retrains} retrain(s) (every routed block of every model): agreement >= ${pct(TARGETS.agreement)}, selected fraction within ${(100 * TARGETS.selectionMargin).toFixed(0)} points of top-k's, MoD decode >= ${TARGETS.modSpeedup}x dense`);
+    const s = new Table({ head: ['variant (rule)', 'block', 'agreement (min - max)', 'selects (min - max)', 'x dense (min - max)'], ...style });
+    for (const v of tr.spread) s.push([v.variant, String(v.block), spread(v.agreement, pct), spread(v.selected, pct), v.overDense ? spread(v.overDense, (x) => x.toFixed(2)) : '-']);
+    console.log(s.toString());
+    console.log(tr.failures.length === 0 ? 'all targets met' : `${tr.failures.length} target(s) failed:\n  ${tr.failures.join('\n  ')}`);
     console.log(`\n${report.wallSeconds.toFixed(0)} s in all`);
   } finally {
     for (const c of contenders) c.model.dispose();

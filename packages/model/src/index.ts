@@ -12,3 +12,4 @@ export * from './Decoder.js';
 export * from './sampling.js';
 export * from './generate.js';
 export * from './causalEvaluation.js';
+export * from './causalSelection.js';

@@ -39,7 +39,7 @@ import {
 import { CapacityPolicy } from './CapacityPolicy.js';
 import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
 import { meanBceWithLogits, stopGradient } from './losses.js';
-import { DECISION_MODES, type CausalScores, type DecisionMode, type MixtureOfDepthsPlan, type RouteOptions } from './plan.js';
+import { DECISION_MODES, type CausalCutSamples, type CausalScores, type DecisionMode, type MixtureOfDepthsPlan, type RouteOptions } from './plan.js';
 import type { Router } from './Router.js';
 import { topKOf } from './selection.js';
 
@@ -99,6 +99,20 @@ export function topKCut(r: Float32Array, valid: Uint8Array, batch: number, seqLe
     count++;
   }
   return count > 0 ? sum / count : undefined;
+}
+
+/**
+ * The cut that sends the `fraction` largest of `values` through the block: with the values sorted
+ * descending and K = round(fraction * n) (at least 1, at most n - 1), the midpoint between the
+ * K-th and (K+1)-th largest, so `value > cut` holds for exactly K of them (barring ties at the
+ * cut). Undefined for fewer than two values.
+ */
+export function quantileCut(values: Float32Array, fraction: number): number | undefined {
+  const n = values.length;
+  if (n < 2) return undefined;
+  const sorted = Float64Array.from(values).sort().reverse();
+  const k = Math.min(n - 1, Math.max(1, Math.round(fraction * n)));
+  return ((sorted[k - 1] as number) + (sorted[k] as number)) / 2;
 }
 
 interface Predictor {
@@ -311,6 +325,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         combineWeights,
         // Shape: [M] -> [B, T]
         routerLogits: tf.reshape(r, [b, t]) as Tensor2D,
+        ...(predictorLogits !== undefined ? { predictorLogits: tf.reshape(predictorLogits, [b, t]) as Tensor2D } : {}),
         auxLosses,
         metrics: {
           load: [tokenList.length],
@@ -321,6 +336,30 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       };
       return plan as never;
     }) as MixtureOfDepthsPlan;
+  }
+
+  /**
+   * Sets each causal rule's cut to the exact top-k quantile of the samples (quantileCut at
+   * k(T) / T, the fraction top-k keeps of a sequence of T tokens): afterwards the threshold rule
+   * (r > tau) and the predictor rule (logit > cut) each select top-k's fraction of the sample
+   * tokens. The running estimate kept during training lags the weights (it averages the cuts of
+   * past batches, while r drifts until the last step: docs/sampling.md), so the Trainer calls
+   * this with the final weights before it writes a checkpoint. The batch count is kept, so a
+   * resumed run's running estimate continues from the calibrated cut.
+   */
+  calibrateCausalCuts(samples: CausalCutSamples): void {
+    requireLive(this.disposed, this.className);
+    const seqLen = requireInt('samples.seqLen', samples.seqLen, { min: 1 });
+    const fraction = this.tokensPerSequence(seqLen) / seqLen;
+    const set = (state: Variable | undefined, values: Float32Array | undefined) => {
+      if (state === undefined || values === undefined) return;
+      const cut = quantileCut(values, fraction);
+      if (cut === undefined) return;
+      const batches = state.dataSync()[1] as number;
+      tf.tidy(() => state.assign(tf.tensor1d([cut, batches])));
+    };
+    set(this.threshold, samples.threshold);
+    set(this.predictor?.threshold, samples.predictor);
   }
 
   /** The threshold rule's tau (0 for a router without the threshold state: r > 0, the paper's). */

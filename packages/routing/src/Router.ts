@@ -1,6 +1,6 @@
 // The Router contract every routing scheme implements, built-in or plugin.
 import type { Tensor3D, Variable } from '@moderoute/core';
-import type { RouteOptions, RoutingKind, RoutingPlan } from './plan.js';
+import type { CausalCutSamples, RouteOptions, RoutingKind, RoutingPlan } from './plan.js';
 
 export interface Router<P extends RoutingPlan = RoutingPlan> {
   /** The registry name of the scheme (stable, used in configs). */
@@ -24,6 +24,12 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
    * trainableVariables().
    */
   namedVariables?(): Readonly<Record<string, Variable>>;
+  /**
+   * Optional, for Mixture-of-Depths routers with causal rules (Raposo et al. 2024, section 3.5):
+   * sets each rule's cut to the exact top-k quantile of the samples' decision values, so that
+   * the rule selects top-k's fraction of them (see MixtureOfDepthsRouter.calibrateCausalCuts).
+   */
+  calibrateCausalCuts?(samples: CausalCutSamples): void;
   /** The resolved config, as JSON: `new Router(getConfig())` rebuilds an equal router. */
   getConfig(): Record<string, unknown>;
   /** Frees the router's variables; routing afterwards throws. */

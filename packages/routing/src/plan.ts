@@ -24,6 +24,20 @@ export interface RouteOptions {
   readonly mode?: DecisionMode;
 }
 
+/**
+ * Decision values of sample tokens for calibrating a Mixture-of-Depths router's causal rules
+ * (Router.calibrateCausalCuts): real tokens only, routed in the top-k pass with the weights the
+ * rules will decide with.
+ */
+export interface CausalCutSamples {
+  /** T of the sequences the samples came from: top-k keeps k(T) / T of them. */
+  readonly seqLen: number;
+  /** The router logits r (the threshold rule's decision values). */
+  readonly threshold?: Float32Array;
+  /** The predictor's logits (the predictor rule's). */
+  readonly predictor?: Float32Array;
+}
+
 /** Agreement of a causal decision rule with the non-causal top-k choice, over real tokens. */
 export interface CausalScores {
   /** Fraction of tokens where the rule and top-k agree. */
@@ -112,6 +126,8 @@ export interface MixtureOfDepthsPlan extends PlanBase {
   readonly positions: Tensor1D;
   /** float32[B, T]: the router's scalar logits r (on the gradient path). */
   readonly routerLogits: Tensor2D;
+  /** float32[B, T]: the predictor's logits, when the router has a predictor. */
+  readonly predictorLogits?: Tensor2D;
 }
 
 export type RoutingPlan = TokenChoicePlan | ExpertChoicePlan | MixtureOfDepthsPlan;
@@ -140,6 +156,7 @@ export function disposePlan(plan: RoutingPlan): void {
       break;
     case 'mixture-of-depths':
       tensors.push(plan.positions, plan.routerLogits);
+      if (plan.predictorLogits) tensors.push(plan.predictorLogits);
       break;
     default:
       assertNever(plan);

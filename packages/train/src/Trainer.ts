@@ -3,7 +3,8 @@
 // N steps and every few minutes), exact resume under the resume rules below, an AbortSignal
 // (Ctrl-C, SIGTERM, SIGHUP in the CLI) saving and stopping cleanly, and a stop on a non-finite
 // loss that keeps the last good checkpoint. The run directory is held with a RunLock for the
-// whole run.
+// whole run. Before writing a checkpoint it calibrates the MoD routers' causal cuts with the
+// weights being saved (calibrateCausalRouting, on training windows).
 //
 // Resume rules (one rule for every setting): a run continues only with what it was trained
 // with. The model config, the data (by fingerprint) and every setting of RESUME_FIXED must equal
@@ -15,7 +16,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, ModerouteError, tf, type Tensor, type Tensor2D } from '@moderoute/core';
-import { bitsPerByte as windowBitsPerByte, createContainer, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
+import { bitsPerByte as windowBitsPerByte, calibrateCausalRouting, createContainer, hasCalibratableRouting, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
 import { CHECKPOINT_FILES, CheckpointStore, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
 import { RunLock } from './checkpoint/RunLock.js';
 import { CheckpointError, storageError } from './errors.js';
@@ -147,6 +148,13 @@ export function evaluateBitsPerByte(model: LanguageModel, tokens: Uint8Array, op
   const windows = validationWindows(tokens, { batchSize: options.batchSize, seqLen: options.seqLen, maxWindows: options.maxWindows });
   return windowBitsPerByte(model, windows, { batchSize: options.batchSize, ...(options.mode ? { mode: options.mode } : {}) });
 }
+
+/**
+ * Training windows (evenly spaced over the training split) over which the Mixture-of-Depths
+ * routers' causal cuts are calibrated before each checkpoint: 32 windows of T tokens, whose
+ * pooled router logits give the exact top-k quantile (k / T of 32 T tokens).
+ */
+export const CALIBRATION_WINDOWS = 32;
 
 export class Trainer {
   readonly config: ResolvedTrainConfig;
@@ -299,7 +307,12 @@ export class Trainer {
       else if (replicas > 1) pool = await DataParallel.start(model, { replicas, ...(options.replicaModules !== undefined ? { modules: options.replicaModules } : {}) });
       options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
+      const calibrationWindows = hasCalibratableRouting(model) ? validationWindows(corpus.train, { batchSize: c.batchSize, seqLen: c.seqLen, maxWindows: CALIBRATION_WINDOWS }) : [];
       const save = async (): Promise<string> => {
+        // The causal rules decide against cuts the routers estimate from past training batches,
+        // which lag r as it drifts (docs/sampling.md): set them from the weights being saved.
+        // No loss depends on the cuts, so training continues exactly as without this.
+        if (calibrationWindows.length > 0) calibrateCausalRouting(model, calibrationWindows, { batchSize: c.batchSize });
         const weights = new Map<string, Tensor>([...params]);
         const optState = optimizer.getState();
         try {

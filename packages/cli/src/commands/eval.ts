@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
 import { CorpusCache, DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_LIMIT, restoreModel, validationWindows, type TrainConfig } from '@moderoute/train';
-import { bitsPerByte, evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
+import { bitsPerByte, checkCausalSelection, evaluateCausalRouting, type LanguageModel } from '@moderoute/model';
+import { reportCausalSelection } from '../causalSelection.js';
 import type { Io } from '../output.js';
 import { choiceOption, intOption, backendRequest, threadsOption } from '../options.js';
 import { dataPath, inputFolder } from '../paths.js';
@@ -62,7 +63,8 @@ export function evalCommand(io: Io): Command {
         // Causal: every rule the routers support against top-k, loss and per-block agreement.
         const evaluation = evaluateCausalRouting(model, windows, { batchSize: flags.batchSize });
         const mode = causalModeOf(model);
-        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, ...count, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation };
+        const guard = reportCausalSelection(io, checkCausalSelection(evaluation.agreement));
+        const result = { checkpoint: checkpoint.dir, step: checkpoint.step, routing: mode, ...count, seqLen, validationBitsPerByte: evaluation.bitsPerByte[mode], ...evaluation, ...guard };
         if (flags.json) {
           io.out(JSON.stringify(result));
           return;

@@ -2,7 +2,8 @@
 // decisions (Raposo et al. 2024, section 3.5), streaming it as it comes.
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
-import { generate, type GenerateResult } from '@moderoute/model';
+import { checkDecodeSelection, generate, type GenerateResult } from '@moderoute/model';
+import { reportCausalSelection } from '../causalSelection.js';
 import { restoreModel } from '@moderoute/train';
 import type { Io } from '../output.js';
 import { choiceOption, floatOption, intOption, backendRequest, threadsOption } from '../options.js';
@@ -62,10 +63,11 @@ export function generateCommand(io: Io): Command {
         }
         const result: GenerateResult = next.value;
         const seconds = (performance.now() - started) / 1000;
+        if (!flags.json) io.write('\n');
+        const guard = reportCausalSelection(io, checkDecodeSelection(model, result.blocks, flags.mode));
         if (flags.json) {
-          io.out(JSON.stringify({ ...result, seconds, tokensPerSecond: result.tokens.length / seconds }));
+          io.out(JSON.stringify({ ...result, seconds, tokensPerSecond: result.tokens.length / seconds, ...guard }));
         } else {
-          io.write('\n');
           io.err(`${result.tokens.length} tokens in ${seconds.toFixed(2)} s (${(result.tokens.length / seconds).toFixed(1)} tokens/s), stopped by ${result.stopReason}`);
         }
       } finally {
