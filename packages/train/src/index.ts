@@ -1,5 +1,5 @@
-// Public API of @moderoute/train (model-independent half): corpus and batching, AdamW and the
-// learning-rate schedule, safetensors checkpoints, metrics logs, plots and progress.
+// Public API of @moderoute/train under Node (the "node" export condition; index.browser.ts is the
+// browser-safe entry): corpus and batching, AdamW and schedules, safetensors checkpoints, metrics, plots, progress.
 export * from './errors.js';
 export * from './data/bytes.js';
 export * from './data/rng.js';

@@ -1,7 +1,9 @@
 // Report plots: vega-lite specs compiled and rendered to SVG in Node by vega (no canvas, no
-// browser, no hand-built SVG). Each function takes plain data and returns an SVG string.
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+// browser, no hand-built SVG). Each function takes plain data and returns an SVG string. vega and
+// vega-lite are loaded on the first plot, not with @moderoute/train: a program that only trains
+// never loads them (vega-canvas's top-level await made `require` of the package fail on Node
+// 20.0-20.18 with ERR_REQUIRE_ASYNC_MODULE).
+import type { TopLevelSpec } from 'vega-lite';
 import { ConfigError } from '@moderoute/core';
 
 /** Common plot options. */
@@ -15,6 +17,7 @@ export interface PlotOptions {
 
 /** Renders a vega-lite spec to an SVG string. */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
