@@ -1,8 +1,7 @@
 // Report plots: vega-lite specs compiled and rendered to SVG in Node by vega (no canvas, no
 // browser, no hand-built SVG). Each function takes plain data and returns an SVG string. vega and
-// vega-lite are loaded on the first plot, not with @moderoute/train: a program that only trains
-// never loads them (vega-canvas's top-level await made `require` of the package fail on Node
-// 20.0-20.18 with ERR_REQUIRE_ASYNC_MODULE).
+// vega-lite are optional peer dependencies, loaded on the first plot, not with @moderoute/train:
+// a program that only trains neither installs nor loads them (the CLI depends on both).
 import type { TopLevelSpec } from 'vega-lite';
 import { ConfigError } from '@moderoute/core';
 
@@ -17,7 +16,9 @@ export interface PlotOptions {
 
 /** Renders a vega-lite spec to an SVG string. */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
-  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]).catch((error: unknown) => {
+    throw new ConfigError('vega and vega-lite', error instanceof Error ? error.message.split('\n')[0] : String(error), 'installed to draw plots (optional peer dependencies of @moderoute/train: npm install vega@5 vega-lite@5)');
+  });
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
