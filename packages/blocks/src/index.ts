@@ -1,3 +1,8 @@
+/**
+ * Attention, MLP and expert layers; dense, Mixture-of-Depths, Mixture-of-Experts and MoDE decoder blocks, composed by dependency injection.
+ *
+ * @module @moderoute/blocks
+ */
 // Public API of @moderoute/blocks.
 export * from './Block.js';
 export * from './BlockSpec.js';

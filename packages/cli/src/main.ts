@@ -8,10 +8,12 @@ import { inspectCommand } from './commands/inspect.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT, processIo, reportError, type Io } from './output.js';
+import { VERSION } from './version.js';
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('moderoute')
     .description('Conditional computation in transformers (Mixture-of-Depths, Mixture-of-Experts, MoDE) on TensorFlow.js')
+    .version(VERSION, '-V, --version', 'print the version of moderoute')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });

@@ -1,22 +1,39 @@
 // Backend bootstrap: picks and initialises the TensorFlow.js backend every other package runs on.
-// Order of preference (DESIGN.md section 2): native TensorFlow (`@tensorflow/tfjs-node-gpu`, then
-// `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD), then
-// `cpu` (pure JS reference). MODEROUTE_BACKEND overrides the order.
-import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+// Order of preference (DESIGN.md section 2) under Node: native TensorFlow (`@tensorflow/tfjs-node-gpu`,
+// then `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD),
+// then `cpu` (pure JS reference); in a browser: `webgl` (when @tensorflow/tfjs-backend-webgl is
+// loaded), then `wasm`, then `cpu`, and `webgpu` when asked for. MODEROUTE_BACKEND overrides the
+// order. What differs between Node and browsers comes from platform.ts, so this file imports no
+// Node built-in.
 import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf.js';
-import { BackendError } from './errors.js';
-import { createThreadedWasmBackend, MAX_WASM_THREADS, registerWasmBackend } from './wasmThreads.js';
+import { BackendError, ConfigError } from './errors.js';
+import { platform } from './platform.js';
+import { MAX_WASM_THREADS } from './threads.js';
 
-/** Backend names accepted by `initBackend` and `MODEROUTE_BACKEND`. */
-export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
+/** Backend names accepted by `initBackend` and `MODEROUTE_BACKEND` (see BACKENDS_BY_PLATFORM). */
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'] as const;
+/** One of BACKEND_NAMES. */
 export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** Which backends run where, in the order `initBackend` tries them when none is named. */
+export const BACKENDS_BY_PLATFORM = {
+  node: ['tensorflow', 'wasm', 'cpu'],
+  browser: ['webgl', 'wasm', 'cpu', 'webgpu'],
+} as const satisfies Record<'node' | 'browser', readonly BackendName[]>;
+
+/** Backends `initBackend` does not try unless named (tfjs's WebGPU backend is still experimental). */
+const ON_REQUEST_ONLY: readonly BackendName[] = ['webgpu'];
 
 /** The native packages, in the order they are tried for the `tensorflow` backend. */
 export const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+/** The package that registers each browser backend (an optional peer of @moderoute/core). */
+export const BACKEND_PACKAGES = {
+  webgl: '@tensorflow/tfjs-backend-webgl',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
+} as const;
 
 /** What is active after `initBackend`. */
 export interface BackendInfo {
@@ -39,7 +56,7 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Backend to use; overrides MODEROUTE_BACKEND and the default order. */
   readonly backend?: string;
-  /** Environment to read MODEROUTE_BACKEND and MODEROUTE_THREADS from (default `process.env`). */
+  /** Environment to read MODEROUTE_BACKEND and MODEROUTE_THREADS from (default: `process.env` under Node, else `globalThis.process?.env`, else none). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /**
    * Threads for the wasm backend's kernels (XNNPACK's pool), 1 to 8; overrides MODEROUTE_THREADS.
@@ -75,28 +92,16 @@ export function describeBackend(info: BackendInfo): string {
   return `${info.name} (${parts.join(', ')}) from ${info.package}${notes}`;
 }
 
-/** Imports a package from this package's location, then from the working directory's. */
-async function defaultImport(name: string): Promise<unknown> {
-  try {
-    return await import(name);
-  } catch (first) {
-    let resolved: string;
-    try {
-      resolved = createRequire(pathToFileURL(`${process.cwd()}/`).href).resolve(name);
-    } catch {
-      throw first;
-    }
-    return import(pathToFileURL(resolved).href);
-  }
-}
+const quoted = (names: readonly string[]) => names.map((n) => `"${n}"`).join(', ');
+const AVAILABILITY = `${quoted(BACKENDS_BY_PLATFORM.node)} under Node, or ${quoted(BACKENDS_BY_PLATFORM.browser)} in a browser`;
 
+/** The backend name asked for, checked against the names that run on this platform. */
 function parseName(value: string, source: string): BackendName {
   const name = value.trim().toLowerCase();
-  if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
-  throw new BackendError(
-    value,
-    `${source} (${JSON.stringify(value)}) must be one of ${BACKEND_NAMES.map((n) => `"${n}"`).join(', ')}`,
-  );
+  const here = platform().name;
+  if ((BACKENDS_BY_PLATFORM[here] as readonly string[]).includes(name)) return name as BackendName;
+  const known = (BACKEND_NAMES as readonly string[]).includes(name);
+  throw new ConfigError(source, value, known ? `a backend that runs ${here === 'node' ? 'under Node' : 'in a browser'}: ${AVAILABILITY}` : `one of ${AVAILABILITY}`);
 }
 
 function errorText(error: unknown): string {
@@ -123,7 +128,7 @@ async function tryNative(importPackage: (name: string) => Promise<unknown>): Pro
       name: 'tensorflow',
       package: pkg,
       simd: null,
-      threads: availableParallelism(),
+      threads: platform().parallelism(),
       gpu: backend.isUsingGpuDevice === true,
       skipped: [],
       notes: [],
@@ -158,7 +163,7 @@ function threadsRequest(options: InitBackendOptions, env: Readonly<Record<string
   const fromEnv = env['MODEROUTE_THREADS'];
   if (fromEnv !== undefined && fromEnv !== '') return { threads: parseThreads(fromEnv, 'MODEROUTE_THREADS'), explicit: true };
   if (options.preferredThreads !== undefined) return { threads: parseThreads(options.preferredThreads, 'preferredThreads'), explicit: false };
-  return { threads: Math.min(availableParallelism(), MAX_WASM_THREADS), explicit: false };
+  return { threads: Math.min(platform().parallelism(), MAX_WASM_THREADS), explicit: false };
 }
 
 /** Whether tfjs already holds an initialised `wasm` backend (its thread count is then fixed). */
@@ -169,37 +174,20 @@ function wasmInitialised(): boolean {
 /** Notes from the first wasm initialisation, repeated in every later BackendInfo. */
 let wasmNotes: string[] = [];
 
-/**
- * Runs `body`, then removes the process 'uncaughtException' and 'unhandledRejection' listeners it
- * added. tfjs's Emscripten builds install listeners that rethrow, so every later uncaught error
- * is reported at the rethrow, a minified line of tens of kilobytes, instead of where it was
- * thrown; without them Node's own handling (print the error and exit) applies, as before.
- */
-async function withoutRethrowListeners<T>(body: () => Promise<T>): Promise<T> {
-  const events = ['uncaughtException', 'unhandledRejection'];
-  const listeners = (event: string) => process.listeners(event as 'uncaughtException') as unknown[];
-  const before = events.map((e) => new Set(listeners(e)));
-  try {
-    return await body();
-  } finally {
-    events.forEach((e, i) => {
-      for (const listener of listeners(e)) if (!before[i]!.has(listener)) process.off(e as 'uncaughtException', listener as () => void);
-    });
-  }
-}
-
 async function tryWasm(request: ThreadsRequest): Promise<BackendInfo> {
-  return withoutRethrowListeners(() => startWasm(request));
+  return platform().guard(() => startWasm(request));
 }
 
 async function startWasm(request: ThreadsRequest): Promise<BackendInfo> {
   if (!wasmInitialised()) {
     wasmNotes = [];
-    // tfjs's own single-thread loader, unless the threaded build starts (it sets its own count).
-    setThreadsCount(1);
-    if (request.threads > 1) {
+    const startThreaded = platform().startThreadedWasm;
+    // Under Node, tfjs's own single-thread loader unless the threaded build starts (it sets its own
+    // count); in a browser, tfjs's loader runs its threaded build where the page allows it.
+    setThreadsCount(startThreaded === undefined ? request.threads : 1);
+    if (request.threads > 1 && startThreaded !== undefined) {
       try {
-        registerWasmBackend(await createThreadedWasmBackend(request.threads));
+        await startThreaded(request.threads);
       } catch (error) {
         wasmNotes = [`threaded build unavailable (${errorText(error)}), running 1 thread; MODEROUTE_THREADS=1 skips the attempt`];
       }
@@ -223,6 +211,28 @@ async function startWasm(request: ThreadsRequest): Promise<BackendInfo> {
   };
 }
 
+/** A backend whose package the user loads (webgl, webgpu): loaded here if it can be, then started. */
+async function tryRegistered(name: keyof typeof BACKEND_PACKAGES): Promise<BackendInfo> {
+  const pkg = BACKEND_PACKAGES[name];
+  if (!tf.findBackendFactory(name)) {
+    try {
+      await platform().importPackage(pkg);
+    } catch {
+      // Reported below if the backend is still not registered.
+    }
+  }
+  if (!tf.findBackendFactory(name)) {
+    throw new BackendError(
+      name,
+      `The "${name}" backend needs ${pkg}: \`npm install ${pkg}\`, then \`import '${pkg}'\` before initBackend (a bundle cannot load it by name)`,
+    );
+  }
+  if (!(await tf.setBackend(name))) {
+    throw new BackendError(name, `The "${name}" backend failed to initialise (does this browser support ${name === 'webgl' ? 'WebGL' : 'WebGPU'}?)`);
+  }
+  return { name, package: pkg, simd: null, threads: 1, gpu: true, skipped: [], notes: [] };
+}
+
 async function tryCpu(): Promise<BackendInfo> {
   if (!(await tf.setBackend('cpu'))) throw new BackendError('cpu', 'The "cpu" backend failed to initialise');
   return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', simd: null, threads: 1, gpu: false, skipped: [], notes: [] };
@@ -232,12 +242,15 @@ async function tryCpu(): Promise<BackendInfo> {
  * Chooses, initialises and activates a backend, and returns what is active.
  *
  * `options.backend`, else `MODEROUTE_BACKEND`, names one backend: it is used or an error says
- * why not (for `tensorflow`, how to install it). Without either, the first of
- * tensorflow -> wasm -> cpu that initialises is used, and `skipped` says why others were not.
+ * why not (for `tensorflow`, `webgl` and `webgpu`, what to install). A name that is unknown, or
+ * that does not run here (`tensorflow` in a browser, `webgl` under Node), is a ConfigError naming
+ * what runs where. Without either, the first of BACKENDS_BY_PLATFORM that initialises is used
+ * (Node: tensorflow -> wasm -> cpu; browser: webgl -> wasm -> cpu), and `skipped` says why others
+ * were not.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const env = options.env ?? process.env;
-  const importPackage = options.importPackage ?? defaultImport;
+  const env = options.env ?? platform().env();
+  const importPackage = options.importPackage ?? ((name: string) => platform().importPackage(name));
   // tfjs's Node banner and debug warnings go through backend_util.warn, which PROD silences.
   tf.env().set('PROD', true);
 
@@ -252,6 +265,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const threads = threadsRequest(options, env);
   const attempts: Record<BackendName, () => Promise<BackendInfo>> = {
     tensorflow: () => tryNative(importPackage),
+    webgpu: () => tryRegistered('webgpu'),
+    webgl: () => tryRegistered('webgl'),
     wasm: () => tryWasm(threads),
     cpu: tryCpu,
   };
@@ -261,7 +276,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     return active;
   }
   const skipped: { name: BackendName; reason: string }[] = [];
-  for (const name of BACKEND_NAMES) {
+  for (const name of BACKENDS_BY_PLATFORM[platform().name]) {
+    if (ON_REQUEST_ONLY.includes(name)) continue;
     try {
       active = { ...(await attempts[name]()), skipped };
       return active;

@@ -1,11 +1,10 @@
-// Public API of @moderoute/core.
-export { tf } from './tf.js';
-export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Scalar, Variable, Rank, NamedTensorMap } from './tf.js';
-export * from './errors.js';
-export * from './validate.js';
-export * from './backend.js';
-export { MAX_WASM_THREADS } from './wasmThreads.js';
-export * from './primitives/index.js';
-export { CORE_IDS } from './ids.js';
-export { coreModule } from './coreModule.js';
-export * from './bench.js';
+/**
+ * Backend bootstrap (Node and browsers), fast differentiable primitives, typed errors and dependency-injection identifiers; `tf` is tfjs-core itself, documented at https://js.tensorflow.org/api/latest/.
+ *
+ * @module @moderoute/core
+ */
+// Public API of @moderoute/core: the browser-safe entry (bundlers, browsers, web workers). Node
+// resolves the package to index.node.ts instead (the "node" export condition), which adds native
+// TensorFlow, the threaded wasm build and the process environment to the same API.
+import './gradients.browser.js';
+export * from './api.js';

@@ -1,10 +1,9 @@
 // The single TensorFlow.js entry point of moderoute. Every package imports `tf` from
 // @moderoute/core, never from @tensorflow/* directly, so that one engine is used everywhere.
 //
-// tfjs-core alone registers no gradients and no chained methods (`t.sum()`), and its ESM files
-// cannot be loaded by Node directly; the union package's Node bundle registers both, through
-// tfjs's global registries, as a side effect of being imported.
-import '@tensorflow/tfjs';
+// tfjs-core is a peer dependency: the consumer's copy is the one used. It registers no gradients
+// and no chained methods (`t.sum()`) by itself; the package entries do (index.ts for bundlers,
+// index.node.ts for Node).
 import * as tf from '@tensorflow/tfjs-core';
 
 export { tf };

@@ -23,10 +23,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { MAX_WASM_THREADS } from './threads.js';
 import { tf } from './tf.js';
 
-/** The most threads the build can run: it pre-creates this many workers, and tfjs caps at it. */
-export const MAX_WASM_THREADS = 8;
+export { MAX_WASM_THREADS };
 
 const BUILD = 'tfjs-backend-wasm-threaded-simd';
 /** How long the build may take to start its workers before the caller falls back (about 0.5 s here). */

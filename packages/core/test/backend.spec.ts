@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_NAMES, BackendError, MAX_WASM_THREADS, activeBackend, describeBackend, initBackend, tf } from '@moderoute/core';
+import { BACKEND_NAMES, BackendError, ConfigError, MAX_WASM_THREADS, activeBackend, browserPlatform, describeBackend, initBackend, nodeOnly, platform, setPlatform, tf } from '@moderoute/core';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/threadedWasm.ts', import.meta.url));
 
@@ -56,11 +56,61 @@ describe('initBackend', () => {
   });
 
   describe('when the name is unknown', () => {
-    it('should throw a BackendError listing the valid names', async () => {
-      await assert.rejects(initBackend({ env: { MODEROUTE_BACKEND: 'webgpu' } }), (error: unknown) => {
-        assert.ok(error instanceof BackendError);
-        assert.match(error.message, /MODEROUTE_BACKEND \("webgpu"\)/);
+    it('should throw a ConfigError naming what runs under Node and what in a browser', async () => {
+      await assert.rejects(initBackend({ env: { MODEROUTE_BACKEND: 'metal' } }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^MODEROUTE_BACKEND \("metal"\) must be one of "tensorflow", "wasm", "cpu" under Node, or "webgl", "wasm", "cpu", "webgpu" in a browser$/);
         for (const name of BACKEND_NAMES) assert.ok(error.message.includes(`"${name}"`), error.message);
+        return true;
+      });
+    });
+  });
+
+  describe('when a browser backend is asked for under Node', () => {
+    it('should throw a ConfigError saying where it runs', async () => {
+      for (const backend of ['webgl', 'webgpu']) {
+        await assert.rejects(initBackend({ backend }), (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, new RegExp(`^backend \\("${backend}"\\) must be a backend that runs under Node: "tensorflow", "wasm", "cpu" under Node, or "webgl"`));
+          return true;
+        });
+      }
+    });
+  });
+
+  describe('on the browser platform', () => {
+    const node = platform();
+    beforeEach(() => setPlatform(browserPlatform));
+    afterEach(() => setPlatform(node));
+
+    it('should refuse the native backend with a ConfigError naming the browser backends', async () => {
+      await assert.rejects(initBackend({ backend: 'tensorflow' }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^backend \("tensorflow"\) must be a backend that runs in a browser: .* or "webgl", "wasm", "cpu", "webgpu" in a browser$/);
+        return true;
+      });
+    });
+
+    it('should say which package to install and import for webgl', async () => {
+      await assert.rejects(initBackend({ backend: 'webgl' }), (error: unknown) => {
+        assert.ok(error instanceof BackendError);
+        assert.match(error.message, /needs @tensorflow\/tfjs-backend-webgl: `npm install @tensorflow\/tfjs-backend-webgl`, then `import '@tensorflow\/tfjs-backend-webgl'` before initBackend/);
+        return true;
+      });
+    });
+
+    it('should pick a backend by itself, skipping webgl when its package is not loaded', async () => {
+      const info = await initBackend({ env: {} });
+      assert.equal(info.skipped[0]?.name, 'webgl');
+      assert.ok(info.name === 'wasm' || info.name === 'cpu', info.name);
+    });
+  });
+
+  describe('nodeOnly', () => {
+    it('should throw a ConfigError naming the function and the alternative', () => {
+      assert.throws(() => nodeOnly('loadTextCorpus()', 'pass the text to splitDocuments'), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^loadTextCorpus\(\) \("called in a browser"\) must be called under Node: .* in a browser, pass the text to splitDocuments$/);
         return true;
       });
     });

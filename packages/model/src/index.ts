@@ -1,3 +1,8 @@
+/**
+ * The decoder-only language model over a layer schedule of dense and routed blocks: FLOP accounting, decoding with a KV cache, sampling.
+ *
+ * @module @moderoute/model
+ */
 // Public API of @moderoute/model.
 export * from './config.js';
 export * from './crossEntropy.js';

@@ -1,3 +1,8 @@
+/**
+ * The `Router` contract and its token-choice, expert-choice and Mixture-of-Depths implementations, capacity policies, auxiliary losses and the router registry.
+ *
+ * @module @moderoute/routing
+ */
 // Public API of @moderoute/routing.
 export * from './plan.js';
 export type { Router } from './Router.js';

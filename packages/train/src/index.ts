@@ -1,5 +1,10 @@
-// Public API of @moderoute/train (model-independent half): corpus and batching, AdamW and the
-// learning-rate schedule, safetensors checkpoints, metrics logs, plots and progress.
+/**
+ * Training: batches, AdamW and schedules, the training step, safetensors checkpoints, and under Node the corpus, the Trainer, replicas, metrics, plots and progress.
+ *
+ * @module @moderoute/train
+ */
+// Public API of @moderoute/train under Node (the "node" export condition; index.browser.ts is the
+// browser-safe entry): corpus and batching, AdamW and schedules, safetensors checkpoints, metrics, plots, progress.
 export * from './errors.js';
 export * from './data/bytes.js';
 export * from './data/rng.js';

@@ -7,11 +7,12 @@
 // 128, batch 8, MLP 4x, trained with @moderoute/train's AdamW (the trainer's optimizer). Routed
 // variants put their block every other layer (["dense", X]).
 // In the same run, where Python with PyTorch is installed, the peer script
-// ../shared/peers/torch_tiny_lm.py (beside the repository) trains the same config, dense and MoD,
-// and the report gives moderoute's step time over the peer's (issue 7).
+// packages/cli/bench/peer/torch_tiny_lm.py (in the repository, not in the published package)
+// trains the same config, dense and MoD, and the report gives moderoute's step time over the
+// peer's (issue 7).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ContainerModule } from 'inversify';
 import Table from 'cli-table3';
 import { CORE_IDS, ConfigError, bestTimeMs, defaultPrimitives, matmulPeakGflops, tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
@@ -23,8 +24,12 @@ import { describeTraining, startTraining, type ReplicasFlag } from '../options.j
 import { baselinePrimitives } from './baselineAttention.js';
 import { BATCH, BENCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
 
-/** The peer script: shared/ sits beside the repository, whose root is the working directory. */
-export const DEFAULT_PEER_SCRIPT = resolve(process.cwd(), '../shared/peers/torch_tiny_lm.py');
+/**
+ * The peer script, located from this file (src/bench/ or dist/bench/ of @moderoute/cli), never
+ * from the working directory: present in a clone of the repository, absent from the published
+ * package (the peer is then reported unavailable unless `--peer` names a script).
+ */
+export const DEFAULT_PEER_SCRIPT = fileURLToPath(new URL('../../bench/peer/torch_tiny_lm.py', import.meta.url));
 
 /** The peer's figures, or why there are none. */
 export type PeerResult =

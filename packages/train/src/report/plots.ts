@@ -1,7 +1,8 @@
 // Report plots: vega-lite specs compiled and rendered to SVG in Node by vega (no canvas, no
-// browser, no hand-built SVG). Each function takes plain data and returns an SVG string.
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+// browser, no hand-built SVG). Each function takes plain data and returns an SVG string. vega and
+// vega-lite are optional peer dependencies, loaded on the first plot, not with @moderoute/train:
+// a program that only trains neither installs nor loads them (the CLI depends on both).
+import type { TopLevelSpec } from 'vega-lite';
 import { ConfigError } from '@moderoute/core';
 
 /** Common plot options. */
@@ -15,6 +16,9 @@ export interface PlotOptions {
 
 /** Renders a vega-lite spec to an SVG string. */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]).catch((error: unknown) => {
+    throw new ConfigError('vega and vega-lite', error instanceof Error ? error.message.split('\n')[0] : String(error), 'installed to draw plots (optional peer dependencies of @moderoute/train: npm install vega@5 vega-lite@5)');
+  });
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
