@@ -192,7 +192,7 @@ export class Trainer {
         const flag = FLAG_OF[key] ? ` (${FLAG_OF[key]})` : '';
         throw new ResumeError(
           `cannot resume ${outDir} from ${checkpoint}: ${key}${flag} is ${JSON.stringify(c[key])} now but the run was trained with ${JSON.stringify(saved[key])}; ` +
-            `a run keeps its ${RESUME_FIXED.join(', ')} (only ${RESUME_FREE.join(', ')} may change). Run again with ${key} ${JSON.stringify(saved[key])}, start over with --no-resume, or use another --out directory`,
+            `a run keeps its ${RESUME_FIXED.join(', ')} (only ${RESUME_FREE.join(', ')} may change). Run again with ${FLAG_OF[key] ?? key} ${JSON.stringify(saved[key])}, start over with --no-resume, or use another --out directory`,
         );
       }
     }
