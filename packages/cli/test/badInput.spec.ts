@@ -6,16 +6,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXIT, main, type Io } from '../src/index.js';
+import { EXIT, type Io } from '../src/index.js';
+import { run } from './helpers.js';
 import { reportError } from '../src/output.js';
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), write: (s) => out.push(s) };
-  const code = await main(['node', 'moderoute', ...args], io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 const TINY = ['--width', '16', '--layers', '2', '--heads', '2', '--context', '16', '--batch-size', '2', '--backend', 'wasm', '--replicas', '1', '--steps', '1'];
 

@@ -6,15 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '@moderoute/core';
 import { CheckpointStore, fromHostTensors } from '@moderoute/train';
-import { EXIT, main, type Io } from '../src/index.js';
-
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), write: (s) => out.push(s) };
-  const code = await main(['node', 'moderoute', ...args], io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { EXIT } from '../src/index.js';
+import { run } from './helpers.js';
 
 /** Rewrites the latest checkpoint of `run` with every MoD threshold cut at `cut`. */
 async function setCuts(runDir: string, cut: number): Promise<void> {

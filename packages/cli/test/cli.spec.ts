@@ -3,16 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplicaError, ReplicaPool } from '@moderoute/train';
-import { EXIT, main, type Io } from '../src/index.js';
-
-/** Runs the command line with captured output. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), write: (s) => out.push(s) };
-  const code = await main(['node', 'moderoute', ...args], io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { EXIT } from '../src/index.js';
+import { run } from './helpers.js';
 
 const TINY = ['--width', '16', '--layers', '2', '--heads', '2', '--context', '16', '--batch-size', '2', '--backend', 'wasm'];
 
