@@ -61,6 +61,9 @@ export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
   if (data.kind !== 'sotu' && !(data.kind === 'path' && typeof data.path === 'string' && data.path.length > 0)) {
     throw new ConfigError('data', data, '{ kind: "sotu" } or { kind: "path", path: "..." }');
   }
+  const warmupSteps = requireInt('warmupSteps', config.warmupSteps ?? Math.min(200, Math.floor(steps / 10)), { min: 0 });
+  // Checked here, not first at step 1 by the schedule.
+  if (warmupSteps > steps) throw new ConfigError('warmupSteps', warmupSteps, `<= steps (${steps})`);
   return Object.freeze({
     model: config.model ?? {},
     data,
@@ -68,7 +71,7 @@ export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
     seqLen,
     steps,
     learningRate: requireNumber('learningRate', config.learningRate ?? 3e-3, { min: 0, minInclusive: false }),
-    warmupSteps: requireInt('warmupSteps', config.warmupSteps ?? Math.min(200, Math.floor(steps / 10)), { min: 0 }),
+    warmupSteps,
     minLrRatio: requireNumber('minLrRatio', config.minLrRatio ?? 0.1, { min: 0, max: 1 }),
     beta1: requireNumber('beta1', config.beta1 ?? 0.9, { min: 0, max: 1 }),
     beta2: requireNumber('beta2', config.beta2 ?? 0.95, { min: 0, max: 1 }),

@@ -22,6 +22,14 @@ describe('resolveTrainConfig', () => {
   });
 });
 
+describe('resolveTrainConfig warm-up', () => {
+  it('should refuse more warm-up steps than steps when the config is resolved', () => {
+    // It used to fail only at the first training step, inside the schedule.
+    assert.throws(() => resolveTrainConfig({ model: {}, steps: 1, warmupSteps: 2 }), (e: unknown) => e instanceof ConfigError && e.message === 'warmupSteps (2) must be <= steps (1)');
+    assert.equal(resolveTrainConfig({ model: {}, steps: 5, warmupSteps: 5 }).warmupSteps, 5);
+  });
+});
+
 describe('resolveReproductionSpec', () => {
   it('should refuse an array as the spec', () => {
     assert.throws(() => resolveReproductionSpec([] as unknown as ReproductionSpec), (e: unknown) => e instanceof ConfigError && /^reproduction spec \(\[\]\) must be an object$/.test(e.message));
