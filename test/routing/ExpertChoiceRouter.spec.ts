@@ -2,16 +2,9 @@ import assert from 'node:assert/strict';
 import { ConfigError, tf } from '@moderoute/core';
 import { ExpertChoiceRouter, disposePlan } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
+import { P, X } from './goldenProblem.js';
 
-// The token-choice golden problem again: logits [[1,0,0], [0,1,0], [1,1,0], [2,0,0]].
-const e = Math.E;
-const P = [
-  [e / (e + 2), 1 / (e + 2), 1 / (e + 2)],
-  [1 / (e + 2), e / (e + 2), 1 / (e + 2)],
-  [e / (2 * e + 1), e / (2 * e + 1), 1 / (2 * e + 1)],
-  [e * e / (e * e + 2), 1 / (e * e + 2), 1 / (e * e + 2)],
-];
-const X = [[[1, 0], [0, 1], [1, 1], [2, 0]]];
+// The token-choice golden problem again (goldenProblem.ts): logits [[1,0,0], [0,1,0], [1,1,0], [2,0,0]].
 
 describe(ExpertChoiceRouter.name, () => {
   forEachBackend(() => {

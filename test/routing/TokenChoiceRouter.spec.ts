@@ -2,25 +2,10 @@ import assert from 'node:assert/strict';
 import { ConfigError, ShapeError, tf, type Tensor3D } from '@moderoute/core';
 import { TokenChoiceRouter, combineRows, disposePlan, dispatchRows, type TokenChoicePlan } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
+import { P, X, golden } from './goldenProblem.js';
 
-// Golden problem: D = 2, E = 3, K = 2, one sequence of 4 tokens, W picks the features out.
-// logits = [[1,0,0], [0,1,0], [1,1,0], [2,0,0]]; softmax rows:
-const e = Math.E;
-const P = [
-  [e / (e + 2), 1 / (e + 2), 1 / (e + 2)],
-  [1 / (e + 2), e / (e + 2), 1 / (e + 2)],
-  [e / (2 * e + 1), e / (2 * e + 1), 1 / (2 * e + 1)],
-  [e * e / (e * e + 2), 1 / (e * e + 2), 1 / (e * e + 2)],
-];
-const X = [[[1, 0], [0, 1], [1, 1], [2, 0]]];
-const W = [[1, 0, 0], [0, 1, 0]];
-
-function golden(extra: Record<string, unknown> = {}): TokenChoiceRouter {
-  // capacity floor(1 * 4/3 * 2) = 2 per expert
-  const router = new TokenChoiceRouter({ dModel: 2, numExperts: 3, topK: 2, capacity: { trainFactor: 1, evalFactor: 1, rounding: 'floor', minimum: 0, scaleByK: true }, ...extra });
-  router.weight.assign(tf.tensor2d(W));
-  return router;
-}
+// The golden problem (goldenProblem.ts): logits [[1,0,0], [0,1,0], [1,1,0], [2,0,0]], top-2,
+// capacity 2 per expert.
 
 function read(plan: TokenChoicePlan) {
   return {

@@ -3,27 +3,13 @@
 // and routing from given scores. Golden values are worked by hand from the rules (docs/routing.md).
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
+import { tf, type Tensor3D } from '@moderoute/core';
 import { TokenChoiceRouter, chooseExperts, disposePlan, type TokenChoicePlan } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
+import { P, X, W, golden } from './goldenProblem.js';
 
-// The TokenChoiceRouter spec's golden problem: D = 2, E = 3, K = 2, one sequence of 4 tokens,
-// logits = x W = [[1,0,0], [0,1,0], [1,1,0], [2,0,0]], capacity 2 per expert.
-const e = Math.E;
-const P = [
-  [e / (e + 2), 1 / (e + 2), 1 / (e + 2)],
-  [1 / (e + 2), e / (e + 2), 1 / (e + 2)],
-  [e / (2 * e + 1), e / (2 * e + 1), 1 / (2 * e + 1)],
-  [(e * e) / (e * e + 2), 1 / (e * e + 2), 1 / (e * e + 2)],
-];
-const X = [[[1, 0], [0, 1], [1, 1], [2, 0]]];
-const W = [[1, 0, 0], [0, 1, 0]];
-
-function golden(extra: Record<string, unknown> = {}): TokenChoiceRouter {
-  const router = new TokenChoiceRouter({ dModel: 2, numExperts: 3, topK: 2, capacity: { trainFactor: 1, evalFactor: 1, rounding: 'floor', minimum: 0, scaleByK: true }, ...extra });
-  router.weight.assign(tf.tensor2d(W));
-  return router;
-}
+// The golden problem (goldenProblem.ts): logits [[1,0,0], [0,1,0], [1,1,0], [2,0,0]], top-2,
+// capacity 2 per expert.
 
 const kept = (plan: TokenChoicePlan) => plan.choiceKept.arraySync();
 const tokens = (plan: TokenChoicePlan) => Array.from(plan.tokenIndex.dataSync());
