@@ -2,7 +2,16 @@
 import assert from 'node:assert/strict';
 import 'reflect-metadata';
 import { Container, inject, injectable } from 'inversify';
-import { CORE_IDS, coreModule, defaultPrimitives, initBackend, tf, type BackendInfo, type Primitives, type Tensor2D } from '@moderoute/core';
+import {
+  CORE_IDS,
+  coreModule,
+  defaultPrimitives,
+  initBackend,
+  tf,
+  type BackendInfo,
+  type Primitives,
+  type Tensor2D,
+} from '@moderoute/core';
 
 // A consumer's service: receives the primitives and the backend by injection.
 @injectable()

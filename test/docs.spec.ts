@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function markdownFiles(): string[] {
-  const docs = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f));
+  const docs = readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f));
   const examples = readdirSync(join(ROOT, 'examples'), { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(ROOT, 'examples', d.name, 'README.md')))
     .map((d) => join('examples', d.name, 'README.md'));
@@ -42,7 +44,10 @@ function tsBlocks(text: string): Block[] {
 
 /** Whether `needle` (trimmed, blank lines dropped) stands contiguously in `haystack`'s trimmed lines. */
 function containsLines(haystack: string, needle: readonly string[]): boolean {
-  const hay = haystack.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const hay = haystack
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const want = needle.map((l) => l.trim()).filter((l) => l !== '');
   if (want.length === 0) return true;
   outer: for (let i = 0; i + want.length <= hay.length; i++) {
@@ -58,10 +63,19 @@ describe('code in the docs', () => {
     if (blocks.length === 0) continue;
     it(`should quote tested files word for word: ${file}`, () => {
       for (const block of blocks) {
-        assert.ok(block.quote, `${file}:${block.line}: a TypeScript block without a <!-- quote: path --> marker`);
+        assert.ok(
+          block.quote,
+          `${file}:${block.line}: a TypeScript block without a <!-- quote: path --> marker`,
+        );
         const source = join(ROOT, block.quote);
-        assert.ok(existsSync(source), `${file}:${block.line}: quoted file ${block.quote} does not exist`);
-        assert.ok(containsLines(readFileSync(source, 'utf8'), block.lines), `${file}:${block.line}: the block is not in ${block.quote} word for word`);
+        assert.ok(
+          existsSync(source),
+          `${file}:${block.line}: quoted file ${block.quote} does not exist`,
+        );
+        assert.ok(
+          containsLines(readFileSync(source, 'utf8'), block.lines),
+          `${file}:${block.line}: the block is not in ${block.quote} word for word`,
+        );
       }
     });
   }

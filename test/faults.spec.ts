@@ -17,12 +17,21 @@ describe('moderoute train killed with SIGKILL and restarted', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('should end on the losses of an uninterrupted run, bit for bit, leaving no temporaries or lock', async () => {
-    const report = await killResume({ dir, kills: 3, steps: 12, checkpointEvery: 2, moments: ['write', 'step', 'write'] });
+    const report = await killResume({
+      dir,
+      kills: 3,
+      steps: 12,
+      checkpointEvery: 2,
+      moments: ['write', 'step', 'write'],
+    });
     assert.equal(report.difference, undefined);
     assert.ok(report.identical);
     assert.equal(report.kills, 3);
     assert.ok(report.killsInsideWrites >= 1, JSON.stringify(report));
-    assert.ok(report.staleLocks >= 1, 'every kill leaves a stale lock that the next start takes over');
+    assert.ok(
+      report.staleLocks >= 1,
+      'every kill leaves a stale lock that the next start takes over',
+    );
     assert.deepEqual(report.leftovers, []);
   });
 });

@@ -1,9 +1,22 @@
 // A consumer's own routing scheme, registered by name through a ContainerModule and used in the
 // routed blocks of a language model, without touching @moderoute/blocks or @moderoute/model.
 import assert from 'node:assert/strict';
-import { initBackend, tf, type Scalar, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  initBackend,
+  tf,
+  type Scalar,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import { gatherRows } from '@moderoute/core';
-import { routerModule, type MixtureOfDepthsPlan, type RouteOptions, type Router } from '@moderoute/routing';
+import {
+  routerModule,
+  type MixtureOfDepthsPlan,
+  type RouteOptions,
+  type Router,
+} from '@moderoute/routing';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 
 /**
@@ -27,8 +40,13 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
     const tokens = Array.from({ length: b }, (_, s) => positions.map((p) => s * t + p)).flat();
     const tokenIndex = tf.tensor1d(tokens, 'int32') as Tensor1D;
     // Shape: [B, T, D] -> [B*T, D] @ [D, 1] -> [B, T]
-    const logits = tf.reshape(tf.matMul(tf.reshape(x, [b * t, d]) as Tensor2D, this.w as Tensor2D), [b, t]) as Tensor2D;
-    const weights = tf.sigmoid(gatherRows(tf.reshape(logits, [b * t]) as Tensor1D, tokenIndex)) as Tensor1D;
+    const logits = tf.reshape(
+      tf.matMul(tf.reshape(x, [b * t, d]) as Tensor2D, this.w as Tensor2D),
+      [b, t],
+    ) as Tensor2D;
+    const weights = tf.sigmoid(
+      gatherRows(tf.reshape(logits, [b * t]) as Tensor1D, tokenIndex),
+    ) as Tensor1D;
     return {
       kind: 'mixture-of-depths',
       mode: 'top-k',
@@ -38,7 +56,10 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
       combineWeights: weights,
       capacity: positions.length,
       rowCounts: new Array<number>(b).fill(positions.length),
-      positions: tf.tensor1d(Array.from({ length: b }, () => positions).flat(), 'int32') as Tensor1D,
+      positions: tf.tensor1d(
+        Array.from({ length: b }, () => positions).flat(),
+        'int32',
+      ) as Tensor1D,
       routerLogits: logits,
       auxLosses: {} as Record<string, Scalar>,
       metrics: { load: [tokens.length], droppedFraction: 1 - tokens.length / (b * t), entropy: 0 },
@@ -65,7 +86,10 @@ describe('a plugin router', () => {
 
   describe('when registered through its ContainerModule', () => {
     it('should be usable by name in MoD blocks of a model, and learn', () => {
-      const plugin = routerModule('strided', (config) => new StridedRouter(config as { dModel: number; stride?: number }));
+      const plugin = routerModule(
+        'strided',
+        (config) => new StridedRouter(config as { dModel: number; stride?: number }),
+      );
       const models = createContainer(plugin).get(MODEL_IDS.ModelFactory);
       const model = models.create({
         width: 16,
@@ -73,7 +97,12 @@ describe('a plugin router', () => {
         numLayers: 2,
         contextLength: 8,
         vocabSize: 32,
-        schedule: { pattern: ['dense', { kind: 'mod', depthRouter: { name: 'strided', config: { stride: 3 } } }] },
+        schedule: {
+          pattern: [
+            'dense',
+            { kind: 'mod', depthRouter: { name: 'strided', config: { stride: 3 } } },
+          ],
+        },
       });
       try {
         tf.tidy(() => {

@@ -1,17 +1,37 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ShapeError, embedding, gatherRows, scatterAddRows, tf, type Tensor, type Tensor1D } from '@moderoute/core';
-import { checkSameGradients, expectClose, expectNoLeaks, forEachBackend, randomTensor, runs } from '@moderoute/testing';
+import {
+  ShapeError,
+  embedding,
+  gatherRows,
+  scatterAddRows,
+  tf,
+  type Tensor,
+  type Tensor1D,
+} from '@moderoute/core';
+import {
+  checkSameGradients,
+  expectClose,
+  expectNoLeaks,
+  forEachBackend,
+  randomTensor,
+  runs,
+} from '@moderoute/testing';
 
 /** float32[M, N] one-hot rows (tf.oneHot refuses a depth of 1). */
-const oneHot = (idx: Tensor1D, n: number) => (n === 1 ? tf.ones([idx.shape[0], 1]) : tf.oneHot(idx, n).cast('float32'));
+const oneHot = (idx: Tensor1D, n: number) =>
+  n === 1 ? tf.ones([idx.shape[0], 1]) : tf.oneHot(idx, n).cast('float32');
 /** One-hot reference: gather = onehot(idx, N) @ table; its autodiff is the exact adjoint. */
 const oneHotGather = (table: Tensor, idx: Tensor1D) => {
   const n = table.shape[0] as number;
-  return tf.matMul(oneHot(idx, n), table.reshape([n, -1])).reshape([idx.shape[0], ...table.shape.slice(1)]);
+  return tf
+    .matMul(oneHot(idx, n), table.reshape([n, -1]))
+    .reshape([idx.shape[0], ...table.shape.slice(1)]);
 };
 const oneHotScatter = (rows: Tensor, idx: Tensor1D, n: number) =>
-  tf.matMul(oneHot(idx, n), rows.reshape([idx.shape[0], -1]), true, false).reshape([n, ...rows.shape.slice(1)]);
+  tf
+    .matMul(oneHot(idx, n), rows.reshape([idx.shape[0], -1]), true, false)
+    .reshape([n, ...rows.shape.slice(1)]);
 
 const gatherCase = fc.record({
   n: fc.integer({ min: 1, max: 10 }),
@@ -22,18 +42,50 @@ const gatherCase = fc.record({
 
 function indicesFor(n: number, m: number, seed: number): Tensor1D {
   // Deliberately many duplicates: m may exceed n.
-  return tf.tensor1d(Array.from({ length: m }, (_, j) => (seed * 31 + j * 7) % n), 'int32');
+  return tf.tensor1d(
+    Array.from({ length: m }, (_, j) => (seed * 31 + j * 7) % n),
+    'int32',
+  );
 }
 
 describe('gatherRows and scatterAddRows', () => {
   forEachBackend(() => {
     it('should sum the gradient over duplicate indices (golden)', () => {
       tf.tidy(() => {
-        const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+        const table = tf.tensor2d([
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ]);
         const idx = tf.tensor1d([2, 0, 2], 'int32');
-        expectClose(gatherRows(table, idx), tf.tensor2d([[5, 6], [1, 2], [5, 6]]));
-        const g = tf.grad((t: Tensor) => tf.sum(tf.mul(gatherRows(t, idx), tf.tensor2d([[1, 1], [2, 2], [10, 10]]))))(table);
-        expectClose(g, tf.tensor2d([[2, 2], [0, 0], [11, 11]]));
+        expectClose(
+          gatherRows(table, idx),
+          tf.tensor2d([
+            [5, 6],
+            [1, 2],
+            [5, 6],
+          ]),
+        );
+        const g = tf.grad((t: Tensor) =>
+          tf.sum(
+            tf.mul(
+              gatherRows(t, idx),
+              tf.tensor2d([
+                [1, 1],
+                [2, 2],
+                [10, 10],
+              ]),
+            ),
+          ),
+        )(table);
+        expectClose(
+          g,
+          tf.tensor2d([
+            [2, 2],
+            [0, 0],
+            [11, 11],
+          ]),
+        );
       });
     });
 
@@ -42,7 +94,11 @@ describe('gatherRows and scatterAddRows', () => {
         fc.property(gatherCase, ({ n, d, m, seed }) => {
           tf.tidy(() => {
             const idx = indicesFor(n, m, seed);
-            checkSameGradients((t) => gatherRows(t as Tensor, idx), (t) => oneHotGather(t as Tensor, idx), [randomTensor([n, d], seed)]);
+            checkSameGradients(
+              (t) => gatherRows(t as Tensor, idx),
+              (t) => oneHotGather(t as Tensor, idx),
+              [randomTensor([n, d], seed)],
+            );
             checkSameGradients(
               (r) => scatterAddRows(r as Tensor, idx, n),
               (r) => oneHotScatter(r as Tensor, idx, n),
@@ -58,7 +114,11 @@ describe('gatherRows and scatterAddRows', () => {
       tf.tidy(() => {
         const table = randomTensor([4, 2, 3], 5);
         const idx = tf.tensor1d([3, 3, 1], 'int32');
-        checkSameGradients((t) => gatherRows(t as Tensor, idx), (t) => oneHotGather(t as Tensor, idx), [table]);
+        checkSameGradients(
+          (t) => gatherRows(t as Tensor, idx),
+          (t) => oneHotGather(t as Tensor, idx),
+          [table],
+        );
       });
     });
 
@@ -69,7 +129,16 @@ describe('gatherRows and scatterAddRows', () => {
           const rows = tf.tidy(() => gatherRows(t, tf.tensor1d([1, 1, 4], 'int32')));
           return tf.sum(rows);
         })(table);
-        expectClose(g, tf.tensor2d([[0, 0], [2, 2], [0, 0], [0, 0], [1, 1]]));
+        expectClose(
+          g,
+          tf.tensor2d([
+            [0, 0],
+            [2, 2],
+            [0, 0],
+            [0, 0],
+            [1, 1],
+          ]),
+        );
       });
     });
 
@@ -77,7 +146,13 @@ describe('gatherRows and scatterAddRows', () => {
       const table = tf.variable(randomTensor([6, 3], 1));
       const idx = tf.tensor1d([0, 5, 5], 'int32');
       expectNoLeaks(() => tf.variableGrads(() => tf.sum(gatherRows(table, idx))), 'gather');
-      expectNoLeaks(() => tf.variableGrads(() => tf.sum(scatterAddRows(tf.mul(table, 1), tf.tensor1d([1, 1, 0, 2, 3, 4], 'int32'), 9))), 'scatter');
+      expectNoLeaks(
+        () =>
+          tf.variableGrads(() =>
+            tf.sum(scatterAddRows(tf.mul(table, 1), tf.tensor1d([1, 1, 0, 2, 3, 4], 'int32'), 9)),
+          ),
+        'scatter',
+      );
       tf.dispose([table, idx]);
     });
   });
@@ -85,8 +160,15 @@ describe('gatherRows and scatterAddRows', () => {
   describe('when the indices are not int32 [M]', () => {
     it('should say so', () => {
       tf.tidy(() => {
-        assert.throws(() => gatherRows(tf.zeros([3, 2]), tf.tensor1d([0, 1])), (e: unknown) => e instanceof ShapeError && /indices\.dtype \(float32\) must be "int32"/.test(e.message));
-        assert.throws(() => scatterAddRows(tf.zeros([3, 2]), tf.tensor1d([0, 1], 'int32'), 4), /rows\.shape \(\[3, 2\]\) must be \[2, \.\.\.\]/);
+        assert.throws(
+          () => gatherRows(tf.zeros([3, 2]), tf.tensor1d([0, 1])),
+          (e: unknown) =>
+            e instanceof ShapeError && /indices\.dtype \(float32\) must be "int32"/.test(e.message),
+        );
+        assert.throws(
+          () => scatterAddRows(tf.zeros([3, 2]), tf.tensor1d([0, 1], 'int32'), 4),
+          /rows\.shape \(\[3, 2\]\) must be \[2, \.\.\.\]/,
+        );
       });
     });
   });
@@ -97,8 +179,21 @@ describe('embedding', () => {
     it('should refuse ids outside the table, naming the id (the row kernels check on the device)', () => {
       const table = tf.zeros([4, 2]);
       for (const id of [4, -1, 400]) {
-        const ids = tf.tensor2d([[0, 1], [2, id]], undefined, 'int32');
-        assert.throws(() => embedding(table, ids), (e: unknown) => e instanceof Error && e.message.includes(String(id)) && /\[0, 3\]|\[0, 4\)/.test(e.message));
+        const ids = tf.tensor2d(
+          [
+            [0, 1],
+            [2, id],
+          ],
+          undefined,
+          'int32',
+        );
+        assert.throws(
+          () => embedding(table, ids),
+          (e: unknown) =>
+            e instanceof Error &&
+            e.message.includes(String(id)) &&
+            /\[0, 3\]|\[0, 4\)/.test(e.message),
+        );
         ids.dispose();
       }
       table.dispose();
@@ -106,13 +201,43 @@ describe('embedding', () => {
 
     it('should look up ids of any shape', () => {
       tf.tidy(() => {
-        const table = tf.tensor2d([[0, 0], [1, 10], [2, 20]]);
-        const ids = tf.tensor2d([[2, 1], [0, 2]], [2, 2], 'int32');
+        const table = tf.tensor2d([
+          [0, 0],
+          [1, 10],
+          [2, 20],
+        ]);
+        const ids = tf.tensor2d(
+          [
+            [2, 1],
+            [0, 2],
+          ],
+          [2, 2],
+          'int32',
+        );
         const y = embedding(table, ids);
         assert.deepEqual(y.shape, [2, 2, 2]);
-        expectClose(y, tf.tensor3d([[[2, 20], [1, 10]], [[0, 0], [2, 20]]]));
+        expectClose(
+          y,
+          tf.tensor3d([
+            [
+              [2, 20],
+              [1, 10],
+            ],
+            [
+              [0, 0],
+              [2, 20],
+            ],
+          ]),
+        );
         const g = tf.grad((t: Tensor) => tf.sum(embedding(t, ids)))(table);
-        expectClose(g, tf.tensor2d([[1, 1], [1, 1], [2, 2]]));
+        expectClose(
+          g,
+          tf.tensor2d([
+            [1, 1],
+            [1, 1],
+            [2, 2],
+          ]),
+        );
       });
     });
   });
@@ -122,7 +247,10 @@ describe('gatherRows and scatterAddRows, index checks', () => {
   forEachBackend(() => {
     it('should throw, not write outside the table, for an index out of range', () => {
       tf.tidy(() => {
-        const table = tf.tensor2d([[1, 2], [3, 4]]);
+        const table = tf.tensor2d([
+          [1, 2],
+          [3, 4],
+        ]);
         assert.throws(() => gatherRows(table, tf.tensor1d([0, 2], 'int32')).dataSync());
         assert.throws(() => scatterAddRows(table, tf.tensor1d([0, -1], 'int32'), 2).dataSync());
       });
@@ -134,7 +262,11 @@ describe('gatherRows and scatterAddRows, index checks', () => {
         const idx = indicesFor(64, 200, 9);
         expectClose(gatherRows(table, idx), tf.gather(table, idx, 0), { rtol: 0, atol: 0 });
         const rows = randomTensor([200, 32], 6);
-        expectClose(scatterAddRows(rows, idx, 64), tf.scatterND(tf.reshape(idx, [-1, 1]), rows, [64, 32]), { rtol: 1e-5, atol: 1e-5 });
+        expectClose(
+          scatterAddRows(rows, idx, 64),
+          tf.scatterND(tf.reshape(idx, [-1, 1]), rows, [64, 32]),
+          { rtol: 1e-5, atol: 1e-5 },
+        );
       });
     });
   });

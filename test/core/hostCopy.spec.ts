@@ -5,7 +5,10 @@ import { forEachBackend } from '@moderoute/testing';
 describe('readInto and tensorFromView', () => {
   forEachBackend(() => {
     it('should copy tensors into a host array at offsets, and back out of a view', () => {
-      const a = tf.tensor2d([[1, 2], [3, 4]]);
+      const a = tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]);
       const b = tf.tensor1d([5, 6, 7]);
       const out = new Float32Array(new SharedArrayBuffer(4 * 8)).fill(-1);
       readInto(a, out, 1);
@@ -15,7 +18,10 @@ describe('readInto and tensorFromView', () => {
       const t = tensorFromView(view, [2, 2]);
       // The tensor keeps its values when the view is overwritten afterwards.
       view.fill(0);
-      assert.deepEqual(t.arraySync(), [[1, 2], [3, 4]]);
+      assert.deepEqual(t.arraySync(), [
+        [1, 2],
+        [3, 4],
+      ]);
       tf.dispose([a, b, t]);
     });
 

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ShapeError, layerNorm, tf, type Tensor, type Tensor1D } from '@moderoute/core';
-import { checkDirectionalDerivatives, checkSameGradients, expectClose, expectNoLeaks, forEachBackend, randomTensor, runs } from '@moderoute/testing';
+import {
+  checkDirectionalDerivatives,
+  checkSameGradients,
+  expectClose,
+  expectNoLeaks,
+  forEachBackend,
+  randomTensor,
+  runs,
+} from '@moderoute/testing';
 
 const reference = (x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5) => {
   const { mean, variance } = tf.moments(x, -1, true);
@@ -13,7 +21,11 @@ describe('layerNorm', () => {
     it('should match a golden example', () => {
       tf.tidy(() => {
         // mean 2, biased variance 2/3: xhat = [-1.2247, 0, 1.2247]
-        const y = layerNorm(tf.tensor2d([[1, 2, 3]]), tf.tensor1d([1, 2, 1]), tf.tensor1d([0, 0, 1]));
+        const y = layerNorm(
+          tf.tensor2d([[1, 2, 3]]),
+          tf.tensor1d([1, 2, 1]),
+          tf.tensor1d([0, 0, 1]),
+        );
         expectClose(y, [[-1.2247357, 0, 2.2247357]], { rtol: 1e-4, atol: 1e-4 });
       });
     });
@@ -26,7 +38,11 @@ describe('layerNorm', () => {
           fc.nat(1e6),
           (lead, d, seed) => {
             tf.tidy(() => {
-              const inputs = [randomTensor([...lead, d], seed, 3), randomTensor([d], seed + 1), randomTensor([d], seed + 2)];
+              const inputs = [
+                randomTensor([...lead, d], seed, 3),
+                randomTensor([d], seed + 1),
+                randomTensor([d], seed + 2),
+              ];
               checkSameGradients(
                 (x, g, b) => layerNorm(x as Tensor, g as Tensor1D, b as Tensor1D),
                 (x, g, b) => reference(x as Tensor, g as Tensor, b as Tensor),
@@ -44,13 +60,27 @@ describe('layerNorm', () => {
       fc.assert(
         // d >= 3 and well-spread rows: layer norm of nearly constant rows is too curved for
         // float32 finite differences.
-        fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 3, max: 8 }), fc.nat(1e6), (n, d, seed) => {
-          tf.tidy(() => {
-            const w = randomTensor([n, d], seed + 9);
-            const inputs = [randomTensor([n, d], seed, 3), randomTensor([d], seed + 1), randomTensor([d], seed + 2)];
-            checkDirectionalDerivatives((x, g, b) => tf.sum(tf.mul(layerNorm(x as Tensor, g as Tensor1D, b as Tensor1D), w)), inputs, { epsilon: 2e-3 });
-          });
-        }),
+        fc.property(
+          fc.integer({ min: 1, max: 4 }),
+          fc.integer({ min: 3, max: 8 }),
+          fc.nat(1e6),
+          (n, d, seed) => {
+            tf.tidy(() => {
+              const w = randomTensor([n, d], seed + 9);
+              const inputs = [
+                randomTensor([n, d], seed, 3),
+                randomTensor([d], seed + 1),
+                randomTensor([d], seed + 2),
+              ];
+              checkDirectionalDerivatives(
+                (x, g, b) =>
+                  tf.sum(tf.mul(layerNorm(x as Tensor, g as Tensor1D, b as Tensor1D), w)),
+                inputs,
+                { epsilon: 2e-3 },
+              );
+            });
+          },
+        ),
         runs(8),
       );
     });
@@ -59,7 +89,9 @@ describe('layerNorm', () => {
       const x = randomTensor([2, 3, 4], 1);
       const g = tf.variable(tf.ones([4]));
       const b = tf.variable(tf.zeros([4]));
-      expectNoLeaks(() => tf.variableGrads(() => tf.sum(layerNorm(x, g as Tensor1D, b as Tensor1D))));
+      expectNoLeaks(() =>
+        tf.variableGrads(() => tf.sum(layerNorm(x, g as Tensor1D, b as Tensor1D))),
+      );
       tf.dispose([x, g, b]);
     });
   });
@@ -67,7 +99,11 @@ describe('layerNorm', () => {
   describe('when gamma does not match the last axis', () => {
     it('should name gamma and the expected shape', () => {
       tf.tidy(() => {
-        assert.throws(() => layerNorm(tf.zeros([2, 3]), tf.ones([4]) as Tensor1D, tf.zeros([3]) as Tensor1D), (e: unknown) => e instanceof ShapeError && /gamma\.shape \(\[4\]\) must be \[3\]/.test(e.message));
+        assert.throws(
+          () => layerNorm(tf.zeros([2, 3]), tf.ones([4]) as Tensor1D, tf.zeros([3]) as Tensor1D),
+          (e: unknown) =>
+            e instanceof ShapeError && /gamma\.shape \(\[4\]\) must be \[3\]/.test(e.message),
+        );
       });
     });
   });

@@ -22,10 +22,22 @@ describe('linear', () => {
   forEachBackend(() => {
     it('should match a golden example', () => {
       tf.tidy(() => {
-        const x = tf.tensor2d([[1, 2], [3, 4]]);
-        const w = tf.tensor2d([[1, 0, -1], [2, 1, 0]]);
+        const x = tf.tensor2d([
+          [1, 2],
+          [3, 4],
+        ]);
+        const w = tf.tensor2d([
+          [1, 0, -1],
+          [2, 1, 0],
+        ]);
         const b = tf.tensor1d([0.5, 0, 1]);
-        expectClose(linear(x, w, b), tf.tensor2d([[5.5, 2, 0], [11.5, 4, -2]]));
+        expectClose(
+          linear(x, w, b),
+          tf.tensor2d([
+            [5.5, 2, 0],
+            [11.5, 4, -2],
+          ]),
+        );
       });
     });
 
@@ -50,8 +62,15 @@ describe('linear', () => {
       fc.assert(
         fc.property(linearShapes(6), ({ n, i, o, seed }) => {
           tf.tidy(() => {
-            const inputs = [randomTensor([n, i], seed), randomTensor([i, o], seed + 1), randomTensor([o], seed + 2)];
-            checkDirectionalDerivatives((x, w, b) => tf.sum(tf.square(linear(x as Tensor2D, w as Tensor2D, b as Tensor1D))), inputs);
+            const inputs = [
+              randomTensor([n, i], seed),
+              randomTensor([i, o], seed + 1),
+              randomTensor([o], seed + 2),
+            ];
+            checkDirectionalDerivatives(
+              (x, w, b) => tf.sum(tf.square(linear(x as Tensor2D, w as Tensor2D, b as Tensor1D))),
+              inputs,
+            );
           });
         }),
         runs(8),
@@ -73,7 +92,10 @@ describe('linear', () => {
       const w = tf.variable(randomTensor([3, 4], 2));
       const b = tf.variable(randomTensor([4], 3));
       expectNoLeaks(() => linear(x as Tensor2D, w as Tensor2D, b as Tensor1D), 'forward');
-      expectNoLeaks(() => tf.variableGrads(() => tf.sum(linear(x as Tensor2D, w as Tensor2D, b as Tensor1D))), 'backward');
+      expectNoLeaks(
+        () => tf.variableGrads(() => tf.sum(linear(x as Tensor2D, w as Tensor2D, b as Tensor1D))),
+        'backward',
+      );
       tf.dispose([x, w, b]);
     });
   });
@@ -83,8 +105,15 @@ describe('linear', () => {
       const x = tf.zeros([2, 3]) as Tensor2D;
       const w = tf.zeros([4, 5]) as Tensor2D;
       const b = tf.zeros([6]) as Tensor1D;
-      assert.throws(() => linear(x, w), (e: unknown) => e instanceof ShapeError && /x\.shape \(\[2, 3\]\) must be \[\.\.\., 4\]/.test(e.message));
-      assert.throws(() => linear(tf.zeros([2, 4]) as Tensor2D, w, b), /b\.shape \(\[6\]\) must be \[5\]/);
+      assert.throws(
+        () => linear(x, w),
+        (e: unknown) =>
+          e instanceof ShapeError && /x\.shape \(\[2, 3\]\) must be \[\.\.\., 4\]/.test(e.message),
+      );
+      assert.throws(
+        () => linear(tf.zeros([2, 4]) as Tensor2D, w, b),
+        /b\.shape \(\[6\]\) must be \[5\]/,
+      );
       tf.dispose([x, w, b]);
     });
   });

@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { killResume } from './killResume.js';
 
-const { values } = parseArgs({ options: { kills: { type: 'string', default: '50' }, steps: { type: 'string', default: '60' }, seed: { type: 'string', default: '1' }, dir: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    kills: { type: 'string', default: '50' },
+    steps: { type: 'string', default: '60' },
+    seed: { type: 'string', default: '1' },
+    dir: { type: 'string' },
+  },
+});
 const dir = values.dir ?? mkdtempSync(join(tmpdir(), 'moderoute-faults-'));
 const started = Date.now();
 try {
@@ -23,7 +30,9 @@ try {
     seed: Number(values.seed),
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  process.stdout.write(`${JSON.stringify({ ...report, seconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ...report, seconds: Math.round((Date.now() - started) / 1000) }, null, 2)}\n`,
+  );
   process.exitCode = report.identical && report.leftovers.length === 0 ? 0 : 1;
 } finally {
   if (values.dir === undefined) rmSync(dir, { recursive: true, force: true });

@@ -80,11 +80,14 @@ function records(out: string): string[] {
     });
 }
 
-const loggedSteps = (out: string) => records(out).filter((r) => r.startsWith('{"kind":"step"')).length;
+const loggedSteps = (out: string) =>
+  records(out).filter((r) => r.startsWith('{"kind":"step"')).length;
 
 const temporaries = (out: string) => {
   const root = join(out, 'checkpoints');
-  return existsSync(root) ? readdirSync(root).filter((e) => e.includes('.tmp-') || e.includes('.replaced-')) : [];
+  return existsSync(root)
+    ? readdirSync(root).filter((e) => e.includes('.tmp-') || e.includes('.replaced-'))
+    : [];
 };
 
 interface Started {
@@ -96,14 +99,45 @@ interface Started {
   readonly stderr: () => string;
 }
 
-function startTrain(out: string, options: Required<Pick<KillResumeOptions, 'steps' | 'checkpointEvery'>>, faults?: object): Started {
-  const args = ['train', '--width', '16', '--layers', '2', '--heads', '2', '--context', '16', '--batch-size', '2', '--variant', 'mod-every-other'];
-  args.push('--steps', String(options.steps), '--checkpoint-every', String(options.checkpointEvery), '--eval-every', '5', '--eval-windows', '2');
+function startTrain(
+  out: string,
+  options: Required<Pick<KillResumeOptions, 'steps' | 'checkpointEvery'>>,
+  faults?: object,
+): Started {
+  const args = [
+    'train',
+    '--width',
+    '16',
+    '--layers',
+    '2',
+    '--heads',
+    '2',
+    '--context',
+    '16',
+    '--batch-size',
+    '2',
+    '--variant',
+    'mod-every-other',
+  ];
+  args.push(
+    '--steps',
+    String(options.steps),
+    '--checkpoint-every',
+    String(options.checkpointEvery),
+    '--eval-every',
+    '5',
+    '--eval-windows',
+    '2',
+  );
   args.push('--backend', 'wasm', '--threads', '1', '--replicas', '1', '--out', out, '--json');
   const env = { ...process.env };
   if (faults !== undefined) env['MODEROUTE_TEST_FAULTS'] = JSON.stringify(faults);
   else delete env['MODEROUTE_TEST_FAULTS'];
-  const child = spawn(process.execPath, ['--conditions=@moderoute/source', '--import', 'tsx', BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@moderoute/source', '--import', 'tsx', BIN, ...args],
+    { stdio: ['ignore', 'ignore', 'pipe'], env },
+  );
   let err = '';
   let done = false;
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -113,7 +147,13 @@ function startTrain(out: string, options: Required<Pick<KillResumeOptions, 'step
       r(code);
     }),
   );
-  return { pid: child.pid!, kill: () => child.kill('SIGKILL'), exit, exited: () => done, stderr: () => err };
+  return {
+    pid: child.pid!,
+    kill: () => child.kill('SIGKILL'),
+    exit,
+    exited: () => done,
+    stderr: () => err,
+  };
 }
 
 /** Runs the uninterrupted and the killed run and compares them (see the file header). */
@@ -130,7 +170,8 @@ export async function killResume(options: KillResumeOptions): Promise<KillResume
   const ref = startTrain(reference, run);
   starts++;
   const refCode = await ref.exit;
-  if (refCode !== 0) throw new Error(`the uninterrupted run exited with ${refCode}: ${ref.stderr()}`);
+  if (refCode !== 0)
+    throw new Error(`the uninterrupted run exited with ${refCode}: ${ref.stderr()}`);
 
   let kills = 0;
   let killsInsideWrites = 0;
@@ -138,7 +179,9 @@ export async function killResume(options: KillResumeOptions): Promise<KillResume
   const aimed: Record<KillMoment, number> = { start: 0, step: 0, write: 0 };
   while (kills < options.kills) {
     if (existsSync(join(killed, 'moderoute.lock'))) staleLocks++;
-    const moment: KillMoment = options.moments?.[kills % options.moments.length] ?? (random() < 0.5 ? 'write' : random() < 0.8 ? 'step' : 'start');
+    const moment: KillMoment =
+      options.moments?.[kills % options.moments.length] ??
+      (random() < 0.5 ? 'write' : random() < 0.8 ? 'step' : 'start');
     const child = startTrain(killed, run, { delayMs });
     starts++;
     const before = loggedSteps(killed);
@@ -158,7 +201,8 @@ export async function killResume(options: KillResumeOptions): Promise<KillResume
     }
     if (child.exited()) {
       const code = await child.exit;
-      if (code !== 0) throw new Error(`the killed run exited with ${code} by itself: ${child.stderr()}`);
+      if (code !== 0)
+        throw new Error(`the killed run exited with ${code} by itself: ${child.stderr()}`);
       log(`the run finished after ${kills} kills`);
       break;
     }
@@ -168,7 +212,9 @@ export async function killResume(options: KillResumeOptions): Promise<KillResume
     aimed[moment]++;
     const left = temporaries(killed);
     if (left.some((e) => e.startsWith('ckpt-'))) killsInsideWrites++;
-    log(`kill ${kills} (${moment}): ${loggedSteps(killed)} steps logged${left.length ? `, left ${left.join(' ')}` : ''}`);
+    log(
+      `kill ${kills} (${moment}): ${loggedSteps(killed)} steps logged${left.length ? `, left ${left.join(' ')}` : ''}`,
+    );
   }
 
   // Finish the run: resumes from its newest complete checkpoint.
@@ -187,6 +233,19 @@ export async function killResume(options: KillResumeOptions): Promise<KillResume
       break;
     }
   }
-  const leftovers = [...temporaries(killed), ...readdirSync(killed).filter((e) => e.includes('.tmp-') || e === 'moderoute.lock')];
-  return { kills, killsInsideWrites, aimed, staleLocks, starts, steps: run.steps, identical: difference === undefined, ...(difference !== undefined ? { difference } : {}), leftovers };
+  const leftovers = [
+    ...temporaries(killed),
+    ...readdirSync(killed).filter((e) => e.includes('.tmp-') || e === 'moderoute.lock'),
+  ];
+  return {
+    kills,
+    killsInsideWrites,
+    aimed,
+    staleLocks,
+    starts,
+    steps: run.steps,
+    identical: difference === undefined,
+    ...(difference !== undefined ? { difference } : {}),
+    leftovers,
+  };
 }

@@ -20,7 +20,11 @@ describe(CapacityPolicy.name, () => {
       it(`should reproduce every preset's formula for n=${n}, E=${e}, K=${k}, f=${f} (golden)`, () => {
         for (const preset of CAPACITY_PRESETS) {
           const policy = CapacityPolicy.preset(preset, { trainFactor: f, evalFactor: f });
-          assert.equal(policy.capacity({ groupSize: n, numExperts: e, topK: k, training: true }), expected[preset], preset);
+          assert.equal(
+            policy.capacity({ groupSize: n, numExperts: e, topK: k, training: true }),
+            expected[preset],
+            preset,
+          );
         }
       });
     }
@@ -85,9 +89,16 @@ describe(CapacityPolicy.name, () => {
         [{ group: 'token' }, /capacity\.group \("token"\) must be one of "sequence", "batch"/],
       ];
       for (const [spec, message] of cases) {
-        assert.throws(() => new CapacityPolicy(spec as never), (e: unknown) => e instanceof ConfigError && message.test(e.message), String(message));
+        assert.throws(
+          () => new CapacityPolicy(spec as never),
+          (e: unknown) => e instanceof ConfigError && message.test(e.message),
+          String(message),
+        );
       }
-      assert.throws(() => CapacityPolicy.from('gshard' as never), /capacity \("gshard"\) must be one of/);
+      assert.throws(
+        () => CapacityPolicy.from('gshard' as never),
+        /capacity \("gshard"\) must be one of/,
+      );
     });
   });
 });

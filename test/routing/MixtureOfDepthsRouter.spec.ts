@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
-import { MixtureOfDepthsRouter, THRESHOLD_RATE, combineRows, disposePlan, dispatchRows, quantileCut, topKCut } from '@moderoute/routing';
+import {
+  MixtureOfDepthsRouter,
+  THRESHOLD_RATE,
+  combineRows,
+  disposePlan,
+  dispatchRows,
+  quantileCut,
+  topKCut,
+} from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 
 // Golden problem: w = [1, -1] and x = [r, 0], so r is the first feature.
@@ -31,13 +39,21 @@ describe(MixtureOfDepthsRouter.name, () => {
           expectClose(plan.combineWeights, [2, 3]);
           // BCE on r against membership {1, 5}, mean over tokens, coefficient 1e-2 (the default).
           const target = R.map((_, i) => (i === 1 || i === 5 ? 1 : 0));
-          expectClose(plan.auxLosses['causalBce']!, [(1e-2 * R.reduce((a, r, i) => a + bce(r, target[i]!), 0)) / 8]);
+          expectClose(plan.auxLosses['causalBce']!, [
+            (1e-2 * R.reduce((a, r, i) => a + bce(r, target[i]!), 0)) / 8,
+          ]);
           // sigmoid(r) > 0.5 selects t0, t1, t3, t4, t5: agrees on 5 of 8, precision 2/5, recall 1.
-          assert.deepEqual(plan.metrics.causal?.threshold, { accuracy: 5 / 8, precision: 2 / 5, recall: 1 });
+          assert.deepEqual(plan.metrics.causal?.threshold, {
+            accuracy: 5 / 8,
+            precision: 2 / 5,
+            recall: 1,
+          });
           assert.equal(plan.metrics.droppedFraction, 6 / 8);
           // out = x + g(r) f(x) for the selected tokens, x for the rest (f = identity here).
           const x = tf.tensor3d(X);
-          const out = tf.add(x, combineRows(plan, dispatchRows(plan, x))).arraySync() as number[][][];
+          const out = tf
+            .add(x, combineRows(plan, dispatchRows(plan, x)))
+            .arraySync() as number[][][];
           assert.deepEqual(out[0]![0], [0.5, 0]);
           expectClose(out[0]![5]!, [3 + 3 * 3, 0]);
         });
@@ -67,11 +83,17 @@ describe(MixtureOfDepthsRouter.name, () => {
           assert.equal(router.thresholdValue(), 2);
           assert.deepEqual(Array.from(router.threshold!.dataSync()), [2, 1]);
           // The BCE is on r itself: updating tau leaves the loss (and its gradient) unchanged.
-          assert.equal(router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0], loss);
+          assert.equal(
+            router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0],
+            loss,
+          );
           // The second batch's cut is 2 again: the running mean of (2, 2).
           assert.equal(router.thresholdValue(), 2);
           // r > 2 selects t5 (r = 3) only.
-          assert.deepEqual(Array.from(router.route(x, { mode: 'threshold' }).tokenIndex.dataSync()), [5]);
+          assert.deepEqual(
+            Array.from(router.route(x, { mode: 'threshold' }).tokenIndex.dataSync()),
+            [5],
+          );
         });
         router.dispose();
       });
@@ -80,7 +102,13 @@ describe(MixtureOfDepthsRouter.name, () => {
         const router = golden({ capacity: 0.125 });
         tf.tidy(() => {
           // One sequence of two tokens with k = 1: the cut is the midpoint of its two r values.
-          const batch = (a: number, b: number) => tf.tensor3d([[[a, 0], [b, 0]]]);
+          const batch = (a: number, b: number) =>
+            tf.tensor3d([
+              [
+                [a, 0],
+                [b, 0],
+              ],
+            ]);
           const expected: number[] = [];
           let tau = 0;
           for (let i = 1; i <= 103; i++) {
@@ -88,30 +116,47 @@ describe(MixtureOfDepthsRouter.name, () => {
             router.route(batch(cut - 1, cut + 1), { training: true });
             tau += Math.max(1 / i, THRESHOLD_RATE) * (cut - tau);
             if (i === 2 || i === 100 || i === 103) expected.push(tau);
-            if (i === 2 || i === 100 || i === 103) assert.ok(Math.abs(router.thresholdValue() - tau) < 1e-5, `batch ${i}: ${router.thresholdValue()} vs ${tau}`);
+            if (i === 2 || i === 100 || i === 103)
+              assert.ok(
+                Math.abs(router.thresholdValue() - tau) < 1e-5,
+                `batch ${i}: ${router.thresholdValue()} vs ${tau}`,
+              );
           }
-          assert.ok(Math.abs((expected[0] as number) - 2) < 1e-6 && Math.abs((expected[1] as number) - 2) < 1e-6);
+          assert.ok(
+            Math.abs((expected[0] as number) - 2) < 1e-6 &&
+              Math.abs((expected[1] as number) - 2) < 1e-6,
+          );
         });
         router.dispose();
       });
 
       it('should agree exactly with top-k on a one-sequence batch it was calibrated on (property)', () => {
         fc.assert(
-          fc.property(fc.integer({ min: 2, max: 40 }), fc.double({ min: 0.05, max: 0.9, noNaN: true }), fc.nat(1000), (t, capacity, seed) => {
-            const router = new MixtureOfDepthsRouter({ dModel: 4, capacity, seed });
-            try {
-              tf.tidy(() => {
-                const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 7) as Tensor3D;
-                const k = router.tokensPerSequence(t);
-                router.route(x, { training: true });
-                const plan = router.route(x);
-                const causal = plan.metrics.causal!.threshold!;
-                if (k < t) assert.deepEqual(causal, { accuracy: 1, precision: 1, recall: 1 }, `T ${t}, k ${k}, tau ${router.thresholdValue()}`);
-              });
-            } finally {
-              router.dispose();
-            }
-          }),
+          fc.property(
+            fc.integer({ min: 2, max: 40 }),
+            fc.double({ min: 0.05, max: 0.9, noNaN: true }),
+            fc.nat(1000),
+            (t, capacity, seed) => {
+              const router = new MixtureOfDepthsRouter({ dModel: 4, capacity, seed });
+              try {
+                tf.tidy(() => {
+                  const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 7) as Tensor3D;
+                  const k = router.tokensPerSequence(t);
+                  router.route(x, { training: true });
+                  const plan = router.route(x);
+                  const causal = plan.metrics.causal!.threshold!;
+                  if (k < t)
+                    assert.deepEqual(
+                      causal,
+                      { accuracy: 1, precision: 1, recall: 1 },
+                      `T ${t}, k ${k}, tau ${router.thresholdValue()}`,
+                    );
+                });
+              } finally {
+                router.dispose();
+              }
+            },
+          ),
           runs(30),
         );
       });
@@ -126,9 +171,14 @@ describe(MixtureOfDepthsRouter.name, () => {
                 assert.equal(router.predictorCutValue(), 0);
                 router.route(x, { training: true });
                 const k = router.tokensPerSequence(t);
-                if (k < t) assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k);
+                if (k < t)
+                  assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k);
                 assert.equal(router.namedVariables()['predictor.threshold']?.trainable, false);
-                assert.ok(!router.trainableVariables().includes(router.namedVariables()['predictor.threshold']!));
+                assert.ok(
+                  !router
+                    .trainableVariables()
+                    .includes(router.namedVariables()['predictor.threshold']!),
+                );
               });
             } finally {
               router.dispose();
@@ -148,37 +198,60 @@ describe(MixtureOfDepthsRouter.name, () => {
 
       it('should set both causal cuts to the exact top-k quantile of pooled samples, keeping the batch count (property)', () => {
         fc.assert(
-          fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 8, max: 40 }), fc.nat(1000), fc.double({ min: -20, max: 20, noNaN: true }), (b, t, seed, stale) => {
-            const router = new MixtureOfDepthsRouter({ dModel: 4, causalMode: 'predictor', seed });
-            const thresholdRouter = new MixtureOfDepthsRouter({ dModel: 4, seed });
-            try {
-              tf.tidy(() => {
-                // Sequences of different levels, so that per-sequence cuts differ from the pooled one.
-                const x = tf.add(tf.randomNormal([b, t, 4], 0, 1, 'float32', seed + 3), tf.reshape(tf.range(0, b), [b, 1, 1])) as Tensor3D;
-                // A stale cut, as a lagging running estimate leaves it.
-                thresholdRouter.threshold!.assign(tf.tensor1d([stale, 7]));
-                const plan = router.route(x);
-                const samples = { seqLen: t, threshold: plan.routerLogits.dataSync() as Float32Array, predictor: plan.predictorLogits!.dataSync() as Float32Array };
-                router.calibrateCausalCuts(samples);
-                const r = thresholdRouter.route(x).routerLogits.dataSync() as Float32Array;
-                thresholdRouter.calibrateCausalCuts({ seqLen: t, threshold: r });
-                // K = round(k / T * B T) = k B tokens of the pool pass each rule (distinct values).
-                const k = router.tokensPerSequence(t);
-                assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k * b);
-                assert.equal(thresholdRouter.route(x, { mode: 'threshold' }).tokenIndex.shape[0], k * b);
-                assert.equal(thresholdRouter.threshold!.dataSync()[1], 7);
+          fc.property(
+            fc.integer({ min: 1, max: 4 }),
+            fc.integer({ min: 8, max: 40 }),
+            fc.nat(1000),
+            fc.double({ min: -20, max: 20, noNaN: true }),
+            (b, t, seed, stale) => {
+              const router = new MixtureOfDepthsRouter({
+                dModel: 4,
+                causalMode: 'predictor',
+                seed,
               });
-            } finally {
-              router.dispose();
-              thresholdRouter.dispose();
-            }
-          }),
+              const thresholdRouter = new MixtureOfDepthsRouter({ dModel: 4, seed });
+              try {
+                tf.tidy(() => {
+                  // Sequences of different levels, so that per-sequence cuts differ from the pooled one.
+                  const x = tf.add(
+                    tf.randomNormal([b, t, 4], 0, 1, 'float32', seed + 3),
+                    tf.reshape(tf.range(0, b), [b, 1, 1]),
+                  ) as Tensor3D;
+                  // A stale cut, as a lagging running estimate leaves it.
+                  thresholdRouter.threshold!.assign(tf.tensor1d([stale, 7]));
+                  const plan = router.route(x);
+                  const samples = {
+                    seqLen: t,
+                    threshold: plan.routerLogits.dataSync() as Float32Array,
+                    predictor: plan.predictorLogits!.dataSync() as Float32Array,
+                  };
+                  router.calibrateCausalCuts(samples);
+                  const r = thresholdRouter.route(x).routerLogits.dataSync() as Float32Array;
+                  thresholdRouter.calibrateCausalCuts({ seqLen: t, threshold: r });
+                  // K = round(k / T * B T) = k B tokens of the pool pass each rule (distinct values).
+                  const k = router.tokensPerSequence(t);
+                  assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k * b);
+                  assert.equal(
+                    thresholdRouter.route(x, { mode: 'threshold' }).tokenIndex.shape[0],
+                    k * b,
+                  );
+                  assert.equal(thresholdRouter.threshold!.dataSync()[1], 7);
+                });
+              } finally {
+                router.dispose();
+                thresholdRouter.dispose();
+              }
+            },
+          ),
           runs(20),
         );
       });
 
       it('should gate with sigmoid or tanh when asked', () => {
-        for (const [gate, g] of [['sigmoid', (v: number) => 1 / (1 + Math.exp(-v))], ['tanh', Math.tanh]] as const) {
+        for (const [gate, g] of [
+          ['sigmoid', (v: number) => 1 / (1 + Math.exp(-v))],
+          ['tanh', Math.tanh],
+        ] as const) {
           const router = golden({ gate });
           tf.tidy(() => expectClose(router.route(tf.tensor3d(X)).combineWeights, [g(2), g(3)]));
           router.dispose();
@@ -188,16 +261,31 @@ describe(MixtureOfDepthsRouter.name, () => {
       it('should make causal decisions that do not depend on later tokens', () => {
         const router = new MixtureOfDepthsRouter({ dModel: 3, causalMode: 'predictor', seed: 5 });
         fc.assert(
-          fc.property(fc.integer({ min: 2, max: 10 }), fc.nat(1000), fc.constantFrom('threshold' as const, 'predictor' as const), (t, seed, mode) => {
-            tf.tidy(() => {
-              const x = tf.randomNormal([1, t, 3], 0, 1, 'float32', seed + 1) as Tensor3D;
-              const cut = 1 + (seed % (t - 1));
-              // Same tokens up to `cut`, different after.
-              const y = tf.concat([tf.slice(x, [0, 0, 0], [1, cut, 3]), tf.randomNormal([1, t - cut, 3], 0, 1, 'float32', seed + 2)], 1) as Tensor3D;
-              const before = (plan: { tokenIndex: { dataSync(): ArrayLike<number> } }) => Array.from(plan.tokenIndex.dataSync()).filter((i) => i < cut);
-              assert.deepEqual(before(router.route(y, { mode })), before(router.route(x, { mode })));
-            });
-          }),
+          fc.property(
+            fc.integer({ min: 2, max: 10 }),
+            fc.nat(1000),
+            fc.constantFrom('threshold' as const, 'predictor' as const),
+            (t, seed, mode) => {
+              tf.tidy(() => {
+                const x = tf.randomNormal([1, t, 3], 0, 1, 'float32', seed + 1) as Tensor3D;
+                const cut = 1 + (seed % (t - 1));
+                // Same tokens up to `cut`, different after.
+                const y = tf.concat(
+                  [
+                    tf.slice(x, [0, 0, 0], [1, cut, 3]),
+                    tf.randomNormal([1, t - cut, 3], 0, 1, 'float32', seed + 2),
+                  ],
+                  1,
+                ) as Tensor3D;
+                const before = (plan: { tokenIndex: { dataSync(): ArrayLike<number> } }) =>
+                  Array.from(plan.tokenIndex.dataSync()).filter((i) => i < cut);
+                assert.deepEqual(
+                  before(router.route(y, { mode })),
+                  before(router.route(x, { mode })),
+                );
+              });
+            },
+          ),
           runs(10),
         );
         router.dispose();
@@ -208,10 +296,25 @@ describe(MixtureOfDepthsRouter.name, () => {
         tf.tidy(() => {
           const x = tf.variable(tf.randomNormal([2, 8, 3], 0, 1, 'float32', 4));
           const [w, ...predictor] = router.trainableVariables();
-          const { grads } = tf.variableGrads(() => router.route(x as unknown as Tensor3D, { training: true }).auxLosses['predictorBce']!, [x, w!, ...predictor]);
-          assert.equal(tf.max(tf.abs(grads[x.name]!)).dataSync()[0], 0, 'the predictor loss reached x');
-          assert.ok(grads[w!.name] === undefined || tf.max(tf.abs(grads[w!.name]!)).dataSync()[0] === 0, 'the predictor loss reached the router');
-          for (const v of predictor) assert.ok(tf.max(tf.abs(grads[v.name]!)).dataSync()[0]! > 0, `predictor variable ${v.name} got no gradient`);
+          const { grads } = tf.variableGrads(
+            () =>
+              router.route(x as unknown as Tensor3D, { training: true }).auxLosses['predictorBce']!,
+            [x, w!, ...predictor],
+          );
+          assert.equal(
+            tf.max(tf.abs(grads[x.name]!)).dataSync()[0],
+            0,
+            'the predictor loss reached x',
+          );
+          assert.ok(
+            grads[w!.name] === undefined || tf.max(tf.abs(grads[w!.name]!)).dataSync()[0] === 0,
+            'the predictor loss reached the router',
+          );
+          for (const v of predictor)
+            assert.ok(
+              tf.max(tf.abs(grads[v.name]!)).dataSync()[0]! > 0,
+              `predictor variable ${v.name} got no gradient`,
+            );
           const plan = router.route(x as unknown as Tensor3D, { mode: 'predictor' });
           assert.equal(plan.mode, 'predictor');
           assert.ok(plan.metrics.causal?.predictor !== undefined);
@@ -223,7 +326,8 @@ describe(MixtureOfDepthsRouter.name, () => {
       it('should not leak tensors', () => {
         const router = golden({ causalMode: 'predictor' });
         const x = tf.tensor3d(X);
-        for (const mode of ['top-k', 'threshold', 'predictor'] as const) expectNoLeaks(() => disposePlan(router.route(x, { mode, training: true })), mode);
+        for (const mode of ['top-k', 'threshold', 'predictor'] as const)
+          expectNoLeaks(() => disposePlan(router.route(x, { mode, training: true })), mode);
         tf.dispose(x);
         router.dispose();
       });
@@ -233,19 +337,38 @@ describe(MixtureOfDepthsRouter.name, () => {
   describe('when the config or mode is invalid', () => {
     it('should name the parameter, the value and the rule', () => {
       const cases: [Record<string, unknown>, RegExp][] = [
-        [{ dModel: 2, capacity: 1.5 }, /^capacity \(1\.5\) must be a fraction of the sequence in \(0, 1\]$/],
-        [{ dModel: 2, capacity: 0 }, /^capacity \(0\) must be a fraction of the sequence in \(0, 1\]$/],
+        [
+          { dModel: 2, capacity: 1.5 },
+          /^capacity \(1\.5\) must be a fraction of the sequence in \(0, 1\]$/,
+        ],
+        [
+          { dModel: 2, capacity: 0 },
+          /^capacity \(0\) must be a fraction of the sequence in \(0, 1\]$/,
+        ],
         [{ dModel: 2, capacity: Number.NaN }, /^capacity \(NaN\) must be a fraction/],
-        [{ dModel: 2, gate: 'relu' }, /^gate \("relu"\) must be one of "identity", "sigmoid", "tanh"$/],
+        [
+          { dModel: 2, gate: 'relu' },
+          /^gate \("relu"\) must be one of "identity", "sigmoid", "tanh"$/,
+        ],
         [{ dModel: 2, causalMode: 'oracle' }, /^causalMode \("oracle"\) must be one of/],
       ];
       for (const [config, message] of cases) {
-        assert.throws(() => new MixtureOfDepthsRouter(config as never), (err: unknown) => err instanceof ConfigError && message.test(err.message), String(message));
+        assert.throws(
+          () => new MixtureOfDepthsRouter(config as never),
+          (err: unknown) => err instanceof ConfigError && message.test(err.message),
+          String(message),
+        );
       }
       const router = golden();
       tf.tidy(() => {
-        assert.throws(() => router.route(tf.tensor3d(X), { mode: 'predictor' }), /^ConfigError|mode \("predictor"\) must be a mode this router was configured for/);
-        assert.throws(() => router.route(tf.tensor3d(X), { mode: 'random' as never }), /mode \("random"\) must be one of "top-k", "threshold", "predictor"/);
+        assert.throws(
+          () => router.route(tf.tensor3d(X), { mode: 'predictor' }),
+          /^ConfigError|mode \("predictor"\) must be a mode this router was configured for/,
+        );
+        assert.throws(
+          () => router.route(tf.tensor3d(X), { mode: 'random' as never }),
+          /mode \("random"\) must be one of "top-k", "threshold", "predictor"/,
+        );
       });
       router.dispose();
     });

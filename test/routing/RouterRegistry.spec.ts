@@ -3,7 +3,14 @@
 import assert from 'node:assert/strict';
 import 'reflect-metadata';
 import { Container } from 'inversify';
-import { RegistryError, tf, type Scalar, type Tensor1D, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  RegistryError,
+  tf,
+  type Scalar,
+  type Tensor1D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import {
   BUILTIN_ROUTERS,
   CapacityPolicy,
@@ -29,19 +36,35 @@ class HashRouter implements Router<TokenChoicePlan> {
   readonly combineWeightRange = [1, 1] as const;
   private readonly capacity: CapacityPolicy;
 
-  constructor(readonly config: { dModel: number; numExperts: number; capacityFactor?: number; dropless?: boolean }) {
+  constructor(
+    readonly config: {
+      dModel: number;
+      numExperts: number;
+      capacityFactor?: number;
+      dropless?: boolean;
+    },
+  ) {
     const f = config.capacityFactor ?? 1;
-    this.capacity = new CapacityPolicy({ trainFactor: f, evalFactor: f, minimum: 1, dropless: config.dropless ?? false });
+    this.capacity = new CapacityPolicy({
+      trainFactor: f,
+      evalFactor: f,
+      minimum: 1,
+      dropless: config.dropless ?? false,
+    });
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
     const [b, t] = x.shape;
     const e = this.config.numExperts;
-    const valid = options.mask ? Array.from(options.mask.dataSync()) : new Array<number>(b * t).fill(1);
+    const valid = options.mask
+      ? Array.from(options.mask.dataSync())
+      : new Array<number>(b * t).fill(1);
     const expertOf = (pos: number) => (7 * pos + 3) % e;
     const load = new Array<number>(e).fill(0);
     for (let pos = 0; pos < t; pos++) load[expertOf(pos)]! += 1;
-    const capacity = this.capacity.config.dropless ? Math.max(...load) : Math.min(t, this.capacity.capacity({ groupSize: t, numExperts: e }));
+    const capacity = this.capacity.config.dropless
+      ? Math.max(...load)
+      : Math.min(t, this.capacity.capacity({ groupSize: t, numExperts: e }));
     const lists: number[][] = Array.from({ length: e }, () => []);
     const kept = new Array<number>(b * t).fill(0);
     const slotsUsed = new Array<number>(b * e).fill(0);
@@ -71,10 +94,15 @@ class HashRouter implements Router<TokenChoicePlan> {
       tokenIndex: i32(tokens) as Tensor1D,
       expertIndex: i32(experts) as Tensor1D,
       slotIndex: i32(slots) as Tensor1D,
-      bufferIndex: i32(tokens.map((m, i) => (experts[i]! * b + Math.floor(m / t)) * capacity + slots[i]!)) as Tensor1D,
+      bufferIndex: i32(
+        tokens.map((m, i) => (experts[i]! * b + Math.floor(m / t)) * capacity + slots[i]!),
+      ) as Tensor1D,
       expertCounts: lists.map((l) => l.length),
       combineWeights: tf.ones([tokens.length]) as Tensor1D,
-      choices: i32(Array.from({ length: b * t }, (_, m) => expertOf(m % t)), [b, t, 1]) as Tensor3D,
+      choices: i32(
+        Array.from({ length: b * t }, (_, m) => expertOf(m % t)),
+        [b, t, 1],
+      ) as Tensor3D,
       choiceKept: i32(kept, [b, t, 1]) as Tensor3D,
       auxLosses: {} as Record<string, Scalar>,
       metrics: { load: lists.map((l) => l.length), droppedFraction: 0, entropy: 0 },
@@ -93,7 +121,10 @@ class HashRouter implements Router<TokenChoicePlan> {
 }
 
 /** What a plugin package exports. */
-const hashRouterModule = routerModule(HashRouter.className, (config) => new HashRouter(config as never));
+const hashRouterModule = routerModule(
+  HashRouter.className,
+  (config) => new HashRouter(config as never),
+);
 
 describe(RouterRegistry.name, () => {
   describe('.create', () => {
@@ -114,7 +145,10 @@ describe(RouterRegistry.name, () => {
         const registry = new RouterRegistry(BUILTIN_ROUTERS);
         assert.throws(
           () => registry.create('top-2', {}),
-          (e: unknown) => e instanceof RegistryError && e.message === 'Unknown router "top-2"; registered routers: "expert-choice", "mixture-of-depths", "token-choice"',
+          (e: unknown) =>
+            e instanceof RegistryError &&
+            e.message ===
+              'Unknown router "top-2"; registered routers: "expert-choice", "mixture-of-depths", "token-choice"',
         );
       });
     });
@@ -124,7 +158,12 @@ describe(RouterRegistry.name, () => {
     describe('when the name is taken', () => {
       it('should throw a RegistryError', () => {
         const registry = new RouterRegistry(BUILTIN_ROUTERS);
-        assert.throws(() => registry.register('expert-choice', () => new HashRouter({ dModel: 1, numExperts: 1 })), (e: unknown) => e instanceof RegistryError && /"expert-choice" is already registered/.test(e.message));
+        assert.throws(
+          () =>
+            registry.register('expert-choice', () => new HashRouter({ dModel: 1, numExperts: 1 })),
+          (e: unknown) =>
+            e instanceof RegistryError && /"expert-choice" is already registered/.test(e.message),
+        );
       });
     });
   });
@@ -137,7 +176,12 @@ describe('routingModule', () => {
       container.load(routingModule, hashRouterModule);
       const registry = container.get(ROUTING_IDS.RouterRegistry);
       assert.equal(container.get(ROUTING_IDS.RouterRegistry), registry);
-      assert.deepEqual(registry.names(), ['expert-choice', 'hash', 'mixture-of-depths', 'token-choice']);
+      assert.deepEqual(registry.names(), [
+        'expert-choice',
+        'hash',
+        'mixture-of-depths',
+        'token-choice',
+      ]);
       const router = registry.create('hash', { dModel: 2, numExperts: 3 });
       assert.ok(router instanceof HashRouter);
     });
@@ -146,8 +190,15 @@ describe('routingModule', () => {
   describe('when two modules register the same name', () => {
     it('should fail to resolve the registry with a RegistryError', () => {
       const container = new Container();
-      container.load(routingModule, routerModule('token-choice', (c) => new HashRouter(c as never)));
-      assert.throws(() => container.get(ROUTING_IDS.RouterRegistry), (e: unknown) => e instanceof RegistryError && /"token-choice" is already registered/.test(e.message));
+      container.load(
+        routingModule,
+        routerModule('token-choice', (c) => new HashRouter(c as never)),
+      );
+      assert.throws(
+        () => container.get(ROUTING_IDS.RouterRegistry),
+        (e: unknown) =>
+          e instanceof RegistryError && /"token-choice" is already registered/.test(e.message),
+      );
     });
   });
 });
@@ -157,7 +208,13 @@ describe('a plugin router', () => {
   registry.load(routingModule, hashRouterModule);
   routerLaws(
     'HashRouter from a plugin ContainerModule',
-    (c) => registry.get(ROUTING_IDS.RouterRegistry).create('hash', { dModel: c.dModel, numExperts: c.numExperts, capacityFactor: c.capacityFactor, dropless: c.dropless }),
+    (c) =>
+      registry.get(ROUTING_IDS.RouterRegistry).create('hash', {
+        dModel: c.dModel,
+        numExperts: c.numExperts,
+        capacityFactor: c.capacityFactor,
+        dropless: c.dropless,
+      }),
     { supportsDropless: true, expectGradient: false },
   );
 });

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { ConfigError, ShapeError, tf, type Tensor3D } from '@moderoute/core';
-import { TokenChoiceRouter, combineRows, disposePlan, dispatchRows, type TokenChoicePlan } from '@moderoute/routing';
+import {
+  TokenChoiceRouter,
+  combineRows,
+  disposePlan,
+  dispatchRows,
+  type TokenChoicePlan,
+} from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
 import { P, X, golden } from './goldenProblem.js';
 
@@ -29,8 +35,22 @@ describe(TokenChoiceRouter.name, () => {
           assert.equal(plan.capacity, 2);
           // Rank 1: t0->e0, t1->e1, t2->e0 (tie with e1 goes to the lower expert), t3->e0 dropped.
           // Rank 2: t0->e1 fits, t1->e0, t2->e1, t3->e1 find their experts full.
-          assert.deepEqual(r.choices, [[[0, 1], [1, 0], [0, 1], [0, 1]]]);
-          assert.deepEqual(r.kept, [[[1, 1], [1, 0], [1, 0], [0, 0]]]);
+          assert.deepEqual(r.choices, [
+            [
+              [0, 1],
+              [1, 0],
+              [0, 1],
+              [0, 1],
+            ],
+          ]);
+          assert.deepEqual(r.kept, [
+            [
+              [1, 1],
+              [1, 0],
+              [1, 0],
+              [0, 0],
+            ],
+          ]);
           assert.deepEqual(r.tokens, [0, 2, 1, 0]);
           assert.deepEqual(r.experts, [0, 0, 1, 1]);
           assert.deepEqual(r.slots, [0, 1, 0, 1]);
@@ -50,7 +70,14 @@ describe(TokenChoiceRouter.name, () => {
         tf.tidy(() => {
           const r = read(router.route(tf.tensor3d(X)));
           // Top-1 probabilities order the tokens t3, t0, t1 (tie with t0: lower position), t2.
-          assert.deepEqual(r.kept, [[[1, 0], [1, 0], [0, 0], [1, 1]]]);
+          assert.deepEqual(r.kept, [
+            [
+              [1, 0],
+              [1, 0],
+              [0, 0],
+              [1, 1],
+            ],
+          ]);
           assert.deepEqual(r.tokens, [3, 0, 1, 3]);
           assert.deepEqual(r.experts, [0, 0, 1, 1]);
         });
@@ -65,7 +92,8 @@ describe(TokenChoiceRouter.name, () => {
           const tokens = Array.from(plan.tokenIndex.dataSync());
           const sums = new Map<number, number>();
           tokens.forEach((t, i) => sums.set(t, (sums.get(t) ?? 0) + weights[i]!));
-          for (const [t, s] of sums) assert.ok(Math.abs(s - 1) < 1e-6, `token ${t} weights sum to ${s}`);
+          for (const [t, s] of sums)
+            assert.ok(Math.abs(s - 1) < 1e-6, `token ${t} weights sum to ${s}`);
           assert.equal(plan.metrics.droppedFraction, 0);
           assert.equal(plan.capacity, 4);
         });
@@ -80,7 +108,12 @@ describe(TokenChoiceRouter.name, () => {
           const pMean = [0, 1, 2].map((j) => P.reduce((a, row) => a + row[j]!, 0) / 4);
           const lbl = 1e-2 * 3 * (0.5 * pMean[0]! + 0.5 * pMean[1]!);
           expectClose(plan.auxLosses['loadBalancing']!, [lbl]);
-          const lse = [[1, 0, 0], [0, 1, 0], [1, 1, 0], [2, 0, 0]].map((row) => Math.log(row.reduce((a, v) => a + Math.exp(v), 0)));
+          const lse = [
+            [1, 0, 0],
+            [0, 1, 0],
+            [1, 1, 0],
+            [2, 0, 0],
+          ].map((row) => Math.log(row.reduce((a, v) => a + Math.exp(v), 0)));
           expectClose(plan.auxLosses['zLoss']!, [(1e-3 * lse.reduce((a, v) => a + v * v, 0)) / 4]);
         });
         router.dispose();
@@ -94,7 +127,10 @@ describe(TokenChoiceRouter.name, () => {
           const evalLogits = a.route(x).routerLogits!;
           expectClose(a.route(x).routerLogits!, evalLogits, { rtol: 0, atol: 0 });
           const trainA = a.route(x, { training: true }).routerLogits!;
-          assert.ok(tf.max(tf.abs(tf.sub(trainA, evalLogits))).dataSync()[0]! > 1e-4, 'jitter changed nothing');
+          assert.ok(
+            tf.max(tf.abs(tf.sub(trainA, evalLogits))).dataSync()[0]! > 1e-4,
+            'jitter changed nothing',
+          );
           expectClose(b.route(x, { training: true }).routerLogits!, trainA, { rtol: 0, atol: 0 });
         });
         a.dispose();
@@ -157,25 +193,68 @@ describe(TokenChoiceRouter.name, () => {
         [{ dModel: 4, topK: 1.5 }, /^topK \(1\.5\) must be an integer >= 1$/],
         [{ dModel: 4, numExperts: 0 }, /^numExperts \(0\) must be an integer >= 1$/],
         [{ dModel: 0 }, /^dModel \(0\) must be an integer >= 1$/],
-        [{ dModel: 4, capacity: { trainFactor: 0 } }, /^capacity\.trainFactor \(0\) must be a finite number > 0$/],
-        [{ dModel: 4, capacity: { evalFactor: Number.NaN } }, /^capacity\.evalFactor \(NaN\) must be a finite number > 0$/],
-        [{ dModel: 4, priority: 'random' }, /^priority \("random"\) must be one of "position", "score", "probs"$/],
-        [{ dModel: 4, placement: 'random' }, /^placement \("random"\) must be one of "rank-major", "token-major"$/],
-        [{ dModel: 4, renormalize: 'always' }, /^renormalize \("always"\) must be one of "none", "before-drops", "after-drops"$/],
-        [{ dModel: 4, scoreFunction: 'relu' }, /^scoreFunction \("relu"\) must be one of "softmax", "sigmoid"$/],
-        [{ dModel: 4, scoreFunction: 'sigmoid', zLossCoefficient: 1e-3 }, /^zLossCoefficient \(0\.001\) must be 0 with scoreFunction "sigmoid"/],
-        [{ dModel: 4, numExperts: 8, expertGroups: 3 }, /^expertGroups \(3\) must be a divisor of numExperts \(8\)$/],
-        [{ dModel: 4, numExperts: 8, expertGroups: 4, topKGroups: 5 }, /^topKGroups \(5\) must be <= expertGroups \(4\)$/],
-        [{ dModel: 4, numExperts: 8, topK: 5, expertGroups: 4, topKGroups: 2 }, /^topK \(5\) must be <= topKGroups \* numExperts \/ expertGroups \(2 \* 2 = 4/],
-        [{ dModel: 4, numExperts: 4, expertGroups: 4, groupScore: 'top2-sum' }, /^groupScore \("top2-sum"\) must be "max" when a group holds one expert/],
+        [
+          { dModel: 4, capacity: { trainFactor: 0 } },
+          /^capacity\.trainFactor \(0\) must be a finite number > 0$/,
+        ],
+        [
+          { dModel: 4, capacity: { evalFactor: Number.NaN } },
+          /^capacity\.evalFactor \(NaN\) must be a finite number > 0$/,
+        ],
+        [
+          { dModel: 4, priority: 'random' },
+          /^priority \("random"\) must be one of "position", "score", "probs"$/,
+        ],
+        [
+          { dModel: 4, placement: 'random' },
+          /^placement \("random"\) must be one of "rank-major", "token-major"$/,
+        ],
+        [
+          { dModel: 4, renormalize: 'always' },
+          /^renormalize \("always"\) must be one of "none", "before-drops", "after-drops"$/,
+        ],
+        [
+          { dModel: 4, scoreFunction: 'relu' },
+          /^scoreFunction \("relu"\) must be one of "softmax", "sigmoid"$/,
+        ],
+        [
+          { dModel: 4, scoreFunction: 'sigmoid', zLossCoefficient: 1e-3 },
+          /^zLossCoefficient \(0\.001\) must be 0 with scoreFunction "sigmoid"/,
+        ],
+        [
+          { dModel: 4, numExperts: 8, expertGroups: 3 },
+          /^expertGroups \(3\) must be a divisor of numExperts \(8\)$/,
+        ],
+        [
+          { dModel: 4, numExperts: 8, expertGroups: 4, topKGroups: 5 },
+          /^topKGroups \(5\) must be <= expertGroups \(4\)$/,
+        ],
+        [
+          { dModel: 4, numExperts: 8, topK: 5, expertGroups: 4, topKGroups: 2 },
+          /^topK \(5\) must be <= topKGroups \* numExperts \/ expertGroups \(2 \* 2 = 4/,
+        ],
+        [
+          { dModel: 4, numExperts: 4, expertGroups: 4, groupScore: 'top2-sum' },
+          /^groupScore \("top2-sum"\) must be "max" when a group holds one expert/,
+        ],
         [{ dModel: 4, routedScale: 0 }, /^routedScale \(0\) must be a finite number > 0$/],
-        [{ dModel: 4, loadCoefficient: 0.1 }, /^loadCoefficient \(0\.1\) must be 0 without noisyGating/],
-        [{ dModel: 4, numExperts: 4, noisyGating: true, expertGroups: 2 }, /^noisyGating \(true\) must be false with expertGroups > 1/],
+        [
+          { dModel: 4, loadCoefficient: 0.1 },
+          /^loadCoefficient \(0\.1\) must be 0 without noisyGating/,
+        ],
+        [
+          { dModel: 4, numExperts: 4, noisyGating: true, expertGroups: 2 },
+          /^noisyGating \(true\) must be false with expertGroups > 1/,
+        ],
         [{ dModel: 4, noisyGating: 'yes' }, /^noisyGating \("yes"\) must be a boolean$/],
         [{ dModel: 4, topk: 2 }, /^config\.topk \(2\) must be a known option/],
       ];
       for (const [config, message] of cases) {
-        assert.throws(() => new TokenChoiceRouter(config as never), (err: unknown) => err instanceof ConfigError && message.test(err.message), String(message));
+        assert.throws(
+          () => new TokenChoiceRouter(config as never),
+          (err: unknown) => err instanceof ConfigError && message.test(err.message),
+          String(message),
+        );
       }
     });
   });
@@ -185,14 +264,33 @@ describe(TokenChoiceRouter.name, () => {
       const router = new TokenChoiceRouter({ dModel: 4, numExperts: 2 });
       tf.tidy(() => {
         const cases: [() => unknown, RegExp][] = [
-          [() => router.route(tf.zeros([2, 4]) as never), /^x\.shape \(\[2, 4\]\) must be of rank 3, \[B, T, D\]$/],
-          [() => router.route(tf.zeros([1, 2, 5]) as Tensor3D), /^x\.shape \(\[1, 2, 5\]\) must be \[B, T, 4\]/],
-          [() => router.route(tf.zeros([1, 2, 4], 'int32') as Tensor3D), /^x\.dtype \(int32\) must be "float32"$/],
-          [() => router.route(tf.zeros([1, 0, 4]) as Tensor3D), /^x\.shape \(\[1, 0, 4\]\) must be \[B >= 1, T >= 1, 4\]$/],
-          [() => router.route(tf.zeros([1, 2, 4]) as Tensor3D, { mask: tf.ones([2, 2]) }), /^mask\.shape \(\[2, 2\]\) must be \[1, 2\]/],
+          [
+            () => router.route(tf.zeros([2, 4]) as never),
+            /^x\.shape \(\[2, 4\]\) must be of rank 3, \[B, T, D\]$/,
+          ],
+          [
+            () => router.route(tf.zeros([1, 2, 5]) as Tensor3D),
+            /^x\.shape \(\[1, 2, 5\]\) must be \[B, T, 4\]/,
+          ],
+          [
+            () => router.route(tf.zeros([1, 2, 4], 'int32') as Tensor3D),
+            /^x\.dtype \(int32\) must be "float32"$/,
+          ],
+          [
+            () => router.route(tf.zeros([1, 0, 4]) as Tensor3D),
+            /^x\.shape \(\[1, 0, 4\]\) must be \[B >= 1, T >= 1, 4\]$/,
+          ],
+          [
+            () => router.route(tf.zeros([1, 2, 4]) as Tensor3D, { mask: tf.ones([2, 2]) }),
+            /^mask\.shape \(\[2, 2\]\) must be \[1, 2\]/,
+          ],
         ];
         for (const [call, message] of cases) {
-          assert.throws(call, (err: unknown) => err instanceof ShapeError && message.test(err.message), String(message));
+          assert.throws(
+            call,
+            (err: unknown) => err instanceof ShapeError && message.test(err.message),
+            String(message),
+          );
         }
       });
       router.dispose();

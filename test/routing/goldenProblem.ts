@@ -12,13 +12,29 @@ export const P = [
   [(e * e) / (e * e + 2), 1 / (e * e + 2), 1 / (e * e + 2)],
 ];
 /** x float32[1, 4, 2]. */
-export const X = [[[1, 0], [0, 1], [1, 1], [2, 0]]];
+export const X = [
+  [
+    [1, 0],
+    [0, 1],
+    [1, 1],
+    [2, 0],
+  ],
+];
 /** W float32[2, 3]. */
-export const W = [[1, 0, 0], [0, 1, 0]];
+export const W = [
+  [1, 0, 0],
+  [0, 1, 0],
+];
 
 /** A top-2 token-choice router over the problem, capacity floor(1 * 4/3 * 2) = 2 per expert, with `extra` options. */
 export function golden(extra: Record<string, unknown> = {}): TokenChoiceRouter {
-  const router = new TokenChoiceRouter({ dModel: 2, numExperts: 3, topK: 2, capacity: { trainFactor: 1, evalFactor: 1, rounding: 'floor', minimum: 0, scaleByK: true }, ...extra });
+  const router = new TokenChoiceRouter({
+    dModel: 2,
+    numExperts: 3,
+    topK: 2,
+    capacity: { trainFactor: 1, evalFactor: 1, rounding: 'floor', minimum: 0, scaleByK: true },
+    ...extra,
+  });
   router.weight.assign(tf.tensor2d(W));
   return router;
 }

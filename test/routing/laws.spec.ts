@@ -1,6 +1,11 @@
 // Every built-in router, in several configurations, through the shared router law suite.
 import { tf } from '@moderoute/core';
-import { ExpertChoiceRouter, MixtureOfDepthsRouter, TokenChoiceRouter, type Router } from '@moderoute/routing';
+import {
+  ExpertChoiceRouter,
+  MixtureOfDepthsRouter,
+  TokenChoiceRouter,
+  type Router,
+} from '@moderoute/routing';
 import { routerLaws, type RouterLawCase } from '@moderoute/testing';
 
 const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase) =>
@@ -8,7 +13,13 @@ const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase) =>
     dModel: c.dModel,
     numExperts: c.numExperts,
     topK: c.topK,
-    capacity: { preset: 'switch', trainFactor: c.capacityFactor, evalFactor: c.capacityFactor, minimum: 1, dropless: c.dropless },
+    capacity: {
+      preset: 'switch',
+      trainFactor: c.capacityFactor,
+      evalFactor: c.capacityFactor,
+      minimum: 1,
+      dropless: c.dropless,
+    },
     seed: c.seed,
     ...extra,
   });
@@ -32,26 +43,54 @@ describe('built-in routers', () => {
     balance: { uniform, imbalanced },
   });
 
-  routerLaws('TokenChoiceRouter (score priority, renormalized, jitter)', tokenChoice({ priority: 'score', renormalize: true, jitter: 0.1, loadBalancingCoefficient: 0.5 }), {
-    supportsDropless: true,
-    closedForms: { loadBalancing: 0.5, zLoss: 1e-3 },
-  });
+  routerLaws(
+    'TokenChoiceRouter (score priority, renormalized, jitter)',
+    tokenChoice({
+      priority: 'score',
+      renormalize: true,
+      jitter: 0.1,
+      loadBalancingCoefficient: 0.5,
+    }),
+    {
+      supportsDropless: true,
+      closedForms: { loadBalancing: 0.5, zLoss: 1e-3 },
+    },
+  );
 
   routerLaws(
     'TokenChoiceRouter (token-major placement, probs priority, normalized after drops, scaled)',
-    tokenChoice({ placement: 'token-major', priority: 'probs', renormalize: 'after-drops', routedScale: 2.5, importanceCoefficient: 0.1 }),
+    tokenChoice({
+      placement: 'token-major',
+      priority: 'probs',
+      renormalize: 'after-drops',
+      routedScale: 2.5,
+      importanceCoefficient: 0.1,
+    }),
     { supportsDropless: true, rankMajor: false, closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 } },
   );
 
-  routerLaws('TokenChoiceRouter (noisy top-k gating with the importance and load losses)', tokenChoice({ noisyGating: true, loadCoefficient: 0.1, importanceCoefficient: 0.1, renormalize: true }), {
-    supportsDropless: true,
-    closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 },
-  });
+  routerLaws(
+    'TokenChoiceRouter (noisy top-k gating with the importance and load losses)',
+    tokenChoice({
+      noisyGating: true,
+      loadCoefficient: 0.1,
+      importanceCoefficient: 0.1,
+      renormalize: true,
+    }),
+    {
+      supportsDropless: true,
+      closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 },
+    },
+  );
 
-  routerLaws('TokenChoiceRouter (sigmoid scores, group-free, unnormalized)', tokenChoice({ scoreFunction: 'sigmoid' }), {
-    supportsDropless: true,
-    closedForms: { loadBalancing: 1e-2 },
-  });
+  routerLaws(
+    'TokenChoiceRouter (sigmoid scores, group-free, unnormalized)',
+    tokenChoice({ scoreFunction: 'sigmoid' }),
+    {
+      supportsDropless: true,
+      closedForms: { loadBalancing: 1e-2 },
+    },
+  );
 
   routerLaws(
     'TokenChoiceRouter (batch-wide groups)',
@@ -60,10 +99,20 @@ describe('built-in routers', () => {
         dModel: c.dModel,
         numExperts: c.numExperts,
         topK: c.topK,
-        capacity: { preset: 'tutel', trainFactor: c.capacityFactor, evalFactor: c.capacityFactor, group: 'batch', dropless: c.dropless },
+        capacity: {
+          preset: 'tutel',
+          trainFactor: c.capacityFactor,
+          evalFactor: c.capacityFactor,
+          group: 'batch',
+          dropless: c.dropless,
+        },
         seed: c.seed,
       }),
-    { supportsDropless: true, perSequence: false, closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 } },
+    {
+      supportsDropless: true,
+      perSequence: false,
+      closedForms: { loadBalancing: 1e-2, zLoss: 1e-3 },
+    },
   );
 
   routerLaws(
@@ -84,16 +133,46 @@ describe('built-in routers', () => {
     'ExpertChoiceRouter (slots best first)',
     // The z-loss, as in the case above: with identity experts a token every expert takes gets
     // weights summing to 1, so only a loss gives the router a gradient on such inputs.
-    (c) => new ExpertChoiceRouter({ dModel: c.dModel, numExperts: c.numExperts, capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor }, slotOrder: 'score', zLossCoefficient: 1e-3, seed: c.seed }),
+    (c) =>
+      new ExpertChoiceRouter({
+        dModel: c.dModel,
+        numExperts: c.numExperts,
+        capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor },
+        slotOrder: 'score',
+        zLossCoefficient: 1e-3,
+        seed: c.seed,
+      }),
     { closedForms: { zLoss: 1e-3 } },
   );
 
-  routerLaws('MixtureOfDepthsRouter (identity gate, threshold)', (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, seed: c.seed }));
+  routerLaws(
+    'MixtureOfDepthsRouter (identity gate, threshold)',
+    (c) =>
+      new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, seed: c.seed }),
+  );
 
   routerLaws(
     'MixtureOfDepthsRouter (sigmoid gate, predictor)',
-    (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, gate: 'sigmoid', causalMode: 'predictor', predictorHidden: 3, seed: c.seed }),
+    (c) =>
+      new MixtureOfDepthsRouter({
+        dModel: c.dModel,
+        capacity: c.capacityFraction,
+        gate: 'sigmoid',
+        causalMode: 'predictor',
+        predictorHidden: 3,
+        seed: c.seed,
+      }),
   );
 
-  routerLaws('MixtureOfDepthsRouter (tanh gate, no causal loss)', (c) => new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, gate: 'tanh', causalMode: 'none', seed: c.seed }));
+  routerLaws(
+    'MixtureOfDepthsRouter (tanh gate, no causal loss)',
+    (c) =>
+      new MixtureOfDepthsRouter({
+        dModel: c.dModel,
+        capacity: c.capacityFraction,
+        gate: 'tanh',
+        causalMode: 'none',
+        seed: c.seed,
+      }),
+  );
 });

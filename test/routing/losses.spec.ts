@@ -5,7 +5,10 @@ import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/tes
 
 /** The tensor formulation: coefficient * sum(bceWithLogits(z, y) * w), w = 1 / real tokens. */
 function reference(z: Tensor1D, targets: Uint8Array, valid: Uint8Array, coefficient: number) {
-  return tf.mul(tf.sum(tf.mul(bceWithLogits(z, tf.tensor1d(Float32Array.from(targets))), meanWeights(valid))), coefficient);
+  return tf.mul(
+    tf.sum(tf.mul(bceWithLogits(z, tf.tensor1d(Float32Array.from(targets))), meanWeights(valid))),
+    coefficient,
+  );
 }
 
 describe('meanBceWithLogits', () => {
@@ -13,7 +16,10 @@ describe('meanBceWithLogits', () => {
     it('should equal the tensor formulation in value and gradient, with padding (property)', () => {
       fc.assert(
         fc.property(
-          fc.array(fc.tuple(fc.double({ min: -30, max: 30, noNaN: true }), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 64 }),
+          fc.array(
+            fc.tuple(fc.double({ min: -30, max: 30, noNaN: true }), fc.boolean(), fc.boolean()),
+            { minLength: 1, maxLength: 64 },
+          ),
           fc.double({ min: 0, max: 2, noNaN: true }),
           (tokens, coefficient) => {
             tf.tidy(() => {
@@ -37,7 +43,9 @@ describe('meanBceWithLogits', () => {
       const z = tf.tensor1d([0.5, -1, 2]);
       const host = z.dataSync() as Float32Array;
       expectNoLeaks(() => {
-        const { value, grad } = tf.valueAndGrad((x: Tensor1D) => meanBceWithLogits(x, host, Uint8Array.from([1, 0, 1]), Uint8Array.from([1, 1, 0]), 0.01))(z);
+        const { value, grad } = tf.valueAndGrad((x: Tensor1D) =>
+          meanBceWithLogits(x, host, Uint8Array.from([1, 0, 1]), Uint8Array.from([1, 1, 0]), 0.01),
+        )(z);
         tf.dispose([value, grad]);
       });
       z.dispose();

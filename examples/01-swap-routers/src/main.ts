@@ -5,8 +5,16 @@ import { formatTable, swapRouters, type Size } from './swapRouters.js';
 
 const size = (process.argv[2] ?? 'full') as Size;
 const swap = (process.argv[3] ?? 'config') as 'config' | 'binding';
-if (size !== 'tiny' && size !== 'full') throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
-if (swap !== 'config' && swap !== 'binding') throw new Error(`swap (${JSON.stringify(swap)}) must be "config" or "binding"`);
-console.log(`backend: ${describeBackend(await initBackend())}; size ${size}; swap by ${swap === 'config' ? 'config field' : 'container binding'}`);
-const results = await swapRouters({ size, swap, onResult: (r) => console.error(`trained ${r.scheme} in ${r.wallSeconds.toFixed(1)} s`) });
+if (size !== 'tiny' && size !== 'full')
+  throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
+if (swap !== 'config' && swap !== 'binding')
+  throw new Error(`swap (${JSON.stringify(swap)}) must be "config" or "binding"`);
+console.log(
+  `backend: ${describeBackend(await initBackend())}; size ${size}; swap by ${swap === 'config' ? 'config field' : 'container binding'}`,
+);
+const results = await swapRouters({
+  size,
+  swap,
+  onResult: (r) => console.error(`trained ${r.scheme} in ${r.wallSeconds.toFixed(1)} s`),
+});
 console.log(formatTable(results));

@@ -23,7 +23,10 @@ export const SCHEME_BINDING = 'routing-scheme';
 export type Size = 'tiny' | 'full';
 
 /** Model and run settings per size: `tiny` for the test suite, `full` for a real comparison. */
-export const SIZES: Record<Size, { model: LanguageModelConfig; train: Omit<TrainConfig, 'model'> }> = {
+export const SIZES: Record<
+  Size,
+  { model: LanguageModelConfig; train: Omit<TrainConfig, 'model'> }
+> = {
   tiny: {
     model: { width: 16, numHeads: 2, numLayers: 2, contextLength: 16, seed: 1 },
     train: { batchSize: 2, steps: 4, learningRate: 1e-2, warmupSteps: 1, evalWindows: 2 },
@@ -47,7 +50,9 @@ export const SCHEME_KINDS: Record<Scheme, RoutingKind> = {
 
 /** The routed block: `routerName` is the only field that differs between schemes of one kind. */
 export function routedBlock(kind: RoutingKind, routerName: string): BlockSpec {
-  return kind === 'mixture-of-depths' ? { kind: 'mod', depthRouter: routerName } : { kind: 'moe', numExperts: 4, expertRouter: routerName };
+  return kind === 'mixture-of-depths'
+    ? { kind: 'mod', depthRouter: routerName }
+    : { kind: 'moe', numExperts: 4, expertRouter: routerName };
 }
 
 /** The model: dense and routed blocks alternating (the MoD paper's best placement). */
@@ -56,8 +61,14 @@ export function modelConfig(size: Size, routed: BlockSpec): LanguageModelConfig 
 }
 
 /** Way 1, one config field: the router's registry name in the block spec. */
-export function configSwap(scheme: Scheme, size: Size): { config: LanguageModelConfig; container: Container } {
-  return { config: modelConfig(size, routedBlock(SCHEME_KINDS[scheme], scheme)), container: createContainer() };
+export function configSwap(
+  scheme: Scheme,
+  size: Size,
+): { config: LanguageModelConfig; container: Container } {
+  return {
+    config: modelConfig(size, routedBlock(SCHEME_KINDS[scheme], scheme)),
+    container: createContainer(),
+  };
 }
 
 /**
@@ -65,10 +76,16 @@ export function configSwap(scheme: Scheme, size: Size): { config: LanguageModelC
  * RouterRegistration of that name to the built-in factory of the chosen scheme. No plugin code:
  * the binding reuses the registry's own factories (BUILTIN_ROUTERS).
  */
-export function bindingSwap(scheme: Scheme, size: Size): { config: LanguageModelConfig; container: Container } {
+export function bindingSwap(
+  scheme: Scheme,
+  size: Size,
+): { config: LanguageModelConfig; container: Container } {
   const builtin = BUILTIN_ROUTERS.find((r) => r.name === scheme)!;
   const binding = routerModule(SCHEME_BINDING, builtin.factory);
-  return { config: modelConfig(size, routedBlock(SCHEME_KINDS[scheme], SCHEME_BINDING)), container: createContainer(binding) };
+  return {
+    config: modelConfig(size, routedBlock(SCHEME_KINDS[scheme], SCHEME_BINDING)),
+    container: createContainer(binding),
+  };
 }
 
 export interface SchemeResult {
@@ -100,9 +117,17 @@ export async function swapRouters(options: SwapRoutersOptions = {}): Promise<Sch
   const results: SchemeResult[] = [];
   try {
     for (const scheme of options.schemes ?? SCHEMES) {
-      const { config, container } = (options.swap === 'binding' ? bindingSwap : configSwap)(scheme, size);
+      const { config, container } = (options.swap === 'binding' ? bindingSwap : configSwap)(
+        scheme,
+        size,
+      );
       const trainer = new Trainer({ ...SIZES[size].train, model: config });
-      const result = await trainer.run({ outDir: join(outDir, scheme), resume: false, corpusCache, modelFactory: container.get(MODEL_IDS.ModelFactory) });
+      const result = await trainer.run({
+        outDir: join(outDir, scheme),
+        resume: false,
+        corpusCache,
+        modelFactory: container.get(MODEL_IDS.ModelFactory),
+      });
       const row: SchemeResult = {
         scheme,
         validationBitsPerByte: result.finalValidationBitsPerByte ?? Number.NaN,
@@ -123,7 +148,14 @@ export async function swapRouters(options: SwapRoutersOptions = {}): Promise<Sch
 
 /** The comparison as a fixed-width table. */
 export function formatTable(results: readonly SchemeResult[]): string {
-  const header = ['scheme', 'val bits/byte', 'train GFLOPs', 'wall s', 'params', 'routed fraction per block'];
+  const header = [
+    'scheme',
+    'val bits/byte',
+    'train GFLOPs',
+    'wall s',
+    'params',
+    'routed fraction per block',
+  ];
   const rows = results.map((r) => [
     r.scheme,
     r.validationBitsPerByte.toFixed(3),
@@ -133,6 +165,12 @@ export function formatTable(results: readonly SchemeResult[]): string {
     r.routedFractionPerBlock.map((f) => f.toFixed(3)).join(' '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) =>
+        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

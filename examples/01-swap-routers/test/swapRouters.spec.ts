@@ -4,13 +4,27 @@ import assert from 'node:assert/strict';
 import 'reflect-metadata';
 import { initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { MODEL_IDS } from '@moderoute/model';
-import { SIZES, SCHEMES, bindingSwap, configSwap, formatTable, swapRouters, type SchemeResult } from '../src/swapRouters.js';
+import {
+  SIZES,
+  SCHEMES,
+  bindingSwap,
+  configSwap,
+  formatTable,
+  swapRouters,
+  type SchemeResult,
+} from '../src/swapRouters.js';
 
 /** Paths at which two JSON values differ. */
 function differences(a: unknown, b: unknown, path = ''): string[] {
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`));
+    return [...keys].flatMap((k) =>
+      differences(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        `${path}.${k}`,
+      ),
+    );
   }
   return Object.is(a, b) ? [] : [path];
 }
@@ -30,8 +44,18 @@ describe('example 01-swap-routers', () => {
 
   describe('bindingSwap', () => {
     it('should keep one config per block kind and build the same model as the config field', () => {
-      assert.deepEqual(differences(bindingSwap('token-choice', 'tiny').config, bindingSwap('expert-choice', 'tiny').config), []);
-      const ids = tf.tensor2d(Array.from({ length: 32 }, (_, i) => (i * 37) % 256), [2, 16], 'int32') as Tensor2D;
+      assert.deepEqual(
+        differences(
+          bindingSwap('token-choice', 'tiny').config,
+          bindingSwap('expert-choice', 'tiny').config,
+        ),
+        [],
+      );
+      const ids = tf.tensor2d(
+        Array.from({ length: 32 }, (_, i) => (i * 37) % 256),
+        [2, 16],
+        'int32',
+      ) as Tensor2D;
       const before = tf.memory().numTensors;
       for (const scheme of SCHEMES) {
         const [viaConfig, viaBinding] = [configSwap, bindingSwap].map((way) => {
@@ -39,7 +63,11 @@ describe('example 01-swap-routers', () => {
           const model = container.get(MODEL_IDS.ModelFactory).create(config);
           try {
             const loss = tf.tidy(() => model.loss(ids, ids).loss.dataSync()[0] as number);
-            return { loss, names: [...model.namedParameters().keys()], routers: model.blocks[1]!.routers().map((r) => r.kind) };
+            return {
+              loss,
+              names: [...model.namedParameters().keys()],
+              routers: model.blocks[1]!.routers().map((r) => r.kind),
+            };
           } finally {
             model.dispose();
           }
@@ -59,29 +87,62 @@ describe('example 01-swap-routers', () => {
     });
 
     it('should train every scheme to a finite validation loss', () => {
-      assert.deepEqual(results.map((r) => r.scheme), [...SCHEMES]);
+      assert.deepEqual(
+        results.map((r) => r.scheme),
+        [...SCHEMES],
+      );
       for (const r of results) {
         assert.equal(r.result.stopReason, 'completed');
         assert.equal(r.result.step, SIZES.tiny.train.steps);
-        assert.ok(r.validationBitsPerByte > 0 && r.validationBitsPerByte < 9, `${r.scheme}: ${r.validationBitsPerByte}`);
+        assert.ok(
+          r.validationBitsPerByte > 0 && r.validationBitsPerByte < 9,
+          `${r.scheme}: ${r.validationBitsPerByte}`,
+        );
       }
     });
 
     it('should route what each scheme promises', () => {
-      const [tokenChoice, expertChoice, mod] = results as [SchemeResult, SchemeResult, SchemeResult];
-      for (const r of results) assert.equal(r.routedFractionPerBlock[0], 1, 'the dense block saw every token');
+      const [tokenChoice, expertChoice, mod] = results as [
+        SchemeResult,
+        SchemeResult,
+        SchemeResult,
+      ];
+      for (const r of results)
+        assert.equal(r.routedFractionPerBlock[0], 1, 'the dense block saw every token');
       // MoD at capacity 0.125 of T = 16 selects exactly 2 tokens per sequence.
       assert.equal(mod.routedFractionPerBlock[1], 2 / 16);
       // Token-choice and expert-choice may drop tokens, but an untrained router keeps most.
-      for (const r of [tokenChoice, expertChoice]) assert.ok(r.routedFractionPerBlock[1]! > 0.25 && r.routedFractionPerBlock[1]! <= 1, `${r.scheme}: ${r.routedFractionPerBlock}`);
+      for (const r of [tokenChoice, expertChoice])
+        assert.ok(
+          r.routedFractionPerBlock[1]! > 0.25 && r.routedFractionPerBlock[1]! <= 1,
+          `${r.scheme}: ${r.routedFractionPerBlock}`,
+        );
     });
 
     it('should count fewer training FLOPs and parameters for Mixture-of-Depths than for the MoE models', () => {
-      const [tokenChoice, expertChoice, mod] = results as [SchemeResult, SchemeResult, SchemeResult];
-      assert.equal(tokenChoice.parameters, expertChoice.parameters, 'the MoE models differ only in their routing');
+      const [tokenChoice, expertChoice, mod] = results as [
+        SchemeResult,
+        SchemeResult,
+        SchemeResult,
+      ];
+      assert.equal(
+        tokenChoice.parameters,
+        expertChoice.parameters,
+        'the MoE models differ only in their routing',
+      );
       assert.ok(mod.parameters < tokenChoice.parameters);
-      assert.ok(mod.trainingFlops < tokenChoice.trainingFlops && mod.trainingFlops < expertChoice.trainingFlops);
-      for (const r of results) assert.equal(r.trainingFlops, SIZES.tiny.train.steps * SIZES.tiny.train.batchSize! * 3 * r.result.forwardFlopsPerSequence);
+      assert.ok(
+        mod.trainingFlops < tokenChoice.trainingFlops &&
+          mod.trainingFlops < expertChoice.trainingFlops,
+      );
+      for (const r of results)
+        assert.equal(
+          r.trainingFlops,
+          SIZES.tiny.train.steps *
+            SIZES.tiny.train.batchSize! *
+            3 *
+            r.result.forwardFlopsPerSequence,
+        );
     });
 
     it('should give the same runs when the scheme is swapped by a container binding', async () => {
@@ -95,7 +156,10 @@ describe('example 01-swap-routers', () => {
     it('should print one row per scheme', () => {
       const lines = formatTable(results).split('\n');
       assert.equal(lines.length, 2 + SCHEMES.length);
-      assert.match(lines[0]!, /^scheme +val bits\/byte +train GFLOPs +wall s +params +routed fraction per block$/);
+      assert.match(
+        lines[0]!,
+        /^scheme +val bits\/byte +train GFLOPs +wall s +params +routed fraction per block$/,
+      );
       SCHEMES.forEach((s, i) => assert.ok(lines[2 + i]!.startsWith(s), lines[2 + i]));
     });
   });

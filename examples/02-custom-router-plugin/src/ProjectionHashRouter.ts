@@ -22,7 +22,14 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
-import { CapacityPolicy, stopGradient, topKOf, type RouteOptions, type Router, type TokenChoicePlan } from '@moderoute/routing';
+import {
+  CapacityPolicy,
+  stopGradient,
+  topKOf,
+  type RouteOptions,
+  type Router,
+  type TokenChoicePlan,
+} from '@moderoute/routing';
 
 export interface ProjectionHashRouterConfig {
   /** Model width D (required; the block factory sets it). */
@@ -59,9 +66,15 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   private disposed = false;
 
   constructor(config: ProjectionHashRouterConfig) {
-    if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object with dModel');
+    if (config === null || typeof config !== 'object')
+      throw new ConfigError('config', config, 'an object with dModel');
     for (const key of Object.keys(config)) {
-      if (!KEYS.includes(key)) throw new ConfigError(`config.${key}`, (config as unknown as Record<string, unknown>)[key], `a known option (${KEYS.join(', ')})`);
+      if (!KEYS.includes(key))
+        throw new ConfigError(
+          `config.${key}`,
+          (config as unknown as Record<string, unknown>)[key],
+          `a known option (${KEYS.join(', ')})`,
+        );
     }
     const numExperts = requireInt('numExperts', config.numExperts ?? 4, { min: 1 });
     const dropless = config.dropless ?? false;
@@ -70,26 +83,40 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       dModel: requireInt('dModel', config.dModel, { min: 1 }),
       numExperts,
       topK: requireInt('topK', config.topK ?? 1, { min: 1, max: numExperts }),
-      capacityFactor: requireNumber('capacityFactor', config.capacityFactor ?? 1.25, { min: 0, minInclusive: false }),
+      capacityFactor: requireNumber('capacityFactor', config.capacityFactor ?? 1.25, {
+        min: 0,
+        minInclusive: false,
+      }),
       dropless,
       gateBias: requireNumber('gateBias', config.gateBias ?? 2),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     const { dModel: d, capacityFactor: f, seed } = this.config;
-    this.capacityPolicy = new CapacityPolicy({ trainFactor: f, evalFactor: f, scaleByK: true, minimum: 1, dropless });
+    this.capacityPolicy = new CapacityPolicy({
+      trainFactor: f,
+      evalFactor: f,
+      scaleByK: true,
+      minimum: 1,
+      dropless,
+    });
     // tfjs treats seed 0 as "unseeded", hence the offsets.
     this.projection = tf.randomNormal([d, numExperts], 0, 1, 'float32', seed + 1) as Tensor2D;
-    this.gateWeight = tf.tidy(() => tf.variable(tf.truncatedNormal([d, 1], 0, Math.sqrt(0.1 / d), 'float32', seed + 2), true));
+    this.gateWeight = tf.tidy(() =>
+      tf.variable(tf.truncatedNormal([d, 1], 0, Math.sqrt(0.1 / d), 'float32', seed + 2), true),
+    );
     this.gateBias = tf.tidy(() => tf.variable(tf.tensor1d([this.config.gateBias]), true));
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
     if (this.disposed) throw new Error(`This ${this.className} router has been disposed`);
     const { dModel: d, numExperts: e, topK: k } = this.config;
-    if (x.rank !== 3 || x.shape[2] !== d || x.dtype !== 'float32') throw new ShapeError('x.shape', x.shape, `float32 [B, T, ${d}]`);
+    if (x.rank !== 3 || x.shape[2] !== d || x.dtype !== 'float32')
+      throw new ShapeError('x.shape', x.shape, `float32 [B, T, ${d}]`);
     const [b, t] = x.shape;
     const m = b * t;
-    const valid = options.mask ? Array.from(options.mask.dataSync(), (v) => Number(v) !== 0) : new Array<boolean>(m).fill(true);
+    const valid = options.mask
+      ? Array.from(options.mask.dataSync(), (v) => Number(v) !== 0)
+      : new Array<boolean>(m).fill(true);
 
     return tf.tidy(() => {
       // Shape: [B, T, D] -> [M, D]
@@ -102,18 +129,34 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       // Top-K experts of each token by score, ties to the lower expert.
       const experts = Array.from({ length: e }, (_, i) => i);
       const choices = new Int32Array(m * k);
-      for (let tok = 0; tok < m; tok++) choices.set(topKOf(experts, k, (ex) => p[tok * e + ex]!), tok * k);
+      for (let tok = 0; tok < m; tok++)
+        choices.set(
+          topKOf(experts, k, (ex) => p[tok * e + ex]!),
+          tok * k,
+        );
 
       // Capacity per expert per sequence: the formula (at most T), or the largest load.
-      let capacity = Math.min(t, this.capacityPolicy.capacity({ groupSize: t, numExperts: e, topK: k, training: options.training ?? false }));
+      let capacity = Math.min(
+        t,
+        this.capacityPolicy.capacity({
+          groupSize: t,
+          numExperts: e,
+          topK: k,
+          training: options.training ?? false,
+        }),
+      );
       if (this.config.dropless) {
         const load = new Int32Array(b * e);
-        for (let tok = 0; tok < m; tok++) if (valid[tok]) for (let r = 0; r < k; r++) load[Math.floor(tok / t) * e + choices[tok * k + r]!]! += 1;
+        for (let tok = 0; tok < m; tok++)
+          if (valid[tok])
+            for (let r = 0; r < k; r++) load[Math.floor(tok / t) * e + choices[tok * k + r]!]! += 1;
         capacity = Math.max(0, ...load);
       }
 
       // Placement, per sequence: rank-major, then by position; a full expert drops the choice.
-      const lists: number[][][] = Array.from({ length: e }, () => Array.from({ length: b }, () => []));
+      const lists: number[][][] = Array.from({ length: e }, () =>
+        Array.from({ length: b }, () => []),
+      );
       const kept = new Int32Array(m * k);
       let realChoices = 0;
       for (let g = 0; g < b; g++) {
@@ -150,7 +193,16 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
 
       // Combine weights, differentiable in the gate: sigmoid(x . w + b) gathered at the kept tokens.
       // Shape: [M, D] @ [D, 1] -> [M, 1] -> [M]
-      const gate = tf.reshape(tf.sigmoid(linear(rows, this.gateWeight as unknown as Tensor2D, this.gateBias as unknown as Tensor1D)), [m]) as Tensor1D;
+      const gate = tf.reshape(
+        tf.sigmoid(
+          linear(
+            rows,
+            this.gateWeight as unknown as Tensor2D,
+            this.gateBias as unknown as Tensor1D,
+          ),
+        ),
+        [m],
+      ) as Tensor1D;
       const tokens = tf.tensor1d(tokenIndex, 'int32');
       const combineWeights = n === 0 ? (tf.zeros([0]) as Tensor1D) : gatherRows(gate, tokens);
 
@@ -159,7 +211,8 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       for (let tok = 0; tok < m; tok++) {
         if (!valid[tok]) continue;
         real++;
-        for (let ex = 0; ex < e; ex++) entropy -= p[tok * e + ex]! > 0 ? p[tok * e + ex]! * Math.log(p[tok * e + ex]!) : 0;
+        for (let ex = 0; ex < e; ex++)
+          entropy -= p[tok * e + ex]! > 0 ? p[tok * e + ex]! * Math.log(p[tok * e + ex]!) : 0;
       }
 
       const plan: TokenChoicePlan = {

@@ -5,6 +5,7 @@ import { describeBackend, initBackend } from '@moderoute/core';
 import { formatTable, trainWithPlugin, type Size } from './trainWithPlugin.js';
 
 const size = (process.argv[2] ?? 'full') as Size;
-if (size !== 'tiny' && size !== 'full') throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
+if (size !== 'tiny' && size !== 'full')
+  throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
 console.log(`backend: ${describeBackend(await initBackend())}; size ${size}`);
 console.log(formatTable(await trainWithPlugin({ size })));

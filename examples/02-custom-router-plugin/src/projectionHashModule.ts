@@ -5,7 +5,10 @@
 import { routerModule } from '@moderoute/routing';
 import { ProjectionHashRouter, type ProjectionHashRouterConfig } from './ProjectionHashRouter.js';
 
-export const projectionHashModule = routerModule(ProjectionHashRouter.className, (config) => new ProjectionHashRouter(config as unknown as ProjectionHashRouterConfig));
+export const projectionHashModule = routerModule(
+  ProjectionHashRouter.className,
+  (config) => new ProjectionHashRouter(config as unknown as ProjectionHashRouterConfig),
+);
 
 /** What a data-parallel replica adds to its container when it imports this module. */
 export const containerModules = [projectionHashModule];

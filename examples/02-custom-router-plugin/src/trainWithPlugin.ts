@@ -11,7 +11,10 @@ import { ProjectionHashRouter } from './ProjectionHashRouter.js';
 
 export type Size = 'tiny' | 'full';
 
-export const SIZES: Record<Size, { model: LanguageModelConfig; train: Omit<TrainConfig, 'model'> }> = {
+export const SIZES: Record<
+  Size,
+  { model: LanguageModelConfig; train: Omit<TrainConfig, 'model'> }
+> = {
   tiny: {
     model: { width: 16, numHeads: 2, numLayers: 2, contextLength: 16, seed: 3 },
     train: { batchSize: 2, steps: 6, learningRate: 1e-2, warmupSteps: 1, evalWindows: 2 },
@@ -27,7 +30,12 @@ export const SIZES: Record<Size, { model: LanguageModelConfig; train: Omit<Train
 export function pluginModelConfig(size: Size, routerName = 'projection-hash'): LanguageModelConfig {
   return {
     ...SIZES[size].model,
-    schedule: { pattern: ['dense', { kind: 'moe', numExperts: 4, expertRouter: { name: routerName, config: { topK: 1 } } }] },
+    schedule: {
+      pattern: [
+        'dense',
+        { kind: 'moe', numExperts: 4, expertRouter: { name: routerName, config: { topK: 1 } } },
+      ],
+    },
   };
 }
 // [docs:model-config]
@@ -47,7 +55,9 @@ export interface PluginRunResult {
 }
 
 /** Trains the model once with the plugin router and once with the built-in token-choice router. */
-export async function trainWithPlugin(options: { size?: Size; routers?: readonly string[] } = {}): Promise<PluginRunResult[]> {
+export async function trainWithPlugin(
+  options: { size?: Size; routers?: readonly string[] } = {},
+): Promise<PluginRunResult[]> {
   const size = options.size ?? 'tiny';
   const outDir = mkdtempSync(join(tmpdir(), 'moderoute-plugin-'));
   const corpusCache = new CorpusCache();
@@ -62,7 +72,8 @@ export async function trainWithPlugin(options: { size?: Size; routers?: readonly
       let expertLoad: readonly number[] = [];
       const gateBias: number[] = [];
       let plugin: ProjectionHashRouter | undefined;
-      const readBias = () => plugin && gateBias.push(plugin.namedVariables().gateBias.dataSync()[0] as number);
+      const readBias = () =>
+        plugin && gateBias.push(plugin.namedVariables().gateBias.dataSync()[0] as number);
       const result = await trainer.run({
         outDir: join(outDir, router),
         resume: false,
@@ -102,7 +113,10 @@ export async function trainWithPlugin(options: { size?: Size; routers?: readonly
  * of the model with the plugin's module, which they import from its URL. Returns the losses per
  * step.
  */
-export async function trainPluginDataParallel(options: { size?: Size; replicas: number }): Promise<number[]> {
+export async function trainPluginDataParallel(options: {
+  size?: Size;
+  replicas: number;
+}): Promise<number[]> {
   const size = options.size ?? 'tiny';
   const outDir = mkdtempSync(join(tmpdir(), 'moderoute-plugin-dp-'));
   const losses: number[] = [];
@@ -125,7 +139,14 @@ export async function trainPluginDataParallel(options: { size?: Size; replicas: 
 
 /** The comparison as a fixed-width table. */
 export function formatTable(results: readonly PluginRunResult[]): string {
-  const header = ['router', 'val bits/byte', 'train loss first -> last', 'routed', 'expert load (last step)', 'gate bias'];
+  const header = [
+    'router',
+    'val bits/byte',
+    'train loss first -> last',
+    'routed',
+    'expert load (last step)',
+    'gate bias',
+  ];
   const rows = results.map((r) => [
     r.router,
     r.validationBitsPerByte.toFixed(3),
@@ -135,6 +156,10 @@ export function formatTable(results: readonly PluginRunResult[]): string {
     r.gateBias ? `${r.gateBias[0].toFixed(3)} -> ${r.gateBias[1].toFixed(3)}` : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

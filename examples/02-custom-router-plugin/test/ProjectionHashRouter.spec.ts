@@ -13,7 +13,13 @@ import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@
 import { routerLaws } from '@moderoute/testing';
 import { ReplicaError, ReplicaPool, Trainer } from '@moderoute/train';
 import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
-import { SIZES, pluginModelConfig, trainPluginDataParallel, trainWithPlugin, type PluginRunResult } from '../src/trainWithPlugin.js';
+import {
+  SIZES,
+  pluginModelConfig,
+  trainPluginDataParallel,
+  trainWithPlugin,
+  type PluginRunResult,
+} from '../src/trainWithPlugin.js';
 
 describe(ProjectionHashRouter.name, () => {
   before(async () => {
@@ -23,13 +29,19 @@ describe(ProjectionHashRouter.name, () => {
   describe('constructor', () => {
     describe('when topK exceeds numExperts', () => {
       it('should throw a ConfigError naming the parameter and the value', () => {
-        assert.throws(() => new ProjectionHashRouter({ dModel: 4, numExperts: 2, topK: 3 }), (e: unknown) => e instanceof ConfigError && e.parameter === 'topK' && e.value === 3);
+        assert.throws(
+          () => new ProjectionHashRouter({ dModel: 4, numExperts: 2, topK: 3 }),
+          (e: unknown) => e instanceof ConfigError && e.parameter === 'topK' && e.value === 3,
+        );
       });
     });
 
     describe('when the config has an unknown key', () => {
       it('should throw a ConfigError', () => {
-        assert.throws(() => new ProjectionHashRouter({ dModel: 4, topk: 2 } as never), (e: unknown) => e instanceof ConfigError && e.parameter === 'config.topk');
+        assert.throws(
+          () => new ProjectionHashRouter({ dModel: 4, topk: 2 } as never),
+          (e: unknown) => e instanceof ConfigError && e.parameter === 'config.topk',
+        );
       });
     });
   });
@@ -37,19 +49,31 @@ describe(ProjectionHashRouter.name, () => {
   describe('.route', () => {
     // [docs:unit-test]
     it('should send equal tokens to equal experts, whatever the gate learns', () => {
-      const router = new ProjectionHashRouter({ dModel: 8, numExperts: 4, capacityFactor: 4, seed: 5 });
-      const [a, b] = [tf.randomNormal([1, 1, 8], 0, 1, 'float32', 1), tf.randomNormal([1, 1, 8], 0, 1, 'float32', 2)];
-      const x = tf.concat([a, b, a, b, a], 1) as Tensor3D; // tokens 0, 2, 4 equal; 1, 3 equal
-      const choicesOf = () => tf.tidy(() => {
-        const plan = router.route(x) as TokenChoicePlan;
-        const choices = Array.from(plan.choices.dataSync());
-        disposePlan(plan);
-        return choices;
+      const router = new ProjectionHashRouter({
+        dModel: 8,
+        numExperts: 4,
+        capacityFactor: 4,
+        seed: 5,
       });
+      const [a, b] = [
+        tf.randomNormal([1, 1, 8], 0, 1, 'float32', 1),
+        tf.randomNormal([1, 1, 8], 0, 1, 'float32', 2),
+      ];
+      const x = tf.concat([a, b, a, b, a], 1) as Tensor3D; // tokens 0, 2, 4 equal; 1, 3 equal
+      const choicesOf = () =>
+        tf.tidy(() => {
+          const plan = router.route(x) as TokenChoicePlan;
+          const choices = Array.from(plan.choices.dataSync());
+          disposePlan(plan);
+          return choices;
+        });
       const before = choicesOf();
       assert.deepEqual([before[2], before[4], before[3]], [before[0], before[0], before[1]]);
       // A gradient step on the gate changes the weights, never the assignment.
-      const { grads } = tf.variableGrads(() => tf.sum(router.route(x).combineWeights), [...router.trainableVariables()]);
+      const { grads } = tf.variableGrads(
+        () => tf.sum(router.route(x).combineWeights),
+        [...router.trainableVariables()],
+      );
       for (const v of router.trainableVariables()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
       assert.deepEqual(choicesOf(), before);
       router.dispose();
@@ -61,12 +85,16 @@ describe(ProjectionHashRouter.name, () => {
       const router = new ProjectionHashRouter({ dModel: 6, numExperts: 3, topK: 2, seed: 9 });
       const copy = new ProjectionHashRouter(router.getConfig() as never);
       const x = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 4) as Tensor3D;
-      const read = (r: ProjectionHashRouter) => tf.tidy(() => {
-        const plan = r.route(x);
-        const out = [Array.from(plan.tokenIndex.dataSync()), Array.from(plan.combineWeights.dataSync())];
-        disposePlan(plan);
-        return out;
-      });
+      const read = (r: ProjectionHashRouter) =>
+        tf.tidy(() => {
+          const plan = r.route(x);
+          const out = [
+            Array.from(plan.tokenIndex.dataSync()),
+            Array.from(plan.combineWeights.dataSync()),
+          ];
+          disposePlan(plan);
+          return out;
+        });
       assert.deepEqual(read(copy), read(router));
       tf.dispose([x]);
       router.dispose();
@@ -102,15 +130,25 @@ describe('example 02-custom-router-plugin', () => {
 
   describe('a model that names the plugin', () => {
     it('should get one new ProjectionHashRouter per MoE block, its gate among the checkpoint names', () => {
-      const model = createContainer(projectionHashModule).get(MODEL_IDS.ModelFactory).create({ ...pluginModelConfig('tiny'), numLayers: 4 });
+      const model = createContainer(projectionHashModule)
+        .get(MODEL_IDS.ModelFactory)
+        .create({ ...pluginModelConfig('tiny'), numLayers: 4 });
       try {
         const routers = model.blocks.flatMap((block) => block.routers());
         assert.equal(routers.length, 2);
         assert.ok(routers.every((r) => r instanceof ProjectionHashRouter));
         assert.notEqual(routers[0], routers[1]);
-        assert.notEqual(routers[0]!.getConfig()['seed'], routers[1]!.getConfig()['seed'], 'each block hashes differently');
+        assert.notEqual(
+          routers[0]!.getConfig()['seed'],
+          routers[1]!.getConfig()['seed'],
+          'each block hashes differently',
+        );
         const names = [...model.namedParameters().keys()];
-        assert.ok(names.includes('blocks.1.routers.0.gateWeight') && names.includes('blocks.3.routers.0.gateBias'), names.join(', '));
+        assert.ok(
+          names.includes('blocks.1.routers.0.gateWeight') &&
+            names.includes('blocks.3.routers.0.gateBias'),
+          names.join(', '),
+        );
       } finally {
         model.dispose();
       }
@@ -118,7 +156,10 @@ describe('example 02-custom-router-plugin', () => {
 
     describe('when the container lacks the plugin module', () => {
       it('should fail, listing the registered routers', () => {
-        assert.throws(() => createContainer().get(MODEL_IDS.ModelFactory).create(pluginModelConfig('tiny')), /Unknown router "projection-hash"; registered routers: "expert-choice", "mixture-of-depths", "token-choice"/);
+        assert.throws(
+          () => createContainer().get(MODEL_IDS.ModelFactory).create(pluginModelConfig('tiny')),
+          /Unknown router "projection-hash"; registered routers: "expert-choice", "mixture-of-depths", "token-choice"/,
+        );
       });
     });
   });
@@ -127,20 +168,29 @@ describe('example 02-custom-router-plugin', () => {
     let hash: PluginRunResult;
     let builtin: PluginRunResult;
     before(async () => {
-      [hash, builtin] = (await trainWithPlugin({ size: 'tiny' })) as [PluginRunResult, PluginRunResult];
+      [hash, builtin] = (await trainWithPlugin({ size: 'tiny' })) as [
+        PluginRunResult,
+        PluginRunResult,
+      ];
     });
 
     it('should train the plugin model: the loss falls and the gate learns', () => {
       assert.equal(hash.router, 'projection-hash');
       assert.ok(hash.lastLoss < hash.firstLoss, `${hash.firstLoss} -> ${hash.lastLoss}`);
-      assert.ok(hash.validationBitsPerByte > 0 && hash.validationBitsPerByte < 9, String(hash.validationBitsPerByte));
+      assert.ok(
+        hash.validationBitsPerByte > 0 && hash.validationBitsPerByte < 9,
+        String(hash.validationBitsPerByte),
+      );
       assert.equal(hash.gateBias![0], 2, 'the gate starts at its configured bias');
       assert.notEqual(hash.gateBias![1], 2, 'the gate bias did not move');
     });
 
     it('should keep every expert within capacity: ceil(1.25 * 16 / 4) = 5 tokens per sequence, 2 sequences', () => {
       assert.equal(hash.expertLoad.length, 4);
-      assert.ok(hash.expertLoad.every((n) => n <= 10), hash.expertLoad.join(' '));
+      assert.ok(
+        hash.expertLoad.every((n) => n <= 10),
+        hash.expertLoad.join(' '),
+      );
       assert.ok(hash.routedFraction > 0 && hash.routedFraction <= 1);
     });
 
@@ -148,7 +198,10 @@ describe('example 02-custom-router-plugin', () => {
       assert.equal(builtin.router, 'token-choice');
       assert.equal(builtin.gateBias, undefined);
       assert.ok(builtin.lastLoss < builtin.firstLoss);
-      assert.ok(Math.abs(builtin.firstLoss - hash.firstLoss) < 0.5, 'the two models start from the same weights but for the router');
+      assert.ok(
+        Math.abs(builtin.firstLoss - hash.firstLoss) < 0.5,
+        'the two models start from the same weights but for the router',
+      );
     });
   });
 });
@@ -159,7 +212,12 @@ describe('trainPluginDataParallel', () => {
     const two = await trainPluginDataParallel({ replicas: 2 });
     assert.equal(two.length, one.length);
     // MoE routing is decided per replica's rows: each replica holds one of the 2 sequences.
-    two.forEach((loss, i) => assert.ok(Number.isFinite(loss) && Math.abs(loss - one[i]!) < 0.05, `step ${i + 1}: ${loss} vs ${one[i]}`));
+    two.forEach((loss, i) =>
+      assert.ok(
+        Number.isFinite(loss) && Math.abs(loss - one[i]!) < 0.05,
+        `step ${i + 1}: ${loss} vs ${one[i]}`,
+      ),
+    );
   });
 
   it('should refuse a plugin model on replicas without the module, and name the missing router', async () => {
@@ -167,10 +225,24 @@ describe('trainPluginDataParallel', () => {
     const trainer = new Trainer({ ...SIZES.tiny.train, model: pluginModelConfig('tiny') });
     const outDir = mkdtempSync(join(tmpdir(), 'moderoute-plugin-dp-'));
     try {
-      await assert.rejects(trainer.run({ outDir, modelFactory: container.get(MODEL_IDS.ModelFactory), replicas: 2 }), (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas' && /replicaModules/.test(e.message));
+      await assert.rejects(
+        trainer.run({ outDir, modelFactory: container.get(MODEL_IDS.ModelFactory), replicas: 2 }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          e.parameter === 'replicas' &&
+          /replicaModules/.test(e.message),
+      );
       const pool = await ReplicaPool.start({ replicas: 2 });
       try {
-        await assert.rejects(trainer.run({ outDir, modelFactory: container.get(MODEL_IDS.ModelFactory), replicas: pool }), (e: unknown) => e instanceof ReplicaError && /Unknown router "projection-hash"/.test(e.message));
+        await assert.rejects(
+          trainer.run({
+            outDir,
+            modelFactory: container.get(MODEL_IDS.ModelFactory),
+            replicas: pool,
+          }),
+          (e: unknown) =>
+            e instanceof ReplicaError && /Unknown router "projection-hash"/.test(e.message),
+        );
       } finally {
         await pool.close();
       }
@@ -190,7 +262,10 @@ describe('docs/plugins.md', () => {
     assert.equal(blocks.length, fences, 'every ts block must be preceded by <!-- quote: path -->');
     for (const [, path, code] of blocks) {
       const source = readFileSync(fileURLToPath(new URL(path!, root)), 'utf8');
-      assert.ok(source.includes(code!), `docs/plugins.md quotes code that is not in ${path}:\n${code}`);
+      assert.ok(
+        source.includes(code!),
+        `docs/plugins.md quotes code that is not in ${path}:\n${code}`,
+      );
     }
   });
 });

@@ -5,13 +5,18 @@ import { formatTable, reproducePaper, type Size } from './paper.js';
 
 const size = (process.argv[2] ?? 'demo') as Size;
 const outDir = process.argv[3];
-if (size !== 'tiny' && size !== 'demo') throw new Error(`size (${JSON.stringify(size)}) must be "demo" or "tiny"`);
+if (size !== 'tiny' && size !== 'demo')
+  throw new Error(`size (${JSON.stringify(size)}) must be "demo" or "tiny"`);
 console.log(`backend: ${describeBackend(await initBackend())}; size ${size}`);
 const result = await reproducePaper({
   size,
   ...(outDir !== undefined ? { outDir } : {}),
-  onRunStart: ({ variant, index, count, totalSteps }) => console.error(`[${index + 1}/${count}] ${variant}: ${totalSteps} steps`),
-  onRunEnd: (row, { skipped }) => console.error(`  ${row.variant}: ${skipped ? 'already finished' : `done in ${row.wallSeconds.toFixed(1)} s`}`),
+  onRunStart: ({ variant, index, count, totalSteps }) =>
+    console.error(`[${index + 1}/${count}] ${variant}: ${totalSteps} steps`),
+  onRunEnd: (row, { skipped }) =>
+    console.error(
+      `  ${row.variant}: ${skipped ? 'already finished' : `done in ${row.wallSeconds.toFixed(1)} s`}`,
+    ),
 });
 console.log(formatTable(result));
 console.log(`report: ${result.paths?.report ?? '(not written: interrupted)'}`);

@@ -10,7 +10,14 @@
 //   - 'tiny': a custom ReproductionSpec of four micro variants (seconds), for the test suite.
 import { join } from 'node:path';
 import { createContainer, MODEL_IDS } from '@moderoute/model';
-import { isoFlopVariants, runReproduction, type ReproductionOptions, type ReproductionResult, type ReproductionRow, type ReproductionSpec } from '@moderoute/train';
+import {
+  isoFlopVariants,
+  runReproduction,
+  type ReproductionOptions,
+  type ReproductionResult,
+  type ReproductionRow,
+  type ReproductionSpec,
+} from '@moderoute/train';
 
 export type Size = 'tiny' | 'demo';
 
@@ -21,7 +28,12 @@ export const TINY_BATCH = { batchSize: 2, seqLen: 16 } as const;
 /** The tiny budget: what this many steps of the dense model cost. */
 export const TINY_DENSE_STEPS = 24;
 /** The variants of the tiny comparison, by their names in `isoFlopVariants`. */
-export const TINY_VARIANTS = ['dense-d16-l2', 'mod-every-other', 'mod-every-block', 'mode-staged'] as const;
+export const TINY_VARIANTS = [
+  'dense-d16-l2',
+  'mod-every-other',
+  'mod-every-block',
+  'mode-staged',
+] as const;
 
 /**
  * The tiny comparison as a custom ReproductionSpec: the standard variant list of
@@ -29,8 +41,13 @@ export const TINY_VARIANTS = ['dense-d16-l2', 'mod-every-other', 'mod-every-bloc
  * TINY_DENSE_STEPS steps of the dense model (so the dense run spends exactly 100% of it).
  */
 export function tinySpec(): ReproductionSpec {
-  const variants = isoFlopVariants({ dense: [TINY_SHAPE], contextLength: TINY_BATCH.seqLen }).filter((v) => (TINY_VARIANTS as readonly string[]).includes(v.name));
-  const dense = createContainer().get(MODEL_IDS.ModelFactory).create({ ...variants[0]!.model, seed: 0 });
+  const variants = isoFlopVariants({
+    dense: [TINY_SHAPE],
+    contextLength: TINY_BATCH.seqLen,
+  }).filter((v) => (TINY_VARIANTS as readonly string[]).includes(v.name));
+  const dense = createContainer()
+    .get(MODEL_IDS.ModelFactory)
+    .create({ ...variants[0]!.model, seed: 0 });
   let denseStepFlops: number;
   try {
     denseStepFlops = dense.flops(TINY_BATCH.seqLen).training * TINY_BATCH.batchSize;
@@ -39,7 +56,8 @@ export function tinySpec(): ReproductionSpec {
   }
   return {
     name: 'tiny',
-    description: 'Four micro variants (width 16, 2 layers, 16-token sequences) at a budget of 24 dense steps: the pipeline end to end in seconds.',
+    description:
+      'Four micro variants (width 16, 2 layers, 16-token sequences) at a budget of 24 dense steps: the pipeline end to end in seconds.',
     budgetFlops: TINY_DENSE_STEPS * denseStepFlops,
     ...TINY_BATCH,
     learningRate: 1e-2,
@@ -60,14 +78,26 @@ export interface PaperOptions extends Omit<ReproductionOptions, 'outDir'> {
 export async function reproducePaper(options: PaperOptions = {}): Promise<ReproductionResult> {
   const size = options.size ?? 'demo';
   const { size: _size, outDir, ...rest } = options;
-  return runReproduction(size === 'demo' ? 'demo' : tinySpec(), { ...rest, outDir: outDir ?? join('runs', `reproduce-${size}`) });
+  return runReproduction(size === 'demo' ? 'demo' : tinySpec(), {
+    ...rest,
+    outDir: outDir ?? join('runs', `reproduce-${size}`),
+  });
 }
 
 const fmtExp = (n: number): string => n.toExponential(2).replace('e+', 'e');
 
 /** The comparison as a fixed-width table (report.md has the full one). */
 export function formatTable(result: ReproductionResult): string {
-  const header = ['variant', 'params', 'fwd FLOPs/seq', 'train FLOPs', 'of budget', 'steps', 'val bits/byte', 'routed fraction per block'];
+  const header = [
+    'variant',
+    'params',
+    'fwd FLOPs/seq',
+    'train FLOPs',
+    'of budget',
+    'steps',
+    'val bits/byte',
+    'routed fraction per block',
+  ];
   const rows = result.rows.map((r: ReproductionRow) => [
     r.variant,
     String(r.parameters),
@@ -79,6 +109,12 @@ export function formatTable(result: ReproductionResult): string {
     r.routedFractionPerBlock.map((f) => f.toFixed(3)).join(' '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) =>
+        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

@@ -37,15 +37,28 @@ export const SIZES: Record<Size, SizeSettings> = {
   },
 };
 
-const TOKEN_CHOICE = { name: 'token-choice', config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } } };
+const TOKEN_CHOICE = {
+  name: 'token-choice',
+  config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } },
+};
 const DEPTH = { name: 'mixture-of-depths', config: { capacity: 0.125 } };
 
 /** The routed block of each variant (alternating with dense blocks, the paper's placement). */
 export const ROUTED_BLOCKS: Record<Variant, BlockSpec> = {
   dense: { kind: 'dense' },
   moe: { kind: 'moe', numExperts: 4, expertRouter: TOKEN_CHOICE },
-  'mode-staged': { kind: 'mode-staged', numExperts: 4, depthRouter: DEPTH, expertRouter: TOKEN_CHOICE },
-  'mode-integrated': { kind: 'mode-integrated', numExperts: 4, numNoopExperts: 4, expertRouter: TOKEN_CHOICE },
+  'mode-staged': {
+    kind: 'mode-staged',
+    numExperts: 4,
+    depthRouter: DEPTH,
+    expertRouter: TOKEN_CHOICE,
+  },
+  'mode-integrated': {
+    kind: 'mode-integrated',
+    numExperts: 4,
+    numNoopExperts: 4,
+    expertRouter: TOKEN_CHOICE,
+  },
 };
 
 export function variantModel(variant: Variant, size: Size): LanguageModelConfig {
@@ -63,10 +76,15 @@ export function flopsPerStep(variant: Variant, size: Size): number {
 }
 
 /** The budget and each variant's steps: as many as the budget pays for (at least one). */
-export function isoFlopPlan(size: Size, variants: readonly Variant[] = VARIANTS): { budget: number; steps: Record<string, number>; perStep: Record<string, number> } {
+export function isoFlopPlan(
+  size: Size,
+  variants: readonly Variant[] = VARIANTS,
+): { budget: number; steps: Record<string, number>; perStep: Record<string, number> } {
   const budget = SIZES[size].denseSteps * flopsPerStep('dense', size);
   const perStep = Object.fromEntries(variants.map((v) => [v, flopsPerStep(v, size)]));
-  const steps = Object.fromEntries(variants.map((v) => [v, Math.max(1, Math.floor(budget / perStep[v]!))]));
+  const steps = Object.fromEntries(
+    variants.map((v) => [v, Math.max(1, Math.floor(budget / perStep[v]!))]),
+  );
   return { budget, steps, perStep };
 }
 
@@ -85,7 +103,13 @@ export interface VariantResult {
 }
 
 /** Trains every variant on its share of the same FLOP budget. */
-export async function compareAtEqualFlops(options: { size?: Size; variants?: readonly Variant[]; onResult?: (r: VariantResult) => void } = {}): Promise<{ budget: number; results: VariantResult[] }> {
+export async function compareAtEqualFlops(
+  options: {
+    size?: Size;
+    variants?: readonly Variant[];
+    onResult?: (r: VariantResult) => void;
+  } = {},
+): Promise<{ budget: number; results: VariantResult[] }> {
   const size = options.size ?? 'tiny';
   const variants = options.variants ?? VARIANTS;
   const plan = isoFlopPlan(size, variants);
@@ -99,7 +123,11 @@ export async function compareAtEqualFlops(options: { size?: Size; variants?: rea
       const realExperts = spec.numExperts ?? 0;
       let real = 0;
       let all = 0;
-      const result = await new Trainer({ ...SIZES[size].train, steps, model: variantModel(variant, size) }).run({
+      const result = await new Trainer({
+        ...SIZES[size].train,
+        steps,
+        model: variantModel(variant, size),
+      }).run({
         outDir: join(outDir, variant),
         resume: false,
         corpusCache,
@@ -136,7 +164,17 @@ export async function compareAtEqualFlops(options: { size?: Size; variants?: rea
 
 /** The comparison as a fixed-width table. */
 export function formatTable(budget: number, results: readonly VariantResult[]): string {
-  const header = ['variant', 'steps', 'MFLOPs/step', 'train GFLOPs', 'val bits/byte', 'wall s', 'params', 'real-expert share', 'routed fraction per block'];
+  const header = [
+    'variant',
+    'steps',
+    'MFLOPs/step',
+    'train GFLOPs',
+    'val bits/byte',
+    'wall s',
+    'params',
+    'real-expert share',
+    'routed fraction per block',
+  ];
   const rows = results.map((r) => [
     r.variant,
     String(r.steps),
@@ -149,6 +187,17 @@ export function formatTable(budget: number, results: readonly VariantResult[]): 
     r.routedFractionPerBlock.map((f) => f.toFixed(3)).join(' '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [`FLOP budget: ${(budget / 1e9).toFixed(3)} GFLOPs (the dense model's steps)`, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) =>
+        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd();
+  return [
+    `FLOP budget: ${(budget / 1e9).toFixed(3)} GFLOPs (the dense model's steps)`,
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ].join('\n');
 }

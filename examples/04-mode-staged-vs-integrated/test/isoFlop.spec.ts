@@ -2,7 +2,15 @@
 // step), and each routes as its kind promises.
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '@moderoute/core';
-import { SIZES, VARIANTS, compareAtEqualFlops, flopsPerStep, formatTable, isoFlopPlan, type VariantResult } from '../src/isoFlop.js';
+import {
+  SIZES,
+  VARIANTS,
+  compareAtEqualFlops,
+  flopsPerStep,
+  formatTable,
+  isoFlopPlan,
+  type VariantResult,
+} from '../src/isoFlop.js';
 
 describe('example 04-mode-staged-vs-integrated', () => {
   before(async () => {
@@ -10,19 +18,26 @@ describe('example 04-mode-staged-vs-integrated', () => {
   });
 
   describe('isoFlopPlan', () => {
-    it('should give cheaper variants more steps: the budget over each step\'s analytic FLOPs', () => {
+    it("should give cheaper variants more steps: the budget over each step's analytic FLOPs", () => {
       const { budget, steps, perStep } = isoFlopPlan('tiny');
       assert.equal(budget, SIZES.tiny.denseSteps * flopsPerStep('dense', 'tiny'));
       assert.equal(steps['dense'], SIZES.tiny.denseSteps);
       for (const v of VARIANTS) assert.equal(steps[v], Math.floor(budget / perStep[v]!));
       // Staged MoDE runs attention and experts on 12.5% of the tokens of every other block.
-      assert.ok(perStep['mode-staged']! < perStep['dense']! && steps['mode-staged']! > steps['dense']!);
+      assert.ok(
+        perStep['mode-staged']! < perStep['dense']! && steps['mode-staged']! > steps['dense']!,
+      );
       // Integrated MoDE's experts have room for fewer tokens than MoE's (capacity over 8 experts:
       // max(round(1.25 * 64 / 8), 4) = 10 each, 40 of 64 tokens), once T is large enough that
       // the switch preset's minimum of 4 does not decide (at T = 16 it does: 4 x 4 = 16).
       const full = isoFlopPlan('full');
       assert.ok(full.perStep['mode-integrated']! < full.perStep['moe']!);
-      assert.deepEqual(full.steps, { dense: 100, moe: 99, 'mode-staged': 170, 'mode-integrated': 110 });
+      assert.deepEqual(full.steps, {
+        dense: 100,
+        moe: 99,
+        'mode-staged': 170,
+        'mode-integrated': 110,
+      });
     });
   });
 
@@ -36,12 +51,21 @@ describe('example 04-mode-staged-vs-integrated', () => {
     });
 
     it('should spend the same budget on every variant, to within one step', () => {
-      assert.deepEqual(results.map((r) => r.variant), [...VARIANTS]);
+      assert.deepEqual(
+        results.map((r) => r.variant),
+        [...VARIANTS],
+      );
       for (const r of results) {
         assert.equal(r.result.step, r.steps);
         assert.equal(r.trainingFlops, r.steps * r.flopsPerStep);
-        assert.ok(r.trainingFlops <= budget && r.trainingFlops > budget - r.flopsPerStep, `${r.variant}: ${r.trainingFlops} of ${budget}`);
-        assert.ok(r.validationBitsPerByte > 0 && r.validationBitsPerByte < 9, `${r.variant}: ${r.validationBitsPerByte}`);
+        assert.ok(
+          r.trainingFlops <= budget && r.trainingFlops > budget - r.flopsPerStep,
+          `${r.variant}: ${r.trainingFlops} of ${budget}`,
+        );
+        assert.ok(
+          r.validationBitsPerByte > 0 && r.validationBitsPerByte < 9,
+          `${r.variant}: ${r.validationBitsPerByte}`,
+        );
       }
     });
 

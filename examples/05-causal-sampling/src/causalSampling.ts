@@ -16,8 +16,24 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluateCausalRouting, generate, generateText, type BlockDecodeStats, type CausalEvaluation, type GenerateResult, type LanguageModel, type LanguageModelConfig } from '@moderoute/model';
-import { CorpusCache, Trainer, restoreModel, validationStarts, type TrainConfig, type TrainResult } from '@moderoute/train';
+import {
+  evaluateCausalRouting,
+  generate,
+  generateText,
+  type BlockDecodeStats,
+  type CausalEvaluation,
+  type GenerateResult,
+  type LanguageModel,
+  type LanguageModelConfig,
+} from '@moderoute/model';
+import {
+  CorpusCache,
+  Trainer,
+  restoreModel,
+  validationStarts,
+  type TrainConfig,
+  type TrainResult,
+} from '@moderoute/train';
 
 export type Size = 'tiny' | 'full';
 
@@ -43,7 +59,14 @@ const PROMPT = 'The state of the Union is';
 export const SIZES: Record<Size, SizeSettings> = {
   tiny: {
     model: { width: 16, numHeads: 2, numLayers: 2, contextLength: 32, seed: 5 },
-    train: { batchSize: 2, seqLen: 32, steps: 12, learningRate: 1e-2, warmupSteps: 1, evalWindows: 2 },
+    train: {
+      batchSize: 2,
+      seqLen: 32,
+      steps: 12,
+      learningRate: 1e-2,
+      warmupSteps: 1,
+      evalWindows: 2,
+    },
     evalWindows: 4,
     prompt: PROMPT,
     sampleTokens: 8,
@@ -52,7 +75,14 @@ export const SIZES: Record<Size, SizeSettings> = {
   },
   full: {
     model: { width: 64, numHeads: 4, numLayers: 4, contextLength: 128, seed: 5 },
-    train: { batchSize: 8, seqLen: 128, steps: 250, learningRate: 3e-3, warmupSteps: 25, evalWindows: 32 },
+    train: {
+      batchSize: 8,
+      seqLen: 128,
+      steps: 250,
+      learningRate: 3e-3,
+      warmupSteps: 25,
+      evalWindows: 32,
+    },
     evalWindows: 64,
     prompt: PROMPT,
     sampleTokens: 100,
@@ -62,11 +92,16 @@ export const SIZES: Record<Size, SizeSettings> = {
 };
 
 /** The routed block: MoD at 12.5% capacity whose causal decisions come from a trained predictor. */
-export const MOD_BLOCK = { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125, causalMode: 'predictor' } } } as const;
+export const MOD_BLOCK = {
+  kind: 'mod',
+  depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125, causalMode: 'predictor' } },
+} as const;
 
 /** The MoD model (dense and MoD blocks alternating, the paper's placement) or the dense one. */
 export function modelConfig(variant: 'mod' | 'dense', size: Size): LanguageModelConfig {
-  return variant === 'mod' ? { ...SIZES[size].model, schedule: { pattern: ['dense', MOD_BLOCK] } } : { ...SIZES[size].model };
+  return variant === 'mod'
+    ? { ...SIZES[size].model, schedule: { pattern: ['dense', MOD_BLOCK] } }
+    : { ...SIZES[size].model };
 }
 
 /** One model's timed decoding. */
@@ -122,12 +157,22 @@ export interface MeasureOptions {
 }
 
 /** Evenly spaced validation windows of seqLen + 1 tokens (inputs then targets). */
-export function validationWindows(validation: Uint8Array, seqLen: number, count: number): Uint8Array[] {
-  return validationStarts(validation.length, { batchSize: 1, seqLen, maxWindows: count }).map((s) => validation.subarray(s, s + seqLen + 1));
+export function validationWindows(
+  validation: Uint8Array,
+  seqLen: number,
+  count: number,
+): Uint8Array[] {
+  return validationStarts(validation.length, { batchSize: 1, seqLen, maxWindows: count }).map((s) =>
+    validation.subarray(s, s + seqLen + 1),
+  );
 }
 
 function summarise(blocks: readonly BlockDecodeStats[]): BlockDecodeSummary[] {
-  return blocks.map((b, block) => ({ ...b, block, processedFraction: b.seen > 0 ? b.computed / b.seen : 0 }));
+  return blocks.map((b, block) => ({
+    ...b,
+    block,
+    processedFraction: b.seen > 0 ? b.computed / b.seen : 0,
+  }));
 }
 
 const median = (xs: readonly number[]): number => {
@@ -139,14 +184,26 @@ const median = (xs: readonly number[]): number => {
  * Evaluates, samples and times two trained models (the caller owns and disposes them). Creates
  * no tensors that outlive the call.
  */
-export async function measure(mod: LanguageModel, dense: LanguageModel, options: MeasureOptions): Promise<Measurement> {
+export async function measure(
+  mod: LanguageModel,
+  dense: LanguageModel,
+  options: MeasureOptions,
+): Promise<Measurement> {
   const s = SIZES[options.size];
   const seqLen = s.train.seqLen ?? s.model.contextLength!;
   // 1. Causal decisions against top-k, and the loss under each rule.
-  const evaluation = evaluateCausalRouting(mod, validationWindows(options.validation, seqLen, s.evalWindows));
+  const evaluation = evaluateCausalRouting(
+    mod,
+    validationWindows(options.validation, seqLen, s.evalWindows),
+  );
 
   // 2. A sample, streamed: each token's text arrives as it is decoded.
-  const stream = generate(mod, s.prompt, { maxTokens: s.sampleTokens, temperature: 0.8, topK: 40, seed: options.seed ?? 1 });
+  const stream = generate(mod, s.prompt, {
+    maxTokens: s.sampleTokens,
+    temperature: 0.8,
+    topK: 40,
+    seed: options.seed ?? 1,
+  });
   let next = await stream.next();
   while (!next.done) {
     options.onSampleText?.(next.value.text);
@@ -175,8 +232,16 @@ export async function measure(mod: LanguageModel, dense: LanguageModel, options:
       last[name] = result;
     }
   }
-  const timing = (ms: number[]): DecodeTiming => ({ tokens: s.timedTokens, runsMs: ms, tokensPerSecond: (1000 * s.timedTokens) / median(ms) });
-  const timings = { dense: timing(runs.dense), mod: timing(runs.mod), modThreshold: timing(runs.modThreshold) };
+  const timing = (ms: number[]): DecodeTiming => ({
+    tokens: s.timedTokens,
+    runsMs: ms,
+    tokensPerSecond: (1000 * s.timedTokens) / median(ms),
+  });
+  const timings = {
+    dense: timing(runs.dense),
+    mod: timing(runs.mod),
+    modThreshold: timing(runs.modThreshold),
+  };
   return {
     evaluation,
     sample,
@@ -198,7 +263,9 @@ export interface CausalSamplingOptions {
 }
 
 /** Trains the MoD and the dense model, then evaluates, samples and times them (see `measure`). */
-export async function causalSampling(options: CausalSamplingOptions = {}): Promise<CausalSamplingResult> {
+export async function causalSampling(
+  options: CausalSamplingOptions = {},
+): Promise<CausalSamplingResult> {
   const size = options.size ?? 'tiny';
   const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'moderoute-causal-sampling-'));
   const corpusCache = new CorpusCache();
@@ -206,8 +273,13 @@ export async function causalSampling(options: CausalSamplingOptions = {}): Promi
   try {
     const training = {} as { mod: TrainResult; dense: TrainResult };
     for (const variant of ['mod', 'dense'] as const) {
-      const result = await new Trainer({ ...s.train, model: modelConfig(variant, size) }).run({ outDir: join(outDir, variant), resume: false, corpusCache });
-      if (result.stopReason !== 'completed') throw new Error(`training ${variant} stopped: ${result.message ?? result.stopReason}`);
+      const result = await new Trainer({ ...s.train, model: modelConfig(variant, size) }).run({
+        outDir: join(outDir, variant),
+        resume: false,
+        corpusCache,
+      });
+      if (result.stopReason !== 'completed')
+        throw new Error(`training ${variant} stopped: ${result.message ?? result.stopReason}`);
       training[variant] = result;
       options.onTrained?.(variant, result);
     }
@@ -216,8 +288,14 @@ export async function causalSampling(options: CausalSamplingOptions = {}): Promi
     try {
       const dense = restoreModel(training.dense.outDir).model;
       try {
-        const { validation } = corpusCache.load(s.train.data ?? { kind: 'sotu' }, { seqLen: s.train.seqLen ?? s.model.contextLength! });
-        const measured = await measure(mod, dense, { size, validation, ...(options.onSampleText ? { onSampleText: options.onSampleText } : {}) });
+        const { validation } = corpusCache.load(s.train.data ?? { kind: 'sotu' }, {
+          seqLen: s.train.seqLen ?? s.model.contextLength!,
+        });
+        const measured = await measure(mod, dense, {
+          size,
+          validation,
+          ...(options.onSampleText ? { onSampleText: options.onSampleText } : {}),
+        });
         return { size, training, ...measured };
       } finally {
         dense.dispose();
@@ -231,27 +309,36 @@ export async function causalSampling(options: CausalSamplingOptions = {}): Promi
 }
 
 const pct = (f: number): string => `${(100 * f).toFixed(1)}%`;
-const relative = (f: number | undefined): string => (f === undefined ? '-' : `${f >= 0 ? '+' : ''}${(100 * f).toFixed(2)}% of top-k`);
+const relative = (f: number | undefined): string =>
+  f === undefined ? '-' : `${f >= 0 ? '+' : ''}${(100 * f).toFixed(2)}% of top-k`;
 
 /** The results as text: training, causal agreement per MoD block, loss per rule, decode speed. */
-export function formatReport(r: Measurement & Partial<Pick<CausalSamplingResult, 'training'>>): string {
+export function formatReport(
+  r: Measurement & Partial<Pick<CausalSamplingResult, 'training'>>,
+): string {
   const lines: string[] = [];
   if (r.training) {
     lines.push('training (same steps, data and schedule):');
     for (const v of ['mod', 'dense'] as const) {
       const t = r.training[v];
-      lines.push(`  ${v.padEnd(5)}  ${t.step} steps  ${(t.trainingFlops / 1e9).toFixed(2)} GFLOPs  ${t.parameters} params  val ${t.finalValidationBitsPerByte?.toFixed(3)} bits/byte (top-k)  ${t.wallSeconds.toFixed(1)} s`);
+      lines.push(
+        `  ${v.padEnd(5)}  ${t.step} steps  ${(t.trainingFlops / 1e9).toFixed(2)} GFLOPs  ${t.parameters} params  val ${t.finalValidationBitsPerByte?.toFixed(3)} bits/byte (top-k)  ${t.wallSeconds.toFixed(1)} s`,
+      );
     }
     lines.push('');
   }
   const e = r.evaluation;
-  lines.push(`causal decisions against top-k (${e.windows} validation windows of ${e.tokensPerWindow} tokens):`);
+  lines.push(
+    `causal decisions against top-k (${e.windows} validation windows of ${e.tokensPerWindow} tokens):`,
+  );
   lines.push('  block  top-k selects  rule       selects  accuracy  precision  recall');
   for (const b of e.agreement) {
     for (const rule of ['predictor', 'threshold'] as const) {
       const a = b[rule];
       if (a === undefined) continue;
-      lines.push(`  ${String(b.block).padStart(5)}  ${pct(b.topKFraction).padStart(13)}  ${rule.padEnd(9)}  ${pct(a.selectedFraction).padStart(7)}  ${pct(a.accuracy).padStart(8)}  ${pct(a.precision).padStart(9)}  ${pct(a.recall).padStart(6)}`);
+      lines.push(
+        `  ${String(b.block).padStart(5)}  ${pct(b.topKFraction).padStart(13)}  ${rule.padEnd(9)}  ${pct(a.selectedFraction).padStart(7)}  ${pct(a.accuracy).padStart(8)}  ${pct(a.precision).padStart(9)}  ${pct(a.recall).padStart(6)}`,
+      );
     }
   }
   const bits = e.bitsPerByte;
@@ -259,14 +346,31 @@ export function formatReport(r: Measurement & Partial<Pick<CausalSamplingResult,
     `validation bits/byte: top-k ${bits['top-k']?.toFixed(4)}, predictor ${bits.predictor?.toFixed(4)} (${relative(e.relativeLossIncrease.predictor)}), threshold ${bits.threshold?.toFixed(4)} (${relative(e.relativeLossIncrease.threshold)})`,
     '',
   );
-  lines.push(`sample (temperature 0.8, top-k 40, seed 1): ${JSON.stringify(new TextDecoder().decode(Uint8Array.from(r.sample.promptTokens)) + r.sample.text)}`, '');
+  lines.push(
+    `sample (temperature 0.8, top-k 40, seed 1): ${JSON.stringify(new TextDecoder().decode(Uint8Array.from(r.sample.promptTokens)) + r.sample.text)}`,
+    '',
+  );
   const runs = (t: DecodeTiming) => t.runsMs.map((ms) => ms.toFixed(0)).join(' ');
-  const fractions = (blocks: readonly BlockDecodeSummary[]) => blocks.filter((b) => b.kind !== 'dense').map((b) => `block ${b.block} ${b.computed}/${b.seen} = ${pct(b.processedFraction)}`).join(', ');
-  lines.push(`greedy decoding, ${r.mod.tokens} tokens after the same prompt, ${r.mod.runsMs.length} interleaved runs each (median):`);
-  lines.push(`  dense            ${r.dense.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  1.00x  (runs ms: ${runs(r.dense)})`);
-  lines.push(`  mod, predictor   ${r.mod.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ${r.speedup.toFixed(2)}x  (runs ms: ${runs(r.mod)})`);
-  lines.push(`  mod, threshold   ${r.modThreshold.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ${r.thresholdSpeedup.toFixed(2)}x  (runs ms: ${runs(r.modThreshold)})`);
+  const fractions = (blocks: readonly BlockDecodeSummary[]) =>
+    blocks
+      .filter((b) => b.kind !== 'dense')
+      .map((b) => `block ${b.block} ${b.computed}/${b.seen} = ${pct(b.processedFraction)}`)
+      .join(', ');
+  lines.push(
+    `greedy decoding, ${r.mod.tokens} tokens after the same prompt, ${r.mod.runsMs.length} interleaved runs each (median):`,
+  );
+  lines.push(
+    `  dense            ${r.dense.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  1.00x  (runs ms: ${runs(r.dense)})`,
+  );
+  lines.push(
+    `  mod, predictor   ${r.mod.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ${r.speedup.toFixed(2)}x  (runs ms: ${runs(r.mod)})`,
+  );
+  lines.push(
+    `  mod, threshold   ${r.modThreshold.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ${r.thresholdSpeedup.toFixed(2)}x  (runs ms: ${runs(r.modThreshold)})`,
+  );
   lines.push(`speed-up of the MoD model decoding with its predictor: ${r.speedup.toFixed(2)}x`);
-  lines.push(`tokens each MoD block processed while decoding (prompt included): predictor ${fractions(r.modBlocks)}; threshold ${fractions(r.modThresholdBlocks)}`);
+  lines.push(
+    `tokens each MoD block processed while decoding (prompt included): predictor ${fractions(r.modBlocks)}; threshold ${fractions(r.modThresholdBlocks)}`,
+  );
   return lines.join('\n');
 }

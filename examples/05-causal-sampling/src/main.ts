@@ -6,12 +6,14 @@ import { causalSampling, formatReport, type Size } from './causalSampling.js';
 
 const size = (process.argv[2] ?? 'full') as Size;
 const outDir = process.argv[3];
-if (size !== 'tiny' && size !== 'full') throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
+if (size !== 'tiny' && size !== 'full')
+  throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
 console.log(`backend: ${describeBackend(await initBackend())}; size ${size}`);
 const result = await causalSampling({
   size,
   ...(outDir !== undefined ? { outDir } : {}),
-  onTrained: (variant, r) => console.error(`trained ${variant}: ${r.step} steps in ${r.wallSeconds.toFixed(1)} s`),
+  onTrained: (variant, r) =>
+    console.error(`trained ${variant}: ${r.step} steps in ${r.wallSeconds.toFixed(1)} s`),
   onSampleText: (text) => process.stderr.write(text),
 });
 console.error('');

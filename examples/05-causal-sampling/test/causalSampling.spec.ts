@@ -9,7 +9,14 @@ import { CorpusCache, restoreModel } from '@moderoute/train';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SIZES, causalSampling, formatReport, measure, modelConfig, type CausalSamplingResult } from '../src/causalSampling.js';
+import {
+  SIZES,
+  causalSampling,
+  formatReport,
+  measure,
+  modelConfig,
+  type CausalSamplingResult,
+} from '../src/causalSampling.js';
 
 describe('example 05-causal-sampling', () => {
   let outDir: string;
@@ -33,26 +40,48 @@ describe('example 05-causal-sampling', () => {
   });
 
   it('should train the MoD model with a predictor and the dense model the same way', () => {
-    assert.deepEqual(modelConfig('mod', 'tiny').schedule, { pattern: ['dense', { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125, causalMode: 'predictor' } } }] });
+    assert.deepEqual(modelConfig('mod', 'tiny').schedule, {
+      pattern: [
+        'dense',
+        {
+          kind: 'mod',
+          depthRouter: {
+            name: 'mixture-of-depths',
+            config: { capacity: 0.125, causalMode: 'predictor' },
+          },
+        },
+      ],
+    });
     for (const v of ['mod', 'dense'] as const) {
       assert.equal(result.training[v].stopReason, 'completed');
       assert.equal(result.training[v].step, tiny.train.steps);
     }
-    assert.deepEqual(mod.config.blocks.map((b) => b.kind), ['dense', 'mod']);
-    assert.deepEqual(dense.config.blocks.map((b) => b.kind), ['dense', 'dense']);
+    assert.deepEqual(
+      mod.config.blocks.map((b) => b.kind),
+      ['dense', 'mod'],
+    );
+    assert.deepEqual(
+      dense.config.blocks.map((b) => b.kind),
+      ['dense', 'dense'],
+    );
     assert.equal(mod.blocks[1]!.routers()[0]!.getConfig()['causalMode'], 'predictor');
   });
 
-  it('should report the predictor\'s agreement with top-k for the MoD block as numbers in [0, 1]', () => {
+  it("should report the predictor's agreement with top-k for the MoD block as numbers in [0, 1]", () => {
     const { agreement, bitsPerByte } = result.evaluation;
-    assert.deepEqual(agreement.map((a) => [a.block, a.kind]), [[1, 'mod']]);
+    assert.deepEqual(
+      agreement.map((a) => [a.block, a.kind]),
+      [[1, 'mod']],
+    );
     const block = agreement[0]!;
     assert.equal(block.topKFraction, 0.125);
     for (const rule of [block.predictor!, block.threshold!]) {
-      for (const x of [rule.accuracy, rule.precision, rule.recall, rule.selectedFraction]) assert.ok(typeof x === 'number' && x >= 0 && x <= 1, String(x));
+      for (const x of [rule.accuracy, rule.precision, rule.recall, rule.selectedFraction])
+        assert.ok(typeof x === 'number' && x >= 0 && x <= 1, String(x));
       assert.equal(rule.tokens, tiny.evalWindows * tiny.train.seqLen!);
     }
-    for (const mode of ['top-k', 'threshold', 'predictor'] as const) assert.ok(bitsPerByte[mode]! > 0 && bitsPerByte[mode]! < 9, `${mode}: ${bitsPerByte[mode]}`);
+    for (const mode of ['top-k', 'threshold', 'predictor'] as const)
+      assert.ok(bitsPerByte[mode]! > 0 && bitsPerByte[mode]! < 9, `${mode}: ${bitsPerByte[mode]}`);
   });
 
   it('should sample the same tokens for the same seed', async () => {
@@ -69,15 +98,25 @@ describe('example 05-causal-sampling', () => {
     const seen = Buffer.byteLength(tiny.prompt) + tiny.timedTokens - 1;
     const [first, routed] = result.modBlocks;
     assert.deepEqual([first!.kind, routed!.kind], ['dense', 'mod']);
-    for (const b of [...result.denseBlocks, first!]) assert.deepEqual([b.seen, b.attended, b.computed, b.processedFraction], [seen, seen, seen, 1]);
+    for (const b of [...result.denseBlocks, first!])
+      assert.deepEqual(
+        [b.seen, b.attended, b.computed, b.processedFraction],
+        [seen, seen, seen, 1],
+      );
     assert.equal(routed!.seen, seen);
-    assert.ok(routed!.attended < first!.attended, `MoD block cached ${routed!.attended} of ${seen} tokens`);
+    assert.ok(
+      routed!.attended < first!.attended,
+      `MoD block cached ${routed!.attended} of ${seen} tokens`,
+    );
     assert.equal(routed!.processedFraction, routed!.computed / seen);
     // The timed run's sequence fed to a Decoder in one step: its caches hold what the statistics counted.
     const prompt = Array.from(Buffer.from(tiny.prompt));
     const decoder = new Decoder(mod);
     try {
-      const { tokens } = await generateText(mod, prompt, { maxTokens: tiny.timedTokens, temperature: 0 });
+      const { tokens } = await generateText(mod, prompt, {
+        maxTokens: tiny.timedTokens,
+        temperature: 0,
+      });
       const sequence = [...prompt, ...tokens.slice(0, -1)];
       tf.dispose(decoder.feed(sequence));
       assert.deepEqual(decoder.cacheLengths(), [seen, routed!.attended]);
@@ -94,7 +133,10 @@ describe('example 05-causal-sampling', () => {
     assert.equal(result.speedup, result.mod.tokensPerSecond / result.dense.tokensPerSecond);
     const report = formatReport(result);
     assert.match(report, /^ +1 +12\.5% +predictor /m);
-    assert.equal(result.thresholdSpeedup, result.modThreshold.tokensPerSecond / result.dense.tokensPerSecond);
+    assert.equal(
+      result.thresholdSpeedup,
+      result.modThreshold.tokensPerSecond / result.dense.tokensPerSecond,
+    );
     assert.match(report, /speed-up of the MoD model decoding with its predictor: \d+\.\d\dx/);
   });
 
@@ -105,4 +147,3 @@ describe('example 05-causal-sampling', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 });
-

@@ -6,7 +6,13 @@ import type { DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
 
 /** Built-in block kinds. */
 export type BlockKind = 'dense' | 'mod' | 'moe' | 'mode-staged' | 'mode-integrated';
-export const BLOCK_KINDS: readonly BlockKind[] = ['dense', 'mod', 'moe', 'mode-staged', 'mode-integrated'];
+export const BLOCK_KINDS: readonly BlockKind[] = [
+  'dense',
+  'mod',
+  'moe',
+  'mode-staged',
+  'mode-integrated',
+];
 
 export interface BlockForwardOptions {
   /** Training mode: router jitter and training capacity apply. */

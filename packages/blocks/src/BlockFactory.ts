@@ -43,20 +43,29 @@ function numberField(router: Router, name: string, fallback: number): number {
 /** Tokens a MoD router selects from a sequence of length T, at the training capacity. */
 export function depthCapacityOf(router: Router): (seqLen: number) => number {
   const policy = policyOf(router);
-  return (t) => (policy === undefined ? t : Math.min(t, policy.capacity({ groupSize: t, numExperts: 1, training: true })));
+  return (t) =>
+    policy === undefined
+      ? t
+      : Math.min(t, policy.capacity({ groupSize: t, numExperts: 1, training: true }));
 }
 
 /** Expert assignments (to the first `realExperts`) an expert router processes per sequence. */
-export function expertAssignmentsOf(router: Router, realExperts: number): (seqLen: number) => number {
+export function expertAssignmentsOf(
+  router: Router,
+  realExperts: number,
+): (seqLen: number) => number {
   const policy = policyOf(router);
   const experts = numberField(router, 'numExperts', realExperts);
   const topK = numberField(router, 'topK', 1);
   return (t) => {
-    if (policy === undefined || policy.getConfig().dropless) return Math.min(t * topK, t * realExperts);
+    if (policy === undefined || policy.getConfig().dropless)
+      return Math.min(t * topK, t * realExperts);
     const c = policy.capacity({ groupSize: t, numExperts: experts, topK, training: true });
     // Expert-choice: each expert takes min(C, T) tokens. Token-choice: at most K per token.
     const perExpert = Math.min(c, t);
-    return router.kind === 'expert-choice' ? realExperts * perExpert : Math.min(realExperts * perExpert, t * topK);
+    return router.kind === 'expert-choice'
+      ? realExperts * perExpert
+      : Math.min(realExperts * perExpert, t * topK);
   };
 }
 
@@ -89,18 +98,51 @@ export class BlockFactory {
       case 'dense':
         return new DenseBlock(store, dims, this.ops);
       case 'mod': {
-        const router = this.router(made, spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
-        return new ModBlock(new BlockParts(store, dims, this.ops), router, dims, depthCapacityOf(router), this.depthRouterFlops(router, dims.width));
+        const router = this.router(
+          made,
+          spec.depthRouter,
+          dims,
+          site.seed,
+          {},
+        ) as Router<MixtureOfDepthsPlan>;
+        return new ModBlock(
+          new BlockParts(store, dims, this.ops),
+          router,
+          dims,
+          depthCapacityOf(router),
+          this.depthRouterFlops(router, dims.width),
+        );
       }
       case 'moe': {
-        const router = this.router(made, spec.expertRouter, dims, site.seed, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
+        const router = this.router(made, spec.expertRouter, dims, site.seed, {
+          numExperts: spec.numExperts,
+        }) as Router<ExpertRoutingPlan>;
         const experts = this.experts(store, spec, dims);
-        const shared = spec.numSharedExperts > 0 ? this.experts(store, spec, dims, 'shared', spec.numSharedExperts) : undefined;
-        return new MoeBlock(new BlockParts(store, dims, this.ops, false), router, experts, { ...dims, expertHidden: spec.expertHidden }, expertAssignmentsOf(router, spec.numExperts), 2 * dims.width * spec.numExperts, shared);
+        const shared =
+          spec.numSharedExperts > 0
+            ? this.experts(store, spec, dims, 'shared', spec.numSharedExperts)
+            : undefined;
+        return new MoeBlock(
+          new BlockParts(store, dims, this.ops, false),
+          router,
+          experts,
+          { ...dims, expertHidden: spec.expertHidden },
+          expertAssignmentsOf(router, spec.numExperts),
+          2 * dims.width * spec.numExperts,
+          shared,
+        );
       }
       case 'mode-staged': {
-        const depth = this.router(made, spec.depthRouter, dims, site.seed, {}) as Router<MixtureOfDepthsPlan>;
-        const expertRouter = this.router(made, spec.expertRouter, dims, site.seed + 7919, { numExperts: spec.numExperts }) as Router<ExpertRoutingPlan>;
+        const depth = this.router(
+          made,
+          spec.depthRouter,
+          dims,
+          site.seed,
+          {},
+        ) as Router<MixtureOfDepthsPlan>;
+        const expertRouter = this.router(made, spec.expertRouter, dims, site.seed + 7919, {
+          numExperts: spec.numExperts,
+        }) as Router<ExpertRoutingPlan>;
         return new StagedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           depth,
@@ -109,12 +151,17 @@ export class BlockFactory {
           { ...dims, expertHidden: spec.expertHidden },
           depthCapacityOf(depth),
           expertAssignmentsOf(expertRouter, spec.numExperts),
-          { depth: this.depthRouterFlops(depth, dims.width), experts: 2 * dims.width * spec.numExperts },
+          {
+            depth: this.depthRouterFlops(depth, dims.width),
+            experts: 2 * dims.width * spec.numExperts,
+          },
         );
       }
       case 'mode-integrated': {
         const total = spec.numExperts + spec.numNoopExperts;
-        const router = this.router(made, spec.expertRouter, dims, site.seed, { numExperts: total }) as Router<ExpertRoutingPlan>;
+        const router = this.router(made, spec.expertRouter, dims, site.seed, {
+          numExperts: total,
+        }) as Router<ExpertRoutingPlan>;
         return new IntegratedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           router,
@@ -128,30 +175,64 @@ export class BlockFactory {
     }
   }
 
-  private experts(store: ScopedStore, spec: ResolvedBlockSpec, dims: BlockDims, scope = 'experts', count = spec.numExperts): ExpertBank {
-    const factory: ExpertFactory = this.expertFactory({ width: dims.width, hidden: spec.expertHidden, residualStd: dims.residualStd, ops: this.ops });
+  private experts(
+    store: ScopedStore,
+    spec: ResolvedBlockSpec,
+    dims: BlockDims,
+    scope = 'experts',
+    count = spec.numExperts,
+  ): ExpertBank {
+    const factory: ExpertFactory = this.expertFactory({
+      width: dims.width,
+      hidden: spec.expertHidden,
+      residualStd: dims.residualStd,
+      ops: this.ops,
+    });
     return new ExpertBank(store.scope(scope), count, factory);
   }
 
-  private router(made: Router[], spec: RouterSpec | null, dims: BlockDims, seed: number, fixed: Record<string, number>): Router {
+  private router(
+    made: Router[],
+    spec: RouterSpec | null,
+    dims: BlockDims,
+    seed: number,
+    fixed: Record<string, number>,
+  ): Router {
     if (spec === null) throw new ConfigError('router', spec, 'set for a routed block');
     const given = spec.config ?? {};
     for (const [key, value] of Object.entries(fixed)) {
       if (given[key] !== undefined && given[key] !== value) {
-        throw new ConfigError(`${spec.name} router config.${key}`, given[key], `${value}, as the block defines it (or left out)`);
+        throw new ConfigError(
+          `${spec.name} router config.${key}`,
+          given[key],
+          `${value}, as the block defines it (or left out)`,
+        );
       }
     }
-    const router = this.registry.create(spec.name, { ...given, ...fixed, dModel: dims.width, seed: (given['seed'] as number | undefined) ?? seed });
+    const router = this.registry.create(spec.name, {
+      ...given,
+      ...fixed,
+      dModel: dims.width,
+      seed: (given['seed'] as number | undefined) ?? seed,
+    });
     made.push(router);
     return router;
   }
 
   private depthRouterFlops(router: Router, width: number): number {
     const config = router.getConfig();
-    const hidden = config['causalMode'] === 'predictor' && typeof config['predictorHidden'] === 'number' ? config['predictorHidden'] : 0;
+    const hidden =
+      config['causalMode'] === 'predictor' && typeof config['predictorHidden'] === 'number'
+        ? config['predictorHidden']
+        : 0;
     return 2 * width + (hidden > 0 ? 2 * width * hidden + 2 * hidden : 0);
   }
 }
 
 /** The default expert factory provider: GELU MLP experts. */
-export const defaultExpertFactoryProvider: ExpertFactoryProvider = ({ width, hidden, residualStd, ops }) => mlpExperts(width, hidden, residualStd, ops);
+export const defaultExpertFactoryProvider: ExpertFactoryProvider = ({
+  width,
+  hidden,
+  residualStd,
+  ops,
+}) => mlpExperts(width, hidden, residualStd, ops);

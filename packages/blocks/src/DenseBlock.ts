@@ -32,9 +32,17 @@ export class BlockParts {
 
   constructor(store: ScopedStore, dims: BlockDims, ops: Primitives, withMlp = true) {
     this.ln1 = new LayerNormLayer(store.scope('ln1'), dims.width, ops);
-    this.attention = new AttentionLayer(store.scope('attn'), dims.width, dims.numHeads, dims.residualStd, ops);
+    this.attention = new AttentionLayer(
+      store.scope('attn'),
+      dims.width,
+      dims.numHeads,
+      dims.residualStd,
+      ops,
+    );
     this.ln2 = new LayerNormLayer(store.scope('ln2'), dims.width, ops);
-    this.mlp = withMlp ? new MlpLayer(store.scope('mlp'), dims.width, dims.mlpHidden, dims.residualStd, ops) : undefined;
+    this.mlp = withMlp
+      ? new MlpLayer(store.scope('mlp'), dims.width, dims.mlpHidden, dims.residualStd, ops)
+      : undefined;
   }
 
   /** x + Attn(LN1(x)): float32[B, T, D] -> float32[B, T, D]. */

@@ -8,8 +8,14 @@ import type { ScopedStore } from './ParameterStore.js';
 export type ExpertFactory = (store: ScopedStore, index: number) => MlpLayer;
 
 /** The default expert factory: a GELU MLP of the given widths. */
-export function mlpExperts(width: number, hidden: number, residualStd: number, ops: Primitives): ExpertFactory {
-  return (store, index) => new MlpLayer(store.scope(String(index)), width, hidden, residualStd, ops);
+export function mlpExperts(
+  width: number,
+  hidden: number,
+  residualStd: number,
+  ops: Primitives,
+): ExpertFactory {
+  return (store, index) =>
+    new MlpLayer(store.scope(String(index)), width, hidden, residualStd, ops);
 }
 
 export class ExpertBank {
@@ -36,8 +42,17 @@ export class ExpertBank {
     });
     if (parts.length === 0) return rows;
     // Shape: [N, D] -> one [count_e, D] piece per busy expert (split's gradient is a concat).
-    const pieces = parts.length === 1 ? [rows] : tf.split(rows, parts.map((p) => p.count), 0);
-    const outs = parts.map((p, i) => (this.experts[p.expert] as MlpLayer).apply(pieces[i] as Tensor2D));
+    const pieces =
+      parts.length === 1
+        ? [rows]
+        : tf.split(
+            rows,
+            parts.map((p) => p.count),
+            0,
+          );
+    const outs = parts.map((p, i) =>
+      (this.experts[p.expert] as MlpLayer).apply(pieces[i] as Tensor2D),
+    );
     return (outs.length === 1 ? outs[0] : tf.concat(outs, 0)) as Tensor2D;
   }
 

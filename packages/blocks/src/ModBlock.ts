@@ -6,7 +6,12 @@
 // paper), through which the router learns.
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N selected in all.
 import { tf, type Tensor3D } from '@moderoute/core';
-import { combineRows, type MixtureOfDepthsPlan, type RouteOptions, type Router } from '@moderoute/routing';
+import {
+  combineRows,
+  type MixtureOfDepthsPlan,
+  type RouteOptions,
+  type Router,
+} from '@moderoute/routing';
 import type { Block, BlockFlops, BlockForwardOptions, BlockOutput } from './Block.js';
 import type { BlockDims, BlockParts } from './DenseBlock.js';
 import { attentionCoreFlops, attentionProjectionFlops, mlpFlops, routerFlops } from './flops.js';
@@ -17,14 +22,24 @@ export type CapacityOf = (seqLen: number) => number;
 
 /** RouteOptions from block options (absent fields stay absent). */
 export function routeOptions(options: BlockForwardOptions, mask = options.mask): RouteOptions {
-  return { training: options.training, ...(mask ? { mask } : {}), ...(options.mode ? { mode: options.mode } : {}) };
+  return {
+    training: options.training,
+    ...(mask ? { mask } : {}),
+    ...(options.mode ? { mode: options.mode } : {}),
+  };
 }
 
 /** Requires a router of the given plan kind, naming the block that needs it. */
-export function requireRouterKind(block: string, router: Router, kind: Router['kind'] | readonly Router['kind'][]): void {
+export function requireRouterKind(
+  block: string,
+  router: Router,
+  kind: Router['kind'] | readonly Router['kind'][],
+): void {
   const kinds = typeof kind === 'string' ? [kind] : kind;
   if (!kinds.includes(router.kind)) {
-    throw new TypeError(`${block} needs a ${kinds.join(' or ')} router; "${router.className}" routes ${router.kind}`);
+    throw new TypeError(
+      `${block} needs a ${kinds.join(' or ')} router; "${router.className}" routes ${router.kind}`,
+    );
   }
 }
 

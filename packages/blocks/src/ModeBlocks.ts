@@ -1,7 +1,12 @@
 // Mixture-of-Depths-and-Experts blocks (Raposo et al. 2024, section 3.6, figure 7).
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N assignments, E experts.
 import { tf, type Scalar, type Tensor3D } from '@moderoute/core';
-import { combineRows, type ExpertRoutingPlan, type MixtureOfDepthsPlan, type Router } from '@moderoute/routing';
+import {
+  combineRows,
+  type ExpertRoutingPlan,
+  type MixtureOfDepthsPlan,
+  type Router,
+} from '@moderoute/routing';
 import type { Block, BlockFlops, BlockForwardOptions, BlockOutput } from './Block.js';
 import type { BlockDims, BlockParts } from './DenseBlock.js';
 import type { ExpertBank } from './ExpertBank.js';
@@ -11,7 +16,10 @@ import { EXPERT_PLAN_KINDS, MoeBlock, expertUpdate } from './MoeBlock.js';
 import { packSubsequence } from './subsequence.js';
 
 /** Prefixes loss names by stage: {mod.causalBce, experts.loadBalancing, ...}. */
-function prefixed(prefix: string, losses: Readonly<Record<string, Scalar>>): Record<string, Scalar> {
+function prefixed(
+  prefix: string,
+  losses: Readonly<Record<string, Scalar>>,
+): Record<string, Scalar> {
   return Object.fromEntries(Object.entries(losses).map(([k, v]) => [`${prefix}.${k}`, v]));
 }
 
@@ -42,7 +50,11 @@ export class StagedModeBlock implements Block {
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
     const depthPlan = this.depthRouter.route(x, routeOptions(options));
     if (depthPlan.tokenIndex.shape[0] === 0) {
-      return { output: tf.clone(x), auxLosses: prefixed('mod', depthPlan.auxLosses), routing: { mod: depthPlan } };
+      return {
+        output: tf.clone(x),
+        auxLosses: prefixed('mod', depthPlan.auxLosses),
+        routing: { mod: depthPlan },
+      };
     }
     const sub = packSubsequence(depthPlan, x);
     const a = this.parts.attention.apply(this.parts.ln1.apply(sub.x), sub.mask);
@@ -55,7 +67,10 @@ export class StagedModeBlock implements Block {
     });
     return {
       output,
-      auxLosses: { ...prefixed('mod', depthPlan.auxLosses), ...prefixed('experts', expertPlan.auxLosses) },
+      auxLosses: {
+        ...prefixed('mod', depthPlan.auxLosses),
+        ...prefixed('experts', expertPlan.auxLosses),
+      },
       routing: { mod: depthPlan, experts: expertPlan },
     };
   }

@@ -30,7 +30,11 @@ export function expertUpdate(plan: ExpertRoutingPlan, u: Tensor3D, experts: Expe
   const restricted: ExpertRoutingPlan =
     real === total
       ? plan
-      : { ...plan, tokenIndex: tf.slice(plan.tokenIndex, 0, real), combineWeights: tf.slice(plan.combineWeights, 0, real) };
+      : {
+          ...plan,
+          tokenIndex: tf.slice(plan.tokenIndex, 0, real),
+          combineWeights: tf.slice(plan.combineWeights, 0, real),
+        };
   // Shape: [B', T', D] -> [N, D] -> experts -> [N, D] -> [B', T', D]
   const y: Tensor2D = experts.apply(dispatchRows(restricted, u), counts);
   return combineRows(restricted, y);
@@ -67,7 +71,9 @@ export class MoeBlock implements Block {
     const plan = this.router.route(u, routeOptions(options));
     const output = tf.tidy(() => {
       const routed = tf.add(h, expertUpdate(plan, u, this.experts)) as Tensor3D;
-      return this.shared === undefined ? routed : (tf.add(routed, sharedUpdate(this.shared, u)) as Tensor3D);
+      return this.shared === undefined
+        ? routed
+        : (tf.add(routed, sharedUpdate(this.shared, u)) as Tensor3D);
     });
     return { output, auxLosses: plan.auxLosses, routing: { experts: plan } };
   }
@@ -75,7 +81,11 @@ export class MoeBlock implements Block {
   flops(seqLen: number): BlockFlops {
     const { width, expertHidden } = this.dims;
     const attention = attentionProjectionFlops(seqLen, width) + attentionCoreFlops(seqLen, width);
-    const mlp = mlpFlops(this.assignmentsOf(seqLen) + (this.shared?.size ?? 0) * seqLen, width, expertHidden);
+    const mlp = mlpFlops(
+      this.assignmentsOf(seqLen) + (this.shared?.size ?? 0) * seqLen,
+      width,
+      expertHidden,
+    );
     const router = seqLen * this.routerFlopsPerToken;
     return { attention, mlp, router, total: attention + mlp + router };
   }

@@ -5,7 +5,10 @@
 import { ConfigError, tf, type Tensor, type Variable } from '@moderoute/core';
 
 /** How a parameter starts: N(0, std^2), or a constant. */
-export type Initializer = { readonly kind: 'normal'; readonly std: number } | { readonly kind: 'zeros' } | { readonly kind: 'ones' };
+export type Initializer =
+  | { readonly kind: 'normal'; readonly std: number }
+  | { readonly kind: 'zeros' }
+  | { readonly kind: 'ones' };
 
 export const normal = (std: number): Initializer => ({ kind: 'normal', std });
 export const zeros: Initializer = { kind: 'zeros' };
@@ -40,7 +43,8 @@ export class ParameterStore {
 
   /** Creates the parameter `name`; names are unique within a store. */
   create(name: string, shape: number[], init: Initializer, trainable = true): Variable {
-    if (this.vars.has(name)) throw new ConfigError('parameter name', name, 'unique within the model');
+    if (this.vars.has(name))
+      throw new ConfigError('parameter name', name, 'unique within the model');
     const size = shape.reduce((a, b) => a * b, 1);
     if (this.total + size > MAX_MODEL_PARAMETERS) {
       const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
@@ -56,7 +60,13 @@ export class ParameterStore {
       switch (init.kind) {
         case 'normal':
           // tfjs treats a seed of 0 as unseeded: map it to 1.
-          return tf.randomNormal(shape, 0, init.std, 'float32', ((this.seed * 0x9e3779b1 + hashName(name)) >>> 0) || 1);
+          return tf.randomNormal(
+            shape,
+            0,
+            init.std,
+            'float32',
+            (this.seed * 0x9e3779b1 + hashName(name)) >>> 0 || 1,
+          );
         case 'zeros':
           return tf.zeros(shape);
         case 'ones':
@@ -102,7 +112,8 @@ export class ParameterStore {
     const entries = values instanceof Map ? [...values.entries()] : Object.entries(values);
     for (const [name, t] of entries) {
       const v = this.vars.get(name);
-      if (v === undefined) throw new ConfigError('parameter name', name, `one of the model's parameters`);
+      if (v === undefined)
+        throw new ConfigError('parameter name', name, `one of the model's parameters`);
       if (!tf.util.arraysEqual(v.shape, t.shape)) {
         throw new ConfigError(`shape of ${name}`, t.shape, `[${v.shape.join(', ')}]`);
       }

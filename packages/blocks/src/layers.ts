@@ -2,7 +2,14 @@
 // GELU MLP. Each creates its parameters in a (scoped) ParameterStore under stable names and
 // computes through core's primitives.
 // Axis legend: B batch, T tokens, D model width, F MLP hidden width.
-import { type Primitives, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  type Primitives,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import { normal, ones, zeros, type ScopedStore } from './ParameterStore.js';
 
 /** Standard deviation of weight initialisation (GPT-2). */
@@ -54,7 +61,12 @@ export class AttentionLayer {
   apply(x: Tensor3D, mask?: Tensor): Tensor3D {
     return this.ops.multiHeadAttention(
       x,
-      { wQkv: this.wQkv as Tensor2D, bQkv: this.bQkv as Tensor1D, wOut: this.wOut as Tensor2D, bOut: this.bOut as Tensor1D },
+      {
+        wQkv: this.wQkv as Tensor2D,
+        bQkv: this.bQkv as Tensor1D,
+        wOut: this.wOut as Tensor2D,
+        bOut: this.bOut as Tensor1D,
+      },
       { numHeads: this.numHeads, causal: true, ...(mask === undefined ? {} : { mask }) },
     );
   }

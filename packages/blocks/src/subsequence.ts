@@ -2,7 +2,15 @@
 // attention runs among the selected tokens only (Raposo et al. 2024, section 3.1: skipped tokens
 // produce no keys or values), and unpacking the per-token updates back to plan order.
 // Axis legend: B batch, T tokens, D width, N selected tokens in all, S = max selected per sequence.
-import { tf, gatherRows, scatterAddRows, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import {
+  tf,
+  gatherRows,
+  scatterAddRows,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+} from '@moderoute/core';
 import { dispatchRows, type MixtureOfDepthsPlan } from '@moderoute/routing';
 
 export interface Subsequence {

@@ -17,12 +17,16 @@ function copy(to: ParameterStore, from: ParameterStore, names: [string, string][
   }
 }
 const MLP_NAMES = ['fc1.w', 'fc1.b', 'fc2.w', 'fc2.b'];
-const expertFromMlp = (e: number): [string, string][] => MLP_NAMES.map((n) => [`b.experts.${e}.${n}`, `b.mlp.${n}`]);
+const expertFromMlp = (e: number): [string, string][] =>
+  MLP_NAMES.map((n) => [`b.experts.${e}.${n}`, `b.mlp.${n}`]);
 
 /** Output and gradient wrt x under a fixed cotangent. */
 function outputAndGrad(block: Block, x: Tensor3D, cot: Tensor): [Tensor, Tensor] {
   const out = block.forward(x, { training: false }).output;
-  const g = tf.grad((xx: Tensor) => tf.sum(tf.mul(block.forward(xx as Tensor3D, { training: false }).output, cot)) as Scalar)(x);
+  const g = tf.grad(
+    (xx: Tensor) =>
+      tf.sum(tf.mul(block.forward(xx as Tensor3D, { training: false }).output, cot)) as Scalar,
+  )(x);
   return [out, g];
 }
 
@@ -33,7 +37,11 @@ describe('block equivalences', () => {
 
     it('MoE with one expert, top-1 and full capacity should equal the dense block, forward and gradients', () => {
       const dense = makeBlock({ kind: 'dense' });
-      const moe = makeBlock({ kind: 'moe', numExperts: 1, expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } } });
+      const moe = makeBlock({
+        kind: 'moe',
+        numExperts: 1,
+        expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } },
+      });
       try {
         copy(moe.store, dense.store, expertFromMlp(0));
         tf.tidy(() => {
@@ -44,11 +52,25 @@ describe('block equivalences', () => {
           // Parameter gradients: the expert's equal the dense MLP's.
           const d = dense.block as DenseBlock;
           const m = moe.block as MoeBlock;
-          const loss = (b: Block) => () => tf.sum(tf.mul(b.forward(x(), { training: false }).output, cot())) as Scalar;
+          const loss = (b: Block) => () =>
+            tf.sum(tf.mul(b.forward(x(), { training: false }).output, cot())) as Scalar;
           const dg = tf.variableGrads(loss(d), [d.parts.mlp!.w1, d.parts.attention.wQkv]).grads;
-          const mg = tf.variableGrads(loss(m), [m.experts.experts[0]!.w1, m.parts.attention.wQkv]).grads;
-          expectClose(mg[m.experts.experts[0]!.w1.name]!, dg[d.parts.mlp!.w1.name]!, { rtol: 1e-4, atol: 1e-6 }, 'expert fc1 gradient');
-          expectClose(mg[m.parts.attention.wQkv.name]!, dg[d.parts.attention.wQkv.name]!, { rtol: 1e-4, atol: 1e-6 }, 'attention gradient');
+          const mg = tf.variableGrads(loss(m), [
+            m.experts.experts[0]!.w1,
+            m.parts.attention.wQkv,
+          ]).grads;
+          expectClose(
+            mg[m.experts.experts[0]!.w1.name]!,
+            dg[d.parts.mlp!.w1.name]!,
+            { rtol: 1e-4, atol: 1e-6 },
+            'expert fc1 gradient',
+          );
+          expectClose(
+            mg[m.parts.attention.wQkv.name]!,
+            dg[d.parts.attention.wQkv.name]!,
+            { rtol: 1e-4, atol: 1e-6 },
+            'attention gradient',
+          );
         });
       } finally {
         dense.dispose();
@@ -60,25 +82,39 @@ describe('block equivalences', () => {
       // One routed expert at full capacity has probability 1, so out = h + 2 MLP(u); doubling the
       // dense MLP's fc2 (weights and bias) doubles its output. DeepSeekMoE, Dai et al. 2024, eq. 9.
       const dense = makeBlock({ kind: 'dense' });
-      const moe = makeBlock({ kind: 'moe', numExperts: 1, numSharedExperts: 1, expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } } });
+      const moe = makeBlock({
+        kind: 'moe',
+        numExperts: 1,
+        numSharedExperts: 1,
+        expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } },
+      });
       try {
-        copy(moe.store, dense.store, [...expertFromMlp(0), ...MLP_NAMES.map((n): [string, string] => [`b.shared.0.${n}`, `b.mlp.${n}`])]);
-        for (const n of ['fc2.w', 'fc2.b']) dense.store.assign({ [`b.mlp.${n}`]: tf.tidy(() => tf.mul(dense.store.get(`b.mlp.${n}`)!, 2)) });
+        copy(moe.store, dense.store, [
+          ...expertFromMlp(0),
+          ...MLP_NAMES.map((n): [string, string] => [`b.shared.0.${n}`, `b.mlp.${n}`]),
+        ]);
+        for (const n of ['fc2.w', 'fc2.b'])
+          dense.store.assign({
+            [`b.mlp.${n}`]: tf.tidy(() => tf.mul(dense.store.get(`b.mlp.${n}`)!, 2)),
+          });
         tf.tidy(() => {
           const [yd, gd] = outputAndGrad(dense.block, x(), cot());
           const [ym, gm] = outputAndGrad(moe.block, x(), cot());
           expectClose(ym, yd, { rtol: 1e-5, atol: 1e-6 }, 'output');
           expectClose(gm, gd, { rtol: 1e-4, atol: 1e-6 }, 'gradient wrt x');
           const m = moe.block as MoeBlock;
-          const loss = () => tf.sum(tf.mul(m.forward(x(), { training: false }).output, cot())) as Scalar;
+          const loss = () =>
+            tf.sum(tf.mul(m.forward(x(), { training: false }).output, cot())) as Scalar;
           const w1 = m.shared!.experts[0]!.w1;
           const g = tf.variableGrads(loss, [w1]).grads[w1.name]!;
-          if (tf.max(tf.abs(g)).dataSync()[0]! === 0) throw new Error('the shared expert got no gradient');
+          if (tf.max(tf.abs(g)).dataSync()[0]! === 0)
+            throw new Error('the shared expert got no gradient');
         });
         // FLOPs: the shared expert runs on every token, as the dense MLP does.
         const fd = dense.block.flops(8);
         const fm = moe.block.flops(8);
-        if (fm.mlp !== 2 * fd.mlp) throw new Error(`MLP FLOPs ${fm.mlp}, expected twice the dense block's ${fd.mlp}`);
+        if (fm.mlp !== 2 * fd.mlp)
+          throw new Error(`MLP FLOPs ${fm.mlp}, expected twice the dense block's ${fd.mlp}`);
       } finally {
         dense.dispose();
         moe.dispose();
@@ -87,7 +123,10 @@ describe('block equivalences', () => {
 
     it('MoD at capacity 100% should equal the dense block with its update scaled by g(r)', () => {
       const dense = makeBlock({ kind: 'dense' });
-      const mod = makeBlock({ kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 1 } } });
+      const mod = makeBlock({
+        kind: 'mod',
+        depthRouter: { name: 'mixture-of-depths', config: { capacity: 1 } },
+      });
       try {
         tf.tidy(() => {
           const xx = x();
@@ -105,7 +144,13 @@ describe('block equivalences', () => {
     });
 
     it('integrated MoDE with no no-op experts should equal MoE', () => {
-      const spec = { numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, capacity: { trainFactor: 1, evalFactor: 1 } } } };
+      const spec = {
+        numExperts: 3,
+        expertRouter: {
+          name: 'token-choice',
+          config: { topK: 2, capacity: { trainFactor: 1, evalFactor: 1 } },
+        },
+      };
       const moe = makeBlock({ kind: 'moe', ...spec });
       const integrated = makeBlock({ kind: 'mode-integrated', numNoopExperts: 0, ...spec });
       try {
@@ -122,10 +167,21 @@ describe('block equivalences', () => {
     });
 
     it('staged MoDE at MoD capacity 100% should equal the MoE block with its update scaled by g(r)', () => {
-      const experts = { numExperts: 2, expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } } };
+      const experts = {
+        numExperts: 2,
+        expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } },
+      };
       // The staged block seeds its expert router at seed + 7919; give the MoE block that seed.
       const moe = makeBlock({ kind: 'moe', ...experts }, 1, 1 + 7919);
-      const staged = makeBlock({ kind: 'mode-staged', depthRouter: { name: 'mixture-of-depths', config: { capacity: 1 } }, ...experts }, 1, 1);
+      const staged = makeBlock(
+        {
+          kind: 'mode-staged',
+          depthRouter: { name: 'mixture-of-depths', config: { capacity: 1 } },
+          ...experts,
+        },
+        1,
+        1,
+      );
       try {
         tf.tidy(() => {
           const xx = x();
@@ -143,7 +199,17 @@ describe('block equivalences', () => {
 
     for (const router of ['token-choice', 'expert-choice'] as const) {
       it(`index dispatch should equal a dense one-hot dispatch (${router}, with drops)`, () => {
-        const moe = makeBlock({ kind: 'moe', numExperts: 3, expertRouter: { name: router, config: router === 'token-choice' ? { topK: 2, capacity: { trainFactor: 0.5, evalFactor: 0.5 } } : { capacity: { trainFactor: 0.5, evalFactor: 0.5 } } } });
+        const moe = makeBlock({
+          kind: 'moe',
+          numExperts: 3,
+          expertRouter: {
+            name: router,
+            config:
+              router === 'token-choice'
+                ? { topK: 2, capacity: { trainFactor: 0.5, evalFactor: 0.5 } }
+                : { capacity: { trainFactor: 0.5, evalFactor: 0.5 } },
+          },
+        });
         try {
           tf.tidy(() => {
             const block = moe.block as MoeBlock;
@@ -166,7 +232,12 @@ describe('block equivalences', () => {
               });
               ref = tf.add(ref, tf.mul(tf.tensor2d(gate, [b * t, 1]), expert.apply(u)));
             });
-            expectClose(out.output, ref.reshape([b, t, WIDTH]), { rtol: 1e-5, atol: 1e-6 }, 'output');
+            expectClose(
+              out.output,
+              ref.reshape([b, t, WIDTH]),
+              { rtol: 1e-5, atol: 1e-6 },
+              'output',
+            );
           });
         } finally {
           moe.dispose();

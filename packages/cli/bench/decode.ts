@@ -43,26 +43,66 @@ import {
   type LanguageModel,
   type LanguageModelConfig,
 } from '@moderoute/model';
-import { CorpusCache, Trainer, restoreModel, validationStarts, type TrainConfig } from '@moderoute/train';
+import {
+  CorpusCache,
+  Trainer,
+  restoreModel,
+  validationStarts,
+  type TrainConfig,
+} from '@moderoute/train';
 
-const BENCH = { vocabSize: 256, width: 128, numLayers: 4, numHeads: 4, contextLength: 512, mlpRatio: 4 } as const;
+const BENCH = {
+  vocabSize: 256,
+  width: 128,
+  numLayers: 4,
+  numHeads: 4,
+  contextLength: 512,
+  mlpRatio: 4,
+} as const;
 const CONTEXT = BENCH.contextLength;
 const TAIL = 128;
-const modRouter = (causalMode: 'threshold' | 'predictor') => ({ name: 'mixture-of-depths', config: { capacity: 0.125, causalMode } });
+const modRouter = (causalMode: 'threshold' | 'predictor') => ({
+  name: 'mixture-of-depths',
+  config: { capacity: 0.125, causalMode },
+});
 
 export const DECODE_VARIANTS: Record<string, LanguageModelConfig> = {
   dense: { ...BENCH },
-  mod: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mod', depthRouter: modRouter('threshold') }] } },
-  mod_predictor: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mod', depthRouter: modRouter('predictor') }] } },
+  mod: {
+    ...BENCH,
+    schedule: { pattern: ['dense', { kind: 'mod', depthRouter: modRouter('threshold') }] },
+  },
+  mod_predictor: {
+    ...BENCH,
+    schedule: { pattern: ['dense', { kind: 'mod', depthRouter: modRouter('predictor') }] },
+  },
   staged_mode: {
     ...BENCH,
-    schedule: { pattern: ['dense', { kind: 'mode-staged', numExperts: 4, depthRouter: modRouter('threshold'), expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } } }] },
+    schedule: {
+      pattern: [
+        'dense',
+        {
+          kind: 'mode-staged',
+          numExperts: 4,
+          depthRouter: modRouter('threshold'),
+          expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } },
+        },
+      ],
+    },
   },
 };
 
 /** The training run of the default models (the same for each). */
 function trainSettings(steps: number, seed = 0): Omit<TrainConfig, 'model'> {
-  return { batchSize: 2, seqLen: CONTEXT, steps, learningRate: 3e-3, warmupSteps: Math.max(1, Math.floor(steps / 10)), evalWindows: 8, seed };
+  return {
+    batchSize: 2,
+    seqLen: CONTEXT,
+    steps,
+    learningRate: 3e-3,
+    warmupSteps: Math.max(1, Math.floor(steps / 10)),
+    evalWindows: 8,
+    seed,
+  };
 }
 
 /** Bumped when the bench's cached checkpoints must be retrained (2: causal cuts calibrated at save). */
@@ -76,7 +116,9 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 interface Contender {
@@ -106,9 +148,19 @@ interface DecodeResult {
 }
 
 /** One generation filling the context: `prompt`, then sampled tokens up to CONTEXT in all. */
-async function decodeRun(model: LanguageModel, prompt: readonly number[], mode: CausalDecisionMode | undefined): Promise<DecodeResult> {
+async function decodeRun(
+  model: LanguageModel,
+  prompt: readonly number[],
+  mode: CausalDecisionMode | undefined,
+): Promise<DecodeResult> {
   const stamps: number[] = [];
-  const stream = generate(model, prompt, { maxTokens: CONTEXT - prompt.length + 1, temperature: 0.8, topK: 40, seed: 1, ...(mode ? { mode } : {}) });
+  const stream = generate(model, prompt, {
+    maxTokens: CONTEXT - prompt.length + 1,
+    temperature: 0.8,
+    topK: 40,
+    seed: 1,
+    ...(mode ? { mode } : {}),
+  });
   let start = performance.now();
   let first = true;
   for (;;) {
@@ -117,12 +169,19 @@ async function decodeRun(model: LanguageModel, prompt: readonly number[], mode: 
     if (next.done) {
       const processed: DecodeResult['processed'] = {};
       next.value.blocks.forEach((b, i) => {
-        if (b.kind !== 'dense') processed[String(i)] = { attended: b.attended / b.seen, computed: b.computed / b.seen };
+        if (b.kind !== 'dense')
+          processed[String(i)] = { attended: b.attended / b.seen, computed: b.computed / b.seen };
       });
       // stamps[i]: one decode step (feed one token, sample the next). Medians are robust to the
       // other processes of a shared machine pre-empting a few steps.
       const ms = median(stamps);
-      return { tokensPerSec: 1000 / ms, tailTokensPerSec: 1000 / median(stamps.slice(-TAIL)), msPerToken: ms, meanTokensPerSec: stamps.length / (stamps.reduce((a, s) => a + s, 0) / 1000), processed };
+      return {
+        tokensPerSec: 1000 / ms,
+        tailTokensPerSec: 1000 / median(stamps.slice(-TAIL)),
+        msPerToken: ms,
+        meanTokensPerSec: stamps.length / (stamps.reduce((a, s) => a + s, 0) / 1000),
+        processed,
+      };
     }
     // The first yield follows the prompt's prefill; every later one follows one decode step.
     if (!first) stamps.push(now - start);
@@ -141,7 +200,12 @@ interface StepProfile {
 }
 
 /** Kernel and host-read counts of decode steps at context 256 (the prompt, then its tokens again). */
-async function profileSteps(model: LanguageModel, prompt: readonly number[], mode: CausalDecisionMode | undefined, steps = 16): Promise<StepProfile> {
+async function profileSteps(
+  model: LanguageModel,
+  prompt: readonly number[],
+  mode: CausalDecisionMode | undefined,
+  steps = 16,
+): Promise<StepProfile> {
   const decoder = new Decoder(model, mode ? { mode } : {});
   const backend = tf.backend() as unknown as { readSync: (id: unknown) => unknown };
   const readSync = backend.readSync;
@@ -165,7 +229,9 @@ async function profileSteps(model: LanguageModel, prompt: readonly number[], mod
         counts.set(k.name, (counts.get(k.name) ?? 0) + 1);
       }
     }
-    const byKernel = Object.fromEntries([...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, c]) => [k, c / steps]));
+    const byKernel = Object.fromEntries(
+      [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, c]) => [k, c / steps]),
+    );
     return { kernels: kernels / steps, hostReads: reads / steps, byKernel };
   } finally {
     backend.readSync = readSync;
@@ -183,10 +249,26 @@ function variantOf(name: string): string {
  * >= 97% and selects within 2 points of top-k's fraction (never zero: checkCausalSelection), and
  * MoD (threshold rule) decodes >= 1.5x dense; plus the spread of each figure over the retrains.
  */
-function targetReport(contenders: readonly Contender[], evaluations: Record<string, CausalEvaluation>, rows: readonly DecodeRow[], best: Record<string, DecodeResult>, denseTps: number | undefined) {
+function targetReport(
+  contenders: readonly Contender[],
+  evaluations: Record<string, CausalEvaluation>,
+  rows: readonly DecodeRow[],
+  best: Record<string, DecodeResult>,
+  denseTps: number | undefined,
+) {
   const failures: string[] = [];
-  const spreads = new Map<string, { variant: string; block: number; agreement: [number, number]; selected: [number, number]; overDense?: [number, number] }>();
-  const widen = (range: [number, number] | undefined, x: number): [number, number] => (range ? [Math.min(range[0], x), Math.max(range[1], x)] : [x, x]);
+  const spreads = new Map<
+    string,
+    {
+      variant: string;
+      block: number;
+      agreement: [number, number];
+      selected: [number, number];
+      overDense?: [number, number];
+    }
+  >();
+  const widen = (range: [number, number] | undefined, x: number): [number, number] =>
+    range ? [Math.min(range[0], x), Math.max(range[1], x)] : [x, x];
   for (const c of contenders) {
     const row = rows.find((r) => r.name.startsWith(`${c.name} (`));
     const rule = row?.mode ?? 'threshold';
@@ -195,8 +277,14 @@ function targetReport(contenders: readonly Contender[], evaluations: Record<stri
     for (const check of checkCausalSelection(agreement)) {
       if (check.rule !== rule) continue;
       const acc = agreement.find((a) => a.block === check.block)![rule]!.accuracy;
-      if (!check.ok || Math.abs(check.selectedFraction - check.capacity) > TARGETS.selectionMargin) failures.push(`${c.name} block ${check.block} ${rule}: selects ${(100 * check.selectedFraction).toFixed(1)}% (top-k ${(100 * check.capacity).toFixed(1)}%)`);
-      if (acc < TARGETS.agreement) failures.push(`${c.name} block ${check.block} ${rule}: agreement ${(100 * acc).toFixed(1)}% < ${100 * TARGETS.agreement}%`);
+      if (!check.ok || Math.abs(check.selectedFraction - check.capacity) > TARGETS.selectionMargin)
+        failures.push(
+          `${c.name} block ${check.block} ${rule}: selects ${(100 * check.selectedFraction).toFixed(1)}% (top-k ${(100 * check.capacity).toFixed(1)}%)`,
+        );
+      if (acc < TARGETS.agreement)
+        failures.push(
+          `${c.name} block ${check.block} ${rule}: agreement ${(100 * acc).toFixed(1)}% < ${100 * TARGETS.agreement}%`,
+        );
       const key = `${variantOf(c.name)} (${rule})#${check.block}`;
       const prev = spreads.get(key);
       spreads.set(key, {
@@ -207,7 +295,8 @@ function targetReport(contenders: readonly Contender[], evaluations: Record<stri
         ...(overDense !== undefined ? { overDense: widen(prev?.overDense, overDense) } : {}),
       });
     }
-    if (variantOf(c.name) === 'mod' && overDense !== undefined && overDense < TARGETS.modSpeedup) failures.push(`${c.name}: decodes ${overDense.toFixed(2)}x dense < ${TARGETS.modSpeedup}x`);
+    if (variantOf(c.name) === 'mod' && overDense !== undefined && overDense < TARGETS.modSpeedup)
+      failures.push(`${c.name}: decodes ${overDense.toFixed(2)}x dense < ${TARGETS.modSpeedup}x`);
   }
   const retrains = new Set(contenders.map((c) => c.name.match(/@(\d+)$/)?.[1] ?? '0')).size;
   return { ...TARGETS, retrains, spread: [...spreads.values()], failures };
@@ -218,42 +307,78 @@ function configHash(value: unknown): string {
 }
 
 /** Trains (or finds in the cache) one default variant; returns its run directory. */
-async function trainedRun(name: string, seed: number, settings: Omit<TrainConfig, 'model'>, runsDir: string, retrain: boolean, corpusCache: CorpusCache, log: (s: string) => void): Promise<{ dir: string; seconds?: number }> {
+async function trainedRun(
+  name: string,
+  seed: number,
+  settings: Omit<TrainConfig, 'model'>,
+  runsDir: string,
+  retrain: boolean,
+  corpusCache: CorpusCache,
+  log: (s: string) => void,
+): Promise<{ dir: string; seconds?: number }> {
   // Seed 0 keeps the variant's config as it was (and so its cache directory).
-  const config: TrainConfig = { ...settings, model: seed === 0 ? DECODE_VARIANTS[name]! : { ...DECODE_VARIANTS[name]!, seed } };
+  const config: TrainConfig = {
+    ...settings,
+    model: seed === 0 ? DECODE_VARIANTS[name]! : { ...DECODE_VARIANTS[name]!, seed },
+  };
   // The version salt keeps checkpoints trained before the Trainer calibrated the causal cuts
   // (issue 21) out of use.
   const dir = join(runsDir, `${name}-${configHash([config, CACHE_VERSION])}`);
   name = seed === 0 ? name : `${name}@${seed}`;
   const done = join(dir, 'bench-done.json');
   if (!retrain && existsSync(done)) {
-    const summary = JSON.parse(readFileSync(done, 'utf8')) as { wallSeconds: number; finalValidationBitsPerByte: number };
-    log(`  ${name}: cached ${dir} (trained in ${summary.wallSeconds.toFixed(0)} s, val ${summary.finalValidationBitsPerByte.toFixed(3)} bits/byte)`);
+    const summary = JSON.parse(readFileSync(done, 'utf8')) as {
+      wallSeconds: number;
+      finalValidationBitsPerByte: number;
+    };
+    log(
+      `  ${name}: cached ${dir} (trained in ${summary.wallSeconds.toFixed(0)} s, val ${summary.finalValidationBitsPerByte.toFixed(3)} bits/byte)`,
+    );
     return { dir, seconds: summary.wallSeconds };
   }
   if (retrain) rmSync(dir, { recursive: true, force: true });
-  log(`  ${name}: training ${settings.steps} steps of ${settings.batchSize} x ${settings.seqLen} tokens -> ${dir}`);
+  log(
+    `  ${name}: training ${settings.steps} steps of ${settings.batchSize} x ${settings.seqLen} tokens -> ${dir}`,
+  );
   const result = await new Trainer(config).run({
     outDir: dir,
     resume: true,
     corpusCache,
     onStep: (e) => {
-      if (e.step % 50 === 0) log(`    step ${e.step}/${e.totalSteps} loss ${e.lmLoss.toFixed(3)} routed ${e.routing.map((r) => r.routedFraction.toFixed(3)).join(' ')}`);
+      if (e.step % 50 === 0)
+        log(
+          `    step ${e.step}/${e.totalSteps} loss ${e.lmLoss.toFixed(3)} routed ${e.routing.map((r) => r.routedFraction.toFixed(3)).join(' ')}`,
+        );
     },
   });
-  if (result.stopReason !== 'completed') throw new Error(`training ${name} stopped: ${result.message ?? result.stopReason}`);
-  writeFileSync(done, JSON.stringify({ wallSeconds: result.wallSeconds, finalValidationBitsPerByte: result.finalValidationBitsPerByte, step: result.step, trainingFlops: result.trainingFlops }));
-  log(`  ${name}: trained in ${result.wallSeconds.toFixed(0)} s, val ${result.finalValidationBitsPerByte?.toFixed(3)} bits/byte`);
+  if (result.stopReason !== 'completed')
+    throw new Error(`training ${name} stopped: ${result.message ?? result.stopReason}`);
+  writeFileSync(
+    done,
+    JSON.stringify({
+      wallSeconds: result.wallSeconds,
+      finalValidationBitsPerByte: result.finalValidationBitsPerByte,
+      step: result.step,
+      trainingFlops: result.trainingFlops,
+    }),
+  );
+  log(
+    `  ${name}: trained in ${result.wallSeconds.toFixed(0)} s, val ${result.finalValidationBitsPerByte?.toFixed(3)} bits/byte`,
+  );
   return { dir, seconds: result.wallSeconds };
 }
 
 /** The decode rows of a model: its default rule, plus the threshold rule when it decides by a predictor. */
 function decodeRows(c: Contender): DecodeRow[] {
   const modes = supportedCausalModes(c.model);
-  const routed = c.model.blocks.some((b) => b.routers().some((r) => r.kind === 'mixture-of-depths'));
+  const routed = c.model.blocks.some((b) =>
+    b.routers().some((r) => r.kind === 'mixture-of-depths'),
+  );
   if (!routed) return [{ name: c.name, mode: undefined }];
   // A predictor-trained router's r gets no BCE: its threshold rule is untrained, so only its predictor is timed.
-  return modes.includes('predictor') ? [{ name: `${c.name} (predictor)`, mode: 'predictor' }] : [{ name: `${c.name} (threshold)`, mode: 'threshold' }];
+  return modes.includes('predictor')
+    ? [{ name: `${c.name} (predictor)`, mode: 'predictor' }]
+    : [{ name: `${c.name} (threshold)`, mode: 'threshold' }];
 }
 
 async function main(): Promise<void> {
@@ -299,12 +424,23 @@ async function main(): Promise<void> {
   const steps = Number(values.steps);
   const evalWindows = Number(values['eval-windows']);
   const promptTokens = Number(values['prompt-tokens']);
-  for (const [flag, v] of [['--reps', reps], ['--steps', steps], ['--eval-windows', evalWindows], ['--prompt-tokens', promptTokens]] as const) {
+  for (const [flag, v] of [
+    ['--reps', reps],
+    ['--steps', steps],
+    ['--eval-windows', evalWindows],
+    ['--prompt-tokens', promptTokens],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} (${v}) must be an integer >= 1`);
   }
-  if (promptTokens >= CONTEXT) throw new Error(`--prompt-tokens (${promptTokens}) must be < ${CONTEXT}`);
+  if (promptTokens >= CONTEXT)
+    throw new Error(`--prompt-tokens (${promptTokens}) must be < ${CONTEXT}`);
   const seeds = (values.seeds as string).split(',').map((x) => Number(x));
-  if (seeds.length === 0 || seeds.some((x) => !Number.isInteger(x) || x < 0) || new Set(seeds).size !== seeds.length) throw new Error(`--seeds (${values.seeds}) must be distinct integers >= 0, comma-separated`);
+  if (
+    seeds.length === 0 ||
+    seeds.some((x) => !Number.isInteger(x) || x < 0) ||
+    new Set(seeds).size !== seeds.length
+  )
+    throw new Error(`--seeds (${values.seeds}) must be distinct integers >= 0, comma-separated`);
   const info = await initBackend({ backend: values.backend ?? 'wasm' });
   const log = (s: string) => values.json || console.error(s);
   const corpusCache = new CorpusCache();
@@ -319,23 +455,47 @@ async function main(): Promise<void> {
         const eq = spec.indexOf('=');
         const [name, dir] = eq > 0 ? [spec.slice(0, eq), spec.slice(eq + 1)] : [spec, spec];
         const { model, checkpoint } = restoreModel(dir);
-        const seqLen = ((checkpoint.config as { seqLen?: number } | null)?.seqLen ?? model.config.contextLength) as number;
+        const seqLen = ((checkpoint.config as { seqLen?: number } | null)?.seqLen ??
+          model.config.contextLength) as number;
         contenders.push({ name, model, seqLen, source: checkpoint.dir });
-        if (model.config.contextLength < CONTEXT) throw new Error(`--checkpoint ${spec}: contextLength ${model.config.contextLength} < ${CONTEXT}`);
+        if (model.config.contextLength < CONTEXT)
+          throw new Error(
+            `--checkpoint ${spec}: contextLength ${model.config.contextLength} < ${CONTEXT}`,
+          );
       }
     } else {
       const names = (values.variants as string).split(',').filter((s) => s.length > 0);
-      for (const n of names) if (DECODE_VARIANTS[n] === undefined) throw new Error(`--variants: unknown ${n} (known: ${Object.keys(DECODE_VARIANTS).join(', ')})`);
-      log(`models: ${names.join(', ')} at the bench config, ${steps} steps of 2 x ${CONTEXT} tokens each, seeds ${seeds.join(', ')} (cached under ${values.runs})`);
+      for (const n of names)
+        if (DECODE_VARIANTS[n] === undefined)
+          throw new Error(
+            `--variants: unknown ${n} (known: ${Object.keys(DECODE_VARIANTS).join(', ')})`,
+          );
+      log(
+        `models: ${names.join(', ')} at the bench config, ${steps} steps of 2 x ${CONTEXT} tokens each, seeds ${seeds.join(', ')} (cached under ${values.runs})`,
+      );
       for (const seed of seeds) {
         const settings = trainSettings(steps, seed);
         for (const n of names) {
           // Dense is the speed baseline: one training run (seed 0) serves every retrain.
           if (n === 'dense' && seed !== seeds[0]) continue;
           const runSeed = n === 'dense' ? 0 : seed;
-          const { dir, seconds } = await trainedRun(n, runSeed, trainSettings(steps, runSeed), values.runs as string, values.retrain === true, corpusCache, log);
+          const { dir, seconds } = await trainedRun(
+            n,
+            runSeed,
+            trainSettings(steps, runSeed),
+            values.runs as string,
+            values.retrain === true,
+            corpusCache,
+            log,
+          );
           const name = runSeed === 0 ? n : `${n}@${runSeed}`;
-          contenders.push({ name, model: restoreModel(dir).model, seqLen: settings.seqLen as number, source: dir, ...(seconds !== undefined ? { trainSeconds: seconds } : {}) });
+          contenders.push({
+            name,
+            model: restoreModel(dir).model,
+            seqLen: settings.seqLen as number,
+            source: dir,
+            ...(seconds !== undefined ? { trainSeconds: seconds } : {}),
+          });
         }
       }
     }
@@ -343,7 +503,11 @@ async function main(): Promise<void> {
     // 2. Causal decisions against top-k, and the validation loss under each rule.
     const evaluations: Record<string, CausalEvaluation> = {};
     for (const c of contenders) {
-      const windows = validationStarts(validation.length, { batchSize: 1, seqLen: c.seqLen, maxWindows: evalWindows }).map((s) => validation.subarray(s, s + c.seqLen + 1));
+      const windows = validationStarts(validation.length, {
+        batchSize: 1,
+        seqLen: c.seqLen,
+        maxWindows: evalWindows,
+      }).map((s) => validation.subarray(s, s + c.seqLen + 1));
       log(`evaluating ${c.name} on ${windows.length} validation windows of ${c.seqLen} tokens ...`);
       evaluations[c.name] = evaluateCausalRouting(c.model, windows, { batchSize: 4 });
     }
@@ -351,26 +515,58 @@ async function main(): Promise<void> {
     // 3. Decode speed, the models interleaved run by run (one warm-up run each first).
     const prompt = Array.from(validation.subarray(0, promptTokens));
     const rows = contenders.flatMap((c) => decodeRows(c).map((r) => ({ ...r, model: c.model })));
-    log(`decoding: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled tokens (context up to ${CONTEXT}), ${reps} run(s) per model on ${describeBackend(info)} ...`);
+    log(
+      `decoding: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled tokens (context up to ${CONTEXT}), ${reps} run(s) per model on ${describeBackend(info)} ...`,
+    );
     for (const r of rows) await decodeRun(r.model, prompt, r.mode);
     const best: Record<string, DecodeResult> = {};
     for (let rep = 0; rep < reps; rep++) {
       for (const r of rows) {
         const result = await decodeRun(r.model, prompt, r.mode);
-        if (best[r.name] === undefined || result.tokensPerSec > best[r.name]!.tokensPerSec) best[r.name] = result;
+        if (best[r.name] === undefined || result.tokensPerSec > best[r.name]!.tokensPerSec)
+          best[r.name] = result;
         log(`  ${r.name} run ${rep + 1}: ${result.tokensPerSec.toFixed(0)} tokens/s`);
       }
     }
     const profiles: Record<string, StepProfile> = {};
-    if (values.profile) for (const r of rows) profiles[r.name] = await profileSteps(r.model, prompt.length >= CONTEXT / 2 ? prompt : Array.from(validation.subarray(0, CONTEXT / 2)), r.mode);
+    if (values.profile)
+      for (const r of rows)
+        profiles[r.name] = await profileSteps(
+          r.model,
+          prompt.length >= CONTEXT / 2 ? prompt : Array.from(validation.subarray(0, CONTEXT / 2)),
+          r.mode,
+        );
 
     const denseRow = rows.find((r) => !r.model.blocks.some((b) => b.kind !== 'dense'));
     const denseTps = denseRow ? best[denseRow.name]!.tokensPerSec : undefined;
     const report = {
       info: describeBackend(info),
-      config: { ...BENCH, promptTokens, decodedTokens: CONTEXT - promptTokens, tailSteps: TAIL, sampling: 'temperature 0.8, top-k 40, seed 1', training: values.checkpoint ? 'checkpoints' : trainSettings(steps), seeds, evalWindows },
-      models: Object.fromEntries(contenders.map((c) => [c.name, { source: c.source, trainSeconds: c.trainSeconds, parameters: c.model.parameterCount() }])),
-      decode: Object.fromEntries(rows.map((r) => [r.name, { ...best[r.name]!, overDense: denseTps ? best[r.name]!.tokensPerSec / denseTps : undefined, ...(profiles[r.name] ? { profile: profiles[r.name] } : {}) }])),
+      config: {
+        ...BENCH,
+        promptTokens,
+        decodedTokens: CONTEXT - promptTokens,
+        tailSteps: TAIL,
+        sampling: 'temperature 0.8, top-k 40, seed 1',
+        training: values.checkpoint ? 'checkpoints' : trainSettings(steps),
+        seeds,
+        evalWindows,
+      },
+      models: Object.fromEntries(
+        contenders.map((c) => [
+          c.name,
+          { source: c.source, trainSeconds: c.trainSeconds, parameters: c.model.parameterCount() },
+        ]),
+      ),
+      decode: Object.fromEntries(
+        rows.map((r) => [
+          r.name,
+          {
+            ...best[r.name]!,
+            overDense: denseTps ? best[r.name]!.tokensPerSec / denseTps : undefined,
+            ...(profiles[r.name] ? { profile: profiles[r.name] } : {}),
+          },
+        ]),
+      ),
       evaluation: evaluations,
       targets: targetReport(contenders, evaluations, rows, best, denseTps),
       wallSeconds: (performance.now() - wallStart) / 1000,
@@ -381,42 +577,132 @@ async function main(): Promise<void> {
       return;
     }
     const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-    console.log(`\n${report.info}; contextLength ${CONTEXT}: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled tokens; trained models`);
-    const t = new Table({ head: ['model (decision rule)', 'tokens/s', `tokens/s, last ${TAIL}`, 'median ms/token', 'x dense', 'processed while decoding (attention / MLP or experts)', ...(values.profile ? ['kernels/step', 'host reads/step'] : [])], ...style });
+    console.log(
+      `\n${report.info}; contextLength ${CONTEXT}: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled tokens; trained models`,
+    );
+    const t = new Table({
+      head: [
+        'model (decision rule)',
+        'tokens/s',
+        `tokens/s, last ${TAIL}`,
+        'median ms/token',
+        'x dense',
+        'processed while decoding (attention / MLP or experts)',
+        ...(values.profile ? ['kernels/step', 'host reads/step'] : []),
+      ],
+      ...style,
+    });
     for (const r of rows) {
       const v = best[r.name]!;
-      const processed = Object.entries(v.processed).map(([i, p]) => `#${i}: ${(100 * p.attended).toFixed(1)}% / ${(100 * p.computed).toFixed(1)}%`).join(', ');
+      const processed = Object.entries(v.processed)
+        .map(
+          ([i, p]) =>
+            `#${i}: ${(100 * p.attended).toFixed(1)}% / ${(100 * p.computed).toFixed(1)}%`,
+        )
+        .join(', ');
       const p = profiles[r.name];
-      t.push([r.name, v.tokensPerSec.toFixed(0), v.tailTokensPerSec.toFixed(0), v.msPerToken.toFixed(2), denseTps ? (v.tokensPerSec / denseTps).toFixed(2) : '-', processed || '-', ...(p ? [p.kernels.toFixed(0), p.hostReads.toFixed(1)] : [])]);
+      t.push([
+        r.name,
+        v.tokensPerSec.toFixed(0),
+        v.tailTokensPerSec.toFixed(0),
+        v.msPerToken.toFixed(2),
+        denseTps ? (v.tokensPerSec / denseTps).toFixed(2) : '-',
+        processed || '-',
+        ...(p ? [p.kernels.toFixed(0), p.hostReads.toFixed(1)] : []),
+      ]);
     }
     console.log(t.toString());
     const pct = (f: number) => `${(100 * f).toFixed(1)}%`;
-    const a = new Table({ head: ['model', 'block', 'top-k selects', 'rule', 'selects', 'accuracy', 'precision', 'recall'], ...style });
-    const l = new Table({ head: ['model', 'val bits/byte top-k', 'causal rule', 'val bits/byte causal', 'causal / top-k - 1'], ...style });
+    const a = new Table({
+      head: [
+        'model',
+        'block',
+        'top-k selects',
+        'rule',
+        'selects',
+        'accuracy',
+        'precision',
+        'recall',
+      ],
+      ...style,
+    });
+    const l = new Table({
+      head: [
+        'model',
+        'val bits/byte top-k',
+        'causal rule',
+        'val bits/byte causal',
+        'causal / top-k - 1',
+      ],
+      ...style,
+    });
     for (const c of contenders) {
       const e = evaluations[c.name]!;
       for (const b of e.agreement) {
         for (const rule of ['threshold', 'predictor'] as const) {
           const s = b[rule];
-          if (s) a.push([c.name, String(b.block), pct(b.topKFraction), rule, pct(s.selectedFraction), pct(s.accuracy), pct(s.precision), pct(s.recall)]);
+          if (s)
+            a.push([
+              c.name,
+              String(b.block),
+              pct(b.topKFraction),
+              rule,
+              pct(s.selectedFraction),
+              pct(s.accuracy),
+              pct(s.precision),
+              pct(s.recall),
+            ]);
         }
       }
       const routed = e.agreement.length > 0;
       const modes = routed ? (Object.keys(e.relativeLossIncrease) as CausalDecisionMode[]) : [];
-      if (modes.length === 0) l.push([c.name, (e.bitsPerByte['top-k'] as number).toFixed(4), '-', '-', '-']);
-      for (const m of modes) l.push([c.name, (e.bitsPerByte['top-k'] as number).toFixed(4), m, (e.bitsPerByte[m] as number).toFixed(4), `${((e.relativeLossIncrease[m] as number) * 100).toFixed(2)}%`]);
+      if (modes.length === 0)
+        l.push([c.name, (e.bitsPerByte['top-k'] as number).toFixed(4), '-', '-', '-']);
+      for (const m of modes)
+        l.push([
+          c.name,
+          (e.bitsPerByte['top-k'] as number).toFixed(4),
+          m,
+          (e.bitsPerByte[m] as number).toFixed(4),
+          `${((e.relativeLossIncrease[m] as number) * 100).toFixed(2)}%`,
+        ]);
     }
-    console.log(`\ncausal decisions against top-k (${evalWindows} validation windows of the training length):`);
+    console.log(
+      `\ncausal decisions against top-k (${evalWindows} validation windows of the training length):`,
+    );
     console.log(a.toString());
     console.log('\nvalidation loss by decision rule:');
     console.log(l.toString());
     const tr = report.targets;
-    const spread = ([lo, hi]: readonly [number, number], f: (x: number) => string) => (lo === hi ? f(lo) : `${f(lo)} - ${f(hi)}`);
-    console.log(`\ntargets over ${tr.retrains} retrain(s) (every routed block of every model): agreement >= ${pct(TARGETS.agreement)}, selected fraction within ${(100 * TARGETS.selectionMargin).toFixed(0)} points of top-k's, MoD decode >= ${TARGETS.modSpeedup}x dense`);
-    const s = new Table({ head: ['variant (rule)', 'block', 'agreement (min - max)', 'selects (min - max)', 'x dense (min - max)'], ...style });
-    for (const v of tr.spread) s.push([v.variant, String(v.block), spread(v.agreement, pct), spread(v.selected, pct), v.overDense ? spread(v.overDense, (x) => x.toFixed(2)) : '-']);
+    const spread = ([lo, hi]: readonly [number, number], f: (x: number) => string) =>
+      lo === hi ? f(lo) : `${f(lo)} - ${f(hi)}`;
+    console.log(
+      `\ntargets over ${tr.retrains} retrain(s) (every routed block of every model): agreement >= ${pct(TARGETS.agreement)}, selected fraction within ${(100 * TARGETS.selectionMargin).toFixed(0)} points of top-k's, MoD decode >= ${TARGETS.modSpeedup}x dense`,
+    );
+    const s = new Table({
+      head: [
+        'variant (rule)',
+        'block',
+        'agreement (min - max)',
+        'selects (min - max)',
+        'x dense (min - max)',
+      ],
+      ...style,
+    });
+    for (const v of tr.spread)
+      s.push([
+        v.variant,
+        String(v.block),
+        spread(v.agreement, pct),
+        spread(v.selected, pct),
+        v.overDense ? spread(v.overDense, (x) => x.toFixed(2)) : '-',
+      ]);
     console.log(s.toString());
-    console.log(tr.failures.length === 0 ? 'all targets met' : `${tr.failures.length} target(s) failed:\n  ${tr.failures.join('\n  ')}`);
+    console.log(
+      tr.failures.length === 0
+        ? 'all targets met'
+        : `${tr.failures.length} target(s) failed:\n  ${tr.failures.join('\n  ')}`,
+    );
     console.log(`\n${report.wallSeconds.toFixed(0)} s in all`);
   } finally {
     for (const c of contenders) c.model.dispose();

@@ -9,7 +9,14 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { BATCH, OPTIMIZERS, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from '../src/bench/config.js';
+import {
+  BATCH,
+  OPTIMIZERS,
+  SEQ,
+  VARIANTS,
+  createBenchOptimizer,
+  type OptimizerName,
+} from '../src/bench/config.js';
 
 interface Group {
   ms: number;
@@ -37,23 +44,37 @@ async function main(): Promise<void> {
     },
   });
   const config = VARIANTS[values.variant as string];
-  if (config === undefined) throw new Error(`--variant (${values.variant}) must be one of ${Object.keys(VARIANTS).join(', ')}`);
+  if (config === undefined)
+    throw new Error(
+      `--variant (${values.variant}) must be one of ${Object.keys(VARIANTS).join(', ')}`,
+    );
   const steps = Number(values.steps);
   const rows = Number(values.batch);
-  if (!Number.isInteger(rows) || rows < 1) throw new Error(`--batch (${values.batch}) must be a positive integer`);
+  if (!Number.isInteger(rows) || rows < 1)
+    throw new Error(`--batch (${values.batch}) must be a positive integer`);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
-  const info = await initBackend({ backend: values.backend ?? 'wasm', ...(threads === undefined ? {} : { threads }) });
+  const info = await initBackend({
+    backend: values.backend ?? 'wasm',
+    ...(threads === undefined ? {} : { threads }),
+  });
   // The per-output NaN check reads every kernel's output back; it is not part of a real step.
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
   const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
-  if (!OPTIMIZERS.includes(values.optimizer as OptimizerName)) throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
-  const optimizer = await createBenchOptimizer(values.optimizer as OptimizerName, model.trainableParameters());
+  if (!OPTIMIZERS.includes(values.optimizer as OptimizerName))
+    throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
+  const optimizer = await createBenchOptimizer(
+    values.optimizer as OptimizerName,
+    model.trainableParameters(),
+  );
   const batch = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [rows, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [rows, SEQ]) as Tensor2D;
   const vars = model.trainableVariables();
   const step = () => {
-    const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, vars);
+    const { value, grads } = tf.variableGrads(
+      () => model.loss(inputs, targets, { training: true }).loss,
+      vars,
+    );
     optimizer.apply(grads);
     tf.dispose(grads);
     value.dataSync();
@@ -85,21 +106,48 @@ async function main(): Promise<void> {
   model.dispose();
   tf.dispose([batch, inputs, targets]);
   const perStep = (m: Map<string, Group>) =>
-    [...m.entries()].map(([key, g]) => ({ key, ms: g.ms / steps, calls: g.calls / steps })).sort((a, b) => b.ms - a.ms);
+    [...m.entries()]
+      .map(([key, g]) => ({ key, ms: g.ms / steps, calls: g.calls / steps }))
+      .sort((a, b) => b.ms - a.ms);
   const names = perStep(byName);
   const shapes = perStep(byShape).slice(0, Number(values.top));
-  const report = { backend: describeBackend(info), variant: values.variant, profiledWallMsPerStep: wall / steps, kernelMsPerStep: kernelMs / steps, peakStepTensorMb: peakBytes / 2 ** 20, byKernel: names, byKernelAndShape: shapes };
+  const report = {
+    backend: describeBackend(info),
+    variant: values.variant,
+    profiledWallMsPerStep: wall / steps,
+    kernelMsPerStep: kernelMs / steps,
+    peakStepTensorMb: peakBytes / 2 ** 20,
+    byKernel: names,
+    byKernelAndShape: shapes,
+  };
   if (values.json) {
     console.log(JSON.stringify(report));
     return;
   }
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  console.log(`${report.backend}; variant ${report.variant}; profiled step ${report.profiledWallMsPerStep.toFixed(1)} ms wall, ${report.kernelMsPerStep.toFixed(1)} ms in kernels; step's peak tensor memory ${report.peakStepTensorMb.toFixed(1)} MB`);
+  console.log(
+    `${report.backend}; variant ${report.variant}; profiled step ${report.profiledWallMsPerStep.toFixed(1)} ms wall, ${report.kernelMsPerStep.toFixed(1)} ms in kernels; step's peak tensor memory ${report.peakStepTensorMb.toFixed(1)} MB`,
+  );
   const t = new Table({ head: ['kernel', 'ms/step', 'of kernel time', 'calls/step'], ...style });
-  for (const r of names) t.push([r.key, r.ms.toFixed(2), `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`, String(r.calls)]);
+  for (const r of names)
+    t.push([
+      r.key,
+      r.ms.toFixed(2),
+      `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`,
+      String(r.calls),
+    ]);
   console.log(t.toString());
-  const s = new Table({ head: ['kernel, input shapes', 'ms/step', 'of kernel time', 'calls/step'], ...style });
-  for (const r of shapes) s.push([r.key, r.ms.toFixed(2), `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`, String(r.calls)]);
+  const s = new Table({
+    head: ['kernel, input shapes', 'ms/step', 'of kernel time', 'calls/step'],
+    ...style,
+  });
+  for (const r of shapes)
+    s.push([
+      r.key,
+      r.ms.toFixed(2),
+      `${((100 * r.ms) / report.kernelMsPerStep).toFixed(1)}%`,
+      String(r.calls),
+    ]);
   console.log(s.toString());
 }
 

@@ -12,7 +12,8 @@ import { SEQ, VARIANTS } from '../src/bench/config.js';
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} (${value}) must be a positive integer`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--${name} (${value}) must be a positive integer`);
   return n;
 }
 
@@ -27,12 +28,19 @@ async function main(): Promise<void> {
     },
   });
   const names = (values.variants as string).split(',');
-  for (const name of names) if (VARIANTS[name] === undefined) throw new Error(`--variants: ${name} is not one of ${Object.keys(VARIANTS).join(', ')}`);
+  for (const name of names)
+    if (VARIANTS[name] === undefined)
+      throw new Error(`--variants: ${name} is not one of ${Object.keys(VARIANTS).join(', ')}`);
   if (!names.includes('dense')) names.unshift('dense');
   const rows = positiveInt('rows', values.rows);
   const steps = positiveInt('steps', values.steps);
-  const info = await initBackend({ backend: 'wasm', threads: positiveInt('threads', values.threads) });
-  const models = names.map((name) => createContainer().get(MODEL_IDS.ModelFactory).create(VARIANTS[name]!));
+  const info = await initBackend({
+    backend: 'wasm',
+    threads: positiveInt('threads', values.threads),
+  });
+  const models = names.map((name) =>
+    createContainer().get(MODEL_IDS.ModelFactory).create(VARIANTS[name]!),
+  );
   const ids = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(ids, [0, 0], [rows, SEQ]) as Tensor2D;
   const targets = tf.slice(ids, [0, 1], [rows, SEQ]) as Tensor2D;
@@ -41,7 +49,10 @@ async function main(): Promise<void> {
   for (let i = 0; i < warmup + steps; i++) {
     models.forEach((model, v) => {
       const start = performance.now();
-      const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, { training: true }).loss, model.trainableVariables());
+      const { value, grads } = tf.variableGrads(
+        () => model.loss(inputs, targets, { training: true }).loss,
+        model.trainableVariables(),
+      );
       value.dataSync();
       tf.dispose([value, ...Object.values(grads)]);
       if (i >= warmup) times[v]!.push(performance.now() - start);
@@ -57,7 +68,15 @@ async function main(): Promise<void> {
     variants: Object.fromEntries(
       names.map((name, v) => {
         const ms = median(times[v]!);
-        return [name, { msForwardBackward: ms, overDense: ms / dense, analyticOverDense: flops[v]! / flops[0]!, overAnalytic: ms / dense / (flops[v]! / flops[0]!) }];
+        return [
+          name,
+          {
+            msForwardBackward: ms,
+            overDense: ms / dense,
+            analyticOverDense: flops[v]! / flops[0]!,
+            overAnalytic: ms / dense / (flops[v]! / flops[0]!),
+          },
+        ];
       }),
     ),
   };
@@ -67,9 +86,13 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(report));
     return;
   }
-  console.log(`${report.backend}; ${rows} rows of ${SEQ}, forward and backward, median of ${steps} interleaved steps`);
+  console.log(
+    `${report.backend}; ${rows} rows of ${SEQ}, forward and backward, median of ${steps} interleaved steps`,
+  );
   for (const [name, r] of Object.entries(report.variants)) {
-    console.log(`  ${name.padEnd(16)} ${r.msForwardBackward.toFixed(1).padStart(7)} ms  x dense ${r.overDense.toFixed(3)}  analytic ${r.analyticOverDense.toFixed(3)}  over analytic ${r.overAnalytic.toFixed(2)}x`);
+    console.log(
+      `  ${name.padEnd(16)} ${r.msForwardBackward.toFixed(1).padStart(7)} ms  x dense ${r.overDense.toFixed(3)}  analytic ${r.analyticOverDense.toFixed(3)}  over analytic ${r.overAnalytic.toFixed(2)}x`,
+    );
   }
 }
 

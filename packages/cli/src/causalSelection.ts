@@ -5,7 +5,10 @@ import { selectionWarnings, type SelectionCheck } from '@moderoute/model';
 import type { Io } from './output.js';
 
 /** Writes one warning line per failed check to stderr; returns the checks' JSON form (for --json). */
-export function reportCausalSelection(io: Io, checks: readonly SelectionCheck[]): { selection: readonly SelectionCheck[]; warnings: string[] } {
+export function reportCausalSelection(
+  io: Io,
+  checks: readonly SelectionCheck[],
+): { selection: readonly SelectionCheck[]; warnings: string[] } {
   const warnings = selectionWarnings(checks);
   for (const w of warnings) io.err(w);
   return { selection: checks, warnings };

@@ -12,11 +12,16 @@ import { VERSION } from './version.js';
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('moderoute')
-    .description('Conditional computation in transformers (Mixture-of-Depths, Mixture-of-Experts, MoDE) on TensorFlow.js')
+    .description(
+      'Conditional computation in transformers (Mixture-of-Depths, Mixture-of-Experts, MoDE) on TensorFlow.js',
+    )
     .version(VERSION, '-V, --version', 'print the version of moderoute')
     .showHelpAfterError()
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+    });
   program.addCommand(trainCommand(io, setExit));
   program.addCommand(evalCommand(io));
   program.addCommand(inspectCommand(io));
@@ -42,7 +47,9 @@ export function withOptionSuggestion(command: Command, message: string): string 
   const unknown = /^error: unknown option '(--[^']+)'\n?$/.exec(message);
   if (unknown === null) return message;
   const typed = unknown[1]!.split('=')[0]!;
-  const longs = command.options.map((o) => o.long).filter((l): l is string => l !== undefined && !l.startsWith('--no-'));
+  const longs = command.options
+    .map((o) => o.long)
+    .filter((l): l is string => l !== undefined && !l.startsWith('--no-'));
   const matches = longs.filter((l) => l.startsWith(typed));
   if (matches.length === 0) return message;
   return `error: unknown option '${unknown[1]}'\n(Did you mean ${matches.join(' or ')}?)\n`;

@@ -1,46 +1,83 @@
 // Option parsers shared by the commands: each names the option and the value it refused.
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option } from 'commander';
-import { MAX_WASM_THREADS, describeBackend, initBackend, type BackendInfo, type InitBackendOptions } from '@moderoute/core';
+import {
+  MAX_WASM_THREADS,
+  describeBackend,
+  initBackend,
+  type BackendInfo,
+  type InitBackendOptions,
+} from '@moderoute/core';
 import { MAX_REPLICAS, ReplicaPool } from '@moderoute/train';
 
 /** An integer option from `min` to `max` (default Number.MAX_SAFE_INTEGER, 2^53 - 1). */
-export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+export function intOption(
+  name: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): (value: string) => number {
   return (value) => {
     const n = value.trim() === '' ? Number.NaN : Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be an integer >= ${min}`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(
+        `${name} (${JSON.stringify(value)}) must be an integer >= ${min}`,
+      );
     if (n > max) {
-      const limit = max === Number.MAX_SAFE_INTEGER ? `${max} (2^53 - 1, the largest integer a double holds exactly)` : String(max);
-      throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) is too large: at most ${limit}`);
+      const limit =
+        max === Number.MAX_SAFE_INTEGER
+          ? `${max} (2^53 - 1, the largest integer a double holds exactly)`
+          : String(max);
+      throw new InvalidArgumentError(
+        `${name} (${JSON.stringify(value)}) is too large: at most ${limit}`,
+      );
     }
     return n;
   };
 }
 
 /** A finite number option above `min` (exclusive, default 0), at most `max` when given. */
-export function floatOption(name: string, range: { min?: number; minInclusive?: boolean; max?: number } = {}): (value: string) => number {
+export function floatOption(
+  name: string,
+  range: { min?: number; minInclusive?: boolean; max?: number } = {},
+): (value: string) => number {
   const { min = 0, minInclusive = false, max } = range;
   const bounds = `${minInclusive ? '>=' : '>'} ${min}${max !== undefined ? ` and <= ${max}` : ''}`;
   return (value) => {
     const n = value.trim() === '' ? Number.NaN : Number(value);
-    const ok = Number.isFinite(n) && (minInclusive ? n >= min : n > min) && (max === undefined || n <= max);
-    if (!ok) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be a finite number ${bounds}`);
+    const ok =
+      Number.isFinite(n) && (minInclusive ? n >= min : n > min) && (max === undefined || n <= max);
+    if (!ok)
+      throw new InvalidArgumentError(
+        `${name} (${JSON.stringify(value)}) must be a finite number ${bounds}`,
+      );
     return n;
   };
 }
 
-export function choiceOption<T extends string>(name: string, choices: readonly T[]): (value: string) => T {
+export function choiceOption<T extends string>(
+  name: string,
+  choices: readonly T[],
+): (value: string) => T {
   return (value) => {
-    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`${name} (${JSON.stringify(value)}) must be one of ${choices.join(', ')}`);
+    if (!(choices as readonly string[]).includes(value))
+      throw new InvalidArgumentError(
+        `${name} (${JSON.stringify(value)}) must be one of ${choices.join(', ')}`,
+      );
     return value as T;
   };
 }
 
 /** `--threads <n>`, shared by every command: the wasm backend's kernel threads. */
 export function threadsOption(): Option {
-  return new Option('--threads <n>', `threads for the wasm backend's kernels, 1 to ${MAX_WASM_THREADS} (default: MODEROUTE_THREADS, else all cores)`).argParser((value) => {
+  return new Option(
+    '--threads <n>',
+    `threads for the wasm backend's kernels, 1 to ${MAX_WASM_THREADS} (default: MODEROUTE_THREADS, else all cores)`,
+  ).argParser((value) => {
     const n = intOption('--threads', 1)(value);
-    if (n > MAX_WASM_THREADS) throw new InvalidArgumentError(`--threads (${JSON.stringify(value)}) must be an integer from 1 to ${MAX_WASM_THREADS}`);
+    if (n > MAX_WASM_THREADS)
+      throw new InvalidArgumentError(
+        `--threads (${JSON.stringify(value)}) must be an integer from 1 to ${MAX_WASM_THREADS}`,
+      );
     return n;
   });
 }
@@ -55,7 +92,10 @@ export function replicasOption(): Option {
     .argParser((value): ReplicasFlag => {
       if (value === 'auto') return 'auto';
       const n = intOption('--replicas', 1)(value);
-      if (n > MAX_REPLICAS) throw new InvalidArgumentError(`--replicas (${JSON.stringify(value)}) must be "auto" or an integer from 1 to ${MAX_REPLICAS}`);
+      if (n > MAX_REPLICAS)
+        throw new InvalidArgumentError(
+          `--replicas (${JSON.stringify(value)}) must be "auto" or an integer from 1 to ${MAX_REPLICAS}`,
+        );
       return n;
     });
 }
@@ -86,7 +126,10 @@ export interface TrainingSetup {
  * every core already; if its workers cannot start, it runs one replica and says why. An explicit
  * count that cannot start fails with the reason.
  */
-export async function startTraining(flags: BackendFlags & { replicas?: ReplicasFlag }, batchSize: number): Promise<TrainingSetup> {
+export async function startTraining(
+  flags: BackendFlags & { replicas?: ReplicasFlag },
+  batchSize: number,
+): Promise<TrainingSetup> {
   const asked = flags.replicas ?? 'auto';
   const wanted = asked === 'auto' ? Math.min(autoReplicaCores(), batchSize) : asked;
   const request = backendRequest(flags);
@@ -98,7 +141,11 @@ export async function startTraining(flags: BackendFlags & { replicas?: ReplicasF
   } catch (error) {
     if (asked !== 'auto') throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    return { info, replicas: 1, note: `data-parallel replicas unavailable (${reason}); training on one replica. --replicas 1 runs wasm on every core instead` };
+    return {
+      info,
+      replicas: 1,
+      note: `data-parallel replicas unavailable (${reason}); training on one replica. --replicas 1 runs wasm on every core instead`,
+    };
   }
 }
 
@@ -115,5 +162,8 @@ export interface BackendFlags {
 
 /** initBackend's options from the backend flags (unset flags leave the environment's say). */
 export function backendRequest(flags: BackendFlags): InitBackendOptions {
-  return { ...(flags.backend ? { backend: flags.backend } : {}), ...(flags.threads !== undefined ? { threads: flags.threads } : {}) };
+  return {
+    ...(flags.backend ? { backend: flags.backend } : {}),
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+  };
 }

@@ -35,14 +35,24 @@ export function reportError(io: Io, error: unknown): number {
     io.err(`moderoute: ${error.name}: ${error.message}`);
     return EXIT.usage;
   }
-  if (error instanceof Error && (error as { code?: string }).code?.startsWith('commander.')) return EXIT.usage;
-  io.err(`moderoute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  if (error instanceof Error && (error as { code?: string }).code?.startsWith('commander.'))
+    return EXIT.usage;
+  io.err(
+    `moderoute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
   return EXIT.failure;
 }
 
 /** Formats a number of FLOPs: 3.2e9 -> "3.20 GFLOP". */
 export function formatFlops(flops: number): string {
-  const units: [number, string][] = [[1e15, 'PFLOP'], [1e12, 'TFLOP'], [1e9, 'GFLOP'], [1e6, 'MFLOP'], [1e3, 'kFLOP']];
-  for (const [scale, unit] of units) if (Math.abs(flops) >= scale) return `${(flops / scale).toFixed(2)} ${unit}`;
+  const units: [number, string][] = [
+    [1e15, 'PFLOP'],
+    [1e12, 'TFLOP'],
+    [1e9, 'GFLOP'],
+    [1e6, 'MFLOP'],
+    [1e3, 'kFLOP'],
+  ];
+  for (const [scale, unit] of units)
+    if (Math.abs(flops) >= scale) return `${(flops / scale).toFixed(2)} ${unit}`;
   return `${flops.toFixed(0)} FLOP`;
 }

@@ -17,8 +17,13 @@ function statOrMissing(option: string, path: string): Stats | undefined {
     return statSync(path);
   } catch (error) {
     if (isFileSystemError(error) && error.code === 'ENOENT') return undefined;
-    if (isFileSystemError(error) && error.code === 'ENOTDIR') refuse(option, path, 'cannot be used: a part of the path is a file, not a folder');
-    refuse(option, path, `cannot be looked at: ${error instanceof Error ? error.message : String(error)}`);
+    if (isFileSystemError(error) && error.code === 'ENOTDIR')
+      refuse(option, path, 'cannot be used: a part of the path is a file, not a folder');
+    refuse(
+      option,
+      path,
+      `cannot be looked at: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -41,7 +46,11 @@ function requireWritable(option: string, path: string, dir: string): void {
   try {
     accessSync(dir, constants.W_OK);
   } catch {
-    refuse(option, path, `cannot be written: the folder ${describeValue(dir)} is not writable (check its permissions, or choose another path)`);
+    refuse(
+      option,
+      path,
+      `cannot be written: the folder ${describeValue(dir)} is not writable (check its permissions, or choose another path)`,
+    );
   }
 }
 
@@ -51,7 +60,12 @@ function nearestExistingFolder(option: string, path: string): string {
   for (;;) {
     const stats = statOrMissing(option, dir);
     if (stats !== undefined) {
-      if (!stats.isDirectory()) refuse(option, path, `cannot be created: ${describeValue(dir)} is ${kindOf(stats)}, not a folder`);
+      if (!stats.isDirectory())
+        refuse(
+          option,
+          path,
+          `cannot be created: ${describeValue(dir)} is ${kindOf(stats)}, not a folder`,
+        );
       return dir;
     }
     const up = dirname(dir);
@@ -68,7 +82,8 @@ export function outputFolder(option: string): (path: string) => string {
   return (path) => {
     requireNonEmpty(option, path);
     const stats = statOrMissing(option, path);
-    if (stats !== undefined && !stats.isDirectory()) refuse(option, path, `is ${kindOf(stats)}, not a folder: remove it or choose another path`);
+    if (stats !== undefined && !stats.isDirectory())
+      refuse(option, path, `is ${kindOf(stats)}, not a folder: remove it or choose another path`);
     requireWritable(option, path, nearestExistingFolder(option, path));
     return path;
   };
@@ -79,12 +94,24 @@ export function outputFile(option: string): (path: string) => string {
   return (path) => {
     requireNonEmpty(option, path);
     const stats = statOrMissing(option, path);
-    if (stats !== undefined && stats.isDirectory()) refuse(option, path, 'is a folder: name a file in it');
-    if (stats !== undefined && !stats.isFile()) refuse(option, path, `is ${kindOf(stats)}: name a regular file`);
+    if (stats !== undefined && stats.isDirectory())
+      refuse(option, path, 'is a folder: name a file in it');
+    if (stats !== undefined && !stats.isFile())
+      refuse(option, path, `is ${kindOf(stats)}: name a regular file`);
     const dir = dirname(resolve(path));
     const parent = statOrMissing(option, dir);
-    if (parent === undefined) refuse(option, path, `cannot be written: its folder ${describeValue(dir)} does not exist (create it first)`);
-    if (!parent.isDirectory()) refuse(option, path, `cannot be written: ${describeValue(dir)} is ${kindOf(parent)}, not a folder`);
+    if (parent === undefined)
+      refuse(
+        option,
+        path,
+        `cannot be written: its folder ${describeValue(dir)} does not exist (create it first)`,
+      );
+    if (!parent.isDirectory())
+      refuse(
+        option,
+        path,
+        `cannot be written: ${describeValue(dir)} is ${kindOf(parent)}, not a folder`,
+      );
     requireWritable(option, path, dir);
     return path;
   };
@@ -109,7 +136,8 @@ export function inputFolder(option: string, what: string): (path: string) => str
   return (path) => {
     requireNonEmpty(option, path);
     const stats = statOrMissing(option, path);
-    if (stats !== undefined && !stats.isDirectory()) refuse(option, path, `is ${kindOf(stats)}, not a folder: pass ${what}`);
+    if (stats !== undefined && !stats.isDirectory())
+      refuse(option, path, `is ${kindOf(stats)}, not a folder: pass ${what}`);
     return path;
   };
 }

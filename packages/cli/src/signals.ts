@@ -12,16 +12,23 @@ export type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
 /** The exit code of work stopped by `signal` (its abort reason names the signal); 130 when unknown. */
 export function interruptExitCode(signal: AbortSignal): number {
   const reason = signal.reason as unknown;
-  return typeof reason === 'string' && reason in SIGNAL_EXIT_CODES ? SIGNAL_EXIT_CODES[reason as StopSignal] : SIGNAL_EXIT_CODES.SIGINT;
+  return typeof reason === 'string' && reason in SIGNAL_EXIT_CODES
+    ? SIGNAL_EXIT_CODES[reason as StopSignal]
+    : SIGNAL_EXIT_CODES.SIGINT;
 }
 
-export async function withInterrupt<T>(io: Io, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withInterrupt<T>(
+  io: Io,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   const handlers = (Object.keys(SIGNAL_EXIT_CODES) as StopSignal[]).map((name) => {
     const handler = () => {
       if (controller.signal.aborted) process.exit(SIGNAL_EXIT_CODES[name]);
       const again = name === 'SIGINT' ? 'Ctrl-C again' : `${name} again`;
-      io.err(`\n${name === 'SIGINT' ? 'interrupt' : name}: finishing the current step and saving a checkpoint (${again} to quit at once)`);
+      io.err(
+        `\n${name === 'SIGINT' ? 'interrupt' : name}: finishing the current step and saving a checkpoint (${again} to quit at once)`,
+      );
       controller.abort(name);
     };
     process.on(name, handler);

@@ -2,4 +2,6 @@
 import { createRequire } from 'node:module';
 
 /** The `version` field of @moderoute/cli's package.json. */
-export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+export const VERSION: string = (
+  createRequire(import.meta.url)('../package.json') as { version: string }
+).version;

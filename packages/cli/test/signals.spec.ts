@@ -8,7 +8,24 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const TINY = ['--width', '16', '--layers', '2', '--heads', '2', '--context', '16', '--batch-size', '2', '--backend', 'wasm', '--threads', '1', '--replicas', '1'];
+const TINY = [
+  '--width',
+  '16',
+  '--layers',
+  '2',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '2',
+  '--backend',
+  'wasm',
+  '--threads',
+  '1',
+  '--replicas',
+  '1',
+];
 
 interface Child {
   readonly process: ChildProcess;
@@ -20,12 +37,18 @@ interface Child {
 const children: ChildProcess[] = [];
 
 function start(...args: string[]): Child {
-  const child = spawn(process.execPath, ['--conditions=@moderoute/source', '--import', 'tsx', BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@moderoute/source', '--import', 'tsx', BIN, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.resume();
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   return { process: child, stderr: () => err, exit };
 }
 
@@ -33,7 +56,9 @@ function start(...args: string[]): Child {
 function loggedSteps(out: string): number {
   const path = join(out, 'metrics.jsonl');
   if (!existsSync(path)) return 0;
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('{"kind":"step"')).length;
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{"kind":"step"')).length;
 }
 
 /** Resolves once the run has logged more than `steps` steps (polling its log). */
@@ -60,7 +85,8 @@ describe('moderoute in a child process', function () {
     dir = mkdtempSync(join(tmpdir(), 'moderoute-signals-'));
   });
   afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -71,7 +97,10 @@ describe('moderoute in a child process', function () {
     const second = start('train', ...TINY, '--variant', 'dense', '--steps', '20', '--out', out);
     const refused = await second.exit;
     assert.equal(refused.code, 2, second.stderr());
-    assert.match(second.stderr(), new RegExp(`LockError: run directory .*run is in use by pid ${first.process.pid} on host `));
+    assert.match(
+      second.stderr(),
+      new RegExp(`LockError: run directory .*run is in use by pid ${first.process.pid} on host `),
+    );
     assert.deepEqual(checkpointSteps(out), [], 'the refused run wrote nothing');
 
     first.process.kill('SIGTERM');
@@ -80,7 +109,10 @@ describe('moderoute in a child process', function () {
     assert.match(first.stderr(), /SIGTERM: finishing the current step and saving a checkpoint/);
     const saved = checkpointSteps(out);
     assert.equal(saved.length, 1);
-    assert.ok(saved[0]! >= 1 && saved[0]! === loggedSteps(out), `checkpoint ${saved[0]} after ${loggedSteps(out)} logged steps`);
+    assert.ok(
+      saved[0]! >= 1 && saved[0]! === loggedSteps(out),
+      `checkpoint ${saved[0]} after ${loggedSteps(out)} logged steps`,
+    );
     assert.ok(!existsSync(join(out, 'moderoute.lock')));
 
     const again = start('train', ...TINY, '--steps', '100000', '--out', out);

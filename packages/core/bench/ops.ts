@@ -58,7 +58,12 @@ function rnd(shape: number[], seed: number): Tensor {
 }
 
 /** A measurement; fractionOfPeak is filled in once the run's peak is known. */
-function measure(name: string, flops: number, ms: number, extra: Record<string, number | string> = {}): [string, Measurement] {
+function measure(
+  name: string,
+  flops: number,
+  ms: number,
+  extra: Record<string, number | string> = {},
+): [string, Measurement] {
   return [name, { gflops: flops / ms / 1e6, fractionOfPeak: Number.NaN, ms, flops, ...extra }];
 }
 
@@ -80,10 +85,26 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   // Linear, forward + backward (dx and dW): 3 products of the peak's size.
   const bias = hold(rnd([n], 3)) as Tensor1D;
   const dy = hold(rnd([m, n], 4));
-  const linearGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) => linear(x as Tensor2D, w as Tensor2D, bb as Tensor1D));
-  add(measure('linear', 3 * mmFlops, bestTimeMs(() => linearGrads([a, b, bias], dy), reps)));
-  const builtinGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) => tf.add(tf.matMul(x as Tensor2D, w as Tensor2D), bb));
-  add(measure('linear (tfjs built-in gradient)', 3 * mmFlops, bestTimeMs(() => builtinGrads([a, b, bias], dy), reps)));
+  const linearGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) =>
+    linear(x as Tensor2D, w as Tensor2D, bb as Tensor1D),
+  );
+  add(
+    measure(
+      'linear',
+      3 * mmFlops,
+      bestTimeMs(() => linearGrads([a, b, bias], dy), reps),
+    ),
+  );
+  const builtinGrads = tf.grads((x: Tensor, w: Tensor, bb: Tensor) =>
+    tf.add(tf.matMul(x as Tensor2D, w as Tensor2D), bb),
+  );
+  add(
+    measure(
+      'linear (tfjs built-in gradient)',
+      3 * mmFlops,
+      bestTimeMs(() => builtinGrads([a, b, bias], dy), reps),
+    ),
+  );
 
   // Linear at the bench config's MLP shape, [rows, 128] x [128, 512] + b, forward + backward, with
   // a weight matrix new to the backend on every call, as every training step makes it (wasm's
@@ -107,15 +128,26 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const feat = 256;
   const table = hold(rnd([rows, feat], 5));
   const gatherCase = (touched: number) => {
-    const idx = hold(tf.tensor1d(Array.from({ length: touched }, (_, i) => (i * 7919) % rows), 'int32'));
+    const idx = hold(
+      tf.tensor1d(
+        Array.from({ length: touched }, (_, i) => (i * 7919) % rows),
+        'int32',
+      ),
+    );
     const g = hold(rnd([touched, feat], 6));
     const grads = tf.grads((t: Tensor) => gatherRows(t, idx));
     return { ms: bestTimeMs(() => grads([table], g), reps), idx, g };
   };
   const small = gatherCase(512);
   const large = gatherCase(4096);
-  const oneHotGrads = tf.grads((t: Tensor) => tf.matMul(tf.oneHot(small.idx, rows).cast('float32'), t as Tensor2D));
-  const oneHotMs = bestTimeMs(() => oneHotGrads([table], small.g), Math.max(1, Math.min(reps, 3)), 1);
+  const oneHotGrads = tf.grads((t: Tensor) =>
+    tf.matMul(tf.oneHot(small.idx, rows).cast('float32'), t as Tensor2D),
+  );
+  const oneHotMs = bestTimeMs(
+    () => oneHotGrads([table], small.g),
+    Math.max(1, Math.min(reps, 3)),
+    1,
+  );
   add(
     measure('gatherRows', 2 * 4096 * feat, large.ms, {
       rowsTouched: 4096,
@@ -130,17 +162,37 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const ids = hold(tf.randomUniform([BENCH.batch, BENCH.seq], 0, BENCH.vocab, 'int32', 8));
   const embDy = hold(rnd([BENCH.batch, BENCH.seq, BENCH.width], 9));
   const embGrads = tf.grads((t: Tensor) => embedding(t, ids));
-  add(measure('embedding', 2 * BENCH.batch * BENCH.seq * BENCH.width, bestTimeMs(() => embGrads([emb], embDy), reps)));
+  add(
+    measure(
+      'embedding',
+      2 * BENCH.batch * BENCH.seq * BENCH.width,
+      bestTimeMs(() => embGrads([emb], embDy), reps),
+    ),
+  );
 
   // Elementwise: [1024, 512].
   const ew = hold(rnd([1024, 512], 10));
   const ewDy = hold(rnd([1024, 512], 11));
   const geluGrads = tf.grads((x: Tensor) => gelu(x));
-  add(measure('gelu', NOMINAL_FLOPS.gelu * ew.size, bestTimeMs(() => geluGrads([ew], ewDy), reps)));
+  add(
+    measure(
+      'gelu',
+      NOMINAL_FLOPS.gelu * ew.size,
+      bestTimeMs(() => geluGrads([ew], ewDy), reps),
+    ),
+  );
   const gamma = hold(tf.ones([512]));
   const beta = hold(tf.zeros([512]));
-  const lnGrads = tf.grads((x: Tensor, g: Tensor, bb: Tensor) => layerNorm(x, g as Tensor1D, bb as Tensor1D));
-  add(measure('layerNorm', NOMINAL_FLOPS.layerNorm * ew.size, bestTimeMs(() => lnGrads([ew, gamma, beta], ewDy), reps)));
+  const lnGrads = tf.grads((x: Tensor, g: Tensor, bb: Tensor) =>
+    layerNorm(x, g as Tensor1D, bb as Tensor1D),
+  );
+  add(
+    measure(
+      'layerNorm',
+      NOMINAL_FLOPS.layerNorm * ew.size,
+      bestTimeMs(() => lnGrads([ew, gamma, beta], ewDy), reps),
+    ),
+  );
 
   // Causal multi-head attention at the bench config: projections + scores + weighted values.
   const { batch: B, seq: T, width: D, heads: H } = BENCH;
@@ -149,27 +201,47 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
   const wOut = hold(tf.mul(rnd([D, D], 14), 1 / Math.sqrt(D)));
   const attDy = hold(rnd([B, T, D], 15));
   const attGrads = tf.grads((xx: Tensor, wq: Tensor, wo: Tensor) =>
-    multiHeadAttention(xx as Tensor3D, { wQkv: wq as Tensor2D, wOut: wo as Tensor2D }, { numHeads: H }),
+    multiHeadAttention(
+      xx as Tensor3D,
+      { wQkv: wq as Tensor2D, wOut: wo as Tensor2D },
+      { numHeads: H },
+    ),
   );
   const projFlops = 2 * B * T * D * 3 * D + 2 * B * T * D * D;
   const coreFlops = 2 * 2 * B * T * T * D; // scores and weighted values, all heads
   add(
-    measure('multiHeadAttention', 3 * (projFlops + coreFlops), bestTimeMs(() => attGrads([x, wQkv, wOut], attDy), reps), {
-      config: `B${B} T${T} D${D} H${H}, causal`,
-    }),
+    measure(
+      'multiHeadAttention',
+      3 * (projFlops + coreFlops),
+      bestTimeMs(() => attGrads([x, wQkv, wOut], attDy), reps),
+      {
+        config: `B${B} T${T} D${D} H${H}, causal`,
+      },
+    ),
   );
 
   const peak = Math.max(peakBefore, matmulPeakGflops(reps));
   for (const p of Object.values(prims)) p.fractionOfPeak = p.gflops / peak;
   tf.dispose(keep);
-  return { backend: info.name, info: describeBackend(info), matmulPeakGflops: peak, matmulShape: `[${m}x${k}]x[${k}x${n}]`, primitives: prims };
+  return {
+    backend: info.name,
+    info: describeBackend(info),
+    matmulPeakGflops: peak,
+    matmulShape: `[${m}x${k}]x[${k}x${n}]`,
+    primitives: prims,
+  };
 }
 
 function printTable(report: BackendReport): void {
   console.log(`\n${report.info}`);
-  console.log(`plain 2-D matmul ${report.matmulShape}: ${report.matmulPeakGflops.toFixed(2)} GFLOP/s (the peak below)`);
+  console.log(
+    `plain 2-D matmul ${report.matmulShape}: ${report.matmulPeakGflops.toFixed(2)} GFLOP/s (the peak below)`,
+  );
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  const table = new Table({ head: ['primitive (fwd+bwd)', 'ms', 'GFLOP/s', 'of peak', 'notes'], ...style });
+  const table = new Table({
+    head: ['primitive (fwd+bwd)', 'ms', 'GFLOP/s', 'of peak', 'notes'],
+    ...style,
+  });
   for (const [name, p] of Object.entries(report.primitives)) {
     const notes =
       name === 'gatherRows'
@@ -180,7 +252,13 @@ function printTable(report: BackendReport): void {
           : typeof p['config'] === 'string'
             ? p['config']
             : '';
-    table.push([name, p.ms.toFixed(2), p.gflops.toFixed(2), `${(100 * p.fractionOfPeak).toFixed(0)}%`, notes]);
+    table.push([
+      name,
+      p.ms.toFixed(2),
+      p.gflops.toFixed(2),
+      `${(100 * p.fractionOfPeak).toFixed(0)}%`,
+      notes,
+    ]);
   }
   console.log(table.toString());
 }
@@ -203,7 +281,10 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const backends = (values.backend ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const backends = (values.backend ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const reps = values.reps === undefined ? undefined : Number(values.reps);
   if (reps !== undefined && (!Number.isInteger(reps) || reps < 1)) {
     throw new Error(`--reps (${values.reps}) must be an integer >= 1`);

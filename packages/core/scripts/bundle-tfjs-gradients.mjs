@@ -44,7 +44,10 @@ await build({
       name: 'tfjs-core-external',
       setup(b) {
         // Only the package root stays external; the deep imports above are bundled.
-        b.onResolve({ filter: /^@tensorflow\/tfjs-core$/ }, (args) => ({ path: args.path, external: true }));
+        b.onResolve({ filter: /^@tensorflow\/tfjs-core$/ }, (args) => ({
+          path: args.path,
+          external: true,
+        }));
       },
     },
   ],

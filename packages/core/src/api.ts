@@ -1,7 +1,17 @@
 // The public API of @moderoute/core shared by its browser entry (index.ts) and its Node entry
 // (index.node.ts); each entry registers tfjs's gradients its own way before anything runs.
 export { tf } from './tf.js';
-export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Scalar, Variable, Rank, NamedTensorMap } from './tf.js';
+export type {
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  Scalar,
+  Variable,
+  Rank,
+  NamedTensorMap,
+} from './tf.js';
 export * from './errors.js';
 export * from './validate.js';
 export * from './backend.js';

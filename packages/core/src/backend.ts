@@ -101,7 +101,13 @@ function parseName(value: string, source: string): BackendName {
   const here = platform().name;
   if ((BACKENDS_BY_PLATFORM[here] as readonly string[]).includes(name)) return name as BackendName;
   const known = (BACKEND_NAMES as readonly string[]).includes(name);
-  throw new ConfigError(source, value, known ? `a backend that runs ${here === 'node' ? 'under Node' : 'in a browser'}: ${AVAILABILITY}` : `one of ${AVAILABILITY}`);
+  throw new ConfigError(
+    source,
+    value,
+    known
+      ? `a backend that runs ${here === 'node' ? 'under Node' : 'in a browser'}: ${AVAILABILITY}`
+      : `one of ${AVAILABILITY}`,
+  );
 }
 
 function errorText(error: unknown): string {
@@ -153,22 +159,33 @@ interface ThreadsRequest {
 function parseThreads(value: unknown, source: string): number {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_WASM_THREADS) {
-    throw new BackendError('wasm', `${source} (${JSON.stringify(value)}) must be an integer from 1 to ${MAX_WASM_THREADS}`);
+    throw new BackendError(
+      'wasm',
+      `${source} (${JSON.stringify(value)}) must be an integer from 1 to ${MAX_WASM_THREADS}`,
+    );
   }
   return n;
 }
 
-function threadsRequest(options: InitBackendOptions, env: Readonly<Record<string, string | undefined>>): ThreadsRequest {
-  if (options.threads !== undefined) return { threads: parseThreads(options.threads, 'threads'), explicit: true };
+function threadsRequest(
+  options: InitBackendOptions,
+  env: Readonly<Record<string, string | undefined>>,
+): ThreadsRequest {
+  if (options.threads !== undefined)
+    return { threads: parseThreads(options.threads, 'threads'), explicit: true };
   const fromEnv = env['MODEROUTE_THREADS'];
-  if (fromEnv !== undefined && fromEnv !== '') return { threads: parseThreads(fromEnv, 'MODEROUTE_THREADS'), explicit: true };
-  if (options.preferredThreads !== undefined) return { threads: parseThreads(options.preferredThreads, 'preferredThreads'), explicit: false };
+  if (fromEnv !== undefined && fromEnv !== '')
+    return { threads: parseThreads(fromEnv, 'MODEROUTE_THREADS'), explicit: true };
+  if (options.preferredThreads !== undefined)
+    return { threads: parseThreads(options.preferredThreads, 'preferredThreads'), explicit: false };
   return { threads: Math.min(platform().parallelism(), MAX_WASM_THREADS), explicit: false };
 }
 
 /** Whether tfjs already holds an initialised `wasm` backend (its thread count is then fixed). */
 function wasmInitialised(): boolean {
-  return (tf.engine() as unknown as { registry: Record<string, unknown> }).registry['wasm'] !== undefined;
+  return (
+    (tf.engine() as unknown as { registry: Record<string, unknown> }).registry['wasm'] !== undefined
+  );
 }
 
 /** Notes from the first wasm initialisation, repeated in every later BackendInfo. */
@@ -189,7 +206,9 @@ async function startWasm(request: ThreadsRequest): Promise<BackendInfo> {
       try {
         await startThreaded(request.threads);
       } catch (error) {
-        wasmNotes = [`threaded build unavailable (${errorText(error)}), running 1 thread; MODEROUTE_THREADS=1 skips the attempt`];
+        wasmNotes = [
+          `threaded build unavailable (${errorText(error)}), running 1 thread; MODEROUTE_THREADS=1 skips the attempt`,
+        ];
       }
     }
   } else if (request.explicit && getThreadsCount() !== request.threads && wasmNotes.length === 0) {
@@ -199,7 +218,8 @@ async function startWasm(request: ThreadsRequest): Promise<BackendInfo> {
         'Choose threads in the first initBackend call, or with MODEROUTE_THREADS',
     );
   }
-  if (!(await tf.setBackend('wasm'))) throw new BackendError('wasm', 'The "wasm" backend failed to initialise');
+  if (!(await tf.setBackend('wasm')))
+    throw new BackendError('wasm', 'The "wasm" backend failed to initialise');
   return {
     name: 'wasm',
     package: '@tensorflow/tfjs-backend-wasm',
@@ -228,14 +248,26 @@ async function tryRegistered(name: keyof typeof BACKEND_PACKAGES): Promise<Backe
     );
   }
   if (!(await tf.setBackend(name))) {
-    throw new BackendError(name, `The "${name}" backend failed to initialise (does this browser support ${name === 'webgl' ? 'WebGL' : 'WebGPU'}?)`);
+    throw new BackendError(
+      name,
+      `The "${name}" backend failed to initialise (does this browser support ${name === 'webgl' ? 'WebGL' : 'WebGPU'}?)`,
+    );
   }
   return { name, package: pkg, simd: null, threads: 1, gpu: true, skipped: [], notes: [] };
 }
 
 async function tryCpu(): Promise<BackendInfo> {
-  if (!(await tf.setBackend('cpu'))) throw new BackendError('cpu', 'The "cpu" backend failed to initialise');
-  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', simd: null, threads: 1, gpu: false, skipped: [], notes: [] };
+  if (!(await tf.setBackend('cpu')))
+    throw new BackendError('cpu', 'The "cpu" backend failed to initialise');
+  return {
+    name: 'cpu',
+    package: '@tensorflow/tfjs-backend-cpu',
+    simd: null,
+    threads: 1,
+    gpu: false,
+    skipped: [],
+    notes: [],
+  };
 }
 
 /**
@@ -285,5 +317,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       skipped.push({ name, reason: errorText(error) });
     }
   }
-  throw new BackendError('any', `No backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+  throw new BackendError(
+    'any',
+    `No backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+  );
 }

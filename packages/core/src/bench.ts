@@ -12,7 +12,8 @@ export function bestTimeMs(body: () => tf.TensorContainer, reps: number, warmup 
     const start = performance.now();
     const out = tf.tidy(body);
     // Reading one value waits for an asynchronous backend (native GPU) to finish.
-    const first = tf.util.flatten([out as never]).find((t: unknown) => t instanceof tf.Tensor) as Tensor | undefined;
+    const first = tf.util.flatten([out as never]).find((t: unknown) => t instanceof tf.Tensor) as
+      Tensor | undefined;
     first?.dataSync();
     const elapsed = performance.now() - start;
     tf.dispose(out);

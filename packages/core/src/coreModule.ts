@@ -14,7 +14,9 @@ export const coreModule = new ContainerModule(({ bind }) => {
   bind(CORE_IDS.BackendInfo).toDynamicValue(() => {
     const info = activeBackend();
     if (info === undefined) {
-      throw new ModerouteError('No backend is active: call and await initBackend() before resolving CORE_IDS.BackendInfo');
+      throw new ModerouteError(
+        'No backend is active: call and await initBackend() before resolving CORE_IDS.BackendInfo',
+      );
     }
     return info;
   });

@@ -9,7 +9,8 @@ export class ModerouteError extends Error {
 /** Formats a value for an error message: short, unambiguous, never throws. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null)
+    return String(value);
   if (Array.isArray(value)) return `[${value.map(describeValue).join(', ')}]`;
   try {
     const json = JSON.stringify(value);
@@ -39,7 +40,9 @@ export class ShapeError extends ModerouteError {
     readonly actual: readonly number[] | string,
     readonly expected: string,
   ) {
-    super(`${parameter} (${typeof actual === 'string' ? actual : describeValue(actual)}) must be ${expected}`);
+    super(
+      `${parameter} (${typeof actual === 'string' ? actual : describeValue(actual)}) must be ${expected}`,
+    );
   }
 }
 
@@ -62,12 +65,21 @@ export class RegistryError extends ModerouteError {
 
 /** What an operating-system error on a file means, and what to do about it. */
 const FS_REASONS: Readonly<Record<string, readonly [reason: string, advice: string]>> = {
-  ENOENT: ['it (or a folder on its way) does not exist', 'check the path, or create the folder first'],
+  ENOENT: [
+    'it (or a folder on its way) does not exist',
+    'check the path, or create the folder first',
+  ],
   ENOTDIR: ['it (or a part of the path) is a file, not a folder', 'check the path'],
   EISDIR: ['it is a folder, not a file', 'name a file'],
   EEXIST: ['something already exists there', 'remove it or choose another path'],
-  EACCES: ['permission denied', 'check its permissions and those of its folder, or choose another path'],
-  EPERM: ['operation not permitted', 'check its permissions and those of its folder, or choose another path'],
+  EACCES: [
+    'permission denied',
+    'check its permissions and those of its folder, or choose another path',
+  ],
+  EPERM: [
+    'operation not permitted',
+    'check its permissions and those of its folder, or choose another path',
+  ],
   EROFS: ['the file system is read-only', 'choose a path on a writable file system'],
   ENOSPC: ['no space left on the device', 'free some space or choose another device'],
   EDQUOT: ['the disk quota is exhausted', 'free some space or choose another device'],
@@ -107,7 +119,9 @@ export interface FileSystemFailure extends Error {
 }
 
 /** Whether `error` is an operating-system error about a file (it names a path). */
-export function isFileSystemError(error: unknown): error is FileSystemFailure & { readonly path: string } {
+export function isFileSystemError(
+  error: unknown,
+): error is FileSystemFailure & { readonly path: string } {
   if (!(error instanceof Error)) return false;
   const e = error as Partial<FileSystemFailure>;
   return typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && typeof e.path === 'string';
@@ -132,10 +146,21 @@ export class PathError extends ModerouteError {
   }
 
   /** A PathError for an operating-system error (`error.code`, `error.syscall`) on `path`. */
-  static fromSystemError(parameter: string, path: string, error: FileSystemFailure, operation?: string): PathError {
+  static fromSystemError(
+    parameter: string,
+    path: string,
+    error: FileSystemFailure,
+    operation?: string,
+  ): PathError {
     const [reason, advice] = FS_REASONS[error.code] ?? [error.message, 'check the path'];
     const verb = operation ?? FS_OPERATIONS[error.syscall ?? ''] ?? error.syscall ?? 'use';
-    const where = error.path !== undefined && error.path !== path ? ` (at ${describeValue(error.path)})` : '';
-    return new PathError(parameter, path, `cannot ${verb}${where}: ${reason} (${error.code}); ${advice}`, { cause: error });
+    const where =
+      error.path !== undefined && error.path !== path ? ` (at ${describeValue(error.path)})` : '';
+    return new PathError(
+      parameter,
+      path,
+      `cannot ${verb}${where}: ${reason} (${error.code}); ${advice}`,
+      { cause: error },
+    );
   }
 }

@@ -35,7 +35,9 @@ async function withoutRethrowListeners<T>(body: () => Promise<T>): Promise<T> {
     return await body();
   } finally {
     events.forEach((e, i) => {
-      for (const listener of listeners(e)) if (!before[i]!.has(listener)) process.off(e as 'uncaughtException', listener as () => void);
+      for (const listener of listeners(e))
+        if (!before[i]!.has(listener))
+          process.off(e as 'uncaughtException', listener as () => void);
     });
   }
 }
@@ -46,6 +48,7 @@ export const nodePlatform: Platform = {
   env: () => process.env,
   parallelism: () => availableParallelism(),
   importPackage,
-  startThreadedWasm: async (threads) => registerWasmBackend(await createThreadedWasmBackend(threads)),
+  startThreadedWasm: async (threads) =>
+    registerWasmBackend(await createThreadedWasmBackend(threads)),
   guard: withoutRethrowListeners,
 };

@@ -7,4 +7,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export { tf };
-export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Scalar, Variable, Rank, NamedTensorMap } from '@tensorflow/tfjs-core';
+export type {
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  Scalar,
+  Variable,
+  Rank,
+  NamedTensorMap,
+} from '@tensorflow/tfjs-core';

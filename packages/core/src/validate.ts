@@ -13,7 +13,8 @@ export function requireInt(parameter: string, value: unknown, range: IntRange = 
   const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     // Past the safe-integer range (1e99 is an integer to JavaScript), say that range is the limit.
-    const unsafe = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
+    const unsafe =
+      typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
     const hi = range.max !== undefined ? range.max : unsafe ? Number.MAX_SAFE_INTEGER : undefined;
     const lo = range.min !== undefined ? range.min : unsafe ? Number.MIN_SAFE_INTEGER : undefined;
     const bounds =
@@ -24,7 +25,13 @@ export function requireInt(parameter: string, value: unknown, range: IntRange = 
           : hi !== undefined
             ? `an integer <= ${hi}`
             : 'an integer';
-    throw new ConfigError(parameter, value, unsafe && range.max === undefined ? `${bounds} (the safe-integer range of a double, 2^53 - 1)` : bounds);
+    throw new ConfigError(
+      parameter,
+      value,
+      unsafe && range.max === undefined
+        ? `${bounds} (the safe-integer range of a double, 2^53 - 1)`
+        : bounds,
+    );
   }
   return value;
 }
@@ -48,15 +55,27 @@ export function requireNumber(parameter: string, value: unknown, range: NumberRa
     const lower = min === undefined ? '' : `${minInclusive ? '>=' : '>'} ${min}`;
     const upper = max === undefined ? '' : `<= ${max}`;
     const bounds = [lower, upper].filter(Boolean).join(' and ');
-    throw new ConfigError(parameter, value, bounds ? `a finite number ${bounds}` : 'a finite number');
+    throw new ConfigError(
+      parameter,
+      value,
+      bounds ? `a finite number ${bounds}` : 'a finite number',
+    );
   }
   return value as number;
 }
 
 /** Requires one of the listed string literals; returns it, typed. */
-export function requireOneOf<T extends string>(parameter: string, value: unknown, allowed: readonly T[]): T {
+export function requireOneOf<T extends string>(
+  parameter: string,
+  value: unknown,
+  allowed: readonly T[],
+): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new ConfigError(parameter, value, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
+    throw new ConfigError(
+      parameter,
+      value,
+      `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`,
+    );
   }
   return value as T;
 }
@@ -70,7 +89,13 @@ export function requireRank(parameter: string, t: Tensor, rank: number | readonl
 }
 
 /** Requires `t.shape[axis] === size` (negative axes count from the end). */
-export function requireDim(parameter: string, t: Tensor, axis: number, size: number, expected: string): void {
+export function requireDim(
+  parameter: string,
+  t: Tensor,
+  axis: number,
+  size: number,
+  expected: string,
+): void {
   const a = axis < 0 ? t.rank + axis : axis;
   if (t.shape[a] !== size) throw new ShapeError(`${parameter}.shape`, t.shape, expected);
 }

@@ -49,7 +49,10 @@ interface WasmImports {
 
 /** The slice of the WebAssembly JS API used here (the project's libs carry no DOM types). */
 interface WasmApi {
-  instantiate(binary: Uint8Array, imports: WasmImports): Promise<{ instance: unknown; module: unknown }>;
+  instantiate(
+    binary: Uint8Array,
+    imports: WasmImports,
+  ): Promise<{ instance: unknown; module: unknown }>;
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
@@ -64,7 +67,9 @@ function buildDirectory(): string {
  * (a temporary name, then a rename), and returns its path.
  */
 function workerFile(directory: string): string {
-  const { wasmWorkerContents } = require(join(directory, `${BUILD}.worker.js`)) as { wasmWorkerContents: string };
+  const { wasmWorkerContents } = require(join(directory, `${BUILD}.worker.js`)) as {
+    wasmWorkerContents: string;
+  };
   // The source holds "\n" escapes that became real newlines inside string literals when it was
   // embedded in a template string; tfjs escapes them again before making its Blob.
   const source = wasmWorkerContents.replace(/\n/g, '\\n');
@@ -93,17 +98,27 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
   });
-  const timer = setTimeout(() => fail(`no answer from its workers within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+  const timer = setTimeout(
+    () => fail(`no answer from its workers within ${START_TIMEOUT_MS / 1000} s`),
+    START_TIMEOUT_MS,
+  );
   const started = factory({
     locateFile: (path: string) => (path.endsWith('.worker.js') ? worker : join(directory, path)),
     mainScriptUrlOrBlob: mainScript,
-    instantiateWasm: (imports: WasmImports, receive: (instance: unknown, module: unknown) => void) => {
+    instantiateWasm: (
+      imports: WasmImports,
+      receive: (instance: unknown, module: unknown) => void,
+    ) => {
       if (typeof imports.env['emscripten_num_logical_cores'] !== 'function') {
-        throw new Error(`${BUILD}.wasm no longer imports emscripten_num_logical_cores; this loader needs updating`);
+        throw new Error(
+          `${BUILD}.wasm no longer imports emscripten_num_logical_cores; this loader needs updating`,
+        );
       }
       // The build divides this by two (backend.cc: "2 threads per core").
       imports.env['emscripten_num_logical_cores'] = () => 2 * threads;
-      wasmApi.instantiate(binary, imports).then((result) => receive(result.instance, result.module), fail);
+      wasmApi
+        .instantiate(binary, imports)
+        .then((result) => receive(result.instance, result.module), fail);
       return {};
     },
     onAbort: (what: unknown) => fail(what),
@@ -112,7 +127,9 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   try {
     module = await Promise.race([started, failed]);
   } catch (error) {
-    throw new Error(`the threaded wasm build failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(
+      `the threaded wasm build failed to start: ${error instanceof Error ? error.message : String(error)}`,
+    );
   } finally {
     clearTimeout(timer);
   }
@@ -135,7 +152,9 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
  */
 export async function createThreadedWasmBackend(threads: number): Promise<BackendWasm> {
   if (!Number.isInteger(threads) || threads < 2 || threads > MAX_WASM_THREADS) {
-    throw new RangeError(`threads (${threads}) must be an integer from 2 to ${MAX_WASM_THREADS} for the threaded wasm build`);
+    throw new RangeError(
+      `threads (${threads}) must be an integer from 2 to ${MAX_WASM_THREADS} for the threaded wasm build`,
+    );
   }
   const module = await loadThreadedModule(threads);
   setThreadsCount(threads);

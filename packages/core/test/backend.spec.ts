@@ -4,7 +4,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_NAMES, BackendError, ConfigError, MAX_WASM_THREADS, activeBackend, browserPlatform, describeBackend, initBackend, nodeOnly, platform, setPlatform, tf } from '@moderoute/core';
+import {
+  BACKEND_NAMES,
+  BackendError,
+  ConfigError,
+  MAX_WASM_THREADS,
+  activeBackend,
+  browserPlatform,
+  describeBackend,
+  initBackend,
+  nodeOnly,
+  platform,
+  setPlatform,
+  tf,
+} from '@moderoute/core';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/threadedWasm.ts', import.meta.url));
 
@@ -19,13 +32,21 @@ interface ChildReport {
 
 /** Runs the fixture in a fresh process (wasm's thread count is fixed per process). */
 function runChild(env: Record<string, string>): ChildReport {
-  const result = spawnSync(process.execPath, ['--conditions=@moderoute/source', '--import', 'tsx', FIXTURE], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    // The pool's workers are unref'd: the child must exit by itself, well before this.
-    timeout: 60_000,
-  });
-  assert.equal(result.status, 0, `child exited with ${result.status} (${result.signal ?? 'no signal'}): ${result.stderr.slice(-2000)}`);
+  const result = spawnSync(
+    process.execPath,
+    ['--conditions=@moderoute/source', '--import', 'tsx', FIXTURE],
+    {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      // The pool's workers are unref'd: the child must exit by itself, well before this.
+      timeout: 60_000,
+    },
+  );
+  assert.equal(
+    result.status,
+    0,
+    `child exited with ${result.status} (${result.signal ?? 'no signal'}): ${result.stderr.slice(-2000)}`,
+  );
   return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as ChildReport;
 }
 
@@ -57,12 +78,19 @@ describe('initBackend', () => {
 
   describe('when the name is unknown', () => {
     it('should throw a ConfigError naming what runs under Node and what in a browser', async () => {
-      await assert.rejects(initBackend({ env: { MODEROUTE_BACKEND: 'metal' } }), (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, /^MODEROUTE_BACKEND \("metal"\) must be one of "tensorflow", "wasm", "cpu" under Node, or "webgl", "wasm", "cpu", "webgpu" in a browser$/);
-        for (const name of BACKEND_NAMES) assert.ok(error.message.includes(`"${name}"`), error.message);
-        return true;
-      });
+      await assert.rejects(
+        initBackend({ env: { MODEROUTE_BACKEND: 'metal' } }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(
+            error.message,
+            /^MODEROUTE_BACKEND \("metal"\) must be one of "tensorflow", "wasm", "cpu" under Node, or "webgl", "wasm", "cpu", "webgpu" in a browser$/,
+          );
+          for (const name of BACKEND_NAMES)
+            assert.ok(error.message.includes(`"${name}"`), error.message);
+          return true;
+        },
+      );
     });
   });
 
@@ -71,7 +99,12 @@ describe('initBackend', () => {
       for (const backend of ['webgl', 'webgpu']) {
         await assert.rejects(initBackend({ backend }), (error: unknown) => {
           assert.ok(error instanceof ConfigError);
-          assert.match(error.message, new RegExp(`^backend \\("${backend}"\\) must be a backend that runs under Node: "tensorflow", "wasm", "cpu" under Node, or "webgl"`));
+          assert.match(
+            error.message,
+            new RegExp(
+              `^backend \\("${backend}"\\) must be a backend that runs under Node: "tensorflow", "wasm", "cpu" under Node, or "webgl"`,
+            ),
+          );
           return true;
         });
       }
@@ -86,7 +119,10 @@ describe('initBackend', () => {
     it('should refuse the native backend with a ConfigError naming the browser backends', async () => {
       await assert.rejects(initBackend({ backend: 'tensorflow' }), (error: unknown) => {
         assert.ok(error instanceof ConfigError);
-        assert.match(error.message, /^backend \("tensorflow"\) must be a backend that runs in a browser: .* or "webgl", "wasm", "cpu", "webgpu" in a browser$/);
+        assert.match(
+          error.message,
+          /^backend \("tensorflow"\) must be a backend that runs in a browser: .* or "webgl", "wasm", "cpu", "webgpu" in a browser$/,
+        );
         return true;
       });
     });
@@ -94,7 +130,10 @@ describe('initBackend', () => {
     it('should say which package to install and import for webgl', async () => {
       await assert.rejects(initBackend({ backend: 'webgl' }), (error: unknown) => {
         assert.ok(error instanceof BackendError);
-        assert.match(error.message, /needs @tensorflow\/tfjs-backend-webgl: `npm install @tensorflow\/tfjs-backend-webgl`, then `import '@tensorflow\/tfjs-backend-webgl'` before initBackend/);
+        assert.match(
+          error.message,
+          /needs @tensorflow\/tfjs-backend-webgl: `npm install @tensorflow\/tfjs-backend-webgl`, then `import '@tensorflow\/tfjs-backend-webgl'` before initBackend/,
+        );
         return true;
       });
     });
@@ -108,23 +147,32 @@ describe('initBackend', () => {
 
   describe('nodeOnly', () => {
     it('should throw a ConfigError naming the function and the alternative', () => {
-      assert.throws(() => nodeOnly('loadTextCorpus()', 'pass the text to splitDocuments'), (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, /^loadTextCorpus\(\) \("called in a browser"\) must be called under Node: .* in a browser, pass the text to splitDocuments$/);
-        return true;
-      });
+      assert.throws(
+        () => nodeOnly('loadTextCorpus()', 'pass the text to splitDocuments'),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(
+            error.message,
+            /^loadTextCorpus\(\) \("called in a browser"\) must be called under Node: .* in a browser, pass the text to splitDocuments$/,
+          );
+          return true;
+        },
+      );
     });
   });
 
   describe('when tensorflow is asked for and no native package is installed', () => {
     it('should throw the install hint', async () => {
-      await assert.rejects(initBackend({ backend: 'tensorflow', importPackage: absent }), (error: unknown) => {
-        assert.ok(error instanceof BackendError);
-        assert.match(error.message, /npm install @tensorflow\/tfjs-node-gpu/);
-        assert.match(error.message, /@tensorflow\/tfjs-node \(CPU\)/);
-        assert.match(error.message, /MODEROUTE_BACKEND=wasm/);
-        return true;
-      });
+      await assert.rejects(
+        initBackend({ backend: 'tensorflow', importPackage: absent }),
+        (error: unknown) => {
+          assert.ok(error instanceof BackendError);
+          assert.match(error.message, /npm install @tensorflow\/tfjs-node-gpu/);
+          assert.match(error.message, /@tensorflow\/tfjs-node \(CPU\)/);
+          assert.match(error.message, /MODEROUTE_BACKEND=wasm/);
+          return true;
+        },
+      );
     });
 
     it('should also fail with the real package loader, since neither package installs here', async () => {
@@ -172,19 +220,33 @@ describe('initBackend', () => {
       for (const threads of [0, 9, 1.5]) {
         await assert.rejects(initBackend({ backend: 'wasm', threads }), (error: unknown) => {
           assert.ok(error instanceof BackendError);
-          assert.match(error.message, new RegExp(`^threads \\(${threads}\\) must be an integer from 1 to 8`));
+          assert.match(
+            error.message,
+            new RegExp(`^threads \\(${threads}\\) must be an integer from 1 to 8`),
+          );
           return true;
         });
       }
       // Checked before any backend is tried, so a bad value never falls through to cpu.
-      await assert.rejects(initBackend({ env: { MODEROUTE_THREADS: 'two' }, importPackage: absent }), /MODEROUTE_THREADS \("two"\) must be an integer from 1 to 8/);
+      await assert.rejects(
+        initBackend({ env: { MODEROUTE_THREADS: 'two' }, importPackage: absent }),
+        /MODEROUTE_THREADS \("two"\) must be an integer from 1 to 8/,
+      );
     });
 
     it('should refuse to change the count once wasm runs', async () => {
       const info = await initBackend({ backend: 'wasm' });
       const other = info.threads === 1 ? 2 : 1;
-      await assert.rejects(initBackend({ backend: 'wasm', threads: other }), new RegExp(`threads \\(${other}\\) cannot change once wasm is initialised in this process; it runs ${info.threads}`));
-      assert.equal((await initBackend({ backend: 'wasm', threads: info.threads })).threads, info.threads);
+      await assert.rejects(
+        initBackend({ backend: 'wasm', threads: other }),
+        new RegExp(
+          `threads \\(${other}\\) cannot change once wasm is initialised in this process; it runs ${info.threads}`,
+        ),
+      );
+      assert.equal(
+        (await initBackend({ backend: 'wasm', threads: info.threads })).threads,
+        info.threads,
+      );
     });
 
     for (const threads of [1, 2]) {
@@ -194,7 +256,10 @@ describe('initBackend', () => {
         assert.equal(report.threads, threads);
         assert.deepEqual(report.notes, []);
         assert.ok(report.plainDiff < 1e-4, `plain product differs from cpu by ${report.plainDiff}`);
-        assert.ok(report.batchedDiff < 1e-4, `batched product differs from cpu by ${report.batchedDiff}`);
+        assert.ok(
+          report.batchedDiff < 1e-4,
+          `batched product differs from cpu by ${report.batchedDiff}`,
+        );
         // No rethrowing 'uncaughtException'/'unhandledRejection' listeners left by the Emscripten build.
         assert.equal(report.processListeners, 0);
       });
@@ -209,8 +274,14 @@ describe('initBackend', () => {
         const report = runChild({ MODEROUTE_THREADS: '2', TMPDIR: dir });
         assert.equal(report.threads, 1);
         assert.equal(report.notes.length, 1);
-        assert.match(report.notes[0] ?? '', /^threaded build unavailable \(.*\), running 1 thread; MODEROUTE_THREADS=1 skips the attempt$/);
-        assert.match(report.description, /^wasm \(SIMD, 1 thread\) from @tensorflow\/tfjs-backend-wasm; threaded build unavailable/);
+        assert.match(
+          report.notes[0] ?? '',
+          /^threaded build unavailable \(.*\), running 1 thread; MODEROUTE_THREADS=1 skips the attempt$/,
+        );
+        assert.match(
+          report.description,
+          /^wasm \(SIMD, 1 thread\) from @tensorflow\/tfjs-backend-wasm; threaded build unavailable/,
+        );
         assert.ok(report.batchedDiff < 1e-4);
       } finally {
         rmSync(dir, { recursive: true, force: true });

@@ -2,21 +2,47 @@
 // get their next-token logits, equal (within float rounding) to those of one full-sequence
 // forward pass that uses the same causal routing decisions (Raposo et al. 2024, section 3.5).
 // Axis legend: n new tokens, D width, V vocabulary.
-import { ConfigError, ShapeError, requireInt, requireOneOf, tf, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import {
+  ConfigError,
+  ShapeError,
+  requireInt,
+  requireOneOf,
+  tf,
+  type Tensor2D,
+  type Tensor3D,
+} from '@moderoute/core';
 import type { LanguageModel } from './LanguageModel.js';
-import { CAUSAL_DECISION_MODES, blockDecoder, type BlockDecoder, type DecodeOptions, type ResolvedDecodeOptions } from './decodeBlocks.js';
+import {
+  CAUSAL_DECISION_MODES,
+  blockDecoder,
+  type BlockDecoder,
+  type DecodeOptions,
+  type ResolvedDecodeOptions,
+} from './decodeBlocks.js';
 import type { BlockDecodeStats } from './kvCache.js';
 
 /** Checks decode options and fills their defaults for `model`. */
-export function resolveDecodeOptions(model: LanguageModel, options: DecodeOptions = {}): ResolvedDecodeOptions {
+export function resolveDecodeOptions(
+  model: LanguageModel,
+  options: DecodeOptions = {},
+): ResolvedDecodeOptions {
   if (options.mode !== undefined && !CAUSAL_DECISION_MODES.includes(options.mode)) {
-    throw new ConfigError('mode', options.mode, "'threshold' or 'predictor' when decoding: top-k over a decoding step sees one token and would route every token (Raposo et al. 2024, section 3.5)");
+    throw new ConfigError(
+      'mode',
+      options.mode,
+      "'threshold' or 'predictor' when decoding: top-k over a decoding step sees one token and would route every token (Raposo et al. 2024, section 3.5)",
+    );
   }
   const contextLength = model.config.contextLength;
   return {
     mode: options.mode,
-    expertCapacity: requireOneOf('expertCapacity', options.expertCapacity ?? 'router', ['router', 'dropless'] as const),
-    capacityLength: requireInt('capacityLength', options.capacityLength ?? contextLength, { min: 1 }),
+    expertCapacity: requireOneOf('expertCapacity', options.expertCapacity ?? 'router', [
+      'router',
+      'dropless',
+    ] as const),
+    capacityLength: requireInt('capacityLength', options.capacityLength ?? contextLength, {
+      min: 1,
+    }),
   };
 }
 
@@ -66,23 +92,36 @@ export class Decoder {
    * resets the decoder (its caches could otherwise disagree).
    */
   feed(ids: readonly number[]): Tensor2D {
-    if (this.disposed) throw new ConfigError('decoder', 'disposed', 'live: this Decoder has been disposed');
+    if (this.disposed)
+      throw new ConfigError('decoder', 'disposed', 'live: this Decoder has been disposed');
     const { vocabSize: v, contextLength, width: d } = this.model.config;
     const n = ids.length;
     if (n === 0) throw new ShapeError('ids', [0], 'at least one token');
-    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= v) throw new ConfigError('token id', id, `an integer in [0, vocabSize (${v}))`);
+    for (const id of ids)
+      if (!Number.isInteger(id) || id < 0 || id >= v)
+        throw new ConfigError('token id', id, `an integer in [0, vocabSize (${v}))`);
     if (this.length + n > contextLength) {
-      throw new ShapeError('sequence length', String(this.length + n), `<= contextLength (${contextLength}), the size of the position table; reset the decoder or slide the window`);
+      throw new ShapeError(
+        'sequence length',
+        String(this.length + n),
+        `<= contextLength (${contextLength}), the size of the position table; reset the decoder or slide the window`,
+      );
     }
     const start = this.length;
     let logits: Tensor2D;
     try {
       logits = tf.tidy(() => {
-      // Shape: [1, n] -> [1, n, D] -> [n, D]
-      let h = tf.reshape(this.model.embed(tf.tensor2d(Int32Array.from(ids), [1, n], 'int32'), start), [n, d]) as Tensor2D;
-      for (const block of this.blocks) h = block.step(h);
-      // Shape: [n, D] -> [1, n, D] -> [1, n, V] -> [n, V]
-      return tf.reshape(this.model.head(tf.reshape(h, [1, n, d]) as Tensor3D), [n, v]) as Tensor2D;
+        // Shape: [1, n] -> [1, n, D] -> [n, D]
+        let h = tf.reshape(
+          this.model.embed(tf.tensor2d(Int32Array.from(ids), [1, n], 'int32'), start),
+          [n, d],
+        ) as Tensor2D;
+        for (const block of this.blocks) h = block.step(h);
+        // Shape: [n, D] -> [1, n, D] -> [1, n, V] -> [n, V]
+        return tf.reshape(this.model.head(tf.reshape(h, [1, n, d]) as Tensor3D), [
+          n,
+          v,
+        ]) as Tensor2D;
       });
     } catch (error) {
       // Some blocks may have cached the new tokens already: start over rather than go on skewed.

@@ -17,9 +17,23 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
-import { INIT_STD, ParameterStore, normal, ones, zeros, type Block, type BlockFactory, type BlockFlops, type BlockOutput } from '@moderoute/blocks';
+import {
+  INIT_STD,
+  ParameterStore,
+  normal,
+  ones,
+  zeros,
+  type Block,
+  type BlockFactory,
+  type BlockFlops,
+  type BlockOutput,
+} from '@moderoute/blocks';
 import type { DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
-import { resolveConfig, type LanguageModelConfig, type ResolvedLanguageModelConfig } from './config.js';
+import {
+  resolveConfig,
+  type LanguageModelConfig,
+  type ResolvedLanguageModelConfig,
+} from './config.js';
 import { sparseCrossEntropy } from './crossEntropy.js';
 
 export interface ForwardOptions {
@@ -74,7 +88,15 @@ export class LanguageModel {
 
   constructor(config: LanguageModelConfig, factory: BlockFactory) {
     this.config = resolveConfig(config);
-    const { vocabSize: V, contextLength, width: D, numHeads, numLayers, mlpRatio, seed } = this.config;
+    const {
+      vocabSize: V,
+      contextLength,
+      width: D,
+      numHeads,
+      numLayers,
+      mlpRatio,
+      seed,
+    } = this.config;
     this.store = new ParameterStore(seed);
     const blocks: Block[] = [];
     this.blocks = blocks;
@@ -82,9 +104,19 @@ export class LanguageModel {
     try {
       this.tokens = this.store.create('embed.tokens', [V, D], normal(INIT_STD));
       this.positions = this.store.create('embed.positions', [contextLength, D], normal(0.01));
-      const dims = { width: D, numHeads, mlpHidden: Math.round(mlpRatio * D), residualStd: INIT_STD / Math.sqrt(2 * numLayers) };
+      const dims = {
+        width: D,
+        numHeads,
+        mlpHidden: Math.round(mlpRatio * D),
+        residualStd: INIT_STD / Math.sqrt(2 * numLayers),
+      };
       this.config.blocks.forEach((spec, i) => {
-        blocks.push(factory.create(spec, dims, { store: this.store.scope(`blocks.${i}`), seed: (seed * 1000003 + 7 * i + 1) >>> 0 }));
+        blocks.push(
+          factory.create(spec, dims, {
+            store: this.store.scope(`blocks.${i}`),
+            seed: (seed * 1000003 + 7 * i + 1) >>> 0,
+          }),
+        );
       });
       this.lnGamma = this.store.create('lnF.gamma', [D], ones);
       this.lnBeta = this.store.create('lnF.beta', [D], zeros);
@@ -98,7 +130,8 @@ export class LanguageModel {
     }
     this.blocks.forEach((block, i) => {
       block.routers().forEach((router, r) => {
-        for (const [name, v] of Object.entries(routerVariables(router))) this.routerNames.set(`blocks.${i}.routers.${r}.${name}`, v);
+        for (const [name, v] of Object.entries(routerVariables(router)))
+          this.routerNames.set(`blocks.${i}.routers.${r}.${name}`, v);
       });
     });
   }
@@ -130,12 +163,25 @@ export class LanguageModel {
 
   /** ids int32[B, T] -> logits, auxiliary losses and routing plans. Call inside tf.tidy. */
   forward(ids: Tensor2D, options: ForwardOptions = {}): ForwardResult {
-    if (ids.rank !== 2 || ids.dtype !== 'int32') throw new ShapeError('ids', `${ids.dtype}${JSON.stringify(ids.shape)}`, 'int32 of rank 2, [B, T]');
+    if (ids.rank !== 2 || ids.dtype !== 'int32')
+      throw new ShapeError(
+        'ids',
+        `${ids.dtype}${JSON.stringify(ids.shape)}`,
+        'int32 of rank 2, [B, T]',
+      );
     const t = ids.shape[1];
     if (t > this.config.contextLength) {
-      throw new ShapeError('ids.shape', ids.shape, `[B, T] with T <= contextLength (${this.config.contextLength}); longer input needs a sliding window`);
+      throw new ShapeError(
+        'ids.shape',
+        ids.shape,
+        `[B, T] with T <= contextLength (${this.config.contextLength}); longer input needs a sliding window`,
+      );
     }
-    const blockOptions = { training: options.training ?? false, ...(options.mask ? { mask: options.mask } : {}), ...(options.mode ? { mode: options.mode } : {}) };
+    const blockOptions = {
+      training: options.training ?? false,
+      ...(options.mask ? { mask: options.mask } : {}),
+      ...(options.mode ? { mode: options.mode } : {}),
+    };
     let h = this.embed(ids);
     const auxLosses: Record<string, Scalar> = {};
     const routing: Readonly<Record<string, RoutingPlan>>[] = [];
@@ -160,7 +206,11 @@ export class LanguageModel {
   embed(ids: Tensor2D, start = 0): Tensor3D {
     const t = ids.shape[1];
     if (!Number.isInteger(start) || start < 0 || start + t > this.config.contextLength) {
-      throw new ShapeError('positions', `${start}..${start + t - 1}`, `within the position table [0, contextLength (${this.config.contextLength}))`);
+      throw new ShapeError(
+        'positions',
+        `${start}..${start + t - 1}`,
+        `within the position table [0, contextLength (${this.config.contextLength}))`,
+      );
     }
     // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B. A row gather, not a slice:
     // wasm's Slice reads its whole input back to JS, and decoding takes one row per step.
@@ -175,7 +225,15 @@ export class LanguageModel {
     // Shape: [B, T, D] -> [B, T, V]
     return this.headW
       ? linear(final, this.headW as Tensor2D, this.headB as Tensor1D)
-      : (tf.reshape(tf.matMul(tf.reshape(final, [b * t, this.config.width]) as Tensor2D, this.tokens as Tensor2D, false, true), [b, t, this.config.vocabSize]) as Tensor3D);
+      : (tf.reshape(
+          tf.matMul(
+            tf.reshape(final, [b * t, this.config.width]) as Tensor2D,
+            this.tokens as Tensor2D,
+            false,
+            true,
+          ),
+          [b, t, this.config.vocabSize],
+        ) as Tensor3D);
   }
 
   /** Next-token loss: inputs and targets int32[B, T]; padding (mask 0) is not scored. */
@@ -186,7 +244,9 @@ export class LanguageModel {
     const lmLoss = sparseCrossEntropy(
       tf.reshape(result.logits, [b * t, this.config.vocabSize]) as Tensor2D,
       tf.reshape(targets, [b * t]) as Tensor1D,
-      options.mask ? (tf.reshape(tf.cast(options.mask, 'float32'), [b * t]) as Tensor1D) : undefined,
+      options.mask
+        ? (tf.reshape(tf.cast(options.mask, 'float32'), [b * t]) as Tensor1D)
+        : undefined,
     );
     return { ...result, lmLoss, loss: tf.add(lmLoss, result.auxLoss) as Scalar };
   }
@@ -213,5 +273,8 @@ export class LanguageModel {
 
 /** A router's variables by name: its own names when it gives them, else by position. */
 export function routerVariables(router: Router): Readonly<Record<string, Variable>> {
-  return router.namedVariables?.() ?? Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]));
+  return (
+    router.namedVariables?.() ??
+    Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]))
+  );
 }

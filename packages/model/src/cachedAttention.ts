@@ -25,7 +25,12 @@ export function affine(x: Tensor2D, w: Tensor2D, b: Tensor1D): Tensor2D {
  * Layer norm of one row x float32[1, D] (biased variance, as core's layerNorm) as a fused
  * batch norm over the row's mean and variance: 4 kernels instead of core's 9, for decoding steps.
  */
-export function layerNormRow(x: Tensor2D, gamma: Tensor1D, beta: Tensor1D, eps = LAYER_NORM_EPS): Tensor2D {
+export function layerNormRow(
+  x: Tensor2D,
+  gamma: Tensor1D,
+  beta: Tensor1D,
+  eps = LAYER_NORM_EPS,
+): Tensor2D {
   // Shape: [1, D] -> [1]
   const mean = tf.mean(x, -1) as Tensor1D;
   const variance = tf.mean(tf.squaredDifference(x, mean), -1) as Tensor1D;
@@ -45,7 +50,10 @@ export function attendCached(layer: AttentionLayer, x: Tensor2D, cache: Attentio
   const qkv = affine(x, layer.wQkv as unknown as Tensor2D, layer.bQkv as unknown as Tensor1D);
   const [q, k, v] = tf.split(qkv, 3, 1) as [Tensor2D, Tensor2D, Tensor2D];
   // Shape: [n, D] -> [n, H, Dh] -> [H, n, Dh] (queries, keys, values); with n = 1 a reshape.
-  const heads = (t: Tensor2D) => (n === 1 ? tf.reshape(t, [h, 1, dh]) : tf.transpose(tf.reshape(t, [n, h, dh]), [1, 0, 2])) as Tensor3D;
+  const heads = (t: Tensor2D) =>
+    (n === 1
+      ? tf.reshape(t, [h, 1, dh])
+      : tf.transpose(tf.reshape(t, [n, h, dh]), [1, 0, 2])) as Tensor3D;
   const qh = heads(q);
   cache.append(heads(k), heads(v));
   const s = past + n;

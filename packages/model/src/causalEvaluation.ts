@@ -61,18 +61,29 @@ export interface CausalEvaluation {
 }
 
 function checkWindows(model: LanguageModel, windows: TokenWindows): number {
-  if (!Array.isArray(windows) || windows.length === 0) throw new ConfigError('windows', windows, 'a non-empty list of token windows');
+  if (!Array.isArray(windows) || windows.length === 0)
+    throw new ConfigError('windows', windows, 'a non-empty list of token windows');
   const length = windows[0]!.length;
   const max = model.config.contextLength + 1;
-  if (!Number.isInteger(length) || length < 2 || length > max) throw new ConfigError('windows[0].length', length, `in [2, contextLength + 1 (${max})]`);
+  if (!Number.isInteger(length) || length < 2 || length > max)
+    throw new ConfigError('windows[0].length', length, `in [2, contextLength + 1 (${max})]`);
   windows.forEach((w, i) => {
-    if (w.length !== length) throw new ConfigError(`windows[${i}].length`, w.length, `${length}, the length of windows[0]`);
+    if (w.length !== length)
+      throw new ConfigError(
+        `windows[${i}].length`,
+        w.length,
+        `${length}, the length of windows[0]`,
+      );
   });
   return length - 1;
 }
 
 /** Batches of [inputs, targets] int32[B, T], disposed by the caller's tidy. */
-function* batches(windows: TokenWindows, t: number, batchSize: number): Generator<{ inputs: Tensor2D; targets: Tensor2D; size: number }> {
+function* batches(
+  windows: TokenWindows,
+  t: number,
+  batchSize: number,
+): Generator<{ inputs: Tensor2D; targets: Tensor2D; size: number }> {
   for (let start = 0; start < windows.length; start += batchSize) {
     const chunk = windows.slice(start, start + batchSize);
     const b = chunk.length;
@@ -84,14 +95,22 @@ function* batches(windows: TokenWindows, t: number, batchSize: number): Generato
         targets[row * t + j] = w[j + 1] as number;
       }
     });
-    yield { inputs: tf.tensor2d(inputs, [b, t], 'int32'), targets: tf.tensor2d(targets, [b, t], 'int32'), size: b };
+    yield {
+      inputs: tf.tensor2d(inputs, [b, t], 'int32'),
+      targets: tf.tensor2d(targets, [b, t], 'int32'),
+      size: b,
+    };
   }
 }
 
 /** The causal rules every MoD stage of the model supports ('threshold' always; 'predictor' when all have one). */
 export function supportedCausalModes(model: LanguageModel): CausalDecisionMode[] {
-  const depthRouters = model.blocks.flatMap((block) => block.routers().filter((r) => r.kind === 'mixture-of-depths'));
-  const predictor = depthRouters.length > 0 && depthRouters.every((r) => r.getConfig()['causalMode'] === 'predictor');
+  const depthRouters = model.blocks.flatMap((block) =>
+    block.routers().filter((r) => r.kind === 'mixture-of-depths'),
+  );
+  const predictor =
+    depthRouters.length > 0 &&
+    depthRouters.every((r) => r.getConfig()['causalMode'] === 'predictor');
   return predictor ? ['threshold', 'predictor'] : ['threshold'];
 }
 
@@ -109,7 +128,12 @@ function countsOf(scores: CausalScores, tokens: number, topK: number): DecisionC
 
 function addCounts(a: DecisionCounts | undefined, b: DecisionCounts): DecisionCounts {
   if (a === undefined) return b;
-  return { tokens: a.tokens + b.tokens, truePositives: a.truePositives + b.truePositives, falsePositives: a.falsePositives + b.falsePositives, falseNegatives: a.falseNegatives + b.falseNegatives };
+  return {
+    tokens: a.tokens + b.tokens,
+    truePositives: a.truePositives + b.truePositives,
+    falsePositives: a.falsePositives + b.falsePositives,
+    falseNegatives: a.falseNegatives + b.falseNegatives,
+  };
 }
 
 function scoresOf(c: DecisionCounts): RuleAgreement {
@@ -131,7 +155,11 @@ interface AgreementAccumulator {
   predictor?: DecisionCounts;
 }
 
-function accumulate(acc: Map<number, AgreementAccumulator>, model: LanguageModel, routing: readonly Readonly<Record<string, RoutingPlan>>[]): void {
+function accumulate(
+  acc: Map<number, AgreementAccumulator>,
+  model: LanguageModel,
+  routing: readonly Readonly<Record<string, RoutingPlan>>[],
+): void {
   routing.forEach((plans, block) => {
     const plan = plans['mod'];
     if (plan === undefined || plan.kind !== 'mixture-of-depths') return;
@@ -141,8 +169,10 @@ function accumulate(acc: Map<number, AgreementAccumulator>, model: LanguageModel
     entry.topK += topK;
     entry.tokens += tokens;
     const causal = plan.metrics.causal ?? {};
-    if (causal.threshold) entry.threshold = addCounts(entry.threshold, countsOf(causal.threshold, tokens, topK));
-    if (causal.predictor) entry.predictor = addCounts(entry.predictor, countsOf(causal.predictor, tokens, topK));
+    if (causal.threshold)
+      entry.threshold = addCounts(entry.threshold, countsOf(causal.threshold, tokens, topK));
+    if (causal.predictor)
+      entry.predictor = addCounts(entry.predictor, countsOf(causal.predictor, tokens, topK));
     acc.set(block, entry);
   });
 }
@@ -160,7 +190,11 @@ function agreementOf(acc: Map<number, AgreementAccumulator>): BlockAgreement[] {
 }
 
 /** Agreement of the causal decisions with top-k, per routed (MoD or staged MoDE) block, over the windows' inputs. */
-export function causalAgreement(model: LanguageModel, windows: TokenWindows, options: EvaluationOptions = {}): BlockAgreement[] {
+export function causalAgreement(
+  model: LanguageModel,
+  windows: TokenWindows,
+  options: EvaluationOptions = {},
+): BlockAgreement[] {
   const t = checkWindows(model, windows);
   const batchSize = requireInt('batchSize', options.batchSize ?? 8, { min: 1 });
   const acc = new Map<number, AgreementAccumulator>();
@@ -177,8 +211,19 @@ export function causalAgreement(model: LanguageModel, windows: TokenWindows, opt
  * Mean next-token cross-entropy over the windows in bits per byte, with MoD decisions by `mode`
  * (default 'top-k'). `bytesPerToken` is 1 for byte-level vocabularies (the default).
  */
-export function bitsPerByte(model: LanguageModel, windows: TokenWindows, options: EvaluationOptions & { readonly mode?: DecisionMode; readonly bytesPerToken?: number } = {}): number {
-  return evaluateCausalRouting(model, windows, { ...options, modes: [options.mode ?? 'top-k'], agreement: false }).bitsPerByte[options.mode ?? 'top-k'] as number;
+export function bitsPerByte(
+  model: LanguageModel,
+  windows: TokenWindows,
+  options: EvaluationOptions & {
+    readonly mode?: DecisionMode;
+    readonly bytesPerToken?: number;
+  } = {},
+): number {
+  return evaluateCausalRouting(model, windows, {
+    ...options,
+    modes: [options.mode ?? 'top-k'],
+    agreement: false,
+  }).bitsPerByte[options.mode ?? 'top-k'] as number;
 }
 
 /**
@@ -188,12 +233,17 @@ export function bitsPerByte(model: LanguageModel, windows: TokenWindows, options
 export function evaluateCausalRouting(
   model: LanguageModel,
   windows: TokenWindows,
-  options: EvaluationOptions & { readonly modes?: readonly DecisionMode[]; readonly bytesPerToken?: number; readonly agreement?: boolean } = {},
+  options: EvaluationOptions & {
+    readonly modes?: readonly DecisionMode[];
+    readonly bytesPerToken?: number;
+    readonly agreement?: boolean;
+  } = {},
 ): CausalEvaluation {
   const t = checkWindows(model, windows);
   const batchSize = requireInt('batchSize', options.batchSize ?? 8, { min: 1 });
   const bytesPerToken = options.bytesPerToken ?? 1;
-  if (typeof bytesPerToken !== 'number' || !(bytesPerToken > 0)) throw new ConfigError('bytesPerToken', bytesPerToken, 'a number > 0');
+  if (typeof bytesPerToken !== 'number' || !(bytesPerToken > 0))
+    throw new ConfigError('bytesPerToken', bytesPerToken, 'a number > 0');
   const modes: readonly DecisionMode[] = options.modes ?? ['top-k', ...supportedCausalModes(model)];
   const withAgreement = options.agreement ?? true;
   const nats = new Map<DecisionMode, number>(modes.map((m) => [m, 0]));
@@ -203,10 +253,14 @@ export function evaluateCausalRouting(
     tf.tidy(() => {
       for (const mode of modes) {
         const result = model.loss(batch.inputs, batch.targets, { mode });
-        nats.set(mode, (nats.get(mode) as number) + (result.lmLoss.dataSync()[0] as number) * batch.size * t);
+        nats.set(
+          mode,
+          (nats.get(mode) as number) + (result.lmLoss.dataSync()[0] as number) * batch.size * t,
+        );
         if (mode === 'top-k' && withAgreement) accumulate(acc, model, result.routing);
       }
-      if (withAgreement && !modes.includes('top-k')) accumulate(acc, model, model.forward(batch.inputs, { mode: 'top-k' }).routing);
+      if (withAgreement && !modes.includes('top-k'))
+        accumulate(acc, model, model.forward(batch.inputs, { mode: 'top-k' }).routing);
       tf.dispose([batch.inputs, batch.targets]);
     });
     tokens += batch.size * t;
@@ -216,9 +270,16 @@ export function evaluateCausalRouting(
   const relative: Partial<Record<CausalDecisionMode, number>> = {};
   const base = bits['top-k'];
   if (base !== undefined && base > 0) {
-    for (const mode of ['threshold', 'predictor'] as const) if (bits[mode] !== undefined) relative[mode] = (bits[mode] as number) / base - 1;
+    for (const mode of ['threshold', 'predictor'] as const)
+      if (bits[mode] !== undefined) relative[mode] = (bits[mode] as number) / base - 1;
   }
-  return { agreement: withAgreement ? agreementOf(acc) : [], bitsPerByte: bits, relativeLossIncrease: relative, windows: windows.length, tokensPerWindow: t };
+  return {
+    agreement: withAgreement ? agreementOf(acc) : [],
+    bitsPerByte: bits,
+    relativeLossIncrease: relative,
+    windows: windows.length,
+    tokensPerWindow: t,
+  };
 }
 
 /** A routed block's causal cuts before and after calibration. */
@@ -235,7 +296,9 @@ export interface CutCalibration {
 function calibratableRouters(model: LanguageModel): Map<number, Router> {
   const routers = new Map<number, Router>();
   model.blocks.forEach((block, i) => {
-    const router = block.routers().find((r) => r.kind === 'mixture-of-depths' && r.calibrateCausalCuts !== undefined);
+    const router = block
+      .routers()
+      .find((r) => r.kind === 'mixture-of-depths' && r.calibrateCausalCuts !== undefined);
     if (router !== undefined) routers.set(i, router);
   });
   return routers;
@@ -244,10 +307,14 @@ function calibratableRouters(model: LanguageModel): Map<number, Router> {
 /** The rules' current cuts, read from the router's saved state (`threshold`, `predictor.threshold`). */
 function cutsOf(router: Router): { threshold?: number; predictor?: number } {
   const v = router.namedVariables?.() ?? {};
-  const read = (name: string) => (v[name] !== undefined ? (v[name]!.dataSync()[0] as number) : undefined);
+  const read = (name: string) =>
+    v[name] !== undefined ? (v[name]!.dataSync()[0] as number) : undefined;
   const threshold = read('threshold');
   const predictor = read('predictor.threshold');
-  return { ...(threshold !== undefined ? { threshold } : {}), ...(predictor !== undefined ? { predictor } : {}) };
+  return {
+    ...(threshold !== undefined ? { threshold } : {}),
+    ...(predictor !== undefined ? { predictor } : {}),
+  };
 }
 
 /** Whether any block's MoD router can calibrate its causal cuts (else calibrateCausalRouting does nothing). */
@@ -264,12 +331,18 @@ export function hasCalibratableRouting(model: LanguageModel): boolean {
  * in training. Use training windows (the Trainer does, before each checkpoint); evaluate on
  * others. Returns the cuts before and after, per calibrated block.
  */
-export function calibrateCausalRouting(model: LanguageModel, windows: TokenWindows, options: EvaluationOptions = {}): CutCalibration[] {
+export function calibrateCausalRouting(
+  model: LanguageModel,
+  windows: TokenWindows,
+  options: EvaluationOptions = {},
+): CutCalibration[] {
   const t = checkWindows(model, windows);
   const batchSize = requireInt('batchSize', options.batchSize ?? 8, { min: 1 });
   const routers = calibratableRouters(model);
   if (routers.size === 0) return [];
-  const samples = new Map<number, { threshold: Float32Array[]; predictor: Float32Array[] }>([...routers.keys()].map((i) => [i, { threshold: [], predictor: [] }]));
+  const samples = new Map<number, { threshold: Float32Array[]; predictor: Float32Array[] }>(
+    [...routers.keys()].map((i) => [i, { threshold: [], predictor: [] }]),
+  );
   for (const batch of batches(windows, t, batchSize)) {
     tf.tidy(() => {
       model.forward(batch.inputs, { mode: 'top-k' }).routing.forEach((plans, block) => {
@@ -277,7 +350,8 @@ export function calibrateCausalRouting(model: LanguageModel, windows: TokenWindo
         const sink = samples.get(block);
         if (plan === undefined || plan.kind !== 'mixture-of-depths' || sink === undefined) return;
         sink.threshold.push(plan.routerLogits.dataSync() as Float32Array);
-        if (plan.predictorLogits !== undefined) sink.predictor.push(plan.predictorLogits.dataSync() as Float32Array);
+        if (plan.predictorLogits !== undefined)
+          sink.predictor.push(plan.predictorLogits.dataSync() as Float32Array);
       });
       tf.dispose([batch.inputs, batch.targets]);
     });
@@ -297,13 +371,21 @@ export function calibrateCausalRouting(model: LanguageModel, windows: TokenWindo
     const sink = samples.get(block)!;
     const threshold = concat(sink.threshold);
     const predictor = concat(sink.predictor);
-    router.calibrateCausalCuts!({ seqLen: t, ...(threshold ? { threshold } : {}), ...(predictor ? { predictor } : {}) });
+    router.calibrateCausalCuts!({
+      seqLen: t,
+      ...(threshold ? { threshold } : {}),
+      ...(predictor ? { predictor } : {}),
+    });
     const after = cutsOf(router);
     return {
       block,
       kind: model.blocks[block]!.kind,
-      ...(before.threshold !== undefined ? { threshold: [before.threshold, after.threshold as number] as const } : {}),
-      ...(before.predictor !== undefined ? { predictor: [before.predictor, after.predictor as number] as const } : {}),
+      ...(before.threshold !== undefined
+        ? { threshold: [before.threshold, after.threshold as number] as const }
+        : {}),
+      ...(before.predictor !== undefined
+        ? { predictor: [before.predictor, after.predictor as number] as const }
+        : {}),
     };
   });
 }

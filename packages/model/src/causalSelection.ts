@@ -18,7 +18,10 @@ export const SELECTION_MARGIN = 0.02;
  * sqrt(c (1 - c) / n) when that is larger (a short generation selects a noisy fraction).
  */
 export function selectionTolerance(capacity: number, tokens: number): number {
-  return Math.max(SELECTION_MARGIN, tokens > 0 ? 3 * Math.sqrt((capacity * (1 - capacity)) / tokens) : Infinity);
+  return Math.max(
+    SELECTION_MARGIN,
+    tokens > 0 ? 3 * Math.sqrt((capacity * (1 - capacity)) / tokens) : Infinity,
+  );
 }
 
 /** One routed block's causal selection against its capacity. */
@@ -37,10 +40,26 @@ export interface SelectionCheck {
   readonly ok: boolean;
 }
 
-function check(block: number, kind: BlockKind, rule: CausalDecisionMode, selectedFraction: number, capacity: number, tokens: number): SelectionCheck {
+function check(
+  block: number,
+  kind: BlockKind,
+  rule: CausalDecisionMode,
+  selectedFraction: number,
+  capacity: number,
+  tokens: number,
+): SelectionCheck {
   const tolerance = selectionTolerance(capacity, tokens);
   const none = selectedFraction === 0 && capacity * tokens >= 4;
-  return { block, kind, rule, selectedFraction, capacity, tokens, tolerance, ok: !none && Math.abs(selectedFraction - capacity) <= tolerance };
+  return {
+    block,
+    kind,
+    rule,
+    selectedFraction,
+    capacity,
+    tokens,
+    tolerance,
+    ok: !none && Math.abs(selectedFraction - capacity) <= tolerance,
+  };
 }
 
 /** Checks every rule of every block of an evaluation (causalAgreement / evaluateCausalRouting). */
@@ -48,7 +67,9 @@ export function checkCausalSelection(agreement: readonly BlockAgreement[]): Sele
   return agreement.flatMap((a) =>
     (['threshold', 'predictor'] as const).flatMap((rule) => {
       const s = a[rule];
-      return s === undefined ? [] : [check(a.block, a.kind, rule, s.selectedFraction, a.topKFraction, s.tokens)];
+      return s === undefined
+        ? []
+        : [check(a.block, a.kind, rule, s.selectedFraction, a.topKFraction, s.tokens)];
     }),
   );
 }
@@ -58,7 +79,11 @@ export function checkCausalSelection(agreement: readonly BlockAgreement[]): Sele
  * the MoD stage's attended fraction against the router's capacity, for the rule the decoder used
  * (`mode`, else each router's configured rule).
  */
-export function checkDecodeSelection(model: LanguageModel, stats: readonly BlockDecodeStats[], mode?: CausalDecisionMode): SelectionCheck[] {
+export function checkDecodeSelection(
+  model: LanguageModel,
+  stats: readonly BlockDecodeStats[],
+  mode?: CausalDecisionMode,
+): SelectionCheck[] {
   return model.blocks.flatMap((block, i) => {
     const router = block.routers().find((r) => r.kind === 'mixture-of-depths');
     const s = stats[i];
@@ -76,7 +101,10 @@ export function selectionWarnings(checks: readonly SelectionCheck[]): string[] {
   return checks
     .filter((c) => !c.ok)
     .map((c) => {
-      const what = c.selectedFraction === 0 ? 'selects no token: the block is switched off while sampling' : `selects ${pct(c.selectedFraction)} of ${c.tokens} tokens`;
+      const what =
+        c.selectedFraction === 0
+          ? 'selects no token: the block is switched off while sampling'
+          : `selects ${pct(c.selectedFraction)} of ${c.tokens} tokens`;
       return (
         `warning: block ${c.block} (${c.kind}) ${c.rule} rule ${what}; top-k selects ${pct(c.capacity)} (tolerance ${(100 * c.tolerance).toFixed(1)} points). ` +
         `Its causal cut does not match the router's logits: retrain with a version whose Trainer calibrates the cuts, or run calibrateCausalRouting (@moderoute/model) on training windows.`

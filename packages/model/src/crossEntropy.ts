@@ -3,13 +3,28 @@
 //
 // loss = (1 / W) * sum_n w_n * (logsumexp(z_n) - z_n[y_n]), W = sum_n w_n (weights mark real
 // tokens). Gradient: dz_n = (w_n / W) * (softmax(z_n) - onehot(y_n)).
-import { ShapeError, tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@moderoute/core';
+import {
+  ShapeError,
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+} from '@moderoute/core';
 
 /** Mean cross-entropy in nats of logits float32[N, V] against int32[N] targets, weighted by float32[N] (default 1). */
-export function sparseCrossEntropy(logits: Tensor2D, targets: Tensor1D, weights?: Tensor1D): Scalar {
+export function sparseCrossEntropy(
+  logits: Tensor2D,
+  targets: Tensor1D,
+  weights?: Tensor1D,
+): Scalar {
   const [n, v] = logits.shape;
   if (targets.rank !== 1 || targets.shape[0] !== n || targets.dtype !== 'int32') {
-    throw new ShapeError('targets', `${targets.dtype}${JSON.stringify(targets.shape)}`, `int32[${n}] (one class per row of logits)`);
+    throw new ShapeError(
+      'targets',
+      `${targets.dtype}${JSON.stringify(targets.shape)}`,
+      `int32[${n}] (one class per row of logits)`,
+    );
   }
   const w = weights ?? (tf.ones([n]) as Tensor1D);
   const op = tf.customGrad(((z: Tensor2D, save: (ts: Tensor[]) => void) => {

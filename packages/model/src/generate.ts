@@ -16,7 +16,12 @@ import type { LanguageModel } from './LanguageModel.js';
 import { Decoder } from './Decoder.js';
 import type { DecodeOptions } from './decodeBlocks.js';
 import type { BlockDecodeStats } from './kvCache.js';
-import { resolveSamplingOptions, sampleToken, seededRandom, type SamplingOptions } from './sampling.js';
+import {
+  resolveSamplingOptions,
+  sampleToken,
+  seededRandom,
+  type SamplingOptions,
+} from './sampling.js';
 
 export type ContextPolicy = 'refuse' | 'slide';
 
@@ -61,10 +66,23 @@ export interface GenerateResult {
 /** A prompt as token ids: a string is encoded as UTF-8 bytes (needs vocabSize >= 256). */
 export function encodePrompt(model: LanguageModel, prompt: string | readonly number[]): number[] {
   const v = model.config.vocabSize;
-  const ids = typeof prompt === 'string' ? Array.from(new TextEncoder().encode(prompt)) : [...prompt];
-  if (typeof prompt === 'string' && v < 256) throw new ConfigError('prompt', prompt, `token ids: a string is encoded as UTF-8 bytes, which needs vocabSize (${v}) >= 256`);
-  if (ids.length === 0) throw new ConfigError('prompt', prompt, 'non-empty: the first sampled token is conditioned on at least one token');
-  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= v) throw new ConfigError('prompt token', id, `an integer in [0, vocabSize (${v}))`);
+  const ids =
+    typeof prompt === 'string' ? Array.from(new TextEncoder().encode(prompt)) : [...prompt];
+  if (typeof prompt === 'string' && v < 256)
+    throw new ConfigError(
+      'prompt',
+      prompt,
+      `token ids: a string is encoded as UTF-8 bytes, which needs vocabSize (${v}) >= 256`,
+    );
+  if (ids.length === 0)
+    throw new ConfigError(
+      'prompt',
+      prompt,
+      'non-empty: the first sampled token is conditioned on at least one token',
+    );
+  for (const id of ids)
+    if (!Number.isInteger(id) || id < 0 || id >= v)
+      throw new ConfigError('prompt token', id, `an integer in [0, vocabSize (${v}))`);
   return ids;
 }
 
@@ -73,13 +91,24 @@ export function encodePrompt(model: LanguageModel, prompt: string | readonly num
  * generator finishes, throws, or is closed early (`break` in `for await`). Returns the summary
  * as the generator's return value.
  */
-export async function* generate(model: LanguageModel, prompt: string | readonly number[], options: GenerateOptions): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
+export async function* generate(
+  model: LanguageModel,
+  prompt: string | readonly number[],
+  options: GenerateOptions,
+): AsyncGenerator<GeneratedToken, GenerateResult, undefined> {
   const maxTokens = requireInt('maxTokens', options?.maxTokens, { min: 0 });
   const sampling = resolveSamplingOptions(options);
   const random = seededRandom(options.seed ?? 0);
-  const policy = requireOneOf('contextPolicy', options.contextPolicy ?? 'refuse', ['refuse', 'slide'] as const);
+  const policy = requireOneOf('contextPolicy', options.contextPolicy ?? 'refuse', [
+    'refuse',
+    'slide',
+  ] as const);
   const contextLength = model.config.contextLength;
-  const keep = requireInt('windowKeep', options.windowKeep ?? Math.max(1, Math.floor(contextLength / 2)), { min: 1, max: Math.max(1, contextLength - 1) });
+  const keep = requireInt(
+    'windowKeep',
+    options.windowKeep ?? Math.max(1, Math.floor(contextLength / 2)),
+    { min: 1, max: Math.max(1, contextLength - 1) },
+  );
   const stops = new Set(options.stopTokens ?? []);
   let ids = encodePrompt(model, prompt);
   const promptTokens = [...ids];
@@ -131,7 +160,11 @@ export async function* generate(model: LanguageModel, prompt: string | readonly 
 }
 
 /** Runs `generate` to the end and returns its summary. */
-export async function generateText(model: LanguageModel, prompt: string | readonly number[], options: GenerateOptions): Promise<GenerateResult> {
+export async function generateText(
+  model: LanguageModel,
+  prompt: string | readonly number[],
+  options: GenerateOptions,
+): Promise<GenerateResult> {
   const stream = generate(model, prompt, options);
   for (;;) {
     const next = await stream.next();

@@ -35,8 +35,12 @@ export class AttentionCache {
     const oldK = this.keyTensor;
     const oldV = this.valueTensor;
     // Shape: [H, S, Dh] ++ [H, n, Dh] -> [H, S + n, Dh]
-    this.keyTensor = tf.keep(oldK === undefined ? tf.clone(keys) : (tf.concat([oldK, keys], 1) as Tensor3D));
-    this.valueTensor = tf.keep(oldV === undefined ? tf.clone(values) : (tf.concat([oldV, values], 1) as Tensor3D));
+    this.keyTensor = tf.keep(
+      oldK === undefined ? tf.clone(keys) : (tf.concat([oldK, keys], 1) as Tensor3D),
+    );
+    this.valueTensor = tf.keep(
+      oldV === undefined ? tf.clone(values) : (tf.concat([oldV, values], 1) as Tensor3D),
+    );
     if (oldK !== undefined) oldK.dispose();
     if (oldV !== undefined) oldV.dispose();
   }

@@ -38,7 +38,8 @@ export function seededRandom(seed: number): () => number {
 /** Index of the largest logit (ties to the lower index). */
 export function argmax(logits: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < logits.length; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
+  for (let i = 1; i < logits.length; i++)
+    if ((logits[i] as number) > (logits[best] as number)) best = i;
   return best;
 }
 
@@ -46,11 +47,16 @@ export function argmax(logits: ArrayLike<number>): number {
  * The sampling distribution over token ids after temperature, top-k and top-p, as ids with their
  * probabilities, most likely first (ties by lower id). Temperature 0 gives the argmax alone.
  */
-export function samplingDistribution(logits: ArrayLike<number>, options: SamplingOptions = {}): { ids: number[]; probs: number[] } {
+export function samplingDistribution(
+  logits: ArrayLike<number>,
+  options: SamplingOptions = {},
+): { ids: number[]; probs: number[] } {
   const { temperature, topK, topP } = resolveSamplingOptions(options);
   if (logits.length === 0) throw new ConfigError('logits', '[]', 'at least one logit');
   if (temperature === 0) return { ids: [argmax(logits)], probs: [1] };
-  const order = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => (logits[b] as number) - (logits[a] as number) || a - b);
+  const order = Array.from({ length: logits.length }, (_, i) => i).sort(
+    (a, b) => (logits[b] as number) - (logits[a] as number) || a - b,
+  );
   const kept = topK > 0 ? order.slice(0, topK) : order;
   const top = (logits[kept[0] as number] as number) / temperature;
   let weights = kept.map((i) => Math.exp((logits[i] as number) / temperature - top));
@@ -59,7 +65,8 @@ export function samplingDistribution(logits: ArrayLike<number>, options: Samplin
   if (topP < 1) {
     let cumulative = 0;
     let cut = 0;
-    while (cut < weights.length && cumulative < topP * total) cumulative += weights[cut++] as number;
+    while (cut < weights.length && cumulative < topP * total)
+      cumulative += weights[cut++] as number;
     ids = kept.slice(0, Math.max(1, cut));
     weights = weights.slice(0, ids.length);
     total = weights.reduce((a, w) => a + w, 0);
@@ -68,7 +75,11 @@ export function samplingDistribution(logits: ArrayLike<number>, options: Samplin
 }
 
 /** Draws a token id from `logits` float32[V] with the options, using `random` for the draw. */
-export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions, random: () => number): number {
+export function sampleToken(
+  logits: ArrayLike<number>,
+  options: SamplingOptions,
+  random: () => number,
+): number {
   const { ids, probs } = samplingDistribution(logits, options);
   if (ids.length === 1) return ids[0] as number;
   const u = random();

@@ -24,10 +24,28 @@ const CONFIG: LanguageModelConfig = {
   numHeads: 2,
   numLayers: 4,
   seed: 2,
-  schedule: { layers: ['dense', { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor' } } }, 'dense', { kind: 'mode-staged', depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor', capacity: 0.25 } } }] },
+  schedule: {
+    layers: [
+      'dense',
+      {
+        kind: 'mod',
+        depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor' } },
+      },
+      'dense',
+      {
+        kind: 'mode-staged',
+        depthRouter: {
+          name: 'mixture-of-depths',
+          config: { causalMode: 'predictor', capacity: 0.25 },
+        },
+      },
+    ],
+  },
 };
 const create = (config = CONFIG) => createContainer().get(MODEL_IDS.ModelFactory).create(config);
-const windows = Array.from({ length: 5 }, (_, w) => Array.from({ length: 17 }, (_, i) => (w * 7 + i * i) % 32));
+const windows = Array.from({ length: 5 }, (_, w) =>
+  Array.from({ length: 17 }, (_, i) => (w * 7 + i * i) % 32),
+);
 
 describe('causal routing evaluation', () => {
   useBackend('wasm');
@@ -37,24 +55,40 @@ describe('causal routing evaluation', () => {
       const model = create();
       try {
         const agreement = causalAgreement(model, windows, { batchSize: 2 });
-        assert.deepEqual(agreement.map((a) => [a.block, a.kind]), [[1, 'mod'], [3, 'mode-staged']]);
+        assert.deepEqual(
+          agreement.map((a) => [a.block, a.kind]),
+          [
+            [1, 'mod'],
+            [3, 'mode-staged'],
+          ],
+        );
         // Direct count: one forward over all windows, top-k membership vs r > 0.
         tf.tidy(() => {
-          const inputs = tf.tensor2d(windows.map((w) => w.slice(0, 16)), [5, 16], 'int32') as Tensor2D;
+          const inputs = tf.tensor2d(
+            windows.map((w) => w.slice(0, 16)),
+            [5, 16],
+            'int32',
+          ) as Tensor2D;
           const routing = model.forward(inputs, { mode: 'top-k' }).routing;
           for (const a of agreement) {
             const plan = routing[a.block]!['mod'] as MixtureOfDepthsPlan;
             const r = plan.routerLogits.dataSync();
             const member = new Uint8Array(r.length);
             for (const i of plan.tokenIndex.dataSync()) member[i] = 1;
-            let tp = 0, fp = 0, fn = 0;
+            let tp = 0,
+              fp = 0,
+              fn = 0;
             r.forEach((v, i) => {
               if (v > 0 && member[i]) tp++;
               else if (v > 0) fp++;
               else if (member[i]) fn++;
             });
             const th = a.threshold!;
-            assert.deepEqual([th.tokens, th.truePositives, th.falsePositives, th.falseNegatives], [80, tp, fp, fn], `block ${a.block}`);
+            assert.deepEqual(
+              [th.tokens, th.truePositives, th.falsePositives, th.falseNegatives],
+              [80, tp, fp, fn],
+              `block ${a.block}`,
+            );
             assert.equal(th.accuracy, (80 - fp - fn) / 80);
             assert.equal(a.topKFraction, plan.tokenIndex.shape[0] / 80);
             assert.ok(a.predictor !== undefined && a.predictor.tokens === 80);
@@ -77,15 +111,36 @@ describe('causal routing evaluation', () => {
         }, 'evaluateCausalRouting');
         const expected = (mode: 'top-k' | 'threshold' | 'predictor') =>
           tf.tidy(() => {
-            const inputs = tf.tensor2d(windows.map((w) => w.slice(0, 16)), [5, 16], 'int32') as Tensor2D;
-            const targets = tf.tensor2d(windows.map((w) => w.slice(1)), [5, 16], 'int32') as Tensor2D;
-            return (model.loss(inputs, targets, { mode }).lmLoss.dataSync()[0] as number) / Math.LN2;
+            const inputs = tf.tensor2d(
+              windows.map((w) => w.slice(0, 16)),
+              [5, 16],
+              'int32',
+            ) as Tensor2D;
+            const targets = tf.tensor2d(
+              windows.map((w) => w.slice(1)),
+              [5, 16],
+              'int32',
+            ) as Tensor2D;
+            return (
+              (model.loss(inputs, targets, { mode }).lmLoss.dataSync()[0] as number) / Math.LN2
+            );
           });
         for (const mode of ['top-k', 'threshold', 'predictor'] as const) {
-          assert.ok(Math.abs(result!.bitsPerByte[mode]! - expected(mode)) < 1e-5, `${mode}: ${result!.bitsPerByte[mode]} vs ${expected(mode)}`);
+          assert.ok(
+            Math.abs(result!.bitsPerByte[mode]! - expected(mode)) < 1e-5,
+            `${mode}: ${result!.bitsPerByte[mode]} vs ${expected(mode)}`,
+          );
         }
-        assert.ok(Math.abs(bitsPerByte(model, windows, { mode: 'threshold' }) - expected('threshold')) < 1e-5);
-        assert.ok(Math.abs(result!.relativeLossIncrease.threshold! - (expected('threshold') / expected('top-k') - 1)) < 1e-5);
+        assert.ok(
+          Math.abs(bitsPerByte(model, windows, { mode: 'threshold' }) - expected('threshold')) <
+            1e-5,
+        );
+        assert.ok(
+          Math.abs(
+            result!.relativeLossIncrease.threshold! -
+              (expected('threshold') / expected('top-k') - 1),
+          ) < 1e-5,
+        );
         assert.equal(result!.agreement.length, 2);
       } finally {
         model.dispose();
@@ -95,8 +150,18 @@ describe('causal routing evaluation', () => {
     it('should reject ragged or too long windows with a ConfigError', () => {
       const model = create();
       try {
-        assert.throws(() => causalAgreement(model, [[1, 2, 3], [1, 2]]), /windows\[1\]\.length \(2\) must be 3/);
-        assert.throws(() => causalAgreement(model, [new Array(18).fill(1)]), /contextLength \+ 1 \(17\)/);
+        assert.throws(
+          () =>
+            causalAgreement(model, [
+              [1, 2, 3],
+              [1, 2],
+            ]),
+          /windows\[1\]\.length \(2\) must be 3/,
+        );
+        assert.throws(
+          () => causalAgreement(model, [new Array(18).fill(1)]),
+          /contextLength \+ 1 \(17\)/,
+        );
       } finally {
         model.dispose();
       }

@@ -22,16 +22,50 @@ async function executedMatmulFlops(f: () => tf.TensorContainer): Promise<number>
   return flops;
 }
 
-const BASE: LanguageModelConfig = { width: 16, numHeads: 2, numLayers: 2, contextLength: 16, vocabSize: 32 };
+const BASE: LanguageModelConfig = {
+  width: 16,
+  numHeads: 2,
+  numLayers: 2,
+  contextLength: 16,
+  vocabSize: 32,
+};
 const EC = { name: 'expert-choice', config: { capacity: { trainFactor: 1, evalFactor: 1 } } };
 
 const EXACT: [string, LanguageModelConfig][] = [
   ['dense', { ...BASE }],
   ['MoD every other block', { ...BASE, schedule: { pattern: ['dense', 'mod'] } }],
-  ['MoD with the predictor', { ...BASE, schedule: { pattern: [{ kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.25, causalMode: 'predictor' } } }] } }],
-  ['MoE, expert-choice', { ...BASE, schedule: { pattern: [{ kind: 'moe', expertRouter: EC, expertHidden: 24 }] } }],
-  ['staged MoDE, expert-choice', { ...BASE, schedule: { pattern: [{ kind: 'mode-staged', expertRouter: EC }] } }],
-  ['integrated MoDE, expert-choice', { ...BASE, schedule: { pattern: [{ kind: 'mode-integrated', expertRouter: EC, numNoopExperts: 2 }] } }],
+  [
+    'MoD with the predictor',
+    {
+      ...BASE,
+      schedule: {
+        pattern: [
+          {
+            kind: 'mod',
+            depthRouter: {
+              name: 'mixture-of-depths',
+              config: { capacity: 0.25, causalMode: 'predictor' },
+            },
+          },
+        ],
+      },
+    },
+  ],
+  [
+    'MoE, expert-choice',
+    { ...BASE, schedule: { pattern: [{ kind: 'moe', expertRouter: EC, expertHidden: 24 }] } },
+  ],
+  [
+    'staged MoDE, expert-choice',
+    { ...BASE, schedule: { pattern: [{ kind: 'mode-staged', expertRouter: EC }] } },
+  ],
+  [
+    'integrated MoDE, expert-choice',
+    {
+      ...BASE,
+      schedule: { pattern: [{ kind: 'mode-integrated', expertRouter: EC, numNoopExperts: 2 }] },
+    },
+  ],
 ];
 
 describe('LanguageModel.flops', () => {
@@ -45,7 +79,9 @@ describe('LanguageModel.flops', () => {
       const model = factory().create(config);
       const ids = tf.randomUniform([3, 16], 0, 32, 'int32', 1) as Tensor2D;
       try {
-        const executed = await executedMatmulFlops(() => model.forward(ids, { training: true }).logits);
+        const executed = await executedMatmulFlops(
+          () => model.forward(ids, { training: true }).logits,
+        );
         assert.equal(executed, 3 * model.flops(16).forward);
         assert.equal(model.flops(16).training, 3 * model.flops(16).forward);
       } finally {
@@ -56,10 +92,25 @@ describe('LanguageModel.flops', () => {
   }
 
   it('should bound the executed FLOPs of token-choice MoE from above (dropped tokens cost nothing)', async () => {
-    const model = factory().create({ ...BASE, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { capacity: { trainFactor: 1, evalFactor: 1 } } } }] } });
+    const model = factory().create({
+      ...BASE,
+      schedule: {
+        pattern: [
+          {
+            kind: 'moe',
+            expertRouter: {
+              name: 'token-choice',
+              config: { capacity: { trainFactor: 1, evalFactor: 1 } },
+            },
+          },
+        ],
+      },
+    });
     const ids = tf.randomUniform([3, 16], 0, 32, 'int32', 2) as Tensor2D;
     try {
-      const executed = await executedMatmulFlops(() => model.forward(ids, { training: true }).logits);
+      const executed = await executedMatmulFlops(
+        () => model.forward(ids, { training: true }).logits,
+      );
       const analytic = 3 * model.flops(16).forward;
       assert.ok(executed <= analytic, `${executed} > ${analytic}`);
       assert.ok(executed >= 0.8 * analytic, `${executed} much below ${analytic}`);
@@ -70,13 +121,21 @@ describe('LanguageModel.flops', () => {
   });
 
   it('should make MoD at 12.5% every other block cost about 0.57 of dense at the bench config', () => {
-    const bench: LanguageModelConfig = { width: 128, numHeads: 4, numLayers: 4, contextLength: 128 };
+    const bench: LanguageModelConfig = {
+      width: 128,
+      numHeads: 4,
+      numLayers: 4,
+      contextLength: 128,
+    };
     const dense = factory().create(bench);
     const mod = factory().create({ ...bench, schedule: { pattern: ['dense', 'mod'] } });
     try {
       const ratio = mod.flops().training / dense.flops().training;
       // PERF-NOTES.md: 5.84 GFLOP vs 3.33 GFLOP per training step at batch 8.
-      assert.ok(Math.abs(dense.flops().training * 8 - 5.84e9) / 5.84e9 < 0.02, String(dense.flops().training * 8));
+      assert.ok(
+        Math.abs(dense.flops().training * 8 - 5.84e9) / 5.84e9 < 0.02,
+        String(dense.flops().training * 8),
+      );
       assert.ok(Math.abs(ratio - 0.57) < 0.01, String(ratio));
     } finally {
       dense.dispose();

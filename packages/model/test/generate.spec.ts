@@ -7,7 +7,13 @@ import fc from 'fast-check';
 import { ConfigError, ShapeError, tf, type Tensor2D } from '@moderoute/core';
 import type { BlockSpec } from '@moderoute/blocks';
 import { MixtureOfDepthsRouter, type MixtureOfDepthsPlan } from '@moderoute/routing';
-import { expectClose, expectNoLeaks, expectNoLeaksAsync, forEachBackend, runs } from '@moderoute/testing';
+import {
+  expectClose,
+  expectNoLeaks,
+  expectNoLeaksAsync,
+  forEachBackend,
+  runs,
+} from '@moderoute/testing';
 import {
   Decoder,
   MODEL_IDS,
@@ -21,8 +27,16 @@ import {
 } from '../src/index.js';
 
 const V = 19;
-const create = (config: LanguageModelConfig): LanguageModel => createContainer().get(MODEL_IDS.ModelFactory).create(config);
-const positionTopOne = { name: 'token-choice', config: { topK: 1, priority: 'position', capacity: { trainFactor: 1, evalFactor: 1, minimum: 1 } } };
+const create = (config: LanguageModelConfig): LanguageModel =>
+  createContainer().get(MODEL_IDS.ModelFactory).create(config);
+const positionTopOne = {
+  name: 'token-choice',
+  config: {
+    topK: 1,
+    priority: 'position',
+    capacity: { trainFactor: 1, evalFactor: 1, minimum: 1 },
+  },
+};
 
 interface Variant {
   readonly name: string;
@@ -32,27 +46,109 @@ interface Variant {
 
 const VARIANTS: Variant[] = [
   { name: 'dense', routed: { kind: 'dense' } },
-  { name: 'MoD, threshold decisions', routed: { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'threshold' } } }, mode: 'threshold' },
-  { name: 'MoD, predictor decisions', routed: { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor', gate: 'sigmoid' } } }, mode: 'predictor' },
-  { name: 'MoE, token-choice top-1, position priority, finite capacity', routed: { kind: 'moe', numExperts: 3, expertRouter: positionTopOne } },
+  {
+    name: 'MoD, threshold decisions',
+    routed: {
+      kind: 'mod',
+      depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'threshold' } },
+    },
+    mode: 'threshold',
+  },
+  {
+    name: 'MoD, predictor decisions',
+    routed: {
+      kind: 'mod',
+      depthRouter: {
+        name: 'mixture-of-depths',
+        config: { causalMode: 'predictor', gate: 'sigmoid' },
+      },
+    },
+    mode: 'predictor',
+  },
+  {
+    name: 'MoE, token-choice top-1, position priority, finite capacity',
+    routed: { kind: 'moe', numExperts: 3, expertRouter: positionTopOne },
+  },
   {
     name: 'MoE, token-choice top-2, token-major placement, finite capacity, normalized after drops',
-    routed: { kind: 'moe', numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, placement: 'token-major', renormalize: 'after-drops', capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1, scaleByK: true } } } },
+    routed: {
+      kind: 'moe',
+      numExperts: 3,
+      expertRouter: {
+        name: 'token-choice',
+        config: {
+          topK: 2,
+          placement: 'token-major',
+          renormalize: 'after-drops',
+          capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1, scaleByK: true },
+        },
+      },
+    },
   },
-  { name: 'MoE, sigmoid scores, group-limited top-2, dropless, scaled', routed: { kind: 'moe', numExperts: 4, expertRouter: { name: 'token-choice', config: { topK: 2, scoreFunction: 'sigmoid', expertGroups: 2, topKGroups: 1, groupScore: 'top2-sum', renormalize: true, routedScale: 2.5, capacity: { dropless: true } } } } },
-  { name: 'MoE with 2 shared experts beside token-choice top-1, finite capacity', routed: { kind: 'moe', numExperts: 3, numSharedExperts: 2, expertRouter: positionTopOne } },
-  { name: 'MoE, token-choice top-2, dropless, renormalized', routed: { kind: 'moe', numExperts: 3, expertRouter: { name: 'token-choice', config: { topK: 2, renormalize: true, capacity: { dropless: true } } } } },
+  {
+    name: 'MoE, sigmoid scores, group-limited top-2, dropless, scaled',
+    routed: {
+      kind: 'moe',
+      numExperts: 4,
+      expertRouter: {
+        name: 'token-choice',
+        config: {
+          topK: 2,
+          scoreFunction: 'sigmoid',
+          expertGroups: 2,
+          topKGroups: 1,
+          groupScore: 'top2-sum',
+          renormalize: true,
+          routedScale: 2.5,
+          capacity: { dropless: true },
+        },
+      },
+    },
+  },
+  {
+    name: 'MoE with 2 shared experts beside token-choice top-1, finite capacity',
+    routed: { kind: 'moe', numExperts: 3, numSharedExperts: 2, expertRouter: positionTopOne },
+  },
+  {
+    name: 'MoE, token-choice top-2, dropless, renormalized',
+    routed: {
+      kind: 'moe',
+      numExperts: 3,
+      expertRouter: {
+        name: 'token-choice',
+        config: { topK: 2, renormalize: true, capacity: { dropless: true } },
+      },
+    },
+  },
   {
     name: 'staged MoDE, threshold then dropless token-choice',
-    routed: { kind: 'mode-staged', numExperts: 3, depthRouter: 'mixture-of-depths', expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } } },
+    routed: {
+      kind: 'mode-staged',
+      numExperts: 3,
+      depthRouter: 'mixture-of-depths',
+      expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } },
+    },
     mode: 'threshold',
   },
   {
     name: 'staged MoDE, predictor then dropless token-choice',
-    routed: { kind: 'mode-staged', numExperts: 2, depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor' } }, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } } },
+    routed: {
+      kind: 'mode-staged',
+      numExperts: 2,
+      depthRouter: { name: 'mixture-of-depths', config: { causalMode: 'predictor' } },
+      expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } },
+    },
     mode: 'predictor',
   },
-  { name: 'integrated MoDE, token-choice top-1 over real and no-op experts, finite capacity', routed: { kind: 'mode-integrated', numExperts: 2, numNoopExperts: 2, expertRouter: positionTopOne } },
+  {
+    name: 'integrated MoDE, token-choice top-1 over real and no-op experts, finite capacity',
+    routed: {
+      kind: 'mode-integrated',
+      numExperts: 2,
+      numNoopExperts: 2,
+      expertRouter: positionTopOne,
+    },
+  },
 ];
 
 const cases = fc.record({
@@ -65,7 +161,17 @@ const cases = fc.record({
   routedFirst: fc.boolean(),
 });
 
-function configOf(variant: Variant, c: { seed: number; width: number; heads: number; layers: number; t: number; routedFirst: boolean }): LanguageModelConfig {
+function configOf(
+  variant: Variant,
+  c: {
+    seed: number;
+    width: number;
+    heads: number;
+    layers: number;
+    t: number;
+    routedFirst: boolean;
+  },
+): LanguageModelConfig {
   const heads = c.width % c.heads === 0 ? c.heads : 2;
   return {
     vocabSize: V,
@@ -93,31 +199,52 @@ function tokens(t: number, seed: number): number[] {
  * with one full forward pass under the same mode; also checks, after every step, that each
  * block's cache holds exactly the tokens its attention processed in the full pass.
  */
-function decodeMatchesForward(variant: Variant, c: { seed: number; width: number; heads: number; layers: number; t: number; firstChunk: number; routedFirst: boolean }): void {
+function decodeMatchesForward(
+  variant: Variant,
+  c: {
+    seed: number;
+    width: number;
+    heads: number;
+    layers: number;
+    t: number;
+    firstChunk: number;
+    routedFirst: boolean;
+  },
+): void {
   const model = create(configOf(variant, c));
   const ids = tokens(c.t, c.seed);
   try {
     // One training-mode pass first: threshold routers then hold a non-zero tau (their estimate
     // of the top-k cut), which both the full pass and the decoder must apply.
     tf.tidy(() => {
-      model.forward(tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D, { training: true });
+      model.forward(tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D, {
+        training: true,
+      });
     });
     for (const block of model.blocks) {
       for (const router of block.routers()) {
-        if (router instanceof MixtureOfDepthsRouter && router.threshold !== undefined) assert.notEqual(router.thresholdValue(), 0);
-        if (router instanceof MixtureOfDepthsRouter && router.config.causalMode === 'predictor') assert.notEqual(router.predictorCutValue(), 0);
+        if (router instanceof MixtureOfDepthsRouter && router.threshold !== undefined)
+          assert.notEqual(router.thresholdValue(), 0);
+        if (router instanceof MixtureOfDepthsRouter && router.config.causalMode === 'predictor')
+          assert.notEqual(router.predictorCutValue(), 0);
       }
     }
     // Per block: positions its attention processed in the full forward pass.
     const { logits: expected, processed } = tf.tidy(() => {
-      const out = model.forward(tf.tensor2d(ids, [1, c.t], 'int32') as Tensor2D, variant.mode ? { mode: variant.mode } : {});
+      const out = model.forward(
+        tf.tensor2d(ids, [1, c.t], 'int32') as Tensor2D,
+        variant.mode ? { mode: variant.mode } : {},
+      );
       const positions = out.routing.map((plans) => {
         const mod = plans['mod'] as MixtureOfDepthsPlan | undefined;
         return mod === undefined ? ids.map((_, i) => i) : Array.from(mod.positions.dataSync());
       });
       return { logits: tf.keep(tf.reshape(out.logits, [c.t, V])), processed: positions };
     });
-    const decoder = new Decoder(model, { ...(variant.mode ? { mode: variant.mode } : {}), capacityLength: c.t });
+    const decoder = new Decoder(model, {
+      ...(variant.mode ? { mode: variant.mode } : {}),
+      capacityLength: c.t,
+    });
     const got: Tensor2D[] = [];
     try {
       const first = Math.min(c.firstChunk, c.t);
@@ -160,7 +287,15 @@ describe('Decoder', () => {
 
     describe('when a token skips a MoD block', () => {
       it('should write no key or value into that block, and leave its output unchanged', () => {
-        const model = create({ vocabSize: V, contextLength: 16, width: 8, numHeads: 2, numLayers: 2, seed: 3, schedule: { pattern: ['mod', 'dense'] } });
+        const model = create({
+          vocabSize: V,
+          contextLength: 16,
+          width: 8,
+          numHeads: 2,
+          numLayers: 2,
+          seed: 3,
+          schedule: { pattern: ['mod', 'dense'] },
+        });
         const decoder = new Decoder(model, { mode: 'threshold' });
         try {
           const ids = tokens(16, 11);
@@ -192,9 +327,23 @@ describe('Decoder', () => {
     describe('when every token skips a MoD block (the decoding fast path)', () => {
       it('should run only the decision there: no attention, MLP, gather or scatter kernel, and write nothing', async () => {
         for (const causalMode of ['threshold', 'predictor'] as const) {
-          const model = create({ vocabSize: V, contextLength: 8, width: 8, numHeads: 2, numLayers: 2, seed: 4, schedule: { pattern: [{ kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode } } }, 'dense'] } });
+          const model = create({
+            vocabSize: V,
+            contextLength: 8,
+            width: 8,
+            numHeads: 2,
+            numLayers: 2,
+            seed: 4,
+            schedule: {
+              pattern: [
+                { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode } } },
+                'dense',
+              ],
+            },
+          });
           // The rules select r > 0 (threshold) or logit > 0 (predictor): zero weights skip every token.
-          for (const v of Object.values(model.blocks[0]!.routers()[0]!.namedVariables?.() ?? {})) v.assign(tf.zeros(v.shape));
+          for (const v of Object.values(model.blocks[0]!.routers()[0]!.namedVariables?.() ?? {}))
+            v.assign(tf.zeros(v.shape));
           const decoder = new Decoder(model, { mode: causalMode });
           try {
             tf.dispose(decoder.feed([1, 2]));
@@ -202,9 +351,20 @@ describe('Decoder', () => {
               tf.dispose(decoder.feed([3]));
             });
             const names = profile.kernels.map((k) => k.name);
-            assert.equal(names.filter((k) => k === 'Softmax').length, 1, `${causalMode}: one attention (the dense block's): ${names.join(',')}`);
-            assert.equal(names.filter((k) => /Gather/.test(k)).length, 2, `${causalMode}: two gathers (the token embedding and its position row): ${names.join(',')}`);
-            assert.ok(!names.some((k) => /Scatter/.test(k)), `${causalMode}: no scatter: ${names.join(',')}`);
+            assert.equal(
+              names.filter((k) => k === 'Softmax').length,
+              1,
+              `${causalMode}: one attention (the dense block's): ${names.join(',')}`,
+            );
+            assert.equal(
+              names.filter((k) => /Gather/.test(k)).length,
+              2,
+              `${causalMode}: two gathers (the token embedding and its position row): ${names.join(',')}`,
+            );
+            assert.ok(
+              !names.some((k) => /Scatter/.test(k)),
+              `${causalMode}: no scatter: ${names.join(',')}`,
+            );
             assert.deepEqual(decoder.cacheLengths(), [0, 3]);
           } finally {
             decoder.dispose();
@@ -218,23 +378,82 @@ describe('Decoder', () => {
       it('should refuse expert-choice routers, top-2 or score priority with a finite capacity, top-k mode, and a missing predictor', () => {
         const base = { vocabSize: V, contextLength: 8, width: 8, numHeads: 2, numLayers: 1 };
         const cases: [LanguageModelConfig, object, RegExp][] = [
-          [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } }, {}, /expertRouter.*token-choice router for causal decoding/],
-          [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } }] } }, {}, /topK \(2\) must be 1 for causal decoding/],
-          [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { priority: 'score' } } }] } }, {}, /priority \("score"\) must be 'position'/],
-          [{ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { priority: 'probs' } } }] } }, {}, /priority \("probs"\) must be 'position'/],
-          [{ ...base, schedule: { pattern: ['mod'] } }, { mode: 'top-k' }, /mode \("top-k"\) must be 'threshold' or 'predictor'/],
-          [{ ...base, schedule: { pattern: ['mod'] } }, { mode: 'predictor' }, /causalMode is "threshold", so it has no predictor/],
+          [
+            { ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } },
+            {},
+            /expertRouter.*token-choice router for causal decoding/,
+          ],
+          [
+            {
+              ...base,
+              schedule: {
+                pattern: [
+                  { kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } },
+                ],
+              },
+            },
+            {},
+            /topK \(2\) must be 1 for causal decoding/,
+          ],
+          [
+            {
+              ...base,
+              schedule: {
+                pattern: [
+                  {
+                    kind: 'moe',
+                    expertRouter: { name: 'token-choice', config: { priority: 'score' } },
+                  },
+                ],
+              },
+            },
+            {},
+            /priority \("score"\) must be 'position'/,
+          ],
+          [
+            {
+              ...base,
+              schedule: {
+                pattern: [
+                  {
+                    kind: 'moe',
+                    expertRouter: { name: 'token-choice', config: { priority: 'probs' } },
+                  },
+                ],
+              },
+            },
+            {},
+            /priority \("probs"\) must be 'position'/,
+          ],
+          [
+            { ...base, schedule: { pattern: ['mod'] } },
+            { mode: 'top-k' },
+            /mode \("top-k"\) must be 'threshold' or 'predictor'/,
+          ],
+          [
+            { ...base, schedule: { pattern: ['mod'] } },
+            { mode: 'predictor' },
+            /causalMode is "threshold", so it has no predictor/,
+          ],
         ];
         for (const [config, options, message] of cases) {
           const model = create(config);
           try {
-            assert.throws(() => new Decoder(model, options as never), (e: unknown) => e instanceof ConfigError && message.test(e.message));
+            assert.throws(
+              () => new Decoder(model, options as never),
+              (e: unknown) => e instanceof ConfigError && message.test(e.message),
+            );
           } finally {
             model.dispose();
           }
         }
         // With expertCapacity 'dropless', top-2 token-choice decodes (every choice kept).
-        const model = create({ ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } }] } });
+        const model = create({
+          ...base,
+          schedule: {
+            pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } }],
+          },
+        });
         try {
           new Decoder(model, { expertCapacity: 'dropless' }).dispose();
         } finally {
@@ -243,11 +462,20 @@ describe('Decoder', () => {
       });
 
       it('should refuse to outgrow the position table with a ShapeError naming contextLength', () => {
-        const model = create({ vocabSize: V, contextLength: 4, width: 8, numHeads: 2, numLayers: 1 });
+        const model = create({
+          vocabSize: V,
+          contextLength: 4,
+          width: 8,
+          numHeads: 2,
+          numLayers: 1,
+        });
         const decoder = new Decoder(model);
         try {
           tf.dispose(decoder.feed([1, 2, 3]));
-          assert.throws(() => decoder.feed([4, 5]), (e: unknown) => e instanceof ShapeError && /contextLength \(4\)/.test(e.message));
+          assert.throws(
+            () => decoder.feed([4, 5]),
+            (e: unknown) => e instanceof ShapeError && /contextLength \(4\)/.test(e.message),
+          );
           assert.equal(decoder.length, 3);
           tf.dispose(decoder.feed([4]));
         } finally {
@@ -258,7 +486,22 @@ describe('Decoder', () => {
     });
 
     it('should not leak tensors across a decoding session', () => {
-      const model = create({ vocabSize: V, contextLength: 12, width: 8, numHeads: 2, numLayers: 2, schedule: { pattern: ['mod', { kind: 'mode-staged', expertRouter: { name: 'token-choice', config: { capacity: { dropless: true } } } }] } });
+      const model = create({
+        vocabSize: V,
+        contextLength: 12,
+        width: 8,
+        numHeads: 2,
+        numLayers: 2,
+        schedule: {
+          pattern: [
+            'mod',
+            {
+              kind: 'mode-staged',
+              expertRouter: { name: 'token-choice', config: { capacity: { dropless: true } } },
+            },
+          ],
+        },
+      });
       try {
         expectNoLeaks(() => {
           const decoder = new Decoder(model);
@@ -275,7 +518,15 @@ describe('Decoder', () => {
 
 describe('generate', () => {
   forEachBackend(() => {
-    const config: LanguageModelConfig = { vocabSize: 256, contextLength: 24, width: 16, numHeads: 2, numLayers: 2, seed: 5, schedule: { pattern: ['dense', 'mod'] } };
+    const config: LanguageModelConfig = {
+      vocabSize: 256,
+      contextLength: 24,
+      width: 16,
+      numHeads: 2,
+      numLayers: 2,
+      seed: 5,
+      schedule: { pattern: ['dense', 'mod'] },
+    };
 
     it('should give the same text for the same seed, and not leak tensors', async () => {
       const model = create(config);
@@ -319,7 +570,9 @@ describe('generate', () => {
         const seq = [...prompt];
         for (let i = 0; i < 8; i++) {
           const next = tf.tidy(() => {
-            const logits = model.forward(tf.tensor2d(seq, [1, seq.length], 'int32') as Tensor2D, { mode: 'threshold' }).logits;
+            const logits = model.forward(tf.tensor2d(seq, [1, seq.length], 'int32') as Tensor2D, {
+              mode: 'threshold',
+            }).logits;
             return argmax(tf.slice(logits, [0, seq.length - 1, 0], [1, 1, 256]).dataSync());
           });
           seq.push(next);
@@ -334,9 +587,19 @@ describe('generate', () => {
       it("should refuse up front with contextPolicy 'refuse' (the default)", async () => {
         const model = create(config);
         try {
-          await assert.rejects(generateText(model, 'x'.repeat(20), { maxTokens: 10 }), (e: unknown) => e instanceof ShapeError && /contextLength \(24\)/.test(e.message) && /slide/.test(e.message));
+          await assert.rejects(
+            generateText(model, 'x'.repeat(20), { maxTokens: 10 }),
+            (e: unknown) =>
+              e instanceof ShapeError &&
+              /contextLength \(24\)/.test(e.message) &&
+              /slide/.test(e.message),
+          );
           // Exactly filling the table is fine: the last sampled token is never fed back.
-          assert.equal((await generateText(model, 'x'.repeat(20), { maxTokens: 5, temperature: 0 })).tokens.length, 5);
+          assert.equal(
+            (await generateText(model, 'x'.repeat(20), { maxTokens: 5, temperature: 0 })).tokens
+              .length,
+            5,
+          );
         } finally {
           model.dispose();
         }
@@ -347,17 +610,28 @@ describe('generate', () => {
         try {
           const keep = 10;
           const prompt = Array.from({ length: 30 }, (_, i) => 65 + (i % 26));
-          const result = await generateText(model, prompt, { maxTokens: 30, temperature: 0, contextPolicy: 'slide', windowKeep: keep });
+          const result = await generateText(model, prompt, {
+            maxTokens: 30,
+            temperature: 0,
+            contextPolicy: 'slide',
+            windowKeep: keep,
+          });
           assert.ok(result.windowSlides >= 2, String(result.windowSlides));
           let window = prompt.slice(-24);
           const expected: number[] = [];
           for (let i = 0; i < 30; i++) {
             const next = tf.tidy(() => {
-              const logits = model.forward(tf.tensor2d(window, [1, window.length], 'int32') as Tensor2D, { mode: 'threshold' }).logits;
+              const logits = model.forward(
+                tf.tensor2d(window, [1, window.length], 'int32') as Tensor2D,
+                { mode: 'threshold' },
+              ).logits;
               return argmax(tf.slice(logits, [0, window.length - 1, 0], [1, 1, 256]).dataSync());
             });
             expected.push(next);
-            window = window.length >= 24 ? [...window.slice(window.length - (keep - 1)), next] : [...window, next];
+            window =
+              window.length >= 24
+                ? [...window.slice(window.length - (keep - 1)), next]
+                : [...window, next];
           }
           assert.deepEqual(result.tokens, expected);
         } finally {
@@ -371,7 +645,11 @@ describe('generate', () => {
       try {
         const first = (await generateText(model, 'é', { maxTokens: 6, temperature: 0 })).tokens;
         const stop = first[2] as number;
-        const result = await generateText(model, 'é', { maxTokens: 6, temperature: 0, stopTokens: [stop] });
+        const result = await generateText(model, 'é', {
+          maxTokens: 6,
+          temperature: 0,
+          stopTokens: [stop],
+        });
         assert.equal(result.stopReason, 'stopToken');
         assert.deepEqual(result.tokens, first.slice(0, first.indexOf(stop) + 1));
         assert.equal(result.text, new TextDecoder().decode(Uint8Array.from(result.tokens)));

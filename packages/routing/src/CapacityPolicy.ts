@@ -53,7 +53,10 @@ export interface CapacityPolicyConfig {
 }
 
 /** A preset name, a partial config (optionally starting from `preset`), or a policy. */
-export type CapacitySpec = CapacityPresetName | (Partial<CapacityPolicyConfig> & { readonly preset?: CapacityPresetName | null }) | CapacityPolicy;
+export type CapacitySpec =
+  | CapacityPresetName
+  | (Partial<CapacityPolicyConfig> & { readonly preset?: CapacityPresetName | null })
+  | CapacityPolicy;
 
 export interface CapacityQuery {
   /** Tokens in the group, n. */
@@ -80,14 +83,22 @@ const BASE: Omit<CapacityPolicyConfig, 'preset'> = {
 };
 
 /** The preset formulas (docs/routing.md has the table with sources and example capacities). */
-export const CAPACITY_PRESET_CONFIGS: Readonly<Record<CapacityPresetName, Omit<CapacityPolicyConfig, 'preset'>>> = {
+export const CAPACITY_PRESET_CONFIGS: Readonly<
+  Record<CapacityPresetName, Omit<CapacityPolicyConfig, 'preset'>>
+> = {
   // Switch Transformer (Fedus et al. 2021, section 2.2) as flaxformer computes it; train 1.25 and
   // eval 2.0 are the Switch paper's factors.
   switch: { ...BASE, trainFactor: 1.25, evalFactor: 2, rounding: 'round', minimum: 4 },
   // DeepSpeed-MoE: capacity_factor = eval_capacity_factor = 1, min_capacity = 4.
   deepspeed: { ...BASE, rounding: 'ceil', minimum: 4, scaleByK: true },
   // Tutel: capacity_factor 1, alignment 1, no minimum.
-  tutel: { ...BASE, rounding: 'floor', scaleByK: true, kAfterRounding: true, ceilTokensPerExpert: true },
+  tutel: {
+    ...BASE,
+    rounding: 'floor',
+    scaleByK: true,
+    kAfterRounding: true,
+    ceilTokensPerExpert: true,
+  },
   // MegaBlocks MoE (the capacity-bounded layer; dMoE is dropless).
   megablocks: { ...BASE, rounding: 'floor', scaleByK: true },
   // Megatron-Core with --moe-expert-capacity-factor f (without it Megatron is dropless).
@@ -129,16 +140,34 @@ export class CapacityPolicy {
    * Validates a partial config (defaults: the preset's values when `preset` is set, else
    * factor 1, ceil, minimum 0, per sequence). `parameter` prefixes error messages.
    */
-  constructor(spec: Partial<CapacityPolicyConfig> & { readonly preset?: CapacityPresetName | null } = {}, parameter = 'capacity') {
+  constructor(
+    spec: Partial<CapacityPolicyConfig> & { readonly preset?: CapacityPresetName | null } = {},
+    parameter = 'capacity',
+  ) {
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
-      throw new ConfigError(parameter, spec, `a preset name (${CAPACITY_PRESETS.map((p) => `"${p}"`).join(', ')}) or a capacity config object`);
+      throw new ConfigError(
+        parameter,
+        spec,
+        `a preset name (${CAPACITY_PRESETS.map((p) => `"${p}"`).join(', ')}) or a capacity config object`,
+      );
     }
     for (const key of Object.keys(spec)) {
-      if (!KEYS.has(key)) throw new ConfigError(`${parameter}.${key}`, (spec as Record<string, unknown>)[key], `a known option (${[...KEYS].join(', ')})`);
+      if (!KEYS.has(key))
+        throw new ConfigError(
+          `${parameter}.${key}`,
+          (spec as Record<string, unknown>)[key],
+          `a known option (${[...KEYS].join(', ')})`,
+        );
     }
-    const preset = spec.preset == null ? null : requireOneOf(`${parameter}.preset`, spec.preset, CAPACITY_PRESETS);
+    const preset =
+      spec.preset == null
+        ? null
+        : requireOneOf(`${parameter}.preset`, spec.preset, CAPACITY_PRESETS);
     const base = preset === null ? BASE : CAPACITY_PRESET_CONFIGS[preset];
-    const merged = { ...base, ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) } as Record<string, unknown>;
+    const merged = {
+      ...base,
+      ...Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)),
+    } as Record<string, unknown>;
     const positive = { min: 0, minInclusive: false } as const;
     this.config = Object.freeze({
       preset,
@@ -148,7 +177,10 @@ export class CapacityPolicy {
       minimum: requireInt(`${parameter}.minimum`, merged['minimum'], { min: 0 }),
       scaleByK: requireBoolean(`${parameter}.scaleByK`, merged['scaleByK']),
       kAfterRounding: requireBoolean(`${parameter}.kAfterRounding`, merged['kAfterRounding']),
-      ceilTokensPerExpert: requireBoolean(`${parameter}.ceilTokensPerExpert`, merged['ceilTokensPerExpert']),
+      ceilTokensPerExpert: requireBoolean(
+        `${parameter}.ceilTokensPerExpert`,
+        merged['ceilTokensPerExpert'],
+      ),
       multipleOf: requireInt(`${parameter}.multipleOf`, merged['multipleOf'], { min: 1 }),
       group: requireOneOf(`${parameter}.group`, merged['group'], CAPACITY_GROUPS),
       dropless: requireBoolean(`${parameter}.dropless`, merged['dropless']),
@@ -156,16 +188,26 @@ export class CapacityPolicy {
   }
 
   /** A preset with optional overrides, e.g. `CapacityPolicy.preset('deepspeed', { trainFactor: 2 })`. */
-  static preset(name: CapacityPresetName, overrides: Partial<Omit<CapacityPolicyConfig, 'preset'>> = {}): CapacityPolicy {
+  static preset(
+    name: CapacityPresetName,
+    overrides: Partial<Omit<CapacityPolicyConfig, 'preset'>> = {},
+  ): CapacityPolicy {
     return new CapacityPolicy({ ...overrides, preset: name });
   }
 
   /** Resolves a spec once: a policy is kept, a preset name or config object is validated. */
-  static from(spec: CapacitySpec | undefined, defaults: Partial<CapacityPolicyConfig> = {}, parameter = 'capacity'): CapacityPolicy {
+  static from(
+    spec: CapacitySpec | undefined,
+    defaults: Partial<CapacityPolicyConfig> = {},
+    parameter = 'capacity',
+  ): CapacityPolicy {
     if (spec instanceof CapacityPolicy) return spec;
     if (spec === undefined) return new CapacityPolicy(defaults, parameter);
     if (typeof spec === 'string') {
-      return new CapacityPolicy({ preset: requireOneOf(parameter, spec, CAPACITY_PRESETS) }, parameter);
+      return new CapacityPolicy(
+        { preset: requireOneOf(parameter, spec, CAPACITY_PRESETS) },
+        parameter,
+      );
     }
     return new CapacityPolicy(spec.preset == null ? { ...defaults, ...spec } : spec, parameter);
   }

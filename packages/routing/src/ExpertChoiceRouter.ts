@@ -5,11 +5,37 @@
 // exactly zero. Not causal: a token's routing depends on the other tokens of its group.
 // Axis legend: B batch, T tokens, D width, M = B*T, E experts, G groups, n tokens per group,
 // C capacity, N assignments (= E * G * min(C, real tokens of the group)).
-import { ConfigError, gatherRows, requireInt, requireNumber, requireOneOf, tf, type Scalar, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  gatherRows,
+  requireInt,
+  requireNumber,
+  requireOneOf,
+  tf,
+  type Scalar,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
-import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
-import { emptySlots, flattenSlots, gatherWeights, givenScores, routerDistribution, type GivenScores } from './expertAssignments.js';
+import {
+  checkKeys,
+  checkRouteInput,
+  int32,
+  readValidity,
+  requireLive,
+  seededVariable,
+} from './common.js';
+import {
+  emptySlots,
+  flattenSlots,
+  gatherWeights,
+  givenScores,
+  routerDistribution,
+  type GivenScores,
+} from './expertAssignments.js';
 import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
 import type { ExpertChoicePlan, RouteOptions } from './plan.js';
 import type { Router } from './Router.js';
@@ -37,16 +63,30 @@ export interface ExpertChoiceRouterConfig {
   readonly seed?: number;
 }
 
-export interface ResolvedExpertChoiceRouterConfig extends Required<Omit<ExpertChoiceRouterConfig, 'capacity'>> {
+export interface ResolvedExpertChoiceRouterConfig extends Required<
+  Omit<ExpertChoiceRouterConfig, 'capacity'>
+> {
   readonly capacity: CapacityPolicyConfig;
 }
 
 export const SLOT_ORDERS = ['position', 'score'] as const;
 export type SlotOrder = (typeof SLOT_ORDERS)[number];
 
-const KEYS = ['dModel', 'numExperts', 'capacity', 'slotOrder', 'jitter', 'zLossCoefficient', 'initScale', 'seed'];
+const KEYS = [
+  'dModel',
+  'numExperts',
+  'capacity',
+  'slotOrder',
+  'jitter',
+  'zLossCoefficient',
+  'initScale',
+  'seed',
+];
 
-export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceRouterConfig> implements Router<ExpertChoicePlan> {
+export class ExpertChoiceRouter
+  extends LinearExpertRouter<ResolvedExpertChoiceRouterConfig>
+  implements Router<ExpertChoicePlan>
+{
   static readonly className = 'expert-choice';
   readonly className = ExpertChoiceRouter.className;
   readonly kind = 'expert-choice' as const;
@@ -58,13 +98,23 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
 
   constructor(config: ExpertChoiceRouterConfig) {
     super();
-    if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
+    if (config === null || typeof config !== 'object')
+      throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
-    this.capacity = CapacityPolicy.from(config.capacity, { trainFactor: 1, evalFactor: 1, rounding: 'ceil', minimum: 1 });
+    this.capacity = CapacityPolicy.from(config.capacity, {
+      trainFactor: 1,
+      evalFactor: 1,
+      rounding: 'ceil',
+      minimum: 1,
+    });
     if (this.capacity.config.dropless) {
-      throw new ConfigError('capacity.dropless', true, 'false for expert-choice routing (each expert takes a fixed number of tokens)');
+      throw new ConfigError(
+        'capacity.dropless',
+        true,
+        'false for expert-choice routing (each expert takes a fixed number of tokens)',
+      );
     }
     this.config = Object.freeze({
       dModel,
@@ -76,14 +126,21 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
       initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
-    this.weight = seededVariable([dModel, numExperts], Math.sqrt(this.config.initScale / dModel), this.config.seed);
+    this.weight = seededVariable(
+      [dModel, numExperts],
+      Math.sqrt(this.config.initScale / dModel),
+      this.config.seed,
+    );
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
     const jitter = this.config.jitter;
-    const jitterSeed = (options.training ?? false) && jitter > 0 ? this.config.seed * 7919 + 104729 * ++this.trainingCalls : undefined;
+    const jitterSeed =
+      (options.training ?? false) && jitter > 0
+        ? this.config.seed * 7919 + 104729 * ++this.trainingCalls
+        : undefined;
     return tf.tidy(() => {
       const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);
       return this.planFrom(logits, probs, x.shape[0], x.shape[1], options) as never;
@@ -95,24 +152,46 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
    * z-loss needs logits) with this router's rule and capacity, as route() would had its gating
    * network produced them; the combine weights are differentiable in the given tensor.
    */
-  routeScores(scores: Tensor3D, options: RouteOptions & { readonly given?: GivenScores } = {}): ExpertChoicePlan {
+  routeScores(
+    scores: Tensor3D,
+    options: RouteOptions & { readonly given?: GivenScores } = {},
+  ): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     return tf.tidy(() => {
-      const { flat, given } = givenScores(scores, this.config.numExperts, options.mask, options.given, this.config.zLossCoefficient);
+      const { flat, given } = givenScores(
+        scores,
+        this.config.numExperts,
+        options.mask,
+        options.given,
+        this.config.zLossCoefficient,
+      );
       const [b, t] = scores.shape;
-      return (given === 'logits' ? this.planFrom(flat, tf.softmax(flat) as Tensor2D, b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
+      return (
+        given === 'logits'
+          ? this.planFrom(flat, tf.softmax(flat) as Tensor2D, b, t, options)
+          : this.planFrom(undefined, flat, b, t, options)
+      ) as never;
     }) as ExpertChoicePlan;
   }
 
   /** The plan from logits (absent when probabilities were given) and probabilities float32[M, E]; call inside a tidy. */
-  private planFrom(logits: Tensor2D | undefined, probs: Tensor2D, b: number, t: number, options: RouteOptions): ExpertChoicePlan {
+  private planFrom(
+    logits: Tensor2D | undefined,
+    probs: Tensor2D,
+    b: number,
+    t: number,
+    options: RouteOptions,
+  ): ExpertChoicePlan {
     const e = this.config.numExperts;
     const training = options.training ?? false;
     const m = b * t;
     const n = this.capacity.config.group === 'sequence' ? t : m;
     const groups = m / n;
     const valid = readValidity(options.mask, m);
-    const capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: 1, training }), n);
+    const capacity = Math.min(
+      this.capacity.capacity({ groupSize: n, numExperts: e, topK: 1, training }),
+      n,
+    );
     const p = probs.dataSync() as Float32Array;
 
     // Each expert's top-C real tokens of each group (ties to the lower position), in its
@@ -133,10 +212,15 @@ export class ExpertChoiceRouter extends LinearExpertRouter<ResolvedExpertChoiceR
     }
     const assignments = flattenSlots(slots, groups, capacity);
     // Shape: probs [M, E] -> [M*E], gathered at token * E + expert -> [N]
-    const combineWeights = gatherWeights(tf.reshape(probs, [m * e]) as Tensor1D, assignments.sources, gatherRows);
+    const combineWeights = gatherWeights(
+      tf.reshape(probs, [m * e]) as Tensor1D,
+      assignments.sources,
+      gatherRows,
+    );
 
     const auxLosses: Record<string, Scalar> = {};
-    if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
+    if (this.config.zLossCoefficient > 0)
+      auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
 
     let real = 0;
     const histogram = new Array<number>(e + 1).fill(0);

@@ -37,9 +37,23 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy } from './CapacityPolicy.js';
-import { checkKeys, checkRouteInput, int32, readValidity, requireLive, seededVariable } from './common.js';
+import {
+  checkKeys,
+  checkRouteInput,
+  int32,
+  readValidity,
+  requireLive,
+  seededVariable,
+} from './common.js';
 import { meanBceWithLogits, stopGradient } from './losses.js';
-import { DECISION_MODES, type CausalCutSamples, type CausalScores, type DecisionMode, type MixtureOfDepthsPlan, type RouteOptions } from './plan.js';
+import {
+  DECISION_MODES,
+  type CausalCutSamples,
+  type CausalScores,
+  type DecisionMode,
+  type MixtureOfDepthsPlan,
+  type RouteOptions,
+} from './plan.js';
 import type { Router } from './Router.js';
 import { topKOf } from './selection.js';
 
@@ -74,7 +88,16 @@ export const PREDICTOR_HINT =
   'use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" (in a train --config file: ' +
   '{"model": {"schedule": {"pattern": ["dense", {"kind": "mod", "depthRouter": {"name": "mixture-of-depths", "config": {"causalMode": "predictor"}}}]}}})';
 
-const KEYS = ['dModel', 'capacity', 'gate', 'causalMode', 'causalLossCoefficient', 'predictorHidden', 'initScale', 'seed'];
+const KEYS = [
+  'dModel',
+  'capacity',
+  'gate',
+  'causalMode',
+  'causalLossCoefficient',
+  'predictorHidden',
+  'initScale',
+  'seed',
+];
 
 /**
  * Weight of a training batch in the threshold's estimate of the top-k cut: the estimate is the
@@ -87,12 +110,19 @@ export const THRESHOLD_RATE = 0.01;
  * The top-k cut of one training batch: per sequence with more real tokens than k, the midpoint
  * between its k-th and (k+1)-th largest r; their mean, or undefined when no sequence has one.
  */
-export function topKCut(r: Float32Array, valid: Uint8Array, batch: number, seqLen: number, k: number): number | undefined {
+export function topKCut(
+  r: Float32Array,
+  valid: Uint8Array,
+  batch: number,
+  seqLen: number,
+  k: number,
+): number | undefined {
   let sum = 0;
   let count = 0;
   for (let row = 0; row < batch; row++) {
     const values: number[] = [];
-    for (let tok = row * seqLen; tok < (row + 1) * seqLen; tok++) if (valid[tok]) values.push(r[tok] as number);
+    for (let tok = row * seqLen; tok < (row + 1) * seqLen; tok++)
+      if (valid[tok]) values.push(r[tok] as number);
     if (values.length <= k) continue;
     values.sort((a, b) => b - a);
     sum += ((values[k - 1] as number) + (values[k] as number)) / 2;
@@ -130,7 +160,14 @@ function cutBuffer(): Variable {
 }
 
 /** Moves a [cut, batches] buffer towards this batch's top-k cut of `values` (see THRESHOLD_RATE). */
-function trackCut(state: Variable, values: Float32Array, valid: Uint8Array, batch: number, seqLen: number, k: number): void {
+function trackCut(
+  state: Variable,
+  values: Float32Array,
+  valid: Uint8Array,
+  batch: number,
+  seqLen: number,
+  k: number,
+): void {
   const cut = topKCut(values, valid, batch, seqLen, k);
   if (cut === undefined) return;
   const [current, batches] = state.dataSync() as Float32Array;
@@ -140,7 +177,11 @@ function trackCut(state: Variable, values: Float32Array, valid: Uint8Array, batc
 }
 
 /** Accuracy, precision and recall of `decided` against `target` over real tokens. */
-export function causalScores(decided: Uint8Array, target: Uint8Array, valid: Uint8Array): CausalScores {
+export function causalScores(
+  decided: Uint8Array,
+  target: Uint8Array,
+  valid: Uint8Array,
+): CausalScores {
   let tp = 0;
   let fp = 0;
   let fn = 0;
@@ -181,11 +222,17 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   private disposed = false;
 
   constructor(config: MixtureOfDepthsRouterConfig) {
-    if (config === null || typeof config !== 'object') throw new ConfigError('config', config, 'an object');
+    if (config === null || typeof config !== 'object')
+      throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const capacity = config.capacity ?? 0.125;
-    if (typeof capacity !== 'number' || !Number.isFinite(capacity) || capacity <= 0 || capacity > 1) {
+    if (
+      typeof capacity !== 'number' ||
+      !Number.isFinite(capacity) ||
+      capacity <= 0 ||
+      capacity > 1
+    ) {
       throw new ConfigError('capacity', capacity, 'a fraction of the sequence in (0, 1]');
     }
     const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', CAUSAL_MODES);
@@ -194,13 +241,27 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       capacity,
       gate: requireOneOf('gate', config.gate ?? 'identity', MOD_GATES),
       causalMode,
-      causalLossCoefficient: requireNumber('causalLossCoefficient', config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2), { min: 0 }),
+      causalLossCoefficient: requireNumber(
+        'causalLossCoefficient',
+        config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2),
+        { min: 0 },
+      ),
       predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
       initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
-    this.capacityPolicy = new CapacityPolicy({ trainFactor: capacity, evalFactor: capacity, rounding: 'floor', minimum: 1 });
-    this.combineWeightRange = this.config.gate === 'identity' ? [-Infinity, Infinity] : this.config.gate === 'sigmoid' ? [0, 1] : [-1, 1];
+    this.capacityPolicy = new CapacityPolicy({
+      trainFactor: capacity,
+      evalFactor: capacity,
+      rounding: 'floor',
+      minimum: 1,
+    });
+    this.combineWeightRange =
+      this.config.gate === 'identity'
+        ? [-Infinity, Infinity]
+        : this.config.gate === 'sigmoid'
+          ? [0, 1]
+          : [-1, 1];
     const seed = this.config.seed;
     this.weight = seededVariable([dModel, 1], Math.sqrt(this.config.initScale / dModel), seed);
     this.threshold = causalMode === 'threshold' ? cutBuffer() : undefined;
@@ -246,9 +307,14 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       let predHost: Float32Array | undefined;
       if (this.predictor !== undefined) {
         const { w1, b1, w2, b2 } = this.predictor;
-        const hidden = gelu(linear(stopGradient(x2), w1 as unknown as Tensor2D, b1 as unknown as Tensor1D));
+        const hidden = gelu(
+          linear(stopGradient(x2), w1 as unknown as Tensor2D, b1 as unknown as Tensor1D),
+        );
         // Shape: [M, 1] -> [M]
-        predictorLogits = tf.reshape(linear(hidden, w2 as unknown as Tensor2D, b2 as unknown as Tensor1D), [m]) as Tensor1D;
+        predictorLogits = tf.reshape(
+          linear(hidden, w2 as unknown as Tensor2D, b2 as unknown as Tensor1D),
+          [m],
+        ) as Tensor1D;
         predHost = predictorLogits.dataSync() as Float32Array;
       }
 
@@ -261,19 +327,27 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       }
       const tau = this.thresholdValue();
       const thresholdDecision = new Uint8Array(m);
-      for (let i = 0; i < m; i++) thresholdDecision[i] = valid[i] && (rHost[i] as number) > tau ? 1 : 0;
+      for (let i = 0; i < m; i++)
+        thresholdDecision[i] = valid[i] && (rHost[i] as number) > tau ? 1 : 0;
       let predictorDecision: Uint8Array | undefined;
       if (predHost !== undefined) {
         const cut = this.predictorCutValue();
         predictorDecision = new Uint8Array(m);
-        for (let i = 0; i < m; i++) predictorDecision[i] = valid[i] && (predHost[i] as number) > cut ? 1 : 0;
+        for (let i = 0; i < m; i++)
+          predictorDecision[i] = valid[i] && (predHost[i] as number) > cut ? 1 : 0;
       }
       if (options.training === true && mode === 'top-k') {
         // No loss depends on the cuts, so updating them here leaves gradients untouched.
         if (this.threshold !== undefined) trackCut(this.threshold, rHost, valid, b, t, k);
-        if (this.predictor !== undefined && predHost !== undefined) trackCut(this.predictor.threshold, predHost, valid, b, t, k);
+        if (this.predictor !== undefined && predHost !== undefined)
+          trackCut(this.predictor.threshold, predHost, valid, b, t, k);
       }
-      const selected = mode === 'top-k' ? member : mode === 'threshold' ? thresholdDecision : (predictorDecision as Uint8Array);
+      const selected =
+        mode === 'top-k'
+          ? member
+          : mode === 'threshold'
+            ? thresholdDecision
+            : (predictorDecision as Uint8Array);
 
       // Flat (b, t)-ordered lists: ascending positions within each sequence.
       const tokenList: number[] = [];
@@ -291,15 +365,28 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         combineWeights = tf.zeros([0]);
       } else {
         const gathered = gatherRows(r, tokenIndex);
-        combineWeights = this.config.gate === 'identity' ? gathered : this.config.gate === 'sigmoid' ? tf.sigmoid(gathered) : tf.tanh(gathered);
+        combineWeights =
+          this.config.gate === 'identity'
+            ? gathered
+            : this.config.gate === 'sigmoid'
+              ? tf.sigmoid(gathered)
+              : tf.tanh(gathered);
       }
 
       // Section 3.5 auxiliary losses: BCE against top-k membership, mean over real tokens.
       const auxLosses: Record<string, Scalar> = {};
       const coefficient = this.config.causalLossCoefficient;
       if (this.config.causalMode !== 'none' && coefficient > 0) {
-        if (this.config.causalMode === 'threshold') auxLosses['causalBce'] = meanBceWithLogits(r, rHost, member, valid, coefficient);
-        else auxLosses['predictorBce'] = meanBceWithLogits(predictorLogits as Tensor1D, predHost as Float32Array, member, valid, coefficient);
+        if (this.config.causalMode === 'threshold')
+          auxLosses['causalBce'] = meanBceWithLogits(r, rHost, member, valid, coefficient);
+        else
+          auxLosses['predictorBce'] = meanBceWithLogits(
+            predictorLogits as Tensor1D,
+            predHost as Float32Array,
+            member,
+            valid,
+            coefficient,
+          );
       }
 
       let real = 0;
@@ -310,8 +397,11 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         const s = 1 / (1 + Math.exp(-(rHost[i] as number)));
         if (s > 0 && s < 1) entropy -= s * Math.log(s) + (1 - s) * Math.log(1 - s);
       }
-      const causal: { threshold?: CausalScores; predictor?: CausalScores } = { threshold: causalScores(thresholdDecision, member, valid) };
-      if (predictorDecision !== undefined) causal.predictor = causalScores(predictorDecision, member, valid);
+      const causal: { threshold?: CausalScores; predictor?: CausalScores } = {
+        threshold: causalScores(thresholdDecision, member, valid),
+      };
+      if (predictorDecision !== undefined)
+        causal.predictor = causalScores(predictorDecision, member, valid);
 
       const plan: MixtureOfDepthsPlan = {
         kind: 'mixture-of-depths',
@@ -325,7 +415,9 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         combineWeights,
         // Shape: [M] -> [B, T]
         routerLogits: tf.reshape(r, [b, t]) as Tensor2D,
-        ...(predictorLogits !== undefined ? { predictorLogits: tf.reshape(predictorLogits, [b, t]) as Tensor2D } : {}),
+        ...(predictorLogits !== undefined
+          ? { predictorLogits: tf.reshape(predictorLogits, [b, t]) as Tensor2D }
+          : {}),
         auxLosses,
         metrics: {
           load: [tokenList.length],
@@ -384,9 +476,18 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   namedVariables(): Readonly<Record<string, Variable>> {
     const p = this.predictor;
     if (p !== undefined) {
-      return { weight: this.weight, 'predictor.w1': p.w1, 'predictor.b1': p.b1, 'predictor.w2': p.w2, 'predictor.b2': p.b2, 'predictor.threshold': p.threshold };
+      return {
+        weight: this.weight,
+        'predictor.w1': p.w1,
+        'predictor.b1': p.b1,
+        'predictor.w2': p.w2,
+        'predictor.b2': p.b2,
+        'predictor.threshold': p.threshold,
+      };
     }
-    return this.threshold === undefined ? { weight: this.weight } : { weight: this.weight, threshold: this.threshold };
+    return this.threshold === undefined
+      ? { weight: this.weight }
+      : { weight: this.weight, threshold: this.threshold };
   }
 
   getConfig(): Record<string, unknown> {

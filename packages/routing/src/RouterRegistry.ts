@@ -2,7 +2,10 @@
 // theirs through a ContainerModule that binds a RouterRegistration (see routingModule.ts).
 import { RegistryError } from '@moderoute/core';
 import { ExpertChoiceRouter, type ExpertChoiceRouterConfig } from './ExpertChoiceRouter.js';
-import { MixtureOfDepthsRouter, type MixtureOfDepthsRouterConfig } from './MixtureOfDepthsRouter.js';
+import {
+  MixtureOfDepthsRouter,
+  type MixtureOfDepthsRouterConfig,
+} from './MixtureOfDepthsRouter.js';
 import type { Router } from './Router.js';
 import { TokenChoiceRouter, type TokenChoiceRouterConfig } from './TokenChoiceRouter.js';
 
@@ -16,9 +19,18 @@ export interface RouterRegistration {
 
 /** The built-in schemes, registered by routingModule. */
 export const BUILTIN_ROUTERS: readonly RouterRegistration[] = Object.freeze([
-  { name: TokenChoiceRouter.className, factory: (c) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig) },
-  { name: ExpertChoiceRouter.className, factory: (c) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig) },
-  { name: MixtureOfDepthsRouter.className, factory: (c) => new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig) },
+  {
+    name: TokenChoiceRouter.className,
+    factory: (c) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig),
+  },
+  {
+    name: ExpertChoiceRouter.className,
+    factory: (c) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig),
+  },
+  {
+    name: MixtureOfDepthsRouter.className,
+    factory: (c) => new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig),
+  },
 ]);
 
 export class RouterRegistry {
@@ -30,9 +42,14 @@ export class RouterRegistry {
 
   /** Adds a scheme; a name registered twice throws a RegistryError. */
   register(name: string, factory: RouterFactory): this {
-    if (typeof name !== 'string' || name.length === 0) throw new RegistryError(`Router name (${JSON.stringify(name)}) must be a non-empty string`);
-    if (typeof factory !== 'function') throw new RegistryError(`Router "${name}" must be registered with a factory function`);
-    if (this.factories.has(name)) throw new RegistryError(`A router named "${name}" is already registered; choose another name`);
+    if (typeof name !== 'string' || name.length === 0)
+      throw new RegistryError(`Router name (${JSON.stringify(name)}) must be a non-empty string`);
+    if (typeof factory !== 'function')
+      throw new RegistryError(`Router "${name}" must be registered with a factory function`);
+    if (this.factories.has(name))
+      throw new RegistryError(
+        `A router named "${name}" is already registered; choose another name`,
+      );
     this.factories.set(name, factory);
     return this;
   }
@@ -50,8 +67,12 @@ export class RouterRegistry {
   create(name: string, config: Record<string, unknown>): Router {
     const factory = this.factories.get(name);
     if (factory === undefined) {
-      const known = this.names().map((n) => `"${n}"`).join(', ');
-      throw new RegistryError(`Unknown router ${JSON.stringify(name)}; registered routers: ${known || '(none)'}`);
+      const known = this.names()
+        .map((n) => `"${n}"`)
+        .join(', ');
+      throw new RegistryError(
+        `Unknown router ${JSON.stringify(name)}; registered routers: ${known || '(none)'}`,
+      );
     }
     return factory(config);
   }

@@ -30,9 +30,32 @@ import {
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
-import { checkKeys, checkRouteInput, int32, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
-import { flattenSlots, gatherWeights, givenScores, routerDistribution, type GivenScores } from './expertAssignments.js';
-import { countLoadLoss, importanceLoss, loadBalancingCoefficients, noisyLoadLoss, loadBalancingLoss, meanEntropy, meanWeights, routerZLoss } from './losses.js';
+import {
+  checkKeys,
+  checkRouteInput,
+  int32,
+  readValidity,
+  requireBoolean,
+  requireLive,
+  seededVariable,
+} from './common.js';
+import {
+  flattenSlots,
+  gatherWeights,
+  givenScores,
+  routerDistribution,
+  type GivenScores,
+} from './expertAssignments.js';
+import {
+  countLoadLoss,
+  importanceLoss,
+  loadBalancingCoefficients,
+  noisyLoadLoss,
+  loadBalancingLoss,
+  meanEntropy,
+  meanWeights,
+  routerZLoss,
+} from './losses.js';
 import type { RouteOptions, TokenChoicePlan } from './plan.js';
 import type { Router } from './Router.js';
 import {
@@ -102,7 +125,9 @@ export interface TokenChoiceRouterConfig {
   readonly seed?: number;
 }
 
-export interface ResolvedTokenChoiceRouterConfig extends Required<Omit<TokenChoiceRouterConfig, 'capacity' | 'renormalize'>> {
+export interface ResolvedTokenChoiceRouterConfig extends Required<
+  Omit<TokenChoiceRouterConfig, 'capacity' | 'renormalize'>
+> {
   readonly capacity: CapacityPolicyConfig;
   readonly renormalize: Normalization;
 }
@@ -142,7 +167,10 @@ function normalizationOf(value: unknown): Normalization {
   return requireOneOf('renormalize', value, NORMALIZATIONS);
 }
 
-export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRouterConfig> implements Router<TokenChoicePlan> {
+export class TokenChoiceRouter
+  extends LinearExpertRouter<ResolvedTokenChoiceRouterConfig>
+  implements Router<TokenChoicePlan>
+{
   static readonly className = 'token-choice';
   readonly className = TokenChoiceRouter.className;
   readonly kind = 'token-choice' as const;
@@ -157,23 +185,43 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
 
   constructor(config: TokenChoiceRouterConfig) {
     super();
-    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('config', config, 'an object');
+    if (config === null || typeof config !== 'object' || Array.isArray(config))
+      throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
     const topK = requireInt('topK', config.topK ?? 1, { min: 1 });
     if (topK > numExperts) throw new ConfigError('topK', topK, `<= numExperts (${numExperts})`);
-    const scoreFunction = requireOneOf('scoreFunction', config.scoreFunction ?? 'softmax', SCORE_FUNCTIONS);
-    const zLossCoefficient = requireNumber('zLossCoefficient', config.zLossCoefficient ?? (scoreFunction === 'softmax' ? 1e-3 : 0), { min: 0 });
+    const scoreFunction = requireOneOf(
+      'scoreFunction',
+      config.scoreFunction ?? 'softmax',
+      SCORE_FUNCTIONS,
+    );
+    const zLossCoefficient = requireNumber(
+      'zLossCoefficient',
+      config.zLossCoefficient ?? (scoreFunction === 'softmax' ? 1e-3 : 0),
+      { min: 0 },
+    );
     if (scoreFunction === 'sigmoid' && zLossCoefficient > 0) {
-      throw new ConfigError('zLossCoefficient', zLossCoefficient, '0 with scoreFunction "sigmoid" (the router z-loss penalizes the log-partition of a softmax, ST-MoE eq. 5)');
+      throw new ConfigError(
+        'zLossCoefficient',
+        zLossCoefficient,
+        '0 with scoreFunction "sigmoid" (the router z-loss penalizes the log-partition of a softmax, ST-MoE eq. 5)',
+      );
     }
     const expertGroups = requireInt('expertGroups', config.expertGroups ?? 1, { min: 1 });
     const topKGroups = requireInt('topKGroups', config.topKGroups ?? expertGroups, { min: 1 });
     const groupScore = requireOneOf('groupScore', config.groupScore ?? 'max', GROUP_SCORES);
-    this.expertGroups = checkExpertGroups(numExperts, topK, { count: expertGroups, keep: topKGroups, score: groupScore });
+    this.expertGroups = checkExpertGroups(numExperts, topK, {
+      count: expertGroups,
+      keep: topKGroups,
+      score: groupScore,
+    });
     this.capacity = CapacityPolicy.from(config.capacity, { preset: 'switch' });
-    const routedScale = requireNumber('routedScale', config.routedScale ?? 1, { min: 0, minInclusive: false });
+    const routedScale = requireNumber('routedScale', config.routedScale ?? 1, {
+      min: 0,
+      minInclusive: false,
+    });
     this.config = Object.freeze({
       dModel,
       numExperts,
@@ -188,9 +236,17 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
       renormalize: normalizationOf(config.renormalize ?? false),
       routedScale,
       jitter: requireNumber('jitter', config.jitter ?? 0, { min: 0, max: 1 }),
-      loadBalancingCoefficient: requireNumber('loadBalancingCoefficient', config.loadBalancingCoefficient ?? 1e-2, { min: 0 }),
+      loadBalancingCoefficient: requireNumber(
+        'loadBalancingCoefficient',
+        config.loadBalancingCoefficient ?? 1e-2,
+        { min: 0 },
+      ),
       zLossCoefficient,
-      importanceCoefficient: requireNumber('importanceCoefficient', config.importanceCoefficient ?? 0, { min: 0 }),
+      importanceCoefficient: requireNumber(
+        'importanceCoefficient',
+        config.importanceCoefficient ?? 0,
+        { min: 0 },
+      ),
       noisyGating: requireBoolean('noisyGating', config.noisyGating ?? false),
       loadCoefficient: requireNumber('loadCoefficient', config.loadCoefficient ?? 0, { min: 0 }),
       initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
@@ -198,11 +254,26 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     });
     this.combineWeightRange = [0, routedScale];
     if (this.config.loadCoefficient > 0 && !this.config.noisyGating) {
-      throw new ConfigError('loadCoefficient', this.config.loadCoefficient, '0 without noisyGating (the load loss is defined through the gating noise, Shazeer et al. 2017 eq. 8-10)');
+      throw new ConfigError(
+        'loadCoefficient',
+        this.config.loadCoefficient,
+        '0 without noisyGating (the load loss is defined through the gating noise, Shazeer et al. 2017 eq. 8-10)',
+      );
     }
-    if (this.config.noisyGating && this.expertGroups !== undefined) throw new ConfigError('noisyGating', true, 'false with expertGroups > 1 (the load loss ranks a token against all experts)');
-    this.weight = seededVariable([dModel, numExperts], Math.sqrt(this.config.initScale / dModel), this.config.seed);
-    this.noiseWeight = this.config.noisyGating ? seededVariable([dModel, numExperts], 0, this.config.seed) : undefined;
+    if (this.config.noisyGating && this.expertGroups !== undefined)
+      throw new ConfigError(
+        'noisyGating',
+        true,
+        'false with expertGroups > 1 (the load loss ranks a token against all experts)',
+      );
+    this.weight = seededVariable(
+      [dModel, numExperts],
+      Math.sqrt(this.config.initScale / dModel),
+      this.config.seed,
+    );
+    this.noiseWeight = this.config.noisyGating
+      ? seededVariable([dModel, numExperts], 0, this.config.seed)
+      : undefined;
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
@@ -210,16 +281,35 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     checkRouteInput(x, this.config.dModel, options.mask);
     const training = options.training ?? false;
     const jitter = this.config.jitter;
-    const call = training && (jitter > 0 || this.noiseWeight !== undefined) ? ++this.trainingCalls : 0;
+    const call =
+      training && (jitter > 0 || this.noiseWeight !== undefined) ? ++this.trainingCalls : 0;
     const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * call : undefined;
     const [b, t, d] = x.shape;
     return tf.tidy(() => {
       const { logits: clean } = routerDistribution(x, this.weight, jitter, jitterSeed);
-      if (this.noiseWeight === undefined) return this.planFrom(clean, this.scoresOf(clean), b, t, options) as never;
+      if (this.noiseWeight === undefined)
+        return this.planFrom(clean, this.scoresOf(clean), b, t, options) as never;
       // Shazeer et al. 2017 eq. 4: H = x W_g + StandardNormal() * softplus(x W_noise), in training;
       // the standard deviation gets tensor2tensor's noise_epsilon 1e-2. Shape: [B, T, D] -> [M, D] -> [M, E]
-      const std = tf.add(tf.softplus(linear(tf.reshape(x, [b * t, d]) as Tensor2D, this.noiseWeight as Tensor2D)), 1e-2) as Tensor2D;
-      const noisy = training ? (tf.add(clean, tf.mul(tf.randomNormal(clean.shape, 0, 1, 'float32', this.config.seed * 7919 + 104729 * call + 1), std)) as Tensor2D) : clean;
+      const std = tf.add(
+        tf.softplus(linear(tf.reshape(x, [b * t, d]) as Tensor2D, this.noiseWeight as Tensor2D)),
+        1e-2,
+      ) as Tensor2D;
+      const noisy = training
+        ? (tf.add(
+            clean,
+            tf.mul(
+              tf.randomNormal(
+                clean.shape,
+                0,
+                1,
+                'float32',
+                this.config.seed * 7919 + 104729 * call + 1,
+              ),
+              std,
+            ),
+          ) as Tensor2D)
+        : clean;
       return this.planFrom(noisy, this.scoresOf(noisy), b, t, options, { clean, std }) as never;
     }) as TokenChoicePlan;
   }
@@ -233,9 +323,19 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
   routeScores(scores: Tensor3D, options: RouteScoresOptions = {}): TokenChoicePlan {
     requireLive(this.disposed, this.className);
     return tf.tidy(() => {
-      const { flat, given } = givenScores(scores, this.config.numExperts, options.mask, options.given, this.config.zLossCoefficient);
+      const { flat, given } = givenScores(
+        scores,
+        this.config.numExperts,
+        options.mask,
+        options.given,
+        this.config.zLossCoefficient,
+      );
       const [b, t] = scores.shape;
-      return (given === 'logits' ? this.planFrom(flat, this.scoresOf(flat), b, t, options) : this.planFrom(undefined, flat, b, t, options)) as never;
+      return (
+        given === 'logits'
+          ? this.planFrom(flat, this.scoresOf(flat), b, t, options)
+          : this.planFrom(undefined, flat, b, t, options)
+      ) as never;
     }) as TokenChoicePlan;
   }
 
@@ -245,7 +345,9 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
 
   /** `weight` float32[D, E] (logits x W), and `noiseWeight` float32[D, E] with noisy gating. */
   override namedVariables(): Readonly<Record<string, Variable>> {
-    return this.noiseWeight === undefined ? { weight: this.weight } : { weight: this.weight, noiseWeight: this.noiseWeight };
+    return this.noiseWeight === undefined
+      ? { weight: this.weight }
+      : { weight: this.weight, noiseWeight: this.noiseWeight };
   }
 
   override dispose(): void {
@@ -269,7 +371,10 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
     });
     const host = scores.dataSync() as Float32Array;
     scores.dispose();
-    return { choices: chooseExperts(host, n, this.config.numExperts, this.config.topK, this.expertGroups), scores: host };
+    return {
+      choices: chooseExperts(host, n, this.config.numExperts, this.config.topK, this.expertGroups),
+      scores: host,
+    };
   }
 
   /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
@@ -281,7 +386,14 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
    * The plan from logits (absent when scores were given) and scores float32[M, E]; with noisy
    * gating, the clean logits and the noise's standard deviation too. Call inside a tidy.
    */
-  private planFrom(logits: Tensor2D | undefined, scores: Tensor2D, b: number, t: number, options: RouteOptions, noise?: { clean: Tensor2D; std: Tensor2D }): TokenChoicePlan {
+  private planFrom(
+    logits: Tensor2D | undefined,
+    scores: Tensor2D,
+    b: number,
+    t: number,
+    options: RouteOptions,
+    noise?: { clean: Tensor2D; std: Tensor2D },
+  ): TokenChoicePlan {
     const { numExperts: e, topK: k, priority, placement, renormalize, routedScale } = this.config;
     const policy = this.capacity.config;
     const training = options.training ?? false;
@@ -299,28 +411,53 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
       const load = new Int32Array(groups * e);
       for (let tok = 0; tok < m; tok++) {
         if (!valid[tok]) continue;
-        for (let r = 0; r < k; r++) load[Math.floor(tok / n) * e + (choices[tok * k + r] as number)]! += 1;
+        for (let r = 0; r < k; r++)
+          load[Math.floor(tok / n) * e + (choices[tok * k + r] as number)]! += 1;
       }
       capacity = load.reduce((a, v) => Math.max(a, v), 0);
     } else {
-      capacity = Math.min(this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }), n);
+      capacity = Math.min(
+        this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }),
+        n,
+      );
     }
-    const placed = placeChoices({ choices, valid, gates: p, numExperts: e, topK: k, groupSize: n, capacity, placement, priority });
+    const placed = placeChoices({
+      choices,
+      valid,
+      gates: p,
+      numExperts: e,
+      topK: k,
+      groupSize: n,
+      capacity,
+      placement,
+      priority,
+    });
     // Without normalization a slot's weight is scores[token, expert] (one gather from [M*E]);
     // with it, scores at the K choices [M*K] normalized, gathered at the slot's choice.
     const assignments = flattenSlots(placed.slots, groups, capacity);
-    if (renormalize === 'none') assignments.sources.forEach((c, i) => (assignments.sources[i] = Math.floor(c / k) * e + (choices[c] as number)));
+    if (renormalize === 'none')
+      assignments.sources.forEach(
+        (c, i) => (assignments.sources[i] = Math.floor(c / k) * e + (choices[c] as number)),
+      );
 
     // Shape: scores [M, E] -> [M*E]
     const flatScores = tf.reshape(scores, [m * e]) as Tensor1D;
     let table = flatScores;
     if (renormalize !== 'none') {
       const choiceSources = new Int32Array(m * k);
-      for (let c = 0; c < m * k; c++) choiceSources[c] = Math.floor(c / k) * e + (choices[c] as number);
+      for (let c = 0; c < m * k; c++)
+        choiceSources[c] = Math.floor(c / k) * e + (choices[c] as number);
       // Shape: gather [M*K] -> [M, K], normalized over K (the kept ones after drops) -> [M*K]
-      let top: Tensor = tf.reshape(gatherRows(flatScores, int32(choiceSources) as Tensor1D), [m, k]);
-      if (renormalize === 'after-drops') top = tf.mul(top, tf.tensor2d(Float32Array.from(placed.kept), [m, k]));
-      const denominator = renormalize === 'after-drops' ? tf.maximum(tf.sum(top, 1, true), 1.1920929e-7) : tf.sum(top, 1, true);
+      let top: Tensor = tf.reshape(gatherRows(flatScores, int32(choiceSources) as Tensor1D), [
+        m,
+        k,
+      ]);
+      if (renormalize === 'after-drops')
+        top = tf.mul(top, tf.tensor2d(Float32Array.from(placed.kept), [m, k]));
+      const denominator =
+        renormalize === 'after-drops'
+          ? tf.maximum(tf.sum(top, 1, true), 1.1920929e-7)
+          : tf.sum(top, 1, true);
       table = tf.reshape(tf.div(top, denominator), [m * k]) as Tensor1D;
     }
     if (routedScale !== 1) table = tf.mul(table, routedScale) as Tensor1D;
@@ -328,20 +465,48 @@ export class TokenChoiceRouter extends LinearExpertRouter<ResolvedTokenChoiceRou
 
     // The distribution the balancing losses read: the softmax probabilities, or the sigmoid
     // scores normalized per token (DeepSeek-V3 eq. 19-20).
-    const distribution = this.config.scoreFunction === 'softmax' ? scores : (tf.div(scores, tf.sum(scores, 1, true)) as Tensor2D);
+    const distribution =
+      this.config.scoreFunction === 'softmax'
+        ? scores
+        : (tf.div(scores, tf.sum(scores, 1, true)) as Tensor2D);
     const auxLosses: Record<string, Scalar> = {};
     if (this.config.loadBalancingCoefficient > 0) {
-      const coefficients = loadBalancingCoefficients(choices, valid, m, e, k, n, this.config.loadBalancingCoefficient);
+      const coefficients = loadBalancingCoefficients(
+        choices,
+        valid,
+        m,
+        e,
+        k,
+        n,
+        this.config.loadBalancingCoefficient,
+      );
       auxLosses['loadBalancing'] = loadBalancingLoss(distribution, coefficients);
     }
-    if (this.config.zLossCoefficient > 0) auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
-    if (this.config.importanceCoefficient > 0) auxLosses['importance'] = importanceLoss(scores, choices, valid, k, this.config.importanceCoefficient, renormalize !== 'none');
+    if (this.config.zLossCoefficient > 0)
+      auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
+    if (this.config.importanceCoefficient > 0)
+      auxLosses['importance'] = importanceLoss(
+        scores,
+        choices,
+        valid,
+        k,
+        this.config.importanceCoefficient,
+        renormalize !== 'none',
+      );
     if (this.config.loadCoefficient > 0) {
-      if (noise === undefined) throw new ConfigError('loadCoefficient', this.config.loadCoefficient, '0 when routing given scores (the load loss needs the router\'s own noisy gating)');
-      auxLosses['load'] = training ? noisyLoadLoss(logits!, noise.clean, noise.std, valid, k, this.config.loadCoefficient) : countLoadLoss(choices, valid, e, k, this.config.loadCoefficient);
+      if (noise === undefined)
+        throw new ConfigError(
+          'loadCoefficient',
+          this.config.loadCoefficient,
+          "0 when routing given scores (the load loss needs the router's own noisy gating)",
+        );
+      auxLosses['load'] = training
+        ? noisyLoadLoss(logits!, noise.clean, noise.std, valid, k, this.config.loadCoefficient)
+        : countLoadLoss(choices, valid, e, k, this.config.loadCoefficient);
     }
 
-    const entropyOf = this.config.scoreFunction === 'softmax' ? p : (distribution.dataSync() as Float32Array);
+    const entropyOf =
+      this.config.scoreFunction === 'softmax' ? p : (distribution.dataSync() as Float32Array);
     return {
       kind: 'token-choice',
       batchSize: b,

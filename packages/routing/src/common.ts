@@ -1,11 +1,20 @@
 // Helpers the built-in routers share: config key checks, input validation, seeded weights.
-import { ConfigError, ModerouteError, ShapeError, tf, type Tensor, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  ModerouteError,
+  ShapeError,
+  tf,
+  type Tensor,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import { validityOf } from './selection.js';
 
 /** Rejects keys a config does not know (catches typos such as `topk`). */
 export function checkKeys(config: object, known: readonly string[], parameter = 'config'): void {
   for (const [key, value] of Object.entries(config)) {
-    if (!known.includes(key)) throw new ConfigError(`${parameter}.${key}`, value, `a known option (${known.join(', ')})`);
+    if (!known.includes(key))
+      throw new ConfigError(`${parameter}.${key}`, value, `a known option (${known.join(', ')})`);
   }
 }
 
@@ -20,12 +29,22 @@ export function checkRouteInput(x: unknown, dModel: number, mask: unknown): void
   if (x.rank !== 3) throw new ShapeError('x.shape', x.shape, 'of rank 3, [B, T, D]');
   if (x.dtype !== 'float32') throw new ShapeError('x.dtype', x.dtype, '"float32"');
   const [b, t, d] = x.shape as [number, number, number];
-  if (d !== dModel) throw new ShapeError('x.shape', x.shape, `[B, T, ${dModel}] (the router's dModel is ${dModel})`);
+  if (d !== dModel)
+    throw new ShapeError(
+      'x.shape',
+      x.shape,
+      `[B, T, ${dModel}] (the router's dModel is ${dModel})`,
+    );
   if (b < 1 || t < 1) throw new ShapeError('x.shape', x.shape, `[B >= 1, T >= 1, ${dModel}]`);
   if (mask !== undefined) {
-    if (!(mask instanceof tf.Tensor)) throw new ShapeError('mask', typeof mask, `a tensor [${b}, ${t}]`);
+    if (!(mask instanceof tf.Tensor))
+      throw new ShapeError('mask', typeof mask, `a tensor [${b}, ${t}]`);
     if (mask.rank !== 2 || mask.shape[0] !== b || mask.shape[1] !== t) {
-      throw new ShapeError('mask.shape', mask.shape, `[${b}, ${t}] to match x.shape [${b}, ${t}, ${d}]`);
+      throw new ShapeError(
+        'mask.shape',
+        mask.shape,
+        `[${b}, ${t}] to match x.shape [${b}, ${t}, ${d}]`,
+      );
     }
     if (mask.dtype !== 'float32' && mask.dtype !== 'int32' && mask.dtype !== 'bool') {
       throw new ShapeError('mask.dtype', mask.dtype, '"float32", "int32" or "bool"');
@@ -43,7 +62,12 @@ export function readValidity(mask: Tensor | undefined, size: number): Uint8Array
  * of 0 as "no seed" (Math.random), so the seed is offset by one.
  */
 export function seededVariable(shape: number[], std: number, seed: number): Variable {
-  return tf.tidy(() => tf.variable(std === 0 ? tf.zeros(shape) : tf.truncatedNormal(shape, 0, std, 'float32', seed + 1), true));
+  return tf.tidy(() =>
+    tf.variable(
+      std === 0 ? tf.zeros(shape) : tf.truncatedNormal(shape, 0, std, 'float32', seed + 1),
+      true,
+    ),
+  );
 }
 
 export function requireLive(disposed: boolean, className: string): void {

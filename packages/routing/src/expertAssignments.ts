@@ -2,7 +2,18 @@
 // probabilities, and the flat (expert, group, slot)-ordered assignment lists built from the host
 // selection. Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, G groups,
 // n tokens per group, C capacity, N assignments.
-import { ConfigError, ShapeError, linear, requireOneOf, tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  ShapeError,
+  linear,
+  requireOneOf,
+  tf,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import { checkRouteInput, int32 } from './common.js';
 
 /** One kept assignment: token m and the index of its weight in the weight table. */
@@ -22,7 +33,11 @@ export interface AssignmentArrays {
 }
 
 /** Flattens slots[e][g] (each in slot order) into assignment arrays. */
-export function flattenSlots(slots: Slot[][][], numGroups: number, capacity: number): AssignmentArrays {
+export function flattenSlots(
+  slots: Slot[][][],
+  numGroups: number,
+  capacity: number,
+): AssignmentArrays {
   const numExperts = slots.length;
   const expertCounts = slots.map((perGroup) => perGroup.reduce((s, list) => s + list.length, 0));
   const total = expertCounts.reduce((a, b) => a + b, 0);
@@ -50,7 +65,9 @@ export function flattenSlots(slots: Slot[][][], numGroups: number, capacity: num
 
 /** Empty slots[E][G]. */
 export function emptySlots(numExperts: number, numGroups: number): Slot[][][] {
-  return Array.from({ length: numExperts }, () => Array.from({ length: numGroups }, () => [] as Slot[]));
+  return Array.from({ length: numExperts }, () =>
+    Array.from({ length: numGroups }, () => [] as Slot[]),
+  );
 }
 
 /**
@@ -58,17 +75,27 @@ export function emptySlots(numExperts: number, numGroups: number): Slot[][][] {
  * Switch (Fedus et al. 2021, section 2.4): the router runs in float32; jitter multiplies the
  * router input by U(1 - eps, 1 + eps) in training only.
  */
-export function routerDistribution(x: Tensor3D, weight: Variable, jitter: number, jitterSeed: number | undefined): { logits: Tensor2D; probs: Tensor2D } {
+export function routerDistribution(
+  x: Tensor3D,
+  weight: Variable,
+  jitter: number,
+  jitterSeed: number | undefined,
+): { logits: Tensor2D; probs: Tensor2D } {
   const [b, t, d] = x.shape;
   let input: Tensor = x;
-  if (jitterSeed !== undefined && jitter > 0) input = tf.mul(x, tf.randomUniform(x.shape, 1 - jitter, 1 + jitter, 'float32', jitterSeed));
+  if (jitterSeed !== undefined && jitter > 0)
+    input = tf.mul(x, tf.randomUniform(x.shape, 1 - jitter, 1 + jitter, 'float32', jitterSeed));
   // Shape: [B, T, D] -> [M, D] -> [M, E]
   const logits = linear(tf.reshape(input, [b * t, d]) as Tensor2D, weight as unknown as Tensor2D);
   return { logits, probs: tf.softmax(logits) };
 }
 
 /** Combine weights: the weight table gathered at `sources` (differentiable; N = 0 gives []). */
-export function gatherWeights(table: Tensor1D, sources: Int32Array, gather: (t: Tensor1D, i: Tensor1D) => Tensor1D): Tensor1D {
+export function gatherWeights(
+  table: Tensor1D,
+  sources: Int32Array,
+  gather: (t: Tensor1D, i: Tensor1D) => Tensor1D,
+): Tensor1D {
   if (sources.length === 0) return tf.zeros([0]);
   return gather(table, int32(sources) as Tensor1D);
 }
@@ -81,15 +108,35 @@ export type GivenScores = 'logits' | 'scores';
  * (the z-loss needs logits). Returns the scores flattened to float32[M, E] (call inside a tidy)
  * and what they are.
  */
-export function givenScores(scores: unknown, numExperts: number, mask: unknown, given: unknown, zLossCoefficient: number): { flat: Tensor2D; given: GivenScores } {
+export function givenScores(
+  scores: unknown,
+  numExperts: number,
+  mask: unknown,
+  given: unknown,
+  zLossCoefficient: number,
+): { flat: Tensor2D; given: GivenScores } {
   const e = numExperts;
-  if (!(scores instanceof tf.Tensor) || scores.rank !== 3 || scores.shape[2] !== e || scores.dtype !== 'float32') {
-    throw new ShapeError('scores', scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores, `float32[B, T, ${e}] (numExperts is ${e})`);
+  if (
+    !(scores instanceof tf.Tensor) ||
+    scores.rank !== 3 ||
+    scores.shape[2] !== e ||
+    scores.dtype !== 'float32'
+  ) {
+    throw new ShapeError(
+      'scores',
+      scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores,
+      `float32[B, T, ${e}] (numExperts is ${e})`,
+    );
   }
   const [b, t] = scores.shape as [number, number, number];
   checkRouteInput(tf.zeros([b, t, 1]) as Tensor3D, 1, mask);
   const kind = requireOneOf('given', given ?? 'logits', ['logits', 'scores'] as const);
-  if (kind === 'scores' && zLossCoefficient > 0) throw new ConfigError('given', kind, '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)');
+  if (kind === 'scores' && zLossCoefficient > 0)
+    throw new ConfigError(
+      'given',
+      kind,
+      '"logits" when zLossCoefficient > 0 (the z-loss is a function of the logits)',
+    );
   // Shape: [B, T, E] -> [M, E]
   return { flat: tf.reshape(scores, [b * t, e]), given: kind };
 }

@@ -5,7 +5,11 @@ import type { RouterRegistration, RouterRegistry } from './RouterRegistry.js';
 
 export const ROUTING_IDS = {
   /** One router scheme (name -> factory); bind several, one per scheme (plugins add theirs). */
-  RouterRegistration: Symbol.for('@moderoute/routing/RouterRegistration') as ServiceIdentifier<RouterRegistration>,
+  RouterRegistration: Symbol.for(
+    '@moderoute/routing/RouterRegistration',
+  ) as ServiceIdentifier<RouterRegistration>,
   /** The RouterRegistry built from every bound RouterRegistration (singleton). */
-  RouterRegistry: Symbol.for('@moderoute/routing/RouterRegistry') as ServiceIdentifier<RouterRegistry>,
+  RouterRegistry: Symbol.for(
+    '@moderoute/routing/RouterRegistry',
+  ) as ServiceIdentifier<RouterRegistry>,
 } as const;

@@ -11,12 +11,33 @@ export * from './TokenChoiceRouter.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
-export { bceWithLogits, importanceLoss, loadBalancingCoefficients, meanBceWithLogits, loadBalancingLoss, routerZLoss, stopGradient } from './losses.js';
+export {
+  bceWithLogits,
+  importanceLoss,
+  loadBalancingCoefficients,
+  meanBceWithLogits,
+  loadBalancingLoss,
+  routerZLoss,
+  stopGradient,
+} from './losses.js';
 export { topKOf, ranksBefore } from './selection.js';
 export * from './tokenChoiceRules.js';
 export { ROUTING_IDS } from './ids.js';
 export { routingModule, routerModule } from './routingModule.js';
 // The plugin kit: what the built-in routers are made of, for routers of other packages.
-export { checkKeys, checkRouteInput, readValidity, requireBoolean, requireLive, seededVariable } from './common.js';
-export { emptySlots, flattenSlots, type AssignmentArrays, type GivenScores, type Slot } from './expertAssignments.js';
+export {
+  checkKeys,
+  checkRouteInput,
+  readValidity,
+  requireBoolean,
+  requireLive,
+  seededVariable,
+} from './common.js';
+export {
+  emptySlots,
+  flattenSlots,
+  type AssignmentArrays,
+  type GivenScores,
+  type Slot,
+} from './expertAssignments.js';
 export { meanEntropy, meanWeights } from './losses.js';

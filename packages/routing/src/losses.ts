@@ -1,6 +1,13 @@
 // Auxiliary losses of the routers, as differentiable scalars.
 // Axis legend: M routed tokens (B*T flattened), E experts, G groups.
-import { gatherRows, tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@moderoute/core';
+import {
+  gatherRows,
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+} from '@moderoute/core';
 
 /**
  * Coefficients of the Switch load-balancing loss as a constant matrix float32[M, E], so that
@@ -68,7 +75,10 @@ export function routerZLoss(logits: Tensor2D, tokenWeights: Tensor1D, beta: numb
  * max(z, 0) - z * y + log(1 + exp(-|z|)).
  */
 export function bceWithLogits(logits: Tensor, targets: Tensor): Tensor {
-  return tf.add(tf.sub(tf.relu(logits), tf.mul(logits, targets)), tf.softplus(tf.neg(tf.abs(logits))));
+  return tf.add(
+    tf.sub(tf.relu(logits), tf.mul(logits, targets)),
+    tf.softplus(tf.neg(tf.abs(logits))),
+  );
 }
 
 /**
@@ -78,7 +88,13 @@ export function bceWithLogits(logits: Tensor, targets: Tensor): Tensor {
  * the host, where the router has z anyway: one small op in the step instead of about 25 kernels
  * forward and backward on M-long vectors (the MoD router's causal loss, twice per MoD model).
  */
-export function meanBceWithLogits(logits: Tensor1D, host: Float32Array, targets: Uint8Array, valid: Uint8Array, coefficient: number): Scalar {
+export function meanBceWithLogits(
+  logits: Tensor1D,
+  host: Float32Array,
+  targets: Uint8Array,
+  valid: Uint8Array,
+  coefficient: number,
+): Scalar {
   let real = 0;
   for (const v of valid) real += v;
   const scale = real > 0 ? coefficient / real : 0;
@@ -93,7 +109,10 @@ export function meanBceWithLogits(logits: Tensor1D, host: Float32Array, targets:
   }
   const value = loss * scale;
   // gradFunc in a tidy: tfjs runs a customGrad's gradFunc outside any per-node scope.
-  const op = tf.customGrad(((_z: Tensor1D) => ({ value: tf.scalar(value), gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))) })) as never) as unknown as (z: Tensor1D) => Scalar;
+  const op = tf.customGrad(((_z: Tensor1D) => ({
+    value: tf.scalar(value),
+    gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))),
+  })) as never) as unknown as (z: Tensor1D) => Scalar;
   return op(logits);
 }
 
@@ -140,10 +159,19 @@ function cvSquared(v: Tensor, w: number): Scalar {
  * choices (the paper's G, a softmax over the kept logits), over the whole batch.
  * choices int32[M * K].
  */
-export function importanceLoss(probs: Tensor2D, choices: Int32Array, valid: Uint8Array, topK: number, w: number, normalize = false): Scalar {
+export function importanceLoss(
+  probs: Tensor2D,
+  choices: Int32Array,
+  valid: Uint8Array,
+  topK: number,
+  w: number,
+  normalize = false,
+): Scalar {
   const [m, e] = probs.shape;
   const chosen = new Float32Array(m * e);
-  for (let tok = 0; tok < m; tok++) if (valid[tok]) for (let r = 0; r < topK; r++) chosen[tok * e + (choices[tok * topK + r] as number)] = 1;
+  for (let tok = 0; tok < m; tok++)
+    if (valid[tok])
+      for (let r = 0; r < topK; r++) chosen[tok * e + (choices[tok * topK + r] as number)] = 1;
   // Shape: [M, E] masked (and normalized per row) -> importance [E]
   let gates: Tensor = tf.mul(probs, tf.tensor2d(chosen, [m, e]));
   if (normalize) gates = tf.div(gates, tf.maximum(tf.sum(gates, 1, true), 1e-30));
@@ -159,7 +187,14 @@ export function importanceLoss(probs: Tensor2D, choices: Int32Array, valid: Uint
  * when i is in the top-K), read from H with its gradient (as tensor2tensor's _prob_in_top_k).
  * With K = E every expert is always kept (P = 1) and the loss is 0. noisy, clean, std float32[M, E].
  */
-export function noisyLoadLoss(noisy: Tensor2D, clean: Tensor2D, std: Tensor2D, valid: Uint8Array, topK: number, w: number): Scalar {
+export function noisyLoadLoss(
+  noisy: Tensor2D,
+  clean: Tensor2D,
+  std: Tensor2D,
+  valid: Uint8Array,
+  topK: number,
+  w: number,
+): Scalar {
   const [m, e] = noisy.shape;
   if (topK >= e) return tf.scalar(0);
   const h = noisy.dataSync();
@@ -167,16 +202,27 @@ export function noisyLoadLoss(noisy: Tensor2D, clean: Tensor2D, std: Tensor2D, v
   const mask = new Float32Array(m * e);
   for (let tok = 0; tok < m; tok++) {
     // Descending order of the token's noisy logits, ties to the lower expert.
-    const order = Array.from({ length: e }, (_, i) => i).sort((i, j) => (h[tok * e + i] === h[tok * e + j] ? i - j : (h[tok * e + j] as number) - (h[tok * e + i] as number)));
+    const order = Array.from({ length: e }, (_, i) => i).sort((i, j) =>
+      h[tok * e + i] === h[tok * e + j]
+        ? i - j
+        : (h[tok * e + j] as number) - (h[tok * e + i] as number),
+    );
     const rank = new Int32Array(e);
     order.forEach((ex, r) => (rank[ex] = r));
     for (let i = 0; i < e; i++) {
-      thresholdAt[tok * e + i] = tok * e + (order[(rank[i] as number) < topK ? topK : topK - 1] as number);
+      thresholdAt[tok * e + i] =
+        tok * e + (order[(rank[i] as number) < topK ? topK : topK - 1] as number);
       mask[tok * e + i] = valid[tok] as number;
     }
   }
   // Shape: H [M, E] -> [M*E], gathered at each entry's threshold -> [M, E]
-  const threshold = tf.reshape(gatherRows(tf.reshape(noisy, [m * e]) as Tensor1D, tf.tensor1d(thresholdAt, 'int32') as Tensor1D), [m, e]);
+  const threshold = tf.reshape(
+    gatherRows(
+      tf.reshape(noisy, [m * e]) as Tensor1D,
+      tf.tensor1d(thresholdAt, 'int32') as Tensor1D,
+    ),
+    [m, e],
+  );
   const z = tf.div(tf.sub(clean, threshold), std);
   // Phi(z) = (1 + erf(z / sqrt 2)) / 2
   const p = tf.mul(tf.add(tf.erf(tf.mul(z, Math.SQRT1_2)), 1), 0.5);
@@ -187,8 +233,15 @@ export function noisyLoadLoss(noisy: Tensor2D, clean: Tensor2D, std: Tensor2D, v
  * The load loss outside training, as tensor2tensor computes it there: w * CV(Load)^2 with Load_i
  * the number of real tokens that chose expert i (a constant: no noise, no gradient).
  */
-export function countLoadLoss(choices: Int32Array, valid: Uint8Array, numExperts: number, topK: number, w: number): Scalar {
+export function countLoadLoss(
+  choices: Int32Array,
+  valid: Uint8Array,
+  numExperts: number,
+  topK: number,
+  w: number,
+): Scalar {
   const load = new Float32Array(numExperts);
-  for (let tok = 0; tok < valid.length; tok++) if (valid[tok]) for (let r = 0; r < topK; r++) load[choices[tok * topK + r] as number]! += 1;
+  for (let tok = 0; tok < valid.length; tok++)
+    if (valid[tok]) for (let r = 0; r < topK; r++) load[choices[tok * topK + r] as number]! += 1;
   return cvSquared(tf.tensor1d(load), w);
 }

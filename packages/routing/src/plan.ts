@@ -7,7 +7,18 @@
 // of x reshaped to [B*T, D]) through the computation and weighs its output by combineWeights[n].
 // No dense [T, E, C] mask exists anywhere. Expert plans order assignments by (expert, group, slot),
 // so each expert's rows are contiguous and expertCounts gives the split sizes.
-import { ModerouteError, ShapeError, gatherRows, scatterAddRows, tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import {
+  ModerouteError,
+  ShapeError,
+  gatherRows,
+  scatterAddRows,
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+} from '@moderoute/core';
 
 export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths';
 
@@ -135,7 +146,9 @@ export type ExpertRoutingPlan = TokenChoicePlan | ExpertChoicePlan;
 
 /** Exhaustiveness helper for `switch (plan.kind)`. */
 export function assertNever(value: never): never {
-  throw new ModerouteError(`Unknown routing plan kind: ${JSON.stringify((value as { kind?: unknown })?.kind ?? value)}`);
+  throw new ModerouteError(
+    `Unknown routing plan kind: ${JSON.stringify((value as { kind?: unknown })?.kind ?? value)}`,
+  );
 }
 
 /** The number of assignments N. */
@@ -145,7 +158,11 @@ export function assignmentCount(plan: RoutingPlan): number {
 
 /** Disposes every tensor a plan holds. */
 export function disposePlan(plan: RoutingPlan): void {
-  const tensors: Tensor[] = [plan.tokenIndex, plan.combineWeights, ...Object.values(plan.auxLosses)];
+  const tensors: Tensor[] = [
+    plan.tokenIndex,
+    plan.combineWeights,
+    ...Object.values(plan.auxLosses),
+  ];
   switch (plan.kind) {
     case 'token-choice':
     case 'expert-choice':
@@ -171,7 +188,11 @@ export function disposePlan(plan: RoutingPlan): void {
 export function dispatchRows(plan: RoutingPlan, x: Tensor3D): Tensor2D {
   const [b, t, d] = x.shape;
   if (x.rank !== 3 || b !== plan.batchSize || t !== plan.seqLen) {
-    throw new ShapeError('x.shape', x.shape, `[${plan.batchSize}, ${plan.seqLen}, D] to match the plan`);
+    throw new ShapeError(
+      'x.shape',
+      x.shape,
+      `[${plan.batchSize}, ${plan.seqLen}, D] to match the plan`,
+    );
   }
   const n = assignmentCount(plan);
   if (n === 0) return tf.zeros([0, d]);
@@ -184,9 +205,14 @@ export function dispatchRows(plan: RoutingPlan, x: Tensor3D): Tensor2D {
  * out[token] = sum over the token's assignments n of combineWeights[n] * y[n]. Tokens with no
  * assignment get exactly zero. `weighted: false` skips the weights.
  */
-export function combineRows(plan: RoutingPlan, y: Tensor2D, options: { readonly weighted?: boolean } = {}): Tensor3D {
+export function combineRows(
+  plan: RoutingPlan,
+  y: Tensor2D,
+  options: { readonly weighted?: boolean } = {},
+): Tensor3D {
   const n = assignmentCount(plan);
-  if (y.rank !== 2 || y.shape[0] !== n) throw new ShapeError('y.shape', y.shape, `[${n}, D] (one row per assignment)`);
+  if (y.rank !== 2 || y.shape[0] !== n)
+    throw new ShapeError('y.shape', y.shape, `[${n}, D] (one row per assignment)`);
   const { batchSize: b, seqLen: t } = plan;
   const d = y.shape[1];
   if (n === 0) return tf.zeros([b, t, d]);

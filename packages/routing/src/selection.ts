@@ -14,7 +14,11 @@ export function ranksBefore(a: number, ia: number, b: number, ib: number): boole
  * The k best of `candidates` (indices into `score`), best first, ties by lower index.
  * `score(i)` must not be NaN. O(n log n).
  */
-export function topKOf(candidates: readonly number[] | Int32Array, k: number, score: (i: number) => number): number[] {
+export function topKOf(
+  candidates: readonly number[] | Int32Array,
+  k: number,
+  score: (i: number) => number,
+): number[] {
   const order = Array.from(candidates);
   order.sort((i, j) => {
     const si = score(i);
@@ -25,8 +29,12 @@ export function topKOf(candidates: readonly number[] | Int32Array, k: number, sc
 }
 
 /** Reads a padding mask [B, T] (any dtype; non-zero = real token) into booleans, or all true. */
-export function validityOf(maskValues: ArrayLike<number | boolean> | undefined, size: number): Uint8Array {
+export function validityOf(
+  maskValues: ArrayLike<number | boolean> | undefined,
+  size: number,
+): Uint8Array {
   const valid = new Uint8Array(size);
-  for (let i = 0; i < size; i++) valid[i] = maskValues === undefined || Number(maskValues[i]) !== 0 ? 1 : 0;
+  for (let i = 0; i < size; i++)
+    valid[i] = maskValues === undefined || Number(maskValues[i]) !== 0 ? 1 : 0;
   return valid;
 }

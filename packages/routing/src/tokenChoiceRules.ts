@@ -45,15 +45,35 @@ export interface ExpertGroupRule {
 }
 
 /** Validates group-limited routing against E and K; returns undefined when it is off (H = 1 and Hk = 1). */
-export function checkExpertGroups(numExperts: number, topK: number, rule: ExpertGroupRule, parameter = ''): ExpertGroupRule | undefined {
+export function checkExpertGroups(
+  numExperts: number,
+  topK: number,
+  rule: ExpertGroupRule,
+  parameter = '',
+): ExpertGroupRule | undefined {
   const { count, keep, score } = rule;
-  if (numExperts % count !== 0) throw new ConfigError(`${parameter}expertGroups`, count, `a divisor of numExperts (${numExperts})`);
-  if (keep > count) throw new ConfigError(`${parameter}topKGroups`, keep, `<= expertGroups (${count})`);
+  if (numExperts % count !== 0)
+    throw new ConfigError(
+      `${parameter}expertGroups`,
+      count,
+      `a divisor of numExperts (${numExperts})`,
+    );
+  if (keep > count)
+    throw new ConfigError(`${parameter}topKGroups`, keep, `<= expertGroups (${count})`);
   const perGroup = numExperts / count;
   if (topK > keep * perGroup) {
-    throw new ConfigError(`${parameter}topK`, topK, `<= topKGroups * numExperts / expertGroups (${keep} * ${perGroup} = ${keep * perGroup}: the experts a token may reach)`);
+    throw new ConfigError(
+      `${parameter}topK`,
+      topK,
+      `<= topKGroups * numExperts / expertGroups (${keep} * ${perGroup} = ${keep * perGroup}: the experts a token may reach)`,
+    );
   }
-  if (score === 'top2-sum' && perGroup < 2) throw new ConfigError(`${parameter}groupScore`, score, `"max" when a group holds one expert (numExperts / expertGroups = ${perGroup})`);
+  if (score === 'top2-sum' && perGroup < 2)
+    throw new ConfigError(
+      `${parameter}groupScore`,
+      score,
+      `"max" when a group holds one expert (numExperts / expertGroups = ${perGroup})`,
+    );
   return count === 1 ? undefined : rule;
 }
 
@@ -65,7 +85,13 @@ export function checkExpertGroups(numExperts: number, topK: number, rule: Expert
  * with the bias of its auxiliary-loss-free balancing in the selection only).
  * Returns int32[M * K].
  */
-export function chooseExperts(selection: ArrayLike<number>, numTokens: number, numExperts: number, topK: number, groups?: ExpertGroupRule): Int32Array {
+export function chooseExperts(
+  selection: ArrayLike<number>,
+  numTokens: number,
+  numExperts: number,
+  topK: number,
+  groups?: ExpertGroupRule,
+): Int32Array {
   const e = numExperts;
   const k = topK;
   const choices = new Int32Array(numTokens * k);
@@ -89,7 +115,12 @@ export function chooseExperts(selection: ArrayLike<number>, numTokens: number, n
       keptGroups.fill(0);
       for (let r = 0; r < groups.keep; r++) {
         let best = -1;
-        for (let g = 0; g < groups.count; g++) if (!keptGroups[g] && (best < 0 || (groupScores[g] as number) > (groupScores[best] as number))) best = g;
+        for (let g = 0; g < groups.count; g++)
+          if (
+            !keptGroups[g] &&
+            (best < 0 || (groupScores[g] as number) > (groupScores[best] as number))
+          )
+            best = g;
         keptGroups[best] = 1;
       }
       for (let ex = 0; ex < e; ex++) allowed[ex] = keptGroups[Math.floor(ex / perGroup)] as number;
@@ -146,11 +177,23 @@ export interface Placed {
  * Slot sources are choice indices tok * K + r.
  */
 export function placeChoices(problem: PlacementProblem): Placed {
-  const { choices, valid, gates, numExperts: e, topK: k, groupSize: n, capacity, placement, priority } = problem;
+  const {
+    choices,
+    valid,
+    gates,
+    numExperts: e,
+    topK: k,
+    groupSize: n,
+    capacity,
+    placement,
+    priority,
+  } = problem;
   const m = valid.length;
   const groups = m / n;
   const kept = new Int32Array(m * k);
-  const slots: Slot[][][] = Array.from({ length: e }, () => Array.from({ length: groups }, () => [] as Slot[]));
+  const slots: Slot[][][] = Array.from({ length: e }, () =>
+    Array.from({ length: groups }, () => [] as Slot[]),
+  );
   let realChoices = 0;
   let dropped = 0;
   for (let tok = 0; tok < m; tok++) if (valid[tok]) realChoices += k;

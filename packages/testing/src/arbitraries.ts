@@ -6,11 +6,24 @@ export const dim = (min = 1, max = 8): fc.Arbitrary<number> => fc.integer({ min,
 
 /** A matrix shape pair for x [n, i] and w [i, o]. */
 export const linearShapes = (max = 12) =>
-  fc.record({ n: dim(1, max), i: dim(1, max), o: dim(1, max), bias: fc.boolean(), seed: fc.nat(1e6) });
+  fc.record({
+    n: dim(1, max),
+    i: dim(1, max),
+    o: dim(1, max),
+    bias: fc.boolean(),
+    seed: fc.nat(1e6),
+  });
 
 /** An attention shape: batch, tokens, heads, head width. */
 export const attentionShapes = () =>
-  fc.record({ b: dim(1, 2), t: dim(1, 6), h: dim(1, 3), dh: dim(1, 4), causal: fc.boolean(), seed: fc.nat(1e6) });
+  fc.record({
+    b: dim(1, 2),
+    t: dim(1, 6),
+    h: dim(1, 3),
+    dh: dim(1, 4),
+    causal: fc.boolean(),
+    seed: fc.nat(1e6),
+  });
 
 /** Property-run settings that keep the suite fast on 2 cores (override with FC_NUM_RUNS). */
 export function runs(defaultRuns: number): { numRuns: number } {
@@ -56,7 +69,9 @@ export const modelWidths = (max = 6) => dim(1, max);
 export const expertCounts = (max = 5) => dim(1, max);
 /** (E, K) with 1 <= K <= E. */
 export const expertsAndTopK = (maxExperts = 5, maxK = 3) =>
-  expertCounts(maxExperts).chain((e) => fc.record({ numExperts: fc.constant(e), topK: dim(1, Math.min(e, maxK)) }));
+  expertCounts(maxExperts).chain((e) =>
+    fc.record({ numExperts: fc.constant(e), topK: dim(1, Math.min(e, maxK)) }),
+  );
 /** Capacity factors, small enough to drop tokens and large enough not to. */
 export const capacityFactors = () => fc.constantFrom(0.25, 0.5, 1, 1.25, 2, 4);
 /** Mixture-of-Depths capacity fractions in (0, 1]. */

@@ -14,7 +14,9 @@ export type NestedNumbers = number | ArrayLike<number> | readonly NestedNumbers[
 function toArray(x: Tensor | NestedNumbers): Float64Array {
   if (x instanceof tf.Tensor) return Float64Array.from(x.dataSync());
   if (typeof x === 'number') return Float64Array.of(x);
-  return Float64Array.from((Array.from(x as ArrayLike<NestedNumbers>) as NestedNumbers[]).flat(Infinity as 1) as number[]);
+  return Float64Array.from(
+    (Array.from(x as ArrayLike<NestedNumbers>) as NestedNumbers[]).flat(Infinity as 1) as number[],
+  );
 }
 
 /**
@@ -28,12 +30,19 @@ export function expectClose(
   label = 'tensor',
 ): void {
   const { rtol = 1e-4, atol = 1e-5 } = tolerance;
-  if (actual instanceof tf.Tensor && expected instanceof tf.Tensor && !tf.util.arraysEqual(actual.shape, expected.shape)) {
-    throw new Error(`${label}: shape ${JSON.stringify(actual.shape)} != expected ${JSON.stringify(expected.shape)}`);
+  if (
+    actual instanceof tf.Tensor &&
+    expected instanceof tf.Tensor &&
+    !tf.util.arraysEqual(actual.shape, expected.shape)
+  ) {
+    throw new Error(
+      `${label}: shape ${JSON.stringify(actual.shape)} != expected ${JSON.stringify(expected.shape)}`,
+    );
   }
   const a = toArray(actual);
   const e = toArray(expected);
-  if (a.length !== e.length) throw new Error(`${label}: ${a.length} elements != expected ${e.length}`);
+  if (a.length !== e.length)
+    throw new Error(`${label}: ${a.length} elements != expected ${e.length}`);
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < a.length; i++) {
@@ -68,7 +77,10 @@ export function expectNoLeaks<R>(body: () => R, label = 'body'): void {
   const result = body();
   tf.dispose(result as never);
   const after = tf.memory().numTensors;
-  if (after !== before) throw new Error(`${label} leaked ${after - before} tensor(s): ${before} live before, ${after} after`);
+  if (after !== before)
+    throw new Error(
+      `${label} leaked ${after - before} tensor(s): ${before} live before, ${after} after`,
+    );
 }
 
 /** The async form of expectNoLeaks. */
@@ -77,5 +89,8 @@ export async function expectNoLeaksAsync<R>(body: () => Promise<R>, label = 'bod
   const result = await body();
   tf.dispose(result as never);
   const after = tf.memory().numTensors;
-  if (after !== before) throw new Error(`${label} leaked ${after - before} tensor(s): ${before} live before, ${after} after`);
+  if (after !== before)
+    throw new Error(
+      `${label} leaked ${after - before} tensor(s): ${before} live before, ${after} after`,
+    );
 }

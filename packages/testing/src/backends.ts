@@ -13,7 +13,10 @@ export function useBackend(name: BackendName): void {
 }
 
 /** Declares `describe('on <backend>')` once per test backend, each activating its backend. */
-export function forEachBackend(body: (backend: BackendName) => void, backends: readonly BackendName[] = TEST_BACKENDS): void {
+export function forEachBackend(
+  body: (backend: BackendName) => void,
+  backends: readonly BackendName[] = TEST_BACKENDS,
+): void {
   for (const backend of backends) {
     describe(`on ${backend}`, () => {
       useBackend(backend);

@@ -3,7 +3,14 @@
 // gradients reach every router, deterministic, no leaked tensors.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor3D, type Variable } from '@moderoute/core';
+import {
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor1D,
+  type Tensor3D,
+  type Variable,
+} from '@moderoute/core';
 import { expectClose } from './assertions.js';
 import { forEachBackend, type TEST_BACKENDS } from './backends.js';
 import { runs } from './arbitraries.js';
@@ -17,7 +24,17 @@ export interface LawBlock {
   ): {
     output: Tensor3D;
     auxLosses: Readonly<Record<string, Scalar>>;
-    routing?: Readonly<Record<string, { readonly kind: string; readonly tokenIndex: Tensor1D; readonly batchSize: number; readonly seqLen: number }>>;
+    routing?: Readonly<
+      Record<
+        string,
+        {
+          readonly kind: string;
+          readonly tokenIndex: Tensor1D;
+          readonly batchSize: number;
+          readonly seqLen: number;
+        }
+      >
+    >;
   };
   routers(): readonly { trainableVariables(): readonly Variable[] }[];
 }
@@ -39,15 +56,26 @@ export interface BlockLawOptions {
 }
 
 /** Flat tokens (b * T + t) that appear in any of a block output's plans of the given kinds. */
-function routedTokens(routing: NonNullable<ReturnType<LawBlock['forward']>['routing']>, stage: string): Set<number> {
+function routedTokens(
+  routing: NonNullable<ReturnType<LawBlock['forward']>['routing']>,
+  stage: string,
+): Set<number> {
   const plan = routing[stage];
   return new Set(plan ? Array.from(plan.tokenIndex.dataSync()) : []);
 }
 
 /** Declares the block laws for `makeBlock` (a fresh block per call; the suite disposes nothing it did not make). */
-export function blockLaws(name: string, makeBlock: () => { block: LawBlock; dispose(): void }, options: BlockLawOptions): void {
+export function blockLaws(
+  name: string,
+  makeBlock: () => { block: LawBlock; dispose(): void },
+  options: BlockLawOptions,
+): void {
   const { width, numRuns = 4 } = options;
-  const cases = fc.record({ batch: fc.integer({ min: 1, max: 3 }), seqLen: fc.integer({ min: 1, max: 12 }), seed: fc.nat(1e6) });
+  const cases = fc.record({
+    batch: fc.integer({ min: 1, max: 3 }),
+    seqLen: fc.integer({ min: 1, max: 12 }),
+    seed: fc.nat(1e6),
+  });
 
   describe(`${name} (block laws)`, () => {
     forEachBackend(() => {
@@ -65,7 +93,10 @@ export function blockLaws(name: string, makeBlock: () => { block: LawBlock; disp
               const a = made.block.forward(x, { training: false });
               const b = made.block.forward(x, { training: false });
               assert.deepEqual(a.output.shape, [batch, seqLen, width]);
-              assert.ok(Number.isFinite(tf.sum(tf.abs(a.output)).dataSync()[0] as number), 'output is not finite');
+              assert.ok(
+                Number.isFinite(tf.sum(tf.abs(a.output)).dataSync()[0] as number),
+                'output is not finite',
+              );
               expectClose(b.output, a.output, { rtol: 0, atol: 0 }, 'second forward');
             });
           }),
@@ -84,7 +115,8 @@ export function blockLaws(name: string, makeBlock: () => { block: LawBlock; disp
                 const xs = x.reshape([batch * seqLen, width]).arraySync() as number[][];
                 const ys = out.output.reshape([batch * seqLen, width]).arraySync() as number[][];
                 for (let i = 0; i < batch * seqLen; i++) {
-                  if (!processed.has(i)) assert.deepEqual(ys[i], xs[i], `token ${i} was not processed but changed`);
+                  if (!processed.has(i))
+                    assert.deepEqual(ys[i], xs[i], `token ${i} was not processed but changed`);
                 }
               });
             }),
@@ -101,7 +133,10 @@ export function blockLaws(name: string, makeBlock: () => { block: LawBlock; disp
           if (vars.length === 0) return;
           const { grads } = tf.variableGrads(() => {
             const out = made.block.forward(x, { training: true });
-            const aux = Object.values(out.auxLosses).reduce<Tensor>((acc, l) => tf.add(acc, l), tf.scalar(0));
+            const aux = Object.values(out.auxLosses).reduce<Tensor>(
+              (acc, l) => tf.add(acc, l),
+              tf.scalar(0),
+            );
             return tf.add(tf.sum(tf.mul(out.output, cot)), aux) as Scalar;
           }, vars as Variable[]);
           // At least the routers' scoring weights (the first variable of each) must learn.
@@ -110,7 +145,10 @@ export function blockLaws(name: string, makeBlock: () => { block: LawBlock; disp
             if (first === undefined) continue;
             const g = grads[first.name];
             assert.ok(g !== undefined, `no gradient for router variable ${first.name}`);
-            assert.ok((tf.max(tf.abs(g)).dataSync()[0] as number) > 0, `zero gradient for router variable ${first.name}`);
+            assert.ok(
+              (tf.max(tf.abs(g)).dataSync()[0] as number) > 0,
+              `zero gradient for router variable ${first.name}`,
+            );
           }
         });
       });
@@ -122,7 +160,10 @@ export function blockLaws(name: string, makeBlock: () => { block: LawBlock; disp
           made.block.forward(x, { training: true });
         });
         const vars = made.block.routers().flatMap((r) => [...r.trainableVariables()]);
-        const result = tf.variableGrads(() => tf.sum(made.block.forward(x, { training: true }).output) as Scalar, vars.length ? (vars as Variable[]) : undefined);
+        const result = tf.variableGrads(
+          () => tf.sum(made.block.forward(x, { training: true }).output) as Scalar,
+          vars.length ? (vars as Variable[]) : undefined,
+        );
         tf.dispose([result.value, ...Object.values(result.grads), x]);
         assert.equal(tf.memory().numTensors, before, 'tensors leaked');
       });

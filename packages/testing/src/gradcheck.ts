@@ -35,32 +35,54 @@ export function checkDirectionalDerivatives(
   inputs: Tensor[],
   options: DirectionalCheckOptions = {},
 ): void {
-  const { epsilon = 1e-2, directions = 2, seed = 7, tolerance = { rtol: 2e-2, atol: 2e-3 } } = options;
+  const {
+    epsilon = 1e-2,
+    directions = 2,
+    seed = 7,
+    tolerance = { rtol: 2e-2, atol: 2e-3 },
+  } = options;
   const grads = tf.grads(f)(inputs);
   try {
     for (let d = 0; d < directions; d++) {
       const [analytic, numeric, magnitude] = tf.tidy(() => {
-        const vs = inputs.map((x, i) => tf.randomNormal(x.shape, 0, 1, 'float32', seed + 101 * d + i + 1));
-        const dot = grads.reduce((acc, g, i) => tf.add(acc, tf.sum(tf.mul(g, vs[i] as Tensor))), tf.scalar(0));
+        const vs = inputs.map((x, i) =>
+          tf.randomNormal(x.shape, 0, 1, 'float32', seed + 101 * d + i + 1),
+        );
+        const dot = grads.reduce(
+          (acc, g, i) => tf.add(acc, tf.sum(tf.mul(g, vs[i] as Tensor))),
+          tf.scalar(0),
+        );
         // Central differences at eps and eps / 2, combined by Richardson extrapolation
         // ((4 D(eps/2) - D(eps)) / 3) so that the O(eps^2) truncation error cancels: products of
         // inputs make f a higher-degree polynomial along v, where plain central differences err.
         const central = (e: number) => {
           const plus = f(...inputs.map((x, i) => tf.add(x, tf.mul(vs[i] as Tensor, e))));
           const minus = f(...inputs.map((x, i) => tf.sub(x, tf.mul(vs[i] as Tensor, e))));
-          return { fd: tf.div(tf.sub(plus, minus), 2 * e), magnitude: tf.maximum(tf.abs(plus), tf.abs(minus)) };
+          return {
+            fd: tf.div(tf.sub(plus, minus), 2 * e),
+            magnitude: tf.maximum(tf.abs(plus), tf.abs(minus)),
+          };
         };
         const coarse = central(epsilon);
         const fine = central(epsilon / 2);
         const fd = tf.div(tf.sub(tf.mul(fine.fd, 4), coarse.fd), 3);
         const magnitude = tf.maximum(coarse.magnitude, fine.magnitude);
-        return [dot.dataSync()[0] as number, fd.dataSync()[0] as number, magnitude.dataSync()[0] as number];
+        return [
+          dot.dataSync()[0] as number,
+          fd.dataSync()[0] as number,
+          magnitude.dataSync()[0] as number,
+        ];
       });
       // The difference quotients carry float32 rounding of f itself (about 1e-6 relative after
       // a reduction), amplified by 1 / (2 eps) and by the extrapolation (4/3 at eps / 2 plus 1/3
       // at eps): widen the absolute tolerance by that much.
       const rounding = (3 * FLOAT32_REDUCTION_ERROR * magnitude) / (2 * epsilon);
-      expectClose([analytic], [numeric], { ...tolerance, atol: (tolerance.atol ?? 0) + rounding }, `directional derivative ${d}`);
+      expectClose(
+        [analytic],
+        [numeric],
+        { ...tolerance, atol: (tolerance.atol ?? 0) + rounding },
+        `directional derivative ${d}`,
+      );
     }
   } finally {
     tf.dispose(grads);

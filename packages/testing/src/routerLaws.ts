@@ -5,7 +5,14 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { tf, type BackendName, type Tensor, type Tensor3D } from '@moderoute/core';
-import { combineRows, dispatchRows, disposePlan, type Router, type RoutingPlan, type RouteOptions } from '@moderoute/routing';
+import {
+  combineRows,
+  dispatchRows,
+  disposePlan,
+  type Router,
+  type RoutingPlan,
+  type RouteOptions,
+} from '@moderoute/routing';
 import { routerLawCases, runs, type RouterLawCase } from './arbitraries.js';
 import { forEachBackend } from './backends.js';
 
@@ -62,11 +69,22 @@ function readPlan(plan: RoutingPlan): HostPlan {
 }
 
 /** x float32[B, T, D] and an optional mask for a case. */
-function inputsFor(c: RouterLawCase, positive = false): { x: Tensor3D; mask?: Tensor; valid: Uint8Array } {
+function inputsFor(
+  c: RouterLawCase,
+  positive = false,
+): { x: Tensor3D; mask?: Tensor; valid: Uint8Array } {
   const { batch: b, tokens: t, dModel: d } = c;
   return tf.tidy(() => {
     let x = tf.randomNormal([b, t, d], 0, 1, 'float32', c.inputSeed + 1) as Tensor3D;
-    if (c.duplicateTokens) x = tf.gather(x, tf.tensor1d(Array.from({ length: t }, (_, i) => i % 2 === 0 || t === 1 ? 0 : 1), 'int32'), 1) as Tensor3D;
+    if (c.duplicateTokens)
+      x = tf.gather(
+        x,
+        tf.tensor1d(
+          Array.from({ length: t }, (_, i) => (i % 2 === 0 || t === 1 ? 0 : 1)),
+          'int32',
+        ),
+        1,
+      ) as Tensor3D;
     if (positive) x = tf.add(tf.abs(x), 0.1) as Tensor3D;
     const valid = new Uint8Array(b * t).fill(1);
     if (!c.masked) return { x, valid } as never;
@@ -90,7 +108,12 @@ function withRouter<R>(make: () => Router, body: (router: Router) => R): R {
 }
 
 /** Routes inside a tidy and reads the plan back; the plan's tensors are disposed. */
-function routeHost<R>(router: Router, x: Tensor3D, options: RouteOptions, read: (host: HostPlan) => R): R {
+function routeHost<R>(
+  router: Router,
+  x: Tensor3D,
+  options: RouteOptions,
+  read: (host: HostPlan) => R,
+): R {
   return tf.tidy(() => {
     const plan = router.route(x, options);
     const result = read(readPlan(plan));
@@ -122,20 +145,33 @@ function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boolean): 
         const mine = choices.slice(m * k, m * k + k);
         assert.equal(new Set(mine).size, k, `token ${m} chose the same expert twice: ${mine}`);
         const keptHere = kept.slice(m * k, m * k + k).reduce((a, v) => a + v, 0);
-        assert.equal(perToken[m], keptHere, `token ${m} has ${perToken[m]} assignments but ${keptHere} kept choices`);
+        assert.equal(
+          perToken[m],
+          keptHere,
+          `token ${m} has ${perToken[m]} assignments but ${keptHere} kept choices`,
+        );
         assert.ok(keptHere <= k);
         if (!valid[m]) assert.equal(keptHere, 0, `padded token ${m} was routed`);
         if (probs) {
           // The choices are the top-K of the probabilities, ties to the lower expert.
-          const order = Array.from({ length: e }, (_, i) => i).sort((i, j) => (probs[m * e + i] === probs[m * e + j] ? i - j : probs[m * e + j]! - probs[m * e + i]!));
-          assert.deepEqual(mine, order.slice(0, k), `token ${m}: choices ${mine} are not the top-${k} of its probabilities`);
+          const order = Array.from({ length: e }, (_, i) => i).sort((i, j) =>
+            probs[m * e + i] === probs[m * e + j] ? i - j : probs[m * e + j]! - probs[m * e + i]!,
+          );
+          assert.deepEqual(
+            mine,
+            order.slice(0, k),
+            `token ${m}: choices ${mine} are not the top-${k} of its probabilities`,
+          );
         }
       }
       // Every kept choice of its routed assignments matches the plan's expert.
       for (let i = 0; i < tokens.length; i++) {
         const m = tokens[i]!;
         const r = choices.slice(m * k, m * k + k).indexOf(experts[i]!);
-        assert.ok(r >= 0 && kept[m * k + r] === 1, `assignment ${i} (token ${m}, expert ${experts[i]}) is not a kept choice`);
+        assert.ok(
+          r >= 0 && kept[m * k + r] === 1,
+          `assignment ${i} (token ${m}, expert ${experts[i]}) is not a kept choice`,
+        );
       }
       for (let g = 0; g < plan.numGroups; g++) {
         for (let ex = 0; ex < e; ex++) {
@@ -149,9 +185,17 @@ function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boolean): 
               else bestDroppedRank = Math.min(bestDroppedRank, r);
             }
           }
-          if (rankMajor) assert.ok(!(bestDroppedRank < worstKeptRank), `group ${g}, expert ${ex}: a rank-${bestDroppedRank + 1} choice was dropped for a rank-${worstKeptRank + 1} one`);
+          if (rankMajor)
+            assert.ok(
+              !(bestDroppedRank < worstKeptRank),
+              `group ${g}, expert ${ex}: a rank-${bestDroppedRank + 1} choice was dropped for a rank-${worstKeptRank + 1} one`,
+            );
           if (bestDroppedRank < Infinity) {
-            assert.equal(count.get(`${g}:${ex}`) ?? 0, plan.capacity, `group ${g}, expert ${ex} dropped a token with room left`);
+            assert.equal(
+              count.get(`${g}:${ex}`) ?? 0,
+              plan.capacity,
+              `group ${g}, expert ${ex} dropped a token with room left`,
+            );
           }
         }
       }
@@ -166,35 +210,65 @@ function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boolean): 
         for (let m = g * n; m < (g + 1) * n; m++) if (valid[m]) candidates.push(m);
         for (let ex = 0; ex < e; ex++) {
           const mine = tokens.filter((tok, i) => experts[i] === ex && Math.floor(tok / n) === g);
-          assert.equal(mine.length, Math.min(plan.capacity, candidates.length), `group ${g}, expert ${ex} took ${mine.length} tokens`);
+          assert.equal(
+            mine.length,
+            Math.min(plan.capacity, candidates.length),
+            `group ${g}, expert ${ex} took ${mine.length} tokens`,
+          );
           if (probs) {
-            const best = [...candidates].sort((i, j) => (probs[i * e + ex] === probs[j * e + ex] ? i - j : probs[j * e + ex]! - probs[i * e + ex]!));
-            assert.deepEqual([...mine].sort((i, j) => i - j), best.slice(0, mine.length).sort((i, j) => i - j), `group ${g}, expert ${ex} did not take its top tokens`);
+            const best = [...candidates].sort((i, j) =>
+              probs[i * e + ex] === probs[j * e + ex]
+                ? i - j
+                : probs[j * e + ex]! - probs[i * e + ex]!,
+            );
+            assert.deepEqual(
+              [...mine].sort((i, j) => i - j),
+              best.slice(0, mine.length).sort((i, j) => i - j),
+              `group ${g}, expert ${ex} did not take its top tokens`,
+            );
           }
         }
       }
       if (probs) {
         for (let i = 0; i < tokens.length; i++) {
           const p = probs[tokens[i]! * e + experts[i]!]!;
-          assert.ok(Math.abs(weights[i]! - p) <= 1e-6, `assignment ${i}: weight ${weights[i]} != score ${p}`);
+          assert.ok(
+            Math.abs(weights[i]! - p) <= 1e-6,
+            `assignment ${i}: weight ${weights[i]} != score ${p}`,
+          );
         }
       }
       break;
     }
     case 'mixture-of-depths': {
       const r = Array.from(plan.routerLogits.dataSync());
-      for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, 'selected tokens are not in ascending order');
+      for (let i = 1; i < tokens.length; i++)
+        assert.ok(tokens[i]! > tokens[i - 1]!, 'selected tokens are not in ascending order');
       const positions = Array.from(plan.positions.dataSync());
-      assert.deepEqual(positions, tokens.map((tok) => tok % t));
+      assert.deepEqual(
+        positions,
+        tokens.map((tok) => tok % t),
+      );
       for (let row = 0; row < b; row++) {
         const mine = tokens.filter((tok) => Math.floor(tok / t) === row);
         assert.equal(plan.rowCounts[row], mine.length);
         if (plan.mode !== 'top-k') continue;
         const candidates: number[] = [];
         for (let m = row * t; m < (row + 1) * t; m++) if (valid[m]) candidates.push(m);
-        assert.equal(mine.length, Math.min(plan.capacity, candidates.length), `sequence ${row} selected ${mine.length} tokens`);
-        const best = candidates.sort((i, j) => (r[i] === r[j] ? i - j : r[j]! - r[i]!)).slice(0, mine.length).sort((i, j) => i - j);
-        assert.deepEqual(mine, best, `sequence ${row}: selection is not the top-${plan.capacity} of r`);
+        assert.equal(
+          mine.length,
+          Math.min(plan.capacity, candidates.length),
+          `sequence ${row} selected ${mine.length} tokens`,
+        );
+        const best = candidates
+          .sort((i, j) => (r[i] === r[j] ? i - j : r[j]! - r[i]!))
+          .slice(0, mine.length)
+          .sort((i, j) => i - j);
+        assert.deepEqual(
+          mine,
+          best,
+          `sequence ${row}: selection is not the top-${plan.capacity} of r`,
+        );
       }
       break;
     }
@@ -206,27 +280,51 @@ function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boolean): 
 function checkCapacity(host: HostPlan): void {
   const { plan, tokens, experts, slots, buffers } = host;
   if (plan.kind === 'mixture-of-depths') {
-    assert.equal(plan.rowCounts.reduce((a, v) => a + v, 0), tokens.length);
-    if (plan.mode === 'top-k') for (const c of plan.rowCounts) assert.ok(c <= plan.capacity, `a sequence selected ${c} > capacity ${plan.capacity}`);
+    assert.equal(
+      plan.rowCounts.reduce((a, v) => a + v, 0),
+      tokens.length,
+    );
+    if (plan.mode === 'top-k')
+      for (const c of plan.rowCounts)
+        assert.ok(c <= plan.capacity, `a sequence selected ${c} > capacity ${plan.capacity}`);
     return;
   }
   const n = plan.groupSize;
   const g = plan.numGroups;
-  assert.equal(plan.expertCounts.reduce((a, v) => a + v, 0), tokens.length, 'expertCounts do not sum to N');
+  assert.equal(
+    plan.expertCounts.reduce((a, v) => a + v, 0),
+    tokens.length,
+    'expertCounts do not sum to N',
+  );
   const seen = new Map<string, number[]>();
   for (let i = 0; i < tokens.length; i++) {
     if (i > 0) assert.ok(experts[i]! >= experts[i - 1]!, 'assignments are not ordered by expert');
     const group = Math.floor(tokens[i]! / n);
     const key = `${group}:${experts[i]}`;
     seen.set(key, [...(seen.get(key) ?? []), slots[i]!]);
-    assert.equal(buffers[i], (experts[i]! * g + group) * plan.capacity + slots[i]!, 'bufferIndex != (expert * G + group) * C + slot');
+    assert.equal(
+      buffers[i],
+      (experts[i]! * g + group) * plan.capacity + slots[i]!,
+      'bufferIndex != (expert * G + group) * C + slot',
+    );
   }
   for (let ex = 0; ex < plan.numExperts; ex++) {
-    assert.equal(experts.filter((v) => v === ex).length, plan.expertCounts[ex], `expertCounts[${ex}] is wrong`);
+    assert.equal(
+      experts.filter((v) => v === ex).length,
+      plan.expertCounts[ex],
+      `expertCounts[${ex}] is wrong`,
+    );
   }
   for (const [key, list] of seen) {
-    assert.ok(list.length <= plan.capacity, `expert slot list ${key} holds ${list.length} > capacity ${plan.capacity}`);
-    assert.deepEqual([...list].sort((a, b) => a - b), list.map((_, i) => i), `slots of ${key} are not 0..${list.length - 1}`);
+    assert.ok(
+      list.length <= plan.capacity,
+      `expert slot list ${key} holds ${list.length} > capacity ${plan.capacity}`,
+    );
+    assert.deepEqual(
+      [...list].sort((a, b) => a - b),
+      list.map((_, i) => i),
+      `slots of ${key} are not 0..${list.length - 1}`,
+    );
   }
 }
 
@@ -246,12 +344,19 @@ function checkLosses(host: HostPlan, valid: Uint8Array, options: RouterLawOption
   const e = plan.numExperts;
   const m = plan.batchSize * plan.seqLen;
   const alpha = options.closedForms?.loadBalancing;
-  if (alpha !== undefined && plan.kind === 'token-choice' && plan.routerProbs && plan.auxLosses['loadBalancing']) {
+  if (
+    alpha !== undefined &&
+    plan.kind === 'token-choice' &&
+    plan.routerProbs &&
+    plan.auxLosses['loadBalancing']
+  ) {
     // Switch eq. 4-6 per group: alpha * E * sum_i f_i P_i, averaged over groups with real tokens;
     // P from each token's scores normalized to sum 1 (a no-op for softmax probabilities; the
     // normalized sigmoid scores of DeepSeek-V3 eq. 19-20).
     const raw = Array.from(plan.routerProbs.dataSync());
-    const probs = raw.map((v, i) => v / raw.slice(i - (i % e), i - (i % e) + e).reduce((a, x) => a + x, 0));
+    const probs = raw.map(
+      (v, i) => v / raw.slice(i - (i % e), i - (i % e) + e).reduce((a, x) => a + x, 0),
+    );
     const choices = Array.from(plan.choices.dataSync());
     const k = plan.topK;
     let total = 0;
@@ -272,7 +377,10 @@ function checkLosses(host: HostPlan, valid: Uint8Array, options: RouterLawOption
     }
     const expected = live > 0 ? total / live : 0;
     const actual = plan.auxLosses['loadBalancing'].dataSync()[0] as number;
-    assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.abs(expected) + 1e-8, `load-balancing loss ${actual} != closed form ${expected}`);
+    assert.ok(
+      Math.abs(actual - expected) <= 1e-5 * Math.abs(expected) + 1e-8,
+      `load-balancing loss ${actual} != closed form ${expected}`,
+    );
   }
   const beta = options.closedForms?.zLoss;
   if (beta !== undefined && plan.routerLogits && plan.auxLosses['zLoss']) {
@@ -287,7 +395,10 @@ function checkLosses(host: HostPlan, valid: Uint8Array, options: RouterLawOption
     }
     const expected = real > 0 ? (beta * sum) / real : 0;
     const actual = plan.auxLosses['zLoss'].dataSync()[0] as number;
-    assert.ok(Math.abs(actual - expected) <= 1e-4 * Math.abs(expected) + 1e-8, `z-loss ${actual} != closed form ${expected}`);
+    assert.ok(
+      Math.abs(actual - expected) <= 1e-4 * Math.abs(expected) + 1e-8,
+      `z-loss ${actual} != closed form ${expected}`,
+    );
   }
 }
 
@@ -315,39 +426,62 @@ function samePlans(a: HostPlan, b: HostPlan, label: string): void {
  * Declares the router law suite for `makeRouter` (a fresh router per case) on each test backend.
  * Call it at the top level of a spec file or inside a describe.
  */
-export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Router, options: RouterLawOptions = {}): void {
+export function routerLaws(
+  name: string,
+  makeRouter: (c: RouterLawCase) => Router,
+  options: RouterLawOptions = {},
+): void {
   const settings = runs(options.numRuns ?? 4);
   const cases = routerLawCases();
-  const property = (body: (c: RouterLawCase) => void, arbitrary: fc.Arbitrary<RouterLawCase> = cases) =>
-    fc.assert(fc.property(arbitrary, (c) => {
-      tf.tidy(() => body(c));
-    }), settings);
+  const property = (
+    body: (c: RouterLawCase) => void,
+    arbitrary: fc.Arbitrary<RouterLawCase> = cases,
+  ) =>
+    fc.assert(
+      fc.property(arbitrary, (c) => {
+        tf.tidy(() => body(c));
+      }),
+      settings,
+    );
 
   describe(`${name} (router laws)`, () => {
     forEachBackend(() => {
       it('should keep every expert (or sequence) within its capacity', () => {
         property((c) => {
           const { x, mask } = inputsFor(c);
-          withRouter(() => makeRouter(c), (router) => {
-            for (const training of [false, true]) routeHost(router, x, { training, ...(mask ? { mask } : {}) }, checkCapacity);
-          });
+          withRouter(
+            () => makeRouter(c),
+            (router) => {
+              for (const training of [false, true])
+                routeHost(router, x, { training, ...(mask ? { mask } : {}) }, checkCapacity);
+            },
+          );
         });
       });
 
       it('should select by its rule: top-K distinct experts, top-1 before top-2, exact expert-choice fill, exact MoD top-k in order', () => {
         property((c) => {
           const { x, mask, valid } = inputsFor(c);
-          withRouter(() => makeRouter(c), (router) => routeHost(router, x, mask ? { mask } : {}, (host) => checkSelection(host, valid, options.rankMajor ?? true)));
+          withRouter(
+            () => makeRouter(c),
+            (router) =>
+              routeHost(router, x, mask ? { mask } : {}, (host) =>
+                checkSelection(host, valid, options.rankMajor ?? true),
+              ),
+          );
         });
       });
 
       it('should never route padded tokens', () => {
         property((c) => {
           const { x, mask, valid } = inputsFor({ ...c, masked: true });
-          withRouter(() => makeRouter(c), (router) =>
-            routeHost(router, x, { mask: mask as Tensor, training: true }, (host) => {
-              for (const tok of host.tokens) assert.equal(valid[tok], 1, `padded token ${tok} was routed`);
-            }),
+          withRouter(
+            () => makeRouter(c),
+            (router) =>
+              routeHost(router, x, { mask: mask as Tensor, training: true }, (host) => {
+                for (const tok of host.tokens)
+                  assert.equal(valid[tok], 1, `padded token ${tok} was routed`);
+              }),
           );
         });
       });
@@ -355,26 +489,39 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
       it('should give dropped or unselected tokens exactly zero output', () => {
         property((c) => {
           const { x, mask } = inputsFor(c);
-          withRouter(() => makeRouter(c), (router) => {
-            const plan = router.route(x, mask ? { mask } : {});
-            const host = readPlan(plan);
-            // Identity experts: out[token] = (sum of the token's weights) * x[token].
-            const out = combineRows(plan, dispatchRows(plan, x)).arraySync() as number[][][];
-            const xs = x.arraySync() as number[][][];
-            const weightSum = new Map<number, number>();
-            host.tokens.forEach((tok, i) => weightSum.set(tok, (weightSum.get(tok) ?? 0) + host.weights[i]!));
-            for (let row = 0; row < c.batch; row++) {
-              for (let pos = 0; pos < c.tokens; pos++) {
-                const w = weightSum.get(row * c.tokens + pos);
-                for (let f = 0; f < c.dModel; f++) {
-                  const v = out[row]![pos]![f]!;
-                  if (w === undefined) assert.ok(Object.is(v, 0) || v === 0, `unrouted token (${row}, ${pos}) has output ${v}`);
-                  else assert.ok(Math.abs(v - w * xs[row]![pos]![f]!) <= 1e-5 * (1 + Math.abs(v)), `token (${row}, ${pos}): ${v} != ${w} * x`);
+          withRouter(
+            () => makeRouter(c),
+            (router) => {
+              const plan = router.route(x, mask ? { mask } : {});
+              const host = readPlan(plan);
+              // Identity experts: out[token] = (sum of the token's weights) * x[token].
+              const out = combineRows(plan, dispatchRows(plan, x)).arraySync() as number[][][];
+              const xs = x.arraySync() as number[][][];
+              const weightSum = new Map<number, number>();
+              host.tokens.forEach((tok, i) =>
+                weightSum.set(tok, (weightSum.get(tok) ?? 0) + host.weights[i]!),
+              );
+              for (let row = 0; row < c.batch; row++) {
+                for (let pos = 0; pos < c.tokens; pos++) {
+                  const w = weightSum.get(row * c.tokens + pos);
+                  for (let f = 0; f < c.dModel; f++) {
+                    const v = out[row]![pos]![f]!;
+                    if (w === undefined)
+                      assert.ok(
+                        Object.is(v, 0) || v === 0,
+                        `unrouted token (${row}, ${pos}) has output ${v}`,
+                      );
+                    else
+                      assert.ok(
+                        Math.abs(v - w * xs[row]![pos]![f]!) <= 1e-5 * (1 + Math.abs(v)),
+                        `token (${row}, ${pos}): ${v} != ${w} * x`,
+                      );
+                  }
                 }
               }
-            }
-            disposePlan(plan);
-          });
+              disposePlan(plan);
+            },
+          );
         });
       });
 
@@ -383,10 +530,25 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
           property((c) => {
             const { x, mask } = inputsFor(c);
             const opts = mask ? { mask } : {};
-            const dropless = withRouter(() => makeRouter({ ...c, dropless: true }), (router) => routeHost(router, x, opts, (h) => ({ ...h, plan: undefined, dropped: h.plan.metrics.droppedFraction })));
-            const roomy = withRouter(() => makeRouter({ ...c, capacityFactor: 1e6 }), (router) => routeHost(router, x, opts, (h) => ({ ...h, plan: undefined })));
+            const dropless = withRouter(
+              () => makeRouter({ ...c, dropless: true }),
+              (router) =>
+                routeHost(router, x, opts, (h) => ({
+                  ...h,
+                  plan: undefined,
+                  dropped: h.plan.metrics.droppedFraction,
+                })),
+            );
+            const roomy = withRouter(
+              () => makeRouter({ ...c, capacityFactor: 1e6 }),
+              (router) => routeHost(router, x, opts, (h) => ({ ...h, plan: undefined })),
+            );
             assert.equal(dropless.dropped, 0, 'a dropless router dropped tokens');
-            samePlans(dropless as unknown as HostPlan, roomy as unknown as HostPlan, 'dropless vs capacity >= max load');
+            samePlans(
+              dropless as unknown as HostPlan,
+              roomy as unknown as HostPlan,
+              'dropless vs capacity >= max load',
+            );
           });
         });
       }
@@ -394,21 +556,34 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
       it('should give finite combine weights within the documented range', () => {
         property((c) => {
           const { x, mask } = inputsFor(c);
-          withRouter(() => makeRouter(c), (router) => {
-            const [lo, hi] = router.combineWeightRange;
-            for (const training of [false, true]) {
-              routeHost(router, x, { training, ...(mask ? { mask } : {}) }, (host) => {
-                for (const w of host.weights) assert.ok(Number.isFinite(w) && w >= lo && w <= hi, `combine weight ${w} outside [${lo}, ${hi}]`);
-              });
-            }
-          });
+          withRouter(
+            () => makeRouter(c),
+            (router) => {
+              const [lo, hi] = router.combineWeightRange;
+              for (const training of [false, true]) {
+                routeHost(router, x, { training, ...(mask ? { mask } : {}) }, (host) => {
+                  for (const w of host.weights)
+                    assert.ok(
+                      Number.isFinite(w) && w >= lo && w <= hi,
+                      `combine weight ${w} outside [${lo}, ${hi}]`,
+                    );
+                });
+              }
+            },
+          );
         });
       });
 
       it('should give finite, non-negative auxiliary losses at their closed-form values', () => {
         property((c) => {
           const { x, mask, valid } = inputsFor(c);
-          withRouter(() => makeRouter(c), (router) => routeHost(router, x, { training: true, ...(mask ? { mask } : {}) }, (host) => checkLosses(host, valid, options)));
+          withRouter(
+            () => makeRouter(c),
+            (router) =>
+              routeHost(router, x, { training: true, ...(mask ? { mask } : {}) }, (host) =>
+                checkLosses(host, valid, options),
+              ),
+          );
         });
       });
 
@@ -420,14 +595,28 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
             (c) => {
               const { x } = inputsFor({ ...c, masked: false }, true);
               const lossOf = (setUp: (r: Router) => void) =>
-                withRouter(() => makeRouter(c), (router) => {
-                  setUp(router);
-                  return routeHost(router, x, {}, (h) => h.plan.auxLosses['loadBalancing']?.dataSync()[0] as number);
-                });
+                withRouter(
+                  () => makeRouter(c),
+                  (router) => {
+                    setUp(router);
+                    return routeHost(
+                      router,
+                      x,
+                      {},
+                      (h) => h.plan.auxLosses['loadBalancing']?.dataSync()[0] as number,
+                    );
+                  },
+                );
               const uniform = lossOf(balance.uniform);
-              assert.ok(Math.abs(uniform - alpha) <= 1e-6 * alpha, `uniform routing gave ${uniform}, expected ${alpha}`);
+              assert.ok(
+                Math.abs(uniform - alpha) <= 1e-6 * alpha,
+                `uniform routing gave ${uniform}, expected ${alpha}`,
+              );
               const imbalanced = lossOf(balance.imbalanced);
-              assert.ok(imbalanced > alpha * (1 + 1e-3), `imbalanced routing gave ${imbalanced}, not above ${alpha}`);
+              assert.ok(
+                imbalanced > alpha * (1 + 1e-3),
+                `imbalanced routing gave ${imbalanced}, not above ${alpha}`,
+              );
             },
             // With K = E every token takes every expert: f is uniform and the loss is alpha.
             cases.filter((c) => c.numExperts > c.topK),
@@ -440,15 +629,28 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
           property(
             (c) => {
               const { x, mask } = inputsFor(c);
-              withRouter(() => makeRouter(c), (router) => {
-                const whole = routeHost(router, x, mask ? { mask } : {}, (h) => Array.from({ length: c.batch }, (_, row) => rowSignature(h, row, row * c.tokens)));
-                for (let row = 0; row < c.batch; row++) {
-                  const xr = tf.slice(x, [row, 0, 0], [1, c.tokens, c.dModel]) as Tensor3D;
-                  const mr = mask ? tf.slice(mask, [row, 0], [1, c.tokens]) : undefined;
-                  const alone = routeHost(router, xr, mr ? { mask: mr } : {}, (h) => rowSignature(h, 0, 0));
-                  assert.deepEqual(alone, whole[row], `sequence ${row} routed differently on its own`);
-                }
-              });
+              withRouter(
+                () => makeRouter(c),
+                (router) => {
+                  const whole = routeHost(router, x, mask ? { mask } : {}, (h) =>
+                    Array.from({ length: c.batch }, (_, row) =>
+                      rowSignature(h, row, row * c.tokens),
+                    ),
+                  );
+                  for (let row = 0; row < c.batch; row++) {
+                    const xr = tf.slice(x, [row, 0, 0], [1, c.tokens, c.dModel]) as Tensor3D;
+                    const mr = mask ? tf.slice(mask, [row, 0], [1, c.tokens]) : undefined;
+                    const alone = routeHost(router, xr, mr ? { mask: mr } : {}, (h) =>
+                      rowSignature(h, 0, 0),
+                    );
+                    assert.deepEqual(
+                      alone,
+                      whole[row],
+                      `sequence ${row} routed differently on its own`,
+                    );
+                  }
+                },
+              );
             },
             cases.filter((c) => c.batch >= 2),
           );
@@ -459,24 +661,37 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
         it('should give the router parameters a non-zero gradient', () => {
           property((c) => {
             const { x } = inputsFor({ ...c, masked: false });
-            withRouter(() => makeRouter(c), (router) => {
-              const vars = [...router.trainableVariables()];
-              assert.ok(vars.length > 0, 'the router has no trainable variables (pass expectGradient: false)');
-              let constant = false;
-              const { grads, value } = tf.variableGrads(() => {
-                const plan = router.route(x, { training: true });
-                if (plan.kind !== 'mixture-of-depths' && plan.numExperts === 1 && plan.routerProbs) constant = true;
-                const n = plan.combineWeights.shape[0];
-                const cot = tf.add(tf.mod(tf.range(0, n, 1, 'float32'), 3), 1);
-                let loss = tf.sum(tf.mul(plan.combineWeights, cot));
-                for (const aux of Object.values(plan.auxLosses)) loss = tf.add(loss, aux);
-                return loss as never;
-              }, vars as never);
-              const largest = Math.max(...Object.values(grads).map((g) => tf.max(tf.abs(g)).dataSync()[0] as number));
-              tf.dispose([value, ...Object.values(grads)]);
-              // One expert behind a softmax has a constant probability of 1: nothing to learn.
-              if (!constant) assert.ok(largest > 0, 'no router parameter got a gradient');
-            });
+            withRouter(
+              () => makeRouter(c),
+              (router) => {
+                const vars = [...router.trainableVariables()];
+                assert.ok(
+                  vars.length > 0,
+                  'the router has no trainable variables (pass expectGradient: false)',
+                );
+                let constant = false;
+                const { grads, value } = tf.variableGrads(() => {
+                  const plan = router.route(x, { training: true });
+                  if (
+                    plan.kind !== 'mixture-of-depths' &&
+                    plan.numExperts === 1 &&
+                    plan.routerProbs
+                  )
+                    constant = true;
+                  const n = plan.combineWeights.shape[0];
+                  const cot = tf.add(tf.mod(tf.range(0, n, 1, 'float32'), 3), 1);
+                  let loss = tf.sum(tf.mul(plan.combineWeights, cot));
+                  for (const aux of Object.values(plan.auxLosses)) loss = tf.add(loss, aux);
+                  return loss as never;
+                }, vars as never);
+                const largest = Math.max(
+                  ...Object.values(grads).map((g) => tf.max(tf.abs(g)).dataSync()[0] as number),
+                );
+                tf.dispose([value, ...Object.values(grads)]);
+                // One expert behind a softmax has a constant probability of 1: nothing to learn.
+                if (!constant) assert.ok(largest > 0, 'no router parameter got a gradient');
+              },
+            );
           });
         });
       }
@@ -486,16 +701,24 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
           const { x, mask } = inputsFor(c);
           const opts = mask ? { mask } : {};
           const twice = (training: boolean) =>
-            [0, 1].map(() => withRouter(() => makeRouter(c), (router) => routeHost(router, x, { ...opts, training }, (h) => h)));
+            [0, 1].map(() =>
+              withRouter(
+                () => makeRouter(c),
+                (router) => routeHost(router, x, { ...opts, training }, (h) => h),
+              ),
+            );
           for (const training of [false, true]) {
             const [a, b] = twice(training) as [HostPlan, HostPlan];
             samePlans(a, b, `two routers, training ${training}`);
           }
-          withRouter(() => makeRouter(c), (router) => {
-            const a = routeHost(router, x, opts, (h) => h);
-            const b = routeHost(router, x, opts, (h) => h);
-            samePlans(a, b, 'one router called twice in eval mode');
-          });
+          withRouter(
+            () => makeRouter(c),
+            (router) => {
+              const a = routeHost(router, x, opts, (h) => h);
+              const b = routeHost(router, x, opts, (h) => h);
+              samePlans(a, b, 'one router called twice in eval mode');
+            },
+          );
         });
       });
 
@@ -505,7 +728,8 @@ export function routerLaws(name: string, makeRouter: (c: RouterLawCase) => Route
           const before = tf.memory().numTensors;
           const router = makeRouter(c);
           const withVars = tf.memory().numTensors;
-          for (const training of [false, true]) disposePlan(router.route(x, { training, ...(mask ? { mask } : {}) }));
+          for (const training of [false, true])
+            disposePlan(router.route(x, { training, ...(mask ? { mask } : {}) }));
           const vars = [...router.trainableVariables()];
           if (vars.length > 0) {
             const { value, grads } = tf.variableGrads(() => {

@@ -42,26 +42,63 @@ export interface TrainConfig {
   readonly seed?: number;
 }
 
-export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'model'>> & { readonly model: LanguageModelConfig };
+export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'model'>> & {
+  readonly model: LanguageModelConfig;
+};
 
 /** Default of checkpointMinutes: a crash loses at most this many minutes of training (plus one step). */
 export const DEFAULT_CHECKPOINT_MINUTES = 5;
 
-const KEYS = ['model', 'data', 'batchSize', 'seqLen', 'steps', 'learningRate', 'warmupSteps', 'minLrRatio', 'beta1', 'beta2', 'weightDecay', 'clipNorm', 'evalEvery', 'evalWindows', 'checkpointEvery', 'checkpointMinutes', 'keepCheckpoints', 'seed'];
+const KEYS = [
+  'model',
+  'data',
+  'batchSize',
+  'seqLen',
+  'steps',
+  'learningRate',
+  'warmupSteps',
+  'minLrRatio',
+  'beta1',
+  'beta2',
+  'weightDecay',
+  'clipNorm',
+  'evalEvery',
+  'evalWindows',
+  'checkpointEvery',
+  'checkpointMinutes',
+  'keepCheckpoints',
+  'seed',
+];
 
 export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new ConfigError('train config', config, 'an object');
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new ConfigError('train config', config, 'an object');
   for (const key of Object.keys(config)) {
-    if (!KEYS.includes(key)) throw new ConfigError(key, (config as unknown as Record<string, unknown>)[key], `absent: known fields are ${KEYS.join(', ')}`);
+    if (!KEYS.includes(key))
+      throw new ConfigError(
+        key,
+        (config as unknown as Record<string, unknown>)[key],
+        `absent: known fields are ${KEYS.join(', ')}`,
+      );
   }
   const model = resolveConfig(config.model ?? {});
   const steps = requireInt('steps', config.steps, { min: 1 });
-  const seqLen = requireInt('seqLen', config.seqLen ?? model.contextLength, { min: 1, max: model.contextLength });
+  const seqLen = requireInt('seqLen', config.seqLen ?? model.contextLength, {
+    min: 1,
+    max: model.contextLength,
+  });
   const data = config.data ?? { kind: 'sotu' };
-  if (data.kind !== 'sotu' && !(data.kind === 'path' && typeof data.path === 'string' && data.path.length > 0)) {
+  if (
+    data.kind !== 'sotu' &&
+    !(data.kind === 'path' && typeof data.path === 'string' && data.path.length > 0)
+  ) {
     throw new ConfigError('data', data, '{ kind: "sotu" } or { kind: "path", path: "..." }');
   }
-  const warmupSteps = requireInt('warmupSteps', config.warmupSteps ?? Math.min(200, Math.floor(steps / 10)), { min: 0 });
+  const warmupSteps = requireInt(
+    'warmupSteps',
+    config.warmupSteps ?? Math.min(200, Math.floor(steps / 10)),
+    { min: 0 },
+  );
   // Checked here, not first at step 1 by the schedule.
   if (warmupSteps > steps) throw new ConfigError('warmupSteps', warmupSteps, `<= steps (${steps})`);
   return Object.freeze({
@@ -70,7 +107,10 @@ export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
     batchSize: requireInt('batchSize', config.batchSize ?? 8, { min: 1 }),
     seqLen,
     steps,
-    learningRate: requireNumber('learningRate', config.learningRate ?? 3e-3, { min: 0, minInclusive: false }),
+    learningRate: requireNumber('learningRate', config.learningRate ?? 3e-3, {
+      min: 0,
+      minInclusive: false,
+    }),
     warmupSteps,
     minLrRatio: requireNumber('minLrRatio', config.minLrRatio ?? 0.1, { min: 0, max: 1 }),
     beta1: requireNumber('beta1', config.beta1 ?? 0.9, { min: 0, max: 1 }),
@@ -80,7 +120,11 @@ export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
     evalEvery: requireInt('evalEvery', config.evalEvery ?? 0, { min: 0 }),
     evalWindows: requireInt('evalWindows', config.evalWindows ?? 32, { min: 1 }),
     checkpointEvery: requireInt('checkpointEvery', config.checkpointEvery ?? 0, { min: 0 }),
-    checkpointMinutes: requireNumber('checkpointMinutes', config.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES, { min: 0 }),
+    checkpointMinutes: requireNumber(
+      'checkpointMinutes',
+      config.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES,
+      { min: 0 },
+    ),
     keepCheckpoints: requireInt('keepCheckpoints', config.keepCheckpoints ?? 2, { min: 1 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });

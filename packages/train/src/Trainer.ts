@@ -16,8 +16,21 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, ModerouteError, tf, type Tensor, type Tensor2D } from '@moderoute/core';
-import { bitsPerByte as windowBitsPerByte, calibrateCausalRouting, createContainer, hasCalibratableRouting, MODEL_IDS, type LanguageModel, type ModelFactory } from '@moderoute/model';
-import { CHECKPOINT_FILES, CheckpointStore, assignWeights, type JsonValue } from './checkpoint/CheckpointStore.js';
+import {
+  bitsPerByte as windowBitsPerByte,
+  calibrateCausalRouting,
+  createContainer,
+  hasCalibratableRouting,
+  MODEL_IDS,
+  type LanguageModel,
+  type ModelFactory,
+} from '@moderoute/model';
+import {
+  CHECKPOINT_FILES,
+  CheckpointStore,
+  assignWeights,
+  type JsonValue,
+} from './checkpoint/CheckpointStore.js';
 import { RunLock } from './checkpoint/RunLock.js';
 import { CheckpointError, storageError } from './errors.js';
 import { CorpusCache, type Corpus } from './data/corpus.js';
@@ -87,7 +100,12 @@ export interface TrainOptions {
   readonly onStep?: (event: StepEvent) => void;
   readonly onEval?: (event: EvalEvent) => void;
   /** Called once the model exists (e.g. to start a progress bar at the resumed step). */
-  readonly onStart?: (info: { step: number; totalSteps: number; model: LanguageModel; replicas: number }) => void;
+  readonly onStart?: (info: {
+    step: number;
+    totalSteps: number;
+    model: LanguageModel;
+    replicas: number;
+  }) => void;
   /**
    * Data-parallel replicas (default 1): each step's rows are split among the training thread and
    * worker threads, each on its own backend instance (parallel/DataParallel.ts). A number starts
@@ -116,18 +134,48 @@ export class ResumeError extends ModerouteError {
 }
 
 /** Settings that shape the model's training (data stream, optimizer, schedule): fixed for a run's life. */
-export const RESUME_FIXED = ['batchSize', 'seqLen', 'seed', 'learningRate', 'warmupSteps', 'minLrRatio', 'beta1', 'beta2', 'weightDecay', 'clipNorm'] as const;
+export const RESUME_FIXED = [
+  'batchSize',
+  'seqLen',
+  'seed',
+  'learningRate',
+  'warmupSteps',
+  'minLrRatio',
+  'beta1',
+  'beta2',
+  'weightDecay',
+  'clipNorm',
+] as const;
 
 /** Settings a resumed run may change: more (or fewer, not below the checkpoint) steps, evaluation and checkpoint cadence. */
-export const RESUME_FREE = ['steps', 'evalEvery', 'evalWindows', 'checkpointEvery', 'checkpointMinutes', 'keepCheckpoints'] as const;
+export const RESUME_FREE = [
+  'steps',
+  'evalEvery',
+  'evalWindows',
+  'checkpointEvery',
+  'checkpointMinutes',
+  'keepCheckpoints',
+] as const;
 
 /** The `moderoute train` flag of each fixed setting, for messages. */
-const FLAG_OF: Readonly<Record<string, string>> = { batchSize: '--batch-size', seqLen: '--seq-len', seed: '--seed', learningRate: '--lr', warmupSteps: '--warmup' };
+const FLAG_OF: Readonly<Record<string, string>> = {
+  batchSize: '--batch-size',
+  seqLen: '--seq-len',
+  seed: '--seed',
+  learningRate: '--lr',
+  warmupSteps: '--warmup',
+};
 
 /** Where two JSON values first differ: `blocks[1].kind: "mod" in the checkpoint, "dense" now`, or undefined when equal. */
 export function firstDifference(saved: unknown, now: unknown, path = ''): string | undefined {
   if (JSON.stringify(saved) === JSON.stringify(now)) return undefined;
-  if (saved !== null && now !== null && typeof saved === 'object' && typeof now === 'object' && Array.isArray(saved) === Array.isArray(now)) {
+  if (
+    saved !== null &&
+    now !== null &&
+    typeof saved === 'object' &&
+    typeof now === 'object' &&
+    Array.isArray(saved) === Array.isArray(now)
+  ) {
     const a = saved as Record<string, unknown>;
     const b = now as Record<string, unknown>;
     for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
@@ -144,9 +192,25 @@ export function firstDifference(saved: unknown, now: unknown, path = ''): string
  * Validation bits per byte of `model` over evenly spaced windows of `tokens` (the model's
  * window evaluator, on the split's validation windows).
  */
-export function evaluateBitsPerByte(model: LanguageModel, tokens: Uint8Array, options: { batchSize: number; seqLen: number; maxWindows: number; mode?: 'top-k' | 'threshold' | 'predictor' }): number {
-  const windows = validationWindows(tokens, { batchSize: options.batchSize, seqLen: options.seqLen, maxWindows: options.maxWindows });
-  return windowBitsPerByte(model, windows, { batchSize: options.batchSize, ...(options.mode ? { mode: options.mode } : {}) });
+export function evaluateBitsPerByte(
+  model: LanguageModel,
+  tokens: Uint8Array,
+  options: {
+    batchSize: number;
+    seqLen: number;
+    maxWindows: number;
+    mode?: 'top-k' | 'threshold' | 'predictor';
+  },
+): number {
+  const windows = validationWindows(tokens, {
+    batchSize: options.batchSize,
+    seqLen: options.seqLen,
+    maxWindows: options.maxWindows,
+  });
+  return windowBitsPerByte(model, windows, {
+    batchSize: options.batchSize,
+    ...(options.mode ? { mode: options.mode } : {}),
+  });
 }
 
 /**
@@ -181,11 +245,19 @@ export class Trainer {
   }
 
   /** The config to resume with: this run's, checked against the checkpoint's by the resume rules. */
-  private resumeConfig(savedTrain: unknown, checkpoint: string, savedStep: number, outDir: string): ResolvedTrainConfig {
-    const saved = (savedTrain !== null && typeof savedTrain === 'object' ? savedTrain : {}) as Record<string, unknown>;
+  private resumeConfig(
+    savedTrain: unknown,
+    checkpoint: string,
+    savedStep: number,
+    outDir: string,
+  ): ResolvedTrainConfig {
+    const saved = (
+      savedTrain !== null && typeof savedTrain === 'object' ? savedTrain : {}
+    ) as Record<string, unknown>;
     let c = this.config;
     // A warm-up left at its default follows `steps`; the run's warm-up is the one it had.
-    if (this.given.warmupSteps === undefined && typeof saved['warmupSteps'] === 'number') c = { ...c, warmupSteps: saved['warmupSteps'] };
+    if (this.given.warmupSteps === undefined && typeof saved['warmupSteps'] === 'number')
+      c = { ...c, warmupSteps: saved['warmupSteps'] };
     for (const key of RESUME_FIXED) {
       if (!(key in saved)) continue; // written before the setting existed
       if (JSON.stringify(saved[key]) !== JSON.stringify(c[key])) {
@@ -216,9 +288,17 @@ export class Trainer {
       try {
         config = JSON.parse(readFileSync(path, 'utf8'));
       } catch (error) {
-        throw new CheckpointError(path, 'corrupt', `is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+        throw new CheckpointError(
+          path,
+          'corrupt',
+          `is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+        );
       }
-      const difference = firstDifference((config as { model?: unknown } | null)?.model, modelConfig, 'model');
+      const difference = firstDifference(
+        (config as { model?: unknown } | null)?.model,
+        modelConfig,
+        'model',
+      );
       if (difference !== undefined) {
         throw new ResumeError(
           `--no-resume will not overwrite ${outDir}: its checkpoint ${dir} holds another model (${difference}); use another --out directory, or remove ${outDir} yourself to discard that run`,
@@ -231,11 +311,21 @@ export class Trainer {
   private async runLocked(options: TrainOptions): Promise<TrainResult> {
     let c = this.config;
     const started = performance.now();
-    const corpus: Corpus = (options.corpusCache ?? new CorpusCache()).load(c.data, { seqLen: c.seqLen });
+    const corpus: Corpus = (options.corpusCache ?? new CorpusCache()).load(c.data, {
+      seqLen: c.seqLen,
+    });
     const sharedPool = options.replicas instanceof ReplicaPool ? options.replicas : undefined;
-    const replicas = sharedPool ? sharedPool.replicas : (options.replicas as number | undefined) ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas', replicas, 'a positive integer, or a ReplicaPool');
-    if (replicas > 1 && options.modelFactory !== undefined && sharedPool === undefined && options.replicaModules === undefined) {
+    const replicas = sharedPool
+      ? sharedPool.replicas
+      : ((options.replicas as number | undefined) ?? 1);
+    if (!Number.isInteger(replicas) || replicas < 1)
+      throw new ConfigError('replicas', replicas, 'a positive integer, or a ReplicaPool');
+    if (
+      replicas > 1 &&
+      options.modelFactory !== undefined &&
+      sharedPool === undefined &&
+      options.replicaModules === undefined
+    ) {
       throw new ConfigError(
         'replicas',
         replicas,
@@ -245,8 +335,15 @@ export class Trainer {
     const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
     const model = factory.create(c.model);
     const params = model.namedParameters();
-    const optimizer = new AdamW(model.trainableParameters(), { beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, clipNorm: c.clipNorm });
-    const store = new CheckpointStore(join(options.outDir, 'checkpoints'), { keep: c.keepCheckpoints });
+    const optimizer = new AdamW(model.trainableParameters(), {
+      beta1: c.beta1,
+      beta2: c.beta2,
+      weightDecay: c.weightDecay,
+      clipNorm: c.clipNorm,
+    });
+    const store = new CheckpointStore(join(options.outDir, 'checkpoints'), {
+      keep: c.keepCheckpoints,
+    });
     const metricsPath = join(options.outDir, 'metrics.jsonl');
     const kinds = model.config.blocks.map((b) => b.kind);
     const flopsPerSequence = model.flops(c.seqLen);
@@ -268,20 +365,38 @@ export class Trainer {
       // Resume by the rules in the file header, else a clear error and nothing overwritten.
       if (options.resume === false) this.startOver(store, model.getConfig(), options.outDir);
       const latest = options.resume === false ? undefined : store.latest();
-      let windows = new TrainWindows(corpus.train, { batchSize: c.batchSize, seqLen: c.seqLen, seed: c.seed, fingerprint: corpus.fingerprint });
+      let windows = new TrainWindows(corpus.train, {
+        batchSize: c.batchSize,
+        seqLen: c.seqLen,
+        seed: c.seed,
+        fingerprint: corpus.fingerprint,
+      });
       if (latest !== undefined) {
         // Names and shapes are checked by assignWeights, before anything is assigned, with the
         // rule restore uses (untrained state a checkpoint lacks keeps its initial value).
         const saved = store.load(latest);
-        const difference = firstDifference((saved.config as { model?: unknown } | null)?.model, model.getConfig(), 'model');
+        const difference = firstDifference(
+          (saved.config as { model?: unknown } | null)?.model,
+          model.getConfig(),
+          'model',
+        );
         if (difference !== undefined) {
-          throw new ResumeError(`cannot resume ${options.outDir}: its checkpoint ${latest} holds another model (${difference}); use another --out directory for this model`);
+          throw new ResumeError(
+            `cannot resume ${options.outDir}: its checkpoint ${latest} holds another model (${difference}); use another --out directory for this model`,
+          );
         }
-        c = this.resumeConfig((saved.config as { train?: unknown } | null)?.train, latest, saved.step, options.outDir);
+        c = this.resumeConfig(
+          (saved.config as { train?: unknown } | null)?.train,
+          latest,
+          saved.step,
+          options.outDir,
+        );
         if (saved.state.dataPosition) {
           const position = saved.state.dataPosition;
           if (position.fingerprint !== corpus.fingerprint) {
-            throw new ResumeError(`cannot resume ${options.outDir} from ${latest}: the run was trained on other data (fingerprint ${position.fingerprint}; ${describeData(c.data)} has ${corpus.fingerprint}); use the run's data, --no-resume to start over, or another --out directory`);
+            throw new ResumeError(
+              `cannot resume ${options.outDir} from ${latest}: the run was trained on other data (fingerprint ${position.fingerprint}; ${describeData(c.data)} has ${corpus.fingerprint}); use the run's data, --no-resume to start over, or another --out directory`,
+            );
           }
           windows = TrainWindows.resume(corpus.train, position, corpus.fingerprint);
         }
@@ -293,10 +408,17 @@ export class Trainer {
         if (Array.isArray(previous)) evals.push(...previous);
         lastCheckpoint = latest;
       }
-      const configJson = { model: model.getConfig(), train: { ...c, model: undefined } } as unknown as JsonValue;
+      const configJson = {
+        model: model.getConfig(),
+        train: { ...c, model: undefined },
+      } as unknown as JsonValue;
       // A resumed run's log is the uninterrupted run's: drop what came after the checkpoint.
       try {
-        if (resumedFrom !== undefined) filterJsonl(metricsPath, (row) => typeof row['step'] === 'number' && (row['step'] as number) <= step);
+        if (resumedFrom !== undefined)
+          filterJsonl(
+            metricsPath,
+            (row) => typeof row['step'] === 'number' && (row['step'] as number) <= step,
+          );
         else filterJsonl(metricsPath, () => false);
       } catch (error) {
         throw storageError(error, metricsPath, `metrics log ${metricsPath}`);
@@ -304,15 +426,26 @@ export class Trainer {
       log = new JsonlWriter(metricsPath);
       const metrics = log;
       if (sharedPool) pool = await sharedPool.attach(model);
-      else if (replicas > 1) pool = await DataParallel.start(model, { replicas, ...(options.replicaModules !== undefined ? { modules: options.replicaModules } : {}) });
+      else if (replicas > 1)
+        pool = await DataParallel.start(model, {
+          replicas,
+          ...(options.replicaModules !== undefined ? { modules: options.replicaModules } : {}),
+        });
       options.onStart?.({ step, totalSteps: c.steps, model, replicas });
 
-      const calibrationWindows = hasCalibratableRouting(model) ? validationWindows(corpus.train, { batchSize: c.batchSize, seqLen: c.seqLen, maxWindows: CALIBRATION_WINDOWS }) : [];
+      const calibrationWindows = hasCalibratableRouting(model)
+        ? validationWindows(corpus.train, {
+            batchSize: c.batchSize,
+            seqLen: c.seqLen,
+            maxWindows: CALIBRATION_WINDOWS,
+          })
+        : [];
       const save = async (): Promise<string> => {
         // The causal rules decide against cuts the routers estimate from past training batches,
         // which lag r as it drifts (docs/sampling.md): set them from the weights being saved.
         // No loss depends on the cuts, so training continues exactly as without this.
-        if (calibrationWindows.length > 0) calibrateCausalRouting(model, calibrationWindows, { batchSize: c.batchSize });
+        if (calibrationWindows.length > 0)
+          calibrateCausalRouting(model, calibrationWindows, { batchSize: c.batchSize });
         const weights = new Map<string, Tensor>([...params]);
         const optState = optimizer.getState();
         try {
@@ -320,7 +453,11 @@ export class Trainer {
             weights,
             optimizer: optState,
             config: configJson,
-            state: { step, dataPosition: windows.position(step), metrics: { evals: evals as unknown as JsonValue } },
+            state: {
+              step,
+              dataPosition: windows.position(step),
+              metrics: { evals: evals as unknown as JsonValue },
+            },
           });
         } finally {
           tf.dispose([...optState.values()]);
@@ -329,8 +466,17 @@ export class Trainer {
         return lastCheckpoint;
       };
       const evaluate = (): void => {
-        const bpb = evaluateBitsPerByte(model, corpus.validation, { batchSize: c.batchSize, seqLen: c.seqLen, maxWindows: c.evalWindows });
-        const event: EvalEvent = { step, validationBitsPerByte: bpb, trainingFlops: step * flopsPerStep, tokensSeen: step * tokensPerStep };
+        const bpb = evaluateBitsPerByte(model, corpus.validation, {
+          batchSize: c.batchSize,
+          seqLen: c.seqLen,
+          maxWindows: c.evalWindows,
+        });
+        const event: EvalEvent = {
+          step,
+          validationBitsPerByte: bpb,
+          trainingFlops: step * flopsPerStep,
+          tokensSeen: step * tokensPerStep,
+        };
         evals.push(event);
         metrics.append({ kind: 'eval', ...event });
         options.onEval?.(event);
@@ -349,16 +495,28 @@ export class Trainer {
           break;
         }
         const t0 = performance.now();
-        const lr = cosineLearningRate({ peak: c.learningRate, warmupSteps: c.warmupSteps, totalSteps: c.steps, minRatio: c.minLrRatio }, step);
+        const lr = cosineLearningRate(
+          {
+            peak: c.learningRate,
+            warmupSteps: c.warmupSteps,
+            totalSteps: c.steps,
+            minRatio: c.minLrRatio,
+          },
+          step,
+        );
         const { inputs, targets } = windows.tensors(step);
         let shard;
         try {
-          shard = pool ? await pool.step(inputs as Tensor2D, targets as Tensor2D) : shardGradients(model, inputs as Tensor2D, targets as Tensor2D);
+          shard = pool
+            ? await pool.step(inputs as Tensor2D, targets as Tensor2D)
+            : shardGradients(model, inputs as Tensor2D, targets as Tensor2D);
         } finally {
           tf.dispose([inputs, targets]);
         }
         const { loss, lmLoss, auxLosses, routing } = shard;
-        const applied = Number.isFinite(loss) ? optimizer.apply(shard.grads, lr) : { applied: false, gradNorm: Number.NaN, step };
+        const applied = Number.isFinite(loss)
+          ? optimizer.apply(shard.grads, lr)
+          : { applied: false, gradNorm: Number.NaN, step };
         tf.dispose([...shard.grads.values()]);
         if (!Number.isFinite(loss) || !applied.applied) {
           stopReason = 'non-finite';
@@ -384,7 +542,8 @@ export class Trainer {
         options.onStep?.(event);
         const last = step === c.steps;
         if ((c.evalEvery > 0 && step % c.evalEvery === 0) || last) evaluate();
-        const due = c.checkpointMinutes > 0 && performance.now() - savedAt >= c.checkpointMinutes * 60_000;
+        const due =
+          c.checkpointMinutes > 0 && performance.now() - savedAt >= c.checkpointMinutes * 60_000;
         if ((c.checkpointEvery > 0 && step % c.checkpointEvery === 0) || last || due) await save();
       }
       if (stopReason === 'interrupted') await save();
@@ -395,7 +554,9 @@ export class Trainer {
         step,
         ...(resumedFrom !== undefined ? { resumedFrom } : {}),
         evals,
-        ...(evals.length ? { finalValidationBitsPerByte: evals[evals.length - 1]!.validationBitsPerByte } : {}),
+        ...(evals.length
+          ? { finalValidationBitsPerByte: evals[evals.length - 1]!.validationBitsPerByte }
+          : {}),
         parameters: model.parameterCount(),
         forwardFlopsPerSequence: flopsPerSequence.forward,
         trainingFlops: step * flopsPerStep,

@@ -3,7 +3,8 @@
 import { ModerouteError } from '@moderoute/core';
 
 /** What is wrong with a data source. */
-export type DataProblem = 'missing' | 'empty' | 'binary' | 'too-short' | 'unreadable' | 'not-regular' | 'too-large';
+export type DataProblem =
+  'missing' | 'empty' | 'binary' | 'too-short' | 'unreadable' | 'not-regular' | 'too-large';
 
 /** A data source cannot be used: `data (/tmp/x.bin) is binary: 12 NUL bytes in the first 1 MB`. */
 export class DataError extends ModerouteError {
@@ -19,7 +20,8 @@ export class DataError extends ModerouteError {
 }
 
 /** What is wrong with a checkpoint. */
-export type CheckpointProblem = 'missing' | 'truncated' | 'corrupt' | 'mismatch' | 'unsupported' | 'exists' | 'unwritable';
+export type CheckpointProblem =
+  'missing' | 'truncated' | 'corrupt' | 'mismatch' | 'unsupported' | 'exists' | 'unwritable';
 
 /**
  * A checkpoint cannot be read or does not fit the model:
@@ -88,7 +90,12 @@ export function storageError(error: unknown, path: string, what: string, hint = 
   const code = osErrorCode(error);
   const cause = describeOsError(code);
   if (code === undefined || cause === undefined) return error;
-  return new StorageError(path, code, `${what} cannot be written: ${cause} (${code})${hint ? `; ${hint}` : ''}`, { cause: error });
+  return new StorageError(
+    path,
+    code,
+    `${what} cannot be written: ${cause} (${code})${hint ? `; ${hint}` : ''}`,
+    { cause: error },
+  );
 }
 
 /** Who holds a run directory's lock (the lock file's contents). */

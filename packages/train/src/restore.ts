@@ -3,16 +3,34 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, tf, type Tensor2D } from '@moderoute/core';
-import { createContainer, MODEL_IDS, type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
-import { CHECKPOINT_FILES, CheckpointStore, assignWeights, loadCheckpoint, type LoadedCheckpoint } from './checkpoint/CheckpointStore.js';
+import {
+  createContainer,
+  MODEL_IDS,
+  type LanguageModel,
+  type LanguageModelConfig,
+  type ModelFactory,
+} from '@moderoute/model';
+import {
+  CHECKPOINT_FILES,
+  CheckpointStore,
+  assignWeights,
+  loadCheckpoint,
+  type LoadedCheckpoint,
+} from './checkpoint/CheckpointStore.js';
 import { CheckpointError } from './errors.js';
 import { encodeBytes } from './data/bytes.js';
 
 /** The checkpoint directory for a path: a checkpoint itself, or a run directory (its latest). */
 export function resolveCheckpointDir(path: string): string {
   if (existsSync(join(path, CHECKPOINT_FILES.config))) return path;
-  const latest = new CheckpointStore(join(path, 'checkpoints')).latest() ?? new CheckpointStore(path).latest();
-  if (latest === undefined) throw new CheckpointError(path, 'missing', 'no checkpoint here: pass a run directory (with checkpoints/) or a checkpoint directory');
+  const latest =
+    new CheckpointStore(join(path, 'checkpoints')).latest() ?? new CheckpointStore(path).latest();
+  if (latest === undefined)
+    throw new CheckpointError(
+      path,
+      'missing',
+      'no checkpoint here: pass a run directory (with checkpoints/) or a checkpoint directory',
+    );
   return latest;
 }
 
@@ -22,12 +40,19 @@ export interface RestoredModel {
 }
 
 /** Builds the checkpoint's model and loads its weights. The caller disposes the model. */
-export function restoreModel(path: string, factory: ModelFactory = createContainer().get(MODEL_IDS.ModelFactory)): RestoredModel {
+export function restoreModel(
+  path: string,
+  factory: ModelFactory = createContainer().get(MODEL_IDS.ModelFactory),
+): RestoredModel {
   const dir = resolveCheckpointDir(path);
   const checkpoint = loadCheckpoint(dir);
   const config = (checkpoint.config as { model?: LanguageModelConfig } | null)?.model;
   if (config === undefined || config === null || typeof config !== 'object') {
-    throw new CheckpointError(join(dir, CHECKPOINT_FILES.config), 'corrupt', 'it holds no "model" config');
+    throw new CheckpointError(
+      join(dir, CHECKPOINT_FILES.config),
+      'corrupt',
+      'it holds no "model" config',
+    );
   }
   const model = factory.create(config);
   try {
@@ -64,7 +89,11 @@ export function displayTokens(bytes: Uint8Array): string[] {
  * Which tokens of `text` each routed block processed, under a decision rule ('top-k' as in
  * training, or a causal rule). Text longer than the context is cut to its first contextLength bytes.
  */
-export function routingPattern(model: LanguageModel, text: string, mode: 'top-k' | 'threshold' | 'predictor' = 'top-k'): RoutingPattern {
+export function routingPattern(
+  model: LanguageModel,
+  text: string,
+  mode: 'top-k' | 'threshold' | 'predictor' = 'top-k',
+): RoutingPattern {
   const bytes = encodeBytes(text).slice(0, model.config.contextLength);
   if (bytes.length === 0) throw new ConfigError('text', text, 'at least one character');
   return tf.tidy(() => {

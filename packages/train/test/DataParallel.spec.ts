@@ -6,25 +6,81 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ConfigError, initBackend, tf, type Tensor2D } from '@moderoute/core';
-import { createContainer, MODEL_IDS, type LanguageModel, type LanguageModelConfig } from '@moderoute/model';
-import { CorpusCache, DataParallel, ReplicaError, ReplicaPool, Trainer, shardGradients, shardRows, type ShardGradients, type TrainConfig } from '../src/index.js';
+import {
+  createContainer,
+  MODEL_IDS,
+  type LanguageModel,
+  type LanguageModelConfig,
+} from '@moderoute/model';
+import {
+  CorpusCache,
+  DataParallel,
+  ReplicaError,
+  ReplicaPool,
+  Trainer,
+  shardGradients,
+  shardRows,
+  type ShardGradients,
+  type TrainConfig,
+} from '../src/index.js';
 import { useTempDir } from './helpers.js';
 
-const BASE = { vocabSize: 256, width: 16, numHeads: 2, numLayers: 2, contextLength: 8, seed: 3 } as const;
-const MOD: LanguageModelConfig = { ...BASE, schedule: { pattern: ['dense', { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.25 } } }] } };
+const BASE = {
+  vocabSize: 256,
+  width: 16,
+  numHeads: 2,
+  numLayers: 2,
+  contextLength: 8,
+  seed: 3,
+} as const;
+const MOD: LanguageModelConfig = {
+  ...BASE,
+  schedule: {
+    pattern: [
+      'dense',
+      { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.25 } } },
+    ],
+  },
+};
 // 8 experts for 2-8 tokens per shard: some experts get no tokens (and no gradient) in some shards.
-const MOE: LanguageModelConfig = { ...BASE, schedule: { pattern: ['dense', { kind: 'moe', numExperts: 8, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { trainFactor: 1, evalFactor: 1 } } } }] } };
+const MOE: LanguageModelConfig = {
+  ...BASE,
+  schedule: {
+    pattern: [
+      'dense',
+      {
+        kind: 'moe',
+        numExperts: 8,
+        expertRouter: {
+          name: 'token-choice',
+          config: { topK: 1, capacity: { trainFactor: 1, evalFactor: 1 } },
+        },
+      },
+    ],
+  },
+};
 
-const build = (config: LanguageModelConfig): LanguageModel => createContainer().get(MODEL_IDS.ModelFactory).create(config);
+const build = (config: LanguageModelConfig): LanguageModel =>
+  createContainer().get(MODEL_IDS.ModelFactory).create(config);
 
-function batch(rows: number, seqLen: number, seed: number): { inputs: Tensor2D; targets: Tensor2D } {
+function batch(
+  rows: number,
+  seqLen: number,
+  seed: number,
+): { inputs: Tensor2D; targets: Tensor2D } {
   return tf.tidy(() => {
     const ids = tf.randomUniform([rows, seqLen + 1], 0, 256, 'int32', seed);
-    return { inputs: tf.slice(ids, [0, 0], [rows, seqLen]) as Tensor2D, targets: tf.slice(ids, [0, 1], [rows, seqLen]) as Tensor2D };
+    return {
+      inputs: tf.slice(ids, [0, 0], [rows, seqLen]) as Tensor2D,
+      targets: tf.slice(ids, [0, 1], [rows, seqLen]) as Tensor2D,
+    };
   });
 }
 
-const untrained = (model: LanguageModel) => [...model.namedParameters()].filter(([, v]) => !v.trainable).map(([name, v]) => [name, Array.from(v.dataSync())] as const);
+const untrained = (model: LanguageModel) =>
+  [...model.namedParameters()]
+    .filter(([, v]) => !v.trainable)
+    .map(([name, v]) => [name, Array.from(v.dataSync())] as const);
 const restore = (model: LanguageModel, state: ReturnType<typeof untrained>) => {
   for (const [name, values] of state) {
     const v = model.namedParameters().get(name)!;
@@ -32,23 +88,38 @@ const restore = (model: LanguageModel, state: ReturnType<typeof untrained>) => {
   }
 };
 
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-4): void {
+function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  tol = 1e-4,
+): void {
   assert.equal(actual.length, expected.length, what);
   let scale = 1e-6;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol * scale, `${what}[${i}]: ${actual[i]} vs ${expected[i]} (scale ${scale})`);
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tol * scale,
+      `${what}[${i}]: ${actual[i]} vs ${expected[i]} (scale ${scale})`,
+    );
   }
 }
 
 function assertSameStep(actual: ShardGradients, expected: ShardGradients): void {
   assertClose([actual.loss, actual.lmLoss], [expected.loss, expected.lmLoss], 'loss, lmLoss', 1e-5);
   assert.deepEqual(Object.keys(actual.auxLosses).sort(), Object.keys(expected.auxLosses).sort());
-  for (const k of Object.keys(expected.auxLosses)) assertClose([actual.auxLosses[k]!], [expected.auxLosses[k]!], `aux ${k}`, 1e-5);
+  for (const k of Object.keys(expected.auxLosses))
+    assertClose([actual.auxLosses[k]!], [expected.auxLosses[k]!], `aux ${k}`, 1e-5);
   assert.deepEqual([...actual.grads.keys()], [...expected.grads.keys()]);
-  for (const [name, g] of expected.grads) assertClose(actual.grads.get(name)!.dataSync(), g.dataSync(), `grad ${name}`);
+  for (const [name, g] of expected.grads)
+    assertClose(actual.grads.get(name)!.dataSync(), g.dataSync(), `grad ${name}`);
   actual.routing.forEach((b, i) => {
-    assertClose([b.routedFraction], [expected.routing[i]!.routedFraction], `routed fraction of block ${i}`, 1e-9);
+    assertClose(
+      [b.routedFraction],
+      [expected.routing[i]!.routedFraction],
+      `routed fraction of block ${i}`,
+      1e-9,
+    );
     assert.deepEqual(b.load, expected.routing[i]!.load, `load of block ${i}`);
   });
 }
@@ -60,29 +131,48 @@ describe('DataParallel', () => {
 
   it('should split rows as evenly as possible, in order', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 1, max: 16 }), (rows, replicas) => {
-        const parts = shardRows(rows, replicas);
-        assert.equal(parts.length, replicas);
-        assert.equal(parts.reduce((a, b) => a + b, 0), rows);
-        assert.ok(Math.max(...parts) - Math.min(...parts) <= 1);
-        parts.forEach((n, r) => assert.ok(r === 0 || n <= parts[r - 1]!));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 1, max: 16 }),
+        (rows, replicas) => {
+          const parts = shardRows(rows, replicas);
+          assert.equal(parts.length, replicas);
+          assert.equal(
+            parts.reduce((a, b) => a + b, 0),
+            rows,
+          );
+          assert.ok(Math.max(...parts) - Math.min(...parts) <= 1);
+          parts.forEach((n, r) => assert.ok(r === 0 || n <= parts[r - 1]!));
+        },
+      ),
     );
   });
 
   it('should refuse a bad replica count, naming it', async () => {
     const model = build(BASE);
     try {
-      for (const replicas of [1, 0, 2.5, 17]) await assert.rejects(DataParallel.start(model, { replicas }), (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas');
+      for (const replicas of [1, 0, 2.5, 17])
+        await assert.rejects(
+          DataParallel.start(model, { replicas }),
+          (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas',
+        );
     } finally {
       model.dispose();
     }
   });
 
   it('should refuse a relative modules path, and a module without containerModules, naming them', async () => {
-    await assert.rejects(ReplicaPool.start({ replicas: 2, modules: './plugin.js' }), (e: unknown) => e instanceof ConfigError && e.parameter === 'modules');
+    await assert.rejects(
+      ReplicaPool.start({ replicas: 2, modules: './plugin.js' }),
+      (e: unknown) => e instanceof ConfigError && e.parameter === 'modules',
+    );
     const helpers = new URL('./helpers.ts', import.meta.url);
-    await assert.rejects(ReplicaPool.start({ replicas: 2, modules: helpers }), (e: unknown) => e instanceof ReplicaError && e.message.includes(`modules (${helpers.href}) must export containerModules`));
+    await assert.rejects(
+      ReplicaPool.start({ replicas: 2, modules: helpers }),
+      (e: unknown) =>
+        e instanceof ReplicaError &&
+        e.message.includes(`modules (${helpers.href}) must export containerModules`),
+    );
   });
 
   describe('with a pool of worker replicas', () => {
@@ -105,7 +195,11 @@ describe('DataParallel', () => {
     // MoD decides top-k per sequence, and its losses are means over sequences: the split is exact.
     // WIDE has about 430k parameters: the combine (2^18 floats per chunk) spans two chunks.
     const WIDE: LanguageModelConfig = { ...BASE, width: 128 };
-    for (const [name, config] of [['dense', BASE], ['MoD', MOD], ['dense over several combine chunks', WIDE]] as const) {
+    for (const [name, config] of [
+      ['dense', BASE],
+      ['MoD', MOD],
+      ['dense over several combine chunks', WIDE],
+    ] as const) {
       it(`should give one replica's loss, gradients, routing and threshold state on ${name}, with uneven shards`, async () => {
         const { model, stepper } = await attach(config);
         const before = tf.memory().numTensors;
@@ -116,8 +210,14 @@ describe('DataParallel', () => {
         restore(model, initial);
         const actual = await stepper.step(inputs, targets);
         assertSameStep(actual, expected);
-        untrained(model).forEach(([n, v], i) => assertClose(v, expectedState[i]![1], `state ${n}`, 1e-5));
-        if (name === 'MoD') assert.ok(expectedState.length > 0 && expectedState.some(([, v]) => v.some((x) => x !== 0)), 'the MoD threshold state moved');
+        untrained(model).forEach(([n, v], i) =>
+          assertClose(v, expectedState[i]![1], `state ${n}`, 1e-5),
+        );
+        if (name === 'MoD')
+          assert.ok(
+            expectedState.length > 0 && expectedState.some(([, v]) => v.some((x) => x !== 0)),
+            'the MoD threshold state moved',
+          );
         tf.dispose([inputs, targets, ...expected.grads.values(), ...actual.grads.values()]);
         assert.equal(tf.memory().numTensors, before);
       });
@@ -129,28 +229,56 @@ describe('DataParallel', () => {
       const rows = shardRows(4, 3); // 2, 1, 1
       let start = 0;
       const parts = rows.map((n) => {
-        const shard = tf.tidy(() => ({ inputs: tf.slice(inputs, [start, 0], [n, 8]) as Tensor2D, targets: tf.slice(targets, [start, 0], [n, 8]) as Tensor2D }));
+        const shard = tf.tidy(() => ({
+          inputs: tf.slice(inputs, [start, 0], [n, 8]) as Tensor2D,
+          targets: tf.slice(targets, [start, 0], [n, 8]) as Tensor2D,
+        }));
         start += n;
         const g = shardGradients(model, shard.inputs, shard.targets);
         tf.dispose([shard.inputs, shard.targets]);
         return g;
       });
       const w = rows.map((n) => n / 4);
-      const mean = (f: (s: ShardGradients) => number) => parts.reduce((acc, p, r) => acc + w[r]! * f(p), 0);
+      const mean = (f: (s: ShardGradients) => number) =>
+        parts.reduce((acc, p, r) => acc + w[r]! * f(p), 0);
       const actual = await stepper.step(inputs, targets);
-      assertClose([actual.loss, actual.lmLoss], [mean((p) => p.loss), mean((p) => p.lmLoss)], 'loss, lmLoss', 1e-5);
+      assertClose(
+        [actual.loss, actual.lmLoss],
+        [mean((p) => p.loss), mean((p) => p.lmLoss)],
+        'loss, lmLoss',
+        1e-5,
+      );
       // A parameter gets the row-weighted sum of the shards' gradients, zero where a shard has
       // none; one that no shard reaches gets no entry.
-      const reached = [...model.trainableParameters().keys()].filter((name) => parts.some((p) => p.grads.has(name)));
+      const reached = [...model.trainableParameters().keys()].filter((name) =>
+        parts.some((p) => p.grads.has(name)),
+      );
       assert.deepEqual([...actual.grads.keys()], reached);
-      assert.ok(reached.some((name) => parts.some((p) => !p.grads.has(name))), 'some parameter is reached by some shards only');
+      assert.ok(
+        reached.some((name) => parts.some((p) => !p.grads.has(name))),
+        'some parameter is reached by some shards only',
+      );
       for (const name of reached) {
-        const expected = tf.tidy(() => tf.addN(parts.flatMap((p, r) => (p.grads.has(name) ? [tf.mul(p.grads.get(name)!, w[r]!)] : []))));
+        const expected = tf.tidy(() =>
+          tf.addN(
+            parts.flatMap((p, r) => (p.grads.has(name) ? [tf.mul(p.grads.get(name)!, w[r]!)] : [])),
+          ),
+        );
         assertClose(actual.grads.get(name)!.dataSync(), expected.dataSync(), `grad ${name}`);
         expected.dispose();
       }
-      assert.deepEqual(actual.routing[1]!.load, parts[0]!.routing[1]!.load.map((_, e) => parts.reduce((acc, p) => acc + p.routing[1]!.load[e]!, 0)));
-      tf.dispose([inputs, targets, ...parts.flatMap((p) => [...p.grads.values()]), ...actual.grads.values()]);
+      assert.deepEqual(
+        actual.routing[1]!.load,
+        parts[0]!.routing[1]!.load.map((_, e) =>
+          parts.reduce((acc, p) => acc + p.routing[1]!.load[e]!, 0),
+        ),
+      );
+      tf.dispose([
+        inputs,
+        targets,
+        ...parts.flatMap((p) => [...p.grads.values()]),
+        ...actual.grads.values(),
+      ]);
     });
 
     it("should report a replica's failure as a ReplicaError, leak no tensors, and stay usable", async () => {
@@ -162,9 +290,17 @@ describe('DataParallel', () => {
       const row = Array.from({ length: 256 }, (_, i) => 1 + (i % 200));
       const rows = [row, row, row.map((x, i) => (i === 3 ? 300 : x))];
       const inputs = tf.tensor2d(rows, undefined, 'int32') as Tensor2D;
-      const targets = tf.tensor2d(rows.map((r) => r.map((x) => (x + 1) % 256)), undefined, 'int32') as Tensor2D;
+      const targets = tf.tensor2d(
+        rows.map((r) => r.map((x) => (x + 1) % 256)),
+        undefined,
+        'int32',
+      ) as Tensor2D;
       try {
-        await assert.rejects(stepper.step(inputs, targets), (e: unknown) => e instanceof ReplicaError && /replica 2 failed: .*\b300\b.*\[0, 256\)/.test(e.message));
+        await assert.rejects(
+          stepper.step(inputs, targets),
+          (e: unknown) =>
+            e instanceof ReplicaError && /replica 2 failed: .*\b300\b.*\[0, 256\)/.test(e.message),
+        );
       } finally {
         tf.dispose([inputs, targets]);
       }
@@ -180,7 +316,10 @@ describe('DataParallel', () => {
       await attach(BASE);
       const { inputs, targets } = batch(3, 8, 15);
       try {
-        await assert.rejects(first.stepper.step(inputs, targets), (e: unknown) => e instanceof ReplicaError && /detached/.test(e.message));
+        await assert.rejects(
+          first.stepper.step(inputs, targets),
+          (e: unknown) => e instanceof ReplicaError && /detached/.test(e.message),
+        );
       } finally {
         tf.dispose([inputs, targets]);
       }
@@ -190,12 +329,31 @@ describe('DataParallel', () => {
       const corpora = new CorpusCache();
       const dir = mkdtempSync(join(tmpdir(), 'moderoute-dp-'));
       try {
-        const config: TrainConfig = { model: MOD, batchSize: 4, seqLen: 8, steps: 3, learningRate: 1e-2, warmupSteps: 1, evalEvery: 0, evalWindows: 2, checkpointEvery: 0 };
+        const config: TrainConfig = {
+          model: MOD,
+          batchSize: 4,
+          seqLen: 8,
+          steps: 3,
+          learningRate: 1e-2,
+          warmupSteps: 1,
+          evalEvery: 0,
+          evalWindows: 2,
+          checkpointEvery: 0,
+        };
         for (const seed of [1, 2]) {
           const one: number[] = [];
           const shared: number[] = [];
-          await new Trainer({ ...config, seed }).run({ outDir: join(dir, `one-${seed}`), corpusCache: corpora, onStep: (e) => one.push(e.loss) });
-          await new Trainer({ ...config, seed }).run({ outDir: join(dir, `pool-${seed}`), corpusCache: corpora, replicas: pool, onStep: (e) => shared.push(e.loss) });
+          await new Trainer({ ...config, seed }).run({
+            outDir: join(dir, `one-${seed}`),
+            corpusCache: corpora,
+            onStep: (e) => one.push(e.loss),
+          });
+          await new Trainer({ ...config, seed }).run({
+            outDir: join(dir, `pool-${seed}`),
+            corpusCache: corpora,
+            replicas: pool,
+            onStep: (e) => shared.push(e.loss),
+          });
           assertClose(shared, one, `losses of run ${seed}`, 1e-4);
         }
       } finally {
@@ -219,7 +377,10 @@ describe('DataParallel', () => {
       const pool = await ReplicaPool.start({ replicas: 2 });
       try {
         for (const [name, model] of Object.entries(models)) {
-          const result = await new Trainer({ model, steps, batchSize: 8 }).run({ outDir: join(runs, name), replicas: pool });
+          const result = await new Trainer({ model, steps, batchSize: 8 }).run({
+            outDir: join(runs, name),
+            replicas: pool,
+          });
           results.push([name, result.replicas, result.finalValidationBitsPerByte]);
         }
       } finally {
@@ -229,21 +390,48 @@ describe('DataParallel', () => {
     } finally {
       rmSync(runs, { recursive: true, force: true });
     }
-    assert.deepEqual(results.map(([name, replicas]) => [name, replicas]), [['dense', 2], ['mod-every-other', 2]]);
-    for (const [, , bpb] of results) assert.ok(bpb !== undefined && bpb > 0 && bpb < 9, String(bpb));
+    assert.deepEqual(
+      results.map(([name, replicas]) => [name, replicas]),
+      [
+        ['dense', 2],
+        ['mod-every-other', 2],
+      ],
+    );
+    for (const [, , bpb] of results)
+      assert.ok(bpb !== undefined && bpb > 0 && bpb < 9, String(bpb));
   });
 
   describe('in the Trainer', () => {
     const tmp = useTempDir();
     const corpora = new CorpusCache();
-    const TINY: TrainConfig = { model: MOD, batchSize: 4, seqLen: 8, steps: 4, learningRate: 1e-2, warmupSteps: 1, evalEvery: 0, evalWindows: 2, checkpointEvery: 0 };
+    const TINY: TrainConfig = {
+      model: MOD,
+      batchSize: 4,
+      seqLen: 8,
+      steps: 4,
+      learningRate: 1e-2,
+      warmupSteps: 1,
+      evalEvery: 0,
+      evalWindows: 2,
+      checkpointEvery: 0,
+    };
 
     it('should train to the losses of one replica, with a pool of its own', async () => {
       const one: number[] = [];
       const two: number[] = [];
-      await new Trainer(TINY).run({ outDir: `${tmp()}/one`, corpusCache: corpora, onStep: (e) => one.push(e.loss) });
+      await new Trainer(TINY).run({
+        outDir: `${tmp()}/one`,
+        corpusCache: corpora,
+        onStep: (e) => one.push(e.loss),
+      });
       let replicas = 0;
-      const result = await new Trainer(TINY).run({ outDir: `${tmp()}/two`, corpusCache: corpora, replicas: 2, onStart: (i) => (replicas = i.replicas), onStep: (e) => two.push(e.loss) });
+      const result = await new Trainer(TINY).run({
+        outDir: `${tmp()}/two`,
+        corpusCache: corpora,
+        replicas: 2,
+        onStart: (i) => (replicas = i.replicas),
+        onStep: (e) => two.push(e.loss),
+      });
       assert.equal(replicas, 2);
       assert.equal(result.replicas, 2);
       assertClose(two, one, 'losses', 1e-4);
@@ -252,8 +440,15 @@ describe('DataParallel', () => {
     it('should resume with another replica count to the losses of an uninterrupted run', async () => {
       const config = { ...TINY, checkpointEvery: 2 };
       const whole: number[] = [];
-      await new Trainer(config).run({ outDir: `${tmp()}/whole`, corpusCache: corpora, onStep: (e) => whole.push(e.loss) });
-      for (const [first, second] of [[2, 1], [1, 2]] as const) {
+      await new Trainer(config).run({
+        outDir: `${tmp()}/whole`,
+        corpusCache: corpora,
+        onStep: (e) => whole.push(e.loss),
+      });
+      for (const [first, second] of [
+        [2, 1],
+        [1, 2],
+      ] as const) {
         const losses: number[] = [];
         const out = `${tmp()}/from-${first}`;
         const stop = new AbortController();
@@ -261,9 +456,20 @@ describe('DataParallel', () => {
           losses.push(e.loss);
           if (e.step === 2) stop.abort();
         };
-        const a = await new Trainer(config).run({ outDir: out, corpusCache: corpora, replicas: first, signal: stop.signal, onStep });
+        const a = await new Trainer(config).run({
+          outDir: out,
+          corpusCache: corpora,
+          replicas: first,
+          signal: stop.signal,
+          onStep,
+        });
         assert.equal(a.stopReason, 'interrupted');
-        const b = await new Trainer(config).run({ outDir: out, corpusCache: corpora, replicas: second, onStep });
+        const b = await new Trainer(config).run({
+          outDir: out,
+          corpusCache: corpora,
+          replicas: second,
+          onStep,
+        });
         assert.equal(b.resumedFrom, 2);
         assertClose(losses, whole, `losses, ${first} then ${second} replicas`, 1e-4);
       }
@@ -271,8 +477,19 @@ describe('DataParallel', () => {
 
     it('should refuse replicas with a custom modelFactory, and a bad replica count', async () => {
       const modelFactory = createContainer().get(MODEL_IDS.ModelFactory);
-      await assert.rejects(new Trainer(TINY).run({ outDir: `${tmp()}/x`, corpusCache: corpora, replicas: 2, modelFactory }), (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas');
-      await assert.rejects(new Trainer(TINY).run({ outDir: `${tmp()}/y`, corpusCache: corpora, replicas: 0 }), (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas');
+      await assert.rejects(
+        new Trainer(TINY).run({
+          outDir: `${tmp()}/x`,
+          corpusCache: corpora,
+          replicas: 2,
+          modelFactory,
+        }),
+        (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas',
+      );
+      await assert.rejects(
+        new Trainer(TINY).run({ outDir: `${tmp()}/y`, corpusCache: corpora, replicas: 0 }),
+        (e: unknown) => e instanceof ConfigError && e.parameter === 'replicas',
+      );
     });
   });
 });

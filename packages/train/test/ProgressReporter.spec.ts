@@ -11,7 +11,14 @@ function fakeStream(isTTY: boolean): NodeJS.WriteStream & { text: () => string }
       done();
     },
   }) as unknown as NodeJS.WriteStream & { text: () => string };
-  Object.assign(stream, { isTTY, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true, text: () => chunks.join('') });
+  Object.assign(stream, {
+    isTTY,
+    columns: 120,
+    cursorTo: () => true,
+    clearLine: () => true,
+    moveCursor: () => true,
+    text: () => chunks.join(''),
+  });
   return stream;
 }
 
@@ -24,11 +31,15 @@ describe('ProgressReporter', () => {
     progress.update(3, { loss: 2.34567, tokensPerSecond: 1234.4 });
     progress.stop();
     const text = stream.text();
-    for (const part of ['dense', '3/10', 'loss 2.3457', '1234 tok/s', 'ETA']) assert.ok(text.includes(part), `missing "${part}" in ${JSON.stringify(text)}`);
+    for (const part of ['dense', '3/10', 'loss 2.3457', '1234 tok/s', 'ETA'])
+      assert.ok(text.includes(part), `missing "${part}" in ${JSON.stringify(text)}`);
   });
 
   it('should stay silent when not a terminal or in JSON mode', () => {
-    for (const [isTTY, json] of [[false, false], [true, true]] as const) {
+    for (const [isTTY, json] of [
+      [false, false],
+      [true, true],
+    ] as const) {
       const stream = fakeStream(isTTY);
       const progress = new ProgressReporter({ total: 5, stream, json });
       assert.equal(progress.enabled, false);

@@ -41,7 +41,10 @@ describe('Rng', () => {
     const a = new Rng(42);
     a.nextUint32();
     const b = Rng.fromState(a.state);
-    assert.deepEqual([a.next(), a.nextBelow(7), a.nextUint32()], [b.next(), b.nextBelow(7), b.nextUint32()]);
+    assert.deepEqual(
+      [a.next(), a.nextBelow(7), a.nextUint32()],
+      [b.next(), b.nextBelow(7), b.nextUint32()],
+    );
   });
 
   it('should draw nextBelow(n) uniformly (chi-square, 10 bins)', () => {
@@ -57,7 +60,14 @@ describe('Rng', () => {
   });
 
   it('should give unrelated streams for neighbouring seeds and steps', () => {
-    const seeds = new Set([deriveSeed(0, 0), deriveSeed(0, 1), deriveSeed(1, 0), deriveSeed(1, 1), deriveSeed(0, 2), deriveSeed(2, 0)]);
+    const seeds = new Set([
+      deriveSeed(0, 0),
+      deriveSeed(0, 1),
+      deriveSeed(1, 0),
+      deriveSeed(1, 1),
+      deriveSeed(0, 2),
+      deriveSeed(2, 0),
+    ]);
     assert.equal(seeds.size, 6);
   });
 });
@@ -71,19 +81,28 @@ describe('TrainWindows', () => {
       assert.equal(batch.tokens.length, 3 * 9);
       batch.starts.forEach((s, b) => {
         assert.ok(s >= 0 && s + 9 <= 200);
-        assert.deepEqual([...batch.tokens.subarray(b * 9, b * 9 + 9)], [...tokens.subarray(s, s + 9)]);
+        assert.deepEqual(
+          [...batch.tokens.subarray(b * 9, b * 9 + 9)],
+          [...tokens.subarray(s, s + 9)],
+        );
       });
     });
 
     it('should be a pure function of (seed, step), for any seed and step', () => {
       const tokens = ramp(5000);
       fc.assert(
-        fc.property(fc.integer(), fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 32 }), (seed, step, b, t) => {
-          const a = new TrainWindows(tokens, { batchSize: b, seqLen: t, seed }).batch(step);
-          const c = new TrainWindows(tokens, { batchSize: b, seqLen: t, seed }).batch(step);
-          assert.deepEqual(a.starts, c.starts);
-          assert.deepEqual(a.tokens, c.tokens);
-        }),
+        fc.property(
+          fc.integer(),
+          fc.integer({ min: 0, max: 0xffffffff }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.integer({ min: 1, max: 32 }),
+          (seed, step, b, t) => {
+            const a = new TrainWindows(tokens, { batchSize: b, seqLen: t, seed }).batch(step);
+            const c = new TrainWindows(tokens, { batchSize: b, seqLen: t, seed }).batch(step);
+            assert.deepEqual(a.starts, c.starts);
+            assert.deepEqual(a.tokens, c.tokens);
+          },
+        ),
         runs(100),
       );
     });
@@ -100,14 +119,26 @@ describe('TrainWindows', () => {
     });
 
     it('should refuse to resume on other data', () => {
-      const position = new TrainWindows(ramp(100), { batchSize: 1, seqLen: 4, seed: 0, fingerprint: 'a' }).position(3);
-      assert.throws(() => TrainWindows.resume(ramp(100), position, 'b'), (e: unknown) => e instanceof ConfigError && /dataPosition\.fingerprint \("a"\)/.test(e.message));
+      const position = new TrainWindows(ramp(100), {
+        batchSize: 1,
+        seqLen: 4,
+        seed: 0,
+        fingerprint: 'a',
+      }).position(3);
+      assert.throws(
+        () => TrainWindows.resume(ramp(100), position, 'b'),
+        (e: unknown) =>
+          e instanceof ConfigError && /dataPosition\.fingerprint \("a"\)/.test(e.message),
+      );
     });
 
     it('should vary between steps and seeds', () => {
       const w = new TrainWindows(ramp(1_000_000), { batchSize: 4, seqLen: 8, seed: 5 });
       assert.notDeepEqual(w.batch(0).starts, w.batch(1).starts);
-      assert.notDeepEqual(w.batch(0).starts, new TrainWindows(ramp(1_000_000), { batchSize: 4, seqLen: 8, seed: 6 }).batch(0).starts);
+      assert.notDeepEqual(
+        w.batch(0).starts,
+        new TrainWindows(ramp(1_000_000), { batchSize: 4, seqLen: 8, seed: 6 }).batch(0).starts,
+      );
     });
 
     it('should reach both ends of the buffer', () => {
@@ -117,18 +148,32 @@ describe('TrainWindows', () => {
     });
 
     it('should refuse a buffer shorter than one window', () => {
-      assert.throws(() => new TrainWindows(ramp(8), { batchSize: 1, seqLen: 8, seed: 0 }), (e: unknown) => e instanceof DataError && e.problem === 'too-short');
+      assert.throws(
+        () => new TrainWindows(ramp(8), { batchSize: 1, seqLen: 8, seed: 0 }),
+        (e: unknown) => e instanceof DataError && e.problem === 'too-short',
+      );
     });
   });
 
   forEachBackend(() => {
     describe('.tensors', () => {
       it('should split windows into inputs and next-token targets (golden)', () => {
-        const batch = { batchSize: 2, seqLen: 3, tokens: Int32Array.from([1, 2, 3, 4, 10, 11, 12, 13]), starts: [0, 9] };
+        const batch = {
+          batchSize: 2,
+          seqLen: 3,
+          tokens: Int32Array.from([1, 2, 3, 4, 10, 11, 12, 13]),
+          starts: [0, 9],
+        };
         const { inputs, targets } = batchTensors(batch);
         assert.equal(inputs.dtype, 'int32');
-        assert.deepEqual(inputs.arraySync(), [[1, 2, 3], [10, 11, 12]]);
-        assert.deepEqual(targets.arraySync(), [[2, 3, 4], [11, 12, 13]]);
+        assert.deepEqual(inputs.arraySync(), [
+          [1, 2, 3],
+          [10, 11, 12],
+        ]);
+        assert.deepEqual(targets.arraySync(), [
+          [2, 3, 4],
+          [11, 12, 13],
+        ]);
         tf.dispose([inputs, targets]);
       });
 
@@ -146,26 +191,40 @@ describe('validationBatches', () => {
     // floor((11 - 1) / 3) = 3 windows: [0..3], [3..6], [6..9]
     assert.equal(validationWindowCount(11, 3), 3);
     const batches = [...validationBatches(tokens, { batchSize: 2, seqLen: 3 })];
-    assert.deepEqual(batches.map((b) => b.starts), [[0, 3], [6]]);
+    assert.deepEqual(
+      batches.map((b) => b.starts),
+      [[0, 3], [6]],
+    );
     assert.deepEqual([...(batches[1]?.tokens ?? [])], [6, 7, 8, 9]);
   });
 
   it('should spread maxWindows evenly and be deterministic', () => {
-    assert.deepEqual(validationStarts(1001, { batchSize: 1, seqLen: 10, maxWindows: 4 }), [0, 250, 500, 750]);
+    assert.deepEqual(
+      validationStarts(1001, { batchSize: 1, seqLen: 10, maxWindows: 4 }),
+      [0, 250, 500, 750],
+    );
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 5000 }), fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 50 }), (n, t, max) => {
-        const starts = validationStarts(n, { batchSize: 1, seqLen: t, maxWindows: max });
-        assert.equal(starts.length, Math.min(max, validationWindowCount(n, t)));
-        starts.forEach((s, i) => {
-          assert.ok(s + t + 1 <= n);
-          if (i > 0) assert.ok(s > (starts[i - 1] as number));
-        });
-      }),
+      fc.property(
+        fc.integer({ min: 2, max: 5000 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 50 }),
+        (n, t, max) => {
+          const starts = validationStarts(n, { batchSize: 1, seqLen: t, maxWindows: max });
+          assert.equal(starts.length, Math.min(max, validationWindowCount(n, t)));
+          starts.forEach((s, i) => {
+            assert.ok(s + t + 1 <= n);
+            if (i > 0) assert.ok(s > (starts[i - 1] as number));
+          });
+        },
+      ),
       runs(100),
     );
   });
 
   it('should refuse a split shorter than one window', () => {
-    assert.throws(() => [...validationBatches(ramp(4), { batchSize: 1, seqLen: 4 })], (e: unknown) => e instanceof DataError && e.problem === 'too-short');
+    assert.throws(
+      () => [...validationBatches(ramp(4), { batchSize: 1, seqLen: 4 })],
+      (e: unknown) => e instanceof DataError && e.problem === 'too-short',
+    );
   });
 });

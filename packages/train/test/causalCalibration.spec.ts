@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend, tf } from '@moderoute/core';
 import { causalAgreement } from '@moderoute/model';
-import { CorpusCache, Trainer, restoreModel, validationWindows, type TrainConfig } from '../src/index.js';
+import {
+  CorpusCache,
+  Trainer,
+  restoreModel,
+  validationWindows,
+  type TrainConfig,
+} from '../src/index.js';
 import { useTempDir } from './helpers.js';
 
 // Issue 21: after training, each routed block's causal rule (Raposo et al. 2024, section 3.5)
@@ -11,13 +17,29 @@ import { useTempDir } from './helpers.js';
 // calibrates the cuts with the saved weights.
 const depthRouter = { name: 'mixture-of-depths', config: { capacity: 0.125 } };
 const MODELS: Record<string, TrainConfig['model']> = {
-  mod: { width: 16, numHeads: 2, numLayers: 4, contextLength: 64, schedule: { pattern: ['dense', { kind: 'mod', depthRouter }] } },
+  mod: {
+    width: 16,
+    numHeads: 2,
+    numLayers: 4,
+    contextLength: 64,
+    schedule: { pattern: ['dense', { kind: 'mod', depthRouter }] },
+  },
   'staged MoDE': {
     width: 16,
     numHeads: 2,
     numLayers: 4,
     contextLength: 64,
-    schedule: { pattern: ['dense', { kind: 'mode-staged', numExperts: 2, depthRouter, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } } }] },
+    schedule: {
+      pattern: [
+        'dense',
+        {
+          kind: 'mode-staged',
+          numExperts: 2,
+          depthRouter,
+          expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { dropless: true } } },
+        },
+      ],
+    },
   },
 };
 /** Largest accepted |selected - top-k fraction| on 32 held-out windows of a 24-step tiny model. */
@@ -32,19 +54,34 @@ describe('Trainer causal calibration', () => {
 
   for (const [name, model] of Object.entries(MODELS)) {
     it(`should leave every routed block of a trained ${name} model selecting about top-k's fraction under the threshold rule on held-out windows`, async () => {
-      const config: TrainConfig = { model, batchSize: 4, seqLen: 64, steps: 24, learningRate: 1e-2, warmupSteps: 4, evalWindows: 2 };
+      const config: TrainConfig = {
+        model,
+        batchSize: 4,
+        seqLen: 64,
+        steps: 24,
+        learningRate: 1e-2,
+        warmupSteps: 4,
+        evalWindows: 2,
+      };
       const out = join(tmp(), name.replace(/\W/g, '-'));
       const result = await new Trainer(config).run({ outDir: out, corpusCache: corpora });
       assert.equal(result.stopReason, 'completed');
       const before = tf.memory().numTensors;
       const { model: trained } = restoreModel(out);
       try {
-        const held = validationWindows(corpora.load({ kind: 'sotu' }, { seqLen: 64 }).validation, { batchSize: 8, seqLen: 64, maxWindows: 32 });
+        const held = validationWindows(corpora.load({ kind: 'sotu' }, { seqLen: 64 }).validation, {
+          batchSize: 8,
+          seqLen: 64,
+          maxWindows: 32,
+        });
         const agreement = causalAgreement(trained, held);
         assert.equal(agreement.length, 2);
         for (const a of agreement) {
           const selected = a.threshold!.selectedFraction;
-          assert.ok(Math.abs(selected - a.topKFraction) <= TOLERANCE, `block ${a.block}: the threshold rule selects ${selected.toFixed(3)} of held-out tokens, top-k ${a.topKFraction.toFixed(3)}`);
+          assert.ok(
+            Math.abs(selected - a.topKFraction) <= TOLERANCE,
+            `block ${a.block}: the threshold rule selects ${selected.toFixed(3)} of held-out tokens, top-k ${a.topKFraction.toFixed(3)}`,
+          );
         }
       } finally {
         trained.dispose();

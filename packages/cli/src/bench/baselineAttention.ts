@@ -1,16 +1,36 @@
 // The attention core as it was before issue 7 (4-D batched matmuls with transpose flags, causal
 // bias from bandPart), kept for `pnpm bench --baseline`: the same model trained with it, side by
 // side with core's current attention in one run. Not exported by any package.
-import { linear, mergeHeads, splitHeads, tf, type AttentionOptions, type AttentionParams, type Primitives, type Tensor, type Tensor3D, type Tensor4D } from '@moderoute/core';
+import {
+  linear,
+  mergeHeads,
+  splitHeads,
+  tf,
+  type AttentionOptions,
+  type AttentionParams,
+  type Primitives,
+  type Tensor,
+  type Tensor3D,
+  type Tensor4D,
+} from '@moderoute/core';
 
 const MASKED_LOGIT = -1e9;
 
 function bias(t: number, causal: boolean, mask?: Tensor): Tensor4D | undefined {
   if (!causal && mask === undefined) return undefined;
   let b: Tensor | undefined;
-  if (causal) b = tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([t, t]), -1, 0)), MASKED_LOGIT), [1, 1, t, t]);
+  if (causal)
+    b = tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([t, t]), -1, 0)), MASKED_LOGIT), [
+      1,
+      1,
+      t,
+      t,
+    ]);
   if (mask !== undefined) {
-    const keyBias = tf.mul(tf.sub(1, tf.reshape(tf.cast(mask, 'float32'), [mask.shape[0] as number, 1, 1, t])), MASKED_LOGIT);
+    const keyBias = tf.mul(
+      tf.sub(1, tf.reshape(tf.cast(mask, 'float32'), [mask.shape[0] as number, 1, 1, t])),
+      MASKED_LOGIT,
+    );
     b = b === undefined ? keyBias : tf.maximum(tf.add(b, keyBias), MASKED_LOGIT);
   }
   return b as Tensor4D;
@@ -29,20 +49,32 @@ function core(bias4: Tensor4D | undefined, scale: number) {
         const dV = tf.matMul(sp, dO, true, false);
         const dP = tf.matMul(dO, sv, false, true);
         const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true)));
-        return [tf.mul(tf.matMul(dS, sk), scale), tf.mul(tf.matMul(dS, sq, true, false), scale), dV];
+        return [
+          tf.mul(tf.matMul(dS, sk), scale),
+          tf.mul(tf.matMul(dS, sq, true, false), scale),
+          dV,
+        ];
       },
     };
   }) as never) as unknown as (q: Tensor4D, k: Tensor4D, v: Tensor4D) => Tensor4D;
 }
 
 /** multiHeadAttention before issue 7 (no validation: the bench passes well-formed inputs). */
-export function baselineMultiHeadAttention(x: Tensor3D, params: AttentionParams, options: AttentionOptions): Tensor3D {
+export function baselineMultiHeadAttention(
+  x: Tensor3D,
+  params: AttentionParams,
+  options: AttentionOptions,
+): Tensor3D {
   const { numHeads, causal = true, mask } = options;
   const t = x.shape[1];
   return tf.tidy(() => {
     const qkv = linear(x, params.wQkv, params.bQkv);
     const [q, k, v] = tf.split(qkv, 3, 2) as [Tensor3D, Tensor3D, Tensor3D];
-    const o = core(bias(t, causal, mask), 1 / Math.sqrt(x.shape[2] / numHeads))(splitHeads(q, numHeads), splitHeads(k, numHeads), splitHeads(v, numHeads));
+    const o = core(bias(t, causal, mask), 1 / Math.sqrt(x.shape[2] / numHeads))(
+      splitHeads(q, numHeads),
+      splitHeads(k, numHeads),
+      splitHeads(v, numHeads),
+    );
     return linear(mergeHeads(o), params.wOut, params.bOut);
   });
 }

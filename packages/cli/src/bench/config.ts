@@ -4,19 +4,63 @@ import { tf, type NamedTensorMap, type Tensor, type Variable } from '@moderoute/
 import type { LanguageModelConfig } from '@moderoute/model';
 import { AdamW } from '@moderoute/train';
 
-export const BENCH = { vocabSize: 256, width: 128, numLayers: 4, numHeads: 4, contextLength: 128, mlpRatio: 4 } as const;
+export const BENCH = {
+  vocabSize: 256,
+  width: 128,
+  numLayers: 4,
+  numHeads: 4,
+  contextLength: 128,
+  mlpRatio: 4,
+} as const;
 export const BATCH = 8;
 export const SEQ = 128;
 
 /** The variants, by their JSON names. */
 export const VARIANTS: Record<string, LanguageModelConfig> = {
   dense: { ...BENCH },
-  mod: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } } }] } },
-  moe: { ...BENCH, schedule: { pattern: ['dense', { kind: 'moe', numExperts: 4, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } } } }] } },
-  staged_mode: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mode-staged', numExperts: 4, depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } } }] } },
-  integrated_mode: { ...BENCH, schedule: { pattern: ['dense', { kind: 'mode-integrated', numExperts: 4, numNoopExperts: 4 }] } },
+  mod: {
+    ...BENCH,
+    schedule: {
+      pattern: [
+        'dense',
+        { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } } },
+      ],
+    },
+  },
+  moe: {
+    ...BENCH,
+    schedule: {
+      pattern: [
+        'dense',
+        {
+          kind: 'moe',
+          numExperts: 4,
+          expertRouter: {
+            name: 'token-choice',
+            config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } },
+          },
+        },
+      ],
+    },
+  },
+  staged_mode: {
+    ...BENCH,
+    schedule: {
+      pattern: [
+        'dense',
+        {
+          kind: 'mode-staged',
+          numExperts: 4,
+          depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } },
+        },
+      ],
+    },
+  },
+  integrated_mode: {
+    ...BENCH,
+    schedule: { pattern: ['dense', { kind: 'mode-integrated', numExperts: 4, numNoopExperts: 4 }] },
+  },
 };
-
 
 /** The optimizers the bench can train with: the project's AdamW (what the trainer runs) or tfjs's Adam. */
 export const OPTIMIZERS = ['adamw', 'adam'] as const;
@@ -40,16 +84,27 @@ interface AdamWLike {
  * clipping at 1), as `moderoute train` runs it; 'adam' is tf.train.adam (the bench before
  * issue 7's second round, and the PyTorch peer's torch.optim.Adam).
  */
-export async function createBenchOptimizer(name: OptimizerName, params: ReadonlyMap<string, Variable>): Promise<BenchOptimizer> {
+export async function createBenchOptimizer(
+  name: OptimizerName,
+  params: ReadonlyMap<string, Variable>,
+): Promise<BenchOptimizer> {
   if (name === 'adam') {
     const adam = tf.train.adam(1e-3);
-    return { name, apply: (grads) => adam.applyGradients(grads as never), dispose: () => adam.dispose() };
+    return {
+      name,
+      apply: (grads) => adam.applyGradients(grads as never),
+      dispose: () => adam.dispose(),
+    };
   }
   const optimizer = new AdamW(params);
   const nameOf = new Map([...params].map(([pname, v]) => [v.name, pname]));
   return {
     name,
-    apply: (grads) => optimizer.apply(new Map(Object.entries(grads).map(([vname, g]) => [nameOf.get(vname) ?? vname, g])), 1e-3),
+    apply: (grads) =>
+      optimizer.apply(
+        new Map(Object.entries(grads).map(([vname, g]) => [nameOf.get(vname) ?? vname, g])),
+        1e-3,
+      ),
     dispose: () => optimizer.dispose(),
   };
 }

@@ -4,7 +4,13 @@ import { Command } from 'commander';
 import { OPTIMIZERS, VARIANTS, type OptimizerName } from '../bench/config.js';
 import { DEFAULT_PEER_SCRIPT, benchmarkTraining, formatTrainingReport } from '../bench/training.js';
 import type { Io } from '../output.js';
-import { choiceOption, intOption, replicasOption, threadsOption, type ReplicasFlag } from '../options.js';
+import {
+  choiceOption,
+  intOption,
+  replicasOption,
+  threadsOption,
+  type ReplicasFlag,
+} from '../options.js';
 
 interface BenchFlags {
   backend: string;
@@ -22,15 +28,39 @@ interface BenchFlags {
 
 export function benchCommand(io: Io): Command {
   return new Command('bench')
-    .description('Time training steps of every variant at the bench config (vocab 256, width 128, 4 layers, 4 heads, T 128, batch 8) side by side, with the matmul peak, the PyTorch peer where installed, and routing overhead')
+    .description(
+      'Time training steps of every variant at the bench config (vocab 256, width 128, 4 layers, 4 heads, T 128, batch 8) side by side, with the matmul peak, the PyTorch peer where installed, and routing overhead',
+    )
     .option('--backend <name>', 'tensorflow, wasm or cpu', 'wasm')
     .addOption(threadsOption())
     .addOption(replicasOption())
-    .option('--steps <n>', 'timed steps per variant after 2 warm-up steps; the best is reported', intOption('--steps', 1), 5)
-    .option('--passes <n>', 'passes over all variants, each on a fresh model; each variant keeps its best', intOption('--passes', 1), 2)
-    .option('--only <names>', `comma-separated variants (default all: ${Object.keys(VARIANTS).join(', ')}); skips the routing table`)
-    .option('--baseline', 'also train dense with the attention of before issue 7 (A/B in one run; with --replicas 1)', false)
-    .option('--optimizer <name>', "adamw (the trainer's) or adam (tf.train.adam)", choiceOption('--optimizer', OPTIMIZERS), 'adamw')
+    .option(
+      '--steps <n>',
+      'timed steps per variant after 2 warm-up steps; the best is reported',
+      intOption('--steps', 1),
+      5,
+    )
+    .option(
+      '--passes <n>',
+      'passes over all variants, each on a fresh model; each variant keeps its best',
+      intOption('--passes', 1),
+      2,
+    )
+    .option(
+      '--only <names>',
+      `comma-separated variants (default all: ${Object.keys(VARIANTS).join(', ')}); skips the routing table`,
+    )
+    .option(
+      '--baseline',
+      'also train dense with the attention of before issue 7 (A/B in one run; with --replicas 1)',
+      false,
+    )
+    .option(
+      '--optimizer <name>',
+      "adamw (the trainer's) or adam (tf.train.adam)",
+      choiceOption('--optimizer', OPTIMIZERS),
+      'adamw',
+    )
     .option('--compare-adam', 'also train dense and MoD with tf.train.adam', false)
     .option('--peer <script>', 'the PyTorch peer script', DEFAULT_PEER_SCRIPT)
     .option('--no-peer', 'skip the PyTorch peer')
@@ -50,6 +80,8 @@ export function benchCommand(io: Io): Command {
         log: (line) => (flags.json ? undefined : io.err(line)),
       });
       if (flags.json) io.out(JSON.stringify(report));
-      else for (const line of formatTrainingReport(report, process.stdout.isTTY === true)) io.out(line);
+      else
+        for (const line of formatTrainingReport(report, process.stdout.isTTY === true))
+          io.out(line);
     });
 }

@@ -26,16 +26,40 @@ interface GenerateFlags {
 
 export function generateCommand(io: Io): Command {
   return new Command('generate')
-    .description('Generate text from a checkpoint: KV cache per block, causal MoD decisions (never top-k over the step), streamed to stdout')
-    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory', inputFolder('--checkpoint', 'a run directory or a checkpoint directory'))
+    .description(
+      'Generate text from a checkpoint: KV cache per block, causal MoD decisions (never top-k over the step), streamed to stdout',
+    )
+    .requiredOption(
+      '--checkpoint <dir>',
+      'a run directory (its latest checkpoint) or a checkpoint directory',
+      inputFolder('--checkpoint', 'a run directory or a checkpoint directory'),
+    )
     .requiredOption('--prompt <text>', 'the text to continue')
     .option('--max-tokens <n>', 'tokens (bytes) to generate', intOption('--max-tokens', 1), 200)
-    .option('--temperature <x>', 'sampling temperature; 0 is greedy', floatOption('--temperature', { min: 0, minInclusive: true }), 0.8)
+    .option(
+      '--temperature <x>',
+      'sampling temperature; 0 is greedy',
+      floatOption('--temperature', { min: 0, minInclusive: true }),
+      0.8,
+    )
     .option('--top-k <n>', 'sample among the k most likely tokens only', intOption('--top-k', 1))
-    .option('--top-p <x>', 'nucleus sampling: the smallest set of tokens with probability >= p', floatOption('--top-p', { min: 0, max: 1 }))
+    .option(
+      '--top-p <x>',
+      'nucleus sampling: the smallest set of tokens with probability >= p',
+      floatOption('--top-p', { min: 0, max: 1 }),
+    )
     .option('--seed <n>', 'sampling seed (same seed, same text)', intOption('--seed', 0), 0)
-    .option('--mode <rule>', 'MoD decision rule: threshold or predictor (default: the rule each router was trained with)', choiceOption('--mode', ['threshold', 'predictor'] as const))
-    .option('--context-policy <policy>', 'past the position table: refuse (error up front) or slide (re-encode the last tokens)', choiceOption('--context-policy', ['refuse', 'slide'] as const), 'slide')
+    .option(
+      '--mode <rule>',
+      'MoD decision rule: threshold or predictor (default: the rule each router was trained with)',
+      choiceOption('--mode', ['threshold', 'predictor'] as const),
+    )
+    .option(
+      '--context-policy <policy>',
+      'past the position table: refuse (error up front) or slide (re-encode the last tokens)',
+      choiceOption('--context-policy', ['refuse', 'slide'] as const),
+      'slide',
+    )
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())
     .option('--json', 'print one JSON object with the text and per-block decode statistics', false)
@@ -64,11 +88,23 @@ export function generateCommand(io: Io): Command {
         const result: GenerateResult = next.value;
         const seconds = (performance.now() - started) / 1000;
         if (!flags.json) io.write('\n');
-        const guard = reportCausalSelection(io, checkDecodeSelection(model, result.blocks, flags.mode));
+        const guard = reportCausalSelection(
+          io,
+          checkDecodeSelection(model, result.blocks, flags.mode),
+        );
         if (flags.json) {
-          io.out(JSON.stringify({ ...result, seconds, tokensPerSecond: result.tokens.length / seconds, ...guard }));
+          io.out(
+            JSON.stringify({
+              ...result,
+              seconds,
+              tokensPerSecond: result.tokens.length / seconds,
+              ...guard,
+            }),
+          );
         } else {
-          io.err(`${result.tokens.length} tokens in ${seconds.toFixed(2)} s (${(result.tokens.length / seconds).toFixed(1)} tokens/s), stopped by ${result.stopReason}`);
+          io.err(
+            `${result.tokens.length} tokens in ${seconds.toFixed(2)} s (${(result.tokens.length / seconds).toFixed(1)} tokens/s), stopped by ${result.stopReason}`,
+          );
         }
       } finally {
         model.dispose();

@@ -22,11 +22,26 @@ const MODES = ['top-k', 'threshold', 'predictor'] as const;
 
 export function inspectCommand(io: Io): Command {
   return new Command('inspect')
-    .description('Show, for each token of --text, which routed blocks processed it (terminal and SVG heatmap)')
-    .requiredOption('--checkpoint <dir>', 'a run directory (its latest checkpoint) or a checkpoint directory', inputFolder('--checkpoint', 'a run directory or a checkpoint directory'))
+    .description(
+      'Show, for each token of --text, which routed blocks processed it (terminal and SVG heatmap)',
+    )
+    .requiredOption(
+      '--checkpoint <dir>',
+      'a run directory (its latest checkpoint) or a checkpoint directory',
+      inputFolder('--checkpoint', 'a run directory or a checkpoint directory'),
+    )
     .requiredOption('--text <text>', 'text to route (cut to the model context)')
-    .option('--svg <file>', 'also write the heatmap as SVG to this file (its folder must exist)', outputFile('--svg'))
-    .option('--mode <rule>', `routing decision: ${MODES.join(', ')} (top-k as in training; the others are the causal rules used for sampling)`, choiceOption('--mode', MODES), 'top-k')
+    .option(
+      '--svg <file>',
+      'also write the heatmap as SVG to this file (its folder must exist)',
+      outputFile('--svg'),
+    )
+    .option(
+      '--mode <rule>',
+      `routing decision: ${MODES.join(', ')} (top-k as in training; the others are the causal rules used for sampling)`,
+      choiceOption('--mode', MODES),
+      'top-k',
+    )
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())
     .option('--json', 'print the pattern as JSON', false)
@@ -36,7 +51,18 @@ export function inspectCommand(io: Io): Command {
       try {
         const pattern = routingPattern(model, flags.text, flags.mode);
         if (flags.svg) {
-          writeFileSync(flags.svg, await routingHeatmapSvg({ tokens: pattern.tokens, blocks: pattern.blocks, values: pattern.processed, mode: 'processed' }, { title: `Tokens processed per routed block (${flags.mode})` }));
+          writeFileSync(
+            flags.svg,
+            await routingHeatmapSvg(
+              {
+                tokens: pattern.tokens,
+                blocks: pattern.blocks,
+                values: pattern.processed,
+                mode: 'processed',
+              },
+              { title: `Tokens processed per routed block (${flags.mode})` },
+            ),
+          );
         }
         if (flags.json) {
           io.out(JSON.stringify(pattern));
@@ -48,7 +74,9 @@ export function inspectCommand(io: Io): Command {
         pattern.blocks.forEach((name, i) => {
           const row = pattern.processed[i]!;
           const fraction = row.reduce((a, v) => a + v, 0) / Math.max(1, row.length);
-          io.out(`${name.padEnd(width)} ${row.map((v) => (v ? '█' : '·')).join('')}  ${(100 * fraction).toFixed(0)}% processed`);
+          io.out(
+            `${name.padEnd(width)} ${row.map((v) => (v ? '█' : '·')).join('')}  ${(100 * fraction).toFixed(0)}% processed`,
+          );
         });
         if (flags.svg) io.out(`heatmap: ${flags.svg}`);
       } finally {

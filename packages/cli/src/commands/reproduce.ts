@@ -3,9 +3,26 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '@moderoute/core';
-import { CorpusCache, DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_LIMIT, PRESET_NAMES, ProgressReporter, runReproduction, type ReproductionResult, type ReproductionSpec } from '@moderoute/train';
+import {
+  CorpusCache,
+  DEFAULT_MAX_DATA_BYTES,
+  MAX_DATA_BYTES_LIMIT,
+  PRESET_NAMES,
+  ProgressReporter,
+  runReproduction,
+  type ReproductionResult,
+  type ReproductionSpec,
+} from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
-import { choiceOption, describeTraining, intOption, replicasOption, startTraining, threadsOption, type ReplicasFlag } from '../options.js';
+import {
+  choiceOption,
+  describeTraining,
+  intOption,
+  replicasOption,
+  startTraining,
+  threadsOption,
+  type ReplicasFlag,
+} from '../options.js';
 import { interruptExitCode, withInterrupt } from '../signals.js';
 import { inputFile, outputFolder } from '../paths.js';
 
@@ -22,11 +39,30 @@ interface ReproduceFlags {
 
 export function reproduceCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('reproduce')
-    .description('Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one training-FLOP budget and write a report (resumable: finished runs are kept)')
-    .option('--preset <name>', `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 10 (at most 30), full hours (see docs/reproduction.md)`, choiceOption('--preset', PRESET_NAMES), 'demo')
-    .option('--spec <file>', 'a JSON ReproductionSpec of your own instead of a preset', inputFile('--spec'))
-    .option('--out <dir>', 'report directory (default runs/reproduce-<preset>)', outputFolder('--out'))
-    .option('--max-data-bytes <n>', `the most bytes of the spec's data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`, intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT))
+    .description(
+      'Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one training-FLOP budget and write a report (resumable: finished runs are kept)',
+    )
+    .option(
+      '--preset <name>',
+      `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 10 (at most 30), full hours (see docs/reproduction.md)`,
+      choiceOption('--preset', PRESET_NAMES),
+      'demo',
+    )
+    .option(
+      '--spec <file>',
+      'a JSON ReproductionSpec of your own instead of a preset',
+      inputFile('--spec'),
+    )
+    .option(
+      '--out <dir>',
+      'report directory (default runs/reproduce-<preset>)',
+      outputFolder('--out'),
+    )
+    .option(
+      '--max-data-bytes <n>',
+      `the most bytes of the spec's data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
+      intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT),
+    )
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())
     .addOption(replicasOption())
@@ -37,9 +73,14 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         try {
           spec = JSON.parse(readFileSync(flags.spec, 'utf8')) as ReproductionSpec;
         } catch (error) {
-          throw new ConfigError('--spec', flags.spec, `a readable JSON reproduction spec (${error instanceof Error ? error.message : String(error)})`);
+          throw new ConfigError(
+            '--spec',
+            flags.spec,
+            `a readable JSON reproduction spec (${error instanceof Error ? error.message : String(error)})`,
+          );
         }
-        if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new ConfigError('--spec', flags.spec, 'a JSON object (a ReproductionSpec)');
+        if (spec === null || typeof spec !== 'object' || Array.isArray(spec))
+          throw new ConfigError('--spec', flags.spec, 'a JSON object (a ReproductionSpec)');
       }
       const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
       // Each run's batch bounds its replicas; spare replicas sit a step out (DataParallel).
@@ -50,39 +91,62 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       const result: ReproductionResult = await withInterrupt(io, (signal) => {
         stopSignal = signal;
         return runReproduction(spec, {
-            outDir,
-            corpusCache: new CorpusCache(flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {}),
-            replicas: setup.pool ?? 1,
-            signal,
-            onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
-              progress?.stop();
-              if (!flags.json) io.err(`[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`);
-              progress = new ProgressReporter({ total: totalSteps, label: variant.padEnd(16), json: flags.json });
-              progress.start(step);
-            },
-            onStep: (_variant, e) => progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
-            onRunEnd: (row, { skipped }) => {
-              progress?.stop();
-              progress = undefined;
-              if (!flags.json) io.err(`  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`);
-            },
-          });
+          outDir,
+          corpusCache: new CorpusCache(
+            flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {},
+          ),
+          replicas: setup.pool ?? 1,
+          signal,
+          onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
+            progress?.stop();
+            if (!flags.json)
+              io.err(
+                `[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`,
+              );
+            progress = new ProgressReporter({
+              total: totalSteps,
+              label: variant.padEnd(16),
+              json: flags.json,
+            });
+            progress.start(step);
+          },
+          onStep: (_variant, e) =>
+            progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
+          onRunEnd: (row, { skipped }) => {
+            progress?.stop();
+            progress = undefined;
+            if (!flags.json)
+              io.err(
+                `  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`,
+              );
+          },
+        });
       }).finally(async () => {
         progress?.stop();
         await setup.pool?.close();
       });
       if (flags.json) io.out(JSON.stringify(result));
       else if (result.stopReason === 'completed') {
-        io.out(`| variant | parameters | training FLOPs | steps | validation bits/byte | routed fraction per block |`);
+        io.out(
+          `| variant | parameters | training FLOPs | steps | validation bits/byte | routed fraction per block |`,
+        );
         io.out(`|---|---|---|---|---|---|`);
         for (const r of result.rows) {
-          io.out(`| ${r.variant} | ${r.parameters} | ${formatFlops(r.trainingFlops)} | ${r.steps} | ${r.finalValidationBitsPerByte?.toFixed(4) ?? '-'} | ${r.routedFractionPerBlock.map((f) => f.toFixed(2)).join(' ')} |`);
+          io.out(
+            `| ${r.variant} | ${r.parameters} | ${formatFlops(r.trainingFlops)} | ${r.steps} | ${r.finalValidationBitsPerByte?.toFixed(4) ?? '-'} | ${r.routedFractionPerBlock.map((f) => f.toFixed(2)).join(' ')} |`,
+          );
         }
         if (result.paths) io.out(`report: ${result.paths.report}`);
         io.err(`${result.wallSeconds.toFixed(0)} s`);
       } else {
         io.err(`interrupted; run the same command again to continue from ${outDir}`);
       }
-      setExit(result.stopReason === 'completed' ? EXIT.ok : stopSignal ? interruptExitCode(stopSignal) : EXIT.interrupted);
+      setExit(
+        result.stopReason === 'completed'
+          ? EXIT.ok
+          : stopSignal
+            ? interruptExitCode(stopSignal)
+            : EXIT.interrupted,
+      );
     });
 }

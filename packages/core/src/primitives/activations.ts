@@ -10,18 +10,22 @@ export const GELU_SIGMOID_ALPHA = 1.702;
  * (PERF-NOTES.md); the three forms differ by at most about 0.02.
  * Gradient: s + 1.702 x s (1 - s) with s = sigmoid(1.702 x).
  */
-export const gelu: <T extends Tensor>(x: T) => T = tf.customGrad(((x: Tensor, save: (t: Tensor[]) => void) => {
+export const gelu: <T extends Tensor>(x: T) => T = tf.customGrad(((
+  x: Tensor,
+  save: (t: Tensor[]) => void,
+) => {
   const s = tf.sigmoid(tf.mul(x, GELU_SIGMOID_ALPHA));
   save([x, s]);
   return {
     value: tf.mul(x, s),
     // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope, so its
     // temporaries would otherwise live until the whole backward pass ends.
-    gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => {
-      const [sx, ss] = saved as [Tensor, Tensor];
-      // ds/dx = 1.702 s (1 - s)
-      const inner = tf.add(ss, tf.mul(tf.mul(sx, GELU_SIGMOID_ALPHA), tf.mul(ss, tf.sub(1, ss))));
-      return tf.mul(dy, inner);
-    }),
+    gradFunc: (dy: Tensor, saved: Tensor[]) =>
+      tf.tidy(() => {
+        const [sx, ss] = saved as [Tensor, Tensor];
+        // ds/dx = 1.702 s (1 - s)
+        const inner = tf.add(ss, tf.mul(tf.mul(sx, GELU_SIGMOID_ALPHA), tf.mul(ss, tf.sub(1, ss))));
+        return tf.mul(dy, inner);
+      }),
   };
 }) as never) as never;

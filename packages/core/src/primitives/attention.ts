@@ -10,7 +10,14 @@
 //   dK = dS^T Q / sqrt(Dh).
 // The products run per (batch, head) pair through core's batchMatMul (issue 7: on wasm, plain
 // 2-D products at about 8x the speed of its batched kernel).
-import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
+import {
+  tf,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Tensor4D,
+} from '../tf.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { linear } from './linear.js';
 import { splitOuter } from './layout.js';
@@ -83,21 +90,22 @@ function makeCore(bias: Tensor4D | undefined, scale: number) {
       value: tf.reshape(batchMatMul(p, v3), [b, h, t, dh]),
       // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope, so dP, dS
       // and the transposes would otherwise live until the whole backward pass ends.
-      gradFunc: (dO: Tensor4D, saved: Tensor[]) => tf.tidy(() => {
-        const [sqs, sk, sv, sp] = saved as [Tensor3D, Tensor3D, Tensor3D, Tensor3D];
-        // Shape: [B,H,T,Dh] -> [N,T,Dh]
-        const dO3 = tf.reshape(dO, [b * h, t, dh]) as Tensor3D;
-        // (dO^T P)^T would transpose only [N,T,Dh] tensors, but its products have Dh rows and
-        // run about 1.4x slower on wasm than P^T dO with its blocked [N,T,T] transpose.
-        const dV = batchMatMul(sp, dO3, true, false);
-        const dP = batchMatMul(dO3, sv, false, true);
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as Tensor3D;
-        const dQ = tf.mul(batchMatMul(dS, sk), scale);
-        // dK = dS^T (Q / sqrt(Dh)); the scaled Q was saved.
-        const dK = batchMatMul(dS, sqs, true, false);
-        // Shape: [N,T,Dh] -> [B,H,T,Dh]
-        return [dQ, dK, dV].map((g) => tf.reshape(g, [b, h, t, dh]));
-      }),
+      gradFunc: (dO: Tensor4D, saved: Tensor[]) =>
+        tf.tidy(() => {
+          const [sqs, sk, sv, sp] = saved as [Tensor3D, Tensor3D, Tensor3D, Tensor3D];
+          // Shape: [B,H,T,Dh] -> [N,T,Dh]
+          const dO3 = tf.reshape(dO, [b * h, t, dh]) as Tensor3D;
+          // (dO^T P)^T would transpose only [N,T,Dh] tensors, but its products have Dh rows and
+          // run about 1.4x slower on wasm than P^T dO with its blocked [N,T,T] transpose.
+          const dV = batchMatMul(sp, dO3, true, false);
+          const dP = batchMatMul(dO3, sv, false, true);
+          const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as Tensor3D;
+          const dQ = tf.mul(batchMatMul(dS, sk), scale);
+          // dK = dS^T (Q / sqrt(Dh)); the scaled Q was saved.
+          const dK = batchMatMul(dS, sqs, true, false);
+          // Shape: [N,T,Dh] -> [B,H,T,Dh]
+          return [dQ, dK, dV].map((g) => tf.reshape(g, [b, h, t, dh]));
+        }),
     };
   }) as never) as unknown as (q: Tensor4D, k: Tensor4D, v: Tensor4D) => Tensor4D;
 }
@@ -106,12 +114,25 @@ function makeCore(bias: Tensor4D | undefined, scale: number) {
  * Scaled dot-product attention over heads: q, k, v float32[B, H, T, Dh] -> float32[B, H, T, Dh].
  * `bias` is an additive float32[B or 1, 1, T, T] constant (see attentionBias).
  */
-export function scaledDotProductAttention(q: Tensor4D, k: Tensor4D, v: Tensor4D, bias?: Tensor4D): Tensor4D {
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+export function scaledDotProductAttention(
+  q: Tensor4D,
+  k: Tensor4D,
+  v: Tensor4D,
+  bias?: Tensor4D,
+): Tensor4D {
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
     if (t.rank !== 4) throw new ShapeError(`${name}.shape`, t.shape, 'of rank 4, [B, H, T, Dh]');
   }
   if (!tf.util.arraysEqual(q.shape, k.shape) || !tf.util.arraysEqual(q.shape, v.shape)) {
-    throw new ShapeError('k.shape and v.shape', `${JSON.stringify(k.shape)} and ${JSON.stringify(v.shape)}`, `equal to q.shape ${JSON.stringify(q.shape)}`);
+    throw new ShapeError(
+      'k.shape and v.shape',
+      `${JSON.stringify(k.shape)} and ${JSON.stringify(v.shape)}`,
+      `equal to q.shape ${JSON.stringify(q.shape)}`,
+    );
   }
   return makeCore(bias, 1 / Math.sqrt(q.shape[3]))(q, k, v);
 }
@@ -135,7 +156,11 @@ export function mergeHeads(x: Tensor4D): Tensor3D {
  * Q, K, V = x Wqkv (+ bqkv) split in three; heads attend independently (causal unless
  * `causal: false`, padded keys never attended); the merged heads go through Wout (+ bout).
  */
-export function multiHeadAttention(x: Tensor3D, params: AttentionParams, options: AttentionOptions): Tensor3D {
+export function multiHeadAttention(
+  x: Tensor3D,
+  params: AttentionParams,
+  options: AttentionOptions,
+): Tensor3D {
   const { numHeads, causal = true, mask } = options;
   if (x.rank !== 3) throw new ShapeError('x.shape', x.shape, 'of rank 3, [B, T, D]');
   const [b, t, d] = x.shape;
@@ -157,8 +182,15 @@ export function multiHeadAttention(x: Tensor3D, params: AttentionParams, options
     // Shape: [B,T,D] -> [B,T,3D] -> [B*T,3,D] -> [3,B*T,D] -> 3 x [B*T,D] -> 3 x [B,T,D]
     // (a split along the outer axis is a block copy; along the last axis, wasm's is slow)
     const qkv = linear(x, params.wQkv, params.bQkv);
-    const [q, k, v] = splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map((r) => tf.reshape(r, [b, t, d])) as [Tensor3D, Tensor3D, Tensor3D];
-    const o = scaledDotProductAttention(splitHeads(q, numHeads), splitHeads(k, numHeads), splitHeads(v, numHeads), bias);
+    const [q, k, v] = splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map(
+      (r) => tf.reshape(r, [b, t, d]),
+    ) as [Tensor3D, Tensor3D, Tensor3D];
+    const o = scaledDotProductAttention(
+      splitHeads(q, numHeads),
+      splitHeads(k, numHeads),
+      splitHeads(v, numHeads),
+      bias,
+    );
     return linear(mergeHeads(o), params.wOut, params.bOut);
   });
 }

@@ -25,7 +25,8 @@ function checkedIndices(be: WasmHeapBackend, indices: TensorInfo, numRows: numbe
   const idx = be.typedArrayFromHeap(indices) as unknown as Int32Array;
   for (let i = 0; i < idx.length; i++) {
     const r = idx[i] as number;
-    if (!(r >= 0 && r < numRows)) throw new RangeError(`indices[${i}] (${r}) must lie in [0, ${numRows})`);
+    if (!(r >= 0 && r < numRows))
+      throw new RangeError(`indices[${i}] (${r}) must lie in [0, ${numRows})`);
   }
   return idx;
 }
@@ -71,8 +72,16 @@ function scatterAddRowsKernel({ inputs, backend, attrs }: KernelArgs): TensorInf
 }
 
 if (tf.getKernel(GATHER_ROWS, 'wasm') === undefined) {
-  tf.registerKernel({ kernelName: GATHER_ROWS, backendName: 'wasm', kernelFunc: gatherRowsKernel as never });
-  tf.registerKernel({ kernelName: SCATTER_ADD_ROWS, backendName: 'wasm', kernelFunc: scatterAddRowsKernel as never });
+  tf.registerKernel({
+    kernelName: GATHER_ROWS,
+    backendName: 'wasm',
+    kernelFunc: gatherRowsKernel as never,
+  });
+  tf.registerKernel({
+    kernelName: SCATTER_ADD_ROWS,
+    backendName: 'wasm',
+    kernelFunc: scatterAddRowsKernel as never,
+  });
 }
 
 /** Row gather, no gradient: the row kernel on wasm, tf.gather elsewhere. */
@@ -83,8 +92,11 @@ function gatherRaw(table: Tensor, indices: Tensor): Tensor {
 
 /** Row scatter-add, no gradient: the row kernel on wasm, scatterND elsewhere. */
 function scatterAddRaw(rows: Tensor, indices: Tensor, shape: number[]): Tensor {
-  if (!prefersExplicitTranspose() || rows.dtype !== 'float32') return tf.scatterND(tf.reshape(indices, [-1, 1]), rows, shape);
-  return tf.engine().runKernel(SCATTER_ADD_ROWS, { rows, indices }, { numRows: shape[0] as number }) as Tensor;
+  if (!prefersExplicitTranspose() || rows.dtype !== 'float32')
+    return tf.scatterND(tf.reshape(indices, [-1, 1]), rows, shape);
+  return tf
+    .engine()
+    .runKernel(SCATTER_ADD_ROWS, { rows, indices }, { numRows: shape[0] as number }) as Tensor;
 }
 
 type SaveFn = (tensors: Tensor[]) => void;
@@ -123,9 +135,14 @@ export function gatherRows<T extends Tensor>(table: T, indices: Tensor1D): T {
 export function scatterAddRows<T extends Tensor>(rows: T, indices: Tensor1D, numRows: number): T {
   checkIndices(indices);
   if (rows.rank < 1 || rows.shape[0] !== indices.shape[0]) {
-    throw new ShapeError('rows.shape', rows.shape, `[${indices.shape[0]}, ...] (one row per index)`);
+    throw new ShapeError(
+      'rows.shape',
+      rows.shape,
+      `[${indices.shape[0]}, ...] (one row per index)`,
+    );
   }
-  if (!Number.isInteger(numRows) || numRows < 0) throw new ShapeError('numRows', String(numRows), 'an integer >= 0');
+  if (!Number.isInteger(numRows) || numRows < 0)
+    throw new ShapeError('numRows', String(numRows), 'an integer >= 0');
   const outShape = [numRows, ...rows.shape.slice(1)];
   const op = tf.customGrad(((r: Tensor, save: SaveFn) => {
     save([indices]);
@@ -140,7 +157,8 @@ export function scatterAddRows<T extends Tensor>(rows: T, indices: Tensor1D, num
 
 /** Embedding lookup: float32[V, D] at int32[...S] -> float32[...S, D]. */
 export function embedding(table: Tensor, ids: Tensor): Tensor {
-  if (table.rank !== 2) throw new ShapeError('table.shape', table.shape, 'of rank 2, [vocabSize, dim]');
+  if (table.rank !== 2)
+    throw new ShapeError('table.shape', table.shape, 'of rank 2, [vocabSize, dim]');
   requireDtype('ids', ids, 'int32');
   // Shape: [...S] -> [M]; [M, D] -> [...S, D]
   const flat = tf.reshape(ids, [-1]) as Tensor1D;

@@ -7,9 +7,17 @@ import { prefersExplicitTranspose, type WasmHeapBackend } from './matmul.js';
 /** Writes a float32 tensor's values into `out` at `offset`. */
 export function readInto(t: Tensor, out: Float32Array<ArrayBufferLike>, offset = 0): void {
   if (t.dtype !== 'float32') throw new TypeError(`readInto reads float32 tensors, not ${t.dtype}`);
-  if (offset + t.size > out.length) throw new RangeError(`readInto: ${t.size} values at offset ${offset} do not fit in ${out.length}`);
+  if (offset + t.size > out.length)
+    throw new RangeError(
+      `readInto: ${t.size} values at offset ${offset} do not fit in ${out.length}`,
+    );
   // wasm: a view of the tensor's bytes in the heap, valid until the next allocation.
-  out.set(prefersExplicitTranspose() ? (tf.backend() as unknown as WasmHeapBackend).typedArrayFromHeap(t) : (t.dataSync() as Float32Array), offset);
+  out.set(
+    prefersExplicitTranspose()
+      ? (tf.backend() as unknown as WasmHeapBackend).typedArrayFromHeap(t)
+      : (t.dataSync() as Float32Array),
+    offset,
+  );
 }
 
 /**
@@ -17,6 +25,13 @@ export function readInto(t: Tensor, out: Float32Array<ArrayBufferLike>, offset =
  * the caller may overwrite later): wasm copies it into its heap as the tensor is made, other
  * backends may keep the array they are given, so they get a copy.
  */
-export function tensorFromView(values: Float32Array<ArrayBufferLike>, shape: readonly number[]): Tensor {
-  return tf.tensor(prefersExplicitTranspose() ? (values as Float32Array) : values.slice(), [...shape], 'float32');
+export function tensorFromView(
+  values: Float32Array<ArrayBufferLike>,
+  shape: readonly number[],
+): Tensor {
+  return tf.tensor(
+    prefersExplicitTranspose() ? (values as Float32Array) : values.slice(),
+    [...shape],
+    'float32',
+  );
 }

@@ -20,7 +20,10 @@ interface RefCountingBackend {
 export const SHARED_IDENTITY = 'ModerouteSharedIdentity';
 
 const original = tf.getKernel(tf.Identity, 'wasm');
-if (original !== undefined && (original as { [SHARED_IDENTITY]?: boolean })[SHARED_IDENTITY] !== true) {
+if (
+  original !== undefined &&
+  (original as { [SHARED_IDENTITY]?: boolean })[SHARED_IDENTITY] !== true
+) {
   const copying = original.kernelFunc;
   const shared = ((args: { inputs: NamedTensorInfoMap; backend: unknown; attrs?: unknown }) => {
     const x = args.inputs['x'] as TensorInfo;
@@ -29,5 +32,10 @@ if (original !== undefined && (original as { [SHARED_IDENTITY]?: boolean })[SHAR
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   }) as unknown as KernelFunc;
   tf.unregisterKernel(tf.Identity, 'wasm');
-  tf.registerKernel({ kernelName: tf.Identity, backendName: 'wasm', kernelFunc: shared, ...{ [SHARED_IDENTITY]: true } });
+  tf.registerKernel({
+    kernelName: tf.Identity,
+    backendName: 'wasm',
+    kernelFunc: shared,
+    ...{ [SHARED_IDENTITY]: true },
+  });
 }

@@ -12,9 +12,28 @@ export * from './gather.js';
 export * from './hostCopy.js';
 export * from './layerNorm.js';
 export * from './linear.js';
-export { concatFlat, concatOuter, splitFlat, splitOuter, CONCAT_FLAT, CONCAT_OUTER, SPLIT_FLAT, SPLIT_OUTER } from './layout.js';
+export {
+  concatFlat,
+  concatOuter,
+  splitFlat,
+  splitOuter,
+  CONCAT_FLAT,
+  CONCAT_OUTER,
+  SPLIT_FLAT,
+  SPLIT_OUTER,
+} from './layout.js';
 export { SHARED_IDENTITY } from './identity.js';
-export { batchMatMul, columnSum, matmul2d, prefersExplicitTranspose, swapsTransposedProduct, transpose2d, transposeLast, SLICED_BATCH_MATMUL, SLICED_MIN_MACS } from './matmul.js';
+export {
+  batchMatMul,
+  columnSum,
+  matmul2d,
+  prefersExplicitTranspose,
+  swapsTransposedProduct,
+  transpose2d,
+  transposeLast,
+  SLICED_BATCH_MATMUL,
+  SLICED_MIN_MACS,
+} from './matmul.js';
 
 /**
  * The primitive set blocks use, bound under CORE_IDS.Primitives. A consumer can rebind it (for

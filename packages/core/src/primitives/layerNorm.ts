@@ -13,7 +13,12 @@ import { columnSum } from './matmul.js';
 export const LAYER_NORM_EPS = 1e-5;
 
 function makeLayerNorm(eps: number) {
-  return tf.customGrad(((x: Tensor2D, gamma: Tensor1D, beta: Tensor1D, save: (t: Tensor[]) => void) => {
+  return tf.customGrad(((
+    x: Tensor2D,
+    gamma: Tensor1D,
+    beta: Tensor1D,
+    save: (t: Tensor[]) => void,
+  ) => {
     const mean = tf.mean(x, -1, true);
     const centered = tf.sub(x, mean);
     const variance = tf.mean(tf.square(centered), -1, true);
@@ -23,14 +28,15 @@ function makeLayerNorm(eps: number) {
     return {
       value: tf.add(tf.mul(xhat, gamma), beta),
       // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope.
-      gradFunc: (dy: Tensor2D, saved: Tensor[]) => tf.tidy(() => {
-        const [sxhat, srstd, sgamma] = saved as [Tensor2D, Tensor2D, Tensor1D];
-        const g = tf.mul(dy, sgamma);
-        const meanG = tf.mean(g, -1, true);
-        const meanGX = tf.mean(tf.mul(g, sxhat), -1, true);
-        const dx = tf.mul(srstd, tf.sub(tf.sub(g, meanG), tf.mul(sxhat, meanGX)));
-        return [dx, columnSum(tf.mul(dy, sxhat) as Tensor2D), columnSum(dy)];
-      }),
+      gradFunc: (dy: Tensor2D, saved: Tensor[]) =>
+        tf.tidy(() => {
+          const [sxhat, srstd, sgamma] = saved as [Tensor2D, Tensor2D, Tensor1D];
+          const g = tf.mul(dy, sgamma);
+          const meanG = tf.mean(g, -1, true);
+          const meanGX = tf.mean(tf.mul(g, sxhat), -1, true);
+          const dx = tf.mul(srstd, tf.sub(tf.sub(g, meanG), tf.mul(sxhat, meanGX)));
+          return [dx, columnSum(tf.mul(dy, sxhat) as Tensor2D), columnSum(dy)];
+        }),
     };
   }) as never) as unknown as (x: Tensor2D, gamma: Tensor1D, beta: Tensor1D) => Tensor2D;
 }
@@ -38,11 +44,26 @@ function makeLayerNorm(eps: number) {
 const cache = new Map<number, ReturnType<typeof makeLayerNorm>>();
 
 /** Layer norm over the last axis: float32[..., D] with gamma, beta float32[D] -> float32[..., D]. */
-export function layerNorm<T extends Tensor>(x: T, gamma: Tensor1D, beta: Tensor1D, eps = LAYER_NORM_EPS): T {
+export function layerNorm<T extends Tensor>(
+  x: T,
+  gamma: Tensor1D,
+  beta: Tensor1D,
+  eps = LAYER_NORM_EPS,
+): T {
   const d = x.shape[x.rank - 1];
   if (x.rank < 1) throw new ShapeError('x.shape', x.shape, 'of rank >= 1');
-  if (gamma.rank !== 1 || gamma.shape[0] !== d) throw new ShapeError('gamma.shape', gamma.shape, `[${d}] to match x.shape ${JSON.stringify(x.shape)}`);
-  if (beta.rank !== 1 || beta.shape[0] !== d) throw new ShapeError('beta.shape', beta.shape, `[${d}] to match x.shape ${JSON.stringify(x.shape)}`);
+  if (gamma.rank !== 1 || gamma.shape[0] !== d)
+    throw new ShapeError(
+      'gamma.shape',
+      gamma.shape,
+      `[${d}] to match x.shape ${JSON.stringify(x.shape)}`,
+    );
+  if (beta.rank !== 1 || beta.shape[0] !== d)
+    throw new ShapeError(
+      'beta.shape',
+      beta.shape,
+      `[${d}] to match x.shape ${JSON.stringify(x.shape)}`,
+    );
   let op = cache.get(eps);
   if (op === undefined) {
     op = makeLayerNorm(eps);

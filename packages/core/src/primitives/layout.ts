@@ -42,7 +42,9 @@ function splitOuterKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] 
 
 function concatOuterKernel({ inputs, backend }: KernelArgs): TensorInfo {
   const be = backend as WasmHeapBackend;
-  const parts = Object.keys(inputs).sort((a, b) => Number(a) - Number(b)).map((k) => inputs[k] as TensorInfo);
+  const parts = Object.keys(inputs)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => inputs[k] as TensorInfo);
   const rows = parts.reduce((s, p) => s + (p.shape[0] as number), 0);
   const out = be.makeOutput([rows, ...(parts[0] as TensorInfo).shape.slice(1)], 'float32');
   const dst = be.typedArrayFromHeap(out);
@@ -58,8 +60,13 @@ function concatOuterKernel({ inputs, backend }: KernelArgs): TensorInfo {
 /** wasm: tensors of any shapes -> float32[sum of sizes], their row-major values one after another. */
 function concatFlatKernel({ inputs, backend }: KernelArgs): TensorInfo {
   const be = backend as WasmHeapBackend;
-  const parts = Object.keys(inputs).sort((a, b) => Number(a) - Number(b)).map((k) => inputs[k] as TensorInfo);
-  const out = be.makeOutput([parts.reduce((s, p) => s + tf.util.sizeFromShape(p.shape), 0)], 'float32');
+  const parts = Object.keys(inputs)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => inputs[k] as TensorInfo);
+  const out = be.makeOutput(
+    [parts.reduce((s, p) => s + tf.util.sizeFromShape(p.shape), 0)],
+    'float32',
+  );
   const dst = be.typedArrayFromHeap(out);
   let offset = 0;
   for (const p of parts) {
@@ -80,8 +87,16 @@ function splitFlatKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
 }
 
 if (tf.getKernel(CONCAT_FLAT, 'wasm') === undefined) {
-  tf.registerKernel({ kernelName: CONCAT_FLAT, backendName: 'wasm', kernelFunc: concatFlatKernel as never });
-  tf.registerKernel({ kernelName: SPLIT_FLAT, backendName: 'wasm', kernelFunc: splitFlatKernel as never });
+  tf.registerKernel({
+    kernelName: CONCAT_FLAT,
+    backendName: 'wasm',
+    kernelFunc: concatFlatKernel as never,
+  });
+  tf.registerKernel({
+    kernelName: SPLIT_FLAT,
+    backendName: 'wasm',
+    kernelFunc: splitFlatKernel as never,
+  });
   tf.registerGradient({
     kernelName: CONCAT_FLAT,
     inputsToSave: [],
@@ -90,13 +105,27 @@ if (tf.getKernel(CONCAT_FLAT, 'wasm') === undefined) {
       return Object.fromEntries(parts.map((p, i) => [String(i), () => p]));
     },
   });
-  tf.registerGradient({ kernelName: SPLIT_FLAT, gradFunc: (dy) => ({ x: () => concatFlat(dy as Tensor[]) }) });
+  tf.registerGradient({
+    kernelName: SPLIT_FLAT,
+    gradFunc: (dy) => ({ x: () => concatFlat(dy as Tensor[]) }),
+  });
 }
 
 if (tf.getKernel(SPLIT_OUTER, 'wasm') === undefined) {
-  tf.registerKernel({ kernelName: SPLIT_OUTER, backendName: 'wasm', kernelFunc: splitOuterKernel as never });
-  tf.registerKernel({ kernelName: CONCAT_OUTER, backendName: 'wasm', kernelFunc: concatOuterKernel as never });
-  tf.registerGradient({ kernelName: SPLIT_OUTER, gradFunc: (dy) => ({ x: () => concatOuter(dy as Tensor[]) }) });
+  tf.registerKernel({
+    kernelName: SPLIT_OUTER,
+    backendName: 'wasm',
+    kernelFunc: splitOuterKernel as never,
+  });
+  tf.registerKernel({
+    kernelName: CONCAT_OUTER,
+    backendName: 'wasm',
+    kernelFunc: concatOuterKernel as never,
+  });
+  tf.registerGradient({
+    kernelName: SPLIT_OUTER,
+    gradFunc: (dy) => ({ x: () => concatOuter(dy as Tensor[]) }),
+  });
   tf.registerGradient({
     kernelName: CONCAT_OUTER,
     gradFunc: (dy, _saved, attrs) => {
@@ -116,9 +145,19 @@ function useKernels(t: Tensor): boolean {
  */
 export function splitOuter(x: Tensor, nOrSizes: number | readonly number[]): Tensor[] {
   const s = x.rank < 1 ? Number.NaN : (x.shape[0] as number);
-  const sizes = typeof nOrSizes === 'number' ? new Array<number>(nOrSizes).fill(s / nOrSizes) : [...nOrSizes];
-  if (x.rank < 1 || sizes.length < 1 || !sizes.every((n) => Number.isInteger(n) && n >= 0) || sizes.reduce((a, b) => a + b, 0) !== s) {
-    throw new ShapeError('x.shape', x.shape, `of rank >= 1 with an outer axis that splits into ${JSON.stringify(nOrSizes)}`);
+  const sizes =
+    typeof nOrSizes === 'number' ? new Array<number>(nOrSizes).fill(s / nOrSizes) : [...nOrSizes];
+  if (
+    x.rank < 1 ||
+    sizes.length < 1 ||
+    !sizes.every((n) => Number.isInteger(n) && n >= 0) ||
+    sizes.reduce((a, b) => a + b, 0) !== s
+  ) {
+    throw new ShapeError(
+      'x.shape',
+      x.shape,
+      `of rank >= 1 with an outer axis that splits into ${JSON.stringify(nOrSizes)}`,
+    );
   }
   return splitOuterSizes(x, sizes);
 }
@@ -141,7 +180,9 @@ export function concatOuter(parts: Tensor[]): Tensor {
   if (parts.length === 1) return first;
   if (!parts.every(useKernels)) return tf.concat(parts, 0);
   const inputs = Object.fromEntries(parts.map((p, i) => [String(i), p]));
-  return tf.engine().runKernel(CONCAT_OUTER, inputs, { sizes: parts.map((p) => p.shape[0] as number) }) as Tensor;
+  return tf
+    .engine()
+    .runKernel(CONCAT_OUTER, inputs, { sizes: parts.map((p) => p.shape[0] as number) }) as Tensor;
 }
 
 /**
@@ -151,18 +192,33 @@ export function concatOuter(parts: Tensor[]): Tensor {
 export function concatFlat(parts: Tensor[]): Tensor {
   if (parts.length === 0) throw new ShapeError('parts', '[]', 'at least one tensor');
   if (parts.length === 1) return tf.reshape(parts[0] as Tensor, [(parts[0] as Tensor).size]);
-  if (!parts.every(useKernels)) return tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [p.size])), 0));
+  if (!parts.every(useKernels))
+    return tf.tidy(() =>
+      tf.concat(
+        parts.map((p) => tf.reshape(p, [p.size])),
+        0,
+      ),
+    );
   const inputs = Object.fromEntries(parts.map((p, i) => [String(i), p]));
-  return tf.engine().runKernel(CONCAT_FLAT, inputs, { shapes: parts.map((p) => [...p.shape]) } as never) as Tensor;
+  return tf
+    .engine()
+    .runKernel(CONCAT_FLAT, inputs, { shapes: parts.map((p) => [...p.shape]) } as never) as Tensor;
 }
 
 /** float32[N] -> consecutive blocks as tensors of `shapes` (sizes summing to N); concatFlat's inverse. */
 export function splitFlat(x: Tensor, shapes: readonly (readonly number[])[]): Tensor[] {
   const sizes = shapes.map((s) => tf.util.sizeFromShape(s as number[]));
   if (x.rank !== 1 || shapes.length < 1 || sizes.reduce((a, b) => a + b, 0) !== x.size) {
-    throw new ShapeError('x.shape', x.shape, `[N] with N the total size of ${JSON.stringify(shapes)}`);
+    throw new ShapeError(
+      'x.shape',
+      x.shape,
+      `[N] with N the total size of ${JSON.stringify(shapes)}`,
+    );
   }
   if (shapes.length === 1) return [tf.reshape(x, shapes[0] as number[])];
-  if (!useKernels(x)) return tf.tidy(() => tf.split(x, sizes, 0).map((p, i) => tf.reshape(p, shapes[i] as number[])));
-  return tf.engine().runKernel(SPLIT_FLAT, { x }, { shapes: shapes.map((s) => [...s]) } as never) as Tensor[];
+  if (!useKernels(x))
+    return tf.tidy(() => tf.split(x, sizes, 0).map((p, i) => tf.reshape(p, shapes[i] as number[])));
+  return tf
+    .engine()
+    .runKernel(SPLIT_FLAT, { x }, { shapes: shapes.map((s) => [...s]) } as never) as Tensor[];
 }

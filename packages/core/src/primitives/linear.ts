@@ -17,10 +17,11 @@ const linearNoBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => 
     value: tf.matMul(x, w),
     // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope, so the explicit
     // transposes would otherwise live until the whole backward pass ends.
-    gradFunc: (dy: Tensor2D, saved: Tensor[]) => tf.tidy(() => {
-      const [sx, sw] = saved as [Tensor2D, Tensor2D];
-      return [matmul2d(dy, sw, false, true), matmul2d(sx, dy, true, false)];
-    }),
+    gradFunc: (dy: Tensor2D, saved: Tensor[]) =>
+      tf.tidy(() => {
+        const [sx, sw] = saved as [Tensor2D, Tensor2D];
+        return [matmul2d(dy, sw, false, true), matmul2d(sx, dy, true, false)];
+      }),
   };
 }) as never) as unknown as (x: Tensor2D, w: Tensor2D) => Tensor2D;
 
@@ -46,10 +47,11 @@ const linearWithBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, b: Tensor1D, sa
   save([x, w]);
   return {
     value: tf.add(tf.matMul(x, w), b),
-    gradFunc: (dy: Tensor2D, saved: Tensor[]) => tf.tidy(() => {
-      const [sx, sw] = saved as [Tensor2D, Tensor2D];
-      return [matmul2d(dy, sw, false, true), ...weightAndBiasGrads(sx, dy)];
-    }),
+    gradFunc: (dy: Tensor2D, saved: Tensor[]) =>
+      tf.tidy(() => {
+        const [sx, sw] = saved as [Tensor2D, Tensor2D];
+        return [matmul2d(dy, sw, false, true), ...weightAndBiasGrads(sx, dy)];
+      }),
   };
 }) as never) as unknown as (x: Tensor2D, w: Tensor2D, b: Tensor1D) => Tensor2D;
 
@@ -60,16 +62,26 @@ const linearWithBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, b: Tensor1D, sa
 export function linear<T extends Tensor>(x: T, w: Tensor2D, b?: Tensor1D): T {
   const inFeatures = w.shape[0];
   const outFeatures = w.shape[1];
-  if (w.rank !== 2) throw new ShapeError('w.shape', w.shape, 'of rank 2, [inFeatures, outFeatures]');
+  if (w.rank !== 2)
+    throw new ShapeError('w.shape', w.shape, 'of rank 2, [inFeatures, outFeatures]');
   if (x.rank < 1 || x.shape[x.rank - 1] !== inFeatures) {
-    throw new ShapeError('x.shape', x.shape, `[..., ${inFeatures}] to match w.shape [${inFeatures}, ${outFeatures}]`);
+    throw new ShapeError(
+      'x.shape',
+      x.shape,
+      `[..., ${inFeatures}] to match w.shape [${inFeatures}, ${outFeatures}]`,
+    );
   }
   if (b !== undefined && (b.rank !== 1 || b.shape[0] !== outFeatures)) {
-    throw new ShapeError('b.shape', b.shape, `[${outFeatures}] to match w.shape [${inFeatures}, ${outFeatures}]`);
+    throw new ShapeError(
+      'b.shape',
+      b.shape,
+      `[${outFeatures}] to match w.shape [${inFeatures}, ${outFeatures}]`,
+    );
   }
   const lead = x.shape.slice(0, -1);
   // Shape: [..., I] -> [N, I]
-  const x2 = x.rank === 2 ? (x as unknown as Tensor2D) : tf.reshape(x, [-1, inFeatures]) as Tensor2D;
+  const x2 =
+    x.rank === 2 ? (x as unknown as Tensor2D) : (tf.reshape(x, [-1, inFeatures]) as Tensor2D);
   const y2 = b === undefined ? linearNoBias(x2, w) : linearWithBias(x2, w, b);
   // Shape: [N, O] -> [..., O]
   return (x.rank === 2 ? y2 : tf.reshape(y2, [...lead, outFeatures])) as unknown as T;

@@ -28,7 +28,10 @@ export function transpose2d(x: Tensor2D): Tensor2D {
   const [r, c] = x.shape;
   if (!prefersExplicitTranspose() || r % TRANSPOSE_BLOCK !== 0) return tf.transpose(x);
   // Shape: [R, C] -> [R/8, 8, C] -> [C, R/8, 8] -> [C, R]
-  return tf.reshape(tf.transpose(tf.reshape(x, [r / TRANSPOSE_BLOCK, TRANSPOSE_BLOCK, c]), [2, 0, 1]), [c, r]);
+  return tf.reshape(
+    tf.transpose(tf.reshape(x, [r / TRANSPOSE_BLOCK, TRANSPOSE_BLOCK, c]), [2, 0, 1]),
+    [c, r],
+  );
 }
 
 /** Swaps the last two axes of a 3-D tensor: float32[N, R, C] -> float32[N, C, R]. */
@@ -36,7 +39,10 @@ export function transposeLast(x: Tensor3D): Tensor3D {
   const [n, r, c] = x.shape;
   if (!prefersExplicitTranspose() || r % TRANSPOSE_BLOCK !== 0) return tf.transpose(x, [0, 2, 1]);
   // Shape: [N, R, C] -> [N, R/8, 8, C] -> [N, C, R/8, 8] -> [N, C, R]
-  return tf.reshape(tf.transpose(tf.reshape(x, [n, r / TRANSPOSE_BLOCK, TRANSPOSE_BLOCK, c]), [0, 3, 1, 2]), [n, c, r]);
+  return tf.reshape(
+    tf.transpose(tf.reshape(x, [n, r / TRANSPOSE_BLOCK, TRANSPOSE_BLOCK, c]), [0, 3, 1, 2]),
+    [n, c, r],
+  );
 }
 
 /**
@@ -54,11 +60,18 @@ export function swapsTransposedProduct(m: number, k: number, n: number): boolean
 }
 
 /** `op(a) @ op(b)` for 2-D tensors, where op transposes when its flag is set. */
-export function matmul2d(a: Tensor2D, b: Tensor2D, transposeA = false, transposeB = false): Tensor2D {
-  if (!(transposeA || transposeB) || !prefersExplicitTranspose()) return tf.matMul(a, b, transposeA, transposeB);
+export function matmul2d(
+  a: Tensor2D,
+  b: Tensor2D,
+  transposeA = false,
+  transposeB = false,
+): Tensor2D {
+  if (!(transposeA || transposeB) || !prefersExplicitTranspose())
+    return tf.matMul(a, b, transposeA, transposeB);
   return tf.tidy(() => {
     // a @ b^T = (b @ a^T)^T, see swapsTransposedProduct.
-    if (!transposeA && swapsTransposedProduct(a.shape[0], a.shape[1], b.shape[0])) return transpose2d(tf.matMul(b, transpose2d(a)));
+    if (!transposeA && swapsTransposedProduct(a.shape[0], a.shape[1], b.shape[0]))
+      return transpose2d(tf.matMul(b, transpose2d(a)));
     return tf.matMul(transposeA ? transpose2d(a) : a, transposeB ? transpose2d(b) : b);
   });
 }
@@ -75,7 +88,8 @@ export function columnSum(x: Tensor2D): Tensor {
   const [n, d] = x.shape;
   return tf.tidy(() => {
     // Shape: [N,D] -> [8,N/8,D] -> [N/8,D] -> [D]
-    if (n % TRANSPOSE_BLOCK === 0 && n > TRANSPOSE_BLOCK) return tf.sum(tf.sum(tf.reshape(x, [TRANSPOSE_BLOCK, n / TRANSPOSE_BLOCK, d]), 0), 0);
+    if (n % TRANSPOSE_BLOCK === 0 && n > TRANSPOSE_BLOCK)
+      return tf.sum(tf.sum(tf.reshape(x, [TRANSPOSE_BLOCK, n / TRANSPOSE_BLOCK, d]), 0), 0);
     // Shape: [1,N] @ [N,D] -> [1,D] -> [D]
     return tf.reshape(tf.matMul(tf.ones([1, n]), x), [d]);
   });
@@ -109,7 +123,17 @@ export interface WasmHeapBackend {
   };
 }
 
-type WasmBatchMatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, transposeA: boolean, transposeB: boolean, outId: number) => void;
+type WasmBatchMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
+) => void;
 
 /** wasm's BatchMatMul entry point, bound once per backend instance. */
 const wasmBatchMatMuls = new WeakMap<object, WasmBatchMatMul>();
@@ -118,7 +142,17 @@ function wasmBatchMatMul(be: WasmHeapBackend): WasmBatchMatMul {
   let fn = wasmBatchMatMuls.get(be);
   if (fn === undefined) {
     // The signature tfjs-backend-wasm's own BatchMatMul kernel binds (ids, shapes as int32 bytes).
-    fn = be.wasm.cwrap(tf.BatchMatMul, null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as WasmBatchMatMul;
+    fn = be.wasm.cwrap(tf.BatchMatMul, null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]) as WasmBatchMatMul;
     wasmBatchMatMuls.set(be, fn);
   }
   return fn;
@@ -135,7 +169,13 @@ function wasmBatchMatMul(be: WasmHeapBackend): WasmBatchMatMul {
  * right slice takes a fresh id every time: wasm caches the XNNPACK operator (with the packed
  * right operand) under the right tensor's id, and drops it when the id is disposed.
  */
-function slicedBatchMatMul({ inputs, backend }: { inputs: NamedTensorInfoMap; backend: unknown }): TensorInfo {
+function slicedBatchMatMul({
+  inputs,
+  backend,
+}: {
+  inputs: NamedTensorInfoMap;
+  backend: unknown;
+}): TensorInfo {
   const be = backend as WasmHeapBackend;
   const a = inputs['a'] as TensorInfo;
   const b = inputs['b'] as TensorInfo;
@@ -143,7 +183,11 @@ function slicedBatchMatMul({ inputs, backend }: { inputs: NamedTensorInfoMap; ba
   const p = b.shape[2] as number;
   const product = wasmBatchMatMul(be);
   const out = be.makeOutput([n, m, p], 'float32');
-  const [aOffset, bOffset, outOffset] = [be.getMemoryOffset(a.dataId), be.getMemoryOffset(b.dataId), be.getMemoryOffset(out.dataId)];
+  const [aOffset, bOffset, outOffset] = [
+    be.getMemoryOffset(a.dataId),
+    be.getMemoryOffset(b.dataId),
+    be.getMemoryOffset(out.dataId),
+  ];
   const [aSize, bSize, outSize] = [m * k, k * p, m * p];
   const aShape = new Uint8Array(new Int32Array([1, m, k]).buffer);
   const bShape = new Uint8Array(new Int32Array([1, k, p]).buffer);
@@ -164,7 +208,11 @@ function slicedBatchMatMul({ inputs, backend }: { inputs: NamedTensorInfoMap; ba
 }
 
 if (tf.getKernel(SLICED_BATCH_MATMUL, 'wasm') === undefined) {
-  tf.registerKernel({ kernelName: SLICED_BATCH_MATMUL, backendName: 'wasm', kernelFunc: slicedBatchMatMul as never });
+  tf.registerKernel({
+    kernelName: SLICED_BATCH_MATMUL,
+    backendName: 'wasm',
+    kernelFunc: slicedBatchMatMul as never,
+  });
 }
 
 /**
@@ -174,12 +222,31 @@ if (tf.getKernel(SLICED_BATCH_MATMUL, 'wasm') === undefined) {
  * On wasm, explicit transposes and N plain 2-D products (SLICED_BATCH_MATMUL); elsewhere
  * tf.matMul with the flags.
  */
-export function batchMatMul(a: Tensor3D, b: Tensor3D, transposeA = false, transposeB = false): Tensor3D {
+export function batchMatMul(
+  a: Tensor3D,
+  b: Tensor3D,
+  transposeA = false,
+  transposeB = false,
+): Tensor3D {
   const [n, m, k] = transposeA ? [a.shape[0], a.shape[2], a.shape[1]] : a.shape;
   const [nb, kb, p] = transposeB ? [b.shape[0], b.shape[2], b.shape[1]] : b.shape;
   if (n !== nb || k !== kb) {
-    throw new ShapeError('batchMatMul shapes', `${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}`, 'float32[N, M, K] and float32[N, K, P] after the transposes');
+    throw new ShapeError(
+      'batchMatMul shapes',
+      `${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}`,
+      'float32[N, M, K] and float32[N, K, P] after the transposes',
+    );
   }
-  if (!prefersExplicitTranspose() || n === 1 || m * k * p < SLICED_MIN_MACS) return tf.matMul(a, b, transposeA, transposeB);
-  return tf.tidy(() => tf.engine().runKernel(SLICED_BATCH_MATMUL, { a: transposeA ? transposeLast(a) : a, b: transposeB ? transposeLast(b) : b }, {}) as Tensor3D);
+  if (!prefersExplicitTranspose() || n === 1 || m * k * p < SLICED_MIN_MACS)
+    return tf.matMul(a, b, transposeA, transposeB);
+  return tf.tidy(
+    () =>
+      tf
+        .engine()
+        .runKernel(
+          SLICED_BATCH_MATMUL,
+          { a: transposeA ? transposeLast(a) : a, b: transposeB ? transposeLast(b) : b },
+          {},
+        ) as Tensor3D,
+  );
 }

@@ -22,7 +22,8 @@ function cls(name: string, instead: string): NodeOnlyClass {
 
 const TOKENS = 'encode your text with encodeBytes and batch it with TrainWindows';
 const STEP = 'train with shardGradients and AdamW.apply';
-const WEIGHTS = 'encode the weights with toHostTensors and encodeSafetensors, decode them with decodeSafetensors';
+const WEIGHTS =
+  'encode the weights with toHostTensors and encodeSafetensors, decode them with decodeSafetensors';
 
 /** Node only (reads files): see the Node entry. */
 export const loadCorpus = fn('loadCorpus', TOKENS);
@@ -47,6 +48,9 @@ export const JsonlWriter = cls('JsonlWriter', 'keep the step events in memory');
 /** Node only (reads files): see the Node entry. */
 export const readJsonl = fn('readJsonl', 'keep the step events in memory');
 /** Node only (draws on a terminal): see the Node entry. */
-export const ProgressReporter = cls('ProgressReporter', 'report progress from the Trainer-free loop yourself');
+export const ProgressReporter = cls(
+  'ProgressReporter',
+  'report progress from the Trainer-free loop yourself',
+);
 /** Node only (writes run directories): see the Node entry. */
 export const runReproduction = fn('runReproduction', 'run it under Node (`moderoute reproduce`)');

@@ -21,7 +21,19 @@
 // structure and hash, that every floating-point value is finite, and (optionally) the parameter
 // names and shapes, and writes nothing.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+} from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { requireInt, tf, type Tensor, type Variable } from '@moderoute/core';
 import type { DataPosition } from '../data/batches.js';
@@ -32,7 +44,8 @@ import { fromHostTensor, toHostTensors } from './hostTensors.js';
 import { decodeSafetensors, encodeSafetensors, type HostTensor } from './safetensors.js';
 
 /** Any JSON value. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** What state.json holds; the trainer may add fields of its own. */
 export interface CheckpointState {
@@ -108,8 +121,13 @@ function processRuns(pid: number): boolean {
 
 /** 1258291 -> "1.2 MiB". */
 export function formatBytes(bytes: number): string {
-  const units: [number, string][] = [[2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
-  for (const [scale, unit] of units) if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
+  const units: [number, string][] = [
+    [2 ** 30, 'GiB'],
+    [2 ** 20, 'MiB'],
+    [2 ** 10, 'KiB'],
+  ];
+  for (const [scale, unit] of units)
+    if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
   return `${bytes} bytes`;
 }
 
@@ -180,13 +198,27 @@ export class CheckpointStore {
     const final = join(this.root, name);
     const tmp = join(this.root, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     // Read tensors before touching the disk: a failure here leaves nothing behind.
-    const weights = encodeSafetensors(await toHostTensors(contents.weights, CHECKPOINT_FILES.model), { format: 'pt', producer: 'moderoute' }, CHECKPOINT_FILES.model);
-    const optimizer = encodeSafetensors(await toHostTensors(contents.optimizer, CHECKPOINT_FILES.optimizer), { format: 'pt', producer: 'moderoute' }, CHECKPOINT_FILES.optimizer);
+    const weights = encodeSafetensors(
+      await toHostTensors(contents.weights, CHECKPOINT_FILES.model),
+      { format: 'pt', producer: 'moderoute' },
+      CHECKPOINT_FILES.model,
+    );
+    const optimizer = encodeSafetensors(
+      await toHostTensors(contents.optimizer, CHECKPOINT_FILES.optimizer),
+      { format: 'pt', producer: 'moderoute' },
+      CHECKPOINT_FILES.optimizer,
+    );
     const files: [string, Uint8Array][] = [
       [CHECKPOINT_FILES.model, weights],
       [CHECKPOINT_FILES.optimizer, optimizer],
-      [CHECKPOINT_FILES.config, new TextEncoder().encode(`${JSON.stringify(contents.config, null, 2)}\n`)],
-      [CHECKPOINT_FILES.state, new TextEncoder().encode(`${JSON.stringify(contents.state, null, 2)}\n`)],
+      [
+        CHECKPOINT_FILES.config,
+        new TextEncoder().encode(`${JSON.stringify(contents.config, null, 2)}\n`),
+      ],
+      [
+        CHECKPOINT_FILES.state,
+        new TextEncoder().encode(`${JSON.stringify(contents.state, null, 2)}\n`),
+      ],
     ];
     const needed = files.reduce((sum, [, bytes]) => sum + bytes.length, 0);
     const previous = this.latest();
@@ -234,7 +266,12 @@ export class CheckpointStore {
   }
 
   /** A CheckpointError for a write that failed for a reason the user can fix; others unchanged. */
-  private unwritable(error: unknown, path: string, needed: number, previous: string | undefined): unknown {
+  private unwritable(
+    error: unknown,
+    path: string,
+    needed: number,
+    previous: string | undefined,
+  ): unknown {
     const code = osErrorCode(error);
     const cause = describeOsError(code);
     if (cause === undefined) return error;
@@ -245,9 +282,20 @@ export class CheckpointStore {
     } catch {
       // statfs is not available everywhere; the size needed is still said.
     }
-    const kept = previous !== undefined ? `the last good checkpoint ${previous} is kept` : 'no earlier checkpoint exists';
-    const fix = code === 'ENOSPC' || code === 'EDQUOT' ? 'free some space and run the same command again to continue' : `make ${this.root} writable, or use another run directory`;
-    return new CheckpointError(path, 'unwritable', `cannot be written: ${cause} (${code}); the checkpoint needs ${formatBytes(needed)}${free}; ${kept}; ${fix}`, { cause: error });
+    const kept =
+      previous !== undefined
+        ? `the last good checkpoint ${previous} is kept`
+        : 'no earlier checkpoint exists';
+    const fix =
+      code === 'ENOSPC' || code === 'EDQUOT'
+        ? 'free some space and run the same command again to continue'
+        : `make ${this.root} writable, or use another run directory`;
+    return new CheckpointError(
+      path,
+      'unwritable',
+      `cannot be written: ${cause} (${code}); the checkpoint needs ${formatBytes(needed)}${free}; ${kept}; ${fix}`,
+      { cause: error },
+    );
   }
 
   /**
@@ -270,7 +318,8 @@ export class CheckpointStore {
         continue;
       }
       const tmp = /\.tmp-(\d+)-[0-9a-f]+$/.exec(entry);
-      if (tmp === null || !(entry.startsWith('ckpt-') || entry.startsWith(`${LATEST_FILE}.`))) continue;
+      if (tmp === null || !(entry.startsWith('ckpt-') || entry.startsWith(`${LATEST_FILE}.`)))
+        continue;
       const pid = Number(tmp[1]);
       if (pid !== process.pid && processRuns(pid)) continue;
       rmSync(join(this.root, entry), { recursive: true, force: true });
@@ -283,7 +332,8 @@ export class CheckpointStore {
   clear(): void {
     if (!existsSync(this.root)) return;
     for (const entry of readdirSync(this.root)) {
-      if (entry.startsWith('ckpt-') || entry === LATEST_FILE) rmSync(join(this.root, entry), { recursive: true, force: true });
+      if (entry.startsWith('ckpt-') || entry === LATEST_FILE)
+        rmSync(join(this.root, entry), { recursive: true, force: true });
     }
   }
 
@@ -292,8 +342,14 @@ export class CheckpointStore {
     if (!existsSync(this.root)) return [];
     return readdirSync(this.root)
       .map((entry) => ({ entry, m: DIR_PATTERN.exec(entry) }))
-      .filter(({ entry, m }) => m !== null && existsSync(join(this.root, entry, CHECKPOINT_FILES.manifest)))
-      .map(({ entry, m }) => ({ step: Number((m as RegExpExecArray)[1]), dir: join(this.root, entry) }))
+      .filter(
+        ({ entry, m }) =>
+          m !== null && existsSync(join(this.root, entry, CHECKPOINT_FILES.manifest)),
+      )
+      .map(({ entry, m }) => ({
+        step: Number((m as RegExpExecArray)[1]),
+        dir: join(this.root, entry),
+      }))
       .sort((a, b) => a.step - b.step);
   }
 
@@ -313,7 +369,8 @@ export class CheckpointStore {
   /** Loads `dir` (default: the latest); throws CheckpointError when there is none. */
   load(dir?: string, options: LoadOptions = {}): LoadedCheckpoint {
     const target = dir ?? this.latest();
-    if (target === undefined) throw new CheckpointError(this.root, 'missing', 'holds no complete checkpoint');
+    if (target === undefined)
+      throw new CheckpointError(this.root, 'missing', 'holds no complete checkpoint');
     return loadCheckpoint(target, options);
   }
 
@@ -349,7 +406,11 @@ function requireFinite(tensors: ReadonlyMap<string, HostTensor>, file: string): 
       if (!Number.isFinite(data[i]!)) {
         let bad = 0;
         for (let j = i; j < data.length; j++) if (!Number.isFinite(data[j]!)) bad++;
-        throw new CheckpointError(file, 'corrupt', `has non-finite values in tensor "${name}": ${bad} of ${data.length} values are NaN or infinite (the first, ${data[i]}, at index ${i}); the checkpoint cannot be used`);
+        throw new CheckpointError(
+          file,
+          'corrupt',
+          `has non-finite values in tensor "${name}": ${bad} of ${data.length} values are NaN or infinite (the first, ${data[i]}, at index ${i}); the checkpoint cannot be used`,
+        );
       }
     }
   }
@@ -359,42 +420,79 @@ function readJson(file: string, bytes: Uint8Array): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (error) {
-    throw new CheckpointError(file, 'corrupt', `is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    throw new CheckpointError(
+      file,
+      'corrupt',
+      `is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
 }
 
 /** Reads and checks one checkpoint directory. Writes nothing. */
 export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCheckpoint {
   const root = resolve(dir);
-  if (!existsSync(root) || !statSync(root).isDirectory()) throw new CheckpointError(root, 'missing', 'does not exist (expected a checkpoint directory)');
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new CheckpointError(root, 'missing', 'does not exist (expected a checkpoint directory)');
   const manifestPath = join(root, CHECKPOINT_FILES.manifest);
-  if (!existsSync(manifestPath)) throw new CheckpointError(manifestPath, 'truncated', 'is missing: the checkpoint is incomplete (a save was interrupted)');
+  if (!existsSync(manifestPath))
+    throw new CheckpointError(
+      manifestPath,
+      'truncated',
+      'is missing: the checkpoint is incomplete (a save was interrupted)',
+    );
   const manifest = readJson(manifestPath, readFileSync(manifestPath)) as Partial<Manifest>;
-  if (manifest?.format !== FORMAT || typeof manifest.files !== 'object' || manifest.files === null) {
+  if (
+    manifest?.format !== FORMAT ||
+    typeof manifest.files !== 'object' ||
+    manifest.files === null
+  ) {
     throw new CheckpointError(manifestPath, 'corrupt', `is not a ${FORMAT} manifest`);
   }
-  if (manifest.version !== FORMAT_VERSION) throw new CheckpointError(manifestPath, 'unsupported', `has format version ${manifest.version}; this moderoute reads version ${FORMAT_VERSION}`);
+  if (manifest.version !== FORMAT_VERSION)
+    throw new CheckpointError(
+      manifestPath,
+      'unsupported',
+      `has format version ${manifest.version}; this moderoute reads version ${FORMAT_VERSION}`,
+    );
 
   const read = (file: string): Uint8Array => {
     const path = join(root, file);
     const entry = manifest.files?.[file];
-    if (entry === undefined) throw new CheckpointError(manifestPath, 'corrupt', `does not list ${file}`);
+    if (entry === undefined)
+      throw new CheckpointError(manifestPath, 'corrupt', `does not list ${file}`);
     if (!existsSync(path)) throw new CheckpointError(path, 'missing', 'is missing');
     const bytes = new Uint8Array(readFileSync(path));
     if (bytes.length !== entry.bytes) {
       // A complete file of another size was put there (another checkpoint's, an edit); only a
       // file that is shorter and does not hold together is a cut-off write.
       if (isComplete(file, bytes)) {
-        throw new CheckpointError(path, 'corrupt', `is not the file this checkpoint wrote: ${bytes.length} bytes, the manifest says ${entry.bytes} (it was replaced or changed after the checkpoint was written)`);
+        throw new CheckpointError(
+          path,
+          'corrupt',
+          `is not the file this checkpoint wrote: ${bytes.length} bytes, the manifest says ${entry.bytes} (it was replaced or changed after the checkpoint was written)`,
+        );
       }
-      if (bytes.length < entry.bytes) throw new CheckpointError(path, 'truncated', `is truncated: ${bytes.length} bytes, the manifest says ${entry.bytes}`);
-      throw new CheckpointError(path, 'corrupt', `has ${bytes.length} bytes, the manifest says ${entry.bytes}`);
+      if (bytes.length < entry.bytes)
+        throw new CheckpointError(
+          path,
+          'truncated',
+          `is truncated: ${bytes.length} bytes, the manifest says ${entry.bytes}`,
+        );
+      throw new CheckpointError(
+        path,
+        'corrupt',
+        `has ${bytes.length} bytes, the manifest says ${entry.bytes}`,
+      );
     }
     return bytes;
   };
   const verify = (file: string, bytes: Uint8Array): void => {
     if (sha256(bytes) !== manifest.files?.[file]?.sha256) {
-      throw new CheckpointError(join(root, file), 'corrupt', 'is corrupt: its SHA-256 differs from the one in MANIFEST.json (the file changed after it was written)');
+      throw new CheckpointError(
+        join(root, file),
+        'corrupt',
+        'is corrupt: its SHA-256 differs from the one in MANIFEST.json (the file changed after it was written)',
+      );
     }
   };
   const tensors = (file: string): Map<string, HostTensor> => {
@@ -416,18 +514,37 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
   const optimizer = tensors(CHECKPOINT_FILES.optimizer);
   const config = json(CHECKPOINT_FILES.config) as JsonValue;
   const state = json(CHECKPOINT_FILES.state) as CheckpointState;
-  if (state === null || typeof state !== 'object' || !Number.isInteger(state.step) || state.step < 0) {
-    throw new CheckpointError(join(root, CHECKPOINT_FILES.state), 'corrupt', `has step ${JSON.stringify((state as { step?: unknown } | null)?.step)}, not an integer >= 0`);
+  if (
+    state === null ||
+    typeof state !== 'object' ||
+    !Number.isInteger(state.step) ||
+    state.step < 0
+  ) {
+    throw new CheckpointError(
+      join(root, CHECKPOINT_FILES.state),
+      'corrupt',
+      `has step ${JSON.stringify((state as { step?: unknown } | null)?.step)}, not an integer >= 0`,
+    );
   }
   if (options.expectWeights !== undefined) {
-    const problems = compareShapes(options.expectWeights, new Map([...weights].map(([k, t]) => [k, t.shape])));
-    if (problems.length > 0) throw new CheckpointError(join(root, CHECKPOINT_FILES.model), 'mismatch', `does not match the model: ${problems.join('; ')}`);
+    const problems = compareShapes(
+      options.expectWeights,
+      new Map([...weights].map(([k, t]) => [k, t.shape])),
+    );
+    if (problems.length > 0)
+      throw new CheckpointError(
+        join(root, CHECKPOINT_FILES.model),
+        'mismatch',
+        `does not match the model: ${problems.join('; ')}`,
+      );
   }
   return { dir: root, step: state.step, weights, optimizer, config, state };
 }
 
 /** Names and shapes of variables, for LoadOptions.expectWeights. */
-export function shapesOf(variables: ReadonlyMap<string, Variable | Tensor>): Map<string, readonly number[]> {
+export function shapesOf(
+  variables: ReadonlyMap<string, Variable | Tensor>,
+): Map<string, readonly number[]> {
   return new Map([...variables].map(([k, v]) => [k, v.shape]));
 }
 
@@ -435,12 +552,20 @@ export function shapesOf(variables: ReadonlyMap<string, Variable | Tensor>): Map
  * Assigns checkpoint weights to variables by name. Every name and shape is checked first, so a
  * mismatched checkpoint changes no variable. `file` names the source in errors.
  */
-export function assignWeights(variables: ReadonlyMap<string, Variable>, weights: ReadonlyMap<string, HostTensor>, file: string = CHECKPOINT_FILES.model): void {
+export function assignWeights(
+  variables: ReadonlyMap<string, Variable>,
+  weights: ReadonlyMap<string, HostTensor>,
+  file: string = CHECKPOINT_FILES.model,
+): void {
   // Untrained state a checkpoint lacks (v.trainable false: the MoD threshold rule's tau, added
   // after the first checkpoints were written) keeps its initial value, so those still load.
   const expected = new Map([...variables].filter(([name, v]) => v.trainable || weights.has(name)));
-  const problems = compareShapes(shapesOf(expected), new Map([...weights].map(([k, t]) => [k, t.shape])));
-  if (problems.length > 0) throw new CheckpointError(file, 'mismatch', `does not match the model: ${problems.join('; ')}`);
+  const problems = compareShapes(
+    shapesOf(expected),
+    new Map([...weights].map(([k, t]) => [k, t.shape])),
+  );
+  if (problems.length > 0)
+    throw new CheckpointError(file, 'mismatch', `does not match the model: ${problems.join('; ')}`);
   for (const [name, v] of expected) {
     tf.tidy(() => {
       const t = fromHostTensor(weights.get(name) as HostTensor);

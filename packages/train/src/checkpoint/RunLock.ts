@@ -49,7 +49,12 @@ function readHolder(path: string): LockHolder | undefined | null {
   }
   try {
     const value = JSON.parse(text) as Partial<LockHolder>;
-    if (Number.isInteger(value.pid) && typeof value.host === 'string' && typeof value.started === 'string') return value as LockHolder;
+    if (
+      Number.isInteger(value.pid) &&
+      typeof value.host === 'string' &&
+      typeof value.started === 'string'
+    )
+      return value as LockHolder;
   } catch {
     // fall through
   }
@@ -110,7 +115,12 @@ export class RunLock {
    */
   static acquire(dir: string): RunLock {
     const path = join(resolve(dir), LOCK_FILE);
-    const me: LockHolder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(1).join(' ') };
+    const me: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      started: new Date().toISOString(),
+      command: process.argv.slice(1).join(' '),
+    };
     const text = `${JSON.stringify(me)}\n`;
     const guard = `${path}.takeover`;
     try {
@@ -126,7 +136,11 @@ export class RunLock {
         const holder = readHolder(path);
         if (holder === undefined) continue; // released meanwhile: try again
         if (holder === null) {
-          throw new LockError(path, undefined, `run directory ${resolve(dir)} has a lock file ${path} that is not a moderoute lock; if no moderoute process uses this directory, remove that file`);
+          throw new LockError(
+            path,
+            undefined,
+            `run directory ${resolve(dir)} has a lock file ${path} that is not a moderoute lock; if no moderoute process uses this directory, remove that file`,
+          );
         }
         if (mayBeAlive(holder, path)) {
           const remote = holder.host !== hostname();
@@ -139,21 +153,37 @@ export class RunLock {
         // Stale: take it over under the guard, removing only the lock we found stale.
         if (!createExclusive(guard, text)) {
           const guardHolder = readHolder(guard);
-          if (guardHolder !== undefined && guardHolder !== null && !mayBeAlive(guardHolder, guard)) unlinkIfOurs(guard, `${JSON.stringify(guardHolder)}\n`);
+          if (guardHolder !== undefined && guardHolder !== null && !mayBeAlive(guardHolder, guard))
+            unlinkIfOurs(guard, `${JSON.stringify(guardHolder)}\n`);
           Atomics.wait(backoff, 0, 0, 10);
           continue; // another process is taking over right now, or its guard was stale
         }
         try {
           const again = readHolder(path);
-          if (again !== undefined && again !== null && again.pid === holder.pid && again.started === holder.started) unlinkSync(path);
+          if (
+            again !== undefined &&
+            again !== null &&
+            again.pid === holder.pid &&
+            again.started === holder.started
+          )
+            unlinkSync(path);
         } finally {
           unlinkSync(guard);
         }
       }
     } catch (error) {
-      throw storageError(error, path, `lock file ${path}`, `the run directory ${resolve(dir)} must be writable`);
+      throw storageError(
+        error,
+        path,
+        `lock file ${path}`,
+        `the run directory ${resolve(dir)} must be writable`,
+      );
     }
-    throw new LockError(path, undefined, `could not take the lock ${path}: other processes kept taking it`);
+    throw new LockError(
+      path,
+      undefined,
+      `could not take the lock ${path}: other processes kept taking it`,
+    );
   }
 
   /** Releases the lock (removes the file if it still holds our contents). Idempotent. */

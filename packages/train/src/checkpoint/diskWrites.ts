@@ -38,10 +38,15 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Writes all of `bytes` to `fd` (the file `path`), applying the injected faults. */
 export function writeAllSync(fd: number, bytes: Uint8Array, path: string): void {
   if (faults !== undefined) {
-    if (faults.delayMs !== undefined && path.includes(faults.delayMatch ?? '.tmp-')) Atomics.wait(sleeper, 0, 0, faults.delayMs);
+    if (faults.delayMs !== undefined && path.includes(faults.delayMatch ?? '.tmp-'))
+      Atomics.wait(sleeper, 0, 0, faults.delayMs);
     const fail = faults.fail;
     if (fail !== undefined && path.includes(fail.match) && matched++ >= (fail.afterWrites ?? 0)) {
-      throw Object.assign(new Error(`${fail.code}: injected write failure, write '${path}'`), { code: fail.code, syscall: 'write', path });
+      throw Object.assign(new Error(`${fail.code}: injected write failure, write '${path}'`), {
+        code: fail.code,
+        syscall: 'write',
+        path,
+      });
     }
   }
   let at = 0;

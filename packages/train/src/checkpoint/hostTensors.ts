@@ -4,7 +4,10 @@ import { CheckpointError } from '../errors.js';
 import type { HostTensor, SafetensorsDtype } from './safetensors.js';
 
 /** Reads tensors into host memory: float32 -> F32, int32 -> I32, bool -> BOOL. */
-export async function toHostTensors(tensors: ReadonlyMap<string, Tensor>, file = 'checkpoint'): Promise<Map<string, HostTensor>> {
+export async function toHostTensors(
+  tensors: ReadonlyMap<string, Tensor>,
+  file = 'checkpoint',
+): Promise<Map<string, HostTensor>> {
   const out = new Map<string, HostTensor>();
   for (const [name, t] of tensors) {
     const data = await t.data();
@@ -20,9 +23,17 @@ export async function toHostTensors(tensors: ReadonlyMap<string, Tensor>, file =
         dtype = 'BOOL';
         break;
       default:
-        throw new CheckpointError(file, 'unsupported', `cannot store tensor "${name}" of dtype ${t.dtype} (float32, int32 and bool are supported)`);
+        throw new CheckpointError(
+          file,
+          'unsupported',
+          `cannot store tensor "${name}" of dtype ${t.dtype} (float32, int32 and bool are supported)`,
+        );
     }
-    out.set(name, { dtype, shape: [...t.shape], data: data as Float32Array | Int32Array | Uint8Array });
+    out.set(name, {
+      dtype,
+      shape: [...t.shape],
+      data: data as Float32Array | Int32Array | Uint8Array,
+    });
   }
   return out;
 }
@@ -33,11 +44,19 @@ export function fromHostTensor(h: HostTensor): Tensor {
   switch (h.dtype) {
     case 'F32':
     case 'F64':
-      return tf.tensor(h.data instanceof Float32Array ? h.data : Float32Array.from(h.data), shape, 'float32');
+      return tf.tensor(
+        h.data instanceof Float32Array ? h.data : Float32Array.from(h.data),
+        shape,
+        'float32',
+      );
     case 'BOOL':
       return tf.tensor(h.data as Uint8Array, shape, 'bool');
     default:
-      return tf.tensor(h.data instanceof Int32Array ? h.data : Int32Array.from(h.data), shape, 'int32');
+      return tf.tensor(
+        h.data instanceof Int32Array ? h.data : Int32Array.from(h.data),
+        shape,
+        'int32',
+      );
   }
 }
 

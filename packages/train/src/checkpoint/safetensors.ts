@@ -16,7 +16,15 @@ import { CheckpointError } from '../errors.js';
 /** safetensors dtypes this module reads and writes. */
 export type SafetensorsDtype = 'F64' | 'F32' | 'I32' | 'I16' | 'I8' | 'U8' | 'U16' | 'U32' | 'BOOL';
 
-type HostArray = Float64Array | Float32Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array | Uint32Array;
+type HostArray =
+  | Float64Array
+  | Float32Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array;
 
 /** A tensor in host memory: dtype, shape and row-major data (length = product of shape). */
 export interface HostTensor {
@@ -33,15 +41,60 @@ interface DtypeInfo {
 }
 
 const DTYPES: Record<SafetensorsDtype, DtypeInfo> = {
-  F64: { bytes: 8, make: (b, n) => new Float64Array(b, 0, n), set: (d, o, x) => d.setFloat64(o, x, true), get: (d, o) => d.getFloat64(o, true) },
-  F32: { bytes: 4, make: (b, n) => new Float32Array(b, 0, n), set: (d, o, x) => d.setFloat32(o, x, true), get: (d, o) => d.getFloat32(o, true) },
-  I32: { bytes: 4, make: (b, n) => new Int32Array(b, 0, n), set: (d, o, x) => d.setInt32(o, x, true), get: (d, o) => d.getInt32(o, true) },
-  U32: { bytes: 4, make: (b, n) => new Uint32Array(b, 0, n), set: (d, o, x) => d.setUint32(o, x, true), get: (d, o) => d.getUint32(o, true) },
-  I16: { bytes: 2, make: (b, n) => new Int16Array(b, 0, n), set: (d, o, x) => d.setInt16(o, x, true), get: (d, o) => d.getInt16(o, true) },
-  U16: { bytes: 2, make: (b, n) => new Uint16Array(b, 0, n), set: (d, o, x) => d.setUint16(o, x, true), get: (d, o) => d.getUint16(o, true) },
-  I8: { bytes: 1, make: (b, n) => new Int8Array(b, 0, n), set: (d, o, x) => d.setInt8(o, x), get: (d, o) => d.getInt8(o) },
-  U8: { bytes: 1, make: (b, n) => new Uint8Array(b, 0, n), set: (d, o, x) => d.setUint8(o, x), get: (d, o) => d.getUint8(o) },
-  BOOL: { bytes: 1, make: (b, n) => new Uint8Array(b, 0, n), set: (d, o, x) => d.setUint8(o, x ? 1 : 0), get: (d, o) => d.getUint8(o) },
+  F64: {
+    bytes: 8,
+    make: (b, n) => new Float64Array(b, 0, n),
+    set: (d, o, x) => d.setFloat64(o, x, true),
+    get: (d, o) => d.getFloat64(o, true),
+  },
+  F32: {
+    bytes: 4,
+    make: (b, n) => new Float32Array(b, 0, n),
+    set: (d, o, x) => d.setFloat32(o, x, true),
+    get: (d, o) => d.getFloat32(o, true),
+  },
+  I32: {
+    bytes: 4,
+    make: (b, n) => new Int32Array(b, 0, n),
+    set: (d, o, x) => d.setInt32(o, x, true),
+    get: (d, o) => d.getInt32(o, true),
+  },
+  U32: {
+    bytes: 4,
+    make: (b, n) => new Uint32Array(b, 0, n),
+    set: (d, o, x) => d.setUint32(o, x, true),
+    get: (d, o) => d.getUint32(o, true),
+  },
+  I16: {
+    bytes: 2,
+    make: (b, n) => new Int16Array(b, 0, n),
+    set: (d, o, x) => d.setInt16(o, x, true),
+    get: (d, o) => d.getInt16(o, true),
+  },
+  U16: {
+    bytes: 2,
+    make: (b, n) => new Uint16Array(b, 0, n),
+    set: (d, o, x) => d.setUint16(o, x, true),
+    get: (d, o) => d.getUint16(o, true),
+  },
+  I8: {
+    bytes: 1,
+    make: (b, n) => new Int8Array(b, 0, n),
+    set: (d, o, x) => d.setInt8(o, x),
+    get: (d, o) => d.getInt8(o),
+  },
+  U8: {
+    bytes: 1,
+    make: (b, n) => new Uint8Array(b, 0, n),
+    set: (d, o, x) => d.setUint8(o, x),
+    get: (d, o) => d.getUint8(o),
+  },
+  BOOL: {
+    bytes: 1,
+    make: (b, n) => new Uint8Array(b, 0, n),
+    set: (d, o, x) => d.setUint8(o, x ? 1 : 0),
+    get: (d, o) => d.getUint8(o),
+  },
 };
 
 /** Largest header accepted (the reference implementation's limit, 100 MB). */
@@ -70,20 +123,45 @@ export function encodeSafetensors(
   const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new CheckpointError(file, 'unsupported', `metadata "${k}" is a ${typeof v}; safetensors metadata values must be strings`);
+      if (typeof v !== 'string')
+        throw new CheckpointError(
+          file,
+          'unsupported',
+          `metadata "${k}" is a ${typeof v}; safetensors metadata values must be strings`,
+        );
     }
     header[METADATA] = Object.fromEntries(Object.entries(metadata));
   }
   let offset = 0;
   for (const name of names) {
-    if (name === METADATA) throw new CheckpointError(file, 'unsupported', `cannot hold a tensor named "${METADATA}"`);
+    if (name === METADATA)
+      throw new CheckpointError(file, 'unsupported', `cannot hold a tensor named "${METADATA}"`);
     const t = tensors.get(name) as HostTensor;
     const info = DTYPES[t.dtype];
-    if (info === undefined) throw new CheckpointError(file, 'unsupported', `tensor "${name}" has dtype ${String(t.dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`);
-    if (!t.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new CheckpointError(file, 'unsupported', `tensor "${name}" has shape [${t.shape.join(', ')}]`);
+    if (info === undefined)
+      throw new CheckpointError(
+        file,
+        'unsupported',
+        `tensor "${name}" has dtype ${String(t.dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`,
+      );
+    if (!t.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw new CheckpointError(
+        file,
+        'unsupported',
+        `tensor "${name}" has shape [${t.shape.join(', ')}]`,
+      );
     const n = numel(t.shape);
-    if (t.data.length !== n) throw new CheckpointError(file, 'unsupported', `tensor "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}] (${n})`);
-    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + n * info.bytes] };
+    if (t.data.length !== n)
+      throw new CheckpointError(
+        file,
+        'unsupported',
+        `tensor "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}] (${n})`,
+      );
+    header[name] = {
+      dtype: t.dtype,
+      shape: [...t.shape],
+      data_offsets: [offset, offset + n * info.bytes],
+    };
     offset += n * info.bytes;
   }
   let json = JSON.stringify(header);
@@ -100,8 +178,11 @@ export function encodeSafetensors(
     const t = tensors.get(name) as HostTensor;
     const info = DTYPES[t.dtype];
     const begin = base + (header[name] as { data_offsets: [number, number] }).data_offsets[0];
-    if (LITTLE_ENDIAN && t.data.constructor === info.make(new ArrayBuffer(0), 0).constructor) out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), begin);
-    else for (let i = 0; i < t.data.length; i++) info.set(view, begin + i * info.bytes, t.data[i] as number);
+    if (LITTLE_ENDIAN && t.data.constructor === info.make(new ArrayBuffer(0), 0).constructor)
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), begin);
+    else
+      for (let i = 0; i < t.data.length; i++)
+        info.set(view, begin + i * info.bytes, t.data[i] as number);
   }
   return out;
 }
@@ -119,19 +200,35 @@ export interface SafetensorsFile {
  */
 export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): SafetensorsFile {
   const corrupt = (detail: string) => new CheckpointError(file, 'corrupt', detail);
-  if (bytes.length < 8) throw new CheckpointError(file, 'truncated', `is truncated: ${bytes.length} bytes, shorter than the 8-byte header length`);
+  if (bytes.length < 8)
+    throw new CheckpointError(
+      file,
+      'truncated',
+      `is truncated: ${bytes.length} bytes, shorter than the 8-byte header length`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = view.getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) throw corrupt(`has a header length of ${n64} bytes, over the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a damaged one)`);
+  if (n64 > BigInt(MAX_HEADER_BYTES))
+    throw corrupt(
+      `has a header length of ${n64} bytes, over the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a damaged one)`,
+    );
   const n = Number(n64);
-  if (8 + n > bytes.length) throw new CheckpointError(file, 'truncated', `is truncated: the header says ${n} bytes of JSON, but only ${bytes.length - 8} bytes follow`);
+  if (8 + n > bytes.length)
+    throw new CheckpointError(
+      file,
+      'truncated',
+      `is truncated: the header says ${n} bytes of JSON, but only ${bytes.length - 8} bytes follow`,
+    );
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (error) {
-    throw corrupt(`has a header that is not valid UTF-8 JSON (${error instanceof Error ? error.message : String(error)})`);
+    throw corrupt(
+      `has a header that is not valid UTF-8 JSON (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw corrupt('has a header that is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw corrupt('has a header that is not a JSON object');
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
   const metaEntries: [string, string][] = [];
@@ -139,7 +236,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
   const tensors = new Map<string, HostTensor>();
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === METADATA) {
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw corrupt(`has "${METADATA}" that is not an object`);
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+        throw corrupt(`has "${METADATA}" that is not an object`);
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') throw corrupt(`has metadata "${k}" that is not a string`);
         metaEntries.push([k, v]);
@@ -147,22 +245,44 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
       continue;
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e === null || typeof e !== 'object') throw corrupt(`has an entry for "${name}" that is not an object`);
+    if (e === null || typeof e !== 'object')
+      throw corrupt(`has an entry for "${name}" that is not an object`);
     if (typeof e.dtype !== 'string' || !(e.dtype in DTYPES)) {
-      throw new CheckpointError(file, typeof e.dtype === 'string' ? 'unsupported' : 'corrupt', `has tensor "${name}" with dtype ${JSON.stringify(e.dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`);
+      throw new CheckpointError(
+        file,
+        typeof e.dtype === 'string' ? 'unsupported' : 'corrupt',
+        `has tensor "${name}" with dtype ${JSON.stringify(e.dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`,
+      );
     }
     const dtype = e.dtype as SafetensorsDtype;
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw corrupt(`has tensor "${name}" with shape ${JSON.stringify(e.shape)}, not a list of integers >= 0`);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw corrupt(
+        `has tensor "${name}" with shape ${JSON.stringify(e.shape)}, not a list of integers >= 0`,
+      );
     const shape = e.shape as number[];
     const offsets = e.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
-      throw corrupt(`has tensor "${name}" with data_offsets ${JSON.stringify(offsets)}, not [begin, end]`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0)
+    ) {
+      throw corrupt(
+        `has tensor "${name}" with data_offsets ${JSON.stringify(offsets)}, not [begin, end]`,
+      );
     }
     const [begin, end] = offsets as [number, number];
     const info = DTYPES[dtype];
     const count = numel(shape);
-    if (end - begin !== count * info.bytes) throw corrupt(`has tensor "${name}" with data_offsets [${begin}, ${end}] (${end - begin} bytes) for ${dtype}[${shape.join(', ')}] (${count * info.bytes} bytes)`);
-    if (end > dataLength) throw new CheckpointError(file, 'truncated', `is truncated: tensor "${name}" ends at data byte ${end}, but the data buffer has ${dataLength} bytes`);
+    if (end - begin !== count * info.bytes)
+      throw corrupt(
+        `has tensor "${name}" with data_offsets [${begin}, ${end}] (${end - begin} bytes) for ${dtype}[${shape.join(', ')}] (${count * info.bytes} bytes)`,
+      );
+    if (end > dataLength)
+      throw new CheckpointError(
+        file,
+        'truncated',
+        `is truncated: tensor "${name}" ends at data byte ${end}, but the data buffer has ${dataLength} bytes`,
+      );
     spans.push({ name, begin, end });
     const buffer = new ArrayBuffer(count * info.bytes);
     const data = info.make(buffer, count);
@@ -175,9 +295,17 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
   spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const s of spans) {
-    if (s.begin !== covered) throw corrupt(s.begin < covered ? `has tensor "${s.name}" overlapping another at data byte ${s.begin}` : `has a hole in its data buffer at bytes [${covered}, ${s.begin})`);
+    if (s.begin !== covered)
+      throw corrupt(
+        s.begin < covered
+          ? `has tensor "${s.name}" overlapping another at data byte ${s.begin}`
+          : `has a hole in its data buffer at bytes [${covered}, ${s.begin})`,
+      );
     covered = s.end;
   }
-  if (covered !== dataLength) throw corrupt(`has ${dataLength - covered} bytes after the last tensor (the data buffer is ${dataLength} bytes, the tensors cover ${covered})`);
+  if (covered !== dataLength)
+    throw corrupt(
+      `has ${dataLength - covered} bytes after the last tensor (the data buffer is ${dataLength} bytes, the tensors cover ${covered})`,
+    );
   return { tensors, metadata: Object.fromEntries(metaEntries) };
 }

@@ -106,7 +106,11 @@ export class TrainWindows {
   /** Continues the stream saved in `position` over `tokens`; settings and data must match. */
   static resume(tokens: Uint8Array, position: DataPosition, fingerprint: string): TrainWindows {
     if (position.fingerprint !== fingerprint) {
-      throw new ConfigError('dataPosition.fingerprint', position.fingerprint, `the fingerprint of the data being loaded (${fingerprint}); the run was trained on other data`);
+      throw new ConfigError(
+        'dataPosition.fingerprint',
+        position.fingerprint,
+        `the fingerprint of the data being loaded (${fingerprint}); the run was trained on other data`,
+      );
     }
     return new TrainWindows(tokens, position);
   }
@@ -132,7 +136,13 @@ export class TrainWindows {
   /** The position to save when `nextStep` is the next step to run. */
   position(nextStep: number): DataPosition {
     requireInt('nextStep', nextStep, { min: 0 });
-    return { seed: this.seed, step: nextStep, batchSize: this.batchSize, seqLen: this.seqLen, fingerprint: this.fingerprint };
+    return {
+      seed: this.seed,
+      step: nextStep,
+      batchSize: this.batchSize,
+      seqLen: this.seqLen,
+      fingerprint: this.fingerprint,
+    };
   }
 }
 
@@ -154,7 +164,10 @@ export function validationWindowCount(length: number, seqLen: number): number {
 export function validationStarts(length: number, options: ValidationOptions): number[] {
   const seqLen = requireInt('seqLen', options.seqLen, { min: 1 });
   const total = validationWindowCount(length, seqLen);
-  const limit = options.maxWindows === undefined ? total : Math.min(total, requireInt('maxWindows', options.maxWindows, { min: 1 }));
+  const limit =
+    options.maxWindows === undefined
+      ? total
+      : Math.min(total, requireInt('maxWindows', options.maxWindows, { min: 1 }));
   // Window i of `limit` is window floor(i * total / limit) of all: evenly spread, no repeats.
   return Array.from({ length: limit }, (_, i) => Math.floor((i * total) / limit) * seqLen);
 }
@@ -166,17 +179,29 @@ export function validationStarts(length: number, options: ValidationOptions): nu
 export function validationWindows(tokens: Uint8Array, options: ValidationOptions): Uint8Array[] {
   const starts = validationStarts(tokens.length, options);
   if (starts.length === 0) {
-    throw new DataError('validation split', 'too-short', `has ${tokens.length} tokens, fewer than one window of seqLen + 1 = ${options.seqLen + 1}`);
+    throw new DataError(
+      'validation split',
+      'too-short',
+      `has ${tokens.length} tokens, fewer than one window of seqLen + 1 = ${options.seqLen + 1}`,
+    );
   }
   return starts.map((start) => tokens.subarray(start, start + options.seqLen + 1));
 }
 
 /** Deterministic sequential validation batches (plain arrays; see batchTensors). */
-export function* validationBatches(tokens: Uint8Array, options: ValidationOptions): Generator<TokenBatch> {
+export function* validationBatches(
+  tokens: Uint8Array,
+  options: ValidationOptions,
+): Generator<TokenBatch> {
   const batchSize = requireInt('batchSize', options.batchSize, { min: 1 });
   const starts = validationStarts(tokens.length, options);
   if (starts.length === 0) {
-    throw new DataError('validation split', 'too-short', `has ${tokens.length} tokens, fewer than one window of seqLen + 1 = ${options.seqLen + 1}`);
+    throw new DataError(
+      'validation split',
+      'too-short',
+      `has ${tokens.length} tokens, fewer than one window of seqLen + 1 = ${options.seqLen + 1}`,
+    );
   }
-  for (let i = 0; i < starts.length; i += batchSize) yield windowBatch(tokens, starts.slice(i, i + batchSize), options.seqLen);
+  for (let i = 0; i < starts.length; i += batchSize)
+    yield windowBatch(tokens, starts.slice(i, i + batchSize), options.seqLen);
 }

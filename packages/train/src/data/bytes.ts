@@ -13,7 +13,8 @@ export function encodeBytes(text: string): Uint8Array {
 
 /** Decodes token ids (bytes) to text; invalid UTF-8 sequences become U+FFFD. */
 export function decodeBytes(tokens: ArrayLike<number>): string {
-  const bytes = tokens instanceof Uint8Array ? tokens : Uint8Array.from(tokens as ArrayLike<number>);
+  const bytes =
+    tokens instanceof Uint8Array ? tokens : Uint8Array.from(tokens as ArrayLike<number>);
   return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
 }
 

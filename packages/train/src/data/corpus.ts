@@ -15,7 +15,16 @@
 // summed before anything is read, and data over the limit (maxBytes, default 1 GiB) is refused;
 // each file is read in chunks into one buffer of its size, so no file is read whole into a string
 // and files over Node's 2 GiB readFileSync limit read as any other.
-import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, statSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  statSync,
+  type Stats,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { ConfigError, requireInt } from '@moderoute/core';
@@ -66,9 +75,14 @@ export interface SplitOptions {
 }
 
 /** Splits documents into train and validation buffers by the rule in this file's header. */
-export function splitDocuments(source: string, documents: readonly TextDocument[], options: SplitOptions = {}): Corpus {
+export function splitDocuments(
+  source: string,
+  documents: readonly TextDocument[],
+  options: SplitOptions = {},
+): Corpus {
   const fraction = options.validationFraction ?? DEFAULT_VALIDATION_FRACTION;
-  if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1)) throw new ConfigError('validationFraction', fraction, 'a number in (0, 1)');
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1))
+    throw new ConfigError('validationFraction', fraction, 'a number in (0, 1)');
   const docs = documents.filter((d) => d.bytes.length > 0);
   if (docs.length === 0) throw new DataError(source, 'empty', 'holds no text');
   let corpus: Corpus;
@@ -76,7 +90,14 @@ export function splitDocuments(source: string, documents: readonly TextDocument[
     const only = docs[0] as TextDocument;
     const nVal = Math.ceil(only.bytes.length * fraction);
     const cut = only.bytes.length - nVal;
-    corpus = finish(source, fraction, only.bytes.subarray(0, cut), only.bytes.subarray(cut), [`${only.id} (head)`], [`${only.id} (tail)`]);
+    corpus = finish(
+      source,
+      fraction,
+      only.bytes.subarray(0, cut),
+      only.bytes.subarray(cut),
+      [`${only.id} (head)`],
+      [`${only.id} (tail)`],
+    );
   } else {
     const k = Math.min(docs.length - 1, Math.max(1, Math.round(docs.length * fraction)));
     const ranked = docs
@@ -99,7 +120,9 @@ export function splitDocuments(source: string, documents: readonly TextDocument[
 }
 
 function join2(docs: readonly TextDocument[]): Uint8Array {
-  const total = docs.reduce((n, d) => n + d.bytes.length, 0) + DOCUMENT_SEPARATOR.length * Math.max(0, docs.length - 1);
+  const total =
+    docs.reduce((n, d) => n + d.bytes.length, 0) +
+    DOCUMENT_SEPARATOR.length * Math.max(0, docs.length - 1);
   const out = new Uint8Array(total);
   let at = 0;
   docs.forEach((d, i) => {
@@ -123,13 +146,25 @@ function finish(
 ): Corpus {
   const h = fnv1aBytes(validation, fnv1aBytes(train));
   const fingerprint = `fnv1a:${h.toString(16).padStart(8, '0')}:${train.length}:${validation.length}`;
-  return { source, vocabSize: BYTE_VOCAB_SIZE, train, validation, trainDocuments, validationDocuments, validationFraction, fingerprint };
+  return {
+    source,
+    vocabSize: BYTE_VOCAB_SIZE,
+    train,
+    validation,
+    trainDocuments,
+    validationDocuments,
+    validationFraction,
+    fingerprint,
+  };
 }
 
 /** Requires both splits of `corpus` to hold at least one window of `seqLen + 1` tokens. */
 export function requireWindow(corpus: Corpus, seqLen: number): void {
   requireInt('seqLen', seqLen, { min: 1 });
-  for (const [split, buf] of [['training', corpus.train], ['validation', corpus.validation]] as const) {
+  for (const [split, buf] of [
+    ['training', corpus.train],
+    ['validation', corpus.validation],
+  ] as const) {
     if (buf.length < seqLen + 1) {
       throw new DataError(
         corpus.source,
@@ -198,14 +233,22 @@ export const MAX_INVALID_UTF8 = 0.01;
 export function textDocuments(path: string, options: ReadOptions = {}): TextDocument[] {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_DATA_BYTES;
   if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_DATA_BYTES_LIMIT) {
-    throw new ConfigError('maxBytes', maxBytes, `an integer from 1 to ${MAX_DATA_BYTES_LIMIT} (4 GiB - 1)`);
+    throw new ConfigError(
+      'maxBytes',
+      maxBytes,
+      `an integer from 1 to ${MAX_DATA_BYTES_LIMIT} (4 GiB - 1)`,
+    );
   }
   const root = resolve(path);
   const stats = statData(root);
   let files: { readonly file: string; readonly size: number }[];
   if (stats.isDirectory()) {
-    files = listTextFiles(root).map((file) => ({ file, size: requireRegular(file, statData(file)).size }));
-    if (files.length === 0) throw new DataError(root, 'empty', `holds no ${TEXT_EXTENSIONS.join(' or ')} files`);
+    files = listTextFiles(root).map((file) => ({
+      file,
+      size: requireRegular(file, statData(file)).size,
+    }));
+    if (files.length === 0)
+      throw new DataError(root, 'empty', `holds no ${TEXT_EXTENSIONS.join(' or ')} files`);
   } else {
     files = [{ file: root, size: requireRegular(root, stats).size }];
   }
@@ -225,15 +268,27 @@ export function textDocuments(path: string, options: ReadOptions = {}): TextDocu
     return { id, bytes };
   });
   // Whitespace-only documents carry nothing to learn; drop them before deciding "empty".
-  const nonBlank = documents.filter((d) => d.bytes.some((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d));
-  if (nonBlank.length === 0) throw new DataError(root, 'empty', stats.isDirectory() ? 'holds only empty text files' : 'is empty');
+  const nonBlank = documents.filter((d) =>
+    d.bytes.some((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d),
+  );
+  if (nonBlank.length === 0)
+    throw new DataError(
+      root,
+      'empty',
+      stats.isDirectory() ? 'holds only empty text files' : 'is empty',
+    );
   return nonBlank;
 }
 
 /** "1.50 GiB (1610612736 bytes)". */
 function formatBytes(n: number): string {
-  const units: [number, string][] = [[2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
-  for (const [scale, unit] of units) if (n >= scale) return `${(n / scale).toFixed(2)} ${unit} (${n} bytes)`;
+  const units: [number, string][] = [
+    [2 ** 30, 'GiB'],
+    [2 ** 20, 'MiB'],
+    [2 ** 10, 'KiB'],
+  ];
+  for (const [scale, unit] of units)
+    if (n >= scale) return `${(n / scale).toFixed(2)} ${unit} (${n} bytes)`;
   return `${n} bytes`;
 }
 
@@ -250,9 +305,23 @@ function statData(path: string): Stats {
 function dataFailure(path: string, error: unknown): DataError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new DataError(path, 'missing', 'does not exist');
-  if (code === 'ENOTDIR') return new DataError(path, 'missing', 'does not exist (a part of the path is a file, not a folder)');
-  if (code === 'EACCES' || code === 'EPERM') return new DataError(path, 'unreadable', `cannot be read: permission denied (${code}); check its permissions`);
-  return new DataError(path, 'unreadable', `cannot be read (${code ?? (error instanceof Error ? error.message : String(error))})`);
+  if (code === 'ENOTDIR')
+    return new DataError(
+      path,
+      'missing',
+      'does not exist (a part of the path is a file, not a folder)',
+    );
+  if (code === 'EACCES' || code === 'EPERM')
+    return new DataError(
+      path,
+      'unreadable',
+      `cannot be read: permission denied (${code}); check its permissions`,
+    );
+  return new DataError(
+    path,
+    'unreadable',
+    `cannot be read (${code ?? (error instanceof Error ? error.message : String(error))})`,
+  );
 }
 
 /** What a non-regular file is, for messages. */
@@ -268,7 +337,11 @@ function kindOf(stats: Stats): string {
 /** Requires a regular file: a device (/dev/zero), pipe or socket could stream without end or block. */
 function requireRegular(path: string, stats: Stats): Stats {
   if (!stats.isFile()) {
-    throw new DataError(path, 'not-regular', `is ${kindOf(stats)}: data must be a regular text file, or a folder of them (save the stream to a file first)`);
+    throw new DataError(
+      path,
+      'not-regular',
+      `is ${kindOf(stats)}: data must be a regular text file, or a folder of them (save the stream to a file first)`,
+    );
   }
   return stats;
 }
@@ -321,7 +394,8 @@ function listTextFiles(dir: string): string[] {
       const full = join(d, entry.name);
       const isDir = entry.isDirectory() || (entry.isSymbolicLink() && statData(full).isDirectory());
       if (isDir) walk(full);
-      else if (TEXT_EXTENSIONS.some((ext) => entry.name.toLowerCase().endsWith(ext))) out.push(full);
+      else if (TEXT_EXTENSIONS.some((ext) => entry.name.toLowerCase().endsWith(ext)))
+        out.push(full);
     }
   };
   walk(dir);
@@ -331,11 +405,13 @@ function listTextFiles(dir: string): string[] {
 
 function checkText(file: string, bytes: Uint8Array): void {
   const nul = bytes.indexOf(0);
-  if (nul >= 0) throw new DataError(file, 'binary', `is binary, not text: a NUL byte at offset ${nul}`);
+  if (nul >= 0)
+    throw new DataError(file, 'binary', `is binary, not text: a NUL byte at offset ${nul}`);
   // Decoded in chunks (a string holds at most about 512 M characters).
   try {
     const strict = new TextDecoder('utf-8', { fatal: true });
-    for (let at = 0; at < bytes.length; at += READ_CHUNK) strict.decode(bytes.subarray(at, at + READ_CHUNK), { stream: true });
+    for (let at = 0; at < bytes.length; at += READ_CHUNK)
+      strict.decode(bytes.subarray(at, at + READ_CHUNK), { stream: true });
     strict.decode();
     return;
   } catch {
@@ -347,10 +423,12 @@ function checkText(file: string, bytes: Uint8Array): void {
   const count = (text: string): void => {
     for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0xfffd) replaced++;
   };
-  for (let at = 0; at < bytes.length; at += READ_CHUNK) count(lenient.decode(bytes.subarray(at, at + READ_CHUNK), { stream: true }));
+  for (let at = 0; at < bytes.length; at += READ_CHUNK)
+    count(lenient.decode(bytes.subarray(at, at + READ_CHUNK), { stream: true }));
   count(lenient.decode());
   let genuine = 0;
-  for (let i = 0; i + 2 < bytes.length; i++) if (bytes[i] === 0xef && bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) genuine++;
+  for (let i = 0; i + 2 < bytes.length; i++)
+    if (bytes[i] === 0xef && bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) genuine++;
   const invalid = replaced - genuine;
   if (invalid > MAX_INVALID_UTF8 * bytes.length) {
     throw new DataError(
@@ -367,7 +445,8 @@ export function loadTextCorpus(path: string, options: CorpusLoadOptions = {}): C
 }
 
 /** Where a corpus comes from: the embedded one, or a path. */
-export type CorpusSource = { readonly kind: 'sotu' } | { readonly kind: 'path'; readonly path: string };
+export type CorpusSource =
+  { readonly kind: 'sotu' } | { readonly kind: 'path'; readonly path: string };
 
 /**
  * Keeps loaded corpora in memory, keyed by source and validation fraction, so that several runs

@@ -33,7 +33,8 @@ export class Rng {
 
   /** Restores a generator from `state` (as returned by `.state`), continuing its stream. */
   static fromState(state: number): Rng {
-    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) throw new ConfigError('rng state', state, 'an integer in [0, 2^32 - 1]');
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff)
+      throw new ConfigError('rng state', state, 'an integer in [0, 2^32 - 1]');
     const rng = new Rng(0);
     rng.s = state;
     return rng;
@@ -60,7 +61,8 @@ export class Rng {
 
   /** An integer uniform in [0, n), without modulo bias (rejection sampling); 1 <= n <= 2^32. */
   nextBelow(n: number): number {
-    if (!Number.isInteger(n) || n < 1 || n > 4294967296) throw new ConfigError('n', n, 'an integer in [1, 2^32]');
+    if (!Number.isInteger(n) || n < 1 || n > 4294967296)
+      throw new ConfigError('n', n, 'an integer in [1, 2^32]');
     // Reject the top (2^32 mod n) values so that every residue is equally likely.
     const limit = 4294967296 - (4294967296 % n);
     for (;;) {

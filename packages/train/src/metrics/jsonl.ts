@@ -38,11 +38,17 @@ export class JsonlWriter<T extends object = Record<string, unknown>> {
   append(record: T): void {
     if (this.fd === undefined) throw new ModerouteError(`metrics log ${this.path} is closed`);
     const line = JSON.stringify(record);
-    if (line === undefined || !line.startsWith('{')) throw new JsonlError(this.path, 0, `record must be a JSON object, got ${line}`);
+    if (line === undefined || !line.startsWith('{'))
+      throw new JsonlError(this.path, 0, `record must be a JSON object, got ${line}`);
     try {
       writeAllSync(this.fd, new TextEncoder().encode(`${line}\n`), this.path);
     } catch (error) {
-      throw storageError(error, this.path, `metrics log ${this.path}`, 'the last checkpoint is kept: free some space (or fix the permissions) and run the same command again to continue from it');
+      throw storageError(
+        error,
+        this.path,
+        `metrics log ${this.path}`,
+        'the last checkpoint is kept: free some space (or fix the permissions) and run the same command again to continue from it',
+      );
     }
   }
 
@@ -71,9 +77,14 @@ export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
       value = JSON.parse(line);
     } catch (error) {
       if (last) return;
-      throw new JsonlError(file, i + 1, `is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+      throw new JsonlError(
+        file,
+        i + 1,
+        `is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+      );
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new JsonlError(file, i + 1, 'is not a JSON object');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new JsonlError(file, i + 1, 'is not a JSON object');
     out.push(value as T);
   });
   return out;
@@ -84,7 +95,10 @@ export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
  * to drop records written after its checkpoint (e.g. `r => r.step < resumedStep`), so that the
  * log of a resumed run equals an uninterrupted one.
  */
-export function filterJsonl<T = Record<string, unknown>>(path: string, keep: (record: T) => boolean): number {
+export function filterJsonl<T = Record<string, unknown>>(
+  path: string,
+  keep: (record: T) => boolean,
+): number {
   const records = readJsonl<T>(path).filter(keep);
   writeFileAtomic(resolve(path), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
   return records.length;

@@ -15,7 +15,17 @@
 // GPT-style configs. lambda is 0 for parameters the decay predicate excludes (biases and norm
 // gains by default). Parameters without a gradient in an update are left untouched (no moment
 // update, no decay), as in PyTorch.
-import { ConfigError, concatFlat, requireInt, requireNumber, splitFlat, tf, type NamedTensorMap, type Tensor, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  concatFlat,
+  requireInt,
+  requireNumber,
+  splitFlat,
+  tf,
+  type NamedTensorMap,
+  type Tensor,
+  type Variable,
+} from '@moderoute/core';
 import type { HostTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError } from '../errors.js';
 
@@ -131,23 +141,35 @@ export class AdamW {
     this.beta2 = requireNumber('beta2', config.beta2 ?? 0.95, { min: 0, max: 1 });
     if (this.beta1 >= 1) throw new ConfigError('beta1', this.beta1, 'a number in [0, 1)');
     if (this.beta2 >= 1) throw new ConfigError('beta2', this.beta2, 'a number in [0, 1)');
-    this.epsilon = requireNumber('epsilon', config.epsilon ?? 1e-8, { min: 0, minInclusive: false });
+    this.epsilon = requireNumber('epsilon', config.epsilon ?? 1e-8, {
+      min: 0,
+      minInclusive: false,
+    });
     this.weightDecay = requireNumber('weightDecay', config.weightDecay ?? 0.1, { min: 0 });
     const clip = config.clipNorm ?? 1;
     this.clipNorm = clip === Infinity ? 0 : requireNumber('clipNorm', clip, { min: 0 });
     const decay = config.decay ?? defaultDecayPredicate;
-    const chunkFloats = requireInt('chunkFloats', config.chunkFloats ?? DEFAULT_CHUNK_FLOATS, { min: 1 });
+    const chunkFloats = requireInt('chunkFloats', config.chunkFloats ?? DEFAULT_CHUNK_FLOATS, {
+      min: 1,
+    });
     const groups: Slot[][] = [];
     let group: Slot[] = [];
     let offset = 0;
     for (const [name, p] of params) {
-      if (p.dtype !== 'float32') throw new ConfigError(`params["${name}"].dtype`, p.dtype, 'float32');
+      if (p.dtype !== 'float32')
+        throw new ConfigError(`params["${name}"].dtype`, p.dtype, 'float32');
       if (group.length > 0 && offset + p.size > chunkFloats) {
         groups.push(group);
         group = [];
         offset = 0;
       }
-      const slot = { name, shape: [...p.shape], offset, size: p.size, decays: decay(name, p.shape) };
+      const slot = {
+        name,
+        shape: [...p.shape],
+        offset,
+        size: p.size,
+        decays: decay(name, p.shape),
+      };
       group.push(slot);
       this.slotOf.set(name, slot);
       offset += p.size;
@@ -164,7 +186,8 @@ export class AdamW {
       let decayVector: Tensor | undefined;
       if (this.weightDecay > 0 && decayed > 0 && decayed < size) {
         const lambda = new Float32Array(size);
-        for (const s of slots) if (s.decays) lambda.fill(this.weightDecay, s.offset, s.offset + s.size);
+        for (const s of slots)
+          if (s.decays) lambda.fill(this.weightDecay, s.offset, s.offset + s.size);
         decayVector = tf.tensor1d(lambda);
       }
       return { slots, size, m, v, decayVector, presence: undefined };
@@ -181,12 +204,25 @@ export class AdamW {
     return this.slotOf.get(name)?.decays ?? false;
   }
 
-  getConfig(): { beta1: number; beta2: number; epsilon: number; weightDecay: number; clipNorm: number } {
-    return { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, weightDecay: this.weightDecay, clipNorm: this.clipNorm };
+  getConfig(): {
+    beta1: number;
+    beta2: number;
+    epsilon: number;
+    weightDecay: number;
+    clipNorm: number;
+  } {
+    return {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      weightDecay: this.weightDecay,
+      clipNorm: this.clipNorm,
+    };
   }
 
   private chunkList(): Chunk[] {
-    if (this.chunks === undefined) throw new ConfigError('optimizer', 'disposed', 'an AdamW that was not disposed');
+    if (this.chunks === undefined)
+      throw new ConfigError('optimizer', 'disposed', 'an AdamW that was not disposed');
     return this.chunks;
   }
 
@@ -208,17 +244,42 @@ export class AdamW {
    */
   apply(grads: ReadonlyMap<string, Tensor> | NamedTensorMap, lr: number): AdamWStepResult {
     requireNumber('lr', lr, { min: 0 });
-    const entries = grads instanceof Map ? [...grads.entries()] : Object.entries(grads as NamedTensorMap);
+    const entries =
+      grads instanceof Map ? [...grads.entries()] : Object.entries(grads as NamedTensorMap);
     const byName = new Map<string, Tensor>();
     for (const [name, g] of entries) {
       const p = this.params.get(name);
-      if (p === undefined) throw new ConfigError('grads', name, `a parameter name of this optimizer (${this.params.size} known)`);
-      if (!tf.util.arraysEqual(g.shape, p.shape)) throw new ConfigError(`grads["${name}"].shape`, g.shape, `[${p.shape.join(', ')}] like the parameter`);
+      if (p === undefined)
+        throw new ConfigError(
+          'grads',
+          name,
+          `a parameter name of this optimizer (${this.params.size} known)`,
+        );
+      if (!tf.util.arraysEqual(g.shape, p.shape))
+        throw new ConfigError(
+          `grads["${name}"].shape`,
+          g.shape,
+          `[${p.shape.join(', ')}] like the parameter`,
+        );
       byName.set(name, g);
     }
     const chunks = this.chunkList();
     // ||G||_2 over every gradient; read back once (it decides whether to apply, and is logged).
-    const gradNorm = byName.size === 0 ? 0 : tf.tidy(() => tf.sqrt(tf.addN([...byName.values()].map((g) => tf.sum(tf.square(g.dtype === 'float32' ? g : tf.cast(g, 'float32')))))).dataSync()[0] as number);
+    const gradNorm =
+      byName.size === 0
+        ? 0
+        : tf.tidy(
+            () =>
+              tf
+                .sqrt(
+                  tf.addN(
+                    [...byName.values()].map((g) =>
+                      tf.sum(tf.square(g.dtype === 'float32' ? g : tf.cast(g, 'float32'))),
+                    ),
+                  ),
+                )
+                .dataSync()[0] as number,
+          );
     if (!Number.isFinite(gradNorm)) return { gradNorm, applied: false, step: this.t };
 
     const t = this.t + 1;
@@ -234,22 +295,37 @@ export class AdamW {
       tf.tidy(() => {
         const { m, v } = chunk;
         const g = tf.tidy(() => {
-          const flat = concatFlat(chunk.slots.map((s) => {
-            const grad = byName.get(s.name);
-            if (grad === undefined) return tf.zeros([s.size]);
-            return grad.dtype === 'float32' ? grad : tf.cast(grad, 'float32');
-          }));
+          const flat = concatFlat(
+            chunk.slots.map((s) => {
+              const grad = byName.get(s.name);
+              if (grad === undefined) return tf.zeros([s.size]);
+              return grad.dtype === 'float32' ? grad : tf.cast(grad, 'float32');
+            }),
+          );
           return scale === 1 ? flat : tf.mul(flat, scale);
         });
         let mNew = tf.tidy(() => tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
-        let vNew = tf.tidy(() => tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        let vNew = tf.tidy(() =>
+          tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)),
+        );
         g.dispose();
         const p = concatFlat(chunk.slots.map((s) => this.params.get(s.name) as Variable));
         const anyDecay = this.weightDecay > 0 && chunk.slots.some((s, i) => present[i] && s.decays);
         let pNew = tf.tidy(() => {
           // mhat / (sqrt(vhat) + eps)
-          const adam = tf.tidy(() => tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon)));
-          const delta = !anyDecay ? adam : tf.tidy(() => tf.add(adam, chunk.decayVector !== undefined ? tf.mul(p, chunk.decayVector) : tf.mul(p, this.weightDecay)));
+          const adam = tf.tidy(() =>
+            tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon)),
+          );
+          const delta = !anyDecay
+            ? adam
+            : tf.tidy(() =>
+                tf.add(
+                  adam,
+                  chunk.decayVector !== undefined
+                    ? tf.mul(p, chunk.decayVector)
+                    : tf.mul(p, this.weightDecay),
+                ),
+              );
           return tf.sub(p, tf.mul(delta, lr));
         });
         if (!present.every((x) => x)) {
@@ -261,7 +337,10 @@ export class AdamW {
         }
         m.assign(mNew);
         v.assign(vNew);
-        const parts = splitFlat(pNew, chunk.slots.map((s) => s.shape));
+        const parts = splitFlat(
+          pNew,
+          chunk.slots.map((s) => s.shape),
+        );
         chunk.slots.forEach((s, i) => {
           if (present[i]) (this.params.get(s.name) as Variable).assign(parts[i] as Tensor);
         });
@@ -279,8 +358,14 @@ export class AdamW {
       const mHost = chunk.m.dataSync() as Float32Array;
       const vHost = chunk.v.dataSync() as Float32Array;
       for (const s of chunk.slots) {
-        out.set(OPTIMIZER_STATE.m + s.name, tf.tensor(mHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
-        out.set(OPTIMIZER_STATE.v + s.name, tf.tensor(vHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'));
+        out.set(
+          OPTIMIZER_STATE.m + s.name,
+          tf.tensor(mHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'),
+        );
+        out.set(
+          OPTIMIZER_STATE.v + s.name,
+          tf.tensor(vHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'),
+        );
       }
     }
     return out;
@@ -298,10 +383,18 @@ export class AdamW {
       expected.set(OPTIMIZER_STATE.v + name, p.shape);
     }
     const problems = compareShapes(expected, new Map([...state].map(([k, t]) => [k, t.shape])));
-    if (problems.length > 0) throw new CheckpointError(file, 'mismatch', `does not match the model's parameters: ${problems.join('; ')}`);
+    if (problems.length > 0)
+      throw new CheckpointError(
+        file,
+        'mismatch',
+        `does not match the model's parameters: ${problems.join('; ')}`,
+      );
     const stepEntry = state.get(OPTIMIZER_STATE.step) as Tensor | HostTensor;
-    const step = (stepEntry instanceof tf.Tensor ? stepEntry.dataSync()[0] : stepEntry.data[0]) as number;
-    if (!Number.isInteger(step) || step < 0) throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
+    const step = (
+      stepEntry instanceof tf.Tensor ? stepEntry.dataSync()[0] : stepEntry.data[0]
+    ) as number;
+    if (!Number.isInteger(step) || step < 0)
+      throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
     const flat = (chunk: Chunk, prefix: string): Tensor => {
       const host = new Float32Array(chunk.size);
       for (const s of chunk.slots) {
@@ -321,7 +414,12 @@ export class AdamW {
 
   /** Frees the moment variables (not the parameters). */
   dispose(): void {
-    for (const chunk of this.chunks ?? []) tf.dispose([chunk.m, chunk.v, chunk.decayVector, chunk.presence?.mask].filter((x): x is Tensor => x !== undefined));
+    for (const chunk of this.chunks ?? [])
+      tf.dispose(
+        [chunk.m, chunk.v, chunk.decayVector, chunk.presence?.mask].filter(
+          (x): x is Tensor => x !== undefined,
+        ),
+      );
     this.chunks = undefined;
   }
 }
@@ -330,13 +428,22 @@ export class AdamW {
  * Compares expected names and shapes with actual ones; returns one message per difference
  * (missing, unexpected, wrong shape), at most 8 of each kind, empty when they agree.
  */
-export function compareShapes(expected: ReadonlyMap<string, readonly number[]>, actual: ReadonlyMap<string, readonly number[]>): string[] {
-  const list = (xs: string[]) => (xs.length > 8 ? `${xs.slice(0, 8).join(', ')} and ${xs.length - 8} more` : xs.join(', '));
+export function compareShapes(
+  expected: ReadonlyMap<string, readonly number[]>,
+  actual: ReadonlyMap<string, readonly number[]>,
+): string[] {
+  const list = (xs: string[]) =>
+    xs.length > 8 ? `${xs.slice(0, 8).join(', ')} and ${xs.length - 8} more` : xs.join(', ');
   const missing = [...expected.keys()].filter((k) => !actual.has(k));
   const unexpected = [...actual.keys()].filter((k) => !expected.has(k));
   const wrong = [...expected]
-    .filter(([k, s]) => actual.has(k) && !tf.util.arraysEqual(actual.get(k) as number[], s as number[]))
-    .map(([k, s]) => `${k} has shape [${(actual.get(k) as number[]).join(', ')}], expected [${s.join(', ')}]`);
+    .filter(
+      ([k, s]) => actual.has(k) && !tf.util.arraysEqual(actual.get(k) as number[], s as number[]),
+    )
+    .map(
+      ([k, s]) =>
+        `${k} has shape [${(actual.get(k) as number[]).join(', ')}], expected [${s.join(', ')}]`,
+    );
   const out: string[] = [];
   if (missing.length) out.push(`missing ${list(missing)}`);
   if (unexpected.length) out.push(`unexpected ${list(unexpected)}`);

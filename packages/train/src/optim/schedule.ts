@@ -26,7 +26,8 @@ export function resolveSchedule(config: CosineScheduleConfig): Required<CosineSc
   const peak = requireNumber('peak', config.peak, { min: 0 });
   const warmupSteps = requireInt('warmupSteps', config.warmupSteps, { min: 0 });
   const totalSteps = requireInt('totalSteps', config.totalSteps, { min: 1 });
-  if (warmupSteps > totalSteps) throw new ConfigError('warmupSteps', warmupSteps, `<= totalSteps (${totalSteps})`);
+  if (warmupSteps > totalSteps)
+    throw new ConfigError('warmupSteps', warmupSteps, `<= totalSteps (${totalSteps})`);
   const minRatio = requireNumber('minRatio', config.minRatio ?? 0.1, { min: 0, max: 1 });
   return { peak, warmupSteps, totalSteps, minRatio };
 }

@@ -24,9 +24,29 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ConfigError, ModerouteError, concatFlat, matmulPeakGflops, splitFlat, tensorFromView, tf, type Tensor, type Tensor2D, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  ModerouteError,
+  concatFlat,
+  matmulPeakGflops,
+  splitFlat,
+  tensorFromView,
+  tf,
+  type Tensor,
+  type Tensor2D,
+  type Variable,
+} from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
-import { assignPacked, packTensors, type FromReplica, type ModelMessage, type PeakReply, type ReadyReply, type StepReply, type ToReplica } from './protocol.js';
+import {
+  assignPacked,
+  packTensors,
+  type FromReplica,
+  type ModelMessage,
+  type PeakReply,
+  type ReadyReply,
+  type StepReply,
+  type ToReplica,
+} from './protocol.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
 
 /** Most replicas a run may ask for. */
@@ -52,14 +72,21 @@ function moduleUrl(modules: string | URL): string {
   if (modules instanceof URL) return modules.href;
   if (isAbsolute(modules)) return pathToFileURL(modules).href;
   if (/^[a-z][a-z0-9+.-]*:/i.test(modules)) return modules;
-  throw new ConfigError('modules', modules, 'the URL or absolute path of an ES module exporting containerModules (a relative path would resolve inside the worker)');
+  throw new ConfigError(
+    'modules',
+    modules,
+    'the URL or absolute path of an ES module exporting containerModules (a relative path would resolve inside the worker)',
+  );
 }
 
 /** How a worker thread starts the replica entry: built .js directly, sources through tsx. */
 function workerEntry(): { file: URL; workerData: Record<string, unknown> } {
   const here = import.meta.url;
   if (/\.[cm]?ts$/.test(new URL(here).pathname)) {
-    return { file: new URL('./tsxWorkerBoot.mjs', here), workerData: { entry: new URL('./replicaWorker.ts', here).href } };
+    return {
+      file: new URL('./tsxWorkerBoot.mjs', here),
+      workerData: { entry: new URL('./replicaWorker.ts', here).href },
+    };
   }
   return { file: new URL('./replicaWorker.js', here), workerData: {} };
 }
@@ -82,26 +109,55 @@ class ReplicaThread {
     private readonly worker: Worker,
   ) {
     worker.on('message', (message: FromReplica) => {
-      if (message.type === 'error') this.settle(new ReplicaError(`data-parallel replica ${index} failed: ${message.message}`));
+      if (message.type === 'error')
+        this.settle(new ReplicaError(`data-parallel replica ${index} failed: ${message.message}`));
       else this.settle(undefined, message);
     });
-    worker.on('error', (error) => this.fail(new ReplicaError(`data-parallel replica ${index} failed: ${error.message}`)));
+    worker.on('error', (error) =>
+      this.fail(new ReplicaError(`data-parallel replica ${index} failed: ${error.message}`)),
+    );
     worker.on('exit', (code) => {
-      if (!this.closing) this.fail(new ReplicaError(`data-parallel replica ${index} stopped unexpectedly (exit code ${code})`));
+      if (!this.closing)
+        this.fail(
+          new ReplicaError(
+            `data-parallel replica ${index} stopped unexpectedly (exit code ${code})`,
+          ),
+        );
     });
     // Idle replicas do not keep the process alive; a request in flight does (ref in post).
     worker.unref();
   }
 
   /** Sends one request and resolves with its reply; rejects on an error reply or a dead thread. */
-  post<R extends Reply>(message: ToReplica, transfer: ArrayBuffer[] = [], timeoutMs?: number): Promise<R> {
+  post<R extends Reply>(
+    message: ToReplica,
+    transfer: ArrayBuffer[] = [],
+    timeoutMs?: number,
+  ): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.pending) return Promise.reject(new ReplicaError(`data-parallel replica ${this.index} is busy: one request at a time`));
+    if (this.pending)
+      return Promise.reject(
+        new ReplicaError(`data-parallel replica ${this.index} is busy: one request at a time`),
+      );
     this.worker.ref();
     const reply = new Promise<R>((resolve, reject) => {
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.settle(new ReplicaError(`data-parallel replica ${this.index} did not answer "${message.type}" within ${timeoutMs / 1000} s`)), timeoutMs);
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                this.settle(
+                  new ReplicaError(
+                    `data-parallel replica ${this.index} did not answer "${message.type}" within ${timeoutMs / 1000} s`,
+                  ),
+                ),
+              timeoutMs,
+            );
       const clear = () => clearTimeout(timer);
-      this.pending = { resolve: (r) => (clear(), resolve(r as R)), reject: (e) => (clear(), reject(e)) };
+      this.pending = {
+        resolve: (r) => (clear(), resolve(r as R)),
+        reject: (e) => (clear(), reject(e)),
+      };
     });
     this.worker.postMessage(message, transfer);
     return reply;
@@ -123,7 +179,9 @@ class ReplicaThread {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.settle(new ReplicaError(`data-parallel replica ${this.index} was closed during a request`));
+    this.settle(
+      new ReplicaError(`data-parallel replica ${this.index} was closed during a request`),
+    );
     await this.worker.terminate();
   }
 }
@@ -152,7 +210,12 @@ export interface ReplicaPoolOptions {
  */
 export class ReplicaPool {
   private attached: DataParallel | undefined;
-  private shared: { weights: SharedArrayBuffer; replies: { grads: SharedArrayBuffer; state: SharedArrayBuffer }[] } | undefined;
+  private shared:
+    | {
+        weights: SharedArrayBuffer;
+        replies: { grads: SharedArrayBuffer; state: SharedArrayBuffer }[];
+      }
+    | undefined;
   private closed = false;
 
   private constructor(
@@ -162,16 +225,40 @@ export class ReplicaPool {
 
   static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
     const { replicas } = options;
-    if (!Number.isInteger(replicas) || replicas < 2 || replicas > MAX_REPLICAS) throw new ConfigError('replicas', replicas, `an integer from 2 to ${MAX_REPLICAS} for data-parallel steps`);
+    if (!Number.isInteger(replicas) || replicas < 2 || replicas > MAX_REPLICAS)
+      throw new ConfigError(
+        'replicas',
+        replicas,
+        `an integer from 2 to ${MAX_REPLICAS} for data-parallel steps`,
+      );
     const timeoutMs = options.startTimeoutMs ?? 120_000;
     const entry = workerEntry();
-    const threads = Array.from({ length: replicas - 1 }, (_, i) => new ReplicaThread(i + 1, new Worker(entry.file, { workerData: entry.workerData })));
+    const threads = Array.from(
+      { length: replicas - 1 },
+      (_, i) => new ReplicaThread(i + 1, new Worker(entry.file, { workerData: entry.workerData })),
+    );
     const modules = options.modules === undefined ? undefined : moduleUrl(options.modules);
-    const started = await Promise.allSettled(threads.map((t) => t.post<ReadyReply>({ type: 'init', replica: t.index, backend: tf.getBackend(), ...(modules ? { modules } : {}) }, [], timeoutMs)));
+    const started = await Promise.allSettled(
+      threads.map((t) =>
+        t.post<ReadyReply>(
+          {
+            type: 'init',
+            replica: t.index,
+            backend: tf.getBackend(),
+            ...(modules ? { modules } : {}),
+          },
+          [],
+          timeoutMs,
+        ),
+      ),
+    );
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) {
       await Promise.all(threads.map((t) => t.close()));
-      const reason = failed.reason instanceof Error ? failed.reason.message.replace(/ failed: /, ' could not start: ') : String(failed.reason);
+      const reason =
+        failed.reason instanceof Error
+          ? failed.reason.message.replace(/ failed: /, ' could not start: ')
+          : String(failed.reason);
       throw new ReplicaError(reason);
     }
     return new ReplicaPool(threads, timeoutMs);
@@ -191,11 +278,46 @@ export class ReplicaPool {
     if (this.closed) throw new ReplicaError('this replica pool is closed');
     this.attached = undefined;
     const named = model.namedParameters();
-    const variables = [...named].map(([name, v]) => ({ name, shape: v.shape, trainable: v.trainable }));
-    const floats = (filter: (v: Variable) => boolean) => [...named.values()].filter(filter).reduce((n, v) => n + v.size, 0);
-    const shared = this.sharedBuffers(floats(() => true), floats((v) => v.trainable), floats((v) => !v.trainable));
-    await Promise.all(this.threads.map((t, i) => t.post<ReadyReply>({ type: 'model', config: model.getConfig(), variables, weights: shared.weights, ...shared.replies[i]! } satisfies ModelMessage, [], this.timeoutMs)));
-    const stepper = new DataParallel(model, this, new Float32Array(shared.weights, 0, floats(() => true)), shared.replies.map((b) => ({ grads: new Float32Array(b.grads), state: new Float32Array(b.state) })));
+    const variables = [...named].map(([name, v]) => ({
+      name,
+      shape: v.shape,
+      trainable: v.trainable,
+    }));
+    const floats = (filter: (v: Variable) => boolean) =>
+      [...named.values()].filter(filter).reduce((n, v) => n + v.size, 0);
+    const shared = this.sharedBuffers(
+      floats(() => true),
+      floats((v) => v.trainable),
+      floats((v) => !v.trainable),
+    );
+    await Promise.all(
+      this.threads.map((t, i) =>
+        t.post<ReadyReply>(
+          {
+            type: 'model',
+            config: model.getConfig(),
+            variables,
+            weights: shared.weights,
+            ...shared.replies[i]!,
+          } satisfies ModelMessage,
+          [],
+          this.timeoutMs,
+        ),
+      ),
+    );
+    const stepper = new DataParallel(
+      model,
+      this,
+      new Float32Array(
+        shared.weights,
+        0,
+        floats(() => true),
+      ),
+      shared.replies.map((b) => ({
+        grads: new Float32Array(b.grads),
+        state: new Float32Array(b.state),
+      })),
+    );
     this.attached = stepper;
     return stepper;
   }
@@ -206,13 +328,23 @@ export class ReplicaPool {
    * thread has let go of it.
    */
   private sharedBuffers(weights: number, grads: number, state: number) {
-    const fits = (buffer: SharedArrayBuffer | undefined, floats: number) => buffer !== undefined && buffer.byteLength >= 4 * floats;
+    const fits = (buffer: SharedArrayBuffer | undefined, floats: number) =>
+      buffer !== undefined && buffer.byteLength >= 4 * floats;
     const kept = this.shared;
-    if (kept && fits(kept.weights, weights) && kept.replies.every((r) => fits(r.grads, grads) && fits(r.state, state))) return kept;
-    const grow = (buffer: SharedArrayBuffer | undefined, floats: number) => (fits(buffer, floats) ? buffer! : new SharedArrayBuffer(4 * floats));
+    if (
+      kept &&
+      fits(kept.weights, weights) &&
+      kept.replies.every((r) => fits(r.grads, grads) && fits(r.state, state))
+    )
+      return kept;
+    const grow = (buffer: SharedArrayBuffer | undefined, floats: number) =>
+      fits(buffer, floats) ? buffer! : new SharedArrayBuffer(4 * floats);
     this.shared = {
       weights: grow(kept?.weights, weights),
-      replies: this.threads.map((_, i) => ({ grads: grow(kept?.replies[i]?.grads, grads), state: grow(kept?.replies[i]?.state, state) })),
+      replies: this.threads.map((_, i) => ({
+        grads: grow(kept?.replies[i]?.grads, grads),
+        state: grow(kept?.replies[i]?.state, state),
+      })),
     };
     return this.shared;
   }
@@ -264,7 +396,10 @@ export class DataParallel {
     /** Shared with every worker: the weights a step starts from. */
     private readonly weights: Float32Array,
     /** Per worker, shared with it: its gradients and untrained state after a step. */
-    private readonly replies: readonly { readonly grads: Float32Array; readonly state: Float32Array }[],
+    private readonly replies: readonly {
+      readonly grads: Float32Array;
+      readonly state: Float32Array;
+    }[],
   ) {
     this.variables = [...model.namedParameters().values()];
     this.stateVariables = this.variables.filter((v) => !v.trainable);
@@ -295,7 +430,10 @@ export class DataParallel {
    */
   async step(inputs: Tensor2D, targets: Tensor2D): Promise<ShardGradients> {
     const model = this.model;
-    if (!this.pool.isAttached(this)) throw new ReplicaError('this DataParallel is detached: its pool was closed or another model was attached');
+    if (!this.pool.isAttached(this))
+      throw new ReplicaError(
+        'this DataParallel is detached: its pool was closed or another model was attached',
+      );
     const [batch, seqLen] = inputs.shape;
     const rows = shardRows(batch, this.replicas);
     const weights = rows.map((n) => n / batch);
@@ -317,13 +455,18 @@ export class DataParallel {
           rows: n,
           seqLen,
         };
-        replies.push(thread.post<StepReply>(message, [message.inputs.buffer, message.targets.buffer]));
+        replies.push(
+          thread.post<StepReply>(message, [message.inputs.buffer, message.targets.buffer]),
+        );
         answering.push(i);
       }
       start += n;
     });
     // Meanwhile the training thread computes replica 0's rows.
-    const own = tf.tidy(() => ({ inputs: tf.slice(inputs, [0, 0], [rows[0]!, seqLen]) as Tensor2D, targets: tf.slice(targets, [0, 0], [rows[0]!, seqLen]) as Tensor2D }));
+    const own = tf.tidy(() => ({
+      inputs: tf.slice(inputs, [0, 0], [rows[0]!, seqLen]) as Tensor2D,
+      targets: tf.slice(targets, [0, 0], [rows[0]!, seqLen]) as Tensor2D,
+    }));
     let local: ShardGradients;
     try {
       local = shardGradients(model, own.inputs, own.targets);
@@ -347,15 +490,25 @@ export class DataParallel {
     tf.dispose([...local.grads.values()]);
     if (this.stateVariables.length > 0) {
       const own = packTensors(this.stateVariables as Variable[]);
-      const mean = own.map((x, k) => others.reduce((s, _, r) => s + w[r + 1]! * this.replies[answering[r]!]!.state[k]!, w[0]! * x));
+      const mean = own.map((x, k) =>
+        others.reduce(
+          (s, _, r) => s + w[r + 1]! * this.replies[answering[r]!]!.state[k]!,
+          w[0]! * x,
+        ),
+      );
       assignPacked(this.stateVariables, mean);
     }
-    const all = [local as { loss: number; lmLoss: number; auxLosses: Readonly<Record<string, number>> }, ...others];
+    const all = [
+      local as { loss: number; lmLoss: number; auxLosses: Readonly<Record<string, number>> },
+      ...others,
+    ];
     const auxNames = Object.keys(local.auxLosses);
     return {
       loss: all.reduce((s, p, r) => s + w[r]! * p.loss, 0),
       lmLoss: all.reduce((s, p, r) => s + w[r]! * p.lmLoss, 0),
-      auxLosses: Object.fromEntries(auxNames.map((k) => [k, all.reduce((s, p, r) => s + w[r]! * (p.auxLosses[k] ?? 0), 0)])),
+      auxLosses: Object.fromEntries(
+        auxNames.map((k) => [k, all.reduce((s, p, r) => s + w[r]! * (p.auxLosses[k] ?? 0), 0)]),
+      ),
       grads,
       routing: mergeRoutingSummaries([local.routing, ...others.map((o) => o.routing)], w),
     };
@@ -373,9 +526,16 @@ export class DataParallel {
    * 10-20 MB more peak RSS with 2 replicas. A parameter no replica reached gets no entry, as in a
    * one-replica step.
    */
-  private combine(own: ReadonlyMap<string, Tensor>, others: readonly StepReply[], answering: readonly number[], w: readonly number[]): Map<string, Tensor> {
+  private combine(
+    own: ReadonlyMap<string, Tensor>,
+    others: readonly StepReply[],
+    answering: readonly number[],
+    w: readonly number[],
+  ): Map<string, Tensor> {
     const params = [...this.model.trainableParameters()];
-    const reached = params.map(([name], k) => own.has(name) || others.some((reply) => reply.present[k]));
+    const reached = params.map(
+      ([name], k) => own.has(name) || others.some((reply) => reply.present[k]),
+    );
     const grads = new Map<string, Tensor>();
     let start = 0;
     let offset = 0;
@@ -383,18 +543,36 @@ export class DataParallel {
       // The chunk [start, end) of the parameters, at `offset` floats into the packed buffers.
       let end = start + 1;
       let size = params[start]![1].size;
-      while (end < params.length && size + params[end]![1].size <= COMBINE_CHUNK_FLOATS) size += params[end++]![1].size;
+      while (end < params.length && size + params[end]![1].size <= COMBINE_CHUNK_FLOATS)
+        size += params[end++]![1].size;
       const chunk = params.slice(start, end);
       if (reached.slice(start, end).some((x) => x)) {
-        let sum = tf.tidy(() => tf.mul(concatFlat(chunk.map(([name, v]) => own.get(name) ?? tf.zeros(v.shape))), w[0]!));
+        let sum = tf.tidy(() =>
+          tf.mul(concatFlat(chunk.map(([name, v]) => own.get(name) ?? tf.zeros(v.shape))), w[0]!),
+        );
         others.forEach((_, r) => {
-          const next = tf.tidy(() => tf.add(sum, tf.mul(tensorFromView(this.replies[answering[r]!]!.grads.subarray(offset, offset + size), [size]), w[r + 1]!)));
+          const next = tf.tidy(() =>
+            tf.add(
+              sum,
+              tf.mul(
+                tensorFromView(this.replies[answering[r]!]!.grads.subarray(offset, offset + size), [
+                  size,
+                ]),
+                w[r + 1]!,
+              ),
+            ),
+          );
           sum.dispose();
           sum = next;
         });
-        const parts = splitFlat(sum, chunk.map(([, v]) => v.shape));
+        const parts = splitFlat(
+          sum,
+          chunk.map(([, v]) => v.shape),
+        );
         sum.dispose();
-        chunk.forEach(([name], i) => (reached[start + i] ? grads.set(name, parts[i]!) : parts[i]!.dispose()));
+        chunk.forEach(([name], i) =>
+          reached[start + i] ? grads.set(name, parts[i]!) : parts[i]!.dispose(),
+        );
       }
       start = end;
       offset += size;

@@ -22,7 +22,11 @@ export interface ModelMessage {
   readonly type: 'model';
   readonly config: LanguageModelConfig;
   /** Every variable of the model in packing order (namedParameters order), with its shape. */
-  readonly variables: readonly { readonly name: string; readonly shape: readonly number[]; readonly trainable: boolean }[];
+  readonly variables: readonly {
+    readonly name: string;
+    readonly shape: readonly number[];
+    readonly trainable: boolean;
+  }[];
   /** float32 values of every variable, written by the training thread before each step (shared by all replicas). */
   readonly weights: SharedArrayBuffer;
   /** float32 gradients of the trainable variables, written by this replica (its own). */
@@ -47,7 +51,8 @@ export interface PeakMessage {
   readonly reps: number;
 }
 
-export type ToReplica = InitMessage | ModelMessage | StepMessage | PeakMessage | { readonly type: 'close' };
+export type ToReplica =
+  InitMessage | ModelMessage | StepMessage | PeakMessage | { readonly type: 'close' };
 
 export interface StepReply extends LossValues {
   readonly type: 'result';
@@ -73,12 +78,20 @@ export interface ReadyReply {
   readonly type: 'ready';
 }
 
-export type FromReplica = ReadyReply | StepReply | PeakReply | { readonly type: 'error'; readonly message: string; readonly stack?: string };
+export type FromReplica =
+  | ReadyReply
+  | StepReply
+  | PeakReply
+  | { readonly type: 'error'; readonly message: string; readonly stack?: string };
 
 /** Copies tensors, in order, into `out` (default: a new Float32Array of their total size). */
-export function packTensors(tensors: readonly Tensor[], out: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0))): Float32Array<ArrayBufferLike> {
+export function packTensors(
+  tensors: readonly Tensor[],
+  out: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0)),
+): Float32Array<ArrayBufferLike> {
   const total = tensors.reduce((n, t) => n + t.size, 0);
-  if (total > out.length) throw new Error(`the tensors hold ${total} numbers; the buffer takes ${out.length}`);
+  if (total > out.length)
+    throw new Error(`the tensors hold ${total} numbers; the buffer takes ${out.length}`);
   let offset = 0;
   for (const t of tensors) {
     readInto(t, out, offset);
@@ -88,11 +101,15 @@ export function packTensors(tensors: readonly Tensor[], out: Float32Array<ArrayB
 }
 
 /** Assigns consecutive slices of `values` to `variables`, in order. */
-export function assignPacked(variables: readonly Variable[], values: Float32Array<ArrayBufferLike>): void {
+export function assignPacked(
+  variables: readonly Variable[],
+  values: Float32Array<ArrayBufferLike>,
+): void {
   let offset = 0;
   for (const v of variables) {
     tf.tidy(() => v.assign(tensorFromView(values.subarray(offset, offset + v.size), v.shape)));
     offset += v.size;
   }
-  if (offset > values.length) throw new Error(`packed values hold ${values.length} numbers; the variables take ${offset}`);
+  if (offset > values.length)
+    throw new Error(`packed values hold ${values.length} numbers; the variables take ${offset}`);
 }

@@ -4,16 +4,32 @@
 // gradients (shardStep.ts) and sends them back with its untrained state. The training thread
 // owns the optimizer and every checkpoint; see DataParallel.ts.
 import { parentPort } from 'node:worker_threads';
-import { initBackend, matmulPeakGflops, readInto, type Tensor, type Variable, type Tensor2D, tf } from '@moderoute/core';
+import {
+  initBackend,
+  matmulPeakGflops,
+  readInto,
+  type Tensor,
+  type Variable,
+  type Tensor2D,
+  tf,
+} from '@moderoute/core';
 import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model';
 
 /** The ContainerModules createContainer takes (inversify's, through @moderoute/model). */
 type ContainerModule = Parameters<typeof createContainer>[number];
-import { assignPacked, packTensors, type FromReplica, type ModelMessage, type StepMessage, type ToReplica } from './protocol.js';
+import {
+  assignPacked,
+  packTensors,
+  type FromReplica,
+  type ModelMessage,
+  type StepMessage,
+  type ToReplica,
+} from './protocol.js';
 import { shardGradients } from './shardStep.js';
 
 const port = parentPort;
-if (port === null) throw new Error('replicaWorker runs as a worker thread (started by ReplicaPool)');
+if (port === null)
+  throw new Error('replicaWorker runs as a worker thread (started by ReplicaPool)');
 
 let replica = 0;
 let extraModules: ContainerModule[] = [];
@@ -24,24 +40,35 @@ let trainable: (readonly [string, Variable])[] = [];
 let stateVariables: Variable[] = [];
 let buffers: { weights: Float32Array; grads: Float32Array; state: Float32Array } | undefined;
 
-const send = (message: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+const send = (message: FromReplica, transfer: ArrayBuffer[] = []) =>
+  port.postMessage(message, transfer);
 
 function attach(message: ModelMessage): void {
   model?.dispose();
   model = undefined;
-  const built = createContainer(...extraModules).get(MODEL_IDS.ModelFactory).create(message.config);
+  const built = createContainer(...extraModules)
+    .get(MODEL_IDS.ModelFactory)
+    .create(message.config);
   const named = built.namedParameters();
   const expected = message.variables.map((v) => `${v.name}${JSON.stringify(v.shape)}`).join(',');
   const actual = [...named].map(([name, v]) => `${name}${JSON.stringify(v.shape)}`).join(',');
   if (expected !== actual) {
     built.dispose();
-    throw new Error(`replica ${replica} built a different model from the same config (variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`);
+    throw new Error(
+      `replica ${replica} built a different model from the same config (variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`,
+    );
   }
   model = built;
   variables = [...named.values()];
-  trainable = message.variables.filter((v) => v.trainable).map((v) => [v.name, named.get(v.name)!] as const);
+  trainable = message.variables
+    .filter((v) => v.trainable)
+    .map((v) => [v.name, named.get(v.name)!] as const);
   stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
-  buffers = { weights: new Float32Array(message.weights), grads: new Float32Array(message.grads), state: new Float32Array(message.state) };
+  buffers = {
+    weights: new Float32Array(message.weights),
+    grads: new Float32Array(message.grads),
+    state: new Float32Array(message.state),
+  };
 }
 
 /** Every trainable variable's gradient at its place in `out`, zeros where there is none. */
@@ -56,7 +83,8 @@ function packGradients(grads: ReadonlyMap<string, Tensor>, out: Float32Array): v
 }
 
 function step(message: StepMessage): void {
-  if (model === undefined || buffers === undefined) throw new Error(`replica ${replica} has no model: attach one before a step`);
+  if (model === undefined || buffers === undefined)
+    throw new Error(`replica ${replica} has no model: attach one before a step`);
   assignPacked(variables, buffers.weights);
   const inputs = tf.tensor2d(message.inputs, [message.rows, message.seqLen], 'int32') as Tensor2D;
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
@@ -66,7 +94,15 @@ function step(message: StepMessage): void {
     const present = trainable.map(([name]) => shard!.grads.has(name));
     packGradients(shard.grads, buffers.grads);
     packTensors(stateVariables, buffers.state);
-    send({ type: 'result', id: message.id, loss: shard.loss, lmLoss: shard.lmLoss, auxLosses: shard.auxLosses, routing: shard.routing, present });
+    send({
+      type: 'result',
+      id: message.id,
+      loss: shard.loss,
+      lmLoss: shard.lmLoss,
+      auxLosses: shard.auxLosses,
+      routing: shard.routing,
+      present,
+    });
   } finally {
     tf.dispose([inputs, targets, ...(shard ? shard.grads.values() : [])]);
   }
@@ -75,8 +111,14 @@ function step(message: StepMessage): void {
 /** The `containerModules` export of the module at `url`: ContainerModules, or a function returning them. */
 async function loadModules(url: string): Promise<ContainerModule[]> {
   const loaded = (await import(url)) as { containerModules?: unknown };
-  const found = typeof loaded.containerModules === 'function' ? await (loaded.containerModules as () => unknown)() : loaded.containerModules;
-  if (!Array.isArray(found)) throw new Error(`modules (${url}) must export containerModules: an array of ContainerModules, or a function returning one`);
+  const found =
+    typeof loaded.containerModules === 'function'
+      ? await (loaded.containerModules as () => unknown)()
+      : loaded.containerModules;
+  if (!Array.isArray(found))
+    throw new Error(
+      `modules (${url}) must export containerModules: an array of ContainerModules, or a function returning one`,
+    );
   return found as ContainerModule[];
 }
 
@@ -106,6 +148,10 @@ port.on('message', (message: ToReplica) => {
     }
   };
   run().catch((error: unknown) => {
-    send({ type: 'error', message: error instanceof Error ? error.message : String(error), ...(error instanceof Error && error.stack ? { stack: error.stack } : {}) });
+    send({
+      type: 'error',
+      message: error instanceof Error ? error.message : String(error),
+      ...(error instanceof Error && error.stack ? { stack: error.stack } : {}),
+    });
   });
 });

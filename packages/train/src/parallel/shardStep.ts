@@ -28,9 +28,16 @@ export function summariseRouting(
 ): BlockRoutingSummary[] {
   return routing.map((plans, block) => {
     const outer = plans['mod'] ?? plans['experts'];
-    if (outer === undefined) return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
+    if (outer === undefined)
+      return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
     const m = outer.metrics;
-    if (outer.kind === 'mixture-of-depths') return { block, kind: kinds[block] ?? outer.kind, routedFraction: 1 - m.droppedFraction, load: m.load };
+    if (outer.kind === 'mixture-of-depths')
+      return {
+        block,
+        kind: kinds[block] ?? outer.kind,
+        routedFraction: 1 - m.droppedFraction,
+        load: m.load,
+      };
     // Expert plans: the fraction of tokens with at least one assignment to a real expert.
     const real = realExperts[block] ?? outer.numExperts;
     const experts = outer.expertIndex.dataSync();
@@ -39,7 +46,12 @@ export function summariseRouting(
     tokens.forEach((tok, n) => {
       if ((experts[n] as number) < real) processed.add(tok);
     });
-    return { block, kind: kinds[block] ?? outer.kind, routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen), load: m.load };
+    return {
+      block,
+      kind: kinds[block] ?? outer.kind,
+      routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen),
+      load: m.load,
+    };
   });
 }
 
@@ -47,12 +59,18 @@ export function summariseRouting(
  * Merges the summaries of shards of one batch: routed fractions weighted by the shards' shares
  * of the batch, loads (token counts) added.
  */
-export function mergeRoutingSummaries(parts: readonly (readonly BlockRoutingSummary[])[], weights: readonly number[]): BlockRoutingSummary[] {
+export function mergeRoutingSummaries(
+  parts: readonly (readonly BlockRoutingSummary[])[],
+  weights: readonly number[],
+): BlockRoutingSummary[] {
   const first = parts[0] ?? [];
   return first.map((b, i) => ({
     block: b.block,
     kind: b.kind,
-    routedFraction: parts.reduce((s, p, r) => s + (weights[r] ?? 0) * (p[i]?.routedFraction ?? 0), 0),
+    routedFraction: parts.reduce(
+      (s, p, r) => s + (weights[r] ?? 0) * (p[i]?.routedFraction ?? 0),
+      0,
+    ),
     load: b.load.map((_, e) => parts.reduce((s, p) => s + (p[i]?.load[e] ?? 0), 0)),
   }));
 }
@@ -79,7 +97,11 @@ export interface ShardGradients extends LossValues {
  * for the trainable parameters. Runs the routers' training-mode updates of their untrained
  * state (the MoD threshold's cut estimate) once, as any training forward pass does.
  */
-export function shardGradients(model: LanguageModel, inputs: Tensor2D, targets: Tensor2D): ShardGradients {
+export function shardGradients(
+  model: LanguageModel,
+  inputs: Tensor2D,
+  targets: Tensor2D,
+): ShardGradients {
   const kinds = model.config.blocks.map((b) => b.kind);
   const realExperts = model.config.blocks.map((b) => b.numExperts);
   const trainable = model.trainableParameters();
@@ -97,10 +119,16 @@ export function shardGradients(model: LanguageModel, inputs: Tensor2D, targets: 
     return {
       loss: value.dataSync()[0] as number,
       lmLoss: lm!.dataSync()[0] as number,
-      auxLosses: Object.fromEntries(Object.entries(aux).map(([k, v]) => [k, v.dataSync()[0] as number])),
+      auxLosses: Object.fromEntries(
+        Object.entries(aux).map(([k, v]) => [k, v.dataSync()[0] as number]),
+      ),
       // In the model's parameter order (the grads object's own order puts numeric names first);
       // a parameter the loss does not reach has no gradient and no entry.
-      grads: new Map([...trainable].flatMap(([name, v]) => (grads[v.name] ? [[name, grads[v.name]!] as const] : []))),
+      grads: new Map(
+        [...trainable].flatMap(([name, v]) =>
+          grads[v.name] ? [[name, grads[v.name]!] as const] : [],
+        ),
+      ),
       routing,
     };
   } finally {

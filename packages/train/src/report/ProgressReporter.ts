@@ -20,7 +20,8 @@ export interface ProgressValues {
   readonly tokensPerSecond?: number;
 }
 
-const fmt = (x: number | undefined, digits: number) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
+const fmt = (x: number | undefined, digits: number) =>
+  x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 
 /** Step/total, loss, tokens/s and ETA; a no-op when not attached to a TTY or in JSON mode. */
 export class ProgressReporter {

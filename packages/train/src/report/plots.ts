@@ -16,9 +16,15 @@ export interface PlotOptions {
 
 /** Renders a vega-lite spec to an SVG string. */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
-  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]).catch((error: unknown) => {
-    throw new ConfigError('vega and vega-lite', error instanceof Error ? error.message.split('\n')[0] : String(error), 'installed to draw plots (optional peer dependencies of @moderoute/train: npm install vega@5 vega-lite@5)');
-  });
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]).catch(
+    (error: unknown) => {
+      throw new ConfigError(
+        'vega and vega-lite',
+        error instanceof Error ? error.message.split('\n')[0] : String(error),
+        'installed to draw plots (optional peer dependencies of @moderoute/train: npm install vega@5 vega-lite@5)',
+      );
+    },
+  );
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
@@ -40,11 +46,15 @@ export interface LossCurve {
  * Line chart of validation loss (bits per byte) against training FLOPs, one coloured line per
  * run, FLOPs on a log axis (the isoFLOP view of Raposo et al. 2024, figure 3).
  */
-export async function lossVsFlopsSvg(runs: readonly LossCurve[], options: PlotOptions & { readonly logFlops?: boolean } = {}): Promise<string> {
+export async function lossVsFlopsSvg(
+  runs: readonly LossCurve[],
+  options: PlotOptions & { readonly logFlops?: boolean } = {},
+): Promise<string> {
   if (runs.length === 0) throw new ConfigError('runs', runs, 'a non-empty list of runs');
   const values = runs.flatMap((r) =>
     r.points.map((p) => {
-      if (!(p.flops > 0) || !Number.isFinite(p.bitsPerByte)) throw new ConfigError(`runs["${r.name}"] point`, p, 'flops > 0 and a finite bitsPerByte');
+      if (!(p.flops > 0) || !Number.isFinite(p.bitsPerByte))
+        throw new ConfigError(`runs["${r.name}"] point`, p, 'flops > 0 and a finite bitsPerByte');
       return { run: r.name, flops: p.flops, bpb: p.bitsPerByte };
     }),
   );
@@ -55,8 +65,19 @@ export async function lossVsFlopsSvg(runs: readonly LossCurve[], options: PlotOp
     data: { values },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'flops', type: 'quantitative', title: 'training FLOPs', scale: { type: options.logFlops === false ? 'linear' : 'log' }, axis: { format: '.1e' } },
-      y: { field: 'bpb', type: 'quantitative', title: 'validation bits per byte', scale: { zero: false } },
+      x: {
+        field: 'flops',
+        type: 'quantitative',
+        title: 'training FLOPs',
+        scale: { type: options.logFlops === false ? 'linear' : 'log' },
+        axis: { format: '.1e' },
+      },
+      y: {
+        field: 'bpb',
+        type: 'quantitative',
+        title: 'validation bits per byte',
+        scale: { zero: false },
+      },
       color: { field: 'run', type: 'nominal', title: 'run', sort: runs.map((r) => r.name) },
     },
   });
@@ -83,11 +104,16 @@ function visible(token: string): string {
  * Routing-pattern heatmap (Raposo et al. 2024, figure 1): tokens on x, routed blocks on y, colour
  * = processed or not (or the router weight).
  */
-export async function routingHeatmapSvg(data: RoutingHeatmapData, options: PlotOptions = {}): Promise<string> {
+export async function routingHeatmapSvg(
+  data: RoutingHeatmapData,
+  options: PlotOptions = {},
+): Promise<string> {
   const { tokens, blocks, values, mode = 'processed' } = data;
-  if (values.length !== blocks.length) throw new ConfigError('values.length', values.length, `blocks.length (${blocks.length})`);
+  if (values.length !== blocks.length)
+    throw new ConfigError('values.length', values.length, `blocks.length (${blocks.length})`);
   values.forEach((row, i) => {
-    if (row.length !== tokens.length) throw new ConfigError(`values[${i}].length`, row.length, `tokens.length (${tokens.length})`);
+    if (row.length !== tokens.length)
+      throw new ConfigError(`values[${i}].length`, row.length, `tokens.length (${tokens.length})`);
   });
   const labels = tokens.map(visible);
   const cells = blocks.flatMap((block, i) =>
@@ -109,13 +135,27 @@ export async function routingHeatmapSvg(data: RoutingHeatmapData, options: PlotO
         type: 'ordinal',
         title: 'token',
         // Positions keep repeated characters apart; the axis shows the characters themselves.
-        axis: { labelExpr: `${JSON.stringify(labels)}[datum.value]`, labelAngle: 0, labelFont: 'monospace' },
+        axis: {
+          labelExpr: `${JSON.stringify(labels)}[datum.value]`,
+          labelAngle: 0,
+          labelFont: 'monospace',
+        },
       },
       y: { field: 'block', type: 'ordinal', title: 'routed block', sort: [...blocks] },
       color:
         mode === 'processed'
-          ? { field: 'state', type: 'nominal', title: 'token', scale: { domain: ['processed', 'skipped'], range: ['#3b6fb6', '#e8e8e8'] } }
-          : { field: 'value', type: 'quantitative', title: 'router weight', scale: { scheme: 'blues' } },
+          ? {
+              field: 'state',
+              type: 'nominal',
+              title: 'token',
+              scale: { domain: ['processed', 'skipped'], range: ['#3b6fb6', '#e8e8e8'] },
+            }
+          : {
+              field: 'value',
+              type: 'quantitative',
+              title: 'router weight',
+              scale: { scheme: 'blues' },
+            },
     },
   });
 }
@@ -128,11 +168,16 @@ export interface ExpertLoadData {
 }
 
 /** Grouped bar chart of expert load: one group per block, one bar per expert. */
-export async function expertLoadSvg(data: ExpertLoadData, options: PlotOptions = {}): Promise<string> {
-  if (data.blocks.length === 0) throw new ConfigError('blocks', data.blocks, 'a non-empty list of blocks');
+export async function expertLoadSvg(
+  data: ExpertLoadData,
+  options: PlotOptions = {},
+): Promise<string> {
+  if (data.blocks.length === 0)
+    throw new ConfigError('blocks', data.blocks, 'a non-empty list of blocks');
   const values = data.blocks.flatMap((b) =>
     b.loads.map((load, e) => {
-      if (!Number.isFinite(load) || load < 0) throw new ConfigError(`blocks["${b.name}"].loads[${e}]`, load, 'a finite number >= 0');
+      if (!Number.isFinite(load) || load < 0)
+        throw new ConfigError(`blocks["${b.name}"].loads[${e}]`, load, 'a finite number >= 0');
       return { block: b.name, expert: `expert ${e}`, load };
     }),
   );
@@ -144,10 +189,25 @@ export async function expertLoadSvg(data: ExpertLoadData, options: PlotOptions =
     data: { values },
     mark: 'bar',
     encoding: {
-      x: { field: 'block', type: 'nominal', title: 'block', sort: data.blocks.map((b) => b.name), axis: { labelAngle: 0 } },
-      xOffset: { field: 'expert', type: 'nominal', sort: Array.from({ length: experts }, (_, e) => `expert ${e}`) },
+      x: {
+        field: 'block',
+        type: 'nominal',
+        title: 'block',
+        sort: data.blocks.map((b) => b.name),
+        axis: { labelAngle: 0 },
+      },
+      xOffset: {
+        field: 'expert',
+        type: 'nominal',
+        sort: Array.from({ length: experts }, (_, e) => `expert ${e}`),
+      },
       y: { field: 'load', type: 'quantitative', title: data.loadLabel ?? 'fraction of tokens' },
-      color: { field: 'expert', type: 'nominal', title: 'expert', sort: Array.from({ length: experts }, (_, e) => `expert ${e}`) },
+      color: {
+        field: 'expert',
+        type: 'nominal',
+        title: 'expert',
+        sort: Array.from({ length: experts }, (_, e) => `expert ${e}`),
+      },
     },
   });
 }

@@ -4,7 +4,13 @@
 // (Raposo et al. 2024, figure 1), and (b) one validation batch, for the load of every expert.
 // Axis legend: B batch, T tokens per sequence.
 import { tf, type Tensor2D } from '@moderoute/core';
-import { createContainer, MODEL_IDS, type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
+import {
+  createContainer,
+  MODEL_IDS,
+  type LanguageModel,
+  type LanguageModelConfig,
+  type ModelFactory,
+} from '@moderoute/model';
 import type { RoutingPlan } from '@moderoute/routing';
 import { assignWeights, loadCheckpoint } from '../checkpoint/CheckpointStore.js';
 import { batchTensors, validationBatches } from '../data/batches.js';
@@ -78,17 +84,29 @@ function sampleOffset(validation: Uint8Array, seqLen: number): number {
   if (last <= 0) return 0;
   const from = Math.floor(validation.length / 2);
   for (let i = from; i < Math.min(last, from + 4096); i++) {
-    if (validation[i] === 46 /* . */ && validation[i + 1] === 32 && validation[i + 2]! >= 65 && validation[i + 2]! <= 90) return i + 2;
+    if (
+      validation[i] === 46 /* . */ &&
+      validation[i + 1] === 32 &&
+      validation[i + 2]! >= 65 &&
+      validation[i + 2]! <= 90
+    )
+      return i + 2;
   }
   return Math.min(from, last);
 }
 
-function processedOf(plans: Readonly<Record<string, RoutingPlan>>, tokens: number, kind: string, numExperts: number): number {
+function processedOf(
+  plans: Readonly<Record<string, RoutingPlan>>,
+  tokens: number,
+  kind: string,
+  numExperts: number,
+): number {
   const mod = plans['mod'];
   const experts = plans['experts'];
   if (mod !== undefined) return 1 - mod.metrics.droppedFraction;
   if (experts === undefined) return 1;
-  if (kind === 'mode-integrated') return experts.metrics.load.slice(0, numExperts).reduce((a, b) => a + b, 0) / tokens;
+  if (kind === 'mode-integrated')
+    return experts.metrics.load.slice(0, numExperts).reduce((a, b) => a + b, 0) / tokens;
   if (experts.kind === 'expert-choice') return 1 - (experts.metrics.expertsPerToken?.[0] ?? 0);
   return 1 - experts.metrics.droppedFraction;
 }
@@ -99,7 +117,11 @@ export function inspectRun(checkpointDir: string, options: InspectOptions): RunI
   const saved = loadCheckpoint(checkpointDir);
   const config = (saved.config as { model?: LanguageModelConfig } | null)?.model;
   if (config === undefined || config === null || typeof config !== 'object') {
-    throw new CheckpointError(`${saved.dir}/config.json`, 'corrupt', 'has no "model" config to rebuild the model from');
+    throw new CheckpointError(
+      `${saved.dir}/config.json`,
+      'corrupt',
+      'has no "model" config to rebuild the model from',
+    );
   }
   const model: LanguageModel = factory.create(config);
   try {
@@ -129,10 +151,21 @@ export function inspectRun(checkpointDir: string, options: InspectOptions): RunI
       return { blocks, processed };
     });
     const sample: RoutingSample | undefined =
-      routing.blocks.length > 0 ? { offset, tokens: Array.from(window.subarray(0, options.heatmapTokens), byteLabel), blocks: routing.blocks, processed: routing.processed } : undefined;
+      routing.blocks.length > 0
+        ? {
+            offset,
+            tokens: Array.from(window.subarray(0, options.heatmapTokens), byteLabel),
+            blocks: routing.blocks,
+            processed: routing.processed,
+          }
+        : undefined;
 
     // (b) One validation batch for expert load and processed fractions.
-    const batch = validationBatches(options.validation, { batchSize: options.batchSize, seqLen: T, maxWindows: options.batchSize }).next().value;
+    const batch = validationBatches(options.validation, {
+      batchSize: options.batchSize,
+      seqLen: T,
+      maxWindows: options.batchSize,
+    }).next().value;
     const expertLoad: BlockExpertLoad[] = [];
     let processedFraction: number[] = specs.map(() => 1);
     if (batch !== undefined) {
@@ -144,15 +177,34 @@ export function inspectRun(checkpointDir: string, options: InspectOptions): RunI
           const experts = plans['experts'];
           const spec = specs[i]!;
           if (experts === undefined) return;
-          expertLoad.push({ block: i, kind: spec.kind, router: spec.expertRouter?.name ?? experts.kind, loads: experts.metrics.load.map((n) => n / tokens), numExperts: spec.numExperts });
+          expertLoad.push({
+            block: i,
+            kind: spec.kind,
+            router: spec.expertRouter?.name ?? experts.kind,
+            loads: experts.metrics.load.map((n) => n / tokens),
+            numExperts: spec.numExperts,
+          });
         });
-        processedFraction = perBlock.map((plans, i) => processedOf(plans, tokens, specs[i]!.kind, specs[i]!.numExperts));
+        processedFraction = perBlock.map((plans, i) =>
+          processedOf(plans, tokens, specs[i]!.kind, specs[i]!.numExperts),
+        );
       });
     }
     const causalBitsPerByte = sample
-      ? evaluateBitsPerByte(model, options.validation, { batchSize: options.batchSize, seqLen: T, maxWindows: options.evalWindows ?? 32, mode: 'threshold' })
+      ? evaluateBitsPerByte(model, options.validation, {
+          batchSize: options.batchSize,
+          seqLen: T,
+          maxWindows: options.evalWindows ?? 32,
+          mode: 'threshold',
+        })
       : undefined;
-    return { checkpoint: saved.dir, ...(sample ? { routing: sample } : {}), expertLoad, processedFraction, ...(causalBitsPerByte !== undefined ? { causalBitsPerByte } : {}) };
+    return {
+      checkpoint: saved.dir,
+      ...(sample ? { routing: sample } : {}),
+      expertLoad,
+      processedFraction,
+      ...(causalBitsPerByte !== undefined ? { causalBitsPerByte } : {}),
+    };
   } finally {
     model.dispose();
   }

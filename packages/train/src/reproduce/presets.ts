@@ -48,35 +48,75 @@ export function isoFlopVariants(options: IsoFlopVariantsOptions): ReproductionVa
   const depth = { name: 'mixture-of-depths', config: { capacity } };
   const shape = `d${base.width}, ${base.numLayers} layers`;
   return [
-    ...options.dense.map((s) => ({ name: shapeName(s), description: `dense baseline (d${s.width}, ${s.numLayers} layers, ${s.numHeads} heads)`, model: model(s) })),
-    { name: 'mod-every-other', description: `MoD, ${pct} capacity, every other block (${shape})`, model: model(base, ['dense', { kind: 'mod', depthRouter: depth }]) },
-    { name: 'mod-every-block', description: `MoD, ${pct} capacity, every block (${shape})`, model: model(base, [{ kind: 'mod', depthRouter: depth }]) },
+    ...options.dense.map((s) => ({
+      name: shapeName(s),
+      description: `dense baseline (d${s.width}, ${s.numLayers} layers, ${s.numHeads} heads)`,
+      model: model(s),
+    })),
+    {
+      name: 'mod-every-other',
+      description: `MoD, ${pct} capacity, every other block (${shape})`,
+      model: model(base, ['dense', { kind: 'mod', depthRouter: depth }]),
+    },
+    {
+      name: 'mod-every-block',
+      description: `MoD, ${pct} capacity, every block (${shape})`,
+      model: model(base, [{ kind: 'mod', depthRouter: depth }]),
+    },
     {
       name: 'moe-token-choice',
       description: `MoE, ${numExperts} experts, token-choice top-1, capacity factor 1.25, every other block (${shape})`,
-      model: model(base, ['dense', { kind: 'moe', numExperts, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } } } }]),
+      model: model(base, [
+        'dense',
+        {
+          kind: 'moe',
+          numExperts,
+          expertRouter: {
+            name: 'token-choice',
+            config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } },
+          },
+        },
+      ]),
     },
     {
       name: 'moe-expert-choice',
       description: `MoE, ${numExperts} experts, expert-choice capacity factor 1, every other block (${shape})`,
-      model: model(base, ['dense', { kind: 'moe', numExperts, expertRouter: { name: 'expert-choice', config: {} } }]),
+      model: model(base, [
+        'dense',
+        { kind: 'moe', numExperts, expertRouter: { name: 'expert-choice', config: {} } },
+      ]),
     },
     {
       name: 'mode-staged',
       description: `staged MoDE: MoD ${pct} then ${numExperts} token-choice experts, every other block (${shape})`,
-      model: model(base, ['dense', { kind: 'mode-staged', numExperts, depthRouter: depth, expertRouter: { name: 'token-choice', config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } } } }]),
+      model: model(base, [
+        'dense',
+        {
+          kind: 'mode-staged',
+          numExperts,
+          depthRouter: depth,
+          expertRouter: {
+            name: 'token-choice',
+            config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } },
+          },
+        },
+      ]),
     },
     {
       name: 'mode-integrated',
       description: `integrated MoDE: ${numExperts} experts + ${numExperts} no-op experts, token-choice top-1, every other block (${shape})`,
-      model: model(base, ['dense', { kind: 'mode-integrated', numExperts, numNoopExperts: numExperts }]),
+      model: model(base, [
+        'dense',
+        { kind: 'mode-integrated', numExperts, numNoopExperts: numExperts },
+      ]),
     },
   ];
 }
 
 const DEMO: ReproductionSpec = {
   name: 'demo',
-  description: 'The README\'s main job: every variant for a few seconds each, to show the pipeline end to end (at most 5 minutes on 2 CPU cores).',
+  description:
+    "The README's main job: every variant for a few seconds each, to show the pipeline end to end (at most 5 minutes on 2 CPU cores).",
   budgetFlops: 1e11,
   batchSize: 8,
   seqLen: 64,
@@ -118,7 +158,8 @@ const QUICK: ReproductionSpec = {
 
 const FULL: ReproductionSpec = {
   name: 'full',
-  description: 'The largest preset: longer sequences, deeper models, a budget of 2e13 training FLOPs per variant (about 5.5 hours on 2 CPU cores, estimated from measured step rates).',
+  description:
+    'The largest preset: longer sequences, deeper models, a budget of 2e13 training FLOPs per variant (about 5.5 hours on 2 CPU cores, estimated from measured step rates).',
   budgetFlops: 2e13,
   batchSize: 16,
   seqLen: 128,
@@ -139,4 +180,8 @@ const FULL: ReproductionSpec = {
 };
 
 /** The presets by name. */
-export const REPRODUCTION_PRESETS: Readonly<Record<PresetName, ReproductionSpec>> = Object.freeze({ demo: DEMO, quick: QUICK, full: FULL });
+export const REPRODUCTION_PRESETS: Readonly<Record<PresetName, ReproductionSpec>> = Object.freeze({
+  demo: DEMO,
+  quick: QUICK,
+  full: FULL,
+});

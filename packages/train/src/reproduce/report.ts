@@ -69,15 +69,20 @@ const fmtSi = (n: number): string => {
   return String(n);
 };
 const fmtExp = (n: number): string => n.toExponential(2).replace('e+', 'e');
-const fmtSeconds = (s: number): string => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(1)} s`);
-const fmtBpb = (row: ReproductionRow): string => (row.finalValidationBitsPerByte === undefined ? '—' : row.finalValidationBitsPerByte.toFixed(3));
-const fmtFractions = (fs: readonly number[]): string => fs.map((f) => (f === 1 ? '1' : f.toFixed(2))).join(' / ');
+const fmtSeconds = (s: number): string =>
+  s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(1)} s`;
+const fmtBpb = (row: ReproductionRow): string =>
+  row.finalValidationBitsPerByte === undefined ? '—' : row.finalValidationBitsPerByte.toFixed(3);
+const fmtFractions = (fs: readonly number[]): string =>
+  fs.map((f) => (f === 1 ? '1' : f.toFixed(2))).join(' / ');
 const isDense = (row: ReproductionRow): boolean => row.blockKinds.every((k) => k === 'dense');
 const fileName = (variant: string): string => `routing-${variant}.svg`;
 
 /** The best (lowest final validation bits per byte) all-dense run, if any finished. */
 export function bestDense(rows: readonly ReproductionRow[]): ReproductionRow | undefined {
-  return rows.filter((r) => isDense(r) && r.finalValidationBitsPerByte !== undefined).sort((a, b) => a.finalValidationBitsPerByte! - b.finalValidationBitsPerByte!)[0];
+  return rows
+    .filter((r) => isDense(r) && r.finalValidationBitsPerByte !== undefined)
+    .sort((a, b) => a.finalValidationBitsPerByte! - b.finalValidationBitsPerByte!)[0];
 }
 
 function markdown(input: ReportInput, paths: ReportPaths): string {
@@ -92,7 +97,9 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
       `Validation loss in bits per byte on ${spec.evalWindows} fixed validation windows.`,
     '',
   );
-  lines.push('| variant | parameters | FLOPs / forward pass | training FLOPs (of budget) | steps | tokens seen | wall time | ms / step | tokens / s | final validation bits/byte | routed fraction per block |');
+  lines.push(
+    '| variant | parameters | FLOPs / forward pass | training FLOPs (of budget) | steps | tokens seen | wall time | ms / step | tokens / s | final validation bits/byte | routed fraction per block |',
+  );
   lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
   for (const r of rows) {
     const status = r.status === 'completed' ? '' : ` (${r.status})`;
@@ -102,32 +109,55 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
   }
   lines.push('');
   lines.push('Variants:', '');
-  for (const r of rows) lines.push(`- **${r.variant}**: ${r.description ?? ''} (blocks: ${r.blockKinds.join(', ')})`);
+  for (const r of rows)
+    lines.push(`- **${r.variant}**: ${r.description ?? ''} (blocks: ${r.blockKinds.join(', ')})`);
   lines.push('');
   const base = bestDense(rows);
   if (base) {
-    lines.push(`## Against the best dense baseline (${base.variant}, ${fmtBpb(base)} bits/byte)`, '');
-    lines.push('| variant | Δ validation bits/byte | forward FLOPs per sequence | ms per step | steps |');
+    lines.push(
+      `## Against the best dense baseline (${base.variant}, ${fmtBpb(base)} bits/byte)`,
+      '',
+    );
+    lines.push(
+      '| variant | Δ validation bits/byte | forward FLOPs per sequence | ms per step | steps |',
+    );
     lines.push('|---|--:|--:|--:|--:|');
     for (const r of rows) {
       if (r === base) continue;
-      const delta = r.finalValidationBitsPerByte === undefined ? '—' : `${r.finalValidationBitsPerByte - base.finalValidationBitsPerByte! >= 0 ? '+' : ''}${(r.finalValidationBitsPerByte - base.finalValidationBitsPerByte!).toFixed(3)}`;
-      lines.push(`| ${r.variant} | ${delta} | ${(r.forwardFlopsPerSequence / base.forwardFlopsPerSequence).toFixed(2)}x | ${(r.msPerStep / base.msPerStep).toFixed(2)}x | ${(r.steps / base.steps).toFixed(2)}x |`);
+      const delta =
+        r.finalValidationBitsPerByte === undefined
+          ? '—'
+          : `${r.finalValidationBitsPerByte - base.finalValidationBitsPerByte! >= 0 ? '+' : ''}${(r.finalValidationBitsPerByte - base.finalValidationBitsPerByte!).toFixed(3)}`;
+      lines.push(
+        `| ${r.variant} | ${delta} | ${(r.forwardFlopsPerSequence / base.forwardFlopsPerSequence).toFixed(2)}x | ${(r.msPerStep / base.msPerStep).toFixed(2)}x | ${(r.steps / base.steps).toFixed(2)}x |`,
+      );
     }
-    lines.push('', 'Negative Δ: lower loss than the best dense model at the same training FLOPs.', '');
+    lines.push(
+      '',
+      'Negative Δ: lower loss than the best dense model at the same training FLOPs.',
+      '',
+    );
   }
   const causal = rows.filter((r) => inspections[r.variant]?.causalBitsPerByte !== undefined);
   if (causal.length > 0) {
     lines.push('## Causal routing', '');
     lines.push(
-      'The table evaluates depth-routed models as they train: top-k over each whole window, which looks at later tokens. Sampling cannot; it decides token by token with r > tau (the threshold rule: tau is each router\'s running estimate of the top-k cut over training batches). The same validation windows under that causal rule:',
+      "The table evaluates depth-routed models as they train: top-k over each whole window, which looks at later tokens. Sampling cannot; it decides token by token with r > tau (the threshold rule: tau is each router's running estimate of the top-k cut over training batches). The same validation windows under that causal rule:",
       '',
     );
     lines.push('| variant | top-k bits/byte | causal bits/byte |', '|---|--:|--:|');
-    for (const r of causal) lines.push(`| ${r.variant} | ${fmtBpb(r)} | ${inspections[r.variant]!.causalBitsPerByte!.toFixed(3)} |`);
+    for (const r of causal)
+      lines.push(
+        `| ${r.variant} | ${fmtBpb(r)} | ${inspections[r.variant]!.causalBitsPerByte!.toFixed(3)} |`,
+      );
     lines.push('');
   }
-  lines.push('## Validation loss against training FLOPs', '', `![validation loss against training FLOPs](plots/loss-vs-flops.svg)`, '');
+  lines.push(
+    '## Validation loss against training FLOPs',
+    '',
+    `![validation loss against training FLOPs](plots/loss-vs-flops.svg)`,
+    '',
+  );
   const heatmaps = Object.keys(paths.routingHeatmaps);
   if (heatmaps.length > 0) {
     lines.push('## Routing decisions on validation text', '');
@@ -138,29 +168,56 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
     for (const v of heatmaps) {
       const sample = inspections[v]?.routing;
       lines.push(`### ${v}`, '', `![routing of ${v}](plots/${fileName(v)})`, '');
-      if (sample) lines.push(`Validation bytes ${sample.offset}..${sample.offset + sample.tokens.length - 1}.`, '');
+      if (sample)
+        lines.push(
+          `Validation bytes ${sample.offset}..${sample.offset + sample.tokens.length - 1}.`,
+          '',
+        );
     }
   }
   if (paths.expertLoad) {
-    lines.push('## Expert load', '', 'Fraction of one validation batch\'s tokens each expert received, per block (integrated MoDE: the last experts are no-ops).', '');
+    lines.push(
+      '## Expert load',
+      '',
+      "Fraction of one validation batch's tokens each expert received, per block (integrated MoDE: the last experts are no-ops).",
+      '',
+    );
     lines.push('![expert load](plots/expert-load.svg)', '');
   }
-  lines.push(`Report written in a session of ${fmtSeconds(input.sessionSeconds)} (runs already finished are not re-run).`, '');
+  lines.push(
+    `Report written in a session of ${fmtSeconds(input.sessionSeconds)} (runs already finished are not re-run).`,
+    '',
+  );
   return lines.join('\n');
 }
 
 /** Writes report.md, results.json and the plots under `dir`; returns their paths. */
-export async function writeReproductionReport(dir: string, input: ReportInput): Promise<ReportPaths> {
+export async function writeReproductionReport(
+  dir: string,
+  input: ReportInput,
+): Promise<ReportPaths> {
   const plotsDir = join(dir, 'plots');
   mkdirSync(plotsDir, { recursive: true });
   const { rows, inspections } = input;
 
   const lossVsFlops = join(plotsDir, 'loss-vs-flops.svg');
   const curves = rows
-    .map((r) => ({ name: r.variant, points: r.evals.filter((e) => e.trainingFlops > 0 && Number.isFinite(e.validationBitsPerByte)).map((e) => ({ flops: e.trainingFlops, bitsPerByte: e.validationBitsPerByte })) }))
+    .map((r) => ({
+      name: r.variant,
+      points: r.evals
+        .filter((e) => e.trainingFlops > 0 && Number.isFinite(e.validationBitsPerByte))
+        .map((e) => ({ flops: e.trainingFlops, bitsPerByte: e.validationBitsPerByte })),
+    }))
     .filter((c) => c.points.length > 0);
   if (curves.length > 0) {
-    writeFileAtomic(lossVsFlops, await lossVsFlopsSvg(curves, { title: `${input.spec.name}: validation loss against training FLOPs (budget ${fmtExp(input.spec.budgetFlops)})`, width: 560, height: 340 }));
+    writeFileAtomic(
+      lossVsFlops,
+      await lossVsFlopsSvg(curves, {
+        title: `${input.spec.name}: validation loss against training FLOPs (budget ${fmtExp(input.spec.budgetFlops)})`,
+        width: 560,
+        height: 340,
+      }),
+    );
   }
 
   const routingHeatmaps: Record<string, string> = {};
@@ -168,15 +225,32 @@ export async function writeReproductionReport(dir: string, input: ReportInput): 
     const sample = inspections[r.variant]?.routing;
     if (sample === undefined) continue;
     const path = join(plotsDir, fileName(r.variant));
-    writeFileAtomic(path, await routingHeatmapSvg({ tokens: sample.tokens, blocks: sample.blocks, values: sample.processed }, { title: `${r.variant}: tokens each routed block processed (validation text)` }));
+    writeFileAtomic(
+      path,
+      await routingHeatmapSvg(
+        { tokens: sample.tokens, blocks: sample.blocks, values: sample.processed },
+        { title: `${r.variant}: tokens each routed block processed (validation text)` },
+      ),
+    );
     routingHeatmaps[r.variant] = path;
   }
 
-  const loadBlocks = rows.flatMap((r) => (inspections[r.variant]?.expertLoad ?? []).map((b) => ({ name: `${r.variant} b${b.block}`, loads: b.loads })));
+  const loadBlocks = rows.flatMap((r) =>
+    (inspections[r.variant]?.expertLoad ?? []).map((b) => ({
+      name: `${r.variant} b${b.block}`,
+      loads: b.loads,
+    })),
+  );
   let expertLoad: string | undefined;
   if (loadBlocks.length > 0) {
     expertLoad = join(plotsDir, 'expert-load.svg');
-    writeFileAtomic(expertLoad, await expertLoadSvg({ blocks: loadBlocks }, { title: 'Expert load per block (one validation batch)' }));
+    writeFileAtomic(
+      expertLoad,
+      await expertLoadSvg(
+        { blocks: loadBlocks },
+        { title: 'Expert load per block (one validation batch)' },
+      ),
+    );
   }
 
   const paths: ReportPaths = {

@@ -11,11 +11,24 @@ import { RunLock } from '../checkpoint/RunLock.js';
 import { CorpusCache } from '../data/corpus.js';
 import { readJsonl } from '../metrics/jsonl.js';
 import { ReplicaPool } from '../parallel/DataParallel.js';
-import { ResumeError, Trainer, type EvalEvent, type StepEvent, type StopReason, type TrainResult } from '../Trainer.js';
+import {
+  ResumeError,
+  Trainer,
+  type EvalEvent,
+  type StepEvent,
+  type StopReason,
+  type TrainResult,
+} from '../Trainer.js';
 import { inspectRun, type RunInspection } from './inspectRun.js';
 import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
 import { writeReproductionReport, type ReportPaths, type ReproductionRow } from './report.js';
-import { planReproduction, resolveReproductionSpec, type PlannedRun, type ReproductionSpec, type ResolvedReproductionSpec } from './spec.js';
+import {
+  planReproduction,
+  resolveReproductionSpec,
+  type PlannedRun,
+  type ReproductionSpec,
+  type ResolvedReproductionSpec,
+} from './spec.js';
 
 export interface RunStartInfo {
   readonly variant: string;
@@ -43,7 +56,10 @@ export interface ReproductionOptions {
   readonly onStep?: (variant: string, event: StepEvent) => void;
   readonly onEval?: (variant: string, event: EvalEvent) => void;
   /** A run finished, or was found finished (`skipped`). */
-  readonly onRunEnd?: (row: ReproductionRow, info: { readonly skipped: boolean; readonly index: number; readonly count: number }) => void;
+  readonly onRunEnd?: (
+    row: ReproductionRow,
+    info: { readonly skipped: boolean; readonly index: number; readonly count: number },
+  ) => void;
 }
 
 export interface ReproductionResult {
@@ -85,18 +101,37 @@ function readRecord(path: string): RunRecord | undefined {
 }
 
 /** The spec of a preset name, or the (validated) custom spec. */
-export function reproductionSpec(presetOrSpec: PresetName | ReproductionSpec): ResolvedReproductionSpec {
+export function reproductionSpec(
+  presetOrSpec: PresetName | ReproductionSpec,
+): ResolvedReproductionSpec {
   if (typeof presetOrSpec === 'string') {
-    const preset = (REPRODUCTION_PRESETS as Readonly<Record<string, ReproductionSpec>>)[presetOrSpec];
-    if (preset === undefined) throw new ConfigError('preset', presetOrSpec, `one of ${Object.keys(REPRODUCTION_PRESETS).map((p) => JSON.stringify(p)).join(', ')}, or a custom spec`);
+    const preset = (REPRODUCTION_PRESETS as Readonly<Record<string, ReproductionSpec>>)[
+      presetOrSpec
+    ];
+    if (preset === undefined)
+      throw new ConfigError(
+        'preset',
+        presetOrSpec,
+        `one of ${Object.keys(REPRODUCTION_PRESETS)
+          .map((p) => JSON.stringify(p))
+          .join(', ')}, or a custom spec`,
+      );
     return resolveReproductionSpec(preset);
   }
   return resolveReproductionSpec(presetOrSpec);
 }
 
 /** Median of the step times in a run's metrics log, in ms (tokens per step / tokens per second). */
-function logStats(metricsPath: string, tokensPerStep: number, blocks: number): { msPerStep: number; routed: number[] } {
-  const steps = existsSync(metricsPath) ? readJsonl<{ kind?: string; tokensPerSecond?: number; routing?: number[] }>(metricsPath).filter((r) => r.kind === 'step') : [];
+function logStats(
+  metricsPath: string,
+  tokensPerStep: number,
+  blocks: number,
+): { msPerStep: number; routed: number[] } {
+  const steps = existsSync(metricsPath)
+    ? readJsonl<{ kind?: string; tokensPerSecond?: number; routing?: number[] }>(
+        metricsPath,
+      ).filter((r) => r.kind === 'step')
+    : [];
   const ms = steps
     .map((r) => (r.tokensPerSecond ? (1000 * tokensPerStep) / r.tokensPerSecond : Number.NaN))
     .filter(Number.isFinite)
@@ -108,13 +143,26 @@ function logStats(metricsPath: string, tokensPerStep: number, blocks: number): {
     r.routing.forEach((f, i) => (routed[i]! += f));
     n += 1;
   }
-  return { msPerStep: ms.length ? ms[Math.floor(ms.length / 2)]! : Number.NaN, routed: n ? routed.map((s) => s / n) : new Array<number>(blocks).fill(1) };
+  return {
+    msPerStep: ms.length ? ms[Math.floor(ms.length / 2)]! : Number.NaN,
+    routed: n ? routed.map((s) => s / n) : new Array<number>(blocks).fill(1),
+  };
 }
 
-function rowOf(plan: PlannedRun, spec: ResolvedReproductionSpec, result: TrainResult, runDir: string, wallSeconds: number): ReproductionRow {
+function rowOf(
+  plan: PlannedRun,
+  spec: ResolvedReproductionSpec,
+  result: TrainResult,
+  runDir: string,
+  wallSeconds: number,
+): ReproductionRow {
   const blockKinds = resolveConfig(plan.trainConfig.model).blocks.map((b) => b.kind);
   const tokensPerStep = spec.batchSize * spec.seqLen;
-  const { msPerStep, routed } = logStats(join(runDir, 'metrics.jsonl'), tokensPerStep, blockKinds.length);
+  const { msPerStep, routed } = logStats(
+    join(runDir, 'metrics.jsonl'),
+    tokensPerStep,
+    blockKinds.length,
+  );
   return {
     variant: plan.variant.name,
     ...(plan.variant.description !== undefined ? { description: plan.variant.description } : {}),
@@ -129,7 +177,9 @@ function rowOf(plan: PlannedRun, spec: ResolvedReproductionSpec, result: TrainRe
     wallSeconds,
     msPerStep,
     tokensPerSecond: (1000 * tokensPerStep) / msPerStep,
-    ...(result.finalValidationBitsPerByte !== undefined ? { finalValidationBitsPerByte: result.finalValidationBitsPerByte } : {}),
+    ...(result.finalValidationBitsPerByte !== undefined
+      ? { finalValidationBitsPerByte: result.finalValidationBitsPerByte }
+      : {}),
     routedFractionPerBlock: routed,
     evals: result.evals,
     runDir,
@@ -141,20 +191,32 @@ function rowOf(plan: PlannedRun, spec: ResolvedReproductionSpec, result: TrainRe
  * training-FLOP budget, one after another, then writes report.md, results.json and plots/ under
  * `options.outDir`. The caller initialises the backend (initBackend) first.
  */
-export async function runReproduction(presetOrSpec: PresetName | ReproductionSpec, options: ReproductionOptions): Promise<ReproductionResult> {
+export async function runReproduction(
+  presetOrSpec: PresetName | ReproductionSpec,
+  options: ReproductionOptions,
+): Promise<ReproductionResult> {
   const replicas = options.replicas;
-  if (replicas instanceof ReplicaPool) return reproduce(presetOrSpec, options, () => Promise.resolve(replicas));
+  if (replicas instanceof ReplicaPool)
+    return reproduce(presetOrSpec, options, () => Promise.resolve(replicas));
   if (replicas === undefined || replicas === 1) return reproduce(presetOrSpec, options, undefined);
   // One pool for every run, started when the first run trains and stopped at the end.
   let own: ReplicaPool | undefined;
   try {
-    return await reproduce(presetOrSpec, options, async () => (own ??= await ReplicaPool.start({ replicas })));
+    return await reproduce(
+      presetOrSpec,
+      options,
+      async () => (own ??= await ReplicaPool.start({ replicas })),
+    );
   } finally {
     await own?.close();
   }
 }
 
-async function reproduce(presetOrSpec: PresetName | ReproductionSpec, options: ReproductionOptions, replicaPool: (() => Promise<ReplicaPool>) | undefined): Promise<ReproductionResult> {
+async function reproduce(
+  presetOrSpec: PresetName | ReproductionSpec,
+  options: ReproductionOptions,
+  replicaPool: (() => Promise<ReplicaPool>) | undefined,
+): Promise<ReproductionResult> {
   const started = performance.now();
   const spec = reproductionSpec(presetOrSpec);
   const outDir = resolve(options.outDir);
@@ -165,7 +227,16 @@ async function reproduce(presetOrSpec: PresetName | ReproductionSpec, options: R
   // One process per report directory (each run's directory is locked again by its Trainer).
   const lock = RunLock.acquire(outDir);
   try {
-    return await reproduceLocked(spec, outDir, options, factory, corpusCache, plans, started, replicaPool);
+    return await reproduceLocked(
+      spec,
+      outDir,
+      options,
+      factory,
+      corpusCache,
+      plans,
+      started,
+      replicaPool,
+    );
   } finally {
     lock.release();
   }
@@ -185,7 +256,13 @@ async function reproduceLocked(
   const skipped: string[] = [];
   const count = plans.length;
   const elapsed = () => (performance.now() - started) / 1000;
-  const interrupted = (): ReproductionResult => ({ stopReason: 'interrupted', spec, rows, skipped, wallSeconds: elapsed() });
+  const interrupted = (): ReproductionResult => ({
+    stopReason: 'interrupted',
+    spec,
+    rows,
+    skipped,
+    wallSeconds: elapsed(),
+  });
 
   for (const [index, plan] of plans.entries()) {
     const name = plan.variant.name;
@@ -194,7 +271,9 @@ async function reproduceLocked(
     const record = readRecord(recordPath);
     const configJson = JSON.parse(JSON.stringify(plan.trainConfig)) as unknown;
     if (record !== undefined && JSON.stringify(record.trainConfig) !== JSON.stringify(configJson)) {
-      throw new ResumeError(`${runDir} holds a run of "${name}" with another train config (another preset or spec); choose another --out directory or remove it`);
+      throw new ResumeError(
+        `${runDir} holds a run of "${name}" with another train config (another preset or spec); choose another --out directory or remove it`,
+      );
     }
     if (record?.status === 'complete' && record.row !== undefined) {
       rows.push(record.row);
@@ -205,7 +284,11 @@ async function reproduceLocked(
     if (options.signal?.aborted) return interrupted();
     const previousWall = record?.wallSeconds ?? 0;
     mkdirSync(runDir, { recursive: true });
-    if (record === undefined) writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds: 0 } satisfies RunRecord, null, 2)}\n`);
+    if (record === undefined)
+      writeFileAtomic(
+        recordPath,
+        `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds: 0 } satisfies RunRecord, null, 2)}\n`,
+      );
     const pool = replicaPool ? await replicaPool() : undefined;
     const result = await new Trainer(plan.trainConfig).run({
       outDir: runDir,
@@ -213,17 +296,31 @@ async function reproduceLocked(
       ...(options.modelFactory ? { modelFactory: options.modelFactory } : {}),
       ...(pool ? { replicas: pool } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-      onStart: ({ step, totalSteps }) => options.onRunStart?.({ variant: name, index, count, step, totalSteps, plannedFlops: plan.plannedFlops }),
+      onStart: ({ step, totalSteps }) =>
+        options.onRunStart?.({
+          variant: name,
+          index,
+          count,
+          step,
+          totalSteps,
+          plannedFlops: plan.plannedFlops,
+        }),
       ...(options.onStep ? { onStep: (e: StepEvent) => options.onStep!(name, e) } : {}),
       ...(options.onEval ? { onEval: (e: EvalEvent) => options.onEval!(name, e) } : {}),
     });
     const wallSeconds = previousWall + result.wallSeconds;
     if (result.stopReason === 'interrupted') {
-      writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds } satisfies RunRecord, null, 2)}\n`);
+      writeFileAtomic(
+        recordPath,
+        `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds } satisfies RunRecord, null, 2)}\n`,
+      );
       return interrupted();
     }
     const row = rowOf(plan, spec, result, runDir, wallSeconds);
-    writeFileAtomic(recordPath, `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'complete', trainConfig: configJson, wallSeconds, row } satisfies RunRecord, null, 2)}\n`);
+    writeFileAtomic(
+      recordPath,
+      `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'complete', trainConfig: configJson, wallSeconds, row } satisfies RunRecord, null, 2)}\n`,
+    );
     rows.push(row);
     options.onRunEnd?.(row, { skipped: false, index, count });
   }
@@ -244,6 +341,12 @@ async function reproduceLocked(
       factory,
     });
   }
-  const paths = await writeReproductionReport(outDir, { spec, rows, inspections, backend: tf.getBackend() ?? 'unknown', sessionSeconds: elapsed() });
+  const paths = await writeReproductionReport(outDir, {
+    spec,
+    rows,
+    inspections,
+    backend: tf.getBackend() ?? 'unknown',
+    sessionSeconds: elapsed(),
+  });
   return { stopReason: 'completed', spec, rows, skipped, paths, wallSeconds: elapsed() };
 }

@@ -2,7 +2,13 @@
 // training-FLOP budget), its validation, and the plan that turns the budget into steps per
 // variant from the analytic FLOP count (Raposo et al. 2024, section 4: isoFLOP analysis).
 import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
-import { createContainer, MODEL_IDS, resolveConfig, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
+import {
+  createContainer,
+  MODEL_IDS,
+  resolveConfig,
+  type LanguageModelConfig,
+  type ModelFactory,
+} from '@moderoute/model';
 import type { CorpusSource } from '../data/corpus.js';
 import type { TrainConfig } from '../TrainConfig.js';
 
@@ -85,32 +91,64 @@ const SPEC_KEYS = [
 const VARIANT_KEYS = ['name', 'description', 'model', 'learningRate'];
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-export type ResolvedReproductionSpec = Required<Omit<ReproductionSpec, 'description' | 'expectedMinutes'>> & Pick<ReproductionSpec, 'description' | 'expectedMinutes'>;
+export type ResolvedReproductionSpec = Required<
+  Omit<ReproductionSpec, 'description' | 'expectedMinutes'>
+> &
+  Pick<ReproductionSpec, 'description' | 'expectedMinutes'>;
 
 /** Validates a spec (every field, every variant's model) and fills its defaults. */
 export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReproductionSpec {
-  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new ConfigError('reproduction spec', spec, 'an object');
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec))
+    throw new ConfigError('reproduction spec', spec, 'an object');
   for (const key of Object.keys(spec)) {
-    if (!SPEC_KEYS.includes(key)) throw new ConfigError(key, (spec as unknown as Record<string, unknown>)[key], `absent: known fields are ${SPEC_KEYS.join(', ')}`);
+    if (!SPEC_KEYS.includes(key))
+      throw new ConfigError(
+        key,
+        (spec as unknown as Record<string, unknown>)[key],
+        `absent: known fields are ${SPEC_KEYS.join(', ')}`,
+      );
   }
-  if (typeof spec.name !== 'string' || !NAME_PATTERN.test(spec.name)) throw new ConfigError('name', spec.name, `a name matching ${NAME_PATTERN}`);
-  const budgetFlops = requireNumber('budgetFlops', spec.budgetFlops, { min: 0, minInclusive: false });
+  if (typeof spec.name !== 'string' || !NAME_PATTERN.test(spec.name))
+    throw new ConfigError('name', spec.name, `a name matching ${NAME_PATTERN}`);
+  const budgetFlops = requireNumber('budgetFlops', spec.budgetFlops, {
+    min: 0,
+    minInclusive: false,
+  });
   const batchSize = requireInt('batchSize', spec.batchSize, { min: 1 });
   const seqLen = requireInt('seqLen', spec.seqLen, { min: 1 });
-  if (!Array.isArray(spec.variants) || spec.variants.length === 0) throw new ConfigError('variants', spec.variants, 'a non-empty list of variants');
+  if (!Array.isArray(spec.variants) || spec.variants.length === 0)
+    throw new ConfigError('variants', spec.variants, 'a non-empty list of variants');
   const seen = new Set<string>();
   spec.variants.forEach((v, i) => {
     const where = `variants[${i}]`;
-    if (v === null || typeof v !== 'object') throw new ConfigError(where, v, 'an object { name, model }');
+    if (v === null || typeof v !== 'object')
+      throw new ConfigError(where, v, 'an object { name, model }');
     for (const key of Object.keys(v)) {
-      if (!VARIANT_KEYS.includes(key)) throw new ConfigError(`${where}.${key}`, (v as unknown as Record<string, unknown>)[key], `absent: known fields are ${VARIANT_KEYS.join(', ')}`);
+      if (!VARIANT_KEYS.includes(key))
+        throw new ConfigError(
+          `${where}.${key}`,
+          (v as unknown as Record<string, unknown>)[key],
+          `absent: known fields are ${VARIANT_KEYS.join(', ')}`,
+        );
     }
-    if (typeof v.name !== 'string' || !NAME_PATTERN.test(v.name)) throw new ConfigError(`${where}.name`, v.name, `a name matching ${NAME_PATTERN} (it names the run directory)`);
-    if (seen.has(v.name)) throw new ConfigError(`${where}.name`, v.name, 'unique among the variants');
+    if (typeof v.name !== 'string' || !NAME_PATTERN.test(v.name))
+      throw new ConfigError(
+        `${where}.name`,
+        v.name,
+        `a name matching ${NAME_PATTERN} (it names the run directory)`,
+      );
+    if (seen.has(v.name))
+      throw new ConfigError(`${where}.name`, v.name, 'unique among the variants');
     seen.add(v.name);
     const model = resolveConfig(v.model);
-    if (model.contextLength < seqLen) throw new ConfigError(`${where}.model.contextLength`, model.contextLength, `>= seqLen (${seqLen})`);
-    if (v.learningRate !== undefined) requireNumber(`${where}.learningRate`, v.learningRate, { min: 0, minInclusive: false });
+    if (model.contextLength < seqLen)
+      throw new ConfigError(
+        `${where}.model.contextLength`,
+        model.contextLength,
+        `>= seqLen (${seqLen})`,
+      );
+    if (v.learningRate !== undefined)
+      requireNumber(`${where}.learningRate`, v.learningRate, { min: 0, minInclusive: false });
   });
   const data = spec.data ?? { kind: 'sotu' };
   return Object.freeze({
@@ -119,15 +157,26 @@ export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReprodu
     budgetFlops,
     batchSize,
     seqLen,
-    learningRate: requireNumber('learningRate', spec.learningRate ?? 3e-3, { min: 0, minInclusive: false }),
-    warmupFraction: requireNumber('warmupFraction', spec.warmupFraction ?? 0.1, { min: 0, max: 0.9 }),
+    learningRate: requireNumber('learningRate', spec.learningRate ?? 3e-3, {
+      min: 0,
+      minInclusive: false,
+    }),
+    warmupFraction: requireNumber('warmupFraction', spec.warmupFraction ?? 0.1, {
+      min: 0,
+      max: 0.9,
+    }),
     evalPoints: requireInt('evalPoints', spec.evalPoints ?? 6, { min: 1 }),
     evalWindows: requireInt('evalWindows', spec.evalWindows ?? 32, { min: 1 }),
     checkpointsPerRun: requireInt('checkpointsPerRun', spec.checkpointsPerRun ?? 0, { min: 0 }),
     seed: requireInt('seed', spec.seed ?? 0, { min: 0 }),
     data,
-    heatmapTokens: requireInt('heatmapTokens', spec.heatmapTokens ?? Math.min(seqLen, 64), { min: 1, max: seqLen }),
-    ...(spec.expectedMinutes !== undefined ? { expectedMinutes: requireNumber('expectedMinutes', spec.expectedMinutes, { min: 0 }) } : {}),
+    heatmapTokens: requireInt('heatmapTokens', spec.heatmapTokens ?? Math.min(seqLen, 64), {
+      min: 1,
+      max: seqLen,
+    }),
+    ...(spec.expectedMinutes !== undefined
+      ? { expectedMinutes: requireNumber('expectedMinutes', spec.expectedMinutes, { min: 0 }) }
+      : {}),
     variants: spec.variants,
   });
 }
@@ -137,9 +186,15 @@ export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReprodu
  * count, and gives it floor(budget / FLOPs per step) steps. Throws a ConfigError naming the
  * variant when the budget does not buy one step.
  */
-export function planReproduction(spec: ResolvedReproductionSpec, factory: ModelFactory = createContainer().get(MODEL_IDS.ModelFactory)): PlannedRun[] {
+export function planReproduction(
+  spec: ResolvedReproductionSpec,
+  factory: ModelFactory = createContainer().get(MODEL_IDS.ModelFactory),
+): PlannedRun[] {
   return spec.variants.map((variant, i) => {
-    const modelConfig: LanguageModelConfig = { ...variant.model, seed: variant.model.seed ?? spec.seed };
+    const modelConfig: LanguageModelConfig = {
+      ...variant.model,
+      seed: variant.model.seed ?? spec.seed,
+    };
     const model = factory.create(modelConfig);
     let forward: number;
     let parameters: number;
@@ -152,7 +207,11 @@ export function planReproduction(spec: ResolvedReproductionSpec, factory: ModelF
     const flopsPerStep = 3 * forward * spec.batchSize;
     const steps = Math.floor(spec.budgetFlops / flopsPerStep);
     if (steps < 1) {
-      throw new ConfigError('budgetFlops', spec.budgetFlops, `at least one training step of variants[${i}] "${variant.name}" (${flopsPerStep.toExponential(3)} FLOPs)`);
+      throw new ConfigError(
+        'budgetFlops',
+        spec.budgetFlops,
+        `at least one training step of variants[${i}] "${variant.name}" (${flopsPerStep.toExponential(3)} FLOPs)`,
+      );
     }
     const every = (n: number) => (n > 0 ? Math.max(1, Math.ceil(steps / n)) : 0);
     const trainConfig: TrainConfig = {
@@ -168,6 +227,14 @@ export function planReproduction(spec: ResolvedReproductionSpec, factory: ModelF
       checkpointEvery: every(spec.checkpointsPerRun),
       seed: spec.seed,
     };
-    return { variant, steps, flopsPerStep, forwardFlopsPerSequence: forward, plannedFlops: steps * flopsPerStep, parameters, trainConfig };
+    return {
+      variant,
+      steps,
+      flopsPerStep,
+      forwardFlopsPerSequence: forward,
+      plannedFlops: steps * flopsPerStep,
+      parameters,
+      trainConfig,
+    };
   });
 }
