@@ -54,7 +54,7 @@ describe('coreModule', () => {
           return defaultPrimitives.linear(x, w, b);
         }) as Primitives['linear'],
       };
-      (await container.rebind(CORE_IDS.Primitives)).toConstantValue(traced);
+      container.rebind(CORE_IDS.Primitives).toConstantValue(traced);
       container.bind(Projector).toSelf();
       tf.tidy(() => container.get(Projector).project(tf.ones([1, 2]), tf.ones([2, 1])));
       assert.deepEqual(calls, ['linear']);

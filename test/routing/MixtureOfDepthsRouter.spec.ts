@@ -8,7 +8,6 @@ import {
   disposePlan,
   dispatchRows,
   quantileCut,
-  topKCut,
 } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 

@@ -3,7 +3,7 @@
 import { tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import type { ExpertRoutingPlan, MixtureOfDepthsPlan } from '@moderoute/routing';
 import { expectClose, forEachBackend, randomTensor } from '@moderoute/testing';
-import { DenseBlock, ModBlock, MoeBlock, type Block, type ParameterStore } from '../src/index.js';
+import { DenseBlock, MoeBlock, type Block, type ParameterStore } from '../src/index.js';
 import { WIDTH, makeBlock } from './helpers.js';
 
 const DROPLESS = { capacity: { dropless: true } };

@@ -207,12 +207,12 @@ async function profileSteps(
   steps = 16,
 ): Promise<StepProfile> {
   const decoder = new Decoder(model, mode ? { mode } : {});
-  const backend = tf.backend() as unknown as { readSync: (id: unknown) => unknown };
-  const readSync = backend.readSync;
+  const backend = tf.backend();
+  const readSync = backend.readSync.bind(backend);
   let reads = 0;
-  backend.readSync = function (this: unknown, id: unknown) {
+  backend.readSync = (id: object) => {
     reads++;
-    return readSync.call(this, id);
+    return readSync(id);
   };
   try {
     decoder.feedLast(prompt.slice(0, CONTEXT / 2));

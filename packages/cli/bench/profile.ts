@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const model = createContainer().get(MODEL_IDS.ModelFactory).create(config);
   if (!OPTIMIZERS.includes(values.optimizer as OptimizerName))
     throw new Error(`--optimizer (${values.optimizer}) must be one of ${OPTIMIZERS.join(', ')}`);
-  const optimizer = await createBenchOptimizer(
+  const optimizer = createBenchOptimizer(
     values.optimizer as OptimizerName,
     model.trainableParameters(),
   );

@@ -18,7 +18,7 @@ export interface Platform {
    * Starts tfjs's threaded SIMD wasm build with `threads` pool threads and registers it as `wasm`
    * (Node only: tfjs's own loader does it in a cross-origin-isolated page).
    */
-  startThreadedWasm?(threads: number): Promise<void>;
+  startThreadedWasm?: (threads: number) => Promise<void>;
   /** Runs `body`, undoing process-wide side effects of starting a backend (Node: rethrow listeners). */
   guard<T>(body: () => Promise<T>): Promise<T>;
 }

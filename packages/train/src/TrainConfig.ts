@@ -73,13 +73,9 @@ const KEYS = [
 export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
     throw new ConfigError('train config', config, 'an object');
-  for (const key of Object.keys(config)) {
+  for (const [key, value] of Object.entries(config)) {
     if (!KEYS.includes(key))
-      throw new ConfigError(
-        key,
-        (config as unknown as Record<string, unknown>)[key],
-        `absent: known fields are ${KEYS.join(', ')}`,
-      );
+      throw new ConfigError(key, value, `absent: known fields are ${KEYS.join(', ')}`);
   }
   const model = resolveConfig(config.model ?? {});
   const steps = requireInt('steps', config.steps, { min: 1 });

@@ -142,7 +142,8 @@ describe('Trainer and its run directory', () => {
             assert.match(
               e.message,
               new RegExp(
-                `${key}( \\(--[a-z-]+\\))? is ${changed[key]} now but the run was trained with ${trained};`,
+                `${key}( \\(--[a-z-]+\\))? is ${changed[key]} now ` +
+                  `but the run was trained with ${String(trained)};`,
               ),
             );
             return true;

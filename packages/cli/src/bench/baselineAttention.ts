@@ -1,5 +1,5 @@
-// The attention core as it was before issue 7 (4-D batched matmuls with transpose flags, causal
-// bias from bandPart), kept for `pnpm bench --baseline`: the same model trained with it, side by
+// The attention core as it was before the 3-D attention rewrite (4-D batched matmuls with
+// transpose flags, causal bias from bandPart), kept for `pnpm bench --baseline`: the same model trained with it, side by
 // side with core's current attention in one run. Not exported by any package.
 import {
   linear,
@@ -37,7 +37,8 @@ function bias(t: number, causal: boolean, mask?: Tensor): Tensor4D | undefined {
 }
 
 function core(bias4: Tensor4D | undefined, scale: number) {
-  return tf.customGrad(((q: Tensor4D, k: Tensor4D, v: Tensor4D, save: (t: Tensor[]) => void) => {
+  const attend = tf.customGrad<Tensor4D>((...inputs) => {
+    const [q, k, v, save] = inputs as [Tensor4D, Tensor4D, Tensor4D, (saved: Tensor[]) => void];
     let scores = tf.mul(tf.matMul(q, k, false, true), scale);
     if (bias4 !== undefined) scores = tf.add(scores, bias4);
     const p = tf.softmax(scores);
@@ -56,10 +57,11 @@ function core(bias4: Tensor4D | undefined, scale: number) {
         ];
       },
     };
-  }) as never) as unknown as (q: Tensor4D, k: Tensor4D, v: Tensor4D) => Tensor4D;
+  });
+  return (q: Tensor4D, k: Tensor4D, v: Tensor4D): Tensor4D => attend(q, k, v);
 }
 
-/** multiHeadAttention before issue 7 (no validation: the bench passes well-formed inputs). */
+/** multiHeadAttention before the 3-D rewrite (no validation: the bench passes well-formed inputs). */
 export function baselineMultiHeadAttention(
   x: Tensor3D,
   params: AttentionParams,

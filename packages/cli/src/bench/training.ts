@@ -33,15 +33,7 @@ import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute
 import type { ReplicaPool } from '@moderoute/train';
 import { describeTraining, startTraining, type ReplicasFlag } from '../options.js';
 import { baselinePrimitives } from './baselineAttention.js';
-import {
-  BATCH,
-  BENCH,
-  OPTIMIZERS,
-  SEQ,
-  VARIANTS,
-  createBenchOptimizer,
-  type OptimizerName,
-} from './config.js';
+import { BATCH, BENCH, SEQ, VARIANTS, createBenchOptimizer, type OptimizerName } from './config.js';
 
 /**
  * The peer script, located from this file (src/bench/ or dist/bench/ of @moderoute/cli), never
@@ -166,7 +158,7 @@ async function benchVariant(
   replicaPool?: ReplicaPool,
 ): Promise<VariantResult> {
   const model = container.get(MODEL_IDS.ModelFactory).create(config);
-  const optimizer = await createBenchOptimizer(optimizerName, model.trainableParameters());
+  const optimizer = createBenchOptimizer(optimizerName, model.trainableParameters());
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(batch, [0, 0], [BATCH, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;

@@ -191,18 +191,18 @@ function slicedBatchMatMul({
   const [aSize, bSize, outSize] = [m * k, k * p, m * p];
   const aShape = new Uint8Array(new Int32Array([1, m, k]).buffer);
   const bShape = new Uint8Array(new Int32Array([1, k, p]).buffer);
-  const { registerTensor, disposeData } = be.wasm.tfjs;
+  const wasmModule = be.wasm.tfjs;
   for (let i = 0; i < n; i++) {
     const [ai, bi, oi] = [be.dataIdNextNumber++, be.dataIdNextNumber++, be.dataIdNextNumber++];
     // Offsets in bytes (float32).
-    registerTensor(ai, aSize, aOffset + 4 * i * aSize);
-    registerTensor(bi, bSize, bOffset + 4 * i * bSize);
-    registerTensor(oi, outSize, outOffset + 4 * i * outSize);
+    wasmModule.registerTensor(ai, aSize, aOffset + 4 * i * aSize);
+    wasmModule.registerTensor(bi, bSize, bOffset + 4 * i * bSize);
+    wasmModule.registerTensor(oi, outSize, outOffset + 4 * i * outSize);
     product(ai, aShape, 3, bi, bShape, 3, false, false, oi);
     // Forgets the ids (and the operator cached under the right one); frees no memory.
-    disposeData(ai);
-    disposeData(bi);
-    disposeData(oi);
+    wasmModule.disposeData(ai);
+    wasmModule.disposeData(bi);
+    wasmModule.disposeData(oi);
   }
   return out;
 }

@@ -13,11 +13,12 @@ function fn(name: string, instead: string): NodeOnlyFunction {
 }
 
 function cls(name: string, instead: string): NodeOnlyClass {
-  return class {
+  class NodeOnly {
     constructor() {
       nodeOnly(`new ${name}()`, instead);
     }
-  } as unknown as NodeOnlyClass;
+  }
+  return NodeOnly as NodeOnlyClass;
 }
 
 const TOKENS = 'encode your text with encodeBytes and batch it with TrainWindows';

@@ -244,8 +244,10 @@ export class AdamW {
    */
   apply(grads: ReadonlyMap<string, Tensor> | NamedTensorMap, lr: number): AdamWStepResult {
     requireNumber('lr', lr, { min: 0 });
-    const entries =
-      grads instanceof Map ? [...grads.entries()] : Object.entries(grads as NamedTensorMap);
+    const entries: [string, Tensor][] =
+      grads instanceof Map
+        ? [...(grads as ReadonlyMap<string, Tensor>).entries()]
+        : Object.entries(grads as NamedTensorMap);
     const byName = new Map<string, Tensor>();
     for (const [name, g] of entries) {
       const p = this.params.get(name);

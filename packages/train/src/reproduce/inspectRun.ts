@@ -161,11 +161,12 @@ export function inspectRun(checkpointDir: string, options: InspectOptions): RunI
         : undefined;
 
     // (b) One validation batch for expert load and processed fractions.
-    const batch = validationBatches(options.validation, {
+    const first = validationBatches(options.validation, {
       batchSize: options.batchSize,
       seqLen: T,
       maxWindows: options.batchSize,
-    }).next().value;
+    }).next();
+    const batch = first.done === true ? undefined : first.value;
     const expertLoad: BlockExpertLoad[] = [];
     let processedFraction: number[] = specs.map(() => 1);
     if (batch !== undefined) {

@@ -16,7 +16,6 @@ import {
   Trainer,
   type EvalEvent,
   type StepEvent,
-  type StopReason,
   type TrainResult,
 } from '../Trainer.js';
 import { inspectRun, type RunInspection } from './inspectRun.js';

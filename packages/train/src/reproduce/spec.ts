@@ -100,13 +100,9 @@ export type ResolvedReproductionSpec = Required<
 export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReproductionSpec {
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec))
     throw new ConfigError('reproduction spec', spec, 'an object');
-  for (const key of Object.keys(spec)) {
+  for (const [key, value] of Object.entries(spec)) {
     if (!SPEC_KEYS.includes(key))
-      throw new ConfigError(
-        key,
-        (spec as unknown as Record<string, unknown>)[key],
-        `absent: known fields are ${SPEC_KEYS.join(', ')}`,
-      );
+      throw new ConfigError(key, value, `absent: known fields are ${SPEC_KEYS.join(', ')}`);
   }
   if (typeof spec.name !== 'string' || !NAME_PATTERN.test(spec.name))
     throw new ConfigError('name', spec.name, `a name matching ${NAME_PATTERN}`);
@@ -116,18 +112,19 @@ export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReprodu
   });
   const batchSize = requireInt('batchSize', spec.batchSize, { min: 1 });
   const seqLen = requireInt('seqLen', spec.seqLen, { min: 1 });
-  if (!Array.isArray(spec.variants) || spec.variants.length === 0)
-    throw new ConfigError('variants', spec.variants, 'a non-empty list of variants');
+  const variants: unknown = spec.variants; // checked as it comes (JSON), before its type is trusted
+  if (!Array.isArray(variants) || variants.length === 0)
+    throw new ConfigError('variants', variants, 'a non-empty list of variants');
   const seen = new Set<string>();
   spec.variants.forEach((v, i) => {
     const where = `variants[${i}]`;
     if (v === null || typeof v !== 'object')
       throw new ConfigError(where, v, 'an object { name, model }');
-    for (const key of Object.keys(v)) {
+    for (const [key, value] of Object.entries(v)) {
       if (!VARIANT_KEYS.includes(key))
         throw new ConfigError(
           `${where}.${key}`,
-          (v as unknown as Record<string, unknown>)[key],
+          value,
           `absent: known fields are ${VARIANT_KEYS.join(', ')}`,
         );
     }

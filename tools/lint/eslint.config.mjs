@@ -1,0 +1,124 @@
+// The tree's lint rules (typescript-eslint, type-aware). `pnpm lint` runs ESLint from the
+// repository root with this file (`eslint -c tools/lint/eslint.config.mjs`), so the file
+// patterns below are relative to the root. Type information comes from TypeScript's project
+// service, which finds each file's tsconfig (the solution tsconfig.json lists them all).
+import { fileURLToPath } from 'node:url';
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** `x as unknown as T`: a cast the type checker cannot see through. */
+const asUnknownAs = {
+  selector:
+    'TSAsExpression[expression.type="TSAsExpression"][expression.typeAnnotation.type="TSUnknownKeyword"]',
+  message:
+    '`as unknown as` hides a type error; narrow the value (a type guard, a typed interface) instead.',
+};
+
+/**
+ * The core primitives' kernel plumbing: tfjs's kernel registry, its backends and its gradient
+ * functions are typed loosely (`NamedTensorInfoMap`, `TensorInfo`, untyped `backend` objects),
+ * and these files convert between those and tensors at that one boundary.
+ */
+const kernelPlumbing = [
+  'packages/core/src/primitives/**/*.ts',
+  'packages/core/src/backend.ts',
+  'packages/core/src/wasmThreads.ts',
+];
+
+// TEMPORARY until issue 14 merges: the router and block contracts of issue 14 rewrite these
+// files (their branches are in flight) and remove the casts and the loose `any`s (tfjs's
+// `instanceof tf.Tensor` narrows to `Tensor<any>`) left in them; delete both lists then.
+const temporaryAsUnknownAs = [
+  'packages/routing/src/**/*.ts',
+  'packages/blocks/src/**/*.ts',
+  'packages/model/src/**/*.ts',
+  'packages/testing/src/routerLaws.ts',
+  'packages/train/src/Trainer.ts',
+  'packages/train/src/parallel/**/*.ts',
+  'examples/02-custom-router-plugin/src/**/*.ts',
+];
+const temporaryRuleExceptions = {
+  '@typescript-eslint/no-unsafe-argument': 'off',
+  '@typescript-eslint/no-unsafe-assignment': 'off',
+  '@typescript-eslint/no-unsafe-call': 'off',
+  '@typescript-eslint/no-unsafe-member-access': 'off',
+  '@typescript-eslint/no-unused-vars': 'off',
+  '@typescript-eslint/require-await': 'off',
+};
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/node_modules/**',
+      // Type-checked by consumer/run.mjs against the packed packages, not by the workspace.
+      'consumer/**',
+      '**/dist/**',
+      'docs/api/**',
+      'packages/core/src/generated/**',
+      '**/*.d.ts',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: fileURLToPath(new URL('../..', import.meta.url)),
+      },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      'no-restricted-syntax': ['error', asUnknownAs],
+      // tfjs's idiom is `tf.reshape(x, s) as Tensor3D`: the rule would rewrite each into an
+      // explicit type argument (`tf.reshape<Rank.R3>`), churn with no safety gained.
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+      // A leading underscore marks a binding kept on purpose (a destructured part left out).
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrorsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+        },
+      ],
+      // Shapes (`number[]`) in messages read well as `2,3`; objects and `unknown` stay refused.
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true, allowArray: true },
+      ],
+    },
+  },
+  {
+    files: ['**/test/**/*.ts', 'test/**/*.ts', ...kernelPlumbing, ...temporaryAsUnknownAs],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    // Tests read JSON they wrote (`any`), stub promise-returning hooks with async functions that
+    // need not await, and swap static methods (`ReplicaPool.start`) to inject faults.
+    files: ['**/test/**/*.ts', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  {
+    // TEMPORARY until issue 14 merges (see temporaryRuleExceptions).
+    files: [
+      'packages/routing/src/**/*.ts',
+      'packages/blocks/src/**/*.ts',
+      'packages/model/src/**/*.ts',
+    ],
+    rules: temporaryRuleExceptions,
+  },
+);
