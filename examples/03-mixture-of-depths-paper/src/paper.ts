@@ -68,8 +68,10 @@ export function tinySpec(): ReproductionSpec {
   };
 }
 
-export interface PaperOptions extends Omit<ReproductionOptions, 'outDir'> {
+export interface PaperOptions extends Omit<ReproductionOptions, 'outDir' | 'modelFactory'> {
   readonly size?: Size;
+  /** Builds the variants' models (default: a container with the built-in modules). */
+  readonly modelFactory?: ReproductionOptions['modelFactory'];
   /** The report directory (default `runs/reproduce-<size>` under the working directory). */
   readonly outDir?: string;
 }
@@ -77,9 +79,10 @@ export interface PaperOptions extends Omit<ReproductionOptions, 'outDir'> {
 /** Runs the comparison (the demo preset, or the tiny spec) and writes the report directory. */
 export async function reproducePaper(options: PaperOptions = {}): Promise<ReproductionResult> {
   const size = options.size ?? 'demo';
-  const { size: _size, outDir, ...rest } = options;
+  const { size: _size, outDir, modelFactory, ...rest } = options;
   return runReproduction(size === 'demo' ? 'demo' : tinySpec(), {
     ...rest,
+    modelFactory: modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory),
     outDir: outDir ?? join('runs', `reproduce-${size}`),
   });
 }

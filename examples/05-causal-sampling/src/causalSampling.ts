@@ -17,6 +17,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createContainer,
+  MODEL_IDS,
   evaluateCausalRouting,
   generate,
   generateText,
@@ -284,9 +286,10 @@ export async function causalSampling(
       options.onTrained?.(variant, result);
     }
     // The Trainer disposes its model; rebuild both from their final checkpoints.
-    const mod = restoreModel(training.mod.outDir).model;
+    const models = createContainer().get(MODEL_IDS.ModelFactory);
+    const mod = restoreModel(training.mod.outDir, models).model;
     try {
-      const dense = restoreModel(training.dense.outDir).model;
+      const dense = restoreModel(training.dense.outDir, models).model;
       try {
         const { validation } = corpusCache.load(s.train.data ?? { kind: 'sotu' }, {
           seqLen: s.train.seqLen ?? s.model.contextLength!,

@@ -4,7 +4,13 @@
 import assert from 'node:assert/strict';
 import 'reflect-metadata';
 import { initBackend, tf } from '@moderoute/core';
-import { Decoder, generateText, type LanguageModel } from '@moderoute/model';
+import {
+  createContainer,
+  MODEL_IDS,
+  Decoder,
+  generateText,
+  type LanguageModel,
+} from '@moderoute/model';
 import { CorpusCache, restoreModel } from '@moderoute/train';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,8 +35,9 @@ describe('example 05-causal-sampling', () => {
     await initBackend({ backend: 'wasm' });
     outDir = mkdtempSync(join(tmpdir(), 'moderoute-causal-sampling-test-'));
     result = await causalSampling({ size: 'tiny', outDir });
-    mod = restoreModel(join(outDir, 'mod')).model;
-    dense = restoreModel(join(outDir, 'dense')).model;
+    const models = createContainer().get(MODEL_IDS.ModelFactory);
+    mod = restoreModel(join(outDir, 'mod'), models).model;
+    dense = restoreModel(join(outDir, 'dense'), models).model;
   });
 
   after(() => {

@@ -32,6 +32,8 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { describeBackend, initBackend, tf } from '@moderoute/core';
 import {
+  createContainer,
+  MODEL_IDS,
   Decoder,
   evaluateCausalRouting,
   generate,
@@ -454,7 +456,10 @@ async function main(): Promise<void> {
       for (const spec of values.checkpoint) {
         const eq = spec.indexOf('=');
         const [name, dir] = eq > 0 ? [spec.slice(0, eq), spec.slice(eq + 1)] : [spec, spec];
-        const { model, checkpoint } = restoreModel(dir);
+        const { model, checkpoint } = restoreModel(
+          dir,
+          createContainer().get(MODEL_IDS.ModelFactory),
+        );
         const seqLen = ((checkpoint.config as { seqLen?: number } | null)?.seqLen ??
           model.config.contextLength) as number;
         contenders.push({ name, model, seqLen, source: checkpoint.dir });
@@ -491,7 +496,7 @@ async function main(): Promise<void> {
           const name = runSeed === 0 ? n : `${n}@${runSeed}`;
           contenders.push({
             name,
-            model: restoreModel(dir).model,
+            model: restoreModel(dir, createContainer().get(MODEL_IDS.ModelFactory)).model,
             seqLen: settings.seqLen as number,
             source: dir,
             ...(seconds !== undefined ? { trainSeconds: seconds } : {}),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PEER_SCRIPT, runPeer } from '../src/bench/training.js';
+import { DEFAULT_PEER_SCRIPT, runPeer } from '../src/bench/peer.js';
 
 describe('the PyTorch peer of moderoute bench', () => {
   it("should default to the repository's own script, located from the package rather than the working directory", () => {

@@ -39,6 +39,7 @@ import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
 import { AdamW } from './optim/AdamW.js';
 import { cosineLearningRate } from './optim/schedule.js';
 import { DataParallel, ReplicaPool } from './parallel/DataParallel.js';
+import { loadPluginModules } from './plugins.js';
 import { shardGradients, type BlockRoutingSummary } from './parallel/shardStep.js';
 import { resolveTrainConfig, type ResolvedTrainConfig, type TrainConfig } from './TrainConfig.js';
 
@@ -119,8 +120,10 @@ export interface TrainOptions {
    */
   readonly replicas?: number | ReplicaPool;
   /**
-   * For `replicas` as a number: the URL or absolute path of an ES module whose `containerModules`
-   * export lists the ContainerModules the model needs beyond moderoute's own (ReplicaPoolOptions.modules).
+   * The plugin module (plugins.ts): the URL or absolute path of an ES module whose
+   * `containerModules` export lists the ContainerModules the model needs beyond moderoute's own.
+   * Without a `modelFactory` the run builds its model from a container with them; with `replicas`
+   * as a number the workers load the same module (ReplicaPoolOptions.modules).
    */
   readonly replicaModules?: string | URL;
 }
@@ -332,7 +335,11 @@ export class Trainer {
         '1 with a custom modelFactory unless replicaModules names the module of its ContainerModules (worker replicas cannot receive a container), or a ReplicaPool started with them',
       );
     }
-    const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
+    const factory =
+      options.modelFactory ??
+      createContainer(...(await loadPluginModules(options.replicaModules, 'replicaModules'))).get(
+        MODEL_IDS.ModelFactory,
+      );
     const model = factory.create(c.model);
     const params = model.namedParameters();
     const optimizer = new AdamW(model.trainableParameters(), {

@@ -25,6 +25,7 @@ export * from './Trainer.js';
 export * from './parallel/shardStep.js';
 export * from './parallel/DataParallel.js';
 export * from './restore.js';
+export { loadPluginModules, pluginModuleUrl } from './plugins.js';
 export * from './reproduce/spec.js';
 export * from './reproduce/presets.js';
 export * from './reproduce/inspectRun.js';

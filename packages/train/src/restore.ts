@@ -3,13 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, tf, type Tensor2D } from '@moderoute/core';
-import {
-  createContainer,
-  MODEL_IDS,
-  type LanguageModel,
-  type LanguageModelConfig,
-  type ModelFactory,
-} from '@moderoute/model';
+import { type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
 import {
   CHECKPOINT_FILES,
   CheckpointStore,
@@ -39,11 +33,11 @@ export interface RestoredModel {
   readonly checkpoint: LoadedCheckpoint;
 }
 
-/** Builds the checkpoint's model and loads its weights. The caller disposes the model. */
-export function restoreModel(
-  path: string,
-  factory: ModelFactory = createContainer().get(MODEL_IDS.ModelFactory),
-): RestoredModel {
+/**
+ * Builds the checkpoint's model with `factory` (from the caller's container: the built-in modules
+ * and any plugin the model's routers need) and loads its weights. The caller disposes the model.
+ */
+export function restoreModel(path: string, factory: ModelFactory): RestoredModel {
   const dir = resolveCheckpointDir(path);
   const checkpoint = loadCheckpoint(dir);
   const config = (checkpoint.config as { model?: LanguageModelConfig } | null)?.model;

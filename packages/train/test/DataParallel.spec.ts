@@ -171,7 +171,8 @@ describe('DataParallel', () => {
       ReplicaPool.start({ replicas: 2, modules: helpers }),
       (e: unknown) =>
         e instanceof ReplicaError &&
-        e.message.includes(`modules (${helpers.href}) must export containerModules`),
+        e.message.includes(helpers.href) &&
+        e.message.includes('must be an ES module that exports containerModules'),
     );
   });
 

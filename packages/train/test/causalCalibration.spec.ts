@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { initBackend, tf } from '@moderoute/core';
-import { causalAgreement } from '@moderoute/model';
+import { createContainer, MODEL_IDS, causalAgreement } from '@moderoute/model';
 import {
   CorpusCache,
   Trainer,
@@ -67,7 +67,7 @@ describe('Trainer causal calibration', () => {
       const result = await new Trainer(config).run({ outDir: out, corpusCache: corpora });
       assert.equal(result.stopReason, 'completed');
       const before = tf.memory().numTensors;
-      const { model: trained } = restoreModel(out);
+      const { model: trained } = restoreModel(out, createContainer().get(MODEL_IDS.ModelFactory));
       try {
         const held = validationWindows(corpora.load({ kind: 'sotu' }, { seqLen: 64 }).validation, {
           batchSize: 8,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, initBackend, tf } from '@moderoute/core';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
 import {
   CorpusCache,
   LockError,
@@ -18,6 +19,9 @@ import {
   type ReproductionSpec,
 } from '../src/index.js';
 import { useTempDir } from './helpers.js';
+
+/** The model factory of the built-in modules (each test is a composition root). */
+const models = () => createContainer().get(MODEL_IDS.ModelFactory);
 
 /** A micro isoFLOP comparison: every kind of variant, tiny models, a few seconds in all. */
 const MICRO: ReproductionSpec = {
@@ -54,6 +58,7 @@ describe('runReproduction', () => {
       const result = await runReproduction(MICRO, {
         outDir: out,
         corpusCache: corpora,
+        modelFactory: models(),
         onRunStart: (i) => started.push(i.variant),
       });
       assert.equal(result.stopReason, 'completed');
@@ -146,6 +151,7 @@ describe('runReproduction', () => {
       const again = await runReproduction(MICRO, {
         outDir: out,
         corpusCache: corpora,
+        modelFactory: models(),
         onRunStart: (i) => assert.fail(`re-ran ${i.variant}`),
       });
       assert.deepEqual(again.skipped, names);
@@ -159,6 +165,7 @@ describe('runReproduction', () => {
       const first = await runReproduction(spec, {
         outDir: out,
         corpusCache: corpora,
+        modelFactory: models(),
         signal: controller.signal,
         onStep: (variant, e) => {
           if (variant === spec.variants[1]!.name && e.step === 3) controller.abort();
@@ -174,6 +181,7 @@ describe('runReproduction', () => {
       const second = await runReproduction(spec, {
         outDir: out,
         corpusCache: corpora,
+        modelFactory: models(),
         onRunStart: (i) => (resumedAt[i.variant] = i.step),
       });
       assert.equal(second.stopReason, 'completed');
@@ -183,7 +191,7 @@ describe('runReproduction', () => {
       // The resumed run's numbers are an uninterrupted run's.
       const fresh = await runReproduction(
         { ...spec, variants: [spec.variants[1]!] },
-        { outDir: join(tmp(), 'fresh'), corpusCache: corpora },
+        { outDir: join(tmp(), 'fresh'), corpusCache: corpora, modelFactory: models() },
       );
       assert.equal(
         second.rows[1]!.finalValidationBitsPerByte,
@@ -200,7 +208,7 @@ describe('runReproduction', () => {
       await assert.rejects(
         runReproduction(
           { ...MICRO, budgetFlops: 2 * MICRO.budgetFlops },
-          { outDir: out, corpusCache: corpora },
+          { outDir: out, corpusCache: corpora, modelFactory: models() },
         ),
         ResumeError,
       );
@@ -212,7 +220,7 @@ describe('runReproduction', () => {
       const lock = RunLock.acquire(out);
       try {
         await assert.rejects(
-          runReproduction(MICRO, { outDir: out, corpusCache: corpora }),
+          runReproduction(MICRO, { outDir: out, corpusCache: corpora, modelFactory: models() }),
           (e: unknown) =>
             e instanceof LockError &&
             new RegExp(`busy is in use by pid ${process.pid} `).test(e.message),
@@ -228,7 +236,7 @@ describe('runReproduction', () => {
     it('should plan every preset with its budget: each variant within 3% of it', () => {
       for (const name of PRESET_NAMES) {
         const spec = reproductionSpec(name);
-        const plans = planReproduction(spec);
+        const plans = planReproduction(spec, models());
         assert.ok(plans.length >= 8, name);
         assert.ok(plans.filter((p) => p.variant.name.startsWith('dense-')).length >= 2, name);
         for (const p of plans)
@@ -275,7 +283,7 @@ describe('runReproduction', () => {
         (e: unknown) => e instanceof ConfigError && e.parameter === 'budget',
       );
       assert.throws(
-        () => planReproduction(resolveReproductionSpec({ ...MICRO, budgetFlops: 10 })),
+        () => planReproduction(resolveReproductionSpec({ ...MICRO, budgetFlops: 10 }), models()),
         (e: unknown) =>
           e instanceof ConfigError &&
           e.parameter === 'budgetFlops' &&

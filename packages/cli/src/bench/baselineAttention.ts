@@ -1,7 +1,10 @@
 // The attention core as it was before the 3-D attention rewrite (4-D batched matmuls with
 // transpose flags, causal bias from bandPart), kept for `pnpm bench --baseline`: the same model trained with it, side by
 // side with core's current attention in one run. Not exported by any package.
+import { ContainerModule } from 'inversify';
 import {
+  CORE_IDS,
+  defaultPrimitives,
   linear,
   mergeHeads,
   splitHeads,
@@ -85,3 +88,8 @@ export function baselineMultiHeadAttention(
 export function baselinePrimitives(base: Primitives): Primitives {
   return Object.freeze({ ...base, multiHeadAttention: baselineMultiHeadAttention });
 }
+
+/** Rebinds core's primitives to the baseline attention (`--baseline`'s container). */
+export const baselineModule = new ContainerModule(({ rebind }) => {
+  rebind(CORE_IDS.Primitives).toConstantValue(baselinePrimitives(defaultPrimitives));
+});

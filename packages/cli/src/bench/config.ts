@@ -1,4 +1,4 @@
-// The bench config (the issues'): vocabulary 256, width 128, 4 layers, 4 heads, sequence 128,
+// The bench config: vocabulary 256, width 128, 4 layers, 4 heads, sequence 128,
 // batch 8, MLP 4x. Routed variants put their block every other layer (["dense", X]).
 import { tf, type NamedTensorMap, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig } from '@moderoute/model';
@@ -77,7 +77,7 @@ export interface BenchOptimizer {
  * The optimizer of a bench run, at learning rate 1e-3. 'adamw' is @moderoute/train's AdamW with
  * its defaults (beta2 0.95, decoupled weight decay 0.1 except biases and norms, global-norm
  * clipping at 1), as `moderoute train` runs it; 'adam' is tf.train.adam (the bench before
- * issue 7's second round, and the PyTorch peer's torch.optim.Adam).
+ * switch to AdamW, and the PyTorch peer's torch.optim.Adam).
  */
 export function createBenchOptimizer(
   name: OptimizerName,

@@ -2,7 +2,12 @@
 // against the backend's matmul peak and (where installed) the PyTorch peer; routing overhead.
 import { Command } from 'commander';
 import { OPTIMIZERS, VARIANTS, type OptimizerName } from '../bench/config.js';
-import { DEFAULT_PEER_SCRIPT, benchmarkTraining, formatTrainingReport } from '../bench/training.js';
+import { BLOCKS_IDS } from '@moderoute/blocks';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { baselineModule } from '../bench/baselineAttention.js';
+import { DEFAULT_PEER_SCRIPT } from '../bench/peer.js';
+import { formatTrainingReport } from '../bench/report.js';
+import { benchmarkTraining } from '../bench/training.js';
 import type { Io } from '../output.js';
 import {
   choiceOption,
@@ -52,7 +57,7 @@ export function benchCommand(io: Io): Command {
     )
     .option(
       '--baseline',
-      'also train dense with the attention of before issue 7 (A/B in one run; with --replicas 1)',
+      'also train dense with the attention before the 3-D rewrite (A/B in one run; with --replicas 1)',
       false,
     )
     .option(
@@ -66,19 +71,29 @@ export function benchCommand(io: Io): Command {
     .option('--no-peer', 'skip the PyTorch peer')
     .option('--json', 'one JSON object instead of tables', false)
     .action(async (flags: BenchFlags) => {
-      const report = await benchmarkTraining({
-        backend: flags.backend,
-        ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
-        replicas: flags.replicas,
-        steps: flags.steps,
-        passes: flags.passes,
-        ...(flags.only ? { only: flags.only.split(',') } : {}),
-        baseline: flags.baseline,
-        optimizer: flags.optimizer,
-        compareAdam: flags.compareAdam,
-        peer: flags.peer === false ? undefined : flags.peer,
-        log: (line) => (flags.json ? undefined : io.err(line)),
-      });
+      // The composition roots of the bench: built-in modules, and the baseline attention's.
+      const container = createContainer();
+      const factories = {
+        models: container.get(MODEL_IDS.ModelFactory),
+        baselineModels: createContainer(baselineModule).get(MODEL_IDS.ModelFactory),
+        blocks: container.get(BLOCKS_IDS.BlockFactory),
+      };
+      const report = await benchmarkTraining(
+        {
+          backend: flags.backend,
+          ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+          replicas: flags.replicas,
+          steps: flags.steps,
+          passes: flags.passes,
+          ...(flags.only ? { only: flags.only.split(',') } : {}),
+          baseline: flags.baseline,
+          optimizer: flags.optimizer,
+          compareAdam: flags.compareAdam,
+          peer: flags.peer === false ? undefined : flags.peer,
+          log: (line) => (flags.json ? undefined : io.err(line)),
+        },
+        factories,
+      );
       if (flags.json) io.out(JSON.stringify(report));
       else
         for (const line of formatTrainingReport(report, process.stdout.isTTY === true))

@@ -10,6 +10,8 @@ import {
   type TrainConfig,
 } from '@moderoute/train';
 import {
+  createContainer,
+  MODEL_IDS,
   bitsPerByte,
   checkCausalSelection,
   evaluateCausalRouting,
@@ -74,7 +76,10 @@ export function evalCommand(io: Io): Command {
     .option('--json', 'print one JSON object', false)
     .action(async (flags: EvalFlags) => {
       await initBackend(backendRequest(flags));
-      const { model, checkpoint } = restoreModel(flags.checkpoint);
+      const { model, checkpoint } = restoreModel(
+        flags.checkpoint,
+        createContainer().get(MODEL_IDS.ModelFactory),
+      );
       try {
         const train = (checkpoint.config as { train?: TrainConfig } | null)?.train;
         const source =

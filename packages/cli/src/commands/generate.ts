@@ -2,7 +2,13 @@
 // decisions (Raposo et al. 2024, section 3.5), streaming it as it comes.
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
-import { checkDecodeSelection, generate, type GenerateResult } from '@moderoute/model';
+import {
+  createContainer,
+  MODEL_IDS,
+  checkDecodeSelection,
+  generate,
+  type GenerateResult,
+} from '@moderoute/model';
 import { reportCausalSelection } from '../causalSelection.js';
 import { restoreModel } from '@moderoute/train';
 import type { Io } from '../output.js';
@@ -65,7 +71,10 @@ export function generateCommand(io: Io): Command {
     .option('--json', 'print one JSON object with the text and per-block decode statistics', false)
     .action(async (flags: GenerateFlags) => {
       await initBackend(backendRequest(flags));
-      const { model } = restoreModel(flags.checkpoint);
+      const { model } = restoreModel(
+        flags.checkpoint,
+        createContainer().get(MODEL_IDS.ModelFactory),
+      );
       try {
         const stream = generate(model, flags.prompt, {
           maxTokens: flags.maxTokens,

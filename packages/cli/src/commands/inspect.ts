@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { initBackend } from '@moderoute/core';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
 import { restoreModel, routingHeatmapSvg, routingPattern } from '@moderoute/train';
 import type { Io } from '../output.js';
 import { choiceOption, backendRequest, threadsOption } from '../options.js';
@@ -47,7 +48,10 @@ export function inspectCommand(io: Io): Command {
     .option('--json', 'print the pattern as JSON', false)
     .action(async (flags: InspectFlags) => {
       await initBackend(backendRequest(flags));
-      const { model } = restoreModel(flags.checkpoint);
+      const { model } = restoreModel(
+        flags.checkpoint,
+        createContainer().get(MODEL_IDS.ModelFactory),
+      );
       try {
         const pattern = routingPattern(model, flags.text, flags.mode);
         if (flags.svg) {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '@moderoute/core';
+import { MODEL_IDS, createContainer } from '@moderoute/model';
 import {
   CorpusCache,
   DEFAULT_MAX_DATA_BYTES,
@@ -92,6 +93,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         stopSignal = signal;
         return runReproduction(spec, {
           outDir,
+          modelFactory: createContainer().get(MODEL_IDS.ModelFactory),
           corpusCache: new CorpusCache(
             flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {},
           ),

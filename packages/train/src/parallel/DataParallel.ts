@@ -21,8 +21,6 @@
 // device in GShard and Switch Transformers (docs/training.md).
 // The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
-import { isAbsolute } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
   ConfigError,
@@ -47,6 +45,7 @@ import {
   type StepReply,
   type ToReplica,
 } from './protocol.js';
+import { pluginModuleUrl } from '../plugins.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
 
 /** Most replicas a run may ask for. */
@@ -65,18 +64,6 @@ export function shardRows(batch: number, replicas: number): number[] {
   const base = Math.floor(batch / replicas);
   const extra = batch % replicas;
   return Array.from({ length: replicas }, (_, r) => base + (r < extra ? 1 : 0));
-}
-
-/** `modules` as a file URL string: URLs as given, absolute paths converted; anything else is refused. */
-function moduleUrl(modules: string | URL): string {
-  if (modules instanceof URL) return modules.href;
-  if (isAbsolute(modules)) return pathToFileURL(modules).href;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(modules)) return modules;
-  throw new ConfigError(
-    'modules',
-    modules,
-    'the URL or absolute path of an ES module exporting containerModules (a relative path would resolve inside the worker)',
-  );
 }
 
 /** How a worker thread starts the replica entry: built .js directly, sources through tsx. */
@@ -237,7 +224,7 @@ export class ReplicaPool {
       { length: replicas - 1 },
       (_, i) => new ReplicaThread(i + 1, new Worker(entry.file, { workerData: entry.workerData })),
     );
-    const modules = options.modules === undefined ? undefined : moduleUrl(options.modules);
+    const modules = options.modules === undefined ? undefined : pluginModuleUrl(options.modules);
     const started = await Promise.allSettled(
       threads.map((t) =>
         t.post<ReadyReply>(

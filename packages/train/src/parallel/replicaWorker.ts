@@ -14,9 +14,7 @@ import {
   tf,
 } from '@moderoute/core';
 import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model';
-
-/** The ContainerModules createContainer takes (inversify's, through @moderoute/model). */
-type ContainerModule = Parameters<typeof createContainer>[number];
+import { loadPluginModules, type ContainerModule } from '../plugins.js';
 import {
   assignPacked,
   packTensors,
@@ -108,27 +106,13 @@ function step(message: StepMessage): void {
   }
 }
 
-/** The `containerModules` export of the module at `url`: ContainerModules, or a function returning them. */
-async function loadModules(url: string): Promise<ContainerModule[]> {
-  const loaded = (await import(url)) as { containerModules?: unknown };
-  const found =
-    typeof loaded.containerModules === 'function'
-      ? await (loaded.containerModules as () => unknown)()
-      : loaded.containerModules;
-  if (!Array.isArray(found))
-    throw new Error(
-      `modules (${url}) must export containerModules: an array of ContainerModules, or a function returning one`,
-    );
-  return found as ContainerModule[];
-}
-
 port.on('message', (message: ToReplica) => {
   const run = async () => {
     switch (message.type) {
       case 'init':
         replica = message.replica;
         await initBackend({ backend: message.backend, threads: 1 });
-        if (message.modules !== undefined) extraModules = await loadModules(message.modules);
+        extraModules = await loadPluginModules(message.modules);
         send({ type: 'ready' });
         break;
       case 'model':

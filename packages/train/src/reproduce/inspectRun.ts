@@ -4,13 +4,7 @@
 // (Raposo et al. 2024, figure 1), and (b) one validation batch, for the load of every expert.
 // Axis legend: B batch, T tokens per sequence.
 import { tf, type Tensor2D } from '@moderoute/core';
-import {
-  createContainer,
-  MODEL_IDS,
-  type LanguageModel,
-  type LanguageModelConfig,
-  type ModelFactory,
-} from '@moderoute/model';
+import { type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
 import type { RoutingPlan } from '@moderoute/routing';
 import { assignWeights, loadCheckpoint } from '../checkpoint/CheckpointStore.js';
 import { batchTensors, validationBatches } from '../data/batches.js';
@@ -68,7 +62,8 @@ export interface InspectOptions {
   readonly heatmapTokens: number;
   /** Validation windows of the causal evaluation (default 32). */
   readonly evalWindows?: number;
-  readonly factory?: ModelFactory;
+  /** Builds the run's model (from the caller's container). */
+  readonly factory: ModelFactory;
 }
 
 /** A printable label for a byte token. */
@@ -113,7 +108,7 @@ function processedOf(
 
 /** Rebuilds a run's model from its checkpoint and inspects its routing on validation text. */
 export function inspectRun(checkpointDir: string, options: InspectOptions): RunInspection {
-  const factory = options.factory ?? createContainer().get(MODEL_IDS.ModelFactory);
+  const factory = options.factory;
   const saved = loadCheckpoint(checkpointDir);
   const config = (saved.config as { model?: LanguageModelConfig } | null)?.model;
   if (config === undefined || config === null || typeof config !== 'object') {

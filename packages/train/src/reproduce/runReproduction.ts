@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, tf } from '@moderoute/core';
-import { createContainer, MODEL_IDS, resolveConfig, type ModelFactory } from '@moderoute/model';
+import { resolveConfig, type ModelFactory } from '@moderoute/model';
 import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
 import { RunLock } from '../checkpoint/RunLock.js';
 import { CorpusCache } from '../data/corpus.js';
@@ -47,7 +47,8 @@ export interface ReproductionOptions {
   readonly corpusCache?: CorpusCache;
   /** Stops after the current step (the run saves a checkpoint; starting again continues). */
   readonly signal?: AbortSignal;
-  readonly modelFactory?: ModelFactory;
+  /** Builds every variant's model (from the caller's container). */
+  readonly modelFactory: ModelFactory;
   /** Data-parallel replicas of every run (Trainer's `replicas`; default 1); one pool serves every run. */
   readonly replicas?: number | ReplicaPool;
   /** A run starts or resumes (not called for runs already finished). */
@@ -219,7 +220,7 @@ async function reproduce(
   const started = performance.now();
   const spec = reproductionSpec(presetOrSpec);
   const outDir = resolve(options.outDir);
-  const factory = options.modelFactory ?? createContainer().get(MODEL_IDS.ModelFactory);
+  const factory = options.modelFactory;
   const corpusCache = options.corpusCache ?? new CorpusCache();
   const plans = planReproduction(spec, factory);
   mkdirSync(join(outDir, 'runs'), { recursive: true });
@@ -292,7 +293,7 @@ async function reproduceLocked(
     const result = await new Trainer(plan.trainConfig).run({
       outDir: runDir,
       corpusCache,
-      ...(options.modelFactory ? { modelFactory: options.modelFactory } : {}),
+      modelFactory: factory,
       ...(pool ? { replicas: pool } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       onStart: ({ step, totalSteps }) =>

@@ -2,13 +2,7 @@
 // training-FLOP budget), its validation, and the plan that turns the budget into steps per
 // variant from the analytic FLOP count (Raposo et al. 2024, section 4: isoFLOP analysis).
 import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
-import {
-  createContainer,
-  MODEL_IDS,
-  resolveConfig,
-  type LanguageModelConfig,
-  type ModelFactory,
-} from '@moderoute/model';
+import { resolveConfig, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
 import type { CorpusSource } from '../data/corpus.js';
 import type { TrainConfig } from '../TrainConfig.js';
 
@@ -185,7 +179,7 @@ export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReprodu
  */
 export function planReproduction(
   spec: ResolvedReproductionSpec,
-  factory: ModelFactory = createContainer().get(MODEL_IDS.ModelFactory),
+  factory: ModelFactory,
 ): PlannedRun[] {
   return spec.variants.map((variant, i) => {
     const modelConfig: LanguageModelConfig = {
