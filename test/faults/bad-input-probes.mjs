@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bad-input probes of issue 20 ("stack traces where a clear error belongs", "hangs and unbounded
+// Bad-input probes ("stack traces where a clear error belongs", "hangs and unbounded
 // input", "unclear messages"): runs the built command (packages/cli/dist/bin.js; build with
 // `npx tsc -b` first) on each bad input and sorts the outcome: a clear error (exit 2, one line
 // naming the option or path, nothing on stdout), a stack trace, a hang (killed after 60 s), or

@@ -10,7 +10,7 @@
 //   pnpm bench:decode [--backend wasm] [--reps N] [--json] [--profile]
 //                     [--checkpoint NAME=DIR ...] [--steps N] [--retrain] [--runs DIR] [--seeds 0,1,2]
 //
-// Targets (issue 21), checked for every routed block of every model and retrain: the causal rule
+// Targets (docs/sampling.md), checked for every routed block of every model and retrain: the causal rule
 // agrees with top-k >= 97% and selects within 2 points of top-k's fraction (never zero), and MoD
 // decodes >= 1.5x dense; each miss is a FAILED TARGET line, the spread over seeds a table.
 //
@@ -110,7 +110,7 @@ function trainSettings(steps: number, seed = 0): Omit<TrainConfig, 'model'> {
 /** Bumped when the bench's cached checkpoints must be retrained (2: causal cuts calibrated at save). */
 const CACHE_VERSION = 2;
 
-/** The targets every retrain must meet (issue 21), checked over every routed block of every model. */
+/** The targets every retrain must meet, checked over every routed block of every model. */
 const TARGETS = { agreement: 0.97, selectionMargin: SELECTION_MARGIN, modSpeedup: 1.5 } as const;
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -324,7 +324,7 @@ async function trainedRun(
     model: seed === 0 ? DECODE_VARIANTS[name]! : { ...DECODE_VARIANTS[name]!, seed },
   };
   // The version salt keeps checkpoints trained before the Trainer calibrated the causal cuts
-  // (issue 21) out of use.
+  // out of use.
   const dir = join(runsDir, `${name}-${configHash([config, CACHE_VERSION])}`);
   name = seed === 0 ? name : `${name}@${seed}`;
   const done = join(dir, 'bench-done.json');

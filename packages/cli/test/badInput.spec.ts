@@ -1,4 +1,4 @@
-// Every bad input a hostile tester tried (issue 20): each is refused with exit code 2 and one
+// Every bad input a hostile tester tried: each is refused with exit code 2 and one
 // line naming the option or the path, never a stack trace, and no command hangs on a pipe or a
 // device. Table-driven, in-process (main()), on paths made in a temporary folder.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The causal-selection guard of `eval --routing causal` and `generate` (issue 21): a routed block
+// The causal-selection guard of `eval --routing causal` and `generate`: a routed block
 // whose causal rule selects no token is reported on stderr and in the JSON.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -57,7 +57,7 @@ describe('moderoute causal-selection guard', () => {
       '--json',
     );
     assert.equal(trained.code, EXIT.ok, trained.err);
-    // A cut above every router logit, as a lagging running estimate left it (issue 21).
+    // A cut above every router logit, as a lagging running estimate left it.
     await setCuts(out, 1e6);
     const ev = await run(
       'eval',

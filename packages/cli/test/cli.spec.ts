@@ -506,7 +506,7 @@ describe('moderoute', () => {
       assert.ok(report.matmulPeakGflops > 0 && report.peakRssMb > 0);
       const dense = report.variants['dense']!;
       assert.ok(dense.msPerStep > 0 && dense.fractionOfPeak > 0 && dense.fractionOfPeak < 1.5);
-      // 5.84 GFLOP per step at the bench config (PERF-NOTES.md), from the analytic count.
+      // 5.84 GFLOP per step at the bench config (docs/performance.md), from the analytic count.
       assert.ok(Math.abs(dense.flopsPerStep - 5.84e9) < 0.02e9, String(dense.flopsPerStep));
       assert.equal(report.peerUnavailable, '--no-peer');
     });

@@ -34,7 +34,7 @@ import {
 /** Nominal FLOPs per element, forward + backward, of the elementwise primitives. */
 const NOMINAL_FLOPS = { gelu: 12, layerNorm: 20 } as const;
 
-/** The bench config of DESIGN.md / the issues: vocab 256, width 128, 4 heads, T 128, batch 8. */
+/** The bench config (docs/performance.md): vocab 256, width 128, 4 heads, T 128, batch 8. */
 const BENCH = { vocab: 256, width: 128, heads: 4, seq: 128, batch: 8 } as const;
 
 interface Measurement {

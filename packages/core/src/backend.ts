@@ -1,6 +1,5 @@
 // Backend bootstrap: picks and initialises the TensorFlow.js backend every other package runs on.
-// Order of preference (DESIGN.md section 2) under Node: native TensorFlow (`@tensorflow/tfjs-node-gpu`,
-// then `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD),
+// Order of preference under Node: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD),
 // then `cpu` (pure JS reference); in a browser: `webgl` (when @tensorflow/tfjs-backend-webgl is
 // loaded), then `wasm`, then `cpu`, and `webgpu` when asked for. MODEROUTE_BACKEND overrides the
 // order. What differs between Node and browsers comes from platform.ts, so this file imports no

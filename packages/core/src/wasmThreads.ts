@@ -1,4 +1,4 @@
-// The wasm backend's threaded build, made to load in Node (issue 7).
+// The wasm backend's threaded build, made to load in Node.
 //
 // tfjs-backend-wasm ships a threaded SIMD build (XNNPACK on a pthreadpool) but never uses it in
 // Node: its WASM_HAS_MULTITHREAD_SUPPORT flag answers false there, and its loader could not start

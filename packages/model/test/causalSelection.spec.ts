@@ -1,5 +1,5 @@
 // Calibrating the causal rules' cuts on windows, and the guard that flags a routed block whose
-// causal rule selects far from top-k's fraction (issue 21).
+// causal rule selects far from top-k's fraction (docs/sampling.md).
 import assert from 'node:assert/strict';
 import { tf } from '@moderoute/core';
 import { expectNoLeaks, useBackend } from '@moderoute/testing';

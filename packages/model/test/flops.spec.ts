@@ -131,7 +131,7 @@ describe('LanguageModel.flops', () => {
     const mod = factory().create({ ...bench, schedule: { pattern: ['dense', 'mod'] } });
     try {
       const ratio = mod.flops().training / dense.flops().training;
-      // PERF-NOTES.md: 5.84 GFLOP vs 3.33 GFLOP per training step at batch 8.
+      // docs/performance.md: 5.84 GFLOP vs 3.33 GFLOP per training step at batch 8.
       assert.ok(
         Math.abs(dense.flops().training * 8 - 5.84e9) / 5.84e9 < 0.02,
         String(dense.flops().training * 8),

@@ -1,6 +1,6 @@
 // Host-side selection with an exact, backend-independent tie rule: higher score first, and among
 // equal scores the lower index (position or expert) first. Scores are read from detached
-// tensors; these int results never enter the gradient tape (PERF-NOTES.md: topk has no gradient).
+// tensors; these int results never enter the gradient tape (topk has no gradient).
 //
 // tf.topk happened to order ties by lower index on cpu and wasm in tfjs 4.22 in our probe, but
 // nothing documents it, so selection is done here with a stable comparison instead.

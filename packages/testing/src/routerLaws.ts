@@ -1,6 +1,6 @@
 // The router law suite: one function any Router (built-in or plugin) runs through. Each law is a
 // fast-check property over random B, T, D, E, K, capacities, padding masks and exact score ties,
-// run on every test backend. DESIGN.md section 5 and issue 3 list the laws.
+// run on every test backend. docs/routing.md lists the laws.
 // Axis legend: B batch, T tokens, D width, E experts, K experts per token, N assignments.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';

@@ -16,7 +16,7 @@ const read = (p: Map<string, Variable>, name: string) =>
   Array.from((p.get(name) as Variable).dataSync());
 
 /**
- * The per-parameter formulation AdamW had before its moments moved to flat buffers (issue 7):
+ * The per-parameter formulation AdamW had before its moments moved to flat buffers:
  * the reference the flat update must agree with.
  */
 class ReferenceAdamW {

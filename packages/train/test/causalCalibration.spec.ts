@@ -11,7 +11,7 @@ import {
 } from '../src/index.js';
 import { useTempDir } from './helpers.js';
 
-// Issue 21: after training, each routed block's causal rule (Raposo et al. 2024, section 3.5)
+// After training, each routed block's causal rule (Raposo et al. 2024, section 3.5)
 // must select about top-k's fraction of held-out tokens. The routers' running estimate of the
 // cut lagged r as it drifted during training, so a block could select nothing; the Trainer now
 // calibrates the cuts with the saved weights.

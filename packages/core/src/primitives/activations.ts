@@ -6,8 +6,8 @@ export const GELU_SIGMOID_ALPHA = 1.702;
 
 /**
  * GELU, sigmoid form: gelu(x) = x * sigmoid(1.702 x) (Hendrycks & Gimpel 2016, section 2).
- * Chosen over the tanh and erf forms because wasm's sigmoid is about 10x faster than its tanh
- * (PERF-NOTES.md); the three forms differ by at most about 0.02.
+ * Chosen over the tanh and erf forms because wasm's sigmoid is much faster than its tanh
+ * (docs/performance.md, "Backend facts"); the three forms differ by at most about 0.02.
  * Gradient: s + 1.702 x s (1 - s) with s = sigmoid(1.702 x).
  */
 export const gelu: <T extends Tensor>(x: T) => T = tf.customGrad(((

@@ -8,8 +8,8 @@
 // Backward, with P the softmax output:
 //   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ = dS K / sqrt(Dh),
 //   dK = dS^T Q / sqrt(Dh).
-// The products run per (batch, head) pair through core's batchMatMul (issue 7: on wasm, plain
-// 2-D products at about 8x the speed of its batched kernel).
+// The products run per (batch, head) pair through core's batchMatMul (on wasm, plain 2-D products
+// are much faster than its batched kernel: docs/performance.md, "Backend facts").
 import {
   tf,
   type Tensor,

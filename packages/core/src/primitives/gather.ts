@@ -2,8 +2,8 @@
 // Axis legend: N rows of the table, M indices (rows touched, duplicates allowed), F features
 // (any trailing shape).
 //
-// tfjs's own gather gradient needs UnsortedSegmentSum, which wasm lacks and cpu runs in seconds
-// (PERF-NOTES.md). scatterND sums duplicate indices, so it is the exact gradient of a gather
+// tfjs's own gather gradient needs UnsortedSegmentSum, which wasm lacks and cpu runs slowly
+// (docs/performance.md, "Backend facts"). scatterND sums duplicate indices, so it is the exact gradient of a gather
 // with repeated rows, and its work is O(M * F) plus the zero fill of the output.
 //
 // On wasm both directions run as small kernels that copy (or add) whole rows inside the wasm heap:

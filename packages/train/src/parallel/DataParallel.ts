@@ -1,4 +1,4 @@
-// Data-parallel training steps across worker threads (issue 7). The wasm backend's own threads
+// Data-parallel training steps across worker threads. The wasm backend's own threads
 // speed up large matrix products only; attention's small per-head products, transposes,
 // elementwise kernels and dispatch stay on one core. Splitting the batch's rows among replicas
 // that each run a single-thread backend keeps every core busy with all of the step.
@@ -18,7 +18,7 @@
 // cut estimate, a running mean or moving average of per-batch means, is linear in them, so its
 // weighted average is exactly the one-replica update. Routing decided across the batch (MoE
 // capacity, load-balancing losses) is decided per replica's rows, as expert capacity is per
-// device in GShard and Switch Transformers (docs/training.md).
+// device in GShard and Switch Transformers (docs/architecture.md, data-parallel training).
 // The optimizer, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
 import { Worker } from 'node:worker_threads';
