@@ -1,14 +1,13 @@
 // Runs example 1 and prints the comparison: `pnpm start [tiny|full] [config|binding]`.
 import 'reflect-metadata';
-import { describeBackend, initBackend } from '@moderoute/core';
+import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
 import { formatTable, swapRouters, type Size } from './swapRouters.js';
 
 const size = (process.argv[2] ?? 'full') as Size;
 const swap = (process.argv[3] ?? 'config') as 'config' | 'binding';
-if (size !== 'tiny' && size !== 'full')
-  throw new Error(`size (${JSON.stringify(size)}) must be "tiny" or "full"`);
+if (size !== 'tiny' && size !== 'full') throw new ConfigError('size', size, '"tiny" or "full"');
 if (swap !== 'config' && swap !== 'binding')
-  throw new Error(`swap (${JSON.stringify(swap)}) must be "config" or "binding"`);
+  throw new ConfigError('swap', swap, '"config" or "binding"');
 console.log(
   `backend: ${describeBackend(await initBackend())}; size ${size}; swap by ${swap === 'config' ? 'config field' : 'container binding'}`,
 );

@@ -1,12 +1,11 @@
 // Runs example 3 and prints the comparison and the report's path: `pnpm start [demo|tiny] [out dir]`.
 import 'reflect-metadata';
-import { describeBackend, initBackend } from '@moderoute/core';
+import { ConfigError, describeBackend, initBackend } from '@moderoute/core';
 import { formatTable, reproducePaper, type Size } from './paper.js';
 
 const size = (process.argv[2] ?? 'demo') as Size;
 const outDir = process.argv[3];
-if (size !== 'tiny' && size !== 'demo')
-  throw new Error(`size (${JSON.stringify(size)}) must be "demo" or "tiny"`);
+if (size !== 'tiny' && size !== 'demo') throw new ConfigError('size', size, '"demo" or "tiny"');
 console.log(`backend: ${describeBackend(await initBackend())}; size ${size}`);
 const result = await reproducePaper({
   size,

@@ -5,7 +5,7 @@
 // where f is the block's residual update and g(r) the router's combine weight (identity in the
 // paper), through which the router learns.
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N selected in all.
-import { tf, type Tensor3D } from '@moderoute/core';
+import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
 import {
   combineRows,
   type MixtureOfDepthsPlan,
@@ -37,8 +37,10 @@ export function requireRouterKind(
 ): void {
   const kinds = typeof kind === 'string' ? [kind] : kind;
   if (!kinds.includes(router.kind)) {
-    throw new TypeError(
-      `${block} needs a ${kinds.join(' or ')} router; "${router.className}" routes ${router.kind}`,
+    throw new ConfigError(
+      'router',
+      router.className,
+      `a ${kinds.join(' or ')} router for ${block} (it routes ${router.kind})`,
     );
   }
 }

@@ -1,6 +1,7 @@
 // Named model variants for `moderoute train --variant`: the variants of the reproduction's
 // isoFLOP comparison (isoFlopVariants in @moderoute/train), on one model shape.
 import type { LanguageModelConfig } from '@moderoute/model';
+import { ConfigError } from '@moderoute/core';
 import { isoFlopVariants } from '@moderoute/train';
 
 export const VARIANT_NAMES = [
@@ -30,6 +31,7 @@ export function variantModel(
   const variants = isoFlopVariants({ dense: [shape], contextLength: base.contextLength ?? 128 });
   // The dense baseline is named after its shape there ("dense-d128-l4").
   const variant = name === 'dense' ? variants[0] : variants.find((v) => v.name === name);
-  if (variant === undefined) throw new Error(`no variant ${name}`);
+  if (variant === undefined)
+    throw new ConfigError('variant', name, `one of ${VARIANT_NAMES.join(', ')}`);
   return { ...base, ...variant.model };
 }

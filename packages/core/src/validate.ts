@@ -64,6 +64,12 @@ export function requireNumber(parameter: string, value: unknown, range: NumberRa
   return value as number;
 }
 
+/** Requires a boolean (not a truthy value); returns it. */
+export function requireBoolean(parameter: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(parameter, value, 'a boolean');
+  return value;
+}
+
 /** Requires one of the listed string literals; returns it, typed. */
 export function requireOneOf<T extends string>(
   parameter: string,

@@ -1,5 +1,22 @@
 import assert from 'node:assert/strict';
-import { ConfigError, PathError, isFileSystemError, requireInt } from '@moderoute/core';
+import {
+  ConfigError,
+  PathError,
+  isFileSystemError,
+  requireBoolean,
+  requireInt,
+} from '@moderoute/core';
+
+describe('requireBoolean', () => {
+  it('should return a boolean and refuse a truthy or falsy non-boolean, naming the parameter', () => {
+    assert.equal(requireBoolean('dropless', false), false);
+    for (const value of [1, 'true', null, undefined])
+      assert.throws(
+        () => requireBoolean('dropless', value),
+        (e: unknown) => e instanceof ConfigError && e.parameter === 'dropless',
+      );
+  });
+});
 
 describe('requireInt', () => {
   describe('when the value is an integer past the safe range', () => {

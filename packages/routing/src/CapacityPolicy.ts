@@ -13,7 +13,13 @@
 //   tutel      fast_dispatch / gate: K * int(f * ceil(n / E)), rounded up to `alignment`
 //   megablocks moe.py expert_capacity: int(f * K * n / E) (a result of 0 means dropless there)
 //   megatron   moe_utils.py get_capacity(n * K, E, f): ceil(n * K / E * f); f = None is dropless
-import { ConfigError, requireInt, requireNumber, requireOneOf } from '@moderoute/core';
+import {
+  ConfigError,
+  requireBoolean,
+  requireInt,
+  requireNumber,
+  requireOneOf,
+} from '@moderoute/core';
 
 export const ROUNDINGS = ['floor', 'ceil', 'round'] as const;
 /** floor, ceil, or round to nearest with ties to even (Python's `round`, as flaxformer uses). */
@@ -125,11 +131,6 @@ function applyRounding(x: number, rounding: Rounding): number {
     case 'round':
       return roundHalfEven(x);
   }
-}
-
-function requireBoolean(parameter: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(parameter, value, 'a boolean');
-  return value;
 }
 
 /** Capacity as a validated value object. */

@@ -18,10 +18,8 @@ export function checkKeys(config: object, known: readonly string[], parameter = 
   }
 }
 
-export function requireBoolean(parameter: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(parameter, value, 'a boolean');
-  return value;
-}
+/** Core's requireBoolean, re-exported where the routers' other config checks live. */
+export { requireBoolean } from '@moderoute/core';
 
 /** Validates x float32[B >= 1, T >= 1, dModel] and an optional mask [B, T]. */
 export function checkRouteInput(x: unknown, dModel: number, mask: unknown): void {

@@ -1,15 +1,18 @@
 // Copies between tensors and host arrays without a temporary array per tensor: on wasm,
 // dataSync allocates a copy of the tensor (the heap is read with slice), and tf.tensor of a view
 // is copied into the heap at once; on other backends, the plain calls.
+import { ShapeError } from '../errors.js';
 import { tf, type Tensor } from '../tf.js';
 import { prefersExplicitTranspose, type WasmHeapBackend } from './matmul.js';
 
 /** Writes a float32 tensor's values into `out` at `offset`. */
 export function readInto(t: Tensor, out: Float32Array<ArrayBufferLike>, offset = 0): void {
-  if (t.dtype !== 'float32') throw new TypeError(`readInto reads float32 tensors, not ${t.dtype}`);
+  if (t.dtype !== 'float32') throw new ShapeError('t.dtype', t.dtype, '"float32" (readInto)');
   if (offset + t.size > out.length)
-    throw new RangeError(
-      `readInto: ${t.size} values at offset ${offset} do not fit in ${out.length}`,
+    throw new ShapeError(
+      't.size',
+      String(t.size),
+      `at most ${out.length - offset}, the room in out after offset ${offset} (readInto)`,
     );
   // wasm: a view of the tensor's bytes in the heap, valid until the next allocation.
   out.set(
