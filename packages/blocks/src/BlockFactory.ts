@@ -1,7 +1,12 @@
 // Builds blocks from resolved specs: each block gets its own router instances (from the router
 // registry, by name) and its experts (from the expert factory), by injection.
 import { inject, injectable } from 'inversify';
-import { CORE_IDS, ConfigError, type Primitives } from '@moderoute/core';
+import {
+  CORE_IDS,
+  ConfigError,
+  STAGED_EXPERT_ROUTER_SEED_OFFSET,
+  type Primitives,
+} from '@moderoute/core';
 import {
   CapacityPolicy,
   ROUTING_IDS,
@@ -140,9 +145,15 @@ export class BlockFactory {
           site.seed,
           {},
         ) as Router<MixtureOfDepthsPlan>;
-        const expertRouter = this.router(made, spec.expertRouter, dims, site.seed + 7919, {
-          numExperts: spec.numExperts,
-        }) as Router<ExpertRoutingPlan>;
+        const expertRouter = this.router(
+          made,
+          spec.expertRouter,
+          dims,
+          site.seed + STAGED_EXPERT_ROUTER_SEED_OFFSET,
+          {
+            numExperts: spec.numExperts,
+          },
+        ) as Router<ExpertRoutingPlan>;
         return new StagedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           depth,

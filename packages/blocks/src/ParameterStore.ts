@@ -2,7 +2,13 @@
 // dotted name ("blocks.3.attn.wQkv"); checkpoints are keyed by these names. Initial values depend
 // only on (seed, name, shape), never on creation order, so adding a parameter does not change
 // the others.
-import { ConfigError, tf, type Tensor, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  PARAMETER_SEED_MULTIPLIER,
+  tf,
+  type Tensor,
+  type Variable,
+} from '@moderoute/core';
 
 /** How a parameter starts: N(0, std^2), or a constant. */
 export type Initializer =
@@ -65,7 +71,7 @@ export class ParameterStore {
             0,
             init.std,
             'float32',
-            (this.seed * 0x9e3779b1 + hashName(name)) >>> 0 || 1,
+            (this.seed * PARAMETER_SEED_MULTIPLIER + hashName(name)) >>> 0 || 1,
           );
         case 'zeros':
           return tf.zeros(shape);

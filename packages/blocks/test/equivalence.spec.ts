@@ -1,6 +1,13 @@
 // Equivalences between block kinds at their degenerate settings, and index dispatch against a
 // dense one-hot reference written here.
-import { tf, type Scalar, type Tensor, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import {
+  STAGED_EXPERT_ROUTER_SEED_OFFSET,
+  tf,
+  type Scalar,
+  type Tensor,
+  type Tensor2D,
+  type Tensor3D,
+} from '@moderoute/core';
 import type { ExpertRoutingPlan, MixtureOfDepthsPlan } from '@moderoute/routing';
 import { expectClose, forEachBackend, randomTensor } from '@moderoute/testing';
 import { DenseBlock, MoeBlock, type Block, type ParameterStore } from '../src/index.js';
@@ -171,8 +178,8 @@ describe('block equivalences', () => {
         numExperts: 2,
         expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } },
       };
-      // The staged block seeds its expert router at seed + 7919; give the MoE block that seed.
-      const moe = makeBlock({ kind: 'moe', ...experts }, 1, 1 + 7919);
+      // The staged block seeds its expert router at an offset from its seed; give the MoE that seed.
+      const moe = makeBlock({ kind: 'moe', ...experts }, 1, 1 + STAGED_EXPERT_ROUTER_SEED_OFFSET);
       const staged = makeBlock(
         {
           kind: 'mode-staged',

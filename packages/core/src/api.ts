@@ -14,6 +14,7 @@ export type {
 } from './tf.js';
 export * from './errors.js';
 export * from './validate.js';
+export * from './seedOffsets.js';
 export * from './backend.js';
 export { MAX_WASM_THREADS } from './threads.js';
 export { platform, setPlatform, browserPlatform, nodeOnly, type Platform } from './platform.js';

@@ -7,6 +7,8 @@ import {
   ShapeError,
   embedding,
   gatherRows,
+  BLOCK_SEED_MULTIPLIER,
+  BLOCK_SEED_STEP,
   layerNorm,
   linear,
   tf,
@@ -114,7 +116,7 @@ export class LanguageModel {
         blocks.push(
           factory.create(spec, dims, {
             store: this.store.scope(`blocks.${i}`),
-            seed: (seed * 1000003 + 7 * i + 1) >>> 0,
+            seed: (seed * BLOCK_SEED_MULTIPLIER + BLOCK_SEED_STEP * i + 1) >>> 0,
           }),
         );
       });
