@@ -106,44 +106,50 @@ describe('multiHeadAttention', () => {
       );
     });
 
-    it('should equal the reference, value and every gradient, on sequences a multiple of 8 long, with and without a key mask', () => {
-      // T = 8k takes the wasm paths for whole blocks of rows (blocked transposes); a key mask
-      // joins the causal bias.
-      const shapes = fc.record({
-        b: dim(1, 2),
-        t: fc.constantFrom(8, 16),
-        h: dim(1, 3),
-        dh: dim(1, 4),
-        causal: fc.boolean(),
-        masked: fc.boolean(),
-        seed: fc.nat(1e6),
-      });
-      fc.assert(
-        fc.property(shapes, ({ b, t, h, dh, causal, masked, seed }) => {
-          tf.tidy(() => {
-            const d = h * dh;
-            const p = params(d, seed);
-            const lengths = Array.from({ length: b }, (_, i) => 1 + ((seed + 3 * i) % t));
-            const mask = masked
-              ? tf.tensor2d(
-                  lengths.flatMap((len) => Array.from({ length: t }, (_, j) => (j < len ? 1 : 0))),
-                  [b, t],
-                )
-              : undefined;
-            const x = randomTensor([b, t, d], seed + 10);
-            checkSameGradients(
-              withParams(d, (xx, pp) =>
-                multiHeadAttention(xx, pp, { numHeads: h, causal, ...(mask ? { mask } : {}) }),
-              ),
-              withParams(d, (xx, pp) => reference(xx, pp, h, causal, mask)),
-              [x, p.wQkv, p.bQkv as Tensor, p.wOut, p.bOut as Tensor],
-              { rtol: 2e-3, atol: 2e-4 },
-            );
-          });
-        }),
-        runs(8),
-      );
-    });
+    it(
+      'should equal the reference, value and every gradient, on sequences a multiple ' +
+        'of 8 long, with and without a key mask',
+      () => {
+        // T = 8k takes the wasm paths for whole blocks of rows (blocked transposes); a key mask
+        // joins the causal bias.
+        const shapes = fc.record({
+          b: dim(1, 2),
+          t: fc.constantFrom(8, 16),
+          h: dim(1, 3),
+          dh: dim(1, 4),
+          causal: fc.boolean(),
+          masked: fc.boolean(),
+          seed: fc.nat(1e6),
+        });
+        fc.assert(
+          fc.property(shapes, ({ b, t, h, dh, causal, masked, seed }) => {
+            tf.tidy(() => {
+              const d = h * dh;
+              const p = params(d, seed);
+              const lengths = Array.from({ length: b }, (_, i) => 1 + ((seed + 3 * i) % t));
+              const mask = masked
+                ? tf.tensor2d(
+                    lengths.flatMap((len) =>
+                      Array.from({ length: t }, (_, j) => (j < len ? 1 : 0)),
+                    ),
+                    [b, t],
+                  )
+                : undefined;
+              const x = randomTensor([b, t, d], seed + 10);
+              checkSameGradients(
+                withParams(d, (xx, pp) =>
+                  multiHeadAttention(xx, pp, { numHeads: h, causal, ...(mask ? { mask } : {}) }),
+                ),
+                withParams(d, (xx, pp) => reference(xx, pp, h, causal, mask)),
+                [x, p.wQkv, p.bQkv as Tensor, p.wOut, p.bOut as Tensor],
+                { rtol: 2e-3, atol: 2e-4 },
+              );
+            });
+          }),
+          runs(8),
+        );
+      },
+    );
 
     it('should match finite differences', () => {
       fc.assert(

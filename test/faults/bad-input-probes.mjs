@@ -248,7 +248,10 @@ try {
         '--backend',
         'wasm',
       ],
-      /has no predictor: use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor"/,
+      new RegExp(
+        'has no predictor: use mode "threshold" with it, or train a model whose MoD router ' +
+          'config sets causalMode: "predictor"',
+      ),
     ],
   ];
 
@@ -268,11 +271,18 @@ try {
       r.err.split('\n').find((l) => l.startsWith('moderoute:') || l.startsWith('error:')) ??
       r.err.split('\n')[0];
     console.log(
-      `${outcome.padEnd(5)} exit ${String(r.code ?? r.signal).padEnd(7)} ${seconds.padStart(5)} s  ${name}\n      ${first}${outcome === 'other' ? `\n      stdout: ${JSON.stringify(r.out.slice(0, 200))}\n      stderr: ${r.err.slice(0, 600)}` : ''}`,
+      `${outcome.padEnd(5)} exit ${String(r.code ?? r.signal).padEnd(7)} ` +
+        `${seconds.padStart(5)} s  ${name}\n      ` +
+        first +
+        (outcome === 'other'
+          ? `\n      stdout: ${JSON.stringify(r.out.slice(0, 200))}` +
+            `\n      stderr: ${r.err.slice(0, 600)}`
+          : ''),
     );
   }
   console.log(
-    `\nprobes ${counts.probes}, clear errors ${counts.clear}, stack traces ${counts.stack}, hangs ${counts.hang}, other ${counts.other}`,
+    `\nprobes ${counts.probes}, clear errors ${counts.clear}, stack traces ` +
+      `${counts.stack}, hangs ${counts.hang}, other ${counts.other}`,
   );
   process.exitCode = counts.clear === counts.probes ? 0 : 1;
 } finally {

@@ -9,7 +9,8 @@ if (size !== 'tiny' && size !== 'full') throw new ConfigError('size', size, '"ti
 if (swap !== 'config' && swap !== 'binding')
   throw new ConfigError('swap', swap, '"config" or "binding"');
 console.log(
-  `backend: ${describeBackend(await initBackend())}; size ${size}; swap by ${swap === 'config' ? 'config field' : 'container binding'}`,
+  `backend: ${describeBackend(await initBackend())}; size ${size}; swap by ` +
+    `${swap === 'config' ? 'config field' : 'container binding'}`,
 );
 const results = await swapRouters({
   size,

@@ -57,7 +57,8 @@ export function tinySpec(): ReproductionSpec {
   return {
     name: 'tiny',
     description:
-      'Four micro variants (width 16, 2 layers, 16-token sequences) at a budget of 24 dense steps: the pipeline end to end in seconds.',
+      'Four micro variants (width 16, 2 layers, 16-token sequences) at a budget of 24 ' +
+      'dense steps: the pipeline end to end in seconds.',
     budgetFlops: TINY_DENSE_STEPS * denseStepFlops,
     ...TINY_BATCH,
     learningRate: 1e-2,

@@ -97,7 +97,10 @@ export interface VariantResult {
   readonly wallSeconds: number;
   readonly parameters: number;
   readonly routedFractionPerBlock: readonly number[];
-  /** Of the routed blocks' expert assignments at the last step, the share that went to real experts (integrated MoDE: the rest took a no-op). */
+  /**
+   * Of the routed blocks' expert assignments at the last step, the share that went to real experts
+   * (integrated MoDE: the rest took a no-op).
+   */
   readonly realExpertShare?: number;
   readonly result: TrainResult;
 }

@@ -86,7 +86,9 @@ export function threadsOption(): Option {
 export function replicasOption(): Option {
   return new Option(
     '--replicas <n>',
-    `data-parallel replicas, each on one core with its own single-thread backend: "auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow) or 1 to ${MAX_REPLICAS}`,
+    `data-parallel replicas, each on one core with its own single-thread backend: ` +
+      `"auto" (every core, at most the batch size, on wasm and cpu; 1 on tensorflow) ` +
+      `or 1 to ${MAX_REPLICAS}`,
   )
     .default('auto')
     .argParser((value): ReplicasFlag => {
@@ -144,14 +146,17 @@ export async function startTraining(
     return {
       info,
       replicas: 1,
-      note: `data-parallel replicas unavailable (${reason}); training on one replica. --replicas 1 runs wasm on every core instead`,
+      note:
+        `data-parallel replicas unavailable (${reason}); training on one replica. ` +
+        `--replicas 1 runs wasm on every core instead`,
     };
   }
 }
 
 /** The first line a training command prints about what runs. */
 export function describeTraining(setup: TrainingSetup): string {
-  return `${describeBackend(setup.info)}${setup.replicas > 1 ? `; ${setup.replicas} data-parallel replicas` : ''}${setup.note ? `; ${setup.note}` : ''}`;
+  const replicas = setup.replicas > 1 ? `; ${setup.replicas} data-parallel replicas` : '';
+  return `${describeBackend(setup.info)}${replicas}${setup.note ? `; ${setup.note}` : ''}`;
 }
 
 /** The flags every command has for its backend. */

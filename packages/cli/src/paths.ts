@@ -49,7 +49,8 @@ function requireWritable(option: string, path: string, dir: string): void {
     refuse(
       option,
       path,
-      `cannot be written: the folder ${describeValue(dir)} is not writable (check its permissions, or choose another path)`,
+      `cannot be written: the folder ${describeValue(dir)} is not writable (check its ` +
+        `permissions, or choose another path)`,
     );
   }
 }

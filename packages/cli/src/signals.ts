@@ -27,7 +27,8 @@ export async function withInterrupt<T>(
       if (controller.signal.aborted) process.exit(SIGNAL_EXIT_CODES[name]);
       const again = name === 'SIGINT' ? 'Ctrl-C again' : `${name} again`;
       io.err(
-        `\n${name === 'SIGINT' ? 'interrupt' : name}: finishing the current step and saving a checkpoint (${again} to quit at once)`,
+        `\n${name === 'SIGINT' ? 'interrupt' : name}: finishing the current step and ` +
+          `saving a checkpoint (${again} to quit at once)`,
       );
       controller.abort(name);
     };

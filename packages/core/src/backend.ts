@@ -1,5 +1,6 @@
 // Backend bootstrap: picks and initialises the TensorFlow.js backend every other package runs on.
-// Order of preference under Node: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD),
+// Order of preference under Node: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then
+// `@tensorflow/tfjs-node`, optional peers loaded dynamically), then `wasm` (embedded, SIMD),
 // then `cpu` (pure JS reference); in a browser: `webgl` (when @tensorflow/tfjs-backend-webgl is
 // loaded), then `wasm`, then `cpu`, and `webgpu` when asked for. MODEROUTE_BACKEND overrides the
 // order. What differs between Node and browsers comes from platform.ts, so this file imports no
@@ -55,7 +56,10 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Backend to use; overrides MODEROUTE_BACKEND and the default order. */
   readonly backend?: string;
-  /** Environment to read MODEROUTE_BACKEND and MODEROUTE_THREADS from (default: `process.env` under Node, else `globalThis.process?.env`, else none). */
+  /**
+   * Environment to read MODEROUTE_BACKEND and MODEROUTE_THREADS from (default: `process.env` under
+   * Node, else `globalThis.process?.env`, else none).
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /**
    * Threads for the wasm backend's kernels (XNNPACK's pool), 1 to 8; overrides MODEROUTE_THREADS.
@@ -92,7 +96,9 @@ export function describeBackend(info: BackendInfo): string {
 }
 
 const quoted = (names: readonly string[]) => names.map((n) => `"${n}"`).join(', ');
-const AVAILABILITY = `${quoted(BACKENDS_BY_PLATFORM.node)} under Node, or ${quoted(BACKENDS_BY_PLATFORM.browser)} in a browser`;
+const AVAILABILITY =
+  `${quoted(BACKENDS_BY_PLATFORM.node)} under Node, or ` +
+  `${quoted(BACKENDS_BY_PLATFORM.browser)} in a browser`;
 
 /** The backend name asked for, checked against the names that run on this platform. */
 function parseName(value: string, source: string): BackendName {
@@ -213,7 +219,8 @@ async function startWasm(request: ThreadsRequest): Promise<BackendInfo> {
   } else if (request.explicit && getThreadsCount() !== request.threads && wasmNotes.length === 0) {
     throw new BackendError(
       'wasm',
-      `threads (${request.threads}) cannot change once wasm is initialised in this process; it runs ${getThreadsCount()}. ` +
+      `threads (${request.threads}) cannot change once wasm is initialised in this ` +
+        `process; it runs ${getThreadsCount()}. ` +
         'Choose threads in the first initBackend call, or with MODEROUTE_THREADS',
     );
   }
@@ -243,13 +250,15 @@ async function tryRegistered(name: keyof typeof BACKEND_PACKAGES): Promise<Backe
   if (!tf.findBackendFactory(name)) {
     throw new BackendError(
       name,
-      `The "${name}" backend needs ${pkg}: \`npm install ${pkg}\`, then \`import '${pkg}'\` before initBackend (a bundle cannot load it by name)`,
+      `The "${name}" backend needs ${pkg}: \`npm install ${pkg}\`, then \`import ` +
+        `'${pkg}'\` before initBackend (a bundle cannot load it by name)`,
     );
   }
   if (!(await tf.setBackend(name))) {
     throw new BackendError(
       name,
-      `The "${name}" backend failed to initialise (does this browser support ${name === 'webgl' ? 'WebGL' : 'WebGPU'}?)`,
+      `The "${name}" backend failed to initialise (does this browser support ` +
+        `${name === 'webgl' ? 'WebGL' : 'WebGPU'}?)`,
     );
   }
   return { name, package: pkg, simd: null, threads: 1, gpu: true, skipped: [], notes: [] };

@@ -1,5 +1,7 @@
 /**
- * Backend bootstrap (Node and browsers), fast differentiable primitives, typed errors and dependency-injection identifiers; `tf` is tfjs-core itself, documented at https://js.tensorflow.org/api/latest/.
+ * Backend bootstrap (Node and browsers), fast differentiable primitives, typed errors and
+ * dependency-injection identifiers; `tf` is tfjs-core itself, documented at
+ * https://js.tensorflow.org/api/latest/.
  *
  * @module @moderoute/core
  */

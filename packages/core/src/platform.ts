@@ -58,6 +58,7 @@ export function nodeOnly(what: string, instead: string): never {
   throw new ConfigError(
     what,
     'called in a browser',
-    `called under Node: it needs Node's built-ins and is exported with them by the "node" condition of the package; in a browser, ${instead}`,
+    `called under Node: it needs Node's built-ins and is exported with them by the ` +
+      `"node" condition of the package; in a browser, ${instead}`,
   );
 }

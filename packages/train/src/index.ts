@@ -1,5 +1,6 @@
 /**
- * Training: batches, AdamW and schedules, the training step, safetensors checkpoints, and under Node the corpus, the Trainer, replicas, metrics, plots and progress.
+ * Training: batches, AdamW and schedules, the training step, safetensors checkpoints, and under
+ * Node the corpus, the Trainer, replicas, metrics, plots and progress.
  *
  * @module @moderoute/train
  */

@@ -1,5 +1,6 @@
 // The attention core as it was before the 3-D attention rewrite (4-D batched matmuls with
-// transpose flags, causal bias from bandPart), kept for `pnpm bench --baseline`: the same model trained with it, side by
+// transpose flags, causal bias from bandPart), kept for `pnpm bench --baseline`: the same model
+// trained with it, side by
 // side with core's current attention in one run. Not exported by any package.
 import { ContainerModule } from 'inversify';
 import {

@@ -52,7 +52,9 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   lines.push(t.toString());
   if (peer) {
     lines.push(
-      `peer: PyTorch ${peer.torch}, ${peer.threads} thread(s), same config, same run (better of a run before and one after): dense ${peer.denseMsPerStep} ms/step, MoD ${peer.modMsPerStep} ms/step (target: moderoute at most 2x)`,
+      `peer: PyTorch ${peer.torch}, ${peer.threads} thread(s), same config, same run ` +
+        `(better of a run before and one after): dense ${peer.denseMsPerStep} ms/step, ` +
+        `MoD ${peer.modMsPerStep} ms/step (target: moderoute at most 2x)`,
     );
   } else {
     lines.push(
@@ -62,7 +64,9 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   if (report.modOverDense) {
     const m = report.modOverDense;
     lines.push(
-      `MoD/dense step time ${m.measured.toFixed(3)} vs analytic FLOP ratio ${m.analytic.toFixed(3)} (target: at most 1.1x: ${(m.measured / m.analytic).toFixed(2)}x)`,
+      `MoD/dense step time ${m.measured.toFixed(3)} vs analytic FLOP ratio ` +
+        `${m.analytic.toFixed(3)} (target: at most 1.1x: ` +
+        `${(m.measured / m.analytic).toFixed(2)}x)`,
     );
   }
   if (routing) {

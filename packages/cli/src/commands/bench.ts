@@ -34,7 +34,9 @@ interface BenchFlags {
 export function benchCommand(io: Io): Command {
   return new Command('bench')
     .description(
-      'Time training steps of every variant at the bench config (vocab 256, width 128, 4 layers, 4 heads, T 128, batch 8) side by side, with the matmul peak, the PyTorch peer where installed, and routing overhead',
+      'Time training steps of every variant at the bench config (vocab 256, width 128, ' +
+        '4 layers, 4 heads, T 128, batch 8) side by side, with the matmul peak, the ' +
+        'PyTorch peer where installed, and routing overhead',
     )
     .option('--backend <name>', 'tensorflow, wasm or cpu', 'wasm')
     .addOption(threadsOption())

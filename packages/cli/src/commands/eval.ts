@@ -60,7 +60,8 @@ export function evalCommand(io: Io): Command {
     )
     .option(
       '--max-data-bytes <n>',
-      `the most bytes of --data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
+      `the most bytes of --data text to read, every file together (default ` +
+        `${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
       intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT),
     )
     .option('--windows <n>', 'validation windows', intOption('--windows', 1), 64)
@@ -101,7 +102,9 @@ export function evalCommand(io: Io): Command {
           windows: windows.length,
           ...(capped ? { windowsRequested: flags.windows } : {}),
         };
-        const countText = `${windows.length} validation windows of ${seqLen}${capped ? ` (all the split has; ${flags.windows} asked for)` : ''}`;
+        const countText =
+          `${windows.length} validation windows of ` +
+          `${seqLen}${capped ? ` (all the split has; ${flags.windows} asked for)` : ''}`;
         if (flags.routing === 'top-k') {
           const bpb = bitsPerByte(model, windows, { batchSize: flags.batchSize });
           const result = {
@@ -150,7 +153,11 @@ export function evalCommand(io: Io): Command {
             const s = a[rule];
             if (s === undefined) continue;
             io.out(
-              `  block ${a.block} (${a.kind}) ${rule}: accuracy ${(100 * s.accuracy).toFixed(1)}%, precision ${(100 * s.precision).toFixed(1)}%, recall ${(100 * s.recall).toFixed(1)}%, selects ${(100 * s.selectedFraction).toFixed(1)}% (top-k ${(100 * a.topKFraction).toFixed(1)}%)`,
+              `  block ${a.block} (${a.kind}) ${rule}: accuracy ` +
+                `${(100 * s.accuracy).toFixed(1)}%, precision ` +
+                `${(100 * s.precision).toFixed(1)}%, recall ${(100 * s.recall).toFixed(1)}%, ` +
+                `selects ${(100 * s.selectedFraction).toFixed(1)}% (top-k ` +
+                `${(100 * a.topKFraction).toFixed(1)}%)`,
             );
           }
         }

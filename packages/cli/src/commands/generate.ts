@@ -33,7 +33,8 @@ interface GenerateFlags {
 export function generateCommand(io: Io): Command {
   return new Command('generate')
     .description(
-      'Generate text from a checkpoint: KV cache per block, causal MoD decisions (never top-k over the step), streamed to stdout',
+      'Generate text from a checkpoint: KV cache per block, causal MoD decisions ' +
+        '(never top-k over the step), streamed to stdout',
     )
     .requiredOption(
       '--checkpoint <dir>',
@@ -112,7 +113,9 @@ export function generateCommand(io: Io): Command {
           );
         } else {
           io.err(
-            `${result.tokens.length} tokens in ${seconds.toFixed(2)} s (${(result.tokens.length / seconds).toFixed(1)} tokens/s), stopped by ${result.stopReason}`,
+            `${result.tokens.length} tokens in ${seconds.toFixed(2)} s ` +
+              `(${(result.tokens.length / seconds).toFixed(1)} tokens/s), stopped by ` +
+              `${result.stopReason}`,
           );
         }
       } finally {

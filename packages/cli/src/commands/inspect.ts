@@ -79,7 +79,8 @@ export function inspectCommand(io: Io): Command {
           const row = pattern.processed[i]!;
           const fraction = row.reduce((a, v) => a + v, 0) / Math.max(1, row.length);
           io.out(
-            `${name.padEnd(width)} ${row.map((v) => (v ? '█' : '·')).join('')}  ${(100 * fraction).toFixed(0)}% processed`,
+            `${name.padEnd(width)} ${row.map((v) => (v ? '█' : '·')).join('')}  ` +
+              `${(100 * fraction).toFixed(0)}% processed`,
           );
         });
         if (flags.svg) io.out(`heatmap: ${flags.svg}`);

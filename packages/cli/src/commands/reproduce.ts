@@ -41,11 +41,13 @@ interface ReproduceFlags {
 export function reproduceCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('reproduce')
     .description(
-      'Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one training-FLOP budget and write a report (resumable: finished runs are kept)',
+      'Run the isoFLOP comparison of dense, MoD, MoE and MoDE variants at one ' +
+        'training-FLOP budget and write a report (resumable: finished runs are kept)',
     )
     .option(
       '--preset <name>',
-      `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick about 10 (at most 30), full hours (see docs/reproduction.md)`,
+      `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick ` +
+        `about 10 (at most 30), full hours (see docs/reproduction.md)`,
       choiceOption('--preset', PRESET_NAMES),
       'demo',
     )
@@ -61,7 +63,8 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
     )
     .option(
       '--max-data-bytes <n>',
-      `the most bytes of the spec's data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
+      `the most bytes of the spec's data text to read, every file together (default ` +
+        `${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
       intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT),
     )
     .option('--backend <name>', 'tensorflow, wasm or cpu')
@@ -103,7 +106,8 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
             progress?.stop();
             if (!flags.json)
               io.err(
-                `[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`,
+                `[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ` +
+                  `${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`,
               );
             progress = new ProgressReporter({
               total: totalSteps,
@@ -119,7 +123,9 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
             progress = undefined;
             if (!flags.json)
               io.err(
-                `  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ${row.wallSeconds.toFixed(0)} s`,
+                `  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ` +
+                  `${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ` +
+                  `${row.wallSeconds.toFixed(0)} s`,
               );
           },
         });
@@ -135,7 +141,9 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         io.out(`|---|---|---|---|---|---|`);
         for (const r of result.rows) {
           io.out(
-            `| ${r.variant} | ${r.parameters} | ${formatFlops(r.trainingFlops)} | ${r.steps} | ${r.finalValidationBitsPerByte?.toFixed(4) ?? '-'} | ${r.routedFractionPerBlock.map((f) => f.toFixed(2)).join(' ')} |`,
+            `| ${r.variant} | ${r.parameters} | ${formatFlops(r.trainingFlops)} | ${r.steps} ` +
+              `| ${r.finalValidationBitsPerByte?.toFixed(4) ?? '-'} | ` +
+              `${r.routedFractionPerBlock.map((f) => f.toFixed(2)).join(' ')} |`,
           );
         }
         if (result.paths) io.out(`report: ${result.paths.report}`);

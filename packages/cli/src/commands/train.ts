@@ -72,7 +72,8 @@ export function trainConfigFrom(flags: TrainFlags): TrainConfig {
       throw new ConfigError(
         '--config',
         flags.config,
-        `a JSON object ({"model": {...}, "steps": ...}), not ${file === null ? 'null' : Array.isArray(file) ? 'an array' : `a ${typeof file}`}`,
+        `a JSON object ({"model": {...}, "steps": ...}), not ` +
+          `${file === null ? 'null' : Array.isArray(file) ? 'an array' : `a ${typeof file}`}`,
       );
     }
   }
@@ -119,7 +120,8 @@ function minutesOption(name: string): (value: string) => number {
 export function trainCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('train')
     .description(
-      'Train a model on the embedded corpus (or --data), with checkpoints and a metrics log in --out; an interrupted run continues when started again',
+      'Train a model on the embedded corpus (or --data), with checkpoints and a ' +
+        'metrics log in --out; an interrupted run continues when started again',
     )
     .option(
       '--config <file>',
@@ -165,17 +167,20 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     )
     .option(
       '--checkpoint-minutes <x>',
-      `also checkpoint when x minutes passed since the last checkpoint, bounding the work a crash loses (default ${DEFAULT_CHECKPOINT_MINUTES}; 0: off)`,
+      `also checkpoint when x minutes passed since the last checkpoint, bounding the ` +
+        `work a crash loses (default ${DEFAULT_CHECKPOINT_MINUTES}; 0: off)`,
       minutesOption('--checkpoint-minutes'),
     )
     .option(
       '--data <path>',
-      'train on this text file or folder of .txt/.md files instead of the embedded corpus (regular files only, at most 1 GiB in all; see docs/cli.md)',
+      'train on this text file or folder of .txt/.md files instead of the embedded ' +
+        'corpus (regular files only, at most 1 GiB in all; see docs/cli.md)',
       dataPath('--data'),
     )
     .option(
       '--max-data-bytes <n>',
-      `the most bytes of --data text to read, every file together (default ${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
+      `the most bytes of --data text to read, every file together (default ` +
+        `${DEFAULT_MAX_DATA_BYTES}, 1 GiB; at most ${MAX_DATA_BYTES_LIMIT})`,
       intOption('--max-data-bytes', 1, MAX_DATA_BYTES_LIMIT),
     )
     .option(
@@ -186,7 +191,8 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
     .option('--out <dir>', 'run directory', outputFolder('--out'), 'runs/train')
     .option(
       '--no-resume',
-      'start over even if --out holds checkpoints of this model, removing them and the metrics log (fails rather than overwrite another model)',
+      'start over even if --out holds checkpoints of this model, removing them and the ' +
+        'metrics log (fails rather than overwrite another model)',
     )
     .option(
       '--backend <name>',
@@ -219,7 +225,9 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
           onStart: ({ step, model }) => {
             if (!flags.json) {
               io.err(
-                `model: ${model.parameterCount()} parameters, ${formatFlops(model.flops(trainer.config.seqLen).forward)} per sequence forward${step > 0 ? `; resuming at step ${step}` : ''}`,
+                `model: ${model.parameterCount()} parameters, ` +
+                  `${formatFlops(model.flops(trainer.config.seqLen).forward)} per sequence ` +
+                  `forward${step > 0 ? `; resuming at step ${step}` : ''}`,
               );
             }
             progress.start(step);
@@ -238,7 +246,9 @@ export function trainCommand(io: Io, setExit: (code: number) => void): Command {
       if (flags.json) io.out(JSON.stringify(result));
       else {
         io.out(
-          `${result.stopReason === 'completed' ? 'finished' : result.stopReason}: step ${result.step}/${trainer.config.steps}, ${formatFlops(result.trainingFlops)} trained, ${result.tokensSeen} tokens, ${result.wallSeconds.toFixed(1)} s`,
+          `${result.stopReason === 'completed' ? 'finished' : result.stopReason}: step ` +
+            `${result.step}/${trainer.config.steps}, ${formatFlops(result.trainingFlops)} ` +
+            `trained, ${result.tokensSeen} tokens, ${result.wallSeconds.toFixed(1)} s`,
         );
         if (result.finalValidationBitsPerByte !== undefined)
           io.out(`validation: ${result.finalValidationBitsPerByte.toFixed(4)} bits/byte`);

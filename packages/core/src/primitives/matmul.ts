@@ -3,7 +3,8 @@
 // than with transposeA/transposeB (docs/performance.md, "Backend facts"), so there an explicit
 // transpose (a cheap copy) precedes a plain product. On cpu and native TensorFlow the flags cost nothing extra, and
 // an explicit transpose would only add a copy.
-// The wasm forms of batched products (one plain 2-D product per batch entry, in a small kernel) and of transposes and column sums (written so that wasm takes its fast paths).
+// The wasm forms of batched products (one plain 2-D product per batch entry, in a small kernel) and
+// of transposes and column sums (written so that wasm takes its fast paths).
 // Axis legend: N batch entries, M, K, P matrix sides, R rows, C columns, D columns summed over.
 import type { DataId, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../tf.js';

@@ -409,7 +409,9 @@ function requireFinite(tensors: ReadonlyMap<string, HostTensor>, file: string): 
         throw new CheckpointError(
           file,
           'corrupt',
-          `has non-finite values in tensor "${name}": ${bad} of ${data.length} values are NaN or infinite (the first, ${data[i]}, at index ${i}); the checkpoint cannot be used`,
+          `has non-finite values in tensor "${name}": ${bad} of ${data.length} values are ` +
+            `NaN or infinite (the first, ${data[i]}, at index ${i}); the checkpoint cannot ` +
+            `be used`,
         );
       }
     }
@@ -469,7 +471,8 @@ export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCh
         throw new CheckpointError(
           path,
           'corrupt',
-          `is not the file this checkpoint wrote: ${bytes.length} bytes, the manifest says ${entry.bytes} (it was replaced or changed after the checkpoint was written)`,
+          `is not the file this checkpoint wrote: ${bytes.length} bytes, the manifest says ` +
+            `${entry.bytes} (it was replaced or changed after the checkpoint was written)`,
         );
       }
       if (bytes.length < entry.bytes)

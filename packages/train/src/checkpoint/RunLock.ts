@@ -64,7 +64,8 @@ function readHolder(path: string): LockHolder | undefined | null {
 /** Whether the holder may still run: alive on this host, or on another host (unknowable). */
 function mayBeAlive(holder: LockHolder, path: string): boolean {
   if (holder.host !== hostname()) return true;
-  if (holder.pid === process.pid) return held.has(path); // our pid, but not our lock: a previous life (e.g. a container's pid 1)
+  // Our pid but not our lock: a previous life (e.g. a container's pid 1).
+  if (holder.pid === process.pid) return held.has(path);
   try {
     process.kill(holder.pid, 0);
     return true;
@@ -139,7 +140,8 @@ export class RunLock {
           throw new LockError(
             path,
             undefined,
-            `run directory ${resolve(dir)} has a lock file ${path} that is not a moderoute lock; if no moderoute process uses this directory, remove that file`,
+            `run directory ${resolve(dir)} has a lock file ${path} that is not a moderoute ` +
+              `lock; if no moderoute process uses this directory, remove that file`,
           );
         }
         if (mayBeAlive(holder, path)) {
@@ -147,7 +149,10 @@ export class RunLock {
           throw new LockError(
             path,
             holder,
-            `run directory ${resolve(dir)} is in use by ${describeHolder(holder)}; wait for it to finish or stop it${remote ? `, or, if that process is gone, remove ${path}` : ''}, or use another directory`,
+            `run directory ${resolve(dir)} is in use by ${describeHolder(holder)}; wait for ` +
+              `it to finish or stop ` +
+              `it${remote ? `, or, if that process is gone, remove ${path}` : ''}, or use ` +
+              `another directory`,
           );
         }
         // Stale: take it over under the guard, removing only the lock we found stale.

@@ -210,7 +210,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
   const n64 = view.getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES))
     throw corrupt(
-      `has a header length of ${n64} bytes, over the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a damaged one)`,
+      `has a header length of ${n64} bytes, over the ${MAX_HEADER_BYTES}-byte limit ` +
+        `(not a safetensors file, or a damaged one)`,
     );
   const n = Number(n64);
   if (8 + n > bytes.length)
@@ -275,7 +276,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
     const count = numel(shape);
     if (end - begin !== count * info.bytes)
       throw corrupt(
-        `has tensor "${name}" with data_offsets [${begin}, ${end}] (${end - begin} bytes) for ${dtype}[${shape.join(', ')}] (${count * info.bytes} bytes)`,
+        `has tensor "${name}" with data_offsets [${begin}, ${end}] (${end - begin} ` +
+          `bytes) for ${dtype}[${shape.join(', ')}] (${count * info.bytes} bytes)`,
       );
     if (end > dataLength)
       throw new CheckpointError(
@@ -305,7 +307,8 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): Safe
   }
   if (covered !== dataLength)
     throw corrupt(
-      `has ${dataLength - covered} bytes after the last tensor (the data buffer is ${dataLength} bytes, the tensors cover ${covered})`,
+      `has ${dataLength - covered} bytes after the last tensor (the data buffer is ` +
+        `${dataLength} bytes, the tensors cover ${covered})`,
     );
   return { tensors, metadata: Object.fromEntries(metaEntries) };
 }

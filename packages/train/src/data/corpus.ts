@@ -169,7 +169,8 @@ export function requireWindow(corpus: Corpus, seqLen: number): void {
       throw new DataError(
         corpus.source,
         'too-short',
-        `is too short: its ${split} split has ${buf.length} bytes, and one window of seqLen + 1 = ${seqLen + 1} bytes is needed ` +
+        `is too short: its ${split} split has ${buf.length} bytes, and one window of ` +
+          `seqLen + 1 = ${seqLen + 1} bytes is needed ` +
           '(add text, lower seqLen, or change validationFraction)',
       );
     }
@@ -257,8 +258,11 @@ export function textDocuments(path: string, options: ReadOptions = {}): TextDocu
     throw new DataError(
       root,
       'too-large',
-      `holds ${formatBytes(total)} of text${files.length > 1 ? ` in ${files.length} files` : ''}, over the limit of ${formatBytes(maxBytes)}: ` +
-        `raise it (--max-data-bytes, or the corpus option maxBytes; at most ${formatBytes(MAX_DATA_BYTES_LIMIT)}) or use less text`,
+      `holds ${formatBytes(total)} of ` +
+        `text${files.length > 1 ? ` in ${files.length} files` : ''}, over the limit of ` +
+        `${formatBytes(maxBytes)}: ` +
+        `raise it (--max-data-bytes, or the corpus option maxBytes; at most ` +
+        `${formatBytes(MAX_DATA_BYTES_LIMIT)}) or use less text`,
     );
   }
   const documents = files.map(({ file, size }) => {
@@ -434,7 +438,8 @@ function checkText(file: string, bytes: Uint8Array): void {
     throw new DataError(
       file,
       'binary',
-      `is binary, not text: ${invalid} invalid UTF-8 sequences in ${bytes.length} bytes (at most ${MAX_INVALID_UTF8 * 100}% allowed)`,
+      `is binary, not text: ${invalid} invalid UTF-8 sequences in ${bytes.length} ` +
+        `bytes (at most ${MAX_INVALID_UTF8 * 100}% allowed)`,
     );
   }
 }

@@ -47,7 +47,8 @@ export class JsonlWriter<T extends object = Record<string, unknown>> {
         error,
         this.path,
         `metrics log ${this.path}`,
-        'the last checkpoint is kept: free some space (or fix the permissions) and run the same command again to continue from it',
+        'the last checkpoint is kept: free some space (or fix the permissions) and run ' +
+          'the same command again to continue from it',
       );
     }
   }

@@ -119,7 +119,8 @@ const DEFAULT_CHUNK_FLOATS = 1 << 18;
  * the update is a dozen elementwise kernels on the flat vectors, and the new parameters are
  * split back (splitFlat) and assigned: 23 kernels per update. Per-parameter updates took 1028
  * kernels for the bench model's 54 parameters (10.6-12.3 ms on wasm against 7.0-7.3 now),
- * which cost more in dispatch than in arithmetic. The state is still exported and imported per parameter name (`m.<name>`,
+ * which cost more in dispatch than in arithmetic. The state is still exported and imported per
+ * parameter name (`m.<name>`,
  * `v.<name>`), so checkpoints do not depend on this layout.
  */
 export class AdamW {

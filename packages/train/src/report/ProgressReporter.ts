@@ -37,7 +37,9 @@ export class ProgressReporter {
       this.bar = new cliProgress.SingleBar(
         {
           stream,
-          format: `${options.label ? `${options.label} ` : ''}{bar} {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
+          format:
+            `${options.label ? `${options.label} ` : ''}{bar} {value}/{total} | loss {loss} ` +
+            `| {tps} tok/s | ETA {eta_formatted}`,
           etaBuffer: 20,
           hideCursor: true,
           clearOnComplete: false,

@@ -104,7 +104,9 @@ export function isoFlopVariants(options: IsoFlopVariantsOptions): ReproductionVa
     },
     {
       name: 'mode-integrated',
-      description: `integrated MoDE: ${numExperts} experts + ${numExperts} no-op experts, token-choice top-1, every other block (${shape})`,
+      description:
+        `integrated MoDE: ${numExperts} experts + ${numExperts} no-op experts, ` +
+        `token-choice top-1, every other block (${shape})`,
       model: model(base, [
         'dense',
         { kind: 'mode-integrated', numExperts, numNoopExperts: numExperts },
@@ -116,7 +118,8 @@ export function isoFlopVariants(options: IsoFlopVariantsOptions): ReproductionVa
 const DEMO: ReproductionSpec = {
   name: 'demo',
   description:
-    "The README's main job: every variant for a few seconds each, to show the pipeline end to end (at most 5 minutes on 2 CPU cores).",
+    "The README's main job: every variant for a few seconds each, to show the " +
+    'pipeline end to end (at most 5 minutes on 2 CPU cores).',
   budgetFlops: 1e11,
   batchSize: 8,
   seqLen: 64,
@@ -159,7 +162,9 @@ const QUICK: ReproductionSpec = {
 const FULL: ReproductionSpec = {
   name: 'full',
   description:
-    'The largest preset: longer sequences, deeper models, a budget of 2e13 training FLOPs per variant (about 5.5 hours on 2 CPU cores, estimated from measured step rates).',
+    'The largest preset: longer sequences, deeper models, a budget of 2e13 training ' +
+    'FLOPs per variant (about 5.5 hours on 2 CPU cores, estimated from measured step ' +
+    'rates).',
   budgetFlops: 2e13,
   batchSize: 16,
   seqLen: 128,

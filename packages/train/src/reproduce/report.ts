@@ -91,20 +91,31 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
   lines.push(`# Reproduction: ${spec.name}`, '');
   if (spec.description) lines.push(spec.description, '');
   lines.push(
-    `IsoFLOP comparison (Raposo et al. 2024, arXiv 2404.02258): every variant trains for floor(budget / training FLOPs per step) steps ` +
-      `of ${spec.batchSize} sequences of ${spec.seqLen} byte tokens, budget ${fmtExp(spec.budgetFlops)} training FLOPs (analytic count: ` +
-      `3 x forward). Data: ${spec.data.kind === 'sotu' ? 'the embedded State of the Union corpus' : spec.data.path}; seed ${spec.seed}; backend ${input.backend}. ` +
+    `IsoFLOP comparison (Raposo et al. 2024, arXiv 2404.02258): every variant trains ` +
+      `for floor(budget / training FLOPs per step) steps ` +
+      `of ${spec.batchSize} sequences of ${spec.seqLen} byte tokens, budget ` +
+      `${fmtExp(spec.budgetFlops)} training FLOPs (analytic count: ` +
+      `3 x forward). Data: ` +
+      `${spec.data.kind === 'sotu' ? 'the embedded State of the Union corpus' : spec.data.path}; ` +
+      `seed ${spec.seed}; backend ${input.backend}. ` +
       `Validation loss in bits per byte on ${spec.evalWindows} fixed validation windows.`,
     '',
   );
   lines.push(
-    '| variant | parameters | FLOPs / forward pass | training FLOPs (of budget) | steps | tokens seen | wall time | ms / step | tokens / s | final validation bits/byte | routed fraction per block |',
+    '| variant | parameters | FLOPs / forward pass | training FLOPs (of budget) | ' +
+      'steps | tokens seen | wall time | ms / step | tokens / s | final validation ' +
+      'bits/byte | routed fraction per block |',
   );
   lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
   for (const r of rows) {
     const status = r.status === 'completed' ? '' : ` (${r.status})`;
     lines.push(
-      `| ${r.variant}${status} | ${fmtSi(r.parameters)} | ${fmtExp(r.forwardFlopsPerSequence)} | ${fmtExp(r.trainingFlops)} (${(100 * r.budgetFraction).toFixed(1)}%) | ${r.steps} | ${fmtSi(r.tokensSeen)} | ${fmtSeconds(r.wallSeconds)} | ${r.msPerStep.toFixed(0)} | ${r.tokensPerSecond.toFixed(0)} | ${fmtBpb(r)} | ${fmtFractions(r.routedFractionPerBlock)} |`,
+      `| ${r.variant}${status} | ${fmtSi(r.parameters)} | ` +
+        `${fmtExp(r.forwardFlopsPerSequence)} | ${fmtExp(r.trainingFlops)} ` +
+        `(${(100 * r.budgetFraction).toFixed(1)}%) | ${r.steps} | ${fmtSi(r.tokensSeen)} ` +
+        `| ${fmtSeconds(r.wallSeconds)} | ${r.msPerStep.toFixed(0)} | ` +
+        `${r.tokensPerSecond.toFixed(0)} | ${fmtBpb(r)} | ` +
+        `${fmtFractions(r.routedFractionPerBlock)} |`,
     );
   }
   lines.push('');
@@ -124,12 +135,17 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
     lines.push('|---|--:|--:|--:|--:|');
     for (const r of rows) {
       if (r === base) continue;
-      const delta =
+      const difference =
         r.finalValidationBitsPerByte === undefined
-          ? '—'
-          : `${r.finalValidationBitsPerByte - base.finalValidationBitsPerByte! >= 0 ? '+' : ''}${(r.finalValidationBitsPerByte - base.finalValidationBitsPerByte!).toFixed(3)}`;
+          ? undefined
+          : r.finalValidationBitsPerByte - base.finalValidationBitsPerByte!;
+      const delta =
+        difference === undefined ? '—' : `${difference >= 0 ? '+' : ''}${difference.toFixed(3)}`;
       lines.push(
-        `| ${r.variant} | ${delta} | ${(r.forwardFlopsPerSequence / base.forwardFlopsPerSequence).toFixed(2)}x | ${(r.msPerStep / base.msPerStep).toFixed(2)}x | ${(r.steps / base.steps).toFixed(2)}x |`,
+        `| ${r.variant} | ${delta} | ` +
+          `${(r.forwardFlopsPerSequence / base.forwardFlopsPerSequence).toFixed(2)}x | ` +
+          `${(r.msPerStep / base.msPerStep).toFixed(2)}x | ` +
+          `${(r.steps / base.steps).toFixed(2)}x |`,
       );
     }
     lines.push(
@@ -142,7 +158,11 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
   if (causal.length > 0) {
     lines.push('## Causal routing', '');
     lines.push(
-      "The table evaluates depth-routed models as they train: top-k over each whole window, which looks at later tokens. Sampling cannot; it decides token by token with r > tau (the threshold rule: tau is each router's running estimate of the top-k cut over training batches). The same validation windows under that causal rule:",
+      'The table evaluates depth-routed models as they train: top-k over each whole ' +
+        'window, which looks at later tokens. Sampling cannot; it decides token by token ' +
+        "with r > tau (the threshold rule: tau is each router's running estimate of the " +
+        'top-k cut over training batches). The same validation windows under that causal ' +
+        'rule:',
       '',
     );
     lines.push('| variant | top-k bits/byte | causal bits/byte |', '|---|--:|--:|');
@@ -162,7 +182,9 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
   if (heatmaps.length > 0) {
     lines.push('## Routing decisions on validation text', '');
     lines.push(
-      'Each depth-routed block of the trained model (final checkpoint, evaluation mode, top-k over the window) on one validation window: blue tokens went through the block, grey ones took the residual path.',
+      'Each depth-routed block of the trained model (final checkpoint, evaluation ' +
+        'mode, top-k over the window) on one validation window: blue tokens went through ' +
+        'the block, grey ones took the residual path.',
       '',
     );
     for (const v of heatmaps) {
@@ -179,7 +201,8 @@ function markdown(input: ReportInput, paths: ReportPaths): string {
     lines.push(
       '## Expert load',
       '',
-      "Fraction of one validation batch's tokens each expert received, per block (integrated MoDE: the last experts are no-ops).",
+      "Fraction of one validation batch's tokens each expert received, per block " +
+        '(integrated MoDE: the last experts are no-ops).',
       '',
     );
     lines.push('![expert load](plots/expert-load.svg)', '');

@@ -88,6 +88,12 @@ interface RunRecord {
   readonly row?: ReproductionRow;
 }
 
+/** A run record as its file holds it (pretty JSON and a newline). */
+function recordJson(record: Omit<RunRecord, 'format' | 'version'>): string {
+  const full: RunRecord = { format: 'moderoute-reproduction-run', version: 1, ...record };
+  return `${JSON.stringify(full, null, 2)}\n`;
+}
+
 const RUN_FILE = 'run.json';
 
 function readRecord(path: string): RunRecord | undefined {
@@ -272,7 +278,8 @@ async function reproduceLocked(
     const configJson = JSON.parse(JSON.stringify(plan.trainConfig)) as unknown;
     if (record !== undefined && JSON.stringify(record.trainConfig) !== JSON.stringify(configJson)) {
       throw new ResumeError(
-        `${runDir} holds a run of "${name}" with another train config (another preset or spec); choose another --out directory or remove it`,
+        `${runDir} holds a run of "${name}" with another train config (another preset or ` +
+          `spec); choose another --out directory or remove it`,
       );
     }
     if (record?.status === 'complete' && record.row !== undefined) {
@@ -287,7 +294,7 @@ async function reproduceLocked(
     if (record === undefined)
       writeFileAtomic(
         recordPath,
-        `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds: 0 } satisfies RunRecord, null, 2)}\n`,
+        recordJson({ status: 'partial', trainConfig: configJson, wallSeconds: 0 }),
       );
     const pool = replicaPool ? await replicaPool() : undefined;
     const result = await new Trainer(plan.trainConfig).run({
@@ -312,14 +319,14 @@ async function reproduceLocked(
     if (result.stopReason === 'interrupted') {
       writeFileAtomic(
         recordPath,
-        `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'partial', trainConfig: configJson, wallSeconds } satisfies RunRecord, null, 2)}\n`,
+        recordJson({ status: 'partial', trainConfig: configJson, wallSeconds }),
       );
       return interrupted();
     }
     const row = rowOf(plan, spec, result, runDir, wallSeconds);
     writeFileAtomic(
       recordPath,
-      `${JSON.stringify({ format: 'moderoute-reproduction-run', version: 1, status: 'complete', trainConfig: configJson, wallSeconds, row } satisfies RunRecord, null, 2)}\n`,
+      recordJson({ status: 'complete', trainConfig: configJson, wallSeconds, row }),
     );
     rows.push(row);
     options.onRunEnd?.(row, { skipped: false, index, count });
