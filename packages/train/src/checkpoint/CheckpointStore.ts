@@ -1,4 +1,5 @@
-// Checkpoint directories, written atomically and read with every check before anything is used.
+// Checkpoint directories, written atomically and read with every check before anything is used
+// (the format: checkpointFormat.ts; reading: loadCheckpoint.ts; durable writes: atomicFiles.ts).
 //
 // Layout under a run's checkpoint root:
 //
@@ -20,165 +21,50 @@
 // checkpoint needs; the previous checkpoint stays. Load checks the manifest, each file's size,
 // structure and hash, that every floating-point value is finite, and (optionally) the parameter
 // names and shapes, and writes nothing.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
-  closeSync,
   existsSync,
-  fsyncSync,
   mkdirSync,
-  openSync,
   readFileSync,
   readdirSync,
   renameSync,
   rmSync,
-  statSync,
   statfsSync,
 } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { requireInt, tf, type Tensor, type Variable } from '@moderoute/core';
-import type { DataPosition } from '../data/batches.js';
+import { requireInt } from '@moderoute/core';
 import { CheckpointError, describeOsError, osErrorCode } from '../errors.js';
-import { writeAllSync } from './diskWrites.js';
-import { compareShapes } from '../optim/AdamW.js';
-import { fromHostTensor, toHostTensors } from './hostTensors.js';
-import { decodeSafetensors, encodeSafetensors, type HostTensor } from './safetensors.js';
+import {
+  formatBytes,
+  fsyncDir,
+  processRuns,
+  sha256,
+  writeFileAtomic,
+  writeSynced,
+} from './atomicFiles.js';
+import {
+  CHECKPOINT_FILES,
+  DIR_PATTERN,
+  FORMAT,
+  FORMAT_VERSION,
+  LATEST_FILE,
+  checkpointName,
+  type CheckpointContents,
+  type LoadOptions,
+  type LoadedCheckpoint,
+  type Manifest,
+} from './checkpointFormat.js';
+import { toHostTensors } from './hostTensors.js';
+import { loadCheckpoint } from './loadCheckpoint.js';
+import { encodeSafetensors } from './safetensors.js';
 
-/** Any JSON value. */
-export type JsonValue =
-  null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
-
-/** What state.json holds; the trainer may add fields of its own. */
-export interface CheckpointState {
-  /** Updates applied so far (the next step to run). */
-  readonly step: number;
-  /** Where the training data stream continues. */
-  readonly dataPosition?: DataPosition;
-  /** Saved RNG states (e.g. `{ jitter: 123456 }`), as Rng.state numbers. */
-  readonly rng?: Readonly<Record<string, number>>;
-  /** Metrics so far (e.g. the last validation bits per byte, tokens seen, wall time). */
-  readonly metrics?: JsonValue;
-  readonly [key: string]: unknown;
-}
-
-/** What a checkpoint is made from. */
-export interface CheckpointContents {
-  /** Model weights by stable parameter name. */
-  readonly weights: ReadonlyMap<string, Tensor>;
-  /** Optimizer state (AdamW.getState()). */
-  readonly optimizer: ReadonlyMap<string, Tensor>;
-  /** Model and training config. */
-  readonly config: JsonValue;
-  readonly state: CheckpointState;
-}
-
-/** A checkpoint read back, in host memory. */
-export interface LoadedCheckpoint {
-  /** Absolute path of the checkpoint directory. */
-  readonly dir: string;
-  readonly step: number;
-  readonly weights: Map<string, HostTensor>;
-  readonly optimizer: Map<string, HostTensor>;
-  readonly config: JsonValue;
-  readonly state: CheckpointState;
-}
-
-export const CHECKPOINT_FILES = {
-  model: 'model.safetensors',
-  optimizer: 'optimizer.safetensors',
-  config: 'config.json',
-  state: 'state.json',
-  manifest: 'MANIFEST.json',
-} as const;
-
-/** Name of the pointer file to the newest checkpoint. */
-export const LATEST_FILE = 'latest';
-
-const FORMAT = 'moderoute-checkpoint';
-const FORMAT_VERSION = 1;
-const DIR_PATTERN = /^ckpt-(\d+)$/;
-
-interface Manifest {
-  readonly format: typeof FORMAT;
-  readonly version: number;
-  readonly step: number;
-  readonly files: Record<string, { readonly bytes: number; readonly sha256: string }>;
-}
-
-/** `ckpt-00000100` for step 100. */
-export function checkpointName(step: number): string {
-  return `ckpt-${String(step).padStart(8, '0')}`;
-}
-
-/** Whether a process with this pid runs on this host. */
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code !== 'ESRCH';
-  }
-}
-
-/** 1258291 -> "1.2 MiB". */
-export function formatBytes(bytes: number): string {
-  const units: [number, string][] = [
-    [2 ** 30, 'GiB'],
-    [2 ** 20, 'MiB'],
-    [2 ** 10, 'KiB'],
-  ];
-  for (const [scale, unit] of units)
-    if (bytes >= scale) return `${(bytes / scale).toFixed(1)} ${unit}`;
-  return `${bytes} bytes`;
-}
-
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-/** Writes a file and fsyncs it before returning. */
-function writeSynced(path: string, bytes: Uint8Array): void {
-  const fd = openSync(path, 'w');
-  try {
-    writeAllSync(fd, bytes, path);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Fsyncs a directory so that renames inside it are durable (a no-op where unsupported). */
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some platforms (Windows) cannot open or fsync directories; renames are still atomic there.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** Replaces `path` atomically: temp file in the same directory, fsync, rename, fsync the dir. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    writeSynced(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
-  fsyncDir(resolve(path, '..'));
-}
+export * from './checkpointFormat.js';
+export { assignWeights, loadCheckpoint, shapesOf } from './loadCheckpoint.js';
+export { formatBytes, writeFileAtomic } from './atomicFiles.js';
 
 export interface CheckpointStoreOptions {
   /** Complete checkpoints to keep (newest by step); default 3. */
   readonly keep?: number;
-}
-
-export interface LoadOptions {
-  /** The model's parameter names and shapes: a checkpoint that differs is refused. */
-  readonly expectWeights?: ReadonlyMap<string, readonly number[]>;
 }
 
 /** The checkpoints of one run, under one root directory. */
@@ -379,200 +265,5 @@ export class CheckpointStore {
     for (const { dir } of all.slice(0, Math.max(0, all.length - this.keep))) {
       if (basename(dir) !== justWritten) rmSync(dir, { recursive: true, force: true });
     }
-  }
-}
-
-/** Whether `bytes` is a whole file of its kind (a safetensors file that decodes, or JSON that parses). */
-function isComplete(file: string, bytes: Uint8Array): boolean {
-  try {
-    if (file.endsWith('.safetensors')) decodeSafetensors(bytes, file);
-    else JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Refuses NaN and infinite values: training stops before saving non-finite weights, so such a
- * checkpoint was damaged or written by something else, and would evaluate to NaN and sample NUL
- * bytes. Names the first tensor and element at fault.
- */
-function requireFinite(tensors: ReadonlyMap<string, HostTensor>, file: string): void {
-  for (const [name, t] of tensors) {
-    if (t.dtype !== 'F32' && t.dtype !== 'F64') continue;
-    const data = t.data;
-    for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i]!)) {
-        let bad = 0;
-        for (let j = i; j < data.length; j++) if (!Number.isFinite(data[j]!)) bad++;
-        throw new CheckpointError(
-          file,
-          'corrupt',
-          `has non-finite values in tensor "${name}": ${bad} of ${data.length} values are ` +
-            `NaN or infinite (the first, ${data[i]}, at index ${i}); the checkpoint cannot ` +
-            `be used`,
-        );
-      }
-    }
-  }
-}
-
-function readJson(file: string, bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw new CheckpointError(
-      file,
-      'corrupt',
-      `is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
-    );
-  }
-}
-
-/** Reads and checks one checkpoint directory. Writes nothing. */
-export function loadCheckpoint(dir: string, options: LoadOptions = {}): LoadedCheckpoint {
-  const root = resolve(dir);
-  if (!existsSync(root) || !statSync(root).isDirectory())
-    throw new CheckpointError(root, 'missing', 'does not exist (expected a checkpoint directory)');
-  const manifestPath = join(root, CHECKPOINT_FILES.manifest);
-  if (!existsSync(manifestPath))
-    throw new CheckpointError(
-      manifestPath,
-      'truncated',
-      'is missing: the checkpoint is incomplete (a save was interrupted)',
-    );
-  const manifest = readJson(manifestPath, readFileSync(manifestPath)) as Partial<Manifest>;
-  if (
-    manifest?.format !== FORMAT ||
-    typeof manifest.files !== 'object' ||
-    manifest.files === null
-  ) {
-    throw new CheckpointError(manifestPath, 'corrupt', `is not a ${FORMAT} manifest`);
-  }
-  if (manifest.version !== FORMAT_VERSION)
-    throw new CheckpointError(
-      manifestPath,
-      'unsupported',
-      `has format version ${manifest.version}; this moderoute reads version ${FORMAT_VERSION}`,
-    );
-
-  const read = (file: string): Uint8Array => {
-    const path = join(root, file);
-    const entry = manifest.files?.[file];
-    if (entry === undefined)
-      throw new CheckpointError(manifestPath, 'corrupt', `does not list ${file}`);
-    if (!existsSync(path)) throw new CheckpointError(path, 'missing', 'is missing');
-    const bytes = new Uint8Array(readFileSync(path));
-    if (bytes.length !== entry.bytes) {
-      // A complete file of another size was put there (another checkpoint's, an edit); only a
-      // file that is shorter and does not hold together is a cut-off write.
-      if (isComplete(file, bytes)) {
-        throw new CheckpointError(
-          path,
-          'corrupt',
-          `is not the file this checkpoint wrote: ${bytes.length} bytes, the manifest says ` +
-            `${entry.bytes} (it was replaced or changed after the checkpoint was written)`,
-        );
-      }
-      if (bytes.length < entry.bytes)
-        throw new CheckpointError(
-          path,
-          'truncated',
-          `is truncated: ${bytes.length} bytes, the manifest says ${entry.bytes}`,
-        );
-      throw new CheckpointError(
-        path,
-        'corrupt',
-        `has ${bytes.length} bytes, the manifest says ${entry.bytes}`,
-      );
-    }
-    return bytes;
-  };
-  const verify = (file: string, bytes: Uint8Array): void => {
-    if (sha256(bytes) !== manifest.files?.[file]?.sha256) {
-      throw new CheckpointError(
-        join(root, file),
-        'corrupt',
-        'is corrupt: its SHA-256 differs from the one in MANIFEST.json (the file changed after it was written)',
-      );
-    }
-  };
-  const tensors = (file: string): Map<string, HostTensor> => {
-    const bytes = read(file);
-    // Structural errors first (they say what is wrong), then the hash (it catches the rest).
-    const decoded = decodeSafetensors(bytes, join(root, file));
-    verify(file, bytes);
-    requireFinite(decoded.tensors, join(root, file));
-    return decoded.tensors;
-  };
-  const json = (file: string): unknown => {
-    const bytes = read(file);
-    const value = readJson(join(root, file), bytes);
-    verify(file, bytes);
-    return value;
-  };
-
-  const weights = tensors(CHECKPOINT_FILES.model);
-  const optimizer = tensors(CHECKPOINT_FILES.optimizer);
-  const config = json(CHECKPOINT_FILES.config) as JsonValue;
-  const state = json(CHECKPOINT_FILES.state) as CheckpointState;
-  if (
-    state === null ||
-    typeof state !== 'object' ||
-    !Number.isInteger(state.step) ||
-    state.step < 0
-  ) {
-    throw new CheckpointError(
-      join(root, CHECKPOINT_FILES.state),
-      'corrupt',
-      `has step ${JSON.stringify((state as { step?: unknown } | null)?.step)}, not an integer >= 0`,
-    );
-  }
-  if (options.expectWeights !== undefined) {
-    const problems = compareShapes(
-      options.expectWeights,
-      new Map([...weights].map(([k, t]) => [k, t.shape])),
-    );
-    if (problems.length > 0)
-      throw new CheckpointError(
-        join(root, CHECKPOINT_FILES.model),
-        'mismatch',
-        `does not match the model: ${problems.join('; ')}`,
-      );
-  }
-  return { dir: root, step: state.step, weights, optimizer, config, state };
-}
-
-/** Names and shapes of variables, for LoadOptions.expectWeights. */
-export function shapesOf(
-  variables: ReadonlyMap<string, Variable | Tensor>,
-): Map<string, readonly number[]> {
-  return new Map([...variables].map(([k, v]) => [k, v.shape]));
-}
-
-/**
- * Assigns checkpoint weights to variables by name. Every name and shape is checked first, so a
- * mismatched checkpoint changes no variable. `file` names the source in errors.
- */
-export function assignWeights(
-  variables: ReadonlyMap<string, Variable>,
-  weights: ReadonlyMap<string, HostTensor>,
-  file: string = CHECKPOINT_FILES.model,
-): void {
-  // Untrained state a checkpoint lacks (v.trainable false: the MoD threshold rule's tau, added
-  // after the first checkpoints were written) keeps its initial value, so those still load.
-  const expected = new Map([...variables].filter(([name, v]) => v.trainable || weights.has(name)));
-  const problems = compareShapes(
-    shapesOf(expected),
-    new Map([...weights].map(([k, t]) => [k, t.shape])),
-  );
-  if (problems.length > 0)
-    throw new CheckpointError(file, 'mismatch', `does not match the model: ${problems.join('; ')}`);
-  for (const [name, v] of expected) {
-    tf.tidy(() => {
-      const t = fromHostTensor(weights.get(name) as HostTensor);
-      v.assign(t.dtype === v.dtype ? t : tf.cast(t, v.dtype));
-    });
   }
 }
