@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tf, type Tensor, type Variable } from '@moderoute/core';
 import { CheckpointError } from '../errors.js';
-import { compareShapes } from '../optim/AdamW.js';
+import { compareShapes } from '../optim/compareShapes.js';
 import { sha256 } from './atomicFiles.js';
 import {
   CHECKPOINT_FILES,

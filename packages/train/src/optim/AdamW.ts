@@ -28,87 +28,25 @@ import {
 } from '@moderoute/core';
 import type { HostTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError } from '../errors.js';
+import {
+  OPTIMIZER_STATE,
+  defaultDecayPredicate,
+  type AdamWConfig,
+  type AdamWStepResult,
+} from './adamwConfig.js';
+import { compareShapes } from './compareShapes.js';
+import {
+  DEFAULT_CHUNK_FLOATS,
+  buildChunks,
+  chunkState,
+  flatMoment,
+  presenceMask,
+  type Chunk,
+  type Slot,
+} from './flatMoments.js';
 
-/** Decides whether a parameter gets weight decay, from its stable name and shape. */
-export type DecayPredicate = (name: string, shape: readonly number[]) => boolean;
-
-/** Last name segments that mark a bias or a normalisation gain/shift. */
-const NO_DECAY_LEAF = /^(bias|biases|b\d*|beta|gamma|gain|g|scale)$|bias$/i;
-/** Name segments of normalisation modules (every parameter inside is exempt). */
-const NORM_SEGMENT = /^(ln\w*|\w*norm\w*)$/i;
-
-/**
- * The default decay rule: decay every parameter except those whose dotted name says it is a bias
- * or belongs to a normalisation layer: the last segment is `bias`, `b`, `b1`, ..., `beta`,
- * `gamma`, `gain`, `g` or `scale` (or ends in `bias`), or any segment is `ln...` or contains
- * `norm` (`blocks.0.ln1.gamma`, `lnFinal.beta`, `blocks.2.mlp.b1` are exempt;
- * `blocks.0.attn.wQkv`, `embed.weight` decay).
- */
-export const defaultDecayPredicate: DecayPredicate = (name) => {
-  const segments = name.split(/[./]/);
-  const leaf = segments[segments.length - 1] ?? '';
-  return !(NO_DECAY_LEAF.test(leaf) || segments.some((s) => NORM_SEGMENT.test(s)));
-};
-
-export interface AdamWConfig {
-  /** beta1, decay of the first moment; default 0.9. */
-  readonly beta1?: number;
-  /** beta2, decay of the second moment; default 0.95 (the GPT-3 setting for language models). */
-  readonly beta2?: number;
-  /** eps, added to sqrt(vhat); default 1e-8. */
-  readonly epsilon?: number;
-  /** lambda, decoupled weight decay; default 0.1. */
-  readonly weightDecay?: number;
-  /** c, maximum global gradient norm; default 1. 0 or Infinity disables clipping. */
-  readonly clipNorm?: number;
-  /** Which parameters get weight decay; default `defaultDecayPredicate`. */
-  readonly decay?: DecayPredicate;
-  /**
-   * Floats per update chunk; default 2^18 (1 MB). Parameters are updated in chunks of about this
-   * size (a larger parameter is a chunk of its own), each as one flat vector: a few kernels per
-   * chunk instead of per parameter, and temporaries a few chunks large instead of a few times all
-   * parameters.
-   */
-  readonly chunkFloats?: number;
-}
-
-/** What one update did. */
-export interface AdamWStepResult {
-  /** Global L2 norm of the gradients before clipping. */
-  readonly gradNorm: number;
-  /** False when the gradient norm was not finite: then nothing was changed. */
-  readonly applied: boolean;
-  /** The update count t after this call. */
-  readonly step: number;
-}
-
-/** Prefixes of the optimizer state tensors (`m.<name>`, `v.<name>`) and the step tensor. */
-export const OPTIMIZER_STATE = { step: 'step', m: 'm.', v: 'v.' } as const;
-
-/** Where one parameter's moments sit in the flat moment buffers. */
-interface Slot {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** Offset in its chunk's flat vectors. */
-  readonly offset: number;
-  readonly size: number;
-  readonly decays: boolean;
-}
-
-/** Consecutive parameters updated as one flat vector, with their moments. */
-interface Chunk {
-  readonly slots: readonly Slot[];
-  readonly size: number;
-  /** float32[size] first and second moments, parameter blocks in `slots` order. */
-  readonly m: Variable;
-  readonly v: Variable;
-  /** float32[size]: lambda for decayed parameters, 0 elsewhere (undefined when all or none decay). */
-  readonly decayVector: Tensor | undefined;
-  /** bool[size] for the last partial gradient set, by its presence signature. */
-  presence: { key: string; mask: Tensor } | undefined;
-}
-
-const DEFAULT_CHUNK_FLOATS = 1 << 18;
+export * from './adamwConfig.js';
+export { compareShapes } from './compareShapes.js';
 
 /**
  * AdamW over named variables. Owns its moment variables: call dispose() when done.
@@ -117,9 +55,9 @@ const DEFAULT_CHUNK_FLOATS = 1 << 18;
  * parameter one contiguous block), so that an update runs each equation above once over every
  * parameter: the gradients and parameters are flattened and concatenated (core's concatFlat),
  * the update is a dozen elementwise kernels on the flat vectors, and the new parameters are
- * split back (splitFlat) and assigned: 23 kernels per update. Per-parameter updates took 1028
- * kernels for the bench model's 54 parameters (10.6-12.3 ms on wasm against 7.0-7.3 now),
- * which cost more in dispatch than in arithmetic. The state is still exported and imported per
+ * split back (splitFlat) and assigned: 23 kernels per update, where per-parameter updates took
+ * 1028 kernels for the bench model's 54 parameters, which cost more in dispatch than in
+ * arithmetic (docs/performance.md, round 2). The state is still exported and imported per
  * parameter name (`m.<name>`,
  * `v.<name>`), so checkpoints do not depend on this layout.
  */
@@ -153,46 +91,7 @@ export class AdamW {
     const chunkFloats = requireInt('chunkFloats', config.chunkFloats ?? DEFAULT_CHUNK_FLOATS, {
       min: 1,
     });
-    const groups: Slot[][] = [];
-    let group: Slot[] = [];
-    let offset = 0;
-    for (const [name, p] of params) {
-      if (p.dtype !== 'float32')
-        throw new ConfigError(`params["${name}"].dtype`, p.dtype, 'float32');
-      if (group.length > 0 && offset + p.size > chunkFloats) {
-        groups.push(group);
-        group = [];
-        offset = 0;
-      }
-      const slot = {
-        name,
-        shape: [...p.shape],
-        offset,
-        size: p.size,
-        decays: decay(name, p.shape),
-      };
-      group.push(slot);
-      this.slotOf.set(name, slot);
-      offset += p.size;
-    }
-    if (group.length > 0) groups.push(group);
-    this.chunks = groups.map((slots) => {
-      const size = slots.reduce((n, s) => n + s.size, 0);
-      // tf.variable keeps its initial tensor alive beside it: dispose that one.
-      const zeros = tf.zeros([size]);
-      const m = tf.variable(zeros, false);
-      const v = tf.variable(zeros, false);
-      zeros.dispose();
-      const decayed = slots.filter((s) => s.decays).reduce((n, s) => n + s.size, 0);
-      let decayVector: Tensor | undefined;
-      if (this.weightDecay > 0 && decayed > 0 && decayed < size) {
-        const lambda = new Float32Array(size);
-        for (const s of slots)
-          if (s.decays) lambda.fill(this.weightDecay, s.offset, s.offset + s.size);
-        decayVector = tf.tensor1d(lambda);
-      }
-      return { slots, size, m, v, decayVector, presence: undefined };
-    });
+    this.chunks = buildChunks(params, decay, chunkFloats, this.weightDecay, this.slotOf);
   }
 
   /** The number of updates applied so far (t). */
@@ -225,18 +124,6 @@ export class AdamW {
     if (this.chunks === undefined)
       throw new ConfigError('optimizer', 'disposed', 'an AdamW that was not disposed');
     return this.chunks;
-  }
-
-  /** bool[size]: true where a chunk's parameter has a gradient in this update (cached by signature). */
-  private presenceMask(chunk: Chunk, present: readonly boolean[]): Tensor {
-    const key = present.map((x) => (x ? '1' : '0')).join('');
-    if (chunk.presence?.key !== key) {
-      chunk.presence?.mask.dispose();
-      const mask = new Uint8Array(chunk.size);
-      chunk.slots.forEach((s, i) => present[i] && mask.fill(1, s.offset, s.offset + s.size));
-      chunk.presence = { key, mask: tf.keep(tf.tensor1d(mask, 'bool')) };
-    }
-    return chunk.presence.mask;
   }
 
   /**
@@ -333,7 +220,7 @@ export class AdamW {
         });
         if (!present.every((x) => x)) {
           // Parameters without a gradient keep their weights and moments.
-          const mask = this.presenceMask(chunk, present);
+          const mask = presenceMask(chunk, present);
           mNew = tf.where(mask, mNew, m);
           vNew = tf.where(mask, vNew, v);
           pNew = tf.where(mask, pNew, p);
@@ -356,21 +243,7 @@ export class AdamW {
   getState(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     out.set(OPTIMIZER_STATE.step, tf.scalar(this.t, 'int32'));
-    for (const chunk of this.chunkList()) {
-      // One read of each buffer; every slice is copied into a tensor of its own.
-      const mHost = chunk.m.dataSync() as Float32Array;
-      const vHost = chunk.v.dataSync() as Float32Array;
-      for (const s of chunk.slots) {
-        out.set(
-          OPTIMIZER_STATE.m + s.name,
-          tf.tensor(mHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'),
-        );
-        out.set(
-          OPTIMIZER_STATE.v + s.name,
-          tf.tensor(vHost.slice(s.offset, s.offset + s.size), s.shape as number[], 'float32'),
-        );
-      }
-    }
+    for (const chunk of this.chunkList()) chunkState(chunk, out);
     return out;
   }
 
@@ -398,18 +271,10 @@ export class AdamW {
     ) as number;
     if (!Number.isInteger(step) || step < 0)
       throw new CheckpointError(file, 'corrupt', `has step ${step}, not an integer >= 0`);
-    const flat = (chunk: Chunk, prefix: string): Tensor => {
-      const host = new Float32Array(chunk.size);
-      for (const s of chunk.slots) {
-        const x = state.get(prefix + s.name) as Tensor | HostTensor;
-        host.set(x instanceof tf.Tensor ? x.dataSync() : x.data, s.offset);
-      }
-      return tf.tensor1d(host);
-    };
     tf.tidy(() => {
       for (const chunk of this.chunkList()) {
-        chunk.m.assign(flat(chunk, OPTIMIZER_STATE.m));
-        chunk.v.assign(flat(chunk, OPTIMIZER_STATE.v));
+        chunk.m.assign(flatMoment(chunk, state, OPTIMIZER_STATE.m));
+        chunk.v.assign(flatMoment(chunk, state, OPTIMIZER_STATE.v));
       }
     });
     this.t = step;
@@ -425,31 +290,4 @@ export class AdamW {
       );
     this.chunks = undefined;
   }
-}
-
-/**
- * Compares expected names and shapes with actual ones; returns one message per difference
- * (missing, unexpected, wrong shape), at most 8 of each kind, empty when they agree.
- */
-export function compareShapes(
-  expected: ReadonlyMap<string, readonly number[]>,
-  actual: ReadonlyMap<string, readonly number[]>,
-): string[] {
-  const list = (xs: string[]) =>
-    xs.length > 8 ? `${xs.slice(0, 8).join(', ')} and ${xs.length - 8} more` : xs.join(', ');
-  const missing = [...expected.keys()].filter((k) => !actual.has(k));
-  const unexpected = [...actual.keys()].filter((k) => !expected.has(k));
-  const wrong = [...expected]
-    .filter(
-      ([k, s]) => actual.has(k) && !tf.util.arraysEqual(actual.get(k) as number[], s as number[]),
-    )
-    .map(
-      ([k, s]) =>
-        `${k} has shape [${(actual.get(k) as number[]).join(', ')}], expected [${s.join(', ')}]`,
-    );
-  const out: string[] = [];
-  if (missing.length) out.push(`missing ${list(missing)}`);
-  if (unexpected.length) out.push(`unexpected ${list(unexpected)}`);
-  if (wrong.length) out.push(list(wrong));
-  return out;
 }
