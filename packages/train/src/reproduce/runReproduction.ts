@@ -2,25 +2,19 @@
 // each in <outDir>/runs/<variant>, then writes the report directory. Resumable: a finished run
 // (runs/<variant>/run.json with status "complete" and the same train config) is not re-run; an
 // interrupted one continues from its latest checkpoint.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, tf } from '@moderoute/core';
-import { resolveConfig, type ModelFactory } from '@moderoute/model';
+import type { ModelFactory } from '@moderoute/model';
 import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
 import { RunLock } from '../checkpoint/RunLock.js';
 import { CorpusCache } from '../data/corpus.js';
-import { readJsonl } from '../metrics/jsonl.js';
 import { ReplicaPool } from '../parallel/DataParallel.js';
-import {
-  ResumeError,
-  Trainer,
-  type EvalEvent,
-  type StepEvent,
-  type TrainResult,
-} from '../Trainer.js';
+import { ResumeError, Trainer, type EvalEvent, type StepEvent } from '../Trainer.js';
 import { inspectRun, type RunInspection } from './inspectRun.js';
 import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
 import { writeReproductionReport, type ReportPaths, type ReproductionRow } from './report.js';
+import { RUN_FILE, readRecord, recordJson, rowOf } from './runRecord.js';
 import {
   planReproduction,
   resolveReproductionSpec,
@@ -76,36 +70,6 @@ export interface ReproductionResult {
   readonly wallSeconds: number;
 }
 
-/** runs/<variant>/run.json: progress of one run across sessions. */
-interface RunRecord {
-  readonly format: 'moderoute-reproduction-run';
-  readonly version: 1;
-  readonly status: 'partial' | 'complete';
-  /** The train config the run was started with (a different one refuses to continue). */
-  readonly trainConfig: unknown;
-  /** Wall time of all sessions so far. */
-  readonly wallSeconds: number;
-  readonly row?: ReproductionRow;
-}
-
-/** A run record as its file holds it (pretty JSON and a newline). */
-function recordJson(record: Omit<RunRecord, 'format' | 'version'>): string {
-  const full: RunRecord = { format: 'moderoute-reproduction-run', version: 1, ...record };
-  return `${JSON.stringify(full, null, 2)}\n`;
-}
-
-const RUN_FILE = 'run.json';
-
-function readRecord(path: string): RunRecord | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    const record = JSON.parse(readFileSync(path, 'utf8')) as RunRecord;
-    return record?.format === 'moderoute-reproduction-run' ? record : undefined;
-  } catch {
-    return undefined; // a damaged record: the checkpoints decide what is left to do
-  }
-}
-
 /** The spec of a preset name, or the (validated) custom spec. */
 export function reproductionSpec(
   presetOrSpec: PresetName | ReproductionSpec,
@@ -125,71 +89,6 @@ export function reproductionSpec(
     return resolveReproductionSpec(preset);
   }
   return resolveReproductionSpec(presetOrSpec);
-}
-
-/** Median of the step times in a run's metrics log, in ms (tokens per step / tokens per second). */
-function logStats(
-  metricsPath: string,
-  tokensPerStep: number,
-  blocks: number,
-): { msPerStep: number; routed: number[] } {
-  const steps = existsSync(metricsPath)
-    ? readJsonl<{ kind?: string; tokensPerSecond?: number; routing?: number[] }>(
-        metricsPath,
-      ).filter((r) => r.kind === 'step')
-    : [];
-  const ms = steps
-    .map((r) => (r.tokensPerSecond ? (1000 * tokensPerStep) / r.tokensPerSecond : Number.NaN))
-    .filter(Number.isFinite)
-    .sort((a, b) => a - b);
-  const routed = new Array<number>(blocks).fill(0);
-  let n = 0;
-  for (const r of steps) {
-    if (!Array.isArray(r.routing) || r.routing.length !== blocks) continue;
-    r.routing.forEach((f, i) => (routed[i]! += f));
-    n += 1;
-  }
-  return {
-    msPerStep: ms.length ? ms[Math.floor(ms.length / 2)]! : Number.NaN,
-    routed: n ? routed.map((s) => s / n) : new Array<number>(blocks).fill(1),
-  };
-}
-
-function rowOf(
-  plan: PlannedRun,
-  spec: ResolvedReproductionSpec,
-  result: TrainResult,
-  runDir: string,
-  wallSeconds: number,
-): ReproductionRow {
-  const blockKinds = resolveConfig(plan.trainConfig.model).blocks.map((b) => b.kind);
-  const tokensPerStep = spec.batchSize * spec.seqLen;
-  const { msPerStep, routed } = logStats(
-    join(runDir, 'metrics.jsonl'),
-    tokensPerStep,
-    blockKinds.length,
-  );
-  return {
-    variant: plan.variant.name,
-    ...(plan.variant.description !== undefined ? { description: plan.variant.description } : {}),
-    blockKinds,
-    status: result.stopReason,
-    parameters: result.parameters,
-    forwardFlopsPerSequence: result.forwardFlopsPerSequence,
-    trainingFlops: result.trainingFlops,
-    budgetFraction: result.trainingFlops / spec.budgetFlops,
-    steps: result.step,
-    tokensSeen: result.tokensSeen,
-    wallSeconds,
-    msPerStep,
-    tokensPerSecond: (1000 * tokensPerStep) / msPerStep,
-    ...(result.finalValidationBitsPerByte !== undefined
-      ? { finalValidationBitsPerByte: result.finalValidationBitsPerByte }
-      : {}),
-    routedFractionPerBlock: routed,
-    evals: result.evals,
-    runDir,
-  };
 }
 
 /**
