@@ -21,7 +21,6 @@ const asUnknownAs = {
  */
 const kernelPlumbing = [
   'packages/core/src/primitives/**/*.ts',
-  'packages/core/src/backend.ts',
   'packages/core/src/wasmThreads.ts',
 ];
 
