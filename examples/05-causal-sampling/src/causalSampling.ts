@@ -23,7 +23,6 @@ import {
   generate,
   generateText,
   type BlockDecodeStats,
-  type CausalEvaluation,
   type GenerateResult,
   type LanguageModel,
   type LanguageModelConfig,
@@ -106,57 +105,21 @@ export function modelConfig(variant: 'mod' | 'dense', size: Size): LanguageModel
     : { ...SIZES[size].model };
 }
 
-/** One model's timed decoding. */
-export interface DecodeTiming {
-  readonly tokens: number;
-  /** Wall time of each timed run (prompt prefill and every decode step), in ms. */
-  readonly runsMs: readonly number[];
-  /** Generated tokens per second at the median run. */
-  readonly tokensPerSecond: number;
-}
+import type {
+  BlockDecodeSummary,
+  CausalSamplingResult,
+  DecodeTiming,
+  Measurement,
+  MeasureOptions,
+} from './results.js';
 
-/** Per block, what decoding one sequence did (from the GenerateResult's statistics). */
-export interface BlockDecodeSummary extends BlockDecodeStats {
-  readonly block: number;
-  /** computed / seen: the fraction of the tokens the block's attention and MLP processed. */
-  readonly processedFraction: number;
-}
-
-export interface Measurement {
-  /** Predictor (and threshold) agreement with top-k per MoD block, bits per byte per rule. */
-  readonly evaluation: CausalEvaluation;
-  /** The sampled continuation (temperature 0.8, top-k 40, seeded). */
-  readonly sample: GenerateResult;
-  readonly dense: DecodeTiming;
-  /** The MoD model decoding with its predictor. */
-  readonly mod: DecodeTiming;
-  /** The MoD model decoding with the threshold rule (r > 0) instead. */
-  readonly modThreshold: DecodeTiming;
-  /** mod tokens/s over dense tokens/s. */
-  readonly speedup: number;
-  /** modThreshold tokens/s over dense tokens/s. */
-  readonly thresholdSpeedup: number;
-  /** The MoD model's blocks during a timed (greedy) run with the predictor. */
-  readonly modBlocks: readonly BlockDecodeSummary[];
-  /** The same with the threshold rule. */
-  readonly modThresholdBlocks: readonly BlockDecodeSummary[];
-  /** The dense model's blocks during a timed run. */
-  readonly denseBlocks: readonly BlockDecodeSummary[];
-}
-
-export interface CausalSamplingResult extends Measurement {
-  readonly size: Size;
-  readonly training: { readonly mod: TrainResult; readonly dense: TrainResult };
-}
-
-export interface MeasureOptions {
-  readonly size: Size;
-  /** Validation split (bytes) the evaluation windows come from. */
-  readonly validation: Uint8Array;
-  readonly seed?: number;
-  /** Called with each streamed sample token's text (e.g. to print it as it comes). */
-  readonly onSampleText?: (text: string) => void;
-}
+export type {
+  BlockDecodeSummary,
+  CausalSamplingResult,
+  DecodeTiming,
+  Measurement,
+  MeasureOptions,
+} from './results.js';
 
 /** Evenly spaced validation windows of seqLen + 1 tokens (inputs then targets). */
 export function validationWindows(
@@ -311,82 +274,4 @@ export async function causalSampling(
   }
 }
 
-const pct = (f: number): string => `${(100 * f).toFixed(1)}%`;
-const relative = (f: number | undefined): string =>
-  f === undefined ? '-' : `${f >= 0 ? '+' : ''}${(100 * f).toFixed(2)}% of top-k`;
-
-/** The results as text: training, causal agreement per MoD block, loss per rule, decode speed. */
-export function formatReport(
-  r: Measurement & Partial<Pick<CausalSamplingResult, 'training'>>,
-): string {
-  const lines: string[] = [];
-  if (r.training) {
-    lines.push('training (same steps, data and schedule):');
-    for (const v of ['mod', 'dense'] as const) {
-      const t = r.training[v];
-      lines.push(
-        `  ${v.padEnd(5)}  ${t.step} steps  ${(t.trainingFlops / 1e9).toFixed(2)} GFLOPs ` +
-          ` ${t.parameters} params  val ${t.finalValidationBitsPerByte?.toFixed(3)} ` +
-          `bits/byte (top-k)  ${t.wallSeconds.toFixed(1)} s`,
-      );
-    }
-    lines.push('');
-  }
-  const e = r.evaluation;
-  lines.push(
-    `causal decisions against top-k (${e.windows} validation windows of ${e.tokensPerWindow} tokens):`,
-  );
-  lines.push('  block  top-k selects  rule       selects  accuracy  precision  recall');
-  for (const b of e.agreement) {
-    for (const rule of ['predictor', 'threshold'] as const) {
-      const a = b[rule];
-      if (a === undefined) continue;
-      lines.push(
-        `  ${String(b.block).padStart(5)}  ${pct(b.topKFraction).padStart(13)}  ` +
-          `${rule.padEnd(9)}  ${pct(a.selectedFraction).padStart(7)}  ` +
-          `${pct(a.accuracy).padStart(8)}  ${pct(a.precision).padStart(9)}  ` +
-          `${pct(a.recall).padStart(6)}`,
-      );
-    }
-  }
-  const bits = e.bitsPerByte;
-  lines.push(
-    `validation bits/byte: top-k ${bits['top-k']?.toFixed(4)}, predictor ` +
-      `${bits.predictor?.toFixed(4)} (${relative(e.relativeLossIncrease.predictor)}), ` +
-      `threshold ${bits.threshold?.toFixed(4)} ` +
-      `(${relative(e.relativeLossIncrease.threshold)})`,
-    '',
-  );
-  lines.push(
-    `sample (temperature 0.8, top-k 40, seed 1): ` +
-      `${JSON.stringify(new TextDecoder().decode(Uint8Array.from(r.sample.promptTokens)) + r.sample.text)}`,
-    '',
-  );
-  const runs = (t: DecodeTiming) => t.runsMs.map((ms) => ms.toFixed(0)).join(' ');
-  const fractions = (blocks: readonly BlockDecodeSummary[]) =>
-    blocks
-      .filter((b) => b.kind !== 'dense')
-      .map((b) => `block ${b.block} ${b.computed}/${b.seen} = ${pct(b.processedFraction)}`)
-      .join(', ');
-  lines.push(
-    `greedy decoding, ${r.mod.tokens} tokens after the same prompt, ` +
-      `${r.mod.runsMs.length} interleaved runs each (median):`,
-  );
-  lines.push(
-    `  dense            ${r.dense.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  1.00x  (runs ms: ${runs(r.dense)})`,
-  );
-  lines.push(
-    `  mod, predictor   ${r.mod.tokensPerSecond.toFixed(0).padStart(6)} tokens/s  ` +
-      `${r.speedup.toFixed(2)}x  (runs ms: ${runs(r.mod)})`,
-  );
-  lines.push(
-    `  mod, threshold   ${r.modThreshold.tokensPerSecond.toFixed(0).padStart(6)} ` +
-      `tokens/s  ${r.thresholdSpeedup.toFixed(2)}x  (runs ms: ${runs(r.modThreshold)})`,
-  );
-  lines.push(`speed-up of the MoD model decoding with its predictor: ${r.speedup.toFixed(2)}x`);
-  lines.push(
-    `tokens each MoD block processed while decoding (prompt included): predictor ` +
-      `${fractions(r.modBlocks)}; threshold ${fractions(r.modThresholdBlocks)}`,
-  );
-  return lines.join('\n');
-}
+export { formatReport } from './report.js';
