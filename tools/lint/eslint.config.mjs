@@ -19,10 +19,7 @@ const asUnknownAs = {
  * functions are typed loosely (`NamedTensorInfoMap`, `TensorInfo`, untyped `backend` objects),
  * and these files convert between those and tensors at that one boundary.
  */
-const kernelPlumbing = [
-  'packages/core/src/primitives/**/*.ts',
-  'packages/core/src/wasmThreads.ts',
-];
+const kernelPlumbing = ['packages/core/src/primitives/**/*.ts', 'packages/core/src/wasmThreads.ts'];
 
 // TEMPORARY until issue 14 merges: the router and block contracts of issue 14 rewrite these
 // files (their branches are in flight) and remove the casts and the loose `any`s (tfjs's

@@ -29,7 +29,7 @@ import { tf } from './tf.js';
 export { MAX_WASM_THREADS };
 
 const BUILD = 'tfjs-backend-wasm-threaded-simd';
-/** How long the build may take to start its workers before the caller falls back (about 0.5 s here). */
+/** How long the build may take to start its workers before the caller falls back. */
 const START_TIMEOUT_MS = 30_000;
 /** tfjs registers `wasm` at this priority (below native TensorFlow, above cpu). */
 const WASM_PRIORITY = 2;

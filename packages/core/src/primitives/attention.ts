@@ -57,7 +57,7 @@ export function attentionBias(t: number, causal: boolean, mask?: Tensor): Tensor
     let bias: Tensor | undefined;
     if (causal) {
       // Shape: [1, 1, T, T], MASKED_LOGIT above the diagonal. Built on the host: bandPart is about
-      // 20 kernels, 2 ms per call on wasm; this is one upload of T * T floats.
+      // 20 kernels on wasm; this is one upload of T * T floats.
       const values = new Float32Array(t * t);
       for (let i = 0; i < t; i++) values.fill(MASKED_LOGIT, i * t + i + 1, (i + 1) * t);
       bias = tf.tensor4d(values, [1, 1, t, t]);
@@ -96,7 +96,7 @@ function makeCore(bias: Tensor4D | undefined, scale: number) {
           // Shape: [B,H,T,Dh] -> [N,T,Dh]
           const dO3 = tf.reshape(dO, [b * h, t, dh]) as Tensor3D;
           // (dO^T P)^T would transpose only [N,T,Dh] tensors, but its products have Dh rows and
-          // run about 1.4x slower on wasm than P^T dO with its blocked [N,T,T] transpose.
+          // run slower on wasm than P^T dO with its blocked [N,T,T] transpose.
           const dV = batchMatMul(sp, dO3, true, false);
           const dP = batchMatMul(dO3, sv, false, true);
           const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as Tensor3D;

@@ -7,8 +7,8 @@
 // with repeated rows, and its work is O(M * F) plus the zero fill of the output.
 //
 // On wasm both directions run as small kernels that copy (or add) whole rows inside the wasm heap:
-// wasm's GatherV2 moves one element at a time (an embedding lookup of 1024 rows x 128 took about
-// 4.5 ms) and its ScatterNd about 130 MB/s; the row kernels take 0.05-0.2 ms for the same work.
+// wasm's GatherV2 moves one element at a time and its ScatterNd is slow too; the row kernels are
+// an order of magnitude faster (docs/performance.md, "Backend facts").
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor1D } from '../tf.js';
 import { ShapeError } from '../errors.js';

@@ -3,8 +3,8 @@
 // tfjs's engine saves every tensor a gradient needs (a customGrad's save(), a kernel's saved
 // inputs and outputs) through Identity, and tf.clone is Identity too. The cpu backend's Identity
 // shares the input's buffer (one more reference, no copy), as wasm's own Reshape does; wasm's
-// Identity copies the whole buffer inside the heap. A training step at the bench config makes
-// about 200 such copies (profile: 13.5 ms of a loaded 445 ms step, 7% of kernel time). Tensors
+// Identity copies the whole buffer inside the heap, about 200 times in a training step at the
+// bench config (docs/performance.md, "Backend facts"). Tensors
 // are immutable (Variable.assign swaps the buffer, it does not write into it; no wasm kernel
 // writes into its inputs), so sharing is safe, and this registers the sharing form for wasm.
 // Strings keep wasm's own kernel.

@@ -1,11 +1,10 @@
 // Split and concatenation along the outermost axis, differentiable, each the other's gradient.
 // Axis legend: S the outer axis (split into n equal parts), F the remaining axes.
 //
-// wasm's Slice, SplitV and Concat read every input back into JavaScript first (a 2 MB tensor
-// costs about 5 ms per read, however small the slice): splitting the fused QKV projection took
-// about 1.4 ms per layer, and its gradient's concatenation as much again. Along the outermost
-// axis every part is one contiguous block, so on wasm two small kernels copy the blocks inside
-// the wasm heap instead (about 0.05 ms per MB). Other backends use tf.split and tf.concat.
+// wasm's Slice, SplitV and Concat read every input back into JavaScript first, however small the
+// slice (docs/performance.md, "Backend facts"). Along the outermost axis every part is one
+// contiguous block, so on wasm two small kernels copy the blocks inside the wasm heap instead.
+// Other backends use tf.split and tf.concat.
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor } from '../tf.js';
 import { ShapeError } from '../errors.js';

@@ -3,7 +3,7 @@
 //
 // y = x W + b. Backward: dx = dy W^T, dW = x^T dy, db = sum_rows(dy). The products go through
 // matmul2d, so on wasm every one of the three takes the fast plain 2-D path (tfjs's own matMul
-// gradient uses transpose flags and is about 3x slower for a whole training step).
+// gradient uses transpose flags and makes a whole training step several times slower).
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { ShapeError } from '../errors.js';
 import { concatOuter, splitOuter } from './layout.js';
@@ -29,8 +29,8 @@ const linearNoBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => 
  * dW = x^T dy and db = sum_rows(dy) of an affine map: float32[N, I], float32[N, O] ->
  * [float32[I, O], float32[O]]. On wasm the bias gradient rides along as one more row of the
  * weight-gradient product, [x^T; 1] dy: x^T is made explicitly there anyway, appending a ones
- * row is a block copy, and a separate column sum cost about 0.5 ms per [1024, 128] (wasm packs
- * the whole dy as the "weights" of a [1, N] x [N, O] product).
+ * row is a block copy, and a separate column sum costs more (wasm packs the whole dy as the
+ * "weights" of a [1, N] x [N, O] product; docs/performance.md, "Backend facts").
  */
 export function weightAndBiasGrads(x: Tensor2D, dy: Tensor2D): [Tensor2D, Tensor1D] {
   if (!prefersExplicitTranspose()) return [matmul2d(x, dy, true, false), columnSum(dy) as Tensor1D];

@@ -17,9 +17,9 @@ export function prefersExplicitTranspose(): boolean {
 
 /**
  * Rows per block when a transpose is written with one more axis (see transpose2d). wasm moves a
- * permutation that collapses to a 2-D swap ([R, C] -> [C, R], [N, R, C] -> [N, C, R]) 3-8x
- * slower than the same data movement written as [R/8, 8, C] -> [C, R/8, 8] (measured: [1024,
- * 512] 4.7 ms vs 1.1 ms, [1024, 128] 1.1 ms vs 0.2 ms, [32, 128, 128] 1.6 ms vs 0.5 ms).
+ * permutation that collapses to a 2-D swap ([R, C] -> [C, R], [N, R, C] -> [N, C, R]) several
+ * times slower than the same data movement written as [R/8, 8, C] -> [C, R/8, 8] (measured in
+ * docs/performance.md, "Backend facts").
  */
 const TRANSPOSE_BLOCK = 8;
 
@@ -51,9 +51,8 @@ export function transposeLast(x: Tensor3D): Tensor3D {
  * moves b twice (the explicit transpose, the packing): 2NK floats; the swapped form moves a twice
  * and the [N, M] result once: 2MK + MN. With few rows, as a Mixture-of-Depths block's selected
  * tokens against a weight matrix (a linear layer's input gradient dy W^T: M = 64 rows of dy
- * against W [128, 512]), the swapped form moves less (measured on wasm at M = 64: 0.29-0.43 ms
- * against 0.55 ms for W [512, 128] or [128, 512], 0.26 against 0.34 ms for [128, 384]); with
- * many rows it moves more (M = 512: 3.0 against 2.1 ms).
+ * against W [128, 512]), the swapped form moves less; with many rows it moves more (measured in
+ * docs/performance.md, "Backend facts").
  */
 export function swapsTransposedProduct(m: number, k: number, n: number): boolean {
   return 2 * m * k + m * n < 2 * n * k && m % TRANSPOSE_BLOCK === 0 && n % TRANSPOSE_BLOCK === 0;
@@ -78,10 +77,10 @@ export function matmul2d(
 
 /**
  * Column sums of a 2-D tensor: float32[N,D] -> float32[D] (a bias gradient).
- * On wasm `sum` over axis 0 is slow (it transposes on the slow 2-D path: [1024, 128] 1.2 ms).
- * With N a multiple of 8 it runs as two sums over the outer axis of [8, N/8, D] (0.27 ms);
- * otherwise as a [1,N] x [N,D] product with a ones row (0.4 ms: wasm packs all of x as the
- * product's "weights").
+ * On wasm `sum` over axis 0 is slow (it transposes on the slow 2-D path). With N a multiple of 8
+ * it runs as two sums over the outer axis of [8, N/8, D]; otherwise as a [1,N] x [N,D] product
+ * with a ones row (wasm packs all of x as the product's "weights"). Timings: docs/performance.md,
+ * "Backend facts".
  */
 export function columnSum(x: Tensor2D): Tensor {
   if (!prefersExplicitTranspose()) return tf.sum(x, 0);
@@ -97,8 +96,8 @@ export function columnSum(x: Tensor2D): Tensor {
 
 /**
  * Smallest product (multiply-adds per batch entry) that batchMatMul runs as separate 2-D
- * products on wasm. Each costs a fixed 5-10 us (buffers, an XNNPACK operator): measured, wasm's
- * batched kernel is as fast at 16x16x32 (8K), and 2.2x slower at 32x32x32 (32K).
+ * products on wasm. Each costs a fixed time (buffers, an XNNPACK operator), so below this size
+ * wasm's batched kernel is as fast (docs/performance.md, "Backend facts").
  */
 export const SLICED_MIN_MACS = 16384;
 
@@ -160,9 +159,9 @@ function wasmBatchMatMul(be: WasmHeapBackend): WasmBatchMatMul {
 
 /**
  * wasm kernel: float32[N, M, K] x float32[N, K, P] -> float32[N, M, P], as N plain 2-D products.
- * wasm's own BatchMatMul runs a batch > 1 on its slow generic loop (about 3 GFLOP/s against
- * about 30 for XNNPACK's 2-D path). Getting 2-D slices through tf.slice/split does not help
- * either: wasm's Slice reads the whole input back to JS for every slice (2 MB: about 5 ms).
+ * wasm's own BatchMatMul runs a batch > 1 on its slow generic loop, far below XNNPACK's 2-D path.
+ * Getting 2-D slices through tf.slice/split does not help either: wasm's Slice reads the whole
+ * input back to JS for every slice (docs/performance.md, "Backend facts").
  * Here each slice is a tensor id registered with wasm's runtime at the slice's place inside the
  * input or output buffer (no copy, no allocation), and each product is wasm's own BatchMatMul
  * entry point on batch 1 (its XNNPACK path), writing straight into its part of the output. The

@@ -175,7 +175,7 @@ interface SotuRecord {
 /** The 233 State of the Union addresses as documents with ids `"<year> <president>"`, sorted. */
 export function sotuDocuments(): TextDocument[] {
   // The package is CommonJS and reads its JSON files from its own data folder, synchronously and
-  // offline; it is required only when the embedded corpus is asked for (about 0.3 s).
+  // offline; it is required only when the embedded corpus is asked for.
   const sotu = createRequire(import.meta.url)(SOTU_SOURCE) as () => SotuRecord[];
   return sotu()
     .map((r) => ({ id: `${r.year} ${r.name}`, bytes: encodeBytes(r.text) }))
