@@ -156,7 +156,8 @@ try {
           `${project}: ${ours.length} type errors outside the known third-party declarations:\n${ours.join('\n')}`,
         );
       process.stderr.write(
-        `  ${project}: ${errors.length} errors, all in third-party declarations${errors.length ? `:\n    ${errors.join('\n    ')}` : ''}\n`,
+        `  ${project}: ${errors.length} errors, all in third-party ` +
+          `declarations${errors.length ? `:\n    ${errors.join('\n    ')}` : ''}\n`,
       );
     }
   });
@@ -368,7 +369,10 @@ const server = createServer((req, res) => {
   }
 }).listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
-const browser = await chromium.launch({ executablePath: ${JSON.stringify(CHROMIUM)}, args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'] });
+const browser = await chromium.launch({
+  executablePath: ${JSON.stringify(CHROMIUM)},
+  args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
+});
 try {
   const results = [];
   for (const name of ['browser', 'browser-webgl']) {
@@ -397,15 +401,20 @@ try {
     }
     if (plain.backend !== 'wasm' || webgl.backend !== 'webgl')
       throw new Error(
-        `initBackend() chose ${plain.backend} and, with webgl imported, ${webgl.backend}; expected wasm and webgl (skipped: ${JSON.stringify(webgl.skipped)})`,
+        `initBackend() chose ${plain.backend} and, with webgl imported, ` +
+          `${webgl.backend}; expected wasm and webgl (skipped: ` +
+          `${JSON.stringify(webgl.skipped)})`,
       );
     process.stderr.write(
-      `  Chromium, no \`process\`: initBackend() chose wasm (loss ${plain.loss.toFixed(3)} after one step), and webgl once @tensorflow/tfjs-backend-webgl was imported (loss ${webgl.loss.toFixed(3)})\n`,
+      `  Chromium, no \`process\`: initBackend() chose wasm (loss ` +
+        `${plain.loss.toFixed(3)} after one step), and webgl once ` +
+        `@tensorflow/tfjs-backend-webgl was imported (loss ${webgl.loss.toFixed(3)})\n`,
     );
   });
 
   process.stderr.write(
-    `consumer: all checks passed in ${((Date.now() - started) / 1000).toFixed(0)} s (${timings.map(([n, s]) => `${n.split(' ')[0]} ${s.toFixed(0)} s`).join(', ')})\n`,
+    `consumer: all checks passed in ${((Date.now() - started) / 1000).toFixed(0)} s ` +
+      `(${timings.map(([n, s]) => `${n.split(' ')[0]} ${s.toFixed(0)} s`).join(', ')})\n`,
   );
 } finally {
   if (keep) process.stderr.write(`consumer: kept ${work}\n`);

@@ -20,7 +20,8 @@
 // the embedded corpus, the same data, seed, steps and schedule for each (with --seeds, the routed
 // models once per seed: the seed of the model's initialisation and of the data order):
 //   dense; mod (12.5% capacity every other block, threshold rule: the router's BCE, coefficient
-//   1e-2, the default, and the cut the Trainer calibrates at save); mod_predictor (the same with causalMode 'predictor': a BCE-trained MLP decides);
+//   1e-2, the default, and the cut the Trainer calibrates at save); mod_predictor (the same with
+// causalMode 'predictor': a BCE-trained MLP decides);
 //   staged_mode (the mod stage, then 4 experts top-1 dropless).
 // Trained checkpoints are cached under runs/bench-decode/<variant>-<config hash> (gitignored):
 // a re-run with the same settings skips training (--retrain forces it).
@@ -281,7 +282,9 @@ function targetReport(
       const acc = agreement.find((a) => a.block === check.block)![rule]!.accuracy;
       if (!check.ok || Math.abs(check.selectedFraction - check.capacity) > TARGETS.selectionMargin)
         failures.push(
-          `${c.name} block ${check.block} ${rule}: selects ${(100 * check.selectedFraction).toFixed(1)}% (top-k ${(100 * check.capacity).toFixed(1)}%)`,
+          `${c.name} block ${check.block} ${rule}: selects ` +
+            `${(100 * check.selectedFraction).toFixed(1)}% (top-k ` +
+            `${(100 * check.capacity).toFixed(1)}%)`,
         );
       if (acc < TARGETS.agreement)
         failures.push(
@@ -334,7 +337,8 @@ async function trainedRun(
       finalValidationBitsPerByte: number;
     };
     log(
-      `  ${name}: cached ${dir} (trained in ${summary.wallSeconds.toFixed(0)} s, val ${summary.finalValidationBitsPerByte.toFixed(3)} bits/byte)`,
+      `  ${name}: cached ${dir} (trained in ${summary.wallSeconds.toFixed(0)} s, val ` +
+        `${summary.finalValidationBitsPerByte.toFixed(3)} bits/byte)`,
     );
     return { dir, seconds: summary.wallSeconds };
   }
@@ -349,7 +353,8 @@ async function trainedRun(
     onStep: (e) => {
       if (e.step % 50 === 0)
         log(
-          `    step ${e.step}/${e.totalSteps} loss ${e.lmLoss.toFixed(3)} routed ${e.routing.map((r) => r.routedFraction.toFixed(3)).join(' ')}`,
+          `    step ${e.step}/${e.totalSteps} loss ${e.lmLoss.toFixed(3)} routed ` +
+            `${e.routing.map((r) => r.routedFraction.toFixed(3)).join(' ')}`,
         );
     },
   });
@@ -365,7 +370,8 @@ async function trainedRun(
     }),
   );
   log(
-    `  ${name}: trained in ${result.wallSeconds.toFixed(0)} s, val ${result.finalValidationBitsPerByte?.toFixed(3)} bits/byte`,
+    `  ${name}: trained in ${result.wallSeconds.toFixed(0)} s, val ` +
+      `${result.finalValidationBitsPerByte?.toFixed(3)} bits/byte`,
   );
   return { dir, seconds: result.wallSeconds };
 }
@@ -476,7 +482,8 @@ async function main(): Promise<void> {
             `--variants: unknown ${n} (known: ${Object.keys(DECODE_VARIANTS).join(', ')})`,
           );
       log(
-        `models: ${names.join(', ')} at the bench config, ${steps} steps of 2 x ${CONTEXT} tokens each, seeds ${seeds.join(', ')} (cached under ${values.runs})`,
+        `models: ${names.join(', ')} at the bench config, ${steps} steps of 2 x ` +
+          `${CONTEXT} tokens each, seeds ${seeds.join(', ')} (cached under ${values.runs})`,
       );
       for (const seed of seeds) {
         const settings = trainSettings(steps, seed);
@@ -521,7 +528,9 @@ async function main(): Promise<void> {
     const prompt = Array.from(validation.subarray(0, promptTokens));
     const rows = contenders.flatMap((c) => decodeRows(c).map((r) => ({ ...r, model: c.model })));
     log(
-      `decoding: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled tokens (context up to ${CONTEXT}), ${reps} run(s) per model on ${describeBackend(info)} ...`,
+      `decoding: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled ` +
+        `tokens (context up to ${CONTEXT}), ${reps} run(s) per model on ` +
+        `${describeBackend(info)} ...`,
     );
     for (const r of rows) await decodeRun(r.model, prompt, r.mode);
     const best: Record<string, DecodeResult> = {};
@@ -583,7 +592,8 @@ async function main(): Promise<void> {
     }
     const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
     console.log(
-      `\n${report.info}; contextLength ${CONTEXT}: ${promptTokens}-token prompt + ${CONTEXT - promptTokens} sampled tokens; trained models`,
+      `\n${report.info}; contextLength ${CONTEXT}: ${promptTokens}-token prompt + ` +
+        `${CONTEXT - promptTokens} sampled tokens; trained models`,
     );
     const t = new Table({
       head: [
@@ -682,7 +692,10 @@ async function main(): Promise<void> {
     const spread = ([lo, hi]: readonly [number, number], f: (x: number) => string) =>
       lo === hi ? f(lo) : `${f(lo)} - ${f(hi)}`;
     console.log(
-      `\ntargets over ${tr.retrains} retrain(s) (every routed block of every model): agreement >= ${pct(TARGETS.agreement)}, selected fraction within ${(100 * TARGETS.selectionMargin).toFixed(0)} points of top-k's, MoD decode >= ${TARGETS.modSpeedup}x dense`,
+      `\ntargets over ${tr.retrains} retrain(s) (every routed block of every model): ` +
+        `agreement >= ${pct(TARGETS.agreement)}, selected fraction within ` +
+        `${(100 * TARGETS.selectionMargin).toFixed(0)} points of top-k's, MoD decode >= ` +
+        `${TARGETS.modSpeedup}x dense`,
     );
     const s = new Table({
       head: [

@@ -126,7 +126,10 @@ async function main(): Promise<void> {
   }
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
   console.log(
-    `${report.backend}; variant ${report.variant}; profiled step ${report.profiledWallMsPerStep.toFixed(1)} ms wall, ${report.kernelMsPerStep.toFixed(1)} ms in kernels; step's peak tensor memory ${report.peakStepTensorMb.toFixed(1)} MB`,
+    `${report.backend}; variant ${report.variant}; profiled step ` +
+      `${report.profiledWallMsPerStep.toFixed(1)} ms wall, ` +
+      `${report.kernelMsPerStep.toFixed(1)} ms in kernels; step's peak tensor memory ` +
+      `${report.peakStepTensorMb.toFixed(1)} MB`,
   );
   const t = new Table({ head: ['kernel', 'ms/step', 'of kernel time', 'calls/step'], ...style });
   for (const r of names)

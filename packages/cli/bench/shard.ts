@@ -91,7 +91,9 @@ async function main(): Promise<void> {
   );
   for (const [name, r] of Object.entries(report.variants)) {
     console.log(
-      `  ${name.padEnd(16)} ${r.msForwardBackward.toFixed(1).padStart(7)} ms  x dense ${r.overDense.toFixed(3)}  analytic ${r.analyticOverDense.toFixed(3)}  over analytic ${r.overAnalytic.toFixed(2)}x`,
+      `  ${name.padEnd(16)} ${r.msForwardBackward.toFixed(1).padStart(7)} ms  x dense ` +
+        `${r.overDense.toFixed(3)}  analytic ${r.analyticOverDense.toFixed(3)}  over ` +
+        `analytic ${r.overAnalytic.toFixed(2)}x`,
     );
   }
 }

@@ -150,46 +150,62 @@ describe('moderoute on bad input', () => {
         '--out',
         '{}/wide',
       ],
-      /ConfigError: model size \(\d+\) must be at most 268435456 parameters .* parameter blocks\.0\.attn\.wQkv \[16384, 49152\] brings it to/,
+      new RegExp(
+        'ConfigError: model size \\(\\d+\\) must be at most 268435456 ' +
+          'parameters .* parameter blocks\\.0\\.attn\\.wQkv \\[16384, 49152\\] ' +
+          'brings it to',
+      ),
     ],
   ];
 
   for (const [args, message] of cases) {
-    it(`should refuse \`${args.map((a) => (a === '' ? '""' : a)).join(' ')}\` with exit 2 and a one-line message`, async () => {
-      const r = await run(...args.map((a) => a.replaceAll('{}', dir)));
-      assert.equal(r.code, EXIT.usage, r.err);
-      assert.match(r.err, message);
-      assert.doesNotMatch(r.err, /unexpected error|\n\s+at /);
-    });
+    it(
+      `should refuse \`${args.map((a) => (a === '' ? '""' : a)).join(' ')}\` with exit ` +
+        `2 and a one-line message`,
+      async () => {
+        const r = await run(...args.map((a) => a.replaceAll('{}', dir)));
+        assert.equal(r.code, EXIT.usage, r.err);
+        assert.match(r.err, message);
+        assert.doesNotMatch(r.err, /unexpected error|\n\s+at /);
+      },
+    );
   }
 
   describe('reportError', () => {
-    it('should turn an operating-system error on a path into the path, the operation and what to do, with exit 2', () => {
-      const lines: string[] = [];
-      const io: Io = { out: () => undefined, err: (s) => lines.push(s), write: () => undefined };
-      const full = Object.assign(
-        new Error("ENOSPC: no space left on device, write '/runs/a/metrics.jsonl'"),
-        { code: 'ENOSPC', syscall: 'write', path: '/runs/a/metrics.jsonl', errno: -28 },
-      );
-      assert.equal(reportError(io, full), EXIT.usage);
-      assert.equal(
-        lines[0],
-        'moderoute: PathError: path ("/runs/a/metrics.jsonl") cannot write: no space left on the device (ENOSPC); free some space or choose another device',
-      );
-      const denied = Object.assign(new Error("EACCES: permission denied, mkdir '/ro/run'"), {
-        code: 'EACCES',
-        syscall: 'mkdir',
-        path: '/ro/run',
-        errno: -13,
-      });
-      assert.equal(reportError(io, denied), EXIT.usage);
-      assert.match(
-        lines[1]!,
-        /^moderoute: PathError: path \("\/ro\/run"\) cannot create the folder: permission denied \(EACCES\); check its permissions/,
-      );
-      // A bug keeps its stack and exit 1.
-      assert.equal(reportError(io, new TypeError('x is undefined')), EXIT.failure);
-      assert.match(lines[2]!, /^moderoute: unexpected error: TypeError: x is undefined\n\s+at /);
-    });
+    it(
+      'should turn an operating-system error on a path into the path, the operation ' +
+        'and what to do, with exit 2',
+      () => {
+        const lines: string[] = [];
+        const io: Io = { out: () => undefined, err: (s) => lines.push(s), write: () => undefined };
+        const full = Object.assign(
+          new Error("ENOSPC: no space left on device, write '/runs/a/metrics.jsonl'"),
+          { code: 'ENOSPC', syscall: 'write', path: '/runs/a/metrics.jsonl', errno: -28 },
+        );
+        assert.equal(reportError(io, full), EXIT.usage);
+        assert.equal(
+          lines[0],
+          'moderoute: PathError: path ("/runs/a/metrics.jsonl") cannot write: no space ' +
+            'left on the device (ENOSPC); free some space or choose another device',
+        );
+        const denied = Object.assign(new Error("EACCES: permission denied, mkdir '/ro/run'"), {
+          code: 'EACCES',
+          syscall: 'mkdir',
+          path: '/ro/run',
+          errno: -13,
+        });
+        assert.equal(reportError(io, denied), EXIT.usage);
+        assert.match(
+          lines[1]!,
+          new RegExp(
+            '^moderoute: PathError: path \\("\\/ro\\/run"\\) cannot create the ' +
+              'folder: permission denied \\(EACCES\\); check its permissions',
+          ),
+        );
+        // A bug keeps its stack and exit 1.
+        assert.equal(reportError(io, new TypeError('x is undefined')), EXIT.failure);
+        assert.match(lines[2]!, /^moderoute: unexpected error: TypeError: x is undefined\n\s+at /);
+      },
+    );
   });
 });

@@ -214,7 +214,11 @@ describe('moderoute', () => {
       assert.equal(noPredictor.out, '');
       assert.match(
         noPredictor.err,
-        /has no predictor: use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" \(in a train --config file: /,
+        new RegExp(
+          'has no predictor: use mode "threshold" with it, or train a model whose ' +
+            'MoD router config sets causalMode: "predictor" \\(in a train --config ' +
+            'file: ',
+        ),
       );
       const inspectPredictor = await run(
         'inspect',
@@ -230,7 +234,11 @@ describe('moderoute', () => {
       assert.equal(inspectPredictor.code, EXIT.usage);
       assert.match(
         inspectPredictor.err,
-        /it has no predictor \(its causalMode is "threshold"\); use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor"/,
+        new RegExp(
+          'it has no predictor \\(its causalMode is "threshold"\\); use mode ' +
+            '"threshold" with it, or train a model whose MoD router config sets ' +
+            'causalMode: "predictor"',
+        ),
       );
     });
 
@@ -406,46 +414,53 @@ describe('moderoute', () => {
       );
     });
 
-    it('should train on one replica, saying why, when "auto" replicas cannot start; and fail when asked for a number', async () => {
-      const start = ReplicaPool.start;
-      ReplicaPool.start = () =>
-        Promise.reject(
-          new ReplicaError('data-parallel replica 1 could not start: no threads here'),
-        );
-      try {
-        const auto = await run(
-          'train',
-          '--variant',
-          'dense',
-          ...TINY,
-          '--steps',
-          '1',
-          '--out',
-          join(dir, 'fallback'),
-        );
-        assert.equal(auto.code, EXIT.ok, auto.err);
-        assert.match(
-          auto.err,
-          /data-parallel replicas unavailable \(data-parallel replica 1 could not start: no threads here\); training on one replica/,
-        );
-        const two = await run(
-          'train',
-          '--variant',
-          'dense',
-          ...TINY,
-          '--steps',
-          '1',
-          '--out',
-          join(dir, 'fallback-2'),
-          '--replicas',
-          '2',
-        );
-        assert.notEqual(two.code, EXIT.ok);
-        assert.match(two.err, /no threads here/);
-      } finally {
-        ReplicaPool.start = start;
-      }
-    });
+    it(
+      'should train on one replica, saying why, when "auto" replicas cannot start; and ' +
+        'fail when asked for a number',
+      async () => {
+        const start = ReplicaPool.start;
+        ReplicaPool.start = () =>
+          Promise.reject(
+            new ReplicaError('data-parallel replica 1 could not start: no threads here'),
+          );
+        try {
+          const auto = await run(
+            'train',
+            '--variant',
+            'dense',
+            ...TINY,
+            '--steps',
+            '1',
+            '--out',
+            join(dir, 'fallback'),
+          );
+          assert.equal(auto.code, EXIT.ok, auto.err);
+          assert.match(
+            auto.err,
+            new RegExp(
+              'data-parallel replicas unavailable \\(data-parallel replica 1 could ' +
+                'not start: no threads here\\); training on one replica',
+            ),
+          );
+          const two = await run(
+            'train',
+            '--variant',
+            'dense',
+            ...TINY,
+            '--steps',
+            '1',
+            '--out',
+            join(dir, 'fallback-2'),
+            '--replicas',
+            '2',
+          );
+          assert.notEqual(two.code, EXIT.ok);
+          assert.match(two.err, /no threads here/);
+        } finally {
+          ReplicaPool.start = start;
+        }
+      },
+    );
 
     it("should time the bench data-parallel against the replicas' peak", async () => {
       const r = await run(

@@ -90,37 +90,41 @@ describe('moderoute in a child process', function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('should refuse a second train on a run directory in use (exit 2, naming the pid), then save and exit 143 on SIGTERM and 129 on SIGHUP', async () => {
-    const out = join(dir, 'run');
-    const first = start('train', ...TINY, '--steps', '100000', '--out', out);
-    await trainedPast(out, 0, first);
-    const second = start('train', ...TINY, '--variant', 'dense', '--steps', '20', '--out', out);
-    const refused = await second.exit;
-    assert.equal(refused.code, 2, second.stderr());
-    assert.match(
-      second.stderr(),
-      new RegExp(`LockError: run directory .*run is in use by pid ${first.process.pid} on host `),
-    );
-    assert.deepEqual(checkpointSteps(out), [], 'the refused run wrote nothing');
+  it(
+    'should refuse a second train on a run directory in use (exit 2, naming the ' +
+      'pid), then save and exit 143 on SIGTERM and 129 on SIGHUP',
+    async () => {
+      const out = join(dir, 'run');
+      const first = start('train', ...TINY, '--steps', '100000', '--out', out);
+      await trainedPast(out, 0, first);
+      const second = start('train', ...TINY, '--variant', 'dense', '--steps', '20', '--out', out);
+      const refused = await second.exit;
+      assert.equal(refused.code, 2, second.stderr());
+      assert.match(
+        second.stderr(),
+        new RegExp(`LockError: run directory .*run is in use by pid ${first.process.pid} on host `),
+      );
+      assert.deepEqual(checkpointSteps(out), [], 'the refused run wrote nothing');
 
-    first.process.kill('SIGTERM');
-    const stopped = await first.exit;
-    assert.equal(stopped.code, 143, first.stderr());
-    assert.match(first.stderr(), /SIGTERM: finishing the current step and saving a checkpoint/);
-    const saved = checkpointSteps(out);
-    assert.equal(saved.length, 1);
-    assert.ok(
-      saved[0]! >= 1 && saved[0]! === loggedSteps(out),
-      `checkpoint ${saved[0]} after ${loggedSteps(out)} logged steps`,
-    );
-    assert.ok(!existsSync(join(out, 'moderoute.lock')));
+      first.process.kill('SIGTERM');
+      const stopped = await first.exit;
+      assert.equal(stopped.code, 143, first.stderr());
+      assert.match(first.stderr(), /SIGTERM: finishing the current step and saving a checkpoint/);
+      const saved = checkpointSteps(out);
+      assert.equal(saved.length, 1);
+      assert.ok(
+        saved[0]! >= 1 && saved[0]! === loggedSteps(out),
+        `checkpoint ${saved[0]} after ${loggedSteps(out)} logged steps`,
+      );
+      assert.ok(!existsSync(join(out, 'moderoute.lock')));
 
-    const again = start('train', ...TINY, '--steps', '100000', '--out', out);
-    await trainedPast(out, saved[0]!, again);
-    again.process.kill('SIGHUP');
-    const hungUp = await again.exit;
-    assert.equal(hungUp.code, 129, again.stderr());
-    assert.match(again.stderr(), /resuming at step \d+/);
-    assert.ok(Math.max(...checkpointSteps(out)) > saved[0]!);
-  });
+      const again = start('train', ...TINY, '--steps', '100000', '--out', out);
+      await trainedPast(out, saved[0]!, again);
+      again.process.kill('SIGHUP');
+      const hungUp = await again.exit;
+      assert.equal(hungUp.code, 129, again.stderr());
+      assert.match(again.stderr(), /resuming at step \d+/);
+      assert.ok(Math.max(...checkpointSteps(out)) > saved[0]!);
+    },
+  );
 });

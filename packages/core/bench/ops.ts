@@ -246,7 +246,8 @@ function printTable(report: BackendReport): void {
     const notes =
       name === 'gatherRows'
         ? `${p['msAt512Rows'] !== undefined ? (p['msAt512Rows'] as number).toFixed(2) : '?'} ms at 512 rows, ` +
-          `${(p['msPerRowTouched'] as number).toFixed(4)} ms/extra row; one-hot ref ${(p['oneHotReferenceMsAt512Rows'] as number).toFixed(1)} ms`
+          `${(p['msPerRowTouched'] as number).toFixed(4)} ms/extra row; one-hot ref ` +
+          `${(p['oneHotReferenceMsAt512Rows'] as number).toFixed(1)} ms`
         : name in NOMINAL_FLOPS
           ? `nominal ${NOMINAL_FLOPS[name as keyof typeof NOMINAL_FLOPS]} FLOP/element`
           : typeof p['config'] === 'string'

@@ -55,5 +55,7 @@ await build({
 // Its declarations: the chained methods' types (module augmentations of tfjs-core's Tensor).
 writeFileSync(
   join(root, 'dist', 'tfjs-gradients.node.d.ts'),
-  "// Side effects only: registers tfjs-core's gradients and chained methods.\nimport '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';\n",
+  "// Side effects only: registers tfjs-core's gradients and chained " +
+    'methods.\nimport ' +
+    "'@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';\n",
 );

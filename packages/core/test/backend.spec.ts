@@ -84,7 +84,10 @@ describe('initBackend', () => {
           assert.ok(error instanceof ConfigError);
           assert.match(
             error.message,
-            /^MODEROUTE_BACKEND \("metal"\) must be one of "tensorflow", "wasm", "cpu" under Node, or "webgl", "wasm", "cpu", "webgpu" in a browser$/,
+            new RegExp(
+              '^MODEROUTE_BACKEND \\("metal"\\) must be one of "tensorflow", "wasm", ' +
+                '"cpu" under Node, or "webgl", "wasm", "cpu", "webgpu" in a browser$',
+            ),
           );
           for (const name of BACKEND_NAMES)
             assert.ok(error.message.includes(`"${name}"`), error.message);
@@ -102,7 +105,8 @@ describe('initBackend', () => {
           assert.match(
             error.message,
             new RegExp(
-              `^backend \\("${backend}"\\) must be a backend that runs under Node: "tensorflow", "wasm", "cpu" under Node, or "webgl"`,
+              `^backend \\("${backend}"\\) must be a backend that runs under Node: ` +
+                `"tensorflow", "wasm", "cpu" under Node, or "webgl"`,
             ),
           );
           return true;
@@ -121,7 +125,10 @@ describe('initBackend', () => {
         assert.ok(error instanceof ConfigError);
         assert.match(
           error.message,
-          /^backend \("tensorflow"\) must be a backend that runs in a browser: .* or "webgl", "wasm", "cpu", "webgpu" in a browser$/,
+          new RegExp(
+            '^backend \\("tensorflow"\\) must be a backend that runs in a browser: ' +
+              '.* or "webgl", "wasm", "cpu", "webgpu" in a browser$',
+          ),
         );
         return true;
       });
@@ -132,7 +139,11 @@ describe('initBackend', () => {
         assert.ok(error instanceof BackendError);
         assert.match(
           error.message,
-          /needs @tensorflow\/tfjs-backend-webgl: `npm install @tensorflow\/tfjs-backend-webgl`, then `import '@tensorflow\/tfjs-backend-webgl'` before initBackend/,
+          new RegExp(
+            'needs @tensorflow\\/tfjs-backend-webgl: `npm install ' +
+              '@tensorflow\\/tfjs-backend-webgl`, then `import ' +
+              "'@tensorflow\\/tfjs-backend-webgl'` before initBackend",
+          ),
         );
         return true;
       });
@@ -153,7 +164,10 @@ describe('initBackend', () => {
           assert.ok(error instanceof ConfigError);
           assert.match(
             error.message,
-            /^loadTextCorpus\(\) \("called in a browser"\) must be called under Node: .* in a browser, pass the text to splitDocuments$/,
+            new RegExp(
+              '^loadTextCorpus\\(\\) \\("called in a browser"\\) must be called under ' +
+                'Node: .* in a browser, pass the text to splitDocuments$',
+            ),
           );
           return true;
         },
@@ -250,19 +264,28 @@ describe('initBackend', () => {
     });
 
     for (const threads of [1, 2]) {
-      it(`should run ${threads === 1 ? "tfjs's single-thread build" : 'the threaded build'} with MODEROUTE_THREADS=${threads}, agreeing with cpu, and let the process exit, leaving no error listeners`, function () {
-        this.timeout(120_000);
-        const report = runChild({ MODEROUTE_THREADS: String(threads) });
-        assert.equal(report.threads, threads);
-        assert.deepEqual(report.notes, []);
-        assert.ok(report.plainDiff < 1e-4, `plain product differs from cpu by ${report.plainDiff}`);
-        assert.ok(
-          report.batchedDiff < 1e-4,
-          `batched product differs from cpu by ${report.batchedDiff}`,
-        );
-        // No rethrowing 'uncaughtException'/'unhandledRejection' listeners left by the Emscripten build.
-        assert.equal(report.processListeners, 0);
-      });
+      it(
+        `should run ` +
+          `${threads === 1 ? "tfjs's single-thread build" : 'the threaded build'} with ` +
+          `MODEROUTE_THREADS=${threads}, agreeing with cpu, and let the process exit, ` +
+          `leaving no error listeners`,
+        function () {
+          this.timeout(120_000);
+          const report = runChild({ MODEROUTE_THREADS: String(threads) });
+          assert.equal(report.threads, threads);
+          assert.deepEqual(report.notes, []);
+          assert.ok(
+            report.plainDiff < 1e-4,
+            `plain product differs from cpu by ${report.plainDiff}`,
+          );
+          assert.ok(
+            report.batchedDiff < 1e-4,
+            `batched product differs from cpu by ${report.batchedDiff}`,
+          );
+          // No rethrowing 'uncaughtException'/'unhandledRejection' listeners left by the Emscripten build.
+          assert.equal(report.processListeners, 0);
+        },
+      );
     }
 
     it('should fall back to one thread, saying why, when the threaded build cannot start', function () {

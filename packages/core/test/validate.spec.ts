@@ -60,7 +60,8 @@ describe('PathError', () => {
       assert.ok(isFileSystemError(error));
       assert.equal(
         PathError.fromSystemError('--checkpoint', '/tmp/a', error).message,
-        '--checkpoint ("/tmp/a") cannot list the folder: it (or a part of the path) is a file, not a folder (ENOTDIR); check the path',
+        '--checkpoint ("/tmp/a") cannot list the folder: it (or a part of the path) is a ' +
+          'file, not a folder (ENOTDIR); check the path',
       );
       // A failure on a file inside the path names that file too.
       const inner = Object.assign(new Error('x'), {
@@ -70,7 +71,11 @@ describe('PathError', () => {
       });
       assert.match(
         PathError.fromSystemError('--out', '/runs/a', inner).message,
-        /^--out \("\/runs\/a"\) cannot write \(at "\/runs\/a\/metrics\.jsonl"\): no space left on the device \(ENOSPC\)/,
+        new RegExp(
+          '^--out \\("\\/runs\\/a"\\) cannot write \\(at ' +
+            '"\\/runs\\/a\\/metrics\\.jsonl"\\): no space left on the device ' +
+            '\\(ENOSPC\\)',
+        ),
       );
     });
   });

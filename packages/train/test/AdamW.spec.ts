@@ -154,34 +154,38 @@ describe('AdamW', () => {
         opt.dispose();
       });
 
-      it('should hold a few chunks, not a few parameter sets, at once when parameters span many chunks (memory)', async () => {
-        const n = 20_000;
-        const names = Array.from({ length: 8 }, (_, i) => `l${i}.w`);
-        const p = params(
-          Object.fromEntries(
-            names.map((name, k) => [name, Array.from({ length: n }, (_, i) => Math.sin(i + k))]),
-          ),
-        );
-        const opt = new AdamW(p, { weightDecay: 0.1, clipNorm: 1, chunkFloats: n });
-        const g = grads(
-          Object.fromEntries(
-            names.map((name, k) => [
-              name,
-              Array.from({ length: n }, (_, i) => Math.cos(3 * i + k)),
-            ]),
-          ),
-        );
-        opt.apply(g, 0.01);
-        const before = tf.memory().numBytes;
-        const profile = await tf.profile(() => {
+      it(
+        'should hold a few chunks, not a few parameter sets, at once when parameters ' +
+          'span many chunks (memory)',
+        async () => {
+          const n = 20_000;
+          const names = Array.from({ length: 8 }, (_, i) => `l${i}.w`);
+          const p = params(
+            Object.fromEntries(
+              names.map((name, k) => [name, Array.from({ length: n }, (_, i) => Math.sin(i + k))]),
+            ),
+          );
+          const opt = new AdamW(p, { weightDecay: 0.1, clipNorm: 1, chunkFloats: n });
+          const g = grads(
+            Object.fromEntries(
+              names.map((name, k) => [
+                name,
+                Array.from({ length: n }, (_, i) => Math.cos(3 * i + k)),
+              ]),
+            ),
+          );
           opt.apply(g, 0.01);
-        });
-        // In units of all 8 parameters together: one flat update held about 12 of them.
-        const sets = (profile.peakBytes - before) / (4 * 8 * n);
-        assert.ok(sets <= 2.5, `the update held ${sets.toFixed(2)} parameter sets at its peak`);
-        tf.dispose([...g.values(), ...p.values()]);
-        opt.dispose();
-      });
+          const before = tf.memory().numBytes;
+          const profile = await tf.profile(() => {
+            opt.apply(g, 0.01);
+          });
+          // In units of all 8 parameters together: one flat update held about 12 of them.
+          const sets = (profile.peakBytes - before) / (4 * 8 * n);
+          assert.ok(sets <= 2.5, `the update held ${sets.toFixed(2)} parameter sets at its peak`);
+          tf.dispose([...g.values(), ...p.values()]);
+          opt.dispose();
+        },
+      );
 
       it('should clip gradients to the global norm and report the norm before clipping', () => {
         // Global norm of (3) and (4) is 5; clipped to 1, g becomes (0.6) and (0.8): m = 0.1 g.
@@ -240,76 +244,80 @@ describe('AdamW', () => {
         opt.dispose();
       });
 
-      it('should agree with the per-parameter formulation on random parameter sets and update chunks, with and without every gradient', () => {
-        fc.assert(
-          fc.property(
-            paramSets,
-            ({ shapes, biases, missing, clipNorm, weightDecay, chunkFloats, seed }) => {
-              const names = shapes.map((_, i) => (biases[i] ? `l${i}.bias` : `l${i}.w`));
-              const init = shapes.map((shape, i) => randomTensor(shape, seed + i));
-              const pa = new Map(
-                names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]),
-              );
-              const pb = new Map(
-                names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]),
-              );
-              const config = { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay, clipNorm };
-              const fast = new AdamW(pa, { ...config, chunkFloats });
-              const ref = new ReferenceAdamW(pb, {
-                ...config,
-                decays: (n) => defaultDecayPredicate(n, []),
-              });
-              const allGrads: Map<string, Tensor>[] = [];
-              for (let step = 0; step < 3; step++) {
-                // Step 1 leaves out the parameters marked missing (but never all of them).
-                const keep = names.filter((_, i) => step !== 1 || !missing[i] || i === 0);
-                const g = new Map(
-                  keep.map((n) => [
-                    n,
-                    randomTensor(
-                      (pa.get(n) as Variable).shape,
-                      seed + 100 * (step + 1) + names.indexOf(n),
-                    ),
-                  ]),
+      it(
+        'should agree with the per-parameter formulation on random parameter sets and ' +
+          'update chunks, with and without every gradient',
+        () => {
+          fc.assert(
+            fc.property(
+              paramSets,
+              ({ shapes, biases, missing, clipNorm, weightDecay, chunkFloats, seed }) => {
+                const names = shapes.map((_, i) => (biases[i] ? `l${i}.bias` : `l${i}.w`));
+                const init = shapes.map((shape, i) => randomTensor(shape, seed + i));
+                const pa = new Map(
+                  names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]),
                 );
-                allGrads.push(g);
-                const { gradNorm } = fast.apply(g, 0.05);
-                const refNorm = ref.apply(g, 0.05);
-                expectClose([gradNorm], [refNorm], { rtol: 1e-5 });
-              }
-              const state = fast.getState();
-              for (const n of names) {
-                expectClose(pa.get(n) as Variable, pb.get(n) as Variable, {
-                  rtol: 1e-5,
-                  atol: 1e-6,
-                });
-                expectClose(state.get(`m.${n}`) as Tensor, ref.m.get(n) as Tensor, {
-                  rtol: 1e-5,
-                  atol: 1e-7,
-                });
-                expectClose(state.get(`v.${n}`) as Tensor, ref.v.get(n) as Tensor, {
-                  rtol: 1e-5,
-                  atol: 1e-9,
-                });
-                assert.deepEqual(
-                  (state.get(`m.${n}`) as Tensor).shape,
-                  (pa.get(n) as Variable).shape,
+                const pb = new Map(
+                  names.map((n, i) => [n, tf.variable((init[i] as Tensor).clone())]),
                 );
-              }
-              tf.dispose([
-                ...init,
-                ...state.values(),
-                ...allGrads.flatMap((g) => [...g.values()]),
-                ...pa.values(),
-                ...pb.values(),
-              ]);
-              fast.dispose();
-              ref.dispose();
-            },
-          ),
-          runs(15),
-        );
-      });
+                const config = { beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay, clipNorm };
+                const fast = new AdamW(pa, { ...config, chunkFloats });
+                const ref = new ReferenceAdamW(pb, {
+                  ...config,
+                  decays: (n) => defaultDecayPredicate(n, []),
+                });
+                const allGrads: Map<string, Tensor>[] = [];
+                for (let step = 0; step < 3; step++) {
+                  // Step 1 leaves out the parameters marked missing (but never all of them).
+                  const keep = names.filter((_, i) => step !== 1 || !missing[i] || i === 0);
+                  const g = new Map(
+                    keep.map((n) => [
+                      n,
+                      randomTensor(
+                        (pa.get(n) as Variable).shape,
+                        seed + 100 * (step + 1) + names.indexOf(n),
+                      ),
+                    ]),
+                  );
+                  allGrads.push(g);
+                  const { gradNorm } = fast.apply(g, 0.05);
+                  const refNorm = ref.apply(g, 0.05);
+                  expectClose([gradNorm], [refNorm], { rtol: 1e-5 });
+                }
+                const state = fast.getState();
+                for (const n of names) {
+                  expectClose(pa.get(n) as Variable, pb.get(n) as Variable, {
+                    rtol: 1e-5,
+                    atol: 1e-6,
+                  });
+                  expectClose(state.get(`m.${n}`) as Tensor, ref.m.get(n) as Tensor, {
+                    rtol: 1e-5,
+                    atol: 1e-7,
+                  });
+                  expectClose(state.get(`v.${n}`) as Tensor, ref.v.get(n) as Tensor, {
+                    rtol: 1e-5,
+                    atol: 1e-9,
+                  });
+                  assert.deepEqual(
+                    (state.get(`m.${n}`) as Tensor).shape,
+                    (pa.get(n) as Variable).shape,
+                  );
+                }
+                tf.dispose([
+                  ...init,
+                  ...state.values(),
+                  ...allGrads.flatMap((g) => [...g.values()]),
+                  ...pa.values(),
+                  ...pb.values(),
+                ]);
+                fast.dispose();
+                ref.dispose();
+              },
+            ),
+            runs(15),
+          );
+        },
+      );
 
       it('should leave the weights and moments of parameters without a gradient exactly as they were', () => {
         const p = params({ 'a.w': [1, 2], 'b.w': [3], 'c.bias': [4, 5, 6] });

@@ -245,7 +245,10 @@ describe('CheckpointStore', () => {
           isError(
             'unwritable',
             new RegExp(
-              `ckpt-00000002\\.tmp-[^ ]*/optimizer\\.safetensors cannot be written: no space left on the device \\(ENOSPC\\); the checkpoint needs \\d+ bytes(, [\\d.]+ \\w+ free)?; the last good checkpoint ${good.replace(/[.]/g, '\\.')} is kept; free some space`,
+              `ckpt-00000002\\.tmp-[^ ]*/optimizer\\.safetensors cannot be written: no space ` +
+                `left on the device \\(ENOSPC\\); the checkpoint needs \\d+ bytes(, [\\d.]+ \\w+ ` +
+                `free)?; the last good checkpoint ${good.replace(/[.]/g, '\\.')} is kept; free ` +
+                `some space`,
             ),
           ),
         );
@@ -269,7 +272,10 @@ describe('CheckpointStore', () => {
           save(store, 1),
           isError(
             'unwritable',
-            /MANIFEST\.json cannot be written: permission denied \(EACCES\).*make .* writable, or use another run directory/,
+            new RegExp(
+              'MANIFEST\\.json cannot be written: permission denied ' +
+                '\\(EACCES\\).*make .* writable, or use another run directory',
+            ),
           ),
         );
         assert.deepEqual(readdirSync(store.root), []);
@@ -277,46 +283,50 @@ describe('CheckpointStore', () => {
     });
 
     describe('.removeLeftovers', () => {
-      it("should remove dead writers' temporaries, restore a checkpoint moved aside, and spare a live writer's", async () => {
-        const store = new CheckpointStore(fresh());
-        await save(store, 1);
-        await save(store, 2);
-        const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
-          stdio: 'ignore',
-        });
-        try {
-          const dead = 2 ** 22 + 17; // above Linux's default pid_max (4194304 is the largest possible)
-          for (const name of [
-            `ckpt-00000003.tmp-${dead}-abcd`,
-            `ckpt-00000004.tmp-${live.pid}-abcd`,
-            `ckpt-00000005.tmp-${process.pid}-ab12`,
-          ]) {
-            mkdirSync(join(store.root, name));
-            writeFileSync(join(store.root, name, 'model.safetensors'), 'partial');
+      it(
+        "should remove dead writers' temporaries, restore a checkpoint moved aside, and " +
+          "spare a live writer's",
+        async () => {
+          const store = new CheckpointStore(fresh());
+          await save(store, 1);
+          await save(store, 2);
+          const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+            stdio: 'ignore',
+          });
+          try {
+            const dead = 2 ** 22 + 17; // above Linux's default pid_max (4194304 is the largest possible)
+            for (const name of [
+              `ckpt-00000003.tmp-${dead}-abcd`,
+              `ckpt-00000004.tmp-${live.pid}-abcd`,
+              `ckpt-00000005.tmp-${process.pid}-ab12`,
+            ]) {
+              mkdirSync(join(store.root, name));
+              writeFileSync(join(store.root, name, 'model.safetensors'), 'partial');
+            }
+            writeFileSync(join(store.root, `latest.tmp-${dead}-0f0f`), 'ckpt-00000003\n');
+            // Killed between "move the old step 2 aside" and "rename the new one in".
+            renameSync(
+              join(store.root, 'ckpt-00000002'),
+              join(store.root, 'ckpt-00000002.replaced-beef'),
+            );
+            assert.deepEqual(store.removeLeftovers().sort(), [
+              `ckpt-00000002.replaced-beef`,
+              `ckpt-00000003.tmp-${dead}-abcd`,
+              `ckpt-00000005.tmp-${process.pid}-ab12`,
+              `latest.tmp-${dead}-0f0f`,
+            ]);
+            assert.deepEqual(readdirSync(store.root).sort(), [
+              'ckpt-00000001',
+              'ckpt-00000002',
+              `ckpt-00000004.tmp-${live.pid}-abcd`,
+              'latest',
+            ]);
+            assert.equal(store.load().step, 2);
+          } finally {
+            live.kill('SIGKILL');
           }
-          writeFileSync(join(store.root, `latest.tmp-${dead}-0f0f`), 'ckpt-00000003\n');
-          // Killed between "move the old step 2 aside" and "rename the new one in".
-          renameSync(
-            join(store.root, 'ckpt-00000002'),
-            join(store.root, 'ckpt-00000002.replaced-beef'),
-          );
-          assert.deepEqual(store.removeLeftovers().sort(), [
-            `ckpt-00000002.replaced-beef`,
-            `ckpt-00000003.tmp-${dead}-abcd`,
-            `ckpt-00000005.tmp-${process.pid}-ab12`,
-            `latest.tmp-${dead}-0f0f`,
-          ]);
-          assert.deepEqual(readdirSync(store.root).sort(), [
-            'ckpt-00000001',
-            'ckpt-00000002',
-            `ckpt-00000004.tmp-${live.pid}-abcd`,
-            'latest',
-          ]);
-          assert.equal(store.load().step, 2);
-        } finally {
-          live.kill('SIGKILL');
-        }
-      });
+        },
+      );
     });
 
     describe('when a checkpoint is damaged', () => {
@@ -371,7 +381,8 @@ describe('CheckpointStore', () => {
             isError(
               'corrupt',
               new RegExp(
-                `model\\.safetensors has non-finite values in tensor "ln\\.gamma": 1 of 3 values are NaN or infinite \\(the first, ${bad}, at index 1\\)`,
+                `model\\.safetensors has non-finite values in tensor "ln\\.gamma": 1 of 3 values ` +
+                  `are NaN or infinite \\(the first, ${bad}, at index 1\\)`,
               ),
             ),
           );
@@ -389,7 +400,10 @@ describe('CheckpointStore', () => {
           () => store.load(),
           isError(
             'corrupt',
-            /model\.safetensors is not the file this checkpoint wrote: \d+ bytes, the manifest says \d+ \(it was replaced or changed/,
+            new RegExp(
+              'model\\.safetensors is not the file this checkpoint wrote: \\d+ bytes, ' +
+                'the manifest says \\d+ \\(it was replaced or changed',
+            ),
           ),
         );
       });
@@ -454,7 +468,11 @@ describe('CheckpointStore', () => {
           () => store.load(undefined, { expectWeights: shapesOf(other) }),
           isError(
             'mismatch',
-            /model\.safetensors does not match the model: missing head\.w; unexpected ln\.gamma; embed\.weight has shape \[2, 3\], expected \[2, 4\]/,
+            new RegExp(
+              'model\\.safetensors does not match the model: missing head\\.w; ' +
+                'unexpected ln\\.gamma; embed\\.weight has shape \\[2, 3\\], expected ' +
+                '\\[2, 4\\]',
+            ),
           ),
         );
         const loaded = store.load();

@@ -11,14 +11,20 @@ describe('the browser entry of @moderoute/train', () => {
           assert.ok(error instanceof ConfigError);
           assert.match(
             error.message,
-            /^new Trainer\(\) \("called in a browser"\) must be called under Node: .*; in a browser, train with shardGradients and AdamW.apply$/,
+            new RegExp(
+              '^new Trainer\\(\\) \\("called in a browser"\\) must be called under ' +
+                'Node: .*; in a browser, train with shardGradients and AdamW.apply$',
+            ),
           );
           return true;
         },
       );
       assert.throws(
         () => browser.loadCorpus(),
-        /^ConfigError: loadCorpus\(\) \("called in a browser"\) must be called under Node: .* encodeBytes and batch it with TrainWindows$/,
+        new RegExp(
+          '^ConfigError: loadCorpus\\(\\) \\("called in a browser"\\) must be ' +
+            'called under Node: .* encodeBytes and batch it with TrainWindows$',
+        ),
       );
     });
   });

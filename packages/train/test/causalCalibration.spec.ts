@@ -53,40 +53,48 @@ describe('Trainer causal calibration', () => {
   });
 
   for (const [name, model] of Object.entries(MODELS)) {
-    it(`should leave every routed block of a trained ${name} model selecting about top-k's fraction under the threshold rule on held-out windows`, async () => {
-      const config: TrainConfig = {
-        model,
-        batchSize: 4,
-        seqLen: 64,
-        steps: 24,
-        learningRate: 1e-2,
-        warmupSteps: 4,
-        evalWindows: 2,
-      };
-      const out = join(tmp(), name.replace(/\W/g, '-'));
-      const result = await new Trainer(config).run({ outDir: out, corpusCache: corpora });
-      assert.equal(result.stopReason, 'completed');
-      const before = tf.memory().numTensors;
-      const { model: trained } = restoreModel(out, createContainer().get(MODEL_IDS.ModelFactory));
-      try {
-        const held = validationWindows(corpora.load({ kind: 'sotu' }, { seqLen: 64 }).validation, {
-          batchSize: 8,
+    it(
+      `should leave every routed block of a trained ${name} model selecting about ` +
+        `top-k's fraction under the threshold rule on held-out windows`,
+      async () => {
+        const config: TrainConfig = {
+          model,
+          batchSize: 4,
           seqLen: 64,
-          maxWindows: 32,
-        });
-        const agreement = causalAgreement(trained, held);
-        assert.equal(agreement.length, 2);
-        for (const a of agreement) {
-          const selected = a.threshold!.selectedFraction;
-          assert.ok(
-            Math.abs(selected - a.topKFraction) <= TOLERANCE,
-            `block ${a.block}: the threshold rule selects ${selected.toFixed(3)} of held-out tokens, top-k ${a.topKFraction.toFixed(3)}`,
+          steps: 24,
+          learningRate: 1e-2,
+          warmupSteps: 4,
+          evalWindows: 2,
+        };
+        const out = join(tmp(), name.replace(/\W/g, '-'));
+        const result = await new Trainer(config).run({ outDir: out, corpusCache: corpora });
+        assert.equal(result.stopReason, 'completed');
+        const before = tf.memory().numTensors;
+        const { model: trained } = restoreModel(out, createContainer().get(MODEL_IDS.ModelFactory));
+        try {
+          const held = validationWindows(
+            corpora.load({ kind: 'sotu' }, { seqLen: 64 }).validation,
+            {
+              batchSize: 8,
+              seqLen: 64,
+              maxWindows: 32,
+            },
           );
+          const agreement = causalAgreement(trained, held);
+          assert.equal(agreement.length, 2);
+          for (const a of agreement) {
+            const selected = a.threshold!.selectedFraction;
+            assert.ok(
+              Math.abs(selected - a.topKFraction) <= TOLERANCE,
+              `block ${a.block}: the threshold rule selects ${selected.toFixed(3)} of held-out ` +
+                `tokens, top-k ${a.topKFraction.toFixed(3)}`,
+            );
+          }
+        } finally {
+          trained.dispose();
         }
-      } finally {
-        trained.dispose();
-      }
-      assert.equal(tf.memory().numTensors, before);
-    });
+        assert.equal(tf.memory().numTensors, before);
+      },
+    );
   }
 });

@@ -259,18 +259,22 @@ describe('corpus', () => {
     });
 
     describe('when the data is larger than the limit', () => {
-      it('should refuse a file over the default 1 GiB before reading it (a sparse 3 GiB file: no ERR_FS_FILE_TOO_LARGE)', () => {
-        const big = join(tmp(), 'big.txt');
-        writeFileSync(big, '');
-        truncateSync(big, 3 * 2 ** 30);
-        assert.throws(
-          () => loadTextCorpus(big),
-          isDataError(
-            'too-large',
-            /holds 3\.00 GiB \(3221225472 bytes\) of text, over the limit of 1\.00 GiB .*--max-data-bytes/,
-          ),
-        );
-      });
+      it(
+        'should refuse a file over the default 1 GiB before reading it (a sparse 3 GiB ' +
+          'file: no ERR_FS_FILE_TOO_LARGE)',
+        () => {
+          const big = join(tmp(), 'big.txt');
+          writeFileSync(big, '');
+          truncateSync(big, 3 * 2 ** 30);
+          assert.throws(
+            () => loadTextCorpus(big),
+            isDataError(
+              'too-large',
+              /holds 3\.00 GiB \(3221225472 bytes\) of text, over the limit of 1\.00 GiB .*--max-data-bytes/,
+            ),
+          );
+        },
+      );
 
       it('should count every file of a folder against maxBytes, and read data within it', () => {
         const dir = join(tmp(), 'limited');
