@@ -8,7 +8,8 @@ import {
   disposePlan,
   dispatchRows,
   quantileCut,
-  topKCut,
+  topKCutStatistic,
+  type MixtureOfDepthsPlan,
 } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 
@@ -20,6 +21,13 @@ function golden(extra: Record<string, unknown> = {}): MixtureOfDepthsRouter {
   const router = new MixtureOfDepthsRouter({ dModel: 2, capacity: 0.25, ...extra });
   router.weight.assign(tf.tensor2d([[1], [-1]]));
   return router;
+}
+
+/** A training-mode top-k route whose statistics are folded, as the training step does. */
+function trainRoute(router: MixtureOfDepthsRouter, x: Tensor3D): MixtureOfDepthsPlan {
+  const plan = router.route(x, { training: true });
+  router.foldStatistics(plan.statistics ? [plan.statistics] : []);
+  return plan;
 }
 
 const bce = (z: number, y: number) => Math.max(z, 0) - z * y + Math.log(1 + Math.exp(-Math.abs(z)));
@@ -78,15 +86,17 @@ describe(MixtureOfDepthsRouter.name, () => {
           router.route(x);
           router.route(x, { mode: 'threshold', training: true });
           assert.equal(router.thresholdValue(), 0);
-          const loss = router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0];
+          // route itself changes nothing: the step folds the plan's statistics.
+          const plan = router.route(x, { training: true });
+          assert.equal(router.thresholdValue(), 0);
+          assert.deepEqual(plan.statistics, { thresholdCut: { sum: 2, count: 1 } });
+          router.foldStatistics([plan.statistics!]);
+          const loss = plan.auxLosses['causalBce']!.dataSync()[0];
           // k = 2 of R: 3 and 2 are in, the next is 2 (a tie, left out): the cut is (2 + 2) / 2.
           assert.equal(router.thresholdValue(), 2);
           assert.deepEqual(Array.from(router.threshold!.dataSync()), [2, 1]);
           // The BCE is on r itself: updating tau leaves the loss (and its gradient) unchanged.
-          assert.equal(
-            router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0],
-            loss,
-          );
+          assert.equal(trainRoute(router, x).auxLosses['causalBce']!.dataSync()[0], loss);
           // The second batch's cut is 2 again: the running mean of (2, 2).
           assert.equal(router.thresholdValue(), 2);
           // r > 2 selects t5 (r = 3) only.
@@ -113,7 +123,7 @@ describe(MixtureOfDepthsRouter.name, () => {
           let tau = 0;
           for (let i = 1; i <= 103; i++) {
             const cut = i % 2 === 0 ? 1 : 3;
-            router.route(batch(cut - 1, cut + 1), { training: true });
+            trainRoute(router, batch(cut - 1, cut + 1));
             tau += Math.max(1 / i, THRESHOLD_RATE) * (cut - tau);
             if (i === 2 || i === 100 || i === 103) expected.push(tau);
             if (i === 2 || i === 100 || i === 103)
@@ -142,7 +152,7 @@ describe(MixtureOfDepthsRouter.name, () => {
                 tf.tidy(() => {
                   const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 7) as Tensor3D;
                   const k = router.tokensPerSequence(t);
-                  router.route(x, { training: true });
+                  trainRoute(router, x);
                   const plan = router.route(x);
                   const causal = plan.metrics.causal!.threshold!;
                   if (k < t)
@@ -169,7 +179,7 @@ describe(MixtureOfDepthsRouter.name, () => {
               tf.tidy(() => {
                 const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 3) as Tensor3D;
                 assert.equal(router.predictorCutValue(), 0);
-                router.route(x, { training: true });
+                trainRoute(router, x);
                 const k = router.tokensPerSequence(t);
                 if (k < t)
                   assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k);

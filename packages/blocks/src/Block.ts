@@ -21,6 +21,12 @@ export interface BlockForwardOptions {
   readonly mask?: Tensor;
   /** Mixture-of-Depths decision rule: 'top-k' (default; non-causal) or a causal rule. */
   readonly mode?: DecisionMode;
+  /**
+   * Seed of the block's routing randomness, derived by the model from (run seed, step,
+   * replica, block index); each routing stage s gets deriveSeed(rngSeed, s). Absent: the
+   * routers' own seeds.
+   */
+  readonly rngSeed?: number;
 }
 
 export interface BlockOutput {

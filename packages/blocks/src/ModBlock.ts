@@ -5,7 +5,7 @@
 // where f is the block's residual update and g(r) the router's combine weight (identity in the
 // paper), through which the router learns.
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N selected in all.
-import { tf, type Tensor3D } from '@moderoute/core';
+import { deriveSeed, tf, type Tensor3D } from '@moderoute/core';
 import {
   combineRows,
   type MixtureOfDepthsPlan,
@@ -20,12 +20,20 @@ import { packSubsequence } from './subsequence.js';
 /** Tokens a router takes per sequence of a given length, at the training capacity. */
 export type CapacityOf = (seqLen: number) => number;
 
-/** RouteOptions from block options (absent fields stay absent). */
-export function routeOptions(options: BlockForwardOptions, mask = options.mask): RouteOptions {
+/**
+ * RouteOptions from block options (absent fields stay absent) for the block's routing stage
+ * `stage` (0, 1, ... in routing order): its rngSeed is deriveSeed(block's rngSeed, stage).
+ */
+export function routeOptions(
+  options: BlockForwardOptions,
+  mask = options.mask,
+  stage = 0,
+): RouteOptions {
   return {
     training: options.training,
     ...(mask ? { mask } : {}),
     ...(options.mode ? { mode: options.mode } : {}),
+    ...(options.rngSeed !== undefined ? { rngSeed: deriveSeed(options.rngSeed, stage) } : {}),
   };
 }
 

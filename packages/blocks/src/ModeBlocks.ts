@@ -60,7 +60,7 @@ export class StagedModeBlock implements Block {
     const a = this.parts.attention.apply(this.parts.ln1.apply(sub.x), sub.mask);
     const u = this.parts.ln2.apply(tf.add(sub.x, a) as Tensor3D);
     // Expert-choice over the selected subsequence; padded slots are never routed.
-    const expertPlan = this.expertRouter.route(u, routeOptions(options, sub.mask));
+    const expertPlan = this.expertRouter.route(u, routeOptions(options, sub.mask, 1));
     const output = tf.tidy(() => {
       const update = tf.add(a, expertUpdate(expertPlan, u, this.experts)) as Tensor3D;
       return tf.add(x, combineRows(depthPlan, sub.unpack(update))) as Tensor3D;

@@ -5,6 +5,7 @@
 // Axis legend: B batch, T tokens, D width, V vocabulary, L layers.
 import {
   ShapeError,
+  deriveSeed,
   embedding,
   gatherRows,
   layerNorm,
@@ -43,6 +44,17 @@ export interface ForwardOptions {
   readonly mask?: Tensor;
   /** Decision rule of MoD routers: 'top-k' (default) or a causal rule. */
   readonly mode?: DecisionMode;
+  /**
+   * The training step this pass belongs to: with it, block i's routing randomness (jitter,
+   * noisy gating) is keyed by deriveSeed(seed, step, replica, i) (each stage s then by
+   * deriveSeed(that, s)), so a resumed run draws what the uninterrupted one drew and replicas
+   * draw distinct noise. Without it the routers use their own seeds (the same noise every pass).
+   */
+  readonly step?: number;
+  /** Data-parallel replica computing this pass (default 0, the training thread). */
+  readonly replica?: number;
+  /** Run seed of the routing randomness (default the model's config seed). */
+  readonly seed?: number;
 }
 
 export interface ForwardResult {
@@ -177,17 +189,27 @@ export class LanguageModel {
         `[B, T] with T <= contextLength (${this.config.contextLength}); longer input needs a sliding window`,
       );
     }
-    const blockOptions = {
+    const blockOptions = (i: number) => ({
       training: options.training ?? false,
       ...(options.mask ? { mask: options.mask } : {}),
       ...(options.mode ? { mode: options.mode } : {}),
-    };
+      ...(options.step !== undefined
+        ? {
+            rngSeed: deriveSeed(
+              options.seed ?? this.config.seed,
+              options.step,
+              options.replica ?? 0,
+              i,
+            ),
+          }
+        : {}),
+    });
     let h = this.embed(ids);
     const auxLosses: Record<string, Scalar> = {};
     const routing: Readonly<Record<string, RoutingPlan>>[] = [];
     let auxLoss = tf.scalar(0);
     this.blocks.forEach((block, i) => {
-      const out: BlockOutput = block.forward(h, blockOptions);
+      const out: BlockOutput = block.forward(h, blockOptions(i));
       h = out.output;
       for (const [name, loss] of Object.entries(out.auxLosses)) {
         auxLosses[`blocks.${i}.${name}`] = loss;

@@ -18,3 +18,4 @@ export * from './sampling.js';
 export * from './generate.js';
 export * from './causalEvaluation.js';
 export * from './causalSelection.js';
+export * from './routerStatistics.js';

@@ -15,6 +15,8 @@ import {
   runs,
 } from '@moderoute/testing';
 import {
+  foldRouterStatistics,
+  routerStatisticsOf,
   Decoder,
   MODEL_IDS,
   argmax,
@@ -217,9 +219,11 @@ function decodeMatchesForward(
     // One training-mode pass first: threshold routers then hold a non-zero tau (their estimate
     // of the top-k cut), which both the full pass and the decoder must apply.
     tf.tidy(() => {
-      model.forward(tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D, {
-        training: true,
-      });
+      const trained = model.forward(
+        tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D,
+        { training: true },
+      );
+      foldRouterStatistics(model, [routerStatisticsOf(trained.routing)]);
     });
     for (const block of model.blocks) {
       for (const router of block.routers()) {

@@ -38,6 +38,7 @@ import {
 } from './expertAssignments.js';
 import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
 import type { ExpertChoicePlan, RouteOptions } from './plan.js';
+import { JITTER_STREAM, streamSeed } from './randomness.js';
 import type { Router } from './Router.js';
 import { topKOf } from './selection.js';
 
@@ -94,7 +95,6 @@ export class ExpertChoiceRouter
   readonly config: ResolvedExpertChoiceRouterConfig;
   readonly capacity: CapacityPolicy;
   readonly weight: Variable;
-  private trainingCalls = 0;
 
   constructor(config: ExpertChoiceRouterConfig) {
     super();
@@ -139,7 +139,7 @@ export class ExpertChoiceRouter
     const jitter = this.config.jitter;
     const jitterSeed =
       (options.training ?? false) && jitter > 0
-        ? this.config.seed * 7919 + 104729 * ++this.trainingCalls
+        ? streamSeed(options.rngSeed, this.config.seed, JITTER_STREAM)
         : undefined;
     return tf.tidy(() => {
       const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);

@@ -12,7 +12,7 @@
 // Section 3.5, sampling: top-k over a sequence is not causal. Two causal rules:
 // - 'threshold': an auxiliary binary cross-entropy loss on the router logits with top-k
 //   membership as target (the paper's); decide by r > tau, where tau is not learned but tracks
-//   the top-k cut of r over the training batches (see `threshold` below). The paper decides by
+//   the top-k cut of r over the training steps (see `threshold` and foldStatistics below). The paper decides by
 //   sigmoid(r) > 0.5 (tau = 0), which the BCE alone calibrates: at a small coefficient (1e-2) it
 //   left the rule over-selecting (16.7% for 12.5%, 95.8% agreement); at 1e-1 it agreed but cost
 //   language-model quality (docs/sampling.md). The BCE still shapes r's ranking.
@@ -56,6 +56,13 @@ import {
 } from './plan.js';
 import type { Router } from './Router.js';
 import { topKOf } from './selection.js';
+import {
+  foldRunningMean,
+  sumStatistics,
+  topKCutStatistic,
+  type RouterStatistics,
+  type Statistic,
+} from './statistics.js';
 
 export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
 export type ModGate = (typeof MOD_GATES)[number];
@@ -100,38 +107,6 @@ const KEYS = [
 ];
 
 /**
- * Weight of a training batch in the threshold's estimate of the top-k cut: the estimate is the
- * plain mean of the first 1 / THRESHOLD_RATE batches' cuts, then an exponential moving average
- * with this rate (it follows r as training moves it, over about 100 batches).
- */
-export const THRESHOLD_RATE = 0.01;
-
-/**
- * The top-k cut of one training batch: per sequence with more real tokens than k, the midpoint
- * between its k-th and (k+1)-th largest r; their mean, or undefined when no sequence has one.
- */
-export function topKCut(
-  r: Float32Array,
-  valid: Uint8Array,
-  batch: number,
-  seqLen: number,
-  k: number,
-): number | undefined {
-  let sum = 0;
-  let count = 0;
-  for (let row = 0; row < batch; row++) {
-    const values: number[] = [];
-    for (let tok = row * seqLen; tok < (row + 1) * seqLen; tok++)
-      if (valid[tok]) values.push(r[tok] as number);
-    if (values.length <= k) continue;
-    values.sort((a, b) => b - a);
-    sum += ((values[k - 1] as number) + (values[k] as number)) / 2;
-    count++;
-  }
-  return count > 0 ? sum / count : undefined;
-}
-
-/**
  * The cut that sends the `fraction` largest of `values` through the block: with the values sorted
  * descending and K = round(fraction * n) (at least 1, at most n - 1), the midpoint between the
  * K-th and (K+1)-th largest, so `value > cut` holds for exactly K of them (barring ties at the
@@ -150,30 +125,20 @@ interface Predictor {
   readonly b1: Variable;
   readonly w2: Variable;
   readonly b2: Variable;
-  /** float32[2] [cut, batches], not trainable: the predictor logits' top-k cut, as `threshold`. */
+  /** float32[2] [cut, steps], not trainable: the predictor logits' top-k cut, as `threshold`. */
   readonly threshold: Variable;
 }
 
-/** A [cut, batches] buffer, starting at 0 (the paper's rule: logit > 0). */
+/** A [cut, steps] buffer, starting at 0 (the paper's rule: logit > 0). */
 function cutBuffer(): Variable {
   return tf.tidy(() => tf.variable(tf.zeros([2]), false));
 }
 
-/** Moves a [cut, batches] buffer towards this batch's top-k cut of `values` (see THRESHOLD_RATE). */
-function trackCut(
-  state: Variable,
-  values: Float32Array,
-  valid: Uint8Array,
-  batch: number,
-  seqLen: number,
-  k: number,
-): void {
-  const cut = topKCut(values, valid, batch, seqLen, k);
-  if (cut === undefined) return;
-  const [current, batches] = state.dataSync() as Float32Array;
-  const seen = (batches as number) + 1;
-  const rate = Math.max(1 / seen, THRESHOLD_RATE);
-  state.assign(tf.tensor1d([(current as number) + rate * (cut - (current as number)), seen]));
+/** Folds one step's top-k cut statistic into a [cut, steps] buffer (statistics.ts). */
+function foldCut(state: Variable, statistic: Statistic | undefined): void {
+  const [cut, steps] = state.dataSync() as Float32Array;
+  const next = foldRunningMean([cut as number, steps as number], statistic);
+  if (next[1] !== steps) tf.tidy(() => state.assign(tf.tensor1d([...next])));
 }
 
 /** Accuracy, precision and recall of `decided` against `target` over real tokens. */
@@ -213,9 +178,10 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   /** float32[D, 1] router weight w. */
   readonly weight: Variable;
   /**
-   * 'threshold' mode only: float32[2] [tau, batches], not trainable (a buffer, saved with the
-   * parameters as `threshold`): tau estimates the top-k cut of r from every training-mode top-k
-   * route() call (topKCut, averaged with THRESHOLD_RATE); the causal rule decides r > tau.
+   * 'threshold' mode only: float32[2] [tau, steps], not trainable (a buffer, saved with the
+   * parameters as `threshold`): tau estimates the top-k cut of r from the training steps' top-k
+   * plans (their `thresholdCut` statistics, folded by foldStatistics with THRESHOLD_RATE); the
+   * causal rule decides r > tau.
    */
   readonly threshold: Variable | undefined;
   private readonly predictor: Predictor | undefined;
@@ -336,11 +302,13 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         for (let i = 0; i < m; i++)
           predictorDecision[i] = valid[i] && (predHost[i] as number) > cut ? 1 : 0;
       }
+      // What the training step folds into the cuts (foldStatistics); route changes nothing.
+      const statistics: Record<string, Statistic> = {};
       if (options.training === true && mode === 'top-k') {
-        // No loss depends on the cuts, so updating them here leaves gradients untouched.
-        if (this.threshold !== undefined) trackCut(this.threshold, rHost, valid, b, t, k);
+        if (this.threshold !== undefined)
+          statistics['thresholdCut'] = topKCutStatistic(rHost, valid, b, t, k);
         if (this.predictor !== undefined && predHost !== undefined)
-          trackCut(this.predictor.threshold, predHost, valid, b, t, k);
+          statistics['predictorCut'] = topKCutStatistic(predHost, valid, b, t, k);
       }
       const selected =
         mode === 'top-k'
@@ -419,6 +387,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           ? { predictorLogits: tf.reshape(predictorLogits, [b, t]) as Tensor2D }
           : {}),
         auxLosses,
+        ...(Object.keys(statistics).length > 0 ? { statistics } : {}),
         metrics: {
           load: [tokenList.length],
           droppedFraction: real > 0 ? 1 - tokenList.length / real : 0,
@@ -428,6 +397,19 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       };
       return plan as never;
     }) as MixtureOfDepthsPlan;
+  }
+
+  /**
+   * Folds one training step's top-k cut statistics (`thresholdCut`, `predictorCut`: sums and
+   * counts of per-sequence cuts, from the plans of every replica) into the running cuts: the
+   * step's mean cut, averaged with THRESHOLD_RATE (foldRunningMean). A step whose sequences
+   * had no cut (none longer than k) leaves them unchanged.
+   */
+  foldStatistics(statistics: readonly RouterStatistics[]): void {
+    requireLive(this.disposed, this.className);
+    const total = sumStatistics(statistics);
+    if (this.threshold !== undefined) foldCut(this.threshold, total['thresholdCut']);
+    if (this.predictor !== undefined) foldCut(this.predictor.threshold, total['predictorCut']);
   }
 
   /**

@@ -1,6 +1,7 @@
 // The Router contract every routing scheme implements, built-in or plugin.
 import type { Tensor3D, Variable } from '@moderoute/core';
 import type { CausalCutSamples, RouteOptions, RoutingKind, RoutingPlan } from './plan.js';
+import type { RouterStatistics } from './statistics.js';
 
 export interface Router<P extends RoutingPlan = RoutingPlan> {
   /** The registry name of the scheme (stable, used in configs). */
@@ -10,8 +11,9 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
   /** Documented closed range of the combine weights (may be infinite). */
   readonly combineWeightRange: readonly [number, number];
   /**
-   * Routes float32[B, T, D]. Deterministic given inputs, config (seed included) and the number
-   * of earlier training calls (jitter); ties go to the lower position. The caller owns the plan's
+   * Routes float32[B, T, D]. Deterministic given inputs, config (seed included) and the
+   * options (options.rngSeed keys the jitter); ties go to the lower position. Never changes the
+   * router's state: what it learns from a training batch returns in `plan.statistics`. The caller owns the plan's
    * tensors (dispose with disposePlan, or call inside tf.tidy).
    */
   route(x: Tensor3D, options?: RouteOptions): P;
@@ -24,6 +26,13 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
    * trainableVariables().
    */
   namedVariables?(): Readonly<Record<string, Variable>>;
+  /**
+   * Folds the statistics the plans of one training step returned (`plan.statistics`, from one
+   * or many replicas, in replica order) into the router's state (the MoD cuts). Called by the
+   * training step once per step, on the thread that owns the parameters; `route` itself never
+   * changes the router's state. Routers without learned state omit it.
+   */
+  foldStatistics?(statistics: readonly RouterStatistics[]): void;
   /**
    * Optional, for Mixture-of-Depths routers with causal rules (Raposo et al. 2024, section 3.5):
    * sets each rule's cut to the exact top-k quantile of the samples' decision values, so that

@@ -57,6 +57,7 @@ import {
   routerZLoss,
 } from './losses.js';
 import type { RouteOptions, TokenChoicePlan } from './plan.js';
+import { GATING_NOISE_STREAM, JITTER_STREAM, streamSeed } from './randomness.js';
 import type { Router } from './Router.js';
 import {
   GROUP_SCORES,
@@ -181,7 +182,6 @@ export class TokenChoiceRouter
   private readonly expertGroups: ExpertGroupRule | undefined;
   /** float32[D, E] W_noise of noisy top-k gating (absent without it). */
   readonly noiseWeight: Variable | undefined;
-  private trainingCalls = 0;
 
   constructor(config: TokenChoiceRouterConfig) {
     super();
@@ -281,9 +281,8 @@ export class TokenChoiceRouter
     checkRouteInput(x, this.config.dModel, options.mask);
     const training = options.training ?? false;
     const jitter = this.config.jitter;
-    const call =
-      training && (jitter > 0 || this.noiseWeight !== undefined) ? ++this.trainingCalls : 0;
-    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * call : undefined;
+    const seed = (stream: number) => streamSeed(options.rngSeed, this.config.seed, stream);
+    const jitterSeed = training && jitter > 0 ? seed(JITTER_STREAM) : undefined;
     const [b, t, d] = x.shape;
     return tf.tidy(() => {
       const { logits: clean } = routerDistribution(x, this.weight, jitter, jitterSeed);
@@ -298,16 +297,7 @@ export class TokenChoiceRouter
       const noisy = training
         ? (tf.add(
             clean,
-            tf.mul(
-              tf.randomNormal(
-                clean.shape,
-                0,
-                1,
-                'float32',
-                this.config.seed * 7919 + 104729 * call + 1,
-              ),
-              std,
-            ),
+            tf.mul(tf.randomNormal(clean.shape, 0, 1, 'float32', seed(GATING_NOISE_STREAM)), std),
           ) as Tensor2D)
         : clean;
       return this.planFrom(noisy, this.scoresOf(noisy), b, t, options, { clean, std }) as never;

@@ -11,6 +11,8 @@ export * from './TokenChoiceRouter.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
+export * from './statistics.js';
+export * from './randomness.js';
 export {
   bceWithLogits,
   importanceLoss,

@@ -19,6 +19,7 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
+import type { RouterStatistics } from './statistics.js';
 
 export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths';
 
@@ -33,6 +34,12 @@ export interface RouteOptions {
   readonly mask?: Tensor;
   /** Mixture-of-Depths only: the decision rule (default 'top-k'). */
   readonly mode?: DecisionMode;
+  /**
+   * Seed of this call's randomness (jitter, noisy gating), derived by the caller with core's
+   * deriveSeed(runSeed, step, replica, blockIndex, stage); absent: the router's own seed
+   * (deterministic, the same noise every call). Routers keep no call counters.
+   */
+  readonly rngSeed?: number;
 }
 
 /**
@@ -89,6 +96,12 @@ interface PlanBase {
   readonly capacity: number;
   /** Named auxiliary losses, scalars already multiplied by their coefficients. */
   readonly auxLosses: Readonly<Record<string, Scalar>>;
+  /**
+   * What a training call observed for the router's learned state (MoD: `thresholdCut`,
+   * `predictorCut`), as additive sums and counts; the training step folds them
+   * (Router.foldStatistics). Absent when there is nothing to fold.
+   */
+  readonly statistics?: RouterStatistics;
   readonly metrics: RoutingMetrics;
 }
 

@@ -3,7 +3,7 @@
 // runs it on each replica's rows (DataParallel.ts, replicaWorker.ts) and combines the results.
 // Axis legend: B batch, T tokens per sequence.
 import { tf, type Tensor, type Tensor2D } from '@moderoute/core';
-import type { LanguageModel } from '@moderoute/model';
+import { routerStatisticsOf, type LanguageModel, type ModelStatistics } from '@moderoute/model';
 import type { RoutingPlan } from '@moderoute/routing';
 
 /** Routing summary of one block over a step: what fraction of tokens its block computation saw. */
@@ -90,17 +90,33 @@ export interface ShardGradients extends LossValues {
    */
   readonly grads: Map<string, Tensor>;
   readonly routing: BlockRoutingSummary[];
+  /**
+   * The routers' statistics of the step (plan.statistics by router key), one entry per replica
+   * in replica order: what the training step folds into the routers (foldRouterStatistics).
+   */
+  readonly statistics: readonly ModelStatistics[];
+}
+
+/** Which step of which run, and which replica: what keys the routing randomness. */
+export interface StepKey {
+  /** The training step (the number of updates applied before it). */
+  readonly step: number;
+  /** The run seed. */
+  readonly seed: number;
+  /** The replica computing these rows (0: the training thread). */
+  readonly replica: number;
 }
 
 /**
  * The training-mode loss of `model` on `inputs` -> `targets` (int32 [B, T]) and its gradients
- * for the trainable parameters. Runs the routers' training-mode updates of their untrained
- * state (the MoD threshold's cut estimate) once, as any training forward pass does.
+ * for the trainable parameters, with the routing randomness keyed by `key` (without it, the
+ * routers' own seeds). Changes no state: the routers' statistics come back in `statistics`.
  */
 export function shardGradients(
   model: LanguageModel,
   inputs: Tensor2D,
   targets: Tensor2D,
+  key?: StepKey,
 ): ShardGradients {
   const kinds = model.config.blocks.map((b) => b.kind);
   const realExperts = model.config.blocks.map((b) => b.numExperts);
@@ -108,8 +124,10 @@ export function shardGradients(
   let lm: Tensor | undefined;
   let aux: Record<string, Tensor> = {};
   let routing: BlockRoutingSummary[] = [];
+  let statistics: ModelStatistics = {};
   const { value, grads } = tf.variableGrads(() => {
-    const r = model.loss(inputs, targets, { training: true });
+    const r = model.loss(inputs, targets, { training: true, ...key });
+    statistics = routerStatisticsOf(r.routing);
     lm = tf.keep(r.lmLoss);
     aux = Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)]));
     routing = summariseRouting(r.routing, kinds, realExperts);
@@ -130,6 +148,7 @@ export function shardGradients(
         ),
       ),
       routing,
+      statistics: [statistics],
     };
   } finally {
     tf.dispose([value, lm!, ...Object.values(aux)]);
