@@ -14,6 +14,7 @@ import { gatherRows } from '@moderoute/core';
 import {
   routerModule,
   type MixtureOfDepthsPlan,
+  type ParameterScope,
   type RouteOptions,
   type Router,
 } from '@moderoute/routing';
@@ -29,8 +30,16 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
   readonly combineWeightRange = [0, 1] as const;
   readonly w: Variable;
 
-  constructor(readonly config: { dModel: number; stride?: number; seed?: number }) {
-    this.w = tf.variable(tf.randomNormal([config.dModel, 1], 0, 0.1, 'float32', config.seed ?? 0));
+  constructor(
+    readonly config: { dModel: number; stride?: number; seed?: number },
+    scope: ParameterScope,
+  ) {
+    this.w = scope.variable(
+      'w',
+      [config.dModel, 1],
+      () => tf.randomNormal([config.dModel, 1], 0, 0.1, 'float32', config.seed ?? 0),
+      true,
+    );
   }
 
   route(x: Tensor3D, _options: RouteOptions = {}): MixtureOfDepthsPlan {
@@ -66,17 +75,12 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
     };
   }
 
-  trainableVariables(): readonly Variable[] {
-    return [this.w];
-  }
-
   getConfig(): Record<string, unknown> {
     return { ...this.config };
   }
 
-  dispose(): void {
-    this.w.dispose();
-  }
+  /** Its variable belongs to the scope it was built with (the block's store). */
+  dispose(): void {}
 }
 
 describe('a plugin router', () => {
@@ -88,7 +92,7 @@ describe('a plugin router', () => {
     it('should be usable by name in MoD blocks of a model, and learn', () => {
       const plugin = routerModule(
         'strided',
-        (config) => new StridedRouter(config as { dModel: number; stride?: number }),
+        (config, scope) => new StridedRouter(config as { dModel: number; stride?: number }, scope),
       );
       const models = createContainer(plugin).get(MODEL_IDS.ModelFactory);
       const model = models.create({
@@ -114,7 +118,7 @@ describe('a plugin router', () => {
           assert.ok(router instanceof StridedRouter);
           const { grads } = tf.variableGrads(() => model.loss(ids, ids).loss, [router.w]);
           assert.ok((tf.max(tf.abs(grads[router.w.name]!)).dataSync()[0] as number) > 0);
-          assert.ok([...model.namedParameters().keys()].includes('blocks.1.routers.0.0'));
+          assert.ok([...model.namedParameters().keys()].includes('blocks.1.routers.0.w'));
         });
       } finally {
         model.dispose();

@@ -3,14 +3,7 @@
 import assert from 'node:assert/strict';
 import 'reflect-metadata';
 import { Container } from 'inversify';
-import {
-  RegistryError,
-  tf,
-  type Scalar,
-  type Tensor1D,
-  type Tensor3D,
-  type Variable,
-} from '@moderoute/core';
+import { RegistryError, tf, type Scalar, type Tensor1D, type Tensor3D } from '@moderoute/core';
 import {
   BUILTIN_ROUTERS,
   CapacityPolicy,
@@ -22,6 +15,7 @@ import {
   type RouteOptions,
   type Router,
   type TokenChoicePlan,
+  OwnedParameterScope,
 } from '@moderoute/routing';
 import { routerLaws } from '@moderoute/testing';
 
@@ -109,10 +103,6 @@ class HashRouter implements Router<TokenChoicePlan> {
     };
   }
 
-  trainableVariables(): readonly Variable[] {
-    return [];
-  }
-
   getConfig(): Record<string, unknown> {
     return { ...this.config };
   }
@@ -131,20 +121,26 @@ describe(RouterRegistry.name, () => {
     it('should build each built-in router from its name and JSON config', () => {
       const registry = new RouterRegistry(BUILTIN_ROUTERS);
       assert.deepEqual(registry.names(), ['expert-choice', 'mixture-of-depths', 'token-choice']);
-      const router = registry.create('token-choice', { dModel: 4, numExperts: 2 });
+      const scope = new OwnedParameterScope();
+      const router = registry.create('token-choice', { dModel: 4, numExperts: 2 }, scope);
       assert.ok(router instanceof TokenChoiceRouter);
       assert.equal(router.className, 'token-choice');
-      const other = registry.create('token-choice', { dModel: 4, numExperts: 2 });
+      // Its variables are created in the scope it is given, under its own names.
+      assert.deepEqual([...scope.named().keys()], ['weight']);
+      const otherScope = new OwnedParameterScope();
+      const other = registry.create('token-choice', { dModel: 4, numExperts: 2 }, otherScope);
       assert.notEqual(router, other, 'two blocks must never share a router by accident');
       router.dispose();
       other.dispose();
+      scope.dispose();
+      otherScope.dispose();
     });
 
     describe('when the name is unknown', () => {
       it('should list the registered names', () => {
         const registry = new RouterRegistry(BUILTIN_ROUTERS);
         assert.throws(
-          () => registry.create('top-2', {}),
+          () => registry.create('top-2', {}, new OwnedParameterScope()),
           (e: unknown) =>
             e instanceof RegistryError &&
             e.message ===
@@ -182,7 +178,11 @@ describe('routingModule', () => {
         'mixture-of-depths',
         'token-choice',
       ]);
-      const router = registry.create('hash', { dModel: 2, numExperts: 3 });
+      const router = registry.create(
+        'hash',
+        { dModel: 2, numExperts: 3 },
+        new OwnedParameterScope(),
+      );
       assert.ok(router instanceof HashRouter);
     });
   });
@@ -208,13 +208,17 @@ describe('a plugin router', () => {
   registry.load(routingModule, hashRouterModule);
   routerLaws(
     'HashRouter from a plugin ContainerModule',
-    (c) =>
-      registry.get(ROUTING_IDS.RouterRegistry).create('hash', {
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        capacityFactor: c.capacityFactor,
-        dropless: c.dropless,
-      }),
+    (c, scope) =>
+      registry.get(ROUTING_IDS.RouterRegistry).create(
+        'hash',
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          capacityFactor: c.capacityFactor,
+          dropless: c.dropless,
+        },
+        scope,
+      ),
     { supportsDropless: true, expectGradient: false },
   );
 });

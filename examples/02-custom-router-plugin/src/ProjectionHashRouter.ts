@@ -26,6 +26,7 @@ import {
   CapacityPolicy,
   stopGradient,
   topKOf,
+  type ParameterScope,
   type RouteOptions,
   type Router,
   type TokenChoicePlan,
@@ -65,7 +66,8 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   private readonly gateBias: Variable;
   private disposed = false;
 
-  constructor(config: ProjectionHashRouterConfig) {
+  /** Builds the router, creating its learned gate in `scope` (which owns it). */
+  constructor(config: ProjectionHashRouterConfig, scope: ParameterScope) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object with dModel');
     for (const key of Object.keys(config)) {
@@ -101,10 +103,19 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
     });
     // tfjs treats seed 0 as "unseeded", hence the offsets.
     this.projection = tf.randomNormal([d, numExperts], 0, 1, 'float32', seed + 1) as Tensor2D;
-    this.gateWeight = tf.tidy(() =>
-      tf.variable(tf.truncatedNormal([d, 1], 0, Math.sqrt(0.1 / d), 'float32', seed + 2), true),
+    const std = Math.sqrt(0.1 / d);
+    this.gateWeight = scope.variable(
+      'gateWeight',
+      [d, 1],
+      () => tf.truncatedNormal([d, 1], 0, std, 'float32', seed + 2),
+      true,
     );
-    this.gateBias = tf.tidy(() => tf.variable(tf.tensor1d([this.config.gateBias]), true));
+    this.gateBias = scope.variable(
+      'gateBias',
+      [1],
+      () => tf.tensor1d([this.config.gateBias]),
+      true,
+    );
   }
 
   route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
@@ -246,22 +257,19 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
     }) as TokenChoicePlan;
   }
 
-  trainableVariables(): readonly Variable[] {
-    return [this.gateWeight, this.gateBias];
-  }
-
-  /** Checkpoint names of the learned gate (the projection is rebuilt from the seed). */
-  namedVariables(): { readonly gateWeight: Variable; readonly gateBias: Variable } {
-    return { gateWeight: this.gateWeight, gateBias: this.gateBias };
+  /** The learned gate's current bias (the gate's variables belong to the scope). */
+  gateBiasValue(): number {
+    return this.gateBias.dataSync()[0] as number;
   }
 
   getConfig(): Record<string, unknown> {
     return { ...this.config };
   }
 
+  /** Frees what the router owns: the projection constant (the scope frees the gate). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose([this.projection, this.gateWeight, this.gateBias]);
+    this.projection.dispose();
   }
 }

@@ -9,7 +9,13 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@moderoute/routing';
+import {
+  OwnedParameterScope,
+  ROUTING_IDS,
+  disposePlan,
+  routingModule,
+  type TokenChoicePlan,
+} from '@moderoute/routing';
 import { routerLaws } from '@moderoute/testing';
 import { ReplicaError, ReplicaPool, Trainer } from '@moderoute/train';
 import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
@@ -30,7 +36,11 @@ describe(ProjectionHashRouter.name, () => {
     describe('when topK exceeds numExperts', () => {
       it('should throw a ConfigError naming the parameter and the value', () => {
         assert.throws(
-          () => new ProjectionHashRouter({ dModel: 4, numExperts: 2, topK: 3 }),
+          () =>
+            new ProjectionHashRouter(
+              { dModel: 4, numExperts: 2, topK: 3 },
+              new OwnedParameterScope(),
+            ),
           (e: unknown) => e instanceof ConfigError && e.parameter === 'topK' && e.value === 3,
         );
       });
@@ -39,7 +49,8 @@ describe(ProjectionHashRouter.name, () => {
     describe('when the config has an unknown key', () => {
       it('should throw a ConfigError', () => {
         assert.throws(
-          () => new ProjectionHashRouter({ dModel: 4, topk: 2 } as never),
+          () =>
+            new ProjectionHashRouter({ dModel: 4, topk: 2 } as never, new OwnedParameterScope()),
           (e: unknown) => e instanceof ConfigError && e.parameter === 'config.topk',
         );
       });
@@ -49,12 +60,11 @@ describe(ProjectionHashRouter.name, () => {
   describe('.route', () => {
     // [docs:unit-test]
     it('should send equal tokens to equal experts, whatever the gate learns', () => {
-      const router = new ProjectionHashRouter({
-        dModel: 8,
-        numExperts: 4,
-        capacityFactor: 4,
-        seed: 5,
-      });
+      const scope = new OwnedParameterScope();
+      const router = new ProjectionHashRouter(
+        { dModel: 8, numExperts: 4, capacityFactor: 4, seed: 5 },
+        scope,
+      );
       const [a, b] = [
         tf.randomNormal([1, 1, 8], 0, 1, 'float32', 1),
         tf.randomNormal([1, 1, 8], 0, 1, 'float32', 2),
@@ -72,18 +82,24 @@ describe(ProjectionHashRouter.name, () => {
       // A gradient step on the gate changes the weights, never the assignment.
       const { grads } = tf.variableGrads(
         () => tf.sum(router.route(x).combineWeights),
-        [...router.trainableVariables()],
+        scope.trainable(),
       );
-      for (const v of router.trainableVariables()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
+      for (const v of scope.trainable()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
       assert.deepEqual(choicesOf(), before);
       router.dispose();
+      scope.dispose();
       tf.dispose([a, b, x, ...Object.values(grads)]);
     });
     // [docs:unit-test]
 
     it('should rebuild an equal router from getConfig()', () => {
-      const router = new ProjectionHashRouter({ dModel: 6, numExperts: 3, topK: 2, seed: 9 });
-      const copy = new ProjectionHashRouter(router.getConfig() as never);
+      const scope = new OwnedParameterScope();
+      const router = new ProjectionHashRouter(
+        { dModel: 6, numExperts: 3, topK: 2, seed: 9 },
+        scope,
+      );
+      const copyScope = new OwnedParameterScope();
+      const copy = new ProjectionHashRouter(router.getConfig() as never, copyScope);
       const x = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 4) as Tensor3D;
       const read = (r: ProjectionHashRouter) =>
         tf.tidy(() => {
@@ -99,6 +115,8 @@ describe(ProjectionHashRouter.name, () => {
       tf.dispose([x]);
       router.dispose();
       copy.dispose();
+      scope.dispose();
+      copyScope.dispose();
     });
   });
 });
@@ -109,15 +127,19 @@ describe('projection-hash through its ContainerModule', () => {
   container.load(routingModule, projectionHashModule);
   routerLaws(
     'ProjectionHashRouter',
-    (c) =>
-      container.get(ROUTING_IDS.RouterRegistry).create('projection-hash', {
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        topK: c.topK,
-        capacityFactor: c.capacityFactor,
-        dropless: c.dropless,
-        seed: c.seed,
-      }),
+    (c, scope) =>
+      container.get(ROUTING_IDS.RouterRegistry).create(
+        'projection-hash',
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          topK: c.topK,
+          capacityFactor: c.capacityFactor,
+          dropless: c.dropless,
+          seed: c.seed,
+        },
+        scope,
+      ),
     { supportsDropless: true },
   );
 });

@@ -99,6 +99,7 @@ export class BlockFactory {
         return new DenseBlock(store, dims, this.ops);
       case 'mod': {
         const router = this.router(
+          store,
           made,
           spec.depthRouter,
           dims,
@@ -114,7 +115,7 @@ export class BlockFactory {
         );
       }
       case 'moe': {
-        const router = this.router(made, spec.expertRouter, dims, site.seed, {
+        const router = this.router(store, made, spec.expertRouter, dims, site.seed, {
           numExperts: spec.numExperts,
         }) as Router<ExpertRoutingPlan>;
         const experts = this.experts(store, spec, dims);
@@ -134,13 +135,14 @@ export class BlockFactory {
       }
       case 'mode-staged': {
         const depth = this.router(
+          store,
           made,
           spec.depthRouter,
           dims,
           site.seed,
           {},
         ) as Router<MixtureOfDepthsPlan>;
-        const expertRouter = this.router(made, spec.expertRouter, dims, site.seed + 7919, {
+        const expertRouter = this.router(store, made, spec.expertRouter, dims, site.seed + 7919, {
           numExperts: spec.numExperts,
         }) as Router<ExpertRoutingPlan>;
         return new StagedModeBlock(
@@ -159,7 +161,7 @@ export class BlockFactory {
       }
       case 'mode-integrated': {
         const total = spec.numExperts + spec.numNoopExperts;
-        const router = this.router(made, spec.expertRouter, dims, site.seed, {
+        const router = this.router(store, made, spec.expertRouter, dims, site.seed, {
           numExperts: total,
         }) as Router<ExpertRoutingPlan>;
         return new IntegratedModeBlock(
@@ -192,6 +194,7 @@ export class BlockFactory {
   }
 
   private router(
+    store: ScopedStore,
     made: Router[],
     spec: RouterSpec | null,
     dims: BlockDims,
@@ -209,12 +212,18 @@ export class BlockFactory {
         );
       }
     }
-    const router = this.registry.create(spec.name, {
-      ...given,
-      ...fixed,
-      dModel: dims.width,
-      seed: (given['seed'] as number | undefined) ?? seed,
-    });
+    // The block's r-th router keeps its variables in the block's store as `routers.<r>.<name>`.
+    const scope = store.scope(`routers.${made.length}`);
+    const router = this.registry.create(
+      spec.name,
+      {
+        ...given,
+        ...fixed,
+        dModel: dims.width,
+        seed: (given['seed'] as number | undefined) ?? seed,
+      },
+      scope,
+    );
     made.push(router);
     return router;
   }

@@ -1,38 +1,30 @@
 // Seeds derived from the caller's coordinates (run seed, step, replica, block, stage, ...), so
 // that randomness is a pure function of where it is drawn: a resumed run draws what the
-// uninterrupted run drew, and each replica, block and stage draws its own.
-import { ConfigError } from './errors.js';
+// uninterrupted run drew, and each replica, block and stage draws its own. The training data
+// stream (train's TrainWindows) and the routing randomness use the same function.
 
 /**
- * The MurmurHash3 32-bit finalizer `fmix32` (Austin Appleby, MurmurHash3.cpp, public domain):
- * an invertible mix in which every input bit affects every output bit.
+ * The splitmix32 finaliser: a bijective avalanche mix of a uint32 (the 32-bit variant of the
+ * mixing function of SplitMix, Steele, Lea & Flood 2014, "Fast splittable pseudorandom number
+ * generators", with constants from Hash Prospector; golden-ratio increment first).
  */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+export function mix32(x: number): number {
+  let z = (x + 0x9e3779b9) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+  z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+  return (z ^ (z >>> 15)) >>> 0;
 }
 
-/** 2^32, to split a safe integer into its low and high 32-bit words. */
-const WORD = 0x1_0000_0000;
-
 /**
- * A seed in [1, 2^32 - 1] from integer parts in [0, 2^53 - 1], order-sensitive: starting from
- * the golden-ratio constant 0x9e3779b9, each 32-bit word w of each part (low word, then high word)
- * is folded in as h = fmix32(h ^ w) + 0x9e3779b9 (MurmurHash3's finalizer in the combine step of
- * boost::hash_combine), and the count of parts last, so that (a, b) and (a, b, 0) differ. Never 0,
- * which tfjs reads as "no seed".
+ * A uint32 seed from integer parts (each taken modulo 2^32), order-sensitive: h = mix32(p_0),
+ * then for each further part h = mix32(h ^ ((mix32(p_i) + 0x632be5ab) * 0x85ebca6b mod 2^32)).
+ * Each part is mixed on its own before it is combined, so (a, b) and (b, a) or a + b do not
+ * collide. With two parts it is the seed of stream `index` of `seed` that the data stream
+ * uses. Feed it to tfjs through a caller that maps 0 (tfjs' "no seed") to another value.
  */
-export function deriveSeed(...parts: number[]): number {
-  let h = 0x9e3779b9;
-  parts.forEach((part, i) => {
-    if (!Number.isSafeInteger(part) || part < 0)
-      throw new ConfigError(`deriveSeed part ${i}`, part, 'an integer in [0, 2^53 - 1]');
-    h = (fmix32(h ^ (part % WORD)) + 0x9e3779b9) >>> 0;
-    h = (fmix32(h ^ Math.floor(part / WORD)) + 0x9e3779b9) >>> 0;
-  });
-  return fmix32(h ^ parts.length) || 1;
+export function deriveSeed(first: number, ...rest: number[]): number {
+  let h = mix32(first >>> 0);
+  for (const part of rest)
+    h = mix32((h ^ Math.imul(mix32(part >>> 0) + 0x632be5ab, 0x85ebca6b)) >>> 0);
+  return h;
 }

@@ -29,7 +29,7 @@ import {
   type BlockFlops,
   type BlockOutput,
 } from '@moderoute/blocks';
-import type { DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
+import type { DecisionMode, RoutingPlan } from '@moderoute/routing';
 import {
   resolveConfig,
   type LanguageModelConfig,
@@ -96,7 +96,6 @@ export class LanguageModel {
   private readonly lnBeta: Variable;
   private readonly headW: Variable | undefined;
   private readonly headB: Variable | undefined;
-  private readonly routerNames = new Map<string, Variable>();
 
   constructor(config: LanguageModelConfig, factory: BlockFactory) {
     this.config = resolveConfig(config);
@@ -140,17 +139,14 @@ export class LanguageModel {
       this.dispose();
       throw error;
     }
-    this.blocks.forEach((block, i) => {
-      block.routers().forEach((router, r) => {
-        for (const [name, v] of Object.entries(routerVariables(router)))
-          this.routerNames.set(`blocks.${i}.routers.${r}.${name}`, v);
-      });
-    });
   }
 
-  /** Every parameter by stable name: the store's and the routers'. Checkpoints use these names. */
+  /**
+   * Every parameter by stable name, the routers' included (`blocks.<i>.routers.<r>.<name>`: a
+   * block's routers keep theirs in its store scope). Checkpoints use these names.
+   */
   namedParameters(): Map<string, Variable> {
-    return new Map([...this.store.named(), ...this.routerNames]);
+    return new Map(this.store.named());
   }
 
   /**
@@ -287,16 +283,9 @@ export class LanguageModel {
     return JSON.parse(JSON.stringify(config)) as LanguageModelConfig;
   }
 
+  /** Frees every parameter (the store's: the routers' too); routing afterwards throws. */
   dispose(): void {
-    this.store.dispose();
     for (const block of this.blocks) for (const router of block.routers()) router.dispose();
+    this.store.dispose();
   }
-}
-
-/** A router's variables by name: its own names when it gives them, else by position. */
-export function routerVariables(router: Router): Readonly<Record<string, Variable>> {
-  return (
-    router.namedVariables?.() ??
-    Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]))
-  );
 }

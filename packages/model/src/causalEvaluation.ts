@@ -304,11 +304,19 @@ function calibratableRouters(model: LanguageModel): Map<number, Router> {
   return routers;
 }
 
-/** The rules' current cuts, read from the router's saved state (`threshold`, `predictor.threshold`). */
-function cutsOf(router: Router): { threshold?: number; predictor?: number } {
-  const v = router.namedVariables?.() ?? {};
+/**
+ * The rules' current cuts, read from the router's saved state in the model's store
+ * (`blocks.<i>.routers.<r>.threshold`, `....predictor.threshold`).
+ */
+function cutsOf(
+  model: LanguageModel,
+  block: number,
+  router: Router,
+): { threshold?: number; predictor?: number } {
+  const r = model.blocks[block]!.routers().indexOf(router);
+  const params = model.namedParameters();
   const read = (name: string) =>
-    v[name] !== undefined ? (v[name]!.dataSync()[0] as number) : undefined;
+    params.get(`blocks.${block}.routers.${r}.${name}`)?.dataSync()[0] as number | undefined;
   const threshold = read('threshold');
   const predictor = read('predictor.threshold');
   return {
@@ -367,7 +375,7 @@ export function calibrateCausalRouting(
     return out;
   };
   return [...routers.entries()].map(([block, router]) => {
-    const before = cutsOf(router);
+    const before = cutsOf(model, block, router);
     const sink = samples.get(block)!;
     const threshold = concat(sink.threshold);
     const predictor = concat(sink.predictor);
@@ -376,7 +384,7 @@ export function calibrateCausalRouting(
       ...(threshold ? { threshold } : {}),
       ...(predictor ? { predictor } : {}),
     });
-    const after = cutsOf(router);
+    const after = cutsOf(model, block, router);
     return {
       block,
       kind: model.blocks[block]!.kind,

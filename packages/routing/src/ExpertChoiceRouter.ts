@@ -20,6 +20,7 @@ import {
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
+import type { ParameterScope } from './ParameterScope.js';
 import {
   checkKeys,
   checkRouteInput,
@@ -96,8 +97,8 @@ export class ExpertChoiceRouter
   readonly capacity: CapacityPolicy;
   readonly weight: Variable;
 
-  constructor(config: ExpertChoiceRouterConfig) {
-    super();
+  constructor(config: ExpertChoiceRouterConfig, scope?: ParameterScope) {
+    super(scope);
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
@@ -127,6 +128,8 @@ export class ExpertChoiceRouter
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     this.weight = seededVariable(
+      this.scope,
+      'weight',
       [dModel, numExperts],
       Math.sqrt(this.config.initScale / dModel),
       this.config.seed,

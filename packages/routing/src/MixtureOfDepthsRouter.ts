@@ -55,6 +55,7 @@ import {
   type RouteOptions,
 } from './plan.js';
 import type { Router } from './Router.js';
+import { OwnedParameterScope, type ParameterScope } from './ParameterScope.js';
 import { topKOf } from './selection.js';
 import {
   foldRunningMean,
@@ -129,9 +130,9 @@ interface Predictor {
   readonly threshold: Variable;
 }
 
-/** A [cut, steps] buffer, starting at 0 (the paper's rule: logit > 0). */
-function cutBuffer(): Variable {
-  return tf.tidy(() => tf.variable(tf.zeros([2]), false));
+/** A [cut, steps] buffer `name` of `scope`, starting at 0 (the paper's rule: logit > 0). */
+function cutBuffer(scope: ParameterScope, name: string): Variable {
+  return scope.variable(name, [2], () => tf.zeros([2]), false);
 }
 
 /** Folds one step's top-k cut statistic into a [cut, steps] buffer (statistics.ts). */
@@ -186,8 +187,14 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   readonly threshold: Variable | undefined;
   private readonly predictor: Predictor | undefined;
   private disposed = false;
+  /** The scope the router made for itself when given none (it disposes that one). */
+  private readonly ownScope: OwnedParameterScope | undefined;
 
-  constructor(config: MixtureOfDepthsRouterConfig) {
+  /**
+   * A router whose variables are created in `scope` (a block passes its store's `routers.<r>`
+   * scope, which owns them); without one, the router owns them and `dispose` frees them.
+   */
+  constructor(config: MixtureOfDepthsRouterConfig, scope?: ParameterScope) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
@@ -229,16 +236,19 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           ? [0, 1]
           : [-1, 1];
     const seed = this.config.seed;
-    this.weight = seededVariable([dModel, 1], Math.sqrt(this.config.initScale / dModel), seed);
-    this.threshold = causalMode === 'threshold' ? cutBuffer() : undefined;
+    this.ownScope = scope === undefined ? new OwnedParameterScope() : undefined;
+    const p = scope ?? this.ownScope!;
+    const std = Math.sqrt(this.config.initScale / dModel);
+    this.weight = seededVariable(p, 'weight', [dModel, 1], std, seed);
+    this.threshold = causalMode === 'threshold' ? cutBuffer(p, 'threshold') : undefined;
     if (causalMode === 'predictor') {
       const h = this.config.predictorHidden;
       this.predictor = {
-        w1: seededVariable([dModel, h], Math.sqrt(1 / dModel), seed + 1),
-        b1: seededVariable([h], 0, seed + 2),
-        w2: seededVariable([h, 1], Math.sqrt(1 / h), seed + 3),
-        b2: seededVariable([1], 0, seed + 4),
-        threshold: cutBuffer(),
+        w1: seededVariable(p, 'predictor.w1', [dModel, h], Math.sqrt(1 / dModel), seed + 1),
+        b1: seededVariable(p, 'predictor.b1', [h], 0, seed + 2),
+        w2: seededVariable(p, 'predictor.w2', [h, 1], Math.sqrt(1 / h), seed + 3),
+        b2: seededVariable(p, 'predictor.b2', [1], 0, seed + 4),
+        threshold: cutBuffer(p, 'predictor.threshold'),
       };
     }
   }
@@ -476,9 +486,10 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     return { ...this.config };
   }
 
+  /** Routing afterwards throws; the variables are freed by their scope's owner (the store). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose(Object.values(this.namedVariables()));
+    this.ownScope?.dispose();
   }
 }

@@ -1,5 +1,5 @@
 // The Router contract every routing scheme implements, built-in or plugin.
-import type { Tensor3D, Variable } from '@moderoute/core';
+import type { Tensor3D } from '@moderoute/core';
 import type { CausalCutSamples, RouteOptions, RoutingKind, RoutingPlan } from './plan.js';
 import type { RouterStatistics } from './statistics.js';
 
@@ -13,19 +13,10 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
   /**
    * Routes float32[B, T, D]. Deterministic given inputs, config (seed included) and the
    * options (options.rngSeed keys the jitter); ties go to the lower position. Never changes the
-   * router's state: what it learns from a training batch returns in `plan.statistics`. The caller owns the plan's
-   * tensors (dispose with disposePlan, or call inside tf.tidy).
+   * router's state: what it learns from a training batch returns in `plan.statistics`. The
+   * caller owns the plan's tensors (dispose with disposePlan, or call inside tf.tidy).
    */
   route(x: Tensor3D, options?: RouteOptions): P;
-  /** The router's own trainable variables. */
-  trainableVariables(): readonly Variable[];
-  /**
-   * The same variables by stable name (checkpoints key them as `blocks.<i>.routers.<r>.<name>`),
-   * plus any state the router saves but does not train (variables with `trainable` false, such as
-   * the MoD threshold rule's cut); without it they are named by their position in
-   * trainableVariables().
-   */
-  namedVariables?(): Readonly<Record<string, Variable>>;
   /**
    * Folds the statistics the plans of one training step returned (`plan.statistics`, from one
    * or many replicas, in replica order) into the router's state (the MoD cuts). Called by the
@@ -41,6 +32,9 @@ export interface Router<P extends RoutingPlan = RoutingPlan> {
   calibrateCausalCuts?(samples: CausalCutSamples): void;
   /** The resolved config, as JSON: `new Router(getConfig())` rebuilds an equal router. */
   getConfig(): Record<string, unknown>;
-  /** Frees the router's variables; routing afterwards throws. */
+  /**
+   * Routing afterwards throws. The router's variables belong to the ParameterScope it was built
+   * with (RouterFactory): a block's store frees them; a router built without a scope frees its own.
+   */
   dispose(): void;
 }

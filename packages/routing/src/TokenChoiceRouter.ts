@@ -30,6 +30,7 @@ import {
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
+import type { ParameterScope } from './ParameterScope.js';
 import {
   checkKeys,
   checkRouteInput,
@@ -183,8 +184,8 @@ export class TokenChoiceRouter
   /** float32[D, E] W_noise of noisy top-k gating (absent without it). */
   readonly noiseWeight: Variable | undefined;
 
-  constructor(config: TokenChoiceRouterConfig) {
-    super();
+  constructor(config: TokenChoiceRouterConfig, scope?: ParameterScope) {
+    super(scope);
     if (config === null || typeof config !== 'object' || Array.isArray(config))
       throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
@@ -267,12 +268,14 @@ export class TokenChoiceRouter
         'false with expertGroups > 1 (the load loss ranks a token against all experts)',
       );
     this.weight = seededVariable(
+      this.scope,
+      'weight',
       [dModel, numExperts],
       Math.sqrt(this.config.initScale / dModel),
       this.config.seed,
     );
     this.noiseWeight = this.config.noisyGating
-      ? seededVariable([dModel, numExperts], 0, this.config.seed)
+      ? seededVariable(this.scope, 'noiseWeight', [dModel, numExperts], 0, this.config.seed)
       : undefined;
   }
 
@@ -329,20 +332,11 @@ export class TokenChoiceRouter
     }) as TokenChoicePlan;
   }
 
-  override trainableVariables(): readonly Variable[] {
-    return this.noiseWeight === undefined ? [this.weight] : [this.weight, this.noiseWeight];
-  }
-
   /** `weight` float32[D, E] (logits x W), and `noiseWeight` float32[D, E] with noisy gating. */
   override namedVariables(): Readonly<Record<string, Variable>> {
     return this.noiseWeight === undefined
       ? { weight: this.weight }
       : { weight: this.weight, noiseWeight: this.noiseWeight };
-  }
-
-  override dispose(): void {
-    if (!this.disposed) this.noiseWeight?.dispose();
-    super.dispose();
   }
 
   /**

@@ -13,6 +13,7 @@ export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
 export * from './statistics.js';
 export * from './randomness.js';
+export * from './ParameterScope.js';
 export {
   bceWithLogits,
   importanceLoss,
@@ -33,6 +34,7 @@ export {
   readValidity,
   requireBoolean,
   requireLive,
+  seededInit,
   seededVariable,
 } from './common.js';
 export {

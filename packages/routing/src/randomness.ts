@@ -11,9 +11,11 @@ export const JITTER_STREAM = 1;
 export const GATING_NOISE_STREAM = 2;
 
 /**
- * The seed of one stream of a routing call: from the caller's `rngSeed`, or, when the caller
- * gives none, from the router's own config seed (deterministic: the same noise every call).
+ * The seed of one stream of a routing call, deriveSeed(rngSeed, stream): from the caller's
+ * `rngSeed`, or, when the caller gives none, from the router's own config seed (deterministic:
+ * the same noise every call).
  */
 export function streamSeed(rngSeed: number | undefined, ownSeed: number, stream: number): number {
-  return rngSeed === undefined ? deriveSeed(ownSeed, stream) : deriveSeed(rngSeed, stream);
+  // tfjs reads a seed of 0 as "no seed" (Math.random): map it to 1.
+  return deriveSeed(rngSeed ?? ownSeed, stream) || 1;
 }
