@@ -10,7 +10,7 @@ import { Container } from 'inversify';
 import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@moderoute/routing';
-import { routerLaws } from '@moderoute/testing';
+import { defaultContext, routerLaws } from '@moderoute/testing';
 import { ReplicaError, ReplicaPool, Trainer } from '@moderoute/train';
 import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
 import {
@@ -62,7 +62,7 @@ describe(ProjectionHashRouter.name, () => {
       const x = tf.concat([a, b, a, b, a], 1) as Tensor3D; // tokens 0, 2, 4 equal; 1, 3 equal
       const choicesOf = () =>
         tf.tidy(() => {
-          const plan = router.route(x) as TokenChoicePlan;
+          const plan = router.route(x, defaultContext(router)) as TokenChoicePlan;
           const choices = Array.from(plan.choices.dataSync());
           disposePlan(plan);
           return choices;
@@ -71,7 +71,7 @@ describe(ProjectionHashRouter.name, () => {
       assert.deepEqual([before[2], before[4], before[3]], [before[0], before[0], before[1]]);
       // A gradient step on the gate changes the weights, never the assignment.
       const { grads } = tf.variableGrads(
-        () => tf.sum(router.route(x).combineWeights),
+        () => tf.sum(router.route(x, defaultContext(router)).combineWeights),
         [...router.trainableVariables()],
       );
       for (const v of router.trainableVariables()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
@@ -87,7 +87,7 @@ describe(ProjectionHashRouter.name, () => {
       const x = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 4) as Tensor3D;
       const read = (r: ProjectionHashRouter) =>
         tf.tidy(() => {
-          const plan = r.route(x);
+          const plan = r.route(x, defaultContext(r));
           const out = [
             Array.from(plan.tokenIndex.dataSync()),
             Array.from(plan.combineWeights.dataSync()),

@@ -41,8 +41,15 @@ export interface ForwardOptions {
   readonly training?: boolean;
   /** float32[B, T]: 1 for real tokens, 0 for padding. */
   readonly mask?: Tensor;
-  /** Decision rule of MoD routers: 'top-k' (default) or a causal rule. */
+  /**
+   * Decision rule: 'top-k' (default) or a causal rule, under which every stage whose router has a
+   * causal form decides through one causal session per sequence, as decoding does.
+   */
   readonly mode?: DecisionMode;
+  /** Under a causal rule: the length at which causal expert capacity is evaluated (default contextLength). */
+  readonly capacityLength?: number;
+  /** Seed of the routers' randomness for this call (jitter, noisy gating); absent: their own. */
+  readonly rngSeed?: number;
 }
 
 export interface ForwardResult {
@@ -181,6 +188,8 @@ export class LanguageModel {
       training: options.training ?? false,
       ...(options.mask ? { mask: options.mask } : {}),
       ...(options.mode ? { mode: options.mode } : {}),
+      capacityLength: options.capacityLength ?? this.config.contextLength,
+      ...(options.rngSeed === undefined ? {} : { rngSeed: options.rngSeed }),
     };
     let h = this.embed(ids);
     const auxLosses: Record<string, Scalar> = {};

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { tf, type BackendName, type Tensor, type Tensor3D } from '@moderoute/core';
 import {
+  CapacityPolicy,
   combineRows,
   dispatchRows,
   disposePlan,
+  type RouteContext,
   type Router,
   type RoutingPlan,
-  type RouteOptions,
 } from '@moderoute/routing';
 import { routerLawCases, runs, type RouterLawCase } from './arbitraries.js';
 import { forEachBackend } from './backends.js';
@@ -107,15 +108,20 @@ function withRouter<R>(make: () => Router, body: (router: Router) => R): R {
   }
 }
 
+/** A route context with the router's defaultCapacity (what a block gives when its spec names none). */
+export function defaultContext(router: Router, options: Partial<RouteContext> = {}): RouteContext {
+  return { training: false, capacity: CapacityPolicy.from(router.defaultCapacity), ...options };
+}
+
 /** Routes inside a tidy and reads the plan back; the plan's tensors are disposed. */
 function routeHost<R>(
   router: Router,
   x: Tensor3D,
-  options: RouteOptions,
+  options: Partial<RouteContext>,
   read: (host: HostPlan) => R,
 ): R {
   return tf.tidy(() => {
-    const plan = router.route(x, options);
+    const plan = router.route(x, defaultContext(router, options));
     const result = read(readPlan(plan));
     disposePlan(plan);
     return result as never;
@@ -492,7 +498,7 @@ export function routerLaws(
           withRouter(
             () => makeRouter(c),
             (router) => {
-              const plan = router.route(x, mask ? { mask } : {});
+              const plan = router.route(x, defaultContext(router, mask ? { mask } : {}));
               const host = readPlan(plan);
               // Identity experts: out[token] = (sum of the token's weights) * x[token].
               const out = combineRows(plan, dispatchRows(plan, x)).arraySync() as number[][][];
@@ -671,7 +677,7 @@ export function routerLaws(
                 );
                 let constant = false;
                 const { grads, value } = tf.variableGrads(() => {
-                  const plan = router.route(x, { training: true });
+                  const plan = router.route(x, defaultContext(router, { training: true }));
                   if (
                     plan.kind !== 'mixture-of-depths' &&
                     plan.numExperts === 1 &&
@@ -729,11 +735,13 @@ export function routerLaws(
           const router = makeRouter(c);
           const withVars = tf.memory().numTensors;
           for (const training of [false, true])
-            disposePlan(router.route(x, { training, ...(mask ? { mask } : {}) }));
+            disposePlan(
+              router.route(x, defaultContext(router, { training, ...(mask ? { mask } : {}) })),
+            );
           const vars = [...router.trainableVariables()];
           if (vars.length > 0) {
             const { value, grads } = tf.variableGrads(() => {
-              const plan = router.route(x, { training: true });
+              const plan = router.route(x, defaultContext(router, { training: true }));
               let loss = tf.sum(plan.combineWeights);
               for (const aux of Object.values(plan.auxLosses)) loss = tf.add(loss, aux);
               return loss as never;
