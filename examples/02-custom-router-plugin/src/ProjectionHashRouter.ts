@@ -4,19 +4,20 @@
 // 2002: nearby x land in the same bucket); nothing about the assignment is learned, as in Hash
 // Layers (Roller et al. 2021, arXiv 2106.04426). What is learned is how much each token's expert
 // output counts: the combine weight is a gate sigmoid(x . w + b), through which the router gets
-// its gradient. Each expert keeps at most C tokens per sequence, placed rank-major (every first
-// choice before any second choice) and by position within a rank, as Switch and GShard do.
+// its gradient. Each expert keeps at most C tokens per sequence, C from the capacity the block
+// passes in (RouteContext.capacity; defaultCapacity when the block's spec names none), placed
+// rank-major (every first choice before any second choice) and by position within a rank, as
+// Switch and GShard do. Its causal sessions (causal()) decide token by token with running loads,
+// so a model built with it decodes with the KV cache; describe() declares what FLOP counting needs.
 // Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, K experts per token,
 // C capacity per expert per sequence, N kept assignments.
 import {
   ConfigError,
   ShapeError,
-  gatherRows,
   linear,
   requireInt,
   requireNumber,
   tf,
-  type Scalar,
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
@@ -24,8 +25,6 @@ import {
 } from '@moderoute/core';
 import {
   CapacityPolicy,
-  stopGradient,
-  topKOf,
   type CausalContext,
   type CausalSession,
   type RouteContext,
@@ -33,24 +32,7 @@ import {
   type RouterDescription,
   type TokenChoicePlan,
 } from '@moderoute/routing';
-
-/** A kept assignment: the token (b * T + t) and its slot in its expert's buffer. */
-interface Slot {
-  readonly token: number;
-  readonly slot: number;
-}
-
-/** A batch's hash scores (tensors of the enclosing tidy) and each token's top-K experts. */
-interface Scored {
-  /** float32[M, D]. */
-  readonly rows: Tensor2D;
-  /** float32[M, E] logits and softmax probabilities. */
-  readonly logits: Tensor2D;
-  readonly probs: Tensor2D;
-  readonly p: ArrayLike<number>;
-  /** int32[M * K], best first. */
-  readonly choices: Int32Array;
-}
+import { assemblePlan, scoreTokens, type Scored, type Slot } from './projectionHashPlan.js';
 
 export interface ProjectionHashRouterConfig {
   /** Model width D (required; the block factory sets it). */
@@ -92,13 +74,9 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   constructor(config: ProjectionHashRouterConfig) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object with dModel');
-    for (const key of Object.keys(config)) {
+    for (const [key, value] of Object.entries(config)) {
       if (!KEYS.includes(key))
-        throw new ConfigError(
-          `config.${key}`,
-          (config as unknown as Record<string, unknown>)[key],
-          `a known option (${KEYS.join(', ')})`,
-        );
+        throw new ConfigError(`config.${key}`, value, `a known option (${KEYS.join(', ')})`);
     }
     const numExperts = requireInt('numExperts', config.numExperts ?? 4, { min: 1 });
     const dropless = config.dropless ?? false;
@@ -247,30 +225,18 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
     return [x.shape[0], x.shape[1]];
   }
 
-  /** Hash scores of x float32[B, T, D] and each token's top-K experts (ties to the lower expert). */
+  /** Hash scores of x float32[B, T, D] and each token's top-K experts; call inside a tidy. */
   private score(x: Tensor3D): Scored {
     const { dModel: d, numExperts: e, topK: k } = this.config;
-    const m = x.shape[0] * x.shape[1];
-    // Shape: [B, T, D] -> [M, D]
-    const rows = tf.reshape(x, [m, d]) as Tensor2D;
-    // Shape: [M, D] @ [D, E] -> [M, E]: hash scores, read on the host only
-    const logits = tf.matMul(stopGradient(rows) as Tensor2D, this.projection) as Tensor2D;
-    const probs = tf.softmax(logits) as Tensor2D;
-    const p = probs.dataSync();
-    const experts = Array.from({ length: e }, (_, i) => i);
-    const choices = new Int32Array(m * k);
-    for (let tok = 0; tok < m; tok++)
-      choices.set(
-        topKOf(experts, k, (ex) => p[tok * e + ex]!),
-        tok * k,
-      );
-    return { rows, logits, probs, p, choices };
+    return scoreTokens(
+      tf.reshape(x, [x.shape[0] * x.shape[1], d]) as Tensor2D,
+      this.projection,
+      e,
+      k,
+    );
   }
 
-  /**
-   * The plan from the kept (token, slot) lists of each expert and group; call inside a tidy.
-   * Combine weights, differentiable in the gate: sigmoid(x . w + b) gathered at the kept tokens.
-   */
+  /** The plan of kept assignments, weighted by the learned gate sigmoid(x . w + b); inside a tidy. */
   private plan(
     x: Tensor3D,
     scored: Scored,
@@ -280,70 +246,25 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
     valid: readonly boolean[],
     realChoices: number,
   ): TokenChoicePlan {
-    const { numExperts: e, topK: k } = this.config;
-    const [b, t] = [x.shape[0], x.shape[1]];
-    const m = b * t;
-    const groups = lists[0]?.length ?? b;
-    // Assignments ordered by (expert, group, slot).
-    const tokenIndex: number[] = [];
-    const expertIndex: number[] = [];
-    const slotIndex: number[] = [];
-    const bufferIndex: number[] = [];
-    const expertCounts = lists.map((perGroup, ex) => {
-      perGroup.forEach((list, g) =>
-        list.forEach(({ token, slot }) => {
-          tokenIndex.push(token);
-          expertIndex.push(ex);
-          slotIndex.push(slot);
-          bufferIndex.push((ex * groups + g) * capacity + slot);
-        }),
-      );
-      return perGroup.reduce((a, list) => a + list.length, 0);
-    });
-    const n = tokenIndex.length;
+    const m = x.shape[0] * x.shape[1];
     // Shape: [M, D] @ [D, 1] -> [M, 1] -> [M]
     const gate = tf.reshape(
       tf.sigmoid(linear(scored.rows, this.gateWeight as Tensor2D, this.gateBias as Tensor1D)),
       [m],
     ) as Tensor1D;
-    const tokens = tf.tensor1d(tokenIndex, 'int32');
-    const combineWeights = n === 0 ? (tf.zeros([0]) as Tensor1D) : gatherRows(gate, tokens);
-    const p = scored.p;
-    let entropy = 0;
-    let real = 0;
-    for (let tok = 0; tok < m; tok++) {
-      if (!valid[tok]) continue;
-      real++;
-      for (let ex = 0; ex < e; ex++)
-        entropy -= p[tok * e + ex]! > 0 ? p[tok * e + ex]! * Math.log(p[tok * e + ex]!) : 0;
-    }
-    return {
-      kind: 'token-choice',
-      batchSize: b,
-      seqLen: t,
-      numExperts: e,
-      topK: k,
-      numGroups: groups,
-      groupSize: m / groups,
+    const { numExperts, topK } = this.config;
+    return assemblePlan({
+      x,
+      scored,
+      lists,
+      kept,
       capacity,
-      tokenIndex: tokens,
-      expertIndex: tf.tensor1d(expertIndex, 'int32'),
-      slotIndex: tf.tensor1d(slotIndex, 'int32'),
-      bufferIndex: tf.tensor1d(bufferIndex, 'int32'),
-      expertCounts,
-      combineWeights,
-      // Shape: [M, E] -> [B, T, E]; [M*K] -> [B, T, K]
-      routerLogits: tf.reshape(scored.logits, [b, t, e]) as Tensor3D,
-      routerProbs: tf.reshape(scored.probs, [b, t, e]) as Tensor3D,
-      choices: tf.tensor3d(scored.choices, [b, t, k], 'int32'),
-      choiceKept: tf.tensor3d(kept, [b, t, k], 'int32'),
-      auxLosses: {} as Record<string, Scalar>,
-      metrics: {
-        load: expertCounts,
-        droppedFraction: realChoices > 0 ? 1 - n / realChoices : 0,
-        entropy: real > 0 ? entropy / real : 0,
-      },
-    };
+      valid,
+      realChoices,
+      gate,
+      numExperts,
+      topK,
+    });
   }
 
   trainableVariables(): readonly Variable[] {

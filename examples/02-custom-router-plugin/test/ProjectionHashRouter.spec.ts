@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import 'reflect-metadata';
 import { Container } from 'inversify';
 import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
-import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { Decoder, MODEL_IDS, createContainer, generateText } from '@moderoute/model';
 import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@moderoute/routing';
-import { defaultContext, routerLaws } from '@moderoute/testing';
+import { defaultContext, expectClose, routerLaws } from '@moderoute/testing';
 import { ReplicaError, ReplicaPool, Trainer } from '@moderoute/train';
 import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
 import {
@@ -149,6 +149,63 @@ describe('example 02-custom-router-plugin', () => {
             names.includes('blocks.3.routers.0.gateBias'),
           names.join(', '),
         );
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it('should decode text with the KV cache as the forward pass under its causal rule, and count its FLOPs, through the contract alone', async () => {
+      // A tight block capacity (factor 0.5), so that decoding must apply the block's capacity at
+      // the context length with the router's running loads to match the forward pass.
+      const config = {
+        ...SIZES.tiny.model,
+        schedule: {
+          pattern: [
+            'dense',
+            {
+              kind: 'moe',
+              numExperts: 4,
+              expertRouter: {
+                name: 'projection-hash',
+                config: { topK: 1 },
+                capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1 },
+              },
+            },
+          ],
+        },
+      } as const;
+      const model = createContainer(projectionHashModule)
+        .get(MODEL_IDS.ModelFactory)
+        .create(config);
+      try {
+        const result = await generateText(model, 'Hash ', { maxTokens: 6, temperature: 0 });
+        assert.equal(result.tokens.length, 6);
+        assert.equal(result.blocks[1]!.kind, 'moe');
+        assert.equal(result.blocks[1]!.seen, result.promptTokens.length + 5);
+        // The same sequence, decoded token by token, equals one forward pass under 'causal'.
+        const ids = [...result.promptTokens, ...result.tokens];
+        const decoder = new Decoder(model);
+        try {
+          const steps = ids.map((id) => decoder.feed([id]));
+          tf.tidy(() => {
+            const decoded = tf.concat(steps, 0);
+            const logits = model.forward(tf.tensor2d([ids], [1, ids.length], 'int32'), {
+              mode: 'causal',
+            }).logits;
+            expectClose(decoded, tf.reshape(logits, decoded.shape), { rtol: 1e-4, atol: 1e-4 });
+          });
+          tf.dispose(steps);
+        } finally {
+          decoder.dispose();
+        }
+        // FLOPs from describe() and the block's capacity: 2 D E + 2 D per token for the router;
+        // the experts process min(E * C, T) tokens with C = ceil(0.5 * T / E) per sequence.
+        const t = 16;
+        const d = 16;
+        const flops = model.blocks[1]!.flops(t);
+        assert.equal(flops.router, t * (2 * d * 4 + 2 * d));
+        const assignments = Math.min(4 * Math.ceil((0.5 * t) / 4), t);
+        assert.equal(flops.mlp, 2 * 2 * assignments * d * (4 * d));
       } finally {
         model.dispose();
       }

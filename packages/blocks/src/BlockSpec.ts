@@ -129,11 +129,11 @@ export function resolveBlockSpec(
 ): ResolvedBlockSpec {
   if (spec === null || typeof spec !== 'object')
     throw new ConfigError(where, spec, 'an object with a "kind"');
-  for (const key of Object.keys(spec)) {
+  for (const [key, value] of Object.entries(spec)) {
     if (!SPEC_KEYS.includes(key))
       throw new ConfigError(
         `${where}.${key}`,
-        (spec as unknown as Record<string, unknown>)[key],
+        value,
         `absent: known fields are ${SPEC_KEYS.join(', ')}`,
       );
   }
