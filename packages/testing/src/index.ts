@@ -6,3 +6,4 @@ export * from './arbitraries.js';
 export * from './routerLaws.js';
 export * from './blockLaws.js';
 export * from './causalLaws.js';
+export * from './sessionLaws.js';

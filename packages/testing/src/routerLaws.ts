@@ -16,6 +16,7 @@ import {
 } from '@moderoute/routing';
 import { routerLawCases, runs, type RouterLawCase } from './arbitraries.js';
 import { forEachBackend } from './backends.js';
+import { checkCausalSessions } from './sessionLaws.js';
 
 export interface RouterLawOptions {
   /** Property runs per law per backend (default 4; FC_NUM_RUNS overrides). */
@@ -723,6 +724,21 @@ export function routerLaws(
               const a = routeHost(router, x, opts, (h) => h);
               const b = routeHost(router, x, opts, (h) => h);
               samePlans(a, b, 'one router called twice in eval mode');
+            },
+          );
+        });
+      });
+
+      it('should decide causally, if it declares a causal rule, stepping in any chunks as in one step', () => {
+        property((c) => {
+          const { x } = inputsFor(c);
+          const [, t, d] = x.shape;
+          withRouter(
+            () => makeRouter(c),
+            (router) => {
+              // The first sequence, in steps of 1, 2, 1, 3, ... tokens.
+              const first = tf.slice(x, [0, 0, 0], [1, t, d]) as Tensor3D;
+              checkCausalSessions(router, first, [1, 2, 1, 3], t + (c.seed % 3));
             },
           );
         });
