@@ -12,11 +12,13 @@ import {
 } from '@moderoute/core';
 import { gatherRows } from '@moderoute/core';
 import {
+  CapacityPolicy,
   routerModule,
   type MixtureOfDepthsPlan,
   type ParameterScope,
-  type RouteOptions,
+  type RouteContext,
   type Router,
+  type RouterDescription,
 } from '@moderoute/routing';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 
@@ -28,6 +30,8 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
   readonly className = 'strided';
   readonly kind = 'mixture-of-depths' as const;
   readonly combineWeightRange = [0, 1] as const;
+  /** Unused: the stride fixes the selection. */
+  readonly defaultCapacity = CapacityPolicy.fraction(1);
   readonly w: Variable;
 
   constructor(
@@ -42,7 +46,16 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
     );
   }
 
-  route(x: Tensor3D, _options: RouteOptions = {}): MixtureOfDepthsPlan {
+  describe(): RouterDescription {
+    return {
+      numExperts: 1,
+      topK: 1,
+      flopsPerToken: 2 * this.config.dModel,
+      causalModes: [],
+    };
+  }
+
+  route(x: Tensor3D, _context: RouteContext): MixtureOfDepthsPlan {
     const [b, t, d] = x.shape;
     const stride = this.config.stride ?? 2;
     const positions = Array.from({ length: Math.ceil(t / stride) }, (_, j) => j * stride);
@@ -114,7 +127,7 @@ describe('a plugin router', () => {
           const out = model.forward(ids);
           const plan = out.routing[1]!['mod'] as MixtureOfDepthsPlan;
           assert.deepEqual(Array.from(plan.positions.dataSync()), [0, 3, 6, 0, 3, 6]);
-          const router = model.blocks[1]!.routers()[0] as StridedRouter;
+          const router = model.blocks[1]!.routers()[0];
           assert.ok(router instanceof StridedRouter);
           const { grads } = tf.variableGrads(() => model.loss(ids, ids).loss, [router.w]);
           assert.ok((tf.max(tf.abs(grads[router.w.name]!)).dataSync()[0] as number) > 0);

@@ -12,8 +12,9 @@ import {
   TokenChoiceRouter,
   routerModule,
   routingModule,
-  type RouteOptions,
+  type RouteContext,
   type Router,
+  type RouterDescription,
   type TokenChoicePlan,
   OwnedParameterScope,
 } from '@moderoute/routing';
@@ -28,7 +29,7 @@ class HashRouter implements Router<TokenChoicePlan> {
   readonly className = HashRouter.className;
   readonly kind = 'token-choice' as const;
   readonly combineWeightRange = [1, 1] as const;
-  private readonly capacity: CapacityPolicy;
+  readonly defaultCapacity: CapacityPolicy;
 
   constructor(
     readonly config: {
@@ -39,7 +40,7 @@ class HashRouter implements Router<TokenChoicePlan> {
     },
   ) {
     const f = config.capacityFactor ?? 1;
-    this.capacity = new CapacityPolicy({
+    this.defaultCapacity = new CapacityPolicy({
       trainFactor: f,
       evalFactor: f,
       minimum: 1,
@@ -47,7 +48,11 @@ class HashRouter implements Router<TokenChoicePlan> {
     });
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
+  describe(): RouterDescription {
+    return { numExperts: this.config.numExperts, topK: 1, flopsPerToken: 0, causalModes: [] };
+  }
+
+  route(x: Tensor3D, options: RouteContext): TokenChoicePlan {
     const [b, t] = x.shape;
     const e = this.config.numExperts;
     const valid = options.mask
@@ -56,9 +61,10 @@ class HashRouter implements Router<TokenChoicePlan> {
     const expertOf = (pos: number) => (7 * pos + 3) % e;
     const load = new Array<number>(e).fill(0);
     for (let pos = 0; pos < t; pos++) load[expertOf(pos)]! += 1;
-    const capacity = this.capacity.config.dropless
+    const policy = options.capacity;
+    const capacity = policy.config.dropless
       ? Math.max(...load)
-      : Math.min(t, this.capacity.capacity({ groupSize: t, numExperts: e }));
+      : Math.min(t, policy.capacity({ groupSize: t, numExperts: e }));
     const lists: number[][] = Array.from({ length: e }, () => []);
     const kept = new Array<number>(b * t).fill(0);
     const slotsUsed = new Array<number>(b * e).fill(0);

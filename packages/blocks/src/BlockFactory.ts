@@ -3,8 +3,9 @@
 import { inject, injectable } from 'inversify';
 import { CORE_IDS, ConfigError, type Primitives } from '@moderoute/core';
 import {
-  CapacityPolicy,
   ROUTING_IDS,
+  resolveCapacity,
+  type CapacityPolicy,
   type ExpertRoutingPlan,
   type MixtureOfDepthsPlan,
   type Router,
@@ -27,46 +28,13 @@ export interface BlockSite {
   readonly seed: number;
 }
 
-/** The capacity policy a built-in router exposes (plugins may have none). */
-function policyOf(router: Router): CapacityPolicy | undefined {
-  const r = router as unknown as { capacity?: unknown; capacityPolicy?: unknown };
-  if (r.capacityPolicy instanceof CapacityPolicy) return r.capacityPolicy;
-  if (r.capacity instanceof CapacityPolicy) return r.capacity;
-  return undefined;
-}
-
-function numberField(router: Router, name: string, fallback: number): number {
-  const v = router.getConfig()[name];
-  return typeof v === 'number' ? v : fallback;
-}
-
-/** Tokens a MoD router selects from a sequence of length T, at the training capacity. */
-export function depthCapacityOf(router: Router): (seqLen: number) => number {
-  const policy = policyOf(router);
-  return (t) =>
-    policy === undefined
-      ? t
-      : Math.min(t, policy.capacity({ groupSize: t, numExperts: 1, training: true }));
-}
-
-/** Expert assignments (to the first `realExperts`) an expert router processes per sequence. */
-export function expertAssignmentsOf(
-  router: Router,
-  realExperts: number,
-): (seqLen: number) => number {
-  const policy = policyOf(router);
-  const experts = numberField(router, 'numExperts', realExperts);
-  const topK = numberField(router, 'topK', 1);
-  return (t) => {
-    if (policy === undefined || policy.getConfig().dropless)
-      return Math.min(t * topK, t * realExperts);
-    const c = policy.capacity({ groupSize: t, numExperts: experts, topK, training: true });
-    // Expert-choice: each expert takes min(C, T) tokens. Token-choice: at most K per token.
-    const perExpert = Math.min(c, t);
-    return router.kind === 'expert-choice'
-      ? realExperts * perExpert
-      : Math.min(realExperts * perExpert, t * topK);
-  };
+/** The block's capacity for a router's stage: the spec's, or the router's defaultCapacity. */
+function capacityOf(spec: RouterSpec | null, router: Router): CapacityPolicy {
+  return resolveCapacity(
+    spec?.capacity,
+    router.defaultCapacity,
+    `${spec?.name ?? 'router'} capacity`,
+  );
 }
 
 @injectable()
@@ -110,8 +78,7 @@ export class BlockFactory {
           new BlockParts(store, dims, this.ops),
           router,
           dims,
-          depthCapacityOf(router),
-          this.depthRouterFlops(router, dims.width),
+          capacityOf(spec.depthRouter, router),
         );
       }
       case 'moe': {
@@ -128,8 +95,7 @@ export class BlockFactory {
           router,
           experts,
           { ...dims, expertHidden: spec.expertHidden },
-          expertAssignmentsOf(router, spec.numExperts),
-          2 * dims.width * spec.numExperts,
+          capacityOf(spec.expertRouter, router),
           shared,
         );
       }
@@ -151,12 +117,8 @@ export class BlockFactory {
           expertRouter,
           this.experts(store, spec, dims),
           { ...dims, expertHidden: spec.expertHidden },
-          depthCapacityOf(depth),
-          expertAssignmentsOf(expertRouter, spec.numExperts),
-          {
-            depth: this.depthRouterFlops(depth, dims.width),
-            experts: 2 * dims.width * spec.numExperts,
-          },
+          capacityOf(spec.depthRouter, depth),
+          capacityOf(spec.expertRouter, expertRouter),
         );
       }
       case 'mode-integrated': {
@@ -170,8 +132,7 @@ export class BlockFactory {
           this.experts(store, spec, dims),
           spec.numNoopExperts,
           { ...dims, expertHidden: spec.expertHidden },
-          expertAssignmentsOf(router, spec.numExperts),
-          2 * dims.width * total,
+          capacityOf(spec.expertRouter, router),
         );
       }
     }
@@ -226,15 +187,6 @@ export class BlockFactory {
     );
     made.push(router);
     return router;
-  }
-
-  private depthRouterFlops(router: Router, width: number): number {
-    const config = router.getConfig();
-    const hidden =
-      config['causalMode'] === 'predictor' && typeof config['predictorHidden'] === 'number'
-        ? config['predictorHidden']
-        : 0;
-    return 2 * width + (hidden > 0 ? 2 * width * hidden + 2 * hidden : 0);
   }
 }
 

@@ -42,12 +42,17 @@ export interface ForwardOptions {
   readonly training?: boolean;
   /** float32[B, T]: 1 for real tokens, 0 for padding. */
   readonly mask?: Tensor;
-  /** Decision rule of MoD routers: 'top-k' (default) or a causal rule. */
+  /**
+   * Decision rule: 'top-k' (default) or a causal rule, under which every stage whose router has a
+   * causal form decides through one causal session per sequence, as decoding does.
+   */
   readonly mode?: DecisionMode;
+  /** Under a causal rule: the length at which causal expert capacity is evaluated (default contextLength). */
+  readonly capacityLength?: number;
   /**
    * The training step this pass belongs to: with it, block i's routing randomness (jitter,
-   * noisy gating) is keyed by deriveSeed(seed, step, replica, i) (each stage s then by
-   * deriveSeed(that, s)), so a resumed run draws what the uninterrupted one drew and replicas
+   * noisy gating) is keyed by deriveSeed(seed, step, replica, i) (each stage then by
+   * deriveSeed(that, stage)), so a resumed run draws what the uninterrupted one drew and replicas
    * draw distinct noise. Without it the routers use their own seeds (the same noise every pass).
    */
   readonly step?: number;
@@ -189,6 +194,7 @@ export class LanguageModel {
       training: options.training ?? false,
       ...(options.mask ? { mask: options.mask } : {}),
       ...(options.mode ? { mode: options.mode } : {}),
+      capacityLength: options.capacityLength ?? this.config.contextLength,
       ...(options.step !== undefined
         ? {
             rngSeed: deriveSeed(

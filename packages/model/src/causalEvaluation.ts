@@ -11,9 +11,16 @@
 // Axis legend: B windows per batch, T = L - 1 input tokens per window.
 import { ConfigError, requireInt, tf, type Tensor2D } from '@moderoute/core';
 import type { BlockKind } from '@moderoute/blocks';
-import type { CausalScores, DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
+import type {
+  CapacityPolicy,
+  CausalMode,
+  CausalScores,
+  DecisionMode,
+  Router,
+  RoutingPlan,
+} from '@moderoute/routing';
+import { causalRules } from './causalRules.js';
 import type { LanguageModel } from './LanguageModel.js';
-import type { CausalDecisionMode } from './decodeBlocks.js';
 
 /**
  * Token windows of one length L = T + 1 with 2 <= L <= contextLength + 1: the inputs are a
@@ -55,7 +62,7 @@ export interface CausalEvaluation {
   /** Validation bits per byte by decision rule: 'top-k', and each causal rule every MoD router supports. */
   readonly bitsPerByte: Readonly<Partial<Record<DecisionMode, number>>>;
   /** (causal - top-k) / top-k of the loss, per causal rule. */
-  readonly relativeLossIncrease: Readonly<Partial<Record<CausalDecisionMode, number>>>;
+  readonly relativeLossIncrease: Readonly<Partial<Record<CausalMode, number>>>;
   readonly windows: number;
   readonly tokensPerWindow: number;
 }
@@ -101,17 +108,6 @@ function* batches(
       size: b,
     };
   }
-}
-
-/** The causal rules every MoD stage of the model supports ('threshold' always; 'predictor' when all have one). */
-export function supportedCausalModes(model: LanguageModel): CausalDecisionMode[] {
-  const depthRouters = model.blocks.flatMap((block) =>
-    block.routers().filter((r) => r.kind === 'mixture-of-depths'),
-  );
-  const predictor =
-    depthRouters.length > 0 &&
-    depthRouters.every((r) => r.getConfig()['causalMode'] === 'predictor');
-  return predictor ? ['threshold', 'predictor'] : ['threshold'];
 }
 
 /**
@@ -244,7 +240,7 @@ export function evaluateCausalRouting(
   const bytesPerToken = options.bytesPerToken ?? 1;
   if (typeof bytesPerToken !== 'number' || !(bytesPerToken > 0))
     throw new ConfigError('bytesPerToken', bytesPerToken, 'a number > 0');
-  const modes: readonly DecisionMode[] = options.modes ?? ['top-k', ...supportedCausalModes(model)];
+  const modes: readonly DecisionMode[] = options.modes ?? ['top-k', ...causalRules(model).modes];
   const withAgreement = options.agreement ?? true;
   const nats = new Map<DecisionMode, number>(modes.map((m) => [m, 0]));
   const acc = new Map<number, AgreementAccumulator>();
@@ -267,10 +263,10 @@ export function evaluateCausalRouting(
   }
   const bits: Partial<Record<DecisionMode, number>> = {};
   for (const [mode, total] of nats) bits[mode] = total / tokens / Math.LN2 / bytesPerToken;
-  const relative: Partial<Record<CausalDecisionMode, number>> = {};
+  const relative: Partial<Record<CausalMode, number>> = {};
   const base = bits['top-k'];
   if (base !== undefined && base > 0) {
-    for (const mode of ['threshold', 'predictor'] as const)
+    for (const mode of ['threshold', 'predictor', 'causal'] as const)
       if (bits[mode] !== undefined) relative[mode] = (bits[mode] as number) / base - 1;
   }
   return {
@@ -292,14 +288,21 @@ export interface CutCalibration {
   readonly predictor?: readonly [number, number];
 }
 
-/** The Mixture-of-Depths router of each block that can calibrate its causal cuts (Router.calibrateCausalCuts). */
-function calibratableRouters(model: LanguageModel): Map<number, Router> {
-  const routers = new Map<number, Router>();
+/**
+ * The Mixture-of-Depths stage of each block whose router can calibrate its causal cuts
+ * (Router.calibrateCausalCuts), with the block's capacity for it.
+ */
+function calibratableRouters(
+  model: LanguageModel,
+): Map<number, { router: Router; capacity: CapacityPolicy }> {
+  const routers = new Map<number, { router: Router; capacity: CapacityPolicy }>();
   model.blocks.forEach((block, i) => {
-    const router = block
-      .routers()
-      .find((r) => r.kind === 'mixture-of-depths' && r.calibrateCausalCuts !== undefined);
-    if (router !== undefined) routers.set(i, router);
+    const stage = block
+      .stages()
+      .find(
+        (s) => s.router.kind === 'mixture-of-depths' && s.router.calibrateCausalCuts !== undefined,
+      );
+    if (stage !== undefined) routers.set(i, stage);
   });
   return routers;
 }
@@ -374,13 +377,14 @@ export function calibrateCausalRouting(
     }
     return out;
   };
-  return [...routers.entries()].map(([block, router]) => {
+  return [...routers.entries()].map(([block, { router, capacity }]) => {
     const before = cutsOf(model, block, router);
     const sink = samples.get(block)!;
     const threshold = concat(sink.threshold);
     const predictor = concat(sink.predictor);
     router.calibrateCausalCuts!({
       seqLen: t,
+      capacity,
       ...(threshold ? { threshold } : {}),
       ...(predictor ? { predictor } : {}),
     });

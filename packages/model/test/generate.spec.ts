@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, ShapeError, tf, type Tensor2D } from '@moderoute/core';
 import type { BlockSpec } from '@moderoute/blocks';
-import { MixtureOfDepthsRouter, type MixtureOfDepthsPlan } from '@moderoute/routing';
+import {
+  MixtureOfDepthsRouter,
+  type CausalMode,
+  type MixtureOfDepthsPlan,
+} from '@moderoute/routing';
 import {
   expectClose,
   expectNoLeaks,
@@ -23,7 +27,6 @@ import {
   createContainer,
   generate,
   generateText,
-  type CausalDecisionMode,
   type LanguageModel,
   type LanguageModelConfig,
 } from '../src/index.js';
@@ -43,7 +46,7 @@ const positionTopOne = {
 interface Variant {
   readonly name: string;
   readonly routed: BlockSpec;
-  readonly mode?: CausalDecisionMode;
+  readonly mode?: CausalMode;
 }
 
 const VARIANTS: Variant[] = [
@@ -385,7 +388,7 @@ describe('Decoder', () => {
           [
             { ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } },
             {},
-            /expertRouter.*token-choice router for causal decoding/,
+            /expertRouter.*the expert-choice router declares no causal rule/,
           ],
           [
             {
@@ -397,7 +400,7 @@ describe('Decoder', () => {
               },
             },
             {},
-            /topK \(2\) must be 1 for causal decoding/,
+            /blocks\[0\]\.expertRouter\.placement \("rank-major"\) must be 'token-major'/,
           ],
           [
             {
@@ -412,7 +415,7 @@ describe('Decoder', () => {
               },
             },
             {},
-            /priority \("score"\) must be 'position'/,
+            /expertRouter\.priority \("score"\) must be 'position'/,
           ],
           [
             {
@@ -427,17 +430,17 @@ describe('Decoder', () => {
               },
             },
             {},
-            /priority \("probs"\) must be 'position'/,
+            /expertRouter\.priority \("probs"\) must be 'position'/,
           ],
           [
             { ...base, schedule: { pattern: ['mod'] } },
             { mode: 'top-k' },
-            /mode \("top-k"\) must be 'threshold' or 'predictor'/,
+            /mode \("top-k"\) must be 'threshold', 'predictor' or 'causal'/,
           ],
           [
             { ...base, schedule: { pattern: ['mod'] } },
             { mode: 'predictor' },
-            /causalMode is "threshold", so it has no predictor/,
+            /it has no predictor \(its causalMode is "threshold"\)/,
           ],
         ];
         for (const [config, options, message] of cases) {

@@ -38,9 +38,9 @@ import {
   type GivenScores,
 } from './expertAssignments.js';
 import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
-import type { ExpertChoicePlan, RouteOptions } from './plan.js';
+import type { ExpertChoicePlan } from './plan.js';
 import { JITTER_STREAM, streamSeed } from './randomness.js';
-import type { Router } from './Router.js';
+import type { RouteContext, Router, RouterDescription } from './Router.js';
 import { topKOf } from './selection.js';
 
 export interface ExpertChoiceRouterConfig {
@@ -48,7 +48,10 @@ export interface ExpertChoiceRouterConfig {
   readonly dModel: number;
   /** Number of experts E (default 8). */
   readonly numExperts?: number;
-  /** Capacity policy (default c = 1 in train and eval, ceil, per sequence; must not be dropless). */
+  /**
+   * The router's defaultCapacity, used when the block's spec gives none (default c = 1 in train
+   * and eval, ceil, minimum 1, per sequence); a capacity it routes with must not be dropless.
+   */
   readonly capacity?: CapacitySpec;
   /**
    * Order of an expert's slots: 'position' (default, ascending position) or 'score' (descending
@@ -69,6 +72,16 @@ export interface ResolvedExpertChoiceRouterConfig extends Required<
   Omit<ExpertChoiceRouterConfig, 'capacity'>
 > {
   readonly capacity: CapacityPolicyConfig;
+}
+
+function checkNotDropless(policy: CapacityPolicy): void {
+  if (policy.config.dropless) {
+    throw new ConfigError(
+      'capacity.dropless',
+      true,
+      'false for expert-choice routing (each expert takes a fixed number of tokens)',
+    );
+  }
 }
 
 export const SLOT_ORDERS = ['position', 'score'] as const;
@@ -94,7 +107,7 @@ export class ExpertChoiceRouter
   readonly kind = 'expert-choice' as const;
   readonly combineWeightRange = [0, 1] as const;
   readonly config: ResolvedExpertChoiceRouterConfig;
-  readonly capacity: CapacityPolicy;
+  readonly defaultCapacity: CapacityPolicy;
   readonly weight: Variable;
 
   constructor(config: ExpertChoiceRouterConfig, scope?: ParameterScope) {
@@ -104,23 +117,17 @@ export class ExpertChoiceRouter
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
-    this.capacity = CapacityPolicy.from(config.capacity, {
+    this.defaultCapacity = CapacityPolicy.from(config.capacity, {
       trainFactor: 1,
       evalFactor: 1,
       rounding: 'ceil',
       minimum: 1,
     });
-    if (this.capacity.config.dropless) {
-      throw new ConfigError(
-        'capacity.dropless',
-        true,
-        'false for expert-choice routing (each expert takes a fixed number of tokens)',
-      );
-    }
+    checkNotDropless(this.defaultCapacity);
     this.config = Object.freeze({
       dModel,
       numExperts,
-      capacity: this.capacity.getConfig(),
+      capacity: this.defaultCapacity.getConfig(),
       slotOrder: requireOneOf('slotOrder', config.slotOrder ?? 'position', SLOT_ORDERS),
       jitter: requireNumber('jitter', config.jitter ?? 0, { min: 0, max: 1 }),
       zLossCoefficient: requireNumber('zLossCoefficient', config.zLossCoefficient ?? 0, { min: 0 }),
@@ -136,7 +143,16 @@ export class ExpertChoiceRouter
     );
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): ExpertChoicePlan {
+  /**
+   * E experts, one slot per expert and token at most, 2 D E FLOPs per token. No causal rule: an
+   * expert picks its top-C tokens of the whole group, so a token's experts depend on later ones.
+   */
+  describe(): RouterDescription {
+    const { dModel: d, numExperts: e } = this.config;
+    return { numExperts: e, topK: 1, flopsPerToken: 2 * d * e, causalModes: [] };
+  }
+
+  route(x: Tensor3D, options: Partial<RouteContext> = {}): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
     const jitter = this.config.jitter;
@@ -157,7 +173,7 @@ export class ExpertChoiceRouter
    */
   routeScores(
     scores: Tensor3D,
-    options: RouteOptions & { readonly given?: GivenScores } = {},
+    options: Partial<RouteContext> & { readonly given?: GivenScores } = {},
   ): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     return tf.tidy(() => {
@@ -183,16 +199,18 @@ export class ExpertChoiceRouter
     probs: Tensor2D,
     b: number,
     t: number,
-    options: RouteOptions,
+    options: Partial<RouteContext>,
   ): ExpertChoicePlan {
     const e = this.config.numExperts;
     const training = options.training ?? false;
     const m = b * t;
-    const n = this.capacity.config.group === 'sequence' ? t : m;
+    const policy = options.capacity ?? this.defaultCapacity;
+    checkNotDropless(policy);
+    const n = policy.config.group === 'sequence' ? t : m;
     const groups = m / n;
     const valid = readValidity(options.mask, m);
     const capacity = Math.min(
-      this.capacity.capacity({ groupSize: n, numExperts: e, topK: 1, training }),
+      policy.capacity({ groupSize: n, numExperts: e, topK: 1, training }),
       n,
     );
     const p = probs.dataSync() as Float32Array;

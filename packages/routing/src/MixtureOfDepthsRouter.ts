@@ -37,6 +37,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy } from './CapacityPolicy.js';
+import { depthSession } from './causal.js';
 import {
   checkKeys,
   checkRouteInput,
@@ -52,10 +53,16 @@ import {
   type CausalScores,
   type DecisionMode,
   type MixtureOfDepthsPlan,
-  type RouteOptions,
 } from './plan.js';
-import type { Router } from './Router.js';
 import { OwnedParameterScope, type ParameterScope } from './ParameterScope.js';
+import type {
+  CausalContext,
+  CausalMode,
+  CausalSession,
+  RouteContext,
+  Router,
+  RouterDescription,
+} from './Router.js';
 import { topKOf } from './selection.js';
 import {
   foldRunningMean,
@@ -67,18 +74,22 @@ import {
 
 export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
 export type ModGate = (typeof MOD_GATES)[number];
-export const CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
-export type CausalMode = (typeof CAUSAL_MODES)[number];
+/** The causal rule a Mixture-of-Depths router trains for (its config's `causalMode`). */
+export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
+export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
 
 export interface MixtureOfDepthsRouterConfig {
   /** Model width D (required). */
   readonly dModel: number;
-  /** Fraction of each sequence that goes through the block, in (0, 1] (default 0.125). */
+  /**
+   * The default fraction of each sequence that goes through the block, in (0, 1] (default 0.125):
+   * the router's defaultCapacity, used when the block's spec gives no capacity.
+   */
   readonly capacity?: number;
   /** g applied to r for the combine weight (default 'identity', the paper's). */
   readonly gate?: ModGate;
   /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
-  readonly causalMode?: CausalMode;
+  readonly causalMode?: ModCausalMode;
   /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
   readonly causalLossCoefficient?: number;
   /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
@@ -174,8 +185,8 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   readonly kind = 'mixture-of-depths' as const;
   readonly combineWeightRange: readonly [number, number];
   readonly config: ResolvedMixtureOfDepthsRouterConfig;
-  /** k = max(1, floor(capacity * T)), per sequence. */
-  readonly capacityPolicy: CapacityPolicy;
+  /** k = max(1, floor(capacity * T)) per sequence, when the block gives no capacity. */
+  readonly defaultCapacity: CapacityPolicy;
   /** float32[D, 1] router weight w. */
   readonly weight: Variable;
   /**
@@ -200,15 +211,12 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const capacity = config.capacity ?? 0.125;
-    if (
-      typeof capacity !== 'number' ||
-      !Number.isFinite(capacity) ||
-      capacity <= 0 ||
-      capacity > 1
-    ) {
-      throw new ConfigError('capacity', capacity, 'a fraction of the sequence in (0, 1]');
-    }
-    const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', CAUSAL_MODES);
+    this.defaultCapacity = CapacityPolicy.fraction(capacity);
+    const causalMode = requireOneOf(
+      'causalMode',
+      config.causalMode ?? 'threshold',
+      MOD_CAUSAL_MODES,
+    );
     this.config = Object.freeze({
       dModel,
       capacity,
@@ -222,12 +230,6 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
       initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
-    });
-    this.capacityPolicy = new CapacityPolicy({
-      trainFactor: capacity,
-      evalFactor: capacity,
-      rounding: 'floor',
-      minimum: 1,
     });
     this.combineWeightRange =
       this.config.gate === 'identity'
@@ -253,15 +255,45 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     }
   }
 
-  /** Tokens kept per sequence of length T in top-k mode. */
-  tokensPerSequence(seqLen: number): number {
-    return Math.min(seqLen, this.capacityPolicy.capacity({ groupSize: seqLen, numExperts: 1 }));
+  /** Tokens kept per sequence of length T in top-k mode, under `capacity` (default its own). */
+  tokensPerSequence(seqLen: number, capacity: CapacityPolicy = this.defaultCapacity): number {
+    return Math.min(seqLen, capacity.capacity({ groupSize: seqLen, numExperts: 1 }));
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): MixtureOfDepthsPlan {
+  /** One scalar logit per token (2 D), plus the predictor MLP (2 D H + 2 H) when it has one. */
+  describe(): RouterDescription {
+    const { dModel: d, predictorHidden: h, causalMode } = this.config;
+    return {
+      numExperts: 1,
+      topK: 1,
+      flopsPerToken: 2 * d + (this.predictor === undefined ? 0 : 2 * d * h + 2 * h),
+      causalModes: this.predictor === undefined ? ['threshold'] : ['threshold', 'predictor'],
+      defaultCausalMode: causalMode === 'predictor' ? 'predictor' : 'threshold',
+    };
+  }
+
+  /**
+   * Section 3.5's causal rules for one sequence: each token goes through the block when r > tau
+   * (threshold) or when the predictor's logit > its cut (predictor); nothing depends on other
+   * tokens, so the session keeps no state but the cut, read once.
+   */
+  causal(context: CausalContext): CausalSession<MixtureOfDepthsPlan> {
     requireLive(this.disposed, this.className);
-    checkRouteInput(x, this.config.dModel, options.mask);
-    const mode: DecisionMode = requireOneOf('mode', options.mode ?? 'top-k', DECISION_MODES);
+    const mode = this.causalRule(context.mode);
+    return depthSession({
+      mode,
+      weight: this.weight,
+      predictor: mode === 'predictor' ? this.predictor : undefined,
+      gate: this.config.gate,
+      cut: mode === 'predictor' ? this.predictorCutValue() : this.thresholdValue(),
+      dModel: this.config.dModel,
+    });
+  }
+
+  /** The rule `mode` names ('causal': the configured one), or a ConfigError naming `mode`. */
+  private causalRule(mode: CausalMode | DecisionMode): 'threshold' | 'predictor' {
+    if (mode === 'causal')
+      return this.config.causalMode === 'predictor' ? 'predictor' : 'threshold';
     if (mode === 'predictor' && this.predictor === undefined) {
       throw new ConfigError(
         'mode',
@@ -269,28 +301,39 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         `a mode this router was configured for: it has no predictor (its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
       );
     }
+    if (mode !== 'threshold' && mode !== 'predictor')
+      throw new ConfigError(
+        'mode',
+        mode,
+        'a causal rule of a Mixture-of-Depths router (threshold, predictor)',
+      );
+    return mode;
+  }
+
+  route(x: Tensor3D, context: Partial<RouteContext> = {}): MixtureOfDepthsPlan {
+    requireLive(this.disposed, this.className);
+    checkRouteInput(x, this.config.dModel, context.mask);
+    const given: DecisionMode = requireOneOf('mode', context.mode ?? 'top-k', DECISION_MODES);
+    const mode = given === 'top-k' ? given : this.causalRule(given);
     const [b, t, d] = x.shape;
     const m = b * t;
-    const k = this.tokensPerSequence(t);
-    const valid = readValidity(options.mask, m);
+    const k = this.tokensPerSequence(t, context.capacity);
+    const valid = readValidity(context.mask, m);
 
     return tf.tidy(() => {
       // Shape: [B, T, D] -> [M, D] -> [M, 1] -> [M]
       const x2 = tf.reshape(x, [m, d]) as Tensor2D;
-      const r = tf.reshape(linear(x2, this.weight as unknown as Tensor2D), [m]) as Tensor1D;
+      const r = tf.reshape(linear(x2, this.weight as Tensor2D), [m]) as Tensor1D;
       const rHost = r.dataSync() as Float32Array;
       let predictorLogits: Tensor1D | undefined;
       let predHost: Float32Array | undefined;
       if (this.predictor !== undefined) {
         const { w1, b1, w2, b2 } = this.predictor;
-        const hidden = gelu(
-          linear(stopGradient(x2), w1 as unknown as Tensor2D, b1 as unknown as Tensor1D),
-        );
+        const hidden = gelu(linear(stopGradient(x2), w1 as Tensor2D, b1 as Tensor1D));
         // Shape: [M, 1] -> [M]
-        predictorLogits = tf.reshape(
-          linear(hidden, w2 as unknown as Tensor2D, b2 as unknown as Tensor1D),
-          [m],
-        ) as Tensor1D;
+        predictorLogits = tf.reshape(linear(hidden, w2 as Tensor2D, b2 as Tensor1D), [
+          m,
+        ]) as Tensor1D;
         predHost = predictorLogits.dataSync() as Float32Array;
       }
 
@@ -314,7 +357,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       }
       // What the training step folds into the cuts (foldStatistics); route changes nothing.
       const statistics: Record<string, Statistic> = {};
-      if (options.training === true && mode === 'top-k') {
+      if (context.training === true && mode === 'top-k') {
         if (this.threshold !== undefined)
           statistics['thresholdCut'] = topKCutStatistic(rHost, valid, b, t, k);
         if (this.predictor !== undefined && predHost !== undefined)
@@ -434,7 +477,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   calibrateCausalCuts(samples: CausalCutSamples): void {
     requireLive(this.disposed, this.className);
     const seqLen = requireInt('samples.seqLen', samples.seqLen, { min: 1 });
-    const fraction = this.tokensPerSequence(seqLen) / seqLen;
+    const fraction = this.tokensPerSequence(seqLen, samples.capacity) / seqLen;
     const set = (state: Variable | undefined, values: Float32Array | undefined) => {
       if (state === undefined || values === undefined) return;
       const cut = quantileCut(values, fraction);

@@ -57,9 +57,16 @@ import {
   meanWeights,
   routerZLoss,
 } from './losses.js';
-import type { RouteOptions, TokenChoicePlan } from './plan.js';
+import { tokenChoiceSession } from './causal.js';
 import { GATING_NOISE_STREAM, JITTER_STREAM, streamSeed } from './randomness.js';
-import type { Router } from './Router.js';
+import type { TokenChoicePlan } from './plan.js';
+import type {
+  CausalContext,
+  CausalSession,
+  RouteContext,
+  Router,
+  RouterDescription,
+} from './Router.js';
 import {
   GROUP_SCORES,
   NORMALIZATIONS,
@@ -84,7 +91,10 @@ export interface TokenChoiceRouterConfig {
   readonly numExperts?: number;
   /** Experts per token K, in [1, E] (default 1, Switch). */
   readonly topK?: number;
-  /** Capacity policy: preset name, config or policy (default the 'switch' preset, per sequence). */
+  /**
+   * The router's defaultCapacity, used when the block's spec gives none: a preset name, config or
+   * policy (default the 'switch' preset, per sequence).
+   */
   readonly capacity?: CapacitySpec;
   /** Router scores from logits: 'softmax' (default) or 'sigmoid' (DeepSeek-V3). */
   readonly scoreFunction?: ScoreFunction;
@@ -134,7 +144,7 @@ export interface ResolvedTokenChoiceRouterConfig extends Required<
   readonly renormalize: Normalization;
 }
 
-export interface RouteScoresOptions extends RouteOptions {
+export interface RouteScoresOptions extends Partial<RouteContext> {
   /** 'logits' (default): float32[B, T, E] before the score function; 'scores': after it (probabilities for softmax). */
   readonly given?: GivenScores;
 }
@@ -178,7 +188,7 @@ export class TokenChoiceRouter
   readonly kind = 'token-choice' as const;
   readonly combineWeightRange: readonly [number, number];
   readonly config: ResolvedTokenChoiceRouterConfig;
-  readonly capacity: CapacityPolicy;
+  readonly defaultCapacity: CapacityPolicy;
   readonly weight: Variable;
   private readonly expertGroups: ExpertGroupRule | undefined;
   /** float32[D, E] W_noise of noisy top-k gating (absent without it). */
@@ -218,7 +228,7 @@ export class TokenChoiceRouter
       keep: topKGroups,
       score: groupScore,
     });
-    this.capacity = CapacityPolicy.from(config.capacity, { preset: 'switch' });
+    this.defaultCapacity = CapacityPolicy.from(config.capacity, { preset: 'switch' });
     const routedScale = requireNumber('routedScale', config.routedScale ?? 1, {
       min: 0,
       minInclusive: false,
@@ -227,7 +237,7 @@ export class TokenChoiceRouter
       dModel,
       numExperts,
       topK,
-      capacity: this.capacity.getConfig(),
+      capacity: this.defaultCapacity.getConfig(),
       scoreFunction,
       expertGroups,
       topKGroups,
@@ -279,7 +289,61 @@ export class TokenChoiceRouter
       : undefined;
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
+  /** E experts, K per token, 2 D E FLOPs per token (twice that with noisy gating's W_noise). */
+  describe(): RouterDescription {
+    const { dModel: d, numExperts: e, topK } = this.config;
+    return {
+      numExperts: e,
+      topK,
+      flopsPerToken: 2 * d * e * (this.noiseWeight === undefined ? 1 : 2),
+      causalModes: ['causal'],
+      defaultCausalMode: 'causal',
+    };
+  }
+
+  /**
+   * Token by token with running per-expert loads (causal.ts tokenChoiceSession), the capacity
+   * evaluated for a sequence of context.capacityLength tokens. With a finite capacity a token's
+   * experts must depend on earlier tokens only: top-1 or token-major placement, position priority;
+   * otherwise a ConfigError names the option.
+   */
+  causal(context: CausalContext): CausalSession<TokenChoicePlan> {
+    requireLive(this.disposed, this.className);
+    if (context.mode !== 'causal')
+      throw new ConfigError('mode', context.mode, `'causal' for a token-choice router`);
+    const { numExperts: e, topK: k, placement, priority } = this.config;
+    const n = context.capacityLength;
+    const policy = context.capacity;
+    let capacity = Infinity;
+    if (!policy.config.dropless) {
+      if (k !== 1 && placement !== 'token-major') {
+        throw new ConfigError(
+          'placement',
+          placement,
+          "'token-major' for causal decisions of top-K > 1 with a finite capacity (rank-major places every top-1 choice of the sequence before any top-2); or use a dropless capacity",
+        );
+      }
+      if (priority !== 'position') {
+        throw new ConfigError(
+          'priority',
+          priority,
+          "'position' for causal decisions with a finite capacity ('score' and 'probs' rank a token against later ones); or use a dropless capacity",
+        );
+      }
+      capacity = Math.min(policy.capacity({ groupSize: n, numExperts: e, topK: k }), n);
+    }
+    return tokenChoiceSession({
+      scores: (x) => this.scoresOf(routerDistribution(x, this.weight, 0, undefined).logits),
+      numExperts: e,
+      topK: k,
+      expertGroups: this.expertGroups,
+      renormalize: this.config.renormalize,
+      routedScale: this.config.routedScale,
+      capacity,
+    });
+  }
+
+  route(x: Tensor3D, options: Partial<RouteContext> = {}): TokenChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
     const training = options.training ?? false;
@@ -339,28 +403,6 @@ export class TokenChoiceRouter
       : { weight: this.weight, noiseWeight: this.noiseWeight };
   }
 
-  /**
-   * Each of n tokens' K experts, decided token by token with no capacity (a causal decision: a
-   * token's choices depend on it alone): u float32[n, D] -> choices int32[n * K] (best first) and
-   * the scores float32[n * E] its weights are read from, as route() chooses in evaluation.
-   */
-  chooseTokens(u: Tensor2D): { readonly choices: Int32Array; readonly scores: Float32Array } {
-    requireLive(this.disposed, this.className);
-    const [n, d] = u.shape;
-    // Shape: [n, D] -> [1, n, D]
-    const scores = tf.tidy(() => {
-      const x = tf.reshape(u, [1, n, d]) as Tensor3D;
-      checkRouteInput(x, this.config.dModel, undefined);
-      return this.scoresOf(routerDistribution(x, this.weight, 0, undefined).logits);
-    });
-    const host = scores.dataSync() as Float32Array;
-    scores.dispose();
-    return {
-      choices: chooseExperts(host, n, this.config.numExperts, this.config.topK, this.expertGroups),
-      scores: host,
-    };
-  }
-
   /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
   private scoresOf(logits: Tensor2D): Tensor2D {
     return this.config.scoreFunction === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
@@ -375,11 +417,12 @@ export class TokenChoiceRouter
     scores: Tensor2D,
     b: number,
     t: number,
-    options: RouteOptions,
+    options: Partial<RouteContext>,
     noise?: { clean: Tensor2D; std: Tensor2D },
   ): TokenChoicePlan {
     const { numExperts: e, topK: k, priority, placement, renormalize, routedScale } = this.config;
-    const policy = this.capacity.config;
+    const capacityPolicy = options.capacity ?? this.defaultCapacity;
+    const policy = capacityPolicy.config;
     const training = options.training ?? false;
     const m = b * t;
     const n = policy.group === 'sequence' ? t : m;
@@ -401,7 +444,7 @@ export class TokenChoiceRouter
       capacity = load.reduce((a, v) => Math.max(a, v), 0);
     } else {
       capacity = Math.min(
-        this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }),
+        capacityPolicy.capacity({ groupSize: n, numExperts: e, topK: k, training }),
         n,
       );
     }

@@ -5,7 +5,22 @@
  */
 // Public API of @moderoute/routing.
 export * from './plan.js';
-export type { Router } from './Router.js';
+export {
+  CAUSAL_RULES,
+  type CausalContext,
+  type CausalMode,
+  type CausalSession,
+  type RouteContext,
+  type Router,
+  type RouterDescription,
+} from './Router.js';
+export { routeCausally, hasCausalForm } from './causalRoute.js';
+export {
+  depthSession,
+  tokenChoiceSession,
+  type DepthRule,
+  type TokenChoiceRule,
+} from './causal.js';
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
 export * from './ExpertChoiceRouter.js';

@@ -19,28 +19,24 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
+import type { CapacityPolicy } from './CapacityPolicy.js';
 import type { RouterStatistics } from './statistics.js';
 
 export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths';
 
-/** How a Mixture-of-Depths router decides: non-causal top-k, or one of the causal rules. */
-export type DecisionMode = 'top-k' | 'threshold' | 'predictor';
-export const DECISION_MODES: readonly DecisionMode[] = ['top-k', 'threshold', 'predictor'];
-
-export interface RouteOptions {
-  /** Training mode: the train capacity factor, jitter (default false). */
-  readonly training?: boolean;
-  /** float32, int32 or bool [B, T]: non-zero for a real token, zero for padding (never routed). */
-  readonly mask?: Tensor;
-  /** Mixture-of-Depths only: the decision rule (default 'top-k'). */
-  readonly mode?: DecisionMode;
-  /**
-   * Seed of this call's randomness (jitter, noisy gating), derived by the caller with core's
-   * deriveSeed(runSeed, step, replica, blockIndex, stage); absent: the router's own seed
-   * (deterministic, the same noise every call). Routers keep no call counters.
-   */
-  readonly rngSeed?: number;
-}
+/**
+ * How routing decides: non-causal top-k, or a causal rule (Router.ts CausalMode): 'threshold' or
+ * 'predictor' for Mixture-of-Depths stages; 'causal' leaves each router its default causal rule.
+ * Under a causal rule, every stage whose router has a causal form decides through its causal
+ * sessions, one per sequence.
+ */
+export type DecisionMode = 'top-k' | 'threshold' | 'predictor' | 'causal';
+export const DECISION_MODES: readonly DecisionMode[] = [
+  'top-k',
+  'threshold',
+  'predictor',
+  'causal',
+];
 
 /**
  * Decision values of sample tokens for calibrating a Mixture-of-Depths router's causal rules
@@ -50,6 +46,8 @@ export interface RouteOptions {
 export interface CausalCutSamples {
   /** T of the sequences the samples came from: top-k keeps k(T) / T of them. */
   readonly seqLen: number;
+  /** The block's capacity for the router's stage, giving k(T) (default: the router's defaultCapacity). */
+  readonly capacity?: CapacityPolicy;
   /** The router logits r (the threshold rule's decision values). */
   readonly threshold?: Float32Array;
   /** The predictor's logits (the predictor rule's). */

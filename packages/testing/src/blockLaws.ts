@@ -1,6 +1,8 @@
 // The law suite every decoder block runs, routed or dense, built-in or assembled from plugins:
 // output shape equals input shape, tokens a routed block did not process pass through unchanged,
-// gradients reach every router, deterministic, no leaked tensors.
+// gradients reach every router, deterministic, no leaked tensors; and the causal laws
+// (causalLaws.ts): decoding equals the forward pass under the same causal rule, and a sequence's
+// outputs do not depend on the other sequences of its batch.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
@@ -15,12 +17,23 @@ import { expectClose } from './assertions.js';
 import { forEachBackend, type TEST_BACKENDS } from './backends.js';
 import { runs } from './arbitraries.js';
 import { randomTensor } from './gradcheck.js';
+import {
+  causalLaws,
+  expectDecoderLeakFree,
+  type CausalLawBlock,
+  type LawCausalMode,
+} from './causalLaws.js';
 
 /** The structural surface of a block the laws need (matches @moderoute/blocks' Block). */
-export interface LawBlock {
+export interface LawBlock extends CausalLawBlock {
   forward(
     x: Tensor3D,
-    options: { training: boolean; mask?: Tensor },
+    options: {
+      training: boolean;
+      mask?: Tensor;
+      mode?: 'top-k' | LawCausalMode;
+      capacityLength?: number;
+    },
   ): {
     output: Tensor3D;
     auxLosses: Readonly<Record<string, Scalar>>;
@@ -74,6 +87,17 @@ export interface BlockLawOptions {
   readonly unprocessedPassThrough?: boolean;
   /** Property runs per law (default 4). */
   readonly numRuns?: number;
+  /**
+   * The causal rules the block decodes with ('threshold' or 'predictor' for Mixture-of-Depths
+   * stages, 'causal' for expert stages only; default none: a block whose routing has no causal
+   * form). Decoding token by token must equal the forward pass under each.
+   */
+  readonly causalModes?: readonly LawCausalMode[];
+  /**
+   * Whether capacity groups are per sequence (default true): in evaluation a sequence's outputs
+   * must then not depend on the other sequences of its batch. Batch-wide groups set false.
+   */
+  readonly perSequence?: boolean;
 }
 
 /** Flat tokens (b * T + t) that appear in any of a block output's plans of the given kinds. */
@@ -174,6 +198,19 @@ export function blockLaws(
           }
         });
       });
+
+      causalLaws(() => made.block, {
+        width,
+        causalModes: options.causalModes ?? [],
+        perSequence: options.perSequence ?? true,
+        numRuns,
+      });
+
+      for (const mode of (options.causalModes ?? []).slice(0, 1)) {
+        it('should not leak tensors while decoding', () => {
+          expectDecoderLeakFree(made.block, width, mode);
+        });
+      }
 
       it('should not leak tensors across forward and backward', () => {
         const before = tf.memory().numTensors;

@@ -6,17 +6,19 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { tf, type BackendName, type Tensor, type Tensor3D } from '@moderoute/core';
 import {
+  CapacityPolicy,
   combineRows,
   dispatchRows,
   disposePlan,
   OwnedParameterScope,
   type ParameterScope,
+  type RouteContext,
   type Router,
   type RoutingPlan,
-  type RouteOptions,
 } from '@moderoute/routing';
 import { routerLawCases, runs, type RouterLawCase } from './arbitraries.js';
 import { forEachBackend } from './backends.js';
+import { checkCausalSessions } from './sessionLaws.js';
 
 export interface RouterLawOptions {
   /** Property runs per law per backend (default 4; FC_NUM_RUNS overrides). */
@@ -118,15 +120,20 @@ function withRouter<R>(
   }
 }
 
+/** A route context with the router's defaultCapacity (what a block gives when its spec names none). */
+export function defaultContext(router: Router, options: Partial<RouteContext> = {}): RouteContext {
+  return { training: false, capacity: CapacityPolicy.from(router.defaultCapacity), ...options };
+}
+
 /** Routes inside a tidy and reads the plan back; the plan's tensors are disposed. */
 function routeHost<R>(
   router: Router,
   x: Tensor3D,
-  options: RouteOptions,
+  options: Partial<RouteContext>,
   read: (host: HostPlan) => R,
 ): R {
   return tf.tidy(() => {
-    const plan = router.route(x, options);
+    const plan = router.route(x, defaultContext(router, options));
     const result = read(readPlan(plan));
     disposePlan(plan);
     return result as never;
@@ -504,7 +511,7 @@ export function routerLaws(
           withRouter(
             (scope) => makeRouter(c, scope),
             (router) => {
-              const plan = router.route(x, mask ? { mask } : {});
+              const plan = router.route(x, defaultContext(router, mask ? { mask } : {}));
               const host = readPlan(plan);
               // Identity experts: out[token] = (sum of the token's weights) * x[token].
               const out = combineRows(plan, dispatchRows(plan, x)).arraySync() as number[][][];
@@ -683,7 +690,7 @@ export function routerLaws(
                 );
                 let constant = false;
                 const { grads, value } = tf.variableGrads(() => {
-                  const plan = router.route(x, { training: true });
+                  const plan = router.route(x, defaultContext(router, { training: true }));
                   if (
                     plan.kind !== 'mixture-of-depths' &&
                     plan.numExperts === 1 &&
@@ -734,6 +741,21 @@ export function routerLaws(
         });
       });
 
+      it('should decide causally, if it declares a causal rule, stepping in any chunks as in one step', () => {
+        property((c) => {
+          const { x } = inputsFor(c);
+          const [, t, d] = x.shape;
+          withRouter(
+            (scope) => makeRouter(c, scope),
+            (router) => {
+              // The first sequence, in steps of 1, 2, 1, 3, ... tokens.
+              const first = tf.slice(x, [0, 0, 0], [1, t, d]) as Tensor3D;
+              checkCausalSessions(router, first, [1, 2, 1, 3], t + (c.seed % 3));
+            },
+          );
+        });
+      });
+
       it('should not leak tensors', () => {
         property((c) => {
           const { x, mask } = inputsFor(c);
@@ -742,11 +764,13 @@ export function routerLaws(
           const router = makeRouter(c, scope);
           const withVars = tf.memory().numTensors;
           for (const training of [false, true])
-            disposePlan(router.route(x, { training, ...(mask ? { mask } : {}) }));
+            disposePlan(
+              router.route(x, defaultContext(router, { training, ...(mask ? { mask } : {}) })),
+            );
           const vars = scope.trainable();
           if (vars.length > 0) {
             const { value, grads } = tf.variableGrads(() => {
-              const plan = router.route(x, { training: true });
+              const plan = router.route(x, defaultContext(router, { training: true }));
               let loss = tf.sum(plan.combineWeights);
               for (const aux of Object.values(plan.auxLosses)) loss = tf.add(loss, aux);
               return loss as never;
