@@ -197,7 +197,8 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       throw new ConfigError(
         'topK',
         k,
-        '1 for causal decisions with a finite capacity (rank-major placement sees the whole sequence); or a dropless capacity',
+        '1 for causal decisions with a finite capacity (rank-major placement sees the whole ' +
+          'sequence); or a dropless capacity',
       );
     const capacity = dropless
       ? Infinity

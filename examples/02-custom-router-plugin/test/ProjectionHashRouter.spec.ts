@@ -176,7 +176,7 @@ describe('example 02-custom-router-plugin', () => {
       }
     });
 
-    it('should decode text with the KV cache as the forward pass under its causal rule, and count its FLOPs, through the contract alone', async () => {
+    it('should decode with the KV cache as the causal forward pass, and count FLOPs, by the contract', async () => {
       // A tight block capacity (factor 0.5), so that decoding must apply the block's capacity at
       // the context length with the router's running loads to match the forward pass.
       const config = {

@@ -50,7 +50,9 @@ export function stageCausalMode(
       router.className,
       `a router with a causal form for causal decisions: the ${router.className} router declares no causal rule` +
         (router.kind === 'expert-choice'
-          ? " (expert-choice routing lets each expert pick its top-C tokens of the whole sequence, so a token's experts depend on later tokens, Zhou et al. 2022); train with token-choice routing (top-1 with position priority, or dropless) to sample"
+          ? ' (expert-choice routing lets each expert pick its top-C tokens of the whole sequence, ' +
+            "so a token's experts depend on later tokens, Zhou et al. 2022); train with token-choice " +
+            'routing (top-1 with position priority, or dropless) to sample'
           : ''),
     );
   }

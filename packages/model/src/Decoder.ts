@@ -51,7 +51,8 @@ export function resolveDecodeOptions(
     throw new ConfigError(
       'mode',
       options.mode,
-      "'threshold', 'predictor' or 'causal' when decoding: top-k over a decoding step sees one token and would route every token (Raposo et al. 2024, section 3.5)",
+      "'threshold', 'predictor' or 'causal' when decoding: top-k over a decoding step sees one " +
+        'token and would route every token (Raposo et al. 2024, section 3.5)',
     );
   }
   const contextLength = model.config.contextLength;

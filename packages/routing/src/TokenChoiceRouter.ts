@@ -320,14 +320,16 @@ export class TokenChoiceRouter
         throw new ConfigError(
           'placement',
           placement,
-          "'token-major' for causal decisions of top-K > 1 with a finite capacity (rank-major places every top-1 choice of the sequence before any top-2); or use a dropless capacity",
+          "'token-major' for causal decisions of top-K > 1 with a finite capacity (rank-major " +
+            'places every top-1 choice of the sequence before any top-2); or use a dropless capacity',
         );
       }
       if (priority !== 'position') {
         throw new ConfigError(
           'priority',
           priority,
-          "'position' for causal decisions with a finite capacity ('score' and 'probs' rank a token against later ones); or use a dropless capacity",
+          "'position' for causal decisions with a finite capacity ('score' and 'probs' rank a " +
+            'token against later ones); or use a dropless capacity',
         );
       }
       capacity = Math.min(policy.capacity({ groupSize: n, numExperts: e, topK: k }), n);
