@@ -14,6 +14,7 @@ import { gatherRows } from '@moderoute/core';
 import {
   CapacityPolicy,
   routerModule,
+  routingCounts,
   type MixtureOfDepthsPlan,
   type ParameterScope,
   type RouteContext,
@@ -84,7 +85,11 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
       ) as Tensor1D,
       routerLogits: logits,
       auxLosses: {} as Record<string, Scalar>,
-      metrics: { load: [tokens.length], droppedFraction: 1 - tokens.length / (b * t), entropy: 0 },
+      counts: routingCounts({
+        valid: new Uint8Array(b * t).fill(1),
+        numExperts: 1,
+        tokenIndex: tokens,
+      }),
     };
   }
 

@@ -10,6 +10,7 @@ import {
   quantileCut,
   topKCutStatistic,
   type MixtureOfDepthsPlan,
+  metricsOf,
 } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 
@@ -51,12 +52,12 @@ describe(MixtureOfDepthsRouter.name, () => {
             (1e-2 * R.reduce((a, r, i) => a + bce(r, target[i]!), 0)) / 8,
           ]);
           // sigmoid(r) > 0.5 selects t0, t1, t3, t4, t5: agrees on 5 of 8, precision 2/5, recall 1.
-          assert.deepEqual(plan.metrics.causal?.threshold, {
+          assert.deepEqual(metricsOf(plan.counts).causal?.threshold, {
             accuracy: 5 / 8,
             precision: 2 / 5,
             recall: 1,
           });
-          assert.equal(plan.metrics.droppedFraction, 6 / 8);
+          assert.equal(metricsOf(plan.counts).droppedFraction, 6 / 8);
           // out = x + g(r) f(x) for the selected tokens, x for the rest (f = identity here).
           const x = tf.tensor3d(X);
           const out = tf
@@ -154,7 +155,7 @@ describe(MixtureOfDepthsRouter.name, () => {
                   const k = router.tokensPerSequence(t);
                   trainRoute(router, x);
                   const plan = router.route(x);
-                  const causal = plan.metrics.causal!.threshold!;
+                  const causal = metricsOf(plan.counts).causal!.threshold!;
                   if (k < t)
                     assert.deepEqual(
                       causal,
@@ -327,7 +328,7 @@ describe(MixtureOfDepthsRouter.name, () => {
             );
           const plan = router.route(x as unknown as Tensor3D, { mode: 'predictor' });
           assert.equal(plan.mode, 'predictor');
-          assert.ok(plan.metrics.causal?.predictor !== undefined);
+          assert.ok(metricsOf(plan.counts).causal?.predictor !== undefined);
           x.dispose();
         });
         router.dispose();

@@ -11,6 +11,7 @@ import {
   RouterRegistry,
   TokenChoiceRouter,
   routerModule,
+  routingCounts,
   routingModule,
   type RouteContext,
   type Router,
@@ -105,7 +106,13 @@ class HashRouter implements Router<TokenChoicePlan> {
       ) as Tensor3D,
       choiceKept: i32(kept, [b, t, 1]) as Tensor3D,
       auxLosses: {} as Record<string, Scalar>,
-      metrics: { load: lists.map((l) => l.length), droppedFraction: 0, entropy: 0 },
+      counts: routingCounts({
+        valid,
+        numExperts: e,
+        tokenIndex: tokens,
+        expertIndex: experts,
+        choicesPerToken: 1,
+      }),
     };
   }
 

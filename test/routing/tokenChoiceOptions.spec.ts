@@ -9,6 +9,7 @@ import {
   chooseExperts,
   disposePlan,
   type TokenChoicePlan,
+  metricsOf,
 } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
 import { P, X, W, golden } from './goldenProblem.js';
@@ -39,7 +40,7 @@ describe('TokenChoiceRouter options', () => {
           assert.deepEqual(tokens(plan), [0, 1, 0, 1]);
           assert.deepEqual(experts(plan), [0, 0, 1, 1]);
           expectClose(plan.combineWeights, [P[0]![0]!, P[1]![0]!, P[0]![1]!, P[1]![1]!]);
-          assert.equal(plan.metrics.droppedFraction, 4 / 8);
+          assert.equal(metricsOf(plan.counts).droppedFraction, 4 / 8);
         });
         router.dispose();
       });

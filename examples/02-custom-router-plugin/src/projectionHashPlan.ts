@@ -11,7 +11,7 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
-import { stopGradient, topKOf, type TokenChoicePlan } from '@moderoute/routing';
+import { routingCounts, stopGradient, topKOf, type TokenChoicePlan } from '@moderoute/routing';
 
 /** A kept assignment: the token (b * T + t) and its slot in its expert's buffer. */
 export interface Slot {
@@ -67,7 +67,7 @@ export interface PlanParts {
 
 /** The plan, assignments ordered by (expert, group, slot); call inside a tidy. */
 export function assemblePlan(parts: PlanParts): TokenChoicePlan {
-  const { x, scored, lists, kept, capacity, valid, realChoices, gate } = parts;
+  const { x, scored, lists, kept, capacity, valid, gate } = parts;
   const { numExperts: e, topK: k } = parts;
   const [b, t] = [x.shape[0], x.shape[1]];
   const m = b * t;
@@ -91,14 +91,6 @@ export function assemblePlan(parts: PlanParts): TokenChoicePlan {
   const tokens = tf.tensor1d(tokenIndex, 'int32');
   const combineWeights = n === 0 ? (tf.zeros([0]) as Tensor1D) : gatherRows(gate, tokens);
   const p = scored.p;
-  let entropy = 0;
-  let real = 0;
-  for (let tok = 0; tok < m; tok++) {
-    if (!valid[tok]) continue;
-    real++;
-    for (let ex = 0; ex < e; ex++)
-      entropy -= p[tok * e + ex]! > 0 ? p[tok * e + ex]! * Math.log(p[tok * e + ex]!) : 0;
-  }
   return {
     kind: 'token-choice',
     batchSize: b,
@@ -120,10 +112,15 @@ export function assemblePlan(parts: PlanParts): TokenChoicePlan {
     choices: tf.tensor3d(scored.choices, [b, t, k], 'int32'),
     choiceKept: tf.tensor3d(kept, [b, t, k], 'int32'),
     auxLosses: {} as Record<string, Scalar>,
-    metrics: {
-      load: expertCounts,
-      droppedFraction: realChoices > 0 ? 1 - n / realChoices : 0,
-      entropy: real > 0 ? entropy / real : 0,
-    },
+    // The shared count function of @moderoute/routing: drops per (token, choice), entropy of
+    // the hash scores' softmax over real tokens.
+    counts: routingCounts({
+      valid: valid.map((v) => (v ? 1 : 0)),
+      numExperts: e,
+      tokenIndex,
+      expertIndex,
+      choicesPerToken: k,
+      entropy: { kind: 'categorical', probs: p, width: e },
+    }),
   };
 }

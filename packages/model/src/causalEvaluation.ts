@@ -15,6 +15,7 @@ import type {
   CapacityPolicy,
   CausalMode,
   CausalScores,
+  RuleCounts,
   DecisionMode,
   Router,
   RoutingPlan,
@@ -110,15 +111,9 @@ function* batches(
   }
 }
 
-/**
- * Recovers the counts behind a plan's causal scores: with n real tokens and P top-k selections,
- * tp = recall * P, fn = P - tp, and fp = n (1 - accuracy) - fn (the scores are ratios of these
- * integers, so rounding recovers them exactly).
- */
-function countsOf(scores: CausalScores, tokens: number, topK: number): DecisionCounts {
-  const truePositives = Math.round(scores.recall * topK);
-  const falseNegatives = topK - truePositives;
-  const falsePositives = Math.round(tokens * (1 - scores.accuracy)) - falseNegatives;
+/** A rule's agreement counts from a plan's counts (real tokens only: masks are honoured). */
+function countsOf(rule: RuleCounts, tokens: number): DecisionCounts {
+  const { truePositives, falsePositives, falseNegatives } = rule;
   return { tokens, truePositives, falsePositives, falseNegatives };
 }
 
@@ -159,16 +154,16 @@ function accumulate(
   routing.forEach((plans, block) => {
     const plan = plans['mod'];
     if (plan === undefined || plan.kind !== 'mixture-of-depths') return;
-    const tokens = plan.batchSize * plan.seqLen;
-    const topK = plan.tokenIndex.shape[0];
+    // Counts of real tokens (a padded batch's padding is in neither).
+    const { realTokens: tokens, load, causal = {} } = plan.counts;
+    const topK = load[0] ?? 0;
     const entry = acc.get(block) ?? { kind: model.blocks[block]!.kind, topK: 0, tokens: 0 };
     entry.topK += topK;
     entry.tokens += tokens;
-    const causal = plan.metrics.causal ?? {};
     if (causal.threshold)
-      entry.threshold = addCounts(entry.threshold, countsOf(causal.threshold, tokens, topK));
+      entry.threshold = addCounts(entry.threshold, countsOf(causal.threshold, tokens));
     if (causal.predictor)
-      entry.predictor = addCounts(entry.predictor, countsOf(causal.predictor, tokens, topK));
+      entry.predictor = addCounts(entry.predictor, countsOf(causal.predictor, tokens));
     acc.set(block, entry);
   });
 }

@@ -19,6 +19,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
+import { routingCounts } from './counts.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
 import type { ParameterScope } from './ParameterScope.js';
 import {
@@ -218,7 +219,6 @@ export class ExpertChoiceRouter
     // Each expert's top-C real tokens of each group (ties to the lower position), in its
     // buffer by ascending position, or best first with slotOrder 'score'.
     const slots = emptySlots(e, groups);
-    const perToken = new Int32Array(m);
     for (let g = 0; g < groups; g++) {
       const candidates: number[] = [];
       for (let tok = g * n; tok < (g + 1) * n; tok++) if (valid[tok]) candidates.push(tok);
@@ -227,7 +227,6 @@ export class ExpertChoiceRouter
         if (this.config.slotOrder === 'position') chosen.sort((i, j) => i - j);
         for (const tok of chosen) {
           slots[ex]![g]!.push({ token: tok, source: tok * e + ex });
-          perToken[tok]! += 1;
         }
       }
     }
@@ -242,17 +241,6 @@ export class ExpertChoiceRouter
     const auxLosses: Record<string, Scalar> = {};
     if (this.config.zLossCoefficient > 0)
       auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
-
-    let real = 0;
-    const histogram = new Array<number>(e + 1).fill(0);
-    let totalExperts = 0;
-    for (let tok = 0; tok < m; tok++) {
-      if (!valid[tok]) continue;
-      real++;
-      histogram[perToken[tok] as number]! += 1;
-      totalExperts += perToken[tok] as number;
-    }
-    const expertsPerToken = histogram.map((c) => (real > 0 ? c / real : 0));
 
     const plan: ExpertChoicePlan = {
       kind: 'expert-choice',
@@ -272,13 +260,14 @@ export class ExpertChoiceRouter
       ...(logits ? { routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D } : {}),
       routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
       auxLosses,
-      metrics: {
-        load: assignments.expertCounts,
-        droppedFraction: real > 0 ? (expertsPerToken[0] as number) : 0,
-        entropy: meanEntropy(p, valid, e),
-        expertsPerToken,
-        meanExpertsPerToken: real > 0 ? totalExperts / real : 0,
-      },
+      counts: routingCounts({
+        valid,
+        numExperts: e,
+        tokenIndex: assignments.tokenIndex,
+        expertIndex: assignments.expertIndex,
+        histogram: true,
+        entropy: { kind: 'categorical', probs: p, width: e },
+      }),
     };
     return plan;
   }

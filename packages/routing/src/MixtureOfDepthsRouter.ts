@@ -46,11 +46,11 @@ import {
   requireLive,
   seededVariable,
 } from './common.js';
+import { routingCounts } from './counts.js';
 import { meanBceWithLogits, stopGradient } from './losses.js';
 import {
   DECISION_MODES,
   type CausalCutSamples,
-  type CausalScores,
   type DecisionMode,
   type MixtureOfDepthsPlan,
 } from './plan.js';
@@ -151,32 +151,6 @@ function foldCut(state: Variable, statistic: Statistic | undefined): void {
   const [cut, steps] = state.dataSync() as Float32Array;
   const next = foldRunningMean([cut as number, steps as number], statistic);
   if (next[1] !== steps) tf.tidy(() => state.assign(tf.tensor1d([...next])));
-}
-
-/** Accuracy, precision and recall of `decided` against `target` over real tokens. */
-export function causalScores(
-  decided: Uint8Array,
-  target: Uint8Array,
-  valid: Uint8Array,
-): CausalScores {
-  let tp = 0;
-  let fp = 0;
-  let fn = 0;
-  let agree = 0;
-  let real = 0;
-  for (let i = 0; i < valid.length; i++) {
-    if (!valid[i]) continue;
-    real++;
-    if (decided[i] === target[i]) agree++;
-    if (decided[i] && target[i]) tp++;
-    else if (decided[i]) fp++;
-    else if (target[i]) fn++;
-  }
-  return {
-    accuracy: real > 0 ? agree / real : 0,
-    precision: tp + fp > 0 ? tp / (tp + fp) : 0,
-    recall: tp + fn > 0 ? tp / (tp + fn) : 0,
-  };
 }
 
 export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
@@ -410,20 +384,8 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           );
       }
 
-      let real = 0;
-      let entropy = 0;
-      for (let i = 0; i < m; i++) {
-        if (!valid[i]) continue;
-        real++;
-        const s = 1 / (1 + Math.exp(-(rHost[i] as number)));
-        if (s > 0 && s < 1) entropy -= s * Math.log(s) + (1 - s) * Math.log(1 - s);
-      }
-      const causal: { threshold?: CausalScores; predictor?: CausalScores } = {
-        threshold: causalScores(thresholdDecision, member, valid),
-      };
-      if (predictorDecision !== undefined)
-        causal.predictor = causalScores(predictorDecision, member, valid);
-
+      // sigmoid(r) per token, in double precision, for the entropy count.
+      const gateProbs = Float64Array.from(rHost, (v) => 1 / (1 + Math.exp(-v)));
       const plan: MixtureOfDepthsPlan = {
         kind: 'mixture-of-depths',
         mode,
@@ -441,12 +403,17 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           : {}),
         auxLosses,
         ...(Object.keys(statistics).length > 0 ? { statistics } : {}),
-        metrics: {
-          load: [tokenList.length],
-          droppedFraction: real > 0 ? 1 - tokenList.length / real : 0,
-          entropy: real > 0 ? entropy / real : 0,
-          causal,
-        },
+        counts: routingCounts({
+          valid,
+          numExperts: 1,
+          tokenIndex: tokenList,
+          entropy: { kind: 'bernoulli', probs: gateProbs },
+          causal: {
+            target: member,
+            threshold: thresholdDecision,
+            ...(predictorDecision !== undefined ? { predictor: predictorDecision } : {}),
+          },
+        }),
       };
       return plan as never;
     }) as MixtureOfDepthsPlan;

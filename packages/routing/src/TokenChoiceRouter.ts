@@ -58,6 +58,7 @@ import {
   routerZLoss,
 } from './losses.js';
 import { tokenChoiceSession } from './causal.js';
+import { routingCounts } from './counts.js';
 import { GATING_NOISE_STREAM, JITTER_STREAM, streamSeed } from './randomness.js';
 import type { TokenChoicePlan } from './plan.js';
 import type {
@@ -557,11 +558,14 @@ export class TokenChoiceRouter
       choices: int32(choices, [b, t, k]) as Tensor3D,
       choiceKept: int32(placed.kept, [b, t, k]) as Tensor3D,
       auxLosses,
-      metrics: {
-        load: assignments.expertCounts,
-        droppedFraction: placed.realChoices > 0 ? placed.dropped / placed.realChoices : 0,
-        entropy: meanEntropy(entropyOf, valid, e),
-      },
+      counts: routingCounts({
+        valid,
+        numExperts: e,
+        tokenIndex: assignments.tokenIndex,
+        expertIndex: assignments.expertIndex,
+        choicesPerToken: k,
+        entropy: { kind: 'categorical', probs: entropyOf, width: e },
+      }),
     };
   }
 }

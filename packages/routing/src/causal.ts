@@ -16,7 +16,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { int32 } from './common.js';
-import { meanEntropy } from './losses.js';
+import { routingCounts } from './counts.js';
 import type { MixtureOfDepthsPlan, TokenChoicePlan } from './plan.js';
 import type { CausalSession } from './Router.js';
 import { chooseExperts, type ExpertGroupRule, type Normalization } from './tokenChoiceRules.js';
@@ -72,13 +72,11 @@ export function depthSession(rule: DepthRule): CausalSession<MixtureOfDepthsPlan
           s === 0
             ? (tf.zeros([0]) as Tensor1D)
             : gateOf(rule.gate, s === n ? r : gatherRows(r, tokenIndex));
-        let entropy = 0;
-        if (predictorLogits === undefined) {
-          for (let i = 0; i < n; i++) {
-            const p = 1 / (1 + Math.exp(-(host[i] as number)));
-            if (p > 0 && p < 1) entropy -= p * Math.log(p) + (1 - p) * Math.log(1 - p);
-          }
-        }
+        // Entropy of sigmoid(r), read back under the threshold rule only (0 under the predictor's).
+        const gateProbs =
+          predictorLogits === undefined
+            ? Float64Array.from(host, (v) => 1 / (1 + Math.exp(-v)))
+            : undefined;
         const plan: MixtureOfDepthsPlan = {
           kind: 'mixture-of-depths',
           mode: rule.mode,
@@ -95,12 +93,12 @@ export function depthSession(rule: DepthRule): CausalSession<MixtureOfDepthsPlan
             ? { predictorLogits: tf.reshape(predictorLogits, [1, n]) as Tensor2D }
             : {}),
           auxLosses: {},
-          metrics: {
-            load: [s],
-            droppedFraction: 1 - s / n,
-            // Of sigmoid(r) (read back under the threshold rule only; 0 under the predictor's).
-            entropy: entropy / n,
-          },
+          counts: routingCounts({
+            valid: new Uint8Array(n).fill(1),
+            numExperts: 1,
+            tokenIndex: selected,
+            ...(gateProbs ? { entropy: { kind: 'bernoulli' as const, probs: gateProbs } } : {}),
+          }),
         };
         return plan as never;
       }) as MixtureOfDepthsPlan;
@@ -143,15 +141,11 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
           { length: e },
           () => [],
         );
-        let dropped = 0;
         for (let t = 0; t < n; t++) {
           const mine: number[] = [];
           for (let c = 0; c < k; c++) {
             const ex = choices[t * k + c] as number;
-            if ((loads[ex] as number) >= capacity) {
-              dropped++;
-              continue;
-            }
+            if ((loads[ex] as number) >= capacity) continue;
             kept[t * k + c] = 1;
             mine.push(ex);
           }
@@ -201,11 +195,14 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
           choices: int32(choices, [1, n, k]) as Tensor3D,
           choiceKept: int32(kept, [1, n, k]) as Tensor3D,
           auxLosses: {},
-          metrics: {
-            load: byExpert.map((list) => list.length),
-            droppedFraction: dropped / (n * k),
-            entropy: meanEntropy(p, valid, e),
-          },
+          counts: routingCounts({
+            valid,
+            numExperts: e,
+            tokenIndex: rows.map((r) => r.token),
+            expertIndex,
+            choicesPerToken: k,
+            entropy: { kind: 'categorical', probs: p, width: e },
+          }),
         };
         return plan as never;
       }) as TokenChoicePlan;

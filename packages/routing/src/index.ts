@@ -27,6 +27,7 @@ export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
 export * from './statistics.js';
+export * from './counts.js';
 export * from './randomness.js';
 export * from './ParameterScope.js';
 export {

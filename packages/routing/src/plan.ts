@@ -20,6 +20,7 @@ import {
   type Tensor3D,
 } from '@moderoute/core';
 import type { CapacityPolicy } from './CapacityPolicy.js';
+import type { RoutingCounts } from './counts.js';
 import type { RouterStatistics } from './statistics.js';
 
 export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths';
@@ -64,7 +65,7 @@ export interface CausalScores {
   readonly recall: number;
 }
 
-/** Plain-number metrics, computed on the host from values the router reads anyway. */
+/** Ratios for display, from a plan's counts (metricsOf in counts.ts). */
 export interface RoutingMetrics {
   /** Tokens routed to each expert (summed over groups); MoD: [selected tokens]. */
   readonly load: readonly number[];
@@ -100,7 +101,11 @@ interface PlanBase {
    * (Router.foldStatistics). Absent when there is nothing to fold.
    */
   readonly statistics?: RouterStatistics;
-  readonly metrics: RoutingMetrics;
+  /**
+   * What the router decided, as integer counts (counts.ts: one shared function computes them);
+   * metricsOf(counts) gives the ratios for display. Aggregate counts, never ratios.
+   */
+  readonly counts: RoutingCounts;
 }
 
 interface ExpertPlanBase extends PlanBase {

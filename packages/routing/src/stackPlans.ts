@@ -14,10 +14,10 @@ import {
   type Tensor2D,
 } from '@moderoute/core';
 import { int32 } from './common.js';
+import { sumCounts, type RoutingCounts } from './counts.js';
 import type {
   ExpertRoutingPlan,
   MixtureOfDepthsPlan,
-  RoutingMetrics,
   RoutingPlan,
   TokenChoicePlan,
 } from './plan.js';
@@ -80,10 +80,9 @@ export function stackPlans(
 ): RoutingPlan {
   const plans = sequences.map((s) => s.plan);
   const tokens = sequences.map((s) => s.positions.length);
-  const real = tokens.reduce((a, c) => a + c, 0);
   const auxLosses = meanLosses(plans, tokens);
-  const weightOf = (row: number) => (real > 0 ? (tokens[row] as number) / real : 0);
-  const entropy = plans.reduce((a, p, row) => a + (p?.metrics.entropy ?? 0) * weightOf(row), 0);
+  // The sequences' counts, added: every sequence's plan counts its own real tokens.
+  const counts = sumCounts(plans.flatMap((p) => (p === undefined ? [] : [p.counts])));
   if (kind === 'mixture-of-depths') {
     const depth = plans as readonly (MixtureOfDepthsPlan | undefined)[];
     const tokenIndex: number[] = [];
@@ -100,11 +99,6 @@ export function stackPlans(
     const selected = tokenIndex.length;
     const first = depth.find((p) => p !== undefined);
     const withPredictor = first?.predictorLogits !== undefined;
-    const metrics: RoutingMetrics = {
-      load: [selected],
-      droppedFraction: real > 0 ? 1 - selected / real : 0,
-      entropy,
-    };
     return {
       kind: 'mixture-of-depths',
       mode: first?.mode ?? 'threshold',
@@ -143,10 +137,10 @@ export function stackPlans(
           }
         : {}),
       auxLosses,
-      metrics,
+      counts,
     };
   }
-  return stackExpertPlans(sequences, b, t, auxLosses, entropy);
+  return stackExpertPlans(sequences, b, t, auxLosses, counts);
 }
 
 /** Expert plans of the sequences as one plan with a group per sequence, expert-major. */
@@ -155,11 +149,9 @@ function stackExpertPlans(
   b: number,
   t: number,
   auxLosses: Record<string, Scalar>,
-  entropy: number,
+  counts: RoutingCounts,
 ): ExpertRoutingPlan {
   const plans = sequences.map((s) => s.plan as ExpertRoutingPlan | undefined);
-  const tokens = (row: number) => sequences[row]!.positions.length;
-  const real = (all: readonly unknown[]) => all.reduce<number>((a, _, row) => a + tokens(row), 0);
   const first = plans.find((p) => p !== undefined);
   if (first === undefined) throw new ModerouteError('routeCausally: a batch with no real token');
   const e = first.numExperts;
@@ -212,16 +204,6 @@ function stackExpertPlans(
       : gatherRows(tf.concat(all) as Tensor1D, int32(order) as Tensor1D)
   ) as Tensor1D;
   const topK = first.kind === 'token-choice' ? first.topK : 1;
-  const dropped = plans.reduce(
-    (a, p, row) => a + (p?.metrics.droppedFraction ?? 0) * (tokens(row) * topK),
-    0,
-  );
-  const choices = real(plans) * topK;
-  const metrics: RoutingMetrics = {
-    load: expertCounts,
-    droppedFraction: choices > 0 ? dropped / choices : 0,
-    entropy,
-  };
   const common = {
     batchSize: b,
     seqLen: t,
@@ -259,7 +241,7 @@ function stackExpertPlans(
       : {}),
     auxLosses,
   };
-  if (first.kind === 'expert-choice') return { ...common, kind: 'expert-choice', metrics };
+  if (first.kind === 'expert-choice') return { ...common, kind: 'expert-choice', counts };
   const choicePlans = plans as readonly (TokenChoicePlan | undefined)[];
   return {
     ...common,
@@ -279,6 +261,6 @@ function stackExpertPlans(
       [topK],
       'int32',
     ),
-    metrics,
+    counts,
   };
 }

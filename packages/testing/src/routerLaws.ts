@@ -10,6 +10,7 @@ import {
   combineRows,
   dispatchRows,
   disposePlan,
+  metricsOf,
   OwnedParameterScope,
   type ParameterScope,
   type RouteContext,
@@ -555,7 +556,7 @@ export function routerLaws(
                 routeHost(router, x, opts, (h) => ({
                   ...h,
                   plan: undefined,
-                  dropped: h.plan.metrics.droppedFraction,
+                  dropped: metricsOf(h.plan.counts).droppedFraction,
                 })),
             );
             const roomy = withRouter(

@@ -172,7 +172,7 @@ export class DataParallel {
         auxNames.map((k) => [k, all.reduce((s, p, r) => s + w[r]! * (p.auxLosses[k] ?? 0), 0)]),
       ),
       grads,
-      routing: mergeRoutingSummaries([local.routing, ...others.map((o) => o.routing)], w),
+      routing: mergeRoutingSummaries([local.routing, ...others.map((o) => o.routing)]),
       statistics: [...local.statistics, ...others.map((o) => o.statistics)],
     };
   }

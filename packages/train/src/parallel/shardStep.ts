@@ -10,16 +10,20 @@ import type { RoutingPlan } from '@moderoute/routing';
 export interface BlockRoutingSummary {
   readonly block: number;
   readonly kind: string;
-  /** Fraction of real tokens processed (MoD: selected; MoE: with at least one kept choice). */
+  /** Real tokens processed (MoD: selected; MoE: with at least one kept choice of a real expert). */
+  readonly routedTokens: number;
+  /** Real tokens of the step (routedFraction's denominator). */
+  readonly realTokens: number;
+  /** routedTokens / realTokens (1 for dense blocks). */
   readonly routedFraction: number;
   /** Tokens per expert (MoD: [selected]). */
   readonly load: readonly number[];
 }
 
 /**
- * Summarises the routing plans of one forward pass per block. `realExperts[i]` is block i's
- * number of real experts: assignments to later experts (integrated MoDE's no-ops) do not count
- * as processing a token.
+ * Summarises the routing plans of one forward pass per block, from the plans' counts.
+ * `realExperts[i]` is block i's number of real experts: assignments to later experts
+ * (integrated MoDE's no-ops) do not count as processing a token.
  */
 export function summariseRouting(
   routing: readonly Readonly<Record<string, RoutingPlan>>[],
@@ -29,50 +33,52 @@ export function summariseRouting(
   return routing.map((plans, block) => {
     const outer = plans['mod'] ?? plans['experts'];
     if (outer === undefined)
-      return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
-    const m = outer.metrics;
-    if (outer.kind === 'mixture-of-depths')
       return {
         block,
-        kind: kinds[block] ?? outer.kind,
-        routedFraction: 1 - m.droppedFraction,
-        load: m.load,
+        kind: kinds[block] ?? 'dense',
+        routedTokens: 0,
+        realTokens: 0,
+        routedFraction: 1,
+        load: [],
       };
-    // Expert plans: the fraction of tokens with at least one assignment to a real expert.
-    const real = realExperts[block] ?? outer.numExperts;
-    const experts = outer.expertIndex.dataSync();
-    const tokens = outer.tokenIndex.dataSync();
-    const processed = new Set<number>();
-    tokens.forEach((tok, n) => {
-      if ((experts[n] as number) < real) processed.add(tok);
-    });
-    return {
-      block,
-      kind: kinds[block] ?? outer.kind,
-      routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen),
-      load: m.load,
-    };
+    const { realTokens, load } = outer.counts;
+    let routedTokens: number;
+    if (outer.kind === 'mixture-of-depths') routedTokens = load[0] ?? 0;
+    else {
+      // Expert plans: tokens with at least one assignment to a real expert.
+      const real = realExperts[block] ?? outer.numExperts;
+      const experts = outer.expertIndex.dataSync();
+      const processed = new Set<number>();
+      outer.tokenIndex.dataSync().forEach((tok, n) => {
+        if ((experts[n] as number) < real) processed.add(tok);
+      });
+      routedTokens = processed.size;
+    }
+    const kind = kinds[block] ?? outer.kind;
+    const routedFraction = realTokens > 0 ? routedTokens / realTokens : 0;
+    return { block, kind, routedTokens, realTokens, routedFraction, load };
   });
 }
 
-/**
- * Merges the summaries of shards of one batch: routed fractions weighted by the shards' shares
- * of the batch, loads (token counts) added.
- */
+/** Merges the summaries of shards of one batch: counts added, fractions of the sums. */
 export function mergeRoutingSummaries(
   parts: readonly (readonly BlockRoutingSummary[])[],
-  weights: readonly number[],
 ): BlockRoutingSummary[] {
   const first = parts[0] ?? [];
-  return first.map((b, i) => ({
-    block: b.block,
-    kind: b.kind,
-    routedFraction: parts.reduce(
-      (s, p, r) => s + (weights[r] ?? 0) * (p[i]?.routedFraction ?? 0),
-      0,
-    ),
-    load: b.load.map((_, e) => parts.reduce((s, p) => s + (p[i]?.load[e] ?? 0), 0)),
-  }));
+  return first.map((b, i) => {
+    const sum = (f: (s: BlockRoutingSummary) => number) =>
+      parts.reduce((s, p) => s + (p[i] ? f(p[i]) : 0), 0);
+    const routedTokens = sum((s) => s.routedTokens);
+    const realTokens = sum((s) => s.realTokens);
+    return {
+      block: b.block,
+      kind: b.kind,
+      routedTokens,
+      realTokens,
+      routedFraction: realTokens > 0 ? routedTokens / realTokens : b.routedFraction,
+      load: b.load.map((_, e) => parts.reduce((s, p) => s + (p[i]?.load[e] ?? 0), 0)),
+    };
+  });
 }
 
 /** The scalars of a step's loss (host numbers). */
