@@ -60,7 +60,9 @@ export class Trainer {
       throw new ConfigError(
         'replicas',
         replicas,
-        '1 with a custom modelFactory unless replicaModules names the module of its ContainerModules (worker replicas cannot receive a container), or a ReplicaPool started with them',
+        '1 with a custom modelFactory unless replicaModules names the module of its ' +
+          'ContainerModules (worker replicas cannot receive a container), or a ReplicaPool started ' +
+          'with them',
       );
     }
     return replicas;

@@ -43,7 +43,10 @@ export const RESUME_FIXED = [
   'clipNorm',
 ] as const;
 
-/** Settings a resumed run may change: more (or fewer, not below the checkpoint) steps, evaluation and checkpoint cadence. */
+/**
+ * Settings a resumed run may change: more (or fewer, not below the checkpoint) steps, evaluation
+ * and checkpoint cadence.
+ */
 export const RESUME_FREE = [
   'steps',
   'evalEvery',
@@ -62,7 +65,10 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   warmupSteps: '--warmup',
 };
 
-/** Where two JSON values first differ: `blocks[1].kind: "mod" in the checkpoint, "dense" now`, or undefined when equal. */
+/**
+ * Where two JSON values first differ: `blocks[1].kind: "mod" in the checkpoint, "dense" now`, or
+ * undefined when equal.
+ */
 export function firstDifference(saved: unknown, now: unknown, path = ''): string | undefined {
   if (JSON.stringify(saved) === JSON.stringify(now)) return undefined;
   if (
@@ -106,14 +112,19 @@ export function resumeConfig(
     if (JSON.stringify(saved[key]) !== JSON.stringify(c[key])) {
       const flag = FLAG_OF[key] ? ` (${FLAG_OF[key]})` : '';
       throw new ResumeError(
-        `cannot resume ${outDir} from ${checkpoint}: ${key}${flag} is ${JSON.stringify(c[key])} now but the run was trained with ${JSON.stringify(saved[key])}; ` +
-          `a run keeps its ${RESUME_FIXED.join(', ')} (only ${RESUME_FREE.join(', ')} may change). Run again with ${FLAG_OF[key] ?? key} ${JSON.stringify(saved[key])}, start over with --no-resume, or use another --out directory`,
+        `cannot resume ${outDir} from ${checkpoint}: ${key}${flag} is ${JSON.stringify(c[key])} ` +
+          `now but the run was trained with ${JSON.stringify(saved[key])}; ` +
+          `a run keeps its ${RESUME_FIXED.join(', ')} (only ${RESUME_FREE.join(', ')} may ` +
+          `change). Run again with ${FLAG_OF[key] ?? key} ${JSON.stringify(saved[key])}, start ` +
+          `over with --no-resume, or use another --out directory`,
       );
     }
   }
   if (c.steps < savedStep) {
     throw new ResumeError(
-      `${outDir} already holds ${savedStep} steps (${checkpoint}), more than steps ${c.steps}: pass --steps ${savedStep} or more to continue that run, --no-resume to start over, or another --out directory`,
+      `${outDir} already holds ${savedStep} steps (${checkpoint}), more than steps ${c.steps}: ` +
+        `pass --steps ${savedStep} or more to continue that run, --no-resume to start over, or ` +
+        `another --out directory`,
     );
   }
   return c;
@@ -144,7 +155,9 @@ export function startOver(store: CheckpointStore, modelConfig: unknown, outDir: 
     );
     if (difference !== undefined) {
       throw new ResumeError(
-        `--no-resume will not overwrite ${outDir}: its checkpoint ${dir} holds another model (${difference}); use another --out directory, or remove ${outDir} yourself to discard that run`,
+        `--no-resume will not overwrite ${outDir}: its checkpoint ${dir} holds another model ` +
+          `(${difference}); use another --out directory, or remove ${outDir} yourself to discard ` +
+          `that run`,
       );
     }
   }
@@ -210,14 +223,17 @@ export function loadResumePoint(
   const difference = firstDifference(savedConfig?.model, model.getConfig(), 'model');
   if (difference !== undefined) {
     throw new ResumeError(
-      `cannot resume ${outDir}: its checkpoint ${latest} holds another model (${difference}); use another --out directory for this model`,
+      `cannot resume ${outDir}: its checkpoint ${latest} holds another model (${difference}); ` +
+        `use another --out directory for this model`,
     );
   }
   const c = resumeConfig(config, given, savedConfig?.train, latest, saved.step, outDir);
   const position = saved.state.dataPosition;
   if (position && position.fingerprint !== corpus.fingerprint) {
     throw new ResumeError(
-      `cannot resume ${outDir} from ${latest}: the run was trained on other data (fingerprint ${position.fingerprint}; ${describeData(c.data)} has ${corpus.fingerprint}); use the run's data, --no-resume to start over, or another --out directory`,
+      `cannot resume ${outDir} from ${latest}: the run was trained on other data (fingerprint ` +
+        `${position.fingerprint}; ${describeData(c.data)} has ${corpus.fingerprint}); use the ` +
+        `run's data, --no-resume to start over, or another --out directory`,
     );
   }
   assignWeights(model.namedParameters(), saved.weights, join(latest, CHECKPOINT_FILES.model));

@@ -182,7 +182,10 @@ export class TrainingRun {
     tf.dispose([...shard.grads.values()]);
     if (!Number.isFinite(loss) || !applied.applied) {
       return {
-        stop: `the loss or its gradient became non-finite at step ${step} (loss ${loss}, gradient norm ${applied.gradNorm}); training stopped, and the last good checkpoint (${this.lastCheckpoint ?? 'none yet'}) is kept`,
+        stop:
+          `the loss or its gradient became non-finite at step ${step} (loss ${loss}, gradient ` +
+          `norm ${applied.gradNorm}); training stopped, and the last good checkpoint ` +
+          `(${this.lastCheckpoint ?? 'none yet'}) is kept`,
       };
     }
     foldRouterStatistics(this.model, shard.statistics);

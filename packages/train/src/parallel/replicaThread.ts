@@ -19,7 +19,8 @@ export function moduleUrl(modules: string | URL): string {
   throw new ConfigError(
     'modules',
     modules,
-    'the URL or absolute path of an ES module exporting containerModules (a relative path would resolve inside the worker)',
+    'the URL or absolute path of an ES module exporting containerModules (a relative path would ' +
+      'resolve inside the worker)',
   );
 }
 
