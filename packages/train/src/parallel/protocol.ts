@@ -1,7 +1,8 @@
 // Messages between the training thread and its replica workers (DataParallel.ts,
 // replicaWorker.ts), and the packing of named variables into one Float32Array. Weights and
-// gradients travel through SharedArrayBuffers set up when a model is attached (no allocation or copy per message); a message only says when a buffer is ready,
-// and the next write waits for the reply.
+// gradients travel through SharedArrayBuffers set up when a model is attached (no allocation or
+// copy per message); a message only says when a buffer is ready, and the next write waits for
+// the reply. The routers' statistics, a few numbers, travel in the reply itself.
 import { readInto, tensorFromView, tf, type Tensor, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig, ModelStatistics } from '@moderoute/model';
 import type { BlockRoutingSummary, LossValues } from './shardStep.js';

@@ -53,7 +53,8 @@ function attach(message: ModelMessage): void {
   if (expected !== actual) {
     built.dispose();
     throw new Error(
-      `replica ${replica} built a different model from the same config (variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`,
+      `replica ${replica} built a different model from the same config ` +
+        `(variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`,
     );
   }
   model = built;
