@@ -109,6 +109,52 @@ describe(MixtureOfDepthsRouter.name, () => {
         router.dispose();
       });
 
+      it('should fold the statistics of replicas into the cut of one replica, a replica without a cut included', () => {
+        const one = golden({ capacity: 0.25 });
+        const two = golden({ capacity: 0.25 });
+        tf.tidy(() => {
+          // Row 0 has a cut (k = 1 of 4 real tokens: midpoint of 3 and 2); row 1 has one real token
+          // (no cut). One replica routes both rows; two replicas route a row each.
+          const x = tf.tensor3d([
+            [
+              [1, 0],
+              [3, 0],
+              [2, 0],
+              [0, 0],
+            ],
+            [
+              [5, 0],
+              [9, 0],
+              [9, 0],
+              [9, 0],
+            ],
+          ]) as Tensor3D;
+          const mask = tf.tensor2d([
+            [1, 1, 1, 1],
+            [1, 0, 0, 0],
+          ]);
+          const whole = one.route(x, { training: true, mask });
+          one.foldStatistics([whole.statistics!]);
+          const rows = [0, 1].map((row) =>
+            two.route(tf.slice(x, [row, 0, 0], [1, 4, 2]) as Tensor3D, {
+              training: true,
+              mask: tf.slice(mask, [row, 0], [1, 4]),
+            }),
+          );
+          assert.deepEqual(rows[1]!.statistics, { thresholdCut: { sum: 0, count: 0 } });
+          two.foldStatistics(rows.map((p) => p.statistics!));
+          assert.deepEqual(Array.from(two.threshold!.dataSync()), [2.5, 1]);
+          assert.deepEqual(
+            Array.from(two.threshold!.dataSync()),
+            Array.from(one.threshold!.dataSync()),
+          );
+          // The former rule, averaging the replicas' updated states by their rows, gave
+          // (2.5 + 0) / 2: the replica without a cut pulled the estimate towards its stale value.
+        });
+        one.dispose();
+        two.dispose();
+      });
+
       it('should average the cuts as a running mean, then with rate THRESHOLD_RATE', () => {
         const router = golden({ capacity: 0.125 });
         tf.tidy(() => {

@@ -201,7 +201,7 @@ describe('DataParallel', () => {
       ['MoD', MOD],
       ['dense over several combine chunks', WIDE],
     ] as const) {
-      it(`should give one replica's loss, gradients, routing and router statistics on ${name}, with uneven shards`, async () => {
+      it(`should give one replica's loss, gradients, routing and statistics on ${name}, uneven shards`, async () => {
         const { model, stepper } = await attach(config);
         const before = tf.memory().numTensors;
         const { inputs, targets } = batch(5, 8, 11); // rows 2, 2, 1
@@ -230,7 +230,7 @@ describe('DataParallel', () => {
       });
     }
 
-    it("should end N steps with the cuts of one replica, folding every replica's statistics once per step", async () => {
+    it("should end N steps with one replica's cuts, folding all replicas' statistics once a step", async () => {
       const { model, stepper } = await attach(MOD);
       const initial = untrained(model);
       const steps = [21, 22, 23, 24, 25].map((seed) => batch(5, 8, seed));
