@@ -12,10 +12,14 @@ import {
 } from '@moderoute/core';
 import { gatherRows } from '@moderoute/core';
 import {
+  CapacityPolicy,
   routerModule,
+  routingCounts,
   type MixtureOfDepthsPlan,
-  type RouteOptions,
+  type ParameterScope,
+  type RouteContext,
   type Router,
+  type RouterDescription,
 } from '@moderoute/routing';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 
@@ -27,13 +31,32 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
   readonly className = 'strided';
   readonly kind = 'mixture-of-depths' as const;
   readonly combineWeightRange = [0, 1] as const;
+  /** Unused: the stride fixes the selection. */
+  readonly defaultCapacity = CapacityPolicy.fraction(1);
   readonly w: Variable;
 
-  constructor(readonly config: { dModel: number; stride?: number; seed?: number }) {
-    this.w = tf.variable(tf.randomNormal([config.dModel, 1], 0, 0.1, 'float32', config.seed ?? 0));
+  constructor(
+    readonly config: { dModel: number; stride?: number; seed?: number },
+    scope: ParameterScope,
+  ) {
+    this.w = scope.variable(
+      'w',
+      [config.dModel, 1],
+      () => tf.randomNormal([config.dModel, 1], 0, 0.1, 'float32', config.seed ?? 0),
+      true,
+    );
   }
 
-  route(x: Tensor3D, _options: RouteOptions = {}): MixtureOfDepthsPlan {
+  describe(): RouterDescription {
+    return {
+      numExperts: 1,
+      topK: 1,
+      flopsPerToken: 2 * this.config.dModel,
+      causalModes: [],
+    };
+  }
+
+  route(x: Tensor3D, _context: RouteContext): MixtureOfDepthsPlan {
     const [b, t, d] = x.shape;
     const stride = this.config.stride ?? 2;
     const positions = Array.from({ length: Math.ceil(t / stride) }, (_, j) => j * stride);
@@ -62,21 +85,20 @@ class StridedRouter implements Router<MixtureOfDepthsPlan> {
       ) as Tensor1D,
       routerLogits: logits,
       auxLosses: {} as Record<string, Scalar>,
-      metrics: { load: [tokens.length], droppedFraction: 1 - tokens.length / (b * t), entropy: 0 },
+      counts: routingCounts({
+        valid: new Uint8Array(b * t).fill(1),
+        numExperts: 1,
+        tokenIndex: tokens,
+      }),
     };
-  }
-
-  trainableVariables(): readonly Variable[] {
-    return [this.w];
   }
 
   getConfig(): Record<string, unknown> {
     return { ...this.config };
   }
 
-  dispose(): void {
-    this.w.dispose();
-  }
+  /** Its variable belongs to the scope it was built with (the block's store). */
+  dispose(): void {}
 }
 
 describe('a plugin router', () => {
@@ -88,7 +110,7 @@ describe('a plugin router', () => {
     it('should be usable by name in MoD blocks of a model, and learn', () => {
       const plugin = routerModule(
         'strided',
-        (config) => new StridedRouter(config as { dModel: number; stride?: number }),
+        (config, scope) => new StridedRouter(config as { dModel: number; stride?: number }, scope),
       );
       const models = createContainer(plugin).get(MODEL_IDS.ModelFactory);
       const model = models.create({
@@ -110,11 +132,11 @@ describe('a plugin router', () => {
           const out = model.forward(ids);
           const plan = out.routing[1]!['mod'] as MixtureOfDepthsPlan;
           assert.deepEqual(Array.from(plan.positions.dataSync()), [0, 3, 6, 0, 3, 6]);
-          const router = model.blocks[1]!.routers()[0] as StridedRouter;
+          const router = model.blocks[1]!.routers()[0];
           assert.ok(router instanceof StridedRouter);
           const { grads } = tf.variableGrads(() => model.loss(ids, ids).loss, [router.w]);
           assert.ok((tf.max(tf.abs(grads[router.w.name]!)).dataSync()[0] as number) > 0);
-          assert.ok([...model.namedParameters().keys()].includes('blocks.1.routers.0.0'));
+          assert.ok([...model.namedParameters().keys()].includes('blocks.1.routers.0.w'));
         });
       } finally {
         model.dispose();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ConfigError, tf } from '@moderoute/core';
-import { ExpertChoiceRouter, disposePlan } from '@moderoute/routing';
+import { ExpertChoiceRouter, disposePlan, metricsOf } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
 import { P, X } from './goldenProblem.js';
 
@@ -33,9 +33,9 @@ describe(ExpertChoiceRouter.name, () => {
             P[0]![2]!,
             P[1]![2]!,
           ]);
-          assert.deepEqual(plan.metrics.expertsPerToken, [0, 0.5, 0.5, 0]);
-          assert.equal(plan.metrics.meanExpertsPerToken, 1.5);
-          assert.equal(plan.metrics.droppedFraction, 0);
+          assert.deepEqual(metricsOf(plan.counts).expertsPerToken, [0, 0.5, 0.5, 0]);
+          assert.equal(metricsOf(plan.counts).meanExpertsPerToken, 1.5);
+          assert.equal(metricsOf(plan.counts).droppedFraction, 0);
           assert.deepEqual(Object.keys(plan.auxLosses), []);
         });
         router.dispose();
@@ -121,7 +121,7 @@ describe(ExpertChoiceRouter.name, () => {
           // C = ceil(4 * 0.5 / 3) = 1; token 3 is padding.
           const plan = router.route(tf.tensor3d(X), { mask: tf.tensor2d([[1, 1, 1, 0]]) });
           assert.deepEqual(Array.from(plan.tokenIndex.dataSync()), [0, 1, 0]);
-          assert.deepEqual(plan.metrics.expertsPerToken, [1 / 3, 1 / 3, 1 / 3, 0]);
+          assert.deepEqual(metricsOf(plan.counts).expertsPerToken, [1 / 3, 1 / 3, 1 / 3, 0]);
         });
         router.dispose();
       });

@@ -8,6 +8,9 @@ import {
   disposePlan,
   dispatchRows,
   quantileCut,
+  topKCutStatistic,
+  type MixtureOfDepthsPlan,
+  metricsOf,
 } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend, runs } from '@moderoute/testing';
 
@@ -19,6 +22,13 @@ function golden(extra: Record<string, unknown> = {}): MixtureOfDepthsRouter {
   const router = new MixtureOfDepthsRouter({ dModel: 2, capacity: 0.25, ...extra });
   router.weight.assign(tf.tensor2d([[1], [-1]]));
   return router;
+}
+
+/** A training-mode top-k route whose statistics are folded, as the training step does. */
+function trainRoute(router: MixtureOfDepthsRouter, x: Tensor3D): MixtureOfDepthsPlan {
+  const plan = router.route(x, { training: true });
+  router.foldStatistics(plan.statistics ? [plan.statistics] : []);
+  return plan;
 }
 
 const bce = (z: number, y: number) => Math.max(z, 0) - z * y + Math.log(1 + Math.exp(-Math.abs(z)));
@@ -42,12 +52,12 @@ describe(MixtureOfDepthsRouter.name, () => {
             (1e-2 * R.reduce((a, r, i) => a + bce(r, target[i]!), 0)) / 8,
           ]);
           // sigmoid(r) > 0.5 selects t0, t1, t3, t4, t5: agrees on 5 of 8, precision 2/5, recall 1.
-          assert.deepEqual(plan.metrics.causal?.threshold, {
+          assert.deepEqual(metricsOf(plan.counts).causal?.threshold, {
             accuracy: 5 / 8,
             precision: 2 / 5,
             recall: 1,
           });
-          assert.equal(plan.metrics.droppedFraction, 6 / 8);
+          assert.equal(metricsOf(plan.counts).droppedFraction, 6 / 8);
           // out = x + g(r) f(x) for the selected tokens, x for the rest (f = identity here).
           const x = tf.tensor3d(X);
           const out = tf
@@ -77,15 +87,17 @@ describe(MixtureOfDepthsRouter.name, () => {
           router.route(x);
           router.route(x, { mode: 'threshold', training: true });
           assert.equal(router.thresholdValue(), 0);
-          const loss = router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0];
+          // route itself changes nothing: the step folds the plan's statistics.
+          const plan = router.route(x, { training: true });
+          assert.equal(router.thresholdValue(), 0);
+          assert.deepEqual(plan.statistics, { thresholdCut: { sum: 2, count: 1 } });
+          router.foldStatistics([plan.statistics!]);
+          const loss = plan.auxLosses['causalBce']!.dataSync()[0];
           // k = 2 of R: 3 and 2 are in, the next is 2 (a tie, left out): the cut is (2 + 2) / 2.
           assert.equal(router.thresholdValue(), 2);
           assert.deepEqual(Array.from(router.threshold!.dataSync()), [2, 1]);
           // The BCE is on r itself: updating tau leaves the loss (and its gradient) unchanged.
-          assert.equal(
-            router.route(x, { training: true }).auxLosses['causalBce']!.dataSync()[0],
-            loss,
-          );
+          assert.equal(trainRoute(router, x).auxLosses['causalBce']!.dataSync()[0], loss);
           // The second batch's cut is 2 again: the running mean of (2, 2).
           assert.equal(router.thresholdValue(), 2);
           // r > 2 selects t5 (r = 3) only.
@@ -95,6 +107,52 @@ describe(MixtureOfDepthsRouter.name, () => {
           );
         });
         router.dispose();
+      });
+
+      it('should fold the statistics of replicas into the cut of one replica, a replica without a cut included', () => {
+        const one = golden({ capacity: 0.25 });
+        const two = golden({ capacity: 0.25 });
+        tf.tidy(() => {
+          // Row 0 has a cut (k = 1 of 4 real tokens: midpoint of 3 and 2); row 1 has one real token
+          // (no cut). One replica routes both rows; two replicas route a row each.
+          const x = tf.tensor3d([
+            [
+              [1, 0],
+              [3, 0],
+              [2, 0],
+              [0, 0],
+            ],
+            [
+              [5, 0],
+              [9, 0],
+              [9, 0],
+              [9, 0],
+            ],
+          ]) as Tensor3D;
+          const mask = tf.tensor2d([
+            [1, 1, 1, 1],
+            [1, 0, 0, 0],
+          ]);
+          const whole = one.route(x, { training: true, mask });
+          one.foldStatistics([whole.statistics!]);
+          const rows = [0, 1].map((row) =>
+            two.route(tf.slice(x, [row, 0, 0], [1, 4, 2]) as Tensor3D, {
+              training: true,
+              mask: tf.slice(mask, [row, 0], [1, 4]),
+            }),
+          );
+          assert.deepEqual(rows[1]!.statistics, { thresholdCut: { sum: 0, count: 0 } });
+          two.foldStatistics(rows.map((p) => p.statistics!));
+          assert.deepEqual(Array.from(two.threshold!.dataSync()), [2.5, 1]);
+          assert.deepEqual(
+            Array.from(two.threshold!.dataSync()),
+            Array.from(one.threshold!.dataSync()),
+          );
+          // The former rule, averaging the replicas' updated states by their rows, gave
+          // (2.5 + 0) / 2: the replica without a cut pulled the estimate towards its stale value.
+        });
+        one.dispose();
+        two.dispose();
       });
 
       it('should average the cuts as a running mean, then with rate THRESHOLD_RATE', () => {
@@ -112,7 +170,7 @@ describe(MixtureOfDepthsRouter.name, () => {
           let tau = 0;
           for (let i = 1; i <= 103; i++) {
             const cut = i % 2 === 0 ? 1 : 3;
-            router.route(batch(cut - 1, cut + 1), { training: true });
+            trainRoute(router, batch(cut - 1, cut + 1));
             tau += Math.max(1 / i, THRESHOLD_RATE) * (cut - tau);
             if (i === 2 || i === 100 || i === 103) expected.push(tau);
             if (i === 2 || i === 100 || i === 103)
@@ -141,9 +199,9 @@ describe(MixtureOfDepthsRouter.name, () => {
                 tf.tidy(() => {
                   const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 7) as Tensor3D;
                   const k = router.tokensPerSequence(t);
-                  router.route(x, { training: true });
+                  trainRoute(router, x);
                   const plan = router.route(x);
-                  const causal = plan.metrics.causal!.threshold!;
+                  const causal = metricsOf(plan.counts).causal!.threshold!;
                   if (k < t)
                     assert.deepEqual(
                       causal,
@@ -168,7 +226,7 @@ describe(MixtureOfDepthsRouter.name, () => {
               tf.tidy(() => {
                 const x = tf.randomNormal([1, t, 4], 0, 1, 'float32', seed + 3) as Tensor3D;
                 assert.equal(router.predictorCutValue(), 0);
-                router.route(x, { training: true });
+                trainRoute(router, x);
                 const k = router.tokensPerSequence(t);
                 if (k < t)
                   assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k);
@@ -316,7 +374,7 @@ describe(MixtureOfDepthsRouter.name, () => {
             );
           const plan = router.route(x as unknown as Tensor3D, { mode: 'predictor' });
           assert.equal(plan.mode, 'predictor');
-          assert.ok(plan.metrics.causal?.predictor !== undefined);
+          assert.ok(metricsOf(plan.counts).causal?.predictor !== undefined);
           x.dispose();
         });
         router.dispose();

@@ -3,14 +3,7 @@
 import assert from 'node:assert/strict';
 import 'reflect-metadata';
 import { Container } from 'inversify';
-import {
-  RegistryError,
-  tf,
-  type Scalar,
-  type Tensor1D,
-  type Tensor3D,
-  type Variable,
-} from '@moderoute/core';
+import { RegistryError, tf, type Scalar, type Tensor1D, type Tensor3D } from '@moderoute/core';
 import {
   BUILTIN_ROUTERS,
   CapacityPolicy,
@@ -18,10 +11,13 @@ import {
   RouterRegistry,
   TokenChoiceRouter,
   routerModule,
+  routingCounts,
   routingModule,
-  type RouteOptions,
+  type RouteContext,
   type Router,
+  type RouterDescription,
   type TokenChoicePlan,
+  OwnedParameterScope,
 } from '@moderoute/routing';
 import { routerLaws } from '@moderoute/testing';
 
@@ -34,7 +30,7 @@ class HashRouter implements Router<TokenChoicePlan> {
   readonly className = HashRouter.className;
   readonly kind = 'token-choice' as const;
   readonly combineWeightRange = [1, 1] as const;
-  private readonly capacity: CapacityPolicy;
+  readonly defaultCapacity: CapacityPolicy;
 
   constructor(
     readonly config: {
@@ -45,7 +41,7 @@ class HashRouter implements Router<TokenChoicePlan> {
     },
   ) {
     const f = config.capacityFactor ?? 1;
-    this.capacity = new CapacityPolicy({
+    this.defaultCapacity = new CapacityPolicy({
       trainFactor: f,
       evalFactor: f,
       minimum: 1,
@@ -53,7 +49,11 @@ class HashRouter implements Router<TokenChoicePlan> {
     });
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
+  describe(): RouterDescription {
+    return { numExperts: this.config.numExperts, topK: 1, flopsPerToken: 0, causalModes: [] };
+  }
+
+  route(x: Tensor3D, options: RouteContext): TokenChoicePlan {
     const [b, t] = x.shape;
     const e = this.config.numExperts;
     const valid = options.mask
@@ -62,9 +62,10 @@ class HashRouter implements Router<TokenChoicePlan> {
     const expertOf = (pos: number) => (7 * pos + 3) % e;
     const load = new Array<number>(e).fill(0);
     for (let pos = 0; pos < t; pos++) load[expertOf(pos)]! += 1;
-    const capacity = this.capacity.config.dropless
+    const policy = options.capacity;
+    const capacity = policy.config.dropless
       ? Math.max(...load)
-      : Math.min(t, this.capacity.capacity({ groupSize: t, numExperts: e }));
+      : Math.min(t, policy.capacity({ groupSize: t, numExperts: e }));
     const lists: number[][] = Array.from({ length: e }, () => []);
     const kept = new Array<number>(b * t).fill(0);
     const slotsUsed = new Array<number>(b * e).fill(0);
@@ -105,12 +106,14 @@ class HashRouter implements Router<TokenChoicePlan> {
       ) as Tensor3D,
       choiceKept: i32(kept, [b, t, 1]) as Tensor3D,
       auxLosses: {} as Record<string, Scalar>,
-      metrics: { load: lists.map((l) => l.length), droppedFraction: 0, entropy: 0 },
+      counts: routingCounts({
+        valid,
+        numExperts: e,
+        tokenIndex: tokens,
+        expertIndex: experts,
+        choicesPerToken: 1,
+      }),
     };
-  }
-
-  trainableVariables(): readonly Variable[] {
-    return [];
   }
 
   getConfig(): Record<string, unknown> {
@@ -131,20 +134,26 @@ describe(RouterRegistry.name, () => {
     it('should build each built-in router from its name and JSON config', () => {
       const registry = new RouterRegistry(BUILTIN_ROUTERS);
       assert.deepEqual(registry.names(), ['expert-choice', 'mixture-of-depths', 'token-choice']);
-      const router = registry.create('token-choice', { dModel: 4, numExperts: 2 });
+      const scope = new OwnedParameterScope();
+      const router = registry.create('token-choice', { dModel: 4, numExperts: 2 }, scope);
       assert.ok(router instanceof TokenChoiceRouter);
       assert.equal(router.className, 'token-choice');
-      const other = registry.create('token-choice', { dModel: 4, numExperts: 2 });
+      // Its variables are created in the scope it is given, under its own names.
+      assert.deepEqual([...scope.named().keys()], ['weight']);
+      const otherScope = new OwnedParameterScope();
+      const other = registry.create('token-choice', { dModel: 4, numExperts: 2 }, otherScope);
       assert.notEqual(router, other, 'two blocks must never share a router by accident');
       router.dispose();
       other.dispose();
+      scope.dispose();
+      otherScope.dispose();
     });
 
     describe('when the name is unknown', () => {
       it('should list the registered names', () => {
         const registry = new RouterRegistry(BUILTIN_ROUTERS);
         assert.throws(
-          () => registry.create('top-2', {}),
+          () => registry.create('top-2', {}, new OwnedParameterScope()),
           (e: unknown) =>
             e instanceof RegistryError &&
             e.message ===
@@ -182,7 +191,11 @@ describe('routingModule', () => {
         'mixture-of-depths',
         'token-choice',
       ]);
-      const router = registry.create('hash', { dModel: 2, numExperts: 3 });
+      const router = registry.create(
+        'hash',
+        { dModel: 2, numExperts: 3 },
+        new OwnedParameterScope(),
+      );
       assert.ok(router instanceof HashRouter);
     });
   });
@@ -208,13 +221,17 @@ describe('a plugin router', () => {
   registry.load(routingModule, hashRouterModule);
   routerLaws(
     'HashRouter from a plugin ContainerModule',
-    (c) =>
-      registry.get(ROUTING_IDS.RouterRegistry).create('hash', {
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        capacityFactor: c.capacityFactor,
-        dropless: c.dropless,
-      }),
+    (c, scope) =>
+      registry.get(ROUTING_IDS.RouterRegistry).create(
+        'hash',
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          capacityFactor: c.capacityFactor,
+          dropless: c.dropless,
+        },
+        scope,
+      ),
     { supportsDropless: true, expectGradient: false },
   );
 });

@@ -6,6 +6,7 @@ import {
   disposePlan,
   dispatchRows,
   type TokenChoicePlan,
+  metricsOf,
 } from '@moderoute/routing';
 import { expectClose, expectNoLeaks, forEachBackend } from '@moderoute/testing';
 import { P, X, golden } from './goldenProblem.js';
@@ -57,7 +58,7 @@ describe(TokenChoiceRouter.name, () => {
           assert.deepEqual(r.buffers, [0, 1, 2, 3]);
           assert.deepEqual(plan.expertCounts, [2, 2, 0]);
           expectClose(plan.combineWeights, [P[0]![0]!, P[2]![0]!, P[1]![1]!, P[0]![1]!]);
-          assert.equal(plan.metrics.droppedFraction, 4 / 8);
+          assert.equal(metricsOf(plan.counts).droppedFraction, 4 / 8);
           // Dropped token 3 gets exactly zero from the experts.
           const out = combineRows(plan, dispatchRows(plan, tf.tensor3d(X))).arraySync();
           assert.deepEqual(out[0]![3], [0, 0]);
@@ -94,7 +95,7 @@ describe(TokenChoiceRouter.name, () => {
           tokens.forEach((t, i) => sums.set(t, (sums.get(t) ?? 0) + weights[i]!));
           for (const [t, s] of sums)
             assert.ok(Math.abs(s - 1) < 1e-6, `token ${t} weights sum to ${s}`);
-          assert.equal(plan.metrics.droppedFraction, 0);
+          assert.equal(metricsOf(plan.counts).droppedFraction, 0);
           assert.equal(plan.capacity, 4);
         });
         router.dispose();

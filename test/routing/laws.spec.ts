@@ -4,34 +4,39 @@ import {
   ExpertChoiceRouter,
   MixtureOfDepthsRouter,
   TokenChoiceRouter,
+  type OwnedParameterScope,
+  type ParameterScope,
   type Router,
 } from '@moderoute/routing';
 import { routerLaws, type RouterLawCase } from '@moderoute/testing';
 
-const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase) =>
-  new TokenChoiceRouter({
-    dModel: c.dModel,
-    numExperts: c.numExperts,
-    topK: c.topK,
-    capacity: {
-      preset: 'switch',
-      trainFactor: c.capacityFactor,
-      evalFactor: c.capacityFactor,
-      minimum: 1,
-      dropless: c.dropless,
+const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase, scope: ParameterScope) =>
+  new TokenChoiceRouter(
+    {
+      dModel: c.dModel,
+      numExperts: c.numExperts,
+      topK: c.topK,
+      capacity: {
+        preset: 'switch',
+        trainFactor: c.capacityFactor,
+        evalFactor: c.capacityFactor,
+        minimum: 1,
+        dropless: c.dropless,
+      },
+      seed: c.seed,
+      ...extra,
     },
-    seed: c.seed,
-    ...extra,
-  });
+    scope,
+  );
 
 /** Zero weights: every probability is 1 / E. */
-const uniform = (router: Router) => {
-  const [w] = router.trainableVariables();
+const uniform = (_router: Router, scope: OwnedParameterScope) => {
+  const [w] = scope.trainable();
   w!.assign(tf.zerosLike(w!));
 };
 /** Only expert 0's column is positive: positive features all go to expert 0 with p > 1 / E. */
-const imbalanced = (router: Router) => {
-  const [w] = router.trainableVariables();
+const imbalanced = (_router: Router, scope: OwnedParameterScope) => {
+  const [w] = scope.trainable();
   const [d, e] = w!.shape as [number, number];
   w!.assign(tf.tidy(() => tf.concat([tf.ones([d, 1]), tf.zeros([d, e - 1])], 1)));
 };
@@ -94,20 +99,23 @@ describe('built-in routers', () => {
 
   routerLaws(
     'TokenChoiceRouter (batch-wide groups)',
-    (c) =>
-      new TokenChoiceRouter({
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        topK: c.topK,
-        capacity: {
-          preset: 'tutel',
-          trainFactor: c.capacityFactor,
-          evalFactor: c.capacityFactor,
-          group: 'batch',
-          dropless: c.dropless,
+    (c, scope) =>
+      new TokenChoiceRouter(
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          topK: c.topK,
+          capacity: {
+            preset: 'tutel',
+            trainFactor: c.capacityFactor,
+            evalFactor: c.capacityFactor,
+            group: 'batch',
+            dropless: c.dropless,
+          },
+          seed: c.seed,
         },
-        seed: c.seed,
-      }),
+        scope,
+      ),
     {
       supportsDropless: true,
       perSequence: false,
@@ -117,15 +125,18 @@ describe('built-in routers', () => {
 
   routerLaws(
     'ExpertChoiceRouter',
-    (c) =>
-      new ExpertChoiceRouter({
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor },
-        zLossCoefficient: 1e-3,
-        jitter: 0.05,
-        seed: c.seed,
-      }),
+    (c, scope) =>
+      new ExpertChoiceRouter(
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor },
+          zLossCoefficient: 1e-3,
+          jitter: 0.05,
+          seed: c.seed,
+        },
+        scope,
+      ),
     { closedForms: { zLoss: 1e-3 } },
   );
 
@@ -133,46 +144,58 @@ describe('built-in routers', () => {
     'ExpertChoiceRouter (slots best first)',
     // The z-loss, as in the case above: with identity experts a token every expert takes gets
     // weights summing to 1, so only a loss gives the router a gradient on such inputs.
-    (c) =>
-      new ExpertChoiceRouter({
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor },
-        slotOrder: 'score',
-        zLossCoefficient: 1e-3,
-        seed: c.seed,
-      }),
+    (c, scope) =>
+      new ExpertChoiceRouter(
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          capacity: { trainFactor: c.capacityFactor, evalFactor: c.capacityFactor },
+          slotOrder: 'score',
+          zLossCoefficient: 1e-3,
+          seed: c.seed,
+        },
+        scope,
+      ),
     { closedForms: { zLoss: 1e-3 } },
   );
 
   routerLaws(
     'MixtureOfDepthsRouter (identity gate, threshold)',
-    (c) =>
-      new MixtureOfDepthsRouter({ dModel: c.dModel, capacity: c.capacityFraction, seed: c.seed }),
+    (c, scope) =>
+      new MixtureOfDepthsRouter(
+        { dModel: c.dModel, capacity: c.capacityFraction, seed: c.seed },
+        scope,
+      ),
   );
 
   routerLaws(
     'MixtureOfDepthsRouter (sigmoid gate, predictor)',
-    (c) =>
-      new MixtureOfDepthsRouter({
-        dModel: c.dModel,
-        capacity: c.capacityFraction,
-        gate: 'sigmoid',
-        causalMode: 'predictor',
-        predictorHidden: 3,
-        seed: c.seed,
-      }),
+    (c, scope) =>
+      new MixtureOfDepthsRouter(
+        {
+          dModel: c.dModel,
+          capacity: c.capacityFraction,
+          gate: 'sigmoid',
+          causalMode: 'predictor',
+          predictorHidden: 3,
+          seed: c.seed,
+        },
+        scope,
+      ),
   );
 
   routerLaws(
     'MixtureOfDepthsRouter (tanh gate, no causal loss)',
-    (c) =>
-      new MixtureOfDepthsRouter({
-        dModel: c.dModel,
-        capacity: c.capacityFraction,
-        gate: 'tanh',
-        causalMode: 'none',
-        seed: c.seed,
-      }),
+    (c, scope) =>
+      new MixtureOfDepthsRouter(
+        {
+          dModel: c.dModel,
+          capacity: c.capacityFraction,
+          gate: 'tanh',
+          causalMode: 'none',
+          seed: c.seed,
+        },
+        scope,
+      ),
   );
 });

@@ -4,19 +4,20 @@
 // 2002: nearby x land in the same bucket); nothing about the assignment is learned, as in Hash
 // Layers (Roller et al. 2021, arXiv 2106.04426). What is learned is how much each token's expert
 // output counts: the combine weight is a gate sigmoid(x . w + b), through which the router gets
-// its gradient. Each expert keeps at most C tokens per sequence, placed rank-major (every first
-// choice before any second choice) and by position within a rank, as Switch and GShard do.
+// its gradient. Each expert keeps at most C tokens per sequence, C from the capacity the block
+// passes in (RouteContext.capacity; defaultCapacity when the block's spec names none), placed
+// rank-major (every first choice before any second choice) and by position within a rank, as
+// Switch and GShard do. Its causal sessions (causal()) decide token by token with running loads,
+// so a model built with it decodes with the KV cache; describe() declares what FLOP counting needs.
 // Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, K experts per token,
 // C capacity per expert per sequence, N kept assignments.
 import {
   ConfigError,
   ShapeError,
-  gatherRows,
   linear,
   requireInt,
   requireNumber,
   tf,
-  type Scalar,
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
@@ -24,12 +25,15 @@ import {
 } from '@moderoute/core';
 import {
   CapacityPolicy,
-  stopGradient,
-  topKOf,
-  type RouteOptions,
+  type ParameterScope,
+  type CausalContext,
+  type CausalSession,
+  type RouteContext,
   type Router,
+  type RouterDescription,
   type TokenChoicePlan,
 } from '@moderoute/routing';
+import { assemblePlan, scoreTokens, type Scored, type Slot } from './projectionHashPlan.js';
 
 export interface ProjectionHashRouterConfig {
   /** Model width D (required; the block factory sets it). */
@@ -38,9 +42,12 @@ export interface ProjectionHashRouterConfig {
   readonly numExperts?: number;
   /** Experts per token K, in [1, E] (default 1). */
   readonly topK?: number;
-  /** Capacity factor f: C = ceil(f * K * T / E) per expert per sequence, at least 1 (default 1.25). */
+  /**
+   * The default capacity factor f: C = ceil(f * K * T / E) per expert per sequence, at least 1
+   * (default 1.25); a block's capacity replaces it.
+   */
   readonly capacityFactor?: number;
-  /** Give every expert room for its whole load, dropping nothing (default false). */
+  /** By default, give every expert room for its whole load, dropping nothing (default false). */
   readonly dropless?: boolean;
   /** Initial gate bias: the gate starts near sigmoid(gateBias) (default 2, about 0.88). */
   readonly gateBias?: number;
@@ -56,8 +63,8 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   readonly kind = 'token-choice' as const;
   readonly combineWeightRange = [0, 1] as const;
   readonly config: Required<ProjectionHashRouterConfig>;
-  /** Read by the block factory for the analytic FLOP count (tokens each expert processes). */
-  readonly capacityPolicy: CapacityPolicy;
+  /** The capacity a block gives the router when its spec names none (capacityFactor, dropless). */
+  readonly defaultCapacity: CapacityPolicy;
   /** float32[D, E]: the fixed hash projection (a constant, not trained). */
   private readonly projection: Tensor2D;
   /** float32[D, 1] and float32[1]: the learned gate. */
@@ -65,16 +72,13 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   private readonly gateBias: Variable;
   private disposed = false;
 
-  constructor(config: ProjectionHashRouterConfig) {
+  /** Builds the router, creating its learned gate in `scope` (which owns it). */
+  constructor(config: ProjectionHashRouterConfig, scope: ParameterScope) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object with dModel');
-    for (const key of Object.keys(config)) {
+    for (const [key, value] of Object.entries(config)) {
       if (!KEYS.includes(key))
-        throw new ConfigError(
-          `config.${key}`,
-          (config as unknown as Record<string, unknown>)[key],
-          `a known option (${KEYS.join(', ')})`,
-        );
+        throw new ConfigError(`config.${key}`, value, `a known option (${KEYS.join(', ')})`);
     }
     const numExperts = requireInt('numExperts', config.numExperts ?? 4, { min: 1 });
     const dropless = config.dropless ?? false;
@@ -92,7 +96,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     const { dModel: d, capacityFactor: f, seed } = this.config;
-    this.capacityPolicy = new CapacityPolicy({
+    this.defaultCapacity = new CapacityPolicy({
       trainFactor: f,
       evalFactor: f,
       scaleByK: true,
@@ -101,51 +105,52 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
     });
     // tfjs treats seed 0 as "unseeded", hence the offsets.
     this.projection = tf.randomNormal([d, numExperts], 0, 1, 'float32', seed + 1) as Tensor2D;
-    this.gateWeight = tf.tidy(() =>
-      tf.variable(tf.truncatedNormal([d, 1], 0, Math.sqrt(0.1 / d), 'float32', seed + 2), true),
+    const std = Math.sqrt(0.1 / d);
+    this.gateWeight = scope.variable(
+      'gateWeight',
+      [d, 1],
+      () => tf.truncatedNormal([d, 1], 0, std, 'float32', seed + 2),
+      true,
     );
-    this.gateBias = tf.tidy(() => tf.variable(tf.tensor1d([this.config.gateBias]), true));
+    this.gateBias = scope.variable(
+      'gateBias',
+      [1],
+      () => tf.tensor1d([this.config.gateBias]),
+      true,
+    );
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
-    if (this.disposed) throw new Error(`This ${this.className} router has been disposed`);
-    const { dModel: d, numExperts: e, topK: k } = this.config;
-    if (x.rank !== 3 || x.shape[2] !== d || x.dtype !== 'float32')
-      throw new ShapeError('x.shape', x.shape, `float32 [B, T, ${d}]`);
-    const [b, t] = x.shape;
+  /** Sizes, FLOPs (the hash projection and the gate: 2 D E + 2 D per token) and the causal rule. */
+  describe(): RouterDescription {
+    const { dModel: d, numExperts: e, topK } = this.config;
+    return {
+      numExperts: e,
+      topK,
+      flopsPerToken: 2 * d * e + 2 * d,
+      causalModes: ['causal'],
+      defaultCausalMode: 'causal',
+    };
+  }
+
+  route(x: Tensor3D, context: RouteContext): TokenChoicePlan {
+    const { numExperts: e, topK: k } = this.config;
+    const [b, t] = this.checkInput(x);
     const m = b * t;
-    const valid = options.mask
-      ? Array.from(options.mask.dataSync(), (v) => Number(v) !== 0)
+    const valid = context.mask
+      ? Array.from(context.mask.dataSync(), (v) => Number(v) !== 0)
       : new Array<boolean>(m).fill(true);
 
     return tf.tidy(() => {
-      // Shape: [B, T, D] -> [M, D]
-      const rows = tf.reshape(x, [m, d]) as Tensor2D;
-      // Shape: [M, D] @ [D, E] -> [M, E]: hash scores, read on the host only
-      const logits = tf.matMul(stopGradient(rows) as Tensor2D, this.projection);
-      const probs = tf.softmax(logits);
-      const p = probs.dataSync();
+      const scored = this.score(x);
+      const { choices } = scored;
 
-      // Top-K experts of each token by score, ties to the lower expert.
-      const experts = Array.from({ length: e }, (_, i) => i);
-      const choices = new Int32Array(m * k);
-      for (let tok = 0; tok < m; tok++)
-        choices.set(
-          topKOf(experts, k, (ex) => p[tok * e + ex]!),
-          tok * k,
-        );
-
-      // Capacity per expert per sequence: the formula (at most T), or the largest load.
+      // Capacity per expert per sequence: the block's formula (at most T), or the largest load.
+      const policy = context.capacity;
       let capacity = Math.min(
         t,
-        this.capacityPolicy.capacity({
-          groupSize: t,
-          numExperts: e,
-          topK: k,
-          training: options.training ?? false,
-        }),
+        policy.capacity({ groupSize: t, numExperts: e, topK: k, training: context.training }),
       );
-      if (this.config.dropless) {
+      if (policy.config.dropless) {
         const load = new Int32Array(b * e);
         for (let tok = 0; tok < m; tok++)
           if (valid[tok])
@@ -154,7 +159,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       }
 
       // Placement, per sequence: rank-major, then by position; a full expert drops the choice.
-      const lists: number[][][] = Array.from({ length: e }, () =>
+      const lists: Slot[][][] = Array.from({ length: e }, () =>
         Array.from({ length: b }, () => []),
       );
       const kept = new Int32Array(m * k);
@@ -166,102 +171,127 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
             realChoices++;
             const list = lists[choices[tok * k + r]!]![g]!;
             if (list.length < capacity) {
-              list.push(tok);
+              list.push({ token: tok, slot: list.length });
               kept[tok * k + r] = 1;
             }
           }
         }
       }
-
-      // Assignments ordered by (expert, sequence, slot).
-      const tokenIndex: number[] = [];
-      const expertIndex: number[] = [];
-      const slotIndex: number[] = [];
-      const bufferIndex: number[] = [];
-      const expertCounts = lists.map((perSequence, ex) => {
-        perSequence.forEach((list, g) =>
-          list.forEach((tok, slot) => {
-            tokenIndex.push(tok);
-            expertIndex.push(ex);
-            slotIndex.push(slot);
-            bufferIndex.push((ex * b + g) * capacity + slot);
-          }),
-        );
-        return perSequence.reduce((a, list) => a + list.length, 0);
-      });
-      const n = tokenIndex.length;
-
-      // Combine weights, differentiable in the gate: sigmoid(x . w + b) gathered at the kept tokens.
-      // Shape: [M, D] @ [D, 1] -> [M, 1] -> [M]
-      const gate = tf.reshape(
-        tf.sigmoid(
-          linear(
-            rows,
-            this.gateWeight as unknown as Tensor2D,
-            this.gateBias as unknown as Tensor1D,
-          ),
-        ),
-        [m],
-      ) as Tensor1D;
-      const tokens = tf.tensor1d(tokenIndex, 'int32');
-      const combineWeights = n === 0 ? (tf.zeros([0]) as Tensor1D) : gatherRows(gate, tokens);
-
-      let entropy = 0;
-      let real = 0;
-      for (let tok = 0; tok < m; tok++) {
-        if (!valid[tok]) continue;
-        real++;
-        for (let ex = 0; ex < e; ex++)
-          entropy -= p[tok * e + ex]! > 0 ? p[tok * e + ex]! * Math.log(p[tok * e + ex]!) : 0;
-      }
-
-      const plan: TokenChoicePlan = {
-        kind: 'token-choice',
-        batchSize: b,
-        seqLen: t,
-        numExperts: e,
-        topK: k,
-        numGroups: b,
-        groupSize: t,
-        capacity,
-        tokenIndex: tokens,
-        expertIndex: tf.tensor1d(expertIndex, 'int32'),
-        slotIndex: tf.tensor1d(slotIndex, 'int32'),
-        bufferIndex: tf.tensor1d(bufferIndex, 'int32'),
-        expertCounts,
-        combineWeights,
-        // Shape: [M, E] -> [B, T, E]; [M*K] -> [B, T, K]
-        routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D,
-        routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
-        choices: tf.tensor3d(choices, [b, t, k], 'int32'),
-        choiceKept: tf.tensor3d(kept, [b, t, k], 'int32'),
-        auxLosses: {} as Record<string, Scalar>,
-        metrics: {
-          load: expertCounts,
-          droppedFraction: realChoices > 0 ? 1 - n / realChoices : 0,
-          entropy: real > 0 ? entropy / real : 0,
-        },
-      };
-      return plan as never;
+      return this.plan(x, scored, lists, kept, capacity, valid, realChoices) as never;
     }) as TokenChoicePlan;
   }
 
-  trainableVariables(): readonly Variable[] {
-    return [this.gateWeight, this.gateBias];
+  /**
+   * Causal decisions of one sequence: token by token in position order, each expert keeps a
+   * token while it has taken fewer than its capacity for a sequence of context.capacityLength
+   * tokens (running loads). Rank-major placement is causal only for K = 1 (or dropless): a
+   * finite capacity with K > 1 gets a ConfigError naming topK.
+   */
+  causal(context: CausalContext): CausalSession<TokenChoicePlan> {
+    const { numExperts: e, topK: k } = this.config;
+    if (context.mode !== 'causal')
+      throw new ConfigError('mode', context.mode, `'causal' for the ${this.className} router`);
+    const n = context.capacityLength;
+    const dropless = context.capacity.config.dropless;
+    if (!dropless && k > 1)
+      throw new ConfigError(
+        'topK',
+        k,
+        '1 for causal decisions with a finite capacity (rank-major placement sees the whole ' +
+          'sequence); or a dropless capacity',
+      );
+    const capacity = dropless
+      ? Infinity
+      : Math.min(n, context.capacity.capacity({ groupSize: n, numExperts: e, topK: k }));
+    const loads = new Int32Array(e);
+    return {
+      step: (x: Tensor3D): TokenChoicePlan => {
+        const t = this.checkInput(x)[1];
+        return tf.tidy(() => {
+          const scored = this.score(x);
+          const lists: Slot[][][] = Array.from({ length: e }, () => [[]]);
+          const kept = new Int32Array(t * k);
+          for (let tok = 0; tok < t; tok++) {
+            for (let r = 0; r < k; r++) {
+              const ex = scored.choices[tok * k + r]!;
+              if (loads[ex]! >= capacity) continue;
+              lists[ex]![0]!.push({ token: tok, slot: loads[ex]! });
+              loads[ex]! += 1;
+              kept[tok * k + r] = 1;
+            }
+          }
+          const planCapacity = Number.isFinite(capacity) ? capacity : Math.max(1, ...loads);
+          const valid = new Array<boolean>(t).fill(true);
+          return this.plan(x, scored, lists, kept, planCapacity, valid, t * k) as never;
+        }) as TokenChoicePlan;
+      },
+    };
   }
 
-  /** Checkpoint names of the learned gate (the projection is rebuilt from the seed). */
-  namedVariables(): { readonly gateWeight: Variable; readonly gateBias: Variable } {
-    return { gateWeight: this.gateWeight, gateBias: this.gateBias };
+  /** Checks x float32[B, T, D]; returns [B, T]. */
+  private checkInput(x: Tensor3D): [number, number] {
+    if (this.disposed) throw new Error(`This ${this.className} router has been disposed`);
+    const d = this.config.dModel;
+    if (x.rank !== 3 || x.shape[2] !== d || x.dtype !== 'float32')
+      throw new ShapeError('x.shape', x.shape, `float32 [B, T, ${d}]`);
+    return [x.shape[0], x.shape[1]];
+  }
+
+  /** Hash scores of x float32[B, T, D] and each token's top-K experts; call inside a tidy. */
+  private score(x: Tensor3D): Scored {
+    const { dModel: d, numExperts: e, topK: k } = this.config;
+    return scoreTokens(
+      tf.reshape(x, [x.shape[0] * x.shape[1], d]) as Tensor2D,
+      this.projection,
+      e,
+      k,
+    );
+  }
+
+  /** The plan of kept assignments, weighted by the learned gate sigmoid(x . w + b); inside a tidy. */
+  private plan(
+    x: Tensor3D,
+    scored: Scored,
+    lists: Slot[][][],
+    kept: Int32Array,
+    capacity: number,
+    valid: readonly boolean[],
+    realChoices: number,
+  ): TokenChoicePlan {
+    const m = x.shape[0] * x.shape[1];
+    // Shape: [M, D] @ [D, 1] -> [M, 1] -> [M]
+    const gate = tf.reshape(
+      tf.sigmoid(linear(scored.rows, this.gateWeight as Tensor2D, this.gateBias as Tensor1D)),
+      [m],
+    ) as Tensor1D;
+    const { numExperts, topK } = this.config;
+    return assemblePlan({
+      x,
+      scored,
+      lists,
+      kept,
+      capacity,
+      valid,
+      realChoices,
+      gate,
+      numExperts,
+      topK,
+    });
+  }
+
+  /** The learned gate's current bias (the gate's variables belong to the scope). */
+  gateBiasValue(): number {
+    return this.gateBias.dataSync()[0] as number;
   }
 
   getConfig(): Record<string, unknown> {
     return { ...this.config };
   }
 
+  /** Frees what the router owns: the projection constant (the scope frees the gate). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose([this.projection, this.gateWeight, this.gateBias]);
+    this.projection.dispose();
   }
 }

@@ -7,7 +7,8 @@ import { ProjectionHashRouter, type ProjectionHashRouterConfig } from './Project
 
 export const projectionHashModule = routerModule(
   ProjectionHashRouter.className,
-  (config) => new ProjectionHashRouter(config as unknown as ProjectionHashRouterConfig),
+  (config, scope) =>
+    new ProjectionHashRouter(config as unknown as ProjectionHashRouterConfig, scope),
 );
 
 /** What a data-parallel replica adds to its container when it imports this module. */

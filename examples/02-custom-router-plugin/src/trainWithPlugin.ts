@@ -72,8 +72,7 @@ export async function trainWithPlugin(
       let expertLoad: readonly number[] = [];
       const gateBias: number[] = [];
       let plugin: ProjectionHashRouter | undefined;
-      const readBias = () =>
-        plugin && gateBias.push(plugin.namedVariables().gateBias.dataSync()[0] as number);
+      const readBias = () => plugin && gateBias.push(plugin.gateBiasValue());
       const result = await trainer.run({
         outDir: join(outDir, router),
         resume: false,

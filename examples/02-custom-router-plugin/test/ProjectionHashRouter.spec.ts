@@ -8,9 +8,15 @@ import { fileURLToPath } from 'node:url';
 import 'reflect-metadata';
 import { Container } from 'inversify';
 import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
-import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { ROUTING_IDS, disposePlan, routingModule, type TokenChoicePlan } from '@moderoute/routing';
-import { routerLaws } from '@moderoute/testing';
+import { Decoder, MODEL_IDS, createContainer, generateText } from '@moderoute/model';
+import {
+  OwnedParameterScope,
+  ROUTING_IDS,
+  disposePlan,
+  routingModule,
+  type TokenChoicePlan,
+} from '@moderoute/routing';
+import { defaultContext, expectClose, routerLaws } from '@moderoute/testing';
 import { ReplicaError, ReplicaPool, Trainer } from '@moderoute/train';
 import { ProjectionHashRouter, projectionHashModule } from '../src/index.js';
 import {
@@ -30,7 +36,11 @@ describe(ProjectionHashRouter.name, () => {
     describe('when topK exceeds numExperts', () => {
       it('should throw a ConfigError naming the parameter and the value', () => {
         assert.throws(
-          () => new ProjectionHashRouter({ dModel: 4, numExperts: 2, topK: 3 }),
+          () =>
+            new ProjectionHashRouter(
+              { dModel: 4, numExperts: 2, topK: 3 },
+              new OwnedParameterScope(),
+            ),
           (e: unknown) => e instanceof ConfigError && e.parameter === 'topK' && e.value === 3,
         );
       });
@@ -39,7 +49,8 @@ describe(ProjectionHashRouter.name, () => {
     describe('when the config has an unknown key', () => {
       it('should throw a ConfigError', () => {
         assert.throws(
-          () => new ProjectionHashRouter({ dModel: 4, topk: 2 } as never),
+          () =>
+            new ProjectionHashRouter({ dModel: 4, topk: 2 } as never, new OwnedParameterScope()),
           (e: unknown) => e instanceof ConfigError && e.parameter === 'config.topk',
         );
       });
@@ -49,12 +60,11 @@ describe(ProjectionHashRouter.name, () => {
   describe('.route', () => {
     // [docs:unit-test]
     it('should send equal tokens to equal experts, whatever the gate learns', () => {
-      const router = new ProjectionHashRouter({
-        dModel: 8,
-        numExperts: 4,
-        capacityFactor: 4,
-        seed: 5,
-      });
+      const scope = new OwnedParameterScope();
+      const router = new ProjectionHashRouter(
+        { dModel: 8, numExperts: 4, capacityFactor: 4, seed: 5 },
+        scope,
+      );
       const [a, b] = [
         tf.randomNormal([1, 1, 8], 0, 1, 'float32', 1),
         tf.randomNormal([1, 1, 8], 0, 1, 'float32', 2),
@@ -62,7 +72,7 @@ describe(ProjectionHashRouter.name, () => {
       const x = tf.concat([a, b, a, b, a], 1) as Tensor3D; // tokens 0, 2, 4 equal; 1, 3 equal
       const choicesOf = () =>
         tf.tidy(() => {
-          const plan = router.route(x) as TokenChoicePlan;
+          const plan = router.route(x, defaultContext(router)) as TokenChoicePlan;
           const choices = Array.from(plan.choices.dataSync());
           disposePlan(plan);
           return choices;
@@ -71,23 +81,29 @@ describe(ProjectionHashRouter.name, () => {
       assert.deepEqual([before[2], before[4], before[3]], [before[0], before[0], before[1]]);
       // A gradient step on the gate changes the weights, never the assignment.
       const { grads } = tf.variableGrads(
-        () => tf.sum(router.route(x).combineWeights),
-        [...router.trainableVariables()],
+        () => tf.sum(router.route(x, defaultContext(router)).combineWeights),
+        scope.trainable(),
       );
-      for (const v of router.trainableVariables()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
+      for (const v of scope.trainable()) v.assign(tf.sub(v, tf.mul(grads[v.name]!, 10)));
       assert.deepEqual(choicesOf(), before);
       router.dispose();
+      scope.dispose();
       tf.dispose([a, b, x, ...Object.values(grads)]);
     });
     // [docs:unit-test]
 
     it('should rebuild an equal router from getConfig()', () => {
-      const router = new ProjectionHashRouter({ dModel: 6, numExperts: 3, topK: 2, seed: 9 });
-      const copy = new ProjectionHashRouter(router.getConfig() as never);
+      const scope = new OwnedParameterScope();
+      const router = new ProjectionHashRouter(
+        { dModel: 6, numExperts: 3, topK: 2, seed: 9 },
+        scope,
+      );
+      const copyScope = new OwnedParameterScope();
+      const copy = new ProjectionHashRouter(router.getConfig() as never, copyScope);
       const x = tf.randomNormal([2, 5, 6], 0, 1, 'float32', 4) as Tensor3D;
       const read = (r: ProjectionHashRouter) =>
         tf.tidy(() => {
-          const plan = r.route(x);
+          const plan = r.route(x, defaultContext(r));
           const out = [
             Array.from(plan.tokenIndex.dataSync()),
             Array.from(plan.combineWeights.dataSync()),
@@ -99,6 +115,8 @@ describe(ProjectionHashRouter.name, () => {
       tf.dispose([x]);
       router.dispose();
       copy.dispose();
+      scope.dispose();
+      copyScope.dispose();
     });
   });
 });
@@ -109,15 +127,19 @@ describe('projection-hash through its ContainerModule', () => {
   container.load(routingModule, projectionHashModule);
   routerLaws(
     'ProjectionHashRouter',
-    (c) =>
-      container.get(ROUTING_IDS.RouterRegistry).create('projection-hash', {
-        dModel: c.dModel,
-        numExperts: c.numExperts,
-        topK: c.topK,
-        capacityFactor: c.capacityFactor,
-        dropless: c.dropless,
-        seed: c.seed,
-      }),
+    (c, scope) =>
+      container.get(ROUTING_IDS.RouterRegistry).create(
+        'projection-hash',
+        {
+          dModel: c.dModel,
+          numExperts: c.numExperts,
+          topK: c.topK,
+          capacityFactor: c.capacityFactor,
+          dropless: c.dropless,
+          seed: c.seed,
+        },
+        scope,
+      ),
     { supportsDropless: true },
   );
 });
@@ -149,6 +171,63 @@ describe('example 02-custom-router-plugin', () => {
             names.includes('blocks.3.routers.0.gateBias'),
           names.join(', '),
         );
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it('should decode with the KV cache as the causal forward pass, and count FLOPs, by the contract', async () => {
+      // A tight block capacity (factor 0.5), so that decoding must apply the block's capacity at
+      // the context length with the router's running loads to match the forward pass.
+      const config = {
+        ...SIZES.tiny.model,
+        schedule: {
+          pattern: [
+            'dense',
+            {
+              kind: 'moe',
+              numExperts: 4,
+              expertRouter: {
+                name: 'projection-hash',
+                config: { topK: 1 },
+                capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1 },
+              },
+            },
+          ],
+        },
+      } as const;
+      const model = createContainer(projectionHashModule)
+        .get(MODEL_IDS.ModelFactory)
+        .create(config);
+      try {
+        const result = await generateText(model, 'Hash ', { maxTokens: 6, temperature: 0 });
+        assert.equal(result.tokens.length, 6);
+        assert.equal(result.blocks[1]!.kind, 'moe');
+        assert.equal(result.blocks[1]!.seen, result.promptTokens.length + 5);
+        // The same sequence, decoded token by token, equals one forward pass under 'causal'.
+        const ids = [...result.promptTokens, ...result.tokens];
+        const decoder = new Decoder(model);
+        try {
+          const steps = ids.map((id) => decoder.feed([id]));
+          tf.tidy(() => {
+            const decoded = tf.concat(steps, 0);
+            const logits = model.forward(tf.tensor2d([ids], [1, ids.length], 'int32'), {
+              mode: 'causal',
+            }).logits;
+            expectClose(decoded, tf.reshape(logits, decoded.shape), { rtol: 1e-4, atol: 1e-4 });
+          });
+          tf.dispose(steps);
+        } finally {
+          decoder.dispose();
+        }
+        // FLOPs from describe() and the block's capacity: 2 D E + 2 D per token for the router;
+        // the experts process min(E * C, T) tokens with C = ceil(0.5 * T / E) per sequence.
+        const t = 16;
+        const d = 16;
+        const flops = model.blocks[1]!.flops(t);
+        assert.equal(flops.router, t * (2 * d * 4 + 2 * d));
+        const assignments = Math.min(4 * Math.ceil((0.5 * t) / 4), t);
+        assert.equal(flops.mlp, 2 * 2 * assignments * d * (4 * d));
       } finally {
         model.dispose();
       }

@@ -8,8 +8,9 @@ import {
   type Primitives,
 } from '@moderoute/core';
 import {
-  CapacityPolicy,
   ROUTING_IDS,
+  resolveCapacity,
+  type CapacityPolicy,
   type ExpertRoutingPlan,
   type MixtureOfDepthsPlan,
   type Router,
@@ -32,46 +33,13 @@ export interface BlockSite {
   readonly seed: number;
 }
 
-/** The capacity policy a built-in router exposes (plugins may have none). */
-function policyOf(router: Router): CapacityPolicy | undefined {
-  const r = router as unknown as { capacity?: unknown; capacityPolicy?: unknown };
-  if (r.capacityPolicy instanceof CapacityPolicy) return r.capacityPolicy;
-  if (r.capacity instanceof CapacityPolicy) return r.capacity;
-  return undefined;
-}
-
-function numberField(router: Router, name: string, fallback: number): number {
-  const v = router.getConfig()[name];
-  return typeof v === 'number' ? v : fallback;
-}
-
-/** Tokens a MoD router selects from a sequence of length T, at the training capacity. */
-export function depthCapacityOf(router: Router): (seqLen: number) => number {
-  const policy = policyOf(router);
-  return (t) =>
-    policy === undefined
-      ? t
-      : Math.min(t, policy.capacity({ groupSize: t, numExperts: 1, training: true }));
-}
-
-/** Expert assignments (to the first `realExperts`) an expert router processes per sequence. */
-export function expertAssignmentsOf(
-  router: Router,
-  realExperts: number,
-): (seqLen: number) => number {
-  const policy = policyOf(router);
-  const experts = numberField(router, 'numExperts', realExperts);
-  const topK = numberField(router, 'topK', 1);
-  return (t) => {
-    if (policy === undefined || policy.getConfig().dropless)
-      return Math.min(t * topK, t * realExperts);
-    const c = policy.capacity({ groupSize: t, numExperts: experts, topK, training: true });
-    // Expert-choice: each expert takes min(C, T) tokens. Token-choice: at most K per token.
-    const perExpert = Math.min(c, t);
-    return router.kind === 'expert-choice'
-      ? realExperts * perExpert
-      : Math.min(realExperts * perExpert, t * topK);
-  };
+/** The block's capacity for a router's stage: the spec's, or the router's defaultCapacity. */
+function capacityOf(spec: RouterSpec | null, router: Router): CapacityPolicy {
+  return resolveCapacity(
+    spec?.capacity,
+    router.defaultCapacity,
+    `${spec?.name ?? 'router'} capacity`,
+  );
 }
 
 @injectable()
@@ -104,6 +72,7 @@ export class BlockFactory {
         return new DenseBlock(store, dims, this.ops);
       case 'mod': {
         const router = this.router(
+          store,
           made,
           spec.depthRouter,
           dims,
@@ -114,12 +83,11 @@ export class BlockFactory {
           new BlockParts(store, dims, this.ops),
           router,
           dims,
-          depthCapacityOf(router),
-          this.depthRouterFlops(router, dims.width),
+          capacityOf(spec.depthRouter, router),
         );
       }
       case 'moe': {
-        const router = this.router(made, spec.expertRouter, dims, site.seed, {
+        const router = this.router(store, made, spec.expertRouter, dims, site.seed, {
           numExperts: spec.numExperts,
         }) as Router<ExpertRoutingPlan>;
         const experts = this.experts(store, spec, dims);
@@ -132,45 +100,35 @@ export class BlockFactory {
           router,
           experts,
           { ...dims, expertHidden: spec.expertHidden },
-          expertAssignmentsOf(router, spec.numExperts),
-          2 * dims.width * spec.numExperts,
+          capacityOf(spec.expertRouter, router),
           shared,
         );
       }
       case 'mode-staged': {
         const depth = this.router(
+          store,
           made,
           spec.depthRouter,
           dims,
           site.seed,
           {},
         ) as Router<MixtureOfDepthsPlan>;
-        const expertRouter = this.router(
-          made,
-          spec.expertRouter,
-          dims,
-          site.seed + STAGED_EXPERT_ROUTER_SEED_OFFSET,
-          {
-            numExperts: spec.numExperts,
-          },
-        ) as Router<ExpertRoutingPlan>;
+        const expertRouter = this.router(store, made, spec.expertRouter, dims, site.seed + STAGED_EXPERT_ROUTER_SEED_OFFSET, {
+          numExperts: spec.numExperts,
+        }) as Router<ExpertRoutingPlan>;
         return new StagedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           depth,
           expertRouter,
           this.experts(store, spec, dims),
           { ...dims, expertHidden: spec.expertHidden },
-          depthCapacityOf(depth),
-          expertAssignmentsOf(expertRouter, spec.numExperts),
-          {
-            depth: this.depthRouterFlops(depth, dims.width),
-            experts: 2 * dims.width * spec.numExperts,
-          },
+          capacityOf(spec.depthRouter, depth),
+          capacityOf(spec.expertRouter, expertRouter),
         );
       }
       case 'mode-integrated': {
         const total = spec.numExperts + spec.numNoopExperts;
-        const router = this.router(made, spec.expertRouter, dims, site.seed, {
+        const router = this.router(store, made, spec.expertRouter, dims, site.seed, {
           numExperts: total,
         }) as Router<ExpertRoutingPlan>;
         return new IntegratedModeBlock(
@@ -179,8 +137,7 @@ export class BlockFactory {
           this.experts(store, spec, dims),
           spec.numNoopExperts,
           { ...dims, expertHidden: spec.expertHidden },
-          expertAssignmentsOf(router, spec.numExperts),
-          2 * dims.width * total,
+          capacityOf(spec.expertRouter, router),
         );
       }
     }
@@ -203,6 +160,7 @@ export class BlockFactory {
   }
 
   private router(
+    store: ScopedStore,
     made: Router[],
     spec: RouterSpec | null,
     dims: BlockDims,
@@ -220,23 +178,20 @@ export class BlockFactory {
         );
       }
     }
-    const router = this.registry.create(spec.name, {
-      ...given,
-      ...fixed,
-      dModel: dims.width,
-      seed: (given['seed'] as number | undefined) ?? seed,
-    });
+    // The block's r-th router keeps its variables in the block's store as `routers.<r>.<name>`.
+    const scope = store.scope(`routers.${made.length}`);
+    const router = this.registry.create(
+      spec.name,
+      {
+        ...given,
+        ...fixed,
+        dModel: dims.width,
+        seed: (given['seed'] as number | undefined) ?? seed,
+      },
+      scope,
+    );
     made.push(router);
     return router;
-  }
-
-  private depthRouterFlops(router: Router, width: number): number {
-    const config = router.getConfig();
-    const hidden =
-      config['causalMode'] === 'predictor' && typeof config['predictorHidden'] === 'number'
-        ? config['predictorHidden']
-        : 0;
-    return 2 * width + (hidden > 0 ? 2 * width * hidden + 2 * hidden : 0);
   }
 }
 

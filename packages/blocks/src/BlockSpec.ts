@@ -1,12 +1,23 @@
 // The JSON description of one block: its kind, its routers by registry name, and its experts.
 // Validated once, with defaults filled in, by resolveBlockSpec.
 import { ConfigError, requireInt, requireOneOf } from '@moderoute/core';
+import type { CapacitySpec } from '@moderoute/routing';
 import { BLOCK_KINDS, type BlockKind } from './Block.js';
 
-/** A router chosen by registry name, with its config (dModel, numExperts and seed are set by the block factory). */
+/**
+ * A router chosen by registry name, with its config (dModel, numExperts and seed are set by the
+ * block factory), and the capacity the block gives it.
+ */
 export interface RouterSpec {
   readonly name: string;
   readonly config?: Readonly<Record<string, unknown>>;
+  /**
+   * The block's capacity for this router's stage: a CapacitySpec (preset name or config; a partial
+   * config fills its gaps from the router's defaultCapacity), or a number, the fraction of each
+   * sequence a Mixture-of-Depths stage keeps. Default: the router's defaultCapacity. A `capacity`
+   * key inside `config` (the earlier form) is moved here by resolveBlockSpec.
+   */
+  readonly capacity?: CapacitySpec | number;
 }
 
 export interface BlockSpec {
@@ -38,7 +49,8 @@ export interface ResolvedBlockSpec {
 
 export const DEFAULT_DEPTH_ROUTER: RouterSpec = Object.freeze({
   name: 'mixture-of-depths',
-  config: Object.freeze({ capacity: 0.125 }),
+  config: Object.freeze({}),
+  capacity: 0.125,
 });
 export const DEFAULT_EXPERT_ROUTER: RouterSpec = Object.freeze({
   name: 'token-choice',
@@ -55,10 +67,12 @@ const SPEC_KEYS = [
   'numSharedExperts',
 ];
 
+const ROUTER_SPEC_KEYS = ['name', 'config', 'capacity'];
+
 function routerSpec(parameter: string, value: unknown, fallback: RouterSpec): RouterSpec {
   if (value === undefined) return fallback;
   if (typeof value === 'string')
-    return { name: value, config: fallback.name === value ? (fallback.config ?? {}) : {} };
+    return value === fallback.name ? fallback : { name: value, config: {} };
   if (
     value === null ||
     typeof value !== 'object' ||
@@ -73,7 +87,38 @@ function routerSpec(parameter: string, value: unknown, fallback: RouterSpec): Ro
   ) {
     throw new ConfigError(`${parameter}.config`, spec.config, 'an object');
   }
-  return { name: spec.name, config: spec.config ?? {} };
+  for (const [key, v] of Object.entries(spec)) {
+    if (!ROUTER_SPEC_KEYS.includes(key))
+      throw new ConfigError(
+        `${parameter}.${key}`,
+        v,
+        `absent: known fields are ${ROUTER_SPEC_KEYS.join(', ')}`,
+      );
+  }
+  // The earlier form kept the capacity in the router's config: lift it out (configs, presets and
+  // checkpoints written before keep loading).
+  const { capacity: legacy, ...config } = spec.config ?? {};
+  if (legacy !== undefined && spec.capacity !== undefined) {
+    throw new ConfigError(
+      `${parameter}.config.capacity`,
+      legacy,
+      `absent when ${parameter}.capacity is set (${JSON.stringify(spec.capacity)})`,
+    );
+  }
+  const capacity = (spec.capacity ?? legacy) as CapacitySpec | number | undefined;
+  if (
+    capacity !== undefined &&
+    typeof capacity !== 'number' &&
+    typeof capacity !== 'string' &&
+    (capacity === null || typeof capacity !== 'object' || Array.isArray(capacity))
+  ) {
+    throw new ConfigError(
+      `${parameter}.capacity`,
+      capacity,
+      'a fraction, a preset name or a capacity config object',
+    );
+  }
+  return { name: spec.name, config, ...(capacity === undefined ? {} : { capacity }) };
 }
 
 /** Fills defaults and validates; `where` prefixes parameter names in errors ("blocks[3]"). */
@@ -84,11 +129,11 @@ export function resolveBlockSpec(
 ): ResolvedBlockSpec {
   if (spec === null || typeof spec !== 'object')
     throw new ConfigError(where, spec, 'an object with a "kind"');
-  for (const key of Object.keys(spec)) {
+  for (const [key, value] of Object.entries(spec)) {
     if (!SPEC_KEYS.includes(key))
       throw new ConfigError(
         `${where}.${key}`,
-        (spec as unknown as Record<string, unknown>)[key],
+        value,
         `absent: known fields are ${SPEC_KEYS.join(', ')}`,
       );
   }

@@ -1,9 +1,19 @@
 // The dense pre-LN decoder block (Radford et al. 2019; Xiong et al. 2020):
 //   h = x + Attn(LN1(x)),  out = h + MLP(LN2(h)).
 // Axis legend: B batch, T tokens, D model width, F MLP hidden width.
-import { tf, type Primitives, type Tensor3D } from '@moderoute/core';
-import type { Router } from '@moderoute/routing';
-import type { Block, BlockFlops, BlockForwardOptions, BlockOutput } from './Block.js';
+import { tf, type Primitives, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import type { Router, RoutingPlan } from '@moderoute/routing';
+import type { Stage } from './stages.js';
+import type {
+  Block,
+  BlockDecodeOptions,
+  BlockDecoder,
+  BlockFlops,
+  BlockForwardOptions,
+  BlockOutput,
+} from './Block.js';
+import { denseDecoder } from './decoders/blockDecoders.js';
+import type { AttentionCache } from './decoders/kvCache.js';
 import { attentionCoreFlops, attentionProjectionFlops, mlpFlops } from './flops.js';
 import { AttentionLayer, LayerNormLayer, MlpLayer } from './layers.js';
 import type { ScopedStore } from './ParameterStore.js';
@@ -30,7 +40,12 @@ export class BlockParts {
   readonly ln2: LayerNormLayer;
   readonly mlp: MlpLayer | undefined;
 
-  constructor(store: ScopedStore, dims: BlockDims, ops: Primitives, withMlp = true) {
+  constructor(
+    store: ScopedStore,
+    dims: BlockDims,
+    readonly ops: Primitives,
+    withMlp = true,
+  ) {
     this.ln1 = new LayerNormLayer(store.scope('ln1'), dims.width, ops);
     this.attention = new AttentionLayer(
       store.scope('attn'),
@@ -60,6 +75,21 @@ export class BlockParts {
     return tf.add(a, this.mlp.apply(this.ln2.apply(tf.add(x, a))));
   }
 
+  /**
+   * Decoding: Attn(LN1(x)) of n new tokens float32[n, D] against the cache (which they join):
+   * the attention update, not yet added.
+   */
+  decodeAttention(x: Tensor2D, cache: AttentionCache): Tensor2D {
+    return this.attention.attendCached(this.ln1.applyRows(x), cache);
+  }
+
+  /** Decoding: the residual update f(x) of n new tokens float32[n, D], as `update`. */
+  decodeUpdate(x: Tensor2D, cache: AttentionCache): Tensor2D {
+    const a = this.decodeAttention(x, cache);
+    if (this.mlp === undefined) return a;
+    return tf.add(a, this.mlp.applyRows(this.ln2.applyRows(tf.add(x, a) as Tensor2D))) as Tensor2D;
+  }
+
   /** Attention then MLP, both residual: the whole dense block, x + f(x). */
   full(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
     return tf.add(x, this.update(x, mask));
@@ -80,6 +110,14 @@ export class DenseBlock implements Block {
 
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
     return { output: this.parts.full(x, options.mask), auxLosses: {} };
+  }
+
+  decoder(_options: BlockDecodeOptions): BlockDecoder {
+    return denseDecoder(this.parts);
+  }
+
+  stages(): readonly Stage<RoutingPlan>[] {
+    return [];
   }
 
   routers(): readonly Router[] {

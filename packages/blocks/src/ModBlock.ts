@@ -8,26 +8,24 @@
 import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
 import {
   combineRows,
+  type CapacityPolicy,
   type MixtureOfDepthsPlan,
-  type RouteOptions,
   type Router,
+  type RoutingPlan,
 } from '@moderoute/routing';
-import type { Block, BlockFlops, BlockForwardOptions, BlockOutput } from './Block.js';
+import type {
+  Block,
+  BlockDecodeOptions,
+  BlockDecoder,
+  BlockFlops,
+  BlockForwardOptions,
+  BlockOutput,
+} from './Block.js';
+import { modDecoder } from './decoders/blockDecoders.js';
 import type { BlockDims, BlockParts } from './DenseBlock.js';
-import { attentionCoreFlops, attentionProjectionFlops, mlpFlops, routerFlops } from './flops.js';
+import { attentionCoreFlops, attentionProjectionFlops, depthTokens, mlpFlops } from './flops.js';
+import { routeStage, type Stage } from './stages.js';
 import { packSubsequence } from './subsequence.js';
-
-/** Tokens a router takes per sequence of a given length, at the training capacity. */
-export type CapacityOf = (seqLen: number) => number;
-
-/** RouteOptions from block options (absent fields stay absent). */
-export function routeOptions(options: BlockForwardOptions, mask = options.mask): RouteOptions {
-  return {
-    training: options.training,
-    ...(mask ? { mask } : {}),
-    ...(options.mode ? { mode: options.mode } : {}),
-  };
-}
 
 /** Requires a router of the given plan kind, naming the block that needs it. */
 export function requireRouterKind(
@@ -47,21 +45,21 @@ export function requireRouterKind(
 
 export class ModBlock implements Block {
   readonly kind = 'mod' as const;
+  private readonly stage: Stage<MixtureOfDepthsPlan>;
 
   constructor(
     readonly parts: BlockParts,
     readonly router: Router<MixtureOfDepthsPlan>,
     readonly dims: BlockDims,
-    /** Selected tokens per sequence at the training capacity (for the FLOP count). */
-    readonly capacityOf: CapacityOf,
-    /** Router FLOPs per token (2D for the scalar router, more with a predictor). */
-    readonly routerFlopsPerToken: number = routerFlops(1, dims.width, 1),
+    /** The block's capacity: tokens its router selects per sequence. */
+    readonly capacity: CapacityPolicy,
   ) {
     requireRouterKind('A MoD block', router, 'mixture-of-depths');
+    this.stage = { router, capacity };
   }
 
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {
-    const plan = this.router.route(x, routeOptions(options));
+    const plan = routeStage(this.stage, x, options, { block: 'mod', stage: 'depthRouter' });
     const output = tf.tidy(() => {
       if (plan.tokenIndex.shape[0] === 0) return tf.clone(x);
       const sub = packSubsequence(plan, x);
@@ -73,13 +71,21 @@ export class ModBlock implements Block {
     return { output, auxLosses: plan.auxLosses, routing: { mod: plan } };
   }
 
+  decoder(options: BlockDecodeOptions): BlockDecoder {
+    return modDecoder(this.parts, this.stage, options);
+  }
+
   flops(seqLen: number): BlockFlops {
     const { width, mlpHidden } = this.dims;
-    const k = this.capacityOf(seqLen);
+    const k = depthTokens(this.capacity, seqLen);
     const attention = attentionProjectionFlops(k, width) + attentionCoreFlops(k, width);
     const mlp = mlpFlops(k, width, mlpHidden);
-    const router = seqLen * this.routerFlopsPerToken;
+    const router = seqLen * this.router.describe().flopsPerToken;
     return { attention, mlp, router, total: attention + mlp + router };
+  }
+
+  stages(): readonly Stage<RoutingPlan>[] {
+    return [this.stage];
   }
 
   routers(): readonly Router[] {

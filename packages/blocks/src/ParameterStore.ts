@@ -2,13 +2,8 @@
 // dotted name ("blocks.3.attn.wQkv"); checkpoints are keyed by these names. Initial values depend
 // only on (seed, name, shape), never on creation order, so adding a parameter does not change
 // the others.
-import {
-  ConfigError,
-  PARAMETER_SEED_MULTIPLIER,
-  tf,
-  type Tensor,
-  type Variable,
-} from '@moderoute/core';
+import { ConfigError, PARAMETER_SEED_MULTIPLIER, tf, type Tensor, type Variable } from '@moderoute/core';
+import type { ParameterScope } from '@moderoute/routing';
 
 /** How a parameter starts: N(0, std^2), or a constant. */
 export type Initializer =
@@ -49,6 +44,19 @@ export class ParameterStore {
 
   /** Creates the parameter `name`; names are unique within a store. */
   create(name: string, shape: number[], init: Initializer, trainable = true): Variable {
+    return this.createFrom(name, shape, () => this.initialValue(name, shape, init), trainable);
+  }
+
+  /**
+   * Creates the parameter `name` starting at `init()` (called once; its value must have
+   * `shape`): routers' parameters (ParameterScope), which carry their own initializers.
+   */
+  createFrom(
+    name: string,
+    shape: readonly number[],
+    init: () => Tensor,
+    trainable = true,
+  ): Variable {
     if (this.vars.has(name))
       throw new ConfigError('parameter name', name, 'unique within the model');
     const size = shape.reduce((a, b) => a * b, 1);
@@ -62,29 +70,39 @@ export class ParameterStore {
           'lower the width, layers, context length or experts',
       );
     }
-    const value = tf.tidy(() => {
-      switch (init.kind) {
-        case 'normal':
-          // tfjs treats a seed of 0 as unseeded: map it to 1.
-          return tf.randomNormal(
-            shape,
-            0,
-            init.std,
-            'float32',
-            (this.seed * PARAMETER_SEED_MULTIPLIER + hashName(name)) >>> 0 || 1,
-          );
-        case 'zeros':
-          return tf.zeros(shape);
-        case 'ones':
-          return tf.ones(shape);
-      }
-    });
+    const value = tf.tidy(init);
+    if (!tf.util.arraysEqual(value.shape, [...shape])) {
+      value.dispose();
+      throw new ConfigError(
+        `initial value of ${name}`,
+        value.shape,
+        `of shape [${shape.join(', ')}]`,
+      );
+    }
     // tfjs names variables uniquely itself; the store's names are ours.
     const v = tf.variable(value, trainable);
     value.dispose();
     this.vars.set(name, v);
     this.total += size;
     return v;
+  }
+
+  private initialValue(name: string, shape: number[], init: Initializer): Tensor {
+    switch (init.kind) {
+      case 'normal':
+        // tfjs treats a seed of 0 as unseeded: map it to 1.
+        return tf.randomNormal(
+          shape,
+          0,
+          init.std,
+          'float32',
+          (this.seed * PARAMETER_SEED_MULTIPLIER + hashName(name)) >>> 0 || 1,
+        );
+      case 'zeros':
+        return tf.zeros(shape);
+      case 'ones':
+        return tf.ones(shape);
+    }
   }
 
   /** A view that prefixes every name with `prefix.`. */
@@ -134,8 +152,8 @@ export class ParameterStore {
   }
 }
 
-/** A prefixed view of a ParameterStore. */
-export class ScopedStore {
+/** A prefixed view of a ParameterStore; also the ParameterScope a block gives its routers. */
+export class ScopedStore implements ParameterScope {
   constructor(
     readonly root: ParameterStore,
     readonly prefix: string,
@@ -147,5 +165,14 @@ export class ScopedStore {
 
   scope(prefix: string): ScopedStore {
     return new ScopedStore(this.root, `${this.prefix}.${prefix}`);
+  }
+
+  variable(
+    name: string,
+    shape: readonly number[],
+    init: () => Tensor,
+    trainable: boolean,
+  ): Variable {
+    return this.root.createFrom(`${this.prefix}.${name}`, shape, init, trainable);
   }
 }

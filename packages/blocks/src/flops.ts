@@ -3,6 +3,7 @@
 // matrix product; elementwise work (layer norm, GELU, softmax, residual adds) is not counted.
 // Attention scores are counted over the full square of the (routed) sequence, as executed: the
 // causal mask does not skip work. Training = 3 x forward (backward = 2 x forward).
+import type { CapacityPolicy, Router } from '@moderoute/routing';
 
 /** Q, K, V and output projections of `tokens` tokens: 2 * n * D * 4D. */
 export function attentionProjectionFlops(tokens: number, width: number): number {
@@ -22,4 +23,30 @@ export function mlpFlops(tokens: number, width: number, hidden: number): number 
 /** A linear router with `outputs` logits per token: 2 * n * D * outputs. */
 export function routerFlops(tokens: number, width: number, outputs: number): number {
   return 2 * tokens * width * outputs;
+}
+
+/** Tokens a Mixture-of-Depths stage selects from a sequence of T, at the training capacity. */
+export function depthTokens(capacity: CapacityPolicy, seqLen: number): number {
+  return Math.min(seqLen, capacity.capacity({ groupSize: seqLen, numExperts: 1, training: true }));
+}
+
+/**
+ * Expert assignments (to the first `realExperts` experts) an expert router processes for a
+ * sequence of T tokens at the training capacity, from its description and the block's capacity:
+ * expert-choice, each expert takes min(C, T) tokens; token-choice, at most K per token.
+ */
+export function expertAssignments(
+  router: Router,
+  capacity: CapacityPolicy,
+  realExperts: number,
+  seqLen: number,
+): number {
+  const { numExperts, topK } = router.describe();
+  const t = seqLen;
+  if (capacity.config.dropless) return Math.min(t * topK, t * realExperts);
+  const c = capacity.capacity({ groupSize: t, numExperts, topK, training: true });
+  const perExpert = Math.min(c, t);
+  return router.kind === 'expert-choice'
+    ? realExperts * perExpert
+    : Math.min(realExperts * perExpert, t * topK);
 }

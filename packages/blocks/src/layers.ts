@@ -10,6 +10,8 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
+import { attendCached } from './cachedAttention.js';
+import type { AttentionCache } from './decoders/kvCache.js';
 import { normal, ones, zeros, type ScopedStore } from './ParameterStore.js';
 
 /** Standard deviation of weight initialisation (GPT-2). */
@@ -31,6 +33,11 @@ export class LayerNormLayer {
 
   apply<T extends Tensor>(x: T): T {
     return this.ops.layerNorm(x, this.gamma as Tensor1D, this.beta as Tensor1D);
+  }
+
+  /** The same over rows float32[n, D] for inference (decoding steps): the `layerNormRows` primitive. */
+  applyRows(x: Tensor2D): Tensor2D {
+    return this.ops.layerNormRows(x, this.gamma as Tensor1D, this.beta as Tensor1D);
   }
 }
 
@@ -70,6 +77,26 @@ export class AttentionLayer {
       { numHeads: this.numHeads, causal: true, ...(mask === undefined ? {} : { mask }) },
     );
   }
+
+  /**
+   * Decoding: n new tokens float32[n, D] of one sequence (already layer-normed) attend to the
+   * cached tokens and to each other causally -> float32[n, D]; their keys and values are appended
+   * to `cache` (cachedAttention.ts). Call inside tf.tidy.
+   */
+  attendCached(x: Tensor2D, cache: AttentionCache): Tensor2D {
+    return attendCached(
+      this.ops,
+      {
+        wQkv: this.wQkv as Tensor2D,
+        bQkv: this.bQkv as Tensor1D,
+        wOut: this.wOut as Tensor2D,
+        bOut: this.bOut as Tensor1D,
+        numHeads: this.numHeads,
+      },
+      x,
+      cache,
+    );
+  }
 }
 
 /**
@@ -99,5 +126,11 @@ export class MlpLayer {
   apply<T extends Tensor>(x: T): T {
     const h = this.ops.gelu(this.ops.linear(x, this.w1 as Tensor2D, this.b1 as Tensor1D));
     return this.ops.linear(h, this.w2 as Tensor2D, this.b2 as Tensor1D);
+  }
+
+  /** The same over rows float32[n, D] for inference (decoding steps): the `affine` primitive. */
+  applyRows(x: Tensor2D): Tensor2D {
+    const h = this.ops.gelu(this.ops.affine(x, this.w1 as Tensor2D, this.b1 as Tensor1D));
+    return this.ops.affine(h, this.w2 as Tensor2D, this.b2 as Tensor1D);
   }
 }

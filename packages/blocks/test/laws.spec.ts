@@ -1,6 +1,15 @@
-import { BLOCK_KINDS } from '../src/index.js';
-import { blockLaws } from '@moderoute/testing';
+import { BLOCK_KINDS, type BlockKind, type BlockSpec } from '../src/index.js';
+import { blockLaws, type LawCausalMode } from '@moderoute/testing';
 import { WIDTH, makeBlock } from './helpers.js';
+
+/** The causal rules each block kind decodes with (default routers). */
+const CAUSAL: Record<BlockKind, readonly LawCausalMode[]> = {
+  dense: ['causal'],
+  mod: ['threshold', 'causal'],
+  moe: ['causal'],
+  'mode-staged': ['threshold', 'causal'],
+  'mode-integrated': ['causal'],
+};
 
 describe('every block kind', () => {
   for (const kind of BLOCK_KINDS) {
@@ -11,12 +20,77 @@ describe('every block kind', () => {
       {
         width: WIDTH,
         unprocessedPassThrough: kind === 'mod' || kind === 'mode-staged',
+        causalModes: CAUSAL[kind],
       },
     );
   }
-  blockLaws(
-    'moe with expert-choice routing',
-    () => makeBlock({ kind: 'moe', expertRouter: 'expert-choice' }),
-    { width: WIDTH },
-  );
+  const variants: [string, BlockSpec, readonly LawCausalMode[]][] = [
+    ['moe with expert-choice routing', { kind: 'moe', expertRouter: 'expert-choice' }, []],
+    [
+      'moe, token-choice top-1, capacity factor 1 (the legacy config key)',
+      {
+        kind: 'moe',
+        numExperts: 4,
+        expertRouter: {
+          name: 'token-choice',
+          config: { capacity: { trainFactor: 1, evalFactor: 1, minimum: 1 } },
+        },
+      },
+      ['causal'],
+    ],
+    [
+      'moe, token-choice top-2, token-major, finite capacity, normalized after drops',
+      {
+        kind: 'moe',
+        numExperts: 3,
+        expertRouter: {
+          name: 'token-choice',
+          config: { topK: 2, placement: 'token-major', renormalize: 'after-drops' },
+          capacity: { trainFactor: 0.5, evalFactor: 0.5, minimum: 1, scaleByK: true },
+        },
+      },
+      ['causal'],
+    ],
+    [
+      'moe with shared experts, token-choice dropless top-2',
+      {
+        kind: 'moe',
+        numExperts: 3,
+        numSharedExperts: 1,
+        expertRouter: { name: 'token-choice', config: { topK: 2 }, capacity: { dropless: true } },
+      },
+      ['causal'],
+    ],
+    [
+      'mod with the predictor rule',
+      {
+        kind: 'mod',
+        depthRouter: {
+          name: 'mixture-of-depths',
+          config: { causalMode: 'predictor', gate: 'sigmoid' },
+        },
+      },
+      ['threshold', 'predictor'],
+    ],
+    [
+      'staged MoDE with a finite-capacity token-choice stage',
+      {
+        kind: 'mode-staged',
+        numExperts: 2,
+        depthRouter: { name: 'mixture-of-depths', capacity: 0.5 },
+        expertRouter: {
+          name: 'token-choice',
+          capacity: { trainFactor: 1, evalFactor: 1, minimum: 1 },
+        },
+      },
+      ['threshold', 'causal'],
+    ],
+    [
+      'staged MoDE with expert-choice experts',
+      { kind: 'mode-staged', expertRouter: 'expert-choice' },
+      [],
+    ],
+  ];
+  for (const [name, spec, causalModes] of variants)
+    blockLaws(name, () => makeBlock(spec), { width: WIDTH, causalModes });
 });

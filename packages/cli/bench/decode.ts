@@ -40,8 +40,7 @@ import {
   generate,
   SELECTION_MARGIN,
   checkCausalSelection,
-  supportedCausalModes,
-  type CausalDecisionMode,
+  causalRules,
   type CausalEvaluation,
   type LanguageModel,
   type LanguageModelConfig,
@@ -53,6 +52,9 @@ import {
   validationStarts,
   type TrainConfig,
 } from '@moderoute/train';
+
+/** The Mixture-of-Depths causal rules the bench decodes and evaluates with. */
+type DepthRule = 'threshold' | 'predictor';
 
 const BENCH = {
   vocabSize: 256,
@@ -135,7 +137,7 @@ interface Contender {
 
 interface DecodeRow {
   readonly name: string;
-  readonly mode: CausalDecisionMode | undefined;
+  readonly mode: DepthRule | undefined;
 }
 
 interface DecodeResult {
@@ -154,7 +156,7 @@ interface DecodeResult {
 async function decodeRun(
   model: LanguageModel,
   prompt: readonly number[],
-  mode: CausalDecisionMode | undefined,
+  mode: DepthRule | undefined,
 ): Promise<DecodeResult> {
   const stamps: number[] = [];
   const stream = generate(model, prompt, {
@@ -206,7 +208,7 @@ interface StepProfile {
 async function profileSteps(
   model: LanguageModel,
   prompt: readonly number[],
-  mode: CausalDecisionMode | undefined,
+  mode: DepthRule | undefined,
   steps = 16,
 ): Promise<StepProfile> {
   const decoder = new Decoder(model, mode ? { mode } : {});
@@ -378,7 +380,7 @@ async function trainedRun(
 
 /** The decode rows of a model: its default rule, plus the threshold rule when it decides by a predictor. */
 function decodeRows(c: Contender): DecodeRow[] {
-  const modes = supportedCausalModes(c.model);
+  const modes = causalRules(c.model).modes;
   const routed = c.model.blocks.some((b) =>
     b.routers().some((r) => r.kind === 'mixture-of-depths'),
   );
@@ -670,7 +672,11 @@ async function main(): Promise<void> {
         }
       }
       const routed = e.agreement.length > 0;
-      const modes = routed ? (Object.keys(e.relativeLossIncrease) as CausalDecisionMode[]) : [];
+      const modes = routed
+        ? (Object.keys(e.relativeLossIncrease) as DepthRule[]).filter(
+            (m) => m !== ('causal' as never),
+          )
+        : [];
       if (modes.length === 0)
         l.push([c.name, (e.bitsPerByte['top-k'] as number).toFixed(4), '-', '-', '-']);
       for (const m of modes)

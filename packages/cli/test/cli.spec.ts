@@ -214,11 +214,7 @@ describe('moderoute', () => {
       assert.equal(noPredictor.out, '');
       assert.match(
         noPredictor.err,
-        new RegExp(
-          'has no predictor: use mode "threshold" with it, or train a model whose ' +
-            'MoD router config sets causalMode: "predictor" \\(in a train --config ' +
-            'file: ',
-        ),
+        /it has no predictor \(its causalMode is "threshold"\); use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" \(in a train --config file: /,
       );
       const inspectPredictor = await run(
         'inspect',

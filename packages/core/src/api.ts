@@ -22,3 +22,4 @@ export * from './primitives/index.js';
 export { CORE_IDS } from './ids.js';
 export { coreModule } from './coreModule.js';
 export * from './bench.js';
+export { deriveSeed, mix32 } from './seeds.js';

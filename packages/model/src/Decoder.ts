@@ -11,26 +11,48 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
+import type { BlockDecodeStats, BlockDecoder } from '@moderoute/blocks';
+import { CAUSAL_RULES, type CausalMode } from '@moderoute/routing';
 import type { LanguageModel } from './LanguageModel.js';
-import {
-  CAUSAL_DECISION_MODES,
-  blockDecoder,
-  type BlockDecoder,
-  type DecodeOptions,
-  type ResolvedDecodeOptions,
-} from './decodeBlocks.js';
-import type { BlockDecodeStats } from './kvCache.js';
+
+/**
+ * How token-choice capacity applies while decoding: 'router' (the block's capacity for the stage,
+ * evaluated for a sequence of `capacityLength` tokens, with running per-expert loads, so a token
+ * is dropped exactly when the forward pass under the same causal rule drops it), or 'dropless'
+ * (every token keeps its top-K experts).
+ */
+export type ExpertCapacityMode = 'router' | 'dropless';
+
+export interface DecodeOptions {
+  /**
+   * Decision rule of every Mixture-of-Depths router ('threshold' or 'predictor'). Default (or
+   * 'causal'): each router's defaultCausalMode, as the forward pass with mode 'causal'. 'top-k' is
+   * refused: over a decoding step it would route every token.
+   */
+  readonly mode?: CausalMode;
+  /** Token-choice capacity while decoding (default 'router'). */
+  readonly expertCapacity?: ExpertCapacityMode;
+  /** Sequence length at which 'router' capacity is evaluated (default: the model's contextLength). */
+  readonly capacityLength?: number;
+}
+
+export interface ResolvedDecodeOptions {
+  readonly mode: CausalMode | undefined;
+  readonly expertCapacity: ExpertCapacityMode;
+  readonly capacityLength: number;
+}
 
 /** Checks decode options and fills their defaults for `model`. */
 export function resolveDecodeOptions(
   model: LanguageModel,
   options: DecodeOptions = {},
 ): ResolvedDecodeOptions {
-  if (options.mode !== undefined && !CAUSAL_DECISION_MODES.includes(options.mode)) {
+  if (options.mode !== undefined && !CAUSAL_RULES.includes(options.mode)) {
     throw new ConfigError(
       'mode',
       options.mode,
-      "'threshold' or 'predictor' when decoding: top-k over a decoding step sees one token and would route every token (Raposo et al. 2024, section 3.5)",
+      "'threshold', 'predictor' or 'causal' when decoding: top-k over a decoding step sees one " +
+        'token and would route every token (Raposo et al. 2024, section 3.5)',
     );
   }
   const contextLength = model.config.contextLength;
@@ -62,7 +84,24 @@ export class Decoder {
     options: DecodeOptions = {},
   ) {
     this.options = resolveDecodeOptions(model, options);
-    this.blocks = model.blocks.map((block, i) => blockDecoder(block, i, this.options));
+    const { mode, expertCapacity, capacityLength } = this.options;
+    const made: BlockDecoder[] = [];
+    try {
+      model.blocks.forEach((block, i) =>
+        made.push(
+          block.decoder({
+            ...(mode === undefined ? {} : { mode }),
+            expertCapacity,
+            capacityLength,
+            where: `blocks[${i}]`,
+          }),
+        ),
+      );
+    } catch (error) {
+      for (const b of made) b.dispose();
+      throw error;
+    }
+    this.blocks = made;
   }
 
   /** Tokens in the current sequence (the position of the next one). */
@@ -143,9 +182,9 @@ export class Decoder {
     }
   }
 
-  /** Starts a new sequence: empties every cache and token-choice load. */
+  /** Starts a new sequence: empties every cache and starts new causal sessions. */
   reset(): void {
-    for (const b of this.blocks) b.state.reset();
+    for (const b of this.blocks) b.reset();
     this.tokens = [];
   }
 
@@ -153,6 +192,6 @@ export class Decoder {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of this.blocks) b.state.dispose();
+    for (const b of this.blocks) b.dispose();
   }
 }

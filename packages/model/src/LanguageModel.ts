@@ -5,6 +5,7 @@
 // Axis legend: B batch, T tokens, D width, V vocabulary, L layers.
 import {
   ShapeError,
+  deriveSeed,
   embedding,
   gatherRows,
   BLOCK_SEED_MULTIPLIER,
@@ -30,7 +31,7 @@ import {
   type BlockFlops,
   type BlockOutput,
 } from '@moderoute/blocks';
-import type { DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
+import type { DecisionMode, RoutingPlan } from '@moderoute/routing';
 import {
   resolveConfig,
   type LanguageModelConfig,
@@ -43,8 +44,24 @@ export interface ForwardOptions {
   readonly training?: boolean;
   /** float32[B, T]: 1 for real tokens, 0 for padding. */
   readonly mask?: Tensor;
-  /** Decision rule of MoD routers: 'top-k' (default) or a causal rule. */
+  /**
+   * Decision rule: 'top-k' (default) or a causal rule, under which every stage whose router has a
+   * causal form decides through one causal session per sequence, as decoding does.
+   */
   readonly mode?: DecisionMode;
+  /** Under a causal rule: the length at which causal expert capacity is evaluated (default contextLength). */
+  readonly capacityLength?: number;
+  /**
+   * The training step this pass belongs to: with it, block i's routing randomness (jitter,
+   * noisy gating) is keyed by deriveSeed(seed, step, replica, i) (each stage then by
+   * deriveSeed(that, stage)), so a resumed run draws what the uninterrupted one drew and replicas
+   * draw distinct noise. Without it the routers use their own seeds (the same noise every pass).
+   */
+  readonly step?: number;
+  /** Data-parallel replica computing this pass (default 0, the training thread). */
+  readonly replica?: number;
+  /** Run seed of the routing randomness (default the model's config seed). */
+  readonly seed?: number;
 }
 
 export interface ForwardResult {
@@ -86,7 +103,6 @@ export class LanguageModel {
   private readonly lnBeta: Variable;
   private readonly headW: Variable | undefined;
   private readonly headB: Variable | undefined;
-  private readonly routerNames = new Map<string, Variable>();
 
   constructor(config: LanguageModelConfig, factory: BlockFactory) {
     this.config = resolveConfig(config);
@@ -130,17 +146,14 @@ export class LanguageModel {
       this.dispose();
       throw error;
     }
-    this.blocks.forEach((block, i) => {
-      block.routers().forEach((router, r) => {
-        for (const [name, v] of Object.entries(routerVariables(router)))
-          this.routerNames.set(`blocks.${i}.routers.${r}.${name}`, v);
-      });
-    });
   }
 
-  /** Every parameter by stable name: the store's and the routers'. Checkpoints use these names. */
+  /**
+   * Every parameter by stable name, the routers' included (`blocks.<i>.routers.<r>.<name>`: a
+   * block's routers keep theirs in its store scope). Checkpoints use these names.
+   */
   namedParameters(): Map<string, Variable> {
-    return new Map([...this.store.named(), ...this.routerNames]);
+    return new Map(this.store.named());
   }
 
   /**
@@ -179,17 +192,28 @@ export class LanguageModel {
         `[B, T] with T <= contextLength (${this.config.contextLength}); longer input needs a sliding window`,
       );
     }
-    const blockOptions = {
+    const blockOptions = (i: number) => ({
       training: options.training ?? false,
       ...(options.mask ? { mask: options.mask } : {}),
       ...(options.mode ? { mode: options.mode } : {}),
-    };
+      capacityLength: options.capacityLength ?? this.config.contextLength,
+      ...(options.step !== undefined
+        ? {
+            rngSeed: deriveSeed(
+              options.seed ?? this.config.seed,
+              options.step,
+              options.replica ?? 0,
+              i,
+            ),
+          }
+        : {}),
+    });
     let h = this.embed(ids);
     const auxLosses: Record<string, Scalar> = {};
     const routing: Readonly<Record<string, RoutingPlan>>[] = [];
     let auxLoss = tf.scalar(0);
     this.blocks.forEach((block, i) => {
-      const out: BlockOutput = block.forward(h, blockOptions);
+      const out: BlockOutput = block.forward(h, blockOptions(i));
       h = out.output;
       for (const [name, loss] of Object.entries(out.auxLosses)) {
         auxLosses[`blocks.${i}.${name}`] = loss;
@@ -267,16 +291,9 @@ export class LanguageModel {
     return JSON.parse(JSON.stringify(config)) as LanguageModelConfig;
   }
 
+  /** Frees every parameter (the store's: the routers' too); routing afterwards throws. */
   dispose(): void {
-    this.store.dispose();
     for (const block of this.blocks) for (const router of block.routers()) router.dispose();
+    this.store.dispose();
   }
-}
-
-/** A router's variables by name: its own names when it gives them, else by position. */
-export function routerVariables(router: Router): Readonly<Record<string, Variable>> {
-  return (
-    router.namedVariables?.() ??
-    Object.fromEntries(router.trainableVariables().map((v, j) => [String(j), v]))
-  );
 }

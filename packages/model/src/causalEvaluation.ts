@@ -11,9 +11,17 @@
 // Axis legend: B windows per batch, T = L - 1 input tokens per window.
 import { ConfigError, requireInt, tf, type Tensor2D } from '@moderoute/core';
 import type { BlockKind } from '@moderoute/blocks';
-import type { CausalScores, DecisionMode, Router, RoutingPlan } from '@moderoute/routing';
+import type {
+  CapacityPolicy,
+  CausalMode,
+  CausalScores,
+  RuleCounts,
+  DecisionMode,
+  Router,
+  RoutingPlan,
+} from '@moderoute/routing';
+import { causalRules } from './causalRules.js';
 import type { LanguageModel } from './LanguageModel.js';
-import type { CausalDecisionMode } from './decodeBlocks.js';
 
 /**
  * Token windows of one length L = T + 1 with 2 <= L <= contextLength + 1: the inputs are a
@@ -55,7 +63,7 @@ export interface CausalEvaluation {
   /** Validation bits per byte by decision rule: 'top-k', and each causal rule every MoD router supports. */
   readonly bitsPerByte: Readonly<Partial<Record<DecisionMode, number>>>;
   /** (causal - top-k) / top-k of the loss, per causal rule. */
-  readonly relativeLossIncrease: Readonly<Partial<Record<CausalDecisionMode, number>>>;
+  readonly relativeLossIncrease: Readonly<Partial<Record<CausalMode, number>>>;
   readonly windows: number;
   readonly tokensPerWindow: number;
 }
@@ -103,26 +111,9 @@ function* batches(
   }
 }
 
-/** The causal rules every MoD stage of the model supports ('threshold' always; 'predictor' when all have one). */
-export function supportedCausalModes(model: LanguageModel): CausalDecisionMode[] {
-  const depthRouters = model.blocks.flatMap((block) =>
-    block.routers().filter((r) => r.kind === 'mixture-of-depths'),
-  );
-  const predictor =
-    depthRouters.length > 0 &&
-    depthRouters.every((r) => r.getConfig()['causalMode'] === 'predictor');
-  return predictor ? ['threshold', 'predictor'] : ['threshold'];
-}
-
-/**
- * Recovers the counts behind a plan's causal scores: with n real tokens and P top-k selections,
- * tp = recall * P, fn = P - tp, and fp = n (1 - accuracy) - fn (the scores are ratios of these
- * integers, so rounding recovers them exactly).
- */
-function countsOf(scores: CausalScores, tokens: number, topK: number): DecisionCounts {
-  const truePositives = Math.round(scores.recall * topK);
-  const falseNegatives = topK - truePositives;
-  const falsePositives = Math.round(tokens * (1 - scores.accuracy)) - falseNegatives;
+/** A rule's agreement counts from a plan's counts (real tokens only: masks are honoured). */
+function countsOf(rule: RuleCounts, tokens: number): DecisionCounts {
+  const { truePositives, falsePositives, falseNegatives } = rule;
   return { tokens, truePositives, falsePositives, falseNegatives };
 }
 
@@ -163,16 +154,16 @@ function accumulate(
   routing.forEach((plans, block) => {
     const plan = plans['mod'];
     if (plan === undefined || plan.kind !== 'mixture-of-depths') return;
-    const tokens = plan.batchSize * plan.seqLen;
-    const topK = plan.tokenIndex.shape[0];
+    // Counts of real tokens (a padded batch's padding is in neither).
+    const { realTokens: tokens, load, causal = {} } = plan.counts;
+    const topK = load[0] ?? 0;
     const entry = acc.get(block) ?? { kind: model.blocks[block]!.kind, topK: 0, tokens: 0 };
     entry.topK += topK;
     entry.tokens += tokens;
-    const causal = plan.metrics.causal ?? {};
     if (causal.threshold)
-      entry.threshold = addCounts(entry.threshold, countsOf(causal.threshold, tokens, topK));
+      entry.threshold = addCounts(entry.threshold, countsOf(causal.threshold, tokens));
     if (causal.predictor)
-      entry.predictor = addCounts(entry.predictor, countsOf(causal.predictor, tokens, topK));
+      entry.predictor = addCounts(entry.predictor, countsOf(causal.predictor, tokens));
     acc.set(block, entry);
   });
 }
@@ -244,7 +235,7 @@ export function evaluateCausalRouting(
   const bytesPerToken = options.bytesPerToken ?? 1;
   if (typeof bytesPerToken !== 'number' || !(bytesPerToken > 0))
     throw new ConfigError('bytesPerToken', bytesPerToken, 'a number > 0');
-  const modes: readonly DecisionMode[] = options.modes ?? ['top-k', ...supportedCausalModes(model)];
+  const modes: readonly DecisionMode[] = options.modes ?? ['top-k', ...causalRules(model).modes];
   const withAgreement = options.agreement ?? true;
   const nats = new Map<DecisionMode, number>(modes.map((m) => [m, 0]));
   const acc = new Map<number, AgreementAccumulator>();
@@ -267,10 +258,10 @@ export function evaluateCausalRouting(
   }
   const bits: Partial<Record<DecisionMode, number>> = {};
   for (const [mode, total] of nats) bits[mode] = total / tokens / Math.LN2 / bytesPerToken;
-  const relative: Partial<Record<CausalDecisionMode, number>> = {};
+  const relative: Partial<Record<CausalMode, number>> = {};
   const base = bits['top-k'];
   if (base !== undefined && base > 0) {
-    for (const mode of ['threshold', 'predictor'] as const)
+    for (const mode of ['threshold', 'predictor', 'causal'] as const)
       if (bits[mode] !== undefined) relative[mode] = (bits[mode] as number) / base - 1;
   }
   return {
@@ -292,23 +283,38 @@ export interface CutCalibration {
   readonly predictor?: readonly [number, number];
 }
 
-/** The Mixture-of-Depths router of each block that can calibrate its causal cuts (Router.calibrateCausalCuts). */
-function calibratableRouters(model: LanguageModel): Map<number, Router> {
-  const routers = new Map<number, Router>();
+/**
+ * The Mixture-of-Depths stage of each block whose router can calibrate its causal cuts
+ * (Router.calibrateCausalCuts), with the block's capacity for it.
+ */
+function calibratableRouters(
+  model: LanguageModel,
+): Map<number, { router: Router; capacity: CapacityPolicy }> {
+  const routers = new Map<number, { router: Router; capacity: CapacityPolicy }>();
   model.blocks.forEach((block, i) => {
-    const router = block
-      .routers()
-      .find((r) => r.kind === 'mixture-of-depths' && r.calibrateCausalCuts !== undefined);
-    if (router !== undefined) routers.set(i, router);
+    const stage = block
+      .stages()
+      .find(
+        (s) => s.router.kind === 'mixture-of-depths' && s.router.calibrateCausalCuts !== undefined,
+      );
+    if (stage !== undefined) routers.set(i, stage);
   });
   return routers;
 }
 
-/** The rules' current cuts, read from the router's saved state (`threshold`, `predictor.threshold`). */
-function cutsOf(router: Router): { threshold?: number; predictor?: number } {
-  const v = router.namedVariables?.() ?? {};
+/**
+ * The rules' current cuts, read from the router's saved state in the model's store
+ * (`blocks.<i>.routers.<r>.threshold`, `....predictor.threshold`).
+ */
+function cutsOf(
+  model: LanguageModel,
+  block: number,
+  router: Router,
+): { threshold?: number; predictor?: number } {
+  const r = model.blocks[block]!.routers().indexOf(router);
+  const params = model.namedParameters();
   const read = (name: string) =>
-    v[name] !== undefined ? (v[name]!.dataSync()[0] as number) : undefined;
+    params.get(`blocks.${block}.routers.${r}.${name}`)?.dataSync()[0] as number | undefined;
   const threshold = read('threshold');
   const predictor = read('predictor.threshold');
   return {
@@ -366,17 +372,18 @@ export function calibrateCausalRouting(
     }
     return out;
   };
-  return [...routers.entries()].map(([block, router]) => {
-    const before = cutsOf(router);
+  return [...routers.entries()].map(([block, { router, capacity }]) => {
+    const before = cutsOf(model, block, router);
     const sink = samples.get(block)!;
     const threshold = concat(sink.threshold);
     const predictor = concat(sink.predictor);
     router.calibrateCausalCuts!({
       seqLen: t,
+      capacity,
       ...(threshold ? { threshold } : {}),
       ...(predictor ? { predictor } : {}),
     });
-    const after = cutsOf(router);
+    const after = cutsOf(model, block, router);
     return {
       block,
       kind: model.blocks[block]!.kind,

@@ -6,8 +6,8 @@
 // `bench:decode`.
 import type { BlockKind } from '@moderoute/blocks';
 import type { BlockAgreement } from './causalEvaluation.js';
-import type { CausalDecisionMode } from './decodeBlocks.js';
-import type { BlockDecodeStats } from './kvCache.js';
+import { depthTokens, type BlockDecodeStats } from '@moderoute/blocks';
+import type { CausalMode } from '@moderoute/routing';
 import type { LanguageModel } from './LanguageModel.js';
 
 /** Largest accepted |selected fraction - top-k fraction|, in fraction units (2 points). */
@@ -28,7 +28,7 @@ export function selectionTolerance(capacity: number, tokens: number): number {
 export interface SelectionCheck {
   readonly block: number;
   readonly kind: BlockKind;
-  readonly rule: CausalDecisionMode;
+  readonly rule: CausalMode;
   /** Fraction of the tokens the causal rule sent through the block. */
   readonly selectedFraction: number;
   /** Fraction top-k sends through it (k / T). */
@@ -43,7 +43,7 @@ export interface SelectionCheck {
 function check(
   block: number,
   kind: BlockKind,
-  rule: CausalDecisionMode,
+  rule: CausalMode,
   selectedFraction: number,
   capacity: number,
   tokens: number,
@@ -82,15 +82,19 @@ export function checkCausalSelection(agreement: readonly BlockAgreement[]): Sele
 export function checkDecodeSelection(
   model: LanguageModel,
   stats: readonly BlockDecodeStats[],
-  mode?: CausalDecisionMode,
+  mode?: CausalMode,
 ): SelectionCheck[] {
   return model.blocks.flatMap((block, i) => {
-    const router = block.routers().find((r) => r.kind === 'mixture-of-depths');
+    const stage = block.stages().find((st) => st.router.kind === 'mixture-of-depths');
     const s = stats[i];
-    if (router === undefined || s === undefined || s.seen === 0) return [];
-    const config = router.getConfig();
-    const capacity = typeof config['capacity'] === 'number' ? config['capacity'] : 0.125;
-    const rule = mode ?? (config['causalMode'] === 'predictor' ? 'predictor' : 'threshold');
+    if (stage === undefined || s === undefined || s.seen === 0) return [];
+    const description = stage.router.describe();
+    // The fraction top-k keeps of a sequence as long as the decoded one.
+    const capacity = depthTokens(stage.capacity, s.seen) / s.seen;
+    const rule =
+      mode !== undefined && mode !== 'causal'
+        ? mode
+        : (description.defaultCausalMode ?? 'threshold');
     return [check(i, block.kind, rule, s.attended / s.seen, capacity, s.seen)];
   });
 }

@@ -13,9 +13,8 @@
 //   it was not trained on. A prompt longer than contextLength keeps its last contextLength tokens.
 import { ConfigError, ShapeError, requireInt, requireOneOf } from '@moderoute/core';
 import type { LanguageModel } from './LanguageModel.js';
-import { Decoder } from './Decoder.js';
-import type { DecodeOptions } from './decodeBlocks.js';
-import type { BlockDecodeStats } from './kvCache.js';
+import type { BlockDecodeStats } from '@moderoute/blocks';
+import { Decoder, type DecodeOptions } from './Decoder.js';
 import {
   resolveSamplingOptions,
   sampleToken,

@@ -13,7 +13,7 @@ import {
   sampleToken,
   samplingDistribution,
   seededRandom,
-  supportedCausalModes,
+  causalRules,
   type LanguageModelConfig,
 } from '../src/index.js';
 
@@ -104,7 +104,7 @@ describe('causal routing evaluation', () => {
     it('should give the mean next-token loss in bits under each decision rule, without leaking', () => {
       const model = create();
       try {
-        assert.deepEqual(supportedCausalModes(model), ['threshold', 'predictor']);
+        assert.deepEqual(causalRules(model).modes, ['threshold', 'predictor']);
         let result: ReturnType<typeof evaluateCausalRouting> | undefined;
         expectNoLeaks(() => {
           result = evaluateCausalRouting(model, windows, { batchSize: 3 });

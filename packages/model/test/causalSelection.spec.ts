@@ -56,10 +56,8 @@ describe('causal selection', () => {
       const model = create();
       try {
         // Stale cuts far above every logit: every rule selects nothing.
-        for (const block of model.blocks) {
-          for (const [name, v] of Object.entries(block.routers()[0]?.namedVariables?.() ?? {}))
-            if (name.endsWith('threshold')) v.assign(tf.tensor1d([1e6, 3]));
-        }
+        for (const [name, v] of model.namedParameters())
+          if (name.endsWith('threshold')) v.assign(tf.tensor1d([1e6, 3]));
         const stale = causalAgreement(model, windows);
         // Block 1's router decides by its predictor (its threshold rule has no cut of its own: r > 0).
         assert.deepEqual(
@@ -150,10 +148,8 @@ describe('causal selection', () => {
     it('should check the fraction each routed block attended while generating, by the rule used', async () => {
       const model = create();
       try {
-        for (const block of model.blocks) {
-          for (const [name, v] of Object.entries(block.routers()[0]?.namedVariables?.() ?? {}))
-            if (name.endsWith('threshold')) v.assign(tf.tensor1d([1e6, 3]));
-        }
+        for (const [name, v] of model.namedParameters())
+          if (name.endsWith('threshold')) v.assign(tf.tensor1d([1e6, 3]));
         const result = await generateText(model, 'We the', { maxTokens: 11, seed: 1 });
         const checks = checkDecodeSelection(model, result.blocks);
         assert.deepEqual(

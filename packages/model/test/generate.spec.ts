@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ConfigError, ShapeError, tf, type Tensor2D } from '@moderoute/core';
 import type { BlockSpec } from '@moderoute/blocks';
-import { MixtureOfDepthsRouter, type MixtureOfDepthsPlan } from '@moderoute/routing';
+import {
+  MixtureOfDepthsRouter,
+  type CausalMode,
+  type MixtureOfDepthsPlan,
+} from '@moderoute/routing';
 import {
   expectClose,
   expectNoLeaks,
@@ -15,13 +19,14 @@ import {
   runs,
 } from '@moderoute/testing';
 import {
+  foldRouterStatistics,
+  routerStatisticsOf,
   Decoder,
   MODEL_IDS,
   argmax,
   createContainer,
   generate,
   generateText,
-  type CausalDecisionMode,
   type LanguageModel,
   type LanguageModelConfig,
 } from '../src/index.js';
@@ -41,7 +46,7 @@ const positionTopOne = {
 interface Variant {
   readonly name: string;
   readonly routed: BlockSpec;
-  readonly mode?: CausalDecisionMode;
+  readonly mode?: CausalMode;
 }
 
 const VARIANTS: Variant[] = [
@@ -217,9 +222,11 @@ function decodeMatchesForward(
     // One training-mode pass first: threshold routers then hold a non-zero tau (their estimate
     // of the top-k cut), which both the full pass and the decoder must apply.
     tf.tidy(() => {
-      model.forward(tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D, {
-        training: true,
-      });
+      const trained = model.forward(
+        tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D,
+        { training: true },
+      );
+      foldRouterStatistics(model, [routerStatisticsOf(trained.routing)]);
     });
     for (const block of model.blocks) {
       for (const router of block.routers()) {
@@ -342,8 +349,8 @@ describe('Decoder', () => {
             },
           });
           // The rules select r > 0 (threshold) or logit > 0 (predictor): zero weights skip every token.
-          for (const v of Object.values(model.blocks[0]!.routers()[0]!.namedVariables?.() ?? {}))
-            v.assign(tf.zeros(v.shape));
+          for (const [name, v] of model.namedParameters())
+            if (name.startsWith('blocks.0.routers.0.')) v.assign(tf.zeros(v.shape));
           const decoder = new Decoder(model, { mode: causalMode });
           try {
             tf.dispose(decoder.feed([1, 2]));
@@ -381,7 +388,7 @@ describe('Decoder', () => {
           [
             { ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } },
             {},
-            /expertRouter.*token-choice router for causal decoding/,
+            /expertRouter.*the expert-choice router declares no causal rule/,
           ],
           [
             {
@@ -393,7 +400,7 @@ describe('Decoder', () => {
               },
             },
             {},
-            /topK \(2\) must be 1 for causal decoding/,
+            /blocks\[0\]\.expertRouter\.placement \("rank-major"\) must be 'token-major'/,
           ],
           [
             {
@@ -408,7 +415,7 @@ describe('Decoder', () => {
               },
             },
             {},
-            /priority \("score"\) must be 'position'/,
+            /expertRouter\.priority \("score"\) must be 'position'/,
           ],
           [
             {
@@ -423,17 +430,17 @@ describe('Decoder', () => {
               },
             },
             {},
-            /priority \("probs"\) must be 'position'/,
+            /expertRouter\.priority \("probs"\) must be 'position'/,
           ],
           [
             { ...base, schedule: { pattern: ['mod'] } },
             { mode: 'top-k' },
-            /mode \("top-k"\) must be 'threshold' or 'predictor'/,
+            /mode \("top-k"\) must be 'threshold', 'predictor' or 'causal'/,
           ],
           [
             { ...base, schedule: { pattern: ['mod'] } },
             { mode: 'predictor' },
-            /causalMode is "threshold", so it has no predictor/,
+            /it has no predictor \(its causalMode is "threshold"\)/,
           ],
         ];
         for (const [config, options, message] of cases) {

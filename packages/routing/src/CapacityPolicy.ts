@@ -213,6 +213,19 @@ export class CapacityPolicy {
     return new CapacityPolicy(spec.preset == null ? { ...defaults, ...spec } : spec, parameter);
   }
 
+  /**
+   * A Mixture-of-Depths capacity: the fraction f in (0, 1] of each sequence, k = max(1, floor(f T))
+   * (Raposo et al. 2024, section 3.1: 12.5% in the paper).
+   */
+  static fraction(f: number, parameter = 'capacity'): CapacityPolicy {
+    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 0 || f > 1)
+      throw new ConfigError(parameter, f, 'a fraction of the sequence in (0, 1]');
+    return new CapacityPolicy(
+      { trainFactor: f, evalFactor: f, rounding: 'floor', minimum: 1 },
+      parameter,
+    );
+  }
+
   /** The factor f in training or evaluation. */
   factor(training: boolean): number {
     return training ? this.config.trainFactor : this.config.evalFactor;
@@ -247,4 +260,20 @@ export class CapacityPolicy {
   getConfig(): CapacityPolicyConfig {
     return { ...this.config };
   }
+}
+
+/**
+ * A block's capacity for one router: a number is a Mixture-of-Depths fraction
+ * (CapacityPolicy.fraction); absent, the router's default; a partial config object fills its gaps
+ * from the router's default (a preset name or a policy stands alone).
+ */
+export function resolveCapacity(
+  spec: CapacitySpec | number | undefined,
+  routerDefault: CapacitySpec,
+  parameter = 'capacity',
+): CapacityPolicy {
+  if (typeof spec === 'number') return CapacityPolicy.fraction(spec, parameter);
+  const base = CapacityPolicy.from(routerDefault, {}, parameter);
+  if (spec === undefined) return base;
+  return CapacityPolicy.from(spec, base.getConfig(), parameter);
 }

@@ -19,7 +19,9 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
+import { routingCounts } from './counts.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
+import type { ParameterScope } from './ParameterScope.js';
 import {
   checkKeys,
   checkRouteInput,
@@ -37,8 +39,9 @@ import {
   type GivenScores,
 } from './expertAssignments.js';
 import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
-import type { ExpertChoicePlan, RouteOptions } from './plan.js';
-import type { Router } from './Router.js';
+import type { ExpertChoicePlan } from './plan.js';
+import { JITTER_STREAM, streamSeed } from './randomness.js';
+import type { RouteContext, Router, RouterDescription } from './Router.js';
 import { topKOf } from './selection.js';
 
 export interface ExpertChoiceRouterConfig {
@@ -46,7 +49,10 @@ export interface ExpertChoiceRouterConfig {
   readonly dModel: number;
   /** Number of experts E (default 8). */
   readonly numExperts?: number;
-  /** Capacity policy (default c = 1 in train and eval, ceil, per sequence; must not be dropless). */
+  /**
+   * The router's defaultCapacity, used when the block's spec gives none (default c = 1 in train
+   * and eval, ceil, minimum 1, per sequence); a capacity it routes with must not be dropless.
+   */
   readonly capacity?: CapacitySpec;
   /**
    * Order of an expert's slots: 'position' (default, ascending position) or 'score' (descending
@@ -67,6 +73,16 @@ export interface ResolvedExpertChoiceRouterConfig extends Required<
   Omit<ExpertChoiceRouterConfig, 'capacity'>
 > {
   readonly capacity: CapacityPolicyConfig;
+}
+
+function checkNotDropless(policy: CapacityPolicy): void {
+  if (policy.config.dropless) {
+    throw new ConfigError(
+      'capacity.dropless',
+      true,
+      'false for expert-choice routing (each expert takes a fixed number of tokens)',
+    );
+  }
 }
 
 export const SLOT_ORDERS = ['position', 'score'] as const;
@@ -92,34 +108,27 @@ export class ExpertChoiceRouter
   readonly kind = 'expert-choice' as const;
   readonly combineWeightRange = [0, 1] as const;
   readonly config: ResolvedExpertChoiceRouterConfig;
-  readonly capacity: CapacityPolicy;
+  readonly defaultCapacity: CapacityPolicy;
   readonly weight: Variable;
-  private trainingCalls = 0;
 
-  constructor(config: ExpertChoiceRouterConfig) {
-    super();
+  constructor(config: ExpertChoiceRouterConfig, scope?: ParameterScope) {
+    super(scope);
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
-    this.capacity = CapacityPolicy.from(config.capacity, {
+    this.defaultCapacity = CapacityPolicy.from(config.capacity, {
       trainFactor: 1,
       evalFactor: 1,
       rounding: 'ceil',
       minimum: 1,
     });
-    if (this.capacity.config.dropless) {
-      throw new ConfigError(
-        'capacity.dropless',
-        true,
-        'false for expert-choice routing (each expert takes a fixed number of tokens)',
-      );
-    }
+    checkNotDropless(this.defaultCapacity);
     this.config = Object.freeze({
       dModel,
       numExperts,
-      capacity: this.capacity.getConfig(),
+      capacity: this.defaultCapacity.getConfig(),
       slotOrder: requireOneOf('slotOrder', config.slotOrder ?? 'position', SLOT_ORDERS),
       jitter: requireNumber('jitter', config.jitter ?? 0, { min: 0, max: 1 }),
       zLossCoefficient: requireNumber('zLossCoefficient', config.zLossCoefficient ?? 0, { min: 0 }),
@@ -127,19 +136,30 @@ export class ExpertChoiceRouter
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     this.weight = seededVariable(
+      this.scope,
+      'weight',
       [dModel, numExperts],
       Math.sqrt(this.config.initScale / dModel),
       this.config.seed,
     );
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): ExpertChoicePlan {
+  /**
+   * E experts, one slot per expert and token at most, 2 D E FLOPs per token. No causal rule: an
+   * expert picks its top-C tokens of the whole group, so a token's experts depend on later ones.
+   */
+  describe(): RouterDescription {
+    const { dModel: d, numExperts: e } = this.config;
+    return { numExperts: e, topK: 1, flopsPerToken: 2 * d * e, causalModes: [] };
+  }
+
+  route(x: Tensor3D, options: Partial<RouteContext> = {}): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
     const jitter = this.config.jitter;
     const jitterSeed =
       (options.training ?? false) && jitter > 0
-        ? this.config.seed * 7919 + 104729 * ++this.trainingCalls
+        ? streamSeed(options.rngSeed, this.config.seed, JITTER_STREAM)
         : undefined;
     return tf.tidy(() => {
       const { logits, probs } = routerDistribution(x, this.weight, jitter, jitterSeed);
@@ -154,7 +174,7 @@ export class ExpertChoiceRouter
    */
   routeScores(
     scores: Tensor3D,
-    options: RouteOptions & { readonly given?: GivenScores } = {},
+    options: Partial<RouteContext> & { readonly given?: GivenScores } = {},
   ): ExpertChoicePlan {
     requireLive(this.disposed, this.className);
     return tf.tidy(() => {
@@ -180,16 +200,18 @@ export class ExpertChoiceRouter
     probs: Tensor2D,
     b: number,
     t: number,
-    options: RouteOptions,
+    options: Partial<RouteContext>,
   ): ExpertChoicePlan {
     const e = this.config.numExperts;
     const training = options.training ?? false;
     const m = b * t;
-    const n = this.capacity.config.group === 'sequence' ? t : m;
+    const policy = options.capacity ?? this.defaultCapacity;
+    checkNotDropless(policy);
+    const n = policy.config.group === 'sequence' ? t : m;
     const groups = m / n;
     const valid = readValidity(options.mask, m);
     const capacity = Math.min(
-      this.capacity.capacity({ groupSize: n, numExperts: e, topK: 1, training }),
+      policy.capacity({ groupSize: n, numExperts: e, topK: 1, training }),
       n,
     );
     const p = probs.dataSync() as Float32Array;
@@ -197,7 +219,6 @@ export class ExpertChoiceRouter
     // Each expert's top-C real tokens of each group (ties to the lower position), in its
     // buffer by ascending position, or best first with slotOrder 'score'.
     const slots = emptySlots(e, groups);
-    const perToken = new Int32Array(m);
     for (let g = 0; g < groups; g++) {
       const candidates: number[] = [];
       for (let tok = g * n; tok < (g + 1) * n; tok++) if (valid[tok]) candidates.push(tok);
@@ -206,7 +227,6 @@ export class ExpertChoiceRouter
         if (this.config.slotOrder === 'position') chosen.sort((i, j) => i - j);
         for (const tok of chosen) {
           slots[ex]![g]!.push({ token: tok, source: tok * e + ex });
-          perToken[tok]! += 1;
         }
       }
     }
@@ -221,17 +241,6 @@ export class ExpertChoiceRouter
     const auxLosses: Record<string, Scalar> = {};
     if (this.config.zLossCoefficient > 0)
       auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), this.config.zLossCoefficient);
-
-    let real = 0;
-    const histogram = new Array<number>(e + 1).fill(0);
-    let totalExperts = 0;
-    for (let tok = 0; tok < m; tok++) {
-      if (!valid[tok]) continue;
-      real++;
-      histogram[perToken[tok] as number]! += 1;
-      totalExperts += perToken[tok] as number;
-    }
-    const expertsPerToken = histogram.map((c) => (real > 0 ? c / real : 0));
 
     const plan: ExpertChoicePlan = {
       kind: 'expert-choice',
@@ -251,13 +260,14 @@ export class ExpertChoiceRouter
       ...(logits ? { routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D } : {}),
       routerProbs: tf.reshape(probs, [b, t, e]) as Tensor3D,
       auxLosses,
-      metrics: {
-        load: assignments.expertCounts,
-        droppedFraction: real > 0 ? (expertsPerToken[0] as number) : 0,
-        entropy: meanEntropy(p, valid, e),
-        expertsPerToken,
-        meanExpertsPerToken: real > 0 ? totalExperts / real : 0,
-      },
+      counts: routingCounts({
+        valid,
+        numExperts: e,
+        tokenIndex: assignments.tokenIndex,
+        expertIndex: assignments.expertIndex,
+        histogram: true,
+        entropy: { kind: 'categorical', probs: p, width: e },
+      }),
     };
     return plan;
   }

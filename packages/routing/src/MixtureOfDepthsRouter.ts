@@ -12,7 +12,7 @@
 // Section 3.5, sampling: top-k over a sequence is not causal. Two causal rules:
 // - 'threshold': an auxiliary binary cross-entropy loss on the router logits with top-k
 //   membership as target (the paper's); decide by r > tau, where tau is not learned but tracks
-//   the top-k cut of r over the training batches (see `threshold` below). The paper decides by
+//   the top-k cut of r over the training steps (see `threshold` and foldStatistics below). The paper decides by
 //   sigmoid(r) > 0.5 (tau = 0), which the BCE alone calibrates: at a small coefficient (1e-2) it
 //   left the rule over-selecting (16.7% for 12.5%, 95.8% agreement); at 1e-1 it agreed but cost
 //   language-model quality (docs/sampling.md). The BCE still shapes r's ranking.
@@ -37,6 +37,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { CapacityPolicy } from './CapacityPolicy.js';
+import { depthSession } from './causal.js';
 import {
   checkKeys,
   checkRouteInput,
@@ -45,32 +46,50 @@ import {
   requireLive,
   seededVariable,
 } from './common.js';
+import { routingCounts } from './counts.js';
 import { meanBceWithLogits, stopGradient } from './losses.js';
 import {
   DECISION_MODES,
   type CausalCutSamples,
-  type CausalScores,
   type DecisionMode,
   type MixtureOfDepthsPlan,
-  type RouteOptions,
 } from './plan.js';
-import type { Router } from './Router.js';
+import { OwnedParameterScope, type ParameterScope } from './ParameterScope.js';
+import type {
+  CausalContext,
+  CausalMode,
+  CausalSession,
+  RouteContext,
+  Router,
+  RouterDescription,
+} from './Router.js';
 import { topKOf } from './selection.js';
+import {
+  foldRunningMean,
+  sumStatistics,
+  topKCutStatistic,
+  type RouterStatistics,
+  type Statistic,
+} from './statistics.js';
 
 export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
 export type ModGate = (typeof MOD_GATES)[number];
-export const CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
-export type CausalMode = (typeof CAUSAL_MODES)[number];
+/** The causal rule a Mixture-of-Depths router trains for (its config's `causalMode`). */
+export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
+export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
 
 export interface MixtureOfDepthsRouterConfig {
   /** Model width D (required). */
   readonly dModel: number;
-  /** Fraction of each sequence that goes through the block, in (0, 1] (default 0.125). */
+  /**
+   * The default fraction of each sequence that goes through the block, in (0, 1] (default 0.125):
+   * the router's defaultCapacity, used when the block's spec gives no capacity.
+   */
   readonly capacity?: number;
   /** g applied to r for the combine weight (default 'identity', the paper's). */
   readonly gate?: ModGate;
   /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
-  readonly causalMode?: CausalMode;
+  readonly causalMode?: ModCausalMode;
   /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
   readonly causalLossCoefficient?: number;
   /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
@@ -100,38 +119,6 @@ const KEYS = [
 ];
 
 /**
- * Weight of a training batch in the threshold's estimate of the top-k cut: the estimate is the
- * plain mean of the first 1 / THRESHOLD_RATE batches' cuts, then an exponential moving average
- * with this rate (it follows r as training moves it, over about 100 batches).
- */
-export const THRESHOLD_RATE = 0.01;
-
-/**
- * The top-k cut of one training batch: per sequence with more real tokens than k, the midpoint
- * between its k-th and (k+1)-th largest r; their mean, or undefined when no sequence has one.
- */
-export function topKCut(
-  r: Float32Array,
-  valid: Uint8Array,
-  batch: number,
-  seqLen: number,
-  k: number,
-): number | undefined {
-  let sum = 0;
-  let count = 0;
-  for (let row = 0; row < batch; row++) {
-    const values: number[] = [];
-    for (let tok = row * seqLen; tok < (row + 1) * seqLen; tok++)
-      if (valid[tok]) values.push(r[tok] as number);
-    if (values.length <= k) continue;
-    values.sort((a, b) => b - a);
-    sum += ((values[k - 1] as number) + (values[k] as number)) / 2;
-    count++;
-  }
-  return count > 0 ? sum / count : undefined;
-}
-
-/**
  * The cut that sends the `fraction` largest of `values` through the block: with the values sorted
  * descending and K = round(fraction * n) (at least 1, at most n - 1), the midpoint between the
  * K-th and (K+1)-th largest, so `value > cut` holds for exactly K of them (barring ties at the
@@ -150,56 +137,20 @@ interface Predictor {
   readonly b1: Variable;
   readonly w2: Variable;
   readonly b2: Variable;
-  /** float32[2] [cut, batches], not trainable: the predictor logits' top-k cut, as `threshold`. */
+  /** float32[2] [cut, steps], not trainable: the predictor logits' top-k cut, as `threshold`. */
   readonly threshold: Variable;
 }
 
-/** A [cut, batches] buffer, starting at 0 (the paper's rule: logit > 0). */
-function cutBuffer(): Variable {
-  return tf.tidy(() => tf.variable(tf.zeros([2]), false));
+/** A [cut, steps] buffer `name` of `scope`, starting at 0 (the paper's rule: logit > 0). */
+function cutBuffer(scope: ParameterScope, name: string): Variable {
+  return scope.variable(name, [2], () => tf.zeros([2]), false);
 }
 
-/** Moves a [cut, batches] buffer towards this batch's top-k cut of `values` (see THRESHOLD_RATE). */
-function trackCut(
-  state: Variable,
-  values: Float32Array,
-  valid: Uint8Array,
-  batch: number,
-  seqLen: number,
-  k: number,
-): void {
-  const cut = topKCut(values, valid, batch, seqLen, k);
-  if (cut === undefined) return;
-  const [current, batches] = state.dataSync() as Float32Array;
-  const seen = (batches as number) + 1;
-  const rate = Math.max(1 / seen, THRESHOLD_RATE);
-  state.assign(tf.tensor1d([(current as number) + rate * (cut - (current as number)), seen]));
-}
-
-/** Accuracy, precision and recall of `decided` against `target` over real tokens. */
-export function causalScores(
-  decided: Uint8Array,
-  target: Uint8Array,
-  valid: Uint8Array,
-): CausalScores {
-  let tp = 0;
-  let fp = 0;
-  let fn = 0;
-  let agree = 0;
-  let real = 0;
-  for (let i = 0; i < valid.length; i++) {
-    if (!valid[i]) continue;
-    real++;
-    if (decided[i] === target[i]) agree++;
-    if (decided[i] && target[i]) tp++;
-    else if (decided[i]) fp++;
-    else if (target[i]) fn++;
-  }
-  return {
-    accuracy: real > 0 ? agree / real : 0,
-    precision: tp + fp > 0 ? tp / (tp + fp) : 0,
-    recall: tp + fn > 0 ? tp / (tp + fn) : 0,
-  };
+/** Folds one step's top-k cut statistic into a [cut, steps] buffer (statistics.ts). */
+function foldCut(state: Variable, statistic: Statistic | undefined): void {
+  const [cut, steps] = state.dataSync() as Float32Array;
+  const next = foldRunningMean([cut as number, steps as number], statistic);
+  if (next[1] !== steps) tf.tidy(() => state.assign(tf.tensor1d([...next])));
 }
 
 export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
@@ -208,34 +159,38 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   readonly kind = 'mixture-of-depths' as const;
   readonly combineWeightRange: readonly [number, number];
   readonly config: ResolvedMixtureOfDepthsRouterConfig;
-  /** k = max(1, floor(capacity * T)), per sequence. */
-  readonly capacityPolicy: CapacityPolicy;
+  /** k = max(1, floor(capacity * T)) per sequence, when the block gives no capacity. */
+  readonly defaultCapacity: CapacityPolicy;
   /** float32[D, 1] router weight w. */
   readonly weight: Variable;
   /**
-   * 'threshold' mode only: float32[2] [tau, batches], not trainable (a buffer, saved with the
-   * parameters as `threshold`): tau estimates the top-k cut of r from every training-mode top-k
-   * route() call (topKCut, averaged with THRESHOLD_RATE); the causal rule decides r > tau.
+   * 'threshold' mode only: float32[2] [tau, steps], not trainable (a buffer, saved with the
+   * parameters as `threshold`): tau estimates the top-k cut of r from the training steps' top-k
+   * plans (their `thresholdCut` statistics, folded by foldStatistics with THRESHOLD_RATE); the
+   * causal rule decides r > tau.
    */
   readonly threshold: Variable | undefined;
   private readonly predictor: Predictor | undefined;
   private disposed = false;
+  /** The scope the router made for itself when given none (it disposes that one). */
+  private readonly ownScope: OwnedParameterScope | undefined;
 
-  constructor(config: MixtureOfDepthsRouterConfig) {
+  /**
+   * A router whose variables are created in `scope` (a block passes its store's `routers.<r>`
+   * scope, which owns them); without one, the router owns them and `dispose` frees them.
+   */
+  constructor(config: MixtureOfDepthsRouterConfig, scope?: ParameterScope) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
     const dModel = requireInt('dModel', config.dModel, { min: 1 });
     const capacity = config.capacity ?? 0.125;
-    if (
-      typeof capacity !== 'number' ||
-      !Number.isFinite(capacity) ||
-      capacity <= 0 ||
-      capacity > 1
-    ) {
-      throw new ConfigError('capacity', capacity, 'a fraction of the sequence in (0, 1]');
-    }
-    const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', CAUSAL_MODES);
+    this.defaultCapacity = CapacityPolicy.fraction(capacity);
+    const causalMode = requireOneOf(
+      'causalMode',
+      config.causalMode ?? 'threshold',
+      MOD_CAUSAL_MODES,
+    );
     this.config = Object.freeze({
       dModel,
       capacity,
@@ -250,12 +205,6 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
-    this.capacityPolicy = new CapacityPolicy({
-      trainFactor: capacity,
-      evalFactor: capacity,
-      rounding: 'floor',
-      minimum: 1,
-    });
     this.combineWeightRange =
       this.config.gate === 'identity'
         ? [-Infinity, Infinity]
@@ -263,29 +212,62 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           ? [0, 1]
           : [-1, 1];
     const seed = this.config.seed;
-    this.weight = seededVariable([dModel, 1], Math.sqrt(this.config.initScale / dModel), seed);
-    this.threshold = causalMode === 'threshold' ? cutBuffer() : undefined;
+    this.ownScope = scope === undefined ? new OwnedParameterScope() : undefined;
+    const p = scope ?? this.ownScope!;
+    const std = Math.sqrt(this.config.initScale / dModel);
+    this.weight = seededVariable(p, 'weight', [dModel, 1], std, seed);
+    this.threshold = causalMode === 'threshold' ? cutBuffer(p, 'threshold') : undefined;
     if (causalMode === 'predictor') {
       const h = this.config.predictorHidden;
       this.predictor = {
-        w1: seededVariable([dModel, h], Math.sqrt(1 / dModel), seed + 1),
-        b1: seededVariable([h], 0, seed + 2),
-        w2: seededVariable([h, 1], Math.sqrt(1 / h), seed + 3),
-        b2: seededVariable([1], 0, seed + 4),
-        threshold: cutBuffer(),
+        w1: seededVariable(p, 'predictor.w1', [dModel, h], Math.sqrt(1 / dModel), seed + 1),
+        b1: seededVariable(p, 'predictor.b1', [h], 0, seed + 2),
+        w2: seededVariable(p, 'predictor.w2', [h, 1], Math.sqrt(1 / h), seed + 3),
+        b2: seededVariable(p, 'predictor.b2', [1], 0, seed + 4),
+        threshold: cutBuffer(p, 'predictor.threshold'),
       };
     }
   }
 
-  /** Tokens kept per sequence of length T in top-k mode. */
-  tokensPerSequence(seqLen: number): number {
-    return Math.min(seqLen, this.capacityPolicy.capacity({ groupSize: seqLen, numExperts: 1 }));
+  /** Tokens kept per sequence of length T in top-k mode, under `capacity` (default its own). */
+  tokensPerSequence(seqLen: number, capacity: CapacityPolicy = this.defaultCapacity): number {
+    return Math.min(seqLen, capacity.capacity({ groupSize: seqLen, numExperts: 1 }));
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): MixtureOfDepthsPlan {
+  /** One scalar logit per token (2 D), plus the predictor MLP (2 D H + 2 H) when it has one. */
+  describe(): RouterDescription {
+    const { dModel: d, predictorHidden: h, causalMode } = this.config;
+    return {
+      numExperts: 1,
+      topK: 1,
+      flopsPerToken: 2 * d + (this.predictor === undefined ? 0 : 2 * d * h + 2 * h),
+      causalModes: this.predictor === undefined ? ['threshold'] : ['threshold', 'predictor'],
+      defaultCausalMode: causalMode === 'predictor' ? 'predictor' : 'threshold',
+    };
+  }
+
+  /**
+   * Section 3.5's causal rules for one sequence: each token goes through the block when r > tau
+   * (threshold) or when the predictor's logit > its cut (predictor); nothing depends on other
+   * tokens, so the session keeps no state but the cut, read once.
+   */
+  causal(context: CausalContext): CausalSession<MixtureOfDepthsPlan> {
     requireLive(this.disposed, this.className);
-    checkRouteInput(x, this.config.dModel, options.mask);
-    const mode: DecisionMode = requireOneOf('mode', options.mode ?? 'top-k', DECISION_MODES);
+    const mode = this.causalRule(context.mode);
+    return depthSession({
+      mode,
+      weight: this.weight,
+      predictor: mode === 'predictor' ? this.predictor : undefined,
+      gate: this.config.gate,
+      cut: mode === 'predictor' ? this.predictorCutValue() : this.thresholdValue(),
+      dModel: this.config.dModel,
+    });
+  }
+
+  /** The rule `mode` names ('causal': the configured one), or a ConfigError naming `mode`. */
+  private causalRule(mode: CausalMode | DecisionMode): 'threshold' | 'predictor' {
+    if (mode === 'causal')
+      return this.config.causalMode === 'predictor' ? 'predictor' : 'threshold';
     if (mode === 'predictor' && this.predictor === undefined) {
       throw new ConfigError(
         'mode',
@@ -293,28 +275,39 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         `a mode this router was configured for: it has no predictor (its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
       );
     }
+    if (mode !== 'threshold' && mode !== 'predictor')
+      throw new ConfigError(
+        'mode',
+        mode,
+        'a causal rule of a Mixture-of-Depths router (threshold, predictor)',
+      );
+    return mode;
+  }
+
+  route(x: Tensor3D, context: Partial<RouteContext> = {}): MixtureOfDepthsPlan {
+    requireLive(this.disposed, this.className);
+    checkRouteInput(x, this.config.dModel, context.mask);
+    const given: DecisionMode = requireOneOf('mode', context.mode ?? 'top-k', DECISION_MODES);
+    const mode = given === 'top-k' ? given : this.causalRule(given);
     const [b, t, d] = x.shape;
     const m = b * t;
-    const k = this.tokensPerSequence(t);
-    const valid = readValidity(options.mask, m);
+    const k = this.tokensPerSequence(t, context.capacity);
+    const valid = readValidity(context.mask, m);
 
     return tf.tidy(() => {
       // Shape: [B, T, D] -> [M, D] -> [M, 1] -> [M]
       const x2 = tf.reshape(x, [m, d]) as Tensor2D;
-      const r = tf.reshape(linear(x2, this.weight as unknown as Tensor2D), [m]) as Tensor1D;
+      const r = tf.reshape(linear(x2, this.weight as Tensor2D), [m]) as Tensor1D;
       const rHost = r.dataSync() as Float32Array;
       let predictorLogits: Tensor1D | undefined;
       let predHost: Float32Array | undefined;
       if (this.predictor !== undefined) {
         const { w1, b1, w2, b2 } = this.predictor;
-        const hidden = gelu(
-          linear(stopGradient(x2), w1 as unknown as Tensor2D, b1 as unknown as Tensor1D),
-        );
+        const hidden = gelu(linear(stopGradient(x2), w1 as Tensor2D, b1 as Tensor1D));
         // Shape: [M, 1] -> [M]
-        predictorLogits = tf.reshape(
-          linear(hidden, w2 as unknown as Tensor2D, b2 as unknown as Tensor1D),
-          [m],
-        ) as Tensor1D;
+        predictorLogits = tf.reshape(linear(hidden, w2 as Tensor2D, b2 as Tensor1D), [
+          m,
+        ]) as Tensor1D;
         predHost = predictorLogits.dataSync() as Float32Array;
       }
 
@@ -336,11 +329,13 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
         for (let i = 0; i < m; i++)
           predictorDecision[i] = valid[i] && (predHost[i] as number) > cut ? 1 : 0;
       }
-      if (options.training === true && mode === 'top-k') {
-        // No loss depends on the cuts, so updating them here leaves gradients untouched.
-        if (this.threshold !== undefined) trackCut(this.threshold, rHost, valid, b, t, k);
+      // What the training step folds into the cuts (foldStatistics); route changes nothing.
+      const statistics: Record<string, Statistic> = {};
+      if (context.training === true && mode === 'top-k') {
+        if (this.threshold !== undefined)
+          statistics['thresholdCut'] = topKCutStatistic(rHost, valid, b, t, k);
         if (this.predictor !== undefined && predHost !== undefined)
-          trackCut(this.predictor.threshold, predHost, valid, b, t, k);
+          statistics['predictorCut'] = topKCutStatistic(predHost, valid, b, t, k);
       }
       const selected =
         mode === 'top-k'
@@ -389,20 +384,8 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           );
       }
 
-      let real = 0;
-      let entropy = 0;
-      for (let i = 0; i < m; i++) {
-        if (!valid[i]) continue;
-        real++;
-        const s = 1 / (1 + Math.exp(-(rHost[i] as number)));
-        if (s > 0 && s < 1) entropy -= s * Math.log(s) + (1 - s) * Math.log(1 - s);
-      }
-      const causal: { threshold?: CausalScores; predictor?: CausalScores } = {
-        threshold: causalScores(thresholdDecision, member, valid),
-      };
-      if (predictorDecision !== undefined)
-        causal.predictor = causalScores(predictorDecision, member, valid);
-
+      // sigmoid(r) per token, in double precision, for the entropy count.
+      const gateProbs = Float64Array.from(rHost, (v) => 1 / (1 + Math.exp(-v)));
       const plan: MixtureOfDepthsPlan = {
         kind: 'mixture-of-depths',
         mode,
@@ -419,15 +402,34 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           ? { predictorLogits: tf.reshape(predictorLogits, [b, t]) as Tensor2D }
           : {}),
         auxLosses,
-        metrics: {
-          load: [tokenList.length],
-          droppedFraction: real > 0 ? 1 - tokenList.length / real : 0,
-          entropy: real > 0 ? entropy / real : 0,
-          causal,
-        },
+        ...(Object.keys(statistics).length > 0 ? { statistics } : {}),
+        counts: routingCounts({
+          valid,
+          numExperts: 1,
+          tokenIndex: tokenList,
+          entropy: { kind: 'bernoulli', probs: gateProbs },
+          causal: {
+            target: member,
+            threshold: thresholdDecision,
+            ...(predictorDecision !== undefined ? { predictor: predictorDecision } : {}),
+          },
+        }),
       };
       return plan as never;
     }) as MixtureOfDepthsPlan;
+  }
+
+  /**
+   * Folds one training step's top-k cut statistics (`thresholdCut`, `predictorCut`: sums and
+   * counts of per-sequence cuts, from the plans of every replica) into the running cuts: the
+   * step's mean cut, averaged with THRESHOLD_RATE (foldRunningMean). A step whose sequences
+   * had no cut (none longer than k) leaves them unchanged.
+   */
+  foldStatistics(statistics: readonly RouterStatistics[]): void {
+    requireLive(this.disposed, this.className);
+    const total = sumStatistics(statistics);
+    if (this.threshold !== undefined) foldCut(this.threshold, total['thresholdCut']);
+    if (this.predictor !== undefined) foldCut(this.predictor.threshold, total['predictorCut']);
   }
 
   /**
@@ -442,7 +444,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   calibrateCausalCuts(samples: CausalCutSamples): void {
     requireLive(this.disposed, this.className);
     const seqLen = requireInt('samples.seqLen', samples.seqLen, { min: 1 });
-    const fraction = this.tokensPerSequence(seqLen) / seqLen;
+    const fraction = this.tokensPerSequence(seqLen, samples.capacity) / seqLen;
     const set = (state: Variable | undefined, values: Float32Array | undefined) => {
       if (state === undefined || values === undefined) return;
       const cut = quantileCut(values, fraction);
@@ -494,9 +496,10 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     return { ...this.config };
   }
 
+  /** Routing afterwards throws; the variables are freed by their scope's owner (the store). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose(Object.values(this.namedVariables()));
+    this.ownScope?.dispose();
   }
 }

@@ -6,11 +6,16 @@ import {
   MixtureOfDepthsRouter,
   type MixtureOfDepthsRouterConfig,
 } from './MixtureOfDepthsRouter.js';
+import type { ParameterScope } from './ParameterScope.js';
 import type { Router } from './Router.js';
 import { TokenChoiceRouter, type TokenChoiceRouterConfig } from './TokenChoiceRouter.js';
 
-/** Builds a new, independent router from a JSON config (validated by the router). */
-export type RouterFactory = (config: Record<string, unknown>) => Router;
+/**
+ * Builds a new, independent router from a JSON config (validated by the router), creating its
+ * variables in `scope` (ParameterScope.ts): names are the router's own (`weight`, ...), and the
+ * scope's owner frees them.
+ */
+export type RouterFactory = (config: Record<string, unknown>, scope: ParameterScope) => Router;
 
 export interface RouterRegistration {
   readonly name: string;
@@ -21,15 +26,16 @@ export interface RouterRegistration {
 export const BUILTIN_ROUTERS: readonly RouterRegistration[] = Object.freeze([
   {
     name: TokenChoiceRouter.className,
-    factory: (c) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig),
+    factory: (c, scope) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig, scope),
   },
   {
     name: ExpertChoiceRouter.className,
-    factory: (c) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig),
+    factory: (c, scope) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig, scope),
   },
   {
     name: MixtureOfDepthsRouter.className,
-    factory: (c) => new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig),
+    factory: (c, scope) =>
+      new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig, scope),
   },
 ]);
 
@@ -63,8 +69,12 @@ export class RouterRegistry {
     return [...this.factories.keys()].sort();
   }
 
-  /** A new router of the named scheme; an unknown name throws, listing the registered names. */
-  create(name: string, config: Record<string, unknown>): Router {
+  /**
+   * A new router of the named scheme with its variables in `scope` (a block's store scope, or
+   * an OwnedParameterScope the caller disposes); an unknown name throws, listing the registered
+   * names.
+   */
+  create(name: string, config: Record<string, unknown>, scope: ParameterScope): Router {
     const factory = this.factories.get(name);
     if (factory === undefined) {
       const known = this.names()
@@ -74,6 +84,6 @@ export class RouterRegistry {
         `Unknown router ${JSON.stringify(name)}; registered routers: ${known || '(none)'}`,
       );
     }
-    return factory(config);
+    return factory(config, scope);
   }
 }

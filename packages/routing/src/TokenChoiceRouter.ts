@@ -30,6 +30,7 @@ import {
 } from '@moderoute/core';
 import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './CapacityPolicy.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
+import type { ParameterScope } from './ParameterScope.js';
 import {
   checkKeys,
   checkRouteInput,
@@ -56,8 +57,17 @@ import {
   meanWeights,
   routerZLoss,
 } from './losses.js';
-import type { RouteOptions, TokenChoicePlan } from './plan.js';
-import type { Router } from './Router.js';
+import { tokenChoiceSession } from './causal.js';
+import { routingCounts } from './counts.js';
+import { GATING_NOISE_STREAM, JITTER_STREAM, streamSeed } from './randomness.js';
+import type { TokenChoicePlan } from './plan.js';
+import type {
+  CausalContext,
+  CausalSession,
+  RouteContext,
+  Router,
+  RouterDescription,
+} from './Router.js';
 import {
   GROUP_SCORES,
   NORMALIZATIONS,
@@ -82,7 +92,10 @@ export interface TokenChoiceRouterConfig {
   readonly numExperts?: number;
   /** Experts per token K, in [1, E] (default 1, Switch). */
   readonly topK?: number;
-  /** Capacity policy: preset name, config or policy (default the 'switch' preset, per sequence). */
+  /**
+   * The router's defaultCapacity, used when the block's spec gives none: a preset name, config or
+   * policy (default the 'switch' preset, per sequence).
+   */
   readonly capacity?: CapacitySpec;
   /** Router scores from logits: 'softmax' (default) or 'sigmoid' (DeepSeek-V3). */
   readonly scoreFunction?: ScoreFunction;
@@ -132,7 +145,7 @@ export interface ResolvedTokenChoiceRouterConfig extends Required<
   readonly renormalize: Normalization;
 }
 
-export interface RouteScoresOptions extends RouteOptions {
+export interface RouteScoresOptions extends Partial<RouteContext> {
   /** 'logits' (default): float32[B, T, E] before the score function; 'scores': after it (probabilities for softmax). */
   readonly given?: GivenScores;
 }
@@ -176,15 +189,14 @@ export class TokenChoiceRouter
   readonly kind = 'token-choice' as const;
   readonly combineWeightRange: readonly [number, number];
   readonly config: ResolvedTokenChoiceRouterConfig;
-  readonly capacity: CapacityPolicy;
+  readonly defaultCapacity: CapacityPolicy;
   readonly weight: Variable;
   private readonly expertGroups: ExpertGroupRule | undefined;
   /** float32[D, E] W_noise of noisy top-k gating (absent without it). */
   readonly noiseWeight: Variable | undefined;
-  private trainingCalls = 0;
 
-  constructor(config: TokenChoiceRouterConfig) {
-    super();
+  constructor(config: TokenChoiceRouterConfig, scope?: ParameterScope) {
+    super(scope);
     if (config === null || typeof config !== 'object' || Array.isArray(config))
       throw new ConfigError('config', config, 'an object');
     checkKeys(config, KEYS);
@@ -217,7 +229,7 @@ export class TokenChoiceRouter
       keep: topKGroups,
       score: groupScore,
     });
-    this.capacity = CapacityPolicy.from(config.capacity, { preset: 'switch' });
+    this.defaultCapacity = CapacityPolicy.from(config.capacity, { preset: 'switch' });
     const routedScale = requireNumber('routedScale', config.routedScale ?? 1, {
       min: 0,
       minInclusive: false,
@@ -226,7 +238,7 @@ export class TokenChoiceRouter
       dModel,
       numExperts,
       topK,
-      capacity: this.capacity.getConfig(),
+      capacity: this.defaultCapacity.getConfig(),
       scoreFunction,
       expertGroups,
       topKGroups,
@@ -267,23 +279,80 @@ export class TokenChoiceRouter
         'false with expertGroups > 1 (the load loss ranks a token against all experts)',
       );
     this.weight = seededVariable(
+      this.scope,
+      'weight',
       [dModel, numExperts],
       Math.sqrt(this.config.initScale / dModel),
       this.config.seed,
     );
     this.noiseWeight = this.config.noisyGating
-      ? seededVariable([dModel, numExperts], 0, this.config.seed)
+      ? seededVariable(this.scope, 'noiseWeight', [dModel, numExperts], 0, this.config.seed)
       : undefined;
   }
 
-  route(x: Tensor3D, options: RouteOptions = {}): TokenChoicePlan {
+  /** E experts, K per token, 2 D E FLOPs per token (twice that with noisy gating's W_noise). */
+  describe(): RouterDescription {
+    const { dModel: d, numExperts: e, topK } = this.config;
+    return {
+      numExperts: e,
+      topK,
+      flopsPerToken: 2 * d * e * (this.noiseWeight === undefined ? 1 : 2),
+      causalModes: ['causal'],
+      defaultCausalMode: 'causal',
+    };
+  }
+
+  /**
+   * Token by token with running per-expert loads (causal.ts tokenChoiceSession), the capacity
+   * evaluated for a sequence of context.capacityLength tokens. With a finite capacity a token's
+   * experts must depend on earlier tokens only: top-1 or token-major placement, position priority;
+   * otherwise a ConfigError names the option.
+   */
+  causal(context: CausalContext): CausalSession<TokenChoicePlan> {
+    requireLive(this.disposed, this.className);
+    if (context.mode !== 'causal')
+      throw new ConfigError('mode', context.mode, `'causal' for a token-choice router`);
+    const { numExperts: e, topK: k, placement, priority } = this.config;
+    const n = context.capacityLength;
+    const policy = context.capacity;
+    let capacity = Infinity;
+    if (!policy.config.dropless) {
+      if (k !== 1 && placement !== 'token-major') {
+        throw new ConfigError(
+          'placement',
+          placement,
+          "'token-major' for causal decisions of top-K > 1 with a finite capacity (rank-major " +
+            'places every top-1 choice of the sequence before any top-2); or use a dropless capacity',
+        );
+      }
+      if (priority !== 'position') {
+        throw new ConfigError(
+          'priority',
+          priority,
+          "'position' for causal decisions with a finite capacity ('score' and 'probs' rank a " +
+            'token against later ones); or use a dropless capacity',
+        );
+      }
+      capacity = Math.min(policy.capacity({ groupSize: n, numExperts: e, topK: k }), n);
+    }
+    return tokenChoiceSession({
+      scores: (x) => this.scoresOf(routerDistribution(x, this.weight, 0, undefined).logits),
+      numExperts: e,
+      topK: k,
+      expertGroups: this.expertGroups,
+      renormalize: this.config.renormalize,
+      routedScale: this.config.routedScale,
+      capacity,
+    });
+  }
+
+  route(x: Tensor3D, options: Partial<RouteContext> = {}): TokenChoicePlan {
     requireLive(this.disposed, this.className);
     checkRouteInput(x, this.config.dModel, options.mask);
     const training = options.training ?? false;
     const jitter = this.config.jitter;
-    const call =
-      training && (jitter > 0 || this.noiseWeight !== undefined) ? ++this.trainingCalls : 0;
-    const jitterSeed = training && jitter > 0 ? this.config.seed * 7919 + 104729 * call : undefined;
+    const seed = (stream: number) => streamSeed(options.rngSeed, this.config.seed, stream);
+    const jitterSeed = training && jitter > 0 ? seed(JITTER_STREAM) : undefined;
     const [b, t, d] = x.shape;
     return tf.tidy(() => {
       const { logits: clean } = routerDistribution(x, this.weight, jitter, jitterSeed);
@@ -298,16 +367,7 @@ export class TokenChoiceRouter
       const noisy = training
         ? (tf.add(
             clean,
-            tf.mul(
-              tf.randomNormal(
-                clean.shape,
-                0,
-                1,
-                'float32',
-                this.config.seed * 7919 + 104729 * call + 1,
-              ),
-              std,
-            ),
+            tf.mul(tf.randomNormal(clean.shape, 0, 1, 'float32', seed(GATING_NOISE_STREAM)), std),
           ) as Tensor2D)
         : clean;
       return this.planFrom(noisy, this.scoresOf(noisy), b, t, options, { clean, std }) as never;
@@ -339,42 +399,11 @@ export class TokenChoiceRouter
     }) as TokenChoicePlan;
   }
 
-  override trainableVariables(): readonly Variable[] {
-    return this.noiseWeight === undefined ? [this.weight] : [this.weight, this.noiseWeight];
-  }
-
   /** `weight` float32[D, E] (logits x W), and `noiseWeight` float32[D, E] with noisy gating. */
   override namedVariables(): Readonly<Record<string, Variable>> {
     return this.noiseWeight === undefined
       ? { weight: this.weight }
       : { weight: this.weight, noiseWeight: this.noiseWeight };
-  }
-
-  override dispose(): void {
-    if (!this.disposed) this.noiseWeight?.dispose();
-    super.dispose();
-  }
-
-  /**
-   * Each of n tokens' K experts, decided token by token with no capacity (a causal decision: a
-   * token's choices depend on it alone): u float32[n, D] -> choices int32[n * K] (best first) and
-   * the scores float32[n * E] its weights are read from, as route() chooses in evaluation.
-   */
-  chooseTokens(u: Tensor2D): { readonly choices: Int32Array; readonly scores: Float32Array } {
-    requireLive(this.disposed, this.className);
-    const [n, d] = u.shape;
-    // Shape: [n, D] -> [1, n, D]
-    const scores = tf.tidy(() => {
-      const x = tf.reshape(u, [1, n, d]) as Tensor3D;
-      checkRouteInput(x, this.config.dModel, undefined);
-      return this.scoresOf(routerDistribution(x, this.weight, 0, undefined).logits);
-    });
-    const host = scores.dataSync() as Float32Array;
-    scores.dispose();
-    return {
-      choices: chooseExperts(host, n, this.config.numExperts, this.config.topK, this.expertGroups),
-      scores: host,
-    };
   }
 
   /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
@@ -391,11 +420,12 @@ export class TokenChoiceRouter
     scores: Tensor2D,
     b: number,
     t: number,
-    options: RouteOptions,
+    options: Partial<RouteContext>,
     noise?: { clean: Tensor2D; std: Tensor2D },
   ): TokenChoicePlan {
     const { numExperts: e, topK: k, priority, placement, renormalize, routedScale } = this.config;
-    const policy = this.capacity.config;
+    const capacityPolicy = options.capacity ?? this.defaultCapacity;
+    const policy = capacityPolicy.config;
     const training = options.training ?? false;
     const m = b * t;
     const n = policy.group === 'sequence' ? t : m;
@@ -417,7 +447,7 @@ export class TokenChoiceRouter
       capacity = load.reduce((a, v) => Math.max(a, v), 0);
     } else {
       capacity = Math.min(
-        this.capacity.capacity({ groupSize: n, numExperts: e, topK: k, training }),
+        capacityPolicy.capacity({ groupSize: n, numExperts: e, topK: k, training }),
         n,
       );
     }
@@ -528,11 +558,14 @@ export class TokenChoiceRouter
       choices: int32(choices, [b, t, k]) as Tensor3D,
       choiceKept: int32(placed.kept, [b, t, k]) as Tensor3D,
       auxLosses,
-      metrics: {
-        load: assignments.expertCounts,
-        droppedFraction: placed.realChoices > 0 ? placed.dropped / placed.realChoices : 0,
-        entropy: meanEntropy(entropyOf, valid, e),
-      },
+      counts: routingCounts({
+        valid,
+        numExperts: e,
+        tokenIndex: assignments.tokenIndex,
+        expertIndex: assignments.expertIndex,
+        choicesPerToken: k,
+        entropy: { kind: 'categorical', probs: entropyOf, width: e },
+      }),
     };
   }
 }

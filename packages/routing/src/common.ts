@@ -8,6 +8,7 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
+import type { ParameterScope } from './ParameterScope.js';
 import { validityOf } from './selection.js';
 
 /** Rejects keys a config does not know (catches typos such as `topk`). */
@@ -56,16 +57,23 @@ export function readValidity(mask: Tensor | undefined, size: number): Uint8Array
 }
 
 /**
- * A trainable variable from a truncated normal N(0, std^2) with a fixed seed. tfjs treats a seed
- * of 0 as "no seed" (Math.random), so the seed is offset by one.
+ * The initial value of a weight: a truncated normal N(0, std^2) with a fixed seed (zeros for std
+ * 0). tfjs treats a seed of 0 as "no seed" (Math.random), so the seed is offset by one.
  */
-export function seededVariable(shape: number[], std: number, seed: number): Variable {
-  return tf.tidy(() =>
-    tf.variable(
-      std === 0 ? tf.zeros(shape) : tf.truncatedNormal(shape, 0, std, 'float32', seed + 1),
-      true,
-    ),
-  );
+export function seededInit(shape: readonly number[], std: number, seed: number): () => Tensor {
+  return () =>
+    std === 0 ? tf.zeros([...shape]) : tf.truncatedNormal([...shape], 0, std, 'float32', seed + 1);
+}
+
+/** A trainable parameter `name` of `scope` starting from seededInit(shape, std, seed). */
+export function seededVariable(
+  scope: ParameterScope,
+  name: string,
+  shape: readonly number[],
+  std: number,
+  seed: number,
+): Variable {
+  return scope.variable(name, shape, seededInit(shape, std, seed), true);
 }
 
 export function requireLive(disposed: boolean, className: string): void {

@@ -86,7 +86,7 @@ export function routerDistribution(
   if (jitterSeed !== undefined && jitter > 0)
     input = tf.mul(x, tf.randomUniform(x.shape, 1 - jitter, 1 + jitter, 'float32', jitterSeed));
   // Shape: [B, T, D] -> [M, D] -> [M, E]
-  const logits = linear(tf.reshape(input, [b * t, d]) as Tensor2D, weight as unknown as Tensor2D);
+  const logits = linear(tf.reshape(input, [b * t, d]) as Tensor2D, weight as Tensor2D);
   return { logits, probs: tf.softmax(logits) };
 }
 

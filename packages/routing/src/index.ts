@@ -5,12 +5,31 @@
  */
 // Public API of @moderoute/routing.
 export * from './plan.js';
-export type { Router } from './Router.js';
+export {
+  CAUSAL_RULES,
+  type CausalContext,
+  type CausalMode,
+  type CausalSession,
+  type RouteContext,
+  type Router,
+  type RouterDescription,
+} from './Router.js';
+export { routeCausally, hasCausalForm } from './causalRoute.js';
+export {
+  depthSession,
+  tokenChoiceSession,
+  type DepthRule,
+  type TokenChoiceRule,
+} from './causal.js';
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
+export * from './statistics.js';
+export * from './counts.js';
+export * from './randomness.js';
+export * from './ParameterScope.js';
 export {
   bceWithLogits,
   importanceLoss,
@@ -31,6 +50,7 @@ export {
   readValidity,
   requireBoolean,
   requireLive,
+  seededInit,
   seededVariable,
 } from './common.js';
 export {

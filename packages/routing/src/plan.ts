@@ -19,21 +19,25 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
+import type { CapacityPolicy } from './CapacityPolicy.js';
+import type { RoutingCounts } from './counts.js';
+import type { RouterStatistics } from './statistics.js';
 
 export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths';
 
-/** How a Mixture-of-Depths router decides: non-causal top-k, or one of the causal rules. */
-export type DecisionMode = 'top-k' | 'threshold' | 'predictor';
-export const DECISION_MODES: readonly DecisionMode[] = ['top-k', 'threshold', 'predictor'];
-
-export interface RouteOptions {
-  /** Training mode: the train capacity factor, jitter (default false). */
-  readonly training?: boolean;
-  /** float32, int32 or bool [B, T]: non-zero for a real token, zero for padding (never routed). */
-  readonly mask?: Tensor;
-  /** Mixture-of-Depths only: the decision rule (default 'top-k'). */
-  readonly mode?: DecisionMode;
-}
+/**
+ * How routing decides: non-causal top-k, or a causal rule (Router.ts CausalMode): 'threshold' or
+ * 'predictor' for Mixture-of-Depths stages; 'causal' leaves each router its default causal rule.
+ * Under a causal rule, every stage whose router has a causal form decides through its causal
+ * sessions, one per sequence.
+ */
+export type DecisionMode = 'top-k' | 'threshold' | 'predictor' | 'causal';
+export const DECISION_MODES: readonly DecisionMode[] = [
+  'top-k',
+  'threshold',
+  'predictor',
+  'causal',
+];
 
 /**
  * Decision values of sample tokens for calibrating a Mixture-of-Depths router's causal rules
@@ -43,6 +47,8 @@ export interface RouteOptions {
 export interface CausalCutSamples {
   /** T of the sequences the samples came from: top-k keeps k(T) / T of them. */
   readonly seqLen: number;
+  /** The block's capacity for the router's stage, giving k(T) (default: the router's defaultCapacity). */
+  readonly capacity?: CapacityPolicy;
   /** The router logits r (the threshold rule's decision values). */
   readonly threshold?: Float32Array;
   /** The predictor's logits (the predictor rule's). */
@@ -59,7 +65,7 @@ export interface CausalScores {
   readonly recall: number;
 }
 
-/** Plain-number metrics, computed on the host from values the router reads anyway. */
+/** Ratios for display, from a plan's counts (metricsOf in counts.ts). */
 export interface RoutingMetrics {
   /** Tokens routed to each expert (summed over groups); MoD: [selected tokens]. */
   readonly load: readonly number[];
@@ -89,7 +95,17 @@ interface PlanBase {
   readonly capacity: number;
   /** Named auxiliary losses, scalars already multiplied by their coefficients. */
   readonly auxLosses: Readonly<Record<string, Scalar>>;
-  readonly metrics: RoutingMetrics;
+  /**
+   * What a training call observed for the router's learned state (MoD: `thresholdCut`,
+   * `predictorCut`), as additive sums and counts; the training step folds them
+   * (Router.foldStatistics). Absent when there is nothing to fold.
+   */
+  readonly statistics?: RouterStatistics;
+  /**
+   * What the router decided, as integer counts (counts.ts: one shared function computes them);
+   * metricsOf(counts) gives the ratios for display. Aggregate counts, never ratios.
+   */
+  readonly counts: RoutingCounts;
 }
 
 interface ExpertPlanBase extends PlanBase {

@@ -1,6 +1,8 @@
 // The law suite every decoder block runs, routed or dense, built-in or assembled from plugins:
 // output shape equals input shape, tokens a routed block did not process pass through unchanged,
-// gradients reach every router, deterministic, no leaked tensors.
+// gradients reach every router, deterministic, no leaked tensors; and the causal laws
+// (causalLaws.ts): decoding equals the forward pass under the same causal rule, and a sequence's
+// outputs do not depend on the other sequences of its batch.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
@@ -15,12 +17,23 @@ import { expectClose } from './assertions.js';
 import { forEachBackend, type TEST_BACKENDS } from './backends.js';
 import { runs } from './arbitraries.js';
 import { randomTensor } from './gradcheck.js';
+import {
+  causalLaws,
+  expectDecoderLeakFree,
+  type CausalLawBlock,
+  type LawCausalMode,
+} from './causalLaws.js';
 
 /** The structural surface of a block the laws need (matches @moderoute/blocks' Block). */
-export interface LawBlock {
+export interface LawBlock extends CausalLawBlock {
   forward(
     x: Tensor3D,
-    options: { training: boolean; mask?: Tensor },
+    options: {
+      training: boolean;
+      mask?: Tensor;
+      mode?: 'top-k' | LawCausalMode;
+      capacityLength?: number;
+    },
   ): {
     output: Tensor3D;
     auxLosses: Readonly<Record<string, Scalar>>;
@@ -36,7 +49,28 @@ export interface LawBlock {
       >
     >;
   };
-  routers(): readonly { trainableVariables(): readonly Variable[] }[];
+}
+
+/** What a block law case is made of: the block, its parameters (by name) and its disposal. */
+export interface LawBlockCase {
+  readonly block: LawBlock;
+  /**
+   * The block's parameter store: its routers' variables are the trainable ones named
+   * `...routers.<r>.<name>` (ParameterScope; without a store, the gradient law is skipped).
+   */
+  readonly store?: { named(): ReadonlyMap<string, Variable> };
+  dispose(): void;
+}
+
+/** The trainable variables of each router of a case, by router prefix `...routers.<r>`. */
+function routerVariables(made: LawBlockCase): Map<string, Variable[]> {
+  const byRouter = new Map<string, Variable[]>();
+  for (const [name, v] of made.store?.named() ?? []) {
+    const router = /^(.*\.routers\.\d+)\./.exec(name)?.[1];
+    if (router === undefined || !v.trainable) continue;
+    byRouter.set(router, [...(byRouter.get(router) ?? []), v]);
+  }
+  return byRouter;
 }
 
 export interface BlockLawCase {
@@ -53,6 +87,17 @@ export interface BlockLawOptions {
   readonly unprocessedPassThrough?: boolean;
   /** Property runs per law (default 4). */
   readonly numRuns?: number;
+  /**
+   * The causal rules the block decodes with ('threshold' or 'predictor' for Mixture-of-Depths
+   * stages, 'causal' for expert stages only; default none: a block whose routing has no causal
+   * form). Decoding token by token must equal the forward pass under each.
+   */
+  readonly causalModes?: readonly LawCausalMode[];
+  /**
+   * Whether capacity groups are per sequence (default true): in evaluation a sequence's outputs
+   * must then not depend on the other sequences of its batch. Batch-wide groups set false.
+   */
+  readonly perSequence?: boolean;
 }
 
 /** Flat tokens (b * T + t) that appear in any of a block output's plans of the given kinds. */
@@ -67,7 +112,7 @@ function routedTokens(
 /** Declares the block laws for `makeBlock` (a fresh block per call; the suite disposes nothing it did not make). */
 export function blockLaws(
   name: string,
-  makeBlock: () => { block: LawBlock; dispose(): void },
+  makeBlock: () => LawBlockCase,
   options: BlockLawOptions,
 ): void {
   const { width, numRuns = 4 } = options;
@@ -79,7 +124,7 @@ export function blockLaws(
 
   describe(`${name} (block laws)`, () => {
     forEachBackend(() => {
-      let made: { block: LawBlock; dispose(): void };
+      let made: LawBlockCase;
       before(() => {
         made = makeBlock();
       });
@@ -129,7 +174,8 @@ export function blockLaws(
         tf.tidy(() => {
           const x = randomTensor([2, 8, width], 3) as Tensor3D;
           const cot = randomTensor([2, 8, width], 4);
-          const vars = made.block.routers().flatMap((r) => [...r.trainableVariables()]);
+          const routers = routerVariables(made);
+          const vars = [...routers.values()].flat();
           if (vars.length === 0) return;
           const { grads } = tf.variableGrads(() => {
             const out = made.block.forward(x, { training: true });
@@ -140,8 +186,8 @@ export function blockLaws(
             return tf.add(tf.sum(tf.mul(out.output, cot)), aux) as Scalar;
           }, vars as Variable[]);
           // At least the routers' scoring weights (the first variable of each) must learn.
-          for (const router of made.block.routers()) {
-            const first = router.trainableVariables()[0];
+          for (const variables of routers.values()) {
+            const first = variables[0];
             if (first === undefined) continue;
             const g = grads[first.name];
             assert.ok(g !== undefined, `no gradient for router variable ${first.name}`);
@@ -153,13 +199,26 @@ export function blockLaws(
         });
       });
 
+      causalLaws(() => made.block, {
+        width,
+        causalModes: options.causalModes ?? [],
+        perSequence: options.perSequence ?? true,
+        numRuns,
+      });
+
+      for (const mode of (options.causalModes ?? []).slice(0, 1)) {
+        it('should not leak tensors while decoding', () => {
+          expectDecoderLeakFree(made.block, width, mode);
+        });
+      }
+
       it('should not leak tensors across forward and backward', () => {
         const before = tf.memory().numTensors;
         const x = randomTensor([2, 6, width], 5) as Tensor3D;
         tf.tidy(() => {
           made.block.forward(x, { training: true });
         });
-        const vars = made.block.routers().flatMap((r) => [...r.trainableVariables()]);
+        const vars = [...routerVariables(made).values()].flat();
         const result = tf.variableGrads(
           () => tf.sum(made.block.forward(x, { training: true }).output) as Scalar,
           vars.length ? (vars as Variable[]) : undefined,

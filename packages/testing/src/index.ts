@@ -5,3 +5,5 @@ export * from './gradcheck.js';
 export * from './arbitraries.js';
 export * from './routerLaws.js';
 export * from './blockLaws.js';
+export * from './causalLaws.js';
+export * from './sessionLaws.js';

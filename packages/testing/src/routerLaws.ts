@@ -6,15 +6,20 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { tf, type BackendName, type Tensor, type Tensor3D } from '@moderoute/core';
 import {
+  CapacityPolicy,
   combineRows,
   dispatchRows,
   disposePlan,
+  metricsOf,
+  OwnedParameterScope,
+  type ParameterScope,
+  type RouteContext,
   type Router,
   type RoutingPlan,
-  type RouteOptions,
 } from '@moderoute/routing';
 import { routerLawCases, runs, type RouterLawCase } from './arbitraries.js';
 import { forEachBackend } from './backends.js';
+import { checkCausalSessions } from './sessionLaws.js';
 
 export interface RouterLawOptions {
   /** Property runs per law per backend (default 4; FC_NUM_RUNS overrides). */
@@ -35,10 +40,10 @@ export interface RouterLawOptions {
   readonly closedForms?: { readonly loadBalancing?: number; readonly zLoss?: number };
   /** Hooks that make routing uniform or imbalanced, for the load-balancing loss law. */
   readonly balance?: {
-    /** Makes every router probability 1 / E. */
-    readonly uniform: (router: Router) => void;
+    /** Makes every router probability 1 / E (the router's variables are in `scope`). */
+    readonly uniform: (router: Router, scope: OwnedParameterScope) => void;
     /** Sends every token with positive features to one expert with probability > 1 / E. */
-    readonly imbalanced: (router: Router) => void;
+    readonly imbalanced: (router: Router, scope: OwnedParameterScope) => void;
   };
   /** Backends to run on (default cpu and wasm). */
   readonly backends?: readonly BackendName[];
@@ -98,24 +103,38 @@ function inputsFor(
   }) as { x: Tensor3D; mask?: Tensor; valid: Uint8Array };
 }
 
-function withRouter<R>(make: () => Router, body: (router: Router) => R): R {
-  const router = make();
+/** A router built in a scope of its own, disposed (router and scope) after `body`. */
+function withRouter<R>(
+  make: (scope: ParameterScope) => Router,
+  body: (router: Router, scope: OwnedParameterScope) => R,
+): R {
+  const scope = new OwnedParameterScope();
   try {
-    return body(router);
+    const router = make(scope);
+    try {
+      return body(router, scope);
+    } finally {
+      router.dispose();
+    }
   } finally {
-    router.dispose();
+    scope.dispose();
   }
+}
+
+/** A route context with the router's defaultCapacity (what a block gives when its spec names none). */
+export function defaultContext(router: Router, options: Partial<RouteContext> = {}): RouteContext {
+  return { training: false, capacity: CapacityPolicy.from(router.defaultCapacity), ...options };
 }
 
 /** Routes inside a tidy and reads the plan back; the plan's tensors are disposed. */
 function routeHost<R>(
   router: Router,
   x: Tensor3D,
-  options: RouteOptions,
+  options: Partial<RouteContext>,
   read: (host: HostPlan) => R,
 ): R {
   return tf.tidy(() => {
-    const plan = router.route(x, options);
+    const plan = router.route(x, defaultContext(router, options));
     const result = read(readPlan(plan));
     disposePlan(plan);
     return result as never;
@@ -423,12 +442,13 @@ function samePlans(a: HostPlan, b: HostPlan, label: string): void {
 }
 
 /**
- * Declares the router law suite for `makeRouter` (a fresh router per case) on each test backend.
+ * Declares the router law suite for `makeRouter` (a fresh router per case, its variables created
+ * in the given scope, which the suite disposes) on each test backend.
  * Call it at the top level of a spec file or inside a describe.
  */
 export function routerLaws(
   name: string,
-  makeRouter: (c: RouterLawCase) => Router,
+  makeRouter: (c: RouterLawCase, scope: ParameterScope) => Router,
   options: RouterLawOptions = {},
 ): void {
   const settings = runs(options.numRuns ?? 4);
@@ -450,7 +470,7 @@ export function routerLaws(
         property((c) => {
           const { x, mask } = inputsFor(c);
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) => {
               for (const training of [false, true])
                 routeHost(router, x, { training, ...(mask ? { mask } : {}) }, checkCapacity);
@@ -463,7 +483,7 @@ export function routerLaws(
         property((c) => {
           const { x, mask, valid } = inputsFor(c);
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) =>
               routeHost(router, x, mask ? { mask } : {}, (host) =>
                 checkSelection(host, valid, options.rankMajor ?? true),
@@ -476,7 +496,7 @@ export function routerLaws(
         property((c) => {
           const { x, mask, valid } = inputsFor({ ...c, masked: true });
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) =>
               routeHost(router, x, { mask: mask as Tensor, training: true }, (host) => {
                 for (const tok of host.tokens)
@@ -490,9 +510,9 @@ export function routerLaws(
         property((c) => {
           const { x, mask } = inputsFor(c);
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) => {
-              const plan = router.route(x, mask ? { mask } : {});
+              const plan = router.route(x, defaultContext(router, mask ? { mask } : {}));
               const host = readPlan(plan);
               // Identity experts: out[token] = (sum of the token's weights) * x[token].
               const out = combineRows(plan, dispatchRows(plan, x)).arraySync() as number[][][];
@@ -531,16 +551,16 @@ export function routerLaws(
             const { x, mask } = inputsFor(c);
             const opts = mask ? { mask } : {};
             const dropless = withRouter(
-              () => makeRouter({ ...c, dropless: true }),
+              (scope) => makeRouter({ ...c, dropless: true }, scope),
               (router) =>
                 routeHost(router, x, opts, (h) => ({
                   ...h,
                   plan: undefined,
-                  dropped: h.plan.metrics.droppedFraction,
+                  dropped: metricsOf(h.plan.counts).droppedFraction,
                 })),
             );
             const roomy = withRouter(
-              () => makeRouter({ ...c, capacityFactor: 1e6 }),
+              (scope) => makeRouter({ ...c, capacityFactor: 1e6 }, scope),
               (router) => routeHost(router, x, opts, (h) => ({ ...h, plan: undefined })),
             );
             assert.equal(dropless.dropped, 0, 'a dropless router dropped tokens');
@@ -557,7 +577,7 @@ export function routerLaws(
         property((c) => {
           const { x, mask } = inputsFor(c);
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) => {
               const [lo, hi] = router.combineWeightRange;
               for (const training of [false, true]) {
@@ -578,7 +598,7 @@ export function routerLaws(
         property((c) => {
           const { x, mask, valid } = inputsFor(c);
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) =>
               routeHost(router, x, { training: true, ...(mask ? { mask } : {}) }, (host) =>
                 checkLosses(host, valid, options),
@@ -594,11 +614,11 @@ export function routerLaws(
           property(
             (c) => {
               const { x } = inputsFor({ ...c, masked: false }, true);
-              const lossOf = (setUp: (r: Router) => void) =>
+              const lossOf = (setUp: (r: Router, scope: OwnedParameterScope) => void) =>
                 withRouter(
-                  () => makeRouter(c),
-                  (router) => {
-                    setUp(router);
+                  (scope) => makeRouter(c, scope),
+                  (router, scope) => {
+                    setUp(router, scope);
                     return routeHost(
                       router,
                       x,
@@ -630,7 +650,7 @@ export function routerLaws(
             (c) => {
               const { x, mask } = inputsFor(c);
               withRouter(
-                () => makeRouter(c),
+                (scope) => makeRouter(c, scope),
                 (router) => {
                   const whole = routeHost(router, x, mask ? { mask } : {}, (h) =>
                     Array.from({ length: c.batch }, (_, row) =>
@@ -662,16 +682,16 @@ export function routerLaws(
           property((c) => {
             const { x } = inputsFor({ ...c, masked: false });
             withRouter(
-              () => makeRouter(c),
-              (router) => {
-                const vars = [...router.trainableVariables()];
+              (scope) => makeRouter(c, scope),
+              (router, scope) => {
+                const vars = scope.trainable();
                 assert.ok(
                   vars.length > 0,
                   'the router has no trainable variables (pass expectGradient: false)',
                 );
                 let constant = false;
                 const { grads, value } = tf.variableGrads(() => {
-                  const plan = router.route(x, { training: true });
+                  const plan = router.route(x, defaultContext(router, { training: true }));
                   if (
                     plan.kind !== 'mixture-of-depths' &&
                     plan.numExperts === 1 &&
@@ -703,7 +723,7 @@ export function routerLaws(
           const twice = (training: boolean) =>
             [0, 1].map(() =>
               withRouter(
-                () => makeRouter(c),
+                (scope) => makeRouter(c, scope),
                 (router) => routeHost(router, x, { ...opts, training }, (h) => h),
               ),
             );
@@ -712,7 +732,7 @@ export function routerLaws(
             samePlans(a, b, `two routers, training ${training}`);
           }
           withRouter(
-            () => makeRouter(c),
+            (scope) => makeRouter(c, scope),
             (router) => {
               const a = routeHost(router, x, opts, (h) => h);
               const b = routeHost(router, x, opts, (h) => h);
@@ -722,18 +742,36 @@ export function routerLaws(
         });
       });
 
+      it('should decide causally, if it declares a causal rule, stepping in any chunks as in one step', () => {
+        property((c) => {
+          const { x } = inputsFor(c);
+          const [, t, d] = x.shape;
+          withRouter(
+            (scope) => makeRouter(c, scope),
+            (router) => {
+              // The first sequence, in steps of 1, 2, 1, 3, ... tokens.
+              const first = tf.slice(x, [0, 0, 0], [1, t, d]) as Tensor3D;
+              checkCausalSessions(router, first, [1, 2, 1, 3], t + (c.seed % 3));
+            },
+          );
+        });
+      });
+
       it('should not leak tensors', () => {
         property((c) => {
           const { x, mask } = inputsFor(c);
           const before = tf.memory().numTensors;
-          const router = makeRouter(c);
+          const scope = new OwnedParameterScope();
+          const router = makeRouter(c, scope);
           const withVars = tf.memory().numTensors;
           for (const training of [false, true])
-            disposePlan(router.route(x, { training, ...(mask ? { mask } : {}) }));
-          const vars = [...router.trainableVariables()];
+            disposePlan(
+              router.route(x, defaultContext(router, { training, ...(mask ? { mask } : {}) })),
+            );
+          const vars = scope.trainable();
           if (vars.length > 0) {
             const { value, grads } = tf.variableGrads(() => {
-              const plan = router.route(x, { training: true });
+              const plan = router.route(x, defaultContext(router, { training: true }));
               let loss = tf.sum(plan.combineWeights);
               for (const aux of Object.values(plan.auxLosses)) loss = tf.add(loss, aux);
               return loss as never;
@@ -742,6 +780,7 @@ export function routerLaws(
           }
           assert.equal(tf.memory().numTensors, withVars, 'routing leaked tensors');
           router.dispose();
+          scope.dispose();
           assert.equal(tf.memory().numTensors, before, 'dispose() left tensors behind');
         });
       });

@@ -1,5 +1,5 @@
-// Data-parallel steps (parallel/DataParallel.ts): the combined loss, gradients and untrained
-// state of replicas in worker threads against one replica on the whole batch.
+// Data-parallel steps (parallel/DataParallel.ts): the combined loss, gradients and router
+// statistics of replicas in worker threads against one replica on the whole batch.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { ConfigError, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import {
   createContainer,
+  foldRouterStatistics,
   MODEL_IDS,
   type LanguageModel,
   type LanguageModelConfig,
@@ -201,16 +202,22 @@ describe('DataParallel', () => {
       ['MoD', MOD],
       ['dense over several combine chunks', WIDE],
     ] as const) {
-      it(`should give one replica's loss, gradients, routing and threshold state on ${name}, with uneven shards`, async () => {
+      it(`should give one replica's loss, gradients, routing and statistics on ${name}, uneven shards`, async () => {
         const { model, stepper } = await attach(config);
         const before = tf.memory().numTensors;
         const { inputs, targets } = batch(5, 8, 11); // rows 2, 2, 1
         const initial = untrained(model);
         const expected = shardGradients(model, inputs, targets);
+        // A step changes no router state: the statistics come back, and the step folds them.
+        assert.deepEqual(untrained(model), initial);
+        foldRouterStatistics(model, expected.statistics);
         const expectedState = untrained(model);
         restore(model, initial);
         const actual = await stepper.step(inputs, targets);
         assertSameStep(actual, expected);
+        assert.deepEqual(untrained(model), initial);
+        assert.equal(actual.statistics.length, 3);
+        foldRouterStatistics(model, actual.statistics);
         untrained(model).forEach(([n, v], i) =>
           assertClose(v, expectedState[i]![1], `state ${n}`, 1e-5),
         );
@@ -223,6 +230,32 @@ describe('DataParallel', () => {
         assert.equal(tf.memory().numTensors, before);
       });
     }
+
+    it("should end N steps with one replica's cuts, folding all replicas' statistics once a step", async () => {
+      const { model, stepper } = await attach(MOD);
+      const initial = untrained(model);
+      const steps = [21, 22, 23, 24, 25].map((seed) => batch(5, 8, seed));
+      for (const { inputs, targets } of steps) {
+        const one = shardGradients(model, inputs, targets);
+        foldRouterStatistics(model, one.statistics);
+        tf.dispose([...one.grads.values()]);
+      }
+      const oneReplica = untrained(model);
+      restore(model, initial);
+      for (const { inputs, targets } of steps) {
+        const many = await stepper.step(inputs, targets);
+        foldRouterStatistics(model, many.statistics);
+        tf.dispose([...many.grads.values()]);
+      }
+      untrained(model).forEach(([n, v], i) =>
+        assertClose(v, oneReplica[i]![1], `state ${n} after 5 steps`, 1e-6),
+      );
+      assert.ok(
+        oneReplica.some(([, v]) => v[1] === 5),
+        'the cut folded once per step',
+      );
+      tf.dispose(steps.flatMap((b) => [b.inputs, b.targets]));
+    });
 
     it('should decide batch-level routing (MoE capacity, load balancing) per replica: the row-weighted mean of its shards', async () => {
       const { model, stepper } = await attach(MOE);

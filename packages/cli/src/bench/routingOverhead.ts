@@ -57,10 +57,10 @@ export function benchRouting(reps: number, factory: BlockFactory): RoutingOverhe
     );
     const out: RoutingOverhead = {};
     for (const [name, block] of Object.entries(routed)) {
-      const router = block.routers()[0]!;
+      const { router, capacity } = block.stages()[0]!;
       const ms = bestTimeMs(
         grad((xx) => {
-          const plan = router.route(xx as Tensor3D, { training: true });
+          const plan = router.route(xx as Tensor3D, { training: true, capacity });
           const aux = Object.values(plan.auxLosses).reduce<Tensor>(
             (a, l) => tf.add(a, l),
             tf.scalar(0),

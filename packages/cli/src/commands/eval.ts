@@ -13,9 +13,9 @@ import {
   createContainer,
   MODEL_IDS,
   bitsPerByte,
+  causalRules,
   checkCausalSelection,
   evaluateCausalRouting,
-  type LanguageModel,
 } from '@moderoute/model';
 import { reportCausalSelection } from '../causalSelection.js';
 import type { Io } from '../output.js';
@@ -32,15 +32,6 @@ interface EvalFlags {
   backend?: string;
   threads?: number;
   json: boolean;
-}
-
-/** The causal rule a model's MoD routers were trained for: the predictor if any uses one. */
-export function causalModeOf(model: LanguageModel): 'threshold' | 'predictor' {
-  for (const block of model.blocks) {
-    for (const router of block.routers())
-      if (router.getConfig()['causalMode'] === 'predictor') return 'predictor';
-  }
-  return 'threshold';
 }
 
 export function evalCommand(io: Io): Command {
@@ -124,7 +115,7 @@ export function evalCommand(io: Io): Command {
         }
         // Causal: every rule the routers support against top-k, loss and per-block agreement.
         const evaluation = evaluateCausalRouting(model, windows, { batchSize: flags.batchSize });
-        const mode = causalModeOf(model);
+        const mode = causalRules(model).defaultMode ?? 'top-k';
         const guard = reportCausalSelection(io, checkCausalSelection(evaluation.agreement));
         const result = {
           checkpoint: checkpoint.dir,

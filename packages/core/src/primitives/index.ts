@@ -3,6 +3,7 @@ import './identity.js';
 import { gelu } from './activations.js';
 import { multiHeadAttention, scaledDotProductAttention } from './attention.js';
 import { embedding, gatherRows, scatterAddRows } from './gather.js';
+import { affine, layerNormRows } from './inference.js';
 import { layerNorm } from './layerNorm.js';
 import { linear } from './linear.js';
 
@@ -10,6 +11,7 @@ export * from './activations.js';
 export * from './attention.js';
 export * from './gather.js';
 export * from './hostCopy.js';
+export * from './inference.js';
 export * from './layerNorm.js';
 export * from './linear.js';
 export {
@@ -48,6 +50,10 @@ export interface Primitives {
   readonly layerNorm: typeof layerNorm;
   readonly multiHeadAttention: typeof multiHeadAttention;
   readonly scaledDotProductAttention: typeof scaledDotProductAttention;
+  /** Inference-only affine map (decoding steps): one fused kernel. */
+  readonly affine: typeof affine;
+  /** Inference-only layer norm (decoding steps): fewer kernels for one row. */
+  readonly layerNormRows: typeof layerNormRows;
 }
 
 /** moderoute's own primitives. */
@@ -60,4 +66,6 @@ export const defaultPrimitives: Primitives = Object.freeze({
   layerNorm,
   multiHeadAttention,
   scaledDotProductAttention,
+  affine,
+  layerNormRows,
 });

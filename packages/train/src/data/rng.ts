@@ -5,22 +5,10 @@
 // scrambled with the splitmix32 finaliser (the 32-bit variant of Steele, Lea & Flood 2014's
 // SplitMix mixing function, constants from Hash Prospector) so that nearby seeds and steps give
 // unrelated streams. The whole state is one uint32, so it is saved and restored as a number.
-import { ConfigError } from '@moderoute/core';
+import { ConfigError, deriveSeed, mix32 } from '@moderoute/core';
 
-/** splitmix32 finaliser: a bijective avalanche mix of a uint32. */
-export function mix32(x: number): number {
-  let z = (x + 0x9e3779b9) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
-  z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
-  return (z ^ (z >>> 15)) >>> 0;
-}
-
-/** Derives the uint32 seed of stream `index` of `seed` (e.g. the batch of a training step). */
-export function deriveSeed(seed: number, index: number): number {
-  // Each argument is mixed on its own before combining, so (seed, index) pairs do not collide
-  // the way seed + index would.
-  return mix32((mix32(seed >>> 0) ^ Math.imul(mix32(index >>> 0) + 0x632be5ab, 0x85ebca6b)) >>> 0);
-}
+// Both are core's (the routing randomness derives its seeds the same way); re-exported here.
+export { deriveSeed, mix32 };
 
 /** mulberry32: a seeded uint32 stream. */
 export class Rng {

@@ -1,10 +1,10 @@
 // Messages between the training thread and its replica workers (DataParallel.ts,
-// replicaWorker.ts), and the packing of named variables into one Float32Array. Weights,
-// gradients and untrained state travel through SharedArrayBuffers set up when a model is
-// attached (no allocation or copy per message); a message only says when a buffer is ready,
-// and the next write waits for the reply.
+// replicaWorker.ts), and the packing of named variables into one Float32Array. Weights and
+// gradients travel through SharedArrayBuffers set up when a model is attached (no allocation or
+// copy per message); a message only says when a buffer is ready, and the next write waits for
+// the reply. The routers' statistics, a few numbers, travel in the reply itself.
 import { readInto, tensorFromView, tf, type Tensor, type Variable } from '@moderoute/core';
-import type { LanguageModelConfig } from '@moderoute/model';
+import type { LanguageModelConfig, ModelStatistics } from '@moderoute/model';
 import type { BlockRoutingSummary, LossValues } from './shardStep.js';
 
 /** Starts the replica's backend. */
@@ -31,8 +31,6 @@ export interface ModelMessage {
   readonly weights: SharedArrayBuffer;
   /** float32 gradients of the trainable variables, written by this replica (its own). */
   readonly grads: SharedArrayBuffer;
-  /** float32 untrained state after a step, written by this replica (its own). */
-  readonly state: SharedArrayBuffer;
 }
 
 export interface StepMessage {
@@ -43,6 +41,9 @@ export interface StepMessage {
   readonly targets: Int32Array;
   readonly rows: number;
   readonly seqLen: number;
+  /** The training step and run seed, which key the routing randomness with the replica index. */
+  readonly step?: number;
+  readonly seed?: number;
 }
 
 /** Asks for the replica's plain 2-D matmul throughput (core's matmulPeakGflops), run at once on every replica. */
@@ -61,11 +62,11 @@ export interface StepReply extends LossValues {
    * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient.
    * ModelMessage.grads holds every trainable variable's gradient, packed in that order, with
    * zeros for those without one (so the training thread combines them as one vector).
-   * ModelMessage.state holds the untrained variables after the step (their training-mode
-   * updates), same order.
    */
   readonly present: boolean[];
   readonly routing: BlockRoutingSummary[];
+  /** The routers' statistics of the replica's rows, folded by the training thread. */
+  readonly statistics: ModelStatistics;
 }
 
 export interface PeakReply {

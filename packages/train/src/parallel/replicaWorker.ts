@@ -1,7 +1,7 @@
 // A data-parallel replica (worker thread of a ReplicaPool): starts its own backend instance on
 // one kernel thread, builds the model the training thread attaches (from its config, with the
 // built-in modules), and for each step message loads the weights, computes its rows' loss and
-// gradients (shardStep.ts) and sends them back with its untrained state. The training thread
+// gradients (shardStep.ts) and sends them back with its routers' statistics. The training thread
 // owns the optimizer and every checkpoint; see DataParallel.ts.
 import { parentPort } from 'node:worker_threads';
 import {
@@ -17,7 +17,6 @@ import { createContainer, MODEL_IDS, type LanguageModel } from '@moderoute/model
 import { loadPluginModules, type ContainerModule } from '../plugins.js';
 import {
   assignPacked,
-  packTensors,
   type FromReplica,
   type ModelMessage,
   type StepMessage,
@@ -35,8 +34,7 @@ let model: LanguageModel | undefined;
 let variables: Variable[] = [];
 /** The trainable variables by name, in packing order. */
 let trainable: (readonly [string, Variable])[] = [];
-let stateVariables: Variable[] = [];
-let buffers: { weights: Float32Array; grads: Float32Array; state: Float32Array } | undefined;
+let buffers: { weights: Float32Array; grads: Float32Array } | undefined;
 
 const send = (message: FromReplica, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
@@ -53,7 +51,8 @@ function attach(message: ModelMessage): void {
   if (expected !== actual) {
     built.dispose();
     throw new Error(
-      `replica ${replica} built a different model from the same config (variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`,
+      `replica ${replica} built a different model from the same config ` +
+        `(variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`,
     );
   }
   model = built;
@@ -61,11 +60,9 @@ function attach(message: ModelMessage): void {
   trainable = message.variables
     .filter((v) => v.trainable)
     .map((v) => [v.name, named.get(v.name)!] as const);
-  stateVariables = message.variables.filter((v) => !v.trainable).map((v) => named.get(v.name)!);
   buffers = {
     weights: new Float32Array(message.weights),
     grads: new Float32Array(message.grads),
-    state: new Float32Array(message.state),
   };
 }
 
@@ -88,10 +85,16 @@ function step(message: StepMessage): void {
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
   let shard: ReturnType<typeof shardGradients> | undefined;
   try {
-    shard = shardGradients(model, inputs, targets);
+    shard = shardGradients(
+      model,
+      inputs,
+      targets,
+      message.step !== undefined && message.seed !== undefined
+        ? { step: message.step, seed: message.seed, replica }
+        : undefined,
+    );
     const present = trainable.map(([name]) => shard!.grads.has(name));
     packGradients(shard.grads, buffers.grads);
-    packTensors(stateVariables, buffers.state);
     send({
       type: 'result',
       id: message.id,
@@ -99,6 +102,7 @@ function step(message: StepMessage): void {
       lmLoss: shard.lmLoss,
       auxLosses: shard.auxLosses,
       routing: shard.routing,
+      statistics: shard.statistics[0] ?? {},
       present,
     });
   } finally {

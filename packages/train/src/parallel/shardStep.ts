@@ -3,23 +3,27 @@
 // runs it on each replica's rows (DataParallel.ts, replicaWorker.ts) and combines the results.
 // Axis legend: B batch, T tokens per sequence.
 import { tf, type Tensor, type Tensor2D } from '@moderoute/core';
-import type { LanguageModel } from '@moderoute/model';
+import { routerStatisticsOf, type LanguageModel, type ModelStatistics } from '@moderoute/model';
 import type { RoutingPlan } from '@moderoute/routing';
 
 /** Routing summary of one block over a step: what fraction of tokens its block computation saw. */
 export interface BlockRoutingSummary {
   readonly block: number;
   readonly kind: string;
-  /** Fraction of real tokens processed (MoD: selected; MoE: with at least one kept choice). */
+  /** Real tokens processed (MoD: selected; MoE: with at least one kept choice of a real expert). */
+  readonly routedTokens: number;
+  /** Real tokens of the step (routedFraction's denominator). */
+  readonly realTokens: number;
+  /** routedTokens / realTokens (1 for dense blocks). */
   readonly routedFraction: number;
   /** Tokens per expert (MoD: [selected]). */
   readonly load: readonly number[];
 }
 
 /**
- * Summarises the routing plans of one forward pass per block. `realExperts[i]` is block i's
- * number of real experts: assignments to later experts (integrated MoDE's no-ops) do not count
- * as processing a token.
+ * Summarises the routing plans of one forward pass per block, from the plans' counts.
+ * `realExperts[i]` is block i's number of real experts: assignments to later experts
+ * (integrated MoDE's no-ops) do not count as processing a token.
  */
 export function summariseRouting(
   routing: readonly Readonly<Record<string, RoutingPlan>>[],
@@ -29,50 +33,52 @@ export function summariseRouting(
   return routing.map((plans, block) => {
     const outer = plans['mod'] ?? plans['experts'];
     if (outer === undefined)
-      return { block, kind: kinds[block] ?? 'dense', routedFraction: 1, load: [] };
-    const m = outer.metrics;
-    if (outer.kind === 'mixture-of-depths')
       return {
         block,
-        kind: kinds[block] ?? outer.kind,
-        routedFraction: 1 - m.droppedFraction,
-        load: m.load,
+        kind: kinds[block] ?? 'dense',
+        routedTokens: 0,
+        realTokens: 0,
+        routedFraction: 1,
+        load: [],
       };
-    // Expert plans: the fraction of tokens with at least one assignment to a real expert.
-    const real = realExperts[block] ?? outer.numExperts;
-    const experts = outer.expertIndex.dataSync();
-    const tokens = outer.tokenIndex.dataSync();
-    const processed = new Set<number>();
-    tokens.forEach((tok, n) => {
-      if ((experts[n] as number) < real) processed.add(tok);
-    });
-    return {
-      block,
-      kind: kinds[block] ?? outer.kind,
-      routedFraction: processed.size / Math.max(1, outer.batchSize * outer.seqLen),
-      load: m.load,
-    };
+    const { realTokens, load } = outer.counts;
+    let routedTokens: number;
+    if (outer.kind === 'mixture-of-depths') routedTokens = load[0] ?? 0;
+    else {
+      // Expert plans: tokens with at least one assignment to a real expert.
+      const real = realExperts[block] ?? outer.numExperts;
+      const experts = outer.expertIndex.dataSync();
+      const processed = new Set<number>();
+      outer.tokenIndex.dataSync().forEach((tok, n) => {
+        if ((experts[n] as number) < real) processed.add(tok);
+      });
+      routedTokens = processed.size;
+    }
+    const kind = kinds[block] ?? outer.kind;
+    const routedFraction = realTokens > 0 ? routedTokens / realTokens : 0;
+    return { block, kind, routedTokens, realTokens, routedFraction, load };
   });
 }
 
-/**
- * Merges the summaries of shards of one batch: routed fractions weighted by the shards' shares
- * of the batch, loads (token counts) added.
- */
+/** Merges the summaries of shards of one batch: counts added, fractions of the sums. */
 export function mergeRoutingSummaries(
   parts: readonly (readonly BlockRoutingSummary[])[],
-  weights: readonly number[],
 ): BlockRoutingSummary[] {
   const first = parts[0] ?? [];
-  return first.map((b, i) => ({
-    block: b.block,
-    kind: b.kind,
-    routedFraction: parts.reduce(
-      (s, p, r) => s + (weights[r] ?? 0) * (p[i]?.routedFraction ?? 0),
-      0,
-    ),
-    load: b.load.map((_, e) => parts.reduce((s, p) => s + (p[i]?.load[e] ?? 0), 0)),
-  }));
+  return first.map((b, i) => {
+    const sum = (f: (s: BlockRoutingSummary) => number) =>
+      parts.reduce((s, p) => s + (p[i] ? f(p[i]) : 0), 0);
+    const routedTokens = sum((s) => s.routedTokens);
+    const realTokens = sum((s) => s.realTokens);
+    return {
+      block: b.block,
+      kind: b.kind,
+      routedTokens,
+      realTokens,
+      routedFraction: realTokens > 0 ? routedTokens / realTokens : b.routedFraction,
+      load: b.load.map((_, e) => parts.reduce((s, p) => s + (p[i]?.load[e] ?? 0), 0)),
+    };
+  });
 }
 
 /** The scalars of a step's loss (host numbers). */
@@ -90,17 +96,33 @@ export interface ShardGradients extends LossValues {
    */
   readonly grads: Map<string, Tensor>;
   readonly routing: BlockRoutingSummary[];
+  /**
+   * The routers' statistics of the step (plan.statistics by router key), one entry per replica
+   * in replica order: what the training step folds into the routers (foldRouterStatistics).
+   */
+  readonly statistics: readonly ModelStatistics[];
+}
+
+/** Which step of which run, and which replica: what keys the routing randomness. */
+export interface StepKey {
+  /** The training step (the number of updates applied before it). */
+  readonly step: number;
+  /** The run seed. */
+  readonly seed: number;
+  /** The replica computing these rows (0: the training thread). */
+  readonly replica: number;
 }
 
 /**
  * The training-mode loss of `model` on `inputs` -> `targets` (int32 [B, T]) and its gradients
- * for the trainable parameters. Runs the routers' training-mode updates of their untrained
- * state (the MoD threshold's cut estimate) once, as any training forward pass does.
+ * for the trainable parameters, with the routing randomness keyed by `key` (without it, the
+ * routers' own seeds). Changes no state: the routers' statistics come back in `statistics`.
  */
 export function shardGradients(
   model: LanguageModel,
   inputs: Tensor2D,
   targets: Tensor2D,
+  key?: StepKey,
 ): ShardGradients {
   const kinds = model.config.blocks.map((b) => b.kind);
   const realExperts = model.config.blocks.map((b) => b.numExperts);
@@ -108,8 +130,10 @@ export function shardGradients(
   let lm: Tensor | undefined;
   let aux: Record<string, Tensor> = {};
   let routing: BlockRoutingSummary[] = [];
+  let statistics: ModelStatistics = {};
   const { value, grads } = tf.variableGrads(() => {
-    const r = model.loss(inputs, targets, { training: true });
+    const r = model.loss(inputs, targets, { training: true, ...key });
+    statistics = routerStatisticsOf(r.routing);
     lm = tf.keep(r.lmLoss);
     aux = Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)]));
     routing = summariseRouting(r.routing, kinds, realExperts);
@@ -130,6 +154,7 @@ export function shardGradients(
         ),
       ),
       routing,
+      statistics: [statistics],
     };
   } finally {
     tf.dispose([value, lm!, ...Object.values(aux)]);

@@ -5,7 +5,7 @@
 // Axis legend: B batch, T tokens per sequence.
 import { tf, type Tensor2D } from '@moderoute/core';
 import { type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
-import type { RoutingPlan } from '@moderoute/routing';
+import { metricsOf, type RoutingPlan } from '@moderoute/routing';
 import { assignWeights, loadCheckpoint } from '../checkpoint/CheckpointStore.js';
 import { batchTensors, validationBatches } from '../data/batches.js';
 import { CheckpointError } from '../errors.js';
@@ -98,12 +98,17 @@ function processedOf(
 ): number {
   const mod = plans['mod'];
   const experts = plans['experts'];
-  if (mod !== undefined) return 1 - mod.metrics.droppedFraction;
+  if (mod !== undefined) return 1 - metricsOf(mod.counts).droppedFraction;
   if (experts === undefined) return 1;
   if (kind === 'mode-integrated')
-    return experts.metrics.load.slice(0, numExperts).reduce((a, b) => a + b, 0) / tokens;
-  if (experts.kind === 'expert-choice') return 1 - (experts.metrics.expertsPerToken?.[0] ?? 0);
-  return 1 - experts.metrics.droppedFraction;
+    return (
+      metricsOf(experts.counts)
+        .load.slice(0, numExperts)
+        .reduce((a, b) => a + b, 0) / tokens
+    );
+  if (experts.kind === 'expert-choice')
+    return 1 - (metricsOf(experts.counts).expertsPerToken?.[0] ?? 0);
+  return 1 - metricsOf(experts.counts).droppedFraction;
 }
 
 /** Rebuilds a run's model from its checkpoint and inspects its routing on validation text. */
@@ -177,7 +182,7 @@ export function inspectRun(checkpointDir: string, options: InspectOptions): RunI
             block: i,
             kind: spec.kind,
             router: spec.expertRouter?.name ?? experts.kind,
-            loads: experts.metrics.load.map((n) => n / tokens),
+            loads: metricsOf(experts.counts).load.map((n) => n / tokens),
             numExperts: spec.numExperts,
           });
         });

@@ -5,7 +5,7 @@
 // token that skips a block produces no key or value there).
 // Axis legend: H heads, Dh head width, S cached tokens, n new tokens, E experts (real plus no-op).
 import { tf, type Tensor3D } from '@moderoute/core';
-import type { BlockKind } from '@moderoute/blocks';
+import type { BlockKind } from '../Block.js';
 
 /** Keys and values of the tokens one block's attention has processed, in position order. */
 export class AttentionCache {
@@ -68,22 +68,15 @@ export interface BlockDecodeStats {
 /** What one block keeps between decoding steps. */
 export class BlockDecodeState {
   readonly attention = new AttentionCache();
-  /**
-   * Running per-expert loads of token-choice routing in the current sequence (real experts
-   * then no-op experts), for capacity with position priority. Empty for blocks without experts.
-   */
-  readonly expertLoads: number[];
   readonly stats: BlockDecodeStats;
 
-  constructor(kind: BlockKind, numExperts: number) {
-    this.expertLoads = new Array<number>(numExperts).fill(0);
+  constructor(kind: BlockKind) {
     this.stats = { kind, seen: 0, attended: 0, computed: 0 };
   }
 
-  /** Forgets the sequence (cache and loads); the statistics keep counting. */
+  /** Forgets the sequence's cache; the statistics keep counting. */
   reset(): void {
     this.attention.clear();
-    this.expertLoads.fill(0);
   }
 
   dispose(): void {
