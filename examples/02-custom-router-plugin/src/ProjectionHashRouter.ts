@@ -72,8 +72,11 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   private readonly gateBias: Variable;
   private disposed = false;
 
-  /** Builds the router, creating its learned gate in `scope` (which owns it). */
-  constructor(config: ProjectionHashRouterConfig, scope: ParameterScope) {
+  /** Builds the router from a config or a plain record (each field validated); `scope` owns the gate. */
+  constructor(
+    config: ProjectionHashRouterConfig | Readonly<Record<string, unknown>>,
+    scope: ParameterScope,
+  ) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object with dModel');
     for (const [key, value] of Object.entries(config)) {

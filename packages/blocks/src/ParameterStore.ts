@@ -139,7 +139,7 @@ export class ParameterStore {
 
   /** Replaces values by name (shapes must match); names missing from `values` are kept. */
   assign(values: ReadonlyMap<string, Tensor> | Record<string, Tensor>): void {
-    const entries = values instanceof Map ? [...values.entries()] : Object.entries(values);
+    const entries = isMap(values) ? [...values.entries()] : Object.entries(values);
     for (const [name, t] of entries) {
       const v = this.vars.get(name);
       if (v === undefined)
@@ -181,4 +181,10 @@ export class ScopedStore implements ParameterScope {
   ): Variable {
     return this.root.createFrom(`${this.prefix}.${name}`, shape, init, trainable);
   }
+}
+
+function isMap<V>(
+  values: ReadonlyMap<string, V> | Record<string, V>,
+): values is ReadonlyMap<string, V> {
+  return values instanceof Map;
 }

@@ -69,7 +69,7 @@ export interface CausalEvaluation {
 }
 
 function checkWindows(model: LanguageModel, windows: TokenWindows): number {
-  if (!Array.isArray(windows) || windows.length === 0)
+  if (!isList(windows) || windows.length === 0)
     throw new ConfigError('windows', windows, 'a non-empty list of token windows');
   const length = windows[0]!.length;
   const max = model.config.contextLength + 1;
@@ -84,6 +84,11 @@ function checkWindows(model: LanguageModel, windows: TokenWindows): number {
       );
   });
   return length - 1;
+}
+
+/** Whether `value` is an array (without narrowing a readonly list to `any[]`, as Array.isArray does). */
+function isList(value: unknown): boolean {
+  return Array.isArray(value);
 }
 
 /** Batches of [inputs, targets] int32[B, T], disposed by the caller's tidy. */

@@ -90,6 +90,7 @@ export function encodePrompt(model: LanguageModel, prompt: string | readonly num
  * generator finishes, throws, or is closed early (`break` in `for await`). Returns the summary
  * as the generator's return value.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- async by contract (a stream); decoding is synchronous
 export async function* generate(
   model: LanguageModel,
   prompt: string | readonly number[],
