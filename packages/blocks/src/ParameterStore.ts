@@ -71,8 +71,10 @@ export class ParameterStore {
       throw new ConfigError(
         'model size',
         this.total + size,
-        `at most ${MAX_MODEL_PARAMETERS} parameters (${gib(4 * MAX_MODEL_PARAMETERS)} of float32 weights, ${gib(16 * MAX_MODEL_PARAMETERS)} with gradients and AdamW moments); ` +
-          `parameter ${name} [${shape.join(', ')}] brings it to ${gib(4 * (this.total + size))} of weights, about ${gib(16 * (this.total + size))} to train: ` +
+        `at most ${MAX_MODEL_PARAMETERS} parameters (${gib(4 * MAX_MODEL_PARAMETERS)} of float32 ` +
+          `weights, ${gib(16 * MAX_MODEL_PARAMETERS)} with gradients and AdamW moments); ` +
+          `parameter ${name} [${shape.join(', ')}] brings it to ${gib(4 * (this.total + size))} ` +
+          `of weights, about ${gib(16 * (this.total + size))} to train: ` +
           'lower the width, layers, context length or experts',
       );
     }

@@ -116,7 +116,9 @@ export async function* generate(
     throw new ShapeError(
       'prompt length + maxTokens - 1',
       String(ids.length + maxTokens - 1),
-      `<= contextLength (${contextLength}), the size of the position table (prompt ${ids.length} tokens, maxTokens ${maxTokens}); shorten them or pass contextPolicy: 'slide'`,
+      `<= contextLength (${contextLength}), the size of the position table ` +
+        `(prompt ${ids.length} tokens, maxTokens ${maxTokens}); ` +
+        `shorten them or pass contextPolicy: 'slide'`,
     );
   }
   if (ids.length > contextLength) ids = ids.slice(ids.length - contextLength);
