@@ -226,7 +226,7 @@ function decodeMatchesForward(
         tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D,
         { training: true },
       );
-      foldRouterStatistics(model, [routerStatisticsOf(trained.routing)]);
+      foldRouterStatistics(model, [routerStatisticsOf(model, trained.routing)]);
     });
     for (const block of model.blocks) {
       for (const router of block.routers()) {
