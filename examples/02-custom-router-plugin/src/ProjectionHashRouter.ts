@@ -15,6 +15,7 @@ import {
   ConfigError,
   ShapeError,
   linear,
+  requireBoolean,
   requireInt,
   requireNumber,
   tf,
@@ -73,10 +74,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   private disposed = false;
 
   /** Builds the router from a config or a plain record (each field validated); `scope` owns the gate. */
-  constructor(
-    config: ProjectionHashRouterConfig | Readonly<Record<string, unknown>>,
-    scope: ParameterScope,
-  ) {
+  constructor(config: ProjectionHashRouterConfig | Record<string, unknown>, scope: ParameterScope) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object with dModel');
     for (const [key, value] of Object.entries(config)) {
@@ -84,8 +82,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
         throw new ConfigError(`config.${key}`, value, `a known option (${KEYS.join(', ')})`);
     }
     const numExperts = requireInt('numExperts', config.numExperts ?? 4, { min: 1 });
-    const dropless = config.dropless ?? false;
-    if (typeof dropless !== 'boolean') throw new ConfigError('dropless', dropless, 'a boolean');
+    const dropless = requireBoolean('dropless', config.dropless ?? false);
     this.config = Object.freeze({
       dModel: requireInt('dModel', config.dModel, { min: 1 }),
       numExperts,
