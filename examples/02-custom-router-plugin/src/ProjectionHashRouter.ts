@@ -25,7 +25,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import {
-  CapacityPolicy,
+  type CapacityPolicyConfig,
   type ParameterScope,
   type CausalContext,
   type CausalSession,
@@ -65,7 +65,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   readonly combineWeightRange = [0, 1] as const;
   readonly config: Required<ProjectionHashRouterConfig>;
   /** The capacity a block gives the router when its spec names none (capacityFactor, dropless). */
-  readonly defaultCapacity: CapacityPolicy;
+  readonly defaultCapacity: Partial<CapacityPolicyConfig>;
   /** float32[D, E]: the fixed hash projection (a constant, not trained). */
   private readonly projection: Tensor2D;
   /** float32[D, 1] and float32[1]: the learned gate. */
@@ -96,13 +96,9 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     const { dModel: d, capacityFactor: f, seed } = this.config;
-    this.defaultCapacity = new CapacityPolicy({
-      trainFactor: f,
-      evalFactor: f,
-      scaleByK: true,
-      minimum: 1,
-      dropless,
-    });
+    // A plain config, not a CapacityPolicy: loaded from its URL, the plugin may see another copy
+    // of @moderoute/routing than the block does (ESM beside CommonJS), so no class identity.
+    this.defaultCapacity = { trainFactor: f, evalFactor: f, scaleByK: true, minimum: 1, dropless };
     // tfjs treats seed 0 as "unseeded", hence the offsets.
     this.projection = tf.randomNormal([d, numExperts], 0, 1, 'float32', seed + 1) as Tensor2D;
     const std = Math.sqrt(0.1 / d);
