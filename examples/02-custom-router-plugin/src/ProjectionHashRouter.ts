@@ -15,6 +15,7 @@ import {
   ConfigError,
   ShapeError,
   linear,
+  requireBoolean,
   requireInt,
   requireNumber,
   tf,
@@ -24,7 +25,7 @@ import {
   type Variable,
 } from '@moderoute/core';
 import {
-  CapacityPolicy,
+  type CapacityPolicyConfig,
   type ParameterScope,
   type CausalContext,
   type CausalSession,
@@ -64,7 +65,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   readonly combineWeightRange = [0, 1] as const;
   readonly config: Required<ProjectionHashRouterConfig>;
   /** The capacity a block gives the router when its spec names none (capacityFactor, dropless). */
-  readonly defaultCapacity: CapacityPolicy;
+  readonly defaultCapacity: Partial<CapacityPolicyConfig>;
   /** float32[D, E]: the fixed hash projection (a constant, not trained). */
   private readonly projection: Tensor2D;
   /** float32[D, 1] and float32[1]: the learned gate. */
@@ -72,8 +73,8 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
   private readonly gateBias: Variable;
   private disposed = false;
 
-  /** Builds the router, creating its learned gate in `scope` (which owns it). */
-  constructor(config: ProjectionHashRouterConfig, scope: ParameterScope) {
+  /** Builds the router from a config or a plain record (each field validated); `scope` owns the gate. */
+  constructor(config: ProjectionHashRouterConfig | Record<string, unknown>, scope: ParameterScope) {
     if (config === null || typeof config !== 'object')
       throw new ConfigError('config', config, 'an object with dModel');
     for (const [key, value] of Object.entries(config)) {
@@ -81,8 +82,7 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
         throw new ConfigError(`config.${key}`, value, `a known option (${KEYS.join(', ')})`);
     }
     const numExperts = requireInt('numExperts', config.numExperts ?? 4, { min: 1 });
-    const dropless = config.dropless ?? false;
-    if (typeof dropless !== 'boolean') throw new ConfigError('dropless', dropless, 'a boolean');
+    const dropless = requireBoolean('dropless', config.dropless ?? false);
     this.config = Object.freeze({
       dModel: requireInt('dModel', config.dModel, { min: 1 }),
       numExperts,
@@ -96,13 +96,9 @@ export class ProjectionHashRouter implements Router<TokenChoicePlan> {
       seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
     });
     const { dModel: d, capacityFactor: f, seed } = this.config;
-    this.defaultCapacity = new CapacityPolicy({
-      trainFactor: f,
-      evalFactor: f,
-      scaleByK: true,
-      minimum: 1,
-      dropless,
-    });
+    // A plain config, not a CapacityPolicy: loaded from its URL, the plugin may see another copy
+    // of @moderoute/routing than the block does (ESM beside CommonJS), so no class identity.
+    this.defaultCapacity = { trainFactor: f, evalFactor: f, scaleByK: true, minimum: 1, dropless };
     // tfjs treats seed 0 as "unseeded", hence the offsets.
     this.projection = tf.randomNormal([d, numExperts], 0, 1, 'float32', seed + 1) as Tensor2D;
     const std = Math.sqrt(0.1 / d);

@@ -3,12 +3,11 @@
 // any config can name "projection-hash". `containerModules` lists it for data-parallel worker
 // replicas, which import this file by URL (ReplicaPoolOptions.modules, TrainOptions.replicaModules).
 import { routerModule } from '@moderoute/routing';
-import { ProjectionHashRouter, type ProjectionHashRouterConfig } from './ProjectionHashRouter.js';
+import { ProjectionHashRouter } from './ProjectionHashRouter.js';
 
 export const projectionHashModule = routerModule(
   ProjectionHashRouter.className,
-  (config, scope) =>
-    new ProjectionHashRouter(config as unknown as ProjectionHashRouterConfig, scope),
+  (config, scope) => new ProjectionHashRouter(config, scope),
 );
 
 /** What a data-parallel replica adds to its container when it imports this module. */

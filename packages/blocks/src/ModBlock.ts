@@ -55,7 +55,7 @@ export class ModBlock implements Block {
     readonly capacity: CapacityPolicy,
   ) {
     requireRouterKind('A MoD block', router, 'mixture-of-depths');
-    this.stage = { router, capacity };
+    this.stage = { key: 'mod', router, capacity };
   }
 
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {

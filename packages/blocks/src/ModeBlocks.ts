@@ -66,8 +66,8 @@ export class StagedModeBlock implements Block {
   ) {
     requireRouterKind('A staged MoDE block (depth stage)', depthRouter, 'mixture-of-depths');
     requireRouterKind('A staged MoDE block (expert stage)', expertRouter, EXPERT_PLAN_KINDS);
-    this.depth = { router: depthRouter, capacity: depthCapacity };
-    this.expertStage = { router: expertRouter, capacity: expertCapacity };
+    this.depth = { key: 'mod', router: depthRouter, capacity: depthCapacity };
+    this.expertStage = { key: 'experts', router: expertRouter, capacity: expertCapacity };
   }
 
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {

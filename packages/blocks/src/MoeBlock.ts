@@ -45,7 +45,7 @@ export class MoeBlock implements Block {
     readonly shared?: ExpertBank,
   ) {
     requireRouterKind('A MoE or integrated MoDE block', router, EXPERT_PLAN_KINDS);
-    this.stage = { router, capacity };
+    this.stage = { key: 'experts', router, capacity };
   }
 
   forward(x: Tensor3D, options: BlockForwardOptions): BlockOutput {

@@ -71,8 +71,10 @@ export class ParameterStore {
       throw new ConfigError(
         'model size',
         this.total + size,
-        `at most ${MAX_MODEL_PARAMETERS} parameters (${gib(4 * MAX_MODEL_PARAMETERS)} of float32 weights, ${gib(16 * MAX_MODEL_PARAMETERS)} with gradients and AdamW moments); ` +
-          `parameter ${name} [${shape.join(', ')}] brings it to ${gib(4 * (this.total + size))} of weights, about ${gib(16 * (this.total + size))} to train: ` +
+        `at most ${MAX_MODEL_PARAMETERS} parameters (${gib(4 * MAX_MODEL_PARAMETERS)} of float32 ` +
+          `weights, ${gib(16 * MAX_MODEL_PARAMETERS)} with gradients and AdamW moments); ` +
+          `parameter ${name} [${shape.join(', ')}] brings it to ${gib(4 * (this.total + size))} ` +
+          `of weights, about ${gib(16 * (this.total + size))} to train: ` +
           'lower the width, layers, context length or experts',
       );
     }
@@ -139,7 +141,7 @@ export class ParameterStore {
 
   /** Replaces values by name (shapes must match); names missing from `values` are kept. */
   assign(values: ReadonlyMap<string, Tensor> | Record<string, Tensor>): void {
-    const entries = values instanceof Map ? [...values.entries()] : Object.entries(values);
+    const entries = isMap(values) ? [...values.entries()] : Object.entries(values);
     for (const [name, t] of entries) {
       const v = this.vars.get(name);
       if (v === undefined)
@@ -181,4 +183,10 @@ export class ScopedStore implements ParameterScope {
   ): Variable {
     return this.root.createFrom(`${this.prefix}.${name}`, shape, init, trainable);
   }
+}
+
+function isMap<V>(
+  values: ReadonlyMap<string, V> | Record<string, V>,
+): values is ReadonlyMap<string, V> {
+  return values instanceof Map;
 }

@@ -1,5 +1,6 @@
 /**
- * Attention, MLP and expert layers; dense, Mixture-of-Depths, Mixture-of-Experts and MoDE decoder blocks, composed by dependency injection.
+ * Attention, MLP and expert layers; dense, Mixture-of-Depths, Mixture-of-Experts and MoDE decoder
+ * blocks, composed by dependency injection.
  *
  * @module @moderoute/blocks
  */

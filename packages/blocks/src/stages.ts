@@ -16,6 +16,8 @@ import type { BlockForwardOptions } from './Block.js';
 
 /** A router and the capacity its block gives it. */
 export interface Stage<P extends RoutingPlan> {
+  /** The key of this stage's plan in BlockOutput.routing ('mod', 'experts'). */
+  readonly key: string;
   readonly router: Router<P>;
   readonly capacity: CapacityPolicy;
 }

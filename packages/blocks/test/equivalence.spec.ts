@@ -85,48 +85,52 @@ describe('block equivalences', () => {
       }
     });
 
-    it('MoE with one routed and one shared expert, both the dense MLP, should equal the dense block with its MLP output doubled', () => {
-      // One routed expert at full capacity has probability 1, so out = h + 2 MLP(u); doubling the
-      // dense MLP's fc2 (weights and bias) doubles its output. DeepSeekMoE, Dai et al. 2024, eq. 9.
-      const dense = makeBlock({ kind: 'dense' });
-      const moe = makeBlock({
-        kind: 'moe',
-        numExperts: 1,
-        numSharedExperts: 1,
-        expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } },
-      });
-      try {
-        copy(moe.store, dense.store, [
-          ...expertFromMlp(0),
-          ...MLP_NAMES.map((n): [string, string] => [`b.shared.0.${n}`, `b.mlp.${n}`]),
-        ]);
-        for (const n of ['fc2.w', 'fc2.b'])
-          dense.store.assign({
-            [`b.mlp.${n}`]: tf.tidy(() => tf.mul(dense.store.get(`b.mlp.${n}`)!, 2)),
-          });
-        tf.tidy(() => {
-          const [yd, gd] = outputAndGrad(dense.block, x(), cot());
-          const [ym, gm] = outputAndGrad(moe.block, x(), cot());
-          expectClose(ym, yd, { rtol: 1e-5, atol: 1e-6 }, 'output');
-          expectClose(gm, gd, { rtol: 1e-4, atol: 1e-6 }, 'gradient wrt x');
-          const m = moe.block as MoeBlock;
-          const loss = () =>
-            tf.sum(tf.mul(m.forward(x(), { training: false }).output, cot())) as Scalar;
-          const w1 = m.shared!.experts[0]!.w1;
-          const g = tf.variableGrads(loss, [w1]).grads[w1.name]!;
-          if (tf.max(tf.abs(g)).dataSync()[0]! === 0)
-            throw new Error('the shared expert got no gradient');
+    it(
+      'MoE with one routed and one shared expert, both the dense MLP, should equal the dense ' +
+        'block with its MLP output doubled',
+      () => {
+        // One routed expert at full capacity has probability 1, so out = h + 2 MLP(u); doubling the
+        // dense MLP's fc2 (weights and bias) doubles its output. DeepSeekMoE, Dai et al. 2024, eq. 9.
+        const dense = makeBlock({ kind: 'dense' });
+        const moe = makeBlock({
+          kind: 'moe',
+          numExperts: 1,
+          numSharedExperts: 1,
+          expertRouter: { name: 'token-choice', config: { topK: 1, ...DROPLESS } },
         });
-        // FLOPs: the shared expert runs on every token, as the dense MLP does.
-        const fd = dense.block.flops(8);
-        const fm = moe.block.flops(8);
-        if (fm.mlp !== 2 * fd.mlp)
-          throw new Error(`MLP FLOPs ${fm.mlp}, expected twice the dense block's ${fd.mlp}`);
-      } finally {
-        dense.dispose();
-        moe.dispose();
-      }
-    });
+        try {
+          copy(moe.store, dense.store, [
+            ...expertFromMlp(0),
+            ...MLP_NAMES.map((n): [string, string] => [`b.shared.0.${n}`, `b.mlp.${n}`]),
+          ]);
+          for (const n of ['fc2.w', 'fc2.b'])
+            dense.store.assign({
+              [`b.mlp.${n}`]: tf.tidy(() => tf.mul(dense.store.get(`b.mlp.${n}`)!, 2)),
+            });
+          tf.tidy(() => {
+            const [yd, gd] = outputAndGrad(dense.block, x(), cot());
+            const [ym, gm] = outputAndGrad(moe.block, x(), cot());
+            expectClose(ym, yd, { rtol: 1e-5, atol: 1e-6 }, 'output');
+            expectClose(gm, gd, { rtol: 1e-4, atol: 1e-6 }, 'gradient wrt x');
+            const m = moe.block as MoeBlock;
+            const loss = () =>
+              tf.sum(tf.mul(m.forward(x(), { training: false }).output, cot())) as Scalar;
+            const w1 = m.shared!.experts[0]!.w1;
+            const g = tf.variableGrads(loss, [w1]).grads[w1.name]!;
+            if (tf.max(tf.abs(g)).dataSync()[0]! === 0)
+              throw new Error('the shared expert got no gradient');
+          });
+          // FLOPs: the shared expert runs on every token, as the dense MLP does.
+          const fd = dense.block.flops(8);
+          const fm = moe.block.flops(8);
+          if (fm.mlp !== 2 * fd.mlp)
+            throw new Error(`MLP FLOPs ${fm.mlp}, expected twice the dense block's ${fd.mlp}`);
+        } finally {
+          dense.dispose();
+          moe.dispose();
+        }
+      },
+    );
 
     it('MoD at capacity 100% should equal the dense block with its update scaled by g(r)', () => {
       const dense = makeBlock({ kind: 'dense' });

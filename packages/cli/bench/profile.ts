@@ -8,7 +8,13 @@
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
-import { MODEL_IDS, createContainer } from '@moderoute/model';
+import {
+  MODEL_IDS,
+  createContainer,
+  foldRouterStatistics,
+  routerStatisticsOf,
+  type ModelStatistics,
+} from '@moderoute/model';
 import {
   BATCH,
   OPTIMIZERS,
@@ -70,13 +76,19 @@ async function main(): Promise<void> {
   const inputs = tf.slice(batch, [0, 0], [rows, SEQ]) as Tensor2D;
   const targets = tf.slice(batch, [0, 1], [rows, SEQ]) as Tensor2D;
   const vars = model.trainableVariables();
+  // A training step as the Trainer's: randomness keyed by the step, the MoD cuts folded after.
+  let done = 0;
   const step = () => {
-    const { value, grads } = tf.variableGrads(
-      () => model.loss(inputs, targets, { training: true }).loss,
-      vars,
-    );
+    let statistics: ModelStatistics = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const r = model.loss(inputs, targets, { training: true, step: done });
+      statistics = routerStatisticsOf(model, r.routing);
+      return r.loss;
+    }, vars);
     optimizer.apply(grads);
     tf.dispose(grads);
+    foldRouterStatistics(model, [statistics]);
+    done += 1;
     value.dataSync();
     value.dispose();
   };

@@ -214,7 +214,12 @@ describe('moderoute', () => {
       assert.equal(noPredictor.out, '');
       assert.match(
         noPredictor.err,
-        /it has no predictor \(its causalMode is "threshold"\); use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" \(in a train --config file: /,
+        new RegExp(
+          /it has no predictor \(its causalMode is "threshold"\); use mode "threshold" with it, /
+            .source +
+            /or train a model whose MoD router config sets causalMode: "predictor" \(in a train --config file: /
+              .source,
+        ),
       );
       const inspectPredictor = await run(
         'inspect',

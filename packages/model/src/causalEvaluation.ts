@@ -9,30 +9,25 @@
 // mode 'threshold' or 'predictor', which equals token-by-token decoding with the KV cache
 // (test/generate.spec.ts checks this).
 // Axis legend: B windows per batch, T = L - 1 input tokens per window.
-import { ConfigError, requireInt, tf, type Tensor2D } from '@moderoute/core';
+import { ConfigError, requireInt, tf } from '@moderoute/core';
 import type { BlockKind } from '@moderoute/blocks';
 import type {
-  CapacityPolicy,
   CausalMode,
   CausalScores,
   RuleCounts,
   DecisionMode,
-  Router,
   RoutingPlan,
 } from '@moderoute/routing';
 import { causalRules } from './causalRules.js';
 import type { LanguageModel } from './LanguageModel.js';
+import {
+  batches,
+  checkWindows,
+  type EvaluationOptions,
+  type TokenWindows,
+} from './tokenWindows.js';
 
-/**
- * Token windows of one length L = T + 1 with 2 <= L <= contextLength + 1: the inputs are a
- * window's first T tokens, the targets its last T. (Agreement uses the inputs only.)
- */
-export type TokenWindows = readonly ArrayLike<number>[];
-
-export interface EvaluationOptions {
-  /** Windows per forward pass (default 8). */
-  readonly batchSize?: number;
-}
+export type { EvaluationOptions, TokenWindows } from './tokenWindows.js';
 
 /** Counts behind CausalScores, summed over windows. */
 export interface DecisionCounts {
@@ -67,50 +62,6 @@ export interface CausalEvaluation {
   readonly windows: number;
   readonly tokensPerWindow: number;
 }
-
-function checkWindows(model: LanguageModel, windows: TokenWindows): number {
-  if (!Array.isArray(windows) || windows.length === 0)
-    throw new ConfigError('windows', windows, 'a non-empty list of token windows');
-  const length = windows[0]!.length;
-  const max = model.config.contextLength + 1;
-  if (!Number.isInteger(length) || length < 2 || length > max)
-    throw new ConfigError('windows[0].length', length, `in [2, contextLength + 1 (${max})]`);
-  windows.forEach((w, i) => {
-    if (w.length !== length)
-      throw new ConfigError(
-        `windows[${i}].length`,
-        w.length,
-        `${length}, the length of windows[0]`,
-      );
-  });
-  return length - 1;
-}
-
-/** Batches of [inputs, targets] int32[B, T], disposed by the caller's tidy. */
-function* batches(
-  windows: TokenWindows,
-  t: number,
-  batchSize: number,
-): Generator<{ inputs: Tensor2D; targets: Tensor2D; size: number }> {
-  for (let start = 0; start < windows.length; start += batchSize) {
-    const chunk = windows.slice(start, start + batchSize);
-    const b = chunk.length;
-    const inputs = new Int32Array(b * t);
-    const targets = new Int32Array(b * t);
-    chunk.forEach((w, row) => {
-      for (let j = 0; j < t; j++) {
-        inputs[row * t + j] = w[j] as number;
-        targets[row * t + j] = w[j + 1] as number;
-      }
-    });
-    yield {
-      inputs: tf.tensor2d(inputs, [b, t], 'int32'),
-      targets: tf.tensor2d(targets, [b, t], 'int32'),
-      size: b,
-    };
-  }
-}
-
 /** A rule's agreement counts from a plan's counts (real tokens only: masks are honoured). */
 function countsOf(rule: RuleCounts, tokens: number): DecisionCounts {
   const { truePositives, falsePositives, falseNegatives } = rule;
@@ -271,128 +222,4 @@ export function evaluateCausalRouting(
     windows: windows.length,
     tokensPerWindow: t,
   };
-}
-
-/** A routed block's causal cuts before and after calibration. */
-export interface CutCalibration {
-  readonly block: number;
-  readonly kind: BlockKind;
-  /** The threshold rule's tau: [before, after]. */
-  readonly threshold?: readonly [number, number];
-  /** The predictor rule's cut: [before, after]. */
-  readonly predictor?: readonly [number, number];
-}
-
-/**
- * The Mixture-of-Depths stage of each block whose router can calibrate its causal cuts
- * (Router.calibrateCausalCuts), with the block's capacity for it.
- */
-function calibratableRouters(
-  model: LanguageModel,
-): Map<number, { router: Router; capacity: CapacityPolicy }> {
-  const routers = new Map<number, { router: Router; capacity: CapacityPolicy }>();
-  model.blocks.forEach((block, i) => {
-    const stage = block
-      .stages()
-      .find(
-        (s) => s.router.kind === 'mixture-of-depths' && s.router.calibrateCausalCuts !== undefined,
-      );
-    if (stage !== undefined) routers.set(i, stage);
-  });
-  return routers;
-}
-
-/**
- * The rules' current cuts, read from the router's saved state in the model's store
- * (`blocks.<i>.routers.<r>.threshold`, `....predictor.threshold`).
- */
-function cutsOf(
-  model: LanguageModel,
-  block: number,
-  router: Router,
-): { threshold?: number; predictor?: number } {
-  const r = model.blocks[block]!.routers().indexOf(router);
-  const params = model.namedParameters();
-  const read = (name: string) =>
-    params.get(`blocks.${block}.routers.${r}.${name}`)?.dataSync()[0] as number | undefined;
-  const threshold = read('threshold');
-  const predictor = read('predictor.threshold');
-  return {
-    ...(threshold !== undefined ? { threshold } : {}),
-    ...(predictor !== undefined ? { predictor } : {}),
-  };
-}
-
-/** Whether any block's MoD router can calibrate its causal cuts (else calibrateCausalRouting does nothing). */
-export function hasCalibratableRouting(model: LanguageModel): boolean {
-  return calibratableRouters(model).size > 0;
-}
-
-/**
- * Calibrates every MoD router's causal cuts with the model's current weights (Raposo et al. 2024,
- * section 3.5): runs the top-k forward pass over the windows' inputs, pools each routed block's
- * decision values (router logits r; predictor logits) over all their tokens, and sets each rule's
- * cut to the exact quantile at top-k's fraction (Router.calibrateCausalCuts), so that the causal
- * rule selects what top-k selects on these tokens. Later blocks see the top-k pass's inputs, as
- * in training. Use training windows (the Trainer does, before each checkpoint); evaluate on
- * others. Returns the cuts before and after, per calibrated block.
- */
-export function calibrateCausalRouting(
-  model: LanguageModel,
-  windows: TokenWindows,
-  options: EvaluationOptions = {},
-): CutCalibration[] {
-  const t = checkWindows(model, windows);
-  const batchSize = requireInt('batchSize', options.batchSize ?? 8, { min: 1 });
-  const routers = calibratableRouters(model);
-  if (routers.size === 0) return [];
-  const samples = new Map<number, { threshold: Float32Array[]; predictor: Float32Array[] }>(
-    [...routers.keys()].map((i) => [i, { threshold: [], predictor: [] }]),
-  );
-  for (const batch of batches(windows, t, batchSize)) {
-    tf.tidy(() => {
-      model.forward(batch.inputs, { mode: 'top-k' }).routing.forEach((plans, block) => {
-        const plan = plans['mod'];
-        const sink = samples.get(block);
-        if (plan === undefined || plan.kind !== 'mixture-of-depths' || sink === undefined) return;
-        sink.threshold.push(plan.routerLogits.dataSync() as Float32Array);
-        if (plan.predictorLogits !== undefined)
-          sink.predictor.push(plan.predictorLogits.dataSync() as Float32Array);
-      });
-      tf.dispose([batch.inputs, batch.targets]);
-    });
-  }
-  const concat = (parts: Float32Array[]): Float32Array | undefined => {
-    if (parts.length === 0) return undefined;
-    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
-  };
-  return [...routers.entries()].map(([block, { router, capacity }]) => {
-    const before = cutsOf(model, block, router);
-    const sink = samples.get(block)!;
-    const threshold = concat(sink.threshold);
-    const predictor = concat(sink.predictor);
-    router.calibrateCausalCuts!({
-      seqLen: t,
-      capacity,
-      ...(threshold ? { threshold } : {}),
-      ...(predictor ? { predictor } : {}),
-    });
-    const after = cutsOf(model, block, router);
-    return {
-      block,
-      kind: model.blocks[block]!.kind,
-      ...(before.threshold !== undefined
-        ? { threshold: [before.threshold, after.threshold as number] as const }
-        : {}),
-      ...(before.predictor !== undefined
-        ? { predictor: [before.predictor, after.predictor as number] as const }
-        : {}),
-    };
-  });
 }

@@ -110,8 +110,10 @@ export function selectionWarnings(checks: readonly SelectionCheck[]): string[] {
           ? 'selects no token: the block is switched off while sampling'
           : `selects ${pct(c.selectedFraction)} of ${c.tokens} tokens`;
       return (
-        `warning: block ${c.block} (${c.kind}) ${c.rule} rule ${what}; top-k selects ${pct(c.capacity)} (tolerance ${(100 * c.tolerance).toFixed(1)} points). ` +
-        `Its causal cut does not match the router's logits: retrain with a version whose Trainer calibrates the cuts, or run calibrateCausalRouting (@moderoute/model) on training windows.`
+        `warning: block ${c.block} (${c.kind}) ${c.rule} rule ${what}; ` +
+        `top-k selects ${pct(c.capacity)} (tolerance ${(100 * c.tolerance).toFixed(1)} points). ` +
+        `Its causal cut does not match the router's logits: retrain with a version whose Trainer ` +
+        `calibrates the cuts, or run calibrateCausalRouting (@moderoute/model) on training windows.`
       );
     });
 }

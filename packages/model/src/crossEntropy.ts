@@ -27,7 +27,8 @@ export function sparseCrossEntropy(
     );
   }
   const w = weights ?? (tf.ones([n]) as Tensor1D);
-  const op = tf.customGrad(((z: Tensor2D, save: (ts: Tensor[]) => void) => {
+  const op = tf.customGrad<Scalar>((...inputs) => {
+    const [z, save] = inputs as [Tensor2D, (saved: Tensor[]) => void];
     const onehot = tf.oneHot(targets, v).cast('float32');
     const lse = tf.logSumExp(z, -1);
     const picked = tf.sum(tf.mul(z, onehot), -1);
@@ -43,6 +44,6 @@ export function sparseCrossEntropy(
         return tf.mul(tf.sub(tf.softmax(sz as Tensor2D), soh as Tensor), scale);
       },
     };
-  }) as never) as unknown as (z: Tensor2D) => Scalar;
+  });
   return op(logits);
 }

@@ -90,6 +90,7 @@ export function encodePrompt(model: LanguageModel, prompt: string | readonly num
  * generator finishes, throws, or is closed early (`break` in `for await`). Returns the summary
  * as the generator's return value.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- async by contract (a stream); decoding is synchronous
 export async function* generate(
   model: LanguageModel,
   prompt: string | readonly number[],
@@ -115,7 +116,9 @@ export async function* generate(
     throw new ShapeError(
       'prompt length + maxTokens - 1',
       String(ids.length + maxTokens - 1),
-      `<= contextLength (${contextLength}), the size of the position table (prompt ${ids.length} tokens, maxTokens ${maxTokens}); shorten them or pass contextPolicy: 'slide'`,
+      `<= contextLength (${contextLength}), the size of the position table ` +
+        `(prompt ${ids.length} tokens, maxTokens ${maxTokens}); ` +
+        `shorten them or pass contextPolicy: 'slide'`,
     );
   }
   if (ids.length > contextLength) ids = ids.slice(ids.length - contextLength);

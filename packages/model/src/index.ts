@@ -1,5 +1,6 @@
 /**
- * The decoder-only language model over a layer schedule of dense and routed blocks: FLOP accounting, decoding with a KV cache, sampling.
+ * The decoder-only language model over a layer schedule of dense and routed blocks: FLOP
+ * accounting, decoding with a KV cache, sampling.
  *
  * @module @moderoute/model
  */
@@ -16,6 +17,7 @@ export * from './Decoder.js';
 export * from './sampling.js';
 export * from './generate.js';
 export * from './causalEvaluation.js';
+export * from './causalCalibration.js';
 export * from './causalSelection.js';
 export * from './routerStatistics.js';
 export type { BlockDecodeStats } from '@moderoute/blocks';

@@ -1,20 +1,37 @@
 // The routers' statistics of one training forward pass, collected by router, and their fold
 // into the routers once per step (Router.foldStatistics). Keys name a router as checkpoints do,
-// `blocks.<i>.routers.<r>`: block i's r-th router, the one that routed the r-th stage of
-// BlockOutput.routing (blocks list their routers in stage order; a stage that did not run, such
-// as staged MoDE's experts when no token was selected, is absent and comes last).
+// `blocks.<i>.routers.<r>`: block i's r-th router in `routers()`. A plan is matched to its
+// router through the block's stages (`Block.stages()`: each stage's plan key in
+// BlockOutput.routing and its router), not by position; a stage that did not run (staged MoDE's
+// experts when no token was selected) has no plan and contributes nothing.
+import { ConfigError } from '@moderoute/core';
 import type { RouterStatistics } from '@moderoute/routing';
 import type { ForwardResult, LanguageModel } from './LanguageModel.js';
 
 /** The statistics of one forward pass (one replica's rows), by router key. */
 export type ModelStatistics = Readonly<Record<string, RouterStatistics>>;
 
-/** The statistics the plans of a training forward pass carry, by router key. */
-export function routerStatisticsOf(routing: ForwardResult['routing']): ModelStatistics {
+/** The statistics the plans of a training forward pass of `model` carry, by router key. */
+export function routerStatisticsOf(
+  model: Pick<LanguageModel, 'blocks'>,
+  routing: ForwardResult['routing'],
+): ModelStatistics {
   const out: Record<string, RouterStatistics> = {};
   routing.forEach((plans, i) => {
-    Object.values(plans).forEach((plan, r) => {
-      if (plan.statistics !== undefined) out[`blocks.${i}.routers.${r}`] = plan.statistics;
+    const block = model.blocks[i];
+    if (block === undefined) return;
+    const routers = block.routers();
+    block.stages().forEach((stage, s) => {
+      const statistics = plans[stage.key]?.statistics;
+      if (statistics === undefined) return;
+      const r = routers.indexOf(stage.router);
+      if (r < 0)
+        throw new ConfigError(
+          `blocks[${i}].stages()[${s}].router`,
+          stage.router.className,
+          "one of the block's routers()",
+        );
+      out[`blocks.${i}.routers.${r}`] = statistics;
     });
   });
   return out;

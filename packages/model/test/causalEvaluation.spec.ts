@@ -51,53 +51,57 @@ describe('causal routing evaluation', () => {
   useBackend('wasm');
 
   describe('causalAgreement', () => {
-    it('should count agreement per routed block exactly as the routers decide (threshold from r > 0, against top-k)', () => {
-      const model = create();
-      try {
-        const agreement = causalAgreement(model, windows, { batchSize: 2 });
-        assert.deepEqual(
-          agreement.map((a) => [a.block, a.kind]),
-          [
-            [1, 'mod'],
-            [3, 'mode-staged'],
-          ],
-        );
-        // Direct count: one forward over all windows, top-k membership vs r > 0.
-        tf.tidy(() => {
-          const inputs = tf.tensor2d(
-            windows.map((w) => w.slice(0, 16)),
-            [5, 16],
-            'int32',
-          ) as Tensor2D;
-          const routing = model.forward(inputs, { mode: 'top-k' }).routing;
-          for (const a of agreement) {
-            const plan = routing[a.block]!['mod'] as MixtureOfDepthsPlan;
-            const r = plan.routerLogits.dataSync();
-            const member = new Uint8Array(r.length);
-            for (const i of plan.tokenIndex.dataSync()) member[i] = 1;
-            let tp = 0,
-              fp = 0,
-              fn = 0;
-            r.forEach((v, i) => {
-              if (v > 0 && member[i]) tp++;
-              else if (v > 0) fp++;
-              else if (member[i]) fn++;
-            });
-            const th = a.threshold!;
-            assert.deepEqual(
-              [th.tokens, th.truePositives, th.falsePositives, th.falseNegatives],
-              [80, tp, fp, fn],
-              `block ${a.block}`,
-            );
-            assert.equal(th.accuracy, (80 - fp - fn) / 80);
-            assert.equal(a.topKFraction, plan.tokenIndex.shape[0] / 80);
-            assert.ok(a.predictor !== undefined && a.predictor.tokens === 80);
-          }
-        });
-      } finally {
-        model.dispose();
-      }
-    });
+    it(
+      'should count agreement per routed block exactly as the routers ' +
+        'decide (threshold from r > 0, against top-k)',
+      () => {
+        const model = create();
+        try {
+          const agreement = causalAgreement(model, windows, { batchSize: 2 });
+          assert.deepEqual(
+            agreement.map((a) => [a.block, a.kind]),
+            [
+              [1, 'mod'],
+              [3, 'mode-staged'],
+            ],
+          );
+          // Direct count: one forward over all windows, top-k membership vs r > 0.
+          tf.tidy(() => {
+            const inputs = tf.tensor2d(
+              windows.map((w) => w.slice(0, 16)),
+              [5, 16],
+              'int32',
+            ) as Tensor2D;
+            const routing = model.forward(inputs, { mode: 'top-k' }).routing;
+            for (const a of agreement) {
+              const plan = routing[a.block]!['mod'] as MixtureOfDepthsPlan;
+              const r = plan.routerLogits.dataSync();
+              const member = new Uint8Array(r.length);
+              for (const i of plan.tokenIndex.dataSync()) member[i] = 1;
+              let tp = 0,
+                fp = 0,
+                fn = 0;
+              r.forEach((v, i) => {
+                if (v > 0 && member[i]) tp++;
+                else if (v > 0) fp++;
+                else if (member[i]) fn++;
+              });
+              const th = a.threshold!;
+              assert.deepEqual(
+                [th.tokens, th.truePositives, th.falsePositives, th.falseNegatives],
+                [80, tp, fp, fn],
+                `block ${a.block}`,
+              );
+              assert.equal(th.accuracy, (80 - fp - fn) / 80);
+              assert.equal(a.topKFraction, plan.tokenIndex.shape[0] / 80);
+              assert.ok(a.predictor !== undefined && a.predictor.tokens === 80);
+            }
+          });
+        } finally {
+          model.dispose();
+        }
+      },
+    );
   });
 
   describe('bitsPerByte and evaluateCausalRouting', () => {

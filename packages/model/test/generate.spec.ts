@@ -226,7 +226,7 @@ function decodeMatchesForward(
         tf.tensor2d(tokens(c.t, c.seed + 1), [1, c.t], 'int32') as Tensor2D,
         { training: true },
       );
-      foldRouterStatistics(model, [routerStatisticsOf(trained.routing)]);
+      foldRouterStatistics(model, [routerStatisticsOf(model, trained.routing)]);
     });
     for (const block of model.blocks) {
       for (const router of block.routers()) {
@@ -332,141 +332,154 @@ describe('Decoder', () => {
     });
 
     describe('when every token skips a MoD block (the decoding fast path)', () => {
-      it('should run only the decision there: no attention, MLP, gather or scatter kernel, and write nothing', async () => {
-        for (const causalMode of ['threshold', 'predictor'] as const) {
-          const model = create({
-            vocabSize: V,
-            contextLength: 8,
-            width: 8,
-            numHeads: 2,
-            numLayers: 2,
-            seed: 4,
-            schedule: {
-              pattern: [
-                { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { causalMode } } },
-                'dense',
-              ],
-            },
-          });
-          // The rules select r > 0 (threshold) or logit > 0 (predictor): zero weights skip every token.
-          for (const [name, v] of model.namedParameters())
-            if (name.startsWith('blocks.0.routers.0.')) v.assign(tf.zeros(v.shape));
-          const decoder = new Decoder(model, { mode: causalMode });
-          try {
-            tf.dispose(decoder.feed([1, 2]));
-            const profile = await tf.profile(() => {
-              tf.dispose(decoder.feed([3]));
+      it(
+        'should run only the decision there: no attention, MLP, ' +
+          'gather or scatter kernel, and write nothing',
+        async () => {
+          for (const causalMode of ['threshold', 'predictor'] as const) {
+            const model = create({
+              vocabSize: V,
+              contextLength: 8,
+              width: 8,
+              numHeads: 2,
+              numLayers: 2,
+              seed: 4,
+              schedule: {
+                pattern: [
+                  {
+                    kind: 'mod',
+                    depthRouter: { name: 'mixture-of-depths', config: { causalMode } },
+                  },
+                  'dense',
+                ],
+              },
             });
-            const names = profile.kernels.map((k) => k.name);
-            assert.equal(
-              names.filter((k) => k === 'Softmax').length,
-              1,
-              `${causalMode}: one attention (the dense block's): ${names.join(',')}`,
-            );
-            assert.equal(
-              names.filter((k) => /Gather/.test(k)).length,
-              2,
-              `${causalMode}: two gathers (the token embedding and its position row): ${names.join(',')}`,
-            );
-            assert.ok(
-              !names.some((k) => /Scatter/.test(k)),
-              `${causalMode}: no scatter: ${names.join(',')}`,
-            );
-            assert.deepEqual(decoder.cacheLengths(), [0, 3]);
-          } finally {
-            decoder.dispose();
-            model.dispose();
+            // The rules select r > 0 (threshold) or logit > 0 (predictor): zero weights skip every token.
+            for (const [name, v] of model.namedParameters())
+              if (name.startsWith('blocks.0.routers.0.')) v.assign(tf.zeros(v.shape));
+            const decoder = new Decoder(model, { mode: causalMode });
+            try {
+              tf.dispose(decoder.feed([1, 2]));
+              const profile = await tf.profile(() => {
+                tf.dispose(decoder.feed([3]));
+              });
+              const names = profile.kernels.map((k) => k.name);
+              assert.equal(
+                names.filter((k) => k === 'Softmax').length,
+                1,
+                `${causalMode}: one attention (the dense block's): ${names.join(',')}`,
+              );
+              assert.equal(
+                names.filter((k) => /Gather/.test(k)).length,
+                2,
+                `${causalMode}: two gathers (the token embedding and its position row): ${names.join(',')}`,
+              );
+              assert.ok(
+                !names.some((k) => /Scatter/.test(k)),
+                `${causalMode}: no scatter: ${names.join(',')}`,
+              );
+              assert.deepEqual(decoder.cacheLengths(), [0, 3]);
+            } finally {
+              decoder.dispose();
+              model.dispose();
+            }
           }
-        }
-      });
+        },
+      );
     });
 
     describe('when routing has no causal form', () => {
-      it('should refuse expert-choice routers, top-2 or score priority with a finite capacity, top-k mode, and a missing predictor', () => {
-        const base = { vocabSize: V, contextLength: 8, width: 8, numHeads: 2, numLayers: 1 };
-        const cases: [LanguageModelConfig, object, RegExp][] = [
-          [
-            { ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } },
-            {},
-            /expertRouter.*the expert-choice router declares no causal rule/,
-          ],
-          [
-            {
-              ...base,
-              schedule: {
-                pattern: [
-                  { kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } },
-                ],
+      it(
+        'should refuse expert-choice routers, top-2 or score priority with a ' +
+          'finite capacity, top-k mode, and a missing predictor',
+        () => {
+          const base = { vocabSize: V, contextLength: 8, width: 8, numHeads: 2, numLayers: 1 };
+          const cases: [LanguageModelConfig, object, RegExp][] = [
+            [
+              { ...base, schedule: { pattern: [{ kind: 'moe', expertRouter: 'expert-choice' }] } },
+              {},
+              /expertRouter.*the expert-choice router declares no causal rule/,
+            ],
+            [
+              {
+                ...base,
+                schedule: {
+                  pattern: [
+                    { kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } },
+                  ],
+                },
               },
-            },
-            {},
-            /blocks\[0\]\.expertRouter\.placement \("rank-major"\) must be 'token-major'/,
-          ],
-          [
-            {
-              ...base,
-              schedule: {
-                pattern: [
-                  {
-                    kind: 'moe',
-                    expertRouter: { name: 'token-choice', config: { priority: 'score' } },
-                  },
-                ],
+              {},
+              /blocks\[0\]\.expertRouter\.placement \("rank-major"\) must be 'token-major'/,
+            ],
+            [
+              {
+                ...base,
+                schedule: {
+                  pattern: [
+                    {
+                      kind: 'moe',
+                      expertRouter: { name: 'token-choice', config: { priority: 'score' } },
+                    },
+                  ],
+                },
               },
-            },
-            {},
-            /expertRouter\.priority \("score"\) must be 'position'/,
-          ],
-          [
-            {
-              ...base,
-              schedule: {
-                pattern: [
-                  {
-                    kind: 'moe',
-                    expertRouter: { name: 'token-choice', config: { priority: 'probs' } },
-                  },
-                ],
+              {},
+              /expertRouter\.priority \("score"\) must be 'position'/,
+            ],
+            [
+              {
+                ...base,
+                schedule: {
+                  pattern: [
+                    {
+                      kind: 'moe',
+                      expertRouter: { name: 'token-choice', config: { priority: 'probs' } },
+                    },
+                  ],
+                },
               },
+              {},
+              /expertRouter\.priority \("probs"\) must be 'position'/,
+            ],
+            [
+              { ...base, schedule: { pattern: ['mod'] } },
+              { mode: 'top-k' },
+              /mode \("top-k"\) must be 'threshold', 'predictor' or 'causal'/,
+            ],
+            [
+              { ...base, schedule: { pattern: ['mod'] } },
+              { mode: 'predictor' },
+              /it has no predictor \(its causalMode is "threshold"\)/,
+            ],
+          ];
+          for (const [config, options, message] of cases) {
+            const model = create(config);
+            try {
+              assert.throws(
+                () => new Decoder(model, options as never),
+                (e: unknown) => e instanceof ConfigError && message.test(e.message),
+              );
+            } finally {
+              model.dispose();
+            }
+          }
+          // With expertCapacity 'dropless', top-2 token-choice decodes (every choice kept).
+          const model = create({
+            ...base,
+            schedule: {
+              pattern: [
+                { kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } },
+              ],
             },
-            {},
-            /expertRouter\.priority \("probs"\) must be 'position'/,
-          ],
-          [
-            { ...base, schedule: { pattern: ['mod'] } },
-            { mode: 'top-k' },
-            /mode \("top-k"\) must be 'threshold', 'predictor' or 'causal'/,
-          ],
-          [
-            { ...base, schedule: { pattern: ['mod'] } },
-            { mode: 'predictor' },
-            /it has no predictor \(its causalMode is "threshold"\)/,
-          ],
-        ];
-        for (const [config, options, message] of cases) {
-          const model = create(config);
+          });
           try {
-            assert.throws(
-              () => new Decoder(model, options as never),
-              (e: unknown) => e instanceof ConfigError && message.test(e.message),
-            );
+            new Decoder(model, { expertCapacity: 'dropless' }).dispose();
           } finally {
             model.dispose();
           }
-        }
-        // With expertCapacity 'dropless', top-2 token-choice decodes (every choice kept).
-        const model = create({
-          ...base,
-          schedule: {
-            pattern: [{ kind: 'moe', expertRouter: { name: 'token-choice', config: { topK: 2 } } }],
-          },
-        });
-        try {
-          new Decoder(model, { expertCapacity: 'dropless' }).dispose();
-        } finally {
-          model.dispose();
-        }
-      });
+        },
+      );
 
       it('should refuse to outgrow the position table with a ShapeError naming contextLength', () => {
         const model = create({

@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import { tf, type Tensor, type Tensor2D } from '@moderoute/core';
 import { calibrateCausalRouting, foldRouterStatistics, type LanguageModel } from '@moderoute/model';
-import { CheckpointStore, type JsonValue } from './checkpoint/CheckpointStore.js';
+import { CheckpointStore } from './checkpoint/CheckpointStore.js';
+import { toJsonValue } from './checkpoint/checkpointFormat.js';
 import type { Corpus } from './data/corpus.js';
 import { TrainWindows, type validationWindows } from './data/batches.js';
 import { storageError } from './errors.js';
@@ -245,13 +246,13 @@ export class TrainingRun {
       this.lastCheckpoint = await this.store.save({
         weights,
         optimizer,
-        config: config as unknown as JsonValue,
+        config: toJsonValue(config),
         state: {
           step: this.step,
           dataPosition: this.windows.position(this.step),
           // With the step, what keys the routing randomness of the steps to come.
           rng: { [ROUTING_SEED_KEY]: this.routingSeed },
-          metrics: { evals: this.evals as unknown as JsonValue },
+          metrics: { evals: toJsonValue(this.evals) },
         },
       });
     } finally {

@@ -257,63 +257,69 @@ describe('DataParallel', () => {
       tf.dispose(steps.flatMap((b) => [b.inputs, b.targets]));
     });
 
-    it('should decide batch-level routing (MoE capacity, load balancing) per replica: the row-weighted mean of its shards', async () => {
-      const { model, stepper } = await attach(MOE);
-      const { inputs, targets } = batch(4, 8, 12);
-      const rows = shardRows(4, 3); // 2, 1, 1
-      let start = 0;
-      const parts = rows.map((n) => {
-        const shard = tf.tidy(() => ({
-          inputs: tf.slice(inputs, [start, 0], [n, 8]) as Tensor2D,
-          targets: tf.slice(targets, [start, 0], [n, 8]) as Tensor2D,
-        }));
-        start += n;
-        const g = shardGradients(model, shard.inputs, shard.targets);
-        tf.dispose([shard.inputs, shard.targets]);
-        return g;
-      });
-      const w = rows.map((n) => n / 4);
-      const mean = (f: (s: ShardGradients) => number) =>
-        parts.reduce((acc, p, r) => acc + w[r]! * f(p), 0);
-      const actual = await stepper.step(inputs, targets);
-      assertClose(
-        [actual.loss, actual.lmLoss],
-        [mean((p) => p.loss), mean((p) => p.lmLoss)],
-        'loss, lmLoss',
-        1e-5,
-      );
-      // A parameter gets the row-weighted sum of the shards' gradients, zero where a shard has
-      // none; one that no shard reaches gets no entry.
-      const reached = [...model.trainableParameters().keys()].filter((name) =>
-        parts.some((p) => p.grads.has(name)),
-      );
-      assert.deepEqual([...actual.grads.keys()], reached);
-      assert.ok(
-        reached.some((name) => parts.some((p) => !p.grads.has(name))),
-        'some parameter is reached by some shards only',
-      );
-      for (const name of reached) {
-        const expected = tf.tidy(() =>
-          tf.addN(
-            parts.flatMap((p, r) => (p.grads.has(name) ? [tf.mul(p.grads.get(name)!, w[r]!)] : [])),
+    it(
+      'should decide batch-level routing (MoE capacity, load balancing) ' +
+        'per replica: the row-weighted mean of its shards',
+      async () => {
+        const { model, stepper } = await attach(MOE);
+        const { inputs, targets } = batch(4, 8, 12);
+        const rows = shardRows(4, 3); // 2, 1, 1
+        let start = 0;
+        const parts = rows.map((n) => {
+          const shard = tf.tidy(() => ({
+            inputs: tf.slice(inputs, [start, 0], [n, 8]) as Tensor2D,
+            targets: tf.slice(targets, [start, 0], [n, 8]) as Tensor2D,
+          }));
+          start += n;
+          const g = shardGradients(model, shard.inputs, shard.targets);
+          tf.dispose([shard.inputs, shard.targets]);
+          return g;
+        });
+        const w = rows.map((n) => n / 4);
+        const mean = (f: (s: ShardGradients) => number) =>
+          parts.reduce((acc, p, r) => acc + w[r]! * f(p), 0);
+        const actual = await stepper.step(inputs, targets);
+        assertClose(
+          [actual.loss, actual.lmLoss],
+          [mean((p) => p.loss), mean((p) => p.lmLoss)],
+          'loss, lmLoss',
+          1e-5,
+        );
+        // A parameter gets the row-weighted sum of the shards' gradients, zero where a shard has
+        // none; one that no shard reaches gets no entry.
+        const reached = [...model.trainableParameters().keys()].filter((name) =>
+          parts.some((p) => p.grads.has(name)),
+        );
+        assert.deepEqual([...actual.grads.keys()], reached);
+        assert.ok(
+          reached.some((name) => parts.some((p) => !p.grads.has(name))),
+          'some parameter is reached by some shards only',
+        );
+        for (const name of reached) {
+          const expected = tf.tidy(() =>
+            tf.addN(
+              parts.flatMap((p, r) =>
+                p.grads.has(name) ? [tf.mul(p.grads.get(name)!, w[r]!)] : [],
+              ),
+            ),
+          );
+          assertClose(actual.grads.get(name)!.dataSync(), expected.dataSync(), `grad ${name}`);
+          expected.dispose();
+        }
+        assert.deepEqual(
+          actual.routing[1]!.load,
+          parts[0]!.routing[1]!.load.map((_, e) =>
+            parts.reduce((acc, p) => acc + p.routing[1]!.load[e]!, 0),
           ),
         );
-        assertClose(actual.grads.get(name)!.dataSync(), expected.dataSync(), `grad ${name}`);
-        expected.dispose();
-      }
-      assert.deepEqual(
-        actual.routing[1]!.load,
-        parts[0]!.routing[1]!.load.map((_, e) =>
-          parts.reduce((acc, p) => acc + p.routing[1]!.load[e]!, 0),
-        ),
-      );
-      tf.dispose([
-        inputs,
-        targets,
-        ...parts.flatMap((p) => [...p.grads.values()]),
-        ...actual.grads.values(),
-      ]);
-    });
+        tf.dispose([
+          inputs,
+          targets,
+          ...parts.flatMap((p) => [...p.grads.values()]),
+          ...actual.grads.values(),
+        ]);
+      },
+    );
 
     it("should report a replica's failure as a ReplicaError, leak no tensors, and stay usable", async () => {
       // Worker replica 1's row is long on a wide model, so it is still computing when replica 2

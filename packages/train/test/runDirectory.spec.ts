@@ -75,7 +75,8 @@ function lockHolder(dir: string, then = 'setInterval(() => {}, 1000);'): Promise
       'tsx',
       '--input-type=module',
       '-e',
-      `const { RunLock } = await import(${JSON.stringify(RUN_LOCK_SOURCE)}); RunLock.acquire(${JSON.stringify(dir)}); console.log('locked'); ${then}`,
+      `const { RunLock } = await import(${JSON.stringify(RUN_LOCK_SOURCE)}); ` +
+        `RunLock.acquire(${JSON.stringify(dir)}); console.log('locked'); ${then}`,
     ],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -188,54 +189,58 @@ describe('Trainer and its run directory', () => {
       );
     });
 
-    it('should honour more steps and another evaluation and checkpoint cadence, keeping every counter right', async () => {
-      const out = join(tmp(), 'extend');
-      const first = await new Trainer(TINY).run({ outDir: out, corpusCache: corpora });
-      const perStep = first.trainingFlops / 4;
-      const result = await new Trainer({
-        ...TINY,
-        steps: 9,
-        evalEvery: 3,
-        evalWindows: 2,
-        checkpointEvery: 3,
-        checkpointMinutes: 1,
-        keepCheckpoints: 5,
-      }).run({ outDir: out, corpusCache: corpora });
-      assert.equal(result.resumedFrom, 4);
-      assert.equal(result.step, 9);
-      assert.equal(result.trainingFlops, 9 * perStep);
-      assert.equal(result.tokensSeen, 9 * 2 * 16);
-      assert.deepEqual(
-        result.evals.map((e) => e.step),
-        [2, 4, 6, 9],
-      );
-      assert.deepEqual(
-        new CheckpointStore(join(out, 'checkpoints')).list().map((c) => c.step),
-        [2, 4, 6, 9],
-      );
-      const train = (
-        JSON.parse(
-          readFileSync(join(out, 'checkpoints', 'ckpt-00000009', 'config.json'), 'utf8'),
-        ) as { train: Record<string, unknown> }
-      ).train;
-      assert.deepEqual(
-        [
-          train['steps'],
-          train['evalEvery'],
-          train['evalWindows'],
-          train['checkpointEvery'],
-          train['keepCheckpoints'],
-        ],
-        [9, 3, 2, 3, 5],
-      );
-      const flops = readJsonl(join(out, 'metrics.jsonl'))
-        .filter((r) => r['kind'] === 'step')
-        .map((r) => r['trainingFlops'] as number);
-      assert.deepEqual(
-        flops,
-        Array.from({ length: 9 }, (_, i) => (i + 1) * perStep),
-      );
-    });
+    it(
+      'should honour more steps and another evaluation and ' +
+        'checkpoint cadence, keeping every counter right',
+      async () => {
+        const out = join(tmp(), 'extend');
+        const first = await new Trainer(TINY).run({ outDir: out, corpusCache: corpora });
+        const perStep = first.trainingFlops / 4;
+        const result = await new Trainer({
+          ...TINY,
+          steps: 9,
+          evalEvery: 3,
+          evalWindows: 2,
+          checkpointEvery: 3,
+          checkpointMinutes: 1,
+          keepCheckpoints: 5,
+        }).run({ outDir: out, corpusCache: corpora });
+        assert.equal(result.resumedFrom, 4);
+        assert.equal(result.step, 9);
+        assert.equal(result.trainingFlops, 9 * perStep);
+        assert.equal(result.tokensSeen, 9 * 2 * 16);
+        assert.deepEqual(
+          result.evals.map((e) => e.step),
+          [2, 4, 6, 9],
+        );
+        assert.deepEqual(
+          new CheckpointStore(join(out, 'checkpoints')).list().map((c) => c.step),
+          [2, 4, 6, 9],
+        );
+        const train = (
+          JSON.parse(
+            readFileSync(join(out, 'checkpoints', 'ckpt-00000009', 'config.json'), 'utf8'),
+          ) as { train: Record<string, unknown> }
+        ).train;
+        assert.deepEqual(
+          [
+            train['steps'],
+            train['evalEvery'],
+            train['evalWindows'],
+            train['checkpointEvery'],
+            train['keepCheckpoints'],
+          ],
+          [9, 3, 2, 3, 5],
+        );
+        const flops = readJsonl(join(out, 'metrics.jsonl'))
+          .filter((r) => r['kind'] === 'step')
+          .map((r) => r['trainingFlops'] as number);
+        assert.deepEqual(
+          flops,
+          Array.from({ length: 9 }, (_, i) => (i + 1) * perStep),
+        );
+      },
+    );
 
     it('should keep the warm-up a run had when warmupSteps is left to follow steps', async () => {
       const out = join(tmp(), 'warmup');
@@ -272,9 +277,10 @@ describe('Trainer and its run directory', () => {
         }),
         (e: unknown) =>
           e instanceof ResumeError &&
-          /--no-resume will not overwrite .*ckpt-0000000[24] holds another model \(model\.width: 16 in the checkpoint, 32 now\)/.test(
-            e.message,
-          ),
+          new RegExp(
+            /--no-resume will not overwrite .*ckpt-0000000[24] holds another model /.source +
+              /\(model\.width: 16 in the checkpoint, 32 now\)/.source,
+          ).test(e.message),
       );
       assert.deepEqual(snapshot(base), before);
     });
@@ -383,7 +389,8 @@ describe('Trainer and its run directory', () => {
         (e: unknown) =>
           e instanceof StorageError &&
           new RegExp(
-            `lock file .*moderoute\\.lock cannot be written: permission denied \\(EACCES\\); the run directory ${resolve(out).replace(/[.]/g, '\\.')} must be writable`,
+            `lock file .*moderoute\\.lock cannot be written: permission denied \\(EACCES\\); ` +
+              `the run directory ${resolve(out).replace(/[.]/g, '\\.')} must be writable`,
           ).test(e.message),
       );
     });
@@ -394,42 +401,49 @@ describe('Trainer and its run directory', () => {
       ['the first', 0],
       ['a later', 5],
     ] as const) {
-      it(`should stop on ${which} checkpoint with a clear error, keep the last good one, and resume to the same losses`, async () => {
-        const out = join(tmp(), `full-${afterWrites}`);
-        // A checkpoint writes 5 files (model, optimizer, config, state, manifest).
-        setWriteFaults({ fail: { match: 'ckpt-', code: 'ENOSPC', afterWrites } });
-        await assert.rejects(
-          new Trainer(TINY).run({ outDir: out, corpusCache: corpora }),
-          (e: unknown) => {
-            assert.ok(e instanceof CheckpointError && e.problem === 'unwritable', String(e));
-            assert.match(
-              e.message,
-              /cannot be written: no space left on the device \(ENOSPC\); the checkpoint needs \d+(\.\d)? (bytes|KiB|MiB)/,
-            );
-            assert.match(
-              e.message,
-              afterWrites === 0
-                ? /no earlier checkpoint exists/
-                : /the last good checkpoint .*ckpt-00000002 is kept/,
-            );
-            return true;
-          },
-        );
-        setWriteFaults();
-        const store = new CheckpointStore(join(out, 'checkpoints'));
-        assert.deepEqual(
-          store.list().map((c) => c.step),
-          afterWrites === 0 ? [] : [2],
-        );
-        assert.deepEqual(
-          readdirSync(store.root).filter((e) => e.includes('.tmp-')),
-          [],
-        );
-        assert.ok(!existsSync(join(out, LOCK_FILE)));
-        const result = await new Trainer(TINY).run({ outDir: out, corpusCache: corpora });
-        assert.equal(result.resumedFrom, afterWrites === 0 ? undefined : 2);
-        assert.deepEqual(stepLosses(out), stepLosses(base));
-      });
+      it(
+        `should stop on ${which} checkpoint with a clear error, keep the ` +
+          `last good one, and resume to the same losses`,
+        async () => {
+          const out = join(tmp(), `full-${afterWrites}`);
+          // A checkpoint writes 5 files (model, optimizer, config, state, manifest).
+          setWriteFaults({ fail: { match: 'ckpt-', code: 'ENOSPC', afterWrites } });
+          await assert.rejects(
+            new Trainer(TINY).run({ outDir: out, corpusCache: corpora }),
+            (e: unknown) => {
+              assert.ok(e instanceof CheckpointError && e.problem === 'unwritable', String(e));
+              assert.match(
+                e.message,
+                new RegExp(
+                  /cannot be written: no space left on the device \(ENOSPC\); /.source +
+                    /the checkpoint needs \d+(\.\d)? (bytes|KiB|MiB)/.source,
+                ),
+              );
+              assert.match(
+                e.message,
+                afterWrites === 0
+                  ? /no earlier checkpoint exists/
+                  : /the last good checkpoint .*ckpt-00000002 is kept/,
+              );
+              return true;
+            },
+          );
+          setWriteFaults();
+          const store = new CheckpointStore(join(out, 'checkpoints'));
+          assert.deepEqual(
+            store.list().map((c) => c.step),
+            afterWrites === 0 ? [] : [2],
+          );
+          assert.deepEqual(
+            readdirSync(store.root).filter((e) => e.includes('.tmp-')),
+            [],
+          );
+          assert.ok(!existsSync(join(out, LOCK_FILE)));
+          const result = await new Trainer(TINY).run({ outDir: out, corpusCache: corpora });
+          assert.equal(result.resumedFrom, afterWrites === 0 ? undefined : 2);
+          assert.deepEqual(stepLosses(out), stepLosses(base));
+        },
+      );
     }
 
     it('should name the metrics log when it cannot be written', async () => {
@@ -441,7 +455,8 @@ describe('Trainer and its run directory', () => {
         (e: unknown) =>
           e instanceof StorageError &&
           new RegExp(
-            `metrics log .*metrics\\.jsonl cannot be written: no space left on the device \\(ENOSPC\\); the last checkpoint is kept`,
+            `metrics log .*metrics\\.jsonl cannot be written: ` +
+              `no space left on the device \\(ENOSPC\\); the last checkpoint is kept`,
           ).test(e.message),
       );
       assert.equal(tf.memory().numTensors, before);

@@ -1,7 +1,13 @@
 // One variant of `moderoute bench`: timed training steps of a fresh model at the bench config,
 // on one thread of control or data-parallel on a replica pool.
 import { bestTimeMs, tf, type Tensor2D } from '@moderoute/core';
-import type { LanguageModelConfig, ModelFactory } from '@moderoute/model';
+import {
+  foldRouterStatistics,
+  routerStatisticsOf,
+  type LanguageModelConfig,
+  type ModelFactory,
+  type ModelStatistics,
+} from '@moderoute/model';
 import type { ReplicaPool } from '@moderoute/train';
 import { BATCH, SEQ, createBenchOptimizer, type OptimizerName } from './config.js';
 
@@ -30,8 +36,10 @@ async function bestTimeMsAsync(
 }
 
 /**
- * Trains `steps` timed steps of a fresh model. With a replica pool each step is data-parallel
- * (DataParallel: the rows split among the training thread and the pool's worker threads).
+ * Trains `steps` timed steps of a fresh model, as the Trainer's steps do: the routing randomness
+ * keyed by the step, and the routers' statistics (the MoD cuts) folded after each update. With a
+ * replica pool each step is data-parallel (DataParallel: the rows split among the training
+ * thread and the pool's worker threads).
  */
 export async function benchVariant(
   config: LanguageModelConfig,
@@ -48,11 +56,13 @@ export async function benchVariant(
   const vars = model.trainableVariables();
   const varName = new Map([...model.trainableParameters()].map(([name, v]) => [name, v.name]));
   const pool = replicaPool ? await replicaPool.attach(model) : undefined;
+  // Warm-up steps included: each step trains on from the last, as a run does.
+  let step = 0;
   try {
     let ms: number;
     if (pool) {
       ms = await bestTimeMsAsync(async () => {
-        const r = await pool.step(inputs, targets);
+        const r = await pool.step(inputs, targets, { step, seed: model.config.seed });
         // The bench optimizers take gradients by variable name, as tf.variableGrads gives them.
         tf.tidy(() =>
           optimizer.apply(
@@ -60,15 +70,21 @@ export async function benchVariant(
           ),
         );
         tf.dispose([...r.grads.values()]);
+        foldRouterStatistics(model, r.statistics);
+        step += 1;
       }, steps);
     } else {
       ms = bestTimeMs(() => {
-        const { value, grads } = tf.variableGrads(
-          () => model.loss(inputs, targets, { training: true }).loss,
-          vars,
-        );
+        let statistics: ModelStatistics = {};
+        const { value, grads } = tf.variableGrads(() => {
+          const r = model.loss(inputs, targets, { training: true, step });
+          statistics = routerStatisticsOf(model, r.routing);
+          return r.loss;
+        }, vars);
         optimizer.apply(grads);
         tf.dispose(grads);
+        foldRouterStatistics(model, [statistics]);
+        step += 1;
         return value;
       }, steps);
     }

@@ -8,6 +8,15 @@ import type { HostTensor } from './safetensors.js';
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * `value` as the JSON the checkpoint files hold (JSON.stringify's rules: undefined fields and
+ * functions dropped, non-finite numbers null), for configs and metrics typed as interfaces.
+ */
+export function toJsonValue(value: unknown): JsonValue {
+  const text = JSON.stringify(value);
+  return text === undefined ? null : (JSON.parse(text) as JsonValue);
+}
+
 /** What state.json holds; the trainer may add fields of its own. */
 export interface CheckpointState {
   /** Updates applied so far (the next step to run). */

@@ -133,7 +133,7 @@ export function shardGradients(
   let statistics: ModelStatistics = {};
   const { value, grads } = tf.variableGrads(() => {
     const r = model.loss(inputs, targets, { training: true, ...key });
-    statistics = routerStatisticsOf(r.routing);
+    statistics = routerStatisticsOf(model, r.routing);
     lm = tf.keep(r.lmLoss);
     aux = Object.fromEntries(Object.entries(r.auxLosses).map(([k, v]) => [k, tf.keep(v)]));
     routing = summariseRouting(r.routing, kinds, realExperts);
