@@ -113,9 +113,16 @@ export class BlockFactory {
           site.seed,
           {},
         ) as Router<MixtureOfDepthsPlan>;
-        const expertRouter = this.router(store, made, spec.expertRouter, dims, site.seed + STAGED_EXPERT_ROUTER_SEED_OFFSET, {
-          numExperts: spec.numExperts,
-        }) as Router<ExpertRoutingPlan>;
+        const expertRouter = this.router(
+          store,
+          made,
+          spec.expertRouter,
+          dims,
+          site.seed + STAGED_EXPERT_ROUTER_SEED_OFFSET,
+          {
+            numExperts: spec.numExperts,
+          },
+        ) as Router<ExpertRoutingPlan>;
         return new StagedModeBlock(
           new BlockParts(store, dims, this.ops, false),
           depth,

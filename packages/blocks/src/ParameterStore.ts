@@ -2,7 +2,13 @@
 // dotted name ("blocks.3.attn.wQkv"); checkpoints are keyed by these names. Initial values depend
 // only on (seed, name, shape), never on creation order, so adding a parameter does not change
 // the others.
-import { ConfigError, PARAMETER_SEED_MULTIPLIER, tf, type Tensor, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  PARAMETER_SEED_MULTIPLIER,
+  tf,
+  type Tensor,
+  type Variable,
+} from '@moderoute/core';
 import type { ParameterScope } from '@moderoute/routing';
 
 /** How a parameter starts: N(0, std^2), or a constant. */
