@@ -8,7 +8,8 @@ import {
 } from './MixtureOfDepthsRouter.js';
 import type { ParameterScope } from './ParameterScope.js';
 import type { Router } from './Router.js';
-import { TokenChoiceRouter, type TokenChoiceRouterConfig } from './TokenChoiceRouter.js';
+import { TokenChoiceRouter } from './TokenChoiceRouter.js';
+import type { TokenChoiceRouterConfig } from './tokenChoiceConfig.js';
 
 /**
  * Builds a new, independent router from a JSON config (validated by the router), creating its

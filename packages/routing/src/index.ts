@@ -23,6 +23,11 @@ export {
 } from './causal.js';
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
+export type {
+  ResolvedTokenChoiceRouterConfig,
+  RouteScoresOptions,
+  TokenChoiceRouterConfig,
+} from './tokenChoiceConfig.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
 export * from './RouterRegistry.js';
