@@ -2,10 +2,8 @@
 // theirs through a ContainerModule that binds a RouterRegistration (see routingModule.ts).
 import { RegistryError } from '@moderoute/core';
 import { ExpertChoiceRouter, type ExpertChoiceRouterConfig } from './ExpertChoiceRouter.js';
-import {
-  MixtureOfDepthsRouter,
-  type MixtureOfDepthsRouterConfig,
-} from './MixtureOfDepthsRouter.js';
+import { MixtureOfDepthsRouter } from './MixtureOfDepthsRouter.js';
+import type { MixtureOfDepthsRouterConfig } from './mixtureOfDepthsConfig.js';
 import type { ParameterScope } from './ParameterScope.js';
 import type { Router } from './Router.js';
 import { TokenChoiceRouter } from './TokenChoiceRouter.js';

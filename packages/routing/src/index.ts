@@ -30,6 +30,16 @@ export type {
 } from './tokenChoiceConfig.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
+export {
+  MOD_CAUSAL_MODES,
+  MOD_GATES,
+  PREDICTOR_HINT,
+  type MixtureOfDepthsRouterConfig,
+  type ModCausalMode,
+  type ModGate,
+  type ResolvedMixtureOfDepthsRouterConfig,
+} from './mixtureOfDepthsConfig.js';
+export { quantileCut } from './depthCuts.js';
 export * from './RouterRegistry.js';
 export * from './statistics.js';
 export * from './counts.js';

@@ -127,7 +127,8 @@ export interface TokenChoiceSetup {
 
 /** Validates `config` (each error names the option and its value) and fills the defaults. */
 export function resolveTokenChoiceConfig(config: TokenChoiceRouterConfig): TokenChoiceSetup {
-  throw new ConfigError('config', config, 'an object');
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new ConfigError('config', config, 'an object');
   checkKeys(config, KEYS);
   const dModel = requireInt('dModel', config.dModel, { min: 1 });
   const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
