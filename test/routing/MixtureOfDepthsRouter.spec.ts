@@ -8,7 +8,6 @@ import {
   disposePlan,
   dispatchRows,
   quantileCut,
-  topKCutStatistic,
   type MixtureOfDepthsPlan,
   metricsOf,
 } from '@moderoute/routing';
@@ -253,56 +252,60 @@ describe(MixtureOfDepthsRouter.name, () => {
         assert.equal(quantileCut(Float32Array.from([3]), 0.5), undefined);
       });
 
-      it('should set both causal cuts to the exact top-k quantile of pooled samples, keeping the batch count (property)', () => {
-        fc.assert(
-          fc.property(
-            fc.integer({ min: 1, max: 4 }),
-            fc.integer({ min: 8, max: 40 }),
-            fc.nat(1000),
-            fc.double({ min: -20, max: 20, noNaN: true }),
-            (b, t, seed, stale) => {
-              const router = new MixtureOfDepthsRouter({
-                dModel: 4,
-                causalMode: 'predictor',
-                seed,
-              });
-              const thresholdRouter = new MixtureOfDepthsRouter({ dModel: 4, seed });
-              try {
-                tf.tidy(() => {
-                  // Sequences of different levels, so that per-sequence cuts differ from the pooled one.
-                  const x = tf.add(
-                    tf.randomNormal([b, t, 4], 0, 1, 'float32', seed + 3),
-                    tf.reshape(tf.range(0, b), [b, 1, 1]),
-                  ) as Tensor3D;
-                  // A stale cut, as a lagging running estimate leaves it.
-                  thresholdRouter.threshold!.assign(tf.tensor1d([stale, 7]));
-                  const plan = router.route(x);
-                  const samples = {
-                    seqLen: t,
-                    threshold: plan.routerLogits.dataSync() as Float32Array,
-                    predictor: plan.predictorLogits!.dataSync() as Float32Array,
-                  };
-                  router.calibrateCausalCuts(samples);
-                  const r = thresholdRouter.route(x).routerLogits.dataSync() as Float32Array;
-                  thresholdRouter.calibrateCausalCuts({ seqLen: t, threshold: r });
-                  // K = round(k / T * B T) = k B tokens of the pool pass each rule (distinct values).
-                  const k = router.tokensPerSequence(t);
-                  assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k * b);
-                  assert.equal(
-                    thresholdRouter.route(x, { mode: 'threshold' }).tokenIndex.shape[0],
-                    k * b,
-                  );
-                  assert.equal(thresholdRouter.threshold!.dataSync()[1], 7);
+      it(
+        'should set both causal cuts to the exact top-k quantile of pooled samples, ' +
+          'keeping the batch count (property)',
+        () => {
+          fc.assert(
+            fc.property(
+              fc.integer({ min: 1, max: 4 }),
+              fc.integer({ min: 8, max: 40 }),
+              fc.nat(1000),
+              fc.double({ min: -20, max: 20, noNaN: true }),
+              (b, t, seed, stale) => {
+                const router = new MixtureOfDepthsRouter({
+                  dModel: 4,
+                  causalMode: 'predictor',
+                  seed,
                 });
-              } finally {
-                router.dispose();
-                thresholdRouter.dispose();
-              }
-            },
-          ),
-          runs(20),
-        );
-      });
+                const thresholdRouter = new MixtureOfDepthsRouter({ dModel: 4, seed });
+                try {
+                  tf.tidy(() => {
+                    // Sequences of different levels, so that per-sequence cuts differ from the pooled one.
+                    const x = tf.add(
+                      tf.randomNormal([b, t, 4], 0, 1, 'float32', seed + 3),
+                      tf.reshape(tf.range(0, b), [b, 1, 1]),
+                    ) as Tensor3D;
+                    // A stale cut, as a lagging running estimate leaves it.
+                    thresholdRouter.threshold!.assign(tf.tensor1d([stale, 7]));
+                    const plan = router.route(x);
+                    const samples = {
+                      seqLen: t,
+                      threshold: plan.routerLogits.dataSync() as Float32Array,
+                      predictor: plan.predictorLogits!.dataSync() as Float32Array,
+                    };
+                    router.calibrateCausalCuts(samples);
+                    const r = thresholdRouter.route(x).routerLogits.dataSync() as Float32Array;
+                    thresholdRouter.calibrateCausalCuts({ seqLen: t, threshold: r });
+                    // K = round(k / T * B T) = k B tokens of the pool pass each rule (distinct values).
+                    const k = router.tokensPerSequence(t);
+                    assert.equal(router.route(x, { mode: 'predictor' }).tokenIndex.shape[0], k * b);
+                    assert.equal(
+                      thresholdRouter.route(x, { mode: 'threshold' }).tokenIndex.shape[0],
+                      k * b,
+                    );
+                    assert.equal(thresholdRouter.threshold!.dataSync()[1], 7);
+                  });
+                } finally {
+                  router.dispose();
+                  thresholdRouter.dispose();
+                }
+              },
+            ),
+            runs(20),
+          );
+        },
+      );
 
       it('should gate with sigmoid or tanh when asked', () => {
         for (const [gate, g] of [

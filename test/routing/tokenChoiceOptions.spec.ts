@@ -231,7 +231,8 @@ describe('TokenChoiceRouter options', () => {
         ['max', [0, 1]],
       ] as const) {
         it(`should choose inside the best group by '${groupScore}' (golden)`, () => {
-          // top2-sum: group 0 scores s(3) + s(-5) = 0.960, group 1 scores 2 s(2) = 1.762; max: s(3) = 0.953 beats s(2) = 0.881.
+          // top2-sum: group 0 scores s(3) + s(-5) = 0.960, group 1 scores 2 s(2) = 1.762;
+          // max: s(3) = 0.953 beats s(2) = 0.881.
           const router = make({
             expertGroups: 2,
             topKGroups: 1,
@@ -381,38 +382,42 @@ describe('TokenChoiceRouter options', () => {
         return 0.5 * (1 + Math.sign(z) * erf);
       };
 
-      it("should add noise to the logits in training only, keyed by the call's rngSeed, and learn W_noise from zero", () => {
-        const router = make();
-        const again = make();
-        tf.tidy(() => {
-          const x = tf.tensor3d(X);
-          const clean = [
-            [1, 0, 0],
-            [0, 1, 0],
-            [1, 1, 0],
-            [2, 0, 0],
-          ].flat();
-          expectClose(router.route(x).routerLogits!, clean, { rtol: 0, atol: 1e-6 });
-          const a = Array.from(router.route(x, { training: true }).routerLogits!.dataSync());
-          const b = Array.from(again.route(x, { training: true }).routerLogits!.dataSync());
-          assert.deepEqual(a, b, 'same seed, same noise');
-          assert.ok(
-            a.some((v, i) => Math.abs(v - clean[i]!) > 1e-3),
-            'training logits are noisy',
-          );
-          // No call counter: without an rngSeed every call draws the router's own noise.
-          const again2 = Array.from(router.route(x, { training: true }).routerLogits!.dataSync());
-          assert.deepEqual(again2, a, 'the same noise every call without an rngSeed');
-          const keyed = (rngSeed: number) =>
-            Array.from(router.route(x, { training: true, rngSeed }).routerLogits!.dataSync());
-          assert.deepEqual(keyed(7), keyed(7), 'the same rngSeed, the same noise');
-          assert.notDeepEqual(keyed(8), keyed(7), 'another rngSeed, other noise');
-        });
-        assert.deepEqual(Object.keys(router.namedVariables()), ['weight', 'noiseWeight']);
-        tf.tidy(() => expectClose(router.noiseWeight!, [0, 0, 0, 0, 0, 0]));
-        router.dispose();
-        again.dispose();
-      });
+      it(
+        "should add noise to the logits in training only, keyed by the call's rngSeed, " +
+          'and learn W_noise from zero',
+        () => {
+          const router = make();
+          const again = make();
+          tf.tidy(() => {
+            const x = tf.tensor3d(X);
+            const clean = [
+              [1, 0, 0],
+              [0, 1, 0],
+              [1, 1, 0],
+              [2, 0, 0],
+            ].flat();
+            expectClose(router.route(x).routerLogits!, clean, { rtol: 0, atol: 1e-6 });
+            const a = Array.from(router.route(x, { training: true }).routerLogits!.dataSync());
+            const b = Array.from(again.route(x, { training: true }).routerLogits!.dataSync());
+            assert.deepEqual(a, b, 'same seed, same noise');
+            assert.ok(
+              a.some((v, i) => Math.abs(v - clean[i]!) > 1e-3),
+              'training logits are noisy',
+            );
+            // No call counter: without an rngSeed every call draws the router's own noise.
+            const again2 = Array.from(router.route(x, { training: true }).routerLogits!.dataSync());
+            assert.deepEqual(again2, a, 'the same noise every call without an rngSeed');
+            const keyed = (rngSeed: number) =>
+              Array.from(router.route(x, { training: true, rngSeed }).routerLogits!.dataSync());
+            assert.deepEqual(keyed(7), keyed(7), 'the same rngSeed, the same noise');
+            assert.notDeepEqual(keyed(8), keyed(7), 'another rngSeed, other noise');
+          });
+          assert.deepEqual(Object.keys(router.namedVariables()), ['weight', 'noiseWeight']);
+          tf.tidy(() => expectClose(router.noiseWeight!, [0, 0, 0, 0, 0, 0]));
+          router.dispose();
+          again.dispose();
+        },
+      );
 
       it('should give the load loss in closed form, with gradients into W_g and W_noise (training)', () => {
         const router = make();

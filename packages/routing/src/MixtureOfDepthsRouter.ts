@@ -143,7 +143,8 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       throw new ConfigError(
         'mode',
         mode,
-        `a mode this router was configured for: it has no predictor (its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
+        'a mode this router was configured for: it has no predictor ' +
+          `(its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
       );
     }
     if (mode !== 'threshold' && mode !== 'predictor')

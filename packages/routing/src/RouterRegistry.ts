@@ -21,20 +21,29 @@ export interface RouterRegistration {
   readonly factory: RouterFactory;
 }
 
+/**
+ * A JSON config as the config type of the router it is handed to: the router's constructor
+ * validates every field of it at run time (a ConfigError names the field and its value), so
+ * the static type states what the constructor checks rather than what the caller knows.
+ */
+function jsonConfig<C extends object>(config: Record<string, unknown>): C {
+  return config as C;
+}
+
 /** The built-in schemes, registered by routingModule. */
 export const BUILTIN_ROUTERS: readonly RouterRegistration[] = Object.freeze([
   {
     name: TokenChoiceRouter.className,
-    factory: (c, scope) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig, scope),
+    factory: (c, scope) => new TokenChoiceRouter(jsonConfig<TokenChoiceRouterConfig>(c), scope),
   },
   {
     name: ExpertChoiceRouter.className,
-    factory: (c, scope) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig, scope),
+    factory: (c, scope) => new ExpertChoiceRouter(jsonConfig<ExpertChoiceRouterConfig>(c), scope),
   },
   {
     name: MixtureOfDepthsRouter.className,
     factory: (c, scope) =>
-      new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig, scope),
+      new MixtureOfDepthsRouter(jsonConfig<MixtureOfDepthsRouterConfig>(c), scope),
   },
 ]);
 

@@ -1,5 +1,6 @@
 /**
- * The `Router` contract and its token-choice, expert-choice and Mixture-of-Depths implementations, capacity policies, auxiliary losses and the router registry.
+ * The `Router` contract and its token-choice, expert-choice and Mixture-of-Depths
+ * implementations, capacity policies, auxiliary losses and the router registry.
  *
  * @module @moderoute/routing
  */

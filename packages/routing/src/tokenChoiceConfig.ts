@@ -35,7 +35,10 @@ export interface TokenChoiceRouterConfig {
   readonly capacity?: CapacitySpec;
   /** Router scores from logits: 'softmax' (default) or 'sigmoid' (DeepSeek-V3). */
   readonly scoreFunction?: ScoreFunction;
-  /** H: split the experts into H groups of E / H and let each token use only its best topKGroups of them (default 1: off). */
+  /**
+   * H: split the experts into H groups of E / H and let each token use only its best topKGroups
+   * of them (default 1: off).
+   */
   readonly expertGroups?: number;
   /** Hk: groups a token may use with expertGroups > 1 (default expertGroups). */
   readonly topKGroups?: number;

@@ -70,7 +70,8 @@ export function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boo
           if (rankMajor)
             assert.ok(
               !(bestDroppedRank < worstKeptRank),
-              `group ${g}, expert ${ex}: a rank-${bestDroppedRank + 1} choice was dropped for a rank-${worstKeptRank + 1} one`,
+              `group ${g}, expert ${ex}: a rank-${bestDroppedRank + 1} choice was dropped ` +
+                `for a rank-${worstKeptRank + 1} one`,
             );
           if (bestDroppedRank < Infinity) {
             assert.equal(
