@@ -76,6 +76,24 @@ describe(CapacityPolicy.name, () => {
     });
   });
 
+  describe('.from', () => {
+    describe('when given a policy of another copy of the package (a plugin module loaded by URL)', () => {
+      it('should keep its config, where instanceof does not see it', () => {
+        const policy = CapacityPolicy.preset('tutel', { multipleOf: 4, group: 'batch' });
+        // What another copy's CapacityPolicy looks like to this copy: branded, another class.
+        const foreign = Object.assign(Object.create(null) as object, {
+          [Symbol.for('@moderoute/routing/CapacityPolicy')]: true,
+          config: policy.getConfig(),
+          getConfig: () => policy.getConfig(),
+        }) as unknown as CapacityPolicy;
+        assert.ok(!(foreign instanceof CapacityPolicy));
+        const resolved = CapacityPolicy.from(foreign, { preset: 'switch' });
+        assert.ok(resolved instanceof CapacityPolicy);
+        assert.deepEqual(resolved.getConfig(), policy.getConfig());
+      });
+    });
+  });
+
   describe('when a value is invalid', () => {
     it('should name the parameter, the value and the rule', () => {
       const cases: [unknown, RegExp][] = [

@@ -21,19 +21,6 @@ const asUnknownAs = {
  */
 const kernelPlumbing = ['packages/core/src/primitives/**/*.ts', 'packages/core/src/wasmThreads.ts'];
 
-// TEMPORARY until issue 14 merges: the router and block contracts of issue 14 rewrite these
-// files (their branches are in flight) and remove the casts and the loose `any`s (tfjs's
-// `instanceof tf.Tensor` narrows to `Tensor<any>`) left in them; delete both lists then.
-const temporaryAsUnknownAs = ['packages/routing/src/**/*.ts', 'packages/testing/src/routerLaws.ts'];
-const temporaryRuleExceptions = {
-  '@typescript-eslint/no-unsafe-argument': 'off',
-  '@typescript-eslint/no-unsafe-assignment': 'off',
-  '@typescript-eslint/no-unsafe-call': 'off',
-  '@typescript-eslint/no-unsafe-member-access': 'off',
-  '@typescript-eslint/no-unused-vars': 'off',
-  '@typescript-eslint/require-await': 'off',
-};
-
 export default tseslint.config(
   {
     ignores: [
@@ -85,7 +72,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/test/**/*.ts', 'test/**/*.ts', ...kernelPlumbing, ...temporaryAsUnknownAs],
+    files: ['**/test/**/*.ts', 'test/**/*.ts', ...kernelPlumbing],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
@@ -99,10 +86,5 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/unbound-method': 'off',
     },
-  },
-  {
-    // TEMPORARY until issue 14 merges (see temporaryRuleExceptions).
-    files: ['packages/routing/src/**/*.ts'],
-    rules: temporaryRuleExceptions,
   },
 );

@@ -134,7 +134,21 @@ function applyRounding(x: number, rounding: Rounding): number {
 }
 
 /** Capacity as a validated value object. */
+/** Marks a CapacityPolicy across copies of this package (a plugin module loaded by URL may
+ * bring its own): `instanceof` sees only this copy's class. */
+const CAPACITY_POLICY_BRAND = Symbol.for('@moderoute/routing/CapacityPolicy');
+
+/** A CapacityPolicy of any copy of this package (by its brand, not `instanceof`). */
+export function isCapacityPolicy(value: unknown): value is CapacityPolicy {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { readonly [CAPACITY_POLICY_BRAND]?: unknown })[CAPACITY_POLICY_BRAND] === true
+  );
+}
+
 export class CapacityPolicy {
+  readonly [CAPACITY_POLICY_BRAND] = true;
   readonly config: CapacityPolicyConfig;
 
   /**
@@ -203,6 +217,8 @@ export class CapacityPolicy {
     parameter = 'capacity',
   ): CapacityPolicy {
     if (spec instanceof CapacityPolicy) return spec;
+    // Another copy's policy: the same validated config, as this copy's class.
+    if (isCapacityPolicy(spec)) return new CapacityPolicy(spec.getConfig(), parameter);
     if (spec === undefined) return new CapacityPolicy(defaults, parameter);
     if (typeof spec === 'string') {
       return new CapacityPolicy(

@@ -38,7 +38,7 @@ import {
   routerDistribution,
   type GivenScores,
 } from './expertAssignments.js';
-import { meanEntropy, meanWeights, routerZLoss } from './losses.js';
+import { meanWeights, routerZLoss } from './losses.js';
 import type { ExpertChoicePlan } from './plan.js';
 import { JITTER_STREAM, streamSeed } from './randomness.js';
 import type { RouteContext, Router, RouterDescription } from './Router.js';
@@ -194,7 +194,10 @@ export class ExpertChoiceRouter
     }) as ExpertChoicePlan;
   }
 
-  /** The plan from logits (absent when probabilities were given) and probabilities float32[M, E]; call inside a tidy. */
+  /**
+   * The plan from logits (absent when probabilities were given) and probabilities float32[M, E];
+   * call inside a tidy.
+   */
   private planFrom(
     logits: Tensor2D | undefined,
     probs: Tensor2D,

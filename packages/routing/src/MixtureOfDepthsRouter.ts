@@ -22,32 +22,24 @@
 // Both report accuracy, precision and recall against top-k (the paper reports 97-99%).
 import {
   ConfigError,
-  gatherRows,
-  gelu,
-  linear,
   requireInt,
-  requireNumber,
   requireOneOf,
   tf,
-  type Scalar,
-  type Tensor,
-  type Tensor1D,
   type Tensor2D,
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
-import { CapacityPolicy } from './CapacityPolicy.js';
+import type { CapacityPolicy } from './CapacityPolicy.js';
 import { depthSession } from './causal.js';
+import { checkRouteInput, readValidity, requireLive, seededVariable } from './common.js';
+import { createPredictor, cutBuffer, foldCut, quantileCut, type Predictor } from './depthCuts.js';
 import {
-  checkKeys,
-  checkRouteInput,
-  int32,
-  readValidity,
-  requireLive,
-  seededVariable,
-} from './common.js';
-import { routingCounts } from './counts.js';
-import { meanBceWithLogits, stopGradient } from './losses.js';
+  PREDICTOR_HINT,
+  resolveMixtureOfDepthsConfig,
+  type MixtureOfDepthsRouterConfig,
+  type ResolvedMixtureOfDepthsRouterConfig,
+} from './mixtureOfDepthsConfig.js';
+import { depthPlan } from './mixtureOfDepthsPlan.js';
 import {
   DECISION_MODES,
   type CausalCutSamples,
@@ -63,95 +55,7 @@ import type {
   Router,
   RouterDescription,
 } from './Router.js';
-import { topKOf } from './selection.js';
-import {
-  foldRunningMean,
-  sumStatistics,
-  topKCutStatistic,
-  type RouterStatistics,
-  type Statistic,
-} from './statistics.js';
-
-export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
-export type ModGate = (typeof MOD_GATES)[number];
-/** The causal rule a Mixture-of-Depths router trains for (its config's `causalMode`). */
-export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
-export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
-
-export interface MixtureOfDepthsRouterConfig {
-  /** Model width D (required). */
-  readonly dModel: number;
-  /**
-   * The default fraction of each sequence that goes through the block, in (0, 1] (default 0.125):
-   * the router's defaultCapacity, used when the block's spec gives no capacity.
-   */
-  readonly capacity?: number;
-  /** g applied to r for the combine weight (default 'identity', the paper's). */
-  readonly gate?: ModGate;
-  /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
-  readonly causalMode?: ModCausalMode;
-  /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
-  readonly causalLossCoefficient?: number;
-  /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
-  readonly predictorHidden?: number;
-  /** w starts from a truncated normal with std sqrt(initScale / D) (default 1). */
-  readonly initScale?: number;
-  /** Seed of the initial weights (default 0). */
-  readonly seed?: number;
-}
-
-export type ResolvedMixtureOfDepthsRouterConfig = Required<MixtureOfDepthsRouterConfig>;
-
-/** What to do when a router without a predictor is asked for the predictor rule. */
-export const PREDICTOR_HINT =
-  'use mode "threshold" with it, or train a model whose MoD router config sets causalMode: "predictor" (in a train --config file: ' +
-  '{"model": {"schedule": {"pattern": ["dense", {"kind": "mod", "depthRouter": {"name": "mixture-of-depths", "config": {"causalMode": "predictor"}}}]}}})';
-
-const KEYS = [
-  'dModel',
-  'capacity',
-  'gate',
-  'causalMode',
-  'causalLossCoefficient',
-  'predictorHidden',
-  'initScale',
-  'seed',
-];
-
-/**
- * The cut that sends the `fraction` largest of `values` through the block: with the values sorted
- * descending and K = round(fraction * n) (at least 1, at most n - 1), the midpoint between the
- * K-th and (K+1)-th largest, so `value > cut` holds for exactly K of them (barring ties at the
- * cut). Undefined for fewer than two values.
- */
-export function quantileCut(values: Float32Array, fraction: number): number | undefined {
-  const n = values.length;
-  if (n < 2) return undefined;
-  const sorted = Float64Array.from(values).sort().reverse();
-  const k = Math.min(n - 1, Math.max(1, Math.round(fraction * n)));
-  return ((sorted[k - 1] as number) + (sorted[k] as number)) / 2;
-}
-
-interface Predictor {
-  readonly w1: Variable;
-  readonly b1: Variable;
-  readonly w2: Variable;
-  readonly b2: Variable;
-  /** float32[2] [cut, steps], not trainable: the predictor logits' top-k cut, as `threshold`. */
-  readonly threshold: Variable;
-}
-
-/** A [cut, steps] buffer `name` of `scope`, starting at 0 (the paper's rule: logit > 0). */
-function cutBuffer(scope: ParameterScope, name: string): Variable {
-  return scope.variable(name, [2], () => tf.zeros([2]), false);
-}
-
-/** Folds one step's top-k cut statistic into a [cut, steps] buffer (statistics.ts). */
-function foldCut(state: Variable, statistic: Statistic | undefined): void {
-  const [cut, steps] = state.dataSync() as Float32Array;
-  const next = foldRunningMean([cut as number, steps as number], statistic);
-  if (next[1] !== steps) tf.tidy(() => state.assign(tf.tensor1d([...next])));
-}
+import { sumStatistics, type RouterStatistics } from './statistics.js';
 
 export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   static readonly className = 'mixture-of-depths';
@@ -180,37 +84,11 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
    * scope, which owns them); without one, the router owns them and `dispose` frees them.
    */
   constructor(config: MixtureOfDepthsRouterConfig, scope?: ParameterScope) {
-    if (config === null || typeof config !== 'object')
-      throw new ConfigError('config', config, 'an object');
-    checkKeys(config, KEYS);
-    const dModel = requireInt('dModel', config.dModel, { min: 1 });
-    const capacity = config.capacity ?? 0.125;
-    this.defaultCapacity = CapacityPolicy.fraction(capacity);
-    const causalMode = requireOneOf(
-      'causalMode',
-      config.causalMode ?? 'threshold',
-      MOD_CAUSAL_MODES,
-    );
-    this.config = Object.freeze({
-      dModel,
-      capacity,
-      gate: requireOneOf('gate', config.gate ?? 'identity', MOD_GATES),
-      causalMode,
-      causalLossCoefficient: requireNumber(
-        'causalLossCoefficient',
-        config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2),
-        { min: 0 },
-      ),
-      predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
-      initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
-      seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
-    });
-    this.combineWeightRange =
-      this.config.gate === 'identity'
-        ? [-Infinity, Infinity]
-        : this.config.gate === 'sigmoid'
-          ? [0, 1]
-          : [-1, 1];
+    const setup = resolveMixtureOfDepthsConfig(config);
+    this.config = setup.config;
+    this.defaultCapacity = setup.defaultCapacity;
+    this.combineWeightRange = setup.combineWeightRange;
+    const { dModel, causalMode } = this.config;
     const seed = this.config.seed;
     this.ownScope = scope === undefined ? new OwnedParameterScope() : undefined;
     const p = scope ?? this.ownScope!;
@@ -218,14 +96,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     this.weight = seededVariable(p, 'weight', [dModel, 1], std, seed);
     this.threshold = causalMode === 'threshold' ? cutBuffer(p, 'threshold') : undefined;
     if (causalMode === 'predictor') {
-      const h = this.config.predictorHidden;
-      this.predictor = {
-        w1: seededVariable(p, 'predictor.w1', [dModel, h], Math.sqrt(1 / dModel), seed + 1),
-        b1: seededVariable(p, 'predictor.b1', [h], 0, seed + 2),
-        w2: seededVariable(p, 'predictor.w2', [h, 1], Math.sqrt(1 / h), seed + 3),
-        b2: seededVariable(p, 'predictor.b2', [1], 0, seed + 4),
-        threshold: cutBuffer(p, 'predictor.threshold'),
-      };
+      this.predictor = createPredictor(p, dModel, this.config.predictorHidden, seed);
     }
   }
 
@@ -272,7 +143,8 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
       throw new ConfigError(
         'mode',
         mode,
-        `a mode this router was configured for: it has no predictor (its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
+        'a mode this router was configured for: it has no predictor ' +
+          `(its causalMode is "${this.config.causalMode}"); ${PREDICTOR_HINT}`,
       );
     }
     if (mode !== 'threshold' && mode !== 'predictor')
@@ -289,134 +161,28 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     checkRouteInput(x, this.config.dModel, context.mask);
     const given: DecisionMode = requireOneOf('mode', context.mode ?? 'top-k', DECISION_MODES);
     const mode = given === 'top-k' ? given : this.causalRule(given);
-    const [b, t, d] = x.shape;
-    const m = b * t;
+    const [b, t] = x.shape;
     const k = this.tokensPerSequence(t, context.capacity);
-    const valid = readValidity(context.mask, m);
+    const valid = readValidity(context.mask, b * t);
 
-    return tf.tidy(() => {
-      // Shape: [B, T, D] -> [M, D] -> [M, 1] -> [M]
-      const x2 = tf.reshape(x, [m, d]) as Tensor2D;
-      const r = tf.reshape(linear(x2, this.weight as Tensor2D), [m]) as Tensor1D;
-      const rHost = r.dataSync() as Float32Array;
-      let predictorLogits: Tensor1D | undefined;
-      let predHost: Float32Array | undefined;
-      if (this.predictor !== undefined) {
-        const { w1, b1, w2, b2 } = this.predictor;
-        const hidden = gelu(linear(stopGradient(x2), w1 as Tensor2D, b1 as Tensor1D));
-        // Shape: [M, 1] -> [M]
-        predictorLogits = tf.reshape(linear(hidden, w2 as Tensor2D, b2 as Tensor1D), [
-          m,
-        ]) as Tensor1D;
-        predHost = predictorLogits.dataSync() as Float32Array;
-      }
-
-      // Top-k membership per sequence over real tokens, ties to the lower position.
-      const member = new Uint8Array(m);
-      for (let row = 0; row < b; row++) {
-        const candidates: number[] = [];
-        for (let tok = row * t; tok < (row + 1) * t; tok++) if (valid[tok]) candidates.push(tok);
-        for (const tok of topKOf(candidates, k, (i) => rHost[i] as number)) member[tok] = 1;
-      }
-      const tau = this.thresholdValue();
-      const thresholdDecision = new Uint8Array(m);
-      for (let i = 0; i < m; i++)
-        thresholdDecision[i] = valid[i] && (rHost[i] as number) > tau ? 1 : 0;
-      let predictorDecision: Uint8Array | undefined;
-      if (predHost !== undefined) {
-        const cut = this.predictorCutValue();
-        predictorDecision = new Uint8Array(m);
-        for (let i = 0; i < m; i++)
-          predictorDecision[i] = valid[i] && (predHost[i] as number) > cut ? 1 : 0;
-      }
-      // What the training step folds into the cuts (foldStatistics); route changes nothing.
-      const statistics: Record<string, Statistic> = {};
-      if (context.training === true && mode === 'top-k') {
-        if (this.threshold !== undefined)
-          statistics['thresholdCut'] = topKCutStatistic(rHost, valid, b, t, k);
-        if (this.predictor !== undefined && predHost !== undefined)
-          statistics['predictorCut'] = topKCutStatistic(predHost, valid, b, t, k);
-      }
-      const selected =
-        mode === 'top-k'
-          ? member
-          : mode === 'threshold'
-            ? thresholdDecision
-            : (predictorDecision as Uint8Array);
-
-      // Flat (b, t)-ordered lists: ascending positions within each sequence.
-      const tokenList: number[] = [];
-      const positionList: number[] = [];
-      const rowCounts = new Array<number>(b).fill(0);
-      for (let i = 0; i < m; i++) {
-        if (!selected[i]) continue;
-        tokenList.push(i);
-        positionList.push(i % t);
-        rowCounts[Math.floor(i / t)]! += 1;
-      }
-      const tokenIndex = int32(tokenList) as Tensor1D;
-      let combineWeights: Tensor1D;
-      if (tokenList.length === 0) {
-        combineWeights = tf.zeros([0]);
-      } else {
-        const gathered = gatherRows(r, tokenIndex);
-        combineWeights =
-          this.config.gate === 'identity'
-            ? gathered
-            : this.config.gate === 'sigmoid'
-              ? tf.sigmoid(gathered)
-              : tf.tanh(gathered);
-      }
-
-      // Section 3.5 auxiliary losses: BCE against top-k membership, mean over real tokens.
-      const auxLosses: Record<string, Scalar> = {};
-      const coefficient = this.config.causalLossCoefficient;
-      if (this.config.causalMode !== 'none' && coefficient > 0) {
-        if (this.config.causalMode === 'threshold')
-          auxLosses['causalBce'] = meanBceWithLogits(r, rHost, member, valid, coefficient);
-        else
-          auxLosses['predictorBce'] = meanBceWithLogits(
-            predictorLogits as Tensor1D,
-            predHost as Float32Array,
-            member,
-            valid,
-            coefficient,
-          );
-      }
-
-      // sigmoid(r) per token, in double precision, for the entropy count.
-      const gateProbs = Float64Array.from(rHost, (v) => 1 / (1 + Math.exp(-v)));
-      const plan: MixtureOfDepthsPlan = {
-        kind: 'mixture-of-depths',
-        mode,
-        batchSize: b,
-        seqLen: t,
-        capacity: k,
-        rowCounts,
-        tokenIndex,
-        positions: int32(positionList) as Tensor1D,
-        combineWeights,
-        // Shape: [M] -> [B, T]
-        routerLogits: tf.reshape(r, [b, t]) as Tensor2D,
-        ...(predictorLogits !== undefined
-          ? { predictorLogits: tf.reshape(predictorLogits, [b, t]) as Tensor2D }
-          : {}),
-        auxLosses,
-        ...(Object.keys(statistics).length > 0 ? { statistics } : {}),
-        counts: routingCounts({
+    return tf.tidy(
+      () =>
+        depthPlan({
+          x,
+          weight: this.weight as Tensor2D,
+          predictor: this.predictor,
+          gate: this.config.gate,
+          causalMode: this.config.causalMode,
+          causalLossCoefficient: this.config.causalLossCoefficient,
+          mode,
+          k,
           valid,
-          numExperts: 1,
-          tokenIndex: tokenList,
-          entropy: { kind: 'bernoulli', probs: gateProbs },
-          causal: {
-            target: member,
-            threshold: thresholdDecision,
-            ...(predictorDecision !== undefined ? { predictor: predictorDecision } : {}),
-          },
-        }),
-      };
-      return plan as never;
-    }) as MixtureOfDepthsPlan;
+          hasThreshold: this.threshold !== undefined,
+          thresholdCut: this.thresholdValue(),
+          predictorCut: this.predictorCutValue(),
+          training: context.training === true,
+        }) as never,
+    ) as MixtureOfDepthsPlan;
   }
 
   /**

@@ -2,13 +2,12 @@
 // theirs through a ContainerModule that binds a RouterRegistration (see routingModule.ts).
 import { RegistryError } from '@moderoute/core';
 import { ExpertChoiceRouter, type ExpertChoiceRouterConfig } from './ExpertChoiceRouter.js';
-import {
-  MixtureOfDepthsRouter,
-  type MixtureOfDepthsRouterConfig,
-} from './MixtureOfDepthsRouter.js';
+import { MixtureOfDepthsRouter } from './MixtureOfDepthsRouter.js';
+import type { MixtureOfDepthsRouterConfig } from './mixtureOfDepthsConfig.js';
 import type { ParameterScope } from './ParameterScope.js';
 import type { Router } from './Router.js';
-import { TokenChoiceRouter, type TokenChoiceRouterConfig } from './TokenChoiceRouter.js';
+import { TokenChoiceRouter } from './TokenChoiceRouter.js';
+import type { TokenChoiceRouterConfig } from './tokenChoiceConfig.js';
 
 /**
  * Builds a new, independent router from a JSON config (validated by the router), creating its
@@ -22,20 +21,29 @@ export interface RouterRegistration {
   readonly factory: RouterFactory;
 }
 
+/**
+ * A JSON config as the config type of the router it is handed to: the router's constructor
+ * validates every field of it at run time (a ConfigError names the field and its value), so
+ * the static type states what the constructor checks rather than what the caller knows.
+ */
+function jsonConfig<C extends object>(config: Record<string, unknown>): C {
+  return config as C;
+}
+
 /** The built-in schemes, registered by routingModule. */
 export const BUILTIN_ROUTERS: readonly RouterRegistration[] = Object.freeze([
   {
     name: TokenChoiceRouter.className,
-    factory: (c, scope) => new TokenChoiceRouter(c as unknown as TokenChoiceRouterConfig, scope),
+    factory: (c, scope) => new TokenChoiceRouter(jsonConfig<TokenChoiceRouterConfig>(c), scope),
   },
   {
     name: ExpertChoiceRouter.className,
-    factory: (c, scope) => new ExpertChoiceRouter(c as unknown as ExpertChoiceRouterConfig, scope),
+    factory: (c, scope) => new ExpertChoiceRouter(jsonConfig<ExpertChoiceRouterConfig>(c), scope),
   },
   {
     name: MixtureOfDepthsRouter.className,
     factory: (c, scope) =>
-      new MixtureOfDepthsRouter(c as unknown as MixtureOfDepthsRouterConfig, scope),
+      new MixtureOfDepthsRouter(jsonConfig<MixtureOfDepthsRouterConfig>(c), scope),
   },
 ]);
 

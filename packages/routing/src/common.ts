@@ -4,8 +4,8 @@ import {
   ModerouteError,
   ShapeError,
   tf,
+  type Rank,
   type Tensor,
-  type Tensor3D,
   type Variable,
 } from '@moderoute/core';
 import type { ParameterScope } from './ParameterScope.js';
@@ -22,9 +22,17 @@ export function checkKeys(config: object, known: readonly string[], parameter = 
 /** Core's requireBoolean, re-exported where the routers' other config checks live. */
 export { requireBoolean } from '@moderoute/core';
 
+/**
+ * Whether `value` is a tensor, narrowed to a typed Tensor (tfjs's own `instanceof tf.Tensor`
+ * narrows to Tensor<any>, whose shape is `any`).
+ */
+export function isTensor(value: unknown): value is Tensor<Rank> {
+  return value instanceof tf.Tensor;
+}
+
 /** Validates x float32[B >= 1, T >= 1, dModel] and an optional mask [B, T]. */
 export function checkRouteInput(x: unknown, dModel: number, mask: unknown): void {
-  if (!(x instanceof tf.Tensor)) throw new ShapeError('x', typeof x, 'a float32 tensor [B, T, D]');
+  if (!isTensor(x)) throw new ShapeError('x', typeof x, 'a float32 tensor [B, T, D]');
   if (x.rank !== 3) throw new ShapeError('x.shape', x.shape, 'of rank 3, [B, T, D]');
   if (x.dtype !== 'float32') throw new ShapeError('x.dtype', x.dtype, '"float32"');
   const [b, t, d] = x.shape as [number, number, number];
@@ -36,8 +44,7 @@ export function checkRouteInput(x: unknown, dModel: number, mask: unknown): void
     );
   if (b < 1 || t < 1) throw new ShapeError('x.shape', x.shape, `[B >= 1, T >= 1, ${dModel}]`);
   if (mask !== undefined) {
-    if (!(mask instanceof tf.Tensor))
-      throw new ShapeError('mask', typeof mask, `a tensor [${b}, ${t}]`);
+    if (!isTensor(mask)) throw new ShapeError('mask', typeof mask, `a tensor [${b}, ${t}]`);
     if (mask.rank !== 2 || mask.shape[0] !== b || mask.shape[1] !== t) {
       throw new ShapeError(
         'mask.shape',

@@ -14,7 +14,7 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
-import { checkRouteInput, int32 } from './common.js';
+import { checkRouteInput, int32, isTensor } from './common.js';
 
 /** One kept assignment: token m and the index of its weight in the weight table. */
 export interface Slot {
@@ -117,14 +117,14 @@ export function givenScores(
 ): { flat: Tensor2D; given: GivenScores } {
   const e = numExperts;
   if (
-    !(scores instanceof tf.Tensor) ||
+    !isTensor(scores) ||
     scores.rank !== 3 ||
     scores.shape[2] !== e ||
     scores.dtype !== 'float32'
   ) {
     throw new ShapeError(
       'scores',
-      scores instanceof tf.Tensor ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores,
+      isTensor(scores) ? `${scores.dtype}[${scores.shape.join(', ')}]` : typeof scores,
       `float32[B, T, ${e}] (numExperts is ${e})`,
     );
   }

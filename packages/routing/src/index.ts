@@ -1,5 +1,6 @@
 /**
- * The `Router` contract and its token-choice, expert-choice and Mixture-of-Depths implementations, capacity policies, auxiliary losses and the router registry.
+ * The `Router` contract and its token-choice, expert-choice and Mixture-of-Depths
+ * implementations, capacity policies, auxiliary losses and the router registry.
  *
  * @module @moderoute/routing
  */
@@ -23,8 +24,23 @@ export {
 } from './causal.js';
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
+export type {
+  ResolvedTokenChoiceRouterConfig,
+  RouteScoresOptions,
+  TokenChoiceRouterConfig,
+} from './tokenChoiceConfig.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
+export {
+  MOD_CAUSAL_MODES,
+  MOD_GATES,
+  PREDICTOR_HINT,
+  type MixtureOfDepthsRouterConfig,
+  type ModCausalMode,
+  type ModGate,
+  type ResolvedMixtureOfDepthsRouterConfig,
+} from './mixtureOfDepthsConfig.js';
+export { quantileCut } from './depthCuts.js';
 export * from './RouterRegistry.js';
 export * from './statistics.js';
 export * from './counts.js';

@@ -109,10 +109,10 @@ export function meanBceWithLogits(
   }
   const value = loss * scale;
   // gradFunc in a tidy: tfjs runs a customGrad's gradFunc outside any per-node scope.
-  const op = tf.customGrad(((_z: Tensor1D) => ({
+  const op = tf.customGrad<Scalar>(() => ({
     value: tf.scalar(value),
     gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))),
-  })) as never) as unknown as (z: Tensor1D) => Scalar;
+  }));
   return op(logits);
 }
 
@@ -146,7 +146,10 @@ export function meanEntropy(probs: Float32Array, valid: Uint8Array, numExperts: 
   return real > 0 ? total / real : 0;
 }
 
-/** w * CV(v)^2 over the entries of v float32[E]: population variance / (mean^2 + 1e-10), as tensor2tensor's cv_squared. */
+/**
+ * w * CV(v)^2 over the entries of v float32[E]: population variance / (mean^2 + 1e-10), as
+ * tensor2tensor's cv_squared.
+ */
 function cvSquared(v: Tensor, w: number): Scalar {
   const { mean, variance } = tf.moments(v);
   return tf.mul(tf.div(variance, tf.add(tf.square(mean), 1e-10)), w) as Scalar;

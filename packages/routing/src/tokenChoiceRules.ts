@@ -32,10 +32,16 @@ export const OVERFLOW_PRIORITIES = ['position', 'score', 'probs'] as const;
 export type OverflowPriority = (typeof OVERFLOW_PRIORITIES)[number];
 
 export const NORMALIZATIONS = ['none', 'before-drops', 'after-drops'] as const;
-/** Division of a token's weights by their sum: never, over its K choices, or over the choices kept after capacity (DeepSpeed topkgating). */
+/**
+ * Division of a token's weights by their sum: never, over its K choices, or over the choices kept
+ * after capacity (DeepSpeed topkgating).
+ */
 export type Normalization = (typeof NORMALIZATIONS)[number];
 
-/** Group-limited routing (DeepSeek-V2 device-limited, DeepSeek-V3 node-limited): pick `keep` of `count` expert groups, then the top-K experts inside them. */
+/**
+ * Group-limited routing (DeepSeek-V2 device-limited, DeepSeek-V3 node-limited): pick `keep` of
+ * `count` expert groups, then the top-K experts inside them.
+ */
 export interface ExpertGroupRule {
   /** H: groups of E / H consecutive experts. */
   readonly count: number;
@@ -65,7 +71,8 @@ export function checkExpertGroups(
     throw new ConfigError(
       `${parameter}topK`,
       topK,
-      `<= topKGroups * numExperts / expertGroups (${keep} * ${perGroup} = ${keep * perGroup}: the experts a token may reach)`,
+      `<= topKGroups * numExperts / expertGroups (${keep} * ${perGroup} = ${keep * perGroup}: ` +
+        'the experts a token may reach)',
     );
   }
   if (score === 'top2-sum' && perGroup < 2)
@@ -145,7 +152,10 @@ export interface PlacementProblem {
   readonly choices: Int32Array;
   /** 1 for a real token, 0 for padding (never placed). */
   readonly valid: Uint8Array;
-  /** float32[M * E]: the scores 'score' priority ranks tokens by (their top-1 entry) and 'probs' an expert's assignments by. */
+  /**
+   * float32[M * E]: the scores 'score' priority ranks tokens by (their top-1 entry) and 'probs'
+   * an expert's assignments by.
+   */
   readonly gates: ArrayLike<number>;
   readonly numExperts: number;
   readonly topK: number;
@@ -157,7 +167,10 @@ export interface PlacementProblem {
   readonly priority: OverflowPriority;
 }
 
-/** Which choices were kept, and each expert's slots per group (slot order: placement order, or position order for 'probs'). */
+/**
+ * Which choices were kept, and each expert's slots per group (slot order: placement order, or
+ * position order for 'probs').
+ */
 export interface Placed {
   /** int32[M * K]: 1 where the choice was kept. */
   readonly kept: Int32Array;

@@ -83,7 +83,10 @@ export interface BlockLawOptions {
   readonly width: number;
   /** Backends to run on (default cpu and wasm). */
   readonly backends?: typeof TEST_BACKENDS;
-  /** Whether tokens absent from every plan's tokenIndex must pass through unchanged (routed blocks whose routing wraps the whole block: MoD, staged MoDE). */
+  /**
+   * Whether tokens absent from every plan's tokenIndex must pass through unchanged (routed blocks
+   * whose routing wraps the whole block: MoD, staged MoDE).
+   */
   readonly unprocessedPassThrough?: boolean;
   /** Property runs per law (default 4). */
   readonly numRuns?: number;

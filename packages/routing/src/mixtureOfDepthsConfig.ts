@@ -1,0 +1,95 @@
+// The Mixture-of-Depths router's configuration: the JSON config with a default per field, its
+// resolved form, and the one function that validates it (each error names the option and value).
+import { ConfigError, requireInt, requireNumber, requireOneOf } from '@moderoute/core';
+import { CapacityPolicy } from './CapacityPolicy.js';
+import { checkKeys } from './common.js';
+
+export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
+export type ModGate = (typeof MOD_GATES)[number];
+/** The causal rule a Mixture-of-Depths router trains for (its config's `causalMode`). */
+export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
+export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
+
+export interface MixtureOfDepthsRouterConfig {
+  /** Model width D (required). */
+  readonly dModel: number;
+  /**
+   * The default fraction of each sequence that goes through the block, in (0, 1] (default 0.125):
+   * the router's defaultCapacity, used when the block's spec gives no capacity.
+   */
+  readonly capacity?: number;
+  /** g applied to r for the combine weight (default 'identity', the paper's). */
+  readonly gate?: ModGate;
+  /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
+  readonly causalMode?: ModCausalMode;
+  /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
+  readonly causalLossCoefficient?: number;
+  /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
+  readonly predictorHidden?: number;
+  /** w starts from a truncated normal with std sqrt(initScale / D) (default 1). */
+  readonly initScale?: number;
+  /** Seed of the initial weights (default 0). */
+  readonly seed?: number;
+}
+
+export type ResolvedMixtureOfDepthsRouterConfig = Required<MixtureOfDepthsRouterConfig>;
+
+/** What to do when a router without a predictor is asked for the predictor rule. */
+export const PREDICTOR_HINT =
+  'use mode "threshold" with it, or train a model whose MoD router config sets causalMode: ' +
+  '"predictor" (in a train --config file: {"model": {"schedule": {"pattern": ["dense", ' +
+  '{"kind": "mod", "depthRouter": {"name": "mixture-of-depths", "config": ' +
+  '{"causalMode": "predictor"}}}]}}})';
+
+const KEYS = [
+  'dModel',
+  'capacity',
+  'gate',
+  'causalMode',
+  'causalLossCoefficient',
+  'predictorHidden',
+  'initScale',
+  'seed',
+];
+
+/** A validated Mixture-of-Depths config and its default capacity (the fraction `capacity`). */
+export interface MixtureOfDepthsSetup {
+  readonly config: ResolvedMixtureOfDepthsRouterConfig;
+  readonly defaultCapacity: CapacityPolicy;
+  /** The range of g(r): unbounded for the identity, [0, 1] for sigmoid, [-1, 1] for tanh. */
+  readonly combineWeightRange: readonly [number, number];
+}
+
+/** Validates `config` and fills the defaults. */
+export function resolveMixtureOfDepthsConfig(
+  config: MixtureOfDepthsRouterConfig,
+): MixtureOfDepthsSetup {
+  if (config === null || typeof config !== 'object')
+    throw new ConfigError('config', config, 'an object');
+  checkKeys(config, KEYS);
+  const dModel = requireInt('dModel', config.dModel, { min: 1 });
+  const capacity = config.capacity ?? 0.125;
+  const defaultCapacity = CapacityPolicy.fraction(capacity);
+  const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', MOD_CAUSAL_MODES);
+  const resolved: ResolvedMixtureOfDepthsRouterConfig = Object.freeze({
+    dModel,
+    capacity,
+    gate: requireOneOf('gate', config.gate ?? 'identity', MOD_GATES),
+    causalMode,
+    causalLossCoefficient: requireNumber(
+      'causalLossCoefficient',
+      config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2),
+      { min: 0 },
+    ),
+    predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
+    initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
+    seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
+  });
+  const combineWeightRange: readonly [number, number] =
+    resolved.gate === 'identity'
+      ? [-Infinity, Infinity]
+      : resolved.gate === 'sigmoid'
+        ? [0, 1]
+        : [-1, 1];
+  return { config: resolved, defaultCapacity, combineWeightRange };
+}
