@@ -1,6 +1,6 @@
 // What ProjectionHashRouter's route() and its causal sessions share: the hash scores of a batch
 // (s = x R and each token's top-K experts) and the assembly of a token-choice plan from the kept
-// (token, slot) lists of each expert and group.
+// (token, slot) lists of each expert and group, laid out by the routing package's layoutAssignments.
 // Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, K experts per token,
 // G groups, N kept assignments.
 import {
@@ -11,7 +11,13 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
-import { routingCounts, stopGradient, topKOf, type TokenChoicePlan } from '@moderoute/routing';
+import {
+  layoutAssignments,
+  routingCounts,
+  stopGradient,
+  topKOf,
+  type TokenChoicePlan,
+} from '@moderoute/routing';
 
 /** A kept assignment: the token (b * T + t) and its slot in its expert's buffer. */
 export interface Slot {
@@ -72,21 +78,17 @@ export function assemblePlan(parts: PlanParts): TokenChoicePlan {
   const [b, t] = [x.shape[0], x.shape[1]];
   const m = b * t;
   const groups = lists[0]?.length ?? b;
-  const tokenIndex: number[] = [];
-  const expertIndex: number[] = [];
-  const slotIndex: number[] = [];
-  const bufferIndex: number[] = [];
-  const expertCounts = lists.map((perGroup, ex) => {
-    perGroup.forEach((list, g) =>
-      list.forEach(({ token, slot }) => {
-        tokenIndex.push(token);
-        expertIndex.push(ex);
-        slotIndex.push(slot);
-        bufferIndex.push((ex * groups + g) * capacity + slot);
-      }),
-    );
-    return perGroup.reduce((a, list) => a + list.length, 0);
-  });
+  // The layout (buffer rows, (expert, group, slot) order, per-expert counts) from the one shared
+  // function of @moderoute/routing.
+  const layout = layoutAssignments(
+    lists.flatMap((perGroup, expert) =>
+      perGroup.flatMap((list, group) =>
+        list.map(({ token, slot }) => ({ token, expert, group, slot })),
+      ),
+    ),
+    { numExperts: e, numGroups: groups, capacity },
+  );
+  const { tokenIndex, expertIndex } = layout;
   const n = tokenIndex.length;
   const tokens = tf.tensor1d(tokenIndex, 'int32');
   const combineWeights = n === 0 ? (tf.zeros([0]) as Tensor1D) : gatherRows(gate, tokens);
@@ -102,9 +104,9 @@ export function assemblePlan(parts: PlanParts): TokenChoicePlan {
     capacity,
     tokenIndex: tokens,
     expertIndex: tf.tensor1d(expertIndex, 'int32'),
-    slotIndex: tf.tensor1d(slotIndex, 'int32'),
-    bufferIndex: tf.tensor1d(bufferIndex, 'int32'),
-    expertCounts,
+    slotIndex: tf.tensor1d(layout.slotIndex, 'int32'),
+    bufferIndex: tf.tensor1d(layout.bufferIndex, 'int32'),
+    expertCounts: layout.expertCounts,
     combineWeights,
     // Shape: [M, E] -> [B, T, E]; [M*K] -> [B, T, K]
     routerLogits: tf.reshape(scored.logits, [b, t, e]) as Tensor3D,

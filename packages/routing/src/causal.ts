@@ -15,6 +15,7 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
+import { layoutAssignments, type Assignment } from './assignmentLayout.js';
 import { int32 } from './common.js';
 import { routingCounts } from './counts.js';
 import type { MixtureOfDepthsPlan, TokenChoicePlan } from './plan.js';
@@ -137,10 +138,8 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
         const p = scores.dataSync() as Float32Array;
         const choices = chooseExperts(p, n, e, k, rule.expertGroups);
         const kept = new Int32Array(n * k);
-        const byExpert: { token: number; slot: number; weight: number }[][] = Array.from(
-          { length: e },
-          () => [],
-        );
+        const assignments: Assignment[] = [];
+        const weights: number[] = [];
         for (let t = 0; t < n; t++) {
           const mine: number[] = [];
           for (let c = 0; c < k; c++) {
@@ -161,17 +160,17 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
                   rule.renormalize === 'after-drops' ? 1.1920929e-7 : 0,
                 );
           for (const ex of mine) {
-            byExpert[ex]!.push({
-              token: t,
-              slot: loads[ex] as number,
-              weight: (rule.routedScale * (p[t * e + ex] as number)) / norm,
-            });
+            assignments.push({ token: t, expert: ex, group: 0, slot: loads[ex] as number });
+            weights.push((rule.routedScale * (p[t * e + ex] as number)) / norm);
             loads[ex] = (loads[ex] as number) + 1;
           }
         }
-        const rows = byExpert.flat();
         const planCapacity = Number.isFinite(capacity) ? capacity : Math.max(1, ...loads);
-        const expertIndex = byExpert.flatMap((list, ex) => list.map(() => ex));
+        const rows = layoutAssignments(assignments, {
+          numExperts: e,
+          numGroups: 1,
+          capacity: planCapacity,
+        });
         const valid = new Uint8Array(n).fill(1);
         const plan: TokenChoicePlan = {
           kind: 'token-choice',
@@ -182,14 +181,12 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
           numGroups: 1,
           groupSize: n,
           capacity: planCapacity,
-          tokenIndex: int32(rows.map((r) => r.token)) as Tensor1D,
-          expertIndex: int32(expertIndex) as Tensor1D,
-          slotIndex: int32(rows.map((r) => r.slot)) as Tensor1D,
-          bufferIndex: int32(
-            rows.map((r, i) => (expertIndex[i] as number) * planCapacity + r.slot),
-          ) as Tensor1D,
-          expertCounts: byExpert.map((list) => list.length),
-          combineWeights: tf.tensor1d(Float32Array.from(rows, (r) => r.weight)),
+          tokenIndex: int32(rows.tokenIndex) as Tensor1D,
+          expertIndex: int32(rows.expertIndex) as Tensor1D,
+          slotIndex: int32(rows.slotIndex) as Tensor1D,
+          bufferIndex: int32(rows.bufferIndex) as Tensor1D,
+          expertCounts: rows.expertCounts,
+          combineWeights: tf.tensor1d(Float32Array.from(rows.sources, (i) => weights[i] as number)),
           // Shape: [n, E] -> [1, n, E]
           routerProbs: tf.reshape(scores, [1, n, e]) as Tensor3D,
           choices: int32(choices, [1, n, k]) as Tensor3D,
@@ -198,8 +195,8 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
           counts: routingCounts({
             valid,
             numExperts: e,
-            tokenIndex: rows.map((r) => r.token),
-            expertIndex,
+            tokenIndex: rows.tokenIndex,
+            expertIndex: rows.expertIndex,
             choicesPerToken: k,
             entropy: { kind: 'categorical', probs: p, width: e },
           }),

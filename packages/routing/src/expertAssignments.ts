@@ -1,6 +1,6 @@
 // Shared pieces of the expert routers (token-choice and expert-choice): router logits and
-// probabilities, and the flat (expert, group, slot)-ordered assignment lists built from the host
-// selection. Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, G groups,
+// probabilities, and the per-expert, per-group slot lists of the host selection, laid out by
+// assignmentLayout.ts. Axis legend: B batch, T tokens, D width, M = B*T tokens, E experts, G groups,
 // n tokens per group, C capacity, N assignments.
 import {
   ConfigError,
@@ -14,6 +14,7 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
+import { layoutAssignments, type AssignmentArrays } from './assignmentLayout.js';
 import { checkRouteInput, int32, isTensor } from './common.js';
 
 /** One kept assignment: token m and the index of its weight in the weight table. */
@@ -22,45 +23,18 @@ export interface Slot {
   readonly source: number;
 }
 
-/** Host arrays of a plan's assignments, ordered by (expert, group, slot). */
-export interface AssignmentArrays {
-  readonly tokenIndex: Int32Array;
-  readonly expertIndex: Int32Array;
-  readonly slotIndex: Int32Array;
-  readonly bufferIndex: Int32Array;
-  readonly sources: Int32Array;
-  readonly expertCounts: number[];
-}
-
-/** Flattens slots[e][g] (each in slot order) into assignment arrays. */
+/** Flattens slots[e][g] (each in slot order: slot = place in its list) into assignment arrays. */
 export function flattenSlots(
   slots: Slot[][][],
   numGroups: number,
   capacity: number,
 ): AssignmentArrays {
-  const numExperts = slots.length;
-  const expertCounts = slots.map((perGroup) => perGroup.reduce((s, list) => s + list.length, 0));
-  const total = expertCounts.reduce((a, b) => a + b, 0);
-  const tokenIndex = new Int32Array(total);
-  const expertIndex = new Int32Array(total);
-  const slotIndex = new Int32Array(total);
-  const bufferIndex = new Int32Array(total);
-  const sources = new Int32Array(total);
-  let n = 0;
-  for (let e = 0; e < numExperts; e++) {
-    for (let g = 0; g < numGroups; g++) {
-      const list = slots[e]![g]!;
-      for (let s = 0; s < list.length; s++) {
-        tokenIndex[n] = list[s]!.token;
-        sources[n] = list[s]!.source;
-        expertIndex[n] = e;
-        slotIndex[n] = s;
-        bufferIndex[n] = (e * numGroups + g) * capacity + s;
-        n++;
-      }
-    }
-  }
-  return { tokenIndex, expertIndex, slotIndex, bufferIndex, sources, expertCounts };
+  const assignments = slots.flatMap((perGroup, expert) =>
+    perGroup.flatMap((list, group) =>
+      list.map(({ token, source }, slot) => ({ token, expert, group, slot, source })),
+    ),
+  );
+  return layoutAssignments(assignments, { numExperts: slots.length, numGroups, capacity });
 }
 
 /** Empty slots[E][G]. */

@@ -69,11 +69,11 @@ export {
   seededInit,
   seededVariable,
 } from './common.js';
+export { emptySlots, flattenSlots, type GivenScores, type Slot } from './expertAssignments.js';
 export {
-  emptySlots,
-  flattenSlots,
+  layoutAssignments,
+  type Assignment,
   type AssignmentArrays,
-  type GivenScores,
-  type Slot,
-} from './expertAssignments.js';
+  type AssignmentShape,
+} from './assignmentLayout.js';
 export { meanEntropy, meanWeights } from './losses.js';

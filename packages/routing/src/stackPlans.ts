@@ -1,6 +1,6 @@
 // Stacking the per-sequence plans of causal sessions (routeCausally) into one plan over [B, T]
 // with a group per sequence: token indices mapped back to the sequences' real positions,
-// expert-major order restored across groups, per-token tensors spread over the padding.
+// the layout (expert-major across groups) from layoutAssignments, per-token tensors spread over the padding.
 // Axis legend: B batch, T tokens, n_b real tokens of sequence b, E experts, K experts per token,
 // N assignments.
 import {
@@ -13,6 +13,7 @@ import {
   type Tensor1D,
   type Tensor2D,
 } from '@moderoute/core';
+import { layoutAssignments, type Assignment } from './assignmentLayout.js';
 import { int32 } from './common.js';
 import { sumCounts, type RoutingCounts } from './counts.js';
 import type {
@@ -156,47 +157,27 @@ function stackExpertPlans(
   if (first === undefined) throw new ModerouteError('routeCausally: a batch with no real token');
   const e = first.numExperts;
   const capacity = Math.max(...plans.map((p) => p?.capacity ?? 0));
-  const arrays = plans.map((p) =>
-    p === undefined
-      ? undefined
-      : { token: host(p.tokenIndex), slot: host(p.slotIndex), counts: p.expertCounts },
-  );
-  const offsets = arrays.map((a) => {
-    const starts: number[] = [];
-    let at = 0;
-    for (let ex = 0; ex < e; ex++) {
-      starts.push(at);
-      at += a?.counts[ex] ?? 0;
-    }
-    return starts;
-  });
-  const bases: number[] = [];
+  // Every sequence's kept assignments, its group the sequence, its token the position among T,
+  // carrying the index of its weight among the sequences' concatenated weights.
+  const assignments: Assignment[] = [];
   let base = 0;
-  for (const p of plans) {
-    bases.push(base);
-    base += p?.tokenIndex.shape[0] ?? 0;
-  }
-  const order: number[] = [];
-  const tokenIndex: number[] = [];
-  const expertIndex: number[] = [];
-  const slotIndex: number[] = [];
-  const bufferIndex: number[] = [];
-  const expertCounts = new Array<number>(e).fill(0);
-  for (let ex = 0; ex < e; ex++) {
-    arrays.forEach((a, row) => {
-      if (a === undefined) return;
-      const at = sequences[row]!.positions;
-      const start = offsets[row]![ex] as number;
-      for (let j = start; j < start + (a.counts[ex] ?? 0); j++) {
-        order.push((bases[row] as number) + j);
-        tokenIndex.push(row * t + (at[a.token[j] as number] as number));
-        expertIndex.push(ex);
-        slotIndex.push(a.slot[j] as number);
-        bufferIndex.push((ex * b + row) * capacity + (a.slot[j] as number));
-        expertCounts[ex]! += 1;
-      }
-    });
-  }
+  plans.forEach((p, row) => {
+    if (p === undefined) return;
+    const at = sequences[row]!.positions;
+    const [token, expert, slot] = [host(p.tokenIndex), host(p.expertIndex), host(p.slotIndex)];
+    token.forEach((i, j) =>
+      assignments.push({
+        token: row * t + (at[i] as number),
+        expert: expert[j] as number,
+        group: row,
+        slot: slot[j] as number,
+        source: base + j,
+      }),
+    );
+    base += token.length;
+  });
+  const layout = layoutAssignments(assignments, { numExperts: e, numGroups: b, capacity });
+  const order = layout.sources;
   const all = plans.flatMap((p) => (p === undefined ? [] : [p.combineWeights]));
   const combineWeights = (
     order.length === 0
@@ -211,11 +192,11 @@ function stackExpertPlans(
     numGroups: b,
     groupSize: t,
     capacity,
-    tokenIndex: int32(tokenIndex) as Tensor1D,
-    expertIndex: int32(expertIndex) as Tensor1D,
-    slotIndex: int32(slotIndex) as Tensor1D,
-    bufferIndex: int32(bufferIndex) as Tensor1D,
-    expertCounts,
+    tokenIndex: int32(layout.tokenIndex) as Tensor1D,
+    expertIndex: int32(layout.expertIndex) as Tensor1D,
+    slotIndex: int32(layout.slotIndex) as Tensor1D,
+    bufferIndex: int32(layout.bufferIndex) as Tensor1D,
+    expertCounts: layout.expertCounts,
     combineWeights,
     ...(first.routerProbs !== undefined
       ? {
