@@ -80,6 +80,7 @@ export function naming<R>(where: string, stage: StageName, open: () => R): R {
 /**
  * Routes x float32[B, T, D] for one stage: non-causally under 'top-k', else through causal
  * sessions when the router has a causal form (a router without one routes with the mode).
+ * Training takes 'top-k' only: a ConfigError naming `mode` otherwise.
  */
 export function routeStage<P extends RoutingPlan>(
   stage: Stage<P>,
@@ -89,6 +90,15 @@ export function routeStage<P extends RoutingPlan>(
   mask: Tensor | undefined = options.mask,
 ): P {
   const mode = options.mode ?? 'top-k';
+  // Causal sessions return plans without auxiliary losses, and token-choice sessions decide on the
+  // host (no gradient to the router): a training forward under a causal rule would silently lose
+  // both, so it is refused.
+  if (options.training && mode !== 'top-k')
+    throw new ConfigError(
+      'mode',
+      mode,
+      "'top-k' when training (causal rules are for evaluation and decoding)",
+    );
   if (mode !== 'top-k' && hasCausalForm(stage.router)) {
     const context = {
       mode: stageCausalMode(stage.router, mode, where.block, where.stage),

@@ -2,7 +2,7 @@
 // Expert-choice routing over a whole sequence (and MoD's top-k) is not causal: asserted too.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { tf, type Tensor3D } from '@moderoute/core';
+import { ConfigError, initBackend, tf, type Tensor3D } from '@moderoute/core';
 import type { DecisionMode } from '@moderoute/routing';
 import { forEachBackend, randomTensor, runs } from '@moderoute/testing';
 import type { BlockSpec } from '../src/index.js';
@@ -141,4 +141,38 @@ describe('block causality', () => {
       );
     });
   });
+});
+
+describe('block training under a causal rule', () => {
+  // Causal sessions carry no auxiliary losses and token-choice sessions no router gradient.
+  const REFUSED: [string, BlockSpec, DecisionMode][] = [
+    ['MoD', CAUSAL[1]![1], 'threshold'],
+    ['MoE, token-choice', CAUSAL[3]![1], 'causal'],
+    ['staged MoDE', CAUSAL[5]![1], 'predictor'],
+  ];
+  before(async () => {
+    await initBackend({ backend: 'cpu' });
+  });
+  for (const [name, spec, mode] of REFUSED) {
+    it(`${name}: a training forward with mode '${mode}' should be a ConfigError naming mode`, () => {
+      const made = makeBlock(spec, 1);
+      const before = tf.memory().numTensors;
+      try {
+        const x = randomTensor([2, T, WIDTH], 3) as Tensor3D;
+        assert.throws(
+          // In a tidy, as the model calls blocks (a block's forward leaves its tensors to the caller).
+          () => tf.tidy(() => made.block.forward(x, { training: true, mode }).output),
+          (e: unknown) =>
+            e instanceof ConfigError &&
+            e.parameter === 'mode' &&
+            e.value === mode &&
+            /evaluation and decoding/.test(e.message),
+        );
+        x.dispose();
+        assert.equal(tf.memory().numTensors, before);
+      } finally {
+        made.dispose();
+      }
+    });
+  }
 });
