@@ -7,3 +7,4 @@ export * from './routerLaws.js';
 export * from './blockLaws.js';
 export * from './causalLaws.js';
 export * from './sessionLaws.js';
+export * from './trainingLaws.js';
