@@ -7,27 +7,10 @@ import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, type Io } from '../src/index.js';
-import { run } from './helpers.js';
+import { TINY_MODEL, run } from './helpers.js';
 import { reportError } from '../src/output.js';
 
-const TINY = [
-  '--width',
-  '16',
-  '--layers',
-  '2',
-  '--heads',
-  '2',
-  '--context',
-  '16',
-  '--batch-size',
-  '2',
-  '--backend',
-  'wasm',
-  '--replicas',
-  '1',
-  '--steps',
-  '1',
-];
+const TINY = [...TINY_MODEL, '--replicas', '1', '--steps', '1'];
 
 describe('moderoute on bad input', () => {
   let dir: string;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { tf } from '@moderoute/core';
 import { CheckpointStore, fromHostTensors } from '@moderoute/train';
 import { EXIT } from '../src/index.js';
-import { run } from './helpers.js';
+import { TINY_MODEL, run } from './helpers.js';
 
 /** Rewrites the latest checkpoint of `run` with every MoD threshold cut at `cut`. */
 async function setCuts(runDir: string, cut: number): Promise<void> {
@@ -38,18 +38,7 @@ describe('moderoute causal-selection guard', () => {
       'train',
       '--variant',
       'mod-every-other',
-      '--width',
-      '16',
-      '--layers',
-      '2',
-      '--heads',
-      '2',
-      '--context',
-      '16',
-      '--batch-size',
-      '2',
-      '--backend',
-      'wasm',
+      ...TINY_MODEL,
       '--steps',
       '2',
       '--out',

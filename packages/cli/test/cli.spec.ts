@@ -4,22 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplicaError, ReplicaPool } from '@moderoute/train';
 import { EXIT } from '../src/index.js';
-import { run } from './helpers.js';
-
-const TINY = [
-  '--width',
-  '16',
-  '--layers',
-  '2',
-  '--heads',
-  '2',
-  '--context',
-  '16',
-  '--batch-size',
-  '2',
-  '--backend',
-  'wasm',
-];
+import { TINY_MODEL, run } from './helpers.js';
 
 describe('moderoute', () => {
   let dir: string;
@@ -57,7 +42,7 @@ describe('moderoute', () => {
         'train',
         '--variant',
         'mod-every-other',
-        ...TINY,
+        ...TINY_MODEL,
         '--steps',
         '4',
         '--out',
@@ -77,7 +62,7 @@ describe('moderoute', () => {
         'train',
         '--variant',
         'mod-every-other',
-        ...TINY,
+        ...TINY_MODEL,
         '--steps',
         '6',
         '--out',
@@ -387,7 +372,7 @@ describe('moderoute', () => {
           'train',
           '--variant',
           'mod-every-other',
-          ...TINY,
+          ...TINY_MODEL,
           '--steps',
           '3',
           '--out',
@@ -429,7 +414,7 @@ describe('moderoute', () => {
             'train',
             '--variant',
             'dense',
-            ...TINY,
+            ...TINY_MODEL,
             '--steps',
             '1',
             '--out',
@@ -447,7 +432,7 @@ describe('moderoute', () => {
             'train',
             '--variant',
             'dense',
-            ...TINY,
+            ...TINY_MODEL,
             '--steps',
             '1',
             '--out',
@@ -584,7 +569,16 @@ describe('moderoute', () => {
           0, 0, 0, 0, 0, 0, 0, 0, 0,
         ]),
       );
-      const r = await run('train', ...TINY, '--steps', '1', '--data', bin, '--out', join(dir, 'b'));
+      const r = await run(
+        'train',
+        ...TINY_MODEL,
+        '--steps',
+        '1',
+        '--data',
+        bin,
+        '--out',
+        join(dir, 'b'),
+      );
       assert.equal(r.code, EXIT.usage);
       assert.match(r.err, /binary/);
     });

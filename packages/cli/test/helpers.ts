@@ -9,3 +9,19 @@ export async function run(...args: string[]): Promise<{ code: number; out: strin
   const code = await main(['node', 'moderoute', ...args], io);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
+
+/** A tiny model on the wasm backend: the flags most CLI specs train with. */
+export const TINY_MODEL: readonly string[] = [
+  '--width',
+  '16',
+  '--layers',
+  '2',
+  '--heads',
+  '2',
+  '--context',
+  '16',
+  '--batch-size',
+  '2',
+  '--backend',
+  'wasm',
+];

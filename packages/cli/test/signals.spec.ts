@@ -7,25 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { TINY_MODEL } from './helpers.js';
+
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const TINY = [
-  '--width',
-  '16',
-  '--layers',
-  '2',
-  '--heads',
-  '2',
-  '--context',
-  '16',
-  '--batch-size',
-  '2',
-  '--backend',
-  'wasm',
-  '--threads',
-  '1',
-  '--replicas',
-  '1',
-];
+const TINY = [...TINY_MODEL, '--threads', '1', '--replicas', '1'];
 
 interface Child {
   readonly process: ChildProcess;
