@@ -84,12 +84,14 @@ export class StagedModeBlock implements Block {
     const a = this.parts.attention.apply(this.parts.ln1.apply(sub.x), sub.mask);
     const u = this.parts.ln2.apply(tf.add(sub.x, a) as Tensor3D);
     // The expert stage over the selected subsequence; padded slots are never routed.
+    // The subsequence's own mask (none when every sequence selected as many tokens): never the
+    // batch's [B, T] mask, which describes the unpacked tokens.
+    const { mask: _unpacked, ...rest } = options;
     const expertPlan = routeStage(
       this.expertStage,
       u,
-      options,
+      sub.mask === undefined ? rest : { ...rest, mask: sub.mask },
       { block, stage: 'expertRouter' },
-      sub.mask,
     );
     const output = tf.tidy(() => {
       const update = tf.add(a, expertUpdate(expertPlan, u, this.experts)) as Tensor3D;

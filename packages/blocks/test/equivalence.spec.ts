@@ -255,5 +255,39 @@ describe('block equivalences', () => {
         }
       });
     }
+
+    // Regression: the expert stage of a staged MoDE block routes the packed subsequence
+    // [B, S, D]; when every sequence selected as many tokens there is no subsequence mask, and
+    // the batch's own [B, T] mask was passed on instead (a ShapeError).
+    it('staged MoDE with an all-real padding mask should equal the block without a mask', () => {
+      const staged = makeBlock({
+        kind: 'mode-staged',
+        depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.25 } },
+        numExperts: 2,
+      });
+      try {
+        tf.tidy(() => {
+          const xx = x();
+          const plain = staged.block.forward(xx, { training: false }).output;
+          for (const mode of ['top-k', 'threshold'] as const) {
+            const masked = staged.block.forward(xx, {
+              training: false,
+              mask: tf.ones([2, 8]),
+              mode,
+            }).output;
+            const unmasked = staged.block.forward(xx, { training: false, mode }).output;
+            expectClose(masked, unmasked, { rtol: 0, atol: 0 }, `output under ${mode}`);
+          }
+          expectClose(
+            staged.block.forward(xx, { training: false, mask: tf.ones([2, 8]) }).output,
+            plain,
+            { rtol: 0, atol: 0 },
+            'top-k output',
+          );
+        });
+      } finally {
+        staged.dispose();
+      }
+    });
   });
 });
