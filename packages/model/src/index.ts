@@ -6,6 +6,7 @@
  */
 // Public API of @moderoute/model.
 export * from './config.js';
+export * from './resolvedConfig.js';
 export * from './crossEntropy.js';
 export * from './LanguageModel.js';
 export { ModelFactory } from './ModelFactory.js';

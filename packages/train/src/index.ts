@@ -16,6 +16,7 @@ export * from './optim/AdamW.js';
 export * from './checkpoint/safetensors.js';
 export * from './checkpoint/hostTensors.js';
 export * from './checkpoint/CheckpointStore.js';
+export * from './checkpoint/checkpointConfig.js';
 export * from './checkpoint/RunLock.js';
 export * from './checkpoint/diskWrites.js';
 export * from './metrics/jsonl.js';

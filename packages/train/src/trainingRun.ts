@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tf, type Tensor, type Tensor2D } from '@moderoute/core';
 import { calibrateCausalRouting, foldRouterStatistics, type LanguageModel } from '@moderoute/model';
 import { CheckpointStore } from './checkpoint/CheckpointStore.js';
+import { checkpointConfig } from './checkpoint/checkpointConfig.js';
 import { toJsonValue } from './checkpoint/checkpointFormat.js';
 import type { Corpus } from './data/corpus.js';
 import { TrainWindows, type validationWindows } from './data/batches.js';
@@ -241,12 +242,12 @@ export class TrainingRun {
       calibrateCausalRouting(this.model, this.calibrationWindows, { batchSize: this.c.batchSize });
     const weights = new Map<string, Tensor>([...this.model.namedParameters()]);
     const optimizer = this.optimizer.getState();
-    const config = { model: this.model.getConfig(), train: { ...this.c, model: undefined } };
+    const config = checkpointConfig(this.model, { ...this.c, model: undefined });
     try {
       this.lastCheckpoint = await this.store.save({
         weights,
         optimizer,
-        config: toJsonValue(config),
+        config,
         state: {
           step: this.step,
           dataPosition: this.windows.position(this.step),
