@@ -134,7 +134,8 @@ const richA: ReferenceModel = {
           expertRouter: {
             name: 'token-choice',
             config: { topK: 1 },
-            capacity: { preset: 'switch', minimum: 1, evalFactor: 0.6 },
+            // 0.625 x 8 / 2 = 2.5 under top-k: round half to even gives 2.
+            capacity: { preset: 'switch', minimum: 1, evalFactor: 0.625 },
           },
         },
       ],
