@@ -8,6 +8,7 @@ import math
 import torch
 
 from capacity import capacity
+from layers import gelu
 
 
 def best_first(candidates, score):
@@ -22,8 +23,6 @@ GATES = {"identity": lambda r: r, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 
 def mlp_chain(p, prefix, x):
     """The predictor MLP, layers read from the tensors: w1/b1, w2/b2, ... with gelu between."""
-    from layers import gelu  # noqa: E402 (layers imports nothing from here)
-
     i = 1
     while f"{prefix}w{i + 1}" in p:
         x = gelu(x @ p[f"{prefix}w{i}"] + p[f"{prefix}b{i}"])
