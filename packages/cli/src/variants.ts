@@ -1,8 +1,8 @@
 // Named model variants for `moderoute train --variant`: the variants of the reproduction's
-// isoFLOP comparison (isoFlopVariants in @moderoute/train), on one model shape.
+// isoFLOP comparison (isoFlopVariants in @moderoute/experiments), on one model shape.
 import type { LanguageModelConfig } from '@moderoute/model';
 import { ConfigError } from '@moderoute/core';
-import { isoFlopVariants } from '@moderoute/train';
+import { isoFlopVariants } from '@moderoute/experiments';
 
 export const VARIANT_NAMES = [
   'dense',

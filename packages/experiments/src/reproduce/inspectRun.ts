@@ -6,10 +6,14 @@
 import { tf, type Tensor2D } from '@moderoute/core';
 import { type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
 import { metricsOf, type RoutingPlan } from '@moderoute/routing';
-import { assignWeights, loadCheckpoint } from '../checkpoint/CheckpointStore.js';
-import { batchTensors, validationBatches } from '../data/batches.js';
-import { CheckpointError } from '../errors.js';
-import { evaluateBitsPerByte } from '../Trainer.js';
+import {
+  assignWeights,
+  loadCheckpoint,
+  batchTensors,
+  validationBatches,
+  CheckpointError,
+  evaluateBitsPerByte,
+} from '@moderoute/train';
 
 /** Which validation tokens each depth-routed block processed. */
 export interface RoutingSample {

@@ -4,8 +4,7 @@
 // the expert load of every block with experts.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../checkpoint/CheckpointStore.js';
-import type { EvalEvent, StopReason } from '../Trainer.js';
+import { writeFileAtomic, type EvalEvent, type StopReason } from '@moderoute/train';
 import { expertLoadSvg, lossVsFlopsSvg, routingHeatmapSvg } from '../report/plots.js';
 import type { RunInspection } from './inspectRun.js';
 import { bestDense, fileName, fmtExp, markdown } from './reportMarkdown.js';

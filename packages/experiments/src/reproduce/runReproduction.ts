@@ -6,11 +6,17 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, tf } from '@moderoute/core';
 import type { ModelFactory } from '@moderoute/model';
-import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
-import { RunLock } from '../checkpoint/RunLock.js';
-import { CorpusCache } from '../data/corpus.js';
-import { ReplicaPool } from '../parallel/DataParallel.js';
-import { ResumeError, Trainer, type EvalEvent, type StepEvent } from '../Trainer.js';
+import {
+  CheckpointStore,
+  writeFileAtomic,
+  RunLock,
+  CorpusCache,
+  ReplicaPool,
+  ResumeError,
+  Trainer,
+  type EvalEvent,
+  type StepEvent,
+} from '@moderoute/train';
 import { inspectRun, type RunInspection } from './inspectRun.js';
 import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
 import { writeReproductionReport, type ReportPaths, type ReproductionRow } from './report.js';
