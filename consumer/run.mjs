@@ -11,6 +11,8 @@
 //   4. the installed `moderoute` command runs --version and `train --steps 3` in an empty folder;
 //   5. esbuild bundles a browser page over core, routing, blocks, model and train with no Node
 //      built-in left, and the bundle sizes are printed;
+//   (and, after the install, that @moderoute/train's dependency tree holds no vega: plotting is
+//   @moderoute/experiments');
 //   6. where /usr/bin/chromium-headless-shell is installed (Debian's chromium-headless-shell),
 //      the page runs in it: initBackend() without `process` picks wasm, and webgl once
 //      @tensorflow/tfjs-backend-webgl is imported; one training step each (skipped, saying so,
@@ -52,13 +54,8 @@ const CONSUMER_DEPS = [
 // Errors tsc reports without skipLibCheck in third-party declarations, none in moderoute's: tfjs's
 // own (tfjs-core names DOM types and `Long` under a Node lib; tfjs-backend-wasm names Emscripten's
 // global `EmscriptenModule` without depending on its types), @webgpu/types (a dependency of
-// tfjs-core, DOM names), and vega-typings (DOM names; reached through the plot functions of
-// @moderoute/train's Node entry). Anything else fails the check.
-const KNOWN_LIB_ERRORS = [
-  /^node_modules\/@tensorflow\//,
-  /^node_modules\/@webgpu\/types\//,
-  /^node_modules\/vega-typings\//,
-];
+// tfjs-core, DOM names). Anything else fails the check.
+const KNOWN_LIB_ERRORS = [/^node_modules\/@tensorflow\//, /^node_modules\/@webgpu\/types\//];
 
 const keep = process.argv.includes('--keep');
 const started = Date.now();
@@ -137,6 +134,40 @@ try {
       throw new Error(`expected one @tensorflow/tfjs-core, found:\n${copies.join('\n')}`);
     if (existsSync(join(app, 'node_modules/@tensorflow/tfjs')))
       throw new Error('the union @tensorflow/tfjs package was installed');
+    // What installing @moderoute/train alone brings: the closure of its dependencies in the
+    // installed tree (npm ls lists a deduplicated package's dependencies once, wherever it sits).
+    const tree = JSON.parse(run('npm', ['ls', '--all', '--json'], app, { allowFailure: true }));
+    const dependenciesOf = new Map();
+    (function walk(node) {
+      for (const [name, child] of Object.entries(node.dependencies ?? {})) {
+        const names = Object.keys(child.dependencies ?? {});
+        dependenciesOf.set(name, [...new Set([...(dependenciesOf.get(name) ?? []), ...names])]);
+        walk(child);
+      }
+    })(tree);
+    const closure = new Set(['@moderoute/train']);
+    for (const name of closure) for (const dep of dependenciesOf.get(name) ?? []) closure.add(dep);
+    const plotting = [...closure].filter((n) => /^vega/.test(n));
+    if (plotting.length > 0 || !closure.has('@moderoute/core'))
+      throw new Error(
+        `@moderoute/train's installed tree: ${[...closure].sort().join(', ')}; ` +
+          `expected @moderoute/core and no vega (found ${plotting.join(', ') || 'none'})`,
+      );
+    const trainPeers = Object.keys(
+      JSON.parse(readFileSync(join(app, 'node_modules/@moderoute/train/package.json'), 'utf8'))
+        .peerDependencies ?? {},
+    );
+    if (trainPeers.some((n) => /^vega/.test(n)))
+      throw new Error(
+        `@moderoute/train still names vega among its peers: ${trainPeers.join(', ')}`,
+      );
+    // The check sees vega where it is: among @moderoute/experiments' dependencies.
+    if (!(dependenciesOf.get('@moderoute/experiments') ?? []).includes('vega'))
+      throw new Error('npm ls shows no vega under @moderoute/experiments: the check is blind');
+    process.stderr.write(
+      `  @moderoute/train alone brings ${closure.size - 1} packages, no vega ` +
+        `(vega comes with @moderoute/experiments)\n`,
+    );
   });
 
   step('1. ESM program: MoD and MoE models train, routers swap by name, the loss falls', () => {
