@@ -185,4 +185,8 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
   }
 }
 
+/**
+ * The training benchmark's report: step times per variant, the matmul peak, routing overhead, the
+ * peer (the JSON of `bench --json`).
+ */
 export type TrainingBenchReport = Awaited<ReturnType<typeof benchmarkTraining>>;

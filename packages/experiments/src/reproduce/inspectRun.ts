@@ -38,6 +38,10 @@ export interface BlockExpertLoad {
   readonly numExperts: number;
 }
 
+/**
+ * What a trained run's final checkpoint shows: routing on validation text, expert loads, causal-
+ * rule loss.
+ */
 export interface RunInspection {
   readonly checkpoint: string;
   /** Absent when the model has no depth router. */
@@ -58,6 +62,10 @@ export interface RunInspection {
   readonly causalBitsPerByte?: number;
 }
 
+/**
+ * What `inspectRun` looks at a trained run with: validation text, window and batch sizes, the model
+ * factory.
+ */
 export interface InspectOptions {
   readonly validation: Uint8Array;
   readonly seqLen: number;

@@ -43,6 +43,7 @@ export interface ReproductionRow {
   readonly runDir: string;
 }
 
+/** Where the report's files are: the folder, report.md, results.json and each plot. */
 export interface ReportPaths {
   readonly dir: string;
   readonly report: string;
@@ -54,6 +55,10 @@ export interface ReportPaths {
   readonly expertLoad?: string;
 }
 
+/**
+ * What the report is written from: the spec, the table rows, the inspections, the backend, the wall
+ * time.
+ */
 export interface ReportInput {
   readonly spec: ResolvedReproductionSpec;
   readonly rows: readonly ReproductionRow[];

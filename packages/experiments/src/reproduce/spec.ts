@@ -84,6 +84,7 @@ const SPEC_KEYS = [
 const VARIANT_KEYS = ['name', 'description', 'model', 'learningRate'];
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** A `ReproductionSpec` checked and with every default filled. */
 export type ResolvedReproductionSpec = Required<
   Omit<ReproductionSpec, 'description' | 'expectedMinutes'>
 > &
