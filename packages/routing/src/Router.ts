@@ -69,10 +69,7 @@ export interface CausalContext {
  * over [1, n] (evaluation mode, every token real). The caller owns the plan's tensors.
  */
 export interface CausalSession<P extends RoutingPlan = RoutingPlan> {
-  /**
-   * Routes the sequence's next tokens float32[1, n, D] given the earlier ones; the caller owns the
-   * plan's tensors.
-   */
+  /** Routes the sequence's next tokens float32[1, n, D], given the earlier ones. */
   step(x: Tensor3D): P;
 }
 
