@@ -11,6 +11,8 @@
 //   4. the installed `moderoute` command runs --version and `train --steps 3` in an empty folder;
 //   5. esbuild bundles a browser page over core, routing, blocks, model and train with no Node
 //      built-in left, and the bundle sizes are printed;
+//   (and, after the install, that @moderoute/train's dependency tree holds no vega: plotting is
+//   @moderoute/experiments');
 //   6. where /usr/bin/chromium-headless-shell is installed (Debian's chromium-headless-shell),
 //      the page runs in it: initBackend() without `process` picks wasm, and webgl once
 //      @tensorflow/tfjs-backend-webgl is imported; one training step each (skipped, saying so,
@@ -30,6 +32,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkTrainAlone } from './trainAlone.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(ROOT, 'consumer', 'fixtures');
@@ -52,13 +55,8 @@ const CONSUMER_DEPS = [
 // Errors tsc reports without skipLibCheck in third-party declarations, none in moderoute's: tfjs's
 // own (tfjs-core names DOM types and `Long` under a Node lib; tfjs-backend-wasm names Emscripten's
 // global `EmscriptenModule` without depending on its types), @webgpu/types (a dependency of
-// tfjs-core, DOM names), and vega-typings (DOM names; reached through the plot functions of
-// @moderoute/train's Node entry). Anything else fails the check.
-const KNOWN_LIB_ERRORS = [
-  /^node_modules\/@tensorflow\//,
-  /^node_modules\/@webgpu\/types\//,
-  /^node_modules\/vega-typings\//,
-];
+// tfjs-core, DOM names). Anything else fails the check.
+const KNOWN_LIB_ERRORS = [/^node_modules\/@tensorflow\//, /^node_modules\/@webgpu\/types\//];
 
 const keep = process.argv.includes('--keep');
 const started = Date.now();
@@ -137,6 +135,7 @@ try {
       throw new Error(`expected one @tensorflow/tfjs-core, found:\n${copies.join('\n')}`);
     if (existsSync(join(app, 'node_modules/@tensorflow/tfjs')))
       throw new Error('the union @tensorflow/tfjs package was installed');
+    checkTrainAlone(app, run);
   });
 
   step('1. ESM program: MoD and MoE models train, routers swap by name, the loss falls', () => {

@@ -1,6 +1,6 @@
 // Example 3: the isoFLOP comparison of the Mixture-of-Depths paper (Raposo et al. 2024,
 // arXiv 2404.02258, section 4) at small scale, through the library behind `moderoute reproduce`:
-// `runReproduction` from @moderoute/train. Every variant trains for the same budget of training
+// `runReproduction` from @moderoute/experiments. Every variant trains for the same budget of training
 // FLOPs (analytic count: 3 x forward per sequence x sequences), so a cheaper model takes more
 // steps; the report compares validation loss in bits per byte and draws loss against FLOPs and
 // the routers' decisions on validation text.
@@ -17,7 +17,7 @@ import {
   type ReproductionResult,
   type ReproductionRow,
   type ReproductionSpec,
-} from '@moderoute/train';
+} from '@moderoute/experiments';
 
 export type Size = 'tiny' | 'demo';
 

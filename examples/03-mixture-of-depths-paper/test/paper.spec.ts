@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import { initBackend } from '@moderoute/core';
-import type { ReproductionResult } from '@moderoute/train';
+import type { ReproductionResult } from '@moderoute/experiments';
 import {
   TINY_BATCH,
   TINY_DENSE_STEPS,

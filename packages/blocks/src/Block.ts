@@ -8,6 +8,7 @@ import type { Stage } from './stages.js';
 
 /** Built-in block kinds. */
 export type BlockKind = 'dense' | 'mod' | 'moe' | 'mode-staged' | 'mode-integrated';
+/** Every block kind, in the order the docs and configs list them. */
 export const BLOCK_KINDS: readonly BlockKind[] = [
   'dense',
   'mod',
@@ -16,6 +17,9 @@ export const BLOCK_KINDS: readonly BlockKind[] = [
   'mode-integrated',
 ];
 
+/**
+ * Options of one `Block.forward` call: mode, padding mask, decision rule and routing randomness.
+ */
 export interface BlockForwardOptions {
   /** Training mode: router jitter and training capacity apply. */
   readonly training: boolean;
@@ -66,6 +70,7 @@ export interface BlockDecoder {
   dispose(): void;
 }
 
+/** What `Block.forward` returns: the output, the auxiliary losses and each routing stage's plan. */
 export interface BlockOutput {
   /** float32[B, T, D]. */
   readonly output: Tensor3D;
@@ -86,6 +91,10 @@ export interface BlockFlops {
   readonly total: number;
 }
 
+/**
+ * A transformer block (dense, MoD, MoE or MoDE): its forward pass, its incremental decoder, FLOP
+ * count and routing stages.
+ */
 export interface Block {
   readonly kind: BlockKind;
   /**

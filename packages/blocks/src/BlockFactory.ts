@@ -42,6 +42,10 @@ function capacityOf(spec: RouterSpec | null, router: Router): CapacityPolicy {
   );
 }
 
+/**
+ * Builds blocks from a `BlockSpec` with the injected primitives, router registry and expert
+ * factory.
+ */
 @injectable()
 export class BlockFactory {
   constructor(

@@ -20,6 +20,9 @@ export interface RouterSpec {
   readonly capacity?: CapacitySpec | number;
 }
 
+/**
+ * What a block is made of: its kind and, where it routes, its depth and expert routers and experts.
+ */
 export interface BlockSpec {
   /** Block kind. */
   readonly kind: BlockKind;
@@ -37,6 +40,9 @@ export interface BlockSpec {
   readonly numSharedExperts?: number;
 }
 
+/**
+ * A `BlockSpec` checked and with every default filled (`null` for a router the kind does not use).
+ */
 export interface ResolvedBlockSpec {
   readonly kind: BlockKind;
   readonly depthRouter: RouterSpec | null;
@@ -47,11 +53,15 @@ export interface ResolvedBlockSpec {
   readonly numSharedExperts: number;
 }
 
+/**
+ * The depth router of mod and mode-staged blocks by default: mixture-of-depths at capacity 0.125.
+ */
 export const DEFAULT_DEPTH_ROUTER: RouterSpec = Object.freeze({
   name: 'mixture-of-depths',
   config: Object.freeze({}),
   capacity: 0.125,
 });
+/** The expert router of moe and MoDE blocks by default: token-choice, top-1. */
 export const DEFAULT_EXPERT_ROUTER: RouterSpec = Object.freeze({
   name: 'token-choice',
   config: Object.freeze({ topK: 1 }),

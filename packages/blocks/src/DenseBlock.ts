@@ -96,6 +96,7 @@ export class BlockParts {
   }
 }
 
+/** A pre-norm transformer block: attention then MLP, both residual, on every token. */
 export class DenseBlock implements Block {
   readonly kind = 'dense' as const;
   readonly parts: BlockParts;

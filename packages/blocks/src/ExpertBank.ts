@@ -18,6 +18,7 @@ export function mlpExperts(
     new MlpLayer(store.scope(String(index)), width, hidden, residualStd, ops);
 }
 
+/** E expert MLPs and the dispatch of routed rows through them, each expert on its own rows. */
 export class ExpertBank {
   readonly experts: readonly MlpLayer[];
 

@@ -43,6 +43,10 @@ export function requireRouterKind(
   }
 }
 
+/**
+ * A Mixture-of-Depths block: its router picks the tokens that go through attention and MLP; the
+ * rest skip it on the residual path (Raposo et al. 2024).
+ */
 export class ModBlock implements Block {
   readonly kind = 'mod' as const;
   private readonly stage: Stage<MixtureOfDepthsPlan>;

@@ -28,8 +28,13 @@ import {
 import { requireRouterKind } from './ModBlock.js';
 import { routeStage, type Stage } from './stages.js';
 
+/** The plan kinds an expert router may return: token-choice and expert-choice. */
 export const EXPERT_PLAN_KINDS = ['token-choice', 'expert-choice'] as const;
 
+/**
+ * A Mixture-of-Experts block: attention on every token, then each token's MLP from the experts its
+ * router picks (optionally plus shared experts).
+ */
 export class MoeBlock implements Block {
   readonly kind: 'moe' | 'mode-integrated' = 'moe';
   protected readonly stage: Stage<ExpertRoutingPlan>;

@@ -17,8 +17,11 @@ export type Initializer =
   | { readonly kind: 'zeros' }
   | { readonly kind: 'ones' };
 
+/** Initializer: N(0, std^2), drawn from the store's seed and the parameter's name and shape. */
 export const normal = (std: number): Initializer => ({ kind: 'normal', std });
+/** Initializer: all zeros. */
 export const zeros: Initializer = { kind: 'zeros' };
+/** Initializer: all ones. */
 export const ones: Initializer = { kind: 'ones' };
 
 /** 32-bit FNV-1a of a string: the per-parameter seed offset. */
@@ -40,6 +43,10 @@ export function hashName(name: string): number {
  */
 export const MAX_MODEL_PARAMETERS = 2 ** 28;
 
+/**
+ * A model's named, seeded parameters (tf variables): what optimizers update, checkpoints save and
+ * `dispose` frees.
+ */
 export class ParameterStore {
   private readonly vars = new Map<string, Variable>();
   private total = 0;
@@ -118,6 +125,7 @@ export class ParameterStore {
     return new ScopedStore(this, prefix);
   }
 
+  /** The parameter of that full name, if the store has one. */
   get(name: string): Variable | undefined {
     return this.vars.get(name);
   }
@@ -153,6 +161,7 @@ export class ParameterStore {
     }
   }
 
+  /** Frees every parameter of the store. */
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
@@ -167,10 +176,12 @@ export class ScopedStore implements ParameterScope {
     readonly prefix: string,
   ) {}
 
+  /** Creates the parameter `<prefix>.<name>` in the root store. */
   create(name: string, shape: number[], init: Initializer, trainable = true): Variable {
     return this.root.create(`${this.prefix}.${name}`, shape, init, trainable);
   }
 
+  /** A view one level deeper: parameters named `<prefix>.<prefix2>.<name>`. */
   scope(prefix: string): ScopedStore {
     return new ScopedStore(this.root, `${this.prefix}.${prefix}`);
   }

@@ -12,6 +12,7 @@ export type ExpertFactoryProvider = (dims: {
   ops: Primitives;
 }) => ExpertFactory;
 
+/** Service identifiers of @moderoute/blocks for the inversify container. */
 export const BLOCKS_IDS = {
   /** Builds blocks (BlockFactory). */
   BlockFactory: Symbol.for('@moderoute/blocks/BlockFactory') as ServiceIdentifier<BlockFactory>,

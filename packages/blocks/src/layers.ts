@@ -31,6 +31,7 @@ export class LayerNormLayer {
     this.beta = store.create('beta', [width], zeros);
   }
 
+  /** Layer norm over the last axis of `x`, with this layer's gain and bias. */
   apply<T extends Tensor>(x: T): T {
     return this.ops.layerNorm(x, this.gamma as Tensor1D, this.beta as Tensor1D);
   }

@@ -13,6 +13,7 @@ import {
 } from '@moderoute/core';
 import { dispatchRows, type MixtureOfDepthsPlan } from '@moderoute/routing';
 
+/** The tokens a Mixture-of-Depths plan selected, packed into a dense batch of subsequences. */
 export interface Subsequence {
   /** float32[B, S, D]: selected tokens of each sequence, in ascending position order. */
   readonly x: Tensor3D;

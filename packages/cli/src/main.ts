@@ -10,6 +10,10 @@ import { trainCommand } from './commands/train.js';
 import { EXIT, processIo, reportError, type Io } from './output.js';
 import { VERSION } from './version.js';
 
+/**
+ * The `moderoute` commander program with every command, writing through `io` and exiting through
+ * `setExit`.
+ */
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('moderoute')
     .description(

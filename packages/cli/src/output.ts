@@ -2,6 +2,7 @@
 // progress and notes on stderr, errors as one clear line and a non-zero exit code.
 import { ModerouteError, PathError, isFileSystemError } from '@moderoute/core';
 
+/** Where a command writes: results to one stream, progress and notes to another. */
 export interface Io {
   /** A line of results (stdout). */
   readonly out: (text: string) => void;

@@ -1,9 +1,10 @@
 // Named model variants for `moderoute train --variant`: the variants of the reproduction's
-// isoFLOP comparison (isoFlopVariants in @moderoute/train), on one model shape.
+// isoFLOP comparison (isoFlopVariants in @moderoute/experiments), on one model shape.
 import type { LanguageModelConfig } from '@moderoute/model';
 import { ConfigError } from '@moderoute/core';
-import { isoFlopVariants } from '@moderoute/train';
+import { isoFlopVariants } from '@moderoute/experiments';
 
+/** The model variants of `moderoute train --variant`: the reproduction's isoFLOP variants. */
 export const VARIANT_NAMES = [
   'dense',
   'mod-every-other',
@@ -13,6 +14,7 @@ export const VARIANT_NAMES = [
   'mode-staged',
   'mode-integrated',
 ] as const;
+/** The name of a model variant of `moderoute train --variant`. */
 export type VariantName = (typeof VARIANT_NAMES)[number];
 
 /**

@@ -52,6 +52,9 @@ export interface BackendInfo {
   readonly notes: readonly string[];
 }
 
+/**
+ * Options of `initBackend`: the backend, the environment to read, and the wasm backend's threads.
+ */
 export interface InitBackendOptions {
   /** Backend to use; overrides MODEROUTE_BACKEND and the default order. */
   readonly backend?: string;

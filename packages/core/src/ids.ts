@@ -4,6 +4,7 @@ import type { ServiceIdentifier } from 'inversify';
 import type { BackendInfo } from './backend.js';
 import type { Primitives } from './primitives/index.js';
 
+/** Service identifiers of @moderoute/core for the inversify container. */
 export const CORE_IDS = {
   /** The active backend (BackendInfo); resolving it before initBackend() throws. */
   BackendInfo: Symbol.for('@moderoute/core/BackendInfo') as ServiceIdentifier<BackendInfo>,

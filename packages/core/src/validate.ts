@@ -3,6 +3,7 @@
 import type { Tensor } from './tf.js';
 import { ConfigError, ShapeError } from './errors.js';
 
+/** Bounds of an integer check (`requireInt`), both inclusive. */
 export interface IntRange {
   readonly min?: number;
   readonly max?: number;
@@ -36,6 +37,7 @@ export function requireInt(parameter: string, value: unknown, range: IntRange = 
   return value;
 }
 
+/** Bounds of a finite-number check (`requireNumber`). */
 export interface NumberRange {
   readonly min?: number;
   readonly max?: number;

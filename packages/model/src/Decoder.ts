@@ -23,6 +23,9 @@ import type { LanguageModel } from './LanguageModel.js';
  */
 export type ExpertCapacityMode = 'router' | 'dropless';
 
+/**
+ * How decoding routes: the causal rule of the MoD routers and how token-choice capacity applies.
+ */
 export interface DecodeOptions {
   /**
    * Decision rule of every Mixture-of-Depths router ('threshold' or 'predictor'). Default (or
@@ -36,6 +39,7 @@ export interface DecodeOptions {
   readonly capacityLength?: number;
 }
 
+/** `DecodeOptions` checked against a model, with every default filled. */
 export interface ResolvedDecodeOptions {
   readonly mode: CausalMode | undefined;
   readonly expertCapacity: ExpertCapacityMode;

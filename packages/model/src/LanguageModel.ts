@@ -14,7 +14,6 @@ import {
   linear,
   tf,
   type Scalar,
-  type Tensor,
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
@@ -28,70 +27,23 @@ import {
   zeros,
   type Block,
   type BlockFactory,
-  type BlockFlops,
   type BlockOutput,
 } from '@moderoute/blocks';
-import type { DecisionMode, RoutingPlan } from '@moderoute/routing';
+import type { RoutingPlan } from '@moderoute/routing';
 import {
   resolveConfig,
   type LanguageModelConfig,
   type ResolvedLanguageModelConfig,
 } from './config.js';
 import { sparseCrossEntropy } from './crossEntropy.js';
+import type { ForwardOptions, ForwardResult, LossResult, ModelFlops } from './forwardTypes.js';
 
-export interface ForwardOptions {
-  /** Training mode (router jitter, training capacity). Default false. */
-  readonly training?: boolean;
-  /** float32[B, T]: 1 for real tokens, 0 for padding. */
-  readonly mask?: Tensor;
-  /**
-   * Decision rule: 'top-k' (default) or a causal rule, under which every stage whose router has a
-   * causal form decides through one causal session per sequence, as decoding does.
-   */
-  readonly mode?: DecisionMode;
-  /** Under a causal rule: the length at which causal expert capacity is evaluated (default contextLength). */
-  readonly capacityLength?: number;
-  /**
-   * The training step this pass belongs to: with it, block i's routing randomness (jitter,
-   * noisy gating) is keyed by deriveSeed(seed, step, replica, i) (each stage then by
-   * deriveSeed(that, stage)), so a resumed run draws what the uninterrupted one drew and replicas
-   * draw distinct noise. Without it the routers use their own seeds (the same noise every pass).
-   */
-  readonly step?: number;
-  /** Data-parallel replica computing this pass (default 0, the training thread). */
-  readonly replica?: number;
-  /** Run seed of the routing randomness (default the model's config seed). */
-  readonly seed?: number;
-}
+export type { ForwardOptions, ForwardResult, LossResult, ModelFlops } from './forwardTypes.js';
 
-export interface ForwardResult {
-  /** float32[B, T, V]. */
-  readonly logits: Tensor3D;
-  /** Sum of every block's auxiliary losses, each times its auxLossWeights entry. */
-  readonly auxLoss: Scalar;
-  /** Each auxiliary loss, unweighted by the model, as `blocks.<i>.<name>`. */
-  readonly auxLosses: Readonly<Record<string, Scalar>>;
-  /** Per block: the routing plans it acted on (empty for dense blocks). */
-  readonly routing: readonly Readonly<Record<string, RoutingPlan>>[];
-}
-
-export interface LossResult extends ForwardResult {
-  /** Mean next-token cross-entropy in nats over real tokens. */
-  readonly lmLoss: Scalar;
-  /** lmLoss + auxLoss: what training minimises. */
-  readonly loss: Scalar;
-}
-
-/** FLOPs of one forward pass over one sequence, by part. */
-export interface ModelFlops {
-  readonly blocks: readonly BlockFlops[];
-  readonly head: number;
-  /** Forward FLOPs per sequence. */
-  readonly forward: number;
-  /** Training FLOPs per sequence: 3 x forward (backward = 2 x forward). */
-  readonly training: number;
-}
-
+/**
+ * A decoder-only byte language model over a schedule of dense and routed blocks: forward, loss,
+ * parameters, FLOPs.
+ */
 export class LanguageModel {
   static readonly className = 'LanguageModel';
   readonly config: ResolvedLanguageModelConfig;

@@ -53,6 +53,10 @@ export interface BlockAgreement {
   readonly predictor?: RuleAgreement;
 }
 
+/**
+ * How the causal rules compare with top-k: per-block agreement, and validation loss under each
+ * rule.
+ */
 export interface CausalEvaluation {
   readonly agreement: readonly BlockAgreement[];
   /** Validation bits per byte by decision rule: 'top-k', and each causal rule every MoD router supports. */

@@ -4,6 +4,7 @@
 import type { CausalMode, Router } from '@moderoute/routing';
 import type { LanguageModel } from './LanguageModel.js';
 
+/** Which causal rules a model can decide with, from its routers' descriptions. */
 export interface CausalRules {
   /**
    * The rules the forward pass and decoding accept for the whole model: with Mixture-of-Depths

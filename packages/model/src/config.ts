@@ -18,6 +18,7 @@ export type ScheduleEntry = BlockKind | BlockSpec;
 export type Schedule =
   { readonly pattern: readonly ScheduleEntry[] } | { readonly layers: readonly ScheduleEntry[] };
 
+/** A language model's shape and layer schedule; every field has a default. */
 export interface LanguageModelConfig {
   /** Vocabulary V (256: bytes). */
   readonly vocabSize?: number;
@@ -45,6 +46,10 @@ export interface LanguageModelConfig {
   readonly seed?: number;
 }
 
+/**
+ * A `LanguageModelConfig` checked, with every default filled and the schedule expanded to one spec
+ * per layer.
+ */
 export interface ResolvedLanguageModelConfig {
   readonly vocabSize: number;
   readonly contextLength: number;

@@ -22,8 +22,13 @@ import {
   type SamplingOptions,
 } from './sampling.js';
 
+/** What generation does when the context is full: refuse, or slide the window. */
 export type ContextPolicy = 'refuse' | 'slide';
 
+/**
+ * Options of `generate`: how many tokens, sampling, seed, decoding rule and what to do at the
+ * context length.
+ */
 export interface GenerateOptions extends DecodeOptions, SamplingOptions {
   /** Tokens to generate, >= 0 (required). */
   readonly maxTokens: number;
@@ -50,6 +55,10 @@ export interface GeneratedToken {
   readonly text: string;
 }
 
+/**
+ * What `generate` returns: the prompt and generated tokens, the text, why it stopped, and each
+ * block's decoding statistics.
+ */
 export interface GenerateResult {
   readonly promptTokens: readonly number[];
   readonly tokens: readonly number[];

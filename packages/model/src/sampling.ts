@@ -4,6 +4,7 @@
 // Axis legend: V vocabulary.
 import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
 
+/** How the next token is drawn from the logits: temperature, top-k, top-p. */
 export interface SamplingOptions {
   /** Softmax temperature, >= 0; 0 is greedy (default 1). */
   readonly temperature?: number;
@@ -13,8 +14,10 @@ export interface SamplingOptions {
   readonly topP?: number;
 }
 
+/** `SamplingOptions` checked, with every default filled. */
 export type ResolvedSamplingOptions = Required<SamplingOptions>;
 
+/** Checks sampling options and fills their defaults. */
 export function resolveSamplingOptions(options: SamplingOptions = {}): ResolvedSamplingOptions {
   return {
     temperature: requireNumber('temperature', options.temperature ?? 1, { min: 0 }),

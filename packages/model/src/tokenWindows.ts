@@ -10,6 +10,7 @@ import type { LanguageModel } from './LanguageModel.js';
  */
 export type TokenWindows = readonly ArrayLike<number>[];
 
+/** Options of a validation pass over token windows. */
 export interface EvaluationOptions {
   /** Windows per forward pass (default 8). */
   readonly batchSize?: number;

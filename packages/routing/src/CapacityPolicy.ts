@@ -20,16 +20,21 @@ import {
   requireNumber,
   requireOneOf,
 } from '@moderoute/core';
+import { applyRounding } from './rounding.js';
 
+/** Every rounding a capacity policy may use. */
 export const ROUNDINGS = ['floor', 'ceil', 'round'] as const;
 /** floor, ceil, or round to nearest with ties to even (Python's `round`, as flaxformer uses). */
 export type Rounding = (typeof ROUNDINGS)[number];
 
+/** Every capacity group. */
 export const CAPACITY_GROUPS = ['sequence', 'batch'] as const;
 /** Tokens that compete for one expert's capacity: one sequence, or the whole batch. */
 export type CapacityGroup = (typeof CAPACITY_GROUPS)[number];
 
+/** Every capacity preset: switch, deepspeed, tutel, megablocks, megatron. */
 export const CAPACITY_PRESETS = ['switch', 'deepspeed', 'tutel', 'megablocks', 'megatron'] as const;
+/** A capacity preset named after the framework whose formula it reproduces. */
 export type CapacityPresetName = (typeof CAPACITY_PRESETS)[number];
 
 /** The resolved, JSON form of a CapacityPolicy. */
@@ -64,6 +69,7 @@ export type CapacitySpec =
   | (Partial<CapacityPolicyConfig> & { readonly preset?: CapacityPresetName | null })
   | CapacityPolicy;
 
+/** What a capacity is asked for: group size, experts, top-K and training or evaluation. */
 export interface CapacityQuery {
   /** Tokens in the group, n. */
   readonly groupSize: number;
@@ -113,27 +119,6 @@ export const CAPACITY_PRESET_CONFIGS: Readonly<
 
 const KEYS = new Set<string>(['preset', ...Object.keys(BASE)]);
 
-/** Python's round(): to nearest, ties to even. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Relative guard so that 0.57 * 100 (56.99999999999999 in binary) floors to 57, not 56. */
-const GUARD = 1e-9;
-
-function applyRounding(x: number, rounding: Rounding): number {
-  switch (rounding) {
-    case 'floor':
-      return Math.floor(x + GUARD * Math.max(1, Math.abs(x)));
-    case 'ceil':
-      return Math.ceil(x - GUARD * Math.max(1, Math.abs(x)));
-    case 'round':
-      return roundHalfEven(x);
-  }
-}
-
-/** Capacity as a validated value object. */
 /** Marks a CapacityPolicy across copies of this package (a plugin module loaded by URL may
  * bring its own): `instanceof` sees only this copy's class. */
 const CAPACITY_POLICY_BRAND = Symbol.for('@moderoute/routing/CapacityPolicy');
@@ -147,6 +132,7 @@ export function isCapacityPolicy(value: unknown): value is CapacityPolicy {
   );
 }
 
+/** How many tokens of a group an expert (or MoD block) may take: the formula above, or dropless. */
 export class CapacityPolicy {
   readonly [CAPACITY_POLICY_BRAND] = true;
   readonly config: CapacityPolicyConfig;
@@ -273,6 +259,7 @@ export class CapacityPolicy {
     return c.dropless ? `max load (dropless)` : text;
   }
 
+  /** The policy's resolved, JSON form (a copy). */
   getConfig(): CapacityPolicyConfig {
     return { ...this.config };
   }

@@ -44,6 +44,7 @@ import { JITTER_STREAM, streamSeed } from './randomness.js';
 import type { RouteContext, Router, RouterDescription } from './Router.js';
 import { topKOf } from './selection.js';
 
+/** Config of the expert-choice router; every field but `dModel` has a default. */
 export interface ExpertChoiceRouterConfig {
   /** Model width D (required). */
   readonly dModel: number;
@@ -69,6 +70,7 @@ export interface ExpertChoiceRouterConfig {
   readonly seed?: number;
 }
 
+/** An `ExpertChoiceRouterConfig` checked, with every default filled. */
 export interface ResolvedExpertChoiceRouterConfig extends Required<
   Omit<ExpertChoiceRouterConfig, 'capacity'>
 > {
@@ -85,7 +87,9 @@ function checkNotDropless(policy: CapacityPolicy): void {
   }
 }
 
+/** Every slot order. */
 export const SLOT_ORDERS = ['position', 'score'] as const;
+/** The order of an expert's slots: by token position or by score. */
 export type SlotOrder = (typeof SLOT_ORDERS)[number];
 
 const KEYS = [
@@ -99,6 +103,7 @@ const KEYS = [
   'seed',
 ];
 
+/** Expert-choice routing: each expert takes its top-C tokens (Zhou et al. 2022). */
 export class ExpertChoiceRouter
   extends LinearExpertRouter<ResolvedExpertChoiceRouterConfig>
   implements Router<ExpertChoicePlan>

@@ -57,6 +57,10 @@ import type {
 } from './Router.js';
 import { sumStatistics, type RouterStatistics } from './statistics.js';
 
+/**
+ * Mixture-of-Depths routing: a scalar weight per token, the top-k tokens of each sequence go
+ * through the block (Raposo et al. 2024).
+ */
 export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
   static readonly className = 'mixture-of-depths';
   readonly className = MixtureOfDepthsRouter.className;
@@ -232,6 +236,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     return this.predictor === undefined ? 0 : (this.predictor.threshold.dataSync()[0] as number);
   }
 
+  /** The variables the optimizer updates (not the untrained cuts of the causal rules). */
   trainableVariables(): readonly Variable[] {
     return Object.values(this.namedVariables()).filter((v) => v.trainable);
   }

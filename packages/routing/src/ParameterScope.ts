@@ -5,6 +5,7 @@
 // Declared here, not in blocks, because routing cannot depend on blocks.
 import { ConfigError, tf, type Tensor, type Variable } from '@moderoute/core';
 
+/** Where a router creates its variables: a block's parameter store, or a scope of its own. */
 export interface ParameterScope {
   /**
    * Creates the parameter `name` (unique within the scope) of the given shape, starting at
@@ -56,6 +57,7 @@ export class OwnedParameterScope implements ParameterScope {
     return [...this.vars.values()].filter((v) => v.trainable);
   }
 
+  /** Frees every variable the scope created. */
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();

@@ -32,6 +32,7 @@ export interface RouteContext {
  * token by token with running per-expert loads (token-choice).
  */
 export type CausalMode = 'threshold' | 'predictor' | 'causal';
+/** Every causal rule. */
 export const CAUSAL_RULES: readonly CausalMode[] = ['threshold', 'predictor', 'causal'];
 
 /** What FLOP counting, decoding and the CLI need to know about a router, declared (never probed). */
@@ -68,9 +69,14 @@ export interface CausalContext {
  * over [1, n] (evaluation mode, every token real). The caller owns the plan's tensors.
  */
 export interface CausalSession<P extends RoutingPlan = RoutingPlan> {
+  /** Routes the sequence's next tokens float32[1, n, D], given the earlier ones. */
   step(x: Tensor3D): P;
 }
 
+/**
+ * The router contract: a plan from activations and the caller's context, a default capacity, a
+ * description, and optionally causal sessions.
+ */
 export interface Router<P extends RoutingPlan = RoutingPlan> {
   /** The registry name of the scheme (stable, used in configs). */
   readonly className: string;

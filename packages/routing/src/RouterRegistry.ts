@@ -16,6 +16,7 @@ import type { TokenChoiceRouterConfig } from './tokenChoiceConfig.js';
  */
 export type RouterFactory = (config: Record<string, unknown>, scope: ParameterScope) => Router;
 
+/** One router scheme for the registry: its name and its factory. */
 export interface RouterRegistration {
   readonly name: string;
   readonly factory: RouterFactory;
@@ -47,6 +48,9 @@ export const BUILTIN_ROUTERS: readonly RouterRegistration[] = Object.freeze([
   },
 ]);
 
+/**
+ * Router schemes by name: configs name a router, the registry builds it (plugins register theirs).
+ */
 export class RouterRegistry {
   private readonly factories = new Map<string, RouterFactory>();
 
@@ -68,6 +72,7 @@ export class RouterRegistry {
     return this;
   }
 
+  /** Whether a router scheme of that name is registered. */
   has(name: string): boolean {
     return this.factories.has(name);
   }

@@ -45,6 +45,10 @@ import {
 import { scoresOf, tokenChoicePlan } from './tokenChoicePlan.js';
 import type { ExpertGroupRule } from './tokenChoiceRules.js';
 
+/**
+ * Token-choice routing: each token picks its top-K experts, within each expert's capacity (Switch,
+ * GShard, DeepSeek).
+ */
 export class TokenChoiceRouter
   extends LinearExpertRouter<ResolvedTokenChoiceRouterConfig>
   implements Router<TokenChoicePlan>

@@ -83,6 +83,7 @@ export function seededVariable(
   return scope.variable(name, shape, seededInit(shape, std, seed), true);
 }
 
+/** Throws when a router is used after `dispose()`. */
 export function requireLive(disposed: boolean, className: string): void {
   if (disposed) throw new ModerouteError(`This ${className} router has been disposed`);
 }

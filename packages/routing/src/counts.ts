@@ -17,6 +17,10 @@ export interface RuleCounts {
   readonly agree: number;
 }
 
+/**
+ * Integer counts of one plan: tokens, per-expert load, drops, experts per token, causal-rule
+ * agreement.
+ */
 export interface RoutingCounts {
   /** Real (not padding) tokens routed. */
   readonly realTokens: number;

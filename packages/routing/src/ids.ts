@@ -3,6 +3,7 @@
 import type { ServiceIdentifier } from 'inversify';
 import type { RouterRegistration, RouterRegistry } from './RouterRegistry.js';
 
+/** Service identifiers of @moderoute/routing for the inversify container. */
 export const ROUTING_IDS = {
   /** One router scheme (name -> factory); bind several, one per scheme (plugins add theirs). */
   RouterRegistration: Symbol.for(

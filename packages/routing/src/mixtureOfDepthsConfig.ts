@@ -4,12 +4,19 @@ import { ConfigError, requireInt, requireNumber, requireOneOf } from '@moderoute
 import { CapacityPolicy } from './CapacityPolicy.js';
 import { checkKeys } from './common.js';
 
+/** Every Mixture-of-Depths gate. */
 export const MOD_GATES = ['identity', 'sigmoid', 'tanh'] as const;
+/**
+ * The gate on a Mixture-of-Depths router's weight before it scales the block's output: identity,
+ * sigmoid or tanh.
+ */
 export type ModGate = (typeof MOD_GATES)[number];
 /** The causal rule a Mixture-of-Depths router trains for (its config's `causalMode`). */
 export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
+/** The causal rule a Mixture-of-Depths router trains for. */
 export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
 
+/** Config of the Mixture-of-Depths router; every field but `dModel` has a default. */
 export interface MixtureOfDepthsRouterConfig {
   /** Model width D (required). */
   readonly dModel: number;
@@ -32,6 +39,7 @@ export interface MixtureOfDepthsRouterConfig {
   readonly seed?: number;
 }
 
+/** A `MixtureOfDepthsRouterConfig` checked, with every default filled. */
 export type ResolvedMixtureOfDepthsRouterConfig = Required<MixtureOfDepthsRouterConfig>;
 
 /** What to do when a router without a predictor is asked for the predictor rule. */

@@ -23,6 +23,7 @@ import type { CapacityPolicy } from './CapacityPolicy.js';
 import type { RoutingCounts } from './counts.js';
 import type { RouterStatistics } from './statistics.js';
 
+/** The kind of a routing plan, and of the router that makes it. */
 export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths';
 
 /**
@@ -32,6 +33,7 @@ export type RoutingKind = 'token-choice' | 'expert-choice' | 'mixture-of-depths'
  * sessions, one per sequence.
  */
 export type DecisionMode = 'top-k' | 'threshold' | 'predictor' | 'causal';
+/** Every decision mode: top-k, then the causal rules. */
 export const DECISION_MODES: readonly DecisionMode[] = [
   'top-k',
   'threshold',
@@ -157,7 +159,9 @@ export interface MixtureOfDepthsPlan extends PlanBase {
   readonly predictorLogits?: Tensor2D;
 }
 
+/** What a router decided for one call: a tagged union of index plans (switch on `kind`). */
 export type RoutingPlan = TokenChoicePlan | ExpertChoicePlan | MixtureOfDepthsPlan;
+/** A plan that sends tokens to experts: token-choice or expert-choice. */
 export type ExpertRoutingPlan = TokenChoicePlan | ExpertChoicePlan;
 
 /** Exhaustiveness helper for `switch (plan.kind)`. */

@@ -4,6 +4,7 @@ import { ContainerModule } from 'inversify';
 import { ROUTING_IDS } from './ids.js';
 import { BUILTIN_ROUTERS, RouterRegistry, type RouterRegistration } from './RouterRegistry.js';
 
+/** The ContainerModule of @moderoute/routing: the built-in routers and the registry. */
 export const routingModule = new ContainerModule(({ bind }) => {
   for (const registration of BUILTIN_ROUTERS)
     bind(ROUTING_IDS.RouterRegistration).toConstantValue(registration);

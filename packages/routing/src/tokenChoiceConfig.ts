@@ -21,6 +21,7 @@ import {
   type ScoreFunction,
 } from './tokenChoiceRules.js';
 
+/** Config of the token-choice router; every field but `dModel` has a default. */
 export interface TokenChoiceRouterConfig {
   /** Model width D (required). */
   readonly dModel: number;
@@ -77,6 +78,7 @@ export interface TokenChoiceRouterConfig {
   readonly seed?: number;
 }
 
+/** A `TokenChoiceRouterConfig` checked, with every default filled. */
 export interface ResolvedTokenChoiceRouterConfig extends Required<
   Omit<TokenChoiceRouterConfig, 'capacity' | 'renormalize'>
 > {
@@ -84,6 +86,7 @@ export interface ResolvedTokenChoiceRouterConfig extends Required<
   readonly renormalize: Normalization;
 }
 
+/** Options of `routeScores`: the route context, and whether logits or scores are given. */
 export interface RouteScoresOptions extends Partial<RouteContext> {
   /** 'logits' (default): float32[B, T, E] before the score function; 'scores': after it (probabilities for softmax). */
   readonly given?: GivenScores;

@@ -7,14 +7,17 @@
 import { ConfigError } from '@moderoute/core';
 import type { Slot } from './expertAssignments.js';
 
+/** Every score function. */
 export const SCORE_FUNCTIONS = ['softmax', 'sigmoid'] as const;
 /** Router scores from logits: softmax over experts (Switch, GShard) or elementwise sigmoid (DeepSeek-V3). */
 export type ScoreFunction = (typeof SCORE_FUNCTIONS)[number];
 
+/** Every group score. */
 export const GROUP_SCORES = ['max', 'top2-sum'] as const;
 /** How an expert group is scored for group-limited routing: DeepSeek-V2's max, DeepSeek-V3's sum of the top two. */
 export type GroupScore = (typeof GROUP_SCORES)[number];
 
+/** Every placement order. */
 export const PLACEMENTS = ['rank-major', 'token-major'] as const;
 /**
  * Order in which choices claim capacity: every first choice of a group before any second choice
@@ -23,6 +26,7 @@ export const PLACEMENTS = ['rank-major', 'token-major'] as const;
  */
 export type Placement = (typeof PLACEMENTS)[number];
 
+/** Every overflow priority. */
 export const OVERFLOW_PRIORITIES = ['position', 'score', 'probs'] as const;
 /**
  * Who keeps a full expert's slots: the earlier position ('position'); the token with the higher
@@ -31,6 +35,7 @@ export const OVERFLOW_PRIORITIES = ['position', 'score', 'probs'] as const;
  */
 export type OverflowPriority = (typeof OVERFLOW_PRIORITIES)[number];
 
+/** Every weight normalization. */
 export const NORMALIZATIONS = ['none', 'before-drops', 'after-drops'] as const;
 /**
  * Division of a token's weights by their sum: never, over its K choices, or over the choices kept

@@ -1,6 +1,7 @@
 // Tensor assertions: closeness with a readable diff, and leak checks.
 import { tf, type Tensor } from '@moderoute/core';
 
+/** Tolerances of the close-enough assertions. */
 export interface Tolerance {
   /** Relative tolerance (default 1e-4). */
   readonly rtol?: number;

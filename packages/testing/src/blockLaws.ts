@@ -26,6 +26,7 @@ import {
 
 /** The structural surface of a block the laws need (matches @moderoute/blocks' Block). */
 export interface LawBlock extends CausalLawBlock {
+  /** The block's forward pass, as the laws call it. */
   forward(
     x: Tensor3D,
     options: {
@@ -58,7 +59,11 @@ export interface LawBlockCase {
    * The block's parameter store: its routers' variables are the trainable ones named
    * `...routers.<r>.<name>` (ParameterScope; without a store, the gradient law is skipped).
    */
-  readonly store?: { named(): ReadonlyMap<string, Variable> };
+  readonly store?: {
+    /** Every parameter of the block by its full name. */
+    named(): ReadonlyMap<string, Variable>;
+  };
+  /** Frees the case's block and parameters. */
   dispose(): void;
 }
 
@@ -73,11 +78,16 @@ function routerVariables(made: LawBlockCase): Map<string, Variable[]> {
   return byRouter;
 }
 
+/** The batch and sequence sizes a block law runs at. */
 export interface BlockLawCase {
   readonly batch: number;
   readonly seqLen: number;
 }
 
+/**
+ * Options of `blockLaws`: width, backends, runs, and what the block kind promises (pass-through,
+ * causal rules, per-sequence routing).
+ */
 export interface BlockLawOptions {
   /** Model width the factory builds blocks for. */
   readonly width: number;

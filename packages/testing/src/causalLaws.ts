@@ -19,6 +19,7 @@ export type LawCausalMode = 'threshold' | 'predictor' | 'causal';
 
 /** The block surface the causal laws need (matches @moderoute/blocks' Block). */
 export interface CausalLawBlock {
+  /** The block's forward pass under a decision rule. */
   forward(
     x: Tensor3D,
     options: {
@@ -28,14 +29,24 @@ export interface CausalLawBlock {
       capacityLength?: number;
     },
   ): { output: Tensor3D };
+  /** The block's incremental decoder for one sequence under a causal rule. */
   decoder(options: {
     mode?: LawCausalMode;
     expertCapacity: 'router' | 'dropless';
     capacityLength: number;
     where: string;
-  }): { step(x: Tensor2D): Tensor2D; dispose(): void };
+  }): {
+    /** x float32[n, D] of the sequence's next n tokens -> the block's output float32[n, D]. */
+    step(x: Tensor2D): Tensor2D;
+    /** Frees the decoder's cache. */
+    dispose(): void;
+  };
 }
 
+/**
+ * Options of the causal laws: width, the rules to check, per-sequence routing, longest context,
+ * runs.
+ */
 export interface CausalLawOptions {
   readonly width: number;
   /** The causal rules the block decodes with (decode == forward is checked under each). */

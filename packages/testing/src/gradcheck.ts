@@ -14,6 +14,7 @@ export function randomTensor(shape: number[], seed: number, scale = 1): Tensor {
   return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed + 1), scale));
 }
 
+/** Options of the directional-derivative gradient check. */
 export interface DirectionalCheckOptions {
   /** Finite-difference step along the unit-free direction (default 1e-2). */
   readonly epsilon?: number;

@@ -33,6 +33,10 @@ import { checkCapacity, checkSelection } from './selectionChecks.js';
 
 export { defaultContext } from './routerLawHost.js';
 
+/**
+ * Options of `routerLaws`: runs, backends, and what the router promises (gradients, per-sequence
+ * routing, placement, dropless, closed-form losses).
+ */
 export interface RouterLawOptions {
   /** Property runs per law per backend (default 4; FC_NUM_RUNS overrides). */
   readonly numRuns?: number;

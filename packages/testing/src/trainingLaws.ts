@@ -25,6 +25,7 @@ export interface TrainingLawForwardOptions {
 
 /** The model surface the training law needs (matches @moderoute/model's LanguageModel). */
 export interface TrainingLawModel {
+  /** The training loss of a batch, with routing keyed by the options' step, replica and seed. */
   loss(
     inputs: Tensor2D,
     targets: Tensor2D,
@@ -32,9 +33,14 @@ export interface TrainingLawModel {
   ): { readonly loss: Scalar };
   /** Every saved tensor by name: the weights and the routers' state (trainable or not). */
   namedParameters(): Map<string, Variable>;
+  /** Frees the model's variables. */
   dispose(): void;
 }
 
+/**
+ * Options of `trainingLaws`: how to build a model and fold its statistics, the data's shape, steps
+ * and runs.
+ */
 export interface TrainingLawOptions<M extends TrainingLawModel, S> {
   /** A fresh model, the same initial weights every call. */
   readonly build: () => M;

@@ -3,6 +3,10 @@ import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
 import { resolveConfig, type LanguageModelConfig } from '@moderoute/model';
 import type { CorpusSource } from './data/corpus.js';
 
+/**
+ * What a training run trains and how: model, data, batch, steps, learning-rate schedule, AdamW,
+ * evaluation, checkpoints, seed.
+ */
 export interface TrainConfig {
   /** The model to train. */
   readonly model: LanguageModelConfig;
@@ -42,6 +46,7 @@ export interface TrainConfig {
   readonly seed?: number;
 }
 
+/** A `TrainConfig` checked, with every default filled. */
 export type ResolvedTrainConfig = Required<Omit<TrainConfig, 'model'>> & {
   readonly model: LanguageModelConfig;
 };
@@ -70,6 +75,9 @@ const KEYS = [
   'seed',
 ];
 
+/**
+ * Checks a train config and fills its defaults; a `ConfigError` names a bad field and its value.
+ */
 export function resolveTrainConfig(config: TrainConfig): ResolvedTrainConfig {
   if (config === null || typeof config !== 'object' || Array.isArray(config))
     throw new ConfigError('train config', config, 'an object');

@@ -22,6 +22,10 @@ export { RESUME_FIXED, RESUME_FREE, ResumeError, firstDifference } from './resum
 export { CALIBRATION_WINDOWS, evaluateBitsPerByte } from './evaluateBitsPerByte.js';
 export { ROUTING_SEED_KEY } from './trainingRun.js';
 
+/**
+ * Trains a model in a run directory: batches, AdamW, evaluation, metrics, atomic checkpoints,
+ * resumption, replicas.
+ */
 export class Trainer {
   readonly config: ResolvedTrainConfig;
   /** The config as given (to tell settings left at their default). */

@@ -1,11 +1,12 @@
 /**
  * Training: batches, AdamW and schedules, the training step, safetensors checkpoints, and under
- * Node the corpus, the Trainer, replicas, metrics, plots and progress.
+ * Node the corpus, the Trainer, replicas, metrics and progress.
  *
  * @module @moderoute/train
  */
 // Public API of @moderoute/train under Node (the "node" export condition; index.browser.ts is the
-// browser-safe entry): corpus and batching, AdamW and schedules, safetensors checkpoints, metrics, plots, progress.
+// browser-safe entry): corpus and batching, AdamW and schedules, safetensors checkpoints, metrics,
+// progress. Reproduction, plots and benchmarks are in @moderoute/experiments.
 export * from './errors.js';
 export * from './data/bytes.js';
 export * from './data/rng.js';
@@ -20,7 +21,6 @@ export * from './checkpoint/checkpointConfig.js';
 export * from './checkpoint/RunLock.js';
 export * from './checkpoint/diskWrites.js';
 export * from './metrics/jsonl.js';
-export * from './report/plots.js';
 export * from './report/ProgressReporter.js';
 export * from './TrainConfig.js';
 export * from './Trainer.js';
@@ -28,8 +28,3 @@ export * from './parallel/shardStep.js';
 export * from './parallel/DataParallel.js';
 export * from './restore.js';
 export { loadPluginModules, pluginModuleUrl } from './plugins.js';
-export * from './reproduce/spec.js';
-export * from './reproduce/presets.js';
-export * from './reproduce/inspectRun.js';
-export * from './reproduce/report.js';
-export * from './reproduce/runReproduction.js';

@@ -28,6 +28,7 @@ export function resolveCheckpointDir(path: string): string {
   return latest;
 }
 
+/** A model rebuilt from a checkpoint, with the checkpoint it came from. */
 export interface RestoredModel {
   readonly model: LanguageModel;
   readonly checkpoint: LoadedCheckpoint;
@@ -58,6 +59,7 @@ export function restoreModel(path: string, factory: ModelFactory): RestoredModel
   return { model, checkpoint };
 }
 
+/** Which tokens each routed block processed for a text, for display. */
 export interface RoutingPattern {
   /** One display string per byte token ("·" for bytes inside a multi-byte character). */
   readonly tokens: readonly string[];

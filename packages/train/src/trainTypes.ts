@@ -5,6 +5,10 @@ import type { CorpusCache } from './data/corpus.js';
 import type { ReplicaPool } from './parallel/DataParallel.js';
 import type { BlockRoutingSummary } from './parallel/shardStep.js';
 
+/**
+ * One training step of a run: its losses, gradient norm, learning rate, throughput, FLOPs so far
+ * and routing.
+ */
 export interface StepEvent {
   readonly step: number;
   readonly totalSteps: number;
@@ -19,6 +23,7 @@ export interface StepEvent {
   readonly routing: readonly BlockRoutingSummary[];
 }
 
+/** One evaluation of a run: the step, validation bits per byte, training FLOPs so far. */
 export interface EvalEvent {
   readonly step: number;
   readonly validationBitsPerByte: number;
@@ -26,8 +31,13 @@ export interface EvalEvent {
   readonly tokensSeen: number;
 }
 
+/** Why a run stopped: all steps done, interrupted (saved), or a non-finite loss. */
 export type StopReason = 'completed' | 'interrupted' | 'non-finite';
 
+/**
+ * How a run ended: why it stopped, the step reached, the validation curve, FLOPs, wall time and the
+ * last checkpoint.
+ */
 export interface TrainResult {
   readonly outDir: string;
   readonly stopReason: StopReason;
@@ -49,6 +59,10 @@ export interface TrainResult {
   readonly lastCheckpoint?: string;
 }
 
+/**
+ * Where and how a `Trainer` runs: the run directory, resumption, model factory, shared corpus,
+ * replicas, cancellation, callbacks.
+ */
 export interface TrainOptions {
   /** Run directory: checkpoints/, metrics.jsonl. */
   readonly outDir: string;
@@ -60,7 +74,9 @@ export interface TrainOptions {
   readonly corpusCache?: CorpusCache;
   /** Stops after the current step, saving a checkpoint (Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Called after each training step. */
   readonly onStep?: (event: StepEvent) => void;
+  /** Called after each evaluation. */
   readonly onEval?: (event: EvalEvent) => void;
   /** Called once the model exists (e.g. to start a progress bar at the resumed step). */
   readonly onStart?: (info: {

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
 import { ConfigError } from '@moderoute/core';
-import {
-  resolveTrainConfig,
-  resolveReproductionSpec,
-  type ReproductionSpec,
-  type TrainConfig,
-} from '../src/index.js';
+import { resolveTrainConfig, type TrainConfig } from '../src/index.js';
 
 describe('resolveTrainConfig', () => {
   describe('when the config is not an object', () => {
@@ -43,16 +38,5 @@ describe('resolveTrainConfig warm-up', () => {
         e instanceof ConfigError && e.message === 'warmupSteps (2) must be <= steps (1)',
     );
     assert.equal(resolveTrainConfig({ model: {}, steps: 5, warmupSteps: 5 }).warmupSteps, 5);
-  });
-});
-
-describe('resolveReproductionSpec', () => {
-  it('should refuse an array as the spec', () => {
-    assert.throws(
-      () => resolveReproductionSpec([] as unknown as ReproductionSpec),
-      (e: unknown) =>
-        e instanceof ConfigError &&
-        /^reproduction spec \(\[\]\) must be an object$/.test(e.message),
-    );
   });
 });

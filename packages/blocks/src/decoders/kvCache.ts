@@ -79,6 +79,7 @@ export class BlockDecodeState {
     this.attention.clear();
   }
 
+  /** Frees the cached keys and values. */
   dispose(): void {
     this.attention.clear();
   }

@@ -1,18 +1,26 @@
 // `moderoute bench`: training steps per variant at the bench config, side by side in one run,
 // against the backend's matmul peak and (where installed) the PyTorch peer; routing overhead.
+// The benchmark itself lives in @moderoute/experiments; this file parses the flags and composes.
 import { Command } from 'commander';
-import { OPTIMIZERS, VARIANTS, type OptimizerName } from '../bench/config.js';
 import { BLOCKS_IDS } from '@moderoute/blocks';
+import {
+  BATCH,
+  DEFAULT_PEER_SCRIPT,
+  OPTIMIZERS,
+  VARIANTS,
+  baselineModule,
+  benchmarkTraining,
+  formatTrainingReport,
+  type OptimizerName,
+} from '@moderoute/experiments';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { baselineModule } from '../bench/baselineAttention.js';
-import { DEFAULT_PEER_SCRIPT } from '../bench/peer.js';
-import { formatTrainingReport } from '../bench/report.js';
-import { benchmarkTraining } from '../bench/training.js';
 import type { Io } from '../output.js';
 import {
   choiceOption,
+  describeTraining,
   intOption,
   replicasOption,
+  startTraining,
   threadsOption,
   type ReplicasFlag,
 } from '../options.js';
@@ -31,6 +39,7 @@ interface BenchFlags {
   json: boolean;
 }
 
+/** `moderoute bench`: the training-step benchmark of @moderoute/experiments, from its flags. */
 export function benchCommand(io: Io): Command {
   return new Command('bench')
     .description(
@@ -82,8 +91,17 @@ export function benchCommand(io: Io): Command {
       };
       const report = await benchmarkTraining(
         {
-          backend: flags.backend,
-          ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+          start: async (replicas) => {
+            const setup = await startTraining(
+              {
+                backend: flags.backend,
+                ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+                replicas,
+              },
+              BATCH,
+            );
+            return { ...setup, description: describeTraining(setup) };
+          },
           replicas: flags.replicas,
           steps: flags.steps,
           passes: flags.passes,

@@ -3,16 +3,18 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '@moderoute/core';
+import {
+  PRESET_NAMES,
+  runReproduction,
+  type ReproductionResult,
+  type ReproductionSpec,
+} from '@moderoute/experiments';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 import {
   CorpusCache,
   DEFAULT_MAX_DATA_BYTES,
   MAX_DATA_BYTES_LIMIT,
-  PRESET_NAMES,
   ProgressReporter,
-  runReproduction,
-  type ReproductionResult,
-  type ReproductionSpec,
 } from '@moderoute/train';
 import { EXIT, formatFlops, type Io } from '../output.js';
 import {

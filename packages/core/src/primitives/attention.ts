@@ -38,6 +38,7 @@ export interface AttentionParams {
   readonly bOut?: Tensor1D;
 }
 
+/** Options of multi-head attention: heads, causality, padding mask. */
 export interface AttentionOptions {
   /** Number of heads H; must divide D. */
   readonly numHeads: number;

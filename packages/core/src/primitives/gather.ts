@@ -17,6 +17,7 @@ import { prefersExplicitTranspose, type WasmHeapBackend } from './matmul.js';
 
 /** Kernel names of the wasm row gather and row scatter-add. */
 export const GATHER_ROWS = 'ModerouteGatherRows';
+/** Kernel name of the wasm row scatter-add. */
 export const SCATTER_ADD_ROWS = 'ModerouteScatterAddRows';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };

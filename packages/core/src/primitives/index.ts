@@ -42,13 +42,21 @@ export {
  * example to an attention kernel of its own) without touching the blocks.
  */
 export interface Primitives {
+  /** Affine map x W + b with explicit-transpose gradients. */
   readonly linear: typeof linear;
+  /** Row gather, differentiable (its gradient a scatter-add). */
   readonly gatherRows: typeof gatherRows;
+  /** Row scatter-add, differentiable (its gradient a gather). */
   readonly scatterAddRows: typeof scatterAddRows;
+  /** Token embedding lookup (rows of the table), differentiable. */
   readonly embedding: typeof embedding;
+  /** GELU in its sigmoid form, x * sigmoid(1.702 x), with a hand-written gradient. */
   readonly gelu: typeof gelu;
+  /** Layer norm over the last axis with a hand-written gradient. */
   readonly layerNorm: typeof layerNorm;
+  /** Multi-head self-attention: projections, attention core, output projection. */
   readonly multiHeadAttention: typeof multiHeadAttention;
+  /** The attention core on given queries, keys and values. */
   readonly scaledDotProductAttention: typeof scaledDotProductAttention;
   /** Inference-only affine map (decoding steps): one fused kernel. */
   readonly affine: typeof affine;

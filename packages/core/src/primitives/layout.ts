@@ -12,8 +12,11 @@ import { prefersExplicitTranspose, type WasmHeapBackend } from './matmul.js';
 
 /** Kernel names of the wasm implementations. */
 export const SPLIT_OUTER = 'ModerouteSplitOuter';
+/** Kernel name of the wasm concatenation along the outermost axis. */
 export const CONCAT_OUTER = 'ModerouteConcatOuter';
+/** Kernel name of the wasm concatenation of flat parts. */
 export const CONCAT_FLAT = 'ModerouteConcatFlat';
+/** Kernel name of the wasm split into flat parts. */
 export const SPLIT_FLAT = 'ModerouteSplitFlat';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };

@@ -53,5 +53,3 @@ export const ProgressReporter = cls(
   'ProgressReporter',
   'report progress from the Trainer-free loop yourself',
 );
-/** Node only (writes run directories): see the Node entry. */
-export const runReproduction = fn('runReproduction', 'run it under Node (`moderoute reproduce`)');

@@ -62,6 +62,7 @@ export * from './checkpointFormat.js';
 export { assignWeights, loadCheckpoint, shapesOf } from './loadCheckpoint.js';
 export { formatBytes, writeFileAtomic } from './atomicFiles.js';
 
+/** Options of a checkpoint store. */
 export interface CheckpointStoreOptions {
   /** Complete checkpoints to keep (newest by step); default 3. */
   readonly keep?: number;

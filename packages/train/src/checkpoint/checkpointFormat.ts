@@ -52,6 +52,7 @@ export interface LoadedCheckpoint {
   readonly state: CheckpointState;
 }
 
+/** The files of a checkpoint directory, by role. */
 export const CHECKPOINT_FILES = {
   model: 'model.safetensors',
   optimizer: 'optimizer.safetensors',
@@ -63,10 +64,14 @@ export const CHECKPOINT_FILES = {
 /** Name of the pointer file to the newest checkpoint. */
 export const LATEST_FILE = 'latest';
 
+/** The format name a checkpoint's manifest carries. */
 export const FORMAT = 'moderoute-checkpoint';
+/** The checkpoint format version this code writes. */
 export const FORMAT_VERSION = 1;
+/** The name of a checkpoint directory: `ckpt-<step>`. */
 export const DIR_PATTERN = /^ckpt-(\d+)$/;
 
+/** A checkpoint's MANIFEST.json: format, version, step and each file's size and SHA-256. */
 export interface Manifest {
   readonly format: typeof FORMAT;
   readonly version: number;
@@ -79,6 +84,7 @@ export function checkpointName(step: number): string {
   return `ckpt-${String(step).padStart(8, '0')}`;
 }
 
+/** Options of loading a checkpoint. */
 export interface LoadOptions {
   /** The model's parameter names and shapes: a checkpoint that differs is refused. */
   readonly expectWeights?: ReadonlyMap<string, readonly number[]>;

@@ -45,6 +45,7 @@ export interface DataPosition {
   readonly fingerprint: string;
 }
 
+/** How training windows are drawn: batch size, window length and the seed of their order. */
 export interface TrainWindowsConfig {
   /** B, windows per batch. */
   readonly batchSize: number;
@@ -146,6 +147,7 @@ export class TrainWindows {
   }
 }
 
+/** How validation windows are cut: batch size, window length, at most how many. */
 export interface ValidationOptions {
   /** B, windows per batch (the last batch may be smaller). */
   readonly batchSize: number;

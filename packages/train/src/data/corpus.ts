@@ -55,6 +55,7 @@ export interface Corpus {
   readonly fingerprint: string;
 }
 
+/** How a corpus is split into training and validation text. */
 export interface SplitOptions {
   /** Fraction of documents (of bytes, for a single document) used for validation; default 0.1. */
   readonly validationFraction?: number;

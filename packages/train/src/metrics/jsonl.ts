@@ -53,6 +53,7 @@ export class JsonlWriter<T extends object = Record<string, unknown>> {
     }
   }
 
+  /** Closes the file; a later `append` throws. */
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;

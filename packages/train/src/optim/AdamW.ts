@@ -104,6 +104,7 @@ export class AdamW {
     return this.slotOf.get(name)?.decays ?? false;
   }
 
+  /** The optimizer's hyperparameters, defaults filled. */
   getConfig(): {
     beta1: number;
     beta2: number;
@@ -240,6 +241,10 @@ export class AdamW {
     return { gradNorm, applied: true, step: t };
   }
 
+  /**
+   * The optimizer's state as named tensors (step and moments), for checkpoints; the caller frees
+   * them.
+   */
   getState(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     out.set(OPTIMIZER_STATE.step, tf.scalar(this.t, 'int32'));

@@ -21,6 +21,7 @@ export const defaultDecayPredicate: DecayPredicate = (name) => {
   return !(NO_DECAY_LEAF.test(leaf) || segments.some((s) => NORM_SEGMENT.test(s)));
 };
 
+/** AdamW's hyperparameters; every field has a default. */
 export interface AdamWConfig {
   /** beta1, decay of the first moment; default 0.9. */
   readonly beta1?: number;

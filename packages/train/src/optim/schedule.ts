@@ -10,6 +10,7 @@
 // update uses lr(0) = peak / W, the update of step W - 1 uses the peak.
 import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
 
+/** A learning-rate schedule: linear warmup to the peak, then cosine decay. */
 export interface CosineScheduleConfig {
   /** Peak learning rate, reached at the end of warmup. */
   readonly peak: number;

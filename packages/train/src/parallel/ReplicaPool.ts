@@ -43,6 +43,10 @@ export class ReplicaPool {
     private readonly timeoutMs: number,
   ) {}
 
+  /**
+   * Starts `replicas - 1` worker threads, each with its own single-thread backend, and waits until
+   * all are ready.
+   */
   static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
     const { replicas } = options;
     if (!Number.isInteger(replicas) || replicas < 2 || replicas > MAX_REPLICAS)

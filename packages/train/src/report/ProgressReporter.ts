@@ -3,6 +3,7 @@
 // caller is in --json mode (the caller then logs JSON itself).
 import cliProgress from 'cli-progress';
 
+/** Options of a progress bar. */
 export interface ProgressOptions {
   /** Total steps. */
   readonly total: number;

@@ -3,8 +3,7 @@
 // variant from the analytic FLOP count (Raposo et al. 2024, section 4: isoFLOP analysis).
 import { ConfigError, requireInt, requireNumber } from '@moderoute/core';
 import { resolveConfig, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
-import type { CorpusSource } from '../data/corpus.js';
-import type { TrainConfig } from '../TrainConfig.js';
+import type { CorpusSource, TrainConfig } from '@moderoute/train';
 
 /** One model of the comparison. */
 export interface ReproductionVariant {
@@ -85,6 +84,7 @@ const SPEC_KEYS = [
 const VARIANT_KEYS = ['name', 'description', 'model', 'learningRate'];
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** A `ReproductionSpec` checked and with every default filled. */
 export type ResolvedReproductionSpec = Required<
   Omit<ReproductionSpec, 'description' | 'expectedMinutes'>
 > &

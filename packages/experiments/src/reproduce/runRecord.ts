@@ -3,8 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '@moderoute/model';
-import { readJsonl } from '../metrics/jsonl.js';
-import type { TrainResult } from '../Trainer.js';
+import { readJsonl, type TrainResult } from '@moderoute/train';
 import type { ReproductionRow } from './report.js';
 import type { PlannedRun, ResolvedReproductionSpec } from './spec.js';
 

@@ -4,6 +4,7 @@ import { tf, type NamedTensorMap, type Variable } from '@moderoute/core';
 import type { LanguageModelConfig } from '@moderoute/model';
 import { AdamW } from '@moderoute/train';
 
+/** The bench config's model: vocabulary 256, width 128, 4 layers, 4 heads, context 128, MLP 4x. */
 export const BENCH = {
   vocabSize: 256,
   width: 128,
@@ -12,7 +13,9 @@ export const BENCH = {
   contextLength: 128,
   mlpRatio: 4,
 } as const;
+/** Sequences per training step at the bench config. */
 export const BATCH = 8;
+/** Tokens per sequence at the bench config. */
 export const SEQ = 128;
 
 /** The variants, by their JSON names. */
@@ -64,6 +67,7 @@ export const VARIANTS: Record<string, LanguageModelConfig> = {
 
 /** The optimizers the bench can train with: the project's AdamW (what the trainer runs) or tfjs's Adam. */
 export const OPTIMIZERS = ['adamw', 'adam'] as const;
+/** The optimizer of a bench run: the trainer's AdamW or tf.train.adam. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
 /** One optimizer update from tf.variableGrads's output (gradients keyed by variable name). */

@@ -2,11 +2,12 @@
 // bench config on one backend, for every block kind, measured side by side in one run, with the
 // backend's 2-D matmul peak and the PyTorch peer (peer.ts); and the cost of routing itself
 // (routingOverhead.ts). The bench config is config.ts's; its models come from the factories the
-// command passes (the composition root is the command, commands/bench.ts).
-import { ConfigError, matmulPeakGflops } from '@moderoute/core';
+// command passes, and its backend and replicas from the command's `start` (the composition root
+// is the command, commands/bench.ts of @moderoute/cli).
+import { ConfigError, matmulPeakGflops, type BackendInfo } from '@moderoute/core';
 import type { BlockFactory } from '@moderoute/blocks';
 import type { ModelFactory } from '@moderoute/model';
-import { describeTraining, startTraining, type ReplicasFlag } from '../options.js';
+import type { ReplicaPool } from '@moderoute/train';
 import { BATCH, BENCH, SEQ, VARIANTS, type OptimizerName } from './config.js';
 import { betterPeer, runPeer, type PeerResult } from './peer.js';
 import { benchRouting, type RoutingOverhead } from './routingOverhead.js';
@@ -22,10 +23,28 @@ export interface BenchFactories {
   readonly blocks: BlockFactory;
 }
 
+/** Data-parallel replicas as the `--replicas` flag gives them: a count, or every core. */
+export type ReplicasFlag = number | 'auto';
+
+/** The backend and replicas a bench runs on, as the caller's `start` set them up. */
+export interface BenchSetup {
+  /** The backend initBackend chose. */
+  readonly info: BackendInfo;
+  /** Data-parallel replicas, the training thread included (1: no pool). */
+  readonly replicas: number;
+  /** The worker replicas when `replicas` > 1; the bench closes it when done. */
+  readonly pool?: ReplicaPool;
+  /** One line saying what runs (the backend, the replicas, any note), for the log and report. */
+  readonly description: string;
+}
+
+/** How a training benchmark runs: what to time, how often, and against what. */
 export interface TrainingBenchOptions {
-  readonly backend: string;
-  /** wasm kernel threads (default: MODEROUTE_THREADS, else all cores; 1 with replicas). */
-  readonly threads?: number;
+  /**
+   * Starts the backend and the replica pool for `replicas` replicas at the bench's batch size
+   * (`BATCH`), as the training commands do; called once, after the options are checked.
+   */
+  readonly start: (replicas: ReplicasFlag) => Promise<BenchSetup>;
   /**
    * Data-parallel replicas of each variant's steps, as `--replicas` (1: one thread of control on
    * the backend's own kernel threads).
@@ -39,6 +58,7 @@ export interface TrainingBenchOptions {
   readonly only?: readonly string[];
   /** Also train dense with the baseline attention (baselineAttention.ts), right after dense. */
   readonly baseline: boolean;
+  /** The optimizer of every variant's steps: the trainer's AdamW or tf.train.adam. */
   readonly optimizer: OptimizerName;
   /** Also train dense and MoD with tf.train.adam, each right after its AdamW run. */
   readonly compareAdam: boolean;
@@ -67,17 +87,10 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
   // The backend and replicas as the training commands choose them. One pool of worker replicas
   // serves every variant in turn (warm threads, as in a long run); the peak is then the
   // replicas' matmul throughput at once.
-  const setup = await startTraining(
-    {
-      backend: options.backend,
-      ...(options.threads !== undefined ? { threads: options.threads } : {}),
-      replicas: options.baseline ? 1 : options.replicas,
-    },
-    BATCH,
-  );
+  const setup = await options.start(options.baseline ? 1 : options.replicas);
   const { info, replicas, pool } = setup;
   const log = options.log;
-  log(`benchmarking training steps on ${describeTraining(setup)} ...`);
+  log(`benchmarking training steps on ${setup.description} ...`);
   try {
     const peakBefore = pool ? await pool.matmulPeakGflops() : matmulPeakGflops();
     // The peer runs before and after moderoute's variants; each figure is the better of the two
@@ -136,7 +149,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       backend: info.name,
       threads: info.threads,
       replicas,
-      info: describeTraining(setup),
+      info: setup.description,
       matmulPeakGflops: peak,
       peakRssMb,
       config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
@@ -172,4 +185,8 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
   }
 }
 
+/**
+ * The training benchmark's report: step times per variant, the matmul peak, routing overhead, the
+ * peer (the JSON of `bench --json`).
+ */
 export type TrainingBenchReport = Awaited<ReturnType<typeof benchmarkTraining>>;

@@ -8,7 +8,9 @@
 import type { ScheduleEntry } from '@moderoute/model';
 import type { ReproductionSpec, ReproductionVariant } from './spec.js';
 
+/** The name of a built-in comparison: demo, quick or full. */
 export type PresetName = 'demo' | 'quick' | 'full';
+/** The built-in comparisons, smallest first. */
 export const PRESET_NAMES: readonly PresetName[] = ['demo', 'quick', 'full'];
 
 /** A transformer shape. */
@@ -18,6 +20,7 @@ export interface ModelShape {
   readonly numHeads: number;
 }
 
+/** Options of `isoFlopVariants`: the dense shapes and the context length. */
 export interface IsoFlopVariantsOptions {
   /** Dense baselines, smallest first; the last one is the routed variants' shape. */
   readonly dense: readonly ModelShape[];

@@ -3,16 +3,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, initBackend, tf } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { CorpusCache, LockError, RunLock, ResumeError, readJsonl } from '@moderoute/train';
 import {
-  CorpusCache,
-  LockError,
   PRESET_NAMES,
-  RunLock,
   REPRODUCTION_PRESETS,
-  ResumeError,
   isoFlopVariants,
   planReproduction,
-  readJsonl,
   reproductionSpec,
   resolveReproductionSpec,
   runReproduction,
@@ -250,6 +246,15 @@ describe('runReproduction', () => {
   });
 
   describe('spec validation', () => {
+    it('should refuse an array as the spec', () => {
+      assert.throws(
+        () => resolveReproductionSpec([] as unknown as ReproductionSpec),
+        (e: unknown) =>
+          e instanceof ConfigError &&
+          /^reproduction spec \(\[\]\) must be an object$/.test(e.message),
+      );
+    });
+
     it('should name the parameter, value and rule', () => {
       assert.throws(
         () => reproductionSpec('huge' as never),

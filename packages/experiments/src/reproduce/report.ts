@@ -4,8 +4,7 @@
 // the expert load of every block with experts.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../checkpoint/CheckpointStore.js';
-import type { EvalEvent, StopReason } from '../Trainer.js';
+import { writeFileAtomic, type EvalEvent, type StopReason } from '@moderoute/train';
 import { expertLoadSvg, lossVsFlopsSvg, routingHeatmapSvg } from '../report/plots.js';
 import type { RunInspection } from './inspectRun.js';
 import { bestDense, fileName, fmtExp, markdown } from './reportMarkdown.js';
@@ -44,6 +43,7 @@ export interface ReproductionRow {
   readonly runDir: string;
 }
 
+/** Where the report's files are: the folder, report.md, results.json and each plot. */
 export interface ReportPaths {
   readonly dir: string;
   readonly report: string;
@@ -55,6 +55,10 @@ export interface ReportPaths {
   readonly expertLoad?: string;
 }
 
+/**
+ * What the report is written from: the spec, the table rows, the inspections, the backend, the wall
+ * time.
+ */
 export interface ReportInput {
   readonly spec: ResolvedReproductionSpec;
   readonly rows: readonly ReproductionRow[];

@@ -1,7 +1,7 @@
 // The attention core as it was before the 3-D attention rewrite (4-D batched matmuls with
 // transpose flags, causal bias from bandPart), kept for `pnpm bench --baseline`: the same model
 // trained with it, side by
-// side with core's current attention in one run. Not exported by any package.
+// side with core's current attention in one run (exported for the bench command only).
 import { ContainerModule } from 'inversify';
 import {
   CORE_IDS,

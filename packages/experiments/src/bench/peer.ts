@@ -1,4 +1,4 @@
-// The PyTorch peer of `moderoute bench`: packages/cli/bench/peer/torch_tiny_lm.py (in the
+// The PyTorch peer of `moderoute bench`: packages/experiments/bench/peer/torch_tiny_lm.py (in the
 // repository, not in the published package) trains the bench config, dense and MoD, where Python
 // with PyTorch is installed; the report gives moderoute's step time over the peer's.
 import { spawnSync } from 'node:child_process';
@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The peer script, located from this file (src/bench/ or dist/bench/ of @moderoute/cli), never
+ * The peer script, located from this file (src/bench/ or dist/bench/ of @moderoute/experiments), never
  * from the working directory: present in a clone of the repository, absent from the published
  * package (the peer is then reported unavailable unless `--peer` names a script).
  */

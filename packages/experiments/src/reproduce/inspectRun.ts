@@ -6,10 +6,14 @@
 import { tf, type Tensor2D } from '@moderoute/core';
 import { type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
 import { metricsOf, type RoutingPlan } from '@moderoute/routing';
-import { assignWeights, loadCheckpoint } from '../checkpoint/CheckpointStore.js';
-import { batchTensors, validationBatches } from '../data/batches.js';
-import { CheckpointError } from '../errors.js';
-import { evaluateBitsPerByte } from '../Trainer.js';
+import {
+  assignWeights,
+  loadCheckpoint,
+  batchTensors,
+  validationBatches,
+  CheckpointError,
+  evaluateBitsPerByte,
+} from '@moderoute/train';
 
 /** Which validation tokens each depth-routed block processed. */
 export interface RoutingSample {
@@ -34,6 +38,10 @@ export interface BlockExpertLoad {
   readonly numExperts: number;
 }
 
+/**
+ * What a trained run's final checkpoint shows: routing on validation text, expert loads, causal-
+ * rule loss.
+ */
 export interface RunInspection {
   readonly checkpoint: string;
   /** Absent when the model has no depth router. */
@@ -54,6 +62,10 @@ export interface RunInspection {
   readonly causalBitsPerByte?: number;
 }
 
+/**
+ * What `inspectRun` looks at a trained run with: validation text, window and batch sizes, the model
+ * factory.
+ */
 export interface InspectOptions {
   readonly validation: Uint8Array;
   readonly seqLen: number;

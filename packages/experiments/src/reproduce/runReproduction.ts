@@ -6,11 +6,17 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, tf } from '@moderoute/core';
 import type { ModelFactory } from '@moderoute/model';
-import { CheckpointStore, writeFileAtomic } from '../checkpoint/CheckpointStore.js';
-import { RunLock } from '../checkpoint/RunLock.js';
-import { CorpusCache } from '../data/corpus.js';
-import { ReplicaPool } from '../parallel/DataParallel.js';
-import { ResumeError, Trainer, type EvalEvent, type StepEvent } from '../Trainer.js';
+import {
+  CheckpointStore,
+  writeFileAtomic,
+  RunLock,
+  CorpusCache,
+  ReplicaPool,
+  ResumeError,
+  Trainer,
+  type EvalEvent,
+  type StepEvent,
+} from '@moderoute/train';
 import { inspectRun, type RunInspection } from './inspectRun.js';
 import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
 import { writeReproductionReport, type ReportPaths, type ReproductionRow } from './report.js';
@@ -23,6 +29,10 @@ import {
   type ResolvedReproductionSpec,
 } from './spec.js';
 
+/**
+ * What `onRunStart` is told when a variant's run starts: its position, the step it starts from, its
+ * steps and planned FLOPs.
+ */
 export interface RunStartInfo {
   readonly variant: string;
   /** 0-based position among the variants. */
@@ -34,6 +44,10 @@ export interface RunStartInfo {
   readonly plannedFlops: number;
 }
 
+/**
+ * How `runReproduction` runs: the report directory, the model factory, a shared corpus cache and
+ * replicas, cancellation, progress callbacks.
+ */
 export interface ReproductionOptions {
   /** The report directory: runs/<variant>/, plots/, report.md, results.json. */
   readonly outDir: string;
@@ -47,7 +61,9 @@ export interface ReproductionOptions {
   readonly replicas?: number | ReplicaPool;
   /** A run starts or resumes (not called for runs already finished). */
   readonly onRunStart?: (info: RunStartInfo) => void;
+  /** Called after each training step of a variant's run, with the variant's name. */
   readonly onStep?: (variant: string, event: StepEvent) => void;
+  /** Called after each evaluation of a variant's run, with the variant's name. */
   readonly onEval?: (variant: string, event: EvalEvent) => void;
   /** A run finished, or was found finished (`skipped`). */
   readonly onRunEnd?: (
@@ -56,6 +72,7 @@ export interface ReproductionOptions {
   ) => void;
 }
 
+/** What a comparison produced: why it stopped, the spec, the table rows and the report's paths. */
 export interface ReproductionResult {
   /** 'completed': every run finished (some may have stopped on a non-finite loss) and the report is written. */
   readonly stopReason: 'completed' | 'interrupted';

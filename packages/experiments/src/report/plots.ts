@@ -1,7 +1,7 @@
 // Report plots: vega-lite specs compiled and rendered to SVG in Node by vega (no canvas, no
 // browser, no hand-built SVG). Each function takes plain data and returns an SVG string. vega and
-// vega-lite are optional peer dependencies, loaded on the first plot, not with @moderoute/train:
-// a program that only trains neither installs nor loads them (the CLI depends on both).
+// vega-lite are dependencies of this package only (@moderoute/train has no plotting library), and
+// are loaded by a dynamic import on the first plot, not when the package is imported.
 import type { TopLevelSpec } from 'vega-lite';
 import { ConfigError } from '@moderoute/core';
 
@@ -21,7 +21,7 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
       throw new ConfigError(
         'vega and vega-lite',
         error instanceof Error ? error.message.split('\n')[0] : String(error),
-        'installed to draw plots (optional peer dependencies of @moderoute/train: npm install vega@5 vega-lite@5)',
+        'installed to draw plots (dependencies of @moderoute/experiments: npm install vega@5 vega-lite@5)',
       );
     },
   );

@@ -2,7 +2,7 @@
 and Mixture-of-Depths, trained a few steps with AdamW; prints one JSON line with the median
 milliseconds per training step of each, to set beside moderoute's own figures from the same run.
 
-The model follows packages/cli/src/bench/config.ts: vocabulary 256, width 128, 4 pre-norm blocks
+The model follows packages/experiments/src/bench/config.ts: vocabulary 256, width 128, 4 pre-norm blocks
 of 4-head causal attention and a 4x GELU MLP, sequence 128, batch 8. The MoD variant routes every
 other block (Raposo et al. 2024, section 3): a linear router scores each token, the top 12.5%
 of each sequence (kept in causal order) go through the block, their update is scaled by the

@@ -1,0 +1,34 @@
+/**
+ * The experiments behind the `moderoute` command: the Mixture-of-Depths paper's isoFLOP
+ * comparison at small scale (presets, resumable runs, a report with vega-lite plots) and the
+ * training-step benchmark. Node only; vega and vega-lite load on the first plot.
+ *
+ * @module @moderoute/experiments
+ */
+// Public API of @moderoute/experiments: reproduction, report plots, and the training-step bench.
+export * from './report/plots.js';
+export * from './reproduce/spec.js';
+export * from './reproduce/presets.js';
+export * from './reproduce/inspectRun.js';
+export * from './reproduce/report.js';
+export * from './reproduce/runReproduction.js';
+export {
+  BATCH,
+  BENCH,
+  OPTIMIZERS,
+  SEQ,
+  VARIANTS,
+  createBenchOptimizer,
+  type OptimizerName,
+} from './bench/config.js';
+export { baselineModule } from './bench/baselineAttention.js';
+export { DEFAULT_PEER_SCRIPT, runPeer, type PeerResult } from './bench/peer.js';
+export { formatTrainingReport } from './bench/report.js';
+export {
+  benchmarkTraining,
+  type BenchFactories,
+  type BenchSetup,
+  type ReplicasFlag,
+  type TrainingBenchOptions,
+  type TrainingBenchReport,
+} from './bench/training.js';
