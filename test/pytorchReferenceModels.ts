@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LanguageModelConfig } from '@moderoute/model';
-import { isoFlopVariants } from '@moderoute/train';
+import { isoFlopVariants } from '@moderoute/experiments';
 
 export const CONTEXT = 16;
 
