@@ -24,10 +24,12 @@ export {
 } from './causal.js';
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
-export type {
-  ResolvedTokenChoiceRouterConfig,
-  RouteScoresOptions,
-  TokenChoiceRouterConfig,
+export {
+  SECOND_EXPERT_POLICIES,
+  type SecondExpertPolicy,
+  type ResolvedTokenChoiceRouterConfig,
+  type RouteScoresOptions,
+  type TokenChoiceRouterConfig,
 } from './tokenChoiceConfig.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
@@ -53,6 +55,7 @@ export {
   meanBceWithLogits,
   loadBalancingLoss,
   routerZLoss,
+  sequenceBalanceLoss,
   stopGradient,
 } from './losses.js';
 export { topKOf, ranksBefore } from './selection.js';
@@ -77,3 +80,6 @@ export {
   type AssignmentShape,
 } from './assignmentLayout.js';
 export { meanEntropy, meanWeights } from './losses.js';
+export * from './tokenGroups.js';
+export * from './selectionBias.js';
+export * from './tokenChoicePresets.js';

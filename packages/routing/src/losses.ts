@@ -61,6 +61,28 @@ export function loadBalancingLoss(probs: Tensor2D, coefficients: Float32Array): 
 }
 
 /**
+ * DeepSeek-V3's sequence-wise balance loss (eq. 17-20): per sequence of T real tokens,
+ * alpha * sum_i f_i P_i with f_i = E / (K T) * (tokens of the sequence routed to expert i) and
+ * P_i = mean over its tokens of s'_i, the token's scores normalized to sum 1 (`distribution`
+ * float32[M, E]: softmax probabilities as they are); averaged over the sequences with real tokens.
+ * The count follows the routed experts (with the selection bias, as Megatron-Core's seq_aux_loss
+ * does; eq. 18's top-K of the unbiased scores when the bias is 0). This is the load-balancing loss
+ * with one group per sequence (loadBalancingCoefficients), whatever the capacity groups are.
+ */
+export function sequenceBalanceLoss(
+  distribution: Tensor2D,
+  choices: Int32Array,
+  valid: Uint8Array,
+  seqLen: number,
+  topK: number,
+  alpha: number,
+): Scalar {
+  const [m, e] = distribution.shape;
+  const coefficients = loadBalancingCoefficients(choices, valid, m, e, topK, seqLen, alpha);
+  return loadBalancingLoss(distribution, coefficients);
+}
+
+/**
  * Router z-loss (ST-MoE, Zoph et al. 2022, eq. 5): beta * mean over real tokens of
  * (log sum_j exp(logits_j))^2. logits float32[M, E]; weights float32[M] are 1 / (real tokens)
  * for real tokens and 0 for padding.

@@ -1,0 +1,151 @@
+// Framework presets of the token-choice router: every routing option of a published system at
+// once (`preset: 'deepspeed'` in the router's config; options given beside it override the
+// preset's). docs/routing.md "Framework presets" has the table with each value's source, and
+// test/routing/tokenChoicePresets.spec.ts the goldens. Model sizes (dModel, numExperts, topK where
+// the system lets it vary, expert groups) stay the caller's.
+import { requireInt, requireOneOf } from '@moderoute/core';
+import type { CapacityPresetName, CapacitySpec } from './CapacityPolicy.js';
+import type { TokenChoiceRouterConfig } from './tokenChoiceConfig.js';
+
+export const TOKEN_CHOICE_PRESETS = [
+  'switch',
+  'flaxformer',
+  'gshard',
+  'vmoe',
+  'deepspeed',
+  'tutel',
+  'megablocks',
+  'megatron',
+  'maxtext',
+  'deepseek-v3',
+] as const;
+export type TokenChoicePresetName = (typeof TOKEN_CHOICE_PRESETS)[number];
+
+type PresetOptions = Omit<TokenChoiceRouterConfig, 'dModel' | 'numExperts' | 'preset' | 'seed'>;
+
+const batch = (preset: CapacityPresetName): CapacitySpec => ({ preset, group: 'batch' });
+
+/**
+ * The options a preset sets, for experts per token `topK` (the presets whose load-balancing loss
+ * counts tokens rather than (token, choice) pairs scale its coefficient by K: flaxformer, MaxText).
+ */
+function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions {
+  const softmaxRouter = { scoreFunction: 'softmax', zLossCoefficient: 0, jitter: 0 } as const;
+  switch (name) {
+    case 'switch':
+      return {
+        ...softmaxRouter,
+        topK: 1,
+        placement: 'rank-major',
+        priority: 'position',
+        renormalize: 'none',
+        jitter: 1e-2,
+        loadBalancingCoefficient: 1e-2,
+        capacity: 'switch',
+      };
+    case 'flaxformer':
+      return {
+        ...softmaxRouter,
+        placement: 'rank-major',
+        priority: 'position',
+        renormalize: 'none',
+        loadBalancingCoefficient: 1e-2 * topK,
+        zLossCoefficient: 1e-3,
+        capacity: { preset: 'switch', group: 'max-size', maxGroupSize: 4096 },
+      };
+    case 'gshard':
+      return {
+        ...softmaxRouter,
+        topK: 2,
+        placement: 'rank-major',
+        priority: 'position',
+        renormalize: 'before-drops',
+        secondExpertPolicy: 'random',
+        loadBalancingCoefficient: 1e-2,
+        capacity: { preset: 'megablocks', group: 'batch' },
+      };
+    case 'vmoe':
+      return {
+        ...softmaxRouter,
+        placement: 'rank-major',
+        priority: 'score',
+        renormalize: 'none',
+        loadBalancingCoefficient: 0,
+        importanceCoefficient: 5e-3,
+        capacity: { rounding: 'round', scaleByK: true, group: 'batch' },
+      };
+    case 'deepspeed':
+      return {
+        ...softmaxRouter,
+        placement: 'token-major',
+        priority: 'probs',
+        renormalize: 'after-drops',
+        loadBalancingCoefficient: 1e-2,
+        capacity: batch('deepspeed'),
+      };
+    case 'tutel':
+      return {
+        ...softmaxRouter,
+        placement: 'rank-major',
+        priority: 'position',
+        renormalize: 'before-drops',
+        loadBalancingCoefficient: 1e-2,
+        capacity: batch('tutel'),
+      };
+    case 'megablocks':
+      return {
+        ...softmaxRouter,
+        placement: 'token-major',
+        priority: 'position',
+        renormalize: 'none',
+        loadBalancingCoefficient: 1e-2,
+        capacity: batch('megablocks'),
+      };
+    case 'megatron':
+      return {
+        ...softmaxRouter,
+        placement: 'token-major',
+        priority: 'probs',
+        renormalize: 'before-drops',
+        loadBalancingCoefficient: 1e-2,
+        capacity: batch('megatron'),
+      };
+    case 'maxtext':
+      return {
+        ...softmaxRouter,
+        placement: 'token-major',
+        priority: 'position',
+        renormalize: 'before-drops',
+        loadBalancingCoefficient: 1e-2 * topK,
+        capacity: 'maxtext',
+      };
+    case 'deepseek-v3':
+      return {
+        scoreFunction: 'sigmoid',
+        groupScore: 'top2-sum',
+        placement: 'token-major',
+        priority: 'position',
+        renormalize: 'before-drops',
+        routedScale: 2.5,
+        jitter: 0,
+        loadBalancingCoefficient: 0,
+        zLossCoefficient: 0,
+        sequenceBalanceCoefficient: 1e-4,
+        biasUpdateRate: 1e-3,
+        capacity: { dropless: true },
+      };
+  }
+}
+
+/**
+ * `config` with its preset's options filled in where `config` leaves them undefined (no preset:
+ * `config` itself). A ConfigError names `preset` when the name is unknown.
+ */
+export function withPreset(config: TokenChoiceRouterConfig): TokenChoiceRouterConfig {
+  if (config.preset === undefined || config.preset === null) return config;
+  const name = requireOneOf('preset', config.preset, TOKEN_CHOICE_PRESETS);
+  const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
+  const preset = presetOptions(name, 1);
+  const topK = requireInt('topK', config.topK ?? preset.topK ?? 1, { min: 1 });
+  return { ...presetOptions(name, topK), ...given } as TokenChoiceRouterConfig;
+}
