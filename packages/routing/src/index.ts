@@ -83,3 +83,4 @@ export { meanEntropy, meanWeights } from './losses.js';
 export * from './tokenGroups.js';
 export * from './selectionBias.js';
 export * from './tokenChoicePresets.js';
+export { secondExpertSkips, type PlanExtras } from './tokenChoicePlan.js';

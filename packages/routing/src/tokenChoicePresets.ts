@@ -72,7 +72,14 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         renormalize: 'none',
         loadBalancingCoefficient: 0,
         importanceCoefficient: 5e-3,
-        capacity: { rounding: 'round', scaleByK: true, group: 'batch' },
+        capacity: {
+          trainFactor: 1,
+          evalFactor: 1,
+          rounding: 'round',
+          minimum: 0,
+          scaleByK: true,
+          group: 'batch',
+        },
       };
     case 'deepspeed':
       return {

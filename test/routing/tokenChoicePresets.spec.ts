@@ -1,0 +1,324 @@
+// Framework presets of the token-choice router and the options they brought: each preset's
+// settings (docs/routing.md "Framework presets"), MaxText's own generate_masks test vectors
+// through the 'maxtext' preset, DeepSeek-V3's sequence-wise balance loss in closed form, GShard's
+// random second expert, and the ConfigErrors of the new options. DeepSpeed's topkgating vectors
+// run through the 'deepspeed' preset in tokenChoiceOptions.spec.ts; flaxformer's group layout in
+// tokenGroups.spec.ts.
+import assert from 'node:assert/strict';
+import { ConfigError, tf } from '@moderoute/core';
+import {
+  CapacityPolicy,
+  SECOND_EXPERT_STREAM,
+  TOKEN_CHOICE_PRESETS,
+  TokenChoiceRouter,
+  disposePlan,
+  secondExpertSkips,
+  streamSeed,
+  type TokenChoiceRouterConfig,
+} from '@moderoute/routing';
+import { expectClose, useBackend } from '@moderoute/testing';
+
+const configError = (parameter: string) => (e: unknown) =>
+  e instanceof ConfigError && e.parameter === parameter;
+
+/** What each preset sets (docs/routing.md's table): placement, priority, weights, capacity. */
+const TABLE: Record<string, [string, string, string, string]> = {
+  switch: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
+  flaxformer: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
+  gshard: ['rank-major', 'position', 'before-drops', 'floor(f * n/E * K)'],
+  vmoe: ['rank-major', 'score', 'none', 'round(f * n/E * K)'],
+  deepspeed: ['token-major', 'probs', 'after-drops', 'max(ceil(f * n/E * K), 4)'],
+  tutel: ['rank-major', 'position', 'before-drops', 'floor(f * ceil(n/E)) * K'],
+  megablocks: ['token-major', 'position', 'none', 'floor(f * n/E * K)'],
+  megatron: ['token-major', 'probs', 'before-drops', 'ceil(f * n/E * K)'],
+  maxtext: ['token-major', 'position', 'before-drops', 'floor(f * ceil(n*K/E))'],
+  'deepseek-v3': ['token-major', 'position', 'before-drops', 'max load (dropless)'],
+};
+
+describe('TokenChoiceRouter presets', () => {
+  useBackend('wasm');
+
+  describe('when a preset is named', () => {
+    for (const preset of TOKEN_CHOICE_PRESETS) {
+      it(`should set every option of '${preset}' as the docs' table says`, () => {
+        const router = new TokenChoiceRouter({ preset, dModel: 2, numExperts: 8, topK: 2 });
+        const c = router.getConfig();
+        const [placement, priority, renormalize, formula] = TABLE[preset]!;
+        assert.deepEqual(
+          [c['placement'], c['priority'], c['renormalize']],
+          [placement, priority, renormalize],
+        );
+        assert.equal(router.defaultCapacity.describe(), formula);
+        assert.equal(c['preset'], preset);
+        const again = new TokenChoiceRouter(JSON.parse(JSON.stringify(c)));
+        assert.deepEqual(again.getConfig(), c);
+        router.dispose();
+        again.dispose();
+      });
+    }
+
+    it('should let options given beside it override it', () => {
+      const router = new TokenChoiceRouter({
+        preset: 'deepspeed',
+        dModel: 2,
+        priority: 'position',
+      });
+      assert.equal(router.config.priority, 'position');
+      assert.equal(router.config.placement, 'token-major');
+      router.dispose();
+    });
+
+    it("should set DeepSeek-V3's scoring, bias and losses", () => {
+      const router = new TokenChoiceRouter({
+        preset: 'deepseek-v3',
+        dModel: 2,
+        numExperts: 8,
+        topK: 2,
+        expertGroups: 4,
+        topKGroups: 2,
+      });
+      const c = router.config;
+      assert.deepEqual(
+        [c.scoreFunction, c.groupScore, c.routedScale, c.biasUpdateRate],
+        ['sigmoid', 'top2-sum', 2.5, 1e-3],
+      );
+      assert.deepEqual(
+        [c.loadBalancingCoefficient, c.sequenceBalanceCoefficient, c.zLossCoefficient],
+        [0, 1e-4, 0],
+      );
+      assert.ok(router.selectionBias !== undefined);
+      router.dispose();
+    });
+  });
+
+  describe("preset 'maxtext' on MaxText's generate_masks test vectors", () => {
+    // google/maxtext MaxText/tests/moe_test.py at e64f6813e0e22b57395f070741d24948029a59ba,
+    // test_generate_masks: 4 sequences of 4 tokens, 8 experts, top-2, capacity_factor 2
+    // (capacity 2 per sequence); the given weights and the asserted combine mask entries
+    // (sequence, token, expert, slot, weight).
+    const weights = [
+      [
+        [0, 0.2, 5, 0.8],
+        [0, 0.68, 4, 0.32],
+        [1, 0.78, 0, 0.22],
+        [3, 0.32, 5, 0.68],
+      ],
+      [
+        [1, 0.26, 2, 0.74],
+        [1, 0.79, 4, 0.21],
+        [0, 0.89, 5, 0.11],
+        [1, 0.11, 7, 0.89],
+      ],
+      [
+        [2, 0.26, 6, 0.74],
+        [2, 0.88, 3, 0.12],
+        [2, 0.17, 4, 0.83],
+        [1, 0.35, 2, 0.65],
+      ],
+      [
+        [1, 0.47, 4, 0.53],
+        [0, 0.36, 7, 0.64],
+        [0, 0.15, 5, 0.85],
+        [4, 0.18, 7, 0.82],
+      ],
+    ];
+    const expected = [
+      [0, 0, 0, 0, 0.2],
+      [0, 0, 5, 0, 0.8],
+      [0, 1, 0, 1, 0.68],
+      [0, 1, 4, 0, 0.32],
+      [0, 2, 1, 0, 0.78],
+      [0, 3, 3, 0, 0.32],
+      [0, 3, 5, 1, 0.68],
+      [1, 0, 1, 0, 0.26],
+      [1, 0, 2, 0, 0.74],
+      [1, 1, 1, 1, 0.79],
+      [1, 1, 4, 0, 0.21],
+      [1, 2, 0, 0, 0.89],
+      [1, 2, 5, 0, 0.11],
+      [1, 3, 7, 0, 0.89],
+      [2, 0, 2, 0, 0.26],
+      [2, 0, 6, 0, 0.74],
+      [2, 1, 2, 1, 0.88],
+      [2, 1, 3, 0, 0.12],
+      [2, 2, 4, 0, 0.83],
+      [2, 3, 1, 0, 0.35],
+      [3, 0, 1, 0, 0.47],
+      [3, 0, 4, 0, 0.53],
+      [3, 1, 0, 0, 0.36],
+      [3, 1, 7, 0, 0.64],
+      [3, 2, 0, 1, 0.15],
+      [3, 2, 5, 0, 0.85],
+      [3, 3, 4, 1, 0.18],
+      [3, 3, 7, 1, 0.82],
+    ];
+
+    it('should keep and weigh the same assignments as MaxText asserts', () => {
+      const probs = weights.map((row) =>
+        row.map(([e1, w1, e2, w2]) =>
+          Array.from({ length: 8 }, (_, e) => (e === e1 ? w1! : e === e2 ? w2! : 0)),
+        ),
+      );
+      const router = new TokenChoiceRouter({
+        preset: 'maxtext',
+        dModel: 1,
+        numExperts: 8,
+        topK: 2,
+        capacity: { preset: 'maxtext', trainFactor: 2, evalFactor: 2 },
+      });
+      tf.tidy(() => {
+        const plan = router.routeScores(tf.tensor3d(probs), { given: 'scores' });
+        assert.equal(plan.capacity, 2);
+        const t = plan.tokenIndex.dataSync();
+        const e = plan.expertIndex.dataSync();
+        const s = plan.slotIndex.dataSync();
+        const w = plan.combineWeights.dataSync();
+        const entries = Array.from(t, (tok, n) => [
+          Math.floor(tok / 4),
+          tok % 4,
+          e[n]!,
+          s[n]!,
+          w[n]!,
+        ]);
+        entries.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!);
+        assert.deepEqual(
+          entries.map((x) => x.slice(0, 4)),
+          expected.map((x) => x.slice(0, 4)),
+        );
+        expectClose(
+          entries.map((x) => x[4]!),
+          expected.map((x) => x[4]!),
+        );
+      });
+      router.dispose();
+    });
+  });
+
+  describe('sequenceBalanceCoefficient (DeepSeek-V3 eq. 17-20)', () => {
+    it('should be alpha * mean over sequences of sum_i f_i P_i, per sequence whatever the capacity groups (closed form)', () => {
+      // Sequence 0 routes e0, e1: s' rows [.6, 1/3, 1/15] and [1/6, .5, 1/3], f = 3/2 [1, 1, 0],
+      // sum f P = 1.5 (.38333 + .41667) = 1.2. Sequence 1 routes e2 twice: f = [0, 0, 3],
+      // P_2 = (.6 + .8 / 1.1) / 2, sum f P = 1.990909. Mean 1.5954545.
+      const router = new TokenChoiceRouter({
+        dModel: 1,
+        numExperts: 3,
+        scoreFunction: 'sigmoid',
+        loadBalancingCoefficient: 0,
+        sequenceBalanceCoefficient: 0.5,
+        capacity: { dropless: true, group: 'batch' },
+      });
+      tf.tidy(() => {
+        const scores = tf.tensor3d([
+          [
+            [0.9, 0.5, 0.1],
+            [0.2, 0.6, 0.4],
+          ],
+          [
+            [0.3, 0.3, 0.9],
+            [0.1, 0.2, 0.8],
+          ],
+        ]);
+        const plan = router.routeScores(scores, { given: 'scores' });
+        expectClose(plan.auxLosses['sequenceBalance']!, 0.5 * 1.5954545);
+        assert.equal(plan.auxLosses['loadBalancing'], undefined);
+      });
+      router.dispose();
+    });
+  });
+
+  describe("secondExpertPolicy 'random' (GShard, Algorithm 1)", () => {
+    it('should leave a second choice out exactly when the draw is not below min(1, 2 g2) (golden)', () => {
+      // p1 = .6, p2 = .3: g2 = 1/3, kept with probability 2/3.
+      const p = [0.6, 0.3, 0.1, 0.6, 0.3, 0.1];
+      const choices = Int32Array.from([0, 1, 0, 1]);
+      assert.deepEqual(
+        Array.from(secondExpertSkips(p, choices, Float32Array.from([0.5, 0.7]), 3)),
+        [0, 0, 0, 1],
+      );
+    });
+
+    it("should draw from the call's seed, dispatching the seconds the draws keep", () => {
+      const router = new TokenChoiceRouter({
+        dModel: 1,
+        numExperts: 4,
+        topK: 2,
+        renormalize: true,
+        secondExpertPolicy: 'random',
+        capacity: { dropless: true },
+      });
+      tf.tidy(() => {
+        const logits = tf.randomNormal([2, 16, 4], 0, 1, 'float32', 7) as tf.Tensor3D;
+        const plan = router.routeScores(logits, { rngSeed: 99 });
+        const again = router.routeScores(logits, { rngSeed: 99 });
+        assert.deepEqual(plan.choiceKept.arraySync(), again.choiceKept.arraySync());
+        const draws = tf
+          .randomUniform([32], 0, 1, 'float32', streamSeed(99, 0, SECOND_EXPERT_STREAM))
+          .dataSync() as Float32Array;
+        const skips = secondExpertSkips(
+          plan.routerProbs!.dataSync(),
+          plan.choices.dataSync() as Int32Array,
+          draws,
+          4,
+        );
+        const kept = plan.choiceKept.dataSync();
+        for (let tok = 0; tok < 32; tok++) {
+          assert.equal(kept[tok * 2], 1);
+          assert.equal(kept[tok * 2 + 1], 1 - skips[tok * 2 + 1]!);
+        }
+        assert.ok(skips.some((v) => v === 1) && skips.some((v, i) => i % 2 === 1 && v === 0));
+      });
+      router.dispose();
+    });
+
+    it('should refuse causal decisions with a ConfigError naming secondExpertPolicy', () => {
+      const router = new TokenChoiceRouter({ preset: 'gshard', dModel: 1, numExperts: 4 });
+      assert.throws(
+        () =>
+          router.causal({
+            mode: 'causal',
+            capacity: CapacityPolicy.from({ dropless: true }),
+            capacityLength: 8,
+          }),
+        configError('secondExpertPolicy'),
+      );
+      router.dispose();
+    });
+  });
+
+  describe('when an option is out of range', () => {
+    const cases: [string, Partial<TokenChoiceRouterConfig>][] = [
+      ['preset', { preset: 'fairseq' as never }],
+      ['biasUpdateRate', { biasUpdateRate: -1 }],
+      ['sequenceBalanceCoefficient', { sequenceBalanceCoefficient: Number.NaN }],
+      ['secondExpertPolicy', { secondExpertPolicy: 'random', topK: 1 }],
+      ['secondExpertPolicy', { secondExpertPolicy: 'sampling' as never }],
+      ['capacity.maxGroupSize', { capacity: { maxGroupSize: 8 } }],
+      ['capacity.maxGroupSize', { capacity: { group: 'max-size' } }],
+      ['capacity.strictGroupSize', { capacity: { strictGroupSize: true } }],
+      ['expertGroups', { preset: 'deepseek-v3', numExperts: 6, expertGroups: 4 }],
+      ['topK', { numExperts: 8, topK: 3, expertGroups: 4, topKGroups: 1 }],
+      ['zLossCoefficient', { preset: 'deepseek-v3', zLossCoefficient: 1e-3 }],
+    ];
+    for (const [parameter, config] of cases) {
+      it(`should throw a ConfigError naming ${parameter} for ${JSON.stringify(config)}`, () => {
+        assert.throws(
+          () => new TokenChoiceRouter({ dModel: 1, numExperts: 4, ...config }),
+          configError(parameter),
+        );
+      });
+    }
+  });
+
+  it('should route a preset router and dispose its plan', () => {
+    const router = new TokenChoiceRouter({ preset: 'gshard', dModel: 2, numExperts: 4 });
+    const x = tf.tensor3d([
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    ]);
+    disposePlan(router.route(x, { training: true, rngSeed: 3 }));
+    x.dispose();
+    router.dispose();
+  });
+});
