@@ -106,15 +106,20 @@ export class TokenChoiceRouter
       foldSelectionBias(this.selectionBias, statistics, this.config.biasUpdateRate);
   }
 
-  /** E experts, K per token, 2 D E FLOPs per token (twice that with noisy gating's W_noise). */
+  /**
+   * E experts, K per token, 2 D E FLOPs per token (twice that with noisy gating's W_noise); causal
+   * decisions unless the second expert is dispatched at random.
+   */
   describe(): RouterDescription {
     const { dModel: d, numExperts: e, topK } = this.config;
     return {
       numExperts: e,
       topK,
       flopsPerToken: 2 * d * e * (this.noiseWeight === undefined ? 1 : 2),
-      causalModes: ['causal'],
-      defaultCausalMode: 'causal',
+      // GShard's random second expert draws per batch, not per token: no causal form.
+      ...(this.config.secondExpertPolicy === 'random'
+        ? { causalModes: [] }
+        : { causalModes: ['causal'], defaultCausalMode: 'causal' as const }),
     };
   }
 

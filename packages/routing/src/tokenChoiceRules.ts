@@ -75,7 +75,7 @@ export function checkExpertGroups(
         'the experts a token may reach)',
     );
   }
-  if (score === 'top2-sum' && perGroup < 2)
+  if (score === 'top2-sum' && perGroup < 2 && count > 1)
     throw new ConfigError(
       `${parameter}groupScore`,
       score,
