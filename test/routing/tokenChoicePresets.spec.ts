@@ -91,6 +91,46 @@ describe('TokenChoiceRouter presets', () => {
     });
   });
 
+  describe("preset 'deepseek-v3' (DeepSeek-V3 eq. 12-16, worked by hand)", () => {
+    // No public test asserts DeepSeek-V3's routing; the golden follows the equations and the
+    // reference Gate (inference/model.py): 4 groups of 2 experts, 2 groups kept, top-2, sigmoid
+    // scores s, bias b on expert 6. Selection s + b = [.9, .1, .5, .45, .3, .8, .7, .6]: group
+    // scores (sum of the top two) [1.0, .95, 1.1, 1.3] keep groups 3 and 2, whose best experts are
+    // e5 (.8) and e6 (.7); e0 (.9, the best score) is outside them. Weights: unbiased s normalized
+    // over the two, times 2.5: [.8, .2] / 1.0 * 2.5 = [2, .5]. Without the bias group 3 scores .8,
+    // groups 2 and 0 are kept and the token takes e0 and e5, 2.5 [.9, .8] / 1.7.
+    const s = [0.9, 0.1, 0.5, 0.45, 0.3, 0.8, 0.2, 0.6];
+    const route = (bias: number[]) => {
+      const router = new TokenChoiceRouter({
+        preset: 'deepseek-v3',
+        dModel: 1,
+        numExperts: 8,
+        topK: 2,
+        expertGroups: 4,
+        topKGroups: 2,
+      });
+      router.selectionBias!.assign(tf.tensor1d(bias));
+      const out = tf.tidy(() => {
+        const plan = router.routeScores(tf.tensor3d([[s]]), { given: 'scores' });
+        return {
+          experts: Array.from(plan.expertIndex.dataSync()),
+          weights: Array.from(plan.combineWeights.dataSync()),
+        };
+      });
+      router.dispose();
+      return out;
+    };
+
+    it('should choose within the best groups of the biased scores and weigh by the unbiased ones', () => {
+      const biased = route([0, 0, 0, 0, 0, 0, 0.5, 0]);
+      assert.deepEqual(biased.experts, [5, 6]);
+      expectClose(biased.weights, [2, 0.5]);
+      const plain = route(new Array<number>(8).fill(0));
+      assert.deepEqual(plain.experts, [0, 5]);
+      expectClose(plain.weights, [(2.5 * 0.9) / 1.7, (2.5 * 0.8) / 1.7]);
+    });
+  });
+
   describe("preset 'maxtext' on MaxText's generate_masks test vectors", () => {
     // google/maxtext MaxText/tests/moe_test.py at e64f6813e0e22b57395f070741d24948029a59ba,
     // test_generate_masks: 4 sequences of 4 tokens, 8 experts, top-2, capacity_factor 2
