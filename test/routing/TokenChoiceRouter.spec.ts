@@ -174,6 +174,8 @@ describe(TokenChoiceRouter.name, () => {
           importanceCoefficient: 0,
           noisyGating: false,
           loadCoefficient: 0,
+          noiseStd: 0,
+          importanceGates: 'chosen',
           biasUpdateRate: 0,
           sequenceBalanceCoefficient: 0,
           secondExpertPolicy: 'all',

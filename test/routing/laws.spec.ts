@@ -148,6 +148,12 @@ describe('built-in routers', () => {
   );
 
   routerLaws(
+    'TokenChoiceRouter (V-MoE preset: fixed gating noise, all-gates importance, load loss, batch priority)',
+    tokenChoice({ preset: 'vmoe', importanceCoefficient: 0.1, loadCoefficient: 0.1 }),
+    { supportsDropless: true, perSequence: false },
+  );
+
+  routerLaws(
     'TokenChoiceRouter (flaxformer preset: token groups of at most 4)',
     (c, scope) => {
       const e = Math.min(c.numExperts, c.batch * c.tokens);

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { ConfigError, tf } from '@moderoute/core';
 import {
   CapacityPolicy,
+  allGatesImportanceLoss,
+  fixedNoiseLoadLoss,
   SECOND_EXPERT_STREAM,
   TOKEN_CHOICE_PRESETS,
   TokenChoiceRouter,
@@ -26,7 +28,7 @@ const TABLE: Record<string, [string, string, string, string]> = {
   switch: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
   flaxformer: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
   gshard: ['rank-major', 'position', 'before-drops', 'floor(f * n/E * K)'],
-  vmoe: ['rank-major', 'score', 'none', 'round(f * n/E * K)'],
+  vmoe: ['rank-major', 'score', 'none', 'roundUp(ceil(f * n/E * K), 4)'],
   deepspeed: ['token-major', 'probs', 'after-drops', 'max(ceil(f * n/E * K), 4)'],
   tutel: ['rank-major', 'position', 'before-drops', 'floor(f * ceil(n/E)) * K'],
   megablocks: ['token-major', 'position', 'none', 'floor(f * n/E * K)'],
@@ -128,6 +130,78 @@ describe('TokenChoiceRouter presets', () => {
       const plain = route(new Array<number>(8).fill(0));
       assert.deepEqual(plain.experts, [0, 5]);
       expectClose(plain.weights, [(2.5 * 0.9) / 1.7, (2.5 * 0.8) / 1.7]);
+    });
+  });
+
+  describe("preset 'vmoe' on V-MoE's routing test vectors", () => {
+    // google-research/vmoe vmoe/nn/routing_test.py at 0b17946f93575747549408cb7ee23d6677f66139:
+    // the asserted importance, load and GShard auxiliary losses of NoisyTopExpertsPerItemRouter.
+    const gates = [
+      [0.5, 0.4, 0.1],
+      [0.3, 0.3, 0.4],
+      [0.1, 0.2, 0.7],
+      [0.8, 0.2, 0.0],
+    ];
+    const all = new Uint8Array(4).fill(1);
+
+    it('should give the importance loss V-MoE asserts (0.03874999)', () => {
+      tf.tidy(() => {
+        expectClose(allGatesImportanceLoss(tf.tensor2d(gates), all, 1), 0.03874999, {
+          rtol: 1e-5,
+          atol: 1e-7,
+        });
+      });
+    });
+
+    it('should give the load loss V-MoE asserts (0.48573864536489236)', () => {
+      const clean = [
+        [0.9, 0.06, 0.04],
+        [0.7, 0.18, 0.12],
+        [0.85, 0.05, 0.1],
+      ];
+      const noise = [
+        [-0.037, 0.026, -0.018],
+        [-0.074, 0.045, -0.015],
+        [-0.067, -0.059, 0.073],
+      ];
+      tf.tidy(() => {
+        const logits = tf.tensor2d(clean);
+        const noisy = tf.add(logits, tf.tensor2d(noise)) as tf.Tensor2D;
+        const loss = fixedNoiseLoadLoss(noisy, logits, 0.1, all.subarray(0, 3), 2, 1);
+        expectClose(loss, 0.48573864536489236, { rtol: 1e-5, atol: 1e-7 });
+      });
+    });
+
+    it('should give, as loadBalancing with alpha 1 and top-1, the GShard loss V-MoE asserts (1.0875)', () => {
+      const router = new TokenChoiceRouter({
+        dModel: 1,
+        numExperts: 3,
+        loadBalancingCoefficient: 1,
+        zLossCoefficient: 0,
+        capacity: { dropless: true },
+      });
+      tf.tidy(() => {
+        const plan = router.routeScores(tf.tensor3d([gates]), { given: 'scores' });
+        expectClose(plan.auxLosses['loadBalancing']!, 1.0875);
+      });
+      router.dispose();
+    });
+
+    it('should add fixed noise, the importance and the load losses in training, and neither noise nor load loss in evaluation', () => {
+      const router = new TokenChoiceRouter({ preset: 'vmoe', dModel: 3, numExperts: 4, topK: 2 });
+      tf.tidy(() => {
+        const x = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 3) as tf.Tensor3D;
+        const a = router.route(x, { training: true, rngSeed: 1 });
+        const b = router.route(x, { training: true, rngSeed: 2 });
+        const evaluation = router.route(x, { rngSeed: 1 });
+        assert.ok(a.auxLosses['load'] !== undefined && a.auxLosses['importance'] !== undefined);
+        assert.notDeepEqual(a.routerLogits!.arraySync(), b.routerLogits!.arraySync());
+        assert.equal(evaluation.auxLosses['load'], undefined);
+        // Importance reads the clean softmax: the same under any noise.
+        expectClose(a.auxLosses['importance']!, b.auxLosses['importance']!);
+        expectClose(evaluation.auxLosses['importance']!, a.auxLosses['importance']!);
+      });
+      router.dispose();
     });
   });
 
@@ -335,6 +409,10 @@ describe('TokenChoiceRouter presets', () => {
       ['capacity.maxGroupSize', { capacity: { maxGroupSize: 8 } }],
       ['capacity.maxGroupSize', { capacity: { group: 'max-size' } }],
       ['capacity.strictGroupSize', { capacity: { strictGroupSize: true } }],
+      ['noiseStd', { noiseStd: 1, noisyGating: true }],
+      ['noiseStd', { noiseStd: -1 }],
+      ['importanceGates', { importanceGates: 'some' as never }],
+      ['loadCoefficient', { loadCoefficient: 1 }],
       ['expertGroups', { preset: 'deepseek-v3', numExperts: 6, expertGroups: 4 }],
       ['topK', { numExperts: 8, topK: 3, expertGroups: 4, topKGroups: 1 }],
       ['zLossCoefficient', { preset: 'deepseek-v3', zLossCoefficient: 1e-3 }],

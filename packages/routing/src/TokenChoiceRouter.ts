@@ -184,6 +184,17 @@ export class TokenChoiceRouter
     const [b, t, d] = x.shape;
     return tf.tidy(() => {
       const { logits: clean } = routerDistribution(x, this.weight, jitter, jitterSeed);
+      const { noiseStd, numExperts: e } = this.config;
+      if (this.noiseWeight === undefined && noiseStd > 0) {
+        // V-MoE (vmoe/nn/routing.py): H = x W + StandardNormal() * noiseStd / E, in training.
+        const noisy = training
+          ? (tf.add(
+              clean,
+              tf.randomNormal(clean.shape, 0, noiseStd / e, 'float32', seed(GATING_NOISE_STREAM)),
+            ) as Tensor2D)
+          : clean;
+        return this.planFrom(noisy, this.scoresOf(noisy), b, t, options, { clean }) as never;
+      }
       if (this.noiseWeight === undefined)
         return this.planFrom(clean, this.scoresOf(clean), b, t, options) as never;
       // Shazeer et al. 2017 eq. 4: H = x W_g + StandardNormal() * softplus(x W_noise), in training;
@@ -248,7 +259,7 @@ export class TokenChoiceRouter
     b: number,
     t: number,
     options: Partial<RouteContext>,
-    noise?: { clean: Tensor2D; std: Tensor2D },
+    noise?: { clean: Tensor2D; std?: Tensor2D },
   ): TokenChoicePlan {
     const setup = {
       config: this.config,

@@ -25,7 +25,9 @@ export {
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
 export {
+  IMPORTANCE_GATES,
   SECOND_EXPERT_POLICIES,
+  type ImportanceGates,
   type SecondExpertPolicy,
   type ResolvedTokenChoiceRouterConfig,
   type RouteScoresOptions,
@@ -49,8 +51,15 @@ export * from './counts.js';
 export * from './randomness.js';
 export * from './ParameterScope.js';
 export {
-  bceWithLogits,
+  allGatesImportanceLoss,
+  countLoadLoss,
+  cvSquared,
+  fixedNoiseLoadLoss,
   importanceLoss,
+  noisyLoadLoss,
+} from './gatingLosses.js';
+export {
+  bceWithLogits,
   loadBalancingCoefficients,
   meanBceWithLogits,
   loadBalancingLoss,

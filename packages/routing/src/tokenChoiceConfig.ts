@@ -76,8 +76,21 @@ export interface TokenChoiceRouterConfig {
    * (default false).
    */
   readonly noisyGating?: boolean;
-  /** w of the load loss w * CV(load)^2 (Shazeer et al. 2017, eq. 8-10; needs noisyGating; default 0: off). */
+  /**
+   * w of the load loss w * CV(load)^2 (default 0: off): Shazeer et al. 2017 eq. 8-10 with
+   * noisyGating, V-MoE's form with noiseStd.
+   */
   readonly loadCoefficient?: number;
+  /**
+   * V-MoE's fixed gating noise (Riquelme et al. 2021; vmoe's noise_std): in training the logits get
+   * StandardNormal() * noiseStd / E added (default 0: off; V-MoE's default 1).
+   */
+  readonly noiseStd?: number;
+  /**
+   * The gates the importance loss sums: 'chosen' (default; Shazeer et al.'s G, zero where a token
+   * did not choose the expert) or 'all' (V-MoE: every expert's clean softmax probability).
+   */
+  readonly importanceGates?: ImportanceGates;
   /**
    * gamma of DeepSeek-V3's auxiliary-loss-free balancing: a per-expert bias added to the scores
    * for selection only, b_i += gamma * sign(mean load - load_i) after every training step
@@ -110,6 +123,10 @@ export interface RouteScoresOptions extends Partial<RouteContext> {
   readonly given?: GivenScores;
 }
 
+export const IMPORTANCE_GATES = ['chosen', 'all'] as const;
+/** The gates of the importance loss: a token's chosen experts' (Shazeer et al.), or all (V-MoE). */
+export type ImportanceGates = (typeof IMPORTANCE_GATES)[number];
+
 export const SECOND_EXPERT_POLICIES = ['all', 'random'] as const;
 /** GShard's second-expert dispatch: always, or at random with probability min(1, 2 g2). */
 export type SecondExpertPolicy = (typeof SECOND_EXPERT_POLICIES)[number];
@@ -134,6 +151,8 @@ const KEYS = [
   'importanceCoefficient',
   'noisyGating',
   'loadCoefficient',
+  'noiseStd',
+  'importanceGates',
   'biasUpdateRate',
   'sequenceBalanceCoefficient',
   'secondExpertPolicy',
@@ -225,6 +244,12 @@ export function resolveTokenChoiceConfig(given: TokenChoiceRouterConfig): TokenC
     ),
     noisyGating: requireBoolean('noisyGating', config.noisyGating ?? false),
     loadCoefficient: requireNumber('loadCoefficient', config.loadCoefficient ?? 0, { min: 0 }),
+    noiseStd: requireNumber('noiseStd', config.noiseStd ?? 0, { min: 0 }),
+    importanceGates: requireOneOf(
+      'importanceGates',
+      config.importanceGates ?? 'chosen',
+      IMPORTANCE_GATES,
+    ),
     biasUpdateRate: requireNumber('biasUpdateRate', config.biasUpdateRate ?? 0, { min: 0 }),
     sequenceBalanceCoefficient: requireNumber(
       'sequenceBalanceCoefficient',
@@ -239,13 +264,20 @@ export function resolveTokenChoiceConfig(given: TokenChoiceRouterConfig): TokenC
     initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });
-  if (resolved.loadCoefficient > 0 && !resolved.noisyGating) {
+  if (resolved.loadCoefficient > 0 && !resolved.noisyGating && resolved.noiseStd === 0) {
     throw new ConfigError(
       'loadCoefficient',
       resolved.loadCoefficient,
-      '0 without noisyGating (the load loss is defined through the gating noise, Shazeer et al. 2017 eq. 8-10)',
+      '0 without noisyGating or noiseStd (the load loss is defined through the gating noise, ' +
+        'Shazeer et al. 2017 eq. 8-10)',
     );
   }
+  if (resolved.noiseStd > 0 && resolved.noisyGating)
+    throw new ConfigError(
+      'noiseStd',
+      resolved.noiseStd,
+      "0 with noisyGating (learned noise, Shazeer et al.) or noisyGating false (V-MoE's fixed noise)",
+    );
   if (resolved.noisyGating && expertGroupRule !== undefined)
     throw new ConfigError(
       'noisyGating',

@@ -17,12 +17,16 @@ import { int32, readValidity } from './common.js';
 import { routingCounts } from './counts.js';
 import { flattenSlots, gatherWeights } from './expertAssignments.js';
 import {
+  allGatesImportanceLoss,
   countLoadLoss,
+  fixedNoiseLoadLoss,
   importanceLoss,
+  noisyLoadLoss,
+} from './gatingLosses.js';
+import {
   loadBalancingCoefficients,
   loadBalancingLoss,
   meanWeights,
-  noisyLoadLoss,
   routerZLoss,
   sequenceBalanceLoss,
 } from './losses.js';
@@ -61,8 +65,11 @@ export function scoresOf(scoreFunction: ScoreFunction, logits: Tensor2D): Tensor
 
 /** What a routing call adds to the scores: noise, the selection bias, random draws. */
 export interface PlanExtras {
-  /** Noisy gating: the clean logits and the noise's standard deviation, float32[M, E]. */
-  readonly noise?: { clean: Tensor2D; std: Tensor2D } | undefined;
+  /**
+   * Noisy gating: the clean logits float32[M, E], and the learned noise's standard deviation
+   * float32[M, E] (Shazeer et al.; absent with V-MoE's fixed noise).
+   */
+  readonly noise?: { clean: Tensor2D; std?: Tensor2D | undefined } | undefined;
   /** float32[E]: DeepSeek-V3's selection bias (selectionBias.ts), absent when off. */
   readonly selectionBias?: Float32Array | undefined;
   /** float32[M]: U(0, 1) draws of GShard's random second-expert dispatch. */
@@ -179,7 +186,13 @@ export function tokenChoicePlan(
   }
   if (config.zLossCoefficient > 0)
     auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), config.zLossCoefficient);
-  if (config.importanceCoefficient > 0)
+  if (config.importanceCoefficient > 0 && config.importanceGates === 'all')
+    auxLosses['importance'] = allGatesImportanceLoss(
+      noise ? scoresOf(config.scoreFunction, noise.clean) : scores,
+      valid,
+      config.importanceCoefficient,
+    );
+  else if (config.importanceCoefficient > 0)
     auxLosses['importance'] = importanceLoss(
       scores,
       choices,
@@ -204,9 +217,23 @@ export function tokenChoicePlan(
         config.loadCoefficient,
         "0 when routing given scores (the load loss needs the router's own noisy gating)",
       );
-    auxLosses['load'] = training
-      ? noisyLoadLoss(logits!, noise.clean, noise.std, valid, k, config.loadCoefficient)
-      : countLoadLoss(choices, valid, e, k, config.loadCoefficient);
+    const w = config.loadCoefficient;
+    if (config.noiseStd > 0) {
+      // V-MoE: the load loss exists only with the noise (training).
+      if (training)
+        auxLosses['load'] = fixedNoiseLoadLoss(
+          logits!,
+          noise.clean,
+          config.noiseStd / e,
+          valid,
+          k,
+          w,
+        );
+    } else {
+      auxLosses['load'] = training
+        ? noisyLoadLoss(logits!, noise.clean, noise.std!, valid, k, w)
+        : countLoadLoss(choices, valid, e, k, w);
+    }
   }
 
   const entropyOf =
