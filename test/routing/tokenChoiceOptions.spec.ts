@@ -138,6 +138,9 @@ describe('TokenChoiceRouter options', () => {
           ['probs', true],
           ['position', true],
         ] as const) {
+          // The layer gates K = 2 with top2gating (rank-major): the preset matches topkgating's
+          // vectors for K > 2 only.
+          if (viaPreset && c.k <= 2) continue;
           const how = viaPreset ? ", preset 'deepspeed'" : '';
           it(`should dispatch case ${i + 1} (top-${c.k}, drop_policy '${priority}'${how}) as DeepSpeed asserts`, () => {
             const e = c.logits[0]!.length;

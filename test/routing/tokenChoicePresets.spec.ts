@@ -29,7 +29,7 @@ const TABLE: Record<string, [string, string, string, string]> = {
   flaxformer: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
   gshard: ['rank-major', 'position', 'before-drops', 'floor(f * n/E * K)'],
   vmoe: ['rank-major', 'score', 'none', 'roundUp(ceil(f * n/E * K), 4)'],
-  deepspeed: ['token-major', 'probs', 'after-drops', 'max(ceil(f * n/E * K), 4)'],
+  deepspeed: ['rank-major', 'position', 'after-drops', 'max(ceil(f * n/E * K), 4)'],
   tutel: ['rank-major', 'position', 'before-drops', 'floor(f * ceil(n/E)) * K'],
   megablocks: ['token-major', 'position', 'none', 'floor(f * n/E * K)'],
   megatron: ['token-major', 'probs', 'before-drops', 'ceil(f * n/E * K)'],
@@ -59,10 +59,28 @@ describe('TokenChoiceRouter presets', () => {
       });
     }
 
+    it("should follow DeepSpeed's gate for each K (top1gating, top2gating, topkgating)", () => {
+      const of = (topK: number) => {
+        const router = new TokenChoiceRouter({
+          preset: 'deepspeed',
+          dModel: 1,
+          numExperts: 4,
+          topK,
+        });
+        const { placement, priority, renormalize } = router.config;
+        router.dispose();
+        return [placement, priority, renormalize];
+      };
+      assert.deepEqual(of(1), ['rank-major', 'position', 'none']);
+      assert.deepEqual(of(2), ['rank-major', 'position', 'after-drops']);
+      assert.deepEqual(of(3), ['token-major', 'probs', 'after-drops']);
+    });
+
     it('should let options given beside it override it', () => {
       const router = new TokenChoiceRouter({
         preset: 'deepspeed',
         dModel: 2,
+        topK: 3,
         priority: 'position',
       });
       assert.equal(router.config.priority, 'position');

@@ -27,7 +27,8 @@ const batch = (preset: CapacityPresetName): CapacitySpec => ({ preset, group: 'b
 
 /**
  * The options a preset sets, for experts per token `topK` (the presets whose load-balancing loss
- * counts tokens rather than (token, choice) pairs scale its coefficient by K: flaxformer, MaxText).
+ * counts tokens rather than (token, choice) pairs scale its coefficient by K: flaxformer, MaxText;
+ * DeepSpeed picks its gate by K).
  */
 function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions {
   const softmaxRouter = { scoreFunction: 'softmax', zLossCoefficient: 0, jitter: 0 } as const;
@@ -86,11 +87,15 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         },
       };
     case 'deepspeed':
+      // sharded_moe.py picks the gate by K: top1gating (weights p, not normalized; its default
+      // random token selection, use_rts, is not reproduced: position priority), top2gating
+      // (rank-major, normalized over the kept pair) and topkgating (token-major, drop_policy
+      // 'probs', normalized over the kept choices).
       return {
         ...softmaxRouter,
-        placement: 'token-major',
-        priority: 'probs',
-        renormalize: 'after-drops',
+        placement: topK > 2 ? 'token-major' : 'rank-major',
+        priority: topK > 2 ? 'probs' : 'position',
+        renormalize: topK === 1 ? 'none' : 'after-drops',
         loadBalancingCoefficient: 1e-2,
         capacity: batch('deepspeed'),
       };
@@ -109,7 +114,7 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         placement: 'token-major',
         priority: 'position',
         renormalize: 'none',
-        loadBalancingCoefficient: 1e-2,
+        loadBalancingCoefficient: 0.1,
         capacity: batch('megablocks'),
       };
     case 'megatron':
