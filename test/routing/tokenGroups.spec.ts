@@ -30,7 +30,7 @@ describe('flaxformer token groups', () => {
       [64, 32, 2, 2],
     ] as const;
     for (const [max, tokens, experts, groups] of cases) {
-      it(`should give ${groups} groups for ${tokens} tokens, max ${max}, ${experts} experts (flaxformer's test)`, () => {
+      it(`should give ${groups} groups for ${tokens} tokens, max ${max}, ${experts} experts`, () => {
         assert.equal(flaxformerNumGroups(tokens, max, experts), groups);
       });
     }
@@ -57,7 +57,7 @@ describe('flaxformer token groups', () => {
       [9, 0, 1],
     ] as const;
     for (const [experts, batchPadding, seqPadding] of cases) {
-      it(`should pad 3 x 8 tokens for ${experts} experts by ${batchPadding} sequences and ${seqPadding} positions (flaxformer's test)`, () => {
+      it(`should pad 3 x 8 tokens for ${experts} experts: ${batchPadding} rows, ${seqPadding} positions`, () => {
         assert.deepEqual(flaxformerPadding(3, 8, experts), { batchPadding, seqPadding });
       });
     }
