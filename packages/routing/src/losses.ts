@@ -1,13 +1,7 @@
-// Auxiliary losses of the routers, as differentiable scalars.
-// Axis legend: M routed tokens (B*T flattened), E experts, G groups.
-import {
-  gatherRows,
-  tf,
-  type Scalar,
-  type Tensor,
-  type Tensor1D,
-  type Tensor2D,
-} from '@moderoute/core';
+// Auxiliary losses of the routers, as differentiable scalars (the gating losses of noisy top-k
+// gating and V-MoE: gatingLosses.ts). Axis legend: M routed tokens (B*T flattened), E experts,
+// G groups.
+import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@moderoute/core';
 
 /**
  * Coefficients of the Switch load-balancing loss as a constant matrix float32[M, E], so that
