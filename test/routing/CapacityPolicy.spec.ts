@@ -6,12 +6,30 @@ import { runs } from '@moderoute/testing';
 
 /** [n, E, K, f, expected per preset]: the table of docs/routing.md, computed by hand. */
 const TABLE: readonly [number, number, number, number, Record<CapacityPresetName, number>][] = [
-  [128, 8, 1, 1.25, { switch: 20, deepspeed: 20, tutel: 20, megablocks: 20, megatron: 20 }],
-  [128, 8, 2, 1.25, { switch: 20, deepspeed: 40, tutel: 40, megablocks: 40, megatron: 40 }],
-  [1024, 64, 2, 1, { switch: 16, deepspeed: 32, tutel: 32, megablocks: 32, megatron: 32 }],
-  [10, 4, 2, 1.25, { switch: 4, deepspeed: 7, tutel: 6, megablocks: 6, megatron: 7 }],
-  [6, 4, 1, 1, { switch: 4, deepspeed: 4, tutel: 2, megablocks: 1, megatron: 2 }],
-  [10, 4, 1, 1, { switch: 4, deepspeed: 4, tutel: 3, megablocks: 2, megatron: 3 }],
+  [
+    128,
+    8,
+    1,
+    1.25,
+    { switch: 20, deepspeed: 20, tutel: 20, megablocks: 20, megatron: 20, maxtext: 20 },
+  ],
+  [
+    128,
+    8,
+    2,
+    1.25,
+    { switch: 20, deepspeed: 40, tutel: 40, megablocks: 40, megatron: 40, maxtext: 40 },
+  ],
+  [
+    1024,
+    64,
+    2,
+    1,
+    { switch: 16, deepspeed: 32, tutel: 32, megablocks: 32, megatron: 32, maxtext: 32 },
+  ],
+  [10, 4, 2, 1.25, { switch: 4, deepspeed: 7, tutel: 6, megablocks: 6, megatron: 7, maxtext: 6 }],
+  [6, 4, 1, 1, { switch: 4, deepspeed: 4, tutel: 2, megablocks: 1, megatron: 2, maxtext: 2 }],
+  [10, 4, 1, 1, { switch: 4, deepspeed: 4, tutel: 3, megablocks: 2, megatron: 3, maxtext: 3 }],
 ];
 
 describe(CapacityPolicy.name, () => {

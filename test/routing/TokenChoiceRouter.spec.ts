@@ -155,6 +155,7 @@ describe(TokenChoiceRouter.name, () => {
       assert.deepEqual(
         { ...config, capacity: undefined },
         {
+          preset: null,
           dModel: 4,
           numExperts: 8,
           topK: 1,
@@ -173,6 +174,11 @@ describe(TokenChoiceRouter.name, () => {
           importanceCoefficient: 0,
           noisyGating: false,
           loadCoefficient: 0,
+          noiseStd: 0,
+          importanceGates: 'chosen',
+          biasUpdateRate: 0,
+          sequenceBalanceCoefficient: 0,
+          secondExpertPolicy: 'all',
           initScale: 0.1,
           seed: 0,
         },

@@ -98,6 +98,84 @@ describe('built-in routers', () => {
   );
 
   routerLaws(
+    'TokenChoiceRouter (DeepSeek-V3 preset: group-limited, selection bias, sequence-wise loss)',
+    (c, scope) => {
+      const groups = c.numExperts === 4 && c.topK <= 2 ? 2 : 1;
+      const router = tokenChoice({
+        preset: 'deepseek-v3',
+        expertGroups: groups,
+        topKGroups: 1,
+      })(c, scope) as TokenChoiceRouter;
+      const bias = tf.tidy(() =>
+        tf.randomUniform([c.numExperts], -0.3, 0.3, 'float32', c.seed + 1),
+      );
+      router.selectionBias!.assign(bias);
+      bias.dispose();
+      return router;
+    },
+    {
+      supportsDropless: true,
+      rankMajor: false,
+      selection: (router) => {
+        const config = router.getConfig();
+        return {
+          bias: (router as TokenChoiceRouter).biasValues(),
+          groups: {
+            count: config['expertGroups'] as number,
+            keep: config['topKGroups'] as number,
+            score: config['groupScore'] as string,
+          },
+        };
+      },
+    },
+  );
+
+  routerLaws(
+    "TokenChoiceRouter (GShard preset: random second expert; MaxText's capacity)",
+    (c, scope) =>
+      tokenChoice({
+        preset: 'gshard',
+        topK: Math.min(2, c.numExperts),
+        secondExpertPolicy: c.numExperts >= 2 ? 'random' : 'all',
+        capacity: {
+          preset: 'maxtext',
+          trainFactor: c.capacityFactor,
+          evalFactor: c.capacityFactor,
+          dropless: c.dropless,
+        },
+      })(c, scope),
+    { perSequence: false, randomSecondChoices: true },
+  );
+
+  routerLaws(
+    'TokenChoiceRouter (V-MoE preset: fixed gating noise, all-gates importance, load loss, batch priority)',
+    tokenChoice({ preset: 'vmoe', importanceCoefficient: 0.1, loadCoefficient: 0.1 }),
+    { supportsDropless: true, perSequence: false },
+  );
+
+  routerLaws(
+    'TokenChoiceRouter (flaxformer preset: token groups of at most 4)',
+    (c, scope) => {
+      const e = Math.min(c.numExperts, c.batch * c.tokens);
+      return tokenChoice({
+        preset: 'flaxformer',
+        numExperts: e,
+        topK: Math.min(c.topK, e),
+        capacity: {
+          preset: 'switch',
+          group: 'max-size',
+          maxGroupSize: 4,
+          trainFactor: c.capacityFactor,
+          evalFactor: c.capacityFactor,
+          minimum: 1,
+          dropless: c.dropless,
+        },
+      })(c, scope);
+    },
+    { supportsDropless: true, perSequence: false, closedForms: { zLoss: 1e-3 } },
+  );
+
+  routerLaws(
     'TokenChoiceRouter (batch-wide groups)',
     (c, scope) =>
       new TokenChoiceRouter(

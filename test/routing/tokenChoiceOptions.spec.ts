@@ -132,16 +132,27 @@ describe('TokenChoiceRouter options', () => {
         },
       ];
       for (const [i, c] of cases.entries()) {
-        for (const priority of ['probs', 'position'] as const) {
-          it(`should dispatch case ${i + 1} (top-${c.k}, drop_policy '${priority}') as DeepSpeed asserts`, () => {
+        for (const [priority, viaPreset] of [
+          ['probs', false],
+          ['position', false],
+          ['probs', true],
+          ['position', true],
+        ] as const) {
+          // The layer gates K = 2 with top2gating (rank-major): the preset matches topkgating's
+          // vectors for K > 2 only.
+          if (viaPreset && c.k <= 2) continue;
+          const how = viaPreset ? ", preset 'deepspeed'" : '';
+          it(`should dispatch case ${i + 1} (top-${c.k}, drop_policy '${priority}'${how}) as DeepSpeed asserts`, () => {
             const e = c.logits[0]!.length;
+            const options = viaPreset
+              ? ({ preset: 'deepspeed' } as const)
+              : ({ placement: 'token-major', renormalize: 'after-drops' } as const);
             const router = new TokenChoiceRouter({
               dModel: 1,
               numExperts: e,
               topK: c.k,
-              placement: 'token-major',
+              ...options,
               priority,
-              renormalize: 'after-drops',
               capacity: { preset: 'deepspeed', minimum: 1, group: 'batch' },
             });
             tf.tidy(() => {

@@ -93,4 +93,46 @@ describe('every block kind', () => {
   ];
   for (const [name, spec, causalModes] of variants)
     blockLaws(name, () => makeBlock(spec), { width: WIDTH, causalModes });
+
+  // GShard's random second expert draws one number per token of the batch (and its groups are the
+  // batch): no causal rule, and a sequence's outputs depend on its batch.
+  blockLaws(
+    'moe, GShard preset (random second expert)',
+    () =>
+      makeBlock({
+        kind: 'moe',
+        numExperts: 4,
+        expertRouter: { name: 'token-choice', config: { preset: 'gshard' } },
+      }),
+    { width: WIDTH, causalModes: [], perSequence: false },
+  );
+
+  // DeepSeek-V3 routing with a non-zero selection bias (folded from one step's loads: expert 0
+  // took everything, so b = [-0.5, 0.5, 0.5, 0.5]), group-limited top-2 and a shared expert.
+  blockLaws(
+    'moe, DeepSeek-V3 preset with a selection bias, groups and a shared expert',
+    () => {
+      const block = makeBlock({
+        kind: 'moe',
+        numExperts: 4,
+        numSharedExperts: 1,
+        expertRouter: {
+          name: 'token-choice',
+          config: {
+            preset: 'deepseek-v3',
+            topK: 2,
+            expertGroups: 2,
+            topKGroups: 1,
+            biasUpdateRate: 0.5,
+          },
+        },
+      });
+      const loads = [8, 0, 0, 0].map((sum) => ({ sum, count: 1 }));
+      block.block.routers()[0]!.foldStatistics!([
+        Object.fromEntries(loads.map((l, i) => [`selectionLoad.${i}`, l])),
+      ]);
+      return block;
+    },
+    { width: WIDTH, causalModes: ['causal'] },
+  );
 });

@@ -1,6 +1,7 @@
 // The training reproducibility law (@moderoute/testing trainingLaws) applied to every built-in
 // block kind with random routers: expert-choice jitter, token-choice noisy gating with jitter,
-// and the mixture-of-depths threshold cut as router state that a resume must restore.
+// and the mixture-of-depths threshold cut and DeepSeek-V3's selection bias as router state that a
+// resume must restore.
 import { initBackend } from '@moderoute/core';
 import { trainingLaws } from '@moderoute/testing';
 import {
@@ -22,6 +23,24 @@ const KINDS: Record<string, readonly ScheduleEntry[]> = {
     { kind: 'mod', depthRouter: DEPTH },
     { kind: 'moe', numExperts: 4, expertHidden: 8, expertRouter: NOISY },
     { kind: 'moe', numExperts: 4, expertHidden: 8, expertRouter: JITTERY },
+  ],
+  'moe (DeepSeek-V3 token-choice: selection bias folded each step)': [
+    {
+      kind: 'moe',
+      numExperts: 4,
+      expertHidden: 8,
+      expertRouter: {
+        name: 'token-choice',
+        config: {
+          preset: 'deepseek-v3',
+          topK: 2,
+          expertGroups: 2,
+          topKGroups: 1,
+          biasUpdateRate: 0.05,
+          jitter: 0.5,
+        },
+      },
+    },
   ],
   'mode-staged and mode-integrated': [
     {

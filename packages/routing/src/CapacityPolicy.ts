@@ -2,17 +2,11 @@
 // A value object: validated once, immutable, JSON round-trippable through getConfig().
 //
 // Formula, for a group of n tokens, E experts and K experts per token (docs/routing.md):
-//   share = ceilTokensPerExpert ? ceil(n / E) : n / E
-//   c     = R(f * share * (scaleByK && !kAfterRounding ? K : 1)) * (scaleByK && kAfterRounding ? K : 1)
+//   share = (n * (scaleByK && kInShare ? K : 1)) / E, rounded up when ceilTokensPerExpert
+//   c     = R(f * share * (scaleByK && neither kAfterRounding nor kInShare ? K : 1))
+//           * (scaleByK && kAfterRounding ? K : 1)
 //   C     = roundUpToMultiple(max(c, minimum), multipleOf)
-// with f the train or eval factor and R the rounding. The presets reproduce, up to the order of
-// floating-point operations, the formulas of:
-//   switch     flaxformer moe_layers.py: max(int(round(f * n / E)), min_expert_capacity = 4)
-//   deepspeed  sharded_moe.py _capacity: max(ceil(n / E * f), min_capacity = 4); top-k gating
-//              multiplies f by K (top2gating passes capacity_factor * 2)
-//   tutel      fast_dispatch / gate: K * int(f * ceil(n / E)), rounded up to `alignment`
-//   megablocks moe.py expert_capacity: int(f * K * n / E) (a result of 0 means dropless there)
-//   megatron   moe_utils.py get_capacity(n * K, E, f): ceil(n * K / E * f); f = None is dropless
+// with f the train or eval factor and R the rounding; the presets are in capacityConfig.ts.
 import {
   ConfigError,
   requireBoolean,
@@ -22,46 +16,19 @@ import {
 } from '@moderoute/core';
 import { applyRounding } from './rounding.js';
 
-/** Every rounding a capacity policy may use. */
-export const ROUNDINGS = ['floor', 'ceil', 'round'] as const;
-/** floor, ceil, or round to nearest with ties to even (Python's `round`, as flaxformer uses). */
-export type Rounding = (typeof ROUNDINGS)[number];
+import {
+  BASE,
+  CAPACITY_GROUPS,
+  CAPACITY_PRESETS,
+  CAPACITY_PRESET_CONFIGS,
+  ROUNDINGS,
+  type CapacityPolicyConfig,
+  type CapacityPresetName,
+  type Rounding,
+} from './capacityConfig.js';
+import { flaxformerNumGroups } from './tokenGroups.js';
 
-/** Every capacity group. */
-export const CAPACITY_GROUPS = ['sequence', 'batch'] as const;
-/** Tokens that compete for one expert's capacity: one sequence, or the whole batch. */
-export type CapacityGroup = (typeof CAPACITY_GROUPS)[number];
-
-/** Every capacity preset: switch, deepspeed, tutel, megablocks, megatron. */
-export const CAPACITY_PRESETS = ['switch', 'deepspeed', 'tutel', 'megablocks', 'megatron'] as const;
-/** A capacity preset named after the framework whose formula it reproduces. */
-export type CapacityPresetName = (typeof CAPACITY_PRESETS)[number];
-
-/** The resolved, JSON form of a CapacityPolicy. */
-export interface CapacityPolicyConfig {
-  /** Preset the policy started from, for documentation only (null when built by hand). */
-  readonly preset: CapacityPresetName | null;
-  /** Capacity factor f in training (> 0). */
-  readonly trainFactor: number;
-  /** Capacity factor f in evaluation and sampling (> 0). */
-  readonly evalFactor: number;
-  /** Rounding R of the scaled share. */
-  readonly rounding: Rounding;
-  /** Lower bound on the capacity (integer >= 0). */
-  readonly minimum: number;
-  /** Whether the capacity scales with K (experts per token). */
-  readonly scaleByK: boolean;
-  /** With scaleByK: multiply by K after rounding (Tutel) instead of before (DeepSpeed, Megatron). */
-  readonly kAfterRounding: boolean;
-  /** Round n / E up before applying the factor (Tutel). */
-  readonly ceilTokensPerExpert: boolean;
-  /** Round the capacity up to a multiple of this (Tutel's `alignment`; integer >= 1). */
-  readonly multipleOf: number;
-  /** Which tokens compete for capacity. */
-  readonly group: CapacityGroup;
-  /** Ignore the formula and give every expert room for its whole load (no token dropped). */
-  readonly dropless: boolean;
-}
+export * from './capacityConfig.js';
 
 /** A preset name, a partial config (optionally starting from `preset`), or a policy. */
 export type CapacitySpec =
@@ -81,43 +48,32 @@ export interface CapacityQuery {
   readonly training?: boolean;
 }
 
-const BASE: Omit<CapacityPolicyConfig, 'preset'> = {
-  trainFactor: 1,
-  evalFactor: 1,
-  rounding: 'ceil',
-  minimum: 0,
-  scaleByK: false,
-  kAfterRounding: false,
-  ceilTokensPerExpert: false,
-  multipleOf: 1,
-  group: 'sequence',
-  dropless: false,
-};
-
-/** The preset formulas (docs/routing.md has the table with sources and example capacities). */
-export const CAPACITY_PRESET_CONFIGS: Readonly<
-  Record<CapacityPresetName, Omit<CapacityPolicyConfig, 'preset'>>
-> = {
-  // Switch Transformer (Fedus et al. 2021, section 2.2) as flaxformer computes it; train 1.25 and
-  // eval 2.0 are the Switch paper's factors.
-  switch: { ...BASE, trainFactor: 1.25, evalFactor: 2, rounding: 'round', minimum: 4 },
-  // DeepSpeed-MoE: capacity_factor = eval_capacity_factor = 1, min_capacity = 4.
-  deepspeed: { ...BASE, rounding: 'ceil', minimum: 4, scaleByK: true },
-  // Tutel: capacity_factor 1, alignment 1, no minimum.
-  tutel: {
-    ...BASE,
-    rounding: 'floor',
-    scaleByK: true,
-    kAfterRounding: true,
-    ceilTokensPerExpert: true,
-  },
-  // MegaBlocks MoE (the capacity-bounded layer; dMoE is dropless).
-  megablocks: { ...BASE, rounding: 'floor', scaleByK: true },
-  // Megatron-Core with --moe-expert-capacity-factor f (without it Megatron is dropless).
-  megatron: { ...BASE, rounding: 'ceil', scaleByK: true },
-};
-
 const KEYS = new Set<string>(['preset', ...Object.keys(BASE)]);
+
+/** group, maxGroupSize and strictGroupSize, validated together. */
+function groupingOf(
+  merged: Record<string, unknown>,
+  parameter: string,
+): Pick<CapacityPolicyConfig, 'group' | 'maxGroupSize' | 'strictGroupSize'> {
+  const group = requireOneOf(`${parameter}.group`, merged['group'], CAPACITY_GROUPS);
+  const strictGroupSize = requireBoolean(`${parameter}.strictGroupSize`, merged['strictGroupSize']);
+  if (group !== 'max-size') {
+    for (const [key, off] of [
+      ['maxGroupSize', null],
+      ['strictGroupSize', false],
+    ] as const) {
+      if (merged[key] !== off)
+        throw new ConfigError(
+          `${parameter}.${key}`,
+          merged[key],
+          `${off} unless group is 'max-size'`,
+        );
+    }
+    return { group, maxGroupSize: null, strictGroupSize };
+  }
+  const maxGroupSize = requireInt(`${parameter}.maxGroupSize`, merged['maxGroupSize'], { min: 1 });
+  return { group, maxGroupSize, strictGroupSize };
+}
 
 /** Marks a CapacityPolicy across copies of this package (a plugin module loaded by URL may
  * bring its own): `instanceof` sees only this copy's class. */
@@ -182,8 +138,9 @@ export class CapacityPolicy {
         `${parameter}.ceilTokensPerExpert`,
         merged['ceilTokensPerExpert'],
       ),
+      kInShare: requireBoolean(`${parameter}.kInShare`, merged['kInShare']),
       multipleOf: requireInt(`${parameter}.multipleOf`, merged['multipleOf'], { min: 1 }),
-      group: requireOneOf(`${parameter}.group`, merged['group'], CAPACITY_GROUPS),
+      ...groupingOf(merged, parameter),
       dropless: requireBoolean(`${parameter}.dropless`, merged['dropless']),
     });
   }
@@ -212,7 +169,12 @@ export class CapacityPolicy {
         parameter,
       );
     }
-    return new CapacityPolicy(spec.preset == null ? { ...defaults, ...spec } : spec, parameter);
+    // A group other than 'max-size' drops the defaults' flaxformer grouping fields.
+    const base =
+      spec.group !== undefined && spec.group !== 'max-size'
+        ? { ...defaults, maxGroupSize: null, strictGroupSize: false }
+        : defaults;
+    return new CapacityPolicy(spec.preset == null ? { ...base, ...spec } : spec, parameter);
   }
 
   /**
@@ -240,8 +202,9 @@ export class CapacityPolicy {
   capacity(query: CapacityQuery): number {
     const { groupSize: n, numExperts: e, topK: k = 1, training = false } = query;
     const c = this.config;
-    const share = c.ceilTokensPerExpert ? Math.ceil(n / e) : n / e;
-    const kInside = c.scaleByK && !c.kAfterRounding ? k : 1;
+    const kShare = c.scaleByK && c.kInShare ? k : 1;
+    const share = c.ceilTokensPerExpert ? Math.ceil((n * kShare) / e) : (n * kShare) / e;
+    const kInside = c.scaleByK && !c.kAfterRounding && !c.kInShare ? k : 1;
     const kOutside = c.scaleByK && c.kAfterRounding ? k : 1;
     const rounded = applyRounding(this.factor(training) * share * kInside, c.rounding) * kOutside;
     const floored = Math.max(rounded, c.minimum);
@@ -251,12 +214,26 @@ export class CapacityPolicy {
   /** The formula as text, for docs and logs. */
   describe(): string {
     const c = this.config;
-    const share = c.ceilTokensPerExpert ? 'ceil(n/E)' : 'n/E';
-    const inner = `f * ${share}${c.scaleByK && !c.kAfterRounding ? ' * K' : ''}`;
+    const nk = c.scaleByK && c.kInShare ? 'n*K' : 'n';
+    const share = c.ceilTokensPerExpert ? `ceil(${nk}/E)` : `${nk}/E`;
+    const inner = `f * ${share}${c.scaleByK && !c.kAfterRounding && !c.kInShare ? ' * K' : ''}`;
     let text = `${c.rounding}(${inner})${c.scaleByK && c.kAfterRounding ? ' * K' : ''}`;
     if (c.minimum > 0) text = `max(${text}, ${c.minimum})`;
     if (c.multipleOf > 1) text = `roundUp(${text}, ${c.multipleOf})`;
     return c.dropless ? `max load (dropless)` : text;
+  }
+
+  /**
+   * n, the tokens per group of a [batch, seqLen] input routed among `numExperts` experts: seqLen,
+   * batch * seqLen, or flaxformer's group size for 'max-size' (tokenGroups.ts; a ConfigError when
+   * no group layout fits, or in strict mode when it is not maxGroupSize).
+   */
+  groupSize(batch: number, seqLen: number, numExperts: number): number {
+    const c = this.config;
+    if (c.group === 'sequence') return seqLen;
+    if (c.group === 'batch') return batch * seqLen;
+    const tokens = batch * seqLen;
+    return tokens / flaxformerNumGroups(tokens, c.maxGroupSize!, numExperts, c.strictGroupSize);
   }
 
   /** The policy's resolved, JSON form (a copy). */

@@ -215,7 +215,7 @@ export class ExpertChoiceRouter
     const m = b * t;
     const policy = options.capacity ?? this.defaultCapacity;
     checkNotDropless(policy);
-    const n = policy.config.group === 'sequence' ? t : m;
+    const n = policy.groupSize(b, t, e);
     const groups = m / n;
     const valid = readValidity(options.mask, m);
     const capacity = Math.min(

@@ -27,7 +27,14 @@ import type { ParameterScope } from './ParameterScope.js';
 import { checkRouteInput, requireLive, seededVariable } from './common.js';
 import { givenScores, routerDistribution } from './expertAssignments.js';
 import { tokenChoiceSession } from './causal.js';
-import { GATING_NOISE_STREAM, JITTER_STREAM, streamSeed } from './randomness.js';
+import {
+  GATING_NOISE_STREAM,
+  JITTER_STREAM,
+  SECOND_EXPERT_STREAM,
+  streamSeed,
+} from './randomness.js';
+import { foldSelectionBias, selectionBiasBuffer } from './selectionBias.js';
+import type { RouterStatistics } from './statistics.js';
 import type { TokenChoicePlan } from './plan.js';
 import type {
   CausalContext,
@@ -63,6 +70,12 @@ export class TokenChoiceRouter
   private readonly expertGroups: ExpertGroupRule | undefined;
   /** float32[D, E] W_noise of noisy top-k gating (absent without it). */
   readonly noiseWeight: Variable | undefined;
+  /**
+   * float32[E] DeepSeek-V3's selection bias b (absent unless biasUpdateRate > 0): added to the
+   * scores for the top-K selection only; not trained, saved with the parameters as
+   * `selectionBias`, moved by foldStatistics (selectionBias.ts).
+   */
+  readonly selectionBias: Variable | undefined;
 
   constructor(config: TokenChoiceRouterConfig, scope?: ParameterScope) {
     super(scope);
@@ -82,17 +95,35 @@ export class TokenChoiceRouter
     this.noiseWeight = this.config.noisyGating
       ? seededVariable(this.scope, 'noiseWeight', [dModel, numExperts], 0, this.config.seed)
       : undefined;
+    this.selectionBias =
+      this.config.biasUpdateRate > 0 ? selectionBiasBuffer(this.scope, numExperts) : undefined;
   }
 
-  /** E experts, K per token, 2 D E FLOPs per token (twice that with noisy gating's W_noise). */
+  /**
+   * Folds one training step's expert loads (`selectionLoad.<i>`, every replica's) into the
+   * selection bias: b_i += biasUpdateRate * sign(mean load - load_i) (Wang et al. 2024,
+   * Algorithm 1; DeepSeek-V3 section 2.1.2). A router without the bias ignores them.
+   */
+  foldStatistics(statistics: readonly RouterStatistics[]): void {
+    requireLive(this.disposed, this.className);
+    if (this.selectionBias !== undefined)
+      foldSelectionBias(this.selectionBias, statistics, this.config.biasUpdateRate);
+  }
+
+  /**
+   * E experts, K per token, 2 D E FLOPs per token (twice that with noisy gating's W_noise); causal
+   * decisions unless the second expert is dispatched at random.
+   */
   describe(): RouterDescription {
     const { dModel: d, numExperts: e, topK } = this.config;
     return {
       numExperts: e,
       topK,
       flopsPerToken: 2 * d * e * (this.noiseWeight === undefined ? 1 : 2),
-      causalModes: ['causal'],
-      defaultCausalMode: 'causal',
+      // GShard's random second expert draws per batch, not per token: no causal form.
+      ...(this.config.secondExpertPolicy === 'random'
+        ? { causalModes: [] }
+        : { causalModes: ['causal'], defaultCausalMode: 'causal' as const }),
     };
   }
 
@@ -107,6 +138,12 @@ export class TokenChoiceRouter
     if (context.mode !== 'causal')
       throw new ConfigError('mode', context.mode, `'causal' for a token-choice router`);
     const { numExperts: e, topK: k, placement, priority } = this.config;
+    if (this.config.secondExpertPolicy === 'random')
+      throw new ConfigError(
+        'secondExpertPolicy',
+        'random',
+        "'all' for causal decisions (the random dispatch draws per batch, not per token)",
+      );
     const n = context.capacityLength;
     const policy = context.capacity;
     let capacity = Infinity;
@@ -134,6 +171,7 @@ export class TokenChoiceRouter
       numExperts: e,
       topK: k,
       expertGroups: this.expertGroups,
+      selectionBias: this.biasValues(),
       renormalize: this.config.renormalize,
       routedScale: this.config.routedScale,
       capacity,
@@ -145,11 +183,22 @@ export class TokenChoiceRouter
     checkRouteInput(x, this.config.dModel, options.mask);
     const training = options.training ?? false;
     const jitter = this.config.jitter;
-    const seed = (stream: number) => streamSeed(options.rngSeed, this.config.seed, stream);
+    const seed = (stream: number) => this.streamSeed(options, stream);
     const jitterSeed = training && jitter > 0 ? seed(JITTER_STREAM) : undefined;
     const [b, t, d] = x.shape;
     return tf.tidy(() => {
       const { logits: clean } = routerDistribution(x, this.weight, jitter, jitterSeed);
+      const { noiseStd, numExperts: e } = this.config;
+      if (this.noiseWeight === undefined && noiseStd > 0) {
+        // V-MoE (vmoe/nn/routing.py): H = x W + StandardNormal() * noiseStd / E, in training.
+        const noisy = training
+          ? (tf.add(
+              clean,
+              tf.randomNormal(clean.shape, 0, noiseStd / e, 'float32', seed(GATING_NOISE_STREAM)),
+            ) as Tensor2D)
+          : clean;
+        return this.planFrom(noisy, this.scoresOf(noisy), b, t, options, { clean }) as never;
+      }
       if (this.noiseWeight === undefined)
         return this.planFrom(clean, this.scoresOf(clean), b, t, options) as never;
       // Shazeer et al. 2017 eq. 4: H = x W_g + StandardNormal() * softplus(x W_noise), in training;
@@ -193,11 +242,18 @@ export class TokenChoiceRouter
     }) as TokenChoicePlan;
   }
 
-  /** `weight` float32[D, E] (logits x W), and `noiseWeight` float32[D, E] with noisy gating. */
+  /** `weight` float32[D, E], `noiseWeight` float32[D, E] with noisy gating, `selectionBias` float32[E]. */
   override namedVariables(): Readonly<Record<string, Variable>> {
-    return this.noiseWeight === undefined
-      ? { weight: this.weight }
-      : { weight: this.weight, noiseWeight: this.noiseWeight };
+    return {
+      weight: this.weight,
+      ...(this.noiseWeight === undefined ? {} : { noiseWeight: this.noiseWeight }),
+      ...(this.selectionBias === undefined ? {} : { selectionBias: this.selectionBias }),
+    };
+  }
+
+  /** The selection bias b on the host (undefined when off). */
+  biasValues(): Float32Array | undefined {
+    return this.selectionBias?.dataSync() as Float32Array | undefined;
   }
 
   /** The plan from the scores float32[M, E] (tokenChoicePlan.ts); call inside a tidy. */
@@ -207,14 +263,26 @@ export class TokenChoiceRouter
     b: number,
     t: number,
     options: Partial<RouteContext>,
-    noise?: { clean: Tensor2D; std: Tensor2D },
+    noise?: { clean: Tensor2D; std?: Tensor2D },
   ): TokenChoicePlan {
     const setup = {
       config: this.config,
       defaultCapacity: this.defaultCapacity,
       expertGroups: this.expertGroups,
     };
-    return tokenChoicePlan(setup, logits, scores, b, t, options, noise);
+    // GShard's random second expert: one U(0, 1) draw per token from the call's seed.
+    const secondDraws =
+      this.config.secondExpertPolicy === 'random'
+        ? (tf
+            .randomUniform([b * t], 0, 1, 'float32', this.streamSeed(options, SECOND_EXPERT_STREAM))
+            .dataSync() as Float32Array)
+        : undefined;
+    const extras = { noise, selectionBias: this.biasValues(), secondDraws };
+    return tokenChoicePlan(setup, logits, scores, b, t, options, extras);
+  }
+
+  private streamSeed(options: Partial<RouteContext>, stream: number): number {
+    return streamSeed(options.rngSeed, this.config.seed, stream);
   }
 
   /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */

@@ -18,6 +18,7 @@ import {
 import { layoutAssignments, type Assignment } from './assignmentLayout.js';
 import { int32 } from './common.js';
 import { routingCounts } from './counts.js';
+import { biasedSelection } from './selectionBias.js';
 import type { MixtureOfDepthsPlan, TokenChoicePlan } from './plan.js';
 import type { CausalSession } from './Router.js';
 import { chooseExperts, type ExpertGroupRule, type Normalization } from './tokenChoiceRules.js';
@@ -114,6 +115,8 @@ export interface TokenChoiceRule {
   readonly numExperts: number;
   readonly topK: number;
   readonly expertGroups: ExpertGroupRule | undefined;
+  /** float32[E]: DeepSeek-V3's selection bias, added to the scores for the selection only. */
+  readonly selectionBias?: Float32Array | undefined;
   readonly renormalize: Normalization;
   readonly routedScale: number;
   /** Per-expert capacity over the whole sequence (Infinity: dropless). */
@@ -136,7 +139,8 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
         const n = x.shape[1];
         const scores = rule.scores(x);
         const p = scores.dataSync() as Float32Array;
-        const choices = chooseExperts(p, n, e, k, rule.expertGroups);
+        const selection = rule.selectionBias ? biasedSelection(p, rule.selectionBias) : p;
+        const choices = chooseExperts(selection, n, e, k, rule.expertGroups);
         const kept = new Int32Array(n * k);
         const assignments: Assignment[] = [];
         const weights: number[] = [];

@@ -24,10 +24,14 @@ export {
 } from './causal.js';
 export * from './CapacityPolicy.js';
 export * from './TokenChoiceRouter.js';
-export type {
-  ResolvedTokenChoiceRouterConfig,
-  RouteScoresOptions,
-  TokenChoiceRouterConfig,
+export {
+  IMPORTANCE_GATES,
+  SECOND_EXPERT_POLICIES,
+  type ImportanceGates,
+  type SecondExpertPolicy,
+  type ResolvedTokenChoiceRouterConfig,
+  type RouteScoresOptions,
+  type TokenChoiceRouterConfig,
 } from './tokenChoiceConfig.js';
 export * from './ExpertChoiceRouter.js';
 export * from './MixtureOfDepthsRouter.js';
@@ -47,12 +51,20 @@ export * from './counts.js';
 export * from './randomness.js';
 export * from './ParameterScope.js';
 export {
-  bceWithLogits,
+  allGatesImportanceLoss,
+  countLoadLoss,
+  cvSquared,
+  fixedNoiseLoadLoss,
   importanceLoss,
+  noisyLoadLoss,
+} from './gatingLosses.js';
+export {
+  bceWithLogits,
   loadBalancingCoefficients,
   meanBceWithLogits,
   loadBalancingLoss,
   routerZLoss,
+  sequenceBalanceLoss,
   stopGradient,
 } from './losses.js';
 export { topKOf, ranksBefore } from './selection.js';
@@ -77,3 +89,7 @@ export {
   type AssignmentShape,
 } from './assignmentLayout.js';
 export { meanEntropy, meanWeights } from './losses.js';
+export * from './tokenGroups.js';
+export * from './selectionBias.js';
+export * from './tokenChoicePresets.js';
+export { secondExpertSkips, type PlanExtras } from './tokenChoicePlan.js';

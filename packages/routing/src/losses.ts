@@ -1,13 +1,7 @@
-// Auxiliary losses of the routers, as differentiable scalars.
-// Axis legend: M routed tokens (B*T flattened), E experts, G groups.
-import {
-  gatherRows,
-  tf,
-  type Scalar,
-  type Tensor,
-  type Tensor1D,
-  type Tensor2D,
-} from '@moderoute/core';
+// Auxiliary losses of the routers, as differentiable scalars (the gating losses of noisy top-k
+// gating and V-MoE: gatingLosses.ts). Axis legend: M routed tokens (B*T flattened), E experts,
+// G groups.
+import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@moderoute/core';
 
 /**
  * Coefficients of the Switch load-balancing loss as a constant matrix float32[M, E], so that
@@ -58,6 +52,28 @@ export function loadBalancingCoefficients(
 /** loss = sum(probs * coefficients): float32[M, E] x float32[M, E] -> scalar. */
 export function loadBalancingLoss(probs: Tensor2D, coefficients: Float32Array): Scalar {
   return tf.sum(tf.mul(probs, tf.tensor2d(coefficients, probs.shape))) as Scalar;
+}
+
+/**
+ * DeepSeek-V3's sequence-wise balance loss (eq. 17-20): per sequence of T real tokens,
+ * alpha * sum_i f_i P_i with f_i = E / (K T) * (tokens of the sequence routed to expert i) and
+ * P_i = mean over its tokens of s'_i, the token's scores normalized to sum 1 (`distribution`
+ * float32[M, E]: softmax probabilities as they are); averaged over the sequences with real tokens.
+ * The count follows the routed experts (with the selection bias, as Megatron-Core's seq_aux_loss
+ * does; eq. 18's top-K of the unbiased scores when the bias is 0). This is the load-balancing loss
+ * with one group per sequence (loadBalancingCoefficients), whatever the capacity groups are.
+ */
+export function sequenceBalanceLoss(
+  distribution: Tensor2D,
+  choices: Int32Array,
+  valid: Uint8Array,
+  seqLen: number,
+  topK: number,
+  alpha: number,
+): Scalar {
+  const [m, e] = distribution.shape;
+  const coefficients = loadBalancingCoefficients(choices, valid, m, e, topK, seqLen, alpha);
+  return loadBalancingLoss(distribution, coefficients);
 }
 
 /**
@@ -144,107 +160,4 @@ export function meanEntropy(probs: Float32Array, valid: Uint8Array, numExperts: 
     }
   }
   return real > 0 ? total / real : 0;
-}
-
-/**
- * w * CV(v)^2 over the entries of v float32[E]: population variance / (mean^2 + 1e-10), as
- * tensor2tensor's cv_squared.
- */
-function cvSquared(v: Tensor, w: number): Scalar {
-  const { mean, variance } = tf.moments(v);
-  return tf.mul(tf.div(variance, tf.add(tf.square(mean), 1e-10)), w) as Scalar;
-}
-
-/**
- * Importance loss (Shazeer et al. 2017, eq. 6): w * CV(Importance)^2, Importance_e = the sum over
- * real tokens of G(x)_e, the gate of expert e where the token chose it (0 elsewhere): `probs`
- * float32[M, E] masked to the K choices, and with `normalize` divided by their sum over the K
- * choices (the paper's G, a softmax over the kept logits), over the whole batch.
- * choices int32[M * K].
- */
-export function importanceLoss(
-  probs: Tensor2D,
-  choices: Int32Array,
-  valid: Uint8Array,
-  topK: number,
-  w: number,
-  normalize = false,
-): Scalar {
-  const [m, e] = probs.shape;
-  const chosen = new Float32Array(m * e);
-  for (let tok = 0; tok < m; tok++)
-    if (valid[tok])
-      for (let r = 0; r < topK; r++) chosen[tok * e + (choices[tok * topK + r] as number)] = 1;
-  // Shape: [M, E] masked (and normalized per row) -> importance [E]
-  let gates: Tensor = tf.mul(probs, tf.tensor2d(chosen, [m, e]));
-  if (normalize) gates = tf.div(gates, tf.maximum(tf.sum(gates, 1, true), 1e-30));
-  return cvSquared(tf.sum(gates, 0), w);
-}
-
-/**
- * Load loss of noisy top-k gating (Shazeer et al. 2017, eq. 8-10) in training:
- * w * CV(Load)^2, Load_i = sum over real tokens of P(x, i), the probability that expert i stays in
- * the top-K under a new draw of its noise:
- *   P(x, i) = Phi((clean_i - kth_excluding(H, K, i)) / std_i),
- * kth_excluding(H, K, i) the K-th largest of the noisy logits H without H_i (the (K+1)-th largest
- * when i is in the top-K), read from H with its gradient (as tensor2tensor's _prob_in_top_k).
- * With K = E every expert is always kept (P = 1) and the loss is 0. noisy, clean, std float32[M, E].
- */
-export function noisyLoadLoss(
-  noisy: Tensor2D,
-  clean: Tensor2D,
-  std: Tensor2D,
-  valid: Uint8Array,
-  topK: number,
-  w: number,
-): Scalar {
-  const [m, e] = noisy.shape;
-  if (topK >= e) return tf.scalar(0);
-  const h = noisy.dataSync();
-  const thresholdAt = new Int32Array(m * e);
-  const mask = new Float32Array(m * e);
-  for (let tok = 0; tok < m; tok++) {
-    // Descending order of the token's noisy logits, ties to the lower expert.
-    const order = Array.from({ length: e }, (_, i) => i).sort((i, j) =>
-      h[tok * e + i] === h[tok * e + j]
-        ? i - j
-        : (h[tok * e + j] as number) - (h[tok * e + i] as number),
-    );
-    const rank = new Int32Array(e);
-    order.forEach((ex, r) => (rank[ex] = r));
-    for (let i = 0; i < e; i++) {
-      thresholdAt[tok * e + i] =
-        tok * e + (order[(rank[i] as number) < topK ? topK : topK - 1] as number);
-      mask[tok * e + i] = valid[tok] as number;
-    }
-  }
-  // Shape: H [M, E] -> [M*E], gathered at each entry's threshold -> [M, E]
-  const threshold = tf.reshape(
-    gatherRows(
-      tf.reshape(noisy, [m * e]) as Tensor1D,
-      tf.tensor1d(thresholdAt, 'int32') as Tensor1D,
-    ),
-    [m, e],
-  );
-  const z = tf.div(tf.sub(clean, threshold), std);
-  // Phi(z) = (1 + erf(z / sqrt 2)) / 2
-  const p = tf.mul(tf.add(tf.erf(tf.mul(z, Math.SQRT1_2)), 1), 0.5);
-  return cvSquared(tf.sum(tf.mul(p, tf.tensor2d(mask, [m, e])), 0), w);
-}
-
-/**
- * The load loss outside training, as tensor2tensor computes it there: w * CV(Load)^2 with Load_i
- * the number of real tokens that chose expert i (a constant: no noise, no gradient).
- */
-export function countLoadLoss(
-  choices: Int32Array,
-  valid: Uint8Array,
-  numExperts: number,
-  topK: number,
-  w: number,
-): Scalar {
-  const load = new Float32Array(numExperts);
-  for (let tok = 0; tok < valid.length; tok++)
-    if (valid[tok]) for (let r = 0; r < topK; r++) load[choices[tok * topK + r] as number]! += 1;
-  return cvSquared(tf.tensor1d(load), w);
 }

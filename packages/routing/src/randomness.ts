@@ -9,6 +9,8 @@ import { deriveSeed } from '@moderoute/core';
 export const JITTER_STREAM = 1;
 /** Stream of noisy top-k gating's standard normal noise (Shazeer et al. 2017, eq. 4). */
 export const GATING_NOISE_STREAM = 2;
+/** Stream of GShard's random second-expert dispatch (Lepikhin et al. 2020, Algorithm 1). */
+export const SECOND_EXPERT_STREAM = 3;
 
 /**
  * The seed of one stream of a routing call, deriveSeed(rngSeed, stream): from the caller's

@@ -1,6 +1,6 @@
 // The roundings R of a capacity formula (CapacityPolicy.ts), with a guard against binary
 // fractions that land just below an integer.
-import type { Rounding } from './CapacityPolicy.js';
+import type { Rounding } from './capacityConfig.js';
 
 /** Python's round(): to nearest, ties to even. */
 function roundHalfEven(x: number): number {

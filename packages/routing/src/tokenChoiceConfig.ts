@@ -20,9 +20,16 @@ import {
   type Placement,
   type ScoreFunction,
 } from './tokenChoiceRules.js';
+import { withPreset, type TokenChoicePresetName } from './tokenChoicePresets.js';
 
 /** Config of the token-choice router; every field but `dModel` has a default. */
 export interface TokenChoiceRouterConfig {
+  /**
+   * A framework preset (tokenChoicePresets.ts: 'switch', 'flaxformer', 'gshard', 'vmoe',
+   * 'deepspeed', 'tutel', 'megablocks', 'megatron', 'maxtext', 'deepseek-v3') that sets every
+   * routing option of that system; the options given beside it override it (default none).
+   */
+  readonly preset?: TokenChoicePresetName | null;
   /** Model width D (required). */
   readonly dModel: number;
   /** Number of experts E (default 8). */
@@ -70,8 +77,34 @@ export interface TokenChoiceRouterConfig {
    * (default false).
    */
   readonly noisyGating?: boolean;
-  /** w of the load loss w * CV(load)^2 (Shazeer et al. 2017, eq. 8-10; needs noisyGating; default 0: off). */
+  /**
+   * w of the load loss w * CV(load)^2 (default 0: off): Shazeer et al. 2017 eq. 8-10 with
+   * noisyGating, V-MoE's form with noiseStd.
+   */
   readonly loadCoefficient?: number;
+  /**
+   * V-MoE's fixed gating noise (Riquelme et al. 2021; vmoe's noise_std): in training the logits get
+   * StandardNormal() * noiseStd / E added (default 0: off; V-MoE's default 1).
+   */
+  readonly noiseStd?: number;
+  /**
+   * The gates the importance loss sums: 'chosen' (default; Shazeer et al.'s G, zero where a token
+   * did not choose the expert) or 'all' (V-MoE: every expert's clean softmax probability).
+   */
+  readonly importanceGates?: ImportanceGates;
+  /**
+   * gamma of DeepSeek-V3's auxiliary-loss-free balancing: a per-expert bias added to the scores
+   * for selection only, b_i += gamma * sign(mean load - load_i) after every training step
+   * (default 0: off; DeepSeek-V3 used 0.001).
+   */
+  readonly biasUpdateRate?: number;
+  /** alpha of DeepSeek-V3's sequence-wise balance loss (eq. 17-20; default 0: off). */
+  readonly sequenceBalanceCoefficient?: number;
+  /**
+   * GShard's second-expert policy (Lepikhin et al. 2020, Algorithm 1; top-2 only): 'all' (default)
+   * dispatches every second choice, 'random' with probability min(1, 2 g2), g2 the normalized gate.
+   */
+  readonly secondExpertPolicy?: SecondExpertPolicy;
   /** Router weights start from a truncated normal with std sqrt(initScale / D) (default 0.1, Switch). */
   readonly initScale?: number;
   /** Seed of the initial weights and of the jitter (default 0). */
@@ -80,8 +113,9 @@ export interface TokenChoiceRouterConfig {
 
 /** A `TokenChoiceRouterConfig` checked, with every default filled. */
 export interface ResolvedTokenChoiceRouterConfig extends Required<
-  Omit<TokenChoiceRouterConfig, 'capacity' | 'renormalize'>
+  Omit<TokenChoiceRouterConfig, 'capacity' | 'renormalize' | 'preset'>
 > {
+  readonly preset: TokenChoicePresetName | null;
   readonly capacity: CapacityPolicyConfig;
   readonly renormalize: Normalization;
 }
@@ -92,7 +126,18 @@ export interface RouteScoresOptions extends Partial<RouteContext> {
   readonly given?: GivenScores;
 }
 
+/** Every choice of the gates the importance loss sums. */
+export const IMPORTANCE_GATES = ['chosen', 'all'] as const;
+/** The gates of the importance loss: a token's chosen experts' (Shazeer et al.), or all (V-MoE). */
+export type ImportanceGates = (typeof IMPORTANCE_GATES)[number];
+
+/** Every policy for dispatching a token's second expert. */
+export const SECOND_EXPERT_POLICIES = ['all', 'random'] as const;
+/** GShard's second-expert dispatch: always, or at random with probability min(1, 2 g2). */
+export type SecondExpertPolicy = (typeof SECOND_EXPERT_POLICIES)[number];
+
 const KEYS = [
+  'preset',
   'dModel',
   'numExperts',
   'topK',
@@ -111,6 +156,11 @@ const KEYS = [
   'importanceCoefficient',
   'noisyGating',
   'loadCoefficient',
+  'noiseStd',
+  'importanceGates',
+  'biasUpdateRate',
+  'sequenceBalanceCoefficient',
+  'secondExpertPolicy',
   'initScale',
   'seed',
 ];
@@ -132,10 +182,11 @@ export interface TokenChoiceSetup {
 }
 
 /** Validates `config` (each error names the option and its value) and fills the defaults. */
-export function resolveTokenChoiceConfig(config: TokenChoiceRouterConfig): TokenChoiceSetup {
-  if (config === null || typeof config !== 'object' || Array.isArray(config))
-    throw new ConfigError('config', config, 'an object');
-  checkKeys(config, KEYS);
+export function resolveTokenChoiceConfig(given: TokenChoiceRouterConfig): TokenChoiceSetup {
+  if (given === null || typeof given !== 'object' || Array.isArray(given))
+    throw new ConfigError('config', given, 'an object');
+  checkKeys(given, KEYS);
+  const config = withPreset(given);
   const dModel = requireInt('dModel', config.dModel, { min: 1 });
   const numExperts = requireInt('numExperts', config.numExperts ?? 8, { min: 1 });
   const topK = requireInt('topK', config.topK ?? 1, { min: 1 });
@@ -171,6 +222,7 @@ export function resolveTokenChoiceConfig(config: TokenChoiceRouterConfig): Token
     minInclusive: false,
   });
   const resolved: ResolvedTokenChoiceRouterConfig = Object.freeze({
+    preset: config.preset ?? null,
     dModel,
     numExperts,
     topK,
@@ -197,21 +249,51 @@ export function resolveTokenChoiceConfig(config: TokenChoiceRouterConfig): Token
     ),
     noisyGating: requireBoolean('noisyGating', config.noisyGating ?? false),
     loadCoefficient: requireNumber('loadCoefficient', config.loadCoefficient ?? 0, { min: 0 }),
+    noiseStd: requireNumber('noiseStd', config.noiseStd ?? 0, { min: 0 }),
+    importanceGates: requireOneOf(
+      'importanceGates',
+      config.importanceGates ?? 'chosen',
+      IMPORTANCE_GATES,
+    ),
+    biasUpdateRate: requireNumber('biasUpdateRate', config.biasUpdateRate ?? 0, { min: 0 }),
+    sequenceBalanceCoefficient: requireNumber(
+      'sequenceBalanceCoefficient',
+      config.sequenceBalanceCoefficient ?? 0,
+      { min: 0 },
+    ),
+    secondExpertPolicy: requireOneOf(
+      'secondExpertPolicy',
+      config.secondExpertPolicy ?? 'all',
+      SECOND_EXPERT_POLICIES,
+    ),
     initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });
-  if (resolved.loadCoefficient > 0 && !resolved.noisyGating) {
+  if (resolved.loadCoefficient > 0 && !resolved.noisyGating && resolved.noiseStd === 0) {
     throw new ConfigError(
       'loadCoefficient',
       resolved.loadCoefficient,
-      '0 without noisyGating (the load loss is defined through the gating noise, Shazeer et al. 2017 eq. 8-10)',
+      '0 without noisyGating or noiseStd (the load loss is defined through the gating noise, ' +
+        'Shazeer et al. 2017 eq. 8-10)',
     );
   }
+  if (resolved.noiseStd > 0 && resolved.noisyGating)
+    throw new ConfigError(
+      'noiseStd',
+      resolved.noiseStd,
+      "0 with noisyGating (learned noise, Shazeer et al.) or noisyGating false (V-MoE's fixed noise)",
+    );
   if (resolved.noisyGating && expertGroupRule !== undefined)
     throw new ConfigError(
       'noisyGating',
       true,
       'false with expertGroups > 1 (the load loss ranks a token against all experts)',
+    );
+  if (resolved.secondExpertPolicy === 'random' && topK !== 2)
+    throw new ConfigError(
+      'secondExpertPolicy',
+      'random',
+      `"all" unless topK is 2 (GShard's random dispatch of the second expert; topK is ${topK})`,
     );
   return { config: resolved, defaultCapacity, expertGroups: expertGroupRule };
 }

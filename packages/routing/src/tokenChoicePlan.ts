@@ -17,28 +17,68 @@ import { int32, readValidity } from './common.js';
 import { routingCounts } from './counts.js';
 import { flattenSlots, gatherWeights } from './expertAssignments.js';
 import {
+  allGatesImportanceLoss,
   countLoadLoss,
+  fixedNoiseLoadLoss,
   importanceLoss,
+  noisyLoadLoss,
+} from './gatingLosses.js';
+import {
   loadBalancingCoefficients,
   loadBalancingLoss,
   meanWeights,
-  noisyLoadLoss,
   routerZLoss,
+  sequenceBalanceLoss,
 } from './losses.js';
+import { biasedSelection, selectionLoadStatistics } from './selectionBias.js';
 import type { TokenChoicePlan } from './plan.js';
 import type { RouteContext } from './Router.js';
 import type { TokenChoiceSetup } from './tokenChoiceConfig.js';
 import { chooseExperts, placeChoices, type ScoreFunction } from './tokenChoiceRules.js';
+
+/**
+ * GShard's random second expert (Lepikhin et al. 2020, Algorithm 1): token m's second choice is
+ * dispatched when draws[m] < min(1, 2 g2), g2 = p2 / (p1 + p2) its gate normalized over the two
+ * choices. Returns uint8[M * 2], 1 for a second choice left out.
+ */
+export function secondExpertSkips(
+  p: ArrayLike<number>,
+  choices: Int32Array,
+  draws: Float32Array,
+  numExperts: number,
+): Uint8Array {
+  const m = draws.length;
+  const skip = new Uint8Array(m * 2);
+  for (let tok = 0; tok < m; tok++) {
+    const p1 = p[tok * numExperts + (choices[tok * 2] as number)] as number;
+    const p2 = p[tok * numExperts + (choices[tok * 2 + 1] as number)] as number;
+    const g2 = p1 + p2 > 0 ? p2 / (p1 + p2) : 0;
+    if (!((draws[tok] as number) < Math.min(1, 2 * g2))) skip[tok * 2 + 1] = 1;
+  }
+  return skip;
+}
 
 /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
 export function scoresOf(scoreFunction: ScoreFunction, logits: Tensor2D): Tensor2D {
   return scoreFunction === 'softmax' ? tf.softmax(logits) : tf.sigmoid(logits);
 }
 
+/** What a routing call adds to the scores: noise, the selection bias, random draws. */
+export interface PlanExtras {
+  /**
+   * Noisy gating: the clean logits float32[M, E], and the learned noise's standard deviation
+   * float32[M, E] (Shazeer et al.; absent with V-MoE's fixed noise).
+   */
+  readonly noise?: { clean: Tensor2D; std?: Tensor2D | undefined } | undefined;
+  /** float32[E]: DeepSeek-V3's selection bias (selectionBias.ts), absent when off. */
+  readonly selectionBias?: Float32Array | undefined;
+  /** float32[M]: U(0, 1) draws of GShard's random second-expert dispatch. */
+  readonly secondDraws?: Float32Array | undefined;
+}
+
 /**
- * The plan from logits (absent when scores were given) and scores float32[M, E]; with noisy
- * gating, the clean logits and the noise's standard deviation too; `setup` is the router's
- * validated config (tokenChoiceConfig.ts). Call inside a tidy.
+ * The plan from logits (absent when scores were given) and scores float32[M, E]; `setup` is the
+ * router's validated config (tokenChoiceConfig.ts). Call inside a tidy.
  */
 export function tokenChoicePlan(
   setup: TokenChoiceSetup,
@@ -47,19 +87,25 @@ export function tokenChoicePlan(
   b: number,
   t: number,
   options: Partial<RouteContext>,
-  noise?: { clean: Tensor2D; std: Tensor2D },
+  extras: PlanExtras = {},
 ): TokenChoicePlan {
+  const noise = extras.noise;
   const config = setup.config;
   const { numExperts: e, topK: k, priority, placement, renormalize, routedScale } = config;
   const capacityPolicy = options.capacity ?? setup.defaultCapacity;
   const policy = capacityPolicy.config;
   const training = options.training ?? false;
   const m = b * t;
-  const n = policy.group === 'sequence' ? t : m;
+  const n = capacityPolicy.groupSize(b, t, e);
   const groups = m / n;
   const valid = readValidity(options.mask, m);
   const p = scores.dataSync() as Float32Array;
-  const choices = chooseExperts(p, m, e, k, setup.expertGroups);
+  // DeepSeek-V3 eq. 16: the bias enters the selection only; the weights are read from p.
+  const selection = extras.selectionBias ? biasedSelection(p, extras.selectionBias) : p;
+  const choices = chooseExperts(selection, m, e, k, setup.expertGroups);
+  const skip = extras.secondDraws
+    ? secondExpertSkips(p, choices, extras.secondDraws, e)
+    : undefined;
 
   // Capacity: the policy's formula (at most n: a token takes an expert once), or the
   // largest load of any expert in any group when dropless.
@@ -69,7 +115,8 @@ export function tokenChoicePlan(
     for (let tok = 0; tok < m; tok++) {
       if (!valid[tok]) continue;
       for (let r = 0; r < k; r++)
-        load[Math.floor(tok / n) * e + (choices[tok * k + r] as number)]! += 1;
+        if (!skip?.[tok * k + r])
+          load[Math.floor(tok / n) * e + (choices[tok * k + r] as number)]! += 1;
     }
     capacity = load.reduce((a, v) => Math.max(a, v), 0);
   } else {
@@ -88,6 +135,7 @@ export function tokenChoicePlan(
     capacity,
     placement,
     priority,
+    skip,
   });
   // Without normalization a slot's weight is scores[token, expert] (one gather from [M*E]);
   // with it, scores at the K choices [M*K] normalized, gathered at the slot's choice.
@@ -138,7 +186,13 @@ export function tokenChoicePlan(
   }
   if (config.zLossCoefficient > 0)
     auxLosses['zLoss'] = routerZLoss(logits!, meanWeights(valid), config.zLossCoefficient);
-  if (config.importanceCoefficient > 0)
+  if (config.importanceCoefficient > 0 && config.importanceGates === 'all')
+    auxLosses['importance'] = allGatesImportanceLoss(
+      noise ? scoresOf(config.scoreFunction, noise.clean) : scores,
+      valid,
+      config.importanceCoefficient,
+    );
+  else if (config.importanceCoefficient > 0)
     auxLosses['importance'] = importanceLoss(
       scores,
       choices,
@@ -147,6 +201,15 @@ export function tokenChoicePlan(
       config.importanceCoefficient,
       renormalize !== 'none',
     );
+  if (config.sequenceBalanceCoefficient > 0)
+    auxLosses['sequenceBalance'] = sequenceBalanceLoss(
+      distribution,
+      choices,
+      valid,
+      t,
+      k,
+      config.sequenceBalanceCoefficient,
+    );
   if (config.loadCoefficient > 0) {
     if (noise === undefined)
       throw new ConfigError(
@@ -154,9 +217,23 @@ export function tokenChoicePlan(
         config.loadCoefficient,
         "0 when routing given scores (the load loss needs the router's own noisy gating)",
       );
-    auxLosses['load'] = training
-      ? noisyLoadLoss(logits!, noise.clean, noise.std, valid, k, config.loadCoefficient)
-      : countLoadLoss(choices, valid, e, k, config.loadCoefficient);
+    const w = config.loadCoefficient;
+    if (config.noiseStd > 0) {
+      // V-MoE: the load loss exists only with the noise (training).
+      if (training)
+        auxLosses['load'] = fixedNoiseLoadLoss(
+          logits!,
+          noise.clean,
+          config.noiseStd / e,
+          valid,
+          k,
+          w,
+        );
+    } else {
+      auxLosses['load'] = training
+        ? noisyLoadLoss(logits!, noise.clean, noise.std!, valid, k, w)
+        : countLoadLoss(choices, valid, e, k, w);
+    }
   }
 
   const entropyOf =
@@ -182,6 +259,9 @@ export function tokenChoicePlan(
     choices: int32(choices, [b, t, k]) as Tensor3D,
     choiceKept: int32(placed.kept, [b, t, k]) as Tensor3D,
     auxLosses,
+    ...(training && config.biasUpdateRate > 0
+      ? { statistics: selectionLoadStatistics(choices, valid, e, k) }
+      : {}),
     counts: routingCounts({
       valid,
       numExperts: e,

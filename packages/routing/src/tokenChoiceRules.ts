@@ -80,7 +80,7 @@ export function checkExpertGroups(
         'the experts a token may reach)',
     );
   }
-  if (score === 'top2-sum' && perGroup < 2)
+  if (score === 'top2-sum' && perGroup < 2 && count > 1)
     throw new ConfigError(
       `${parameter}groupScore`,
       score,
@@ -170,6 +170,8 @@ export interface PlacementProblem {
   readonly capacity: number;
   readonly placement: Placement;
   readonly priority: OverflowPriority;
+  /** int32/uint8[M * K]: 1 for a choice never dispatched (GShard's random second expert). */
+  readonly skip?: ArrayLike<number> | undefined;
 }
 
 /**
@@ -205,6 +207,7 @@ export function placeChoices(problem: PlacementProblem): Placed {
     capacity,
     placement,
     priority,
+    skip,
   } = problem;
   const m = valid.length;
   const groups = m / n;
@@ -221,7 +224,11 @@ export function placeChoices(problem: PlacementProblem): Placed {
         const wanting: number[] = [];
         for (let tok = g * n; tok < (g + 1) * n; tok++) {
           if (!valid[tok]) continue;
-          for (let r = 0; r < k; r++) if (choices[tok * k + r] === ex) wanting.push(tok * k + r);
+          for (let r = 0; r < k; r++) {
+            if (choices[tok * k + r] !== ex) continue;
+            if (skip?.[tok * k + r]) dropped++;
+            else wanting.push(tok * k + r);
+          }
         }
         const score = (c: number) => gates[Math.floor(c / k) * e + ex] as number;
         wanting.sort((a, b) => (score(a) === score(b) ? a - b : score(b) > score(a) ? 1 : -1));
@@ -243,7 +250,7 @@ export function placeChoices(problem: PlacementProblem): Placed {
     const claim = (tok: number, r: number) => {
       const c = tok * k + r;
       const ex = choices[c] as number;
-      if ((filled[ex] as number) < capacity) {
+      if (!skip?.[c] && (filled[ex] as number) < capacity) {
         filled[ex]! += 1;
         kept[c] = 1;
         slots[ex]![g]!.push({ token: tok, source: c });

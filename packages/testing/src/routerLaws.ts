@@ -29,7 +29,9 @@ import {
   samePlans,
   withRouter,
 } from './routerLawHost.js';
-import { checkCapacity, checkSelection } from './selectionChecks.js';
+import { checkCapacity, checkSelection, type SelectionRule } from './selectionChecks.js';
+
+export type { SelectionRule } from './selectionChecks.js';
 
 export { defaultContext } from './routerLawHost.js';
 
@@ -63,6 +65,18 @@ export interface RouterLawOptions {
   };
   /** Backends to run on (default cpu and wasm). */
   readonly backends?: readonly BackendName[];
+  /**
+   * Token-choice: the selection rule beyond the top-K of the scores, read from the router once
+   * per case: a selection-only bias float32[E] (DeepSeek-V3) and group-limited top-k. The laws then
+   * ask for the top-K of scores + bias within the token's best groups, and that a token's weights
+   * be proportional to its unbiased scores (the bias affects the selection only).
+   */
+  readonly selection?: (router: Router) => SelectionRule;
+  /**
+   * Token-choice: second choices may be left out at random (GShard's random dispatch), so only a
+   * first choice must never be dropped while its expert has room (default false).
+   */
+  readonly randomSecondChoices?: boolean;
 }
 /**
  * Declares the router law suite for `makeRouter` (a fresh router per case, its variables created
@@ -112,7 +126,10 @@ export function routerLaws(
               (scope) => makeRouter(c, scope),
               (router) =>
                 routeHost(router, x, mask ? { mask } : {}, (host) =>
-                  checkSelection(host, valid, options.rankMajor ?? true),
+                  checkSelection(host, valid, options.rankMajor ?? true, {
+                    ...options.selection?.(router),
+                    randomSecondChoices: options.randomSecondChoices ?? false,
+                  }),
                 ),
             );
           });

@@ -4,8 +4,41 @@
 import assert from 'node:assert/strict';
 import type { HostPlan } from './routerLawHost.js';
 
+/** A token-choice router's selection rule beyond the top-K of its scores (RouterLawOptions.selection). */
+export interface SelectionRule {
+  /** float32[E] added to the scores for the selection only (DeepSeek-V3). */
+  readonly bias?: Float32Array | undefined;
+  /** Group-limited top-k: `count` groups of E / count experts, `keep` best groups per token. */
+  readonly groups?: { readonly count: number; readonly keep: number; readonly score: string };
+  /** Second choices may be left out at random (GShard). */
+  readonly randomSecondChoices?: boolean;
+}
+
+/**
+ * The experts token `m` may choose: its `keep` best groups by the max (or the sum of the two
+ * largest) of their selection scores, ties to the lower group; every expert without groups.
+ */
+function allowedExperts(sel: number[], e: number, rule: SelectionRule): boolean[] {
+  const groups = rule.groups;
+  if (groups === undefined || groups.count === 1) return new Array<boolean>(e).fill(true);
+  const per = e / groups.count;
+  const score = Array.from({ length: groups.count }, (_, g) => {
+    const members = sel.slice(g * per, (g + 1) * per).sort((a, b) => b - a);
+    return groups.score === 'max' ? members[0]! : members[0]! + members[1]!;
+  });
+  const best = Array.from({ length: groups.count }, (_, g) => g)
+    .sort((g, h) => (score[g] === score[h] ? g - h : score[h]! - score[g]!))
+    .slice(0, groups.keep);
+  return Array.from({ length: e }, (_, ex) => best.includes(Math.floor(ex / per)));
+}
+
 /** Host closed-form checks and invariants per kind; throws on a violated law. */
-export function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boolean): void {
+export function checkSelection(
+  host: HostPlan,
+  valid: Uint8Array,
+  rankMajor: boolean,
+  rule: SelectionRule = {},
+): void {
   const { plan, tokens, weights, experts, slots } = host;
   const { batchSize: b, seqLen: t } = plan;
   switch (plan.kind) {
@@ -35,16 +68,36 @@ export function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boo
         assert.ok(keptHere <= k);
         if (!valid[m]) assert.equal(keptHere, 0, `padded token ${m} was routed`);
         if (probs) {
-          // The choices are the top-K of the probabilities, ties to the lower expert.
-          const order = Array.from({ length: e }, (_, i) => i).sort((i, j) =>
-            probs[m * e + i] === probs[m * e + j] ? i - j : probs[m * e + j]! - probs[m * e + i]!,
+          // The choices are the top-K of the probabilities (plus the selection bias, rounded to
+          // float32) within the token's best expert groups, ties to the lower expert.
+          const sel = Array.from({ length: e }, (_, i) =>
+            Math.fround(probs[m * e + i]! + (rule.bias?.[i] ?? 0)),
           );
+          const allowed = allowedExperts(sel, e, rule);
+          const order = Array.from({ length: e }, (_, i) => i)
+            .filter((i) => allowed[i])
+            .sort((i, j) => (sel[i] === sel[j] ? i - j : sel[j]! - sel[i]!));
           assert.deepEqual(
             mine,
             order.slice(0, k),
-            `token ${m}: choices ${mine} are not the top-${k} of its probabilities`,
+            `token ${m}: choices ${mine} are not the top-${k} of its selection scores in its groups`,
           );
         }
+      }
+      // The bias affects the selection only: a token's weights are proportional to its
+      // unbiased scores (whatever the normalization and routedScale).
+      if (probs && rule.bias !== undefined) {
+        const ratio = new Map<number, number>();
+        tokens.forEach((tok, i) => {
+          const r = weights[i]! / probs[tok * e + experts[i]!]!;
+          const seen = ratio.get(tok);
+          if (seen === undefined) ratio.set(tok, r);
+          else
+            assert.ok(
+              Math.abs(seen - r) <= 1e-4 * Math.abs(seen),
+              `token ${tok}: weights not proportional to its unbiased scores (${seen} vs ${r})`,
+            );
+        });
       }
       // Every kept choice of its routed assignments matches the plan's expert.
       for (let i = 0; i < tokens.length; i++) {
@@ -64,7 +117,8 @@ export function checkSelection(host: HostPlan, valid: Uint8Array, rankMajor: boo
             for (let r = 0; r < k; r++) {
               if (choices[m * k + r] !== ex) continue;
               if (kept[m * k + r]) worstKeptRank = Math.max(worstKeptRank, r);
-              else bestDroppedRank = Math.min(bestDroppedRank, r);
+              else if (!(rule.randomSecondChoices && r === 1))
+                bestDroppedRank = Math.min(bestDroppedRank, r);
             }
           }
           if (rankMajor)
