@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LanguageModelConfig } from '@moderoute/model';
+import { frameworkPresetsModel } from './pytorchReferenceFrameworks.js';
 import { isoFlopVariants } from '@moderoute/experiments';
 
 export const CONTEXT = 16;
@@ -242,6 +243,7 @@ export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   richA,
   richB,
   richC,
+  { name: 'framework-presets', model: frameworkPresetsModel, rules: predictor.rules },
 ];
 
 /** Debian's python3, where python3-torch installs torch (not a pyenv python on PATH). */

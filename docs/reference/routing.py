@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from capacity import capacity
+from capacity import capacity, group_size
 from layers import gelu
 
 
@@ -70,8 +70,9 @@ def score_function(config, logits):
 
 
 def selection_scores(config, p, scores):
-    """What the top-K choice ranks: the scores (a selection-only bias would be added here)."""
-    return scores
+    """What the top-K choice ranks: the scores plus the router's `selectionBias` b [E] where the
+    checkpoint has one (DeepSeek-V3's auxiliary-loss-free balancing: selection only)."""
+    return scores + p["selectionBias"] if "selectionBias" in p else scores
 
 
 def allowed_experts(config, s):
@@ -147,11 +148,13 @@ def combine_weights(config, scores, choices, kept):
 
 def token_choice_route(p, config, policy, u, valid, seq_len):
     """Token-choice routing of u [M, D] over groups (evaluation): [(token, expert, weight)]."""
+    if config.get("secondExpertPolicy", "all") == "random":
+        raise SystemExit("secondExpertPolicy 'random' draws from moderoute's random streams")
     scores = score_function(config, u @ p["weight"])
     choices = choose_experts(config, selection_scores(config, p, scores))
     gates = scores.tolist()
     m, e = len(choices), config["numExperts"]
-    n = seq_len if policy["group"] == "sequence" else m
+    n = group_size(policy, m, seq_len, e)
     if policy["dropless"]:
         loads = {}
         for t in range(m):
@@ -215,7 +218,7 @@ def expert_choice_route(p, config, policy, u, valid, seq_len):
     """Each expert takes the top-C real tokens of each group by S = softmax(u W): its weight."""
     scores = torch.softmax(u @ p["weight"], -1)
     m, e = scores.shape
-    n = seq_len if policy["group"] == "sequence" else m
+    n = group_size(policy, m, seq_len, e)
     cap = min(capacity(policy, n, e, 1), n)
     out = []
     for start in range(0, m, n):

@@ -140,8 +140,11 @@ describe('checkpointConfig: config.json with the resolved model', () => {
         scaleByK: true,
         kAfterRounding: false,
         ceilTokensPerExpert: false,
+        kInShare: false,
         multipleOf: 1,
         group: 'sequence',
+        maxGroupSize: null,
+        strictGroupSize: false,
         dropless: false,
       });
       const integrated = layers[2] as { numNoopExperts: number; expertRouter: { config: object } };
