@@ -24,7 +24,6 @@ import {
   ROUNDINGS,
   type CapacityPolicyConfig,
   type CapacityPresetName,
-  type Rounding,
 } from './capacityConfig.js';
 import { flaxformerNumGroups } from './tokenGroups.js';
 
