@@ -179,6 +179,8 @@ describe(TokenChoiceRouter.name, () => {
           biasUpdateRate: 0,
           sequenceBalanceCoefficient: 0,
           secondExpertPolicy: 'all',
+          loadBalancingChoices: 'all',
+          probsRanking: 'scores',
           initScale: 0.1,
           seed: 0,
         },

@@ -148,7 +148,7 @@ describe('built-in routers', () => {
   );
 
   routerLaws(
-    'TokenChoiceRouter (V-MoE preset: fixed gating noise, all-gates importance, load loss, batch priority)',
+    'TokenChoiceRouter (V-MoE preset: fixed gating noise, all-gates importance, load loss)',
     tokenChoice({ preset: 'vmoe', importanceCoefficient: 0.1, loadCoefficient: 0.1 }),
     { supportsDropless: true, perSequence: false },
   );

@@ -14,7 +14,7 @@ const TABLE: Record<string, [string, string, string, string]> = {
   switch: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
   flaxformer: ['rank-major', 'position', 'none', 'max(round(f * n/E), 4)'],
   gshard: ['rank-major', 'position', 'before-drops', 'floor(f * n/E * K)'],
-  vmoe: ['rank-major', 'score', 'none', 'roundUp(ceil(f * n/E * K), 4)'],
+  vmoe: ['rank-major', 'position', 'none', 'roundUp(ceil(f * n/E * K), 4)'],
   deepspeed: ['rank-major', 'position', 'after-drops', 'max(ceil(f * n/E * K), 4)'],
   tutel: ['rank-major', 'position', 'before-drops', 'floor(f * ceil(n/E)) * K'],
   megablocks: ['token-major', 'position', 'none', 'floor(f * n/E * K)'],
@@ -57,7 +57,7 @@ describe('TokenChoiceRouter presets', () => {
         router.dispose();
         return [placement, priority, renormalize];
       };
-      assert.deepEqual(of(1), ['rank-major', 'position', 'none']);
+      assert.deepEqual(of(1), ['rank-major', 'random', 'none']);
       assert.deepEqual(of(2), ['rank-major', 'position', 'after-drops']);
       assert.deepEqual(of(3), ['token-major', 'probs', 'after-drops']);
     });

@@ -22,8 +22,8 @@ describe(TokenChoiceRouter.name, () => {
           /^capacity\.evalFactor \(NaN\) must be a finite number > 0$/,
         ],
         [
-          { dModel: 4, priority: 'random' },
-          /^priority \("random"\) must be one of "position", "score", "probs"$/,
+          { dModel: 4, priority: 'lottery' },
+          /^priority \("lottery"\) must be one of "position", "score", "probs", "random"$/,
         ],
         [
           { dModel: 4, placement: 'random' },

@@ -27,12 +27,7 @@ import type { ParameterScope } from './ParameterScope.js';
 import { checkRouteInput, requireLive, seededVariable } from './common.js';
 import { givenScores, routerDistribution } from './expertAssignments.js';
 import { tokenChoiceSession } from './causal.js';
-import {
-  GATING_NOISE_STREAM,
-  JITTER_STREAM,
-  SECOND_EXPERT_STREAM,
-  streamSeed,
-} from './randomness.js';
+import { GATING_NOISE_STREAM, JITTER_STREAM, streamSeed } from './randomness.js';
 import { foldSelectionBias, selectionBiasBuffer } from './selectionBias.js';
 import type { RouterStatistics } from './statistics.js';
 import type { TokenChoicePlan } from './plan.js';
@@ -49,6 +44,7 @@ import {
   type RouteScoresOptions,
   type TokenChoiceRouterConfig,
 } from './tokenChoiceConfig.js';
+import { routingDraws } from './tokenChoiceDraws.js';
 import { scoresOf, tokenChoicePlan } from './tokenChoicePlan.js';
 import type { ExpertGroupRule } from './tokenChoiceRules.js';
 
@@ -120,8 +116,8 @@ export class TokenChoiceRouter
       numExperts: e,
       topK,
       flopsPerToken: 2 * d * e * (this.noiseWeight === undefined ? 1 : 2),
-      // GShard's random second expert draws per batch, not per token: no causal form.
-      ...(this.config.secondExpertPolicy === 'random'
+      // GShard's random second expert and random priority draw per batch: no causal form.
+      ...(this.config.secondExpertPolicy !== 'all' || this.config.priority === 'random'
         ? { causalModes: [] }
         : { causalModes: ['causal'], defaultCausalMode: 'causal' as const }),
     };
@@ -138,11 +134,17 @@ export class TokenChoiceRouter
     if (context.mode !== 'causal')
       throw new ConfigError('mode', context.mode, `'causal' for a token-choice router`);
     const { numExperts: e, topK: k, placement, priority } = this.config;
-    if (this.config.secondExpertPolicy === 'random')
+    if (this.config.secondExpertPolicy !== 'all')
       throw new ConfigError(
         'secondExpertPolicy',
+        this.config.secondExpertPolicy,
+        "'all' for causal decisions (the random second expert draws per batch, not per token)",
+      );
+    if (this.config.priority === 'random')
+      throw new ConfigError(
+        'priority',
         'random',
-        "'all' for causal decisions (the random dispatch draws per batch, not per token)",
+        "'position' for causal decisions (random token selection draws per batch, not per token)",
       );
     const n = context.capacityLength;
     const policy = context.capacity;
@@ -270,14 +272,9 @@ export class TokenChoiceRouter
       defaultCapacity: this.defaultCapacity,
       expertGroups: this.expertGroups,
     };
-    // GShard's random second expert: one U(0, 1) draw per token from the call's seed.
-    const secondDraws =
-      this.config.secondExpertPolicy === 'random'
-        ? (tf
-            .randomUniform([b * t], 0, 1, 'float32', this.streamSeed(options, SECOND_EXPERT_STREAM))
-            .dataSync() as Float32Array)
-        : undefined;
-    const extras = { noise, selectionBias: this.biasValues(), secondDraws };
+    // The random rules' draws (GShard's and DeepSpeed's), keyed by the call's seed.
+    const draws = routingDraws(this.config, b * t, (stream) => this.streamSeed(options, stream));
+    const extras = { noise, selectionBias: this.biasValues(), ...draws };
     return tokenChoicePlan(setup, logits, scores, b, t, options, extras);
   }
 

@@ -29,6 +29,14 @@ export {
   SECOND_EXPERT_POLICIES,
   type ImportanceGates,
   type SecondExpertPolicy,
+} from './tokenChoiceOptionNames.js';
+export {
+  LOAD_BALANCING_CHOICES,
+  PROBS_RANKINGS,
+  type LoadBalancingChoices,
+  type ProbsRanking,
+} from './tokenChoiceOptionNames.js';
+export {
   type ResolvedTokenChoiceRouterConfig,
   type RouteScoresOptions,
   type TokenChoiceRouterConfig,
@@ -92,4 +100,11 @@ export { meanEntropy, meanWeights } from './losses.js';
 export * from './tokenGroups.js';
 export * from './selectionBias.js';
 export * from './tokenChoicePresets.js';
-export { secondExpertSkips, type PlanExtras } from './tokenChoicePlan.js';
+export { type PlanExtras } from './tokenChoicePlan.js';
+export {
+  routingDraws,
+  sampleSecondExperts,
+  secondExpertSkips,
+  type RoutingDraws,
+} from './tokenChoiceDraws.js';
+export { normalizedChoiceScores } from './tokenChoiceRules.js';

@@ -13,6 +13,9 @@ import { tf, type Scalar, type Tensor, type Tensor1D, type Tensor2D } from '@mod
  * M * K, so sum_i f_i = 1 and uniform routing gives exactly alpha for every K (MegaBlocks' form;
  * flaxformer's top-k form is K times this). Computed per group over real tokens and averaged
  * over the groups that have any: a constant c[m, e] = alpha * E * f_{g(m), e} / (n_g * G').
+ * `countedChoices` 1 counts first choices only, f_i = (tokens whose first choice is i) / M: GShard
+ * (arXiv 2006.16668) Algorithm 1's c_e / S with m_e the mean gate, as Tutel computes it
+ * (tutel/impls/losses.py gshard_loss at 747ab117: E * sum_e me_e * ce_e over top_ids[:, 0]).
  */
 export function loadBalancingCoefficients(
   choices: Int32Array,
@@ -22,6 +25,7 @@ export function loadBalancingCoefficients(
   topK: number,
   groupSize: number,
   alpha: number,
+  countedChoices = topK,
 ): Float32Array {
   const coefficients = new Float32Array(numTokens * numExperts);
   const numGroups = numTokens / groupSize;
@@ -32,7 +36,7 @@ export function loadBalancingCoefficients(
     for (let m = g * groupSize; m < (g + 1) * groupSize; m++) {
       if (!valid[m]) continue;
       real++;
-      for (let k = 0; k < topK; k++) counts[choices[m * topK + k] as number]! += 1;
+      for (let k = 0; k < countedChoices; k++) counts[choices[m * topK + k] as number]! += 1;
     }
     perGroup.push({ real, counts });
   }
@@ -42,7 +46,7 @@ export function loadBalancingCoefficients(
     if (!valid[m]) continue;
     const { real, counts } = perGroup[Math.floor(m / groupSize)]!;
     for (let e = 0; e < numExperts; e++) {
-      const f = (counts[e] as number) / (real * topK);
+      const f = (counts[e] as number) / (real * countedChoices);
       coefficients[m * numExperts + e] = (alpha * numExperts * f) / (real * liveGroups);
     }
   }

@@ -11,6 +11,8 @@ export const JITTER_STREAM = 1;
 export const GATING_NOISE_STREAM = 2;
 /** Stream of GShard's random second-expert dispatch (Lepikhin et al. 2020, Algorithm 1). */
 export const SECOND_EXPERT_STREAM = 3;
+/** Stream of DeepSpeed's random token selection (`use_rts`, priority 'random'). */
+export const PRIORITY_STREAM = 4;
 
 /**
  * The seed of one stream of a routing call, deriveSeed(rngSeed, stream): from the caller's

@@ -20,6 +20,13 @@ import {
   type Placement,
   type ScoreFunction,
 } from './tokenChoiceRules.js';
+import {
+  resolveOptionNames,
+  type ImportanceGates,
+  type LoadBalancingChoices,
+  type ProbsRanking,
+  type SecondExpertPolicy,
+} from './tokenChoiceOptionNames.js';
 import { withPreset, type TokenChoicePresetName } from './tokenChoicePresets.js';
 
 /** Config of the token-choice router; every field but `dModel` has a default. */
@@ -101,10 +108,15 @@ export interface TokenChoiceRouterConfig {
   /** alpha of DeepSeek-V3's sequence-wise balance loss (eq. 17-20; default 0: off). */
   readonly sequenceBalanceCoefficient?: number;
   /**
-   * GShard's second-expert policy (Lepikhin et al. 2020, Algorithm 1; top-2 only): 'all' (default)
-   * dispatches every second choice, 'random' with probability min(1, 2 g2), g2 the normalized gate.
+   * The second expert (top-2 only): 'all' (default) dispatches every second choice; 'random' with
+   * probability min(1, 2 g2), g2 the normalized gate (GShard, Algorithm 1); 'sampled' picks it as
+   * argmax of log p + Gumbel noise (DeepSpeed's top2_2nd_expert_sampling).
    */
   readonly secondExpertPolicy?: SecondExpertPolicy;
+  /** f_i of the load-balancing loss counts 'all' choices (default) or 'first' ones (GShard, Tutel). */
+  readonly loadBalancingChoices?: LoadBalancingChoices;
+  /** 'probs' drops rank by the score p ('scores', default) or p / sum over the K choices ('weights'). */
+  readonly probsRanking?: ProbsRanking;
   /** Router weights start from a truncated normal with std sqrt(initScale / D) (default 0.1, Switch). */
   readonly initScale?: number;
   /** Seed of the initial weights and of the jitter (default 0). */
@@ -125,16 +137,6 @@ export interface RouteScoresOptions extends Partial<RouteContext> {
   /** 'logits' (default): float32[B, T, E] before the score function; 'scores': after it (probabilities for softmax). */
   readonly given?: GivenScores;
 }
-
-/** Every choice of the gates the importance loss sums. */
-export const IMPORTANCE_GATES = ['chosen', 'all'] as const;
-/** The gates of the importance loss: a token's chosen experts' (Shazeer et al.), or all (V-MoE). */
-export type ImportanceGates = (typeof IMPORTANCE_GATES)[number];
-
-/** Every policy for dispatching a token's second expert. */
-export const SECOND_EXPERT_POLICIES = ['all', 'random'] as const;
-/** GShard's second-expert dispatch: always, or at random with probability min(1, 2 g2). */
-export type SecondExpertPolicy = (typeof SECOND_EXPERT_POLICIES)[number];
 
 const KEYS = [
   'preset',
@@ -161,6 +163,8 @@ const KEYS = [
   'biasUpdateRate',
   'sequenceBalanceCoefficient',
   'secondExpertPolicy',
+  'loadBalancingChoices',
+  'probsRanking',
   'initScale',
   'seed',
 ];
@@ -250,21 +254,12 @@ export function resolveTokenChoiceConfig(given: TokenChoiceRouterConfig): TokenC
     noisyGating: requireBoolean('noisyGating', config.noisyGating ?? false),
     loadCoefficient: requireNumber('loadCoefficient', config.loadCoefficient ?? 0, { min: 0 }),
     noiseStd: requireNumber('noiseStd', config.noiseStd ?? 0, { min: 0 }),
-    importanceGates: requireOneOf(
-      'importanceGates',
-      config.importanceGates ?? 'chosen',
-      IMPORTANCE_GATES,
-    ),
+    ...resolveOptionNames(config),
     biasUpdateRate: requireNumber('biasUpdateRate', config.biasUpdateRate ?? 0, { min: 0 }),
     sequenceBalanceCoefficient: requireNumber(
       'sequenceBalanceCoefficient',
       config.sequenceBalanceCoefficient ?? 0,
       { min: 0 },
-    ),
-    secondExpertPolicy: requireOneOf(
-      'secondExpertPolicy',
-      config.secondExpertPolicy ?? 'all',
-      SECOND_EXPERT_POLICIES,
     ),
     initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
@@ -289,11 +284,18 @@ export function resolveTokenChoiceConfig(given: TokenChoiceRouterConfig): TokenC
       true,
       'false with expertGroups > 1 (the load loss ranks a token against all experts)',
     );
-  if (resolved.secondExpertPolicy === 'random' && topK !== 2)
+  const second = resolved.secondExpertPolicy;
+  if (second !== 'all' && topK !== 2)
+    throw new ConfigError('secondExpertPolicy', second, `"all" unless topK is 2 (topK is ${topK})`);
+  if (
+    second === 'sampled' &&
+    (expertGroupRule || resolved.biasUpdateRate > 0 || scoreFunction !== 'softmax')
+  )
     throw new ConfigError(
       'secondExpertPolicy',
-      'random',
-      `"all" unless topK is 2 (GShard's random dispatch of the second expert; topK is ${topK})`,
+      second,
+      '"all" or "random" with expert groups, a selection bias or sigmoid scores (DeepSpeed samples the ' +
+        'second expert from a softmax over all experts)',
     );
   return { config: resolved, defaultCapacity, expertGroups: expertGroupRule };
 }

@@ -34,29 +34,13 @@ import { biasedSelection, selectionLoadStatistics } from './selectionBias.js';
 import type { TokenChoicePlan } from './plan.js';
 import type { RouteContext } from './Router.js';
 import type { TokenChoiceSetup } from './tokenChoiceConfig.js';
-import { chooseExperts, placeChoices, type ScoreFunction } from './tokenChoiceRules.js';
-
-/**
- * GShard's random second expert (Lepikhin et al. 2020, Algorithm 1): token m's second choice is
- * dispatched when draws[m] < min(1, 2 g2), g2 = p2 / (p1 + p2) its gate normalized over the two
- * choices. Returns uint8[M * 2], 1 for a second choice left out.
- */
-export function secondExpertSkips(
-  p: ArrayLike<number>,
-  choices: Int32Array,
-  draws: Float32Array,
-  numExperts: number,
-): Uint8Array {
-  const m = draws.length;
-  const skip = new Uint8Array(m * 2);
-  for (let tok = 0; tok < m; tok++) {
-    const p1 = p[tok * numExperts + (choices[tok * 2] as number)] as number;
-    const p2 = p[tok * numExperts + (choices[tok * 2 + 1] as number)] as number;
-    const g2 = p1 + p2 > 0 ? p2 / (p1 + p2) : 0;
-    if (!((draws[tok] as number) < Math.min(1, 2 * g2))) skip[tok * 2 + 1] = 1;
-  }
-  return skip;
-}
+import { sampleSecondExperts, secondExpertSkips } from './tokenChoiceDraws.js';
+import {
+  chooseExperts,
+  normalizedChoiceScores,
+  placeChoices,
+  type ScoreFunction,
+} from './tokenChoiceRules.js';
 
 /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
 export function scoresOf(scoreFunction: ScoreFunction, logits: Tensor2D): Tensor2D {
@@ -74,6 +58,13 @@ export interface PlanExtras {
   readonly selectionBias?: Float32Array | undefined;
   /** float32[M]: U(0, 1) draws of GShard's random second-expert dispatch. */
   readonly secondDraws?: Float32Array | undefined;
+  /**
+   * float32[M * E]: standard Gumbel draws of DeepSpeed's sampled second expert
+   * (top2_2nd_expert_sampling).
+   */
+  readonly secondGumbel?: Float32Array | undefined;
+  /** float32[M * K]: U(0, 1) draws of 'random' priority (DeepSpeed's use_rts). */
+  readonly priorityDraws?: Float32Array | undefined;
 }
 
 /**
@@ -103,6 +94,7 @@ export function tokenChoicePlan(
   // DeepSeek-V3 eq. 16: the bias enters the selection only; the weights are read from p.
   const selection = extras.selectionBias ? biasedSelection(p, extras.selectionBias) : p;
   const choices = chooseExperts(selection, m, e, k, setup.expertGroups);
+  if (extras.secondGumbel) sampleSecondExperts(p, choices, extras.secondGumbel, e);
   const skip = extras.secondDraws
     ? secondExpertSkips(p, choices, extras.secondDraws, e)
     : undefined;
@@ -136,6 +128,12 @@ export function tokenChoicePlan(
     placement,
     priority,
     skip,
+    rank:
+      priority === 'random'
+        ? extras.priorityDraws
+        : priority === 'probs' && config.probsRanking === 'weights'
+          ? normalizedChoiceScores(p, choices, e, k)
+          : undefined,
   });
   // Without normalization a slot's weight is scores[token, expert] (one gather from [M*E]);
   // with it, scores at the K choices [M*K] normalized, gathered at the slot's choice.
@@ -181,6 +179,7 @@ export function tokenChoicePlan(
       k,
       n,
       config.loadBalancingCoefficient,
+      config.loadBalancingChoices === 'first' ? 1 : k,
     );
     auxLosses['loadBalancing'] = loadBalancingLoss(distribution, coefficients);
   }

@@ -65,13 +65,15 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         renormalize: 'before-drops',
         secondExpertPolicy: 'random',
         loadBalancingCoefficient: 1e-2,
+        loadBalancingChoices: 'first',
         capacity: { preset: 'megablocks', group: 'batch' },
       };
     case 'vmoe':
       return {
         ...softmaxRouter,
+        // vmoe/configs/vmoe_paper/common.py: batch_priority False, capacity_factor 1.05.
         placement: 'rank-major',
-        priority: 'score',
+        priority: 'position',
         renormalize: 'none',
         noiseStd: 1,
         loadBalancingCoefficient: 0,
@@ -79,8 +81,8 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         importanceCoefficient: 5e-3,
         loadCoefficient: 5e-3,
         capacity: {
-          trainFactor: 1,
-          evalFactor: 1,
+          trainFactor: 1.05,
+          evalFactor: 1.05,
           rounding: 'ceil',
           minimum: 0,
           scaleByK: true,
@@ -89,16 +91,19 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         },
       };
     case 'deepspeed':
-      // sharded_moe.py picks the gate by K: top1gating (weights p, not normalized; its default
-      // random token selection, use_rts, is not reproduced: position priority), top2gating
-      // (rank-major, normalized over the kept pair) and topkgating (token-major, drop_policy
-      // 'probs', normalized over the kept choices).
+      // sharded_moe.py picks the gate by K: top1gating (weights p, not normalized; random token
+      // selection, use_rts, on by default), top2gating (rank-major, normalized over the kept
+      // pair, l_aux over first choices, second expert sampled with Gumbel noise by default) and
+      // topkgating (token-major, drop_policy 'probs',
+      // normalized over the kept choices, l_aux over all K).
       return {
         ...softmaxRouter,
         placement: topK > 2 ? 'token-major' : 'rank-major',
-        priority: topK > 2 ? 'probs' : 'position',
+        priority: topK > 2 ? 'probs' : topK === 1 ? 'random' : 'position',
         renormalize: topK === 1 ? 'none' : 'after-drops',
         loadBalancingCoefficient: 1e-2,
+        loadBalancingChoices: topK === 2 ? 'first' : 'all',
+        secondExpertPolicy: topK === 2 ? 'sampled' : 'all',
         capacity: batch('deepspeed'),
       };
     case 'tutel':
@@ -108,6 +113,7 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         priority: 'position',
         renormalize: 'before-drops',
         loadBalancingCoefficient: 1e-2,
+        loadBalancingChoices: 'first',
         capacity: batch('tutel'),
       };
     case 'megablocks':
@@ -124,8 +130,10 @@ function presetOptions(name: TokenChoicePresetName, topK: number): PresetOptions
         ...softmaxRouter,
         placement: 'token-major',
         priority: 'probs',
+        probsRanking: 'weights',
         renormalize: 'before-drops',
-        loadBalancingCoefficient: 1e-2,
+        // Megatron-Core's default moe_aux_loss_coeff is 0 (the loss is off unless asked for).
+        loadBalancingCoefficient: 0,
         capacity: batch('megatron'),
       };
     case 'maxtext':

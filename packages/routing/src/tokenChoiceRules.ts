@@ -27,11 +27,12 @@ export const PLACEMENTS = ['rank-major', 'token-major'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
 /** Every overflow priority. */
-export const OVERFLOW_PRIORITIES = ['position', 'score', 'probs'] as const;
+export const OVERFLOW_PRIORITIES = ['position', 'score', 'probs', 'random'] as const;
 /**
  * Who keeps a full expert's slots: the earlier position ('position'); the token with the higher
- * top-1 score first ('score', batch-prioritized routing, Riquelme et al. 2021); or, per expert,
- * the assignments with the highest score ('probs', DeepSpeed's drop_policy='probs').
+ * top-1 score first ('score', batch-prioritized routing, Riquelme et al. 2021); per expert, the
+ * assignments with the highest score ('probs', DeepSpeed's drop_policy='probs'); or, per expert,
+ * those with the highest U(0, 1) draw ('random', DeepSpeed top1gating's use_rts).
  */
 export type OverflowPriority = (typeof OVERFLOW_PRIORITIES)[number];
 
@@ -172,6 +173,11 @@ export interface PlacementProblem {
   readonly priority: OverflowPriority;
   /** int32/uint8[M * K]: 1 for a choice never dispatched (GShard's random second expert). */
   readonly skip?: ArrayLike<number> | undefined;
+  /**
+   * float32[M * K]: what 'probs' and 'random' rank an expert's assignments by, per choice (the
+   * normalized weights, or the random draws); 'probs' without it ranks by `gates`.
+   */
+  readonly rank?: ArrayLike<number> | undefined;
 }
 
 /**
@@ -193,7 +199,8 @@ export interface Placed {
  * position, or by top-1 gate, highest first, ties to the lower position) and claim slots
  * rank-major (all first choices before any second choice; GShard section 2.2) or token-major
  * (each token's choices in turn, DeepSpeed/MaxText). 'probs' keeps, per expert and group, the C
- * assignments with the highest score (ties to the lower position), in position order.
+ * assignments with the highest score, or `rank` when given ('random': the draws; ties to the
+ * lower position), in position order.
  * Slot sources are choice indices tok * K + r.
  */
 export function placeChoices(problem: PlacementProblem): Placed {
@@ -208,6 +215,7 @@ export function placeChoices(problem: PlacementProblem): Placed {
     placement,
     priority,
     skip,
+    rank,
   } = problem;
   const m = valid.length;
   const groups = m / n;
@@ -219,7 +227,7 @@ export function placeChoices(problem: PlacementProblem): Placed {
   let dropped = 0;
   for (let tok = 0; tok < m; tok++) if (valid[tok]) realChoices += k;
   for (let g = 0; g < groups; g++) {
-    if (priority === 'probs') {
+    if (priority === 'probs' || priority === 'random') {
       for (let ex = 0; ex < e; ex++) {
         const wanting: number[] = [];
         for (let tok = g * n; tok < (g + 1) * n; tok++) {
@@ -230,7 +238,7 @@ export function placeChoices(problem: PlacementProblem): Placed {
             else wanting.push(tok * k + r);
           }
         }
-        const score = (c: number) => gates[Math.floor(c / k) * e + ex] as number;
+        const score = (c: number) => (rank ? rank[c] : gates[Math.floor(c / k) * e + ex]) as number;
         wanting.sort((a, b) => (score(a) === score(b) ? a - b : score(b) > score(a) ? 1 : -1));
         const winners = wanting.slice(0, capacity).sort((a, b) => a - b);
         dropped += wanting.length - winners.length;
@@ -265,4 +273,26 @@ export function placeChoices(problem: PlacementProblem): Placed {
     }
   }
   return { kept, slots, realChoices, dropped };
+}
+
+/**
+ * What 'probs' drops rank by with probsRanking 'weights' (Megatron-Core topk_softmax_with_capacity:
+ * the softmax of the top-K logits, i.e. p over the sum of the token's K chosen p): float32[M * K].
+ */
+export function normalizedChoiceScores(
+  p: ArrayLike<number>,
+  choices: Int32Array,
+  numExperts: number,
+  topK: number,
+): Float32Array {
+  const rank = new Float32Array(choices.length);
+  for (let tok = 0; tok < choices.length / topK; tok++) {
+    let sum = 0;
+    for (let r = 0; r < topK; r++) sum += p[tok * numExperts + choices[tok * topK + r]!] as number;
+    for (let r = 0; r < topK; r++) {
+      const c = tok * topK + r;
+      rank[c] = sum > 0 ? (p[tok * numExperts + choices[c]!] as number) / sum : 0;
+    }
+  }
+  return rank;
 }

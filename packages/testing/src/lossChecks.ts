@@ -36,6 +36,8 @@ export function checkLosses(host: HostPlan, valid: Uint8Array, options: RouterLa
     );
     const choices = Array.from(plan.choices.dataSync());
     const k = plan.topK;
+    // f counts every (token, choice) pair, or first choices only (GShard, Tutel).
+    const counted = options.closedForms?.firstChoicesOnly ? 1 : k;
     let total = 0;
     let live = 0;
     for (let g = 0; g < plan.numGroups; g++) {
@@ -45,12 +47,12 @@ export function checkLosses(host: HostPlan, valid: Uint8Array, options: RouterLa
       for (let tok = g * plan.groupSize; tok < (g + 1) * plan.groupSize; tok++) {
         if (!valid[tok]) continue;
         real++;
-        for (let r = 0; r < k; r++) f[choices[tok * k + r]!]! += 1;
+        for (let r = 0; r < counted; r++) f[choices[tok * k + r]!]! += 1;
         for (let ex = 0; ex < e; ex++) p[ex]! += probs[tok * e + ex]!;
       }
       if (real === 0) continue;
       live++;
-      total += alpha * e * f.reduce((a, fi, i) => a + (fi / (real * k)) * (p[i]! / real), 0);
+      total += alpha * e * f.reduce((a, fi, i) => a + (fi / (real * counted)) * (p[i]! / real), 0);
     }
     const expected = live > 0 ? total / live : 0;
     const actual = plan.auxLosses['loadBalancing'].dataSync()[0] as number;

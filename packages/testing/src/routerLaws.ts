@@ -54,8 +54,15 @@ export interface RouterLawOptions {
   readonly rankMajor?: boolean;
   /** Whether makeRouter honours `dropless: true` (token-choice routers; default false). */
   readonly supportsDropless?: boolean;
-  /** Coefficients of the auxiliary losses to check against their closed forms. */
-  readonly closedForms?: { readonly loadBalancing?: number; readonly zLoss?: number };
+  /**
+   * Coefficients of the auxiliary losses to check against their closed forms; `firstChoicesOnly`:
+   * the load-balancing loss's f counts first choices only (loadBalancingChoices 'first').
+   */
+  readonly closedForms?: {
+    readonly loadBalancing?: number;
+    readonly zLoss?: number;
+    readonly firstChoicesOnly?: boolean;
+  };
   /** Hooks that make routing uniform or imbalanced, for the load-balancing loss law. */
   readonly balance?: {
     /** Makes every router probability 1 / E (the router's variables are in `scope`). */
@@ -77,6 +84,11 @@ export interface RouterLawOptions {
    * first choice must never be dropped while its expert has room (default false).
    */
   readonly randomSecondChoices?: boolean;
+  /**
+   * Token-choice: the second choice is sampled (DeepSpeed's Gumbel second expert), so the law asks
+   * only that it differ from the first, which is the top-1 (default false).
+   */
+  readonly sampledSecondChoices?: boolean;
 }
 /**
  * Declares the router law suite for `makeRouter` (a fresh router per case, its variables created
@@ -129,6 +141,7 @@ export function routerLaws(
                   checkSelection(host, valid, options.rankMajor ?? true, {
                     ...options.selection?.(router),
                     randomSecondChoices: options.randomSecondChoices ?? false,
+                    sampledSecondChoices: options.sampledSecondChoices ?? false,
                   }),
                 ),
             );

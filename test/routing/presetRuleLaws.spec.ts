@@ -1,0 +1,67 @@
+// The router laws with the rules that close the framework presets' gaps (docs/routing.md
+// "Framework presets"): first-choice load-balancing loss (GShard, Tutel, DeepSpeed top-2),
+// DeepSpeed's random token selection and sampled second expert, Megatron's drops ranked by the
+// normalized top-K probabilities.
+import { TokenChoiceRouter, type ParameterScope } from '@moderoute/routing';
+import { routerLaws, type RouterLawCase } from '@moderoute/testing';
+
+const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase, scope: ParameterScope) =>
+  new TokenChoiceRouter(
+    {
+      dModel: c.dModel,
+      numExperts: c.numExperts,
+      topK: c.topK,
+      capacity: {
+        preset: 'switch',
+        trainFactor: c.capacityFactor,
+        evalFactor: c.capacityFactor,
+        minimum: 1,
+        dropless: c.dropless,
+      },
+      seed: c.seed,
+      ...extra,
+    },
+    scope,
+  );
+
+describe('built-in routers with the preset rules', () => {
+  routerLaws(
+    'TokenChoiceRouter (Tutel preset: load-balancing loss over first choices)',
+    tokenChoice({ preset: 'tutel' }),
+    { supportsDropless: true, closedForms: { loadBalancing: 1e-2, firstChoicesOnly: true } },
+  );
+
+  routerLaws(
+    'TokenChoiceRouter (DeepSpeed top-1 preset: random token selection)',
+    (c, scope) => tokenChoice({ preset: 'deepspeed', topK: 1 })(c, scope),
+    // The draws cover the batch: a row's random priority depends on the batch's size.
+    {
+      supportsDropless: true,
+      perSequence: false,
+      rankMajor: false,
+      closedForms: { loadBalancing: 1e-2 },
+    },
+  );
+
+  routerLaws(
+    'TokenChoiceRouter (DeepSpeed top-2 preset: sampled second expert, first-choice loss)',
+    (c, scope) =>
+      tokenChoice({
+        preset: 'deepspeed',
+        topK: Math.min(2, c.numExperts),
+        secondExpertPolicy: c.numExperts >= 2 ? 'sampled' : 'all',
+      })(c, scope),
+    {
+      supportsDropless: true,
+      perSequence: false,
+      sampledSecondChoices: true,
+      closedForms: { loadBalancing: 1e-2, firstChoicesOnly: true },
+    },
+  );
+
+  routerLaws(
+    'TokenChoiceRouter (Megatron preset: probs drops ranked by the normalized top-K)',
+    tokenChoice({ preset: 'megatron', loadBalancingCoefficient: 1e-2 }),
+    { supportsDropless: true, rankMajor: false, closedForms: { loadBalancing: 1e-2 } },
+  );
+});
