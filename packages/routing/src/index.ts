@@ -40,7 +40,7 @@ export {
   type ModGate,
   type ResolvedMixtureOfDepthsRouterConfig,
 } from './mixtureOfDepthsConfig.js';
-export { quantileCut } from './depthCuts.js';
+export { PREDICTOR_LINEAR_RATE, quantileCut } from './depthCuts.js';
 export * from './RouterRegistry.js';
 export * from './statistics.js';
 export * from './counts.js';

@@ -116,6 +116,48 @@ export function meanBceWithLogits(
   return op(logits);
 }
 
+/**
+ * coefficient * sum over real tokens of (z_i - y_i)^2 / sum over real tokens of (y_i - mean y)^2:
+ * the squared error of logits z float32[M] (their values `host`) to constant targets y, as a
+ * fraction of the targets' variance (1 - R^2 for the best affine fit), so that its size does not
+ * follow the targets' scale. Value and gradient dL/dz_i = 2 coefficient (z_i - y_i) / S on the
+ * host, 0 for padding, as meanBceWithLogits. S is floored at 1e-12 x the number of real tokens.
+ */
+export function normalizedSquaredError(
+  logits: Tensor1D,
+  host: Float32Array,
+  targets: Float32Array,
+  valid: Uint8Array,
+  coefficient: number,
+): Scalar {
+  let real = 0;
+  let mean = 0;
+  for (let i = 0; i < host.length; i++)
+    if (valid[i]) {
+      real++;
+      mean += targets[i] as number;
+    }
+  mean = real > 0 ? mean / real : 0;
+  let spread = 0;
+  for (let i = 0; i < host.length; i++)
+    if (valid[i]) spread += ((targets[i] as number) - mean) ** 2;
+  const scale = real > 0 ? coefficient / Math.max(spread, 1e-12 * real) : 0;
+  let loss = 0;
+  const grad = new Float32Array(host.length);
+  for (let i = 0; i < host.length; i++) {
+    if (!valid[i]) continue;
+    const e = (host[i] as number) - (targets[i] as number);
+    loss += e * e;
+    grad[i] = 2 * scale * e;
+  }
+  const value = loss * scale;
+  const op = tf.customGrad<Scalar>(() => ({
+    value: tf.scalar(value),
+    gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))),
+  }));
+  return op(logits);
+}
+
 /** Weights float32[M]: 1 / (number of real tokens) for real tokens, 0 for padding. */
 export function meanWeights(valid: Uint8Array): Tensor1D {
   let real = 0;

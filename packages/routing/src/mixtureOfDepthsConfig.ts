@@ -9,6 +9,9 @@ export type ModGate = (typeof MOD_GATES)[number];
 /** The causal rule a Mixture-of-Depths router trains for (its config's `causalMode`). */
 export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
 export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
+/** What the predictor learns: the router's logit r (regression), or top-k membership (BCE). */
+export const PREDICTOR_TARGETS = ['logit', 'membership'] as const;
+export type PredictorTarget = (typeof PREDICTOR_TARGETS)[number];
 
 export interface MixtureOfDepthsRouterConfig {
   /** Model width D (required). */
@@ -22,10 +25,19 @@ export interface MixtureOfDepthsRouterConfig {
   readonly gate?: ModGate;
   /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
   readonly causalMode?: ModCausalMode;
-  /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
+  /**
+   * Coefficient of the causal loss: the router's BCE ('threshold', default 1e-2) or the
+   * predictor's loss ('predictor', default 1).
+   */
   readonly causalLossCoefficient?: number;
   /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
   readonly predictorHidden?: number;
+  /**
+   * What the predictor is trained on ('predictor' only): 'logit' (default) regresses the router's
+   * logit r, whose top-k cut is then the rule's cut; 'membership' is the paper's BCE against top-k
+   * membership (section 3.5), which ranked tokens less well after short runs (docs/sampling.md).
+   */
+  readonly predictorTarget?: PredictorTarget;
   /** w starts from a truncated normal with std sqrt(initScale / D) (default 1). */
   readonly initScale?: number;
   /** Seed of the initial weights (default 0). */
@@ -48,6 +60,7 @@ const KEYS = [
   'causalMode',
   'causalLossCoefficient',
   'predictorHidden',
+  'predictorTarget',
   'initScale',
   'seed',
 ];
@@ -82,6 +95,11 @@ export function resolveMixtureOfDepthsConfig(
       { min: 0 },
     ),
     predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
+    predictorTarget: requireOneOf(
+      'predictorTarget',
+      config.predictorTarget ?? 'logit',
+      PREDICTOR_TARGETS,
+    ),
     initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });
