@@ -26,6 +26,7 @@ export * from './Trainer.js';
 export * from './parallel/shardStep.js';
 export * from './parallel/DataParallel.js';
 export * from './restore.js';
+export * from './recalibrate.js';
 export { loadPluginModules, pluginModuleUrl } from './plugins.js';
 export * from './reproduce/spec.js';
 export * from './reproduce/presets.js';
