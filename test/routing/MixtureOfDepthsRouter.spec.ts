@@ -95,7 +95,7 @@ describe(MixtureOfDepthsRouter.name, () => {
       });
 
       for (const [target, loss] of [
-        ['logit', 'predictorMse'],
+        ['logit', 'predictorRmse'],
         ['membership', 'predictorBce'],
       ] as const) {
         it(`should train the predictor (target ${target}) on stop-gradient(x) only`, () => {

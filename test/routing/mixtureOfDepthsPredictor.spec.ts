@@ -4,7 +4,9 @@
 // own loss alone, must still rank held-out tokens as top-k does at the end.
 import assert from 'node:assert/strict';
 import { tf, type Scalar, type Tensor3D } from '@moderoute/core';
-import { metricsOf, MixtureOfDepthsRouter } from '@moderoute/routing';
+import { metricsOf, MixtureOfDepthsRouter, rootMeanSquaredError } from '@moderoute/routing';
+import fc from 'fast-check';
+import { runs } from '@moderoute/testing';
 import { forEachBackend } from '@moderoute/testing';
 
 const D = 16;
@@ -22,6 +24,30 @@ function driftingWeight(a: number): tf.Tensor2D {
 
 describe('MixtureOfDepthsRouter predictor', () => {
   forEachBackend(() => {
+    it("should give the predictor's RMSE a gradient of norm coefficient / sqrt(n) at any error scale (property)", () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 2, maxLength: 12 }),
+          fc.double({ min: 1e-3, max: 1e4, noNaN: true }),
+          (errors, scale) => {
+            const n = errors.length;
+            const targets = Float32Array.from(errors, (_, i) => i);
+            const host = Float32Array.from(errors, (e, i) => i + (e + 2) * scale);
+            const valid = new Uint8Array(n).fill(1);
+            tf.tidy(() => {
+              const z = tf.tensor1d(host);
+              const grad = tf.grad((v: tf.Tensor) =>
+                rootMeanSquaredError(v as tf.Tensor1D, host, targets, valid, 0.5),
+              )(z);
+              const norm = Math.sqrt(tf.sum(tf.square(grad)).dataSync()[0] as number);
+              assert.ok(Math.abs(norm - 0.5 / Math.sqrt(n)) < 1e-4, `norm ${norm}`);
+            });
+          },
+        ),
+        runs(20),
+      );
+    });
+
     it('should rank held-out tokens as top-k does after tracking a drifting router', () => {
       const router = new MixtureOfDepthsRouter({ dModel: D, causalMode: 'predictor', seed: 3 });
       const trained = router.trainableVariables().filter((v) => v !== router.weight);

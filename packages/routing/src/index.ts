@@ -52,6 +52,7 @@ export {
   loadBalancingCoefficients,
   meanBceWithLogits,
   loadBalancingLoss,
+  rootMeanSquaredError,
   routerZLoss,
   stopGradient,
 } from './losses.js';

@@ -117,13 +117,14 @@ export function meanBceWithLogits(
 }
 
 /**
- * coefficient * sum over real tokens of (z_i - y_i)^2 / sum over real tokens of (y_i - mean y)^2:
- * the squared error of logits z float32[M] (their values `host`) to constant targets y, as a
- * fraction of the targets' variance (1 - R^2 for the best affine fit), so that its size does not
- * follow the targets' scale. Value and gradient dL/dz_i = 2 coefficient (z_i - y_i) / S on the
- * host, 0 for padding, as meanBceWithLogits. S is floored at 1e-12 x the number of real tokens.
+ * coefficient * sqrt(mean over real tokens of (z_i - y_i)^2): the root-mean-square error of logits
+ * z float32[M] (their values `host`) to constant targets y. Its minimiser is least squares'; its
+ * gradient dL/dz_i = coefficient (z_i - y_i) / (n RMSE) (0 for padding; 0 when the error is 0) has
+ * norm coefficient / sqrt(n) whatever the error's scale, so the loss cannot swamp a global
+ * gradient norm it shares with the model (AdamW's clipping). Computed on the host, as
+ * meanBceWithLogits.
  */
-export function normalizedSquaredError(
+export function rootMeanSquaredError(
   logits: Tensor1D,
   host: Float32Array,
   targets: Float32Array,
@@ -131,26 +132,18 @@ export function normalizedSquaredError(
   coefficient: number,
 ): Scalar {
   let real = 0;
-  let mean = 0;
-  for (let i = 0; i < host.length; i++)
-    if (valid[i]) {
-      real++;
-      mean += targets[i] as number;
-    }
-  mean = real > 0 ? mean / real : 0;
-  let spread = 0;
-  for (let i = 0; i < host.length; i++)
-    if (valid[i]) spread += ((targets[i] as number) - mean) ** 2;
-  const scale = real > 0 ? coefficient / Math.max(spread, 1e-12 * real) : 0;
-  let loss = 0;
-  const grad = new Float32Array(host.length);
+  let sum = 0;
   for (let i = 0; i < host.length; i++) {
     if (!valid[i]) continue;
-    const e = (host[i] as number) - (targets[i] as number);
-    loss += e * e;
-    grad[i] = 2 * scale * e;
+    real++;
+    sum += ((host[i] as number) - (targets[i] as number)) ** 2;
   }
-  const value = loss * scale;
+  const rmse = real > 0 ? Math.sqrt(sum / real) : 0;
+  const scale = rmse > 0 ? coefficient / (real * rmse) : 0;
+  const grad = new Float32Array(host.length);
+  for (let i = 0; i < host.length; i++)
+    if (valid[i]) grad[i] = scale * ((host[i] as number) - (targets[i] as number));
+  const value = coefficient * rmse;
   const op = tf.customGrad<Scalar>(() => ({
     value: tf.scalar(value),
     gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))),

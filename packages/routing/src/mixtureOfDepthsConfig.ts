@@ -27,7 +27,10 @@ export interface MixtureOfDepthsRouterConfig {
   readonly causalMode?: ModCausalMode;
   /**
    * Coefficient of the causal loss: the router's BCE ('threshold', default 1e-2) or the
-   * predictor's loss ('predictor', default 1).
+   * predictor's loss ('predictor': default 1e-4 for predictorTarget 'logit', whose RMSE gradient
+   * norm is coefficient / sqrt(tokens) before the linear path's factor 10 and x's scale; 1 for
+   * 'membership'). The predictor's own AdamW steps barely depend on it; it sets the predictor's
+   * share of the global gradient norm AdamW clips.
    */
   readonly causalLossCoefficient?: number;
   /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
@@ -84,6 +87,13 @@ export function resolveMixtureOfDepthsConfig(
   const capacity = config.capacity ?? 0.125;
   const defaultCapacity = CapacityPolicy.fraction(capacity);
   const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', MOD_CAUSAL_MODES);
+  const predictorTarget = requireOneOf(
+    'predictorTarget',
+    config.predictorTarget ?? 'logit',
+    PREDICTOR_TARGETS,
+  );
+  const defaultCoefficient =
+    causalMode !== 'predictor' ? 1e-2 : predictorTarget === 'logit' ? 1e-4 : 1;
   const resolved: ResolvedMixtureOfDepthsRouterConfig = Object.freeze({
     dModel,
     capacity,
@@ -91,15 +101,11 @@ export function resolveMixtureOfDepthsConfig(
     causalMode,
     causalLossCoefficient: requireNumber(
       'causalLossCoefficient',
-      config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2),
+      config.causalLossCoefficient ?? defaultCoefficient,
       { min: 0 },
     ),
     predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
-    predictorTarget: requireOneOf(
-      'predictorTarget',
-      config.predictorTarget ?? 'logit',
-      PREDICTOR_TARGETS,
-    ),
+    predictorTarget,
     initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });

@@ -16,7 +16,7 @@ import {
 import { int32 } from './common.js';
 import { routingCounts } from './counts.js';
 import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
-import { meanBceWithLogits, normalizedSquaredError, stopGradient } from './losses.js';
+import { meanBceWithLogits, rootMeanSquaredError, stopGradient } from './losses.js';
 import type { ModCausalMode, ModGate, PredictorTarget } from './mixtureOfDepthsConfig.js';
 import type { DecisionMode, MixtureOfDepthsPlan } from './plan.js';
 import { topKOf } from './selection.js';
@@ -120,15 +120,15 @@ export function depthPlan(input: DepthPlanInput): MixtureOfDepthsPlan {
   }
 
   // Section 3.5 auxiliary losses over real tokens: the router's BCE against top-k membership;
-  // the predictor's squared error to r (normalised by r's variance; r is a constant here, so the
-  // loss reaches neither the router nor x), or the paper's BCE against top-k membership.
+  // the predictor's root-mean-square error to r (a constant here, so the loss reaches neither the
+  // router nor x), or the paper's BCE against top-k membership.
   const auxLosses: Record<string, Scalar> = {};
   const coefficient = input.causalLossCoefficient;
   if (input.causalMode !== 'none' && coefficient > 0) {
     if (input.causalMode === 'threshold')
       auxLosses['causalBce'] = meanBceWithLogits(r, rHost, member, valid, coefficient);
     else if (input.predictorTarget === 'logit')
-      auxLosses['predictorMse'] = normalizedSquaredError(
+      auxLosses['predictorRmse'] = rootMeanSquaredError(
         predictorLogits as Tensor1D,
         predHost as Float32Array,
         rHost,
