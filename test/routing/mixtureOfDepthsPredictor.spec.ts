@@ -24,7 +24,7 @@ function driftingWeight(a: number): tf.Tensor2D {
 
 describe('MixtureOfDepthsRouter predictor', () => {
   forEachBackend(() => {
-    it("should give the predictor's RMSE a gradient of norm coefficient / sqrt(n) at any error scale (property)", () => {
+    it("should give the predictor's RMSE a gradient of norm coefficient / sqrt(n) at any scale (property)", () => {
       fc.assert(
         fc.property(
           fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 2, maxLength: 12 }),

@@ -5,7 +5,6 @@
 // B batch, T tokens, D width, M = B*T, H predictor width, k tokens kept per sequence.
 import {
   gatherRows,
-  gelu,
   linear,
   tf,
   type Scalar,
