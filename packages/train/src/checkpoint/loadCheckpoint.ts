@@ -203,6 +203,11 @@ export function shapesOf(
  */
 const LATER_PARAMETERS: readonly RegExp[] = [/\.predictor\.linear$/];
 
+/** Whether `name` is one of LATER_PARAMETERS (its optimizer moments may be missing too: zeros). */
+export function isLaterParameter(name: string): boolean {
+  return LATER_PARAMETERS.some((p) => p.test(name));
+}
+
 export function assignWeights(
   variables: ReadonlyMap<string, Variable>,
   weights: ReadonlyMap<string, HostTensor>,
@@ -211,7 +216,7 @@ export function assignWeights(
   // Untrained state a checkpoint lacks (v.trainable false: the MoD threshold rule's tau, added
   // after the first checkpoints were written) keeps its initial value, and LATER_PARAMETERS it
   // lacks are zeroed, so those still load.
-  const later = (name: string) => LATER_PARAMETERS.some((p) => p.test(name));
+  const later = isLaterParameter;
   const expected = new Map(
     [...variables].filter(([name, v]) => (v.trainable && !later(name)) || weights.has(name)),
   );
