@@ -30,6 +30,15 @@ def mlp_chain(p, prefix, x):
     return (x @ p[f"{prefix}w{i}"] + p[f"{prefix}b{i}"])[:, 0]
 
 
+def predictor_logit(p, x):
+    """The MoD predictor's logit: its MLP plus the linear path 10 v . x (`predictor.linear`; a
+    checkpoint written before the path existed has none: v = 0)."""
+    out = mlp_chain(p, "predictor.", x)
+    if "predictor.linear" in p:
+        out = out + 10.0 * (x @ p["predictor.linear"])[:, 0]
+    return out
+
+
 def causal_rule(config, mode):
     """The rule a depth stage decides by: 'causal' means the router's own (its causalMode)."""
     if mode == "causal":
@@ -57,7 +66,7 @@ def depth_decisions(p, config, policy, x, valid, seq_len, mode):
         if "predictor.w1" not in p:
             raise SystemExit("mode predictor needs a router trained with causalMode 'predictor'")
         cut = p["predictor.threshold"][0].item()
-        return valid & (mlp_chain(p, "predictor.", x) > cut), r
+        return valid & (predictor_logit(p, x) > cut), r
     raise SystemExit(f"unknown decision rule {mode}")
 
 

@@ -94,37 +94,50 @@ describe(MixtureOfDepthsRouter.name, () => {
         router.dispose();
       });
 
-      it('should train the predictor on stop-gradient(x) only', () => {
-        const router = new MixtureOfDepthsRouter({ dModel: 3, causalMode: 'predictor', seed: 2 });
-        tf.tidy(() => {
-          const x = tf.variable(tf.randomNormal([2, 8, 3], 0, 1, 'float32', 4));
-          const [w, ...predictor] = router.trainableVariables();
-          const { grads } = tf.variableGrads(
-            () =>
-              router.route(x as unknown as Tensor3D, { training: true }).auxLosses['predictorBce']!,
-            [x, w!, ...predictor],
-          );
-          assert.equal(
-            tf.max(tf.abs(grads[x.name]!)).dataSync()[0],
-            0,
-            'the predictor loss reached x',
-          );
-          assert.ok(
-            grads[w!.name] === undefined || tf.max(tf.abs(grads[w!.name]!)).dataSync()[0] === 0,
-            'the predictor loss reached the router',
-          );
-          for (const v of predictor)
-            assert.ok(
-              tf.max(tf.abs(grads[v.name]!)).dataSync()[0]! > 0,
-              `predictor variable ${v.name} got no gradient`,
+      for (const [target, loss] of [
+        ['logit', 'predictorRmse'],
+        ['membership', 'predictorBce'],
+      ] as const) {
+        it(`should train the predictor (target ${target}) on stop-gradient(x) only`, () => {
+          const router = new MixtureOfDepthsRouter({
+            dModel: 3,
+            causalMode: 'predictor',
+            predictorTarget: target,
+            seed: 2,
+          });
+          tf.tidy(() => {
+            const x = tf.variable(tf.randomNormal([2, 8, 3], 0, 1, 'float32', 4));
+            // w2 starts at zero (no gradient reaches W1 and b1 then): give it a value.
+            const w2 = router.namedVariables()['predictor.w2']!;
+            w2.assign(tf.randomNormal(w2.shape, 0, 1, 'float32', 5));
+            const [w, ...predictor] = router.trainableVariables();
+            const { grads } = tf.variableGrads(
+              () => router.route(x as unknown as Tensor3D, { training: true }).auxLosses[loss]!,
+              [x, w!, ...predictor],
             );
-          const plan = router.route(x as unknown as Tensor3D, { mode: 'predictor' });
-          assert.equal(plan.mode, 'predictor');
-          assert.ok(metricsOf(plan.counts).causal?.predictor !== undefined);
-          x.dispose();
+            assert.equal(
+              tf.max(tf.abs(grads[x.name]!)).dataSync()[0],
+              0,
+              'the predictor loss reached x',
+            );
+            assert.ok(
+              grads[w!.name] === undefined || tf.max(tf.abs(grads[w!.name]!)).dataSync()[0] === 0,
+              'the predictor loss reached the router',
+            );
+            assert.equal(predictor.length, 5);
+            for (const v of predictor)
+              assert.ok(
+                tf.max(tf.abs(grads[v.name]!)).dataSync()[0]! > 0,
+                `predictor variable ${v.name} got no gradient`,
+              );
+            const plan = router.route(x as unknown as Tensor3D, { mode: 'predictor' });
+            assert.equal(plan.mode, 'predictor');
+            assert.ok(metricsOf(plan.counts).causal?.predictor !== undefined);
+            x.dispose();
+          });
+          router.dispose();
         });
-        router.dispose();
-      });
+      }
 
       it('should not leak tensors', () => {
         const router = golden({ causalMode: 'predictor' });

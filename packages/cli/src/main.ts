@@ -2,6 +2,7 @@
 // to stderr; typed errors print one line and exit 2.
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
+import { calibrateCommand } from './commands/calibrate.js';
 import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -28,6 +29,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
   program.addCommand(trainCommand(io, setExit));
   program.addCommand(evalCommand(io));
+  program.addCommand(calibrateCommand(io));
   program.addCommand(inspectCommand(io));
   program.addCommand(generateCommand(io));
   program.addCommand(reproduceCommand(io, setExit));

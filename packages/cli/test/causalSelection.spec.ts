@@ -110,4 +110,102 @@ describe('moderoute causal-selection guard', () => {
     );
     assert.match(gen.err, /block 1 \(mod\) threshold rule selects no token/);
   });
+
+  it('should fix a stale cut that selects nothing with calibrate, rewriting the checkpoint in place', async () => {
+    const out = join(dir, 'stale');
+    const trained = await run(
+      'train',
+      '--variant',
+      'mod-every-other',
+      ...TINY_MODEL,
+      '--steps',
+      '2',
+      '--out',
+      out,
+      '--json',
+    );
+    assert.equal(trained.code, EXIT.ok, trained.err);
+    await setCuts(out, 1e6);
+    const store = new CheckpointStore(join(out, 'checkpoints'));
+    const latest = store.latest();
+    const cal = await run(
+      'calibrate',
+      '--checkpoint',
+      out,
+      '--windows',
+      '8',
+      '--json',
+      '--backend',
+      'wasm',
+    );
+    assert.equal(cal.code, EXIT.ok, cal.err);
+    const r = JSON.parse(cal.out) as {
+      checkpoint: string;
+      step: number;
+      cuts: { block: number; threshold: [number, number] }[];
+      before: { block: number; threshold: { selectedFraction: number } }[];
+      after: { block: number; topKFraction: number; threshold: { selectedFraction: number } }[];
+    };
+    assert.equal(r.checkpoint, latest);
+    assert.equal(r.step, 2);
+    assert.deepEqual(
+      r.cuts.map((c) => [c.block, c.threshold[0]]),
+      [[1, 1e6]],
+    );
+    assert.ok(r.cuts[0]!.threshold[1] < 1e3, `tau after: ${r.cuts[0]!.threshold[1]}`);
+    assert.equal(r.before[0]!.threshold.selectedFraction, 0);
+    const after = r.after[0]!;
+    assert.ok(
+      Math.abs(after.threshold.selectedFraction - after.topKFraction) <= 0.1,
+      `selects ${after.threshold.selectedFraction} after, top-k ${after.topKFraction}`,
+    );
+    // Rewritten in place: the same checkpoint is still the latest, complete and loadable, with the new cut.
+    assert.equal(store.latest(), latest);
+    assert.deepEqual(
+      store.list().map((c) => c.step),
+      [2],
+    );
+    const saved = store.load();
+    const tau = [...saved.weights].find(([name]) => name.endsWith('.threshold'))![1];
+    assert.equal(tau.data[0], Math.fround(r.cuts[0]!.threshold[1]));
+    const ev = await run(
+      'eval',
+      '--checkpoint',
+      out,
+      '--windows',
+      '4',
+      '--routing',
+      'causal',
+      '--backend',
+      'wasm',
+    );
+    assert.equal(ev.code, EXIT.ok, ev.err);
+    assert.doesNotMatch(ev.err, /selects no token/);
+
+    const text = await run('calibrate', '--checkpoint', out, '--windows', '4', '--backend', 'wasm');
+    assert.equal(text.code, EXIT.ok, text.err);
+    assert.match(text.out, /block 1 \(mod\) threshold: cut -?\d+\.\d+ -> -?\d+\.\d+, selects/);
+  });
+
+  it('should refuse to calibrate a model without MoD routers, naming the checkpoint', async () => {
+    const out = join(dir, 'dense');
+    const trained = await run(
+      'train',
+      '--variant',
+      'dense',
+      ...TINY_MODEL,
+      '--steps',
+      '1',
+      '--out',
+      out,
+      '--json',
+    );
+    assert.equal(trained.code, EXIT.ok, trained.err);
+    const cal = await run('calibrate', '--checkpoint', out, '--backend', 'wasm');
+    assert.equal(cal.code, EXIT.usage);
+    assert.match(
+      cal.err,
+      /checkpoint \(.*ckpt-00000001.*\) must be a model with Mixture-of-Depths routers/,
+    );
+  });
 });

@@ -21,7 +21,7 @@
 // models once per seed: the seed of the model's initialisation and of the data order):
 //   dense; mod (12.5% capacity every other block, threshold rule: the router's BCE, coefficient
 //   1e-2, the default, and the cut the Trainer calibrates at save); mod_predictor (the same with
-// causalMode 'predictor': a BCE-trained MLP decides);
+// causalMode 'predictor': a predictor regressing r, with a linear path, decides);
 //   staged_mode (the mod stage, then 4 experts top-1 dropless).
 // Trained checkpoints are cached under runs/bench-decode/<variant>-<config hash> (gitignored):
 // a re-run with the same settings skips training (--retrain forces it).
@@ -112,6 +112,8 @@ function trainSettings(steps: number, seed = 0): Omit<TrainConfig, 'model'> {
 
 /** Bumped when the bench's cached checkpoints must be retrained (2: causal cuts calibrated at save). */
 const CACHE_VERSION = 2;
+/** Salts of single variants' caches (the predictor's linear path and target, issue 21). */
+const VARIANT_CACHE_SALT: Record<string, string> = { mod_predictor: 'predictor-logit-linear' };
 
 /** The targets every retrain must meet, checked over every routed block of every model. */
 const TARGETS = { agreement: 0.97, selectionMargin: SELECTION_MARGIN, modSpeedup: 1.5 } as const;
@@ -330,7 +332,9 @@ async function trainedRun(
   };
   // The version salt keeps checkpoints trained before the Trainer calibrated the causal cuts
   // out of use.
-  const dir = join(runsDir, `${name}-${configHash([config, CACHE_VERSION])}`);
+  const salt = VARIANT_CACHE_SALT[name];
+  const key = salt === undefined ? [config, CACHE_VERSION] : [config, CACHE_VERSION, salt];
+  const dir = join(runsDir, `${name}-${configHash(key)}`);
   name = seed === 0 ? name : `${name}@${seed}`;
   const done = join(dir, 'bench-done.json');
   if (!retrain && existsSync(done)) {

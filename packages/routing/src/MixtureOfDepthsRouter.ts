@@ -16,8 +16,9 @@
 //   sigmoid(r) > 0.5 (tau = 0), which the BCE alone calibrates: at a small coefficient (1e-2) it
 //   left the rule over-selecting (16.7% for 12.5%, 95.8% agreement); at 1e-1 it agreed but cost
 //   language-model quality (docs/sampling.md). The BCE still shapes r's ranking.
-// - 'predictor': a small MLP on stop-gradient(x), trained with the same BCE; decide by its
-//   logit > its own running top-k cut (the paper: logit > 0). Its loss does not touch the
+// - 'predictor': a small MLP with a linear path on stop-gradient(x) (depthCuts.ts), trained to
+//   regress r (default; predictorTarget 'membership': the paper's BCE against top-k membership);
+//   decide by its logit > its own top-k cut (the paper: logit > 0). Its loss does not touch the
 //   router or the model.
 // Both report accuracy, precision and recall against top-k (the paper reports 97-99%).
 import {
@@ -109,13 +110,13 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
     return Math.min(seqLen, capacity.capacity({ groupSize: seqLen, numExperts: 1 }));
   }
 
-  /** One scalar logit per token (2 D), plus the predictor MLP (2 D H + 2 H) when it has one. */
+  /** One scalar logit per token (2 D), plus the predictor (2 D H + 2 H + 2 D) when it has one. */
   describe(): RouterDescription {
     const { dModel: d, predictorHidden: h, causalMode } = this.config;
     return {
       numExperts: 1,
       topK: 1,
-      flopsPerToken: 2 * d + (this.predictor === undefined ? 0 : 2 * d * h + 2 * h),
+      flopsPerToken: 2 * d + (this.predictor === undefined ? 0 : 2 * d * h + 2 * h + 2 * d),
       causalModes: this.predictor === undefined ? ['threshold'] : ['threshold', 'predictor'],
       defaultCausalMode: causalMode === 'predictor' ? 'predictor' : 'threshold',
     };
@@ -178,6 +179,7 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
           gate: this.config.gate,
           causalMode: this.config.causalMode,
           causalLossCoefficient: this.config.causalLossCoefficient,
+          predictorTarget: this.config.predictorTarget,
           mode,
           k,
           valid,
@@ -243,14 +245,15 @@ export class MixtureOfDepthsRouter implements Router<MixtureOfDepthsPlan> {
 
   /**
    * `weight` float32[D, 1]; with the threshold rule also `threshold` [2] (not trainable); with
-   * the predictor `predictor.w1` [D, H], `.b1` [H], `.w2` [H, 1], `.b2` [1] and
-   * `predictor.threshold` [2] (not trainable: the cut on its logits).
+   * the predictor `predictor.linear` [D, 1], `predictor.w1` [D, H], `.b1` [H], `.w2` [H, 1],
+   * `.b2` [1] and `predictor.threshold` [2] (not trainable: the cut on its logits).
    */
   namedVariables(): Readonly<Record<string, Variable>> {
     const p = this.predictor;
     if (p !== undefined) {
       return {
         weight: this.weight,
+        'predictor.linear': p.linear,
         'predictor.w1': p.w1,
         'predictor.b1': p.b1,
         'predictor.w2': p.w2,

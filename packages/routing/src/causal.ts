@@ -7,7 +7,6 @@
 // s selected tokens, N kept assignments.
 import {
   gatherRows,
-  gelu,
   linear,
   tf,
   type Tensor2D,
@@ -17,6 +16,7 @@ import {
 } from '@moderoute/core';
 import { layoutAssignments, type Assignment } from './assignmentLayout.js';
 import { int32 } from './common.js';
+import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
 import { routingCounts } from './counts.js';
 import { biasedSelection } from './selectionBias.js';
 import type { MixtureOfDepthsPlan, TokenChoicePlan } from './plan.js';
@@ -29,9 +29,7 @@ export interface DepthRule {
   /** float32[D, 1] router weight w: r = x w. */
   readonly weight: Variable;
   /** The predictor MLP (predictor rule only). */
-  readonly predictor?:
-    | { readonly w1: Variable; readonly b1: Variable; readonly w2: Variable; readonly b2: Variable }
-    | undefined;
+  readonly predictor?: Omit<Predictor, 'threshold'> | undefined;
   /** g(r), the combine weight. */
   readonly gate: 'identity' | 'sigmoid' | 'tanh';
   /** The rule's cut: r > cut (threshold) or the predictor's logit > cut. */
@@ -57,12 +55,7 @@ export function depthSession(rule: DepthRule): CausalSession<MixtureOfDepthsPlan
         const r = tf.reshape(linear(x2, rule.weight as Tensor2D), [n]) as Tensor1D;
         let predictorLogits: Tensor1D | undefined;
         if (rule.mode === 'predictor' && rule.predictor !== undefined) {
-          const { w1, b1, w2, b2 } = rule.predictor;
-          // Shape: [n, D] -> [n, H] -> [n, 1] -> [n]
-          const hidden = gelu(linear(x2, w1 as Tensor2D, b1 as Tensor1D));
-          predictorLogits = tf.reshape(linear(hidden, w2 as Tensor2D, b2 as Tensor1D), [
-            n,
-          ]) as Tensor1D;
+          predictorLogits = predictorLogitsOf(rule.predictor, x2);
         }
         const host = (predictorLogits ?? r).dataSync();
         const selected: number[] = [];

@@ -52,7 +52,7 @@ export {
   type ModGate,
   type ResolvedMixtureOfDepthsRouterConfig,
 } from './mixtureOfDepthsConfig.js';
-export { quantileCut } from './depthCuts.js';
+export { PREDICTOR_LINEAR_RATE, quantileCut } from './depthCuts.js';
 export * from './RouterRegistry.js';
 export * from './statistics.js';
 export * from './counts.js';
@@ -71,6 +71,7 @@ export {
   loadBalancingCoefficients,
   meanBceWithLogits,
   loadBalancingLoss,
+  rootMeanSquaredError,
   routerZLoss,
   sequenceBalanceLoss,
   stopGradient,

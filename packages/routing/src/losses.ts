@@ -136,6 +136,41 @@ export function meanBceWithLogits(
   return op(logits);
 }
 
+/**
+ * coefficient * sqrt(mean over real tokens of (z_i - y_i)^2): the root-mean-square error of logits
+ * z float32[M] (their values `host`) to constant targets y. Its minimiser is least squares'; its
+ * gradient dL/dz_i = coefficient (z_i - y_i) / (n RMSE) (0 for padding; 0 when the error is 0) has
+ * norm coefficient / sqrt(n) whatever the error's scale, so the loss cannot swamp a global
+ * gradient norm it shares with the model (AdamW's clipping). Computed on the host, as
+ * meanBceWithLogits.
+ */
+export function rootMeanSquaredError(
+  logits: Tensor1D,
+  host: Float32Array,
+  targets: Float32Array,
+  valid: Uint8Array,
+  coefficient: number,
+): Scalar {
+  let real = 0;
+  let sum = 0;
+  for (let i = 0; i < host.length; i++) {
+    if (!valid[i]) continue;
+    real++;
+    sum += ((host[i] as number) - (targets[i] as number)) ** 2;
+  }
+  const rmse = real > 0 ? Math.sqrt(sum / real) : 0;
+  const scale = rmse > 0 ? coefficient / (real * rmse) : 0;
+  const grad = new Float32Array(host.length);
+  for (let i = 0; i < host.length; i++)
+    if (valid[i]) grad[i] = scale * ((host[i] as number) - (targets[i] as number));
+  const value = coefficient * rmse;
+  const op = tf.customGrad<Scalar>(() => ({
+    value: tf.scalar(value),
+    gradFunc: (dy: Scalar) => tf.tidy(() => tf.mul(dy, tf.tensor1d(grad))),
+  }));
+  return op(logits);
+}
+
 /** Weights float32[M]: 1 / (number of real tokens) for real tokens, 0 for padding. */
 export function meanWeights(valid: Uint8Array): Tensor1D {
   let real = 0;

@@ -15,6 +15,9 @@ export type ModGate = (typeof MOD_GATES)[number];
 export const MOD_CAUSAL_MODES = ['threshold', 'predictor', 'none'] as const;
 /** The causal rule a Mixture-of-Depths router trains for. */
 export type ModCausalMode = (typeof MOD_CAUSAL_MODES)[number];
+/** What the predictor learns: the router's logit r (regression), or top-k membership (BCE). */
+export const PREDICTOR_TARGETS = ['logit', 'membership'] as const;
+export type PredictorTarget = (typeof PREDICTOR_TARGETS)[number];
 
 /** Config of the Mixture-of-Depths router; every field but `dModel` has a default. */
 export interface MixtureOfDepthsRouterConfig {
@@ -29,10 +32,22 @@ export interface MixtureOfDepthsRouterConfig {
   readonly gate?: ModGate;
   /** Causal decision rule to train (default 'threshold'; 'none' trains neither). */
   readonly causalMode?: ModCausalMode;
-  /** Coefficient of the causal BCE loss (default 1e-2 for 'threshold', 1 for 'predictor'). */
+  /**
+   * Coefficient of the causal loss: the router's BCE ('threshold', default 1e-2) or the
+   * predictor's loss ('predictor': default 1e-4 for predictorTarget 'logit', whose RMSE gradient
+   * norm is coefficient / sqrt(tokens) before the linear path's factor 10 and x's scale; 1 for
+   * 'membership'). The predictor's own AdamW steps barely depend on it; it sets the predictor's
+   * share of the global gradient norm AdamW clips.
+   */
   readonly causalLossCoefficient?: number;
   /** Hidden width H of the predictor MLP (default 16; 'predictor' only). */
   readonly predictorHidden?: number;
+  /**
+   * What the predictor is trained on ('predictor' only): 'logit' (default) regresses the router's
+   * logit r, whose top-k cut is then the rule's cut; 'membership' is the paper's BCE against top-k
+   * membership (section 3.5), which ranked tokens less well after short runs (docs/sampling.md).
+   */
+  readonly predictorTarget?: PredictorTarget;
   /** w starts from a truncated normal with std sqrt(initScale / D) (default 1). */
   readonly initScale?: number;
   /** Seed of the initial weights (default 0). */
@@ -56,6 +71,7 @@ const KEYS = [
   'causalMode',
   'causalLossCoefficient',
   'predictorHidden',
+  'predictorTarget',
   'initScale',
   'seed',
 ];
@@ -79,6 +95,13 @@ export function resolveMixtureOfDepthsConfig(
   const capacity = config.capacity ?? 0.125;
   const defaultCapacity = CapacityPolicy.fraction(capacity);
   const causalMode = requireOneOf('causalMode', config.causalMode ?? 'threshold', MOD_CAUSAL_MODES);
+  const predictorTarget = requireOneOf(
+    'predictorTarget',
+    config.predictorTarget ?? 'logit',
+    PREDICTOR_TARGETS,
+  );
+  const defaultCoefficient =
+    causalMode !== 'predictor' ? 1e-2 : predictorTarget === 'logit' ? 1e-4 : 1;
   const resolved: ResolvedMixtureOfDepthsRouterConfig = Object.freeze({
     dModel,
     capacity,
@@ -86,10 +109,11 @@ export function resolveMixtureOfDepthsConfig(
     causalMode,
     causalLossCoefficient: requireNumber(
       'causalLossCoefficient',
-      config.causalLossCoefficient ?? (causalMode === 'predictor' ? 1 : 1e-2),
+      config.causalLossCoefficient ?? defaultCoefficient,
       { min: 0 },
     ),
     predictorHidden: requireInt('predictorHidden', config.predictorHidden ?? 16, { min: 1 }),
+    predictorTarget,
     initScale: requireNumber('initScale', config.initScale ?? 1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });

@@ -5,7 +5,6 @@
 // B batch, T tokens, D width, M = B*T, H predictor width, k tokens kept per sequence.
 import {
   gatherRows,
-  gelu,
   linear,
   tf,
   type Scalar,
@@ -15,9 +14,9 @@ import {
 } from '@moderoute/core';
 import { int32 } from './common.js';
 import { routingCounts } from './counts.js';
-import type { Predictor } from './depthCuts.js';
-import { meanBceWithLogits, stopGradient } from './losses.js';
-import type { ModCausalMode, ModGate } from './mixtureOfDepthsConfig.js';
+import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
+import { meanBceWithLogits, rootMeanSquaredError, stopGradient } from './losses.js';
+import type { ModCausalMode, ModGate, PredictorTarget } from './mixtureOfDepthsConfig.js';
 import type { DecisionMode, MixtureOfDepthsPlan } from './plan.js';
 import { topKOf } from './selection.js';
 import { topKCutStatistic, type Statistic } from './statistics.js';
@@ -32,6 +31,8 @@ export interface DepthPlanInput {
   readonly gate: ModGate;
   readonly causalMode: ModCausalMode;
   readonly causalLossCoefficient: number;
+  /** What the predictor learns (its loss): the router logit r, or top-k membership. */
+  readonly predictorTarget: PredictorTarget;
   /** The selection rule of this call ('top-k' or a causal rule the router has). */
   readonly mode: DecisionMode;
   /** Tokens kept per sequence by top-k. */
@@ -58,10 +59,7 @@ export function depthPlan(input: DepthPlanInput): MixtureOfDepthsPlan {
   let predictorLogits: Tensor1D | undefined;
   let predHost: Float32Array | undefined;
   if (input.predictor !== undefined) {
-    const { w1, b1, w2, b2 } = input.predictor;
-    const hidden = gelu(linear(stopGradient(x2), w1 as Tensor2D, b1 as Tensor1D));
-    // Shape: [M, 1] -> [M]
-    predictorLogits = tf.reshape(linear(hidden, w2 as Tensor2D, b2 as Tensor1D), [m]) as Tensor1D;
+    predictorLogits = predictorLogitsOf(input.predictor, stopGradient(x2));
     predHost = predictorLogits.dataSync() as Float32Array;
   }
 
@@ -120,12 +118,22 @@ export function depthPlan(input: DepthPlanInput): MixtureOfDepthsPlan {
           : tf.tanh(gathered);
   }
 
-  // Section 3.5 auxiliary losses: BCE against top-k membership, mean over real tokens.
+  // Section 3.5 auxiliary losses over real tokens: the router's BCE against top-k membership;
+  // the predictor's root-mean-square error to r (a constant here, so the loss reaches neither the
+  // router nor x), or the paper's BCE against top-k membership.
   const auxLosses: Record<string, Scalar> = {};
   const coefficient = input.causalLossCoefficient;
   if (input.causalMode !== 'none' && coefficient > 0) {
     if (input.causalMode === 'threshold')
       auxLosses['causalBce'] = meanBceWithLogits(r, rHost, member, valid, coefficient);
+    else if (input.predictorTarget === 'logit')
+      auxLosses['predictorRmse'] = rootMeanSquaredError(
+        predictorLogits as Tensor1D,
+        predHost as Float32Array,
+        rHost,
+        valid,
+        coefficient,
+      );
     else
       auxLosses['predictorBce'] = meanBceWithLogits(
         predictorLogits as Tensor1D,

@@ -27,4 +27,5 @@ export * from './Trainer.js';
 export * from './parallel/shardStep.js';
 export * from './parallel/DataParallel.js';
 export * from './restore.js';
+export * from './recalibrate.js';
 export { loadPluginModules, pluginModuleUrl } from './plugins.js';

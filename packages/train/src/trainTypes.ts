@@ -1,6 +1,6 @@
 // What a training run reports (per step, per evaluation, at the end) and the options it takes
 // (Trainer.run).
-import type { LanguageModel, ModelFactory } from '@moderoute/model';
+import type { BlockAgreement, LanguageModel, ModelFactory } from '@moderoute/model';
 import type { CorpusCache } from './data/corpus.js';
 import type { ReplicaPool } from './parallel/DataParallel.js';
 import type { BlockRoutingSummary } from './parallel/shardStep.js';
@@ -29,6 +29,11 @@ export interface EvalEvent {
   readonly validationBitsPerByte: number;
   readonly trainingFlops: number;
   readonly tokensSeen: number;
+  /**
+   * Models with MoD routers: each routed block's causal rules against top-k on the validation
+   * windows, with cuts calibrated on training windows first (evaluateDuringTraining).
+   */
+  readonly causal?: readonly BlockAgreement[];
 }
 
 /** Why a run stopped: all steps done, interrupted (saved), or a non-finite loss. */

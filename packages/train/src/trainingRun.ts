@@ -14,7 +14,7 @@ import type { Corpus } from './data/corpus.js';
 import { TrainWindows, type validationWindows } from './data/batches.js';
 import { storageError } from './errors.js';
 import { JsonlWriter, filterJsonl } from './metrics/jsonl.js';
-import { calibrationWindows, evaluateBitsPerByte } from './evaluateBitsPerByte.js';
+import { calibrationWindows, evaluateDuringTraining } from './evaluateBitsPerByte.js';
 import { AdamW } from './optim/AdamW.js';
 import { cosineLearningRate } from './optim/schedule.js';
 import { startReplicas, type DataParallel } from './parallel/DataParallel.js';
@@ -212,19 +212,21 @@ export class TrainingRun {
     this.options.onStep?.(event);
   }
 
-  /** Validation bits per byte at this step, logged and reported. */
+  /** Validation bits per byte at this step (and the causal rules' agreement), logged and reported. */
   evaluate(): void {
     const { batchSize, seqLen, evalWindows: maxWindows } = this.c;
-    const bpb = evaluateBitsPerByte(this.model, this.corpus.validation, {
-      batchSize,
-      seqLen,
-      maxWindows,
-    });
+    const { bitsPerByte: bpb, causal } = evaluateDuringTraining(
+      this.model,
+      this.corpus.validation,
+      this.calibrationWindows,
+      { batchSize, seqLen, maxWindows },
+    );
     const event: EvalEvent = {
       step: this.step,
       validationBitsPerByte: bpb,
       trainingFlops: this.step * this.flopsPerStep,
       tokensSeen: this.step * this.tokensPerStep,
+      ...(causal !== undefined ? { causal } : {}),
     };
     this.evals.push(event);
     this.log!.append({ kind: 'eval', ...event });

@@ -166,6 +166,55 @@ describe('CheckpointStore', () => {
         }
       });
 
+      it("should load a checkpoint written before the MoD predictor's linear path with that path at zero", async () => {
+        const store = new CheckpointStore(fresh());
+        await save(store, 3);
+        const loaded = store.load();
+        // At zero the predictor is the MLP alone, as older checkpoints trained it.
+        const linear = tf.variable(tf.ones([3, 1]));
+        try {
+          assignWeights(
+            new Map([...weights, ['blocks.1.routers.0.predictor.linear', linear]]),
+            loaded.weights,
+          );
+          assert.deepEqual(Array.from(linear.dataSync()), [0, 0, 0]);
+        } finally {
+          linear.dispose();
+        }
+      });
+
+      it('should rewrite a checkpoint in place, leaving latest and the others as they are', async () => {
+        const store = new CheckpointStore(fresh(), { keep: 2 });
+        await save(store, 1);
+        await save(store, 2);
+        (weights.get('ln.gamma') as Variable).assign(tf.tensor1d([7, 7, 7]));
+        const older = store.list()[0]!.dir;
+        const contents = { ...store.load(older), weights };
+        const { optimizer: hostOptimizer, config, state } = contents;
+        const optimizer = fromHostTensors(hostOptimizer);
+        try {
+          assert.equal(
+            await store.save({ weights, optimizer, config, state }, { rewrite: true }),
+            older,
+          );
+          assert.equal(store.latest(), join(store.root, checkpointName(2)));
+          assert.deepEqual(
+            store.list().map((c) => c.step),
+            [1, 2],
+          );
+          assert.deepEqual(Array.from(store.load(older).weights.get('ln.gamma')!.data), [7, 7, 7]);
+          await assert.rejects(
+            store.save(
+              { weights, optimizer, config, state: { ...state, step: 9 } },
+              { rewrite: true },
+            ),
+            isError('missing', /ckpt-00000009 is not a complete checkpoint to rewrite/),
+          );
+        } finally {
+          tf.dispose([...optimizer.values()]);
+        }
+      });
+
       it('should keep the newest N checkpoints and point latest at the newest', async () => {
         const store = new CheckpointStore(fresh(), { keep: 2 });
         for (const step of [1, 2, 3, 4]) await save(store, step);

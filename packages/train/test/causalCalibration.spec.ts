@@ -7,6 +7,7 @@ import {
   Trainer,
   restoreModel,
   validationWindows,
+  type EvalEvent,
   type TrainConfig,
 } from '../src/index.js';
 import { useTempDir } from './helpers.js';
@@ -67,7 +68,12 @@ describe('Trainer causal calibration', () => {
           evalWindows: 2,
         };
         const out = join(tmp(), name.replace(/\W/g, '-'));
-        const result = await new Trainer(config).run({ outDir: out, corpusCache: corpora });
+        const evals: EvalEvent[] = [];
+        const result = await new Trainer(config).run({
+          outDir: out,
+          corpusCache: corpora,
+          onEval: (e) => evals.push(e),
+        });
         assert.equal(result.stopReason, 'completed');
         const before = tf.memory().numTensors;
         const { model: trained } = restoreModel(out, createContainer().get(MODEL_IDS.ModelFactory));
@@ -82,6 +88,16 @@ describe('Trainer causal calibration', () => {
           );
           const agreement = causalAgreement(trained, held);
           assert.equal(agreement.length, 2);
+          // The last evaluation scored the causal rules as the checkpoint saved at that step
+          // decides, on the run's validation windows (not with the lagging running cut).
+          const validation = corpora.load({ kind: 'sotu' }, { seqLen: 64 }).validation;
+          const evalWindows = validationWindows(validation, {
+            batchSize: 4,
+            seqLen: 64,
+            maxWindows: 2,
+          });
+          assert.equal(evals.at(-1)?.step, 24);
+          assert.deepEqual(evals.at(-1)?.causal, causalAgreement(trained, evalWindows));
           for (const a of agreement) {
             const selected = a.threshold!.selectedFraction;
             assert.ok(

@@ -26,7 +26,12 @@ describe('a checkpoint written by an earlier version (router variables outside t
   it('should load every parameter under its old name and give the same logits', () => {
     const { model } = restoreModel(CHECKPOINT, createContainer().get(MODEL_IDS.ModelFactory));
     try {
-      assert.deepEqual([...model.namedParameters().keys()].sort(), [...expected.names].sort());
+      // Plus the MoD predictor's linear path, added later (issue 21): it loads as zeros.
+      const later = (n: string) => n.endsWith('.predictor.linear');
+      const names = [...model.namedParameters().keys()];
+      assert.deepEqual(names.filter((n) => !later(n)).sort(), [...expected.names].sort());
+      for (const n of names.filter(later))
+        assert.deepEqual([...new Set(model.namedParameters().get(n)!.dataSync())], [0]);
       const logits = tf.tidy(() => {
         const ids = tf.tensor2d(expected.input, [2, 8], 'int32') as Tensor2D;
         return Array.from(model.forward(ids).logits.dataSync()).slice(0, expected.logits.length);

@@ -62,6 +62,16 @@ export * from './checkpointFormat.js';
 export { assignWeights, loadCheckpoint, shapesOf } from './loadCheckpoint.js';
 export { formatBytes, writeFileAtomic } from './atomicFiles.js';
 
+/** Options of one save. */
+export interface SaveOptions {
+  /**
+   * Rewrite the existing checkpoint of this step in place (the same atomic write), leaving
+   * `latest` and the other checkpoints as they are (`moderoute calibrate`). Default false: the
+   * new checkpoint becomes the latest and checkpoints beyond `keep` are removed.
+   */
+  readonly rewrite?: boolean;
+}
+
 /** Options of a checkpoint store. */
 export interface CheckpointStoreOptions {
   /** Complete checkpoints to keep (newest by step); default 3. */
@@ -79,10 +89,12 @@ export class CheckpointStore {
   }
 
   /** Writes a checkpoint atomically (see the file header); returns its directory. */
-  async save(contents: CheckpointContents): Promise<string> {
+  async save(contents: CheckpointContents, options: SaveOptions = {}): Promise<string> {
     const step = requireInt('state.step', contents.state.step, { min: 0 });
     const name = checkpointName(step);
     const final = join(this.root, name);
+    if (options.rewrite === true && !existsSync(join(final, CHECKPOINT_FILES.manifest)))
+      throw new CheckpointError(final, 'missing', 'is not a complete checkpoint to rewrite');
     const tmp = join(this.root, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     // Read tensors before touching the disk: a failure here leaves nothing behind.
     const weights = encodeSafetensors(
@@ -142,6 +154,7 @@ export class CheckpointStore {
       throw this.unwritable(error, writing, needed, previous);
     }
     fsyncDir(this.root);
+    if (options.rewrite === true) return final;
     try {
       writeFileAtomic(join(this.root, LATEST_FILE), `${name}\n`);
     } catch (error) {

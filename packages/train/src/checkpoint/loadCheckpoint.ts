@@ -196,20 +196,38 @@ export function shapesOf(
  * Assigns checkpoint weights to variables by name. Every name and shape is checked first, so a
  * mismatched checkpoint changes no variable. `file` names the source in errors.
  */
+/**
+ * Trainable parameters added to a model kind after checkpoints of it were written, at which zero
+ * gives the older model exactly: a checkpoint without them loads them as zeros. The MoD
+ * predictor's linear path (`...predictor.linear`, issue 21): at zero, the MLP alone.
+ */
+const LATER_PARAMETERS: readonly RegExp[] = [/\.predictor\.linear$/];
+
+/** Whether `name` is one of LATER_PARAMETERS (its optimizer moments may be missing too: zeros). */
+export function isLaterParameter(name: string): boolean {
+  return LATER_PARAMETERS.some((p) => p.test(name));
+}
+
 export function assignWeights(
   variables: ReadonlyMap<string, Variable>,
   weights: ReadonlyMap<string, HostTensor>,
   file: string = CHECKPOINT_FILES.model,
 ): void {
   // Untrained state a checkpoint lacks (v.trainable false: the MoD threshold rule's tau, added
-  // after the first checkpoints were written) keeps its initial value, so those still load.
-  const expected = new Map([...variables].filter(([name, v]) => v.trainable || weights.has(name)));
+  // after the first checkpoints were written) keeps its initial value, and LATER_PARAMETERS it
+  // lacks are zeroed, so those still load.
+  const later = isLaterParameter;
+  const expected = new Map(
+    [...variables].filter(([name, v]) => (v.trainable && !later(name)) || weights.has(name)),
+  );
   const problems = compareShapes(
     shapesOf(expected),
     new Map([...weights].map(([k, t]) => [k, t.shape])),
   );
   if (problems.length > 0)
     throw new CheckpointError(file, 'mismatch', `does not match the model: ${problems.join('; ')}`);
+  for (const [name, v] of variables)
+    if (v.trainable && later(name) && !weights.has(name)) tf.tidy(() => v.assign(tf.zerosLike(v)));
   for (const [name, v] of expected) {
     tf.tidy(() => {
       const t = fromHostTensor(weights.get(name) as HostTensor);

@@ -26,6 +26,7 @@ import {
   type Tensor,
   type Variable,
 } from '@moderoute/core';
+import { isLaterParameter } from '../checkpoint/loadCheckpoint.js';
 import type { HostTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError } from '../errors.js';
 import {
@@ -260,6 +261,8 @@ export class AdamW {
     this.chunkList();
     const expected = new Map<string, readonly number[]>([[OPTIMIZER_STATE.step, []]]);
     for (const [name, p] of this.params) {
+      // A parameter added after the checkpoint was written starts with zero moments.
+      if (isLaterParameter(name) && !state.has(OPTIMIZER_STATE.m + name)) continue;
       expected.set(OPTIMIZER_STATE.m + name, p.shape);
       expected.set(OPTIMIZER_STATE.v + name, p.shape);
     }

@@ -114,7 +114,10 @@ export function chunkState(chunk: Chunk, out: Map<string, Tensor>): void {
   }
 }
 
-/** A chunk's flat moment (`prefix` m. or v.) gathered from a state by parameter name. */
+/**
+ * A chunk's flat moment (`prefix` m. or v.) gathered from a state by parameter name; zeros for a
+ * parameter the state lacks (AdamW.setState allows that only for parameters added later).
+ */
 export function flatMoment(
   chunk: Chunk,
   state: ReadonlyMap<string, Tensor | HostTensor>,
@@ -122,7 +125,8 @@ export function flatMoment(
 ): Tensor {
   const host = new Float32Array(chunk.size);
   for (const s of chunk.slots) {
-    const x = state.get(prefix + s.name) as Tensor | HostTensor;
+    const x = state.get(prefix + s.name);
+    if (x === undefined) continue;
     host.set(x instanceof tf.Tensor ? x.dataSync() : x.data, s.offset);
   }
   return tf.tensor1d(host);
