@@ -23,6 +23,7 @@ import { calibrationWindows } from './evaluateBitsPerByte.js';
 import { resolveCheckpointDir, restoreModel } from './restore.js';
 import type { TrainConfig } from './TrainConfig.js';
 
+/** Options of recalibrateCheckpoint: which checkpoint, and the windows it calibrates on. */
 export interface RecalibrateOptions {
   /** Builds the checkpoint's model (the caller's container: built-ins and plugins). */
   readonly factory: ModelFactory;
@@ -35,6 +36,7 @@ export interface RecalibrateOptions {
   readonly batchSize?: number;
 }
 
+/** What recalibrateCheckpoint did: the checkpoint rewritten and each cut before and after. */
 export interface Recalibration {
   /** The checkpoint directory rewritten. */
   readonly checkpoint: string;

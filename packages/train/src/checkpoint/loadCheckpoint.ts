@@ -193,10 +193,6 @@ export function shapesOf(
 }
 
 /**
- * Assigns checkpoint weights to variables by name. Every name and shape is checked first, so a
- * mismatched checkpoint changes no variable. `file` names the source in errors.
- */
-/**
  * Trainable parameters added to a model kind after checkpoints of it were written, at which zero
  * gives the older model exactly: a checkpoint without them loads them as zeros. The MoD
  * predictor's linear path (`...predictor.linear`, issue 21): at zero, the MLP alone.
@@ -208,6 +204,10 @@ export function isLaterParameter(name: string): boolean {
   return LATER_PARAMETERS.some((p) => p.test(name));
 }
 
+/**
+ * Assigns checkpoint weights to variables by name. Every name and shape is checked first, so a
+ * mismatched checkpoint changes no variable. `file` names the source in errors.
+ */
 export function assignWeights(
   variables: ReadonlyMap<string, Variable>,
   weights: ReadonlyMap<string, HostTensor>,
