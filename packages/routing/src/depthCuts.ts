@@ -59,8 +59,8 @@ export const PREDICTOR_LINEAR_RATE = 10;
  * `predictor.linear` (v) [D, 1], `predictor.w1` [D, H], `.b1` [H], `.w2` [H, 1], `.b2` [1] and its
  * cut `predictor.threshold`. The linear path (zero at first) is there because the predictor
  * tracks r = w . x, a linear function of x, which the MLP alone ranked tokens by poorly
- * (docs/sampling.md). A checkpoint written before v existed loads with v = 0 (assignWeights'
- * LATER_PARAMETERS): the MLP alone, as it was trained.
+ * (docs/sampling.md). A checkpoint written before v existed loads with v = 0 (train's
+ * laterParameters.ts): the MLP alone, as it was trained.
  */
 export function createPredictor(
   scope: ParameterScope,

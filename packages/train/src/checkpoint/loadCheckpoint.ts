@@ -17,6 +17,7 @@ import {
   type Manifest,
 } from './checkpointFormat.js';
 import { fromHostTensor } from './hostTensors.js';
+import { isLaterParameter } from './laterParameters.js';
 import { decodeSafetensors, type HostTensor } from './safetensors.js';
 
 /**
@@ -190,18 +191,6 @@ export function shapesOf(
   variables: ReadonlyMap<string, Variable | Tensor>,
 ): Map<string, readonly number[]> {
   return new Map([...variables].map(([k, v]) => [k, v.shape]));
-}
-
-/**
- * Trainable parameters added to a model kind after checkpoints of it were written, at which zero
- * gives the older model exactly: a checkpoint without them loads them as zeros. The MoD
- * predictor's linear path (`...predictor.linear`, issue 21): at zero, the MLP alone.
- */
-const LATER_PARAMETERS: readonly RegExp[] = [/\.predictor\.linear$/];
-
-/** Whether `name` is one of LATER_PARAMETERS (its optimizer moments may be missing too: zeros). */
-export function isLaterParameter(name: string): boolean {
-  return LATER_PARAMETERS.some((p) => p.test(name));
 }
 
 /**

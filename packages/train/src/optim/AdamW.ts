@@ -26,7 +26,7 @@ import {
   type Tensor,
   type Variable,
 } from '@moderoute/core';
-import { isLaterParameter } from '../checkpoint/loadCheckpoint.js';
+import { isLaterParameter } from '../checkpoint/laterParameters.js';
 import type { HostTensor } from '../checkpoint/safetensors.js';
 import { CheckpointError } from '../errors.js';
 import {
