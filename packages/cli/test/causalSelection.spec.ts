@@ -25,6 +25,22 @@ async function setCuts(runDir: string, cut: number): Promise<void> {
   }
 }
 
+/** Trains a tiny `variant` model for `steps` steps into `out` (the run must succeed). */
+async function trainTiny(out: string, variant: string, steps: number): Promise<void> {
+  const trained = await run(
+    'train',
+    '--variant',
+    variant,
+    ...TINY_MODEL,
+    '--steps',
+    String(steps),
+    '--out',
+    out,
+    '--json',
+  );
+  assert.equal(trained.code, EXIT.ok, trained.err);
+}
+
 describe('moderoute causal-selection guard', () => {
   let dir: string;
   before(() => {
@@ -34,18 +50,7 @@ describe('moderoute causal-selection guard', () => {
 
   it("should warn in eval --routing causal and generate when a block's causal rule selects no token", async () => {
     const out = join(dir, 'run');
-    const trained = await run(
-      'train',
-      '--variant',
-      'mod-every-other',
-      ...TINY_MODEL,
-      '--steps',
-      '2',
-      '--out',
-      out,
-      '--json',
-    );
-    assert.equal(trained.code, EXIT.ok, trained.err);
+    await trainTiny(out, 'mod-every-other', 2);
     // A cut above every router logit, as a lagging running estimate left it.
     await setCuts(out, 1e6);
     const ev = await run(
@@ -113,18 +118,7 @@ describe('moderoute causal-selection guard', () => {
 
   it('should fix a stale cut that selects nothing with calibrate, rewriting the checkpoint in place', async () => {
     const out = join(dir, 'stale');
-    const trained = await run(
-      'train',
-      '--variant',
-      'mod-every-other',
-      ...TINY_MODEL,
-      '--steps',
-      '2',
-      '--out',
-      out,
-      '--json',
-    );
-    assert.equal(trained.code, EXIT.ok, trained.err);
+    await trainTiny(out, 'mod-every-other', 2);
     await setCuts(out, 1e6);
     const store = new CheckpointStore(join(out, 'checkpoints'));
     const latest = store.latest();
@@ -189,18 +183,7 @@ describe('moderoute causal-selection guard', () => {
 
   it('should refuse to calibrate a model without MoD routers, naming the checkpoint', async () => {
     const out = join(dir, 'dense');
-    const trained = await run(
-      'train',
-      '--variant',
-      'dense',
-      ...TINY_MODEL,
-      '--steps',
-      '1',
-      '--out',
-      out,
-      '--json',
-    );
-    assert.equal(trained.code, EXIT.ok, trained.err);
+    await trainTiny(out, 'dense', 1);
     const cal = await run('calibrate', '--checkpoint', out, '--backend', 'wasm');
     assert.equal(cal.code, EXIT.usage);
     assert.match(
