@@ -24,7 +24,8 @@ const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase, scope
     scope,
   );
 
-// Tutel and Megatron normalize the weights over a token's K choices: with K = 1 every weight is 1,
+// Tutel, Megatron and DeepSpeed top-2 normalize the weights over a token's choices (kept ones,
+// for DeepSpeed): with one choice every weight is 1,
 // and a load-balancing loss over an already balanced load is constant, so without the z-loss such
 // a case gives the router no gradient at all (one CI run in several drew it).
 describe('built-in routers with the preset rules', () => {
@@ -56,12 +57,13 @@ describe('built-in routers with the preset rules', () => {
         preset: 'deepspeed',
         topK: Math.min(2, c.numExperts),
         secondExpertPolicy: c.numExperts >= 2 ? 'sampled' : 'all',
+        zLossCoefficient: 1e-3,
       })(c, scope),
     {
       supportsDropless: true,
       perSequence: false,
       sampledSecondChoices: true,
-      closedForms: { loadBalancing: 1e-2, firstChoicesOnly: true },
+      closedForms: { loadBalancing: 1e-2, zLoss: 1e-3, firstChoicesOnly: true },
     },
   );
 
