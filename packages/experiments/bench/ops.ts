@@ -5,10 +5,10 @@
 //
 // --json prints one JSON object per backend, one per line:
 //   {"backend", "matmulPeakGflops", "primitives": {NAME: {"gflops", "fractionOfPeak", "ms", ...}}}
-// Elementwise primitives are counted with nominal FLOPs per element (listed in NOMINAL_FLOPS),
-// so their figures compare runs, not arithmetic intensity.
+// Elementwise primitives are counted with nominal FLOPs per element (listed in NOMINAL_FLOPS, in
+// bench/ops/report.ts beside the table printing), so their figures compare runs, not arithmetic
+// intensity.
 import { parseArgs } from 'node:util';
-import Table from 'cli-table3';
 import {
   BACKEND_NAMES,
   PEAK_SHAPE,
@@ -24,34 +24,15 @@ import {
   multiHeadAttention,
   tf,
   type BackendInfo,
-  type BackendName,
   type Tensor,
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
-
-/** Nominal FLOPs per element, forward + backward, of the elementwise primitives. */
-const NOMINAL_FLOPS = { gelu: 12, layerNorm: 20 } as const;
+import { NOMINAL_FLOPS, printTable, type BackendReport, type Measurement } from './ops/report.js';
 
 /** The bench config (docs/performance.md): vocab 256, width 128, 4 heads, T 128, batch 8. */
 const BENCH = { vocab: 256, width: 128, heads: 4, seq: 128, batch: 8 } as const;
-
-interface Measurement {
-  gflops: number;
-  fractionOfPeak: number;
-  ms: number;
-  flops: number;
-  [extra: string]: number | string;
-}
-
-interface BackendReport {
-  backend: BackendName;
-  info: string;
-  matmulPeakGflops: number;
-  matmulShape: string;
-  primitives: Record<string, Measurement>;
-}
 
 function rnd(shape: number[], seed: number): Tensor {
   return tf.randomNormal(shape, 0, 1, 'float32', seed);
@@ -230,38 +211,6 @@ function benchBackend(info: BackendInfo, reps: number): BackendReport {
     matmulShape: `[${m}x${k}]x[${k}x${n}]`,
     primitives: prims,
   };
-}
-
-function printTable(report: BackendReport): void {
-  console.log(`\n${report.info}`);
-  console.log(
-    `plain 2-D matmul ${report.matmulShape}: ${report.matmulPeakGflops.toFixed(2)} GFLOP/s (the peak below)`,
-  );
-  const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  const table = new Table({
-    head: ['primitive (fwd+bwd)', 'ms', 'GFLOP/s', 'of peak', 'notes'],
-    ...style,
-  });
-  for (const [name, p] of Object.entries(report.primitives)) {
-    const notes =
-      name === 'gatherRows'
-        ? `${p['msAt512Rows'] !== undefined ? (p['msAt512Rows'] as number).toFixed(2) : '?'} ms at 512 rows, ` +
-          `${(p['msPerRowTouched'] as number).toFixed(4)} ms/extra row; one-hot ref ` +
-          `${(p['oneHotReferenceMsAt512Rows'] as number).toFixed(1)} ms`
-        : name in NOMINAL_FLOPS
-          ? `nominal ${NOMINAL_FLOPS[name as keyof typeof NOMINAL_FLOPS]} FLOP/element`
-          : typeof p['config'] === 'string'
-            ? p['config']
-            : '';
-    table.push([
-      name,
-      p.ms.toFixed(2),
-      p.gflops.toFixed(2),
-      `${(100 * p.fractionOfPeak).toFixed(0)}%`,
-      notes,
-    ]);
-  }
-  console.log(table.toString());
 }
 
 async function main(): Promise<void> {

@@ -27,6 +27,7 @@ import {
   type ProbsRanking,
   type SecondExpertPolicy,
 } from './tokenChoiceOptionNames.js';
+import { checkOptionCombinations } from './tokenChoiceCombinations.js';
 import { withPreset, type TokenChoicePresetName } from './tokenChoicePresets.js';
 
 /** Config of the token-choice router; every field but `dModel` has a default. */
@@ -264,38 +265,6 @@ export function resolveTokenChoiceConfig(given: TokenChoiceRouterConfig): TokenC
     initScale: requireNumber('initScale', config.initScale ?? 0.1, { min: 0 }),
     seed: requireInt('seed', config.seed ?? 0, { min: 0 }),
   });
-  if (resolved.loadCoefficient > 0 && !resolved.noisyGating && resolved.noiseStd === 0) {
-    throw new ConfigError(
-      'loadCoefficient',
-      resolved.loadCoefficient,
-      '0 without noisyGating or noiseStd (the load loss is defined through the gating noise, ' +
-        'Shazeer et al. 2017 eq. 8-10)',
-    );
-  }
-  if (resolved.noiseStd > 0 && resolved.noisyGating)
-    throw new ConfigError(
-      'noiseStd',
-      resolved.noiseStd,
-      "0 with noisyGating (learned noise, Shazeer et al.) or noisyGating false (V-MoE's fixed noise)",
-    );
-  if (resolved.noisyGating && expertGroupRule !== undefined)
-    throw new ConfigError(
-      'noisyGating',
-      true,
-      'false with expertGroups > 1 (the load loss ranks a token against all experts)',
-    );
-  const second = resolved.secondExpertPolicy;
-  if (second !== 'all' && topK !== 2)
-    throw new ConfigError('secondExpertPolicy', second, `"all" unless topK is 2 (topK is ${topK})`);
-  if (
-    second === 'sampled' &&
-    (expertGroupRule || resolved.biasUpdateRate > 0 || scoreFunction !== 'softmax')
-  )
-    throw new ConfigError(
-      'secondExpertPolicy',
-      second,
-      '"all" or "random" with expert groups, a selection bias or sigmoid scores (DeepSpeed samples the ' +
-        'second expert from a softmax over all experts)',
-    );
+  checkOptionCombinations(resolved, expertGroupRule);
   return { config: resolved, defaultCapacity, expertGroups: expertGroupRule };
 }

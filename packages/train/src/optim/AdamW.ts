@@ -45,6 +45,7 @@ import {
   type Chunk,
   type Slot,
 } from './flatMoments.js';
+import { checkedGradients, globalGradNorm } from './gradients.js';
 
 export * from './adamwConfig.js';
 export { compareShapes } from './compareShapes.js';
@@ -134,44 +135,10 @@ export class AdamW {
    */
   apply(grads: ReadonlyMap<string, Tensor> | NamedTensorMap, lr: number): AdamWStepResult {
     requireNumber('lr', lr, { min: 0 });
-    const entries: [string, Tensor][] =
-      grads instanceof Map
-        ? [...(grads as ReadonlyMap<string, Tensor>).entries()]
-        : Object.entries(grads as NamedTensorMap);
-    const byName = new Map<string, Tensor>();
-    for (const [name, g] of entries) {
-      const p = this.params.get(name);
-      if (p === undefined)
-        throw new ConfigError(
-          'grads',
-          name,
-          `a parameter name of this optimizer (${this.params.size} known)`,
-        );
-      if (!tf.util.arraysEqual(g.shape, p.shape))
-        throw new ConfigError(
-          `grads["${name}"].shape`,
-          g.shape,
-          `[${p.shape.join(', ')}] like the parameter`,
-        );
-      byName.set(name, g);
-    }
+    const byName = checkedGradients(this.params, grads);
     const chunks = this.chunkList();
     // ||G||_2 over every gradient; read back once (it decides whether to apply, and is logged).
-    const gradNorm =
-      byName.size === 0
-        ? 0
-        : tf.tidy(
-            () =>
-              tf
-                .sqrt(
-                  tf.addN(
-                    [...byName.values()].map((g) =>
-                      tf.sum(tf.square(g.dtype === 'float32' ? g : tf.cast(g, 'float32'))),
-                    ),
-                  ),
-                )
-                .dataSync()[0] as number,
-          );
+    const gradNorm = globalGradNorm(byName);
     if (!Number.isFinite(gradNorm)) return { gradNorm, applied: false, step: this.t };
 
     const t = this.t + 1;
