@@ -22,14 +22,7 @@ import { CapacityPolicy, type CapacityPolicyConfig, type CapacitySpec } from './
 import { routingCounts } from './counts.js';
 import { LinearExpertRouter } from './LinearExpertRouter.js';
 import type { ParameterScope } from './ParameterScope.js';
-import {
-  checkKeys,
-  checkRouteInput,
-  int32,
-  readValidity,
-  requireLive,
-  seededVariable,
-} from './common.js';
+import { checkKeys, checkRouteInput, readValidity, requireLive, seededVariable } from './common.js';
 import {
   emptySlots,
   flattenSlots,
@@ -43,6 +36,7 @@ import type { ExpertChoicePlan } from './plan.js';
 import { JITTER_STREAM, streamSeed } from './randomness.js';
 import type { RouteContext, Router, RouterDescription } from './Router.js';
 import { topKOf } from './selection.js';
+import { layoutIndexTensors } from './assignmentLayout.js';
 
 /** Config of the expert-choice router; every field but `dModel` has a default. */
 export interface ExpertChoiceRouterConfig {
@@ -258,11 +252,7 @@ export class ExpertChoiceRouter
       numGroups: groups,
       groupSize: n,
       capacity,
-      tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
-      expertIndex: int32(assignments.expertIndex) as Tensor1D,
-      slotIndex: int32(assignments.slotIndex) as Tensor1D,
-      bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
-      expertCounts: assignments.expertCounts,
+      ...layoutIndexTensors(assignments),
       combineWeights,
       // Shape: [M, E] -> [B, T, E]
       ...(logits ? { routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D } : {}),

@@ -5,7 +5,8 @@
 // expert-major [E, G, C] buffers), and per-expert counts. Every router (built-in or plugin),
 // every causal session and the stacking of per-sequence plans derive their layout here.
 // Axis legend: E experts, G groups, C capacity, N kept assignments.
-import { ModerouteError } from '@moderoute/core';
+import { ModerouteError, type Tensor1D } from '@moderoute/core';
+import { int32 } from './common.js';
 
 /** One kept assignment, as a router decided it. */
 export interface Assignment {
@@ -86,4 +87,22 @@ export function layoutAssignments(
     expertCounts[a.expert]! += 1;
   });
   return { tokenIndex, expertIndex, slotIndex, bufferIndex, sources, expertCounts };
+}
+
+/** A plan's index fields (tokenIndex, expertIndex, slotIndex, bufferIndex as int32 tensors, and
+ * expertCounts) from a layout, as every built-in plan carries them. */
+export function layoutIndexTensors(layout: AssignmentArrays): {
+  readonly tokenIndex: Tensor1D;
+  readonly expertIndex: Tensor1D;
+  readonly slotIndex: Tensor1D;
+  readonly bufferIndex: Tensor1D;
+  readonly expertCounts: number[];
+} {
+  return {
+    tokenIndex: int32(layout.tokenIndex) as Tensor1D,
+    expertIndex: int32(layout.expertIndex) as Tensor1D,
+    slotIndex: int32(layout.slotIndex) as Tensor1D,
+    bufferIndex: int32(layout.bufferIndex) as Tensor1D,
+    expertCounts: layout.expertCounts,
+  };
 }

@@ -14,7 +14,7 @@ import {
   type Tensor3D,
   type Variable,
 } from '@moderoute/core';
-import { layoutAssignments, type Assignment } from './assignmentLayout.js';
+import { layoutAssignments, type Assignment, layoutIndexTensors } from './assignmentLayout.js';
 import { int32 } from './common.js';
 import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
 import { routingCounts } from './counts.js';
@@ -178,11 +178,7 @@ export function tokenChoiceSession(rule: TokenChoiceRule): CausalSession<TokenCh
           numGroups: 1,
           groupSize: n,
           capacity: planCapacity,
-          tokenIndex: int32(rows.tokenIndex) as Tensor1D,
-          expertIndex: int32(rows.expertIndex) as Tensor1D,
-          slotIndex: int32(rows.slotIndex) as Tensor1D,
-          bufferIndex: int32(rows.bufferIndex) as Tensor1D,
-          expertCounts: rows.expertCounts,
+          ...layoutIndexTensors(rows),
           combineWeights: tf.tensor1d(Float32Array.from(rows.sources, (i) => weights[i] as number)),
           // Shape: [n, E] -> [1, n, E]
           routerProbs: tf.reshape(scores, [1, n, e]) as Tensor3D,

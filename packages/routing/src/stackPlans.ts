@@ -13,7 +13,7 @@ import {
   type Tensor1D,
   type Tensor2D,
 } from '@moderoute/core';
-import { layoutAssignments, type Assignment } from './assignmentLayout.js';
+import { layoutAssignments, type Assignment, layoutIndexTensors } from './assignmentLayout.js';
 import { int32 } from './common.js';
 import { sumCounts, type RoutingCounts } from './counts.js';
 import type {
@@ -192,11 +192,7 @@ function stackExpertPlans(
     numGroups: b,
     groupSize: t,
     capacity,
-    tokenIndex: int32(layout.tokenIndex) as Tensor1D,
-    expertIndex: int32(layout.expertIndex) as Tensor1D,
-    slotIndex: int32(layout.slotIndex) as Tensor1D,
-    bufferIndex: int32(layout.bufferIndex) as Tensor1D,
-    expertCounts: layout.expertCounts,
+    ...layoutIndexTensors(layout),
     combineWeights,
     ...(first.routerProbs !== undefined
       ? {

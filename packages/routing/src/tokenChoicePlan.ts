@@ -41,6 +41,7 @@ import {
   placeChoices,
   type ScoreFunction,
 } from './tokenChoiceRules.js';
+import { layoutIndexTensors } from './assignmentLayout.js';
 
 /** Scores float32[M, E] from logits: softmax over experts, or elementwise sigmoid. */
 export function scoresOf(scoreFunction: ScoreFunction, logits: Tensor2D): Tensor2D {
@@ -246,11 +247,7 @@ export function tokenChoicePlan(
     numGroups: groups,
     groupSize: n,
     capacity,
-    tokenIndex: int32(assignments.tokenIndex) as Tensor1D,
-    expertIndex: int32(assignments.expertIndex) as Tensor1D,
-    slotIndex: int32(assignments.slotIndex) as Tensor1D,
-    bufferIndex: int32(assignments.bufferIndex) as Tensor1D,
-    expertCounts: assignments.expertCounts,
+    ...layoutIndexTensors(assignments),
     combineWeights,
     // Shape: [M, E] -> [B, T, E]; [M*K] -> [B, T, K]
     ...(logits ? { routerLogits: tf.reshape(logits, [b, t, e]) as Tensor3D } : {}),
