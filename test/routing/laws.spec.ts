@@ -5,29 +5,10 @@ import {
   MixtureOfDepthsRouter,
   TokenChoiceRouter,
   type OwnedParameterScope,
-  type ParameterScope,
   type Router,
 } from '@moderoute/routing';
-import { routerLaws, type RouterLawCase } from '@moderoute/testing';
-
-const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase, scope: ParameterScope) =>
-  new TokenChoiceRouter(
-    {
-      dModel: c.dModel,
-      numExperts: c.numExperts,
-      topK: c.topK,
-      capacity: {
-        preset: 'switch',
-        trainFactor: c.capacityFactor,
-        evalFactor: c.capacityFactor,
-        minimum: 1,
-        dropless: c.dropless,
-      },
-      seed: c.seed,
-      ...extra,
-    },
-    scope,
-  );
+import { routerLaws } from '@moderoute/testing';
+import { tokenChoice } from './tokenChoiceLawRouter.js';
 
 /** Zero weights: every probability is 1 / E. */
 const uniform = (_router: Router, scope: OwnedParameterScope) => {

@@ -2,27 +2,8 @@
 // "Framework presets"): first-choice load-balancing loss (GShard, Tutel, DeepSpeed top-2),
 // DeepSpeed's random token selection and sampled second expert, Megatron's drops ranked by the
 // normalized top-K probabilities.
-import { TokenChoiceRouter, type ParameterScope } from '@moderoute/routing';
-import { routerLaws, type RouterLawCase } from '@moderoute/testing';
-
-const tokenChoice = (extra: Record<string, unknown>) => (c: RouterLawCase, scope: ParameterScope) =>
-  new TokenChoiceRouter(
-    {
-      dModel: c.dModel,
-      numExperts: c.numExperts,
-      topK: c.topK,
-      capacity: {
-        preset: 'switch',
-        trainFactor: c.capacityFactor,
-        evalFactor: c.capacityFactor,
-        minimum: 1,
-        dropless: c.dropless,
-      },
-      seed: c.seed,
-      ...extra,
-    },
-    scope,
-  );
+import { routerLaws } from '@moderoute/testing';
+import { tokenChoice } from './tokenChoiceLawRouter.js';
 
 // Tutel, Megatron and DeepSpeed top-2 normalize the weights over a token's choices (kept ones,
 // for DeepSpeed): with one choice every weight is 1,
