@@ -91,10 +91,27 @@ function gatherRaw(table: Tensor, indices: Tensor): Tensor {
   return tf.engine().runKernel(GATHER_ROWS, { table, indices }, {}) as Tensor;
 }
 
-/** Row scatter-add, no gradient: the row kernel on wasm, scatterND elsewhere. */
+/**
+ * Row scatter-add, no gradient: the row kernel on wasm, scatterND elsewhere. On webgl an odd
+ * number of rows gets one more, all zero, added to row 0: tfjs's packed ScatterNd there
+ * (tfjs-backend-webgl 4.22 `scatter_packed_gpu.ts`) reads update rows and indices in pairs without
+ * checking the second exists, and adds the texture's padding row (not zero after another packed
+ * kernel) at the padding index (docs/performance.md, "Backend facts"; the in-browser law page's
+ * row-primitives suite, test/browser/laws/primitivesAgreement.ts, fails without this).
+ */
 function scatterAddRaw(rows: Tensor, indices: Tensor, shape: number[]): Tensor {
-  if (!prefersExplicitTranspose() || rows.dtype !== 'float32')
+  if (!prefersExplicitTranspose() || rows.dtype !== 'float32') {
+    const m = rows.shape[0] as number;
+    if (m % 2 === 1 && tf.getBackend() === 'webgl' && tf.env().getBool('WEBGL_PACK')) {
+      return tf.tidy(() => {
+        // Shape: [M, ...F] -> [M+1, ...F]; indices [M] -> [M+1]
+        const padded = tf.concat([rows, tf.zeros([1, ...rows.shape.slice(1)], rows.dtype)], 0);
+        const index = tf.concat([tf.reshape(indices, [-1]), tf.zeros([1], 'int32')], 0);
+        return tf.scatterND(tf.reshape(index, [-1, 1]), padded, shape);
+      });
+    }
     return tf.scatterND(tf.reshape(indices, [-1, 1]), rows, shape);
+  }
   return tf
     .engine()
     .runKernel(SCATTER_ADD_ROWS, { rows, indices }, { numRows: shape[0] as number }) as Tensor;
