@@ -12,7 +12,7 @@ import type { SuiteCounter } from './report.js';
  * renders float32 textures; the spec checks WEBGL_RENDER_FLOAT32_ENABLED), but webgl sums in
  * another order and takes exp, log and division from GLSL, a few ulps off: over a block and its
  * backward pass the differences seen reach a few 1e-7, at most 3% of this bound, which sits about
- * 1000 ulps above the value and far below a wrong kernel's error (docs/testing.md, "Tolerances").
+ * 800 ulps above the value and far below a wrong kernel's error (docs/testing.md, "Tolerances").
  */
 export const TOLERANCE = { rtol: 1e-4, atol: 1e-5 } as const;
 
