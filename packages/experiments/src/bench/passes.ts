@@ -1,14 +1,14 @@
-// The interleaved passes of `moderoute bench`: in each pass every runner (moderoute's variants on
-// fresh models, the peers' models) trains one step in turn, round after round, so that a busy
-// host slows all of them alike; each runner's pass figure is the median of its timed steps, and
-// ratios between runners are taken pass by pass, then summarised by their median and range over
-// the passes (training.ts).
+// The interleaved passes of `moderoute bench`: in each pass every runner (the matmul peak,
+// moderoute's variants on fresh models, the peers' models) takes one measurement in turn, round
+// after round, so that a busy host slows all of them alike; each runner's pass figure is the
+// median of its timed rounds, and ratios between runners are taken pass by pass, then summarised
+// by their median and range over the passes (training.ts).
 import { median } from './variant.js';
 
-/** Something that trains one step when asked: a moderoute variant or a peer's model. */
+/** Something measured once per round: a moderoute variant, a peer's model, the matmul peak. */
 export interface Runner {
   readonly name: string;
-  /** Trains one step; resolves with its wall time in ms. */
+  /** Trains one step (resolves with its wall time in ms), or measures the peak (GFLOP/s). */
   step(): Promise<number>;
 }
 

@@ -1,7 +1,7 @@
 // The training-step benchmark behind `moderoute bench` (and `pnpm bench`): training steps at the
 // bench config on one backend, for every block kind, interleaved step by step in repeated passes
-// (passes.ts) with the PyTorch peer (peers/torch.ts) and the plain TF.js peer (peers/tfjs.ts), each
-// pass with the backend's 2-D matmul peak; each variant's memory in a process of its own
+// (passes.ts) with the PyTorch peer (peers/torch.ts), the plain TF.js peer (peers/tfjs.ts) and
+// the backend's 2-D matmul peak; each variant's memory in a process of its own
 // (memory.ts); and the cost of routing itself (routingOverhead.ts). The bench config is
 // config.ts's; its models come from the factories the command passes, and its backend and
 // replicas from the command's `start` (the composition root is the command, commands/bench.ts of
@@ -133,13 +133,17 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       ? { available: false, reason: '--no-tfjs-peer' }
       : await startTfjsPeer(options.tfjsPeer);
   try {
-    const peakOf = () => (pool ? pool.matmulPeakGflops() : Promise.resolve(matmulPeakGflops()));
+    // The peak is a runner of the rounds too (best of 5 products per round), so that a busy host
+    // moves it with the steps it is compared with.
+    const peak: Runner = {
+      name: 'peak',
+      step: () => (pool ? pool.matmulPeakGflops(5) : Promise.resolve(matmulPeakGflops(5))),
+    };
     const passFigures: Record<string, number>[] = [];
     const flops: Record<string, number> = {};
     const parameters: Record<string, number> = {};
     for (let pass = 0; pass < passes; pass++) {
-      log(`  pass ${pass + 1} of ${passes}: matmul peak, then every variant step by step ...`);
-      const peak = await peakOf();
+      log(`  pass ${pass + 1} of ${passes}: the matmul peak and every variant, step by step ...`);
       const own: [string, VariantRunner][] = [];
       try {
         for (const [name, config] of selected) {
@@ -159,7 +163,10 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
               await startVariant(config, 'adam', factories.models, pool),
             ]);
         }
-        const runners: Runner[] = own.map(([name, r]) => ({ name, step: () => r.step() }));
+        const runners: Runner[] = [
+          peak,
+          ...own.map(([name, r]) => ({ name, step: () => r.step() })),
+        ];
         for (const [name, r] of own)
           [flops[name], parameters[name]] = [r.flopsPerStep, r.parameters];
         if (torch.available)
@@ -171,7 +178,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
           await tfjs.server.request('new dense');
           runners.push({ name: 'tfjs_dense', step: () => tfjs.server.step('dense') });
         }
-        passFigures.push({ peak, ...(await interleavedMedians(runners, 2, steps)) });
+        passFigures.push(await interleavedMedians(runners, 2, steps));
       } finally {
         for (const [, r] of own) await r.dispose();
       }
@@ -216,7 +223,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
         p['dense'] && p['tfjs_dense'] ? p['tfjs_dense'] / p['dense'] : undefined,
     });
     const median = (name: string) => spreadOf(passFigures.map((p) => p[name]!)).median;
-    const peak = spreadOf(passFigures.map((p) => p['peak']!));
+    const peakSpread = spreadOf(passFigures.map((p) => p['peak']!));
     const dense = variants['dense'];
     const mod = variants['mod'];
     const moe = variants['moe'];
@@ -227,8 +234,8 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       info: setup.description,
       passes,
       steps,
-      matmulPeakGflops: peak.median,
-      matmulPeakSpread: peak,
+      matmulPeakGflops: peakSpread.median,
+      matmulPeakSpread: peakSpread,
       /** This process's peak RSS, every variant's model alive at once in each pass. */
       peakRssMb: processMemory().peakRssMb,
       config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
