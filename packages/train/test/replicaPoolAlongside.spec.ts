@@ -36,7 +36,8 @@ function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 describe('ReplicaPool with models attached alongside', () => {
   let pool: ReplicaPool;
   before(async () => {
-    await initBackend({ backend: 'wasm', threads: 1 });
+    // Each replica takes a core; a process whose wasm already runs more threads keeps them.
+    await initBackend({ backend: 'wasm', preferredThreads: 1 });
     pool = await ReplicaPool.start({ replicas: 2 });
   });
   after(async () => {
