@@ -458,6 +458,7 @@ describe('moderoute', () => {
         '--passes',
         '1',
         '--no-peer',
+        '--no-memory',
         '--replicas',
         '2',
         '--json',
@@ -498,9 +499,15 @@ describe('moderoute', () => {
         peakRssMb: number;
         variants: Record<
           string,
-          { msPerStep: number; flopsPerStep: number; fractionOfPeak: number }
+          {
+            msPerStep: number;
+            flopsPerStep: number;
+            fractionOfPeak: number;
+            memory: { peakRssMb: number; wasmHeapMb: number };
+          }
         >;
         peerUnavailable: string;
+        tfjsPeerUnavailable: string;
       };
       assert.equal(report.backend, 'wasm');
       assert.ok(Number.isInteger(report.threads) && report.threads >= 1);
@@ -510,6 +517,10 @@ describe('moderoute', () => {
       // 5.84 GFLOP per step at the bench config (docs/performance.md), from the analytic count.
       assert.ok(Math.abs(dense.flopsPerStep - 5.84e9) < 0.02e9, String(dense.flopsPerStep));
       assert.equal(report.peerUnavailable, '--no-peer');
+      assert.equal(report.tfjsPeerUnavailable, '--no-tfjs-peer');
+      // Measured in a process of its own (--memory-of): the wasm heap holds at least the weights.
+      assert.ok(dense.memory.peakRssMb > 0, JSON.stringify(dense.memory));
+      assert.ok(dense.memory.wasmHeapMb > (4 * 875520) / 2 ** 20, JSON.stringify(dense.memory));
     });
   });
 

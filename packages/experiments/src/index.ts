@@ -22,7 +22,15 @@ export {
   type OptimizerName,
 } from './bench/config.js';
 export { baselineModule } from './bench/baselineAttention.js';
-export { DEFAULT_PEER_SCRIPT, runPeer, type PeerResult } from './bench/peer.js';
+export { DEFAULT_PEER_SCRIPT, startTorchPeer, type TorchPeer } from './bench/peers/torch.js';
+export { DEFAULT_TFJS_PEER_SCRIPT, startTfjsPeer, type TfjsPeer } from './bench/peers/tfjs.js';
+export { StepServer, type PeerMemory } from './bench/peers/stepServer.js';
+export {
+  probeVariantMemory,
+  processMemory,
+  wasmHeapMb,
+  type VariantMemory,
+} from './bench/memory.js';
 export { formatTrainingReport } from './bench/report.js';
 export {
   benchmarkTraining,
@@ -31,4 +39,6 @@ export {
   type ReplicasFlag,
   type TrainingBenchOptions,
   type TrainingBenchReport,
+  type VariantFigures,
 } from './bench/training.js';
+export type { Spread } from './bench/passes.js';

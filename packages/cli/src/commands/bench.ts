@@ -1,17 +1,24 @@
 // `moderoute bench`: training steps per variant at the bench config, side by side in one run,
 // against the backend's matmul peak and (where installed) the PyTorch peer; routing overhead.
 // The benchmark itself lives in @moderoute/experiments; this file parses the flags and composes.
-import { Command } from 'commander';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { Command, Option } from 'commander';
 import { BLOCKS_IDS } from '@moderoute/blocks';
 import {
   BATCH,
   DEFAULT_PEER_SCRIPT,
+  DEFAULT_TFJS_PEER_SCRIPT,
   OPTIMIZERS,
   VARIANTS,
   baselineModule,
   benchmarkTraining,
   formatTrainingReport,
+  probeVariantMemory,
   type OptimizerName,
+  type VariantMemory,
 } from '@moderoute/experiments';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
 import type { Io } from '../output.js';
@@ -36,7 +43,48 @@ interface BenchFlags {
   optimizer: OptimizerName;
   compareAdam: boolean;
   peer: string | false;
+  tfjsPeer: string | false;
+  memory: boolean;
+  memoryOf?: string;
   json: boolean;
+}
+
+/**
+ * This command's own entry for a child Node: the built bin.js, or from the sources (tsx, the
+ * `@moderoute/source` condition, as in the specs) bin.ts through tsx.
+ */
+function selfCommand(): string[] {
+  const here = import.meta.url;
+  if (!/\.[cm]?ts$/.test(new URL(here).pathname))
+    return [fileURLToPath(new URL('../bin.js', here))];
+  return [
+    '--conditions=@moderoute/source',
+    '--import',
+    pathToFileURL(createRequire(here).resolve('tsx')).href,
+    fileURLToPath(new URL('../bin.ts', here)),
+  ];
+}
+
+/**
+ * A variant's memory, measured by this command in a process of its own (`--memory-of`, with the
+ * same backend, threads, replicas and optimizer): its last stdout line is the JSON.
+ */
+async function memoryInChild(variant: string, flags: BenchFlags): Promise<VariantMemory> {
+  const args = [
+    ...selfCommand(),
+    'bench',
+    '--memory-of',
+    variant,
+    '--backend',
+    flags.backend,
+    '--replicas',
+    String(flags.replicas),
+    '--optimizer',
+    flags.optimizer,
+    ...(flags.threads !== undefined ? ['--threads', String(flags.threads)] : []),
+  ];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 300_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as VariantMemory;
 }
 
 /** `moderoute bench`: the training-step benchmark of @moderoute/experiments, from its flags. */
@@ -52,15 +100,15 @@ export function benchCommand(io: Io): Command {
     .addOption(replicasOption())
     .option(
       '--steps <n>',
-      'timed steps per variant after 2 warm-up steps; the best is reported',
+      'timed steps per variant and pass after 2 warm-up steps; the median is the pass figure',
       intOption('--steps', 1),
       5,
     )
     .option(
       '--passes <n>',
-      'passes over all variants, each on a fresh model; each variant keeps its best',
+      'interleaved passes over all variants, each on fresh models; figures are medians over the passes',
       intOption('--passes', 1),
-      2,
+      3,
     )
     .option(
       '--only <names>',
@@ -79,7 +127,15 @@ export function benchCommand(io: Io): Command {
     )
     .option('--compare-adam', 'also train dense and MoD with tf.train.adam', false)
     .option('--peer <script>', 'the PyTorch peer script', DEFAULT_PEER_SCRIPT)
-    .option('--no-peer', 'skip the PyTorch peer')
+    .option('--no-peer', 'skip both peers (PyTorch and TF.js)')
+    .option('--tfjs-peer <script>', 'the plain TF.js peer script', DEFAULT_TFJS_PEER_SCRIPT)
+    .option('--no-tfjs-peer', 'skip the TF.js peer')
+    .option('--no-memory', "skip each variant's memory (a process of its own per variant)")
+    .addOption(
+      new Option('--memory-of <variant>', "print one variant's memory as JSON (used by bench)")
+        .choices(Object.keys(VARIANTS))
+        .hideHelp(),
+    )
     .option('--json', 'one JSON object instead of tables', false)
     .action(async (flags: BenchFlags) => {
       // The composition roots of the bench: built-in modules, and the baseline attention's.
@@ -89,19 +145,34 @@ export function benchCommand(io: Io): Command {
         baselineModels: createContainer(baselineModule).get(MODEL_IDS.ModelFactory),
         blocks: container.get(BLOCKS_IDS.BlockFactory),
       };
+      const start = async (replicas: ReplicasFlag) => {
+        const setup = await startTraining(
+          {
+            backend: flags.backend,
+            ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+            replicas,
+          },
+          BATCH,
+        );
+        return { ...setup, description: describeTraining(setup) };
+      };
+      if (flags.memoryOf !== undefined) {
+        const { pool } = await start(flags.replicas);
+        try {
+          const config = VARIANTS[flags.memoryOf]!;
+          io.out(
+            JSON.stringify(
+              await probeVariantMemory(config, flags.optimizer, factories.models, pool),
+            ),
+          );
+        } finally {
+          await pool?.close();
+        }
+        return;
+      }
       const report = await benchmarkTraining(
         {
-          start: async (replicas) => {
-            const setup = await startTraining(
-              {
-                backend: flags.backend,
-                ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
-                replicas,
-              },
-              BATCH,
-            );
-            return { ...setup, description: describeTraining(setup) };
-          },
+          start,
           replicas: flags.replicas,
           steps: flags.steps,
           passes: flags.passes,
@@ -110,6 +181,8 @@ export function benchCommand(io: Io): Command {
           optimizer: flags.optimizer,
           compareAdam: flags.compareAdam,
           peer: flags.peer === false ? undefined : flags.peer,
+          tfjsPeer: flags.peer === false || flags.tfjsPeer === false ? undefined : flags.tfjsPeer,
+          ...(flags.memory ? { memoryOf: (variant: string) => memoryInChild(variant, flags) } : {}),
           log: (line) => (flags.json ? undefined : io.err(line)),
         },
         factories,

@@ -17,11 +17,19 @@ interpreter, which is the one python3-torch installs for:
     /usr/bin/python3 torch_tiny_lm.py [--threads 1] [--steps 6]
 
 Output keys: torch, threads, steps, dense_ms_per_step, mod_ms_per_step, mod_over_dense.
+
+With --serve it trains one step at a time when asked, so that `moderoute bench` interleaves its
+steps with moderoute's (the protocol of packages/experiments/src/bench/peers/stepServer.ts): it
+reads `hello`, `new dense|mod`, `step dense|mod` and `memory` lines on stdin and answers each with
+one JSON line. After each step it sleeps SETTLE_S before answering, so that OpenBLAS's threads,
+which spin for a while after a product, are idle again when moderoute's next step starts.
 """
 import argparse
 import json
 import math
+import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -97,30 +105,71 @@ class TinyLanguageModel(nn.Module):
         return self.head(self.norm(x))
 
 
-def median_step_ms(routed, steps, generator):
-    model = TinyLanguageModel(routed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
-    inputs = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
-    targets = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
-    times = []
-    for _ in range(steps + 2):  # the first two steps warm up allocators and kernels
+SETTLE_S = 0.15
+
+
+class Trained:
+    """A model, its optimizer and one batch: `step` trains one step and returns its seconds."""
+
+    def __init__(self, routed, generator):
+        self.model = TinyLanguageModel(routed)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
+        self.inputs = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
+        self.targets = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
+
+    def step(self):
         start = time.perf_counter()
-        loss = F.cross_entropy(model(inputs).reshape(-1, VOCAB), targets.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.model(self.inputs).reshape(-1, VOCAB), self.targets.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        times.append(time.perf_counter() - start)
+        nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        return time.perf_counter() - start
+
+
+def median_step_ms(routed, steps, generator):
+    trained = Trained(routed, generator)
+    # The first two steps warm up allocators and kernels.
+    times = [trained.step() for _ in range(steps + 2)]
     return round(1000 * statistics.median(times[2:]), 1)
+
+
+def serve(args):
+    """The step server of `moderoute bench` (see the top of this file)."""
+    generator = torch.Generator().manual_seed(0)
+    models = {}
+    for line in sys.stdin:
+        words = line.split()
+        try:
+            if words == ['hello']:
+                answer = {'torch': torch.__version__, 'threads': args.threads}
+            elif len(words) == 2 and words[0] == 'new' and words[1] in ('dense', 'mod'):
+                models[words[1]] = Trained(words[1] == 'mod', generator)
+                answer = {'ok': True}
+            elif len(words) == 2 and words[0] == 'step' and words[1] in models:
+                ms = 1000 * models[words[1]].step()
+                time.sleep(SETTLE_S)
+                answer = {'ms': round(ms, 2)}
+            elif words == ['memory']:
+                answer = {'peakRssMb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            else:
+                answer = {'error': 'unknown request: ' + line.strip()}
+        except Exception as error:  # the bench reports it and goes on without the peer
+            answer = {'error': repr(error)}
+        print(json.dumps(answer), flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads (1 is fastest on 2 cores; OpenBLAS keeps its own)')
     parser.add_argument('--steps', type=int, default=6, help='timed steps per model, after 2 warm-up steps')
+    parser.add_argument('--serve', action='store_true', help='answer step requests on stdin (moderoute bench)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.serve:
+        serve(args)
+        return
     generator = torch.Generator().manual_seed(0)
     result = {'torch': torch.__version__, 'threads': args.threads, 'steps': args.steps}
     result['dense_ms_per_step'] = median_step_ms(False, args.steps, generator)

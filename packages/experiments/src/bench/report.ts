@@ -1,87 +1,103 @@
-// The text report of `moderoute bench`: the variants' table, the peer, MoD's step time against
-// its analytic FLOP ratio, and the routing overhead table.
+// The text report of `moderoute bench`: the variants' table (medians over the interleaved passes,
+// with each variant's memory), the peers, the ratios pass by pass (median and range), and the
+// routing overhead table.
 import Table from 'cli-table3';
+import type { Spread } from './passes.js';
 import type { TrainingBenchReport } from './training.js';
+
+const mb = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
+const range = (s: Spread, digits = 2) =>
+  `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
 
 /** The report as tables and lines of text. */
 export function formatTrainingReport(report: TrainingBenchReport, tty: boolean): string[] {
   const lines: string[] = [];
-  const { variants, routing } = report;
-  const peak = report.matmulPeakGflops;
-  const dense = variants['dense'];
-  const peer = 'peer' in report ? report.peer : undefined;
+  const { variants, routing, ratios } = report;
   const style = tty ? {} : { style: { head: [], border: [] } };
   const how =
     report.replicas > 1 ? 'plain 2-D matmul peak of the replicas at once' : 'plain 2-D matmul peak';
   lines.push(
-    `\n${report.info}; ${how} ${peak.toFixed(2)} GFLOP/s; peak RSS ${report.peakRssMb.toFixed(0)} MB`,
+    `\n${report.info}; ${report.passes} interleaved passes of ${report.steps} timed steps ` +
+      `(medians; ranges over the passes); ${how} ${range(report.matmulPeakSpread)} GFLOP/s; ` +
+      `this process's peak RSS ${mb(report.peakRssMb)} MB (every variant alive at once)`,
   );
-  const peerMs: Record<string, number> = peer
-    ? { dense: peer.denseMsPerStep, mod: peer.modMsPerStep }
-    : {};
   const t = new Table({
     head: [
       'variant',
-      'ms/step',
+      'ms/step (passes)',
       'tokens/s',
       'GFLOP/step',
-      'GFLOP/s',
       'of peak',
       'x dense time',
       'x dense FLOPs',
-      'x peer time',
+      'peak RSS MB',
+      'wasm heap MB',
       'params',
     ],
     ...style,
   });
   for (const [name, v] of Object.entries(variants)) {
-    const p = peerMs[name];
+    const m = v.memory && 'peakRssMb' in v.memory ? v.memory : undefined;
+    const ratio = ratios[`${name} / dense`];
     t.push([
       name,
-      v.msPerStep.toFixed(1),
+      `${v.msPerStep.toFixed(1)} (${Math.min(...v.msPerStepPasses).toFixed(0)}-${Math.max(...v.msPerStepPasses).toFixed(0)})`,
       v.tokensPerSec.toFixed(0),
       (v.flopsPerStep / 1e9).toFixed(2),
-      v.gflops.toFixed(2),
       `${(100 * v.fractionOfPeak).toFixed(0)}%`,
-      dense ? (v.msPerStep / dense.msPerStep).toFixed(2) : '-',
-      dense ? (v.flopsPerStep / dense.flopsPerStep).toFixed(2) : '-',
-      p !== undefined ? (v.msPerStep / p).toFixed(2) : '-',
+      ratio ? range(ratio) : '-',
+      variants['dense'] ? (v.flopsPerStep / variants['dense'].flopsPerStep).toFixed(2) : '-',
+      m ? mb(m.peakRssMb) : v.memory && 'error' in v.memory ? 'error' : '-',
+      m ? mb(m.wasmHeapMb) : '-',
       String(v.parameters),
     ]);
   }
   lines.push(t.toString());
-  if (peer) {
+  const failed = Object.entries(variants).filter(([, v]) => v.memory && 'error' in v.memory);
+  for (const [name, v] of failed)
+    lines.push(`memory of ${name}: ${(v.memory as { error: string }).error}`);
+  if ('peer' in report && report.peer) {
+    const p = report.peer;
     lines.push(
-      `peer: PyTorch ${peer.torch}, ${peer.threads} thread(s), same config, same run ` +
-        `(better of a run before and one after): dense ${peer.denseMsPerStep} ms/step, ` +
-        `MoD ${peer.modMsPerStep} ms/step (target: moderoute at most 2x)`,
+      `PyTorch peer: torch ${p.torch}, ${p.threads} thread(s), same config, interleaved: dense ` +
+        `${p.denseMsPerStep.toFixed(1)} ms/step, MoD ${p.modMsPerStep.toFixed(1)} ms/step, ` +
+        `peak RSS ${mb(p.memory.peakRssMb)} MB`,
     );
-  } else {
+  } else if ('peerUnavailable' in report)
+    lines.push(`PyTorch peer: skipped (${report.peerUnavailable})`);
+  if ('tfjsPeer' in report && report.tfjsPeer) {
+    const p = report.tfjsPeer;
     lines.push(
-      `peer: skipped (${'peerUnavailable' in report ? report.peerUnavailable : 'unavailable'})`,
+      `TF.js peer: tfjs ${p.tfjs} on ${p.backend} (tfjs ops, its gradients, tf.train.adam), ` +
+        `dense, interleaved: ${p.msPerStep.toFixed(1)} ms/step, peak RSS ` +
+        `${mb(p.memory.peakRssMb)} MB, wasm heap ${mb(p.memory.wasmHeapMb)} MB`,
     );
-  }
-  if (report.modOverDense) {
-    const m = report.modOverDense;
-    lines.push(
-      `MoD/dense step time ${m.measured.toFixed(3)} vs analytic FLOP ratio ` +
-        `${m.analytic.toFixed(3)} (target: at most 1.1x: ` +
-        `${(m.measured / m.analytic).toFixed(2)}x)`,
-    );
-  }
+  } else if ('tfjsPeerUnavailable' in report)
+    lines.push(`TF.js peer: skipped (${report.tfjsPeerUnavailable})`);
+  const r = new Table({ head: ['ratio, pass by pass', 'median (range)', 'target'], ...style });
+  const targets: Record<string, string> = {
+    'dense of peak': 'at least 0.70',
+    'dense / pytorch dense': 'at most 1.6',
+    'mod / dense over analytic': 'at most 1.1',
+    'tfjs dense / dense': 'at least 3',
+  };
+  for (const [name, s] of Object.entries(ratios))
+    if (!name.endsWith(' / dense') || name === 'tfjs dense / dense')
+      r.push([name, range(s), targets[name] ?? '']);
+  lines.push(r.toString());
   if (routing) {
-    const r = new Table({
+    const o = new Table({
       head: ['routing (fwd+bwd)', 'ms', 'dense block ms', 'of dense block'],
       ...style,
     });
     for (const [name, v] of Object.entries(routing))
-      r.push([
+      o.push([
         name,
         v.ms.toFixed(2),
         v.denseBlockMs.toFixed(2),
         `${(100 * v.fractionOfDenseBlock).toFixed(1)}%`,
       ]);
-    lines.push(r.toString());
+    lines.push(o.toString());
   }
   return lines;
 }

@@ -1,17 +1,22 @@
 // The training-step benchmark behind `moderoute bench` (and `pnpm bench`): training steps at the
-// bench config on one backend, for every block kind, measured side by side in one run, with the
-// backend's 2-D matmul peak and the PyTorch peer (peer.ts); and the cost of routing itself
-// (routingOverhead.ts). The bench config is config.ts's; its models come from the factories the
-// command passes, and its backend and replicas from the command's `start` (the composition root
-// is the command, commands/bench.ts of @moderoute/cli).
+// bench config on one backend, for every block kind, interleaved step by step in repeated passes
+// (passes.ts) with the PyTorch peer (peers/torch.ts), the plain TF.js peer (peers/tfjs.ts) and
+// the backend's 2-D matmul peak; each variant's memory in a process of its own
+// (memory.ts); and the cost of routing itself (routingOverhead.ts). The bench config is
+// config.ts's; its models come from the factories the command passes, and its backend and
+// replicas from the command's `start` (the composition root is the command, commands/bench.ts of
+// @moderoute/cli).
 import { ConfigError, matmulPeakGflops, type BackendInfo } from '@moderoute/core';
 import type { BlockFactory } from '@moderoute/blocks';
 import type { ModelFactory } from '@moderoute/model';
 import type { ReplicaPool } from '@moderoute/train';
 import { BATCH, BENCH, SEQ, VARIANTS, type OptimizerName } from './config.js';
-import { betterPeer, runPeer, type PeerResult } from './peer.js';
+import { processMemory, type VariantMemory } from './memory.js';
+import { interleavedMedians, ratioSpreads, spreadOf, type Runner, type Spread } from './passes.js';
+import { startTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
+import { startTorchPeer, type TorchPeer } from './peers/torch.js';
 import { benchRouting, type RoutingOverhead } from './routingOverhead.js';
-import { benchVariant, type VariantResult } from './variant.js';
+import { startVariant, type VariantRunner } from './variant.js';
 
 /** What the bench builds its models and blocks with (from the command's containers). */
 export interface BenchFactories {
@@ -50,9 +55,9 @@ export interface TrainingBenchOptions {
    * the backend's own kernel threads).
    */
   readonly replicas: ReplicasFlag;
-  /** Timed training steps per variant after 2 warm-up steps (the best is reported). */
+  /** Timed training steps per variant and pass after 2 warm-up steps (the median is the pass's). */
   readonly steps: number;
-  /** Passes over all variants, each on a fresh model; each variant keeps its best pass. */
+  /** Interleaved passes over all variants, each on fresh models (figures: median over passes). */
   readonly passes: number;
   /** Variants to run (default all); skips the routing table. */
   readonly only?: readonly string[];
@@ -64,13 +69,35 @@ export interface TrainingBenchOptions {
   readonly compareAdam: boolean;
   /** The PyTorch peer script, or undefined to skip it. */
   readonly peer: string | undefined;
+  /** The TF.js peer script, or undefined to skip it. */
+  readonly tfjsPeer: string | undefined;
+  /**
+   * Measures a variant's memory in a process of its own (`moderoute bench --memory-of`), or
+   * undefined to skip the memory column.
+   */
+  readonly memoryOf?: (variant: string) => Promise<VariantMemory>;
   /** Progress notes (stderr). */
   readonly log: (line: string) => void;
 }
 
+/** A variant's figures: medians over the passes. */
+export interface VariantFigures {
+  /** Median over the passes of each pass's median step. */
+  msPerStep: number;
+  /** Each pass's median step. */
+  msPerStepPasses: number[];
+  tokensPerSec: number;
+  flopsPerStep: number;
+  gflops: number;
+  /** Median over the passes of gflops over the pass's matmul peak. */
+  fractionOfPeak: number;
+  parameters: number;
+  memory?: VariantMemory | { error: string };
+}
+
 /** Runs the benchmark; returns the report (the JSON of `--json`). */
 export async function benchmarkTraining(options: TrainingBenchOptions, factories: BenchFactories) {
-  const { steps, passes, only } = options;
+  const { steps, passes, only, log } = options;
   const optimizerName = options.optimizer;
   for (const name of only ?? [])
     if (!(name in VARIANTS))
@@ -84,53 +111,76 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       true,
       'used with --replicas 1 (the baseline attention trains on one replica only)',
     );
-  // The backend and replicas as the training commands choose them. One pool of worker replicas
-  // serves every variant in turn (warm threads, as in a long run); the peak is then the
-  // replicas' matmul throughput at once.
+  const selected = Object.entries(VARIANTS).filter(([n]) => only === undefined || only.includes(n));
+  // Memory first, each variant in a process of its own, before this one holds anything.
+  const memory: Record<string, VariantMemory | { error: string }> = {};
+  if (options.memoryOf)
+    for (const [name] of selected) {
+      log(`  memory of ${name} (a process of its own) ...`);
+      memory[name] = await options.memoryOf(name).catch((e: unknown) => ({
+        error: e instanceof Error ? e.message : String(e),
+      }));
+    }
   const setup = await options.start(options.baseline ? 1 : options.replicas);
   const { info, replicas, pool } = setup;
-  const log = options.log;
   log(`benchmarking training steps on ${setup.description} ...`);
+  const torch: TorchPeer =
+    options.peer === undefined
+      ? { available: false, reason: '--no-peer' }
+      : await startTorchPeer(options.peer);
+  const tfjs: TfjsPeer =
+    options.tfjsPeer === undefined
+      ? { available: false, reason: '--no-tfjs-peer' }
+      : await startTfjsPeer(options.tfjsPeer);
   try {
-    const peakBefore = pool ? await pool.matmulPeakGflops() : matmulPeakGflops();
-    // The peer runs before and after moderoute's variants; each figure is the better of the two
-    // (as the matmul peak), since other work on a shared machine only ever adds time.
-    const runPeerOnce = (): PeerResult => {
-      if (options.peer === undefined) return { available: false, reason: '--no-peer' };
-      log(`  peer (${options.peer}) ...`);
-      return runPeer(options.peer);
+    // The peak is a runner of the rounds too (best of 5 products per round), so that a busy host
+    // moves it with the steps it is compared with.
+    const peak: Runner = {
+      name: 'peak',
+      step: () => (pool ? pool.matmulPeakGflops(5) : Promise.resolve(matmulPeakGflops(5))),
     };
-    const peerBefore = runPeerOnce();
-    const variants: Record<string, VariantResult> = {};
-    const better = (key: string, r: VariantResult) => {
-      const prev = variants[key];
-      variants[key] = prev === undefined || r.msPerStep < prev.msPerStep ? r : prev;
-    };
-    // Every variant is trained in each pass (a fresh model each time) and keeps its best pass: on a
-    // shared machine a variant then does not owe its figure to where in the run it happened to be.
+    const passFigures: Record<string, number>[] = [];
+    const flops: Record<string, number> = {};
+    const parameters: Record<string, number> = {};
     for (let pass = 0; pass < passes; pass++) {
-      for (const [name, config] of Object.entries(VARIANTS)) {
-        if (only !== undefined && !only.includes(name)) continue;
-        log(`  ${name} (pass ${pass + 1} of ${passes}) ...`);
-        better(name, await benchVariant(config, steps, optimizerName, factories.models, pool));
-        if (name === 'dense' && options.baseline) {
-          log('  dense_baseline_attention ...');
-          better(
-            'dense_baseline_attention',
-            await benchVariant(config, steps, optimizerName, factories.baselineModels),
-          );
+      log(`  pass ${pass + 1} of ${passes}: the matmul peak and every variant, step by step ...`);
+      const own: [string, VariantRunner][] = [];
+      try {
+        for (const [name, config] of selected) {
+          own.push([name, await startVariant(config, optimizerName, factories.models, pool)]);
+          if (name === 'dense' && options.baseline)
+            own.push([
+              'dense_baseline_attention',
+              await startVariant(config, optimizerName, factories.baselineModels),
+            ]);
+          if (
+            (name === 'dense' || name === 'mod') &&
+            options.compareAdam &&
+            optimizerName !== 'adam'
+          )
+            own.push([
+              `${name}_tf_adam`,
+              await startVariant(config, 'adam', factories.models, pool),
+            ]);
         }
-        if (
-          (name === 'dense' || name === 'mod') &&
-          options.compareAdam &&
-          optimizerName !== 'adam'
-        ) {
-          log(`  ${name}_tf_adam ...`);
-          better(
-            `${name}_tf_adam`,
-            await benchVariant(config, steps, 'adam', factories.models, pool),
-          );
+        const runners: Runner[] = [
+          peak,
+          ...own.map(([name, r]) => ({ name, step: () => r.step() })),
+        ];
+        for (const [name, r] of own)
+          [flops[name], parameters[name]] = [r.flopsPerStep, r.parameters];
+        if (torch.available)
+          for (const v of ['dense', 'mod'] as const) {
+            await torch.server.request(`new ${v}`);
+            runners.push({ name: `pytorch_${v}`, step: () => torch.server.step(v) });
+          }
+        if (tfjs.available) {
+          await tfjs.server.request('new dense');
+          runners.push({ name: 'tfjs_dense', step: () => tfjs.server.step('dense') });
         }
+        passFigures.push(await interleavedMedians(runners, 2, steps));
+      } finally {
+        for (const [, r] of own) await r.dispose();
       }
     }
     let routing: RoutingOverhead | undefined;
@@ -138,10 +188,42 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       log('  routing overhead ...');
       routing = benchRouting(steps * 2, factories.blocks);
     }
-    const peak = Math.max(peakBefore, pool ? await pool.matmulPeakGflops() : matmulPeakGflops());
-    for (const v of Object.values(variants)) v.fractionOfPeak = v.gflops / peak;
-    const peer = peerBefore.available ? betterPeer(peerBefore, runPeerOnce()) : peerBefore;
-    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+    const variants: Record<string, VariantFigures> = {};
+    for (const name of Object.keys(flops)) {
+      const ms = spreadOf(passFigures.map((p) => p[name]!)).median;
+      variants[name] = {
+        msPerStep: ms,
+        msPerStepPasses: passFigures.map((p) => p[name]!),
+        tokensPerSec: (BATCH * SEQ) / (ms / 1000),
+        flopsPerStep: flops[name]!,
+        gflops: flops[name]! / ms / 1e6,
+        fractionOfPeak: spreadOf(passFigures.map((p) => flops[name]! / p[name]! / 1e6 / p['peak']!))
+          .median,
+        parameters: parameters[name]!,
+        ...(memory[name] ? { memory: memory[name] } : {}),
+      };
+    }
+    const analytic = flops['mod'] && flops['dense'] ? flops['mod'] / flops['dense'] : undefined;
+    const ratios = ratioSpreads(passFigures, {
+      'dense of peak': (p) =>
+        flops['dense'] ? flops['dense'] / p['dense']! / 1e6 / p['peak']! : undefined,
+      ...Object.fromEntries(
+        Object.keys(flops).map((n) => [
+          `${n} / dense`,
+          (p: Record<string, number>) => (p['dense'] ? p[n]! / p['dense'] : undefined),
+        ]),
+      ),
+      'mod / dense over analytic': (p) =>
+        analytic && p['dense'] && p['mod'] ? p['mod'] / p['dense'] / analytic : undefined,
+      'dense / pytorch dense': (p) =>
+        p['dense'] && p['pytorch_dense'] ? p['dense'] / p['pytorch_dense'] : undefined,
+      'mod / pytorch mod': (p) =>
+        p['mod'] && p['pytorch_mod'] ? p['mod'] / p['pytorch_mod'] : undefined,
+      'tfjs dense / dense': (p) =>
+        p['dense'] && p['tfjs_dense'] ? p['tfjs_dense'] / p['dense'] : undefined,
+    });
+    const median = (name: string) => spreadOf(passFigures.map((p) => p[name]!)).median;
+    const peakSpread = spreadOf(passFigures.map((p) => p['peak']!));
     const dense = variants['dense'];
     const mod = variants['mod'];
     const moe = variants['moe'];
@@ -150,43 +232,56 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       threads: info.threads,
       replicas,
       info: setup.description,
-      matmulPeakGflops: peak,
-      peakRssMb,
+      passes,
+      steps,
+      matmulPeakGflops: peakSpread.median,
+      matmulPeakSpread: peakSpread,
+      /** This process's peak RSS, every variant's model alive at once in each pass. */
+      peakRssMb: processMemory().peakRssMb,
       config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
       variants,
-      ...(dense && mod
-        ? {
-            modOverDense: {
-              measured: mod.msPerStep / dense.msPerStep,
-              analytic: mod.flopsPerStep / dense.flopsPerStep,
-            },
-          }
+      ratios: ratios as Record<string, Spread>,
+      ...(dense && mod && analytic
+        ? { modOverDense: { measured: ratios['mod / dense']!.median, analytic } }
         : {}),
-      ...(dense && moe ? { moeOverDense: moe.msPerStep / dense.msPerStep } : {}),
+      ...(dense && moe ? { moeOverDense: ratios['moe / dense']!.median } : {}),
       ...(routing ? { routing } : {}),
-      ...(peer.available
+      ...(torch.available
         ? {
             peer: {
-              denseMsPerStep: peer.denseMsPerStep,
-              modMsPerStep: peer.modMsPerStep,
-              torch: peer.torch,
-              threads: peer.threads,
+              denseMsPerStep: median('pytorch_dense'),
+              modMsPerStep: median('pytorch_mod'),
+              torch: torch.torch,
+              threads: torch.threads,
+              memory: await torch.server.memory(),
             },
             overPeer: {
-              dense: dense ? dense.msPerStep / peer.denseMsPerStep : null,
-              mod: mod ? mod.msPerStep / peer.modMsPerStep : null,
+              dense: ratios['dense / pytorch dense']?.median ?? null,
+              mod: ratios['mod / pytorch mod']?.median ?? null,
             },
           }
-        : { peerUnavailable: peer.reason }),
+        : { peerUnavailable: torch.reason }),
+      ...(tfjs.available
+        ? {
+            tfjsPeer: {
+              msPerStep: median('tfjs_dense'),
+              tfjs: tfjs.tfjs,
+              backend: tfjs.backend,
+              memory: await tfjs.server.memory(),
+            },
+          }
+        : { tfjsPeerUnavailable: tfjs.reason }),
     };
     return report;
   } finally {
+    if (torch.available) await torch.server.close();
+    if (tfjs.available) await tfjs.server.close();
     await pool?.close();
   }
 }
 
 /**
  * The training benchmark's report: step times per variant, the matmul peak, routing overhead, the
- * peer (the JSON of `bench --json`).
+ * peers (the JSON of `bench --json`).
  */
 export type TrainingBenchReport = Awaited<ReturnType<typeof benchmarkTraining>>;

@@ -52,6 +52,8 @@ export class DataParallel {
   constructor(
     private readonly model: LanguageModel,
     private readonly pool: ReplicaPool,
+    /** The model's slot on the workers. */
+    private readonly slot: number,
     /** Shared with every worker: the weights a step starts from. */
     private readonly weights: Float32Array,
     /** Per worker, shared with it: its gradients after a step. */
@@ -111,6 +113,7 @@ export class DataParallel {
         const message = {
           type: 'step' as const,
           id: this.nextId++,
+          slot: this.slot,
           inputs: inputHost.slice(start * seqLen, (start + n) * seqLen),
           targets: targetHost.slice(start * seqLen, (start + n) * seqLen),
           rows: n,

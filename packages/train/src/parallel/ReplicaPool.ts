@@ -34,8 +34,13 @@ export interface ReplicaPoolOptions {
  * process alive.
  */
 export class ReplicaPool {
-  private attached: DataParallel | undefined;
-  private shared: { weights: SharedArrayBuffer; grads: SharedArrayBuffer[] } | undefined;
+  /** The attached steppers and their slots on the workers. */
+  private readonly attached = new Map<DataParallel, number>();
+  /** Shared buffers by slot, kept across the models a slot serves in turn. */
+  private readonly shared = new Map<
+    number,
+    { weights: SharedArrayBuffer; grads: SharedArrayBuffer[] }
+  >();
   private closed = false;
 
   private constructor(
@@ -95,12 +100,17 @@ export class ReplicaPool {
 
   /**
    * Builds copies of `model` on the workers (from its config, with the built-in modules) and
-   * returns the DataParallel stepper of it. A model attached before is detached: its stepper
-   * refuses further steps.
+   * returns the DataParallel stepper of it. Models attached before are detached (their steppers
+   * refuse further steps), unless `alongside`: then they stay attached and the steppers may step
+   * in any order (the bench interleaves its variants step by step); `detach` frees one.
    */
-  async attach(model: LanguageModel): Promise<DataParallel> {
+  async attach(model: LanguageModel, options: { alongside?: boolean } = {}): Promise<DataParallel> {
     if (this.closed) throw new ReplicaError('this replica pool is closed');
-    this.attached = undefined;
+    const alongside = options.alongside === true;
+    if (!alongside) this.attached.clear();
+    const taken = new Set(this.attached.values());
+    let slot = 0;
+    while (taken.has(slot)) slot += 1;
     const named = model.namedParameters();
     const variables = [...named].map(([name, v]) => ({
       name,
@@ -110,6 +120,7 @@ export class ReplicaPool {
     const floats = (filter: (v: Variable) => boolean) =>
       [...named.values()].filter(filter).reduce((n, v) => n + v.size, 0);
     const shared = this.sharedBuffers(
+      slot,
       floats(() => true),
       floats((v) => v.trainable),
     );
@@ -118,6 +129,8 @@ export class ReplicaPool {
         t.post<ReadyReply>(
           {
             type: 'model',
+            slot,
+            alongside,
             config: model.getConfig(),
             variables,
             weights: shared.weights,
@@ -131,6 +144,7 @@ export class ReplicaPool {
     const stepper = new DataParallel(
       model,
       this,
+      slot,
       new Float32Array(
         shared.weights,
         0,
@@ -138,31 +152,42 @@ export class ReplicaPool {
       ),
       shared.grads.map((b) => new Float32Array(b)),
     );
-    this.attached = stepper;
+    this.attached.set(stepper, slot);
     return stepper;
   }
 
+  /** Detaches `stepper` and drops its model on the workers (its shared buffers are kept). */
+  async detach(stepper: DataParallel): Promise<void> {
+    const slot = this.attached.get(stepper);
+    if (slot === undefined || this.closed) return;
+    this.attached.delete(stepper);
+    await Promise.all(
+      this.threads.map((t) => t.post<ReadyReply>({ type: 'drop', slot }, [], this.timeoutMs)),
+    );
+  }
+
   /**
-   * The shared buffers for a model of `weights` floats (`grads` of them trainable): kept from
-   * the last model when large enough, since shared memory is only freed once every thread has
-   * let go of it.
+   * The shared buffers of `slot` for a model of `weights` floats (`grads` of them trainable):
+   * kept from the slot's last model when large enough, since shared memory is only freed once
+   * every thread has let go of it.
    */
-  private sharedBuffers(weights: number, grads: number) {
+  private sharedBuffers(slot: number, weights: number, grads: number) {
     const grow = (buffer: SharedArrayBuffer | undefined, floats: number) =>
       buffer !== undefined && buffer.byteLength >= 4 * floats
         ? buffer
         : new SharedArrayBuffer(4 * floats);
-    const kept = this.shared;
-    this.shared = {
+    const kept = this.shared.get(slot);
+    const buffers = {
       weights: grow(kept?.weights, weights),
       grads: this.threads.map((_, i) => grow(kept?.grads[i], grads)),
     };
-    return this.shared;
+    this.shared.set(slot, buffers);
+    return buffers;
   }
 
-  /** Whether `stepper` is the attached one. */
+  /** Whether `stepper` is attached. */
   isAttached(stepper: DataParallel): boolean {
-    return this.attached === stepper && !this.closed;
+    return this.attached.has(stepper) && !this.closed;
   }
 
   /** The worker threads (for DataParallel). */
@@ -184,7 +209,7 @@ export class ReplicaPool {
   /** Stops the worker threads. */
   async close(): Promise<void> {
     this.closed = true;
-    this.attached = undefined;
+    this.attached.clear();
     await Promise.all(this.threads.map((t) => t.close()));
   }
 }

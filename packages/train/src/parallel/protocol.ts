@@ -17,9 +17,14 @@ export interface InitMessage {
   readonly modules?: string;
 }
 
-/** Builds (or replaces) the replica's model. */
+/**
+ * Builds the replica's model in `slot` (replacing one there); without `alongside`, every other
+ * slot's model is dropped first (one model at a time).
+ */
 export interface ModelMessage {
   readonly type: 'model';
+  readonly slot: number;
+  readonly alongside: boolean;
   readonly config: LanguageModelConfig;
   /** Every variable of the model in packing order (namedParameters order), with its shape. */
   readonly variables: readonly {
@@ -36,6 +41,8 @@ export interface ModelMessage {
 export interface StepMessage {
   readonly type: 'step';
   readonly id: number;
+  /** The model's slot (ModelMessage.slot). */
+  readonly slot: number;
   /** int32 [rows, seqLen], row-major; the weights are in ModelMessage.weights. */
   readonly inputs: Int32Array;
   readonly targets: Int32Array;
@@ -52,8 +59,14 @@ export interface PeakMessage {
   readonly reps: number;
 }
 
+/** Drops the model in `slot` (answered with a ready reply). */
+export interface DropMessage {
+  readonly type: 'drop';
+  readonly slot: number;
+}
+
 export type ToReplica =
-  InitMessage | ModelMessage | StepMessage | PeakMessage | { readonly type: 'close' };
+  InitMessage | ModelMessage | StepMessage | PeakMessage | DropMessage | { readonly type: 'close' };
 
 export interface StepReply extends LossValues {
   readonly type: 'result';

@@ -30,18 +30,27 @@ if (port === null)
 
 let replica = 0;
 let extraModules: ContainerModule[] = [];
-let model: LanguageModel | undefined;
-let variables: Variable[] = [];
-/** The trainable variables by name, in packing order. */
-let trainable: (readonly [string, Variable])[] = [];
-let buffers: { weights: Float32Array; grads: Float32Array } | undefined;
+/** A model the training thread attached, with its variables and shared buffers. */
+interface Slot {
+  readonly model: LanguageModel;
+  readonly variables: Variable[];
+  /** The trainable variables by name, in packing order. */
+  readonly trainable: (readonly [string, Variable])[];
+  readonly buffers: { weights: Float32Array; grads: Float32Array };
+}
+/** The attached models by slot (several when the training thread interleaves them). */
+const slots = new Map<number, Slot>();
+
+function drop(slot: number): void {
+  slots.get(slot)?.model.dispose();
+  slots.delete(slot);
+}
 
 const send = (message: FromReplica, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
 
 function attach(message: ModelMessage): void {
-  model?.dispose();
-  model = undefined;
+  for (const slot of [...slots.keys()]) if (!message.alongside || slot === message.slot) drop(slot);
   const built = createContainer(...extraModules)
     .get(MODEL_IDS.ModelFactory)
     .create(message.config);
@@ -55,19 +64,25 @@ function attach(message: ModelMessage): void {
         `(variables ${actual.slice(0, 200)} vs ${expected.slice(0, 200)})`,
     );
   }
-  model = built;
-  variables = [...named.values()];
-  trainable = message.variables
-    .filter((v) => v.trainable)
-    .map((v) => [v.name, named.get(v.name)!] as const);
-  buffers = {
-    weights: new Float32Array(message.weights),
-    grads: new Float32Array(message.grads),
-  };
+  slots.set(message.slot, {
+    model: built,
+    variables: [...named.values()],
+    trainable: message.variables
+      .filter((v) => v.trainable)
+      .map((v) => [v.name, named.get(v.name)!] as const),
+    buffers: {
+      weights: new Float32Array(message.weights),
+      grads: new Float32Array(message.grads),
+    },
+  });
 }
 
 /** Every trainable variable's gradient at its place in `out`, zeros where there is none. */
-function packGradients(grads: ReadonlyMap<string, Tensor>, out: Float32Array): void {
+function packGradients(
+  trainable: Slot['trainable'],
+  grads: ReadonlyMap<string, Tensor>,
+  out: Float32Array,
+): void {
   let offset = 0;
   for (const [name, v] of trainable) {
     const g = grads.get(name);
@@ -78,8 +93,12 @@ function packGradients(grads: ReadonlyMap<string, Tensor>, out: Float32Array): v
 }
 
 function step(message: StepMessage): void {
-  if (model === undefined || buffers === undefined)
-    throw new Error(`replica ${replica} has no model: attach one before a step`);
+  const slot = slots.get(message.slot);
+  if (slot === undefined)
+    throw new Error(
+      `replica ${replica} has no model in slot ${message.slot}: attach one before a step`,
+    );
+  const { model, variables, trainable, buffers } = slot;
   assignPacked(variables, buffers.weights);
   const inputs = tf.tensor2d(message.inputs, [message.rows, message.seqLen], 'int32') as Tensor2D;
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
@@ -94,7 +113,7 @@ function step(message: StepMessage): void {
         : undefined,
     );
     const present = trainable.map(([name]) => shard!.grads.has(name));
-    packGradients(shard.grads, buffers.grads);
+    packGradients(trainable, shard.grads, buffers.grads);
     send({
       type: 'result',
       id: message.id,
@@ -126,11 +145,15 @@ port.on('message', (message: ToReplica) => {
       case 'step':
         step(message);
         break;
+      case 'drop':
+        drop(message.slot);
+        send({ type: 'ready' });
+        break;
       case 'peak':
         send({ type: 'peak', gflops: matmulPeakGflops(message.reps) });
         break;
       case 'close':
-        model?.dispose();
+        for (const slot of [...slots.keys()]) drop(slot);
         port.close();
         break;
     }

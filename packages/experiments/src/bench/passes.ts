@@ -1,0 +1,59 @@
+// The interleaved passes of `moderoute bench`: in each pass every runner (the matmul peak,
+// moderoute's variants on fresh models, the peers' models) takes one measurement in turn, round
+// after round, so that a busy host slows all of them alike; each runner's pass figure is the
+// median of its timed rounds, and ratios between runners are taken pass by pass, then summarised
+// by their median and range over the passes (training.ts).
+import { median } from './variant.js';
+
+/** Something measured once per round: a moderoute variant, a peer's model, the matmul peak. */
+export interface Runner {
+  readonly name: string;
+  /** Trains one step (resolves with its wall time in ms), or measures the peak (GFLOP/s). */
+  step(): Promise<number>;
+}
+
+/** A figure over the passes: the median, and the least and greatest pass. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The spread of pass figures `xs` (one or more). */
+export function spreadOf(xs: readonly number[]): Spread {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+/**
+ * Trains every runner `warmup + steps` steps, one step each in turn, in the order given; returns
+ * each runner's median timed step (the last `steps`), by name.
+ */
+export async function interleavedMedians(
+  runners: readonly Runner[],
+  warmup: number,
+  steps: number,
+): Promise<Record<string, number>> {
+  const times = runners.map(() => [] as number[]);
+  for (let i = 0; i < warmup + steps; i++)
+    for (const [r, runner] of runners.entries()) {
+      const ms = await runner.step();
+      if (i >= warmup) times[r]!.push(ms);
+    }
+  return Object.fromEntries(runners.map((runner, r) => [runner.name, median(times[r]!)]));
+}
+
+/**
+ * Ratios taken pass by pass: for each name, `f(pass)` over the passes where it is defined,
+ * summarised (names with no defined pass are left out).
+ */
+export function ratioSpreads(
+  passes: readonly Record<string, number>[],
+  ratios: Record<string, (pass: Record<string, number>) => number | undefined>,
+): Record<string, Spread> {
+  const out: Record<string, Spread> = {};
+  for (const [name, f] of Object.entries(ratios)) {
+    const xs = passes.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
+    if (xs.length > 0) out[name] = spreadOf(xs);
+  }
+  return out;
+}

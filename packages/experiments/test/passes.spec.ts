@@ -1,0 +1,62 @@
+// The bench's interleaved passes (src/bench/passes.ts): one step of each runner in turn, medians
+// of the timed steps, and ratios taken pass by pass.
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { interleavedMedians, ratioSpreads, spreadOf } from '../src/bench/passes.js';
+
+describe('the interleaved passes of moderoute bench', () => {
+  it('should step the runners in turn, round by round, and give the median of the timed steps', async () => {
+    const calls: string[] = [];
+    const runner = (name: string, times: number[]) => ({
+      name,
+      step: () => {
+        calls.push(name);
+        return Promise.resolve(times[calls.filter((c) => c === name).length - 1]!);
+      },
+    });
+    const medians = await interleavedMedians(
+      [runner('a', [100, 100, 3, 1, 2]), runner('b', [100, 100, 10, 40, 20])],
+      2,
+      3,
+    );
+    assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+    assert.deepEqual(medians, { a: 2, b: 20 });
+  });
+
+  it('should take each ratio within a pass, then its median and range over the passes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            dense: fc.double({ min: 1, max: 1e3, noNaN: true }),
+            mod: fc.double({ min: 1, max: 1e3, noNaN: true }),
+          }),
+          { minLength: 1, maxLength: 9 },
+        ),
+        (passes) => {
+          const r = ratioSpreads(passes, {
+            'mod / dense': (p) => p['mod']! / p['dense']!,
+            never: () => undefined,
+          });
+          assert.deepEqual(Object.keys(r), ['mod / dense']);
+          const xs = passes.map((p) => p.mod / p.dense).sort((x, y) => x - y);
+          const s = r['mod / dense']!;
+          assert.equal(s.min, xs[0]);
+          assert.equal(s.max, xs[xs.length - 1]);
+          const h = xs.length >> 1;
+          assert.equal(s.median, xs.length % 2 ? xs[h] : (xs[h - 1]! + xs[h]!) / 2);
+        },
+      ),
+    );
+    // A host slowing a whole pass moves both variants: the ratio stays where it was.
+    const r = ratioSpreads(
+      [
+        { dense: 100, mod: 60 },
+        { dense: 200, mod: 120 },
+        { dense: 110, mod: 66 },
+      ],
+      { 'mod / dense': (p) => p['mod']! / p['dense']! },
+    );
+    assert.deepEqual(r['mod / dense'], spreadOf([0.6, 0.6, 0.6]));
+  });
+});
