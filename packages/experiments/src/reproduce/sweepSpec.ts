@@ -21,6 +21,7 @@ import {
 import {
   planReproduction,
   resolveReproductionSpec,
+  type ModelCounts,
   type PlannedRun,
   type ResolvedReproductionSpec,
 } from './spec.js';
@@ -227,6 +228,7 @@ export function sweepFingerprint(spec: ResolvedSweepSpec): string {
  */
 export function planSweep(spec: ResolvedSweepSpec, factory: ModelFactory): SweepRun[] {
   const runs: SweepRun[] = [];
+  const counts: ModelCounts = new Map();
   for (const budget of spec.budgets) {
     for (const seed of spec.seeds) {
       const cells = spec.sizes.flatMap((size) => spec.families.map((family) => ({ size, family })));
@@ -248,7 +250,7 @@ export function planSweep(spec: ResolvedSweepSpec, factory: ModelFactory): Sweep
           model: familyModel(family, size, spec.seqLen, spec),
         })),
       });
-      planReproduction(comparison, factory).forEach((plan, i) =>
+      planReproduction(comparison, factory, counts).forEach((plan, i) =>
         runs.push({
           name: plan.variant.name,
           order: runs.length,
