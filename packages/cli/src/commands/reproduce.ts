@@ -103,6 +103,17 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--json', 'print one JSON object with every row instead of text', false)
     .action(async (flags: ReproduceFlags) => {
       if (flags.merge !== undefined) {
+        for (const [name, value] of [
+          ['--shard', flags.shard],
+          ['--shard-count', flags.shardCount],
+          ['--spec', flags.spec],
+        ] as const)
+          if (value !== undefined)
+            throw new ConfigError(
+              name,
+              value,
+              'left out with --merge (the shards hold their sweep)',
+            );
         if (flags.out === undefined)
           throw new ConfigError('--out', undefined, 'given with --merge: the report directory');
         setExit(await mergeAction(io, flags.merge, flags.out, flags.json));

@@ -108,12 +108,15 @@ export async function sweepAction(
     progress?.stop();
     await setup.pool?.close();
   });
+  const backends = `backend${result.backends.length > 1 ? 's' : ''} ${result.backends.join(', ')}`;
   if (flags.json) io.out(JSON.stringify(result));
   else if (result.stopReason === 'completed') {
-    if (result.paths) io.out(`report: ${result.paths.report}`);
+    if (result.paths)
+      io.out(`report: ${result.paths.report} (${result.rows.length} runs, ${backends})`);
     else
       io.out(
-        `shard ${result.shard.index}/${result.shard.count} finished (${result.rows.length} runs); ` +
+        `shard ${result.shard.index}/${result.shard.count} finished (${result.rows.length} runs, ` +
+          `${backends}); ` +
           `when every shard has finished: moderoute reproduce --merge <every shard's ` +
           `directory> --out <report directory>`,
       );
@@ -128,10 +131,21 @@ export async function sweepAction(
 /** Merges finished shards into a report in `outDir`; returns the exit code. */
 export async function mergeAction(io: Io, dirs: readonly string[], outDir: string, json: boolean) {
   const merged = await mergeSweep(dirs, outDir);
-  if (json) io.out(JSON.stringify({ paths: merged.paths, runs: merged.rows.length }));
+  const backends = merged.shards
+    .map((m) => `${m.shard.index}/${m.shard.count} ${m.backends.join('+')}`)
+    .join(', ');
+  if (json)
+    io.out(
+      JSON.stringify({
+        paths: merged.paths,
+        runs: merged.rows.length,
+        shards: merged.shards.map((m) => ({ shard: m.shard, backends: m.backends })),
+      }),
+    );
   else
     io.out(
-      `merged ${merged.shards.length} shards, ${merged.rows.length} runs; report: ${merged.paths.report}`,
+      `merged ${merged.shards.length} shards, ${merged.rows.length} runs (backends: ${backends}); ` +
+        `report: ${merged.paths.report}`,
     );
   return EXIT.ok;
 }

@@ -59,6 +59,8 @@ export interface SweepResult {
   /** This shard's finished runs, in its order. */
   readonly rows: readonly SweepRow[];
   readonly skipped: readonly string[];
+  /** The backends that trained this shard's runs, over every session (as in shard.json). */
+  readonly backends: readonly string[];
   /** The report, when the whole sweep ran here (shard 0/1) and finished. */
   readonly paths?: SweepReportPaths;
   readonly wallSeconds: number;
@@ -164,7 +166,15 @@ async function sweep(
         finish: (row) => sweepRow(row, run, spec, runDir, backend, corpusCache, factory),
       });
       if (outcome.kind === 'interrupted')
-        return { stopReason: 'interrupted', spec, shard, rows, skipped, wallSeconds: elapsed() };
+        return {
+          stopReason: 'interrupted',
+          spec,
+          shard,
+          rows,
+          skipped,
+          backends,
+          wallSeconds: elapsed(),
+        };
       const row = outcome.row as SweepRow;
       rows.push(row);
       if (outcome.skipped) skipped.push(run.name);
@@ -181,6 +191,7 @@ async function sweep(
       shard,
       rows,
       skipped,
+      backends,
       ...(paths ? { paths } : {}),
       wallSeconds: elapsed(),
     };
