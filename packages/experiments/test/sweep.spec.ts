@@ -169,26 +169,30 @@ describe('isoFLOP sweep', () => {
         return true;
       });
 
-    it('should refuse a missing shard, a duplicate, a directory that is no shard, and an output inside a shard', async () => {
-      await mergeFails([dirs.s0()], 'missing-shard', /shard-0/, /shard 1\/2 is in none/);
-      const copy = join(tmp(), 'shard-0-copy');
-      cpSync(dirs.s0(), copy, { recursive: true });
-      await mergeFails(
-        [dirs.s0(), copy, dirs.s1()],
-        'duplicate-shard',
-        /shard-0-copy/,
-        /shard 0\/2/,
-      );
-      mkdirSync(join(tmp(), 'empty'), { recursive: true });
-      await mergeFails([join(tmp(), 'empty')], 'not-a-shard', /empty/, /no shard\.json/);
-      await assert.rejects(
-        mergeSweep([dirs.s0(), dirs.s1()], join(dirs.s1(), 'report')),
-        (e: unknown) => {
-          assert.ok(e instanceof SweepMergeError && e.problem === 'output-is-shard', String(e));
-          return true;
-        },
-      );
-    });
+    it(
+      'should refuse a missing shard, a duplicate, a directory that is no shard, and an output ' +
+        'inside a shard',
+      async () => {
+        await mergeFails([dirs.s0()], 'missing-shard', /shard-0/, /shard 1\/2 is in none/);
+        const copy = join(tmp(), 'shard-0-copy');
+        cpSync(dirs.s0(), copy, { recursive: true });
+        await mergeFails(
+          [dirs.s0(), copy, dirs.s1()],
+          'duplicate-shard',
+          /shard-0-copy/,
+          /shard 0\/2/,
+        );
+        mkdirSync(join(tmp(), 'empty'), { recursive: true });
+        await mergeFails([join(tmp(), 'empty')], 'not-a-shard', /empty/, /no shard\.json/);
+        await assert.rejects(
+          mergeSweep([dirs.s0(), dirs.s1()], join(dirs.s1(), 'report')),
+          (e: unknown) => {
+            assert.ok(e instanceof SweepMergeError && e.problem === 'output-is-shard', String(e));
+            return true;
+          },
+        );
+      },
+    );
 
     it('should refuse shards of another sweep, an unfinished shard and a running one', async () => {
       const other = join(tmp(), 'other-1');

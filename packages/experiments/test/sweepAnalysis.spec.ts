@@ -7,10 +7,12 @@ import {
   confidenceInterval95,
   fitQuadratic,
   quadraticMinimum,
+  resolveSweepSpec,
   tQuantile975,
   type FamilyName,
   type SweepRow,
 } from '../src/index.js';
+import { sweepMarkdown } from '../src/reproduce/sweepMarkdown.js';
 
 /** A finished run of a synthetic sweep with the given final loss. */
 function row(
@@ -137,23 +139,27 @@ describe('analyseSweep', () => {
     assert.equal(a.validation.maxSe, 0.01);
   });
 
-  it('should say the claim does not hold when the interval is above 0, and cannot be told apart when it holds 0 or there is one seed', () => {
-    const shifted = (delta: (seed: number) => number, seeds: number[]) =>
-      seeds.flatMap((seed) =>
-        widths.flatMap((w) => [
-          row('dense', w, seed, dense(w, seed)),
-          row('mode-staged', w, seed, dense(w, seed) + delta(seed)),
-        ]),
+  it(
+    'should say the claim does not hold when the interval is above 0, and cannot be told apart ' +
+      'when it holds 0 or there is one seed',
+    () => {
+      const shifted = (delta: (seed: number) => number, seeds: number[]) =>
+        seeds.flatMap((seed) =>
+          widths.flatMap((w) => [
+            row('dense', w, seed, dense(w, seed)),
+            row('mode-staged', w, seed, dense(w, seed) + delta(seed)),
+          ]),
+        );
+      const verdict = (rows: SweepRow[]) =>
+        analyseSweep(rows, ['dense', 'mode-staged']).budgets[0]!.comparisons[0]!.verdict;
+      assert.equal(verdict(shifted((s) => 0.05 + 0.001 * s, [0, 1, 2])), 'does not hold');
+      assert.equal(
+        verdict(shifted((s) => (s % 2 ? 0.02 : -0.02), [0, 1, 2, 3])),
+        'cannot be told apart',
       );
-    const verdict = (rows: SweepRow[]) =>
-      analyseSweep(rows, ['dense', 'mode-staged']).budgets[0]!.comparisons[0]!.verdict;
-    assert.equal(verdict(shifted((s) => 0.05 + 0.001 * s, [0, 1, 2])), 'does not hold');
-    assert.equal(
-      verdict(shifted((s) => (s % 2 ? 0.02 : -0.02), [0, 1, 2, 3])),
-      'cannot be told apart',
-    );
-    assert.equal(verdict(shifted(() => -0.5, [0])), 'cannot be told apart');
-  });
+      assert.equal(verdict(shifted(() => -0.5, [0])), 'cannot be told apart');
+    },
+  );
 
   it('should mark the best measured size when the fitted curve has no minimum inside the range', () => {
     const rows = [0, 1].flatMap((seed) =>
@@ -162,5 +168,57 @@ describe('analyseSweep', () => {
     const f = analyseSweep(rows, ['dense']).budgets[0]!.families[0]!;
     assert.equal(f.fittedOptimum, undefined);
     assert.equal(f.best.size, 'd40-l2');
+  });
+});
+
+describe('sweep report text', () => {
+  const spec = resolveSweepSpec({
+    kind: 'sweep',
+    name: 'text',
+    budgets: [1e9],
+    families: ['dense', 'mod-every-other'],
+    sizes: [10, 20, 40].map((width) => ({ width, numLayers: 2, numHeads: 2 })),
+    seeds: [0, 1, 2],
+    batchSize: 2,
+    seqLen: 16,
+  });
+  // Dense: best in the middle (width 20); MoD: best at its smallest size (width 10).
+  const rows = [0, 1, 2].flatMap((seed) =>
+    [10, 20, 40].flatMap((w) => [
+      row('dense', w, seed, 3 + (Math.log10(w / 20) * 2) ** 2 + 0.01 * seed),
+      row('mod-every-other', w, seed, 2.5 + Math.log10(w / 10) + 0.01 * seed),
+    ]),
+  );
+  const text = (backends: string[][]) =>
+    sweepMarkdown(
+      {
+        spec,
+        rows,
+        shards: backends.map((b, index) => ({
+          dir: `/s${index}`,
+          shard: { index, count: backends.length },
+          backends: b,
+        })),
+      },
+      analyseSweep(rows, spec.families),
+    );
+
+  it("should say when a family's best size is at an edge of the sweep", () => {
+    const [dense, mod] = analyseSweep(rows, spec.families).budgets[0]!.families;
+    assert.equal(dense!.bestAtEdge, undefined);
+    assert.equal(mod!.bestAtEdge, 'smallest');
+    assert.match(
+      text([['wasm']]),
+      /But mod-every-other's best \(d10-l2\) is its smallest swept size: an optimum may lie outside/,
+    );
+    assert.doesNotMatch(text([['wasm']]), /dense's best \(d20-l2\) is its/);
+  });
+
+  it('should say when the runs were trained on more than one backend', () => {
+    assert.doesNotMatch(text([['wasm'], ['wasm']]), /backends \(/);
+    assert.match(
+      text([['tensorflow'], ['wasm', 'tensorflow']]),
+      /trained on 2 backends \(tensorflow, wasm\): step times compare only/,
+    );
   });
 });

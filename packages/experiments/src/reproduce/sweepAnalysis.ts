@@ -48,6 +48,11 @@ export interface FamilyAtBudget {
   readonly fittedOptimum?: { readonly parameters: number; readonly loss: number };
   /** The size with the lowest mean loss. */
   readonly best: SizeCell;
+  /**
+   * Set when `best` is the smallest or the largest of 2+ swept sizes: the family's optimum may lie
+   * outside the sweep, so its best swept size is not necessarily its isoFLOP optimum.
+   */
+  readonly bestAtEdge?: 'smallest' | 'largest';
 }
 
 export type Verdict = 'holds' | 'does not hold' | 'cannot be told apart';
@@ -135,12 +140,21 @@ function familyAtBudget(family: FamilyName, rows: readonly SweepRow[]): FamilyAt
   const xs = cells.map((c) => Math.log10(c.parameters));
   const minimum = fit ? quadraticMinimum(fit) : undefined;
   const inside = minimum && minimum.x >= Math.min(...xs) && minimum.x <= Math.max(...xs);
+  const edge =
+    cells.length < 2
+      ? undefined
+      : best === cells[0]
+        ? 'smallest'
+        : best === cells[cells.length - 1]
+          ? 'largest'
+          : undefined;
   return {
     family,
     cells,
     ...(fit ? { fit } : {}),
     ...(inside ? { fittedOptimum: { parameters: 10 ** minimum.x, loss: minimum.y } } : {}),
     best,
+    ...(edge ? { bestAtEdge: edge } : {}),
   };
 }
 

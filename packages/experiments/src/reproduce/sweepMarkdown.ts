@@ -57,7 +57,25 @@ function optimumLine(f: FamilyAtBudget): string {
   return `- **${f.family}**: ${curve}; no minimum inside the swept sizes, so the ${best} is marked.`;
 }
 
-function comparisonSentence(budget: number, c: Comparison, a: SweepAnalysis): string {
+/** Which of the two families' best sizes lie at an edge of the sweep, as a sentence (or ''). */
+function edgeSentence(routed: FamilyAtBudget | undefined, dense: FamilyAtBudget | undefined) {
+  const atEdge = [dense, routed].filter((f): f is FamilyAtBudget => f?.bestAtEdge !== undefined);
+  if (atEdge.length === 0) return '';
+  const which = atEdge.map(
+    (f) => `${f.family}'s best (${f.best.size}) is its ${f.bestAtEdge} swept size`,
+  );
+  return (
+    ` But ${which.join(' and ')}: an optimum may lie outside the sweep, so this compares the best ` +
+    `swept sizes, not necessarily the isoFLOP optima.`
+  );
+}
+
+function comparisonSentence(
+  budget: number,
+  c: Comparison,
+  a: SweepAnalysis,
+  families: readonly FamilyAtBudget[],
+): string {
   const ci = c.interval
     ? `95% interval ${signed(c.interval.low)}..${signed(c.interval.high)}`
     : 'no interval';
@@ -75,8 +93,21 @@ function comparisonSentence(budget: number, c: Comparison, a: SweepAnalysis): st
     (c.fittedParameterRatio !== undefined
       ? ` (fitted optima: ${ratio(c.fittedParameterRatio)} the parameters)`
       : '') +
-    `${resolution}.`
+    `${resolution}.` +
+    edgeSentence(
+      families.find((f) => f.family === c.family),
+      families.find((f) => f.family === 'dense'),
+    )
   );
+}
+
+/** A sentence when the runs were trained on more than one backend (a mixed run), or ''. */
+function backendSentence(input: SweepReportInput): string {
+  const all = [...new Set(input.shards.flatMap((s) => s.backends))];
+  return all.length > 1
+    ? `The runs were trained on ${all.length} backends (${all.join(', ')}): step times ` +
+        `compare only between runs of one backend (each run's backend is in results.json).`
+    : '';
 }
 
 /** report.md of a sweep (see the file header). */
@@ -106,6 +137,7 @@ export function sweepMarkdown(input: SweepReportInput, a: SweepAnalysis): string
     ),
     '',
   );
+  if (backendSentence(input)) lines.push(backendSentence(input), '');
   for (const b of a.budgets) {
     lines.push(`## Budget ${budgetLabel(b.budget)} training FLOPs`, '');
     lines.push(
@@ -131,7 +163,7 @@ export function sweepMarkdown(input: SweepReportInput, a: SweepAnalysis): string
             `${c.verdict} | ${ratio(c.parameterRatio)} | ${ratio(c.forwardFlopsRatio)} | ${ratio(c.stepTimeRatio)} |`,
         ),
         '',
-        ...b.comparisons.map((c) => comparisonSentence(b.budget, c, a)),
+        ...b.comparisons.map((c) => comparisonSentence(b.budget, c, a, b.families)),
         '',
       );
     }
