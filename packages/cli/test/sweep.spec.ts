@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunLock } from '@moderoute/train';
 import { EXIT } from '../src/index.js';
+import { backendLabel } from '../src/commands/reproduceSweep.js';
 import { run } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
@@ -150,6 +151,12 @@ describe('moderoute reproduce (isoFLOP sweeps)', () => {
       );
     },
   );
+
+  it("should record a GPU backend as such, so a mixed CPU/GPU sweep shows in the shards' table", () => {
+    assert.equal(backendLabel({ name: 'tensorflow', gpu: true }), 'tensorflow (GPU)');
+    assert.equal(backendLabel({ name: 'tensorflow', gpu: false }), 'tensorflow');
+    assert.equal(backendLabel({ name: 'wasm', gpu: false }), 'wasm');
+  });
 
   // [arguments, the one-line message]; {} stands for the temporary folder.
   const cases: [string[], RegExp][] = [

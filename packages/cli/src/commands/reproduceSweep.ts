@@ -1,7 +1,7 @@
 // `moderoute reproduce` for isoFLOP sweeps: a sweep preset or spec, whole or one shard of it
 // (`--shard I/N`, or `--shard auto` from a Kubernetes Indexed Job's or Slurm array's
 // environment), and `--merge DIR...` that builds one report from finished shards.
-import { ConfigError } from '@moderoute/core';
+import { ConfigError, type BackendInfo } from '@moderoute/core';
 import {
   SHARD_COUNT_VARIABLE,
   mergeSweep,
@@ -57,6 +57,13 @@ export function resolveShard(
   return shard;
 }
 
+/**
+ * The backend recorded with each run and in shard.json: its name, and "(GPU)" when its kernels run
+ * on a GPU (`tensorflow (GPU)` from @tensorflow/tfjs-node-gpu), so a mixed CPU/GPU sweep shows.
+ */
+export const backendLabel = (info: Pick<BackendInfo, 'name' | 'gpu'>): string =>
+  info.gpu ? `${info.name} (GPU)` : info.name;
+
 /** Runs a sweep (or one shard of it) in `outDir`; returns the exit code. */
 export async function sweepAction(
   io: Io,
@@ -79,7 +86,7 @@ export async function sweepAction(
         flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {},
       ),
       replicas: setup.pool ?? 1,
-      backend: setup.info.name,
+      backend: backendLabel(setup.info),
       signal,
       ...(shard ? { shard } : {}),
       onRunStart: ({ run, index, count, step, totalSteps }) => {
