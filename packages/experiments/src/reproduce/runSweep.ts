@@ -37,6 +37,7 @@ export interface SweepOptions {
   readonly replicas?: number | ReplicaPool;
   /** The backend's name recorded with each run (default tf.getBackend()). */
   readonly backend?: string;
+  /** Called before each run trains (or is found finished), with its step to resume at. */
   readonly onRunStart?: (info: {
     readonly run: string;
     readonly index: number;
@@ -44,7 +45,9 @@ export interface SweepOptions {
     readonly step: number;
     readonly totalSteps: number;
   }) => void;
+  /** Called after every training step of a run. */
   readonly onStep?: (run: string, event: StepEvent) => void;
+  /** Called with each run's row once it has finished (skipped: it had finished before). */
   readonly onRunEnd?: (
     row: SweepRow,
     info: { readonly skipped: boolean; readonly index: number; readonly count: number },

@@ -55,6 +55,7 @@ export interface FamilyAtBudget {
   readonly bestAtEdge?: 'smallest' | 'largest';
 }
 
+/** What the interval of a routed-minus-dense difference says of the paper's claim. */
 export type Verdict = 'holds' | 'does not hold' | 'cannot be told apart';
 
 /** A routed family's best against dense's best at one budget. */
@@ -77,12 +78,14 @@ export interface Comparison {
   readonly fittedParameterRatio?: number;
 }
 
+/** One budget: its families and each routed family's comparison with dense. */
 export interface BudgetAnalysis {
   readonly budget: number;
   readonly families: readonly FamilyAtBudget[];
   readonly comparisons: readonly Comparison[];
 }
 
+/** Every number of a sweep's report: per budget, and the validation's standard errors. */
 export interface SweepAnalysis {
   readonly budgets: readonly BudgetAnalysis[];
   /** Standard errors of the final losses over the validation windows, over every run. */

@@ -11,6 +11,7 @@ import type { FinalValidation } from './finalValidation.js';
 import type { FamilyName } from './families.js';
 import type { ResolvedSweepSpec } from './sweepSpec.js';
 
+/** The manifest's file name in a shard's directory. */
 export const SHARD_FILE = 'shard.json';
 
 /** shard.json. */
@@ -64,6 +65,7 @@ export function readManifest(dir: string): ShardManifest | undefined {
   return value as ShardManifest;
 }
 
+/** Writes `dir`/shard.json atomically. */
 export function writeManifest(dir: string, manifest: Omit<ShardManifest, 'format' | 'version'>) {
   const full: ShardManifest = { format: 'moderoute-sweep-shard', version: 1, ...manifest };
   writeFileAtomic(join(dir, SHARD_FILE), `${JSON.stringify(full, null, 2)}\n`);

@@ -42,6 +42,7 @@ export interface Quadratic {
   readonly x0: number;
 }
 
+/** The quadratic's value at x. */
 export const evaluateQuadratic = (q: Quadratic, x: number): number =>
   q.a + q.b * (x - q.x0) + q.c * (x - q.x0) ** 2;
 
