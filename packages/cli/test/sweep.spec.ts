@@ -93,9 +93,11 @@ describe('moderoute reproduce (isoFLOP sweeps)', () => {
 
   before(async function () {
     this.timeout(120_000);
-    // The two shards, each in its own process, at the same time.
-    const shards = await Promise.all(
-      [0, 1].map((i) =>
+    // The whole sweep and its two shards, each in its own process (all on one wasm thread, so
+    // the float products are the same), at the same time.
+    const [whole, ...shards] = await Promise.all([
+      child('reproduce', '--spec', spec, '--out', join(dir, 'whole'), ...FLAGS),
+      ...[0, 1].map((i) =>
         child(
           'reproduce',
           '--spec',
@@ -107,7 +109,8 @@ describe('moderoute reproduce (isoFLOP sweeps)', () => {
           ...FLAGS,
         ),
       ),
-    );
+    ]);
+    assert.equal(whole!.code, EXIT.ok, whole!.err);
     for (const s of shards) assert.equal(s.code, EXIT.ok, s.err);
     assert.match(shards[0]!.err, /backend: wasm.*; shard 0\/2 in .*s0/);
     assert.match(shards[1]!.out, /shard 1\/2 finished \(4 runs, backend wasm\)/);
@@ -117,8 +120,6 @@ describe('moderoute reproduce (isoFLOP sweeps)', () => {
     'should give the same report numbers from two shards in two processes, merged, as from ' +
       'the whole sweep',
     async () => {
-      const whole = await run('reproduce', '--spec', spec, '--out', join(dir, 'whole'), ...FLAGS);
-      assert.equal(whole.code, EXIT.ok, whole.err);
       const merged = await run(
         'reproduce',
         '--merge',
