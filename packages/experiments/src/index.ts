@@ -12,6 +12,18 @@ export * from './reproduce/presets.js';
 export * from './reproduce/inspectRun.js';
 export * from './reproduce/report.js';
 export * from './reproduce/runReproduction.js';
+export * from './reproduce/families.js';
+export * from './reproduce/shard.js';
+export * from './reproduce/sweepSpec.js';
+export * from './reproduce/sweepPresets.js';
+export * from './reproduce/sweepStats.js';
+export * from './reproduce/sweepAnalysis.js';
+export * from './reproduce/sweepManifest.js';
+export * from './reproduce/sweepReport.js';
+export * from './reproduce/finalValidation.js';
+export * from './reproduce/runSweep.js';
+export * from './reproduce/mergeSweep.js';
+export * from './report/sweepPlots.js';
 export {
   BATCH,
   BENCH,

@@ -5,7 +5,11 @@ import { Command } from 'commander';
 import { ConfigError } from '@moderoute/core';
 import {
   PRESET_NAMES,
+  SWEEP_PRESET_NAMES,
+  isSweepSpec,
   runReproduction,
+  type SweepPresetName,
+  type SweepSpec,
   type ReproductionResult,
   type ReproductionSpec,
 } from '@moderoute/experiments';
@@ -28,9 +32,17 @@ import {
 } from '../options.js';
 import { interruptExitCode, withInterrupt } from '../signals.js';
 import { inputFile, outputFolder } from '../paths.js';
+import { mergeAction, sweepAction } from './reproduceSweep.js';
+
+const PRESETS = [...PRESET_NAMES, ...SWEEP_PRESET_NAMES] as const;
+const isSweepPreset = (p: string): p is SweepPresetName =>
+  (SWEEP_PRESET_NAMES as readonly string[]).includes(p);
 
 interface ReproduceFlags {
-  preset: (typeof PRESET_NAMES)[number];
+  preset: (typeof PRESETS)[number];
+  shard?: string;
+  shardCount?: number;
+  merge?: string[];
   spec?: string;
   out?: string;
   maxDataBytes?: number;
@@ -48,9 +60,10 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
     )
     .option(
       '--preset <name>',
-      `${PRESET_NAMES.join(', ')}: demo takes at most 5 minutes on 2 cores, quick ` +
-        `about 10 (at most 30), full hours (see docs/reproduction.md)`,
-      choiceOption('--preset', PRESET_NAMES),
+      `${PRESETS.join(', ')}: demo takes at most 5 minutes on 2 cores, quick ` +
+        `about 10 (at most 30), full hours; the isoFLOP sweeps sweep-demo a few minutes, ` +
+        `sweep at most 30, sweep-full hours (see docs/reproduction.md)`,
+      choiceOption('--preset', PRESETS),
       'demo',
     )
     .option(
@@ -72,9 +85,41 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--backend <name>', 'tensorflow, wasm or cpu')
     .addOption(threadsOption())
     .addOption(replicasOption())
+    .option(
+      '--shard <I/N|auto>',
+      'sweeps: run shard I of N (0-based; a deterministic subset of the runs), or "auto": ' +
+        'from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX',
+    )
+    .option(
+      '--shard-count <n>',
+      "with --shard auto under a Kubernetes Indexed Job: the number of shards (the Job's " +
+        'completions; default MODEROUTE_SHARD_COUNT)',
+      intOption('--shard-count', 1),
+    )
+    .option(
+      '--merge <dirs...>',
+      "sweeps: build one report in --out from finished shards' directories (never writes into them)",
+    )
     .option('--json', 'print one JSON object with every row instead of text', false)
     .action(async (flags: ReproduceFlags) => {
-      let spec: ReproductionSpec | (typeof PRESET_NAMES)[number] = flags.preset;
+      if (flags.merge !== undefined) {
+        for (const [name, value] of [
+          ['--shard', flags.shard],
+          ['--shard-count', flags.shardCount],
+          ['--spec', flags.spec],
+        ] as const)
+          if (value !== undefined)
+            throw new ConfigError(
+              name,
+              value,
+              'left out with --merge (the shards hold their sweep)',
+            );
+        if (flags.out === undefined)
+          throw new ConfigError('--out', undefined, 'given with --merge: the report directory');
+        setExit(await mergeAction(io, flags.merge, flags.out, flags.json));
+        return;
+      }
+      let spec: ReproductionSpec | (typeof PRESET_NAMES)[number] | SweepPresetName = flags.preset;
       if (flags.spec !== undefined) {
         try {
           spec = JSON.parse(readFileSync(flags.spec, 'utf8')) as ReproductionSpec;
@@ -89,6 +134,17 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
           throw new ConfigError('--spec', flags.spec, 'a JSON object (a ReproductionSpec)');
       }
       const outDir = flags.out ?? `runs/reproduce-${flags.spec ? 'custom' : flags.preset}`;
+      if (typeof spec === 'string' ? isSweepPreset(spec) : isSweepSpec(spec)) {
+        setExit(await sweepAction(io, spec as SweepPresetName | SweepSpec, outDir, flags));
+        return;
+      }
+      if (flags.shard !== undefined || flags.shardCount !== undefined)
+        throw new ConfigError(
+          '--shard',
+          flags.shard ?? 'auto',
+          'used with a sweep (a sweep preset or a spec of kind "sweep")',
+        );
+      const comparison = spec as ReproductionSpec | (typeof PRESET_NAMES)[number];
       // Each run's batch bounds its replicas; spare replicas sit a step out (DataParallel).
       const setup = await startTraining(flags, Number.POSITIVE_INFINITY);
       if (!flags.json) io.err(`backend: ${describeTraining(setup)}; report in ${outDir}`);
@@ -96,7 +152,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       let stopSignal: AbortSignal | undefined;
       const result: ReproductionResult = await withInterrupt(io, (signal) => {
         stopSignal = signal;
-        return runReproduction(spec, {
+        return runReproduction(comparison, {
           outDir,
           modelFactory: createContainer().get(MODEL_IDS.ModelFactory),
           corpusCache: new CorpusCache(

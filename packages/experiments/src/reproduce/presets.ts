@@ -5,7 +5,13 @@
 // share the largest dense model's shape, so each is "that model, made conditional".
 // Sizes and budgets were chosen from step times measured on the 2-core reference machine on the
 // wasm backend (docs/reproduction.md).
-import type { ScheduleEntry } from '@moderoute/model';
+import {
+  FAMILY_NAMES,
+  familyDescription,
+  familyModel,
+  type FamilyOptions,
+  type ModelShape,
+} from './families.js';
 import type { ReproductionSpec, ReproductionVariant } from './spec.js';
 
 /** The name of a built-in comparison: demo, quick or full. */
@@ -13,108 +19,32 @@ export type PresetName = 'demo' | 'quick' | 'full';
 /** The built-in comparisons, smallest first. */
 export const PRESET_NAMES: readonly PresetName[] = ['demo', 'quick', 'full'];
 
-/** A transformer shape. */
-export interface ModelShape {
-  readonly width: number;
-  readonly numLayers: number;
-  readonly numHeads: number;
-}
-
 /** Options of `isoFlopVariants`: the dense shapes and the context length. */
-export interface IsoFlopVariantsOptions {
+export interface IsoFlopVariantsOptions extends FamilyOptions {
   /** Dense baselines, smallest first; the last one is the routed variants' shape. */
   readonly dense: readonly ModelShape[];
   /** Context length of every model (at least the sequence length). */
   readonly contextLength: number;
-  /** Real experts of the MoE and MoDE blocks (default 4). */
-  readonly numExperts?: number;
-  /** Fraction of tokens MoD blocks process (default 0.125, the paper's best). */
-  readonly capacity?: number;
 }
 
 const shapeName = (s: ModelShape) => `dense-d${s.width}-l${s.numLayers}`;
 
 /** The comparison's variants for a set of dense sizes (see the file header). */
 export function isoFlopVariants(options: IsoFlopVariantsOptions): ReproductionVariant[] {
-  const capacity = options.capacity ?? 0.125;
-  const numExperts = options.numExperts ?? 4;
-  const pct = `${+(capacity * 100).toFixed(1)}%`;
   const base = options.dense[options.dense.length - 1]!;
-  const model = (shape: ModelShape, pattern?: readonly ScheduleEntry[]) => ({
-    width: shape.width,
-    numLayers: shape.numLayers,
-    numHeads: shape.numHeads,
-    contextLength: options.contextLength,
-    mlpRatio: 4,
-    ...(pattern ? { schedule: { pattern } } : {}),
-  });
-  const depth = { name: 'mixture-of-depths', config: { capacity } };
   const shape = `d${base.width}, ${base.numLayers} layers`;
+  const routed = FAMILY_NAMES.filter((f) => f !== 'dense');
   return [
     ...options.dense.map((s) => ({
       name: shapeName(s),
       description: `dense baseline (d${s.width}, ${s.numLayers} layers, ${s.numHeads} heads)`,
-      model: model(s),
+      model: familyModel('dense', s, options.contextLength, options),
     })),
-    {
-      name: 'mod-every-other',
-      description: `MoD, ${pct} capacity, every other block (${shape})`,
-      model: model(base, ['dense', { kind: 'mod', depthRouter: depth }]),
-    },
-    {
-      name: 'mod-every-block',
-      description: `MoD, ${pct} capacity, every block (${shape})`,
-      model: model(base, [{ kind: 'mod', depthRouter: depth }]),
-    },
-    {
-      name: 'moe-token-choice',
-      description: `MoE, ${numExperts} experts, token-choice top-1, capacity factor 1.25, every other block (${shape})`,
-      model: model(base, [
-        'dense',
-        {
-          kind: 'moe',
-          numExperts,
-          expertRouter: {
-            name: 'token-choice',
-            config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } },
-          },
-        },
-      ]),
-    },
-    {
-      name: 'moe-expert-choice',
-      description: `MoE, ${numExperts} experts, expert-choice capacity factor 1, every other block (${shape})`,
-      model: model(base, [
-        'dense',
-        { kind: 'moe', numExperts, expertRouter: { name: 'expert-choice', config: {} } },
-      ]),
-    },
-    {
-      name: 'mode-staged',
-      description: `staged MoDE: MoD ${pct} then ${numExperts} token-choice experts, every other block (${shape})`,
-      model: model(base, [
-        'dense',
-        {
-          kind: 'mode-staged',
-          numExperts,
-          depthRouter: depth,
-          expertRouter: {
-            name: 'token-choice',
-            config: { topK: 1, capacity: { trainFactor: 1.25, evalFactor: 1.25 } },
-          },
-        },
-      ]),
-    },
-    {
-      name: 'mode-integrated',
-      description:
-        `integrated MoDE: ${numExperts} experts + ${numExperts} no-op experts, ` +
-        `token-choice top-1, every other block (${shape})`,
-      model: model(base, [
-        'dense',
-        { kind: 'mode-integrated', numExperts, numNoopExperts: numExperts },
-      ]),
-    },
+    ...routed.map((family) => ({
+      name: family,
+      description: `${familyDescription(family, options)} (${shape})`,
+      model: familyModel(family, base, options.contextLength, options),
+    })),
   ];
 }
 

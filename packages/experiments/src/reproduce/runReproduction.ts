@@ -8,19 +8,16 @@ import { ConfigError, tf } from '@moderoute/core';
 import type { ModelFactory } from '@moderoute/model';
 import {
   CheckpointStore,
-  writeFileAtomic,
   RunLock,
   CorpusCache,
   ReplicaPool,
-  ResumeError,
-  Trainer,
   type EvalEvent,
   type StepEvent,
 } from '@moderoute/train';
 import { inspectRun, type RunInspection } from './inspectRun.js';
 import { REPRODUCTION_PRESETS, type PresetName } from './presets.js';
 import { writeReproductionReport, type ReportPaths, type ReproductionRow } from './report.js';
-import { RUN_FILE, readRecord, recordJson, rowOf } from './runRecord.js';
+import { trainRun } from './trainRun.js';
 import {
   planReproduction,
   resolveReproductionSpec,
@@ -188,36 +185,10 @@ async function reproduceLocked(
 
   for (const [index, plan] of plans.entries()) {
     const name = plan.variant.name;
-    const runDir = join(outDir, 'runs', name);
-    const recordPath = join(runDir, RUN_FILE);
-    const record = readRecord(recordPath);
-    const configJson = JSON.parse(JSON.stringify(plan.trainConfig)) as unknown;
-    if (record !== undefined && JSON.stringify(record.trainConfig) !== JSON.stringify(configJson)) {
-      throw new ResumeError(
-        `${runDir} holds a run of "${name}" with another train config (another preset or ` +
-          `spec); choose another --out directory or remove it`,
-      );
-    }
-    if (record?.status === 'complete' && record.row !== undefined) {
-      rows.push(record.row);
-      skipped.push(name);
-      options.onRunEnd?.(record.row, { skipped: true, index, count });
-      continue;
-    }
-    if (options.signal?.aborted) return interrupted();
-    const previousWall = record?.wallSeconds ?? 0;
-    mkdirSync(runDir, { recursive: true });
-    if (record === undefined)
-      writeFileAtomic(
-        recordPath,
-        recordJson({ status: 'partial', trainConfig: configJson, wallSeconds: 0 }),
-      );
-    const pool = replicaPool ? await replicaPool() : undefined;
-    const result = await new Trainer(plan.trainConfig).run({
-      outDir: runDir,
+    const outcome = await trainRun(plan, spec, join(outDir, 'runs', name), {
+      factory,
       corpusCache,
-      modelFactory: factory,
-      ...(pool ? { replicas: pool } : {}),
+      replicaPool,
       ...(options.signal ? { signal: options.signal } : {}),
       onStart: ({ step, totalSteps }) =>
         options.onRunStart?.({
@@ -231,21 +202,10 @@ async function reproduceLocked(
       ...(options.onStep ? { onStep: (e: StepEvent) => options.onStep!(name, e) } : {}),
       ...(options.onEval ? { onEval: (e: EvalEvent) => options.onEval!(name, e) } : {}),
     });
-    const wallSeconds = previousWall + result.wallSeconds;
-    if (result.stopReason === 'interrupted') {
-      writeFileAtomic(
-        recordPath,
-        recordJson({ status: 'partial', trainConfig: configJson, wallSeconds }),
-      );
-      return interrupted();
-    }
-    const row = rowOf(plan, spec, result, runDir, wallSeconds);
-    writeFileAtomic(
-      recordPath,
-      recordJson({ status: 'complete', trainConfig: configJson, wallSeconds, row }),
-    );
-    rows.push(row);
-    options.onRunEnd?.(row, { skipped: false, index, count });
+    if (outcome.kind === 'interrupted') return interrupted();
+    rows.push(outcome.row);
+    if (outcome.skipped) skipped.push(name);
+    options.onRunEnd?.(outcome.row, { skipped: outcome.skipped, index, count });
   }
 
   // Inspect each finished run's routers from its final checkpoint, then write the report.

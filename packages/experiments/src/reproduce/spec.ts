@@ -172,6 +172,9 @@ export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReprodu
   });
 }
 
+/** Analytic forward FLOPs per sequence and parameters, by model config and length (a plan cache). */
+export type ModelCounts = Map<string, { readonly forward: number; readonly parameters: number }>;
+
 /**
  * Plans every variant's run: builds each model once to read its analytic FLOPs and parameter
  * count, and gives it floor(budget / FLOPs per step) steps. Throws a ConfigError naming the
@@ -180,21 +183,29 @@ export function resolveReproductionSpec(spec: ReproductionSpec): ResolvedReprodu
 export function planReproduction(
   spec: ResolvedReproductionSpec,
   factory: ModelFactory,
+  counts: ModelCounts = new Map(),
 ): PlannedRun[] {
   return spec.variants.map((variant, i) => {
     const modelConfig: LanguageModelConfig = {
       ...variant.model,
       seed: variant.model.seed ?? spec.seed,
     };
-    const model = factory.create(modelConfig);
-    let forward: number;
-    let parameters: number;
-    try {
-      forward = model.flops(spec.seqLen).training / 3;
-      parameters = model.parameterCount();
-    } finally {
-      model.dispose();
+    // The counts do not depend on the seed: one model per architecture and length.
+    const key = JSON.stringify([{ ...modelConfig, seed: 0 }, spec.seqLen]);
+    let known = counts.get(key);
+    if (known === undefined) {
+      const model = factory.create(modelConfig);
+      try {
+        known = {
+          forward: model.flops(spec.seqLen).training / 3,
+          parameters: model.parameterCount(),
+        };
+      } finally {
+        model.dispose();
+      }
+      counts.set(key, known);
     }
+    const { forward, parameters } = known;
     const flopsPerStep = 3 * forward * spec.batchSize;
     const steps = Math.floor(spec.budgetFlops / flopsPerStep);
     if (steps < 1) {
