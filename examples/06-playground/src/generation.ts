@@ -14,7 +14,7 @@ import type { GeneratedPiece } from './protocol.js';
 /** Blocks that have computed tokens so far (dense and MoD: the MLP; MoE and MoDE: an expert). */
 const computedSum = (decoder: Decoder) => decoder.stats().reduce((sum, b) => sum + b.computed, 0);
 
-/** Up to `maxTokens` sampled tokens after `prompt`, each with the number of blocks it went through. */
+/** Up to `maxTokens` tokens sampled after `prompt`, each with how many blocks it went through. */
 export function generatePieces(
   model: LanguageModel,
   options: { prompt: string; maxTokens: number; seed: number; temperature: number },

@@ -2,7 +2,8 @@
 // Nothing here touches TensorFlow.js, so the page stays responsive while the worker trains.
 import type { FromWorker, RunSettings, ToWorker } from './protocol.js';
 import { modelConfig } from './settings.js';
-import { EMBEDDED_CORPUS, textProblem } from './text.js';
+import { EMBEDDED_CORPUS } from './corpus.js';
+import { textProblem } from './text.js';
 import { lineChart } from './ui/charts.js';
 import { downloadCheckpoint, pickedCheckpoint } from './ui/checkpointFiles.js';
 import { buildForm, fillRouters, readModelFields, readTrainingFields } from './ui/form.js';

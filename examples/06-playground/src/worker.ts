@@ -22,6 +22,8 @@ const factory = container.get(MODEL_IDS.ModelFactory);
 let session: Session | undefined;
 let running = false;
 let backendReady: Promise<void> | undefined;
+/** The messages taken so far, handled in order (see onmessage). */
+let queue: Promise<void> = Promise.resolve();
 
 // The global postMessage is the worker's (DedicatedWorkerGlobalScope), typed here as Window's
 // options form, which has the same shape.
@@ -62,8 +64,14 @@ async function useBackend(name: string): Promise<void> {
   });
 }
 
+/**
+ * Trains while `running`, one step at a time. Before each step it waits for the messages taken
+ * meanwhile (a download reads the weights between steps, never during one).
+ */
 async function loop(): Promise<void> {
   while (running && session !== undefined && !session.done) {
+    await queue;
+    if (!running || session === undefined || session.done) break;
     const s = session;
     const { trainBits, loads } = s.trainStep();
     const evaluate = s.step % Math.max(1, s.settings.evalEvery) === 0 || s.done;
@@ -78,9 +86,12 @@ async function loop(): Promise<void> {
 
 async function handle(message: ToWorker): Promise<void> {
   switch (message.type) {
-    case 'backend':
-      backendReady = useBackend(message.backend);
-      return backendReady;
+    case 'backend': {
+      // A backend the browser lacks is reported; the models after it build on the one running.
+      const ready = useBackend(message.backend);
+      backendReady = ready.catch(() => undefined);
+      return ready;
+    }
     case 'build':
       await backendReady;
       return setSession(Session.create(factory, message.settings));
@@ -88,7 +99,8 @@ async function handle(message: ToWorker): Promise<void> {
       if (session === undefined || running) return;
       running = true;
       post({ type: 'state', running: true, done: session.done });
-      return loop();
+      loop().catch((error: unknown) => fail('start', error));
+      return;
     case 'pause':
       running = false;
       return;
@@ -136,10 +148,16 @@ async function handle(message: ToWorker): Promise<void> {
   }
 }
 
+function fail(where: string, error: unknown): void {
+  running = false;
+  post({ type: 'error', where, message: text(error) });
+  if (session !== undefined) post({ type: 'state', running: false, done: session.done });
+}
+
+// Messages are handled one after another, in order (a build finishes before the start after it),
+// except a pause, which takes effect at once: training stops before its next step.
 self.onmessage = (event: MessageEvent<ToWorker>) => {
-  handle(event.data).catch((error: unknown) => {
-    running = false;
-    post({ type: 'error', where: event.data.type, message: text(error) });
-    if (session !== undefined) post({ type: 'state', running: false, done: session.done });
-  });
+  const message = event.data;
+  if (message.type === 'pause') return void (running = false);
+  queue = queue.then(() => handle(message)).catch((error: unknown) => fail(message.type, error));
 };

@@ -45,8 +45,27 @@ const SELECTED = 8;
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** Every control has a label; a text too short to train on is refused in words on the page. */
+async function checkFormAndTextError(page: Page): Promise<void> {
+  const unlabelled = await page.$$eval('input, select, textarea', (controls) =>
+    controls
+      .filter((c) => (c as HTMLInputElement).labels?.length === 0)
+      .map((c) => c.id || c.outerHTML),
+  );
+  assert.deepEqual(unlabelled, [], 'controls without a label');
+  await page.fill('#text', 'far too short');
+  await page.click('#reset');
+  await page.waitForFunction(() =>
+    /The text is too short for a context of \d+: it has 13 bytes/.test(
+      document.getElementById('errors')!.textContent!,
+    ),
+  );
+  await page.click('#use-corpus');
+}
+
 async function trainTinyModel(page: Page, backend: string): Promise<void> {
   await page.waitForSelector('#backend-name[data-backend]');
+  await checkFormAndTextError(page);
   for (const [id, value] of Object.entries(FIELDS)) await page.fill(`#${id}`, value);
   await page.selectOption('#backend', backend);
   await page.waitForSelector(`#backend-name[data-backend="${backend}"]`, { timeout: 60_000 });

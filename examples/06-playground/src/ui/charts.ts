@@ -27,7 +27,7 @@ export function lineChart(
 ): void {
   const width = 520;
   const height = 220;
-  const m = { left: 48, right: 12, top: 12, bottom: 36 };
+  const m = { left: 48, right: 12, top: 26, bottom: 36 };
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   const svg = el('svg', { viewBox: `0 0 ${width} ${height + 20 * series.length}`, role: 'img' });
   svg.append(el('title', {}, title));
@@ -56,7 +56,7 @@ export function lineChart(
       `${axes.x} (0 to ${xMax})`,
     ),
   );
-  svg.append(el('text', { x: 4, y: m.top - 2, 'font-size': 11 }, axes.y));
+  svg.append(el('text', { x: 4, y: 12, 'font-size': 11 }, axes.y));
   series.forEach((s, i) => {
     const colour = OKABE_ITO[i % OKABE_ITO.length]!;
     const dash = DASHES[i % DASHES.length]!;

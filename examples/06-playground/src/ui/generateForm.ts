@@ -4,10 +4,12 @@
 export function buildGenerateForm(form: HTMLFormElement): void {
   form.innerHTML =
     '<p><label for="prompt">Prompt</label> <input id="prompt" value="The " /></p>' +
-    '<p><label for="max-tokens">Tokens</label> <input id="max-tokens" type="number" min="1" value="40" /></p>' +
+    '<p><label for="max-tokens">Tokens</label> ' +
+    '<input id="max-tokens" type="number" min="1" value="40" /></p>' +
     '<p><label for="temperature">Temperature</label> ' +
     '<input id="temperature" type="number" min="0" step="0.1" value="0.8" /></p>' +
-    '<p><label for="sample-seed">Seed</label> <input id="sample-seed" type="number" min="0" value="0" /></p>' +
+    '<p><label for="sample-seed">Seed</label> ' +
+    '<input id="sample-seed" type="number" min="0" value="0" /></p>' +
     '<p><button type="button" id="generate">Generate</button></p>';
 }
 
