@@ -89,7 +89,12 @@ function onMessage(m: FromWorker): void {
       numBlocks = m.blocks.length;
       $('model-summary').textContent =
         `${m.source}: ${m.parameters.toLocaleString('en')} parameters, blocks ` +
-        m.blocks.map((b) => `${b.index} ${b.kind}`).join(', ');
+        m.blocks
+          .map(
+            (b) =>
+              `${b.index} ${b.kind}` + (b.routers.length > 0 ? ` (${b.routers.join(', ')})` : ''),
+          )
+          .join(', ');
       $('step').textContent = String(m.step);
       generatedLegend($('generated-legend'), numBlocks);
       status('Model ready.');

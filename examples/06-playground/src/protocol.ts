@@ -29,6 +29,8 @@ export interface BlockInfo {
   readonly routed: boolean;
   /** Whether its outer router is a Mixture-of-Depths router (agreement is shown for these). */
   readonly depth: boolean;
+  /** Its routers' registry names: the depth router first, then the expert router. */
+  readonly routers: readonly string[];
 }
 
 /** Which tokens of the fixed validation window one routed block processed. */

@@ -16,6 +16,7 @@ import {
 } from '@moderoute/train';
 import type { BlockInfo, RunSettings } from './protocol.js';
 import { splitText } from './text.js';
+import { blockRouterNames } from './routers.js';
 
 /** The training state of one model. */
 export class Session {
@@ -63,6 +64,7 @@ export class Session {
       kind: b.kind,
       routed: b.depthRouter !== null || b.expertRouter !== null,
       depth: b.depthRouter !== null,
+      routers: blockRouterNames(b),
     }));
   }
 

@@ -1,4 +1,4 @@
-// The form's values as a model config and a training run: which blocks route, with which
+// The form's values as a model config and a training run: which blocks route, each with its own
 // routers (by registry name), capacity and experts. Pure, so that it is the same in the page and
 // in the Node measurement script.
 import type { BlockSpec, RouterSpec } from '@moderoute/blocks';
@@ -20,8 +20,10 @@ export interface FormValues {
   readonly routedBlocks: string;
   /** MoD: the fraction of each sequence a depth router keeps. */
   readonly capacity: number;
-  readonly depthRouter: string;
-  readonly expertRouter: string;
+  /** Each routed layer's depth router (registry name); a layer left out gets DEFAULT_DEPTH_ROUTER. */
+  readonly depthRouters: Readonly<Record<number, string>>;
+  /** Each routed layer's expert router; a layer left out gets DEFAULT_EXPERT_ROUTER. */
+  readonly expertRouters: Readonly<Record<number, string>>;
   readonly numExperts: number;
   /** Experts per token (token-choice routers). */
   readonly topK: number;
@@ -29,6 +31,9 @@ export interface FormValues {
   readonly capacityPreset: string;
   readonly seed: number;
 }
+
+export const DEFAULT_DEPTH_ROUTER = 'mixture-of-depths';
+export const DEFAULT_EXPERT_ROUTER = 'token-choice';
 
 /** The page's default model: MoD at 25% capacity every other block, width 64, 4 layers. */
 export const DEFAULT_FORM: FormValues = {
@@ -39,8 +44,8 @@ export const DEFAULT_FORM: FormValues = {
   contextLength: 64,
   routedBlocks: '1,3',
   capacity: 0.25,
-  depthRouter: 'mixture-of-depths',
-  expertRouter: 'token-choice',
+  depthRouters: {},
+  expertRouters: {},
   numExperts: 4,
   topK: 1,
   capacityPreset: '',
@@ -48,7 +53,7 @@ export const DEFAULT_FORM: FormValues = {
 };
 
 /** The routed layers named by `routedBlocks`; throws a message naming the bad entry. */
-export function routedLayers(values: FormValues): Set<number> {
+export function routedLayers(values: Pick<FormValues, 'numLayers' | 'routedBlocks'>): Set<number> {
   const text = values.routedBlocks.trim();
   if (text === 'all') return new Set(Array.from({ length: values.numLayers }, (_, i) => i));
   const layers = new Set<number>();
@@ -67,19 +72,31 @@ export function routedLayers(values: FormValues): Set<number> {
   return layers;
 }
 
-function expertRouter(values: FormValues): RouterSpec {
+/** The routers a block of `kind` has: a depth router, an expert router, or both. */
+export function routerStages(kind: ModelKind): { depth: boolean; expert: boolean } {
   return {
-    name: values.expertRouter,
-    config: values.expertRouter === 'token-choice' ? { topK: values.topK } : {},
+    depth: kind === 'mod' || kind === 'mode-staged',
+    expert: kind === 'moe' || kind === 'mode-staged' || kind === 'mode-integrated',
+  };
+}
+
+function expertRouter(values: FormValues, layer: number): RouterSpec {
+  const name = values.expertRouters[layer] ?? DEFAULT_EXPERT_ROUTER;
+  return {
+    name,
+    config: name === 'token-choice' ? { topK: values.topK } : {},
     ...(values.capacityPreset !== ''
       ? { capacity: values.capacityPreset as CapacityPresetName }
       : {}),
   };
 }
 
-/** The block every routed layer gets. */
-export function routedBlock(values: FormValues): BlockSpec | 'dense' {
-  const depthRouter: RouterSpec = { name: values.depthRouter, capacity: values.capacity };
+/** The block routed layer `layer` gets, with its own routers. */
+export function routedBlock(values: FormValues, layer: number): BlockSpec | 'dense' {
+  const depthRouter: RouterSpec = {
+    name: values.depthRouters[layer] ?? DEFAULT_DEPTH_ROUTER,
+    capacity: values.capacity,
+  };
   const numExperts = values.numExperts;
   switch (values.kind) {
     case 'dense':
@@ -87,25 +104,28 @@ export function routedBlock(values: FormValues): BlockSpec | 'dense' {
     case 'mod':
       return { kind: 'mod', depthRouter };
     case 'moe':
-      return { kind: 'moe', expertRouter: expertRouter(values), numExperts };
-    case 'mode-staged':
-      return { kind: 'mode-staged', depthRouter, expertRouter: expertRouter(values), numExperts };
+      return { kind: 'moe', expertRouter: expertRouter(values, layer), numExperts };
+    case 'mode-staged': {
+      const expert = expertRouter(values, layer);
+      return { kind: 'mode-staged', depthRouter, expertRouter: expert, numExperts };
+    }
     case 'mode-integrated':
-      return { kind: 'mode-integrated', expertRouter: expertRouter(values), numExperts };
+      return { kind: 'mode-integrated', expertRouter: expertRouter(values, layer), numExperts };
   }
 }
 
 /** The model config of the form (validated by the model factory when built). */
 export function modelConfig(values: FormValues): LanguageModelConfig {
   const routed = routedLayers(values);
-  const block = routedBlock(values);
   return {
     width: values.width,
     numLayers: values.numLayers,
     numHeads: values.numHeads,
     contextLength: values.contextLength,
     schedule: {
-      layers: Array.from({ length: values.numLayers }, (_, i) => (routed.has(i) ? block : 'dense')),
+      layers: Array.from({ length: values.numLayers }, (_, i) =>
+        routed.has(i) ? routedBlock(values, i) : 'dense',
+      ),
     },
     seed: values.seed,
   };

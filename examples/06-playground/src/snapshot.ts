@@ -18,6 +18,7 @@ import {
 } from '@moderoute/train';
 import type { Agreement, Heatmap, Snapshot } from './protocol.js';
 import type { Session } from './session.js';
+import { blockRouterNames } from './routers.js';
 
 /** Validation windows evaluated per snapshot (evenly spaced over the validation text). */
 const EVAL_WINDOWS = 8;
@@ -81,7 +82,7 @@ export function snapshot(session: Session): Snapshot {
     .filter(({ b }) => b.depthRouter !== null || b.expertRouter !== null);
   const heatmaps: Heatmap[] = pattern.processed.map((processed, n) => ({
     block: routed[n]!.i,
-    label: pattern.blocks[n]!,
+    label: `block ${routed[n]!.i} (${routed[n]!.b.kind}: ${blockRouterNames(routed[n]!.b).join(', ')})`,
     processed,
     selected: counts.get(routed[n]!.i) ?? 0,
   }));

@@ -63,15 +63,58 @@ async function checkFormAndTextError(page: Page): Promise<void> {
   await page.click('#use-corpus');
 }
 
+/**
+ * Each routed block has its own labelled router selects, listing the registry's routers of its
+ * stage (example 02's plugin among the expert routers); a staged MoDE model built with the plugin
+ * router on block 0 only says so in its description and its heatmap labels.
+ */
+async function checkBlockRouters(page: Page): Promise<void> {
+  await page.selectOption('#kind', 'mode-staged');
+  await page.fill('#routedBlocks', '0,1');
+  const selects = await page.$$eval('#block-routers select', (all) =>
+    all.map((s) => ({
+      label: (s as HTMLSelectElement).labels![0]!.textContent,
+      value: (s as HTMLSelectElement).value,
+      options: [...(s as HTMLSelectElement).options].map((o) => o.value),
+    })),
+  );
+  const depth = ['mixture-of-depths'];
+  const expert = ['expert-choice', 'projection-hash', 'token-choice'];
+  assert.deepEqual(selects, [
+    { label: 'Block 0 depth router', value: 'mixture-of-depths', options: depth },
+    { label: 'Block 0 expert router', value: 'token-choice', options: expert },
+    { label: 'Block 1 depth router', value: 'mixture-of-depths', options: depth },
+    { label: 'Block 1 expert router', value: 'token-choice', options: expert },
+  ]);
+  await page.selectOption('#router-0-expert', 'projection-hash');
+  await page.click('#reset');
+  await page.waitForFunction(() =>
+    document
+      .getElementById('model-summary')!
+      .textContent!.includes(
+        'blocks 0 mode-staged (mixture-of-depths, projection-hash), ' +
+          '1 mode-staged (mixture-of-depths, token-choice), 2 dense',
+      ),
+  );
+  const labels = await page.$$eval('.heatmap h3', (hs) => hs.map((h) => h.textContent));
+  assert.match(labels[0]!, /^block 0 \(mode-staged: mixture-of-depths, projection-hash\)/);
+  assert.match(labels[1]!, /^block 1 \(mode-staged: mixture-of-depths, token-choice\)/);
+  await page.selectOption('#kind', 'mod');
+}
+
 async function trainTinyModel(page: Page, backend: string): Promise<void> {
   await page.waitForSelector('#backend-name[data-backend]');
   await checkFormAndTextError(page);
+  if (backend === 'wasm') await checkBlockRouters(page);
   for (const [id, value] of Object.entries(FIELDS)) await page.fill(`#${id}`, value);
   await page.selectOption('#backend', backend);
   await page.waitForSelector(`#backend-name[data-backend="${backend}"]`, { timeout: 60_000 });
   await page.click('#reset');
   await page.waitForFunction(
-    () => /blocks 0 dense, 1 mod$/.test(document.getElementById('model-summary')!.textContent!),
+    () =>
+      /blocks 0 dense, 1 mod \(mixture-of-depths\)$/.test(
+        document.getElementById('model-summary')!.textContent!,
+      ),
     null,
     { timeout: 60_000 },
   );

@@ -1,7 +1,13 @@
 // The model form: labelled controls built from one field list, read back as FormValues, with the
-// router choices filled from the worker's registry listing.
+// per-block router selects (blockRouters.ts) filled from the worker's registry listing.
 import { DEFAULT_FORM, MODEL_KINDS, type FormValues } from '../settings.js';
 import type { RouterEntry } from '../protocol.js';
+import {
+  BLOCK_ROUTER_INPUTS,
+  drawBlockRouters,
+  fillBlockRouters,
+  readBlockRouters,
+} from './blockRouters.js';
 
 type Field =
   | { id: string; label: string; kind: 'number'; value: number; min: number; step?: number }
@@ -39,20 +45,6 @@ const GROUPS: readonly { legend: string; fields: readonly Field[] }[] = [
         value: d.capacity,
         min: 0.01,
         step: 0.01,
-      },
-      {
-        id: 'depthRouter',
-        label: 'Depth router',
-        kind: 'select',
-        value: d.depthRouter,
-        options: [d.depthRouter],
-      },
-      {
-        id: 'expertRouter',
-        label: 'Expert router',
-        kind: 'select',
-        value: d.expertRouter,
-        options: [d.expertRouter],
       },
       { id: 'numExperts', label: 'Experts', kind: 'number', value: d.numExperts, min: 1 },
       { id: 'topK', label: 'K (experts per token)', kind: 'number', value: d.topK, min: 1 },
@@ -116,8 +108,16 @@ export function buildForm(form: HTMLFormElement, corpus: string): void {
     const legend = document.createElement('legend');
     legend.textContent = group.legend;
     set.append(legend, ...group.fields.map(control));
+    if (group.legend === 'Routing') {
+      const routers = document.createElement('div');
+      routers.id = 'block-routers';
+      set.append(routers);
+    }
     form.append(set);
   }
+  drawBlockRouters(form);
+  for (const id of BLOCK_ROUTER_INPUTS)
+    form.querySelector(`#${id}`)!.addEventListener('input', () => drawBlockRouters(form));
   const set = document.createElement('fieldset');
   set.innerHTML =
     '<legend>Text to train on</legend><p><label for="text">Paste text, or drop a text file ' +
@@ -157,8 +157,8 @@ export function readModelFields(form: HTMLFormElement): FormValues {
     kind: value(form, 'kind') as FormValues['kind'],
     ...{ width: n('width'), numLayers: n('numLayers'), numHeads: n('numHeads') },
     ...{ contextLength: n('contextLength'), routedBlocks: value(form, 'routedBlocks') },
-    ...{ capacity: n('capacity'), depthRouter: value(form, 'depthRouter') },
-    ...{ expertRouter: value(form, 'expertRouter'), numExperts: n('numExperts'), topK: n('topK') },
+    ...{ capacity: n('capacity'), ...readBlockRouters(form) },
+    ...{ numExperts: n('numExperts'), topK: n('topK') },
     ...{ capacityPreset: value(form, 'capacityPreset'), seed: n('seed') },
   };
 }
@@ -173,10 +173,7 @@ export function readTrainingFields(form: HTMLFormElement) {
   };
 }
 
-/**
- * Offers each registered router in the select of its kind (unknown kinds in both), and the
- * capacity presets.
- */
+/** Offers each registered router in the block-router selects of its stage, and the presets. */
 export function fillRouters(
   form: HTMLFormElement,
   routers: readonly RouterEntry[],
@@ -187,12 +184,5 @@ export function fillRouters(
     new Option("router's default", ''),
     ...presets.map((p) => new Option(p, p)),
   );
-  const fill = (id: string, keep: (r: RouterEntry) => boolean) => {
-    const select = form.querySelector<HTMLSelectElement>(`#${id}`)!;
-    const current = select.value;
-    select.replaceChildren(...routers.filter(keep).map((r) => new Option(r.name, r.name)));
-    if (routers.some((r) => r.name === current && keep(r))) select.value = current;
-  };
-  fill('depthRouter', (r) => r.kind === 'mixture-of-depths' || r.kind === '');
-  fill('expertRouter', (r) => r.kind !== 'mixture-of-depths');
+  fillBlockRouters(form, routers);
 }
