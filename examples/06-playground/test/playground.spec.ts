@@ -96,6 +96,8 @@ async function checkBlockRouters(page: Page): Promise<void> {
           '1 mode-staged (mixture-of-depths, token-choice), 2 dense',
       ),
   );
+  // The snapshot of the new model follows its description.
+  await page.waitForSelector('.heatmap[data-block="0"]');
   const labels = await page.$$eval('.heatmap h3', (hs) => hs.map((h) => h.textContent));
   assert.match(labels[0]!, /^block 0 \(mode-staged: mixture-of-depths, projection-hash\)/);
   assert.match(labels[1]!, /^block 1 \(mode-staged: mixture-of-depths, token-choice\)/);
