@@ -27,5 +27,6 @@ export * from './Trainer.js';
 export * from './parallel/shardStep.js';
 export * from './parallel/DataParallel.js';
 export * from './restore.js';
+export * from './evaluateBitsPerByte.js';
 export * from './recalibrate.js';
 export { loadPluginModules, pluginModuleUrl } from './plugins.js';

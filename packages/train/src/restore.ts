@@ -1,19 +1,14 @@
-// Rebuilding a trained model from a checkpoint, and reading which tokens its routed blocks
-// processed (the paper's routing-pattern figure, Raposo et al. 2024, figure 5).
+// Rebuilding a trained model from a checkpoint directory (modelFromCheckpoint.ts does it from a
+// checkpoint in memory), and reading which tokens its routed blocks processed (routingPattern.ts).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, tf, type Tensor2D } from '@moderoute/core';
-import { type LanguageModel, type LanguageModelConfig, type ModelFactory } from '@moderoute/model';
-import {
-  CHECKPOINT_FILES,
-  CheckpointStore,
-  assignWeights,
-  loadCheckpoint,
-  type LoadedCheckpoint,
-} from './checkpoint/CheckpointStore.js';
+import type { ModelFactory } from '@moderoute/model';
+import { CHECKPOINT_FILES, CheckpointStore, loadCheckpoint } from './checkpoint/CheckpointStore.js';
+import { modelFromCheckpoint, type RestoredModel } from './checkpoint/modelFromCheckpoint.js';
 import { CheckpointError } from './errors.js';
-import { encodeBytes } from './data/bytes.js';
 
+export * from './checkpoint/modelFromCheckpoint.js';
+export * from './routingPattern.js';
 /** The checkpoint directory for a path: a checkpoint itself, or a run directory (its latest). */
 export function resolveCheckpointDir(path: string): string {
   if (existsSync(join(path, CHECKPOINT_FILES.config))) return path;
@@ -28,91 +23,10 @@ export function resolveCheckpointDir(path: string): string {
   return latest;
 }
 
-/** A model rebuilt from a checkpoint, with the checkpoint it came from. */
-export interface RestoredModel {
-  readonly model: LanguageModel;
-  readonly checkpoint: LoadedCheckpoint;
-}
-
 /**
  * Builds the checkpoint's model with `factory` (from the caller's container: the built-in modules
  * and any plugin the model's routers need) and loads its weights. The caller disposes the model.
  */
 export function restoreModel(path: string, factory: ModelFactory): RestoredModel {
-  const dir = resolveCheckpointDir(path);
-  const checkpoint = loadCheckpoint(dir);
-  const config = (checkpoint.config as { model?: LanguageModelConfig } | null)?.model;
-  if (config === undefined || config === null || typeof config !== 'object') {
-    throw new CheckpointError(
-      join(dir, CHECKPOINT_FILES.config),
-      'corrupt',
-      'it holds no "model" config',
-    );
-  }
-  const model = factory.create(config);
-  try {
-    assignWeights(model.namedParameters(), checkpoint.weights);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return { model, checkpoint };
-}
-
-/** Which tokens each routed block processed for a text, for display. */
-export interface RoutingPattern {
-  /** One display string per byte token ("·" for bytes inside a multi-byte character). */
-  readonly tokens: readonly string[];
-  /** The routed blocks, as "block <i> (<kind>)". */
-  readonly blocks: readonly string[];
-  /** processed[block][t]: 1 if the block's attention/MLP processed token t, else 0. */
-  readonly processed: readonly (readonly number[])[];
-  /** weight[block][t]: the MoD router's combine weight g(r_t) where selected, else 0. */
-  readonly weights: readonly (readonly number[])[];
-}
-
-/** Display strings of byte tokens: printable ASCII as is, whitespace made visible. */
-export function displayTokens(bytes: Uint8Array): string[] {
-  return Array.from(bytes, (b) => {
-    if (b === 0x20) return '␣';
-    if (b === 0x0a) return '⏎';
-    if (b >= 0x21 && b < 0x7f) return String.fromCharCode(b);
-    return '·';
-  });
-}
-
-/**
- * Which tokens of `text` each routed block processed, under a decision rule ('top-k' as in
- * training, or a causal rule). Text longer than the context is cut to its first contextLength bytes.
- */
-export function routingPattern(
-  model: LanguageModel,
-  text: string,
-  mode: 'top-k' | 'threshold' | 'predictor' = 'top-k',
-): RoutingPattern {
-  const bytes = encodeBytes(text).slice(0, model.config.contextLength);
-  if (bytes.length === 0) throw new ConfigError('text', text, 'at least one character');
-  return tf.tidy(() => {
-    const ids = tf.tensor2d(Array.from(bytes), [1, bytes.length], 'int32') as Tensor2D;
-    const out = model.forward(ids, { mode });
-    const blocks: string[] = [];
-    const processed: number[][] = [];
-    const weights: number[][] = [];
-    out.routing.forEach((plans, i) => {
-      const plan = plans['mod'] ?? plans['experts'];
-      if (plan === undefined) return;
-      const row = new Array<number>(bytes.length).fill(0);
-      const w = new Array<number>(bytes.length).fill(0);
-      const tokens = plan.tokenIndex.dataSync();
-      const cw = plan.combineWeights.dataSync();
-      tokens.forEach((tok, n) => {
-        row[tok] = 1;
-        w[tok] = (w[tok] ?? 0) + (cw[n] ?? 0);
-      });
-      blocks.push(`block ${i} (${model.config.blocks[i]!.kind})`);
-      processed.push(row);
-      weights.push(w);
-    });
-    return { tokens: displayTokens(bytes), blocks, processed, weights };
-  });
+  return modelFromCheckpoint(loadCheckpoint(resolveCheckpointDir(path)), factory);
 }

@@ -295,7 +295,7 @@ describe('CheckpointStore', () => {
             'unwritable',
             new RegExp(
               `ckpt-00000002\\.tmp-[^ ]*/optimizer\\.safetensors cannot be written: no space ` +
-                `left on the device \\(ENOSPC\\); the checkpoint needs \\d+ bytes(, [\\d.]+ \\w+ ` +
+                `left on the device \\(ENOSPC\\); the checkpoint needs [\\d.]+ (bytes|KiB)(, [\\d.]+ \\w+ ` +
                 `free)?; the last good checkpoint ${good.replace(/[.]/g, '\\.')} is kept; free ` +
                 `some space`,
             ),
@@ -313,7 +313,7 @@ describe('CheckpointStore', () => {
           save(store, 1),
           isError(
             'unwritable',
-            /\(ENOSPC\); the checkpoint needs \d+ bytes.*; no earlier checkpoint exists/,
+            /\(ENOSPC\); the checkpoint needs [\d.]+ (bytes|KiB).*; no earlier checkpoint exists/,
           ),
         );
         setWriteFaults({ fail: { match: 'MANIFEST', code: 'EACCES' } });

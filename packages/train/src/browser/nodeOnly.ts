@@ -24,7 +24,8 @@ function cls(name: string, instead: string): NodeOnlyClass {
 const TOKENS = 'encode your text with encodeBytes and batch it with TrainWindows';
 const STEP = 'train with shardGradients and AdamW.apply';
 const WEIGHTS =
-  'encode the weights with toHostTensors and encodeSafetensors, decode them with decodeSafetensors';
+  "encode a checkpoint's files with encodeCheckpointFiles, read them with decodeCheckpoint and " +
+  'modelFromCheckpoint';
 
 /** Node only (reads files): see the Node entry. */
 export const loadCorpus = fn('loadCorpus', TOKENS);

@@ -45,20 +45,17 @@ import {
 import {
   CHECKPOINT_FILES,
   DIR_PATTERN,
-  FORMAT,
-  FORMAT_VERSION,
   LATEST_FILE,
   checkpointName,
   type CheckpointContents,
   type LoadOptions,
   type LoadedCheckpoint,
-  type Manifest,
 } from './checkpointFormat.js';
-import { toHostTensors } from './hostTensors.js';
+import { encodeCheckpointFiles } from './checkpointFiles.js';
 import { loadCheckpoint } from './loadCheckpoint.js';
-import { encodeSafetensors } from './safetensors.js';
 
 export * from './checkpointFormat.js';
+export * from './checkpointFiles.js';
 export { assignWeights, loadCheckpoint, shapesOf } from './loadCheckpoint.js';
 export { formatBytes, writeFileAtomic } from './atomicFiles.js';
 
@@ -97,28 +94,7 @@ export class CheckpointStore {
       throw new CheckpointError(final, 'missing', 'is not a complete checkpoint to rewrite');
     const tmp = join(this.root, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     // Read tensors before touching the disk: a failure here leaves nothing behind.
-    const weights = encodeSafetensors(
-      await toHostTensors(contents.weights, CHECKPOINT_FILES.model),
-      { format: 'pt', producer: 'moderoute' },
-      CHECKPOINT_FILES.model,
-    );
-    const optimizer = encodeSafetensors(
-      await toHostTensors(contents.optimizer, CHECKPOINT_FILES.optimizer),
-      { format: 'pt', producer: 'moderoute' },
-      CHECKPOINT_FILES.optimizer,
-    );
-    const files: [string, Uint8Array][] = [
-      [CHECKPOINT_FILES.model, weights],
-      [CHECKPOINT_FILES.optimizer, optimizer],
-      [
-        CHECKPOINT_FILES.config,
-        new TextEncoder().encode(`${JSON.stringify(contents.config, null, 2)}\n`),
-      ],
-      [
-        CHECKPOINT_FILES.state,
-        new TextEncoder().encode(`${JSON.stringify(contents.state, null, 2)}\n`),
-      ],
-    ];
+    const files = await encodeCheckpointFiles(contents, sha256);
     const needed = files.reduce((sum, [, bytes]) => sum + bytes.length, 0);
     const previous = this.latest();
     let writing = tmp;
@@ -129,14 +105,10 @@ export class CheckpointStore {
       throw this.unwritable(error, this.root, needed, previous);
     }
     try {
-      const manifest: Manifest = { format: FORMAT, version: FORMAT_VERSION, step, files: {} };
       for (const [file, bytes] of files) {
         writing = join(tmp, file);
         writeSynced(writing, bytes);
-        manifest.files[file] = { bytes: bytes.length, sha256: sha256(bytes) };
       }
-      writing = join(tmp, CHECKPOINT_FILES.manifest);
-      writeSynced(writing, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
       fsyncDir(tmp);
       writing = final;
       if (existsSync(final)) {

@@ -1,0 +1,2 @@
+// Vite's module types (`?raw` and `?url` imports) for the type check.
+/// <reference types="vite/client" />
