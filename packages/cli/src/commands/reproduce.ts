@@ -13,43 +13,22 @@ import {
   type ReproductionResult,
   type ReproductionSpec,
 } from '@moderoute/experiments';
-import { MODEL_IDS, createContainer } from '@moderoute/model';
-import {
-  CorpusCache,
-  DEFAULT_MAX_DATA_BYTES,
-  MAX_DATA_BYTES_LIMIT,
-  ProgressReporter,
-} from '@moderoute/train';
-import { EXIT, formatFlops, type Io } from '../output.js';
-import {
-  choiceOption,
-  describeTraining,
-  intOption,
-  replicasOption,
-  startTraining,
-  threadsOption,
-  type ReplicasFlag,
-} from '../options.js';
-import { interruptExitCode, withInterrupt } from '../signals.js';
+import { DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_LIMIT } from '@moderoute/train';
+import { formatFlops, type Io } from '../output.js';
+import { choiceOption, intOption, replicasOption, threadsOption } from '../options.js';
 import { inputFile, outputFolder } from '../paths.js';
-import { mergeAction, sweepAction } from './reproduceSweep.js';
+import { mergeAction, sweepAction, type SweepFlags } from './reproduceSweep.js';
+import { withReproductionRuns } from './reproduceRuns.js';
 
 const PRESETS = [...PRESET_NAMES, ...SWEEP_PRESET_NAMES] as const;
 const isSweepPreset = (p: string): p is SweepPresetName =>
   (SWEEP_PRESET_NAMES as readonly string[]).includes(p);
 
-interface ReproduceFlags {
+interface ReproduceFlags extends SweepFlags {
   preset: (typeof PRESETS)[number];
-  shard?: string;
-  shardCount?: number;
   merge?: string[];
   spec?: string;
   out?: string;
-  maxDataBytes?: number;
-  backend?: string;
-  threads?: number;
-  replicas?: ReplicasFlag;
-  json: boolean;
 }
 
 export function reproduceCommand(io: Io, setExit: (code: number) => void): Command {
@@ -146,51 +125,31 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
         );
       const comparison = spec as ReproductionSpec | (typeof PRESET_NAMES)[number];
       // Each run's batch bounds its replicas; spare replicas sit a step out (DataParallel).
-      const setup = await startTraining(flags, Number.POSITIVE_INFINITY);
-      if (!flags.json) io.err(`backend: ${describeTraining(setup)}; report in ${outDir}`);
-      let progress: ProgressReporter | undefined;
-      let stopSignal: AbortSignal | undefined;
-      const result: ReproductionResult = await withInterrupt(io, (signal) => {
-        stopSignal = signal;
-        return runReproduction(comparison, {
-          outDir,
-          modelFactory: createContainer().get(MODEL_IDS.ModelFactory),
-          corpusCache: new CorpusCache(
-            flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {},
-          ),
-          replicas: setup.pool ?? 1,
-          signal,
-          onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) => {
-            progress?.stop();
-            if (!flags.json)
-              io.err(
+      const { result, exitCode } = await withReproductionRuns(
+        io,
+        flags,
+        `report in ${outDir}`,
+        ({ setup: _setup, progress, ...context }): Promise<ReproductionResult> =>
+          runReproduction(comparison, {
+            outDir,
+            ...context,
+            onRunStart: ({ variant, index, count, step, totalSteps, plannedFlops }) =>
+              progress.start(
                 `[${index + 1}/${count}] ${variant}: ${totalSteps} steps, ` +
                   `${formatFlops(plannedFlops)}${step > 0 ? `, resuming at step ${step}` : ''}`,
-              );
-            progress = new ProgressReporter({
-              total: totalSteps,
-              label: variant.padEnd(16),
-              json: flags.json,
-            });
-            progress.start(step);
-          },
-          onStep: (_variant, e) =>
-            progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
-          onRunEnd: (row, { skipped }) => {
-            progress?.stop();
-            progress = undefined;
-            if (!flags.json)
-              io.err(
+                variant.padEnd(16),
+                totalSteps,
+                step,
+              ),
+            onStep: (_variant, e) => progress.update(e.step, e),
+            onRunEnd: (row, { skipped }) =>
+              progress.end(
                 `  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ` +
                   `${row.finalValidationBitsPerByte?.toFixed(4) ?? '-'} bits/byte, ` +
                   `${row.wallSeconds.toFixed(0)} s`,
-              );
-          },
-        });
-      }).finally(async () => {
-        progress?.stop();
-        await setup.pool?.close();
-      });
+              ),
+          }),
+      );
       if (flags.json) io.out(JSON.stringify(result));
       else if (result.stopReason === 'completed') {
         io.out(
@@ -209,12 +168,6 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       } else {
         io.err(`interrupted; run the same command again to continue from ${outDir}`);
       }
-      setExit(
-        result.stopReason === 'completed'
-          ? EXIT.ok
-          : stopSignal
-            ? interruptExitCode(stopSignal)
-            : EXIT.interrupted,
-      );
+      setExit(exitCode);
     });
 }

@@ -13,21 +13,13 @@ import {
   type SweepResult,
   type SweepSpec,
 } from '@moderoute/experiments';
-import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { CorpusCache, ProgressReporter } from '@moderoute/train';
 import { EXIT, type Io } from '../output.js';
-import { describeTraining, startTraining, type ReplicasFlag } from '../options.js';
-import { interruptExitCode, withInterrupt } from '../signals.js';
+import { withReproductionRuns, type RunFlags } from './reproduceRuns.js';
 
 /** The flags of a sweep. */
-export interface SweepFlags {
+export interface SweepFlags extends RunFlags {
   shard?: string;
   shardCount?: number;
-  maxDataBytes?: number;
-  backend?: string;
-  threads?: number;
-  replicas?: ReplicasFlag;
-  json: boolean;
 }
 
 /** The shard of `--shard` (I/N, or "auto": the scheduler's environment). */
@@ -72,49 +64,33 @@ export async function sweepAction(
   flags: SweepFlags,
 ): Promise<number> {
   const shard = resolveShard(flags.shard, flags.shardCount);
-  const setup = await startTraining(flags, Number.POSITIVE_INFINITY);
   const label = shard ? `shard ${shard.index}/${shard.count}` : 'whole sweep';
-  if (!flags.json) io.err(`backend: ${describeTraining(setup)}; ${label} in ${outDir}`);
-  let progress: ProgressReporter | undefined;
-  let stopSignal: AbortSignal | undefined;
-  const result: SweepResult = await withInterrupt(io, (signal) => {
-    stopSignal = signal;
-    return runSweep(spec, {
-      outDir,
-      modelFactory: createContainer().get(MODEL_IDS.ModelFactory),
-      corpusCache: new CorpusCache(
-        flags.maxDataBytes !== undefined ? { maxBytes: flags.maxDataBytes } : {},
-      ),
-      replicas: setup.pool ?? 1,
-      backend: backendLabel(setup.info),
-      signal,
-      ...(shard ? { shard } : {}),
-      onRunStart: ({ run, index, count, step, totalSteps }) => {
-        progress?.stop();
-        if (!flags.json)
-          io.err(
+  const { result, exitCode } = await withReproductionRuns(
+    io,
+    flags,
+    `${label} in ${outDir}`,
+    ({ setup, progress, ...context }): Promise<SweepResult> =>
+      runSweep(spec, {
+        outDir,
+        ...context,
+        backend: backendLabel(setup.info),
+        ...(shard ? { shard } : {}),
+        onRunStart: ({ run, index, count, step, totalSteps }) =>
+          progress.start(
             `[${index + 1}/${count}] ${run}: ${totalSteps} steps` +
               `${step > 0 ? `, resuming at step ${step}` : ''}`,
-          );
-        progress = new ProgressReporter({ total: totalSteps, label: 'step', json: flags.json });
-        progress.start(step);
-      },
-      onStep: (_run, e) =>
-        progress?.update(e.step, { loss: e.loss, tokensPerSecond: e.tokensPerSecond }),
-      onRunEnd: (row, { skipped }) => {
-        progress?.stop();
-        progress = undefined;
-        if (!flags.json)
-          io.err(
+            'step',
+            totalSteps,
+            step,
+          ),
+        onStep: (_run, e) => progress.update(e.step, e),
+        onRunEnd: (row, { skipped }) =>
+          progress.end(
             `  ${row.variant}: ${skipped ? 'already finished' : 'done'}, ` +
               `${row.finalEval.bitsPerByte.toFixed(4)} ± ${row.finalEval.standardError.toFixed(4)} bits/byte`,
-          );
-      },
-    });
-  }).finally(async () => {
-    progress?.stop();
-    await setup.pool?.close();
-  });
+          ),
+      }),
+  );
   const backends = `backend${result.backends.length > 1 ? 's' : ''} ${result.backends.join(', ')}`;
   if (flags.json) io.out(JSON.stringify(result));
   else if (result.stopReason === 'completed') {
@@ -128,11 +104,7 @@ export async function sweepAction(
           `directory> --out <report directory>`,
       );
   } else io.err(`interrupted; run the same command again to continue from ${outDir}`);
-  return result.stopReason === 'completed'
-    ? EXIT.ok
-    : stopSignal
-      ? interruptExitCode(stopSignal)
-      : EXIT.interrupted;
+  return exitCode;
 }
 
 /** Merges finished shards into a report in `outDir`; returns the exit code. */
