@@ -23,6 +23,7 @@ const CONSUMER_DEPS = [
 /** Builds the workspace and packs every package into `tarballs`. */
 export function buildAndPack(tarballs) {
   run(process.execPath, [join(ROOT, 'packages/core/scripts/bundle-tfjs-gradients.mjs')], ROOT);
+  run(process.execPath, [join(ROOT, 'packages/core/scripts/build-wasm-kernels.mjs')], ROOT);
   run('npx', ['tsc', '-b'], ROOT);
   run(
     'npx',

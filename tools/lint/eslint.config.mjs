@@ -30,6 +30,8 @@ export default tseslint.config(
       '**/dist/**',
       'docs/api/**',
       'packages/core/src/generated/**',
+      // AssemblyScript (its own types: f32, v128, usize), checked by asc when core builds.
+      'packages/core/assembly/**',
       '**/*.d.ts',
       '**/*.js',
       '**/*.mjs',

@@ -3,6 +3,7 @@
 import '#tfjs-gradients';
 import { setPlatform } from './platform.js';
 import { nodePlatform } from './nodePlatform.js';
+import './wasmKernels.node.js';
 
 setPlatform(nodePlatform);
 

@@ -13,6 +13,14 @@ export * from './gather.js';
 export * from './hostCopy.js';
 export * from './inference.js';
 export * from './layerNorm.js';
+export {
+  LAYER_NORM_BACKWARD,
+  LAYER_NORM_FORWARD,
+  installLayerNormKernels,
+  ownLayerNormKernels,
+  setOwnKernels,
+  type LayerNormBinaries,
+} from './layerNormKernel.js';
 export * from './linear.js';
 export {
   concatFlat,

@@ -5,8 +5,11 @@
 // PyTorch's nn.LayerNorm). Backward, with g = dy * gamma:
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows(dy * xhat),
 //   dbeta = sum_rows(dy).
+// On wasm, when core's own kernels are registered (layerNormKernel.ts), forward and backward are
+// one kernel each (assembly/layerNorm.ts, the same formulas); elsewhere the tfjs ops below.
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { ShapeError } from '../errors.js';
+import { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
 import { columnSum } from './matmul.js';
 
 /** Default epsilon, as PyTorch's nn.LayerNorm. */
@@ -19,6 +22,20 @@ function makeLayerNorm(eps: number) {
     beta: Tensor1D,
     save: (t: Tensor[]) => void,
   ) => {
+    if (ownLayerNormKernels()) {
+      const [y, kxhat, krstd] = tf
+        .engine()
+        .runKernel(LAYER_NORM_FORWARD, { x, gamma, beta }, { eps }) as Tensor[];
+      save([kxhat as Tensor, krstd as Tensor, gamma]);
+      return {
+        value: y,
+        gradFunc: (dy: Tensor2D, saved: Tensor[]) => {
+          const [sxhat, srstd, sgamma] = saved as [Tensor, Tensor, Tensor];
+          const inputs = { dy, xhat: sxhat, rstd: srstd, gamma: sgamma };
+          return tf.engine().runKernel(LAYER_NORM_BACKWARD, inputs, {}) as Tensor[];
+        },
+      };
+    }
     const mean = tf.mean(x, -1, true);
     const centered = tf.sub(x, mean);
     const variance = tf.mean(tf.square(centered), -1, true);
