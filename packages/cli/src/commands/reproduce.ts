@@ -41,7 +41,7 @@ export function reproduceCommand(io: Io, setExit: (code: number) => void): Comma
       '--preset <name>',
       `${PRESETS.join(', ')}: demo takes at most 5 minutes on 2 cores, quick ` +
         `about 10 (at most 30), full hours; the isoFLOP sweeps sweep-demo a few minutes, ` +
-        `sweep at most 30, sweep-full hours (see docs/reproduction.md)`,
+        `sweep about 30, sweep-full hours (see docs/reproduction.md)`,
       choiceOption('--preset', PRESETS),
       'demo',
     )

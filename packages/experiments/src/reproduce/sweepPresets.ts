@@ -1,9 +1,12 @@
 // The sweep presets: the isoFLOP analysis of Raposo et al. 2024 (figures 3-4) at three small
 // scales. Each trains dense, MoD (12.5% capacity every other block) and staged MoDE (sweep-full
-// adds MoD in every block and token-choice MoE) at every size, budget and seed. The sizes are
-// log-spaced in parameters (about 2.2x apart) around where the comparison presets put the
-// isoFLOP-optimal dense model at these budgets (below d96; docs/reproduction.md, "Measured:
-// quick"), so the fitted curves can have a minimum inside the swept range.
+// adds MoD in every block and token-choice MoE) at every size, budget and seed. At `sweep`'s
+// budgets every run is short and the loss still falls steeply over its first few hundred steps,
+// so the isoFLOP-optimal model is about the largest that gets ~500 steps of 16 x 64 bytes (a
+// one-seed probe: d12 at 3e10 FLOPs, below d6 at 1e10; docs/reproduction.md, "Choosing sweep's
+// sizes"). Its two-layer widths 8-32 (1.4-1.8x apart in forward FLOPs) at 3e10 and 6e10 FLOPs
+// put each budget's optimum inside the swept range, so the fitted curves have a minimum to
+// compare; one layer would make the every-other-block families dense.
 import type { SweepSpec } from './sweepSpec.js';
 
 /** The name of a built-in sweep. */
@@ -11,12 +14,7 @@ export type SweepPresetName = 'sweep-demo' | 'sweep' | 'sweep-full';
 /** The built-in sweeps, smallest first. */
 export const SWEEP_PRESET_NAMES: readonly SweepPresetName[] = ['sweep-demo', 'sweep', 'sweep-full'];
 
-const SMALL = [
-  { width: 24, numLayers: 2, numHeads: 2 },
-  { width: 32, numLayers: 2, numHeads: 2 },
-  { width: 48, numLayers: 3, numHeads: 3 },
-  { width: 64, numLayers: 4, numHeads: 4 },
-];
+const twoLayers = (width: number) => ({ width, numLayers: 2, numHeads: 2 });
 
 const SWEEP_DEMO: SweepSpec = {
   kind: 'sweep',
@@ -26,7 +24,7 @@ const SWEEP_DEMO: SweepSpec = {
     'two seeds (too small to fit an optimum; the report says so).',
   budgets: [1e10, 2e10],
   families: ['dense', 'mod-every-other', 'mode-staged'],
-  sizes: SMALL.slice(0, 2),
+  sizes: [24, 32].map(twoLayers),
   seeds: [0, 1],
   batchSize: 16,
   seqLen: 64,
@@ -42,11 +40,11 @@ const SWEEP: SweepSpec = {
   name: 'sweep',
   description:
     'The isoFLOP sweep at small scale: two budgets, dense, MoD every other block and staged ' +
-    'MoDE at four sizes (29k-237k parameters), three seeds each (at most 30 minutes on 2 ' +
-    'CPU cores).',
-  budgets: [3e10, 1e11],
+    "MoDE at five two-layer widths (6.6k-69k parameters) around both budgets' optima, three " +
+    'seeds each (about 30 minutes on 2 CPU cores).',
+  budgets: [3e10, 6e10],
   families: ['dense', 'mod-every-other', 'mode-staged'],
-  sizes: SMALL,
+  sizes: [8, 12, 16, 24, 32].map(twoLayers),
   seeds: [0, 1, 2],
   batchSize: 16,
   seqLen: 64,
