@@ -1,12 +1,13 @@
-// Builds dist/kernels/*.wasm: core's own wasm kernels (assembly/*.ts, AssemblyScript), each twice:
+// Builds dist/kernels/kernels*.wasm: core's own wasm kernels (assembly/*.ts, AssemblyScript, one
+// module from assembly/index.ts), twice:
 // for the wasm backend's single-thread build (a plain imported memory) and for its threaded build
 // (a shared imported memory, 4 GB maximum as that build declares). No runtime, no data segment,
 // no exported memory: the kernels only read and write the tensors whose offsets they are given.
 //
 // Run by the root `build`/`typecheck`/`moderoute` scripts, by core's `build`, `prepare` and
-// `prepack`; skipped when both files are newer than the source and this script (a build takes a
+// `prepack`; skipped when both files are newer than every source and this script (a build takes a
 // few seconds). The .wasm files are build output (dist/ is not committed).
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
@@ -17,12 +18,13 @@ mkdirSync(out, { recursive: true });
 
 const common = ['--enable', 'simd', '--runtime', 'stub', '--importMemory', '--noExportMemory'];
 const builds = [
-  ['layerNorm.wasm', []],
-  ['layerNorm.shared.wasm', ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536']],
+  ['kernels.wasm', []],
+  ['kernels.shared.wasm', ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536']],
 ];
-const source = join(root, 'assembly', 'layerNorm.ts');
+const assembly = join(root, 'assembly');
+const source = join(assembly, 'index.ts');
 const inputsChanged = Math.max(
-  statSync(source).mtimeMs,
+  ...readdirSync(assembly).map((f) => statSync(join(assembly, f)).mtimeMs),
   statSync(fileURLToPath(import.meta.url)).mtimeMs,
 );
 const upToDate = builds.every(
@@ -35,6 +37,6 @@ for (const [file, flags] of upToDate ? [] : builds) {
   );
   if (error) {
     process.stderr.write(stderr.toString());
-    throw new Error(`asc failed on assembly/layerNorm.ts (${file}): ${error.message}`);
+    throw new Error(`asc failed on assembly/index.ts (${file}): ${error.message}`);
   }
 }

@@ -13,14 +13,14 @@ export * from './gather.js';
 export * from './hostCopy.js';
 export * from './inference.js';
 export * from './layerNorm.js';
+export { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
 export {
-  LAYER_NORM_BACKWARD,
-  LAYER_NORM_FORWARD,
-  installLayerNormKernels,
-  ownLayerNormKernels,
+  installOwnKernels,
+  ownKernelsOn,
+  ownKernelsServe,
   setOwnKernels,
-  type LayerNormBinaries,
-} from './layerNormKernel.js';
+  type OwnKernelBinaries,
+} from './ownKernels.js';
 export * from './linear.js';
 export {
   concatFlat,

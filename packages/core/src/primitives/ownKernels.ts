@@ -1,0 +1,140 @@
+// Core's own wasm kernels (issue 19): the functions of assembly/index.ts (AssemblyScript, compiled
+// to dist/kernels/ by scripts/build-wasm-kernels.mjs), instantiated on the wasm backend's own
+// WebAssembly.Memory so that they read and write tensors where they live, and registered as tfjs
+// kernels for `wasm` only. Each primitive with an own kernel (layerNormKernel.ts,
+// geluKernel.ts, ...) declares its tfjs kernels here with `ownKernel`; the primitive runs them
+// when `ownKernelsServe()` says they serve the active backend, else its tfjs ops.
+import type { DataId, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { platform } from '../platform.js';
+import { tf } from '../tf.js';
+
+/** The compiled module of assembly/index.ts: for a plain imported memory and for a shared one. */
+export interface OwnKernelBinaries {
+  readonly plain: Uint8Array;
+  readonly shared: Uint8Array;
+}
+
+/** The part of the WebAssembly global used here (core's own lib has neither DOM nor Node types). */
+interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+}
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** The exported functions of assembly/index.ts: byte offsets and sizes in, nothing out. */
+export type OwnKernelExports = Readonly<Record<string, (...args: number[]) => void>>;
+
+/** The parts of BackendWasm the kernels use (all public on the class). */
+export interface HeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  getMemoryOffset(dataId: DataId): number;
+  readonly wasm: {
+    readonly HEAPU8?: Uint8Array;
+    readonly wasmMemory?: unknown;
+    readonly asm?: Record<string, unknown>;
+  };
+}
+
+/** What a kernel function gets from tfjs, and the module's exports on its backend's memory. */
+export interface OwnKernelCall {
+  readonly inputs: NamedTensorInfoMap;
+  readonly attrs: NamedAttrMap;
+  readonly backend: HeapBackend;
+  readonly exports: OwnKernelExports;
+  /** The byte offset of a tensor's data in the backend's memory. */
+  readonly offset: (t: TensorInfo | undefined) => number;
+}
+
+let binaries: OwnKernelBinaries | undefined;
+/** One instance per backend instance (each has its memory), null where none could be made. */
+const instances = new WeakMap<object, OwnKernelExports | null>();
+const declared: { kernelName: string; run: (call: OwnKernelCall) => TensorInfo[] }[] = [];
+
+/** The backend's WebAssembly.Memory, if it is the one its heap views look at. */
+function backendMemory(be: HeapBackend): WasmMemory | undefined {
+  const m = be.wasm;
+  if (wasmApi === undefined) return undefined;
+  const candidates = [m.wasmMemory, m.asm?.['memory'], ...Object.values(m.asm ?? {})];
+  const memory = candidates.find((c): c is WasmMemory => c instanceof wasmApi.Memory);
+  return memory !== undefined && memory.buffer === m.HEAPU8?.buffer ? memory : undefined;
+}
+
+function instanceFor(backend: unknown): OwnKernelExports | null {
+  const be = backend as HeapBackend;
+  let inst = instances.get(be);
+  if (inst === undefined) {
+    inst = null;
+    const memory = be.wasm === undefined ? undefined : backendMemory(be);
+    if (memory !== undefined && binaries !== undefined && wasmApi !== undefined) {
+      const shared =
+        typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+      const module = new wasmApi.Module(shared ? binaries.shared : binaries.plain);
+      inst = new wasmApi.Instance(module, { env: { memory } }).exports as OwnKernelExports;
+    }
+    instances.set(be, inst);
+  }
+  return inst;
+}
+
+function register(kernelName: string, run: (call: OwnKernelCall) => TensorInfo[]): void {
+  if (tf.getKernel(kernelName, 'wasm') !== undefined) return;
+  const kernelFunc = (args: {
+    inputs: NamedTensorInfoMap;
+    backend: unknown;
+    attrs?: NamedAttrMap;
+  }) => {
+    const backend = args.backend as HeapBackend;
+    return run({
+      inputs: args.inputs,
+      attrs: args.attrs ?? {},
+      backend,
+      exports: instanceFor(backend)!,
+      offset: (t) => backend.getMemoryOffset((t as TensorInfo).dataId),
+    });
+  };
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never });
+}
+
+/**
+ * Declares a tfjs kernel `kernelName` for `wasm` that runs `run` on the module's exports: it is
+ * registered once the module is installed (at once, if it already is).
+ */
+export function ownKernel(kernelName: string, run: (call: OwnKernelCall) => TensorInfo[]): void {
+  declared.push({ kernelName, run });
+  if (binaries !== undefined) register(kernelName, run);
+}
+
+/** Installs the compiled module and registers every declared kernel (once; later calls change nothing). */
+export function installOwnKernels(modules: OwnKernelBinaries): void {
+  if (binaries !== undefined) return;
+  binaries = modules;
+  for (const { kernelName, run } of declared) register(kernelName, run);
+}
+
+let enabled: boolean | undefined;
+
+/**
+ * Switches core's own kernels on or off for comparison (undefined: back to the default, on
+ * unless the environment sets MODEROUTE_OWN_KERNELS=0).
+ */
+export function setOwnKernels(on: boolean | undefined): void {
+  enabled = on;
+}
+
+/** Whether core's own kernels are switched on (setOwnKernels, else MODEROUTE_OWN_KERNELS). */
+export function ownKernelsOn(): boolean {
+  return enabled ?? platform().env()['MODEROUTE_OWN_KERNELS'] !== '0';
+}
+
+/**
+ * Whether the own kernel `kernelName` runs here: switched on, registered for the active backend
+ * and instantiable on its memory.
+ */
+export function ownKernelsServe(kernelName: string): boolean {
+  if (!ownKernelsOn() || tf.getKernel(kernelName, tf.getBackend()) === undefined) return false;
+  return instanceFor(tf.backend()) !== null;
+}
