@@ -1,5 +1,8 @@
 // Elementwise activations with fused, hand-written gradients.
+// On wasm, when core's own kernels are registered (geluKernel.ts), GELU's forward and backward
+// are one kernel each (assembly/gelu.ts, the same formulas); elsewhere the tfjs ops below.
 import { tf, type Tensor } from '../tf.js';
+import { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
 
 /** The constant of the sigmoid approximation of GELU (Hendrycks & Gimpel 2016, section 2). */
 export const GELU_SIGMOID_ALPHA = 1.702;
@@ -14,6 +17,18 @@ export const gelu: <T extends Tensor>(x: T) => T = tf.customGrad(((
   x: Tensor,
   save: (t: Tensor[]) => void,
 ) => {
+  if (x.dtype === 'float32' && x.size > 0 && ownGeluKernels()) {
+    // The kernel saves y and s, not x: y is kept anyway by the layer that consumes it.
+    const [y, s] = tf.engine().runKernel(GELU_FORWARD, { x }, {}) as Tensor[];
+    save([y!, s!]);
+    return {
+      value: y!,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const inputs = { dy, y: saved[0]!, s: saved[1]! };
+        return (tf.engine().runKernel(GELU_BACKWARD, inputs, {}) as Tensor[])[0]!;
+      },
+    };
+  }
   const s = tf.sigmoid(tf.mul(x, GELU_SIGMOID_ALPHA));
   save([x, s]);
   return {

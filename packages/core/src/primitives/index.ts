@@ -14,6 +14,7 @@ export * from './hostCopy.js';
 export * from './inference.js';
 export * from './layerNorm.js';
 export { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
+export { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
 export {
   installOwnKernels,
   ownKernelsOn,
