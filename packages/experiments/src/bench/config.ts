@@ -75,6 +75,7 @@ export type OptimizerName = (typeof OPTIMIZERS)[number];
  * as a runner of its own interleaved with it: `tfjsKernelsTwin`).
  */
 export const OWN_KERNELS_MODES = ['on', 'off', 'both'] as const;
+/** How a bench run uses core's own wasm kernels (`--own-kernels`). */
 export type OwnKernelsMode = (typeof OWN_KERNELS_MODES)[number];
 
 /** The name of variant `name`'s runner with core's own kernels off (`--own-kernels both`). */

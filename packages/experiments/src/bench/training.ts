@@ -125,7 +125,8 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
           await tfjs.server.request('new dense');
           runners.push({ name: 'tfjs_dense', step: () => tfjs.server.step('dense') });
         }
-        passFigures.push(await interleavedMedians(runners, 2, steps));
+        const pairs = twins.map((n) => [n, tfjsKernelsTwin(n)] as const);
+        passFigures.push(await interleavedMedians(runners, 2, steps, pairs));
       } finally {
         for (const [, r] of own) await r.dispose();
       }
