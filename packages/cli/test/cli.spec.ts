@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatTrainingReport, type TrainingBenchReport } from '@moderoute/experiments';
 import { ReplicaError, ReplicaPool } from '@moderoute/train';
+import { memoryChildArgs } from '../src/commands/bench.js';
 import { EXIT } from '../src/index.js';
 import { TINY_MODEL, run } from './helpers.js';
 
@@ -521,6 +523,57 @@ describe('moderoute', () => {
       // Measured in a process of its own (--memory-of): the wasm heap holds at least the weights.
       assert.ok(dense.memory.peakRssMb > 0, JSON.stringify(dense.memory));
       assert.ok(dense.memory.wasmHeapMb > (4 * 875520) / 2 ** 20, JSON.stringify(dense.memory));
+    });
+  });
+
+  describe('bench --own-kernels', () => {
+    it('should refuse a mode that is not on, off or both, naming the option and the value', async () => {
+      const r = await run('bench', '--own-kernels', 'maybe', '--no-peer', '--no-memory');
+      assert.equal(r.code, EXIT.usage);
+      assert.match(r.err, /--own-kernels \("maybe"\) must be one of on, off, both/);
+    });
+
+    it('should pass off, and only off, to the memory child', () => {
+      const flags = { backend: 'wasm', replicas: 2, optimizer: 'adamw' } as const;
+      const args = memoryChildArgs('mod', { ...flags, ownKernels: 'off' });
+      assert.deepEqual(args.slice(args.indexOf('--own-kernels')), ['--own-kernels', 'off']);
+      for (const ownKernels of ['on', 'both'] as const)
+        assert.ok(!memoryChildArgs('mod', { ...flags, ownKernels }).includes('--own-kernels'));
+    });
+
+    it('should run each variant beside its "(tfjs kernels)" twin and give their ratio per pass', async () => {
+      const r = await run(
+        'bench',
+        '--only',
+        'mod',
+        '--steps',
+        '1',
+        '--passes',
+        '1',
+        '--replicas',
+        '1',
+        '--own-kernels',
+        'both',
+        '--no-peer',
+        '--no-memory',
+        '--json',
+      );
+      assert.equal(r.code, EXIT.ok, r.err);
+      const report = JSON.parse(r.out) as TrainingBenchReport;
+      assert.equal(report.ownKernels, 'both');
+      assert.deepEqual(Object.keys(report.variants), ['mod', 'mod (tfjs kernels)']);
+      const [own, tfjs] = [report.variants['mod']!, report.variants['mod (tfjs kernels)']!];
+      assert.deepEqual([own.ownKernels, tfjs.ownKernels], [true, false]);
+      // One pass here: its ratio is the median and the range (benchOwnKernels.spec.ts has more).
+      const ratio = own.msPerStepPasses[0]! / tfjs.msPerStepPasses[0]!;
+      assert.deepEqual(report.ratios['mod: own / tfjs kernels'], {
+        median: ratio,
+        min: ratio,
+        max: ratio,
+      });
+      const text = formatTrainingReport(report, false).join('\n');
+      assert.match(text, /own \/ tfjs kernels/);
+      assert.match(text, /mod \(tfjs kernels\)/);
     });
   });
 

@@ -3,11 +3,20 @@
 // kernel name and by (kernel, input shapes), with the untimed remainder (dispatch, tape, JS).
 //
 //   tsx bench/profile.ts [--variant dense] [--optimizer adamw|adam] [--backend wasm] [--threads N]
-//                        [--batch 8] [--steps 3] [--top 25] [--json]
-// `--batch 4 --threads 1` profiles what one of two data-parallel replicas runs.
+//                        [--batch 8] [--steps 3] [--top 25] [--own-kernels on|off] [--json]
+// `--batch 4 --threads 1` profiles what one of two data-parallel replicas runs. `--own-kernels`
+// switches core's own wasm kernels (default: on, unless MODEROUTE_OWN_KERNELS=0).
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
-import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
+import {
+  ConfigError,
+  describeBackend,
+  initBackend,
+  ownKernelsOn,
+  setOwnKernels,
+  tf,
+  type Tensor2D,
+} from '@moderoute/core';
 import {
   MODEL_IDS,
   createContainer,
@@ -46,6 +55,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: String(BATCH) },
       steps: { type: 'string', default: '3' },
       top: { type: 'string', default: '25' },
+      'own-kernels': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -58,6 +68,10 @@ async function main(): Promise<void> {
   const rows = Number(values.batch);
   if (!Number.isInteger(rows) || rows < 1)
     throw new Error(`--batch (${values.batch}) must be a positive integer`);
+  const ownKernels = values['own-kernels'];
+  if (ownKernels !== undefined && ownKernels !== 'on' && ownKernels !== 'off')
+    throw new ConfigError('--own-kernels', ownKernels, 'one of on, off');
+  if (ownKernels !== undefined) setOwnKernels(ownKernels === 'on');
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   const info = await initBackend({
     backend: values.backend ?? 'wasm',
@@ -126,6 +140,7 @@ async function main(): Promise<void> {
   const report = {
     backend: describeBackend(info),
     variant: values.variant,
+    ownKernels: ownKernelsOn(),
     profiledWallMsPerStep: wall / steps,
     kernelMsPerStep: kernelMs / steps,
     peakStepTensorMb: peakBytes / 2 ** 20,
@@ -138,7 +153,8 @@ async function main(): Promise<void> {
   }
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
   console.log(
-    `${report.backend}; variant ${report.variant}; profiled step ` +
+    `${report.backend}; variant ${report.variant}; own kernels ` +
+      `${report.ownKernels ? 'on' : 'off'}; profiled step ` +
       `${report.profiledWallMsPerStep.toFixed(1)} ms wall, ` +
       `${report.kernelMsPerStep.toFixed(1)} ms in kernels; step's peak tensor memory ` +
       `${report.peakStepTensorMb.toFixed(1)} MB`,
@@ -167,6 +183,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.stack : error);
-  process.exitCode = 1;
+  // A bad option gets its message alone (exit 2); anything else its stack.
+  const usage = error instanceof ConfigError;
+  console.error(usage ? error.message : error instanceof Error ? error.stack : error);
+  process.exitCode = usage ? 2 : 1;
 });

@@ -28,10 +28,13 @@ export {
   BATCH,
   BENCH,
   OPTIMIZERS,
+  OWN_KERNELS_MODES,
   SEQ,
   VARIANTS,
   createBenchOptimizer,
+  tfjsKernelsTwin,
   type OptimizerName,
+  type OwnKernelsMode,
 } from './bench/config.js';
 export { baselineModule } from './bench/baselineAttention.js';
 export { DEFAULT_PEER_SCRIPT, startTorchPeer, type TorchPeer } from './bench/peers/torch.js';

@@ -23,6 +23,20 @@ describe('the interleaved passes of moderoute bench', () => {
     assert.deepEqual(medians, { a: 2, b: 20 });
   });
 
+  it('should swap the runners of each given pair every other round', async () => {
+    const calls: string[] = [];
+    const runner = (name: string) => ({
+      name,
+      step: () => (calls.push(name), Promise.resolve(calls.length)),
+    });
+    const names = ['peak', 'a', 'a twin', 'b', 'b twin'];
+    await interleavedMedians(names.map(runner), 1, 2, [
+      ['a', 'a twin'],
+      ['b', 'b twin'],
+    ]);
+    assert.deepEqual(calls, [...names, ...['peak', 'a twin', 'a', 'b twin', 'b'], ...names]);
+  });
+
   it('should take each ratio within a pass, then its median and range over the passes', () => {
     fc.assert(
       fc.property(

@@ -12,12 +12,14 @@ import {
   DEFAULT_PEER_SCRIPT,
   DEFAULT_TFJS_PEER_SCRIPT,
   OPTIMIZERS,
+  OWN_KERNELS_MODES,
   VARIANTS,
   baselineModule,
   benchmarkTraining,
   formatTrainingReport,
   probeVariantMemory,
   type OptimizerName,
+  type OwnKernelsMode,
   type VariantMemory,
 } from '@moderoute/experiments';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
@@ -42,6 +44,7 @@ interface BenchFlags {
   baseline: boolean;
   optimizer: OptimizerName;
   compareAdam: boolean;
+  ownKernels: OwnKernelsMode;
   peer: string | false;
   tfjsPeer: string | false;
   memory: boolean;
@@ -66,12 +69,14 @@ function selfCommand(): string[] {
 }
 
 /**
- * A variant's memory, measured by this command in a process of its own (`--memory-of`, with the
- * same backend, threads, replicas and optimizer): its last stdout line is the JSON.
+ * The arguments of `bench --memory-of variant` after this command's own entry: the same backend,
+ * threads, replicas and optimizer, and core's own kernels off if the bench runs them off.
  */
-async function memoryInChild(variant: string, flags: BenchFlags): Promise<VariantMemory> {
-  const args = [
-    ...selfCommand(),
+export function memoryChildArgs(
+  variant: string,
+  flags: Pick<BenchFlags, 'backend' | 'threads' | 'replicas' | 'optimizer' | 'ownKernels'>,
+): string[] {
+  return [
     'bench',
     '--memory-of',
     variant,
@@ -82,7 +87,16 @@ async function memoryInChild(variant: string, flags: BenchFlags): Promise<Varian
     '--optimizer',
     flags.optimizer,
     ...(flags.threads !== undefined ? ['--threads', String(flags.threads)] : []),
+    ...(flags.ownKernels === 'off' ? ['--own-kernels', 'off'] : []),
   ];
+}
+
+/**
+ * A variant's memory, measured by this command in a process of its own (`--memory-of`,
+ * memoryChildArgs): its last stdout line is the JSON.
+ */
+async function memoryInChild(variant: string, flags: BenchFlags): Promise<VariantMemory> {
+  const args = [...selfCommand(), ...memoryChildArgs(variant, flags)];
   const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 300_000 });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '') as VariantMemory;
 }
@@ -126,6 +140,14 @@ export function benchCommand(io: Io): Command {
       'adamw',
     )
     .option('--compare-adam', 'also train dense and MoD with tf.train.adam', false)
+    .option(
+      '--own-kernels <mode>',
+      "core's own wasm kernels: on, off, or both (each variant also runs with them off as " +
+        '"<name> (tfjs kernels)", interleaved step by step, and the report gives the own/tfjs ' +
+        'step-time ratio per variant); overrides MODEROUTE_OWN_KERNELS, on every replica',
+      choiceOption('--own-kernels', OWN_KERNELS_MODES),
+      'on',
+    )
     .option('--peer <script>', 'the PyTorch peer script', DEFAULT_PEER_SCRIPT)
     .option('--no-peer', 'skip both peers (PyTorch and TF.js)')
     .option('--tfjs-peer <script>', 'the plain TF.js peer script', DEFAULT_TFJS_PEER_SCRIPT)
@@ -162,7 +184,14 @@ export function benchCommand(io: Io): Command {
           const config = VARIANTS[flags.memoryOf]!;
           io.out(
             JSON.stringify(
-              await probeVariantMemory(config, flags.optimizer, factories.models, pool),
+              await probeVariantMemory(
+                config,
+                flags.optimizer,
+                factories.models,
+                pool,
+                3,
+                flags.ownKernels !== 'off',
+              ),
             ),
           );
         } finally {
@@ -180,6 +209,7 @@ export function benchCommand(io: Io): Command {
           baseline: flags.baseline,
           optimizer: flags.optimizer,
           compareAdam: flags.compareAdam,
+          ownKernels: flags.ownKernels,
           peer: flags.peer === false ? undefined : flags.peer,
           tfjsPeer: flags.peer === false || flags.tfjsPeer === false ? undefined : flags.tfjsPeer,
           ...(flags.memory ? { memoryOf: (variant: string) => memoryInChild(variant, flags) } : {}),

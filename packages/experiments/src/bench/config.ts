@@ -70,6 +70,19 @@ export const OPTIMIZERS = ['adamw', 'adam'] as const;
 /** The optimizer of a bench run: the trainer's AdamW or tf.train.adam. */
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
+/**
+ * Core's own wasm kernels in a bench run: on, off, or both (each variant also runs with them off,
+ * as a runner of its own interleaved with it: `tfjsKernelsTwin`).
+ */
+export const OWN_KERNELS_MODES = ['on', 'off', 'both'] as const;
+/** How a bench run uses core's own wasm kernels (`--own-kernels`). */
+export type OwnKernelsMode = (typeof OWN_KERNELS_MODES)[number];
+
+/** The name of variant `name`'s runner with core's own kernels off (`--own-kernels both`). */
+export function tfjsKernelsTwin(name: string): string {
+  return `${name} (tfjs kernels)`;
+}
+
 /** One optimizer update from tf.variableGrads's output (gradients keyed by variable name). */
 export interface BenchOptimizer {
   readonly name: OptimizerName;

@@ -36,8 +36,9 @@ export function processMemory(): VariantMemory {
 }
 
 /**
- * Trains `steps` steps of a fresh model of `config` (as the bench does) and returns this
- * process's memory after them: what `--memory-of` prints, in a process that ran nothing else.
+ * Trains `steps` steps of a fresh model of `config` (as the bench does, core's own kernels as
+ * `ownKernels` says) and returns this process's memory after them: what `--memory-of` prints, in
+ * a process that ran nothing else.
  */
 export async function probeVariantMemory(
   config: LanguageModelConfig,
@@ -45,8 +46,15 @@ export async function probeVariantMemory(
   models: ModelFactory,
   pool?: ReplicaPool,
   steps = 3,
+  ownKernels?: boolean,
 ): Promise<VariantMemory> {
-  const runner = await startVariant(config, optimizerName, models, pool);
+  const runner = await startVariant(
+    config,
+    optimizerName,
+    models,
+    pool,
+    ownKernels === undefined ? {} : { ownKernels },
+  );
   try {
     for (let i = 0; i < steps; i++) await runner.step();
   } finally {

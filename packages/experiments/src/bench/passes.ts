@@ -26,17 +26,26 @@ export function spreadOf(xs: readonly number[]): Spread {
 
 /**
  * Trains every runner `warmup + steps` steps, one step each in turn, in the order given; returns
- * each runner's median timed step (the last `steps`), by name.
+ * each runner's median timed step (the last `steps`), by name. The runners of each pair in
+ * `swapped` (names) trade places every other round, so that neither always runs right after the
+ * same neighbour (a variant and its "(tfjs kernels)" twin).
  */
 export async function interleavedMedians(
   runners: readonly Runner[],
   warmup: number,
   steps: number,
+  swapped: readonly (readonly [string, string])[] = [],
 ): Promise<Record<string, number>> {
   const times = runners.map(() => [] as number[]);
+  const index = new Map(runners.map((runner, r) => [runner.name, r]));
+  const odd = runners.map((_, r) => r);
+  for (const [a, b] of swapped) {
+    const [i, j] = [index.get(a), index.get(b)];
+    if (i !== undefined && j !== undefined) [odd[i], odd[j]] = [odd[j]!, odd[i]!];
+  }
   for (let i = 0; i < warmup + steps; i++)
-    for (const [r, runner] of runners.entries()) {
-      const ms = await runner.step();
+    for (const r of i % 2 === 0 ? runners.keys() : odd) {
+      const ms = await runners[r]!.step();
       if (i >= warmup) times[r]!.push(ms);
     }
   return Object.fromEntries(runners.map((runner, r) => [runner.name, median(times[r]!)]));

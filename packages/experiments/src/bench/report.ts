@@ -1,13 +1,21 @@
 // The text report of `moderoute bench`: the variants' table (medians over the interleaved passes,
-// with each variant's memory), the peers, the ratios pass by pass (median and range), and the
-// routing overhead table.
+// with each variant's memory, and with `--own-kernels both` each variant's own/tfjs kernels step
+// ratio), the peers, the ratios pass by pass (median and range), and the routing overhead table.
 import Table from 'cli-table3';
+import { denseRatioKey, ownOverTfjsKey } from './benchRatios.js';
+import { tfjsKernelsTwin } from './config.js';
 import type { Spread } from './passes.js';
 import type { TrainingBenchReport } from './training.js';
 
 const mb = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
 const range = (s: Spread, digits = 2) =>
   `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
+
+const ownKernelsNote = {
+  on: 'on',
+  off: 'off',
+  both: 'on, and off in each "(tfjs kernels)" runner, interleaved with it',
+} as const;
 
 /** The report as tables and lines of text. */
 export function formatTrainingReport(report: TrainingBenchReport, tty: boolean): string[] {
@@ -19,8 +27,11 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   lines.push(
     `\n${report.info}; ${report.passes} interleaved passes of ${report.steps} timed steps ` +
       `(medians; ranges over the passes); ${how} ${range(report.matmulPeakSpread)} GFLOP/s; ` +
-      `this process's peak RSS ${mb(report.peakRssMb)} MB (every variant alive at once)`,
+      `this process's peak RSS ${mb(report.peakRssMb)} MB (every variant alive at once); ` +
+      `core's own kernels ${ownKernelsNote[report.ownKernels]}`,
   );
+  const both = report.ownKernels === 'both';
+  const twins = both ? Object.keys(variants).filter((n) => tfjsKernelsTwin(n) in variants) : [];
   const t = new Table({
     head: [
       'variant',
@@ -29,6 +40,7 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
       'GFLOP/step',
       'of peak',
       'x dense time',
+      ...(both ? ['own / tfjs kernels'] : []),
       'x dense FLOPs',
       'peak RSS MB',
       'wasm heap MB',
@@ -38,7 +50,8 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   });
   for (const [name, v] of Object.entries(variants)) {
     const m = v.memory && 'peakRssMb' in v.memory ? v.memory : undefined;
-    const ratio = ratios[`${name} / dense`];
+    const ratio = ratios[denseRatioKey(name, twins)];
+    const ownOverTfjs = ratios[ownOverTfjsKey(name)];
     t.push([
       name,
       `${v.msPerStep.toFixed(1)} (${Math.min(...v.msPerStepPasses).toFixed(0)}-${Math.max(...v.msPerStepPasses).toFixed(0)})`,
@@ -46,6 +59,7 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
       (v.flopsPerStep / 1e9).toFixed(2),
       `${(100 * v.fractionOfPeak).toFixed(0)}%`,
       ratio ? range(ratio) : '-',
+      ...(both ? [ownOverTfjs ? range(ownOverTfjs) : '-'] : []),
       variants['dense'] ? (v.flopsPerStep / variants['dense'].flopsPerStep).toFixed(2) : '-',
       m ? mb(m.peakRssMb) : v.memory && 'error' in v.memory ? 'error' : '-',
       m ? mb(m.wasmHeapMb) : '-',
@@ -81,9 +95,14 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
     'mod / dense over analytic': 'at most 1.1',
     'tfjs dense / dense': 'at least 3',
   };
+  // Each variant's own ratios are the variants table's columns.
+  const inTable = (name: string) =>
+    name !== 'tfjs dense / dense' &&
+    (name.endsWith(' / dense') ||
+      name.endsWith(` / ${tfjsKernelsTwin('dense')}`) ||
+      name.endsWith(ownOverTfjsKey('')));
   for (const [name, s] of Object.entries(ratios))
-    if (!name.endsWith(' / dense') || name === 'tfjs dense / dense')
-      r.push([name, range(s), targets[name] ?? '']);
+    if (!inTable(name)) r.push([name, range(s), targets[name] ?? '']);
   lines.push(r.toString());
   if (routing) {
     const o = new Table({

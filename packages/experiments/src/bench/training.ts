@@ -1,104 +1,40 @@
 // The training-step benchmark behind `moderoute bench` (and `pnpm bench`): training steps at the
 // bench config on one backend, for every block kind, interleaved step by step in repeated passes
 // (passes.ts) with the PyTorch peer (peers/torch.ts), the plain TF.js peer (peers/tfjs.ts) and
-// the backend's 2-D matmul peak; each variant's memory in a process of its own
-// (memory.ts); and the cost of routing itself (routingOverhead.ts). The bench config is
-// config.ts's; its models come from the factories the command passes, and its backend and
-// replicas from the command's `start` (the composition root is the command, commands/bench.ts of
-// @moderoute/cli).
-import { ConfigError, matmulPeakGflops, type BackendInfo } from '@moderoute/core';
-import type { BlockFactory } from '@moderoute/blocks';
-import type { ModelFactory } from '@moderoute/model';
-import type { ReplicaPool } from '@moderoute/train';
-import { BATCH, BENCH, SEQ, VARIANTS, type OptimizerName } from './config.js';
+// the backend's 2-D matmul peak, core's own kernels on, off or both (each variant then also with
+// them off, interleaved); each variant's memory in a process of its own (memory.ts); the ratios
+// pass by pass (benchRatios.ts); and the cost of routing itself (routingOverhead.ts). The bench
+// config is config.ts's; its models come from the factories the command passes, and its backend
+// and replicas from the command's `start` (the composition root is the command, commands/bench.ts
+// of @moderoute/cli); its options are trainingOptions.ts's.
+import { ConfigError, matmulPeakGflops, ownKernelsOn, setOwnKernels } from '@moderoute/core';
+import { benchRatios } from './benchRatios.js';
+import { BATCH, BENCH, OWN_KERNELS_MODES, SEQ, VARIANTS, tfjsKernelsTwin } from './config.js';
 import { processMemory, type VariantMemory } from './memory.js';
-import { interleavedMedians, ratioSpreads, spreadOf, type Runner, type Spread } from './passes.js';
+import { interleavedMedians, spreadOf, type Runner } from './passes.js';
 import { startTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { startTorchPeer, type TorchPeer } from './peers/torch.js';
 import { benchRouting, type RoutingOverhead } from './routingOverhead.js';
+import type { BenchFactories, TrainingBenchOptions, VariantFigures } from './trainingOptions.js';
 import { startVariant, type VariantRunner } from './variant.js';
 
-/** What the bench builds its models and blocks with (from the command's containers). */
-export interface BenchFactories {
-  /** Builds the variants' models. */
-  readonly models: ModelFactory;
-  /** Builds the dense model of `--baseline`, its attention rebound to the baseline one. */
-  readonly baselineModels: ModelFactory;
-  /** Builds the blocks of the routing-overhead table. */
-  readonly blocks: BlockFactory;
-}
-
-/** Data-parallel replicas as the `--replicas` flag gives them: a count, or every core. */
-export type ReplicasFlag = number | 'auto';
-
-/** The backend and replicas a bench runs on, as the caller's `start` set them up. */
-export interface BenchSetup {
-  /** The backend initBackend chose. */
-  readonly info: BackendInfo;
-  /** Data-parallel replicas, the training thread included (1: no pool). */
-  readonly replicas: number;
-  /** The worker replicas when `replicas` > 1; the bench closes it when done. */
-  readonly pool?: ReplicaPool;
-  /** One line saying what runs (the backend, the replicas, any note), for the log and report. */
-  readonly description: string;
-}
-
-/** How a training benchmark runs: what to time, how often, and against what. */
-export interface TrainingBenchOptions {
-  /**
-   * Starts the backend and the replica pool for `replicas` replicas at the bench's batch size
-   * (`BATCH`), as the training commands do; called once, after the options are checked.
-   */
-  readonly start: (replicas: ReplicasFlag) => Promise<BenchSetup>;
-  /**
-   * Data-parallel replicas of each variant's steps, as `--replicas` (1: one thread of control on
-   * the backend's own kernel threads).
-   */
-  readonly replicas: ReplicasFlag;
-  /** Timed training steps per variant and pass after 2 warm-up steps (the median is the pass's). */
-  readonly steps: number;
-  /** Interleaved passes over all variants, each on fresh models (figures: median over passes). */
-  readonly passes: number;
-  /** Variants to run (default all); skips the routing table. */
-  readonly only?: readonly string[];
-  /** Also train dense with the baseline attention (baselineAttention.ts), right after dense. */
-  readonly baseline: boolean;
-  /** The optimizer of every variant's steps: the trainer's AdamW or tf.train.adam. */
-  readonly optimizer: OptimizerName;
-  /** Also train dense and MoD with tf.train.adam, each right after its AdamW run. */
-  readonly compareAdam: boolean;
-  /** The PyTorch peer script, or undefined to skip it. */
-  readonly peer: string | undefined;
-  /** The TF.js peer script, or undefined to skip it. */
-  readonly tfjsPeer: string | undefined;
-  /**
-   * Measures a variant's memory in a process of its own (`moderoute bench --memory-of`), or
-   * undefined to skip the memory column.
-   */
-  readonly memoryOf?: (variant: string) => Promise<VariantMemory>;
-  /** Progress notes (stderr). */
-  readonly log: (line: string) => void;
-}
-
-/** A variant's figures: medians over the passes. */
-export interface VariantFigures {
-  /** Median over the passes of each pass's median step. */
-  msPerStep: number;
-  /** Each pass's median step. */
-  msPerStepPasses: number[];
-  tokensPerSec: number;
-  flopsPerStep: number;
-  gflops: number;
-  /** Median over the passes of gflops over the pass's matmul peak. */
-  fractionOfPeak: number;
-  parameters: number;
-  memory?: VariantMemory | { error: string };
-}
+export type {
+  BenchFactories,
+  BenchSetup,
+  ReplicasFlag,
+  TrainingBenchOptions,
+  VariantFigures,
+} from './trainingOptions.js';
 
 /** Runs the benchmark; returns the report (the JSON of `--json`). */
 export async function benchmarkTraining(options: TrainingBenchOptions, factories: BenchFactories) {
   const { steps, passes, only, log } = options;
   const optimizerName = options.optimizer;
+  const mode = options.ownKernels ?? 'on';
+  if (!OWN_KERNELS_MODES.includes(mode))
+    throw new ConfigError('--own-kernels', mode, `one of ${OWN_KERNELS_MODES.join(', ')}`);
+  const ownKernels = mode !== 'off';
+  const withKernels = { ownKernels };
   for (const name of only ?? [])
     if (!(name in VARIANTS))
       throw new ConfigError('--only', name, `variants among ${Object.keys(VARIANTS).join(', ')}`);
@@ -112,6 +48,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       'used with --replicas 1 (the baseline attention trains on one replica only)',
     );
   const selected = Object.entries(VARIANTS).filter(([n]) => only === undefined || only.includes(n));
+  const twins = mode === 'both' ? selected.map(([n]) => n) : [];
   // Memory first, each variant in a process of its own, before this one holds anything.
   const memory: Record<string, VariantMemory | { error: string }> = {};
   if (options.memoryOf)
@@ -147,11 +84,21 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       const own: [string, VariantRunner][] = [];
       try {
         for (const [name, config] of selected) {
-          own.push([name, await startVariant(config, optimizerName, factories.models, pool)]);
+          const start = (kernels: { ownKernels: boolean }) =>
+            startVariant(config, optimizerName, factories.models, pool, kernels);
+          own.push([name, await start(withKernels)]);
+          if (mode === 'both')
+            own.push([tfjsKernelsTwin(name), await start({ ownKernels: false })]);
           if (name === 'dense' && options.baseline)
             own.push([
               'dense_baseline_attention',
-              await startVariant(config, optimizerName, factories.baselineModels),
+              await startVariant(
+                config,
+                optimizerName,
+                factories.baselineModels,
+                undefined,
+                withKernels,
+              ),
             ]);
           if (
             (name === 'dense' || name === 'mod') &&
@@ -160,7 +107,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
           )
             own.push([
               `${name}_tf_adam`,
-              await startVariant(config, 'adam', factories.models, pool),
+              await startVariant(config, 'adam', factories.models, pool, withKernels),
             ]);
         }
         const runners: Runner[] = [
@@ -178,7 +125,8 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
           await tfjs.server.request('new dense');
           runners.push({ name: 'tfjs_dense', step: () => tfjs.server.step('dense') });
         }
-        passFigures.push(await interleavedMedians(runners, 2, steps));
+        const pairs = twins.map((n) => [n, tfjsKernelsTwin(n)] as const);
+        passFigures.push(await interleavedMedians(runners, 2, steps, pairs));
       } finally {
         for (const [, r] of own) await r.dispose();
       }
@@ -186,7 +134,13 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
     let routing: RoutingOverhead | undefined;
     if (only === undefined) {
       log('  routing overhead ...');
-      routing = benchRouting(steps * 2, factories.blocks);
+      const before = ownKernelsOn();
+      setOwnKernels(ownKernels);
+      try {
+        routing = benchRouting(steps * 2, factories.blocks);
+      } finally {
+        setOwnKernels(before);
+      }
     }
     const variants: Record<string, VariantFigures> = {};
     for (const name of Object.keys(flops)) {
@@ -200,28 +154,12 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
         fractionOfPeak: spreadOf(passFigures.map((p) => flops[name]! / p[name]! / 1e6 / p['peak']!))
           .median,
         parameters: parameters[name]!,
+        ownKernels: ownKernels && !twins.some((t) => tfjsKernelsTwin(t) === name),
         ...(memory[name] ? { memory: memory[name] } : {}),
       };
     }
     const analytic = flops['mod'] && flops['dense'] ? flops['mod'] / flops['dense'] : undefined;
-    const ratios = ratioSpreads(passFigures, {
-      'dense of peak': (p) =>
-        flops['dense'] ? flops['dense'] / p['dense']! / 1e6 / p['peak']! : undefined,
-      ...Object.fromEntries(
-        Object.keys(flops).map((n) => [
-          `${n} / dense`,
-          (p: Record<string, number>) => (p['dense'] ? p[n]! / p['dense'] : undefined),
-        ]),
-      ),
-      'mod / dense over analytic': (p) =>
-        analytic && p['dense'] && p['mod'] ? p['mod'] / p['dense'] / analytic : undefined,
-      'dense / pytorch dense': (p) =>
-        p['dense'] && p['pytorch_dense'] ? p['dense'] / p['pytorch_dense'] : undefined,
-      'mod / pytorch mod': (p) =>
-        p['mod'] && p['pytorch_mod'] ? p['mod'] / p['pytorch_mod'] : undefined,
-      'tfjs dense / dense': (p) =>
-        p['dense'] && p['tfjs_dense'] ? p['tfjs_dense'] / p['dense'] : undefined,
-    });
+    const ratios = benchRatios(passFigures, flops, twins);
     const median = (name: string) => spreadOf(passFigures.map((p) => p[name]!)).median;
     const peakSpread = spreadOf(passFigures.map((p) => p['peak']!));
     const dense = variants['dense'];
@@ -234,13 +172,14 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
       info: setup.description,
       passes,
       steps,
+      ownKernels: mode,
       matmulPeakGflops: peakSpread.median,
       matmulPeakSpread: peakSpread,
       /** This process's peak RSS, every variant's model alive at once in each pass. */
       peakRssMb: processMemory().peakRssMb,
       config: { ...BENCH, batch: BATCH, seqLen: SEQ, optimizer: optimizerName },
       variants,
-      ratios: ratios as Record<string, Spread>,
+      ratios,
       ...(dense && mod && analytic
         ? { modOverDense: { measured: ratios['mod / dense']!.median, analytic } }
         : {}),

@@ -1,6 +1,6 @@
 // One variant of `moderoute bench`: a fresh model at the bench config trained step by step, on one
 // thread of control or data-parallel on a replica pool, each step timed.
-import { tf, type Tensor2D } from '@moderoute/core';
+import { ownKernelsOn, setOwnKernels, tf, type Tensor2D } from '@moderoute/core';
 import {
   foldRouterStatistics,
   routerStatisticsOf,
@@ -37,13 +37,17 @@ export interface VariantRunner {
  * MoD cuts) folded after each update. With a replica pool each step is data-parallel
  * (DataParallel: the rows split among the training thread and the pool's worker threads); the
  * model is attached alongside the pool's others, so that runners may step in any order.
+ * `ownKernels` switches core's own wasm kernels for this runner's steps on every replica
+ * (undefined: each thread's default); other runners keep theirs, step by step.
  */
 export async function startVariant(
   config: LanguageModelConfig,
   optimizerName: OptimizerName,
   models: ModelFactory,
   replicaPool?: ReplicaPool,
+  options: { readonly ownKernels?: boolean } = {},
 ): Promise<VariantRunner> {
+  const { ownKernels } = options;
   const model = models.create(config);
   const optimizer = createBenchOptimizer(optimizerName, model.trainableParameters());
   const batch = tf.randomUniform([BATCH, SEQ + 1], 0, 256, 'int32', 7);
@@ -51,7 +55,12 @@ export async function startVariant(
   const targets = tf.slice(batch, [0, 1], [BATCH, SEQ]) as Tensor2D;
   const vars = model.trainableVariables();
   const varName = new Map([...model.trainableParameters()].map(([name, v]) => [name, v.name]));
-  const pool = replicaPool ? await replicaPool.attach(model, { alongside: true }) : undefined;
+  const pool = replicaPool
+    ? await replicaPool.attach(model, {
+        alongside: true,
+        ...(ownKernels !== undefined ? { ownKernels } : {}),
+      })
+    : undefined;
   let step = 0;
   const dataParallelStep = async (p: DataParallel) => {
     const r = await p.step(inputs, targets, { step, seed: model.config.seed });
@@ -63,6 +72,15 @@ export async function startVariant(
     foldRouterStatistics(model, r.statistics);
   };
   const ownStep = () => {
+    const before = ownKernelsOn();
+    if (ownKernels !== undefined) setOwnKernels(ownKernels);
+    try {
+      trainOwnStep();
+    } finally {
+      if (ownKernels !== undefined) setOwnKernels(before);
+    }
+  };
+  const trainOwnStep = () => {
     let statistics: ModelStatistics = {};
     const { value, grads } = tf.variableGrads(() => {
       const r = model.loss(inputs, targets, { training: true, step });

@@ -20,7 +20,7 @@
 // capacity is per device in GShard and Switch Transformers (docs/architecture.md).
 // The optimizer, the routers' state, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
-import { tf, type Tensor2D, type Variable } from '@moderoute/core';
+import { ownKernelsOn, setOwnKernels, tf, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { combineGradients } from './combineGradients.js';
 import { packTensors, type StepReply } from './protocol.js';
@@ -29,7 +29,12 @@ import { ReplicaPool, type ReplicaPoolOptions } from './ReplicaPool.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
 
 export { ReplicaError } from './replicaThread.js';
-export { MAX_REPLICAS, ReplicaPool, type ReplicaPoolOptions } from './ReplicaPool.js';
+export {
+  MAX_REPLICAS,
+  ReplicaPool,
+  type AttachOptions,
+  type ReplicaPoolOptions,
+} from './ReplicaPool.js';
 
 /** Rows of a batch of `batch` per replica: as even as possible, the first replicas one more. */
 export function shardRows(batch: number, replicas: number): number[] {
@@ -58,6 +63,8 @@ export class DataParallel {
     private readonly weights: Float32Array,
     /** Per worker, shared with it: its gradients after a step. */
     private readonly grads: readonly Float32Array[],
+    /** Core's own kernels on or off for every replica's part of a step (AttachOptions.ownKernels). */
+    private readonly ownKernels?: boolean,
   ) {
     this.variables = [...model.namedParameters().values()];
   }
@@ -133,6 +140,9 @@ export class DataParallel {
       targets: tf.slice(targets, [0, 0], [rows[0]!, seqLen]) as Tensor2D,
     }));
     let local: ShardGradients;
+    // The workers set the switch for this model's steps themselves (ModelMessage.ownKernels).
+    const before = ownKernelsOn();
+    if (this.ownKernels !== undefined) setOwnKernels(this.ownKernels);
     try {
       local = shardGradients(
         model,
@@ -144,6 +154,7 @@ export class DataParallel {
       await Promise.allSettled(replies);
       throw error;
     } finally {
+      if (this.ownKernels !== undefined) setOwnKernels(before);
       tf.dispose([own.inputs, own.targets]);
     }
     // Every reply is waited for before a failure is rethrown: a replica still busy with this

@@ -26,6 +26,22 @@ export interface ReplicaPoolOptions {
   readonly modules?: string | URL;
 }
 
+/** Options of `ReplicaPool.attach`. */
+export interface AttachOptions {
+  /**
+   * Keep the models attached before (default false: they are detached); the steppers may then
+   * step in any order.
+   */
+  readonly alongside?: boolean;
+  /**
+   * Core's own wasm kernels on or off for every replica's part of this model's steps, the
+   * training thread's included (core's `setOwnKernels` is a switch per thread: a worker does not
+   * see the training thread's). Default: each thread's own setting (on, unless
+   * MODEROUTE_OWN_KERNELS=0). The bench compares the two in one run with it.
+   */
+  readonly ownKernels?: boolean;
+}
+
 /**
  * The worker threads of data-parallel training: `replicas - 1` threads, each with its own
  * backend instance (the training thread's backend, one kernel thread). Attach a model to train
@@ -103,8 +119,9 @@ export class ReplicaPool {
    * returns the DataParallel stepper of it. Models attached before are detached (their steppers
    * refuse further steps), unless `alongside`: then they stay attached and the steppers may step
    * in any order (the bench interleaves its variants step by step); `detach` frees one.
+   * `ownKernels` switches core's own kernels for this model's steps (AttachOptions).
    */
-  async attach(model: LanguageModel, options: { alongside?: boolean } = {}): Promise<DataParallel> {
+  async attach(model: LanguageModel, options: AttachOptions = {}): Promise<DataParallel> {
     if (this.closed) throw new ReplicaError('this replica pool is closed');
     const alongside = options.alongside === true;
     if (!alongside) this.attached.clear();
@@ -135,6 +152,7 @@ export class ReplicaPool {
             variables,
             weights: shared.weights,
             grads: shared.grads[i]!,
+            ...(options.ownKernels !== undefined ? { ownKernels: options.ownKernels } : {}),
           } satisfies ModelMessage,
           [],
           this.timeoutMs,
@@ -151,6 +169,7 @@ export class ReplicaPool {
         floats(() => true),
       ),
       shared.grads.map((b) => new Float32Array(b)),
+      options.ownKernels,
     );
     this.attached.set(stepper, slot);
     return stepper;

@@ -36,6 +36,11 @@ export interface ModelMessage {
   readonly weights: SharedArrayBuffer;
   /** float32 gradients of the trainable variables, written by this replica (its own). */
   readonly grads: SharedArrayBuffer;
+  /**
+   * Core's own wasm kernels on or off for this model's steps (core's setOwnKernels, set in the
+   * worker before each of them); absent: the worker's default.
+   */
+  readonly ownKernels?: boolean;
 }
 
 export interface StepMessage {

@@ -8,6 +8,7 @@ import {
   initBackend,
   matmulPeakGflops,
   readInto,
+  setOwnKernels,
   type Tensor,
   type Variable,
   type Tensor2D,
@@ -37,6 +38,8 @@ interface Slot {
   /** The trainable variables by name, in packing order. */
   readonly trainable: (readonly [string, Variable])[];
   readonly buffers: { weights: Float32Array; grads: Float32Array };
+  /** Core's own kernels for this model's steps (ModelMessage.ownKernels; undefined: the default). */
+  readonly ownKernels: boolean | undefined;
 }
 /** The attached models by slot (several when the training thread interleaves them). */
 const slots = new Map<number, Slot>();
@@ -74,6 +77,7 @@ function attach(message: ModelMessage): void {
       weights: new Float32Array(message.weights),
       grads: new Float32Array(message.grads),
     },
+    ownKernels: message.ownKernels,
   });
 }
 
@@ -99,6 +103,8 @@ function step(message: StepMessage): void {
       `replica ${replica} has no model in slot ${message.slot}: attach one before a step`,
     );
   const { model, variables, trainable, buffers } = slot;
+  // Steps are this thread's only work with own kernels: the slot's switch holds until the next.
+  setOwnKernels(slot.ownKernels);
   assignPacked(variables, buffers.weights);
   const inputs = tf.tensor2d(message.inputs, [message.rows, message.seqLen], 'int32') as Tensor2D;
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
