@@ -2,3 +2,4 @@
 // functions, exported from one module so that one instance per backend memory serves them all.
 export { layerNormForward, layerNormBackward } from './layerNorm';
 export { geluForward, geluBackward } from './gelu';
+export { attentionForward, attentionBackward } from './attention';

@@ -10,6 +10,9 @@
 //   dK = dS^T Q / sqrt(Dh).
 // The products run per (batch, head) pair through core's batchMatMul (on wasm, plain 2-D products
 // are much faster than its batched kernel: docs/performance.md, "Backend facts").
+// On wasm, when core's own kernels are registered (attentionKernel.ts), forward and backward are
+// one kernel each (assembly/attention.ts, the same formulas; under the causal-only bias it skips
+// the keys after each query, whose probabilities are exactly 0); elsewhere the tfjs ops below.
 import {
   tf,
   type Tensor,
@@ -22,6 +25,12 @@ import { ConfigError, ShapeError } from '../errors.js';
 import { linear } from './linear.js';
 import { splitOuter } from './layout.js';
 import { batchMatMul } from './matmul.js';
+import {
+  ATTENTION_BACKWARD,
+  ATTENTION_FORWARD,
+  attentionKernelsFit,
+  ownAttentionKernels,
+} from './attentionKernel.js';
 
 /** Additive logit for a masked (query, key) pair. */
 export const MASKED_LOGIT = -1e9;
@@ -75,6 +84,21 @@ export function attentionBias(t: number, causal: boolean, mask?: Tensor): Tensor
 
 function makeCore(bias: Tensor4D | undefined, scale: number) {
   return tf.customGrad(((q: Tensor4D, k: Tensor4D, v: Tensor4D, save: (t: Tensor[]) => void) => {
+    if (ownAttentionKernels() && attentionKernelsFit(q, k, v, bias)) {
+      // The own kernels (attentionKernel.ts): the same formulas, one kernel each way.
+      const inputs: Record<string, Tensor> = bias === undefined ? { q, k, v } : { q, k, v, bias };
+      const [o, p] = tf.engine().runKernel(ATTENTION_FORWARD, inputs, { scale }) as Tensor[];
+      save([q, k, v, p as Tensor, ...(bias === undefined ? [] : [bias])]);
+      return {
+        value: o,
+        gradFunc: (dout: Tensor4D, saved: Tensor[]) => {
+          const [sq, sk, sv, sp, sbias] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor?];
+          const inputs: Record<string, Tensor> = { dout, q: sq, k: sk, v: sv, p: sp };
+          if (sbias !== undefined) inputs['bias'] = sbias;
+          return tf.engine().runKernel(ATTENTION_BACKWARD, inputs, { scale }) as Tensor[];
+        },
+      };
+    }
     const [b, h, t, dh] = q.shape;
     // Shape: [B,H,T,Dh] -> [N,T,Dh] with N = B H: each (batch, head) pair is one 2-D product.
     const qs = tf.reshape(tf.mul(q, scale), [b * h, t, dh]) as Tensor3D;

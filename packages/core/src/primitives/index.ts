@@ -9,6 +9,7 @@ import { linear } from './linear.js';
 
 export * from './activations.js';
 export * from './attention.js';
+export { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
 export * from './gather.js';
 export * from './hostCopy.js';
 export * from './inference.js';
