@@ -2,7 +2,19 @@
 // primitive's forward and backward on the bench's shapes. A case builds its inputs once and
 // returns one call (forward + backward of the primitive under sum(y * w)), run with the own
 // kernels switched on and off in turn. To add a kernel, add its cases to CASES.
-import { layerNorm, ownLayerNormKernels, tf, type Tensor, type Tensor1D } from '@moderoute/core';
+import {
+  attentionBias,
+  gelu,
+  layerNorm,
+  ownAttentionKernels,
+  ownGeluKernels,
+  ownLayerNormKernels,
+  scaledDotProductAttention,
+  tf,
+  type Tensor,
+  type Tensor1D,
+  type Tensor4D,
+} from '@moderoute/core';
 
 /** One measured call of a case: forward + backward, its results returned (for disposal). */
 export type KernelCall = () => tf.TensorContainer;
@@ -48,8 +60,55 @@ function layerNormCase(rows: number, width: number): KernelCase {
   };
 }
 
+/** gelu on [rows, width] (an MLP's hidden layer), forward and backward. */
+function geluCase(rows: number, width: number): KernelCase {
+  return {
+    kernel: 'gelu',
+    shape: `[${rows}, ${width}]`,
+    serves: ownGeluKernels,
+    setup: () => {
+      const [x, w] = [normal([rows, width], 5), normal([rows, width], 6)];
+      const grads = tf.grads((xi: Tensor) => tf.sum(tf.mul(gelu(xi), w)));
+      return { call: () => grads([x!]), dispose: () => tf.dispose([x!, w!]) };
+    },
+  };
+}
+
+/** The causal attention core on q, k, v [B, H, T, Dh], forward and backward (dq, dk, dv). */
+function attentionCase(shape: [number, number, number, number]): KernelCase {
+  return {
+    kernel: 'attention core (causal)',
+    shape: `[${shape.join(', ')}]`,
+    serves: ownAttentionKernels,
+    setup: () => {
+      const [q, k, v, w] = [7, 8, 9, 10].map((seed) => normal(shape, seed));
+      const bias = attentionBias(shape[2], true)!;
+      const grads = tf.grads((qi: Tensor, ki: Tensor, vi: Tensor) =>
+        tf.sum(
+          tf.mul(
+            scaledDotProductAttention(qi as Tensor4D, ki as Tensor4D, vi as Tensor4D, bias),
+            w!,
+          ),
+        ),
+      );
+      return {
+        call: () => grads([q!, k!, v!]),
+        dispose: () => tf.dispose([q!, k!, v!, w!, bias]),
+      };
+    },
+  };
+}
+
 /**
- * Every case, in table order: the bench's replica shapes (4 sequences of 128 tokens: 512 rows) and
- * a MoD block's routed rows (12.5% of them: 64), at width 128.
+ * Every case, in table order: the bench's replica shapes (4 sequences of 128 tokens: 512 rows, the
+ * MLP's hidden width 512) and a MoD block's routed rows (12.5% of them: 64), at width 128.
  */
-export const CASES: readonly KernelCase[] = [layerNormCase(512, 128), layerNormCase(64, 128)];
+export const CASES: readonly KernelCase[] = [
+  layerNormCase(512, 128),
+  layerNormCase(64, 128),
+  geluCase(512, 512),
+  geluCase(64, 512),
+  // A replica's 4 sequences of 128 tokens in 4 heads of 32; a MoD block's 16 routed tokens each.
+  attentionCase([4, 4, 128, 32]),
+  attentionCase([4, 4, 16, 32]),
+];
