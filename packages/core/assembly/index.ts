@@ -1,3 +1,4 @@
 // The module of core's own wasm kernels (src/primitives/ownKernels.ts loads it): every kernel's
 // functions, exported from one module so that one instance per backend memory serves them all.
 export { layerNormForward, layerNormBackward } from './layerNorm';
+export { routedResidualForward, routedResidualBackward } from './routedResidual';

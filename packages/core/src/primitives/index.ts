@@ -22,6 +22,12 @@ export {
   type OwnKernelBinaries,
 } from './ownKernels.js';
 export * from './linear.js';
+export * from './routedResidual.js';
+export {
+  ROUTED_RESIDUAL_BACKWARD,
+  ROUTED_RESIDUAL_FORWARD,
+  ownRoutedResidualKernels,
+} from './routedResidualKernel.js';
 export {
   concatFlat,
   concatOuter,
