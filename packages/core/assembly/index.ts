@@ -2,3 +2,4 @@
 // functions, exported from one module so that one instance per backend memory serves them all.
 export { layerNormForward, layerNormBackward } from './layerNorm';
 export { routedResidualForward, routedResidualBackward } from './routedResidual';
+export { matVecForward, matVecBackward } from './matVec';
