@@ -7,7 +7,7 @@
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N selected in all.
 import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
 import {
-  combineRows,
+  addCombinedRows,
   type CapacityPolicy,
   type MixtureOfDepthsPlan,
   type Router,
@@ -69,8 +69,8 @@ export class ModBlock implements Block {
       const sub = packSubsequence(plan, x);
       // f on the subsequence, float32[B, S, D] -> per-assignment rows float32[N, D]
       const update = sub.unpack(this.parts.update(sub.x, sub.mask));
-      // x + g(r) * f for selected tokens; exactly x elsewhere (combineRows leaves zeros).
-      return tf.add(x, combineRows(plan, update)) as Tensor3D;
+      // x + g(r) * f for selected tokens; exactly x elsewhere (one fused epilogue on wasm).
+      return addCombinedRows(x, plan, update);
     });
     return { output, auxLosses: plan.auxLosses, routing: { mod: plan } };
   }

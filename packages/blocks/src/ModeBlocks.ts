@@ -2,7 +2,7 @@
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N assignments, E experts.
 import { tf, type Scalar, type Tensor3D } from '@moderoute/core';
 import {
-  combineRows,
+  addCombinedRows,
   type CapacityPolicy,
   type ExpertRoutingPlan,
   type MixtureOfDepthsPlan,
@@ -95,7 +95,7 @@ export class StagedModeBlock implements Block {
     );
     const output = tf.tidy(() => {
       const update = tf.add(a, expertUpdate(expertPlan, u, this.experts)) as Tensor3D;
-      return tf.add(x, combineRows(depthPlan, sub.unpack(update))) as Tensor3D;
+      return addCombinedRows(x, depthPlan, sub.unpack(update));
     });
     return {
       output,

@@ -3,3 +3,5 @@
 export { layerNormForward, layerNormBackward } from './layerNorm';
 export { geluForward, geluBackward } from './gelu';
 export { attentionForward, attentionBackward } from './attention';
+export { routedResidualForward, routedResidualBackward } from './routedResidual';
+export { matVecForward, matVecBackward } from './matVec';

@@ -11,6 +11,7 @@ import {
   ModerouteError,
   ShapeError,
   gatherRows,
+  routedResidual,
   scatterAddRows,
   tf,
   type Scalar,
@@ -240,4 +241,23 @@ export function combineRows(
   const rows = options.weighted === false ? y : tf.mul(y, tf.reshape(plan.combineWeights, [n, 1]));
   // Shape: scatter [N, D] into [B*T, D] -> [B, T, D]
   return tf.reshape(scatterAddRows(rows, plan.tokenIndex, b * t), [b, t, d]);
+}
+
+/**
+ * The residual x plus the combined rows: x + combineRows(plan, y), float32[B, T, D], as one
+ * primitive (core's routedResidual: one kernel each way on wasm). Raposo et al. 2024, eq. 1:
+ * x_i + r_i f(x_i) for a routed token i, exactly x_i for the others.
+ */
+export function addCombinedRows(x: Tensor3D, plan: RoutingPlan, y: Tensor2D): Tensor3D {
+  const n = assignmentCount(plan);
+  if (y.rank !== 2 || y.shape[0] !== n)
+    throw new ShapeError('y.shape', y.shape, `[${n}, D] (one row per assignment)`);
+  const { batchSize: b, seqLen: t } = plan;
+  const d = y.shape[1];
+  if (x.rank !== 3 || x.shape[0] !== b || x.shape[1] !== t || x.shape[2] !== d)
+    throw new ShapeError('x.shape', x.shape, `[${b}, ${t}, ${d}] to match the plan and y`);
+  if (n === 0) return tf.clone(x);
+  // Shape: [B, T, D] -> [B*T, D] -> [B, T, D]
+  const flat = tf.reshape(x, [b * t, d]) as Tensor2D;
+  return tf.reshape(routedResidual(flat, y, plan.combineWeights, plan.tokenIndex), [b, t, d]);
 }

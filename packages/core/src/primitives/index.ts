@@ -24,6 +24,13 @@ export {
   type OwnKernelBinaries,
 } from './ownKernels.js';
 export * from './linear.js';
+export { MAT_VEC_BACKWARD, MAT_VEC_FORWARD, ownMatVecKernels } from './matVecKernel.js';
+export * from './routedResidual.js';
+export {
+  ROUTED_RESIDUAL_BACKWARD,
+  ROUTED_RESIDUAL_FORWARD,
+  ownRoutedResidualKernels,
+} from './routedResidualKernel.js';
 export {
   concatFlat,
   concatOuter,

@@ -4,10 +4,14 @@
 // y = x W + b. Backward: dx = dy W^T, dW = x^T dy, db = sum_rows(dy). The products go through
 // matmul2d, so on wasm every one of the three takes the fast plain 2-D path (tfjs's own matMul
 // gradient uses transpose flags and makes a whole training step several times slower).
+// A weight of one column without bias (a Mixture-of-Depths router's logit) runs on wasm as one own
+// kernel each way (matVecKernel.ts): the 2-D products would transpose x for dW and pack a new right
+// operand on every call, a fixed cost per call however few the rows.
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { ShapeError } from '../errors.js';
 import { concatOuter, splitOuter } from './layout.js';
 import { columnSum, matmul2d, prefersExplicitTranspose, transpose2d } from './matmul.js';
+import { MAT_VEC_BACKWARD, MAT_VEC_FORWARD, ownMatVecKernels } from './matVecKernel.js';
 
 type SaveFn = (tensors: Tensor[]) => void;
 
@@ -22,6 +26,16 @@ const linearNoBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => 
         const [sx, sw] = saved as [Tensor2D, Tensor2D];
         return [matmul2d(dy, sw, false, true), matmul2d(sx, dy, true, false)];
       }),
+  };
+}) as never) as unknown as (x: Tensor2D, w: Tensor2D) => Tensor2D;
+
+const matVec = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => {
+  save([x, w]);
+  const [value] = tf.engine().runKernel(MAT_VEC_FORWARD, { x, w }, {}) as Tensor[];
+  return {
+    value,
+    gradFunc: (dy: Tensor2D, [sx, sw]: Tensor[]) =>
+      tf.engine().runKernel(MAT_VEC_BACKWARD, { dy, x: sx as Tensor, w: sw as Tensor }, {}),
   };
 }) as never) as unknown as (x: Tensor2D, w: Tensor2D) => Tensor2D;
 
@@ -82,7 +96,12 @@ export function linear<T extends Tensor>(x: T, w: Tensor2D, b?: Tensor1D): T {
   // Shape: [..., I] -> [N, I]
   const x2 =
     x.rank === 2 ? (x as unknown as Tensor2D) : (tf.reshape(x, [-1, inFeatures]) as Tensor2D);
-  const y2 = b === undefined ? linearNoBias(x2, w) : linearWithBias(x2, w, b);
+  const y2 =
+    b !== undefined
+      ? linearWithBias(x2, w, b)
+      : outFeatures === 1 && x.dtype === 'float32' && ownMatVecKernels()
+        ? matVec(x2, w)
+        : linearNoBias(x2, w);
   // Shape: [N, O] -> [..., O]
   return (x.rank === 2 ? y2 : tf.reshape(y2, [...lead, outFeatures])) as unknown as T;
 }
