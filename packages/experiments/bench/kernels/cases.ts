@@ -6,13 +6,18 @@ import {
   attentionBias,
   gelu,
   layerNorm,
+  linear,
   ownAttentionKernels,
   ownGeluKernels,
   ownLayerNormKernels,
+  ownMatVecKernels,
+  ownRoutedResidualKernels,
+  routedResidual,
   scaledDotProductAttention,
   tf,
   type Tensor,
   type Tensor1D,
+  type Tensor2D,
   type Tensor4D,
 } from '@moderoute/core';
 
@@ -100,6 +105,54 @@ function attentionCase(shape: [number, number, number, number]): KernelCase {
 }
 
 /**
+ * A routed block's epilogue on [rows, width] with `routed` rows processed (every eighth row),
+ * forward and backward (dx, drows, dweights).
+ */
+function routedResidualCase(rows: number, width: number, routed: number): KernelCase {
+  return {
+    kernel: 'routedResidual',
+    shape: `[${rows}, ${width}], ${routed} rows`,
+    serves: ownRoutedResidualKernels,
+    setup: () => {
+      const [x, r, g, w] = [
+        normal([rows, width], 11),
+        normal([routed, width], 12),
+        normal([routed], 13),
+        normal([rows, width], 14),
+      ];
+      const step = Math.floor(rows / routed);
+      const indices = tf.tensor1d(
+        Array.from({ length: routed }, (_, i) => i * step),
+        'int32',
+      );
+      const grads = tf.grads((xi: Tensor, ri: Tensor, gi: Tensor) =>
+        tf.sum(tf.mul(routedResidual(xi as Tensor2D, ri as Tensor2D, gi as Tensor1D, indices), w!)),
+      );
+      return {
+        call: () => grads([x!, r!, g!]),
+        dispose: () => tf.dispose([x!, r!, g!, w!, indices]),
+      };
+    },
+  };
+}
+
+/** linear to one column without bias (a MoD router's logit) on [rows, width], forward and backward. */
+function matVecCase(rows: number, width: number): KernelCase {
+  return {
+    kernel: 'linear, one column (matVec)',
+    shape: `[${rows}, ${width}] x [${width}, 1]`,
+    serves: ownMatVecKernels,
+    setup: () => {
+      const [x, m, w] = [normal([rows, width], 15), normal([width, 1], 16), normal([rows, 1], 17)];
+      const grads = tf.grads((xi: Tensor, mi: Tensor) =>
+        tf.sum(tf.mul(linear(xi as Tensor2D, mi as Tensor2D), w!)),
+      );
+      return { call: () => grads([x!, m!]), dispose: () => tf.dispose([x!, m!, w!]) };
+    },
+  };
+}
+
+/**
  * Every case, in table order: the bench's replica shapes (4 sequences of 128 tokens: 512 rows, the
  * MLP's hidden width 512) and a MoD block's routed rows (12.5% of them: 64), at width 128.
  */
@@ -111,4 +164,6 @@ export const CASES: readonly KernelCase[] = [
   // A replica's 4 sequences of 128 tokens in 4 heads of 32; a MoD block's 16 routed tokens each.
   attentionCase([4, 4, 128, 32]),
   attentionCase([4, 4, 16, 32]),
+  routedResidualCase(512, 128, 64),
+  matVecCase(512, 128),
 ];
