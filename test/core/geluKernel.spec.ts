@@ -4,7 +4,6 @@
 // threaded build and on one thread, each in a process of its own (wasm's thread count is fixed
 // per process).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { gelu, ownGeluKernels, setOwnKernels, tf, type Tensor } from '@moderoute/core';
@@ -16,6 +15,7 @@ import {
   runs,
   useBackend,
 } from '@moderoute/testing';
+import { itMatchesInChildProcesses, itRunsOwnKernels } from './ownKernelChecks.js';
 
 const FIXTURE = fileURLToPath(
   new URL('../../packages/core/test/fixtures/geluKernel.ts', import.meta.url),
@@ -47,12 +47,7 @@ describe('gelu own wasm kernels', () => {
   describe('on wasm', () => {
     useBackend('wasm');
 
-    it('should run them (registered for wasm, not disabled)', () => {
-      assert.equal(ownGeluKernels(), true);
-      setOwnKernels(false);
-      assert.equal(ownGeluKernels(), false);
-      setOwnKernels(undefined);
-    });
+    itRunsOwnKernels(ownGeluKernels);
 
     it('should equal the tfjs path, value and gradient, on random shapes and extreme inputs', () => {
       fc.assert(
@@ -118,23 +113,5 @@ describe('gelu own wasm kernels', () => {
     });
   });
 
-  for (const threads of ['1', '2']) {
-    it(`should equal the tfjs path in a process with MODEROUTE_THREADS=${threads}`, () => {
-      const result = spawnSync(
-        process.execPath,
-        ['--conditions=@moderoute/source', '--import', 'tsx', FIXTURE],
-        { env: { ...process.env, MODEROUTE_THREADS: threads }, encoding: 'utf8', timeout: 60_000 },
-      );
-      assert.equal(result.status, 0, result.stderr.slice(-2000));
-      const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as {
-        threads: number;
-        used: boolean;
-        maxDiff: number;
-      };
-      assert.equal(report.used, true);
-      assert.ok(report.maxDiff < 1e-5, `largest relative difference ${report.maxDiff}`);
-      // The threaded build may be unavailable on a host; then it runs (and is checked on) one thread.
-      assert.ok(report.threads === 1 || report.threads === Number(threads));
-    });
-  }
+  itMatchesInChildProcesses(FIXTURE, 1e-5);
 });

@@ -3,7 +3,6 @@
 // leaks; the tfjs path on cpu; and the same on the threaded build and on one thread, each in a
 // process of its own (wasm's thread count is fixed per process).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
@@ -15,6 +14,7 @@ import {
   type Tensor1D,
 } from '@moderoute/core';
 import { expectClose, randomTensor, runs, useBackend } from '@moderoute/testing';
+import { itMatchesInChildProcesses, itRunsOwnKernels } from './ownKernelChecks.js';
 import { checkLayerNormFiniteDifferences, checkLayerNormLeaks } from './layerNormChecks.js';
 
 const FIXTURE = fileURLToPath(
@@ -38,12 +38,7 @@ describe('layerNorm own wasm kernels', () => {
   describe('on wasm', () => {
     useBackend('wasm');
 
-    it('should run them (registered for wasm, not disabled)', () => {
-      assert.equal(ownLayerNormKernels(), true);
-      setOwnKernels(false);
-      assert.equal(ownLayerNormKernels(), false);
-      setOwnKernels(undefined);
-    });
+    itRunsOwnKernels(ownLayerNormKernels);
 
     it('should equal the tfjs path, value and gradients, on random shapes', () => {
       fc.assert(
@@ -96,23 +91,5 @@ describe('layerNorm own wasm kernels', () => {
     });
   });
 
-  for (const threads of ['1', '2']) {
-    it(`should equal the tfjs path in a process with MODEROUTE_THREADS=${threads}`, () => {
-      const result = spawnSync(
-        process.execPath,
-        ['--conditions=@moderoute/source', '--import', 'tsx', FIXTURE],
-        { env: { ...process.env, MODEROUTE_THREADS: threads }, encoding: 'utf8', timeout: 60_000 },
-      );
-      assert.equal(result.status, 0, result.stderr.slice(-2000));
-      const report = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as {
-        threads: number;
-        used: boolean;
-        maxDiff: number;
-      };
-      assert.equal(report.used, true);
-      assert.ok(report.maxDiff < 1e-4, `largest relative difference ${report.maxDiff}`);
-      // The threaded build may be unavailable on a host; then it runs (and is checked on) one thread.
-      assert.ok(report.threads === 1 || report.threads === Number(threads));
-    });
-  }
+  itMatchesInChildProcesses(FIXTURE, 1e-4);
 });

@@ -2,25 +2,11 @@
 // (row max subtracted) with a vectorised exp, its backward, and the test for the exactly causal
 // bias. Every address is a byte offset in the wasm backend's memory.
 
+import { maxLanes, sumLanes } from './simd';
+
 const MASKED_LOGIT: f32 = -1e9;
 /** Below this, expf is subnormal or 0: exp4 returns 0 (the 2^n scaling needs n >= -126). */
 const EXP_LOW: f32 = -87.33654;
-
-function maxLanes(v: v128): f32 {
-  return Mathf.max(
-    Mathf.max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)),
-    Mathf.max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)),
-  );
-}
-
-function sumLanes(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    f32x4.extract_lane(v, 2) +
-    f32x4.extract_lane(v, 3)
-  );
-}
 
 /**
  * exp(x) on 4 lanes (Cephes expf: x = n ln2 + r, a degree-6 polynomial in r, then 2^n in the

@@ -6,16 +6,9 @@
 //   with g = dy * gamma: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
 //   dgamma = sum_rows(dy * xhat), dbeta = sum_rows(dy).
 // 128-bit SIMD over 4 floats at a time, a scalar loop for the last D % 4. (No `@inline`
-// decorator: Prettier rejects it on a function; -O3 inlines `lanes` anyway.)
+// decorator: Prettier rejects it on a function; -O3 inlines `sumLanes` anyway.)
 
-function lanes(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    f32x4.extract_lane(v, 2) +
-    f32x4.extract_lane(v, 3)
-  );
-}
+import { sumLanes } from './simd';
 
 /** y, xhat float32[n, d] and rstd float32[n] from x float32[n, d], gamma and beta float32[d]. */
 export function layerNormForward(
@@ -35,7 +28,7 @@ export function layerNormForward(
     const row = <usize>r * <usize>d * 4;
     let s4 = f32x4.splat(0);
     for (let j = 0; j < d4; j += 4) s4 = f32x4.add(s4, v128.load(x + row + ((<usize>j) << 2)));
-    let s: f32 = lanes(s4);
+    let s: f32 = sumLanes(s4);
     for (let j = d4; j < d; j++) s += load<f32>(x + row + ((<usize>j) << 2));
     const mean: f32 = s * invD;
     const m4 = f32x4.splat(mean);
@@ -44,7 +37,7 @@ export function layerNormForward(
       const c = f32x4.sub(v128.load(x + row + ((<usize>j) << 2)), m4);
       v4 = f32x4.add(v4, f32x4.mul(c, c));
     }
-    let v: f32 = lanes(v4);
+    let v: f32 = sumLanes(v4);
     for (let j = d4; j < d; j++) {
       const c: f32 = load<f32>(x + row + ((<usize>j) << 2)) - mean;
       v += c * c;
@@ -102,8 +95,8 @@ export function layerNormBackward(
       v128.store(dgamma + q, f32x4.add(v128.load(dgamma + q), f32x4.mul(dy4, xh4)));
       v128.store(dbeta + q, f32x4.add(v128.load(dbeta + q), dy4));
     }
-    let sg: f32 = lanes(sg4);
-    let sgx: f32 = lanes(sgx4);
+    let sg: f32 = sumLanes(sg4);
+    let sgx: f32 = sumLanes(sgx4);
     for (let j = d4; j < d; j++) {
       const p = row + ((<usize>j) << 2);
       const q = (<usize>j) << 2;

@@ -6,14 +6,7 @@
 // XNNPACK runs these as general products: a transpose of x for dw, and a packed right operand
 // made anew on every call. 128-bit SIMD over 4 floats, a scalar loop for the last k % 4.
 
-function lanes(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    f32x4.extract_lane(v, 2) +
-    f32x4.extract_lane(v, 3)
-  );
-}
+import { sumLanes } from './simd';
 
 /** y float32[n] = x float32[n, k] times w float32[k]. */
 export function matVecForward(x: usize, w: usize, y: usize, n: i32, k: i32): void {
@@ -25,7 +18,7 @@ export function matVecForward(x: usize, w: usize, y: usize, n: i32, k: i32): voi
       const q = (<usize>j) << 2;
       s4 = f32x4.add(s4, f32x4.mul(v128.load(x + row + q), v128.load(w + q)));
     }
-    let s: f32 = lanes(s4);
+    let s: f32 = sumLanes(s4);
     for (let j = k4; j < k; j++) {
       const q = (<usize>j) << 2;
       s += load<f32>(x + row + q) * load<f32>(w + q);

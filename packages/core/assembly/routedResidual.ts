@@ -7,14 +7,7 @@
 //   backward: drows[n] = w[n] * dy[idx[n]], dw[n] = dy[idx[n]] . rows[n] (dx = dy: the caller's).
 // Indices are checked by the caller. 128-bit SIMD over 4 floats, a scalar loop for the last D % 4.
 
-function lanes(v: v128): f32 {
-  return (
-    f32x4.extract_lane(v, 0) +
-    f32x4.extract_lane(v, 1) +
-    f32x4.extract_lane(v, 2) +
-    f32x4.extract_lane(v, 3)
-  );
-}
+import { sumLanes } from './simd';
 
 /** out float32[m, d] = x float32[m, d] plus w[n] * rows[n] float32[n, d] added at rows idx int32[n]. */
 export function routedResidualForward(
@@ -72,7 +65,7 @@ export function routedResidualBackward(
       v128.store(o + q, f32x4.mul(g4, dy4));
       dot4 = f32x4.add(dot4, f32x4.mul(dy4, v128.load(s + q)));
     }
-    let dot: f32 = lanes(dot4);
+    let dot: f32 = sumLanes(dot4);
     for (let j = d4; j < d; j++) {
       const q = (<usize>j) << 2;
       const dyj = load<f32>(src + q);
