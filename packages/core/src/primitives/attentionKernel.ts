@@ -44,7 +44,7 @@ function layout(call: OwnKernelCall, shape: number[]) {
   };
 }
 
-ownKernel(ATTENTION_FORWARD, (call) => {
+ownKernel(ATTENTION_FORWARD, ['attentionForward'], (call) => {
   const { inputs, attrs, backend, exports, offset } = call;
   const q = inputs['q']!;
   const { b, h, t, dh, n, bias, biasBatches, biasRows, scratch } = layout(call, q.shape);
@@ -72,7 +72,7 @@ ownKernel(ATTENTION_FORWARD, (call) => {
   return [o, p];
 });
 
-ownKernel(ATTENTION_BACKWARD, (call) => {
+ownKernel(ATTENTION_BACKWARD, ['attentionBackward'], (call) => {
   const { inputs, attrs, backend, exports, offset } = call;
   const q = inputs['q']!;
   const { b, h, t, dh, n, bias, biasBatches, biasRows, scratch } = layout(call, q.shape);
@@ -97,7 +97,7 @@ ownKernel(ATTENTION_BACKWARD, (call) => {
 
 /** Whether the attention core runs the own kernels here: on, registered and instantiable. */
 export function ownAttentionKernels(): boolean {
-  return ownKernelsServe(ATTENTION_FORWARD);
+  return ownKernelsServe(ATTENTION_FORWARD, ATTENTION_BACKWARD);
 }
 
 /**

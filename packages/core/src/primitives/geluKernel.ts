@@ -13,7 +13,7 @@ function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-ownKernel(GELU_FORWARD, ({ inputs, backend, exports, offset }) => {
+ownKernel(GELU_FORWARD, ['geluForward'], ({ inputs, backend, exports, offset }) => {
   const x = inputs['x']!;
   const y = backend.makeOutput([...x.shape], 'float32');
   const s = backend.makeOutput([...x.shape], 'float32');
@@ -21,7 +21,7 @@ ownKernel(GELU_FORWARD, ({ inputs, backend, exports, offset }) => {
   return [y, s];
 });
 
-ownKernel(GELU_BACKWARD, ({ inputs, backend, exports, offset }) => {
+ownKernel(GELU_BACKWARD, ['geluBackward'], ({ inputs, backend, exports, offset }) => {
   const dy = inputs['dy']!;
   const dx = backend.makeOutput([...dy.shape], 'float32');
   const saved = [offset(inputs['y']), offset(inputs['s'])];
@@ -31,5 +31,5 @@ ownKernel(GELU_BACKWARD, ({ inputs, backend, exports, offset }) => {
 
 /** Whether gelu runs the own kernels here: on, registered and instantiable for the active backend. */
 export function ownGeluKernels(): boolean {
-  return ownKernelsServe(GELU_FORWARD);
+  return ownKernelsServe(GELU_FORWARD, GELU_BACKWARD);
 }

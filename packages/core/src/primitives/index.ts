@@ -18,6 +18,7 @@ export { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './
 export { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
 export {
   installOwnKernels,
+  ownKernel,
   ownKernelsOn,
   ownKernelsServe,
   setOwnKernels,

@@ -9,28 +9,32 @@ export const LAYER_NORM_FORWARD = 'ModerouteLayerNorm';
 /** Inputs {dy, xhat, rstd, gamma} -> [dx, dgamma, dbeta]. */
 export const LAYER_NORM_BACKWARD = 'ModerouteLayerNormGrad';
 
-ownKernel(LAYER_NORM_FORWARD, ({ inputs, attrs, backend, exports, offset }) => {
-  const x = inputs['x']!;
-  const [n, d] = x.shape as [number, number];
-  const y = backend.makeOutput([n, d], 'float32');
-  const xhat = backend.makeOutput([n, d], 'float32');
-  const rstd = backend.makeOutput([n, 1], 'float32');
-  const [gamma, beta] = [offset(inputs['gamma']), offset(inputs['beta'])];
-  exports['layerNormForward']!(
-    offset(x),
-    gamma,
-    beta,
-    offset(y),
-    offset(xhat),
-    offset(rstd),
-    n,
-    d,
-    attrs['eps'] as number,
-  );
-  return [y, xhat, rstd];
-});
+ownKernel(
+  LAYER_NORM_FORWARD,
+  ['layerNormForward'],
+  ({ inputs, attrs, backend, exports, offset }) => {
+    const x = inputs['x']!;
+    const [n, d] = x.shape as [number, number];
+    const y = backend.makeOutput([n, d], 'float32');
+    const xhat = backend.makeOutput([n, d], 'float32');
+    const rstd = backend.makeOutput([n, 1], 'float32');
+    const [gamma, beta] = [offset(inputs['gamma']), offset(inputs['beta'])];
+    exports['layerNormForward']!(
+      offset(x),
+      gamma,
+      beta,
+      offset(y),
+      offset(xhat),
+      offset(rstd),
+      n,
+      d,
+      attrs['eps'] as number,
+    );
+    return [y, xhat, rstd];
+  },
+);
 
-ownKernel(LAYER_NORM_BACKWARD, ({ inputs, backend, exports, offset }) => {
+ownKernel(LAYER_NORM_BACKWARD, ['layerNormBackward'], ({ inputs, backend, exports, offset }) => {
   const dy = inputs['dy']!;
   const [n, d] = dy.shape as [number, number];
   const dx = backend.makeOutput([n, d], 'float32');
@@ -51,5 +55,5 @@ ownKernel(LAYER_NORM_BACKWARD, ({ inputs, backend, exports, offset }) => {
 
 /** Whether layerNorm runs the own kernels here: on, registered and instantiable for the active backend. */
 export function ownLayerNormKernels(): boolean {
-  return ownKernelsServe(LAYER_NORM_FORWARD);
+  return ownKernelsServe(LAYER_NORM_FORWARD, LAYER_NORM_BACKWARD);
 }

@@ -11,7 +11,7 @@ export const MAT_VEC_FORWARD = 'ModerouteMatVec';
 /** Inputs {dy [N, 1], x, w} -> [dx [N, K], dw [K, 1]]. */
 export const MAT_VEC_BACKWARD = 'ModerouteMatVecGrad';
 
-ownKernel(MAT_VEC_FORWARD, ({ inputs, backend, exports, offset }) => {
+ownKernel(MAT_VEC_FORWARD, ['matVecForward'], ({ inputs, backend, exports, offset }) => {
   const x = inputs['x'] as TensorInfo;
   const [n, k] = x.shape as [number, number];
   const y = backend.makeOutput([n, 1], 'float32');
@@ -19,7 +19,7 @@ ownKernel(MAT_VEC_FORWARD, ({ inputs, backend, exports, offset }) => {
   return [y];
 });
 
-ownKernel(MAT_VEC_BACKWARD, ({ inputs, backend, exports, offset }) => {
+ownKernel(MAT_VEC_BACKWARD, ['matVecBackward'], ({ inputs, backend, exports, offset }) => {
   const x = inputs['x'] as TensorInfo;
   const [n, k] = x.shape as [number, number];
   const dx = backend.makeOutput([n, k], 'float32');
@@ -38,5 +38,5 @@ ownKernel(MAT_VEC_BACKWARD, ({ inputs, backend, exports, offset }) => {
 
 /** Whether linear runs the own one-column kernels here: on, registered and instantiable for the active backend. */
 export function ownMatVecKernels(): boolean {
-  return ownKernelsServe(MAT_VEC_FORWARD);
+  return ownKernelsServe(MAT_VEC_FORWARD, MAT_VEC_BACKWARD);
 }

@@ -52,7 +52,11 @@ export interface OwnKernelCall {
 let binaries: OwnKernelBinaries | undefined;
 /** One instance per backend instance (each has its memory), null where none could be made. */
 const instances = new WeakMap<object, OwnKernelExports | null>();
-const declared: { kernelName: string; run: (call: OwnKernelCall) => TensorInfo[] }[] = [];
+/** The declared kernels: what each calls in the module, and how it runs. */
+const declared = new Map<
+  string,
+  { readonly uses: readonly string[]; readonly run: (call: OwnKernelCall) => TensorInfo[] }
+>();
 
 /** The backend's WebAssembly.Memory, if it is the one its heap views look at. */
 function backendMemory(be: HeapBackend): WasmMemory | undefined {
@@ -100,11 +104,17 @@ function register(kernelName: string, run: (call: OwnKernelCall) => TensorInfo[]
 }
 
 /**
- * Declares a tfjs kernel `kernelName` for `wasm` that runs `run` on the module's exports: it is
- * registered once the module is installed (at once, if it already is).
+ * Declares a tfjs kernel `kernelName` for `wasm` that runs `run` on the module's exports, calling
+ * the module functions `uses`: it is registered once the module is installed (at once, if it
+ * already is), and serves only where the module has every function it uses (a module built from
+ * older sources leaves it to the tfjs path).
  */
-export function ownKernel(kernelName: string, run: (call: OwnKernelCall) => TensorInfo[]): void {
-  declared.push({ kernelName, run });
+export function ownKernel(
+  kernelName: string,
+  uses: readonly string[],
+  run: (call: OwnKernelCall) => TensorInfo[],
+): void {
+  declared.set(kernelName, { uses, run });
   if (binaries !== undefined) register(kernelName, run);
 }
 
@@ -112,7 +122,7 @@ export function ownKernel(kernelName: string, run: (call: OwnKernelCall) => Tens
 export function installOwnKernels(modules: OwnKernelBinaries): void {
   if (binaries !== undefined) return;
   binaries = modules;
-  for (const { kernelName, run } of declared) register(kernelName, run);
+  for (const [kernelName, { run }] of declared) register(kernelName, run);
 }
 
 let enabled: boolean | undefined;
@@ -131,10 +141,16 @@ export function ownKernelsOn(): boolean {
 }
 
 /**
- * Whether the own kernel `kernelName` runs here: switched on, registered for the active backend
- * and instantiable on its memory.
+ * Whether the own kernels `kernelNames` (a primitive's forward and backward) run here: switched
+ * on, registered for the active backend, instantiable on its memory, and every module function
+ * they use present in the installed module.
  */
-export function ownKernelsServe(kernelName: string): boolean {
-  if (!ownKernelsOn() || tf.getKernel(kernelName, tf.getBackend()) === undefined) return false;
-  return instanceFor(tf.backend()) !== null;
+export function ownKernelsServe(...kernelNames: string[]): boolean {
+  if (!ownKernelsOn()) return false;
+  if (kernelNames.some((k) => tf.getKernel(k, tf.getBackend()) === undefined)) return false;
+  const inst = instanceFor(tf.backend());
+  if (inst === null) return false;
+  return kernelNames.every((k) =>
+    (declared.get(k)?.uses ?? []).every((fn) => typeof inst[fn] === 'function'),
+  );
 }

@@ -20,46 +20,54 @@ function checkIndices(backend: HeapBackend, at: number, n: number, numRows: numb
   }
 }
 
-ownKernel(ROUTED_RESIDUAL_FORWARD, ({ inputs, backend, exports, offset }) => {
-  const x = inputs['x'] as TensorInfo;
-  const [m, d] = x.shape as [number, number];
-  const n = (inputs['rows'] as TensorInfo).shape[0] as number;
-  checkIndices(backend, offset(inputs['indices']), n, m);
-  const out = backend.makeOutput([m, d], 'float32');
-  exports['routedResidualForward']!(
-    offset(x),
-    offset(inputs['rows']),
-    offset(inputs['weights']),
-    offset(inputs['indices']),
-    offset(out),
-    m,
-    n,
-    d,
-  );
-  return [out];
-});
+ownKernel(
+  ROUTED_RESIDUAL_FORWARD,
+  ['routedResidualForward'],
+  ({ inputs, backend, exports, offset }) => {
+    const x = inputs['x'] as TensorInfo;
+    const [m, d] = x.shape as [number, number];
+    const n = (inputs['rows'] as TensorInfo).shape[0] as number;
+    checkIndices(backend, offset(inputs['indices']), n, m);
+    const out = backend.makeOutput([m, d], 'float32');
+    exports['routedResidualForward']!(
+      offset(x),
+      offset(inputs['rows']),
+      offset(inputs['weights']),
+      offset(inputs['indices']),
+      offset(out),
+      m,
+      n,
+      d,
+    );
+    return [out];
+  },
+);
 
-ownKernel(ROUTED_RESIDUAL_BACKWARD, ({ inputs, backend, exports, offset }) => {
-  const dy = inputs['dy'] as TensorInfo;
-  const [m, d] = dy.shape as [number, number];
-  const n = (inputs['rows'] as TensorInfo).shape[0] as number;
-  checkIndices(backend, offset(inputs['indices']), n, m);
-  const drows = backend.makeOutput([n, d], 'float32');
-  const dweights = backend.makeOutput([n], 'float32');
-  exports['routedResidualBackward']!(
-    offset(dy),
-    offset(inputs['rows']),
-    offset(inputs['weights']),
-    offset(inputs['indices']),
-    offset(drows),
-    offset(dweights),
-    n,
-    d,
-  );
-  return [drows, dweights];
-});
+ownKernel(
+  ROUTED_RESIDUAL_BACKWARD,
+  ['routedResidualBackward'],
+  ({ inputs, backend, exports, offset }) => {
+    const dy = inputs['dy'] as TensorInfo;
+    const [m, d] = dy.shape as [number, number];
+    const n = (inputs['rows'] as TensorInfo).shape[0] as number;
+    checkIndices(backend, offset(inputs['indices']), n, m);
+    const drows = backend.makeOutput([n, d], 'float32');
+    const dweights = backend.makeOutput([n], 'float32');
+    exports['routedResidualBackward']!(
+      offset(dy),
+      offset(inputs['rows']),
+      offset(inputs['weights']),
+      offset(inputs['indices']),
+      offset(drows),
+      offset(dweights),
+      n,
+      d,
+    );
+    return [drows, dweights];
+  },
+);
 
 /** Whether routedResidual runs the own kernels here: on, registered and instantiable for the active backend. */
 export function ownRoutedResidualKernels(): boolean {
-  return ownKernelsServe(ROUTED_RESIDUAL_FORWARD);
+  return ownKernelsServe(ROUTED_RESIDUAL_FORWARD, ROUTED_RESIDUAL_BACKWARD);
 }
