@@ -5,3 +5,4 @@ export { geluForward, geluBackward } from './gelu';
 export { attentionForward, attentionBackward } from './attention';
 export { routedResidualForward, routedResidualBackward } from './routedResidual';
 export { matVecForward, matVecBackward } from './matVec';
+export { adamwUpdate } from './adamw';

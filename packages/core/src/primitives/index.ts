@@ -8,6 +8,8 @@ import { layerNorm } from './layerNorm.js';
 import { linear } from './linear.js';
 
 export * from './activations.js';
+export * from './adamw.js';
+export { ADAMW_UPDATE, ownAdamWKernels } from './adamwKernel.js';
 export * from './attention.js';
 export { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
 export * from './gather.js';

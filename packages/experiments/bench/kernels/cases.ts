@@ -3,10 +3,12 @@
 // returns one call (forward + backward of the primitive under sum(y * w)), run with the own
 // kernels switched on and off in turn. To add a kernel, add its cases to CASES.
 import {
+  adamwUpdate,
   attentionBias,
   gelu,
   layerNorm,
   linear,
+  ownAdamWKernels,
   ownAttentionKernels,
   ownGeluKernels,
   ownLayerNormKernels,
@@ -152,6 +154,23 @@ function matVecCase(rows: number, width: number): KernelCase {
   };
 }
 
+/** One AdamW update of a chunk of `size` parameters with a per-entry decay (no backward: none). */
+function adamwCase(size: number): KernelCase {
+  return {
+    kernel: 'adamwUpdate (no backward)',
+    shape: `[${size}]`,
+    serves: ownAdamWKernels,
+    setup: () => {
+      const [g, m, v, p, d] = [18, 19, 20, 21, 22].map((seed) => tf.abs(normal([size], seed)));
+      const options = { scale: 0.5, beta1: 0.9, beta2: 0.95, bc1: 0.1, bc2: 0.05, epsilon: 1e-8 };
+      return {
+        call: () => adamwUpdate(g!, m!, v!, p!, { ...options, lr: 1e-3, decay: d! }),
+        dispose: () => tf.dispose([g!, m!, v!, p!, d!]),
+      };
+    },
+  };
+}
+
 /**
  * Every case, in table order: the bench's replica shapes (4 sequences of 128 tokens: 512 rows, the
  * MLP's hidden width 512) and a MoD block's routed rows (12.5% of them: 64), at width 128.
@@ -166,4 +185,6 @@ export const CASES: readonly KernelCase[] = [
   attentionCase([4, 4, 16, 32]),
   routedResidualCase(512, 128, 64),
   matVecCase(512, 128),
+  // The trainer's AdamW updates parameters in chunks of at most 2^18 floats.
+  adamwCase(1 << 18),
 ];

@@ -16,6 +16,7 @@
 // gains by default). Parameters without a gradient in an update are left untouched (no moment
 // update, no decay), as in PyTorch.
 import {
+  adamwUpdate,
   ConfigError,
   concatFlat,
   requireInt,
@@ -153,40 +154,30 @@ export class AdamW {
       // only a few chunk-sized buffers.
       tf.tidy(() => {
         const { m, v } = chunk;
-        const g = tf.tidy(() => {
-          const flat = concatFlat(
+        const g = tf.tidy(() =>
+          concatFlat(
             chunk.slots.map((s) => {
               const grad = byName.get(s.name);
               if (grad === undefined) return tf.zeros([s.size]);
               return grad.dtype === 'float32' ? grad : tf.cast(grad, 'float32');
             }),
-          );
-          return scale === 1 ? flat : tf.mul(flat, scale);
-        });
-        let mNew = tf.tidy(() => tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
-        let vNew = tf.tidy(() =>
-          tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)),
+          ),
         );
-        g.dispose();
         const p = concatFlat(chunk.slots.map((s) => this.params.get(s.name) as Variable));
         const anyDecay = this.weightDecay > 0 && chunk.slots.some((s, i) => present[i] && s.decays);
-        let pNew = tf.tidy(() => {
-          // mhat / (sqrt(vhat) + eps)
-          const adam = tf.tidy(() =>
-            tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon)),
-          );
-          const delta = !anyDecay
-            ? adam
-            : tf.tidy(() =>
-                tf.add(
-                  adam,
-                  chunk.decayVector !== undefined
-                    ? tf.mul(p, chunk.decayVector)
-                    : tf.mul(p, this.weightDecay),
-                ),
-              );
-          return tf.sub(p, tf.mul(delta, lr));
+        // The clip's scale, the moments and the decoupled decay in one update (core's adamwUpdate:
+        // one own kernel on wasm).
+        let [mNew, vNew, pNew] = adamwUpdate(g, m, v, p, {
+          scale,
+          beta1: this.beta1,
+          beta2: this.beta2,
+          bc1,
+          bc2,
+          epsilon: this.epsilon,
+          lr,
+          decay: !anyDecay ? undefined : (chunk.decayVector ?? this.weightDecay),
         });
+        g.dispose();
         if (!present.every((x) => x)) {
           // Parameters without a gradient keep their weights and moments.
           const mask = presenceMask(chunk, present);
