@@ -1,13 +1,16 @@
 // Core's own-kernel loader (packages/core/src/primitives/ownKernels.ts): a kernel serves only where
 // the installed module has every function it declares it uses, so that a module built from older
 // sources than the TypeScript (a tree whose dist/kernels/ was not rebuilt) leaves that kernel to
-// the tfjs path instead of failing at its first call.
+// the tfjs path instead of failing at its first call; and the scoped switch, withOwnKernels.
 import assert from 'node:assert/strict';
 import {
   LAYER_NORM_BACKWARD,
   LAYER_NORM_FORWARD,
   ownKernel,
+  ownKernelsOn,
   ownKernelsServe,
+  setOwnKernels,
+  withOwnKernels,
 } from '@moderoute/core';
 import { useBackend } from '@moderoute/testing';
 
@@ -31,6 +34,28 @@ describe('own kernels loader', () => {
       ownKernelsServe('ModerouteTestPresentFunction', 'ModerouteTestMissingFunction'),
       false,
     );
+  });
+
+  it('should switch them for a body only, putting back an unset switch as unset', () => {
+    const saved = process.env['MODEROUTE_OWN_KERNELS'];
+    try {
+      setOwnKernels(undefined);
+      assert.equal(withOwnKernels(false, ownKernelsOn), false);
+      assert.throws(() => withOwnKernels(false, () => assert.fail('thrown')), /thrown/);
+      // Unset again: the environment decides (an explicit switch would ignore it).
+      process.env['MODEROUTE_OWN_KERNELS'] = '0';
+      assert.equal(ownKernelsOn(), false);
+      delete process.env['MODEROUTE_OWN_KERNELS'];
+      assert.equal(ownKernelsOn(), true);
+      setOwnKernels(false);
+      assert.equal(withOwnKernels(true, ownKernelsOn), true);
+      assert.equal(withOwnKernels(undefined, ownKernelsOn), false, 'undefined: as they are');
+      assert.equal(ownKernelsOn(), false);
+    } finally {
+      setOwnKernels(undefined);
+      if (saved === undefined) delete process.env['MODEROUTE_OWN_KERNELS'];
+      else process.env['MODEROUTE_OWN_KERNELS'] = saved;
+    }
   });
 
   it('should not serve a kernel that was never declared', () => {

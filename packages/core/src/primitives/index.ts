@@ -24,6 +24,7 @@ export {
   ownKernelsOn,
   ownKernelsServe,
   setOwnKernels,
+  withOwnKernels,
   type OwnKernelBinaries,
 } from './ownKernels.js';
 export * from './linear.js';

@@ -31,6 +31,8 @@ export type OwnKernelExports = Readonly<Record<string, (...args: number[]) => vo
 /** The parts of BackendWasm the kernels use (all public on the class). */
 export interface HeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  disposeData(dataId: DataId): boolean;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
   getMemoryOffset(dataId: DataId): number;
   readonly wasm: {
     readonly HEAPU8?: Uint8Array;
@@ -133,6 +135,21 @@ let enabled: boolean | undefined;
  */
 export function setOwnKernels(on: boolean | undefined): void {
   enabled = on;
+}
+
+/**
+ * Runs `body` with core's own kernels switched `on` (undefined: as they are), then puts back the
+ * switch exactly as it was, an unset default included, whether `body` returns or throws.
+ */
+export function withOwnKernels<T>(on: boolean | undefined, body: () => T): T {
+  if (on === undefined) return body();
+  const before = enabled;
+  enabled = on;
+  try {
+    return body();
+  } finally {
+    enabled = before;
+  }
 }
 
 /** Whether core's own kernels are switched on (setOwnKernels, else MODEROUTE_OWN_KERNELS). */

@@ -7,7 +7,7 @@
 // config is config.ts's; its models come from the factories the command passes, and its backend
 // and replicas from the command's `start` (the composition root is the command, commands/bench.ts
 // of @moderoute/cli); its options are trainingOptions.ts's.
-import { ConfigError, matmulPeakGflops, ownKernelsOn, setOwnKernels } from '@moderoute/core';
+import { ConfigError, matmulPeakGflops, withOwnKernels } from '@moderoute/core';
 import { benchRatios } from './benchRatios.js';
 import { BATCH, BENCH, OWN_KERNELS_MODES, SEQ, VARIANTS, tfjsKernelsTwin } from './config.js';
 import { processMemory, type VariantMemory } from './memory.js';
@@ -134,13 +134,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
     let routing: RoutingOverhead | undefined;
     if (only === undefined) {
       log('  routing overhead ...');
-      const before = ownKernelsOn();
-      setOwnKernels(ownKernels);
-      try {
-        routing = benchRouting(steps * 2, factories.blocks);
-      } finally {
-        setOwnKernels(before);
-      }
+      routing = withOwnKernels(ownKernels, () => benchRouting(steps * 2, factories.blocks));
     }
     const variants: Record<string, VariantFigures> = {};
     for (const name of Object.keys(flops)) {

@@ -1,6 +1,6 @@
 // One variant of `moderoute bench`: a fresh model at the bench config trained step by step, on one
 // thread of control or data-parallel on a replica pool, each step timed.
-import { ownKernelsOn, setOwnKernels, tf, type Tensor2D } from '@moderoute/core';
+import { tf, withOwnKernels, type Tensor2D } from '@moderoute/core';
 import {
   foldRouterStatistics,
   routerStatisticsOf,
@@ -71,15 +71,7 @@ export async function startVariant(
     tf.dispose([...r.grads.values()]);
     foldRouterStatistics(model, r.statistics);
   };
-  const ownStep = () => {
-    const before = ownKernelsOn();
-    if (ownKernels !== undefined) setOwnKernels(ownKernels);
-    try {
-      trainOwnStep();
-    } finally {
-      if (ownKernels !== undefined) setOwnKernels(before);
-    }
-  };
+  const ownStep = () => withOwnKernels(ownKernels, trainOwnStep);
   const trainOwnStep = () => {
     let statistics: ModelStatistics = {};
     const { value, grads } = tf.variableGrads(() => {

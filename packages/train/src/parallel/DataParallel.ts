@@ -20,7 +20,7 @@
 // capacity is per device in GShard and Switch Transformers (docs/architecture.md).
 // The optimizer, the routers' state, checkpoints and evaluation stay on the training thread.
 // Axis legend: B batch, T tokens per sequence.
-import { ownKernelsOn, setOwnKernels, tf, type Tensor2D, type Variable } from '@moderoute/core';
+import { tf, withOwnKernels, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { combineGradients } from './combineGradients.js';
 import { packTensors, type StepReply } from './protocol.js';
@@ -140,21 +140,20 @@ export class DataParallel {
       targets: tf.slice(targets, [0, 0], [rows[0]!, seqLen]) as Tensor2D,
     }));
     let local: ShardGradients;
-    // The workers set the switch for this model's steps themselves (ModelMessage.ownKernels).
-    const before = ownKernelsOn();
-    if (this.ownKernels !== undefined) setOwnKernels(this.ownKernels);
     try {
-      local = shardGradients(
-        model,
-        own.inputs,
-        own.targets,
-        key === undefined ? undefined : { ...key, replica: 0 },
+      // The workers set the switch for this model's steps themselves (ModelMessage.ownKernels).
+      local = withOwnKernels(this.ownKernels, () =>
+        shardGradients(
+          model,
+          own.inputs,
+          own.targets,
+          key === undefined ? undefined : { ...key, replica: 0 },
+        ),
       );
     } catch (error) {
       await Promise.allSettled(replies);
       throw error;
     } finally {
-      if (this.ownKernels !== undefined) setOwnKernels(before);
       tf.dispose([own.inputs, own.targets]);
     }
     // Every reply is waited for before a failure is rethrown: a replica still busy with this
