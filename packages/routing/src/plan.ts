@@ -221,6 +221,14 @@ export function dispatchRows(plan: RoutingPlan, x: Tensor3D): Tensor2D {
   return gatherRows(tf.reshape(x, [b * t, d]) as Tensor2D, plan.tokenIndex);
 }
 
+/** The sizes of per-assignment rows y float32[N, D] of `plan`, after checking y's shape. */
+function assignmentRows(plan: RoutingPlan, y: Tensor2D) {
+  const n = assignmentCount(plan);
+  if (y.rank !== 2 || y.shape[0] !== n)
+    throw new ShapeError('y.shape', y.shape, `[${n}, D] (one row per assignment)`);
+  return { n, b: plan.batchSize, t: plan.seqLen, d: y.shape[1] };
+}
+
 /**
  * Weighted scatter-add of per-assignment outputs back to tokens: float32[N, D] -> float32[B, T, D],
  * out[token] = sum over the token's assignments n of combineWeights[n] * y[n]. Tokens with no
@@ -231,11 +239,7 @@ export function combineRows(
   y: Tensor2D,
   options: { readonly weighted?: boolean } = {},
 ): Tensor3D {
-  const n = assignmentCount(plan);
-  if (y.rank !== 2 || y.shape[0] !== n)
-    throw new ShapeError('y.shape', y.shape, `[${n}, D] (one row per assignment)`);
-  const { batchSize: b, seqLen: t } = plan;
-  const d = y.shape[1];
+  const { n, b, t, d } = assignmentRows(plan, y);
   if (n === 0) return tf.zeros([b, t, d]);
   // Shape: weights [N] -> [N, 1]
   const rows = options.weighted === false ? y : tf.mul(y, tf.reshape(plan.combineWeights, [n, 1]));
@@ -249,11 +253,7 @@ export function combineRows(
  * x_i + r_i f(x_i) for a routed token i, exactly x_i for the others.
  */
 export function addCombinedRows(x: Tensor3D, plan: RoutingPlan, y: Tensor2D): Tensor3D {
-  const n = assignmentCount(plan);
-  if (y.rank !== 2 || y.shape[0] !== n)
-    throw new ShapeError('y.shape', y.shape, `[${n}, D] (one row per assignment)`);
-  const { batchSize: b, seqLen: t } = plan;
-  const d = y.shape[1];
+  const { n, b, t, d } = assignmentRows(plan, y);
   if (x.rank !== 3 || x.shape[0] !== b || x.shape[1] !== t || x.shape[2] !== d)
     throw new ShapeError('x.shape', x.shape, `[${b}, ${t}, ${d}] to match the plan and y`);
   if (n === 0) return tf.clone(x);

@@ -3,8 +3,8 @@
 // registered for `wasm` only). scaledDotProductAttention (attention.ts) dispatches to them when
 // `ownAttentionKernels()` says they serve the active backend and the inputs fit them, else it runs
 // its tfjs ops.
-import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
-import { ownKernel, ownKernelsServe, type HeapBackend, type OwnKernelCall } from './ownKernels.js';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { ownKernel, ownKernelsServe, type OwnKernelCall } from './ownKernels.js';
 
 /** Kernel names: inputs {q, k, v, bias?} float32[B, H, T, Dh], attr scale -> [o, p]. */
 export const ATTENTION_FORWARD = 'ModerouteAttention';
@@ -12,12 +12,8 @@ export const ATTENTION_FORWARD = 'ModerouteAttention';
 export const ATTENTION_BACKWARD = 'ModerouteAttentionGrad';
 
 /** The kernels' scratch buffer: a tensor made and freed around the call. */
-interface ScratchBackend extends HeapBackend {
-  disposeData(dataId: DataId): boolean;
-}
-
 function withScratch(call: OwnKernelCall, floats: number, run: (scratch: number) => void): void {
-  const backend = call.backend as ScratchBackend;
+  const { backend } = call;
   const scratch = backend.makeOutput([floats], 'float32');
   try {
     run(call.offset(scratch));

@@ -22,7 +22,15 @@ export const SCATTER_ADD_ROWS = 'ModerouteScatterAddRows';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
-function checkedIndices(be: WasmHeapBackend, indices: TensorInfo, numRows: number): Int32Array {
+/**
+ * The int32 indices of a tensor on the wasm heap, after checking each lies in [0, numRows) (a
+ * RangeError names the first that does not): the kernels that take row indices do not check.
+ */
+export function checkedIndices(
+  be: Pick<WasmHeapBackend, 'typedArrayFromHeap'>,
+  indices: TensorInfo,
+  numRows: number,
+): Int32Array {
   const idx = be.typedArrayFromHeap(indices) as unknown as Int32Array;
   for (let i = 0; i < idx.length; i++) {
     const r = idx[i] as number;

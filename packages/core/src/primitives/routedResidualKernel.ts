@@ -3,22 +3,13 @@
 // backend's own memory, registered for `wasm` only). routedResidual (routedResidual.ts) runs them
 // when `ownRoutedResidualKernels()` says they serve the active backend, else its tfjs ops.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { ownKernel, ownKernelsServe, type HeapBackend } from './ownKernels.js';
+import { checkedIndices } from './gather.js';
+import { ownKernel, ownKernelsServe } from './ownKernels.js';
 
 /** Kernel names: inputs {x, rows, weights, indices} -> out; and its backward. */
 export const ROUTED_RESIDUAL_FORWARD = 'ModerouteRoutedResidual';
 /** Inputs {dy, rows, weights, indices} -> [drows, dweights]. */
 export const ROUTED_RESIDUAL_BACKWARD = 'ModerouteRoutedResidualGrad';
-
-/** Throws a RangeError naming the first index outside [0, numRows) (the kernels do not check). */
-function checkIndices(backend: HeapBackend, at: number, n: number, numRows: number): void {
-  const idx = new Int32Array((backend.wasm.HEAPU8 as Uint8Array).buffer, at, n);
-  for (let i = 0; i < n; i++) {
-    const r = idx[i] as number;
-    if (!(r >= 0 && r < numRows))
-      throw new RangeError(`indices[${i}] (${r}) must lie in [0, ${numRows})`);
-  }
-}
 
 ownKernel(
   ROUTED_RESIDUAL_FORWARD,
@@ -27,7 +18,7 @@ ownKernel(
     const x = inputs['x'] as TensorInfo;
     const [m, d] = x.shape as [number, number];
     const n = (inputs['rows'] as TensorInfo).shape[0] as number;
-    checkIndices(backend, offset(inputs['indices']), n, m);
+    checkedIndices(backend, inputs['indices'] as TensorInfo, m);
     const out = backend.makeOutput([m, d], 'float32');
     exports['routedResidualForward']!(
       offset(x),
@@ -50,7 +41,7 @@ ownKernel(
     const dy = inputs['dy'] as TensorInfo;
     const [m, d] = dy.shape as [number, number];
     const n = (inputs['rows'] as TensorInfo).shape[0] as number;
-    checkIndices(backend, offset(inputs['indices']), n, m);
+    checkedIndices(backend, inputs['indices'] as TensorInfo, m);
     const drows = backend.makeOutput([n, d], 'float32');
     const dweights = backend.makeOutput([n], 'float32');
     exports['routedResidualBackward']!(
