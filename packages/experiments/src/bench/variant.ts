@@ -71,8 +71,7 @@ export async function startVariant(
     tf.dispose([...r.grads.values()]);
     foldRouterStatistics(model, r.statistics);
   };
-  const ownStep = () => withOwnKernels(ownKernels, trainOwnStep);
-  const trainOwnStep = () => {
+  const ownStep = () => {
     let statistics: ModelStatistics = {};
     const { value, grads } = tf.variableGrads(() => {
       const r = model.loss(inputs, targets, { training: true, step });
@@ -92,7 +91,7 @@ export async function startVariant(
     step: async () => {
       const start = performance.now();
       if (pool) await dataParallelStep(pool);
-      else ownStep();
+      else withOwnKernels(ownKernels, ownStep);
       step += 1;
       return performance.now() - start;
     },
