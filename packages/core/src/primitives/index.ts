@@ -18,6 +18,7 @@ export * from './inference.js';
 export * from './layerNorm.js';
 export { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
 export { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
+export { COLUMN_SUMS, GEMM, ownGemmKernels } from './gemmKernel.js';
 export {
   installOwnKernels,
   ownKernel,

@@ -11,6 +11,7 @@ import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { ShapeError } from '../errors.js';
 import { concatOuter, splitOuter } from './layout.js';
 import { columnSum, matmul2d, prefersExplicitTranspose, transpose2d } from './matmul.js';
+import { ownGemmKernels } from './gemmKernel.js';
 import { MAT_VEC_BACKWARD, MAT_VEC_FORWARD, ownMatVecKernels } from './matVecKernel.js';
 
 type SaveFn = (tensors: Tensor[]) => void;
@@ -18,7 +19,7 @@ type SaveFn = (tensors: Tensor[]) => void;
 const linearNoBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => {
   save([x, w]);
   return {
-    value: tf.matMul(x, w),
+    value: matmul2d(x, w),
     // Inside tidy: tfjs runs a customGrad's gradFunc outside any per-node scope, so the explicit
     // transposes would otherwise live until the whole backward pass ends.
     gradFunc: (dy: Tensor2D, saved: Tensor[]) =>
@@ -47,7 +48,8 @@ const matVec = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => {
  * "weights" of a [1, N] x [N, O] product; docs/performance.md, "Backend facts").
  */
 export function weightAndBiasGrads(x: Tensor2D, dy: Tensor2D): [Tensor2D, Tensor1D] {
-  if (!prefersExplicitTranspose()) return [matmul2d(x, dy, true, false), columnSum(dy) as Tensor1D];
+  if (!prefersExplicitTranspose() || ownGemmKernels())
+    return [matmul2d(x, dy, true, false), columnSum(dy) as Tensor1D];
   const [n, i] = x.shape;
   return tf.tidy(() => {
     // Shape: [N, I] -> [I, N] -> [I+1, N]; [I+1, N] x [N, O] -> [I+1, O] -> [I, O] and [1, O]
@@ -60,7 +62,7 @@ export function weightAndBiasGrads(x: Tensor2D, dy: Tensor2D): [Tensor2D, Tensor
 const linearWithBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, b: Tensor1D, save: SaveFn) => {
   save([x, w]);
   return {
-    value: tf.add(tf.matMul(x, w), b),
+    value: tf.add(matmul2d(x, w), b),
     gradFunc: (dy: Tensor2D, saved: Tensor[]) =>
       tf.tidy(() => {
         const [sx, sw] = saved as [Tensor2D, Tensor2D];

@@ -1,14 +1,17 @@
 // Backend-aware matrix products: the one place that knows which matmul form is fast where.
-// On wasm only plain 2-D matmul without transpose flags takes the fast (XNNPACK) path, far faster
-// than with transposeA/transposeB (docs/performance.md, "Backend facts"), so there an explicit
-// transpose (a cheap copy) precedes a plain product. On cpu and native TensorFlow the flags cost nothing extra, and
-// an explicit transpose would only add a copy.
+// On wasm with core's own kernels, 2-D products and column sums run gemmKernel.ts's kernels, which
+// read A^T in place and pack no operand (faster there than XNNPACK: docs/performance.md, round 8).
+// Without them, only plain 2-D matmul without transpose flags takes wasm's fast (XNNPACK) path, far
+// faster than with transposeA/transposeB (docs/performance.md, "Backend facts"), so there an
+// explicit transpose (a cheap copy) precedes a plain product. On cpu and native TensorFlow the flags
+// cost nothing extra, and an explicit transpose would only add a copy.
 // The wasm forms of batched products (one plain 2-D product per batch entry, in a small kernel) and
 // of transposes and column sums (written so that wasm takes its fast paths).
 // Axis legend: N batch entries, M, K, P matrix sides, R rows, C columns, D columns summed over.
 import type { DataId, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../tf.js';
 import { ShapeError } from '../errors.js';
+import { ownColumnSums, ownGemm, ownGemmKernels } from './gemmKernel.js';
 
 /** Whether the active backend needs transposes made explicit to reach its fast matmul. */
 export function prefersExplicitTranspose(): boolean {
@@ -58,13 +61,19 @@ export function swapsTransposedProduct(m: number, k: number, n: number): boolean
   return 2 * m * k + m * n < 2 * n * k && m % TRANSPOSE_BLOCK === 0 && n % TRANSPOSE_BLOCK === 0;
 }
 
-/** `op(a) @ op(b)` for 2-D tensors, where op transposes when its flag is set. */
+/**
+ * `op(a) @ op(b)` for 2-D tensors, where op transposes when its flag is set. On wasm with core's
+ * own kernels, gemmKernel.ts's product (it reads a transposed in place; b^T is made explicit);
+ * otherwise tfjs's, with explicit transposes on wasm.
+ */
 export function matmul2d(
   a: Tensor2D,
   b: Tensor2D,
   transposeA = false,
   transposeB = false,
 ): Tensor2D {
+  if (a.dtype === 'float32' && b.dtype === 'float32' && ownGemmKernels())
+    return tf.tidy(() => ownGemm(a, transposeB ? transpose2d(b) : b, transposeA));
   if (!(transposeA || transposeB) || !prefersExplicitTranspose())
     return tf.matMul(a, b, transposeA, transposeB);
   return tf.tidy(() => {
@@ -76,7 +85,8 @@ export function matmul2d(
 }
 
 /**
- * Column sums of a 2-D tensor: float32[N,D] -> float32[D] (a bias gradient).
+ * Column sums of a 2-D tensor: float32[N,D] -> float32[D] (a bias gradient). With core's own
+ * kernels on wasm, one pass of gemmKernel.ts's column sums.
  * On wasm `sum` over axis 0 is slow (it transposes on the slow 2-D path). With N a multiple of 8
  * it runs as two sums over the outer axis of [8, N/8, D]; otherwise as a [1,N] x [N,D] product
  * with a ones row (wasm packs all of x as the product's "weights"). Timings: docs/performance.md,
@@ -84,6 +94,7 @@ export function matmul2d(
  */
 export function columnSum(x: Tensor2D): Tensor {
   if (!prefersExplicitTranspose()) return tf.sum(x, 0);
+  if (x.dtype === 'float32' && ownGemmKernels()) return ownColumnSums(x);
   const [n, d] = x.shape;
   return tf.tidy(() => {
     // Shape: [N,D] -> [8,N/8,D] -> [N/8,D] -> [D]

@@ -1,0 +1,158 @@
+// A general product C = op(A) B, op(A) = A or A^T, and column sums, on the memory of the wasm
+// backend that runs them: every argument but the sizes is a byte offset of a tensor's data in
+// that memory. AssemblyScript, compiled by scripts/build-wasm-kernels.mjs; the products of
+// src/primitives/matmul.ts (a linear layer's forward, its input gradient dy W^T with W^T made
+// explicit, and its weight gradient x^T dy with x read in place).
+//   C[i, j] = sum over r of op(A)[i, r] B[r, j];   s[j] = sum over r of X[r, j].
+// Register tiles of 4 rows by 8 columns (eight 128-bit accumulators), each column panel of B first
+// copied to a contiguous scratch panel: rows of B a power-of-two apart (N = 1024 floats) would
+// otherwise share cache sets. XNNPACK, behind tfjs's BatchMatMul, packs the whole of B on every
+// call and cannot read A transposed; these tiles run faster on this machine
+// (docs/performance.md, round 8). The last m % 4 rows run one row at a time, the last n % 8
+// columns as scalars; every sum runs over r in order, starting from 0.
+
+// c + a b per lane (Binaryen inlines it at -O3).
+function mulAdd(c: v128, a: v128, b: v128): v128 {
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
+ * Four rows i..i+3 of C at columns j..j+7 (pc, rows cRow bytes apart) from op(A)'s rows at pa and
+ * a panel of B (pb, rows 32 bytes apart). `trans`: op(A)[i + q, r] at pa + r * aK + 4q (one load
+ * per r); else at pa + q * aRow + 4r.
+ */
+function tile4x8(
+  pa: usize,
+  aRow: usize,
+  aK: usize,
+  trans: bool,
+  pb: usize,
+  k: i32,
+  pc: usize,
+  cRow: usize,
+): void {
+  let c00 = f32x4.splat(0),
+    c01 = f32x4.splat(0),
+    c10 = f32x4.splat(0),
+    c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0),
+    c21 = f32x4.splat(0),
+    c30 = f32x4.splat(0),
+    c31 = f32x4.splat(0);
+  for (let r = 0; r < k; r++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a0: v128, a1: v128, a2: v128, a3: v128;
+    if (trans) {
+      const a = v128.load(pa);
+      a0 = v128.shuffle<f32>(a, a, 0, 0, 0, 0);
+      a1 = v128.shuffle<f32>(a, a, 1, 1, 1, 1);
+      a2 = v128.shuffle<f32>(a, a, 2, 2, 2, 2);
+      a3 = v128.shuffle<f32>(a, a, 3, 3, 3, 3);
+    } else {
+      a0 = v128.load32_splat(pa);
+      a1 = v128.load32_splat(pa + aRow);
+      a2 = v128.load32_splat(pa + 2 * aRow);
+      a3 = v128.load32_splat(pa + 3 * aRow);
+    }
+    c00 = mulAdd(c00, a0, b0);
+    c01 = mulAdd(c01, a0, b1);
+    c10 = mulAdd(c10, a1, b0);
+    c11 = mulAdd(c11, a1, b1);
+    c20 = mulAdd(c20, a2, b0);
+    c21 = mulAdd(c21, a2, b1);
+    c30 = mulAdd(c30, a3, b0);
+    c31 = mulAdd(c31, a3, b1);
+    pa += aK;
+    pb += 32;
+  }
+  v128.store(pc, c00);
+  v128.store(pc, c01, 16);
+  v128.store(pc + cRow, c10);
+  v128.store(pc + cRow, c11, 16);
+  v128.store(pc + 2 * cRow, c20);
+  v128.store(pc + 2 * cRow, c21, 16);
+  v128.store(pc + 3 * cRow, c30);
+  v128.store(pc + 3 * cRow, c31, 16);
+}
+
+/** One row of C at columns j..j+7 from op(A)'s row at pa (elements aK bytes apart) and a panel. */
+function tile1x8(pa: usize, aK: usize, pb: usize, k: i32, pc: usize): void {
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  for (let r = 0; r < k; r++) {
+    const a = v128.load32_splat(pa);
+    c0 = mulAdd(c0, a, v128.load(pb));
+    c1 = mulAdd(c1, a, v128.load(pb, 16));
+    pa += aK;
+    pb += 32;
+  }
+  v128.store(pc, c0);
+  v128.store(pc, c1, 16);
+}
+
+/**
+ * c float32[m, n] = op(a) b: a float32[m, k] (transA 0) or float32[k, m] (transA 1, read as its
+ * transpose), b float32[k, n]. `panel`: scratch of k * 8 floats.
+ */
+export function gemm(
+  a: usize,
+  b: usize,
+  c: usize,
+  m: i32,
+  k: i32,
+  n: i32,
+  transA: i32,
+  panel: usize,
+): void {
+  const trans = transA != 0;
+  // Bytes between op(A)'s rows, and between its elements along r.
+  const aRow: usize = trans ? 4 : (<usize>k) << 2;
+  const aK: usize = trans ? (<usize>m) << 2 : 4;
+  const row: usize = (<usize>n) << 2;
+  const n8 = n & ~7;
+  const m4 = m & ~3;
+  for (let j = 0; j < n8; j += 8) {
+    const col = (<usize>j) << 2;
+    for (let r = 0; r < k; r++) {
+      const src = b + <usize>r * row + col;
+      const dst = panel + ((<usize>r) << 5);
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+    }
+    for (let i = 0; i < m4; i += 4)
+      tile4x8(a + <usize>i * aRow, aRow, aK, trans, panel, k, c + <usize>i * row + col, row);
+    for (let i = m4; i < m; i++)
+      tile1x8(a + <usize>i * aRow, aK, panel, k, c + <usize>i * row + col);
+  }
+  for (let i = 0; i < m; i++)
+    for (let j = n8; j < n; j++) {
+      let s: f32 = 0;
+      let pa = a + <usize>i * aRow;
+      let pb = b + ((<usize>j) << 2);
+      for (let r = 0; r < k; r++) {
+        s += load<f32>(pa) * load<f32>(pb);
+        pa += aK;
+        pb += row;
+      }
+      store<f32>(c + <usize>i * row + ((<usize>j) << 2), s);
+    }
+}
+
+/** s float32[n] = the sums of x float32[rows, n] over its rows, in row order. */
+export function columnSums(x: usize, s: usize, rows: i32, n: i32): void {
+  const n4 = n & ~3;
+  const row: usize = (<usize>n) << 2;
+  memory.fill(s, 0, row);
+  for (let r = 0; r < rows; r++) {
+    const px = x + <usize>r * row;
+    for (let j = 0; j < n4; j += 4) {
+      const q = (<usize>j) << 2;
+      v128.store(s + q, f32x4.add(v128.load(s + q), v128.load(px + q)));
+    }
+    for (let j = n4; j < n; j++) {
+      const q = (<usize>j) << 2;
+      store<f32>(s + q, load<f32>(s + q) + load<f32>(px + q));
+    }
+  }
+}
