@@ -1,8 +1,9 @@
-// Core's own 2-D product and column sums on wasm (packages/core/assembly/gemm.ts): matmul2d,
-// columnSum and linear give tfjs's values and gradients on random shapes (every remainder of the
-// 4 x 8 tiles, b rows 1024 floats apart), sum in order from 0 (exact on integers), propagate NaN,
-// match finite differences and leave no tensor behind; cpu runs tfjs's; the threaded build and
-// one thread agree too, each in a process of its own.
+// Core's own 2-D product and column sums on wasm (packages/core/assembly/gemm.ts): matmul2d (every
+// transpose flag, with a bias or not), columnSum and linear give tfjs's values and gradients on
+// random shapes (every remainder of the 4 x 8 tiles, b rows 1024 floats apart), sum in order
+// from 0 (exact on integers), propagate NaN, refuse a bias of the wrong shape, match finite
+// differences and leave no tensor behind; cpu runs tfjs's; the threaded build and one thread agree
+// too, each in a process of its own.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -34,12 +35,12 @@ const FIXTURE = fileURLToPath(
 /** Sides around the tiles' 4 rows and 8 columns, and a few larger ones. */
 const side = () => fc.oneof(fc.integer({ min: 1, max: 19 }), fc.constantFrom(32, 64, 129));
 
-/** op(a) op(b) and its gradients under sum(c * u), with the own kernels on or off. */
-function productAndGrads(own: boolean, a: Tensor, b: Tensor, u: Tensor, ta: boolean, tb: boolean) {
+/** op(a) op(b) (+ bias) and its gradients under sum(c * u), with the own kernels on or off. */
+function productAndGrads(own: boolean, ab: Tensor[], u: Tensor, ta: boolean, tb: boolean) {
   return withOwnKernels(own, () => {
-    const f = (ai: Tensor, bi: Tensor) =>
-      tf.sum(tf.mul(matmul2d(ai as Tensor2D, bi as Tensor2D, ta, tb), u));
-    return [matmul2d(a as Tensor2D, b as Tensor2D, ta, tb), ...tf.grads(f)([a, b])];
+    const f = (...t: Tensor[]) =>
+      matmul2d(t[0] as Tensor2D, t[1] as Tensor2D, ta, tb, t[2] as Tensor1D | undefined);
+    return [f(...ab), ...tf.grads((...t: Tensor[]) => tf.sum(tf.mul(f(...t), u)))(ab)];
   });
 }
 
@@ -49,7 +50,7 @@ describe('own 2-D product and column sums (gemm)', () => {
 
     itRunsOwnKernels(ownGemmKernels);
 
-    it('should equal tfjs products, value and gradients, for every transpose flag', () => {
+    it('should equal tfjs products, value and gradients, for every transpose flag and a bias', () => {
       fc.assert(
         fc.property(
           side(),
@@ -57,20 +58,32 @@ describe('own 2-D product and column sums (gemm)', () => {
           side(),
           fc.boolean(),
           fc.boolean(),
+          fc.boolean(),
           fc.nat(1e6),
-          (m, k, n, ta, tb, seed) => {
+          (m, k, n, ta, tb, withBias, seed) => {
             tf.tidy(() => {
               const a = randomTensor(ta ? [k, m] : [m, k], seed);
               const b = randomTensor(tb ? [n, k] : [k, n], seed + 1);
+              const ab = withBias ? [a, b, randomTensor([n], seed + 3)] : [a, b];
               const u = randomTensor([m, n], seed + 2);
-              const own = productAndGrads(true, a, b, u, ta, tb);
-              const ref = productAndGrads(false, a, b, u, ta, tb);
+              const own = productAndGrads(true, ab, u, ta, tb);
+              const ref = productAndGrads(false, ab, u, ta, tb);
               own.forEach((t, i) => expectClose(t, ref[i]!, { rtol: 1e-5, atol: 1e-5 }));
             });
           },
         ),
         runs(30),
       );
+    });
+
+    it('should refuse a bias of the wrong shape, naming it', () => {
+      tf.tidy(() => {
+        const a = randomTensor([3, 4], 1) as Tensor2D;
+        assert.throws(
+          () => matmul2d(a, randomTensor([4, 5], 2) as Tensor2D, false, false, tf.zeros([4])),
+          /bias\.shape/,
+        );
+      });
     });
 
     it('should equal tfjs on rows of b 1024 floats apart (the scratch panel)', () => {

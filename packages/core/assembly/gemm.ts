@@ -1,15 +1,17 @@
-// A general product C = op(A) B, op(A) = A or A^T, and column sums, on the memory of the wasm
-// backend that runs them: every argument but the sizes is a byte offset of a tensor's data in
-// that memory. AssemblyScript, compiled by scripts/build-wasm-kernels.mjs; the products of
-// src/primitives/matmul.ts (a linear layer's forward, its input gradient dy W^T with W^T made
-// explicit, and its weight gradient x^T dy with x read in place).
-//   C[i, j] = sum over r of op(A)[i, r] B[r, j];   s[j] = sum over r of X[r, j].
-// Register tiles of 4 rows by 8 columns (eight 128-bit accumulators), each column panel of B first
-// copied to a contiguous scratch panel: rows of B a power-of-two apart (N = 1024 floats) would
-// otherwise share cache sets. XNNPACK, behind tfjs's BatchMatMul, packs the whole of B on every
-// call and cannot read A transposed; these tiles run faster on this machine
-// (docs/performance.md, round 8). The last m % 4 rows run one row at a time, the last n % 8
-// columns as scalars; every sum runs over r in order, starting from 0.
+// A general product C = op(A) op(B) (+ a bias row), op transposing or not, and column sums, on the
+// memory of the wasm backend that runs them: every argument but the sizes and flags is a byte
+// offset of a tensor's data in that memory (0: no bias). AssemblyScript, compiled by
+// scripts/build-wasm-kernels.mjs; the products of src/primitives/matmul.ts (a linear layer's
+// forward with its bias, its input gradient dy W^T and its weight gradient x^T dy, every operand
+// read where it lies).
+//   C[i, j] = (sum over r of op(A)[i, r] op(B)[r, j]) + bias[j];   s[j] = sum over r of X[r, j].
+// Register tiles of 4 rows by 8 columns (eight 128-bit accumulators). Each column panel of op(B)
+// is first copied to a contiguous scratch panel: that reads B^T in place, and keeps rows of B a
+// power of two apart (N = 1024 floats) from sharing cache sets. XNNPACK, behind tfjs's
+// BatchMatMul, packs the whole of B on every call and reads neither operand transposed; these
+// tiles run faster on this machine (docs/performance.md, round 8). The last m % 4 rows run one row
+// at a time, the last n % 8 columns as scalars; every sum runs over r in order from 0, and the
+// bias is added to it after, as tfjs's separate Add does.
 
 // c + a b per lane (Binaryen inlines it at -O3).
 function mulAdd(c: v128, a: v128, b: v128): v128 {
@@ -18,8 +20,8 @@ function mulAdd(c: v128, a: v128, b: v128): v128 {
 
 /**
  * Four rows i..i+3 of C at columns j..j+7 (pc, rows cRow bytes apart) from op(A)'s rows at pa and
- * a panel of B (pb, rows 32 bytes apart). `trans`: op(A)[i + q, r] at pa + r * aK + 4q (one load
- * per r); else at pa + q * aRow + 4r.
+ * a panel of op(B) (pb, rows 32 bytes apart), plus the bias at pbias (0: none). `trans`:
+ * op(A)[i + q, r] at pa + r * aK + 4q (one load per r); else at pa + q * aRow + 4r.
  */
 function tile4x8(
   pa: usize,
@@ -28,17 +30,18 @@ function tile4x8(
   trans: bool,
   pb: usize,
   k: i32,
+  pbias: usize,
   pc: usize,
   cRow: usize,
 ): void {
-  let c00 = f32x4.splat(0),
-    c01 = f32x4.splat(0),
-    c10 = f32x4.splat(0),
-    c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0),
-    c21 = f32x4.splat(0),
-    c30 = f32x4.splat(0),
-    c31 = f32x4.splat(0);
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
   for (let r = 0; r < k; r++) {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
@@ -66,6 +69,18 @@ function tile4x8(
     pa += aK;
     pb += 32;
   }
+  if (pbias != 0) {
+    const d0 = v128.load(pbias);
+    const d1 = v128.load(pbias, 16);
+    c00 = f32x4.add(c00, d0);
+    c01 = f32x4.add(c01, d1);
+    c10 = f32x4.add(c10, d0);
+    c11 = f32x4.add(c11, d1);
+    c20 = f32x4.add(c20, d0);
+    c21 = f32x4.add(c21, d1);
+    c30 = f32x4.add(c30, d0);
+    c31 = f32x4.add(c31, d1);
+  }
   v128.store(pc, c00);
   v128.store(pc, c01, 16);
   v128.store(pc + cRow, c10);
@@ -77,7 +92,7 @@ function tile4x8(
 }
 
 /** One row of C at columns j..j+7 from op(A)'s row at pa (elements aK bytes apart) and a panel. */
-function tile1x8(pa: usize, aK: usize, pb: usize, k: i32, pc: usize): void {
+function tile1x8(pa: usize, aK: usize, pb: usize, k: i32, pbias: usize, pc: usize): void {
   let c0 = f32x4.splat(0);
   let c1 = f32x4.splat(0);
   for (let r = 0; r < k; r++) {
@@ -87,54 +102,79 @@ function tile1x8(pa: usize, aK: usize, pb: usize, k: i32, pc: usize): void {
     pa += aK;
     pb += 32;
   }
+  if (pbias != 0) {
+    c0 = f32x4.add(c0, v128.load(pbias));
+    c1 = f32x4.add(c1, v128.load(pbias, 16));
+  }
   v128.store(pc, c0);
   v128.store(pc, c1, 16);
 }
 
+/** Copies op(B)[r, j..j+7] for every r to panel + 32 r: op(B)[r, j + q] at pb + r * bK + q * bCol. */
+function packPanel(pb: usize, bK: usize, bCol: usize, k: i32, panel: usize): void {
+  if (bCol == 4) {
+    for (let r = 0; r < k; r++) {
+      const src = pb + <usize>r * bK;
+      const dst = panel + ((<usize>r) << 5);
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+    }
+    return;
+  }
+  // op(B) = B^T: each of the 8 columns is a contiguous row of B.
+  for (let q = 0; q < 8; q++) {
+    const src = pb + <usize>q * bCol;
+    const dst = panel + ((<usize>q) << 2);
+    for (let r = 0; r < k; r++) store<f32>(dst + ((<usize>r) << 5), load<f32>(src + <usize>r * bK));
+  }
+}
+
 /**
- * c float32[m, n] = op(a) b: a float32[m, k] (transA 0) or float32[k, m] (transA 1, read as its
- * transpose), b float32[k, n]. `panel`: scratch of k * 8 floats.
+ * c float32[m, n] = op(a) op(b) (+ bias float32[n]): a float32[m, k], or float32[k, m] read as its
+ * transpose (transA 1); b float32[k, n], or float32[n, k] read as its transpose (transB 1).
+ * `panel`: scratch of k * 8 floats.
  */
 export function gemm(
   a: usize,
   b: usize,
+  bias: usize,
   c: usize,
   m: i32,
   k: i32,
   n: i32,
   transA: i32,
+  transB: i32,
   panel: usize,
 ): void {
   const trans = transA != 0;
-  // Bytes between op(A)'s rows, and between its elements along r.
+  // Bytes between op(A)'s rows, and between its elements along r; likewise op(B)'s along r and j.
   const aRow: usize = trans ? 4 : (<usize>k) << 2;
   const aK: usize = trans ? (<usize>m) << 2 : 4;
+  const bK: usize = transB != 0 ? 4 : (<usize>n) << 2;
+  const bCol: usize = transB != 0 ? (<usize>k) << 2 : 4;
   const row: usize = (<usize>n) << 2;
   const n8 = n & ~7;
   const m4 = m & ~3;
   for (let j = 0; j < n8; j += 8) {
     const col = (<usize>j) << 2;
-    for (let r = 0; r < k; r++) {
-      const src = b + <usize>r * row + col;
-      const dst = panel + ((<usize>r) << 5);
-      v128.store(dst, v128.load(src));
-      v128.store(dst, v128.load(src, 16), 16);
-    }
+    const pbias = bias == 0 ? 0 : bias + col;
+    packPanel(b + <usize>j * bCol, bK, bCol, k, panel);
     for (let i = 0; i < m4; i += 4)
-      tile4x8(a + <usize>i * aRow, aRow, aK, trans, panel, k, c + <usize>i * row + col, row);
+      tile4x8(a + <usize>i * aRow, aRow, aK, trans, panel, k, pbias, c + <usize>i * row + col, row);
     for (let i = m4; i < m; i++)
-      tile1x8(a + <usize>i * aRow, aK, panel, k, c + <usize>i * row + col);
+      tile1x8(a + <usize>i * aRow, aK, panel, k, pbias, c + <usize>i * row + col);
   }
   for (let i = 0; i < m; i++)
     for (let j = n8; j < n; j++) {
       let s: f32 = 0;
       let pa = a + <usize>i * aRow;
-      let pb = b + ((<usize>j) << 2);
+      let pb = b + <usize>j * bCol;
       for (let r = 0; r < k; r++) {
         s += load<f32>(pa) * load<f32>(pb);
         pa += aK;
-        pb += row;
+        pb += bK;
       }
+      if (bias != 0) s += load<f32>(bias + ((<usize>j) << 2));
       store<f32>(c + <usize>i * row + ((<usize>j) << 2), s);
     }
 }

@@ -2,13 +2,16 @@
 // functions of assembly/gemm.ts, declared through ownKernels.ts (instantiated on the backend's own
 // memory, registered for `wasm` only). matmul.ts's matmul2d and columnSum run them when
 // `ownGemmKernels()` says they serve the active backend, else tfjs's BatchMatMul (XNNPACK, which
-// packs the right operand on every call and needs an explicit transpose for A^T) and sums.
+// packs the right operand on every call and needs explicit transposes) and sums.
 // Axis legend: M, K, N matrix sides, R rows summed over, C columns.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { ownKernel, ownKernelsServe } from './ownKernels.js';
 
-/** Kernel name: inputs {a [M, K] or [K, M], b [K, N]}, attrs {transposeA} -> op(a) b [M, N]. */
+/**
+ * Kernel name: inputs {a [M, K] (or [K, M]), b [K, N] (or [N, K]), bias? [N]}, attrs
+ * {transposeA, transposeB} -> op(a) op(b) (+ bias) [M, N].
+ */
 export const GEMM = 'ModerouteGemm';
 /** Kernel name: inputs {x [R, C]} -> its column sums [C]. */
 export const COLUMN_SUMS = 'ModerouteColumnSums';
@@ -16,14 +19,26 @@ export const COLUMN_SUMS = 'ModerouteColumnSums';
 ownKernel(GEMM, ['gemm'], ({ inputs, attrs, backend, exports, offset }) => {
   const a = inputs['a'] as TensorInfo;
   const b = inputs['b'] as TensorInfo;
-  const transposeA = attrs['transposeA'] === true;
-  const [k, n] = b.shape as [number, number];
-  const m = (transposeA ? a.shape[1] : a.shape[0]) as number;
+  const bias = inputs['bias'];
+  const [ta, tb] = [attrs['transposeA'] === true, attrs['transposeB'] === true];
+  const [m, k] = (ta ? [a.shape[1], a.shape[0]] : a.shape) as [number, number];
+  const n = (tb ? b.shape[0] : b.shape[1]) as number;
   const c = backend.makeOutput([m, n], 'float32');
-  // The scratch panel of 8 columns of b (made after c: making a tensor may move the heap's views).
+  // The scratch panel of 8 columns of op(b) (made after c: making a tensor may move the heap).
   const panel = backend.makeOutput([Math.max(1, k * 8)], 'float32');
   try {
-    exports['gemm']!(offset(a), offset(b), offset(c), m, k, n, transposeA ? 1 : 0, offset(panel));
+    exports['gemm']!(
+      offset(a),
+      offset(b),
+      bias === undefined ? 0 : offset(bias),
+      offset(c),
+      m,
+      k,
+      n,
+      ta ? 1 : 0,
+      tb ? 1 : 0,
+      offset(panel),
+    );
   } finally {
     backend.disposeData(panel.dataId);
   }
@@ -38,8 +53,9 @@ ownKernel(COLUMN_SUMS, ['columnSums'], ({ inputs, backend, exports, offset }) =>
   return [s];
 });
 
-// Gradients, so that the primitives stay differentiable when they run these kernels.
-// c = a b: da = dc b^T, db = a^T dc; c = a^T b: da = b dc^T, db = a dc (a is [K, M]).
+// Gradients, so that the primitives stay differentiable when they run these kernels. For
+// c = op(a) op(b) + bias: da = dc op(b)^T (as a's layout), db = op(a)^T dc (as b's), dbias =
+// column sums of dc; each a product of the same kernel with the flags that read it in place.
 if (tf.getGradient(GEMM) === undefined) {
   tf.registerGradient({
     kernelName: GEMM,
@@ -47,12 +63,15 @@ if (tf.getGradient(GEMM) === undefined) {
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved as [Tensor2D, Tensor2D];
       const dc = dy as Tensor2D;
-      if ((attrs as { transposeA?: boolean }).transposeA === true)
-        return {
-          a: () => ownGemm(b, tf.transpose(dc), false),
-          b: () => ownGemm(a, dc, false),
-        };
-      return { a: () => ownGemm(dc, tf.transpose(b), false), b: () => ownGemm(a, dc, true) };
+      const { transposeA: ta, transposeB: tb } = attrs as {
+        transposeA: boolean;
+        transposeB: boolean;
+      };
+      return {
+        a: () => (ta ? ownGemm(b, dc, tb, true) : ownGemm(dc, b, false, !tb)),
+        b: () => (tb ? ownGemm(dc, a, true, ta) : ownGemm(a, dc, !ta, false)),
+        bias: () => ownColumnSums(dc),
+      };
     },
   });
 }
@@ -71,9 +90,21 @@ export function ownGemmKernels(): boolean {
   return ownKernelsServe(GEMM, COLUMN_SUMS);
 }
 
-/** op(a) b by the own kernel: a float32[M, K] (or [K, M] with transposeA), b float32[K, N]. */
-export function ownGemm(a: Tensor2D, b: Tensor2D, transposeA: boolean): Tensor2D {
-  return (tf.engine().runKernel(GEMM, { a, b }, { transposeA }) as Tensor[])[0] as Tensor2D;
+/**
+ * op(a) op(b) (+ bias) by the own kernel: a float32[M, K] (or [K, M] with transposeA), b
+ * float32[K, N] (or [N, K] with transposeB), bias float32[N].
+ */
+export function ownGemm(
+  a: Tensor2D,
+  b: Tensor2D,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias?: Tensor1D,
+): Tensor2D {
+  const inputs: Record<string, Tensor> = bias === undefined ? { a, b } : { a, b, bias };
+  return (
+    tf.engine().runKernel(GEMM, inputs, { transposeA, transposeB }) as Tensor[]
+  )[0] as Tensor2D;
 }
 
 /** Column sums float32[R, C] -> float32[C] by the own kernel. */

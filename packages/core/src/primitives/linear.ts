@@ -62,7 +62,7 @@ export function weightAndBiasGrads(x: Tensor2D, dy: Tensor2D): [Tensor2D, Tensor
 const linearWithBias = tf.customGrad(((x: Tensor2D, w: Tensor2D, b: Tensor1D, save: SaveFn) => {
   save([x, w]);
   return {
-    value: tf.add(matmul2d(x, w), b),
+    value: matmul2d(x, w, false, false, b),
     gradFunc: (dy: Tensor2D, saved: Tensor[]) =>
       tf.tidy(() => {
         const [sx, sw] = saved as [Tensor2D, Tensor2D];

@@ -1,6 +1,6 @@
 // Backend-aware matrix products: the one place that knows which matmul form is fast where.
 // On wasm with core's own kernels, 2-D products and column sums run gemmKernel.ts's kernels, which
-// read A^T in place and pack no operand (faster there than XNNPACK: docs/performance.md, round 8).
+// read transposed operands in place (faster there than XNNPACK: docs/performance.md, round 8).
 // Without them, only plain 2-D matmul without transpose flags takes wasm's fast (XNNPACK) path, far
 // faster than with transposeA/transposeB (docs/performance.md, "Backend facts"), so there an
 // explicit transpose (a cheap copy) precedes a plain product. On cpu and native TensorFlow the flags
@@ -9,7 +9,7 @@
 // of transposes and column sums (written so that wasm takes its fast paths).
 // Axis legend: N batch entries, M, K, P matrix sides, R rows, C columns, D columns summed over.
 import type { DataId, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../tf.js';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../tf.js';
 import { ShapeError } from '../errors.js';
 import { ownColumnSums, ownGemm, ownGemmKernels } from './gemmKernel.js';
 
@@ -62,18 +62,25 @@ export function swapsTransposedProduct(m: number, k: number, n: number): boolean
 }
 
 /**
- * `op(a) @ op(b)` for 2-D tensors, where op transposes when its flag is set. On wasm with core's
- * own kernels, gemmKernel.ts's product (it reads a transposed in place; b^T is made explicit);
- * otherwise tfjs's, with explicit transposes on wasm.
+ * `op(a) @ op(b)` for 2-D tensors, where op transposes when its flag is set, plus `bias` (float32[N],
+ * one per column) when given. On wasm with core's own kernels, gemmKernel.ts's product, which reads
+ * either operand transposed in place and adds the bias in the same pass; otherwise tfjs's, with
+ * explicit transposes on wasm, and an Add.
  */
 export function matmul2d(
   a: Tensor2D,
   b: Tensor2D,
   transposeA = false,
   transposeB = false,
+  bias?: Tensor1D,
 ): Tensor2D {
+  const n = transposeB ? b.shape[0] : b.shape[1];
+  if (bias !== undefined && (bias.rank !== 1 || bias.shape[0] !== n))
+    throw new ShapeError('bias.shape', bias.shape, `[${n}], one per column of the product`);
   if (a.dtype === 'float32' && b.dtype === 'float32' && ownGemmKernels())
-    return tf.tidy(() => ownGemm(a, transposeB ? transpose2d(b) : b, transposeA));
+    return ownGemm(a, b, transposeA, transposeB, bias);
+  if (bias !== undefined)
+    return tf.tidy(() => tf.add(matmul2d(a, b, transposeA, transposeB), bias));
   if (!(transposeA || transposeB) || !prefersExplicitTranspose())
     return tf.matMul(a, b, transposeA, transposeB);
   return tf.tidy(() => {
