@@ -7,3 +7,4 @@ export { routedResidualForward, routedResidualBackward } from './routedResidual'
 export { matVecForward, matVecBackward } from './matVec';
 export { adamwUpdate } from './adamw';
 export { gemm, columnSums } from './gemm';
+export { sumOfSquaresAdd } from './sumOfSquares';

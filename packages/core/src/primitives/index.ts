@@ -19,6 +19,7 @@ export * from './layerNorm.js';
 export { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
 export { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
 export { COLUMN_SUMS, GEMM, ownGemmKernels } from './gemmKernel.js';
+export { SUM_OF_SQUARES, ownSumOfSquaresKernel, sumOfSquares } from './sumOfSquares.js';
 export {
   installOwnKernels,
   ownKernel,

@@ -21,6 +21,13 @@ export const SPLIT_FLAT = 'ModerouteSplitFlat';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
+/** The inputs of a kernel whose inputs are numbered "0", "1", ..., in order. */
+export function numberedInputs(inputs: NamedTensorInfoMap): TensorInfo[] {
+  return Object.keys(inputs)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => inputs[k] as TensorInfo);
+}
+
 /** Copies consecutive blocks of x's data into `outs` (allocated before: a growing heap detaches views). */
 function copyBlocks(be: WasmHeapBackend, x: TensorInfo, outs: TensorInfo[]): TensorInfo[] {
   const src = be.typedArrayFromHeap(x);
@@ -44,9 +51,7 @@ function splitOuterKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] 
 
 function concatOuterKernel({ inputs, backend }: KernelArgs): TensorInfo {
   const be = backend as WasmHeapBackend;
-  const parts = Object.keys(inputs)
-    .sort((a, b) => Number(a) - Number(b))
-    .map((k) => inputs[k] as TensorInfo);
+  const parts = numberedInputs(inputs);
   const rows = parts.reduce((s, p) => s + (p.shape[0] as number), 0);
   const out = be.makeOutput([rows, ...(parts[0] as TensorInfo).shape.slice(1)], 'float32');
   const dst = be.typedArrayFromHeap(out);
@@ -62,9 +67,7 @@ function concatOuterKernel({ inputs, backend }: KernelArgs): TensorInfo {
 /** wasm: tensors of any shapes -> float32[sum of sizes], their row-major values one after another. */
 function concatFlatKernel({ inputs, backend }: KernelArgs): TensorInfo {
   const be = backend as WasmHeapBackend;
-  const parts = Object.keys(inputs)
-    .sort((a, b) => Number(a) - Number(b))
-    .map((k) => inputs[k] as TensorInfo);
+  const parts = numberedInputs(inputs);
   const out = be.makeOutput(
     [parts.reduce((s, p) => s + tf.util.sizeFromShape(p.shape), 0)],
     'float32',

@@ -1,7 +1,14 @@
 // The gradients an AdamW update takes: checked against the optimizer's parameters (names and
 // shapes), and their global L2 norm ||G||_2, which decides the clipping factor
 // min(1, c / (||G||_2 + 1e-6)) (Pascanu et al. 2013) and whether the update applies at all.
-import { ConfigError, tf, type NamedTensorMap, type Tensor, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  sumOfSquares,
+  tf,
+  type NamedTensorMap,
+  type Tensor,
+  type Variable,
+} from '@moderoute/core';
 
 /**
  * The gradients by parameter name, each checked to name a parameter of `params` and to have its
@@ -38,16 +45,6 @@ export function checkedGradients(
 /** ||G||_2 over every gradient (0 for none), read back once: it is logged and decides the update. */
 export function globalGradNorm(byName: ReadonlyMap<string, Tensor>): number {
   if (byName.size === 0) return 0;
-  return tf.tidy(
-    () =>
-      tf
-        .sqrt(
-          tf.addN(
-            [...byName.values()].map((g) =>
-              tf.sum(tf.square(g.dtype === 'float32' ? g : tf.cast(g, 'float32'))),
-            ),
-          ),
-        )
-        .dataSync()[0] as number,
-  );
+  // One own kernel over every gradient on wasm (core's sumOfSquares), two per gradient elsewhere.
+  return tf.tidy(() => tf.sqrt(sumOfSquares([...byName.values()])).dataSync()[0] as number);
 }
