@@ -8,14 +8,18 @@ import {
   gelu,
   layerNorm,
   linear,
+  matmul2d,
   ownAdamWKernels,
   ownAttentionKernels,
   ownGeluKernels,
+  ownGemmKernels,
   ownLayerNormKernels,
   ownMatVecKernels,
   ownRoutedResidualKernels,
+  ownSumOfSquaresKernel,
   routedResidual,
   scaledDotProductAttention,
+  sumOfSquares,
   tf,
   type Tensor,
   type Tensor1D,
@@ -154,6 +158,56 @@ function matVecCase(rows: number, width: number): KernelCase {
   };
 }
 
+/** linear with a bias on [rows, width] -> [rows, out], forward and backward (dx, dW, db). */
+function linearCase(rows: number, width: number, out: number): KernelCase {
+  return {
+    kernel: 'linear with bias (gemm)',
+    shape: `[${rows}, ${width}] x [${width}, ${out}]`,
+    serves: ownGemmKernels,
+    setup: () => {
+      const [x, m, b, w] = [
+        normal([rows, width], 23),
+        normal([width, out], 24),
+        normal([out], 25),
+        normal([rows, out], 26),
+      ];
+      const grads = tf.grads((xi: Tensor, mi: Tensor, bi: Tensor) =>
+        tf.sum(tf.mul(linear(xi as Tensor2D, mi as Tensor2D, bi as Tensor1D), w!)),
+      );
+      return { call: () => grads([x!, m!, b!]), dispose: () => tf.dispose([x!, m!, b!, w!]) };
+    },
+  };
+}
+
+/** The plain product a b alone (no backward): the bench's matmul-peak shape. */
+function productCase(m: number, k: number, n: number): KernelCase {
+  return {
+    kernel: 'matmul2d (no backward)',
+    shape: `[${m}, ${k}] x [${k}, ${n}]`,
+    serves: ownGemmKernels,
+    setup: () => {
+      const [a, b] = [normal([m, k], 27), normal([k, n], 28)];
+      return {
+        call: () => matmul2d(a as Tensor2D, b as Tensor2D),
+        dispose: () => tf.dispose([a!, b!]),
+      };
+    },
+  };
+}
+
+/** The squared global norm of tensors of `sizes` (no backward: none). */
+function sumOfSquaresCase(sizes: number[]): KernelCase {
+  return {
+    kernel: 'sumOfSquares (no backward)',
+    shape: `${sizes.length} tensors, ${sizes.reduce((s, n) => s + n, 0)} floats`,
+    serves: ownSumOfSquaresKernel,
+    setup: () => {
+      const xs = sizes.map((n, i) => normal([n], 29 + i));
+      return { call: () => sumOfSquares(xs), dispose: () => tf.dispose(xs) };
+    },
+  };
+}
+
 /** One AdamW update of a chunk of `size` parameters with a per-entry decay (no backward: none). */
 function adamwCase(size: number): KernelCase {
   return {
@@ -185,6 +239,20 @@ export const CASES: readonly KernelCase[] = [
   attentionCase([4, 4, 16, 32]),
   routedResidualCase(512, 128, 64),
   matVecCase(512, 128),
+  // A replica's MLP products, a MoD block's routed rows, and the matmul peak's shape.
+  linearCase(512, 128, 512),
+  linearCase(512, 512, 128),
+  linearCase(64, 128, 512),
+  productCase(512, 256, 1024),
+  // A dense bench model's gradients: per block 12 tensors (4 weights, 8 vectors), and the rest.
+  sumOfSquaresCase(
+    [
+      ...Array.from({ length: 4 }, () => [
+        49152, 384, 16384, 128, 65536, 512, 65536, 128, 128, 128, 128, 128,
+      ]),
+      [32768, 16384, 128, 128, 32768, 256],
+    ].flat(),
+  ),
   // The trainer's AdamW updates parameters in chunks of at most 2^18 floats.
   adamwCase(1 << 18),
 ];
