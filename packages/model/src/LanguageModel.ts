@@ -12,6 +12,7 @@ import {
   BLOCK_SEED_STEP,
   layerNorm,
   linear,
+  matmul2d,
   tf,
   type Scalar,
   type Tensor1D,
@@ -204,7 +205,8 @@ export class LanguageModel {
     return this.headW
       ? linear(final, this.headW as Tensor2D, this.headB as Tensor1D)
       : (tf.reshape(
-          tf.matMul(
+          // E^T read in place by core's product (tfjs's transposed matMul is wasm's slow path).
+          matmul2d(
             tf.reshape(final, [b * t, this.config.width]) as Tensor2D,
             this.tokens as Tensor2D,
             false,
