@@ -6,3 +6,4 @@ export { attentionForward, attentionBackward } from './attention';
 export { routedResidualForward, routedResidualBackward } from './routedResidual';
 export { matVecForward, matVecBackward } from './matVec';
 export { adamwUpdate } from './adamw';
+export { transposeSwap, transposeBlocks, copyFloats } from './transpose';

@@ -21,6 +21,7 @@ export { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
 export {
   installOwnKernels,
   ownKernel,
+  ownKernelOverride,
   ownKernelsOn,
   ownKernelsServe,
   setOwnKernels,
@@ -30,6 +31,11 @@ export {
 export * from './linear.js';
 export { MAT_VEC_BACKWARD, MAT_VEC_FORWARD, ownMatVecKernels } from './matVecKernel.js';
 export * from './routedResidual.js';
+export {
+  collapseTranspose,
+  ownTransposeKernel,
+  type CollapsedTranspose,
+} from './transposeKernel.js';
 export {
   ROUTED_RESIDUAL_BACKWARD,
   ROUTED_RESIDUAL_FORWARD,
