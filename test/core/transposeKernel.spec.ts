@@ -184,6 +184,58 @@ describe('Transpose own wasm kernel', () => {
       });
     });
 
+    it("should run tfjs's kernel exactly for what the own one does not take, or when switched off", () => {
+      const tfjs = (
+        tf.getKernel(tf.Transpose, 'wasm') as unknown as Record<symbol, tf.KernelConfig>
+      )[ORIGINAL]!;
+      const kernelFunc = tfjs.kernelFunc;
+      let calls = 0;
+      const counted = (f: () => void) => {
+        calls = 0;
+        tf.tidy(f);
+        return calls;
+      };
+      (tfjs as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
+        calls++;
+        return kernelFunc(args);
+      };
+      const env = process.env['MODEROUTE_OWN_KERNELS'];
+      try {
+        const x = () => tf.ones([6, 8, 5]);
+        assert.equal(
+          counted(() => void tf.transpose(x(), [2, 0, 1])),
+          0,
+        );
+        assert.equal(
+          counted(() => void tf.transpose(x(), [1, 0, 2])),
+          0,
+        );
+        assert.equal(
+          counted(() => void tf.transpose(x(), [2, 1, 0])),
+          1,
+        );
+        assert.equal(
+          counted(() => void tf.transpose(tf.ones([6, 5], 'int32'))),
+          1,
+        );
+        withOwnKernels(false, () =>
+          assert.equal(
+            counted(() => void tf.transpose(x(), [2, 0, 1])),
+            1,
+          ),
+        );
+        process.env['MODEROUTE_OWN_KERNELS'] = '0';
+        assert.equal(
+          counted(() => void tf.transpose(x(), [2, 0, 1])),
+          1,
+        );
+      } finally {
+        if (env === undefined) delete process.env['MODEROUTE_OWN_KERNELS'];
+        else process.env['MODEROUTE_OWN_KERNELS'] = env;
+        (tfjs as { kernelFunc: tf.KernelFunc }).kernelFunc = kernelFunc;
+      }
+    });
+
     it("should give tf.transpose's gradient (the inverse transpose) through the own kernel", () => {
       const x = tf.randomNormal([6, 4, 5], 0, 1, 'float32', 1);
       const w = tf.randomNormal([5, 6, 4], 0, 1, 'float32', 2);
