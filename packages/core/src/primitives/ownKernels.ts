@@ -127,13 +127,14 @@ function overrideKernel(kernelName: string, uses: readonly string[], run: Overri
     (KernelConfig & { [ORIGINAL]?: KernelConfig }) | undefined;
   if (current === undefined) return;
   const original = current[ORIGINAL] ?? current;
-  const tfjs = original.kernelFunc as (a: unknown) => TensorInfo | TensorInfo[];
   const kernelFunc = (args: {
     inputs: NamedTensorInfoMap;
     backend: unknown;
     attrs?: NamedAttrMap;
   }) => {
     const call = ownKernelsOn() ? ownCall(args, uses) : undefined;
+    // The original's kernelFunc read at each call: the config is the one place that holds it.
+    const tfjs = original.kernelFunc as (a: unknown) => TensorInfo | TensorInfo[];
     return (call === undefined ? undefined : run(call)) ?? tfjs(args);
   };
   tf.unregisterKernel(kernelName, 'wasm');
