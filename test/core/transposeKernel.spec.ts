@@ -27,6 +27,7 @@ const FIXTURE = fileURLToPath(
   new URL('../../packages/core/test/fixtures/transposeKernel.ts', import.meta.url),
 );
 const ORIGINAL = Symbol.for('@moderoute/core/overriddenKernel');
+const OWNER = Symbol.for('@moderoute/core/overrideOwner');
 
 /** A shape of rank 1-5 (sizes 1-9: size-1 axes and every remainder mod 4) and a permutation of it. */
 const shapeAndPerm = fc
@@ -267,21 +268,32 @@ describe('Transpose own wasm kernel', () => {
       x.dispose();
     });
 
-    it('should keep the tfjs original when overridden again, never wrap an override', () => {
-      const original = tf.getKernel(tf.Transpose, 'wasm') as unknown as Record<symbol, unknown>;
-      const tfjs = original[ORIGINAL];
-      assert.notEqual(tfjs, undefined);
+    it("should replace its own override around tfjs's original, and leave another copy's", () => {
       let first = 0;
       let second = 0;
-      // Two overrides of wasm's Neg in turn: the second wraps tfjs's Neg, not the first override.
+      let foreign = 0;
       const neg = tf.getKernel(tf.Neg, 'wasm')!;
+      const negated = () => tf.tidy(() => tf.neg(tf.tensor1d([1, -2])).arraySync());
       try {
+        // Overridden twice by this copy of core: the second wraps tfjs's Neg, not the first.
         ownKernelOverride(tf.Neg, [], () => void first++);
         ownKernelOverride(tf.Neg, [], () => void second++);
         const kept = tf.getKernel(tf.Neg, 'wasm') as unknown as Record<symbol, unknown>;
         assert.equal(kept[ORIGINAL], neg);
-        tf.tidy(() => assert.deepEqual(tf.neg(tf.tensor1d([1, -2])).arraySync(), [-1, 2]));
+        assert.deepEqual(negated(), [-1, 2]);
         assert.deepEqual([first, second], [0, 1]);
+        // An override registered by another copy of core stays as it is.
+        const other = {
+          ...neg,
+          kernelFunc: ((args: never) => (foreign++, neg.kernelFunc(args))) as tf.KernelFunc,
+          ...{ [ORIGINAL]: neg, [OWNER]: {} },
+        };
+        tf.unregisterKernel(tf.Neg, 'wasm');
+        tf.registerKernel(other);
+        ownKernelOverride(tf.Neg, [], () => void second++);
+        assert.equal(tf.getKernel(tf.Neg, 'wasm'), other);
+        assert.deepEqual(negated(), [-1, 2]);
+        assert.deepEqual([second, foreign], [1, 1]);
       } finally {
         tf.unregisterKernel(tf.Neg, 'wasm');
         tf.registerKernel(neg);

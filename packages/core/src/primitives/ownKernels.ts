@@ -71,6 +71,9 @@ const overrides = new Map<
 >();
 /** On an override's registered config: the tfjs config it replaced (the same in every copy of core). */
 const ORIGINAL = Symbol.for('@moderoute/core/overriddenKernel');
+/** On an override's registered config: the copy of this module that registered it. */
+const OWNER = Symbol.for('@moderoute/core/overrideOwner');
+const thisCopy = {};
 type KernelConfig = NonNullable<ReturnType<typeof tf.getKernel>>;
 
 /** The backend's WebAssembly.Memory, if it is the one its heap views look at. */
@@ -119,13 +122,16 @@ function ownCall(
 /**
  * Replaces wasm's `kernelName` by a kernel that runs `run` where the own kernels are on and
  * instantiable and `run` takes the call, else the tfjs original with the same arguments. The
- * original's setup and dispose stay. Idempotent: an override already registered (by this or
- * another copy of core) is replaced around the original it kept, never wrapped.
+ * original's setup and dispose stay. Idempotent, never wrapping an override: this module's own
+ * earlier override is replaced around the original it kept; another copy's (core loaded twice
+ * into one tfjs) is left in place, as `register` leaves a kernel registered first, so that the
+ * switch of the copy that registered it (setOwnKernels) keeps governing it.
  */
 function overrideKernel(kernelName: string, uses: readonly string[], run: OverrideRun): void {
   const current = tf.getKernel(kernelName, 'wasm') as
-    (KernelConfig & { [ORIGINAL]?: KernelConfig }) | undefined;
+    (KernelConfig & { [ORIGINAL]?: KernelConfig; [OWNER]?: object }) | undefined;
   if (current === undefined) return;
+  if (current[ORIGINAL] !== undefined && current[OWNER] !== thisCopy) return;
   const original = current[ORIGINAL] ?? current;
   const kernelFunc = (args: {
     inputs: NamedTensorInfoMap;
@@ -138,7 +144,11 @@ function overrideKernel(kernelName: string, uses: readonly string[], run: Overri
     return (call === undefined ? undefined : run(call)) ?? tfjs(args);
   };
   tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ ...original, kernelFunc: kernelFunc as never, ...{ [ORIGINAL]: original } });
+  tf.registerKernel({
+    ...original,
+    kernelFunc: kernelFunc as never,
+    ...{ [ORIGINAL]: original, [OWNER]: thisCopy },
+  });
 }
 
 function register(kernelName: string, run: (call: OwnKernelCall) => TensorInfo[]): void {
