@@ -8,3 +8,4 @@ export { matVecForward, matVecBackward } from './matVec';
 export { adamwUpdate } from './adamw';
 export { gemm, columnSums } from './gemm';
 export { sumOfSquaresAdd } from './sumOfSquares';
+export { transposeSwap, transposeBlocks, copyFloats } from './transpose';

@@ -23,6 +23,7 @@ export { SUM_OF_SQUARES, ownSumOfSquaresKernel, sumOfSquares } from './sumOfSqua
 export {
   installOwnKernels,
   ownKernel,
+  ownKernelOverride,
   ownKernelsOn,
   ownKernelsServe,
   setOwnKernels,
@@ -32,6 +33,11 @@ export {
 export * from './linear.js';
 export { MAT_VEC_BACKWARD, MAT_VEC_FORWARD, ownMatVecKernels } from './matVecKernel.js';
 export * from './routedResidual.js';
+export {
+  collapseTranspose,
+  ownTransposeKernel,
+  type CollapsedTranspose,
+} from './transposeKernel.js';
 export {
   ROUTED_RESIDUAL_BACKWARD,
   ROUTED_RESIDUAL_FORWARD,

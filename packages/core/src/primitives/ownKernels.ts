@@ -3,7 +3,9 @@
 // WebAssembly.Memory so that they read and write tensors where they live, and registered as tfjs
 // kernels for `wasm` only. Each primitive with an own kernel (layerNormKernel.ts,
 // geluKernel.ts, ...) declares its tfjs kernels here with `ownKernel`; the primitive runs them
-// when `ownKernelsServe()` says they serve the active backend, else its tfjs ops.
+// when `ownKernelsServe()` says they serve the active backend, else its tfjs ops. A tfjs kernel
+// of wasm's own can be overridden (`ownKernelOverride`): the own kernel runs where it serves and
+// takes the call, tfjs's original otherwise.
 import type { DataId, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { platform } from '../platform.js';
 import { tf } from '../tf.js';
@@ -60,6 +62,20 @@ const declared = new Map<
   { readonly uses: readonly string[]; readonly run: (call: OwnKernelCall) => TensorInfo[] }
 >();
 
+/** An override's own kernel: its result, or undefined to leave the call to tfjs's original. */
+type OverrideRun = (call: OwnKernelCall) => TensorInfo | TensorInfo[] | undefined;
+/** The declared overrides of tfjs kernels. */
+const overrides = new Map<
+  string,
+  { readonly uses: readonly string[]; readonly run: OverrideRun }
+>();
+/** On an override's registered config: the tfjs config it replaced (the same in every copy of core). */
+const ORIGINAL = Symbol.for('@moderoute/core/overriddenKernel');
+/** On an override's registered config: the copy of this module that registered it. */
+const OWNER = Symbol.for('@moderoute/core/overrideOwner');
+const thisCopy = {};
+type KernelConfig = NonNullable<ReturnType<typeof tf.getKernel>>;
+
 /** The backend's WebAssembly.Memory, if it is the one its heap views look at. */
 function backendMemory(be: HeapBackend): WasmMemory | undefined {
   const m = be.wasm;
@@ -86,23 +102,78 @@ function instanceFor(backend: unknown): OwnKernelExports | null {
   return inst;
 }
 
+/** The call of an own kernel on `backend`, or undefined where its module lacks a function of `uses`. */
+function ownCall(
+  args: { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap },
+  uses: readonly string[],
+): OwnKernelCall | undefined {
+  const backend = args.backend as HeapBackend;
+  const exports = instanceFor(backend);
+  if (exports === null || uses.some((fn) => typeof exports[fn] !== 'function')) return undefined;
+  return {
+    inputs: args.inputs,
+    attrs: args.attrs ?? {},
+    backend,
+    exports,
+    offset: (t) => backend.getMemoryOffset((t as TensorInfo).dataId),
+  };
+}
+
+/**
+ * Replaces wasm's `kernelName` by a kernel that runs `run` where the own kernels are on and
+ * instantiable and `run` takes the call, else the tfjs original with the same arguments. The
+ * original's setup and dispose stay. Idempotent, never wrapping an override: this module's own
+ * earlier override is replaced around the original it kept; another copy's (core loaded twice
+ * into one tfjs) is left in place, as `register` leaves a kernel registered first, so that the
+ * switch of the copy that registered it (setOwnKernels) keeps governing it.
+ */
+function overrideKernel(kernelName: string, uses: readonly string[], run: OverrideRun): void {
+  const current = tf.getKernel(kernelName, 'wasm') as
+    (KernelConfig & { [ORIGINAL]?: KernelConfig; [OWNER]?: object }) | undefined;
+  if (current === undefined) return;
+  if (current[ORIGINAL] !== undefined && current[OWNER] !== thisCopy) return;
+  const original = current[ORIGINAL] ?? current;
+  const kernelFunc = (args: {
+    inputs: NamedTensorInfoMap;
+    backend: unknown;
+    attrs?: NamedAttrMap;
+  }) => {
+    const call = ownKernelsOn() ? ownCall(args, uses) : undefined;
+    // The original's kernelFunc read at each call: the config is the one place that holds it.
+    const tfjs = original.kernelFunc as (a: unknown) => TensorInfo | TensorInfo[];
+    return (call === undefined ? undefined : run(call)) ?? tfjs(args);
+  };
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({
+    ...original,
+    kernelFunc: kernelFunc as never,
+    ...{ [ORIGINAL]: original, [OWNER]: thisCopy },
+  });
+}
+
 function register(kernelName: string, run: (call: OwnKernelCall) => TensorInfo[]): void {
   if (tf.getKernel(kernelName, 'wasm') !== undefined) return;
   const kernelFunc = (args: {
     inputs: NamedTensorInfoMap;
     backend: unknown;
     attrs?: NamedAttrMap;
-  }) => {
-    const backend = args.backend as HeapBackend;
-    return run({
-      inputs: args.inputs,
-      attrs: args.attrs ?? {},
-      backend,
-      exports: instanceFor(backend)!,
-      offset: (t) => backend.getMemoryOffset((t as TensorInfo).dataId),
-    });
-  };
+  }) => run(ownCall(args, [])!);
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never });
+}
+
+/**
+ * Overrides wasm's own tfjs kernel `kernelName` (loaded before this is called) with `run`, which
+ * calls the module functions `uses` and returns undefined for a call it leaves to tfjs's original
+ * (a dtype or form it does not handle). Registered once the module is installed; tfjs's original
+ * runs wherever the own kernels do not serve (switched off, a module without `uses`).
+ */
+export function ownKernelOverride(
+  kernelName: string,
+  uses: readonly string[],
+  run: OverrideRun,
+): void {
+  overrides.set(kernelName, { uses, run });
+  if (binaries !== undefined) overrideKernel(kernelName, uses, run);
 }
 
 /**
@@ -125,6 +196,7 @@ export function installOwnKernels(modules: OwnKernelBinaries): void {
   if (binaries !== undefined) return;
   binaries = modules;
   for (const [kernelName, { run }] of declared) register(kernelName, run);
+  for (const [kernelName, { uses, run }] of overrides) overrideKernel(kernelName, uses, run);
 }
 
 let enabled: boolean | undefined;
@@ -167,7 +239,9 @@ export function ownKernelsServe(...kernelNames: string[]): boolean {
   if (kernelNames.some((k) => tf.getKernel(k, tf.getBackend()) === undefined)) return false;
   const inst = instanceFor(tf.backend());
   if (inst === null) return false;
-  return kernelNames.every((k) =>
-    (declared.get(k)?.uses ?? []).every((fn) => typeof inst[fn] === 'function'),
+  return kernelNames.every(
+    (k) =>
+      (declared.get(k) ?? overrides.get(k))?.uses.every((fn) => typeof inst[fn] === 'function') ??
+      true,
   );
 }

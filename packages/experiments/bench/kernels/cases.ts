@@ -17,10 +17,12 @@ import {
   ownMatVecKernels,
   ownRoutedResidualKernels,
   ownSumOfSquaresKernel,
+  ownTransposeKernel,
   routedResidual,
   scaledDotProductAttention,
   sumOfSquares,
   tf,
+  transpose2d,
   type Tensor,
   type Tensor1D,
   type Tensor2D,
@@ -226,6 +228,36 @@ function adamwCase(size: number): KernelCase {
 }
 
 /**
+ * A transpose of `shape` by `perm` (by matmul.ts's transpose2d for a 2-D swap, as linear's
+ * gradients take it) and its backward, which is one transpose by the inverse permutation (tfjs's
+ * gradient of Transpose), with nothing else in the call: the products of a loss would hide it.
+ */
+function transposeCase(shape: number[], perm: number[]): KernelCase {
+  const swap2d = shape.length === 2;
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  const move = (t: Tensor, p: number[]) =>
+    swap2d ? transpose2d(t as Tensor2D) : tf.transpose(t, p);
+  return {
+    kernel: swap2d ? 'transpose2d' : 'transpose',
+    shape: `[${shape.join(', ')}]${swap2d ? '' : ` by [${perm.join(', ')}]`}`,
+    serves: ownTransposeKernel,
+    setup: () => {
+      const [x, dy] = [
+        normal(shape, 23),
+        normal(
+          perm.map((axis) => shape[axis]!),
+          24,
+        ),
+      ];
+      return {
+        call: () => tf.tidy(() => [move(x!, perm), move(dy!, inverse)]),
+        dispose: () => tf.dispose([x!, dy!]),
+      };
+    },
+  };
+}
+
+/**
  * Every case, in table order: the bench's replica shapes (4 sequences of 128 tokens: 512 rows, the
  * MLP's hidden width 512) and a MoD block's routed rows (12.5% of them: 64), at width 128.
  */
@@ -253,6 +285,10 @@ export const CASES: readonly KernelCase[] = [
       [32768, 16384, 128, 128, 32768, 256],
     ].flat(),
   ),
+  // A linear layer's gradients (x^T [512, 128] for dW, W^T), attention's head split [B, T, H, Dh].
+  transposeCase([512, 128], [1, 0]),
+  transposeCase([512, 512], [1, 0]),
+  transposeCase([4, 128, 4, 32], [0, 2, 1, 3]),
   // The trainer's AdamW updates parameters in chunks of at most 2^18 floats.
   adamwCase(1 << 18),
 ];
