@@ -2,8 +2,10 @@
 // Axis legend: N rows (all leading axes flattened), I input features, O output features.
 //
 // y = x W + b. Backward: dx = dy W^T, dW = x^T dy, db = sum_rows(dy). The products go through
-// matmul2d, so on wasm every one of the three takes the fast plain 2-D path (tfjs's own matMul
-// gradient uses transpose flags and makes a whole training step several times slower).
+// matmul2d, so on wasm every one of the three takes a fast path: core's own product, which reads
+// W and x transposed in place and adds b in the same pass (gemmKernel.ts), or else XNNPACK's plain
+// 2-D product after explicit transposes (tfjs's own matMul gradient uses transpose flags and makes
+// a whole training step several times slower).
 // A weight of one column without bias (a Mixture-of-Depths router's logit) runs on wasm as one own
 // kernel each way (matVecKernel.ts): the 2-D products would transpose x for dW and pack a new right
 // operand on every call, a fixed cost per call however few the rows.
@@ -42,8 +44,9 @@ const matVec = tf.customGrad(((x: Tensor2D, w: Tensor2D, save: SaveFn) => {
 
 /**
  * dW = x^T dy and db = sum_rows(dy) of an affine map: float32[N, I], float32[N, O] ->
- * [float32[I, O], float32[O]]. On wasm the bias gradient rides along as one more row of the
- * weight-gradient product, [x^T; 1] dy: x^T is made explicitly there anyway, appending a ones
+ * [float32[I, O], float32[O]]. With core's own kernels, the own product reading x transposed in
+ * place and the own column sums. Without them, on wasm the bias gradient rides along as one more
+ * row of the weight-gradient product, [x^T; 1] dy: x^T is made explicitly there anyway, appending a ones
  * row is a block copy, and a separate column sum costs more (wasm packs the whole dy as the
  * "weights" of a [1, N] x [N, O] product; docs/performance.md, "Backend facts").
  */
