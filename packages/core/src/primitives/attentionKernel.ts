@@ -4,23 +4,12 @@
 // `ownAttentionKernels()` says they serve the active backend and the inputs fit them, else it runs
 // its tfjs ops.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { ownKernel, ownKernelsServe, type OwnKernelCall } from './ownKernels.js';
+import { ownKernel, ownKernelsServe, withScratch, type OwnKernelCall } from './ownKernels.js';
 
 /** Kernel names: inputs {q, k, v, bias?} float32[B, H, T, Dh], attr scale -> [o, p]. */
 export const ATTENTION_FORWARD = 'ModerouteAttention';
 /** Inputs {dout, q, k, v, p, bias?}, attr scale -> [dq, dk, dv]. */
 export const ATTENTION_BACKWARD = 'ModerouteAttentionGrad';
-
-/** The kernels' scratch buffer: a tensor made and freed around the call. */
-function withScratch(call: OwnKernelCall, floats: number, run: (scratch: number) => void): void {
-  const { backend } = call;
-  const scratch = backend.makeOutput([floats], 'float32');
-  try {
-    run(call.offset(scratch));
-  } finally {
-    backend.disposeData(scratch.dataId);
-  }
-}
 
 /** Sizes, the scratch size and the bias's offset (0: none) and batches. */
 function layout(call: OwnKernelCall, shape: number[]) {

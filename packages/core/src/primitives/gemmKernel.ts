@@ -6,7 +6,7 @@
 // Axis legend: M, K, N matrix sides, R rows summed over, C columns.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
-import { ownKernel, ownKernelsServe } from './ownKernels.js';
+import { ownKernel, ownKernelsServe, withScratch } from './ownKernels.js';
 
 /**
  * Kernel name: inputs {a [M, K] (or [K, M]), b [K, N] (or [N, K]), bias? [N]}, attrs
@@ -16,7 +16,8 @@ export const GEMM = 'ModerouteGemm';
 /** Kernel name: inputs {x [R, C]} -> its column sums [C]. */
 export const COLUMN_SUMS = 'ModerouteColumnSums';
 
-ownKernel(GEMM, ['gemm'], ({ inputs, attrs, backend, exports, offset }) => {
+ownKernel(GEMM, ['gemm'], (call) => {
+  const { inputs, attrs, backend, exports, offset } = call;
   const a = inputs['a'] as TensorInfo;
   const b = inputs['b'] as TensorInfo;
   const bias = inputs['bias'];
@@ -25,8 +26,7 @@ ownKernel(GEMM, ['gemm'], ({ inputs, attrs, backend, exports, offset }) => {
   const n = (tb ? b.shape[0] : b.shape[1]) as number;
   const c = backend.makeOutput([m, n], 'float32');
   // The scratch panel of 8 columns of op(b) (made after c: making a tensor may move the heap).
-  const panel = backend.makeOutput([Math.max(1, k * 8)], 'float32');
-  try {
+  withScratch(call, Math.max(1, k * 8), (panel) =>
     exports['gemm']!(
       offset(a),
       offset(b),
@@ -37,11 +37,9 @@ ownKernel(GEMM, ['gemm'], ({ inputs, attrs, backend, exports, offset }) => {
       n,
       ta ? 1 : 0,
       tb ? 1 : 0,
-      offset(panel),
-    );
-  } finally {
-    backend.disposeData(panel.dataId);
-  }
+      panel,
+    ),
+  );
   return [c];
 });
 

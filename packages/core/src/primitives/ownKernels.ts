@@ -76,6 +76,21 @@ const OWNER = Symbol.for('@moderoute/core/overrideOwner');
 const thisCopy = {};
 type KernelConfig = NonNullable<ReturnType<typeof tf.getKernel>>;
 
+/** Runs `run` with a scratch buffer of `floats` floats (its byte offset): a tensor made and freed around it. */
+export function withScratch(
+  call: OwnKernelCall,
+  floats: number,
+  run: (scratch: number) => void,
+): void {
+  const { backend } = call;
+  const scratch = backend.makeOutput([floats], 'float32');
+  try {
+    run(call.offset(scratch));
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+}
+
 /** The backend's WebAssembly.Memory, if it is the one its heap views look at. */
 function backendMemory(be: HeapBackend): WasmMemory | undefined {
   const m = be.wasm;

@@ -20,11 +20,14 @@ ownKernel(SUM_OF_SQUARES, ['sumOfSquaresAdd'], ({ inputs, backend, exports, offs
 
 /** sum over `tensors` of the sum of their squared elements, float32 (0 for none); ints are cast. */
 export function sumOfSquares(tensors: readonly Tensor[]): Scalar {
-  if (tensors.length > 0 && tensors.every((t) => t.dtype === 'float32'))
-    if (ownKernelsServe(SUM_OF_SQUARES)) {
-      const inputs = Object.fromEntries(tensors.map((t, i) => [String(i), t]));
-      return (tf.engine().runKernel(SUM_OF_SQUARES, inputs, {}) as Tensor[])[0] as Scalar;
-    }
+  if (
+    tensors.length > 0 &&
+    tensors.every((t) => t.dtype === 'float32') &&
+    ownSumOfSquaresKernel()
+  ) {
+    const inputs = Object.fromEntries(tensors.map((t, i) => [String(i), t]));
+    return (tf.engine().runKernel(SUM_OF_SQUARES, inputs, {}) as Tensor[])[0] as Scalar;
+  }
   return tf.tidy(() => {
     if (tensors.length === 0) return tf.scalar(0);
     const sums = tensors.map((t) =>
