@@ -1,7 +1,15 @@
 // The dense pre-LN decoder block (Radford et al. 2019; Xiong et al. 2020):
 //   h = x + Attn(LN1(x)),  out = h + MLP(LN2(h)).
 // Axis legend: B batch, T tokens, D model width, F MLP hidden width.
-import { tf, type Primitives, type Tensor2D, type Tensor3D } from '@moderoute/core';
+import {
+  fusedBlockUpdate,
+  fusesBlockUpdate,
+  tf,
+  type Primitives,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+} from '@moderoute/core';
 import type { Router, RoutingPlan } from '@moderoute/routing';
 import type { Stage } from './stages.js';
 import type {
@@ -70,9 +78,42 @@ export class BlockParts {
    * whole block is x + f(x) (Raposo et al. 2024, eq. 1 weighs exactly this f by the router).
    */
   update(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
+    if (x.dtype === 'float32' && fusesBlockUpdate(this.ops)) return this.fusedUpdate(x, mask);
     const a = this.attention.apply(this.ln1.apply(x), mask);
     if (this.mlp === undefined) return a;
     return tf.add(a, this.mlp.apply(this.ln2.apply(tf.add(x, a))));
+  }
+
+  /** `update` as core's one fused op (fusedBlockUpdate): the same f, one tape node. */
+  private fusedUpdate(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
+    const { ln1, attention, ln2, mlp } = this;
+    const norm = (l: LayerNormLayer) => ({ gamma: l.gamma as Tensor1D, beta: l.beta as Tensor1D });
+    return fusedBlockUpdate(
+      x,
+      {
+        ln1: norm(ln1),
+        attention: {
+          wQkv: attention.wQkv as Tensor2D,
+          bQkv: attention.bQkv as Tensor1D,
+          wOut: attention.wOut as Tensor2D,
+          bOut: attention.bOut as Tensor1D,
+        },
+        ln2: norm(ln2),
+        ...(mlp
+          ? {
+              mlp: {
+                w1: mlp.w1 as Tensor2D,
+                b1: mlp.b1 as Tensor1D,
+                w2: mlp.w2 as Tensor2D,
+                b2: mlp.b2 as Tensor1D,
+              },
+            }
+          : {}),
+      },
+      attention.numHeads,
+      true,
+      mask,
+    );
   }
 
   /**

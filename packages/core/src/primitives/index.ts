@@ -6,11 +6,13 @@ import { embedding, gatherRows, scatterAddRows } from './gather.js';
 import { affine, layerNormRows } from './inference.js';
 import { layerNorm } from './layerNorm.js';
 import { linear } from './linear.js';
+import { ownBlockUpdateKernels } from './blockUpdate.js';
 
 export * from './activations.js';
 export * from './adamw.js';
 export { ADAMW_UPDATE, ownAdamWKernels } from './adamwKernel.js';
 export * from './attention.js';
+export { fusedBlockUpdate, ownBlockUpdateKernels, type BlockUpdateParams } from './blockUpdate.js';
 export { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
 export * from './gather.js';
 export * from './hostCopy.js';
@@ -18,6 +20,11 @@ export * from './inference.js';
 export * from './layerNorm.js';
 export { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
 export { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
+export {
+  CROSS_ENTROPY_BACKWARD,
+  CROSS_ENTROPY_FORWARD,
+  ownCrossEntropyKernels,
+} from './crossEntropyKernel.js';
 export { COLUMN_SUMS, GEMM, ownGemmKernels } from './gemmKernel.js';
 export { SUM_OF_SQUARES, ownSumOfSquaresKernel, sumOfSquares } from './sumOfSquares.js';
 export {
@@ -106,3 +113,18 @@ export const defaultPrimitives: Primitives = Object.freeze({
   affine,
   layerNormRows,
 });
+
+/**
+ * Whether a pre-LN block's update may run as core's one fused op (blockUpdate.ts) with `ops`: only
+ * when the layers it fuses are core's own (a rebound layer norm, linear, GELU or attention is
+ * honoured by composing them instead) and its own kernels serve the active backend.
+ */
+export function fusesBlockUpdate(ops: Primitives): boolean {
+  return (
+    ops.linear === linear &&
+    ops.layerNorm === layerNorm &&
+    ops.gelu === gelu &&
+    ops.multiHeadAttention === multiHeadAttention &&
+    ownBlockUpdateKernels()
+  );
+}

@@ -1,0 +1,202 @@
+// The residual update of a pre-LN transformer block as one differentiable op (issue 19):
+//   f(x) = a + MLP(LN2(x + a)),  a = Attn(LN1(x))   (or f(x) = a without an MLP),
+// so that the whole block is x + f(x) (Raposo et al. 2024, eq. 1 weighs exactly this f).
+// Axis legend: B batch, T tokens, D width, H heads, Dh = D / H, N = B T rows, F MLP hidden width.
+//
+// Composed from core's primitives, tfjs's tape records every op of a block: about 150 engine
+// calls per block and step, a copy-free clone for every tensor a gradient keeps, a Reshape or
+// an Add gradient for every reshape and broadcast. On wasm with core's own kernels, this runs the
+// same kernels (own layer norm, product with bias, attention, GELU) inside one custom gradient,
+// whose backward is written out below, so the tape holds one node per block. It is worth most
+// where a block's own compute is small, as in a Mixture-of-Depths block on its few tokens.
+// Backward, with dF the gradient of f (dOut of each layer as in its own file):
+//   MLP:  dW2 = g^T dF, db2 = sum_rows dF, dg = dF W2^T, du = gelu'(u) dg,
+//         dW1 = y2^T du, db1 = sum_rows du, dy2 = du W1^T, dh = LN2'(dy2)
+//   attention: da = dF + dh, dWout = o^T da, dbOut = sum_rows da, do = da Wout^T,
+//         (dq, dk, dv) = attention'(do), dWqkv = y1^T dqkv, dbQkv = sum_rows dqkv,
+//         dy1 = dqkv Wqkv^T, dx = LN1'(dy1) + dh
+// (linear.ts, layerNorm.ts, activations.ts and attention.ts give each layer's gradient).
+import {
+  tf,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Tensor4D,
+} from '../tf.js';
+import { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
+import { ownGemmKernels } from './gemmKernel.js';
+import { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
+import { LAYER_NORM_EPS } from './layerNorm.js';
+import { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
+import { attentionBias, mergeHeads, splitHeads } from './attention.js';
+import { concatOuter, splitOuter } from './layout.js';
+import { columnSum, matmul2d } from './matmul.js';
+
+/** The parameters of a pre-LN block's update: its two layer norms, attention and MLP. */
+export interface BlockUpdateParams {
+  readonly ln1: { readonly gamma: Tensor1D; readonly beta: Tensor1D };
+  readonly attention: {
+    readonly wQkv: Tensor2D;
+    readonly bQkv: Tensor1D;
+    readonly wOut: Tensor2D;
+    readonly bOut: Tensor1D;
+  };
+  readonly ln2: { readonly gamma: Tensor1D; readonly beta: Tensor1D };
+  /** Absent: the update is the attention's alone. */
+  readonly mlp?: {
+    readonly w1: Tensor2D;
+    readonly b1: Tensor1D;
+    readonly w2: Tensor2D;
+    readonly b2: Tensor1D;
+  };
+}
+
+/** Whether fusedBlockUpdate runs here: every own kernel it uses serves the active backend. */
+export function ownBlockUpdateKernels(): boolean {
+  return ownGemmKernels() && ownLayerNormKernels() && ownAttentionKernels() && ownGeluKernels();
+}
+
+type SaveFn = (tensors: Tensor[]) => void;
+
+function layerNormForward(x: Tensor2D, gamma: Tensor1D, beta: Tensor1D): Tensor[] {
+  return tf
+    .engine()
+    .runKernel(LAYER_NORM_FORWARD, { x, gamma, beta }, { eps: LAYER_NORM_EPS }) as Tensor[];
+}
+
+function layerNormBackward(dy: Tensor, xhat: Tensor, rstd: Tensor, gamma: Tensor): Tensor[] {
+  return tf.engine().runKernel(LAYER_NORM_BACKWARD, { dy, xhat, rstd, gamma }, {}) as Tensor[];
+}
+
+/** [N, 3D] -> q, k, v float32[B, H, T, Dh] (as multiHeadAttention splits them). */
+function splitQkv(qkv: Tensor2D, b: number, t: number, d: number, heads: number): Tensor4D[] {
+  // Shape: [N,3D] -> [N,3,D] -> [3,N,D] -> 3 x [N,D] -> 3 x [B,T,D] -> 3 x [B,H,T,Dh]
+  return splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map((r) =>
+    splitHeads(tf.reshape(r, [b, t, d]) as Tensor3D, heads),
+  );
+}
+
+/** The inverse of splitQkv: dq, dk, dv float32[B, H, T, Dh] -> float32[N, 3D]. */
+function mergeQkv(parts: Tensor4D[], n: number, d: number): Tensor2D {
+  // Shape: 3 x [B,H,T,Dh] -> 3 x [N,D] -> [3N,D] -> [3,N,D] -> [N,3,D] -> [N,3D]
+  const rows = concatOuter(parts.map((p) => tf.reshape(mergeHeads(p), [n, d])));
+  return tf.reshape(tf.transpose(tf.reshape(rows, [3, n, d]), [1, 0, 2]), [n, 3 * d]) as Tensor2D;
+}
+
+/**
+ * f(x) for x float32[B, T, D] as one custom-gradient op on core's own kernels (see the top of this
+ * file); callers check ownBlockUpdateKernels() first. `heads` divides D; `causal` and `mask`
+ * (float32[B, T], 1 for real tokens) as multiHeadAttention's.
+ */
+export function fusedBlockUpdate(
+  x: Tensor3D,
+  params: BlockUpdateParams,
+  heads: number,
+  causal: boolean,
+  mask?: Tensor,
+): Tensor3D {
+  const [b, t, d] = x.shape;
+  const n = b * t;
+  const scale = 1 / Math.sqrt(d / heads);
+  const { ln1, attention: at, ln2, mlp } = params;
+  const inputs: Tensor[] = [x, ln1.gamma, ln1.beta, at.wQkv, at.bQkv, at.wOut, at.bOut];
+  if (mlp) inputs.push(ln2.gamma, ln2.beta, mlp.w1, mlp.b1, mlp.w2, mlp.b2);
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const save = args[args.length - 1] as SaveFn;
+    const x2 = tf.reshape(x, [n, d]) as Tensor2D;
+    const [y1, xhat1, rstd1] = layerNormForward(x2, ln1.gamma, ln1.beta) as [
+      Tensor2D,
+      Tensor,
+      Tensor,
+    ];
+    const [q, k, v] = splitQkv(matmul2d(y1, at.wQkv, false, false, at.bQkv), b, t, d, heads);
+    const bias = attentionBias(t, causal, mask);
+    const kernelInputs: Record<string, Tensor> = { q: q!, k: k!, v: v! };
+    if (bias !== undefined) kernelInputs['bias'] = bias;
+    const [o, p] = tf.engine().runKernel(ATTENTION_FORWARD, kernelInputs, { scale }) as Tensor[];
+    const merged = tf.reshape(mergeHeads(o as Tensor4D), [n, d]) as Tensor2D;
+    const a = matmul2d(merged, at.wOut, false, false, at.bOut);
+    // What the backward reads, in this order (the MLP's part only with an MLP).
+    const kept: Tensor[] = [y1, xhat1, rstd1, q!, k!, v!, p!, merged, ln1.gamma, at.wQkv, at.wOut];
+    let f: Tensor2D = a;
+    if (mlp) {
+      const [y2, xhat2, rstd2] = layerNormForward(tf.add(x2, a) as Tensor2D, ln2.gamma, ln2.beta);
+      const [g, s] = tf
+        .engine()
+        .runKernel(
+          GELU_FORWARD,
+          { x: matmul2d(y2 as Tensor2D, mlp.w1, false, false, mlp.b1) },
+          {},
+        ) as Tensor[];
+      f = tf.add(a, matmul2d(g as Tensor2D, mlp.w2, false, false, mlp.b2)) as Tensor2D;
+      kept.push(y2!, xhat2!, rstd2!, g!, s!, ln2.gamma, mlp.w1, mlp.w2);
+    }
+    save(bias === undefined ? kept : [...kept, bias]);
+    return {
+      value: tf.reshape(f, [b, t, d]),
+      gradFunc: (dy: Tensor3D, saved: Tensor[]) =>
+        tf.tidy(() => backward(tf.reshape(dy, [n, d]) as Tensor2D, saved, mlp !== undefined)),
+    };
+  }) as never) as unknown as (...xs: Tensor[]) => Tensor3D;
+
+  function backward(dF: Tensor2D, saved: Tensor[], withMlp: boolean): Tensor[] {
+    const [y1, xhat1, rstd1, q, k, v, p, merged, gamma1, wQkv, wOut] = saved.slice(
+      0,
+      11,
+    ) as Tensor2D[];
+    const grads: Tensor[] = [];
+    let da = dF;
+    let dh: Tensor | undefined;
+    if (withMlp) {
+      const [y2, xhat2, rstd2, g, s, gamma2, w1, w2] = saved.slice(11, 19) as Tensor2D[];
+      const dg = matmul2d(dF, w2!, false, true);
+      const du = (
+        tf.engine().runKernel(GELU_BACKWARD, { dy: dg, y: g!, s: s! }, {}) as Tensor[]
+      )[0] as Tensor2D;
+      const dy2 = matmul2d(du, w1!, false, true);
+      const [dhLn, dgamma2, dbeta2] = layerNormBackward(dy2, xhat2!, rstd2!, gamma2!);
+      dh = dhLn!;
+      da = tf.add(dF, dh) as Tensor2D;
+      grads.push(
+        dgamma2!,
+        dbeta2!,
+        matmul2d(y2!, du, true, false),
+        columnSum(du),
+        matmul2d(g!, dF, true, false),
+        columnSum(dF),
+      );
+    }
+    const dOut = splitHeads(
+      tf.reshape(matmul2d(da, wOut!, false, true), [b, t, d]) as Tensor3D,
+      heads,
+    );
+    const attnInputs: Record<string, Tensor> = { dout: dOut, q: q!, k: k!, v: v!, p: p! };
+    const bias = saved[withMlp ? 19 : 11];
+    if (bias !== undefined) attnInputs['bias'] = bias;
+    const dqkv = mergeQkv(
+      tf.engine().runKernel(ATTENTION_BACKWARD, attnInputs, { scale }) as Tensor4D[],
+      n,
+      d,
+    );
+    const [dx1, dgamma1, dbeta1] = layerNormBackward(
+      matmul2d(dqkv, wQkv!, false, true),
+      xhat1!,
+      rstd1!,
+      gamma1!,
+    );
+    const dx = dh === undefined ? dx1! : tf.add(dx1!, dh);
+    return [
+      tf.reshape(dx, [b, t, d]),
+      dgamma1!,
+      dbeta1!,
+      matmul2d(y1!, dqkv, true, false),
+      columnSum(dqkv),
+      matmul2d(merged!, da, true, false),
+      columnSum(da),
+      ...grads,
+    ];
+  }
+
+  return op(...inputs);
+}

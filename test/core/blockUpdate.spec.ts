@@ -1,0 +1,216 @@
+// A pre-LN block's update as one fused op (packages/core/src/primitives/blockUpdate.ts): on wasm
+// with core's own kernels it gives the value and every gradient of the same update composed from
+// core's layers (layer norm, attention, linear, GELU), own kernels on and off, on random shapes,
+// heads, masks and with or without an MLP; it matches finite differences, records one tape node,
+// leaves no tensor behind, and is used only where the layers it fuses are core's own; the threaded
+// build and one thread agree too, each in a process of its own.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import {
+  defaultPrimitives,
+  fusedBlockUpdate,
+  fusesBlockUpdate,
+  gelu,
+  layerNorm,
+  linear,
+  multiHeadAttention,
+  ownBlockUpdateKernels,
+  tf,
+  withOwnKernels,
+  type BlockUpdateParams,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+} from '@moderoute/core';
+import {
+  checkDirectionalDerivatives,
+  expectClose,
+  expectNoLeaks,
+  randomTensor,
+  runs,
+  useBackend,
+} from '@moderoute/testing';
+import { itMatchesInChildProcesses, itRunsOwnKernels } from './ownKernelChecks.js';
+
+const FIXTURE = fileURLToPath(
+  new URL('../../packages/core/test/fixtures/blockUpdate.ts', import.meta.url),
+);
+
+interface Case {
+  b: number;
+  t: number;
+  heads: number;
+  dh: number;
+  hidden: number;
+  withMlp: boolean;
+  masked: boolean;
+  seed: number;
+}
+
+const cases = (): fc.Arbitrary<Case> =>
+  fc.record({
+    b: fc.integer({ min: 1, max: 3 }),
+    t: fc.integer({ min: 1, max: 9 }),
+    heads: fc.integer({ min: 1, max: 3 }),
+    dh: fc.integer({ min: 1, max: 6 }),
+    hidden: fc.integer({ min: 1, max: 12 }),
+    withMlp: fc.boolean(),
+    masked: fc.boolean(),
+    seed: fc.nat(1e6),
+  });
+
+/** The inputs of a case, in fusedBlockUpdate's order: x, then the parameters. */
+function inputsOf(c: Case): Tensor[] {
+  const d = c.heads * c.dh;
+  const shapes = [[c.b, c.t, d], [d], [d], [d, 3 * d], [3 * d], [d, d], [d]];
+  if (c.withMlp) shapes.push([d], [d], [d, c.hidden], [c.hidden], [c.hidden, d], [d]);
+  return shapes.map((s, i) => randomTensor(s, c.seed + i, i === 0 ? 1 : 0.5));
+}
+
+function paramsOf(t: Tensor[]): BlockUpdateParams {
+  const [, g1, b1, wQkv, bQkv, wOut, bOut, g2, b2, w1, c1, w2, c2] = t;
+  return {
+    ln1: { gamma: g1 as Tensor1D, beta: b1 as Tensor1D },
+    attention: {
+      wQkv: wQkv as Tensor2D,
+      bQkv: bQkv as Tensor1D,
+      wOut: wOut as Tensor2D,
+      bOut: bOut as Tensor1D,
+    },
+    ln2: { gamma: (g2 ?? g1) as Tensor1D, beta: (b2 ?? b1) as Tensor1D },
+    ...(w1
+      ? { mlp: { w1: w1 as Tensor2D, b1: c1 as Tensor1D, w2: w2 as Tensor2D, b2: c2 as Tensor1D } }
+      : {}),
+  };
+}
+
+/** The same update composed from core's layers, as blocks' BlockParts.update composes it. */
+function composed(x: Tensor3D, p: BlockUpdateParams, heads: number, mask?: Tensor): Tensor3D {
+  const a = multiHeadAttention(layerNorm(x, p.ln1.gamma, p.ln1.beta), p.attention, {
+    numHeads: heads,
+    ...(mask ? { mask } : {}),
+  });
+  if (!p.mlp) return a;
+  const u = layerNorm(tf.add(x, a) as Tensor3D, p.ln2.gamma, p.ln2.beta);
+  const h = gelu(linear(u, p.mlp.w1, p.mlp.b1));
+  return tf.add(a, linear(h, p.mlp.w2, p.mlp.b2)) as Tensor3D;
+}
+
+function maskOf(c: Case): Tensor | undefined {
+  if (!c.masked) return undefined;
+  const values = Array.from({ length: c.b * c.t }, (_, i) =>
+    i % c.t === 0 || (i * 7 + c.seed) % 3 ? 1 : 0,
+  );
+  return tf.tensor2d(values, [c.b, c.t]);
+}
+
+/** Value and gradients of sum(f(x) * u) for every input. */
+function valueAndGrads(c: Case, fused: boolean, inputs: Tensor[], mask?: Tensor): Tensor[] {
+  const u = randomTensor([c.b, c.t, c.heads * c.dh], c.seed + 99);
+  const f = (...t: Tensor[]) =>
+    fused
+      ? fusedBlockUpdate(t[0] as Tensor3D, paramsOf(t), c.heads, true, mask)
+      : composed(t[0] as Tensor3D, paramsOf(t), c.heads, mask);
+  return [f(...inputs), ...tf.grads((...t: Tensor[]) => tf.sum(tf.mul(f(...t), u)))(inputs)];
+}
+
+describe('fused block update (blockUpdate)', () => {
+  describe('on wasm', () => {
+    useBackend('wasm');
+
+    itRunsOwnKernels(ownBlockUpdateKernels);
+
+    it('should give the composed layers’ value and every gradient, own kernels on and off', () => {
+      fc.assert(
+        fc.property(cases(), (c) => {
+          tf.tidy(() => {
+            const inputs = inputsOf(c);
+            const mask = maskOf(c);
+            const fused = valueAndGrads(c, true, inputs, mask);
+            const own = withOwnKernels(true, () => valueAndGrads(c, false, inputs, mask));
+            const tfjs = withOwnKernels(false, () => valueAndGrads(c, false, inputs, mask));
+            assert.equal(fused.length, inputs.length + 1);
+            fused.forEach((t, i) => {
+              expectClose(t, own[i]!, { rtol: 1e-5, atol: 1e-5 });
+              expectClose(t, tfjs[i]!, { rtol: 1e-4, atol: 1e-4 });
+            });
+          });
+        }),
+        runs(25),
+      );
+    });
+
+    it('should match finite differences', () => {
+      const c: Case = {
+        b: 2,
+        t: 5,
+        heads: 2,
+        dh: 3,
+        hidden: 7,
+        withMlp: true,
+        masked: true,
+        seed: 5,
+      };
+      tf.tidy(() => {
+        const inputs = inputsOf(c);
+        const mask = maskOf(c);
+        const u = randomTensor([c.b, c.t, c.heads * c.dh], 17);
+        checkDirectionalDerivatives(
+          (...t: Tensor[]) =>
+            tf.sum(tf.mul(fusedBlockUpdate(t[0] as Tensor3D, paramsOf(t), c.heads, true, mask), u)),
+          inputs,
+          { seed: 11 },
+        );
+      });
+    });
+
+    it('should record one tape node and leave no tensor behind', () => {
+      const c: Case = {
+        b: 2,
+        t: 6,
+        heads: 2,
+        dh: 4,
+        hidden: 16,
+        withMlp: true,
+        masked: false,
+        seed: 3,
+      };
+      const inputs = inputsOf(c);
+      let kernels = 0;
+      expectNoLeaks(() => {
+        const grads = tf.grads((...t: Tensor[]) => {
+          const before = tf.engine().state.activeTape?.length ?? 0;
+          const y = fusedBlockUpdate(t[0] as Tensor3D, paramsOf(t), c.heads, true);
+          kernels = (tf.engine().state.activeTape?.length ?? 0) - before;
+          return tf.sum(y);
+        })(inputs);
+        tf.dispose(grads);
+      }, 'fused update with gradients');
+      tf.dispose(inputs);
+      // The op itself and one clone per tensor its backward keeps; nothing of its inner layers.
+      assert.ok(kernels <= 25, `tape nodes recorded: ${kernels}`);
+    });
+
+    it('should fuse only with core’s own layers, and only where the own kernels serve', () => {
+      assert.equal(fusesBlockUpdate(defaultPrimitives), true);
+      const rebound = { ...defaultPrimitives, gelu: <T extends Tensor>(x: T) => gelu(x) };
+      assert.equal(fusesBlockUpdate(rebound), false);
+      assert.equal(
+        withOwnKernels(false, () => fusesBlockUpdate(defaultPrimitives)),
+        false,
+      );
+    });
+
+    itMatchesInChildProcesses(FIXTURE, 1e-5, 'the layers composed');
+  });
+
+  describe('on cpu', () => {
+    useBackend('cpu');
+
+    it('should not fuse (the layers compose there)', () => {
+      assert.equal(fusesBlockUpdate(defaultPrimitives), false);
+    });
+  });
+});
