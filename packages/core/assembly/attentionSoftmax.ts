@@ -12,7 +12,7 @@ const EXP_LOW: f32 = -87.33654;
  * exp(x) on 4 lanes (Cephes expf: x = n ln2 + r, a degree-6 polynomial in r, then 2^n in the
  * exponent bits), within 2 ulp; 0 below EXP_LOW; NaN stays NaN.
  */
-function exp4(x: v128): v128 {
+export function exp4(x: v128): v128 {
   const xc = f32x4.max(x, f32x4.splat(EXP_LOW));
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));

@@ -9,3 +9,4 @@ export { adamwUpdate } from './adamw';
 export { gemm, columnSums } from './gemm';
 export { sumOfSquaresAdd } from './sumOfSquares';
 export { transposeSwap, transposeBlocks, copyFloats } from './transpose';
+export { crossEntropyForward, crossEntropyBackward } from './crossEntropy';
