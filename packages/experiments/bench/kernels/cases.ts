@@ -28,6 +28,7 @@ import {
   type Tensor2D,
   type Tensor4D,
 } from '@moderoute/core';
+import { blockUpdateCase, crossEntropyCase } from './layerCases.js';
 
 /** One measured call of a case: forward + backward, its results returned (for disposal). */
 export type KernelCall = () => tf.TensorContainer;
@@ -291,4 +292,8 @@ export const CASES: readonly KernelCase[] = [
   transposeCase([4, 128, 4, 32], [0, 2, 1, 3]),
   // The trainer's AdamW updates parameters in chunks of at most 2^18 floats.
   adamwCase(1 << 18),
+  // A replica's next-token loss (256 bytes); a block's update on it and on a MoD block's rows.
+  crossEntropyCase(512, 256),
+  blockUpdateCase(4, 128, 128),
+  blockUpdateCase(4, 16, 128),
 ];
