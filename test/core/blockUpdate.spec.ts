@@ -8,20 +8,16 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
+  blockUpdateParams,
+  composedBlockUpdate,
   defaultPrimitives,
   fusedBlockUpdate,
   fusesBlockUpdate,
   gelu,
-  layerNorm,
-  linear,
-  multiHeadAttention,
   ownBlockUpdateKernels,
   tf,
   withOwnKernels,
-  type BlockUpdateParams,
   type Tensor,
-  type Tensor1D,
-  type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
 import {
@@ -69,35 +65,6 @@ function inputsOf(c: Case): Tensor[] {
   return shapes.map((s, i) => randomTensor(s, c.seed + i, i === 0 ? 1 : 0.5));
 }
 
-function paramsOf(t: Tensor[]): BlockUpdateParams {
-  const [, g1, b1, wQkv, bQkv, wOut, bOut, g2, b2, w1, c1, w2, c2] = t;
-  return {
-    ln1: { gamma: g1 as Tensor1D, beta: b1 as Tensor1D },
-    attention: {
-      wQkv: wQkv as Tensor2D,
-      bQkv: bQkv as Tensor1D,
-      wOut: wOut as Tensor2D,
-      bOut: bOut as Tensor1D,
-    },
-    ln2: { gamma: (g2 ?? g1) as Tensor1D, beta: (b2 ?? b1) as Tensor1D },
-    ...(w1
-      ? { mlp: { w1: w1 as Tensor2D, b1: c1 as Tensor1D, w2: w2 as Tensor2D, b2: c2 as Tensor1D } }
-      : {}),
-  };
-}
-
-/** The same update composed from core's layers, as blocks' BlockParts.update composes it. */
-function composed(x: Tensor3D, p: BlockUpdateParams, heads: number, mask?: Tensor): Tensor3D {
-  const a = multiHeadAttention(layerNorm(x, p.ln1.gamma, p.ln1.beta), p.attention, {
-    numHeads: heads,
-    ...(mask ? { mask } : {}),
-  });
-  if (!p.mlp) return a;
-  const u = layerNorm(tf.add(x, a) as Tensor3D, p.ln2.gamma, p.ln2.beta);
-  const h = gelu(linear(u, p.mlp.w1, p.mlp.b1));
-  return tf.add(a, linear(h, p.mlp.w2, p.mlp.b2)) as Tensor3D;
-}
-
 function maskOf(c: Case): Tensor | undefined {
   if (!c.masked) return undefined;
   const values = Array.from({ length: c.b * c.t }, (_, i) =>
@@ -111,8 +78,8 @@ function valueAndGrads(c: Case, fused: boolean, inputs: Tensor[], mask?: Tensor)
   const u = randomTensor([c.b, c.t, c.heads * c.dh], c.seed + 99);
   const f = (...t: Tensor[]) =>
     fused
-      ? fusedBlockUpdate(t[0] as Tensor3D, paramsOf(t), c.heads, true, mask)
-      : composed(t[0] as Tensor3D, paramsOf(t), c.heads, mask);
+      ? fusedBlockUpdate(t[0] as Tensor3D, blockUpdateParams(t.slice(1)), c.heads, true, mask)
+      : composedBlockUpdate(t[0] as Tensor3D, blockUpdateParams(t.slice(1)), c.heads, true, mask);
   return [f(...inputs), ...tf.grads((...t: Tensor[]) => tf.sum(tf.mul(f(...t), u)))(inputs)];
 }
 
@@ -159,7 +126,18 @@ describe('fused block update (blockUpdate)', () => {
         const u = randomTensor([c.b, c.t, c.heads * c.dh], 17);
         checkDirectionalDerivatives(
           (...t: Tensor[]) =>
-            tf.sum(tf.mul(fusedBlockUpdate(t[0] as Tensor3D, paramsOf(t), c.heads, true, mask), u)),
+            tf.sum(
+              tf.mul(
+                fusedBlockUpdate(
+                  t[0] as Tensor3D,
+                  blockUpdateParams(t.slice(1)),
+                  c.heads,
+                  true,
+                  mask,
+                ),
+                u,
+              ),
+            ),
           inputs,
           { seed: 11 },
         );
@@ -182,7 +160,12 @@ describe('fused block update (blockUpdate)', () => {
       expectNoLeaks(() => {
         const grads = tf.grads((...t: Tensor[]) => {
           const before = tf.engine().state.activeTape?.length ?? 0;
-          const y = fusedBlockUpdate(t[0] as Tensor3D, paramsOf(t), c.heads, true);
+          const y = fusedBlockUpdate(
+            t[0] as Tensor3D,
+            blockUpdateParams(t.slice(1)),
+            c.heads,
+            true,
+          );
           kernels = (tf.engine().state.activeTape?.length ?? 0) - before;
           return tf.sum(y);
         })(inputs);

@@ -27,11 +27,14 @@ import {
 import { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
 import { ownGemmKernels } from './gemmKernel.js';
 import { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
-import { LAYER_NORM_EPS } from './layerNorm.js';
 import { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
-import { attentionBias, mergeHeads, splitHeads } from './attention.js';
+import { attentionBias, mergeHeads, multiHeadAttention, splitHeads } from './attention.js';
+import { gelu } from './activations.js';
+import { LAYER_NORM_EPS, layerNorm } from './layerNorm.js';
+import { linear } from './linear.js';
 import { concatOuter, splitOuter } from './layout.js';
 import { columnSum, matmul2d } from './matmul.js';
+import { ShapeError } from '../errors.js';
 
 /** The parameters of a pre-LN block's update: its two layer norms, attention and MLP. */
 export interface BlockUpdateParams {
@@ -199,4 +202,49 @@ export function fusedBlockUpdate(
   }
 
   return op(...inputs);
+}
+
+/**
+ * The same f composed of core's layers (layerNorm, multiHeadAttention, linear, gelu), one tape
+ * node per layer, on any backend: what fusedBlockUpdate equals (and what blocks compose with
+ * their bound primitives when they do not fuse).
+ */
+export function composedBlockUpdate(
+  x: Tensor3D,
+  params: BlockUpdateParams,
+  heads: number,
+  causal: boolean,
+  mask?: Tensor,
+): Tensor3D {
+  const { ln1, attention, ln2, mlp } = params;
+  const options = { numHeads: heads, causal, ...(mask === undefined ? {} : { mask }) };
+  const a = multiHeadAttention(layerNorm(x, ln1.gamma, ln1.beta), attention, options);
+  if (!mlp) return a;
+  const h = gelu(linear(layerNorm(tf.add(x, a) as Tensor3D, ln2.gamma, ln2.beta), mlp.w1, mlp.b1));
+  return tf.add(a, linear(h, mlp.w2, mlp.b2)) as Tensor3D;
+}
+
+/**
+ * BlockUpdateParams from tensors in fusedBlockUpdate's input order: LN1's gamma and beta, wQkv,
+ * bQkv, wOut, bOut, then, with an MLP, LN2's gamma and beta, w1, b1, w2, b2 (13 in all; 6 without
+ * an MLP, whose LN2 is then LN1's and unused). For tests and benches that hold them as a list.
+ */
+export function blockUpdateParams(parts: readonly Tensor[]): BlockUpdateParams {
+  if (parts.length !== 6 && parts.length !== 12)
+    throw new ShapeError('parts', `${parts.length} tensors`, '6 (no MLP) or 12');
+  const [g1, b1, wQkv, bQkv, wOut, bOut, g2, b2, w1, c1, w2, c2] = parts;
+  const ln1 = { gamma: g1 as Tensor1D, beta: b1 as Tensor1D };
+  return {
+    ln1,
+    attention: {
+      wQkv: wQkv as Tensor2D,
+      bQkv: bQkv as Tensor1D,
+      wOut: wOut as Tensor2D,
+      bOut: bOut as Tensor1D,
+    },
+    ln2: g2 ? { gamma: g2 as Tensor1D, beta: b2 as Tensor1D } : ln1,
+    ...(w1
+      ? { mlp: { w1: w1 as Tensor2D, b1: c1 as Tensor1D, w2: w2 as Tensor2D, b2: c2 as Tensor1D } }
+      : {}),
+  };
 }

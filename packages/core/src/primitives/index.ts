@@ -12,7 +12,13 @@ export * from './activations.js';
 export * from './adamw.js';
 export { ADAMW_UPDATE, ownAdamWKernels } from './adamwKernel.js';
 export * from './attention.js';
-export { fusedBlockUpdate, ownBlockUpdateKernels, type BlockUpdateParams } from './blockUpdate.js';
+export {
+  blockUpdateParams,
+  composedBlockUpdate,
+  fusedBlockUpdate,
+  ownBlockUpdateKernels,
+  type BlockUpdateParams,
+} from './blockUpdate.js';
 export { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
 export * from './gather.js';
 export * from './hostCopy.js';

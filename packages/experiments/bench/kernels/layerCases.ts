@@ -2,16 +2,13 @@
 // whole update (core's fusedBlockUpdate on the own kernels, against the same layers composed on
 // the tfjs path), on a replica's shapes and a MoD block's routed rows.
 import {
+  blockUpdateParams,
+  composedBlockUpdate,
+  defaultPrimitives,
   fusedBlockUpdate,
   fusesBlockUpdate,
-  defaultPrimitives,
-  gelu,
-  layerNorm,
-  linear,
-  multiHeadAttention,
   ownCrossEntropyKernels,
   tf,
-  type BlockUpdateParams,
   type Tensor,
   type Tensor1D,
   type Tensor2D,
@@ -54,35 +51,13 @@ export function blockUpdateCase(batch: number, tokens: number, width: number): K
       shapes.push([d], [d], [d, 4 * d], [4 * d], [4 * d, d], [d]);
       const inputs = shapes.map((s, i) => normal(s, 10 + i, i === 0 ? 1 : 0.1));
       const u = normal([batch, tokens, d], 99);
-      const update = (t: Tensor[]) => {
-        const [x, g1, b1, wQkv, bQkv, wOut, bOut, g2, b2, w1, c1, w2, c2] = t as [
-          Tensor3D,
-          ...Tensor[],
-        ];
-        const p: BlockUpdateParams = {
-          ln1: { gamma: g1 as Tensor1D, beta: b1 as Tensor1D },
-          attention: {
-            wQkv: wQkv as Tensor2D,
-            bQkv: bQkv as Tensor1D,
-            wOut: wOut as Tensor2D,
-            bOut: bOut as Tensor1D,
-          },
-          ln2: { gamma: g2 as Tensor1D, beta: b2 as Tensor1D },
-          mlp: { w1: w1 as Tensor2D, b1: c1 as Tensor1D, w2: w2 as Tensor2D, b2: c2 as Tensor1D },
-        };
-        if (fusesBlockUpdate(defaultPrimitives)) return fusedBlockUpdate(x, p, 4, true);
-        const a = multiHeadAttention(layerNorm(x, p.ln1.gamma, p.ln1.beta), p.attention, {
-          numHeads: 4,
-        });
-        const h = gelu(
-          linear(
-            layerNorm(tf.add(x, a) as Tensor3D, p.ln2.gamma, p.ln2.beta),
-            p.mlp!.w1,
-            p.mlp!.b1,
-          ),
+      const update = (t: Tensor[]) =>
+        (fusesBlockUpdate(defaultPrimitives) ? fusedBlockUpdate : composedBlockUpdate)(
+          t[0] as Tensor3D,
+          blockUpdateParams(t.slice(1)),
+          4,
+          true,
         );
-        return tf.add(a, linear(h, p.mlp!.w2, p.mlp!.b2));
-      };
       const grads = tf.grads((...t: Tensor[]) => tf.sum(tf.mul(update(t), u)));
       return { call: () => grads(inputs), dispose: () => tf.dispose([...inputs, u]) };
     },
