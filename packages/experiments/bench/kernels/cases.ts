@@ -148,7 +148,7 @@ function routedResidualCase(rows: number, width: number, routed: number): Kernel
 /** linear to one column without bias (a MoD router's logit) on [rows, width], forward and backward. */
 function matVecCase(rows: number, width: number): KernelCase {
   return {
-    kernel: 'linear, one column (matVec)',
+    kernel: 'linear one column (matVec)',
     shape: `[${rows}, ${width}] x [${width}, 1]`,
     serves: ownMatVecKernels,
     setup: () => {
