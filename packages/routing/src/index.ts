@@ -76,7 +76,7 @@ export {
   sequenceBalanceLoss,
   stopGradient,
 } from './losses.js';
-export { topKOf, ranksBefore } from './selection.js';
+export { largestValues, topKOf, ranksBefore } from './selection.js';
 export * from './tokenChoiceRules.js';
 export { ROUTING_IDS } from './ids.js';
 export { routingModule, routerModule } from './routingModule.js';

@@ -4,6 +4,8 @@
 // (Router.foldStatistics), on the thread that owns the parameters. Sums and counts concatenate
 // across replicas, so a step on many replicas folds exactly what a step on one would.
 
+import { largestValues } from './selection.js';
+
 /** One additive statistic: a sum of observations and how many there were. */
 export interface Statistic {
   readonly sum: number;
@@ -65,8 +67,8 @@ export function topKCutStatistic(
     for (let tok = row * seqLen; tok < (row + 1) * seqLen; tok++)
       if (valid[tok]) real.push(values[tok] as number);
     if (real.length <= k) continue;
-    real.sort((a, b) => b - a);
-    sum += ((real[k - 1] as number) + (real[k] as number)) / 2;
+    const top = largestValues(real, k + 1);
+    sum += ((top[k - 1] as number) + (top[k] as number)) / 2;
     count++;
   }
   return { sum, count };
