@@ -74,6 +74,17 @@ describe('moderoute bench with own kernels switched per runner', () => {
     );
     assert.equal(r['dense (tfjs kernels) / dense'], undefined);
     assert.ok(r['mod (tfjs kernels) / dense (tfjs kernels) over analytic']);
+    assert.equal(r['dense of own-product peak'], undefined, 'no own-product peak measured');
+    const withOwnPeak = benchRatios(
+      passes.map((p, i) => ({ ...p, 'own product peak': [100, 80, 0][i]! })),
+      flops,
+      ['dense', 'mod'],
+    );
+    // A pass whose own-product peak is missing (0 here) gives no ratio.
+    assert.deepEqual(
+      withOwnPeak['dense of own-product peak'],
+      spreadOf([0.5, 5e9 / 200 / 1e6 / 80]),
+    );
     // Without twins, no such ratios.
     const plain = benchRatios(passes, { dense: 5e9, mod: 3e9 }, []);
     assert.deepEqual(

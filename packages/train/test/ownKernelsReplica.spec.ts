@@ -97,4 +97,11 @@ describe('ReplicaPool.attach with ownKernels', () => {
     }
     assert.equal(tf.memory().numTensors, numTensors);
   });
+
+  it("should measure the replicas' matmul peak with tfjs's product and with core's own", async () => {
+    const tfjs = await pool.matmulPeakGflops(1);
+    const own = await pool.matmulPeakGflops(1, 'own');
+    assert.ok(Number.isFinite(tfjs) && tfjs > 0, `tfjs ${tfjs}`);
+    assert.ok(Number.isFinite(own) && own > 0, `own ${own}`);
+  });
 });

@@ -2,7 +2,7 @@
 // dense against the matmul peak, every variant against dense, MoD/dense against the analytic FLOP
 // ratio, moderoute against its peers, and with `--own-kernels both` each variant with core's own
 // kernels against itself with tfjs's (its twin, config.ts's tfjsKernelsTwin).
-import { tfjsKernelsTwin } from './config.js';
+import { OWN_PEAK, tfjsKernelsTwin } from './config.js';
 import { ratioSpreads, type Spread } from './passes.js';
 
 type Pass = Record<string, number>;
@@ -35,6 +35,9 @@ export function benchRatios(
   return ratioSpreads(passes, {
     'dense of peak': (p) =>
       flops['dense'] ? flops['dense'] / p['dense']! / 1e6 / p['peak']! : undefined,
+    // The same against the peak measured with core's own product.
+    'dense of own-product peak': (p) =>
+      flops['dense'] && p[OWN_PEAK] ? flops['dense'] / p['dense']! / 1e6 / p[OWN_PEAK] : undefined,
     ...Object.fromEntries(
       Object.keys(flops).map((n) => {
         const key = denseRatioKey(n, twins);

@@ -18,6 +18,9 @@ export const BATCH = 8;
 /** Tokens per sequence at the bench config. */
 export const SEQ = 128;
 
+/** The bench's runner name of the matmul peak measured with core's own product (training.ts). */
+export const OWN_PEAK = 'own product peak';
+
 /** The variants, by their JSON names. */
 export const VARIANTS: Record<string, LanguageModelConfig> = {
   dense: { ...BENCH },

@@ -26,7 +26,11 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
     report.replicas > 1 ? 'plain 2-D matmul peak of the replicas at once' : 'plain 2-D matmul peak';
   lines.push(
     `\n${report.info}; ${report.passes} interleaved passes of ${report.steps} timed steps ` +
-      `(medians; ranges over the passes); ${how} ${range(report.matmulPeakSpread)} GFLOP/s; ` +
+      `(medians; ranges over the passes); ${how} ${range(report.matmulPeakSpread)} GFLOP/s` +
+      (report.ownProductPeakSpread
+        ? ` (with core's own product ${range(report.ownProductPeakSpread)})`
+        : '') +
+      '; ' +
       `this process's peak RSS ${mb(report.peakRssMb)} MB (every variant alive at once); ` +
       `core's own kernels ${ownKernelsNote[report.ownKernels]}`,
   );

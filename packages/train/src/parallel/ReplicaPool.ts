@@ -1,7 +1,13 @@
 // The worker threads of data-parallel training (DataParallel.ts), kept across the models they
 // serve in turn: started once, each with its own backend instance on one kernel thread.
 import { Worker } from 'node:worker_threads';
-import { ConfigError, matmulPeakGflops, tf, type Variable } from '@moderoute/core';
+import {
+  ConfigError,
+  matmulPeakGflops,
+  tf,
+  type PeakProduct,
+  type Variable,
+} from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { DataParallel } from './DataParallel.js';
 import type { ModelMessage, PeakReply, ReadyReply } from './protocol.js';
@@ -217,11 +223,12 @@ export class ReplicaPool {
   /**
    * Plain 2-D matmul throughput of all replicas running at once, in GFLOP/s (the sum of each
    * replica's best, core's matmulPeakGflops, the training thread's included): the peak a
-   * data-parallel step is measured against.
+   * data-parallel step is measured against. `product` as matmulPeakGflops' (NaN where core's
+   * own product does not serve).
    */
-  async matmulPeakGflops(reps = 30): Promise<number> {
-    const others = this.threads.map((t) => t.post<PeakReply>({ type: 'peak', reps }));
-    const own = matmulPeakGflops(reps);
+  async matmulPeakGflops(reps = 30, product: PeakProduct = 'tfjs'): Promise<number> {
+    const others = this.threads.map((t) => t.post<PeakReply>({ type: 'peak', reps, product }));
+    const own = matmulPeakGflops(reps, product);
     return own + (await Promise.all(others)).reduce((s, r) => s + r.gflops, 0);
   }
 

@@ -3,7 +3,14 @@
 // gradients travel through SharedArrayBuffers set up when a model is attached (no allocation or
 // copy per message); a message only says when a buffer is ready, and the next write waits for
 // the reply. The routers' statistics, a few numbers, travel in the reply itself.
-import { readInto, tensorFromView, tf, type Tensor, type Variable } from '@moderoute/core';
+import {
+  readInto,
+  tensorFromView,
+  tf,
+  type PeakProduct,
+  type Tensor,
+  type Variable,
+} from '@moderoute/core';
 import type { LanguageModelConfig, ModelStatistics } from '@moderoute/model';
 import type { BlockRoutingSummary, LossValues } from './shardStep.js';
 
@@ -62,6 +69,8 @@ export interface StepMessage {
 export interface PeakMessage {
   readonly type: 'peak';
   readonly reps: number;
+  /** Whose product (default tfjs's). */
+  readonly product?: PeakProduct;
 }
 
 /** Drops the model in `slot` (answered with a ready reply). */

@@ -156,7 +156,7 @@ port.on('message', (message: ToReplica) => {
         send({ type: 'ready' });
         break;
       case 'peak':
-        send({ type: 'peak', gflops: matmulPeakGflops(message.reps) });
+        send({ type: 'peak', gflops: matmulPeakGflops(message.reps, message.product) });
         break;
       case 'close':
         for (const slot of [...slots.keys()]) drop(slot);
