@@ -186,6 +186,34 @@ describe('fused block update (blockUpdate)', () => {
       );
     });
 
+    it('should refuse a parameter, heads or a mask of the wrong shape, naming it', () => {
+      const c: Case = {
+        b: 2,
+        t: 3,
+        heads: 2,
+        dh: 2,
+        hidden: 5,
+        withMlp: true,
+        masked: false,
+        seed: 1,
+      };
+      tf.tidy(() => {
+        const inputs = inputsOf(c);
+        const call =
+          (t: Tensor[], heads = 2, mask?: Tensor) =>
+          () =>
+            fusedBlockUpdate(t[0] as Tensor3D, blockUpdateParams(t.slice(1)), heads, true, mask);
+        const swapped = (i: number, shape: number[]) =>
+          inputs.map((t, j) => (j === i ? tf.zeros(shape) : t));
+        assert.throws(call(inputs, 3), /heads \(3\).*dividing the width 4/);
+        assert.throws(call(swapped(3, [4, 11])), /attention\.wQkv\.shape.*\[4,12\]/);
+        assert.throws(call(swapped(11, [4, 4])), /mlp\.w2\.shape.*\[5,4\]/);
+        assert.throws(call(swapped(8, [3])), /ln2\.beta\.shape/);
+        assert.throws(call(inputs, 2, tf.ones([2, 4])), /mask\.shape.*\[2, 3\]/);
+        assert.throws(call([tf.zeros([2, 3]), ...inputs.slice(1)]), /x .*float32\[B, T, D\]/);
+      });
+    });
+
     itMatchesInChildProcesses(FIXTURE, 1e-5, 'the layers composed');
   });
 

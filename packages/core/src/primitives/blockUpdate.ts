@@ -34,7 +34,7 @@ import { LAYER_NORM_EPS, layerNorm } from './layerNorm.js';
 import { linear } from './linear.js';
 import { concatOuter, splitOuter } from './layout.js';
 import { columnSum, matmul2d } from './matmul.js';
-import { ShapeError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 
 /** The parameters of a pre-LN block's update: its two layer norms, attention and MLP. */
 export interface BlockUpdateParams {
@@ -88,6 +88,49 @@ function mergeQkv(parts: Tensor4D[], n: number, d: number): Tensor2D {
 }
 
 /**
+ * Refuses what the fused op's kernels would read out of bounds: x not float32[B, T, D], heads not
+ * dividing D, a parameter or the mask of another shape; each error names the parameter.
+ */
+function checkBlockUpdate(x: Tensor3D, p: BlockUpdateParams, heads: number, mask?: Tensor): void {
+  if (x.rank !== 3 || x.dtype !== 'float32')
+    throw new ShapeError('x', `${x.dtype}${JSON.stringify(x.shape)}`, 'float32[B, T, D]');
+  const [b, t, d] = x.shape;
+  if (!Number.isInteger(heads) || heads < 1 || d % heads !== 0)
+    throw new ConfigError('heads', heads, `a positive integer dividing the width ${d}`);
+  const f = p.mlp?.w1.shape[1] ?? 0;
+  const expected: [string, Tensor | undefined, number[]][] = [
+    ['ln1.gamma', p.ln1.gamma, [d]],
+    ['ln1.beta', p.ln1.beta, [d]],
+    ['attention.wQkv', p.attention.wQkv, [d, 3 * d]],
+    ['attention.bQkv', p.attention.bQkv, [3 * d]],
+    ['attention.wOut', p.attention.wOut, [d, d]],
+    ['attention.bOut', p.attention.bOut, [d]],
+  ];
+  if (p.mlp)
+    expected.push(
+      ['ln2.gamma', p.ln2.gamma, [d]],
+      ['ln2.beta', p.ln2.beta, [d]],
+      ['mlp.w1', p.mlp.w1, [d, f]],
+      ['mlp.b1', p.mlp.b1, [f]],
+      ['mlp.w2', p.mlp.w2, [f, d]],
+      ['mlp.b2', p.mlp.b2, [d]],
+    );
+  for (const [name, tensor, shape] of expected)
+    if (
+      tensor === undefined ||
+      !tf.util.arraysEqual(tensor.shape, shape) ||
+      tensor.dtype !== 'float32'
+    )
+      throw new ShapeError(
+        `${name}.shape`,
+        tensor === undefined ? 'missing' : `${tensor.dtype}${JSON.stringify(tensor.shape)}`,
+        `float32${JSON.stringify(shape)} for x of width ${d}`,
+      );
+  if (mask !== undefined && (mask.rank !== 2 || mask.shape[0] !== b || mask.shape[1] !== t))
+    throw new ShapeError('mask.shape', mask.shape, `[${b}, ${t}] (one flag per token)`);
+}
+
+/**
  * f(x) for x float32[B, T, D] as one custom-gradient op on core's own kernels (see the top of this
  * file); callers check ownBlockUpdateKernels() first. `heads` divides D; `causal` and `mask`
  * (float32[B, T], 1 for real tokens) as multiHeadAttention's.
@@ -99,6 +142,7 @@ export function fusedBlockUpdate(
   causal: boolean,
   mask?: Tensor,
 ): Tensor3D {
+  checkBlockUpdate(x, params, heads, mask);
   const [b, t, d] = x.shape;
   const n = b * t;
   const scale = 1 / Math.sqrt(d / heads);
