@@ -76,13 +76,26 @@ describe('own 2-D product and column sums (gemm)', () => {
       );
     });
 
-    it('should refuse a bias of the wrong shape, naming it', () => {
+    it('should refuse a bias of the wrong shape, or inner sizes that differ, naming them', () => {
       tf.tidy(() => {
         const a = randomTensor([3, 4], 1) as Tensor2D;
         assert.throws(
           () => matmul2d(a, randomTensor([4, 5], 2) as Tensor2D, false, false, tf.zeros([4])),
           /bias\.shape/,
         );
+        // Every flag: the own product would read past b (or a) where the inner sizes differ.
+        const b = randomTensor([5, 6], 2) as Tensor2D;
+        for (const [ta, tb] of [
+          [false, false],
+          [true, false],
+          [false, true],
+          [true, true],
+        ] as const)
+          assert.throws(
+            () => matmul2d(a, b, ta, tb),
+            /b\.shape \(\[5, 6\]\).*to match a\.shape \[3, 4\]/,
+          );
+        assert.throws(() => matmul2d(tf.zeros([4]) as never, b), /a\.shape/);
       });
     });
 

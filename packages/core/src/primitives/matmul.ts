@@ -74,6 +74,17 @@ export function matmul2d(
   transposeB = false,
   bias?: Tensor1D,
 ): Tensor2D {
+  if (a.rank !== 2) throw new ShapeError('a.shape', a.shape, 'of rank 2');
+  if (b.rank !== 2) throw new ShapeError('b.shape', b.shape, 'of rank 2');
+  // The inner sizes must agree (core's own product reads them as given).
+  const k = transposeA ? a.shape[0] : a.shape[1];
+  if ((transposeB ? b.shape[1] : b.shape[0]) !== k)
+    throw new ShapeError(
+      'b.shape',
+      b.shape,
+      `${transposeB ? `[N, ${k}]` : `[${k}, N]`} to match a.shape [${a.shape.join(', ')}]` +
+        `${transposeA ? ' transposed' : ''}`,
+    );
   const n = transposeB ? b.shape[0] : b.shape[1];
   if (bias !== undefined && (bias.rank !== 1 || bias.shape[0] !== n))
     throw new ShapeError('bias.shape', bias.shape, `[${n}], one per column of the product`);
