@@ -220,8 +220,25 @@ describe('fused block update (blockUpdate)', () => {
   describe('on cpu', () => {
     useBackend('cpu');
 
-    it('should not fuse (the layers compose there)', () => {
+    it('should not fuse (the layers compose there), and fusedBlockUpdate composes them itself', () => {
       assert.equal(fusesBlockUpdate(defaultPrimitives), false);
+      const c: Case = {
+        b: 2,
+        t: 4,
+        heads: 2,
+        dh: 2,
+        hidden: 6,
+        withMlp: true,
+        masked: true,
+        seed: 9,
+      };
+      tf.tidy(() => {
+        const inputs = inputsOf(c);
+        const mask = maskOf(c);
+        const fused = valueAndGrads(c, true, inputs, mask);
+        const composed = valueAndGrads(c, false, inputs, mask);
+        fused.forEach((t, i) => expectClose(t, composed[i]!, { rtol: 0, atol: 0 }));
+      });
     });
   });
 });

@@ -2,7 +2,7 @@
 // On wasm, when core's own kernels are registered (geluKernel.ts), GELU's forward and backward
 // are one kernel each (assembly/gelu.ts, the same formulas); elsewhere the tfjs ops below.
 import { tf, type Tensor } from '../tf.js';
-import { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
+import { ownGeluBackward, ownGeluForward, ownGeluKernels } from './geluKernel.js';
 
 /** The constant of the sigmoid approximation of GELU (Hendrycks & Gimpel 2016, section 2). */
 export const GELU_SIGMOID_ALPHA = 1.702;
@@ -19,14 +19,11 @@ export const gelu: <T extends Tensor>(x: T) => T = tf.customGrad(((
 ) => {
   if (x.dtype === 'float32' && x.size > 0 && ownGeluKernels()) {
     // The kernel saves y and s, not x: y is kept anyway by the layer that consumes it.
-    const [y, s] = tf.engine().runKernel(GELU_FORWARD, { x }, {}) as Tensor[];
+    const [y, s] = ownGeluForward(x);
     save([y!, s!]);
     return {
       value: y!,
-      gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const inputs = { dy, y: saved[0]!, s: saved[1]! };
-        return (tf.engine().runKernel(GELU_BACKWARD, inputs, {}) as Tensor[])[0]!;
-      },
+      gradFunc: (dy: Tensor, saved: Tensor[]) => ownGeluBackward(dy, saved[0]!, saved[1]!),
     };
   }
   const s = tf.sigmoid(tf.mul(x, GELU_SIGMOID_ALPHA));

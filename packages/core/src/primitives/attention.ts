@@ -26,9 +26,9 @@ import { linear } from './linear.js';
 import { splitOuter } from './layout.js';
 import { batchMatMul } from './matmul.js';
 import {
-  ATTENTION_BACKWARD,
-  ATTENTION_FORWARD,
   attentionKernelsFit,
+  ownAttentionBackward,
+  ownAttentionForward,
   ownAttentionKernels,
 } from './attentionKernel.js';
 
@@ -86,16 +86,13 @@ function makeCore(bias: Tensor4D | undefined, scale: number) {
   return tf.customGrad(((q: Tensor4D, k: Tensor4D, v: Tensor4D, save: (t: Tensor[]) => void) => {
     if (ownAttentionKernels() && attentionKernelsFit(q, k, v, bias)) {
       // The own kernels (attentionKernel.ts): the same formulas, one kernel each way.
-      const inputs: Record<string, Tensor> = bias === undefined ? { q, k, v } : { q, k, v, bias };
-      const [o, p] = tf.engine().runKernel(ATTENTION_FORWARD, inputs, { scale }) as Tensor[];
-      save([q, k, v, p as Tensor, ...(bias === undefined ? [] : [bias])]);
+      const [o, p] = ownAttentionForward(q, k, v, bias, scale);
+      save([q, k, v, p!, ...(bias === undefined ? [] : [bias])]);
       return {
         value: o,
         gradFunc: (dout: Tensor4D, saved: Tensor[]) => {
           const [sq, sk, sv, sp, sbias] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor?];
-          const inputs: Record<string, Tensor> = { dout, q: sq, k: sk, v: sv, p: sp };
-          if (sbias !== undefined) inputs['bias'] = sbias;
-          return tf.engine().runKernel(ATTENTION_BACKWARD, inputs, { scale }) as Tensor[];
+          return ownAttentionBackward(dout, { q: sq, k: sk, v: sv, p: sp, bias: sbias }, scale);
         },
       };
     }
@@ -169,6 +166,19 @@ export function splitHeads(x: Tensor3D, numHeads: number): Tensor4D {
   return tf.transpose(tf.reshape(x, [b, t, numHeads, d / numHeads]), [0, 2, 1, 3]);
 }
 
+/**
+ * Queries, keys and values float32[B, H, T, Dh] from their projection qkv float32[B, T, 3D] (or
+ * [B T, 3D]), Q, K and V side by side along its last axis.
+ */
+export function splitQkv(qkv: Tensor, b: number, t: number, numHeads: number): Tensor4D[] {
+  const d = (qkv.shape[qkv.rank - 1] as number) / 3;
+  // Shape: [B,T,3D] -> [B*T,3,D] -> [3,B*T,D] -> 3 x [B*T,D] -> 3 x [B,T,D] -> 3 x [B,H,T,Dh]
+  // (a split along the outer axis is a block copy; along the last axis, wasm's is slow)
+  return splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map((r) =>
+    splitHeads(tf.reshape(r, [b, t, d]) as Tensor3D, numHeads),
+  );
+}
+
 /** Merges heads: float32[B, H, T, Dh] -> float32[B, T, D]. */
 export function mergeHeads(x: Tensor4D): Tensor3D {
   const [b, h, t, dh] = x.shape;
@@ -204,18 +214,9 @@ export function multiHeadAttention(
   return tf.tidy(() => {
     // The bias is used by the forward pass only, so the tidy may dispose it.
     const bias = attentionBias(t, causal, mask);
-    // Shape: [B,T,D] -> [B,T,3D] -> [B*T,3,D] -> [3,B*T,D] -> 3 x [B*T,D] -> 3 x [B,T,D]
-    // (a split along the outer axis is a block copy; along the last axis, wasm's is slow)
-    const qkv = linear(x, params.wQkv, params.bQkv);
-    const [q, k, v] = splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map(
-      (r) => tf.reshape(r, [b, t, d]),
-    ) as [Tensor3D, Tensor3D, Tensor3D];
-    const o = scaledDotProductAttention(
-      splitHeads(q, numHeads),
-      splitHeads(k, numHeads),
-      splitHeads(v, numHeads),
-      bias,
-    );
+    // Shape: [B,T,D] -> [B,T,3D] -> 3 x [B,H,T,Dh]
+    const [q, k, v] = splitQkv(linear(x, params.wQkv, params.bQkv), b, t, numHeads);
+    const o = scaledDotProductAttention(q!, k!, v!, bias);
     return linear(mergeHeads(o), params.wOut, params.bOut);
   });
 }

@@ -4,6 +4,7 @@
 // `ownAttentionKernels()` says they serve the active backend and the inputs fit them, else it runs
 // its tfjs ops.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { tf, type Tensor } from '../tf.js';
 import { ownKernel, ownKernelsServe, withScratch, type OwnKernelCall } from './ownKernels.js';
 
 /** Kernel names: inputs {q, k, v, bias?} float32[B, H, T, Dh], attr scale -> [o, p]. */
@@ -107,4 +108,28 @@ export function attentionKernelsFit(
     (tq === 1 || tq === t) &&
     tk === t
   );
+}
+
+/** The forward kernel on q, k, v float32[B, H, T, Dh] (and the bias, when given): [o, p]. */
+export function ownAttentionForward(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  bias: Tensor | undefined,
+  scale: number,
+): Tensor[] {
+  const inputs: Record<string, Tensor> = bias === undefined ? { q, k, v } : { q, k, v, bias };
+  return tf.engine().runKernel(ATTENTION_FORWARD, inputs, { scale }) as Tensor[];
+}
+
+/** The backward kernel from the forward's inputs and p: [dq, dk, dv]. */
+export function ownAttentionBackward(
+  dout: Tensor,
+  saved: { q: Tensor; k: Tensor; v: Tensor; p: Tensor; bias: Tensor | undefined },
+  scale: number,
+): Tensor[] {
+  const { q, k, v, p, bias } = saved;
+  const inputs: Record<string, Tensor> = { dout, q, k, v, p };
+  if (bias !== undefined) inputs['bias'] = bias;
+  return tf.engine().runKernel(ATTENTION_BACKWARD, inputs, { scale }) as Tensor[];
 }

@@ -24,15 +24,29 @@ import {
   type Tensor3D,
   type Tensor4D,
 } from '../tf.js';
-import { GELU_BACKWARD, GELU_FORWARD, ownGeluKernels } from './geluKernel.js';
+import { ownGeluBackward, ownGeluForward, ownGeluKernels } from './geluKernel.js';
 import { ownGemmKernels } from './gemmKernel.js';
-import { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
-import { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
-import { attentionBias, mergeHeads, multiHeadAttention, splitHeads } from './attention.js';
+import {
+  ownLayerNormBackward,
+  ownLayerNormForward,
+  ownLayerNormKernels,
+} from './layerNormKernel.js';
+import {
+  ownAttentionBackward,
+  ownAttentionForward,
+  ownAttentionKernels,
+} from './attentionKernel.js';
+import {
+  attentionBias,
+  mergeHeads,
+  multiHeadAttention,
+  splitHeads,
+  splitQkv,
+} from './attention.js';
 import { gelu } from './activations.js';
 import { LAYER_NORM_EPS, layerNorm } from './layerNorm.js';
 import { linear } from './linear.js';
-import { concatOuter, splitOuter } from './layout.js';
+import { concatOuter } from './layout.js';
 import { columnSum, matmul2d } from './matmul.js';
 import { ConfigError, ShapeError } from '../errors.js';
 
@@ -61,24 +75,6 @@ export function ownBlockUpdateKernels(): boolean {
 }
 
 type SaveFn = (tensors: Tensor[]) => void;
-
-function layerNormForward(x: Tensor2D, gamma: Tensor1D, beta: Tensor1D): Tensor[] {
-  return tf
-    .engine()
-    .runKernel(LAYER_NORM_FORWARD, { x, gamma, beta }, { eps: LAYER_NORM_EPS }) as Tensor[];
-}
-
-function layerNormBackward(dy: Tensor, xhat: Tensor, rstd: Tensor, gamma: Tensor): Tensor[] {
-  return tf.engine().runKernel(LAYER_NORM_BACKWARD, { dy, xhat, rstd, gamma }, {}) as Tensor[];
-}
-
-/** [N, 3D] -> q, k, v float32[B, H, T, Dh] (as multiHeadAttention splits them). */
-function splitQkv(qkv: Tensor2D, b: number, t: number, d: number, heads: number): Tensor4D[] {
-  // Shape: [N,3D] -> [N,3,D] -> [3,N,D] -> 3 x [N,D] -> 3 x [B,T,D] -> 3 x [B,H,T,Dh]
-  return splitOuter(tf.transpose(tf.reshape(qkv, [b * t, 3, d]), [1, 0, 2]), 3).map((r) =>
-    splitHeads(tf.reshape(r, [b, t, d]) as Tensor3D, heads),
-  );
-}
 
 /** The inverse of splitQkv: dq, dk, dv float32[B, H, T, Dh] -> float32[N, 3D]. */
 function mergeQkv(parts: Tensor4D[], n: number, d: number): Tensor2D {
@@ -132,8 +128,8 @@ function checkBlockUpdate(x: Tensor3D, p: BlockUpdateParams, heads: number, mask
 
 /**
  * f(x) for x float32[B, T, D] as one custom-gradient op on core's own kernels (see the top of this
- * file); callers check ownBlockUpdateKernels() first. `heads` divides D; `causal` and `mask`
- * (float32[B, T], 1 for real tokens) as multiHeadAttention's.
+ * file); where they do not serve (ownBlockUpdateKernels), composedBlockUpdate's layers instead.
+ * `heads` divides D; `causal` and `mask` (float32[B, T], 1 for real tokens) as multiHeadAttention's.
  */
 export function fusedBlockUpdate(
   x: Tensor3D,
@@ -143,6 +139,7 @@ export function fusedBlockUpdate(
   mask?: Tensor,
 ): Tensor3D {
   checkBlockUpdate(x, params, heads, mask);
+  if (!ownBlockUpdateKernels()) return composedBlockUpdate(x, params, heads, causal, mask);
   const [b, t, d] = x.shape;
   const n = b * t;
   const scale = 1 / Math.sqrt(d / heads);
@@ -152,30 +149,23 @@ export function fusedBlockUpdate(
   const op = tf.customGrad(((...args: unknown[]) => {
     const save = args[args.length - 1] as SaveFn;
     const x2 = tf.reshape(x, [n, d]) as Tensor2D;
-    const [y1, xhat1, rstd1] = layerNormForward(x2, ln1.gamma, ln1.beta) as [
+    const [y1, xhat1, rstd1] = ownLayerNormForward(x2, ln1.gamma, ln1.beta, LAYER_NORM_EPS) as [
       Tensor2D,
       Tensor,
       Tensor,
     ];
-    const [q, k, v] = splitQkv(matmul2d(y1, at.wQkv, false, false, at.bQkv), b, t, d, heads);
+    const [q, k, v] = splitQkv(matmul2d(y1, at.wQkv, false, false, at.bQkv), b, t, heads);
     const bias = attentionBias(t, causal, mask);
-    const kernelInputs: Record<string, Tensor> = { q: q!, k: k!, v: v! };
-    if (bias !== undefined) kernelInputs['bias'] = bias;
-    const [o, p] = tf.engine().runKernel(ATTENTION_FORWARD, kernelInputs, { scale }) as Tensor[];
+    const [o, p] = ownAttentionForward(q!, k!, v!, bias, scale);
     const merged = tf.reshape(mergeHeads(o as Tensor4D), [n, d]) as Tensor2D;
     const a = matmul2d(merged, at.wOut, false, false, at.bOut);
     // What the backward reads, in this order (the MLP's part only with an MLP).
     const kept: Tensor[] = [y1, xhat1, rstd1, q!, k!, v!, p!, merged, ln1.gamma, at.wQkv, at.wOut];
     let f: Tensor2D = a;
     if (mlp) {
-      const [y2, xhat2, rstd2] = layerNormForward(tf.add(x2, a) as Tensor2D, ln2.gamma, ln2.beta);
-      const [g, s] = tf
-        .engine()
-        .runKernel(
-          GELU_FORWARD,
-          { x: matmul2d(y2 as Tensor2D, mlp.w1, false, false, mlp.b1) },
-          {},
-        ) as Tensor[];
+      const h = tf.add(x2, a);
+      const [y2, xhat2, rstd2] = ownLayerNormForward(h, ln2.gamma, ln2.beta, LAYER_NORM_EPS);
+      const [g, s] = ownGeluForward(matmul2d(y2 as Tensor2D, mlp.w1, false, false, mlp.b1));
       f = tf.add(a, matmul2d(g as Tensor2D, mlp.w2, false, false, mlp.b2)) as Tensor2D;
       kept.push(y2!, xhat2!, rstd2!, g!, s!, ln2.gamma, mlp.w1, mlp.w2);
     }
@@ -198,11 +188,9 @@ export function fusedBlockUpdate(
     if (withMlp) {
       const [y2, xhat2, rstd2, g, s, gamma2, w1, w2] = saved.slice(11, 19) as Tensor2D[];
       const dg = matmul2d(dF, w2!, false, true);
-      const du = (
-        tf.engine().runKernel(GELU_BACKWARD, { dy: dg, y: g!, s: s! }, {}) as Tensor[]
-      )[0] as Tensor2D;
+      const du = ownGeluBackward(dg, g!, s!) as Tensor2D;
       const dy2 = matmul2d(du, w1!, false, true);
-      const [dhLn, dgamma2, dbeta2] = layerNormBackward(dy2, xhat2!, rstd2!, gamma2!);
+      const [dhLn, dgamma2, dbeta2] = ownLayerNormBackward(dy2, xhat2!, rstd2!, gamma2!);
       dh = dhLn!;
       da = tf.add(dF, dh) as Tensor2D;
       grads.push(
@@ -218,15 +206,13 @@ export function fusedBlockUpdate(
       tf.reshape(matmul2d(da, wOut!, false, true), [b, t, d]) as Tensor3D,
       heads,
     );
-    const attnInputs: Record<string, Tensor> = { dout: dOut, q: q!, k: k!, v: v!, p: p! };
     const bias = saved[withMlp ? 19 : 11];
-    if (bias !== undefined) attnInputs['bias'] = bias;
     const dqkv = mergeQkv(
-      tf.engine().runKernel(ATTENTION_BACKWARD, attnInputs, { scale }) as Tensor4D[],
+      ownAttentionBackward(dOut, { q: q!, k: k!, v: v!, p: p!, bias }, scale) as Tensor4D[],
       n,
       d,
     );
-    const [dx1, dgamma1, dbeta1] = layerNormBackward(
+    const [dx1, dgamma1, dbeta1] = ownLayerNormBackward(
       matmul2d(dqkv, wQkv!, false, true),
       xhat1!,
       rstd1!,

@@ -2,6 +2,7 @@
 // assembly/gelu.ts, declared through ownKernels.ts (instantiated on the backend's own memory,
 // registered for `wasm` only). gelu (activations.ts) dispatches to them when `ownGeluKernels()`
 // says they serve the active backend, else it runs its tfjs ops.
+import { tf, type Tensor } from '../tf.js';
 import { ownKernel, ownKernelsServe } from './ownKernels.js';
 
 /** Kernel names: inputs {x} float32 -> [y, s], y = x s, s = sigmoid(1.702 x), of x's shape. */
@@ -32,4 +33,14 @@ ownKernel(GELU_BACKWARD, ['geluBackward'], ({ inputs, backend, exports, offset }
 /** Whether gelu runs the own kernels here: on, registered and instantiable for the active backend. */
 export function ownGeluKernels(): boolean {
   return ownKernelsServe(GELU_FORWARD, GELU_BACKWARD);
+}
+
+/** The forward kernel: [y, s] of x's shape. */
+export function ownGeluForward(x: Tensor): Tensor[] {
+  return tf.engine().runKernel(GELU_FORWARD, { x }, {}) as Tensor[];
+}
+
+/** The backward kernel from the forward's y and s: dx. */
+export function ownGeluBackward(dy: Tensor, y: Tensor, s: Tensor): Tensor {
+  return (tf.engine().runKernel(GELU_BACKWARD, { dy, y, s }, {}) as Tensor[])[0]!;
 }

@@ -9,7 +9,11 @@
 // one kernel each (assembly/layerNorm.ts, the same formulas); elsewhere the tfjs ops below.
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { ShapeError } from '../errors.js';
-import { LAYER_NORM_BACKWARD, LAYER_NORM_FORWARD, ownLayerNormKernels } from './layerNormKernel.js';
+import {
+  ownLayerNormBackward,
+  ownLayerNormForward,
+  ownLayerNormKernels,
+} from './layerNormKernel.js';
 import { columnSum } from './matmul.js';
 
 /** Default epsilon, as PyTorch's nn.LayerNorm. */
@@ -23,16 +27,13 @@ function makeLayerNorm(eps: number) {
     save: (t: Tensor[]) => void,
   ) => {
     if (ownLayerNormKernels()) {
-      const [y, kxhat, krstd] = tf
-        .engine()
-        .runKernel(LAYER_NORM_FORWARD, { x, gamma, beta }, { eps }) as Tensor[];
-      save([kxhat as Tensor, krstd as Tensor, gamma]);
+      const [y, kxhat, krstd] = ownLayerNormForward(x, gamma, beta, eps);
+      save([kxhat!, krstd!, gamma]);
       return {
         value: y,
         gradFunc: (dy: Tensor2D, saved: Tensor[]) => {
           const [sxhat, srstd, sgamma] = saved as [Tensor, Tensor, Tensor];
-          const inputs = { dy, xhat: sxhat, rstd: srstd, gamma: sgamma };
-          return tf.engine().runKernel(LAYER_NORM_BACKWARD, inputs, {}) as Tensor[];
+          return ownLayerNormBackward(dy, sxhat, srstd, sgamma);
         },
       };
     }

@@ -2,6 +2,7 @@
 // assembly/layerNorm.ts, declared through ownKernels.ts (instantiated on the backend's own
 // memory, registered for `wasm` only). layerNorm (layerNorm.ts) dispatches to them when
 // `ownLayerNormKernels()` says they serve the active backend, else it runs its tfjs ops.
+import { tf, type Tensor } from '../tf.js';
 import { ownKernel, ownKernelsServe } from './ownKernels.js';
 
 /** Kernel names: inputs {x, gamma, beta}, attr eps -> [y, xhat, rstd]; and its backward. */
@@ -56,4 +57,19 @@ ownKernel(LAYER_NORM_BACKWARD, ['layerNormBackward'], ({ inputs, backend, export
 /** Whether layerNorm runs the own kernels here: on, registered and instantiable for the active backend. */
 export function ownLayerNormKernels(): boolean {
   return ownKernelsServe(LAYER_NORM_FORWARD, LAYER_NORM_BACKWARD);
+}
+
+/** The forward kernel on x float32[N, D]: [y, xhat float32[N, D], rstd float32[N, 1]]. */
+export function ownLayerNormForward(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor[] {
+  return tf.engine().runKernel(LAYER_NORM_FORWARD, { x, gamma, beta }, { eps }) as Tensor[];
+}
+
+/** The backward kernel from the forward's xhat and rstd: [dx, dgamma, dbeta]. */
+export function ownLayerNormBackward(
+  dy: Tensor,
+  xhat: Tensor,
+  rstd: Tensor,
+  gamma: Tensor,
+): Tensor[] {
+  return tf.engine().runKernel(LAYER_NORM_BACKWARD, { dy, xhat, rstd, gamma }, {}) as Tensor[];
 }
