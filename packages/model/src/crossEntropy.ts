@@ -34,49 +34,43 @@ export function sparseCrossEntropy(
   // In a tidy: the default weights are made here.
   return tf.tidy(() => {
     const w = weights ?? (tf.ones([n]) as Tensor1D);
-    if (logits.dtype === 'float32' && ownCrossEntropyKernels())
-      return ownKernelLoss(logits, targets, w);
+    const own = logits.dtype === 'float32' && ownCrossEntropyKernels();
     const op = tf.customGrad<Scalar>((...inputs) => {
       const [z, save] = inputs as [Tensor2D, (saved: Tensor[]) => void];
-      const onehot = tf.oneHot(targets, v).cast('float32');
-      const lse = tf.logSumExp(z, -1);
-      const picked = tf.sum(tf.mul(z, onehot), -1);
+      // Per row, logsumexp(z_n) - z_n[y_n], and what the gradient's softmax(z) - onehot(y) needs:
+      // the own kernel's softmax and the classes, or z and the one-hot rows.
+      let rowLoss: Tensor;
+      let kept: Tensor[];
+      if (own) {
+        const [p, loss] = tf
+          .engine()
+          .runKernel(CROSS_ENTROPY_FORWARD, { logits: z, targets }, {}) as Tensor[];
+        [rowLoss, kept] = [loss!, [p!, targets]];
+      } else {
+        const onehot = tf.oneHot(targets, v).cast('float32');
+        rowLoss = tf.sub(tf.logSumExp(z, -1), tf.sum(tf.mul(z, onehot), -1));
+        kept = [z, onehot];
+      }
       const total = tf.maximum(tf.sum(w), 1e-9);
       // Everything the backward reads is saved: tf.grads disposes the forward's other tensors,
       // including ones this function closes over, before backprop.
-      save([z, onehot, total, w]);
+      save([...kept, total, w]);
       return {
-        value: tf.div(tf.sum(tf.mul(tf.sub(lse, picked), w)), total) as Scalar,
-        gradFunc: (dy: Scalar, [sz, soh, stotal, sw]: Tensor[]) => {
-          // Shape: weights [N] -> [N, 1]
-          const scale = tf.reshape(tf.div(tf.mul(sw as Tensor, dy), stotal as Tensor), [n, 1]);
-          return tf.mul(tf.sub(tf.softmax(sz as Tensor2D), soh as Tensor), scale);
+        value: tf.div(tf.sum(tf.mul(rowLoss, w)), total) as Scalar,
+        gradFunc: (dy: Scalar, [a, b, stotal, sw]: Tensor[]) => {
+          // Shape: [N], each row's factor (w_n / W) dy
+          const scale = tf.div(tf.mul(sw as Tensor, dy), stotal as Tensor);
+          if (own) {
+            const kernelInputs = { p: a as Tensor, targets: b as Tensor, scale };
+            return (
+              tf.engine().runKernel(CROSS_ENTROPY_BACKWARD, kernelInputs, {}) as Tensor[]
+            )[0]!;
+          }
+          // Shape: [N] -> [N, 1]
+          return tf.mul(tf.sub(tf.softmax(a as Tensor2D), b as Tensor), tf.reshape(scale, [n, 1]));
         },
       };
     });
     return op(logits);
   });
-}
-
-/** sparseCrossEntropy on core's own kernels: the same loss and gradient (see the top). */
-function ownKernelLoss(logits: Tensor2D, targets: Tensor1D, w: Tensor1D): Scalar {
-  const n = logits.shape[0];
-  const op = tf.customGrad<Scalar>((...inputs) => {
-    const [z, save] = inputs as [Tensor2D, (saved: Tensor[]) => void];
-    const [p, rowLoss] = tf
-      .engine()
-      .runKernel(CROSS_ENTROPY_FORWARD, { logits: z, targets }, {}) as Tensor[];
-    const total = tf.maximum(tf.sum(w), 1e-9);
-    save([p as Tensor, targets, total, w]);
-    return {
-      value: tf.div(tf.sum(tf.mul(rowLoss as Tensor, w)), total) as Scalar,
-      gradFunc: (dy: Scalar, [sp, st, stotal, sw]: Tensor[]) => {
-        // Shape: [N], one factor per row
-        const scale = tf.reshape(tf.div(tf.mul(sw as Tensor, dy), stotal as Tensor), [n]);
-        const inputs = { p: sp as Tensor, targets: st as Tensor, scale };
-        return (tf.engine().runKernel(CROSS_ENTROPY_BACKWARD, inputs, {}) as Tensor[])[0]!;
-      },
-    };
-  });
-  return op(logits);
 }
