@@ -11,6 +11,7 @@ import { ownBlockUpdateKernels } from './blockUpdate.js';
 export * from './activations.js';
 export * from './adamw.js';
 export { ADAMW_UPDATE, ownAdamWKernels } from './adamwKernel.js';
+export * from './adamwParts.js';
 export * from './attention.js';
 export {
   blockUpdateParams,

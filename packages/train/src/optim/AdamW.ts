@@ -17,12 +17,15 @@
 // update, no decay), as in PyTorch.
 import {
   adamwUpdate,
+  adamwUpdateParts,
   ConfigError,
+  ownAdamWPartsKernels,
   concatFlat,
   requireInt,
   requireNumber,
   splitFlat,
   tf,
+  type AdamWUpdateOptions,
   type NamedTensorMap,
   type Tensor,
   type Variable,
@@ -146,9 +149,21 @@ export class AdamW {
     const scale = this.clipNorm > 0 ? Math.min(1, this.clipNorm / (gradNorm + 1e-6)) : 1;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
+    const scalars = {
+      scale,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      bc1,
+      bc2,
+      epsilon: this.epsilon,
+    };
     for (const chunk of chunks) {
       const present = chunk.slots.map((s) => byName.has(s.name));
       if (!present.some((x) => x)) continue;
+      if (ownAdamWPartsKernels()) {
+        this.applyParts(chunk, byName, { ...scalars, lr });
+        continue;
+      }
       // The chunk's gradients as one flat vector, zeros for parameters without one. Each
       // expression runs in its own tidy and frees its temporaries at once, so an update holds
       // only a few chunk-sized buffers.
@@ -198,6 +213,34 @@ export class AdamW {
     }
     this.t = t;
     return { gradNorm, applied: true, step: t };
+  }
+
+  /**
+   * One chunk's update where the own kernels serve: each parameter with a gradient updated where
+   * it lies (adamwUpdateParts, one kernel), without gathering the chunk's gradients and
+   * parameters into flat vectors and splitting the result; the same values as the flat update.
+   */
+  private applyParts(
+    chunk: Chunk,
+    byName: ReadonlyMap<string, Tensor>,
+    options: Omit<AdamWUpdateOptions, 'decay'>,
+  ): void {
+    tf.tidy(() => {
+      const slots = chunk.slots.filter((s) => byName.has(s.name));
+      const parts = slots.map((s) => {
+        const grad = byName.get(s.name)!;
+        return {
+          g: grad.dtype === 'float32' ? grad : tf.cast(grad, 'float32'),
+          p: this.params.get(s.name) as Variable,
+          offset: s.offset,
+          decay: s.decays ? this.weightDecay : 0,
+        };
+      });
+      const next = adamwUpdateParts(parts, chunk.m, chunk.v, options);
+      chunk.m.assign(next.m);
+      chunk.v.assign(next.v);
+      slots.forEach((s, i) => (this.params.get(s.name) as Variable).assign(next.params[i]!));
+    });
   }
 
   /**
