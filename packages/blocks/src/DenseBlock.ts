@@ -3,9 +3,12 @@
 // Axis legend: B batch, T tokens, D model width, F MLP hidden width.
 import {
   fusedBlockUpdate,
+  fusedRoutedUpdate,
   fusesBlockUpdate,
   tf,
+  type BlockUpdateParams,
   type Primitives,
+  type RowRoute,
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
@@ -78,42 +81,55 @@ export class BlockParts {
    * whole block is x + f(x) (Raposo et al. 2024, eq. 1 weighs exactly this f by the router).
    */
   update(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
-    if (x.dtype === 'float32' && fusesBlockUpdate(this.ops)) return this.fusedUpdate(x, mask);
+    if (this.fuses(x)) {
+      return fusedBlockUpdate(x, this.updateParams(), this.attention.numHeads, true, mask);
+    }
     const a = this.attention.apply(this.ln1.apply(x), mask);
     if (this.mlp === undefined) return a;
     return tf.add(a, this.mlp.apply(this.ln2.apply(tf.add(x, a))));
   }
 
-  /** `update` as core's one fused op (fusedBlockUpdate): the same f, one tape node. */
-  private fusedUpdate(x: Tensor3D, mask?: tf.Tensor): Tensor3D {
+  /**
+   * Whether the update of x runs as core's fused ops (fusedBlockUpdate, fusedRoutedUpdate): x is
+   * float32 and the bound layers are core's own (fusesBlockUpdate); else the layers compose.
+   */
+  fuses(x: tf.Tensor): boolean {
+    return x.dtype === 'float32' && fusesBlockUpdate(this.ops);
+  }
+
+  /**
+   * A routed block in one op (core's fusedRoutedUpdate): x float32[M, D] plus, at the rows
+   * `route` selects (S per sequence, attention causal among them), their weights times f of
+   * those rows. For blocks that `fuses(x)`.
+   */
+  routedUpdate(x: Tensor2D, route: RowRoute): Tensor2D {
+    return fusedRoutedUpdate(x, route, this.updateParams(), this.attention.numHeads, true);
+  }
+
+  /** The block update's parameters, as core's fused ops take them. */
+  private updateParams(): BlockUpdateParams {
     const { ln1, attention, ln2, mlp } = this;
     const norm = (l: LayerNormLayer) => ({ gamma: l.gamma as Tensor1D, beta: l.beta as Tensor1D });
-    return fusedBlockUpdate(
-      x,
-      {
-        ln1: norm(ln1),
-        attention: {
-          wQkv: attention.wQkv as Tensor2D,
-          bQkv: attention.bQkv as Tensor1D,
-          wOut: attention.wOut as Tensor2D,
-          bOut: attention.bOut as Tensor1D,
-        },
-        ln2: norm(ln2),
-        ...(mlp
-          ? {
-              mlp: {
-                w1: mlp.w1 as Tensor2D,
-                b1: mlp.b1 as Tensor1D,
-                w2: mlp.w2 as Tensor2D,
-                b2: mlp.b2 as Tensor1D,
-              },
-            }
-          : {}),
+    return {
+      ln1: norm(ln1),
+      attention: {
+        wQkv: attention.wQkv as Tensor2D,
+        bQkv: attention.bQkv as Tensor1D,
+        wOut: attention.wOut as Tensor2D,
+        bOut: attention.bOut as Tensor1D,
       },
-      attention.numHeads,
-      true,
-      mask,
-    );
+      ln2: norm(ln2),
+      ...(mlp
+        ? {
+            mlp: {
+              w1: mlp.w1 as Tensor2D,
+              b1: mlp.b1 as Tensor1D,
+              w2: mlp.w2 as Tensor2D,
+              b2: mlp.b2 as Tensor1D,
+            },
+          }
+        : {}),
+    };
   }
 
   /**

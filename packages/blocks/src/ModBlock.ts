@@ -5,7 +5,7 @@
 // where f is the block's residual update and g(r) the router's combine weight (identity in the
 // paper), through which the router learns.
 // Axis legend: B batch, T tokens, D width, S selected per sequence, N selected in all.
-import { ConfigError, tf, type Tensor3D } from '@moderoute/core';
+import { ConfigError, tf, type Tensor2D, type Tensor3D } from '@moderoute/core';
 import {
   addCombinedRows,
   type CapacityPolicy,
@@ -66,6 +66,13 @@ export class ModBlock implements Block {
     const plan = routeStage(this.stage, x, options, { block: 'mod', stage: 'depthRouter' });
     const output = tf.tidy(() => {
       if (plan.tokenIndex.shape[0] === 0) return tf.clone(x);
+      const [b, t, d] = x.shape;
+      if (this.parts.fuses(x) && plan.rowCounts.every((c) => c === plan.rowCounts[0])) {
+        // Every sequence selected as many: gather, update and epilogue as one op.
+        const route = { indices: plan.tokenIndex, weights: plan.combineWeights, sequences: b };
+        const flat = tf.reshape(x, [b * t, d]) as Tensor2D;
+        return tf.reshape(this.parts.routedUpdate(flat, route), [b, t, d]) as Tensor3D;
+      }
       const sub = packSubsequence(plan, x);
       // f on the subsequence, float32[B, S, D] -> per-assignment rows float32[N, D]
       const update = sub.unpack(this.parts.update(sub.x, sub.mask));

@@ -75,6 +75,16 @@ export function checkBlockUpdate(
   if (x.rank !== 3 || x.dtype !== 'float32')
     throw new ShapeError('x', `${x.dtype}${JSON.stringify(x.shape)}`, 'float32[B, T, D]');
   const [b, t, d] = x.shape;
+  checkBlockParams(d, p, heads);
+  if (mask !== undefined && (mask.rank !== 2 || mask.shape[0] !== b || mask.shape[1] !== t))
+    throw new ShapeError('mask.shape', mask.shape, `[${b}, ${t}] (one flag per token)`);
+}
+
+/**
+ * Refuses heads not dividing the width d, or a parameter of another shape or dtype than a block
+ * of width d has; each error names the parameter.
+ */
+export function checkBlockParams(d: number, p: BlockUpdateParams, heads: number): void {
   if (!Number.isInteger(heads) || heads < 1 || d % heads !== 0)
     throw new ConfigError('heads', heads, `a positive integer dividing the width ${d}`);
   const f = p.mlp?.w1.shape[1] ?? 0;
@@ -106,8 +116,6 @@ export function checkBlockUpdate(
         tensor === undefined ? 'missing' : `${tensor.dtype}${JSON.stringify(tensor.shape)}`,
         `float32${JSON.stringify(shape)} for x of width ${d}`,
       );
-  if (mask !== undefined && (mask.rank !== 2 || mask.shape[0] !== b || mask.shape[1] !== t))
-    throw new ShapeError('mask.shape', mask.shape, `[${b}, ${t}] (one flag per token)`);
 }
 
 /**
