@@ -10,3 +10,4 @@ export { gemm, columnSums } from './gemm';
 export { sumOfSquaresAdd } from './sumOfSquares';
 export { transposeSwap, transposeBlocks, copyFloats } from './transpose';
 export { crossEntropyForward, crossEntropyBackward } from './crossEntropy';
+export { scaleInto, addScaled } from './weightedSum';

@@ -12,6 +12,7 @@ export * from './activations.js';
 export * from './adamw.js';
 export { ADAMW_UPDATE, ownAdamWKernels } from './adamwKernel.js';
 export * from './adamwParts.js';
+export * from './combineParts.js';
 export * from './routedUpdate.js';
 export * from './attention.js';
 export {

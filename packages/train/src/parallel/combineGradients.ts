@@ -1,26 +1,18 @@
 // The training thread's combine of the replicas' gradients in a data-parallel step
 // (DataParallel.ts): g = sum_r w_r g_r, by parameter name.
-import {
-  concatFlat,
-  splitFlat,
-  tensorFromView,
-  tf,
-  type Tensor,
-  type Variable,
-} from '@moderoute/core';
+import { combineParts, tensorFromView, tf, type Tensor, type Variable } from '@moderoute/core';
 
 /** Floats per chunk of the combine: 1 MB, as AdamW's. */
 const COMBINE_CHUNK_FLOATS = 1 << 18;
 
 /**
- * g = sum_r w_r g_r as flat vectors, chunk by chunk (consecutive parameters of at most
- * COMBINE_CHUNK_FLOATS floats, a larger one alone): the training thread's gradients `own` of a
- * chunk concatenated (zeros for parameters its rows did not reach), each worker's part of its
- * buffer uploaded whole (`workers[r]`, packed in `params` order, zeros likewise, `present[r]`
- * telling which it reached), a weighted sum (w[0] for `own`, w[r + 1] for worker r), one split.
- * A few kernels per chunk and replica, where a combine per parameter takes about 4 per parameter
- * and replica (docs/performance.md). The chunks keep the temporaries to a few chunks' size. A
- * parameter no replica reached gets no entry, as in a one-replica step.
+ * g = sum_r w_r g_r, chunk by chunk (consecutive parameters of at most COMBINE_CHUNK_FLOATS
+ * floats, a larger one alone): each worker's part of its buffer uploaded whole (`workers[r]`,
+ * packed in `params` order, zeros for parameters its rows did not reach, `present[r]` telling
+ * which it reached), then core's combineParts writes each parameter's sum from the training
+ * thread's gradient `own` (w[0]; none: 0) and the uploaded parts (w[r + 1]) in one pass, one own
+ * kernel per chunk on wasm (docs/performance.md, round 10). The chunks keep the temporaries to a
+ * few chunks' size. A parameter no replica reached gets no entry, as in a one-replica step.
  */
 export function combineGradients(
   params: readonly (readonly [string, Variable])[],
@@ -40,26 +32,19 @@ export function combineGradients(
       size += params[end++]![1].size;
     const chunk = params.slice(start, end);
     if (reached.slice(start, end).some((x) => x)) {
-      let sum = tf.tidy(() =>
-        tf.mul(concatFlat(chunk.map(([name, v]) => own.get(name) ?? tf.zeros(v.shape))), w[0]!),
+      const flats = workers.map((worker) =>
+        tensorFromView(worker.grads.subarray(offset, offset + size), [size]),
       );
-      workers.forEach((worker, r) => {
-        const next = tf.tidy(() =>
-          tf.add(
-            sum,
-            tf.mul(tensorFromView(worker.grads.subarray(offset, offset + size), [size]), w[r + 1]!),
-          ),
-        );
-        sum.dispose();
-        sum = next;
+      let at = 0;
+      const parts = chunk.map(([name, v]) => {
+        const part = { shape: v.shape, own: own.get(name), offset: at };
+        at += v.size;
+        return part;
       });
-      const parts = splitFlat(
-        sum,
-        chunk.map(([, v]) => v.shape),
-      );
-      sum.dispose();
+      const sums = combineParts(parts, flats, w);
+      tf.dispose(flats);
       chunk.forEach(([name], i) =>
-        reached[start + i] ? grads.set(name, parts[i]!) : parts[i]!.dispose(),
+        reached[start + i] ? grads.set(name, sums[i]!) : sums[i]!.dispose(),
       );
     }
     start = end;
