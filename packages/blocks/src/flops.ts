@@ -1,8 +1,12 @@
 // Analytic forward FLOPs of the pieces of a block, for one sequence. Convention (Kaplan et al.
 // 2020, section 2.1; Hoffmann et al. 2022, appendix F): 2 FLOPs per multiply-accumulate of every
 // matrix product; elementwise work (layer norm, GELU, softmax, residual adds) is not counted.
-// Attention scores are counted over the full square of the (routed) sequence, as executed: the
-// causal mask does not skip work. Training = 3 x forward (backward = 2 x forward).
+// Attention scores are counted over the full square of the (routed) sequence, as the usual
+// model-FLOP count does (Chowdhery et al. 2022, appendix B) and as tfjs's kernels execute them.
+// Core's own wasm attention kernel skips the keys after each query under the exact causal bias,
+// so there it executes about half of that square (T(T + 1) / 2 pairs); at the bench config that
+// makes the MoD/dense ratio of executed FLOPs 0.575 against this count's 0.570
+// (docs/performance.md, round 10). Training = 3 x forward (backward = 2 x forward).
 import type { CapacityPolicy, Router } from '@moderoute/routing';
 
 /** Q, K, V and output projections of `tokens` tokens: 2 * n * D * 4D. */

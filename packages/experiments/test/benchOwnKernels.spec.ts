@@ -12,6 +12,7 @@ import {
 import { createContainer, MODEL_IDS, type LanguageModelConfig } from '@moderoute/model';
 import { expectNoLeaksAsync, useBackend } from '@moderoute/testing';
 import { benchRatios } from '../src/bench/benchRatios.js';
+import { PAIRED_MOD_DENSE } from '../src/bench/config.js';
 import { spreadOf } from '../src/bench/passes.js';
 import { startVariant } from '../src/bench/variant.js';
 
@@ -84,6 +85,16 @@ describe('moderoute bench with own kernels switched per runner', () => {
     assert.deepEqual(
       withOwnPeak['dense of own-product peak'],
       spreadOf([0.5, 5e9 / 200 / 1e6 / 80]),
+    );
+    // MoD over dense from the steps paired round by round, where a pass has that figure.
+    const paired = benchRatios(
+      passes.map((p, i) => (i === 1 ? p : { ...p, [PAIRED_MOD_DENSE]: [0.66, 0, 0.69][i]! })),
+      flops,
+      [],
+    );
+    assert.deepEqual(
+      paired['mod / dense over analytic, paired steps'],
+      spreadOf([0.66 / 0.6, 0.69 / 0.6]),
     );
     // Without twins, no such ratios.
     const plain = benchRatios(passes, { dense: 5e9, mod: 3e9 }, []);

@@ -2,7 +2,13 @@
 // of the timed steps, and ratios taken pass by pass.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { interleavedMedians, ratioSpreads, spreadOf } from '../src/bench/passes.js';
+import {
+  interleavedMedians,
+  interleavedSteps,
+  pairedRatio,
+  ratioSpreads,
+  spreadOf,
+} from '../src/bench/passes.js';
 
 describe('the interleaved passes of moderoute bench', () => {
   it('should step the runners in turn, round by round, and give the median of the timed steps', async () => {
@@ -21,6 +27,23 @@ describe('the interleaved passes of moderoute bench', () => {
     );
     assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
     assert.deepEqual(medians, { a: 2, b: 20 });
+  });
+
+  it('should give each runner its timed steps in round order', async () => {
+    let n = 0;
+    const runner = (name: string) => ({ name, step: () => Promise.resolve(++n) });
+    const times = await interleavedSteps([runner('a'), runner('b')], 1, 3);
+    assert.deepEqual(times, { a: [3, 5, 7], b: [4, 6, 8] });
+  });
+
+  it("should pair each round's steps: the median of a's step over b's of the same round", () => {
+    assert.equal(pairedRatio({ a: [3, 1, 2], b: [10, 40, 20] }, 'a', 'b'), 0.1);
+    assert.equal(pairedRatio({ a: [3, 1], b: [10, 40, 20] }, 'a', 'b'), undefined);
+    assert.equal(pairedRatio({ a: [3] }, 'a', 'b'), undefined);
+    // The host's load changes between rounds: the pass's medians (61 and 205) come from
+    // different rounds and give 0.30; the rounds' own ratios (0.6, 0.29, 0.61) give 0.6.
+    const times = { dense: [100, 210, 205], mod: [60, 61, 125] };
+    assert.equal(pairedRatio(times, 'mod', 'dense'), 0.6);
   });
 
   it('should swap the runners of each given pair every other round', async () => {

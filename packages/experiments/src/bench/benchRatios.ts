@@ -2,7 +2,7 @@
 // dense against the matmul peak, every variant against dense, MoD/dense against the analytic FLOP
 // ratio, moderoute against its peers, and with `--own-kernels both` each variant with core's own
 // kernels against itself with tfjs's (its twin, config.ts's tfjsKernelsTwin).
-import { OWN_PEAK, tfjsKernelsTwin } from './config.js';
+import { OWN_PEAK, PAIRED_MOD_DENSE, tfjsKernelsTwin } from './config.js';
 import { ratioSpreads, type Spread } from './passes.js';
 
 type Pass = Record<string, number>;
@@ -47,6 +47,9 @@ export function benchRatios(
     ...Object.fromEntries(twins.map((n) => [ownOverTfjsKey(n), over(n, tfjsKernelsTwin(n))])),
     'mod / dense over analytic': (p) =>
       analytic && p['dense'] && p['mod'] ? p['mod'] / p['dense'] / analytic : undefined,
+    // The same from the steps paired round by round (PAIRED_MOD_DENSE): steadier on a busy host.
+    'mod / dense over analytic, paired steps': (p) =>
+      analytic && p[PAIRED_MOD_DENSE] ? p[PAIRED_MOD_DENSE] / analytic : undefined,
     [`${modTwin} / ${denseTwin} over analytic`]: (p) =>
       analytic && twins.includes('dense') && twins.includes('mod')
         ? p[modTwin]! / p[denseTwin]! / analytic

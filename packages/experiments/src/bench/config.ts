@@ -21,6 +21,12 @@ export const SEQ = 128;
 /** The bench's runner name of the matmul peak measured with core's own product (training.ts). */
 export const OWN_PEAK = 'own product peak';
 
+/**
+ * A pass figure beside the runners' medians: MoD's step over dense's step of the same round, the
+ * median over the pass's rounds (passes.ts pairedRatio).
+ */
+export const PAIRED_MOD_DENSE = 'mod / dense, paired steps';
+
 /** The variants, by their JSON names. */
 export const VARIANTS: Record<string, LanguageModelConfig> = {
   dense: { ...BENCH },

@@ -26,16 +26,16 @@ export function spreadOf(xs: readonly number[]): Spread {
 
 /**
  * Trains every runner `warmup + steps` steps, one step each in turn, in the order given; returns
- * each runner's median timed step (the last `steps`), by name. The runners of each pair in
- * `swapped` (names) trade places every other round, so that neither always runs right after the
- * same neighbour (a variant and its "(tfjs kernels)" twin).
+ * each runner's timed steps (the last `steps`, in round order), by name. The runners of each
+ * pair in `swapped` (names) trade places every other round, so that neither always runs right
+ * after the same neighbour (a variant and its "(tfjs kernels)" twin).
  */
-export async function interleavedMedians(
+export async function interleavedSteps(
   runners: readonly Runner[],
   warmup: number,
   steps: number,
   swapped: readonly (readonly [string, string])[] = [],
-): Promise<Record<string, number>> {
+): Promise<Record<string, number[]>> {
   const times = runners.map(() => [] as number[]);
   const index = new Map(runners.map((runner, r) => [runner.name, r]));
   const odd = runners.map((_, r) => r);
@@ -48,7 +48,41 @@ export async function interleavedMedians(
       const ms = await runners[r]!.step();
       if (i >= warmup) times[r]!.push(ms);
     }
-  return Object.fromEntries(runners.map((runner, r) => [runner.name, median(times[r]!)]));
+  return Object.fromEntries(runners.map((runner, r) => [runner.name, times[r]!]));
+}
+
+/** interleavedSteps's medians: each runner's median timed step, by name. */
+export async function interleavedMedians(
+  runners: readonly Runner[],
+  warmup: number,
+  steps: number,
+  swapped: readonly (readonly [string, string])[] = [],
+): Promise<Record<string, number>> {
+  return mediansOf(await interleavedSteps(runners, warmup, steps, swapped));
+}
+
+/** Each runner's median step, by name, from its steps. */
+export function mediansOf(
+  times: Readonly<Record<string, readonly number[]>>,
+): Record<string, number> {
+  return Object.fromEntries(Object.entries(times).map(([name, t]) => [name, median(t)]));
+}
+
+/**
+ * The median over the rounds of runner a's step over runner b's step in the same round
+ * (undefined without both): the two steps ran seconds apart at most, so a host whose load
+ * changes from round to round moves both, where the ratio of the pass's medians pairs steps of
+ * different rounds.
+ */
+export function pairedRatio(
+  times: Readonly<Record<string, readonly number[]>>,
+  a: string,
+  b: string,
+): number | undefined {
+  const [ta, tb] = [times[a], times[b]];
+  if (ta === undefined || tb === undefined || ta.length === 0 || ta.length !== tb.length)
+    return undefined;
+  return median(ta.map((x, i) => x / tb[i]!));
 }
 
 /**

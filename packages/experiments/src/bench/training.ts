@@ -14,12 +14,20 @@ import {
   BENCH,
   OWN_KERNELS_MODES,
   OWN_PEAK,
+  PAIRED_MOD_DENSE,
   SEQ,
   VARIANTS,
   tfjsKernelsTwin,
 } from './config.js';
 import { processMemory, type VariantMemory } from './memory.js';
-import { interleavedMedians, spreadOf, type Runner, type Spread } from './passes.js';
+import {
+  interleavedSteps,
+  mediansOf,
+  pairedRatio,
+  spreadOf,
+  type Runner,
+  type Spread,
+} from './passes.js';
 import { startTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { startTorchPeer, type TorchPeer } from './peers/torch.js';
 import { benchRouting, type RoutingOverhead } from './routingOverhead.js';
@@ -137,7 +145,12 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
           runners.push({ name: 'tfjs_dense', step: () => tfjs.server.step('dense') });
         }
         const pairs = twins.map((n) => [n, tfjsKernelsTwin(n)] as const);
-        passFigures.push(await interleavedMedians(runners, 2, steps, pairs));
+        const times = await interleavedSteps(runners, 2, steps, pairs);
+        const paired = pairedRatio(times, 'mod', 'dense');
+        passFigures.push({
+          ...mediansOf(times),
+          ...(paired === undefined ? {} : { [PAIRED_MOD_DENSE]: paired }),
+        });
       } finally {
         for (const [, r] of own) await r.dispose();
       }
