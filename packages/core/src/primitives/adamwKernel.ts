@@ -11,23 +11,25 @@ import { ownKernel, ownKernelsServe } from './ownKernels.js';
  */
 export const ADAMW_UPDATE = 'ModerouteAdamWUpdate';
 
+/** The scalar attributes the module's adamwUpdate takes before the decay, in its order. */
+export const ADAMW_SCALARS = [
+  'scale',
+  'beta1',
+  'oneMinusBeta1',
+  'beta2',
+  'oneMinusBeta2',
+  'bc1',
+  'bc2',
+  'eps',
+  'lr',
+] as const;
+
 ownKernel(ADAMW_UPDATE, ['adamwUpdate'], ({ inputs, attrs, backend, exports, offset }) => {
   const g = inputs['g']!;
   const n = g.shape[0] as number;
   const out = [0, 1, 2].map(() => backend.makeOutput([n], 'float32'));
   const mode = attrs['decayMode'] as number;
-  const numbers = [
-    'scale',
-    'beta1',
-    'oneMinusBeta1',
-    'beta2',
-    'oneMinusBeta2',
-    'bc1',
-    'bc2',
-    'eps',
-    'lr',
-    'decayScalar',
-  ].map((k) => attrs[k] as number);
+  const numbers = [...ADAMW_SCALARS, 'decayScalar'].map((k) => attrs[k] as number);
   exports['adamwUpdate']!(
     offset(g),
     offset(inputs['m']),

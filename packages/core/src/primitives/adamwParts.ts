@@ -10,6 +10,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor } from '../tf.js';
 import { ShapeError } from '../errors.js';
 import { adamwUpdate, type AdamWUpdateOptions } from './adamw.js';
+import { ADAMW_SCALARS } from './adamwKernel.js';
 import { ownKernel, ownKernelsServe } from './ownKernels.js';
 
 /**
@@ -17,19 +18,6 @@ import { ownKernel, ownKernelsServe } from './ownKernels.js';
  * ModerouteAdamWUpdate plus `offsets` and `decays` (one per part) -> [m', v', p<i>'...].
  */
 export const ADAMW_PARTS = 'ModerouteAdamWParts';
-
-/** The scalar attributes of the update, in the order the module's adamwUpdate takes them. */
-const SCALARS = [
-  'scale',
-  'beta1',
-  'oneMinusBeta1',
-  'beta2',
-  'oneMinusBeta2',
-  'bc1',
-  'bc2',
-  'eps',
-  'lr',
-] as const;
 
 ownKernel(ADAMW_PARTS, ['adamwUpdate'], ({ inputs, attrs, backend, exports, offset }) => {
   const m = inputs['m'] as TensorInfo;
@@ -50,7 +38,7 @@ ownKernel(ADAMW_PARTS, ['adamwUpdate'], ({ inputs, attrs, backend, exports, offs
     backend.typedArrayFromHeap(mOut).set(backend.typedArrayFromHeap(m));
     backend.typedArrayFromHeap(vOut).set(backend.typedArrayFromHeap(v));
   }
-  const scalars = SCALARS.map((k) => attrs[k] as number);
+  const scalars = ADAMW_SCALARS.map((k) => attrs[k] as number);
   parts.forEach(({ g, p }, i) => {
     const at = 4 * (offsets[i] as number);
     const decay = decays[i] as number;

@@ -183,12 +183,7 @@ export class AdamW {
         // The clip's scale, the moments and the decoupled decay in one update (core's adamwUpdate:
         // one own kernel on wasm).
         let [mNew, vNew, pNew] = adamwUpdate(g, m, v, p, {
-          scale,
-          beta1: this.beta1,
-          beta2: this.beta2,
-          bc1,
-          bc2,
-          epsilon: this.epsilon,
+          ...scalars,
           lr,
           decay: !anyDecay ? undefined : (chunk.decayVector ?? this.weightDecay),
         });
