@@ -15,7 +15,7 @@
 import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../tf.js';
 import { ShapeError } from '../errors.js';
 import { requireDtype } from '../validate.js';
-import { composedBlockUpdate, fusedBlockUpdate, ownBlockUpdateKernels } from './blockUpdate.js';
+import { fusedBlockUpdate, ownBlockUpdateKernels } from './blockUpdate.js';
 import {
   blockParamList,
   checkBlockParams,
@@ -65,7 +65,7 @@ function checkRoute(x: Tensor2D, route: RowRoute): { b: number; s: number } {
   return { b, s: n / b };
 }
 
-/** The same op composed of gatherRows, fusedBlockUpdate (or its layers) and routedResidual. */
+/** The same op composed of gatherRows, fusedBlockUpdate and routedResidual. */
 function composedRoutedUpdate(
   x: Tensor2D,
   route: RowRoute,
@@ -77,9 +77,8 @@ function composedRoutedUpdate(
 ): Tensor2D {
   const d = x.shape[1];
   const rows = tf.reshape(gatherRows(x, route.indices), [b, s, d]) as Tensor3D;
-  const update = ownBlockUpdateKernels()
-    ? fusedBlockUpdate(rows, params, heads, causal)
-    : composedBlockUpdate(rows, params, heads, causal);
+  // fusedBlockUpdate composes the layers itself where the own kernels do not serve.
+  const update = fusedBlockUpdate(rows, params, heads, causal);
   return routedResidual(
     x,
     tf.reshape(update, [b * s, d]) as Tensor2D,
