@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  interleavedMedians,
   interleavedSteps,
+  mediansOf,
   pairedRatio,
   ratioSpreads,
   spreadOf,
@@ -20,10 +20,12 @@ describe('the interleaved passes of moderoute bench', () => {
         return Promise.resolve(times[calls.filter((c) => c === name).length - 1]!);
       },
     });
-    const medians = await interleavedMedians(
-      [runner('a', [100, 100, 3, 1, 2]), runner('b', [100, 100, 10, 40, 20])],
-      2,
-      3,
+    const medians = mediansOf(
+      await interleavedSteps(
+        [runner('a', [100, 100, 3, 1, 2]), runner('b', [100, 100, 10, 40, 20])],
+        2,
+        3,
+      ),
     );
     assert.deepEqual(calls, ['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
     assert.deepEqual(medians, { a: 2, b: 20 });
@@ -53,7 +55,7 @@ describe('the interleaved passes of moderoute bench', () => {
       step: () => (calls.push(name), Promise.resolve(calls.length)),
     });
     const names = ['peak', 'a', 'a twin', 'b', 'b twin'];
-    await interleavedMedians(names.map(runner), 1, 2, [
+    await interleavedSteps(names.map(runner), 1, 2, [
       ['a', 'a twin'],
       ['b', 'b twin'],
     ]);

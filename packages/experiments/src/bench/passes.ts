@@ -51,16 +51,6 @@ export async function interleavedSteps(
   return Object.fromEntries(runners.map((runner, r) => [runner.name, times[r]!]));
 }
 
-/** interleavedSteps's medians: each runner's median timed step, by name. */
-export async function interleavedMedians(
-  runners: readonly Runner[],
-  warmup: number,
-  steps: number,
-  swapped: readonly (readonly [string, string])[] = [],
-): Promise<Record<string, number>> {
-  return mediansOf(await interleavedSteps(runners, warmup, steps, swapped));
-}
-
 /** Each runner's median step, by name, from its steps. */
 export function mediansOf(
   times: Readonly<Record<string, readonly number[]>>,
