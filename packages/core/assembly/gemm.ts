@@ -9,86 +9,86 @@
 // is first copied to a contiguous scratch panel: that reads B^T in place, and keeps rows of B a
 // power of two apart (N = 1024 floats) from sharing cache sets. XNNPACK, behind tfjs's
 // BatchMatMul, packs the whole of B on every call and reads neither operand transposed; these
-// tiles run faster on this machine (docs/performance.md, round 8). The last m % 4 rows run one row
-// at a time, the last n % 8 columns as scalars; every sum runs over r in order from 0, and the
-// bias is added to it after, as tfjs's separate Add does.
+// tiles run faster on this machine (docs/performance.md, round 8). The tile loads every element
+// of A splat, transposed or not (no shuffle), and is inlined at one call site per form of A;
+// B^T's panels are copied 4 x 4 blocks at a time through registers (round 11). The last m % 4 rows run one row at a time, the last n % 8 columns as
+// scalars; every sum runs over r in order from 0, and the bias is added to it after, as tfjs's
+// separate Add does.
 
 // c + a b per lane (Binaryen inlines it at -O3).
 function mulAdd(c: v128, a: v128, b: v128): v128 {
   return f32x4.add(c, f32x4.mul(a, b));
 }
 
-/**
- * Four rows i..i+3 of C at columns j..j+7 (pc, rows cRow bytes apart) from op(A)'s rows at pa and
- * a panel of op(B) (pb, rows 32 bytes apart), plus the bias at pbias (0: none). `trans`:
- * op(A)[i + q, r] at pa + r * aK + 4q (one load per r); else at pa + q * aRow + 4r.
- */
-function tile4x8(
-  pa: usize,
-  aRow: usize,
-  aK: usize,
-  trans: bool,
-  pb: usize,
-  k: i32,
-  pbias: usize,
-  pc: usize,
-  cRow: usize,
-): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  for (let r = 0; r < k; r++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a0: v128, a1: v128, a2: v128, a3: v128;
-    if (trans) {
-      const a = v128.load(pa);
-      a0 = v128.shuffle<f32>(a, a, 0, 0, 0, 0);
-      a1 = v128.shuffle<f32>(a, a, 1, 1, 1, 1);
-      a2 = v128.shuffle<f32>(a, a, 2, 2, 2, 2);
-      a3 = v128.shuffle<f32>(a, a, 3, 3, 3, 3);
-    } else {
-      a0 = v128.load32_splat(pa);
-      a1 = v128.load32_splat(pa + aRow);
-      a2 = v128.load32_splat(pa + 2 * aRow);
-      a3 = v128.load32_splat(pa + 3 * aRow);
+// A class only to carry `@inline` (Prettier rejects a decorator on a plain function): the tile
+// inlined at each of its two call sites in gemm, compiled once per form of A.
+class Tiles {
+  /**
+   * Four rows i..i+3 of C at columns j..j+7 (pc, rows cRow bytes apart) from op(A)'s rows at pa and
+   * a panel of op(B) (pb, rows 32 bytes apart), plus the bias at pbias (0: none). `trans`:
+   * op(A)[i + q, r] at pa + r * aK + 4q; else at pa + q * aRow + 4r. Either way each element is
+   * loaded splat into the four lanes (one load each: a shuffle would take an arithmetic slot).
+   */
+  @inline static tile4x8(
+    pa: usize,
+    aRow: usize,
+    aK: usize,
+    trans: bool,
+    pb: usize,
+    k: i32,
+    pbias: usize,
+    pc: usize,
+    cRow: usize,
+  ): void {
+    // Bytes between the four rows' elements at one r: 4 (A^T: adjacent) or aRow.
+    const q: usize = trans ? 4 : aRow;
+    let c00 = f32x4.splat(0);
+    let c01 = f32x4.splat(0);
+    let c10 = f32x4.splat(0);
+    let c11 = f32x4.splat(0);
+    let c20 = f32x4.splat(0);
+    let c21 = f32x4.splat(0);
+    let c30 = f32x4.splat(0);
+    let c31 = f32x4.splat(0);
+    for (let r = 0; r < k; r++) {
+      const b0 = v128.load(pb);
+      const b1 = v128.load(pb, 16);
+      const a0 = v128.load32_splat(pa);
+      const a1 = v128.load32_splat(pa + q);
+      const a2 = v128.load32_splat(pa + 2 * q);
+      const a3 = v128.load32_splat(pa + 3 * q);
+      c00 = mulAdd(c00, a0, b0);
+      c01 = mulAdd(c01, a0, b1);
+      c10 = mulAdd(c10, a1, b0);
+      c11 = mulAdd(c11, a1, b1);
+      c20 = mulAdd(c20, a2, b0);
+      c21 = mulAdd(c21, a2, b1);
+      c30 = mulAdd(c30, a3, b0);
+      c31 = mulAdd(c31, a3, b1);
+      pa += aK;
+      pb += 32;
     }
-    c00 = mulAdd(c00, a0, b0);
-    c01 = mulAdd(c01, a0, b1);
-    c10 = mulAdd(c10, a1, b0);
-    c11 = mulAdd(c11, a1, b1);
-    c20 = mulAdd(c20, a2, b0);
-    c21 = mulAdd(c21, a2, b1);
-    c30 = mulAdd(c30, a3, b0);
-    c31 = mulAdd(c31, a3, b1);
-    pa += aK;
-    pb += 32;
+    if (pbias != 0) {
+      const d0 = v128.load(pbias);
+      const d1 = v128.load(pbias, 16);
+      c00 = f32x4.add(c00, d0);
+      c01 = f32x4.add(c01, d1);
+      c10 = f32x4.add(c10, d0);
+      c11 = f32x4.add(c11, d1);
+      c20 = f32x4.add(c20, d0);
+      c21 = f32x4.add(c21, d1);
+      c30 = f32x4.add(c30, d0);
+      c31 = f32x4.add(c31, d1);
+    }
+    v128.store(pc, c00);
+    v128.store(pc, c01, 16);
+    v128.store(pc + cRow, c10);
+    v128.store(pc + cRow, c11, 16);
+    v128.store(pc + 2 * cRow, c20);
+    v128.store(pc + 2 * cRow, c21, 16);
+    v128.store(pc + 3 * cRow, c30);
+    v128.store(pc + 3 * cRow, c31, 16);
   }
-  if (pbias != 0) {
-    const d0 = v128.load(pbias);
-    const d1 = v128.load(pbias, 16);
-    c00 = f32x4.add(c00, d0);
-    c01 = f32x4.add(c01, d1);
-    c10 = f32x4.add(c10, d0);
-    c11 = f32x4.add(c11, d1);
-    c20 = f32x4.add(c20, d0);
-    c21 = f32x4.add(c21, d1);
-    c30 = f32x4.add(c30, d0);
-    c31 = f32x4.add(c31, d1);
-  }
-  v128.store(pc, c00);
-  v128.store(pc, c01, 16);
-  v128.store(pc + cRow, c10);
-  v128.store(pc + cRow, c11, 16);
-  v128.store(pc + 2 * cRow, c20);
-  v128.store(pc + 2 * cRow, c21, 16);
-  v128.store(pc + 3 * cRow, c30);
-  v128.store(pc + 3 * cRow, c31, 16);
 }
 
 /** One row of C at columns j..j+7 from op(A)'s row at pa (elements aK bytes apart) and a panel. */
@@ -121,11 +121,37 @@ function packPanel(pb: usize, bK: usize, bCol: usize, k: i32, panel: usize): voi
     }
     return;
   }
-  // op(B) = B^T: each of the 8 columns is a contiguous row of B.
+  // op(B) = B^T: each of the 8 columns is a contiguous row of B. Four rows of B at a time, 4 x 4
+  // blocks transposed in registers; the last k % 4 one by one.
+  const k4 = k & ~3;
+  for (let h: usize = 0; h < 2; h++) {
+    const s0 = pb + h * 4 * bCol;
+    const s1 = s0 + bCol;
+    const s2 = s1 + bCol;
+    const s3 = s2 + bCol;
+    const dst = panel + (h << 4);
+    for (let r = 0; r < k4; r += 4) {
+      const o = (<usize>r) << 2;
+      const x0 = v128.load(s0 + o);
+      const x1 = v128.load(s1 + o);
+      const x2 = v128.load(s2 + o);
+      const x3 = v128.load(s3 + o);
+      const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+      const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+      const d = dst + ((<usize>r) << 5);
+      v128.store(d, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(d + 32, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+      v128.store(d + 64, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+      v128.store(d + 96, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+    }
+  }
   for (let q = 0; q < 8; q++) {
     const src = pb + <usize>q * bCol;
     const dst = panel + ((<usize>q) << 2);
-    for (let r = 0; r < k; r++) store<f32>(dst + ((<usize>r) << 5), load<f32>(src + <usize>r * bK));
+    for (let r = k4; r < k; r++)
+      store<f32>(dst + ((<usize>r) << 5), load<f32>(src + <usize>r * bK));
   }
 }
 
@@ -159,8 +185,33 @@ export function gemm(
     const col = (<usize>j) << 2;
     const pbias = bias == 0 ? 0 : bias + col;
     packPanel(b + <usize>j * bCol, bK, bCol, k, panel);
-    for (let i = 0; i < m4; i += 4)
-      tile4x8(a + <usize>i * aRow, aRow, aK, trans, panel, k, pbias, c + <usize>i * row + col, row);
+    // Two call sites, so that each inlined tile loop is compiled for one form of A.
+    if (trans)
+      for (let i = 0; i < m4; i += 4)
+        Tiles.tile4x8(
+          a + <usize>i * aRow,
+          aRow,
+          aK,
+          true,
+          panel,
+          k,
+          pbias,
+          c + <usize>i * row + col,
+          row,
+        );
+    else
+      for (let i = 0; i < m4; i += 4)
+        Tiles.tile4x8(
+          a + <usize>i * aRow,
+          aRow,
+          aK,
+          false,
+          panel,
+          k,
+          pbias,
+          c + <usize>i * row + col,
+          row,
+        );
     for (let i = m4; i < m; i++)
       tile1x8(a + <usize>i * aRow, aK, panel, k, pbias, c + <usize>i * row + col);
   }
