@@ -11,9 +11,10 @@
 // BatchMatMul, packs the whole of B on every call and reads neither operand transposed; these
 // tiles run faster on this machine (docs/performance.md, round 8). The tile loads every element
 // of A splat, transposed or not (no shuffle), and is inlined at one call site per form of A;
-// B^T's panels are copied 4 x 4 blocks at a time through registers (round 11). The last m % 4 rows run one row at a time, the last n % 8 columns as
-// scalars; every sum runs over r in order from 0, and the bias is added to it after, as tfjs's
-// separate Add does.
+// B^T's panels are copied 4 x 4 blocks at a time through registers, and A^T's strips of four
+// rows once per call (round 11). The last m % 4 rows run one row at a time, the last n % 8
+// columns as scalars; every sum runs over r in order from 0, and the bias is added to it after,
+// as tfjs's separate Add does.
 
 // c + a b per lane (Binaryen inlines it at -O3).
 function mulAdd(c: v128, a: v128, b: v128): v128 {
@@ -156,9 +157,18 @@ function packPanel(pb: usize, bK: usize, bCol: usize, k: i32, panel: usize): voi
 }
 
 /**
+ * Copies op(A) = A^T's rows i..i+3 (A's columns, at pa + r * aK + 4q for r < k) to strip + 16 r:
+ * one v128 per r, so that a tile reads them in order (A's rows a power of two apart would
+ * otherwise share a few cache sets, and each tile would fetch them again).
+ */
+function packStrip(pa: usize, aK: usize, k: i32, strip: usize): void {
+  for (let r = 0; r < k; r++) v128.store(strip + ((<usize>r) << 4), v128.load(pa + <usize>r * aK));
+}
+
+/**
  * c float32[m, n] = op(a) op(b) (+ bias float32[n]): a float32[m, k], or float32[k, m] read as its
  * transpose (transA 1); b float32[k, n], or float32[n, k] read as its transpose (transB 1).
- * `panel`: scratch of k * 8 floats.
+ * `panel`: scratch of k * 8 floats, and for transA another (m - m % 4) * k after them.
  */
 export function gemm(
   a: usize,
@@ -181,6 +191,11 @@ export function gemm(
   const row: usize = (<usize>n) << 2;
   const n8 = n & ~7;
   const m4 = m & ~3;
+  // A^T: its four-row strips copied once, after the panel, each read in order by its tiles.
+  const strips = panel + ((<usize>k) << 5);
+  if (trans)
+    for (let i = 0; i < m4; i += 4)
+      packStrip(a + <usize>i * aRow, aK, k, strips + <usize>i * ((<usize>k) << 2));
   for (let j = 0; j < n8; j += 8) {
     const col = (<usize>j) << 2;
     const pbias = bias == 0 ? 0 : bias + col;
@@ -189,9 +204,9 @@ export function gemm(
     if (trans)
       for (let i = 0; i < m4; i += 4)
         Tiles.tile4x8(
-          a + <usize>i * aRow,
-          aRow,
-          aK,
+          strips + <usize>i * ((<usize>k) << 2),
+          4,
+          16,
           true,
           panel,
           k,
