@@ -131,10 +131,10 @@ describe('fused routed update (routedUpdate)', () => {
         nodes.push((engine.state.activeTape?.length ?? 0) - before);
         return tf.sum(out);
       })(inputs).forEach((g) => g.dispose());
-      // The op itself and one clone per tensor its backward keeps (the update's 20 with the causal
-      // bias, the update f, the weights and the indices); nothing of the gather, the update's
-      // layers or the epilogue.
-      assert.deepEqual(nodes, [24]);
+      // The op itself and one clone per tensor its backward keeps (the update's 18 with the causal
+      // bias, Q/K/V as their one projection, the update f, the weights and the indices); nothing
+      // of the gather, the update's layers or the epilogue.
+      assert.deepEqual(nodes, [22]);
       expectNoLeaks(() => tf.dispose(tf.tidy(() => valueAndGrads(c, fused, inputs, indices))));
       tf.dispose([...inputs, indices]);
     });

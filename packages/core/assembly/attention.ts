@@ -10,7 +10,9 @@
 // exactly 0 on the tfjs path too. Products (attentionProducts.ts): S and dP as 4 keys at a time
 // against a query row (keys packed in blocks of 4, transposed, in `scratch`), so the inner loop
 // is one splat and contiguous f32x4 loads over Dh; O, dQ, dK and dV as sums of rows scaled by one
-// coefficient each, two output rows per pass over the rows, 16 floats at a time.
+// coefficient each, two output rows per pass over the rows, 16 floats at a time. The passes
+// (attend, attendBackward) take each operand's layout of rows as strides: the exports here for
+// q, k, v, o float32[N, T, Dh], attentionQkv.ts's for a block's projection float32[B T, 3 D].
 
 import { dotBlocks, dotBlocks2, packBlocks, sumRows2, sumRowsFrom } from './attentionProducts';
 import { isCausal, softmaxGradRow, softmaxRow } from './attentionSoftmax';
@@ -42,39 +44,98 @@ export function attentionForward(
   biasRows: i32,
   scale: f32,
 ): void {
+  const slice = <usize>t * <usize>dh * 4;
+  const xb = <usize>heads * slice;
+  const row = <usize>dh * 4;
+  attend(
+    q,
+    k,
+    v,
+    xb,
+    slice,
+    row,
+    bias,
+    o,
+    xb,
+    slice,
+    row,
+    p,
+    scratch,
+    n,
+    t,
+    dh,
+    heads,
+    biasBatches,
+    biasRows,
+    scale,
+  );
+}
+
+/** The byte offset of slice s = b H + h: b batch + h head (Binaryen inlines it at -O3). */
+function sliceAt(s: i32, heads: i32, batch: usize, head: usize): usize {
+  return <usize>(s / heads) * batch + <usize>(s % heads) * head;
+}
+
+/**
+ * attentionForward on q, k, v and o in any layout of rows: slice s = b H + h of q at
+ * q + b xb + h xh, its T rows xRow bytes apart (k and v likewise), o's at o + b ob + h oh with
+ * rows oRow apart. With q, k, v the thirds of a projection float32[B T, 3 D] and o
+ * float32[B T, D], the heads are read and merged where they lie (attentionQkvForward).
+ */
+export function attend(
+  q: usize,
+  k: usize,
+  v: usize,
+  xb: usize,
+  xh: usize,
+  xRow: usize,
+  bias: usize,
+  o: usize,
+  ob: usize,
+  oh: usize,
+  oRow: usize,
+  p: usize,
+  scratch: usize,
+  n: i32,
+  t: i32,
+  dh: i32,
+  heads: i32,
+  biasBatches: i32,
+  biasRows: i32,
+  scale: f32,
+): void {
   const causal = skipsAfterQuery(bias, biasBatches, biasRows, t);
   const biasRow = <usize>(biasRows == 1 ? 0 : t) * 4;
   const t4 = (t + 3) & ~3;
   const kt = scratch;
   const srow = scratch + <usize>t4 * <usize>dh * 4;
   const srow1 = srow + ((<usize>t4) << 2);
-  const slice = <usize>t * <usize>dh * 4;
   const square = <usize>t * <usize>t * 4;
   const rowBytes = <usize>t * 4;
-  const dhBytes = <usize>dh * 4;
   for (let s = 0; s < n; s++) {
-    const qs = q + <usize>s * slice;
-    const vs = v + <usize>s * slice;
-    const os = o + <usize>s * slice;
+    const at = sliceAt(s, heads, xb, xh);
+    const qs = q + at;
+    const vs = v + at;
+    const os = o + sliceAt(s, heads, ob, oh);
     const ps = p + <usize>s * square;
     const biasBatch = <usize>(biasBatches == 1 ? 0 : s / heads) * <usize>biasRows * <usize>t * 4;
-    packBlocks(k + <usize>s * slice, kt, t, dh);
+    packBlocks(k + at, kt, t, dh, xRow);
     // Query rows in pairs: row i's probability for key i + 1 is an exact 0 when causal.
     for (let i = 0; i < t; i += 2) {
       const two = i + 1 < t;
       const len0 = causal ? i + 1 : t;
       const len1 = causal ? i + 2 : t;
       const p0 = ps + <usize>i * rowBytes;
-      const q0 = qs + <usize>i * dhBytes;
-      const o0 = os + <usize>i * dhBytes;
+      const q0 = qs + <usize>i * xRow;
+      const o0 = os + <usize>i * oRow;
       const b0 = causal || bias == 0 ? 0 : bias + biasBatch + <usize>i * biasRow;
-      if (two) dotBlocks2(q0, q0 + dhBytes, kt, srow, srow1, len1, dh, scale);
+      if (two) dotBlocks2(q0, q0 + xRow, kt, srow, srow1, len1, dh, scale);
       else dotBlocks(q0, kt, srow, len0, dh, scale);
       softmaxRow(srow, b0, p0, len0, t);
       if (two) {
         softmaxRow(srow1, b0 == 0 ? 0 : b0 + biasRow, p0 + rowBytes, len1, t);
-        sumRows2(p0, p0 + rowBytes, 4, vs, len1, o0, o0 + dhBytes, dh, 1);
-      } else sumRowsFrom(p0, 4, vs, len0, o0, dh, 1, 0);
+        sumRows2(p0, p0 + rowBytes, 4, vs, xRow, len1, o0, o0 + oRow, dh, 1);
+      } else sumRowsFrom(p0, 4, vs, xRow, len0, o0, dh, 1, 0);
     }
   }
 }
@@ -102,22 +163,80 @@ export function attentionBackward(
   biasRows: i32,
   scale: f32,
 ): void {
+  // One slice per "batch": slice s at s T Dh floats, whatever the heads.
+  const slice = <usize>t * <usize>dh * 4;
+  const row = <usize>dh * 4;
+  attendBackward(
+    dout,
+    slice,
+    0,
+    row,
+    q,
+    k,
+    v,
+    p,
+    bias,
+    dq,
+    dk,
+    dv,
+    slice,
+    0,
+    row,
+    scratch,
+    n,
+    t,
+    dh,
+    1,
+    biasBatches,
+    biasRows,
+    scale,
+  );
+}
+
+/**
+ * attentionBackward in any layout of rows, as `attend`'s: dout's slices at dout + b ob + h oh
+ * (rows oRow apart); q, k, v's and dq, dk, dv's at b xb + h xh from each (rows xRow apart).
+ */
+export function attendBackward(
+  dout: usize,
+  ob: usize,
+  oh: usize,
+  oRow: usize,
+  q: usize,
+  k: usize,
+  v: usize,
+  p: usize,
+  bias: usize,
+  dq: usize,
+  dk: usize,
+  dv: usize,
+  xb: usize,
+  xh: usize,
+  xRow: usize,
+  scratch: usize,
+  n: i32,
+  t: i32,
+  dh: i32,
+  heads: i32,
+  biasBatches: i32,
+  biasRows: i32,
+  scale: f32,
+): void {
   const causal = skipsAfterQuery(bias, biasBatches, biasRows, t);
   const t4 = (t + 3) & ~3;
   const vt = scratch;
   const srow = scratch + <usize>t4 * <usize>dh * 4;
   const srow1 = srow + ((<usize>t4) << 2);
   const ds = srow1 + ((<usize>t4) << 2);
-  const slice = <usize>t * <usize>dh * 4;
   const square = <usize>t * <usize>t * 4;
   const rowBytes = <usize>t * 4;
-  const dhBytes = <usize>dh * 4;
   for (let s = 0; s < n; s++) {
-    const dos = dout + <usize>s * slice;
-    const qs = q + <usize>s * slice;
-    const ks = k + <usize>s * slice;
+    const at = sliceAt(s, heads, xb, xh);
+    const dos = dout + sliceAt(s, heads, ob, oh);
+    const qs = q + at;
+    const ks = k + at;
     const ps = p + <usize>s * square;
-    packBlocks(v + <usize>s * slice, vt, t, dh);
+    packBlocks(v + at, vt, t, dh, xRow);
     // Query rows in pairs: dP into srow and srow1, then dS; dS[i][i + 1] = 0 when causal.
     for (let i = 0; i < t; i += 2) {
       const two = i + 1 < t;
@@ -125,17 +244,17 @@ export function attentionBackward(
       const len1 = causal ? i + 2 : t;
       const p0 = ps + <usize>i * rowBytes;
       const d0 = ds + <usize>i * rowBytes;
-      const g0 = dos + <usize>i * dhBytes;
-      const out = dq + <usize>s * slice + <usize>i * dhBytes;
+      const g0 = dos + <usize>i * oRow;
+      const out = dq + at + <usize>i * xRow;
       if (two) {
-        dotBlocks2(g0, g0 + dhBytes, vt, srow, srow1, len1, dh, 1);
+        dotBlocks2(g0, g0 + oRow, vt, srow, srow1, len1, dh, 1);
         softmaxGradRow(p0, srow, d0, len0, t);
         softmaxGradRow(p0 + rowBytes, srow1, d0 + rowBytes, len1, t);
-        sumRows2(d0, d0 + rowBytes, 4, ks, len1, out, out + dhBytes, dh, scale);
+        sumRows2(d0, d0 + rowBytes, 4, ks, xRow, len1, out, out + xRow, dh, scale);
       } else {
         dotBlocks(g0, vt, srow, len0, dh, 1);
         softmaxGradRow(p0, srow, d0, len0, t);
-        sumRowsFrom(d0, 4, ks, len0, out, dh, scale, 0);
+        sumRowsFrom(d0, 4, ks, xRow, len0, out, dh, scale, 0);
       }
     }
     // Columns in pairs: keys j, j + 1 get the queries i >= j when causal (P and dS are 0 at
@@ -143,9 +262,9 @@ export function attentionBackward(
     for (let j = 0; j < t; j += 2) {
       const i0 = causal ? j : 0;
       const col = (<usize>i0 * <usize>t + <usize>j) << 2;
-      const at = <usize>s * slice + <usize>j * dhBytes;
-      const q0 = qs + <usize>i0 * dhBytes;
-      const o0 = dos + <usize>i0 * dhBytes;
+      const kj = at + <usize>j * xRow;
+      const q0 = qs + <usize>i0 * xRow;
+      const o0 = dos + <usize>i0 * oRow;
       const count = t - i0;
       if (j + 1 < t) {
         sumRows2(
@@ -153,16 +272,17 @@ export function attentionBackward(
           ds + col + 4,
           rowBytes,
           q0,
+          xRow,
           count,
-          dk + at,
-          dk + at + dhBytes,
+          dk + kj,
+          dk + kj + xRow,
           dh,
           scale,
         );
-        sumRows2(ps + col, ps + col + 4, rowBytes, o0, count, dv + at, dv + at + dhBytes, dh, 1);
+        sumRows2(ps + col, ps + col + 4, rowBytes, o0, oRow, count, dv + kj, dv + kj + xRow, dh, 1);
       } else {
-        sumRowsFrom(ds + col, rowBytes, q0, count, dk + at, dh, scale, 0);
-        sumRowsFrom(ps + col, rowBytes, o0, count, dv + at, dh, 1, 0);
+        sumRowsFrom(ds + col, rowBytes, q0, xRow, count, dk + kj, dh, scale, 0);
+        sumRowsFrom(ps + col, rowBytes, o0, oRow, count, dv + kj, dh, 1, 0);
       }
     }
   }

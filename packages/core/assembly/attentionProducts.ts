@@ -4,15 +4,15 @@
 // scalar loop for the last Dh % 4); the two-row forms load each key block or row once for two
 // outputs. Every address is a byte offset in the wasm backend's memory.
 
-/** dst[jb][d][l] = src[4 jb + l][d] for rows float32[T, Dh] (rows past T are 0). */
-export function packBlocks(src: usize, dst: usize, t: i32, dh: i32): void {
+/** dst[jb][d][l] = src[4 jb + l][d] for T rows of Dh floats rowStride bytes apart (rows past T: 0). */
+export function packBlocks(src: usize, dst: usize, t: i32, dh: i32, rowStride: usize): void {
   const nb = (t + 3) >> 2;
   for (let jb = 0; jb < nb; jb++) {
     for (let l = 0; l < 4; l++) {
       const j = jb * 4 + l;
       const out = dst + ((<usize>(jb * dh)) << 4) + ((<usize>l) << 2);
       if (j < t) {
-        const row = src + <usize>j * <usize>dh * 4;
+        const row = src + <usize>j * rowStride;
         for (let d = 0; d < dh; d++)
           store<f32>(out + ((<usize>d) << 4), load<f32>(row + ((<usize>d) << 2)));
       } else {
@@ -135,20 +135,20 @@ export function dotBlocks2(
 }
 
 /**
- * out float32[Dh] = scale * sum_{r < count} coef[r * coefStride] * rows[r] (rows float32[count,
- * Dh]), from column `from` on.
+ * out float32[Dh] = scale * sum_{r < count} coef[r * coefStride] * rows[r] (count rows of Dh
+ * floats, rowStride bytes apart), from column `from` on.
  */
 export function sumRowsFrom(
   coef: usize,
   coefStride: usize,
   rows: usize,
+  rowStride: usize,
   count: i32,
   out: usize,
   dh: i32,
   scale: f32,
   from: i32,
 ): void {
-  const rowStride = (<usize>dh) << 2;
   const s4 = f32x4.splat(scale);
   let c = from;
   for (; c + 16 <= dh; c += 16) {
@@ -206,13 +206,13 @@ export function sumRows2(
   coef1: usize,
   coefStride: usize,
   rows: usize,
+  rowStride: usize,
   count: i32,
   out0: usize,
   out1: usize,
   dh: i32,
   scale: f32,
 ): void {
-  const rowStride = (<usize>dh) << 2;
   const s4 = f32x4.splat(scale);
   let c = 0;
   for (; c + 16 <= dh; c += 16) {
@@ -257,7 +257,7 @@ export function sumRows2(
   }
   if (c < dh) {
     // The last Dh % 16 floats, one output at a time.
-    sumRowsFrom(coef0, coefStride, rows, count, out0, dh, scale, c);
-    sumRowsFrom(coef1, coefStride, rows, count, out1, dh, scale, c);
+    sumRowsFrom(coef0, coefStride, rows, rowStride, count, out0, dh, scale, c);
+    sumRowsFrom(coef1, coefStride, rows, rowStride, count, out1, dh, scale, c);
   }
 }

@@ -3,6 +3,7 @@
 export { layerNormForward, layerNormBackward } from './layerNorm';
 export { geluForward, geluBackward } from './gelu';
 export { attentionForward, attentionBackward } from './attention';
+export { attentionQkvForward, attentionQkvBackward } from './attentionQkv';
 export { routedResidualForward, routedResidualBackward } from './routedResidual';
 export { matVecForward, matVecBackward } from './matVec';
 export { adamwUpdate } from './adamw';

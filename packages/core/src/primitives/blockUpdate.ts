@@ -20,7 +20,7 @@ import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '..
 import { ownGeluKernels } from './geluKernel.js';
 import { ownGemmKernels } from './gemmKernel.js';
 import { ownLayerNormKernels } from './layerNormKernel.js';
-import { ownAttentionKernels } from './attentionKernel.js';
+import { ownAttentionQkvKernels } from './attentionQkvKernel.js';
 import { multiHeadAttention } from './attention.js';
 import { gelu } from './activations.js';
 import { layerNorm } from './layerNorm.js';
@@ -38,7 +38,7 @@ export type { BlockUpdateParams } from './blockUpdatePasses.js';
 
 /** Whether fusedBlockUpdate runs here: every own kernel it uses serves the active backend. */
 export function ownBlockUpdateKernels(): boolean {
-  return ownGemmKernels() && ownLayerNormKernels() && ownAttentionKernels() && ownGeluKernels();
+  return ownGemmKernels() && ownLayerNormKernels() && ownAttentionQkvKernels() && ownGeluKernels();
 }
 
 type SaveFn = (tensors: Tensor[]) => void;

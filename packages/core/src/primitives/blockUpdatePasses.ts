@@ -3,20 +3,12 @@
 // gradients of fusedBlockUpdate and fusedRoutedUpdate (routedUpdate.ts), and the checks run
 // before their kernels read anything.
 // Axis legend: B batch, T tokens, D width, H heads, Dh = D / H, N = B T rows, F MLP hidden width.
-import {
-  tf,
-  type Tensor,
-  type Tensor1D,
-  type Tensor2D,
-  type Tensor3D,
-  type Tensor4D,
-} from '../tf.js';
+import { tf, type Tensor, type Tensor1D, type Tensor2D, type Tensor3D } from '../tf.js';
 import { ownGeluBackward, ownGeluForward } from './geluKernel.js';
 import { ownLayerNormBackward, ownLayerNormForward } from './layerNormKernel.js';
-import { ownAttentionBackward, ownAttentionForward } from './attentionKernel.js';
-import { attentionBias, mergeHeads, splitHeads, splitQkv } from './attention.js';
+import { ownAttentionQkvBackward, ownAttentionQkvForward } from './attentionQkvKernel.js';
+import { attentionBias } from './attention.js';
 import { LAYER_NORM_EPS } from './layerNorm.js';
-import { concatOuter } from './layout.js';
 import { columnSum, matmul2d } from './matmul.js';
 import { ConfigError, ShapeError } from '../errors.js';
 
@@ -53,13 +45,6 @@ export function blockParamList(params: BlockUpdateParams): Tensor[] {
   const list: Tensor[] = [ln1.gamma, ln1.beta, at.wQkv, at.bQkv, at.wOut, at.bOut];
   if (mlp) list.push(ln2.gamma, ln2.beta, mlp.w1, mlp.b1, mlp.w2, mlp.b2);
   return list;
-}
-
-/** The inverse of splitQkv: dq, dk, dv float32[B, H, T, Dh] -> float32[N, 3D]. */
-function mergeQkv(parts: Tensor4D[], n: number, d: number): Tensor2D {
-  // Shape: 3 x [B,H,T,Dh] -> 3 x [N,D] -> [3N,D] -> [3,N,D] -> [N,3,D] -> [N,3D]
-  const rows = concatOuter(parts.map((p) => tf.reshape(mergeHeads(p), [n, d])));
-  return tf.reshape(tf.transpose(tf.reshape(rows, [3, n, d]), [1, 0, 2]), [n, 3 * d]) as Tensor2D;
 }
 
 /**
@@ -130,20 +115,19 @@ export function ownBlockForward(
   mask?: Tensor,
 ): { f: Tensor2D; kept: Tensor[] } {
   const { b, t, d, heads } = shape;
-  const n = b * t;
   const { ln1, attention: at, ln2, mlp } = params;
   const [y1, xhat1, rstd1] = ownLayerNormForward(x2, ln1.gamma, ln1.beta, LAYER_NORM_EPS) as [
     Tensor2D,
     Tensor,
     Tensor,
   ];
-  const [q, k, v] = splitQkv(matmul2d(y1, at.wQkv, false, false, at.bQkv), b, t, heads);
+  // The heads read from the projection and merged where they lie (attentionQkvKernel.ts).
+  const qkv = matmul2d(y1, at.wQkv, false, false, at.bQkv);
   const bias = attentionBias(t, causal, mask);
-  const [o, p] = ownAttentionForward(q!, k!, v!, bias, 1 / Math.sqrt(d / heads));
-  const merged = tf.reshape(mergeHeads(o as Tensor4D), [n, d]) as Tensor2D;
+  const [merged, p] = ownAttentionQkvForward(qkv, b, heads, bias, 1 / Math.sqrt(d / heads));
   const a = matmul2d(merged, at.wOut, false, false, at.bOut);
   // What the backward reads, in this order (the MLP's part only with an MLP).
-  const kept: Tensor[] = [y1, xhat1, rstd1, q!, k!, v!, p!, merged, ln1.gamma, at.wQkv, at.wOut];
+  const kept: Tensor[] = [y1, xhat1, rstd1, qkv, p, merged, ln1.gamma, at.wQkv, at.wOut];
   let f: Tensor2D = a;
   if (mlp) {
     const h = tf.add(x2, a);
@@ -166,17 +150,13 @@ export function ownBlockBackward(
   shape: BlockShape,
   withMlp: boolean,
 ): Tensor[] {
-  const { b, t, d, heads } = shape;
-  const n = b * t;
-  const [y1, xhat1, rstd1, q, k, v, p, merged, gamma1, wQkv, wOut] = saved.slice(
-    0,
-    11,
-  ) as Tensor2D[];
+  const { b, d, heads } = shape;
+  const [y1, xhat1, rstd1, qkv, p, merged, gamma1, wQkv, wOut] = saved.slice(0, 9) as Tensor2D[];
   const grads: Tensor[] = [];
   let da = dF;
   let dh: Tensor | undefined;
   if (withMlp) {
-    const [y2, xhat2, rstd2, g, s, gamma2, w1, w2] = saved.slice(11, 19) as Tensor2D[];
+    const [y2, xhat2, rstd2, g, s, gamma2, w1, w2] = saved.slice(9, 17) as Tensor2D[];
     const dg = matmul2d(dF, w2!, false, true);
     const du = ownGeluBackward(dg, g!, s!) as Tensor2D;
     const dy2 = matmul2d(du, w1!, false, true);
@@ -192,16 +172,13 @@ export function ownBlockBackward(
       columnSum(dF),
     );
   }
-  const dOut = splitHeads(
-    tf.reshape(matmul2d(da, wOut!, false, true), [b, t, d]) as Tensor3D,
+  const bias = saved[withMlp ? 17 : 9];
+  const dqkv = ownAttentionQkvBackward(
+    matmul2d(da, wOut!, false, true),
+    { qkv: qkv!, p: p!, bias },
+    b,
     heads,
-  );
-  const bias = saved[withMlp ? 19 : 11];
-  const scale = 1 / Math.sqrt(d / heads);
-  const dqkv = mergeQkv(
-    ownAttentionBackward(dOut, { q: q!, k: k!, v: v!, p: p!, bias }, scale) as Tensor4D[],
-    n,
-    d,
+    1 / Math.sqrt(d / heads),
   );
   const [dx1, dgamma1, dbeta1] = ownLayerNormBackward(
     matmul2d(dqkv, wQkv!, false, true),

@@ -23,6 +23,13 @@ export {
   type BlockUpdateParams,
 } from './blockUpdate.js';
 export { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './attentionKernel.js';
+export {
+  ATTENTION_QKV_BACKWARD,
+  ATTENTION_QKV_FORWARD,
+  ownAttentionQkvBackward,
+  ownAttentionQkvForward,
+  ownAttentionQkvKernels,
+} from './attentionQkvKernel.js';
 export * from './gather.js';
 export * from './hostCopy.js';
 export * from './inference.js';
