@@ -12,22 +12,20 @@ export const ATTENTION_FORWARD = 'ModerouteAttention';
 /** Inputs {dout, q, k, v, p, bias?}, attr scale -> [dq, dk, dv]. */
 export const ATTENTION_BACKWARD = 'ModerouteAttentionGrad';
 
-/** Sizes, the scratch size and the bias's offset (0: none) and batches. */
-function layout(call: OwnKernelCall, shape: number[]) {
-  const [b, h, t, dh] = shape as [number, number, number, number];
+/** The bias input's offset (0: none), batches and rows, as the module functions take them. */
+export function biasLayout(call: OwnKernelCall) {
   const bias = call.inputs['bias'];
-  const t4 = 4 * Math.ceil(t / 4);
   return {
-    b,
-    h,
-    t,
-    dh,
-    n: b * h,
     bias: bias === undefined ? 0 : call.offset(bias),
     biasBatches: bias === undefined ? 1 : (bias.shape[0] as number),
     biasRows: bias === undefined ? 1 : (bias.shape[2] as number),
-    scratch: t4 * (dh + 2),
   };
+}
+
+/** Sizes, the scratch size and the bias's layout. */
+function layout(call: OwnKernelCall, shape: number[]) {
+  const [b, h, t, dh] = shape as [number, number, number, number];
+  return { b, h, t, dh, n: b * h, ...biasLayout(call), scratch: 4 * Math.ceil(t / 4) * (dh + 2) };
 }
 
 ownKernel(ATTENTION_FORWARD, ['attentionForward'], (call) => {

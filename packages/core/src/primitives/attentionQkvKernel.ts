@@ -9,6 +9,7 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor2D, type Tensor3D } from '../tf.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import { biasLayout } from './attentionKernel.js';
 import { ownKernel, ownKernelsServe, withScratch, type OwnKernelCall } from './ownKernels.js';
 
 /** Kernel name: inputs {qkv [B T, 3D], bias?}, attrs {batch, heads, scale} -> [o [B T, D], p [B H, T, T]]. */
@@ -16,7 +17,7 @@ export const ATTENTION_QKV_FORWARD = 'ModerouteAttentionQkv';
 /** Inputs {dout [B T, D], qkv, p, bias?}, attrs {batch, heads, scale} -> [dqkv [B T, 3D]]. */
 export const ATTENTION_QKV_BACKWARD = 'ModerouteAttentionQkvGrad';
 
-/** Sizes from qkv's shape and the attributes, the bias's offset (0: none) and batches. */
+/** Sizes from qkv's shape and the attributes, the scratch size and the bias's layout. */
 function sizes(call: OwnKernelCall) {
   const qkv = call.inputs['qkv']!;
   const [rows, width] = qkv.shape as [number, number];
@@ -25,18 +26,7 @@ function sizes(call: OwnKernelCall) {
   const t = rows / b;
   const d = width / 3;
   const dh = d / heads;
-  const bias = call.inputs['bias'];
-  return {
-    b,
-    t,
-    d,
-    dh,
-    heads,
-    bias: bias === undefined ? 0 : call.offset(bias),
-    biasBatches: bias === undefined ? 1 : (bias.shape[0] as number),
-    biasRows: bias === undefined ? 1 : (bias.shape[2] as number),
-    scratch: 4 * Math.ceil(t / 4) * (dh + 2),
-  };
+  return { b, t, d, dh, heads, ...biasLayout(call), scratch: 4 * Math.ceil(t / 4) * (dh + 2) };
 }
 
 ownKernel(ATTENTION_QKV_FORWARD, ['attentionQkvForward'], (call) => {
