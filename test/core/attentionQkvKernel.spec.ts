@@ -1,20 +1,23 @@
 // The attention core on a Q/K/V projection where it lies (issue 19,
 // packages/core/src/primitives/attentionQkvKernel.ts): bit for bit the attention-core kernels on
 // Q, K, V split into heads (splitQkv), the output's heads merged and the gradients of Q, K and V
-// put side by side, on random shapes with no bias, the causal bias or a key mask; refusals that
-// name the parameter; no leaks; absent on cpu.
+// put side by side, on random shapes with no bias, the causal bias or a key mask; the same for
+// attentionOnProjection's value and gradient (what multiHeadAttention runs); refusals that name
+// the parameter; no leaks; absent on cpu.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   ATTENTION_BACKWARD,
   ATTENTION_FORWARD,
   attentionBias,
+  attentionOnProjection,
   ConfigError,
   mergeHeads,
   ownAttentionQkvBackward,
   ownAttentionQkvForward,
   ownAttentionQkvKernels,
   ShapeError,
+  scaledDotProductAttention,
   splitHeads,
   splitQkv,
   tf,
@@ -111,6 +114,34 @@ describe('attention core on a Q/K/V projection (attentionQkvKernel)', () => {
           });
         }),
         runs(40),
+      );
+    });
+
+    it('should differentiate on the projection as the split heads do, bit for bit', () => {
+      fc.assert(
+        fc.property(cases(), (c) => {
+          tf.tidy(() => {
+            const { b, t, heads, dh } = c;
+            const [n, d] = [b * t, heads * dh];
+            const qkv = randomTensor([n, 3 * d], c.seed, 2) as Tensor2D;
+            const u = randomTensor([n, d], c.seed + 1);
+            const bias = biasOf(c) as Tensor4D | undefined;
+            const onProjection = (x: Tensor) =>
+              attentionOnProjection(x as Tensor2D, b, heads, bias);
+            const splitHeadsWay = (x: Tensor) => {
+              const [q, k, v] = splitQkv(x, b, t, heads) as [Tensor4D, Tensor4D, Tensor4D];
+              return tf.reshape(mergeHeads(scaledDotProductAttention(q, k, v, bias)), [n, d]);
+            };
+            const [own, split] = [onProjection, splitHeadsWay].map((f) => [
+              f(qkv),
+              tf.grad((x: Tensor) => tf.sum(tf.mul(f(x), u)))(qkv),
+            ]);
+            own!.forEach((x, i) =>
+              assert.deepEqual(x.dataSync(), split![i]!.dataSync(), `${i} of ${JSON.stringify(c)}`),
+            );
+          });
+        }),
+        runs(25),
       );
     });
 

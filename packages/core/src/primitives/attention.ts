@@ -13,6 +13,8 @@
 // On wasm, when core's own kernels are registered (attentionKernel.ts), forward and backward are
 // one kernel each (assembly/attention.ts, the same formulas; under the causal-only bias it skips
 // the keys after each query, whose probabilities are exactly 0); elsewhere the tfjs ops below.
+// multiHeadAttention runs them on its Q/K/V projection where it lies (attentionQkvKernel.ts:
+// no split into heads, no merge) wherever they serve.
 import {
   tf,
   type Tensor,
@@ -31,6 +33,7 @@ import {
   ownAttentionForward,
   ownAttentionKernels,
 } from './attentionKernel.js';
+import { attentionOnProjection, ownAttentionQkvKernels } from './attentionQkvKernel.js';
 
 /** Additive logit for a masked (query, key) pair. */
 export const MASKED_LOGIT = -1e9;
@@ -214,8 +217,15 @@ export function multiHeadAttention(
   return tf.tidy(() => {
     // The bias is used by the forward pass only, so the tidy may dispose it.
     const bias = attentionBias(t, causal, mask);
-    // Shape: [B,T,D] -> [B,T,3D] -> 3 x [B,H,T,Dh]
-    const [q, k, v] = splitQkv(linear(x, params.wQkv, params.bQkv), b, t, numHeads);
+    const qkv = linear(x, params.wQkv, params.bQkv);
+    if (ownAttentionQkvKernels() && x.dtype === 'float32') {
+      // Shape: [B,T,3D] -> [B T,3D] -> [B T,D] -> [B,T,D]: the heads read and merged where they
+      // lie (attentionQkvKernel.ts), the same sums as the split heads' kernels.
+      const o = attentionOnProjection(tf.reshape(qkv, [b * t, 3 * d]), b, numHeads, bias);
+      return linear(tf.reshape(o, [b, t, d]) as Tensor3D, params.wOut, params.bOut);
+    }
+    // Shape: [B,T,3D] -> 3 x [B,H,T,Dh]
+    const [q, k, v] = splitQkv(qkv, b, t, numHeads);
     const o = scaledDotProductAttention(q!, k!, v!, bias);
     return linear(mergeHeads(o), params.wOut, params.bOut);
   });

@@ -147,3 +147,29 @@ export function ownAttentionQkvBackward(
     tf.engine().runKernel(ATTENTION_QKV_BACKWARD, inputs, { batch, heads, scale }) as Tensor[]
   )[0] as Tensor2D;
 }
+
+/**
+ * The attention core on a projection qkv float32[B T, 3D] of `batch` sequences, differentiable:
+ * o float32[B T, D] with the heads merged, by the own kernels both ways (check that they serve
+ * with ownAttentionQkvKernels). What multiHeadAttention runs on wasm, so that every attention
+ * layer, not only the fused block update, reads the heads where they lie.
+ */
+export function attentionOnProjection(
+  qkv: Tensor2D,
+  batch: number,
+  heads: number,
+  bias: Tensor | undefined,
+): Tensor2D {
+  const scale = 1 / Math.sqrt((qkv.shape[1] as number) / 3 / heads);
+  return tf.customGrad(((x: Tensor2D, save: (t: Tensor[]) => void) => {
+    const [o, p] = ownAttentionQkvForward(x, batch, heads, bias, scale);
+    save([x, p, ...(bias === undefined ? [] : [bias])]);
+    return {
+      value: o,
+      gradFunc: (dout: Tensor2D, saved: Tensor[]) => {
+        const [sx, sp, sbias] = saved as [Tensor2D, Tensor, Tensor?];
+        return ownAttentionQkvBackward(dout, { qkv: sx, p: sp, bias: sbias }, batch, heads, scale);
+      },
+    };
+  }) as never)(qkv) as Tensor2D;
+}

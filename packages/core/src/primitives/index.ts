@@ -26,6 +26,7 @@ export { ATTENTION_BACKWARD, ATTENTION_FORWARD, ownAttentionKernels } from './at
 export {
   ATTENTION_QKV_BACKWARD,
   ATTENTION_QKV_FORWARD,
+  attentionOnProjection,
   ownAttentionQkvBackward,
   ownAttentionQkvForward,
   ownAttentionQkvKernels,
