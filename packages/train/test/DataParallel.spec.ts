@@ -22,6 +22,7 @@ import {
   shardGradients,
   shardRows,
   type ShardGradients,
+  type StepTiming,
   type TrainConfig,
 } from '../src/index.js';
 import { useTempDir } from './helpers.js';
@@ -349,6 +350,37 @@ describe('DataParallel', () => {
       const r = await stepper.step(good.inputs, good.targets);
       assert.ok(Number.isFinite(r.loss));
       tf.dispose([good.inputs, good.targets, ...r.grads.values()]);
+    });
+
+    it("should account for where each step's time went, on the training thread and each worker", async () => {
+      const { stepper } = await attach(MOD);
+      // Read through a function: an assertion on the property would narrow it for good.
+      const timing = (): StepTiming | undefined => stepper.lastTiming;
+      assert.equal(timing(), undefined, 'no timing before the first step');
+      for (const seed of [16, 17]) {
+        const { inputs, targets } = batch(5, 8, seed); // rows 2, 2, 1
+        const start = performance.now();
+        const step = await stepper.step(inputs, targets);
+        const wall = performance.now() - start;
+        tf.dispose([inputs, targets, ...step.grads.values()]);
+        const t = timing();
+        assert.ok(t !== undefined, 'a timing after a step');
+        const phases = [t.postMs, t.computeMs, t.waitMs, t.combineMs];
+        assert.ok(
+          phases.every((ms) => Number.isFinite(ms) && ms >= 0),
+          `phases ${phases.join(', ')}`,
+        );
+        assert.ok(t.computeMs > 0, 'the training thread computed its rows');
+        const sum = phases.reduce((a, b) => a + b, 0);
+        assert.ok(sum <= wall + 1e-6, `phases add up to ${sum} ms, more than the step's ${wall}`);
+        assert.equal(t.workers.length, 2, 'one account per answering worker');
+        for (const w of t.workers) {
+          assert.ok(w.computeMs > 0, `worker computed: ${JSON.stringify(w)}`);
+          assert.ok(w.loadMs >= 0 && w.packMs >= 0, JSON.stringify(w));
+          // A worker's part runs while the training thread posts, computes and waits.
+          assert.ok(w.loadMs + w.computeMs + w.packMs <= wall + 1e-6, JSON.stringify(w));
+        }
+      }
     });
 
     it('should refuse steps of a model it no longer serves', async () => {

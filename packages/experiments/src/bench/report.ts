@@ -5,6 +5,7 @@ import Table from 'cli-table3';
 import { denseRatioKey, ownOverTfjsKey } from './benchRatios.js';
 import { tfjsKernelsTwin } from './config.js';
 import type { Spread } from './passes.js';
+import { PHASE_COLUMNS } from './phases.js';
 import type { TrainingBenchReport } from './training.js';
 
 const mb = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
@@ -108,6 +109,21 @@ export function formatTrainingReport(report: TrainingBenchReport, tty: boolean):
   for (const [name, s] of Object.entries(ratios))
     if (!inTable(name)) r.push([name, range(s), targets[name] ?? '']);
   lines.push(r.toString());
+  if ('phases' in report && report.phases) {
+    const { variants: phases, modOverDenseOwnRows: ownRows } = report.phases;
+    const p = new Table({
+      head: ['data-parallel step (ms)', ...PHASE_COLUMNS.map(([, label]) => label)],
+      ...style,
+    });
+    for (const [name, v] of Object.entries(phases))
+      p.push([name, ...PHASE_COLUMNS.map(([key]) => v[key].toFixed(2))]);
+    lines.push(p.toString());
+    if (ownRows)
+      lines.push(
+        `mod / dense over analytic on the training thread's own rows alone (no post, wait, ` +
+          `combine, update or fold): ${range(ownRows)}`,
+      );
+  }
   if (routing) {
     const o = new Table({
       head: ['routing (fwd+bwd)', 'ms', 'dense block ms', 'of dense block'],

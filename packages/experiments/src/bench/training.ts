@@ -32,7 +32,8 @@ import { startTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { startTorchPeer, type TorchPeer } from './peers/torch.js';
 import { benchRouting, type RoutingOverhead } from './routingOverhead.js';
 import type { BenchFactories, TrainingBenchOptions, VariantFigures } from './trainingOptions.js';
-import { startVariant, type VariantRunner } from './variant.js';
+import { startVariant, type DataParallelStepTimes, type VariantRunner } from './variant.js';
+import { medianPhases, phaseReport, phasesOf, type StepPhases } from './phases.js';
 
 export type {
   BenchFactories,
@@ -43,6 +44,9 @@ export type {
 } from './trainingOptions.js';
 
 /** Runs the benchmark; returns the report (the JSON of `--json`). */
+
+/** Warm-up rounds of each pass, before the timed ones. */
+const WARMUP = 2;
 export async function benchmarkTraining(options: TrainingBenchOptions, factories: BenchFactories) {
   const { steps, passes, only, log } = options;
   const optimizerName = options.optimizer;
@@ -95,6 +99,7 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
     // tfjs's on the peak's shape (docs/performance.md): the stricter yardstick, reported beside.
     const ownPeak: Runner[] = ownKernels ? [{ name: OWN_PEAK, step: peakOf('own') }] : [];
     const passFigures: Record<string, number>[] = [];
+    const passPhases: Record<string, StepPhases>[] = [];
     const flops: Record<string, number> = {};
     const parameters: Record<string, number> = {};
     for (let pass = 0; pass < passes; pass++) {
@@ -128,11 +133,18 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
               await startVariant(config, 'adam', factories.models, pool, withKernels),
             ]);
         }
-        const runners: Runner[] = [
-          peak,
-          ...ownPeak,
-          ...own.map(([name, r]) => ({ name, step: () => r.step() })),
-        ];
+        // Each variant's data-parallel phases, step by step (warm-up rounds included).
+        const stepTimes: Record<string, DataParallelStepTimes[]> = {};
+        const timed = ([name, r]: [string, VariantRunner]): Runner => ({
+          name,
+          step: async () => {
+            const ms = await r.step();
+            const times = r.phases();
+            if (times) (stepTimes[name] ??= []).push(times);
+            return ms;
+          },
+        });
+        const runners: Runner[] = [peak, ...ownPeak, ...own.map(timed)];
         for (const [name, r] of own)
           [flops[name], parameters[name]] = [r.flopsPerStep, r.parameters];
         if (torch.available)
@@ -145,7 +157,15 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
           runners.push({ name: 'tfjs_dense', step: () => tfjs.server.step('dense') });
         }
         const pairs = twins.map((n) => [n, tfjsKernelsTwin(n)] as const);
-        const times = await interleavedSteps(runners, 2, steps, pairs);
+        const times = await interleavedSteps(runners, WARMUP, steps, pairs);
+        passPhases.push(
+          Object.fromEntries(
+            Object.entries(stepTimes).map(([name, list]) => [
+              name,
+              medianPhases(list.slice(WARMUP).map(phasesOf)),
+            ]),
+          ),
+        );
         const paired = pairedRatio(times, 'mod', 'dense');
         passFigures.push({
           ...mediansOf(times),
@@ -205,6 +225,9 @@ export async function benchmarkTraining(options: TrainingBenchOptions, factories
         : {}),
       ...(dense && moe ? { moeOverDense: ratios['moe / dense']!.median } : {}),
       ...(routing ? { routing } : {}),
+      ...(passPhases.some((p) => Object.keys(p).length > 0)
+        ? { phases: phaseReport(passPhases, analytic) }
+        : {}),
       ...(torch.available
         ? {
             peer: {

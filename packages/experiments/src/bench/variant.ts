@@ -8,8 +8,15 @@ import {
   type ModelFactory,
   type ModelStatistics,
 } from '@moderoute/model';
-import type { DataParallel, ReplicaPool } from '@moderoute/train';
+import type { DataParallel, ReplicaPool, StepTiming } from '@moderoute/train';
 import { BATCH, SEQ, createBenchOptimizer, type OptimizerName } from './config.js';
+
+/** A data-parallel step's timing (DataParallel.lastTiming) and the update and fold after it, in ms. */
+export interface DataParallelStepTimes {
+  readonly timing: StepTiming;
+  readonly updateMs: number;
+  readonly foldMs: number;
+}
 
 export interface VariantResult {
   msPerStep: number;
@@ -27,6 +34,8 @@ export interface VariantRunner {
   readonly parameters: number;
   /** Trains one step, as the Trainer's steps do; resolves with its wall time in ms. */
   step(): Promise<number>;
+  /** Where the last step's time went, when it was data-parallel (phases.ts reads it). */
+  phases(): DataParallelStepTimes | undefined;
   /** Frees the model, the optimizer and the pool's copies. */
   dispose(): Promise<void>;
 }
@@ -62,14 +71,20 @@ export async function startVariant(
       })
     : undefined;
   let step = 0;
+  let phases: DataParallelStepTimes | undefined;
   const dataParallelStep = async (p: DataParallel) => {
     const r = await p.step(inputs, targets, { step, seed: model.config.seed });
+    const stepped = performance.now();
     // The bench optimizers take gradients by variable name, as tf.variableGrads gives them.
     tf.tidy(() =>
       optimizer.apply(Object.fromEntries([...r.grads].map(([name, g]) => [varName.get(name)!, g]))),
     );
     tf.dispose([...r.grads.values()]);
+    const updated = performance.now();
     foldRouterStatistics(model, r.statistics);
+    const timing = p.lastTiming;
+    if (timing)
+      phases = { timing, updateMs: updated - stepped, foldMs: performance.now() - updated };
   };
   const ownStep = () => {
     let statistics: ModelStatistics = {};
@@ -88,6 +103,7 @@ export async function startVariant(
   return {
     flopsPerStep: model.flops(SEQ).training * BATCH,
     parameters: model.parameterCount(),
+    phases: () => phases,
     step: async () => {
       const start = performance.now();
       if (pool) await dataParallelStep(pool);

@@ -23,18 +23,37 @@
 import { tf, withOwnKernels, type Tensor2D, type Variable } from '@moderoute/core';
 import type { LanguageModel } from '@moderoute/model';
 import { combineGradients } from './combineGradients.js';
-import { packTensors, type StepReply } from './protocol.js';
+import { packTensors, type ReplicaTiming, type StepReply } from './protocol.js';
 import { ReplicaError } from './replicaThread.js';
 import { ReplicaPool, type ReplicaPoolOptions } from './ReplicaPool.js';
 import { mergeRoutingSummaries, shardGradients, type ShardGradients } from './shardStep.js';
 
 export { ReplicaError } from './replicaThread.js';
+export type { ReplicaTiming } from './protocol.js';
 export {
   MAX_REPLICAS,
   ReplicaPool,
   type AttachOptions,
   type ReplicaPoolOptions,
 } from './ReplicaPool.js';
+
+/**
+ * Where the last data-parallel step's time went, in ms: on the training thread, its phases in
+ * order (they add up to the step's wall time but for bookkeeping), and each answering worker's
+ * own account of its part (ReplicaTiming, on its clock; while the training thread computes).
+ */
+export interface StepTiming {
+  /** Packing every variable's value into the shared buffer and posting the step. */
+  readonly postMs: number;
+  /** The training thread's own rows (replica 0's loss and gradients). */
+  readonly computeMs: number;
+  /** Waiting for the workers' replies after that: the slowest worker's lag. */
+  readonly waitMs: number;
+  /** Combining the replicas' gradients (combineGradients). */
+  readonly combineMs: number;
+  /** Each answering worker's load, compute and pack, in worker order. */
+  readonly workers: readonly ReplicaTiming[];
+}
 
 /** Rows of a batch of `batch` per replica: as even as possible, the first replicas one more. */
 export function shardRows(batch: number, replicas: number): number[] {
@@ -52,6 +71,7 @@ export class DataParallel {
   private nextId = 0;
   private ownsPool = false;
   private readonly variables: readonly Variable[];
+  private timing: StepTiming | undefined;
 
   /** Use ReplicaPool.attach or DataParallel.start. */
   constructor(
@@ -82,6 +102,11 @@ export class DataParallel {
     }
   }
 
+  /** Where the last completed step's time went (undefined before the first). */
+  get lastTiming(): StepTiming | undefined {
+    return this.timing;
+  }
+
   /** Replicas, the training thread's included. */
   get replicas(): number {
     return this.pool.replicas;
@@ -104,6 +129,7 @@ export class DataParallel {
       throw new ReplicaError(
         'this DataParallel is detached: its pool was closed or another model was attached',
       );
+    const begun = performance.now();
     const [batch, seqLen] = inputs.shape;
     const rows = shardRows(batch, this.replicas);
     const weights = rows.map((n) => n / batch);
@@ -135,6 +161,7 @@ export class DataParallel {
       start += n;
     });
     // Meanwhile the training thread computes replica 0's rows.
+    const posted = performance.now();
     const own = tf.tidy(() => ({
       inputs: tf.slice(inputs, [0, 0], [rows[0]!, seqLen]) as Tensor2D,
       targets: tf.slice(targets, [0, 0], [rows[0]!, seqLen]) as Tensor2D,
@@ -156,9 +183,11 @@ export class DataParallel {
     } finally {
       tf.dispose([own.inputs, own.targets]);
     }
+    const computed = performance.now();
     // Every reply is waited for before a failure is rethrown: a replica still busy with this
     // step would refuse the next one ("is busy").
     const settled = await Promise.allSettled(replies);
+    const answered = performance.now();
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       tf.dispose([...local.grads.values()]);
@@ -173,6 +202,13 @@ export class DataParallel {
       w,
     );
     tf.dispose([...local.grads.values()]);
+    this.timing = {
+      postMs: posted - begun,
+      computeMs: computed - posted,
+      waitMs: answered - computed,
+      combineMs: performance.now() - answered,
+      workers: others.map((o) => o.timing),
+    };
     const all = [
       local as { loss: number; lmLoss: number; auxLosses: Readonly<Record<string, number>> },
       ...others,

@@ -82,9 +82,20 @@ export interface DropMessage {
 export type ToReplica =
   InitMessage | ModelMessage | StepMessage | PeakMessage | DropMessage | { readonly type: 'close' };
 
+/** Where a worker's part of a step went, in ms on its own clock (DataParallel.lastTiming). */
+export interface ReplicaTiming {
+  /** Loading the step's weights from the shared buffer into its variables. */
+  readonly loadMs: number;
+  /** Its rows' loss and gradients. */
+  readonly computeMs: number;
+  /** Writing its gradients into its shared buffer. */
+  readonly packMs: number;
+}
+
 export interface StepReply extends LossValues {
   readonly type: 'result';
   readonly id: number;
+  readonly timing: ReplicaTiming;
   /**
    * Which trainable variables (ModelMessage.variables order, trainable only) have a gradient.
    * ModelMessage.grads holds every trainable variable's gradient, packed in that order, with

@@ -105,7 +105,9 @@ function step(message: StepMessage): void {
   const { model, variables, trainable, buffers } = slot;
   // Steps are this thread's only work with own kernels: the slot's switch holds until the next.
   setOwnKernels(slot.ownKernels);
+  const start = performance.now();
   assignPacked(variables, buffers.weights);
+  const loaded = performance.now();
   const inputs = tf.tensor2d(message.inputs, [message.rows, message.seqLen], 'int32') as Tensor2D;
   const targets = tf.tensor2d(message.targets, [message.rows, message.seqLen], 'int32') as Tensor2D;
   let shard: ReturnType<typeof shardGradients> | undefined;
@@ -118,11 +120,17 @@ function step(message: StepMessage): void {
         ? { step: message.step, seed: message.seed, replica }
         : undefined,
     );
+    const computed = performance.now();
     const present = trainable.map(([name]) => shard!.grads.has(name));
     packGradients(trainable, shard.grads, buffers.grads);
     send({
       type: 'result',
       id: message.id,
+      timing: {
+        loadMs: loaded - start,
+        computeMs: computed - loaded,
+        packMs: performance.now() - computed,
+      },
       loss: shard.loss,
       lmLoss: shard.lmLoss,
       auxLosses: shard.auxLosses,
