@@ -19,6 +19,7 @@ import { int32 } from './common.js';
 import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
 import { routingCounts } from './counts.js';
 import { biasedSelection } from './selectionBias.js';
+import { sigmoids } from './selection.js';
 import type { MixtureOfDepthsPlan, TokenChoicePlan } from './plan.js';
 import type { CausalSession } from './Router.js';
 import { chooseExperts, type ExpertGroupRule, type Normalization } from './tokenChoiceRules.js';
@@ -68,10 +69,7 @@ export function depthSession(rule: DepthRule): CausalSession<MixtureOfDepthsPlan
             ? (tf.zeros([0]) as Tensor1D)
             : gateOf(rule.gate, s === n ? r : gatherRows(r, tokenIndex));
         // Entropy of sigmoid(r), read back under the threshold rule only (0 under the predictor's).
-        const gateProbs =
-          predictorLogits === undefined
-            ? Float64Array.from(host, (v) => 1 / (1 + Math.exp(-v)))
-            : undefined;
+        const gateProbs = predictorLogits === undefined ? sigmoids(host) : undefined;
         const plan: MixtureOfDepthsPlan = {
           kind: 'mixture-of-depths',
           mode: rule.mode,

@@ -18,7 +18,7 @@ import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCut
 import { meanBceWithLogits, rootMeanSquaredError, stopGradient } from './losses.js';
 import type { ModCausalMode, ModGate, PredictorTarget } from './mixtureOfDepthsConfig.js';
 import type { DecisionMode, MixtureOfDepthsPlan } from './plan.js';
-import { topKOf } from './selection.js';
+import { sigmoids, topKOf } from './selection.js';
 import { topKCutStatistic, type Statistic } from './statistics.js';
 
 /** What one routing call decides with: the router's parameters and cuts, and the call's rule. */
@@ -145,7 +145,7 @@ export function depthPlan(input: DepthPlanInput): MixtureOfDepthsPlan {
   }
 
   // sigmoid(r) per token, in double precision, for the entropy count.
-  const gateProbs = Float64Array.from(rHost, (v) => 1 / (1 + Math.exp(-v)));
+  const gateProbs = sigmoids(rHost);
   const plan: MixtureOfDepthsPlan = {
     kind: 'mixture-of-depths',
     mode,

@@ -249,7 +249,8 @@ export function placeChoices(problem: PlacementProblem): Placed {
       }
       continue;
     }
-    const order = Array.from({ length: n }, (_, i) => g * n + i).filter((tok) => valid[tok]);
+    const order: number[] = [];
+    for (let tok = g * n; tok < (g + 1) * n; tok++) if (valid[tok]) order.push(tok);
     if (priority === 'score') {
       const top1 = (tok: number) => gates[tok * e + (choices[tok * k] as number)] as number;
       order.sort((i, j) => (top1(i) === top1(j) ? i - j : top1(j) > top1(i) ? 1 : -1));
