@@ -1,6 +1,7 @@
 // Core's own 2-D product and column sums on wasm (packages/core/assembly/gemm.ts): matmul2d (every
 // transpose flag, with a bias or not), columnSum and linear give tfjs's values and gradients on
-// random shapes (every remainder of the 4 x 8 tiles, b rows 1024 floats apart), sum in order
+// random shapes (every remainder of the 4 x 8 tiles, b rows 1024 floats apart; fewer than 16 rows,
+// b read in place, bit for bit the rows of a larger product through b's panels), sum in order
 // from 0 (exact on integers), propagate NaN, refuse a bias of the wrong shape, match finite
 // differences and leave no tensor behind; cpu runs tfjs's; the threaded build and one thread agree
 // too, each in a process of its own.
@@ -97,6 +98,30 @@ describe('own 2-D product and column sums (gemm)', () => {
           );
         assert.throws(() => matmul2d(tf.zeros([4]) as never, b), /a\.shape/);
       });
+    });
+
+    it('should give fewer than 16 rows, b read in place, bit for bit the rows of a larger product', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 15 }),
+          side(),
+          side(),
+          fc.boolean(),
+          fc.nat(1e6),
+          (m, k, n, withBias, seed) => {
+            tf.tidy(() => {
+              // 40 rows copy b's panels; their first m rows are summed in the same order.
+              const a = randomTensor([40, k], seed) as Tensor2D;
+              const b = randomTensor([k, n], seed + 1) as Tensor2D;
+              const bias = withBias ? (randomTensor([n], seed + 2) as Tensor1D) : undefined;
+              const few = matmul2d(tf.slice(a, [0, 0], [m, k]), b, false, false, bias);
+              const many = tf.slice(matmul2d(a, b, false, false, bias), [0, 0], [m, n]);
+              assert.deepEqual(few.dataSync(), many.dataSync());
+            });
+          },
+        ),
+        runs(30),
+      );
     });
 
     it('should equal tfjs on rows of b 1024 floats apart (the scratch panel)', () => {

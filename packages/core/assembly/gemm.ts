@@ -12,7 +12,10 @@
 // tiles run faster on this machine (docs/performance.md, round 8). The tile loads every element
 // of A splat, transposed or not (no shuffle), and is inlined at one call site per form of A;
 // B^T's panels are copied 4 x 4 blocks at a time through registers, and A^T's strips of four
-// rows once per call (round 11). The last m % 4 rows run one row at a time, the last n % 8
+// rows once per call (round 11). A product of fewer than DIRECT_ROWS rows reads an untransposed
+// B where it lies, rows bK bytes apart, instead of copying its panels: a panel serves m / 4 tiles,
+// and at a few rows (a decoded token, a routed block's few tokens) the copy of all of B took as
+// long as the product (round 12). The last m % 4 rows run one row at a time, the last n % 8
 // columns as scalars; every sum runs over r in order from 0, and the bias is added to it after,
 // as tfjs's separate Add does.
 
@@ -26,7 +29,8 @@ function mulAdd(c: v128, a: v128, b: v128): v128 {
 class Tiles {
   /**
    * Four rows i..i+3 of C at columns j..j+7 (pc, rows cRow bytes apart) from op(A)'s rows at pa and
-   * a panel of op(B) (pb, rows 32 bytes apart), plus the bias at pbias (0: none). `trans`:
+   * a panel of op(B) (pb, rows bStep bytes apart: 32 in a copied panel), plus the bias at pbias
+   * (0: none). `trans`:
    * op(A)[i + q, r] at pa + r * aK + 4q; else at pa + q * aRow + 4r. Either way each element is
    * loaded splat into the four lanes (one load each: a shuffle would take an arithmetic slot).
    */
@@ -36,6 +40,7 @@ class Tiles {
     aK: usize,
     trans: bool,
     pb: usize,
+    bStep: usize,
     k: i32,
     pbias: usize,
     pc: usize,
@@ -67,7 +72,7 @@ class Tiles {
       c30 = mulAdd(c30, a3, b0);
       c31 = mulAdd(c31, a3, b1);
       pa += aK;
-      pb += 32;
+      pb += bStep;
     }
     if (pbias != 0) {
       const d0 = v128.load(pbias);
@@ -92,8 +97,16 @@ class Tiles {
   }
 }
 
-/** One row of C at columns j..j+7 from op(A)'s row at pa (elements aK bytes apart) and a panel. */
-function tile1x8(pa: usize, aK: usize, pb: usize, k: i32, pbias: usize, pc: usize): void {
+/** One row of C at columns j..j+7 from op(A)'s row at pa (elements aK bytes apart) and a panel (rows bStep bytes apart). */
+function tile1x8(
+  pa: usize,
+  aK: usize,
+  pb: usize,
+  bStep: usize,
+  k: i32,
+  pbias: usize,
+  pc: usize,
+): void {
   let c0 = f32x4.splat(0);
   let c1 = f32x4.splat(0);
   for (let r = 0; r < k; r++) {
@@ -101,7 +114,7 @@ function tile1x8(pa: usize, aK: usize, pb: usize, k: i32, pbias: usize, pc: usiz
     c0 = mulAdd(c0, a, v128.load(pb));
     c1 = mulAdd(c1, a, v128.load(pb, 16));
     pa += aK;
-    pb += 32;
+    pb += bStep;
   }
   if (pbias != 0) {
     c0 = f32x4.add(c0, v128.load(pbias));
@@ -165,6 +178,9 @@ function packStrip(pa: usize, aK: usize, k: i32, strip: usize): void {
   for (let r = 0; r < k; r++) v128.store(strip + ((<usize>r) << 4), v128.load(pa + <usize>r * aK));
 }
 
+/** Products of fewer rows read an untransposed B in place, not through a copied panel (see the top). */
+const DIRECT_ROWS: i32 = 16;
+
 /**
  * c float32[m, n] = op(a) op(b) (+ bias float32[n]): a float32[m, k], or float32[k, m] read as its
  * transpose (transA 1); b float32[k, n], or float32[n, k] read as its transpose (transB 1).
@@ -191,6 +207,8 @@ export function gemm(
   const row: usize = (<usize>n) << 2;
   const n8 = n & ~7;
   const m4 = m & ~3;
+  const direct = transB == 0 && m < DIRECT_ROWS;
+  const bStep: usize = direct ? bK : 32;
   // A^T: its four-row strips copied once, after the panel, each read in order by its tiles.
   const strips = panel + ((<usize>k) << 5);
   if (trans)
@@ -199,7 +217,8 @@ export function gemm(
   for (let j = 0; j < n8; j += 8) {
     const col = (<usize>j) << 2;
     const pbias = bias == 0 ? 0 : bias + col;
-    packPanel(b + <usize>j * bCol, bK, bCol, k, panel);
+    if (!direct) packPanel(b + <usize>j * bCol, bK, bCol, k, panel);
+    const pb = direct ? b + col : panel;
     // Two call sites, so that each inlined tile loop is compiled for one form of A.
     if (trans)
       for (let i = 0; i < m4; i += 4)
@@ -208,7 +227,8 @@ export function gemm(
           4,
           16,
           true,
-          panel,
+          pb,
+          bStep,
           k,
           pbias,
           c + <usize>i * row + col,
@@ -221,14 +241,15 @@ export function gemm(
           aRow,
           aK,
           false,
-          panel,
+          pb,
+          bStep,
           k,
           pbias,
           c + <usize>i * row + col,
           row,
         );
     for (let i = m4; i < m; i++)
-      tile1x8(a + <usize>i * aRow, aK, panel, k, pbias, c + <usize>i * row + col);
+      tile1x8(a + <usize>i * aRow, aK, pb, bStep, k, pbias, c + <usize>i * row + col);
   }
   for (let i = 0; i < m; i++)
     for (let j = n8; j < n; j++) {
