@@ -3,11 +3,16 @@
 // thread, interleaved step by step so that the machine's load falls on all of them alike, and
 // prints the medians with each variant's time and analytic FLOPs over dense's. With 2 replicas
 // of the bench's batch of 8, each replica runs 4 rows: `--rows 4` is what a replica computes.
+// `--capacities 0.0078125,0.25` adds the MoD variant at those capacities (`mod@<c>`): at one
+// token a sequence (1/128) a routed block's compute is nearly nothing, so what MoD pays over its
+// analytic ratio there is the routed blocks' cost that does not scale with tokens
+// (docs/performance.md, round 12).
 //
-//   tsx bench/shard.ts [--variants dense,mod] [--rows 4] [--steps 20] [--threads 1] [--json]
+//   tsx bench/shard.ts [--variants dense,mod] [--capacities C,...] [--rows 4] [--steps 20]
+//     [--threads 1] [--json]
 import { parseArgs } from 'node:util';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
-import { MODEL_IDS, createContainer } from '@moderoute/model';
+import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
 import { SEQ, VARIANTS } from '../src/bench/config.js';
 
 function positiveInt(name: string, value: string | undefined): number {
@@ -21,6 +26,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       variants: { type: 'string', default: 'dense,mod' },
+      capacities: { type: 'string', default: '' },
       rows: { type: 'string', default: '4' },
       steps: { type: 'string', default: '20' },
       threads: { type: 'string', default: '1' },
@@ -32,6 +38,22 @@ async function main(): Promise<void> {
     if (VARIANTS[name] === undefined)
       throw new Error(`--variants: ${name} is not one of ${Object.keys(VARIANTS).join(', ')}`);
   if (!names.includes('dense')) names.unshift('dense');
+  const configs: Record<string, LanguageModelConfig> = { ...VARIANTS };
+  for (const text of (values.capacities as string).split(',').filter((c) => c !== '')) {
+    const capacity = Number(text);
+    if (!(capacity > 0 && capacity <= 1))
+      throw new Error(`--capacities: ${text} is not a capacity in (0, 1]`);
+    configs[`mod@${text}`] = {
+      ...VARIANTS['mod']!,
+      schedule: {
+        pattern: [
+          'dense',
+          { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity } } },
+        ],
+      },
+    };
+    names.push(`mod@${text}`);
+  }
   const rows = positiveInt('rows', values.rows);
   const steps = positiveInt('steps', values.steps);
   const info = await initBackend({
@@ -39,7 +61,7 @@ async function main(): Promise<void> {
     threads: positiveInt('threads', values.threads),
   });
   const models = names.map((name) =>
-    createContainer().get(MODEL_IDS.ModelFactory).create(VARIANTS[name]!),
+    createContainer().get(MODEL_IDS.ModelFactory).create(configs[name]!),
   );
   const ids = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(ids, [0, 0], [rows, SEQ]) as Tensor2D;
