@@ -43,10 +43,10 @@ export type {
   VariantFigures,
 } from './trainingOptions.js';
 
-/** Runs the benchmark; returns the report (the JSON of `--json`). */
-
 /** Warm-up rounds of each pass, before the timed ones. */
 const WARMUP = 2;
+
+/** Runs the benchmark; returns the report (the JSON of `--json`). */
 export async function benchmarkTraining(options: TrainingBenchOptions, factories: BenchFactories) {
   const { steps, passes, only, log } = options;
   const optimizerName = options.optimizer;
