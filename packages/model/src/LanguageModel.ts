@@ -5,6 +5,7 @@
 // Axis legend: B batch, T tokens, D width, V vocabulary, L layers.
 import {
   ShapeError,
+  addAcrossBatch,
   deriveSeed,
   embedding,
   gatherRows,
@@ -191,10 +192,14 @@ export class LanguageModel {
         `within the position table [0, contextLength (${this.config.contextLength}))`,
       );
     }
-    // Shape: [B, T] -> [B, T, D]; positions [T, D] broadcast over B. A row gather, not a slice:
+    // Shape: [B, T] -> [B, T, D]; positions [T, D] added to each sequence (addAcrossBatch: their
+    // gradient a column sum, not wasm's transposing sum over B). A row gather, not a slice:
     // wasm's Slice reads its whole input back to JS, and decoding takes one row per step.
     const rows = tf.range(start, start + t, 1, 'int32') as Tensor1D;
-    return tf.add(embedding(this.tokens, ids), gatherRows(this.positions, rows)) as Tensor3D;
+    return addAcrossBatch(
+      embedding(this.tokens, ids) as Tensor3D,
+      gatherRows(this.positions, rows),
+    );
   }
 
   /** The output of the last block float32[B, T, D] -> logits float32[B, T, V] (final LN, head). Call inside tf.tidy. */

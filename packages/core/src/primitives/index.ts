@@ -9,6 +9,7 @@ import { linear } from './linear.js';
 import { ownBlockUpdateKernels } from './blockUpdate.js';
 
 export * from './activations.js';
+export * from './addAcrossBatch.js';
 export * from './adamw.js';
 export { ADAMW_UPDATE, ownAdamWKernels } from './adamwKernel.js';
 export * from './adamwParts.js';
