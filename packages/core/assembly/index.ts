@@ -12,3 +12,4 @@ export { sumOfSquaresAdd } from './sumOfSquares';
 export { transposeSwap, transposeBlocks, copyFloats } from './transpose';
 export { crossEntropyForward, crossEntropyBackward } from './crossEntropy';
 export { scaleInto, addScaled } from './weightedSum';
+export { scatterAddRows } from './rows';

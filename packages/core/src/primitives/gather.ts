@@ -8,7 +8,8 @@
 //
 // On wasm both directions run as small kernels that copy (or add) whole rows inside the wasm heap:
 // wasm's GatherV2 moves one element at a time and its ScatterNd is slow too; the row kernels are
-// an order of magnitude faster (docs/performance.md, "Backend facts").
+// an order of magnitude faster (docs/performance.md, "Backend facts"). Where core's own kernels
+// serve, scatterAddRowsKernel.ts overrides the scatter-add with the same sums in SIMD.
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { tf, type Tensor, type Tensor1D } from '../tf.js';
 import { ShapeError } from '../errors.js';

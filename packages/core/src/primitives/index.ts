@@ -33,6 +33,7 @@ export {
   ownAttentionQkvKernels,
 } from './attentionQkvKernel.js';
 export * from './gather.js';
+export { ownScatterAddRowsKernel } from './scatterAddRowsKernel.js';
 export * from './hostCopy.js';
 export * from './inference.js';
 export * from './layerNorm.js';
