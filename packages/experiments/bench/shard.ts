@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
-import { SEQ, VARIANTS } from '../src/bench/config.js';
+import { SEQ, VARIANTS, modAtCapacity } from '../src/bench/config.js';
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value);
@@ -43,15 +43,7 @@ async function main(): Promise<void> {
     const capacity = Number(text);
     if (!(capacity > 0 && capacity <= 1))
       throw new Error(`--capacities: ${text} is not a capacity in (0, 1]`);
-    configs[`mod@${text}`] = {
-      ...VARIANTS['mod']!,
-      schedule: {
-        pattern: [
-          'dense',
-          { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity } } },
-        ],
-      },
-    };
+    configs[`mod@${text}`] = modAtCapacity(capacity);
     names.push(`mod@${text}`);
   }
   const rows = positiveInt('rows', values.rows);

@@ -15,11 +15,10 @@ import {
   type Variable,
 } from '@moderoute/core';
 import { layoutAssignments, type Assignment, layoutIndexTensors } from './assignmentLayout.js';
-import { int32 } from './common.js';
+import { int32, sigmoids } from './common.js';
 import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
 import { routingCounts } from './counts.js';
 import { biasedSelection } from './selectionBias.js';
-import { sigmoids } from './selection.js';
 import type { MixtureOfDepthsPlan, TokenChoicePlan } from './plan.js';
 import type { CausalSession } from './Router.js';
 import { chooseExperts, type ExpertGroupRule, type Normalization } from './tokenChoiceRules.js';

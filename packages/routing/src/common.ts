@@ -1,4 +1,5 @@
-// Helpers the built-in routers share: config key checks, input validation, seeded weights.
+// Helpers the built-in routers share: config key checks, input validation, seeded weights, the
+// sigmoid of host values.
 import {
   ConfigError,
   ModerouteError,
@@ -91,4 +92,14 @@ export function requireLive(disposed: boolean, className: string): void {
 /** int32 tensor from host numbers. */
 export function int32(values: ArrayLike<number>, shape?: number[]): Tensor {
   return tf.tensor(Int32Array.from(values), shape ?? [values.length], 'int32');
+}
+
+/**
+ * 1 / (1 + exp(-v)) of each value, in double precision. A loop: `Float64Array.from` with a map
+ * function took 81 us on 512 values where this takes 13 (docs/performance.md, round 12).
+ */
+export function sigmoids(values: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = 1 / (1 + Math.exp(-(values[i] as number)));
+  return out;
 }

@@ -12,13 +12,13 @@ import {
   type Tensor2D,
   type Tensor3D,
 } from '@moderoute/core';
-import { int32 } from './common.js';
+import { int32, sigmoids } from './common.js';
 import { routingCounts } from './counts.js';
 import { predictorLogits as predictorLogitsOf, type Predictor } from './depthCuts.js';
 import { meanBceWithLogits, rootMeanSquaredError, stopGradient } from './losses.js';
 import type { ModCausalMode, ModGate, PredictorTarget } from './mixtureOfDepthsConfig.js';
 import type { DecisionMode, MixtureOfDepthsPlan } from './plan.js';
-import { sigmoids, topKOf } from './selection.js';
+import { topKOf } from './selection.js';
 import { topKCutStatistic, type Statistic } from './statistics.js';
 
 /** What one routing call decides with: the router's parameters and cuts, and the call's rule. */

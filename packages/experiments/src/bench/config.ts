@@ -27,18 +27,23 @@ export const OWN_PEAK = 'own product peak';
  */
 export const PAIRED_MOD_DENSE = 'mod / dense, paired steps';
 
-/** The variants, by their JSON names. */
-export const VARIANTS: Record<string, LanguageModelConfig> = {
-  dense: { ...BENCH },
-  mod: {
+/** The bench config with a MoD block every other layer at `capacity` (the `mod` variant's 0.125). */
+export function modAtCapacity(capacity: number): LanguageModelConfig {
+  return {
     ...BENCH,
     schedule: {
       pattern: [
         'dense',
-        { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity: 0.125 } } },
+        { kind: 'mod', depthRouter: { name: 'mixture-of-depths', config: { capacity } } },
       ],
     },
-  },
+  };
+}
+
+/** The variants, by their JSON names. */
+export const VARIANTS: Record<string, LanguageModelConfig> = {
+  dense: { ...BENCH },
+  mod: modAtCapacity(0.125),
   moe: {
     ...BENCH,
     schedule: {
