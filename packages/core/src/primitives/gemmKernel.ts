@@ -25,8 +25,9 @@ ownKernel(GEMM, ['gemm'], (call) => {
   const [m, k] = (ta ? [a.shape[1], a.shape[0]] : a.shape) as [number, number];
   const n = (tb ? b.shape[0] : b.shape[1]) as number;
   const c = backend.makeOutput([m, n], 'float32');
-  // The scratch panel of 8 columns of op(b), then with transposeA op(a)'s strips of 4 rows (made
-  // after c: making a tensor may move the heap).
+  // The scratch panel of 8 columns of op(b) (unused by a product of few rows of an untransposed b,
+  // which gemm reads in place), then with transposeA op(a)'s strips of 4 rows (made after c:
+  // making a tensor may move the heap).
   const strips = ta ? (m - (m % 4)) * k : 0;
   withScratch(call, Math.max(1, k * 8 + strips), (panel) =>
     exports['gemm']!(
