@@ -6,14 +6,18 @@
 // `--capacities 0.0078125,0.25` adds the MoD variant at those capacities (`mod@<c>`): at one
 // token a sequence (1/128) a routed block's compute is nearly nothing, so what MoD pays over its
 // analytic ratio there is the routed blocks' cost that does not scale with tokens
-// (docs/performance.md, round 12).
+// (docs/performance.md, round 12). `--sibling` times every variant alone and beside a second
+// replica in alternate rounds: another process stepping dense on the other core, paused and
+// resumed round by round (sibling.ts), as a data-parallel step's rows run beside the other
+// replica's (docs/performance.md, round 13).
 //
 //   tsx bench/shard.ts [--variants dense,mod] [--capacities C,...] [--rows 4] [--steps 20]
-//     [--threads 1] [--json]
+//     [--threads 1] [--sibling] [--json]
 import { parseArgs } from 'node:util';
 import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
 import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
 import { SEQ, VARIANTS, modAtCapacity } from '../src/bench/config.js';
+import { startSibling, type Sibling } from './sibling.js';
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value);
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: '4' },
       steps: { type: 'string', default: '20' },
       threads: { type: 'string', default: '1' },
+      sibling: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -58,40 +63,63 @@ async function main(): Promise<void> {
   const ids = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
   const inputs = tf.slice(ids, [0, 0], [rows, SEQ]) as Tensor2D;
   const targets = tf.slice(ids, [0, 1], [rows, SEQ]) as Tensor2D;
+  // Alone: times[v]; beside the sibling (every other round): beside[v].
   const times = names.map(() => [] as number[]);
+  const beside = names.map(() => [] as number[]);
+  const sibling: Sibling | undefined = values.sibling ? await startSibling(rows) : undefined;
   const warmup = 3;
-  for (let i = 0; i < warmup + steps; i++) {
-    models.forEach((model, v) => {
-      const start = performance.now();
-      const { value, grads } = tf.variableGrads(
-        () => model.loss(inputs, targets, { training: true }).loss,
-        model.trainableVariables(),
-      );
-      value.dataSync();
-      tf.dispose([value, ...Object.values(grads)]);
-      if (i >= warmup) times[v]!.push(performance.now() - start);
-    });
+  try {
+    for (let i = 0; i < warmup + (sibling ? 2 : 1) * steps; i++) {
+      const busy = sibling !== undefined && i % 2 === 1;
+      await sibling?.busy(busy);
+      models.forEach((model, v) => {
+        const start = performance.now();
+        const { value, grads } = tf.variableGrads(
+          () => model.loss(inputs, targets, { training: true }).loss,
+          model.trainableVariables(),
+        );
+        value.dataSync();
+        tf.dispose([value, ...Object.values(grads)]);
+        if (i >= warmup) (busy ? beside : times)[v]!.push(performance.now() - start);
+      });
+    }
+  } finally {
+    sibling?.stop();
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const flops = models.map((m) => m.flops(SEQ).training * rows);
-  const dense = median(times[0]!);
+  // One variant's figures from its steps, against dense's median among the same steps.
+  const figures = (all: number[][], v: number) => {
+    const ms = median(all[v]!);
+    const overDense = ms / median(all[0]!);
+    const analyticOverDense = flops[v]! / flops[0]!;
+    return {
+      msForwardBackward: ms,
+      overDense,
+      analyticOverDense,
+      overAnalytic: overDense / analyticOverDense,
+    };
+  };
   const report = {
     backend: describeBackend(info),
     rows,
     steps,
     variants: Object.fromEntries(
-      names.map((name, v) => {
-        const ms = median(times[v]!);
-        return [
-          name,
-          {
-            msForwardBackward: ms,
-            overDense: ms / dense,
-            analyticOverDense: flops[v]! / flops[0]!,
-            overAnalytic: ms / dense / (flops[v]! / flops[0]!),
-          },
-        ];
-      }),
+      names.map((name, v) => [
+        name,
+        {
+          ...figures(times, v),
+          // Beside a second replica: its figures, and its step over its step alone.
+          ...(sibling
+            ? {
+                beside: {
+                  ...figures(beside, v),
+                  overAlone: median(beside[v]!) / median(times[v]!),
+                },
+              }
+            : {}),
+        },
+      ]),
     ),
   };
   models.forEach((m) => m.dispose());
@@ -101,14 +129,18 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `${report.backend}; ${rows} rows of ${SEQ}, forward and backward, median of ${steps} interleaved steps`,
+    `${report.backend}; ${rows} rows of ${SEQ}, forward and backward, median of ${steps} interleaved steps${sibling ? ', alone and beside a busy sibling process in alternate rounds' : ''}`,
   );
-  for (const [name, r] of Object.entries(report.variants)) {
+  const line = (name: string, r: ReturnType<typeof figures>, tail = '') =>
     console.log(
       `  ${name.padEnd(16)} ${r.msForwardBackward.toFixed(1).padStart(7)} ms  x dense ` +
         `${r.overDense.toFixed(3)}  analytic ${r.analyticOverDense.toFixed(3)}  over ` +
-        `analytic ${r.overAnalytic.toFixed(2)}x`,
+        `analytic ${r.overAnalytic.toFixed(2)}x${tail}`,
     );
+  for (const [name, r] of Object.entries(report.variants)) {
+    line(name, r);
+    if ('beside' in r && r.beside)
+      line('  beside', r.beside, `  (${r.beside.overAlone.toFixed(3)} of alone)`);
   }
 }
 
