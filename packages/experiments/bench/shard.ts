@@ -128,8 +128,10 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(report));
     return;
   }
+  const how = sibling ? ', alone and beside a busy sibling process in alternate rounds' : '';
   console.log(
-    `${report.backend}; ${rows} rows of ${SEQ}, forward and backward, median of ${steps} interleaved steps${sibling ? ', alone and beside a busy sibling process in alternate rounds' : ''}`,
+    `${report.backend}; ${rows} rows of ${SEQ}, forward and backward, ` +
+      `median of ${steps} interleaved steps${how}`,
   );
   const line = (name: string, r: ReturnType<typeof figures>, tail = '') =>
     console.log(
