@@ -14,9 +14,10 @@
 //   tsx bench/shard.ts [--variants dense,mod] [--capacities C,...] [--rows 4] [--steps 20]
 //     [--threads 1] [--sibling] [--json]
 import { parseArgs } from 'node:util';
-import { describeBackend, initBackend, tf, type Tensor2D } from '@moderoute/core';
+import { describeBackend, initBackend, tf } from '@moderoute/core';
 import { MODEL_IDS, createContainer, type LanguageModelConfig } from '@moderoute/model';
 import { SEQ, VARIANTS, modAtCapacity } from '../src/bench/config.js';
+import { forwardBackward, replicaBatch } from './replicaStep.js';
 import { startSibling, type Sibling } from './sibling.js';
 
 function positiveInt(name: string, value: string | undefined): number {
@@ -60,9 +61,7 @@ async function main(): Promise<void> {
   const models = names.map((name) =>
     createContainer().get(MODEL_IDS.ModelFactory).create(configs[name]!),
   );
-  const ids = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 7);
-  const inputs = tf.slice(ids, [0, 0], [rows, SEQ]) as Tensor2D;
-  const targets = tf.slice(ids, [0, 1], [rows, SEQ]) as Tensor2D;
+  const { inputs, targets } = replicaBatch(rows, 7);
   // Alone: times[v]; beside the sibling (every other round): beside[v].
   const times = names.map(() => [] as number[]);
   const beside = names.map(() => [] as number[]);
@@ -73,14 +72,8 @@ async function main(): Promise<void> {
       const busy = sibling !== undefined && i % 2 === 1;
       await sibling?.busy(busy);
       models.forEach((model, v) => {
-        const start = performance.now();
-        const { value, grads } = tf.variableGrads(
-          () => model.loss(inputs, targets, { training: true }).loss,
-          model.trainableVariables(),
-        );
-        value.dataSync();
-        tf.dispose([value, ...Object.values(grads)]);
-        if (i >= warmup) (busy ? beside : times)[v]!.push(performance.now() - start);
+        const ms = forwardBackward(model, inputs, targets);
+        if (i >= warmup) (busy ? beside : times)[v]!.push(ms);
       });
     }
   } finally {
@@ -123,7 +116,7 @@ async function main(): Promise<void> {
     ),
   };
   models.forEach((m) => m.dispose());
-  tf.dispose([ids, inputs, targets]);
+  tf.dispose([inputs, targets]);
   if (values.json) {
     console.log(JSON.stringify(report));
     return;

@@ -8,9 +8,10 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initBackend, tf, type Tensor2D } from '@moderoute/core';
+import { initBackend } from '@moderoute/core';
 import { MODEL_IDS, createContainer } from '@moderoute/model';
-import { SEQ, VARIANTS } from '../src/bench/config.js';
+import { VARIANTS } from '../src/bench/config.js';
+import { forwardBackward, replicaBatch } from './replicaStep.js';
 
 /** The neighbour process, paused between calls of busy(true) and busy(false). */
 export interface Sibling {
@@ -50,16 +51,9 @@ export async function startSibling(rows: number): Promise<Sibling> {
 async function serve(rows: number): Promise<void> {
   await initBackend({ backend: 'wasm', threads: 1 });
   const model = createContainer().get(MODEL_IDS.ModelFactory).create(VARIANTS['dense']!);
-  const ids = tf.randomUniform([rows, SEQ + 1], 0, 256, 'int32', 11);
-  const inputs = tf.slice(ids, [0, 0], [rows, SEQ]) as Tensor2D;
-  const targets = tf.slice(ids, [0, 1], [rows, SEQ]) as Tensor2D;
+  const { inputs, targets } = replicaBatch(rows, 11);
   for (let i = 0; ; i++) {
-    const { value, grads } = tf.variableGrads(
-      () => model.loss(inputs, targets, { training: true }).loss,
-      model.trainableVariables(),
-    );
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
+    forwardBackward(model, inputs, targets);
     if (i === 2) process.stdout.write('ready\n');
   }
 }
